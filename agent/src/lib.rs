@@ -1,0 +1,5 @@
+//! keel-agent: the node agent. One daemon, several reconcilers, each a pure
+//! plan over desired and observed state plus an apply step that alone touches
+//! the kernel or the runtime.
+
+pub mod bpf;

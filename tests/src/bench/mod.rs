@@ -1,0 +1,23 @@
+//! keel's benchmark suites. Each suite measures keel side by side with its
+//! baseline in the same run, prints a table (ratios, not just absolute
+//! times) and writes the same rows as JSON to target/bench/<suite>.json.
+//! Every loop is bounded in count and time.
+
+pub mod report;
+pub mod stats;
+
+pub use report::Table;
+pub use stats::Samples;
+
+/// A suite: its name on the command line, a one-line description, and the
+/// function that runs it (arguments after the suite name).
+pub struct Suite {
+    pub name: &'static str,
+    pub about: &'static str,
+    pub run: fn(&[String]) -> anyhow::Result<()>,
+}
+
+/// Every suite `keel-bench` (and `cargo xtask bench`) knows.
+pub fn suites() -> Vec<Suite> {
+    vec![]
+}

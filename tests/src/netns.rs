@@ -1,0 +1,69 @@
+//! A named network namespace for one test, removed on drop.
+
+use std::{
+    os::fd::{AsFd, AsRawFd},
+    os::unix::process::CommandExt,
+    process::Command,
+};
+
+use keel_cni::ns::{NetNs, NsError};
+
+/// A fresh named network namespace with loopback up and no other interface,
+/// so nothing sent inside it can leave the machine. Deleted on drop; any
+/// process the test started inside it must be ended by the test (by PID).
+pub struct TestNetns {
+    name: String,
+    ns: NetNs,
+}
+
+impl TestNetns {
+    pub fn new(what: &str) -> Result<Self, NsError> {
+        let name = crate::unique(what);
+        let ns = NetNs::create(&name)?;
+        let guard = Self { name, ns };
+        let status = guard.command("ip").args(["link", "set", "lo", "up"]).status();
+        assert!(status.is_ok_and(|s| s.success()), "bringing lo up in {}", guard.name);
+        Ok(guard)
+    }
+
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub fn ns(&self) -> &NetNs {
+        &self.ns
+    }
+
+    /// Runs `f` on a thread inside the namespace.
+    pub fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> R {
+        self.ns.run(f).expect("entering test namespace")
+    }
+
+    /// A command that runs inside the namespace. Unlike `ip netns exec` it
+    /// keeps the host's mounts (so /sys/fs/cgroup stays visible).
+    pub fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        let fd = self.ns.as_fd().as_raw_fd();
+        // SAFETY: setns is async-signal-safe; fd stays open in the child
+        // until exec (it is inherited across fork, O_CLOEXEC only closes it
+        // at exec).
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setns(fd, libc::CLONE_NEWNET) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        cmd
+    }
+}
+
+impl Drop for TestNetns {
+    fn drop(&mut self) {
+        if let Err(e) = NetNs::delete(&self.name) {
+            eprintln!("cleanup: deleting netns {}: {e}", self.name);
+        }
+    }
+}
