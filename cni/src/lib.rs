@@ -2,3 +2,4 @@
 //! plus the network helpers the agent and the tests share with it.
 
 pub mod ns;
+pub mod netlink;

@@ -1,0 +1,302 @@
+//! HTTP client for keel-control: typed CRUD and watch for every kind, and
+//! the dynamic form (by [`Kind`]) that `keelctl` uses.
+
+mod config;
+mod watch;
+
+use std::{sync::Arc, time::Duration};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::{Method, Request, StatusCode, header};
+use hyper_util::{client::legacy::Client as HyperClient, rt::TokioExecutor};
+
+pub use config::{ClientConfig, ClientConfigFile, ConfigError, DEFAULT_DATA_DIR};
+pub use watch::WatchStream;
+
+use crate::{AnyObject, Kind, List, Resource, Status};
+
+type Connector = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
+
+/// How long a non-watch request may take.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// The server answered with an error Status (404, 409, 422, 401, 410…).
+    #[error("{} ({})", .0.message, .0.reason)]
+    Api(Status),
+    #[error("cannot reach keel-control at {server}: {message}")]
+    Unreachable { server: String, message: String },
+    #[error("request to {path} timed out after {secs} s")]
+    Timeout { path: String, secs: u64 },
+    #[error("unexpected answer from keel-control for {path}: {message}")]
+    Protocol { path: String, message: String },
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+}
+
+impl ClientError {
+    pub fn code(&self) -> Option<u16> {
+        match self {
+            ClientError::Api(s) => Some(s.code),
+            _ => None,
+        }
+    }
+    pub fn is_not_found(&self) -> bool {
+        self.code() == Some(404)
+    }
+    pub fn is_conflict(&self) -> bool {
+        self.code() == Some(409)
+    }
+    /// The watch's resourceVersion was compacted away: relist.
+    pub fn is_expired(&self) -> bool {
+        self.code() == Some(410)
+    }
+    /// The server could not be reached (as opposed to answering with an error).
+    pub fn is_unreachable(&self) -> bool {
+        matches!(self, ClientError::Unreachable { .. } | ClientError::Timeout { .. })
+    }
+}
+
+/// Options for list and watch.
+#[derive(Debug, Clone, Default)]
+pub struct ListParams {
+    pub label_selector: Option<String>,
+    pub field_selector: Option<String>,
+}
+
+impl ListParams {
+    pub fn labels(selector: impl Into<String>) -> Self {
+        Self { label_selector: Some(selector.into()), ..Self::default() }
+    }
+    pub fn fields(selector: impl Into<String>) -> Self {
+        Self { field_selector: Some(selector.into()), ..Self::default() }
+    }
+    fn query(&self, extra: &[(&str, String)]) -> String {
+        let mut pairs: Vec<(&str, String)> = Vec::new();
+        if let Some(s) = &self.label_selector {
+            pairs.push(("labelSelector", s.clone()));
+        }
+        if let Some(s) = &self.field_selector {
+            pairs.push(("fieldSelector", s.clone()));
+        }
+        pairs.extend(extra.iter().cloned());
+        if pairs.is_empty() {
+            return String::new();
+        }
+        let enc: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect();
+        format!("?{}", enc.join("&"))
+    }
+}
+
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// A client for one keel-control server. Cheap to clone.
+#[derive(Clone)]
+pub struct Client {
+    http: HyperClient<Connector, Full<Bytes>>,
+    server: Arc<str>,
+    auth: Arc<str>,
+}
+
+impl std::fmt::Debug for Client {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Client").field("server", &self.server).finish_non_exhaustive()
+    }
+}
+
+fn object_path(kind: Kind, namespace: &str, name: &str) -> String {
+    format!("{}/{}", kind.collection_path(namespace), encode(name))
+}
+
+fn kind_of<R: Resource>() -> Kind {
+    Kind::parse(R::KIND).expect("every Resource is a Kind")
+}
+
+impl Client {
+    pub fn new(config: &ClientConfig) -> Result<Self, ClientError> {
+        let tls = config.tls_config()?;
+        let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(Duration::from_secs(5)));
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .wrap_connector(http);
+        let http = HyperClient::builder(TokioExecutor::new())
+            .pool_idle_timeout(Duration::from_secs(60))
+            .build(connector);
+        Ok(Self {
+            http,
+            server: config.server.trim_end_matches('/').into(),
+            auth: format!("Bearer {}", config.token).into(),
+        })
+    }
+
+    pub fn server(&self) -> &str {
+        &self.server
+    }
+
+    async fn send(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<hyper::Response<hyper::body::Incoming>, ClientError> {
+        let uri = format!("{}{path}", self.server);
+        let req = Request::builder()
+            .method(method)
+            .uri(&uri)
+            .header(header::AUTHORIZATION, &*self.auth)
+            .header(header::ACCEPT, "application/json")
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .map_err(|e| ClientError::Protocol { path: path.into(), message: e.to_string() })?;
+        self.http.request(req).await.map_err(|e| {
+            let mut message = e.to_string();
+            let mut src: Option<&dyn std::error::Error> = std::error::Error::source(&e);
+            while let Some(s) = src {
+                message = format!("{message}: {s}");
+                src = s.source();
+            }
+            ClientError::Unreachable { server: self.server.to_string(), message }
+        })
+    }
+
+    /// Sends a request and reads the whole answer; non-2xx becomes ClientError::Api.
+    pub async fn request_raw(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<Bytes, ClientError> {
+        let fut = async {
+            let resp = self.send(method, path, body).await?;
+            let status = resp.status();
+            let bytes = resp
+                .into_body()
+                .collect()
+                .await
+                .map_err(|e| ClientError::Unreachable { server: self.server.to_string(), message: e.to_string() })?
+                .to_bytes();
+            if status.is_success() {
+                Ok(bytes)
+            } else {
+                Err(ClientError::Api(status_from(status, &bytes)))
+            }
+        };
+        tokio::time::timeout(REQUEST_TIMEOUT, fut)
+            .await
+            .map_err(|_| ClientError::Timeout { path: path.into(), secs: REQUEST_TIMEOUT.as_secs() })?
+    }
+
+    async fn request<T: serde::de::DeserializeOwned>(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<T, ClientError> {
+        let bytes = self.request_raw(method, path, body).await?;
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol { path: path.into(), message: e.to_string() })
+    }
+
+    pub async fn get<R: Resource>(&self, namespace: &str, name: &str) -> Result<R, ClientError> {
+        self.request(Method::GET, &object_path(kind_of::<R>(), namespace, name), None).await
+    }
+
+    /// Lists objects; an empty namespace lists all namespaces.
+    pub async fn list<R: Resource>(&self, namespace: &str, params: &ListParams) -> Result<List<R>, ClientError> {
+        let path = format!("{}{}", kind_of::<R>().collection_path(namespace), params.query(&[]));
+        self.request(Method::GET, &path, None).await
+    }
+
+    pub async fn create<R: Resource>(&self, obj: &R) -> Result<R, ClientError> {
+        let path = kind_of::<R>().collection_path(&obj.meta().namespace);
+        self.request(Method::POST, &path, Some(serde_json::to_vec(obj).expect("serializable"))).await
+    }
+
+    /// Replaces the object; fails with 409 if `metadata.resourceVersion` is
+    /// set and no longer current.
+    pub async fn update<R: Resource>(&self, obj: &R) -> Result<R, ClientError> {
+        let m = obj.meta();
+        let path = object_path(kind_of::<R>(), &m.namespace, &m.name);
+        self.request(Method::PUT, &path, Some(serde_json::to_vec(obj).expect("serializable"))).await
+    }
+
+    /// Replaces only the status (the agents' subresource).
+    pub async fn update_status<R: Resource>(&self, obj: &R) -> Result<R, ClientError> {
+        let m = obj.meta();
+        let path = format!("{}/status", object_path(kind_of::<R>(), &m.namespace, &m.name));
+        self.request(Method::PUT, &path, Some(serde_json::to_vec(obj).expect("serializable"))).await
+    }
+
+    pub async fn delete<R: Resource>(&self, namespace: &str, name: &str) -> Result<(), ClientError> {
+        self.request_raw(Method::DELETE, &object_path(kind_of::<R>(), namespace, name), None).await.map(drop)
+    }
+
+    /// Watches from `resource_version` (events after it); "" or "0" starts
+    /// with ADDED for every current object. Bookmarks are requested so the
+    /// caller's resourceVersion advances even when nothing matches.
+    pub async fn watch<R: Resource>(&self, namespace: &str, params: &ListParams, resource_version: &str) -> Result<WatchStream<R>, ClientError> {
+        let query = params.query(&[
+            ("watch", "true".into()),
+            ("allowWatchBookmarks", "true".into()),
+            ("resourceVersion", resource_version.into()),
+        ]);
+        let path = format!("{}{query}", kind_of::<R>().collection_path(namespace));
+        let resp = tokio::time::timeout(REQUEST_TIMEOUT, self.send(Method::GET, &path, None))
+            .await
+            .map_err(|_| ClientError::Timeout { path: path.clone(), secs: REQUEST_TIMEOUT.as_secs() })??;
+        let status = resp.status();
+        if !status.is_success() {
+            let bytes = resp.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+            return Err(ClientError::Api(status_from(status, &bytes)));
+        }
+        Ok(WatchStream::new(resp.into_body(), path))
+    }
+
+    // The dynamic forms, by kind, for the CLI.
+
+    pub async fn get_any(&self, kind: Kind, namespace: &str, name: &str) -> Result<AnyObject, ClientError> {
+        let path = object_path(kind, namespace, name);
+        let bytes = self.request_raw(Method::GET, &path, None).await?;
+        AnyObject::from_json(&bytes).map_err(|e| ClientError::Protocol { path, message: e.to_string() })
+    }
+
+    pub async fn list_any(&self, kind: Kind, namespace: &str, params: &ListParams) -> Result<Vec<AnyObject>, ClientError> {
+        let path = format!("{}{}", kind.collection_path(namespace), params.query(&[]));
+        let list: List<serde_json::Value> = self.request(Method::GET, &path, None).await?;
+        list.items
+            .into_iter()
+            .map(|mut v| {
+                // Items of a list may omit apiVersion/kind.
+                v["kind"] = kind.as_str().into();
+                v["apiVersion"] = kind.api_version().into();
+                AnyObject::from_value(v).map_err(|e| ClientError::Protocol { path: path.clone(), message: e.to_string() })
+            })
+            .collect()
+    }
+
+    pub async fn create_any(&self, obj: &AnyObject) -> Result<AnyObject, ClientError> {
+        let path = obj.kind().collection_path(&obj.meta().namespace);
+        let bytes = self.request_raw(Method::POST, &path, Some(obj.to_json())).await?;
+        AnyObject::from_json(&bytes).map_err(|e| ClientError::Protocol { path, message: e.to_string() })
+    }
+
+    pub async fn update_any(&self, obj: &AnyObject) -> Result<AnyObject, ClientError> {
+        let m = obj.meta();
+        let path = object_path(obj.kind(), &m.namespace, &m.name);
+        let bytes = self.request_raw(Method::PUT, &path, Some(obj.to_json())).await?;
+        AnyObject::from_json(&bytes).map_err(|e| ClientError::Protocol { path, message: e.to_string() })
+    }
+
+    pub async fn delete_any(&self, kind: Kind, namespace: &str, name: &str) -> Result<(), ClientError> {
+        self.request_raw(Method::DELETE, &object_path(kind, namespace, name), None).await.map(drop)
+    }
+}
+
+/// Reads a Status body, or makes one from the HTTP status.
+fn status_from(code: StatusCode, body: &[u8]) -> Status {
+    serde_json::from_slice::<Status>(body).unwrap_or_else(|_| {
+        let text = String::from_utf8_lossy(body);
+        Status::failure(code.as_u16(), code.canonical_reason().unwrap_or("Error"), format!("{code}: {}", text.trim()))
+    })
+}

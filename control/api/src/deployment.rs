@@ -1,0 +1,233 @@
+//! `Deployment`: keeps `replicas` pods from a template running, replacing
+//! deleted or lost ones and rolling to a new template.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    meta::{ObjectMeta, Time},
+    pod::{self, IntOrString, PodSpec, RestartPolicy},
+    selector::LabelSelector,
+    validate::{self, Errors, FieldError},
+};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Deployment {
+    #[serde(default)]
+    pub api_version: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: DeploymentSpec,
+    #[serde(default)]
+    pub status: DeploymentStatus,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeploymentSpec {
+    /// Defaults to 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<i64>,
+    #[serde(default)]
+    pub selector: LabelSelector,
+    #[serde(default)]
+    pub template: PodTemplateSpec,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<DeploymentStrategy>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PodTemplateSpec {
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: PodSpec,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeploymentStrategy {
+    /// RollingUpdate (default) or Recreate.
+    #[serde(default, rename = "type", skip_serializing_if = "String::is_empty")]
+    pub type_: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rolling_update: Option<RollingUpdate>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RollingUpdate {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_surge: Option<IntOrString>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_unavailable: Option<IntOrString>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeploymentStatus {
+    #[serde(default)]
+    pub observed_generation: u64,
+    #[serde(default)]
+    pub replicas: i64,
+    #[serde(default)]
+    pub updated_replicas: i64,
+    #[serde(default)]
+    pub ready_replicas: i64,
+    #[serde(default)]
+    pub available_replicas: i64,
+    #[serde(default)]
+    pub unavailable_replicas: i64,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<DeploymentCondition>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DeploymentCondition {
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub status: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<Time>,
+}
+
+impl Deployment {
+    pub fn replicas(&self) -> i64 {
+        self.spec.replicas.unwrap_or(1)
+    }
+
+    pub fn is_recreate(&self) -> bool {
+        self.spec.strategy.as_ref().is_some_and(|s| s.type_ == "Recreate")
+    }
+
+    /// (maxSurge, maxUnavailable) resolved against replicas, as Kubernetes
+    /// does: 25% each by default, surge rounded up, unavailable rounded down,
+    /// and never both zero.
+    pub fn rollout_bounds(&self) -> (i64, i64) {
+        let r = self.replicas();
+        let ru = self.spec.strategy.as_ref().and_then(|s| s.rolling_update.as_ref());
+        let resolve = |v: Option<&IntOrString>, up: bool| -> i64 {
+            match v {
+                Some(IntOrString::Int(n)) => *n,
+                Some(IntOrString::String(s)) => {
+                    let pct: i64 = s.trim_end_matches('%').parse().unwrap_or(25);
+                    if up { (r * pct + 99) / 100 } else { r * pct / 100 }
+                }
+                None => {
+                    if up {
+                        (r * 25 + 99) / 100
+                    } else {
+                        r * 25 / 100
+                    }
+                }
+            }
+        };
+        let surge = resolve(ru.and_then(|r| r.max_surge.as_ref()), true);
+        let unavailable = resolve(ru.and_then(|r| r.max_unavailable.as_ref()), false);
+        if surge == 0 && unavailable == 0 { (1, 0) } else { (surge, unavailable) }
+    }
+}
+
+fn percent_or_int(v: &IntOrString) -> Result<(), String> {
+    match v {
+        IntOrString::Int(n) if *n >= 0 => Ok(()),
+        IntOrString::Int(n) => Err(format!("{n} must be non-negative")),
+        IntOrString::String(s) => match s.strip_suffix('%').and_then(|p| p.parse::<u32>().ok()) {
+            Some(p) if p <= 100 => Ok(()),
+            _ => Err(format!("{s:?} must be a number or a percentage from 0% to 100%")),
+        },
+    }
+}
+
+impl crate::Resource for Deployment {
+    const KIND: &'static str = "Deployment";
+    const API_VERSION: &'static str = "apps/v1";
+    const PLURAL: &'static str = "deployments";
+    const NAMESPACED: bool = true;
+
+    crate::object::resource_common!();
+
+    fn validate(&self) -> Vec<FieldError> {
+        let mut errs = Errors::new();
+        crate::object::validate_common(self, &self.api_version, &self.kind, &mut errs);
+        if !self.metadata.name.is_empty() {
+            errs.check("metadata.name", validate::dns1123_subdomain(&self.metadata.name));
+        }
+        let spec = &self.spec;
+        if let Some(r) = spec.replicas
+            && r < 0
+        {
+            errs.add("spec.replicas", format!("{r} must be non-negative"));
+        }
+        if spec.selector.is_empty() {
+            errs.add("spec.selector", "required (matchLabels or matchExpressions)");
+        }
+        for (k, v) in &spec.selector.match_labels {
+            errs.check(format!("spec.selector.matchLabels[{k}]"), validate::label_key(k));
+            errs.check(format!("spec.selector.matchLabels[{k}]"), validate::label_value(v));
+        }
+        for (i, e) in spec.selector.match_expressions.iter().enumerate() {
+            errs.check(format!("spec.selector.matchExpressions[{i}].key"), validate::label_key(&e.key));
+            use crate::selector::SelectorOperator::*;
+            match e.operator {
+                In | NotIn if e.values.is_empty() => {
+                    errs.add(format!("spec.selector.matchExpressions[{i}].values"), "required for In and NotIn")
+                }
+                Exists | DoesNotExist if !e.values.is_empty() => errs.add(
+                    format!("spec.selector.matchExpressions[{i}].values"),
+                    "must be empty for Exists and DoesNotExist",
+                ),
+                _ => {}
+            }
+        }
+        let tmeta = &spec.template.metadata;
+        for (k, v) in &tmeta.labels {
+            errs.check(format!("spec.template.metadata.labels[{k}]"), validate::label_key(k));
+            errs.check(format!("spec.template.metadata.labels[{k}]"), validate::label_value(v));
+        }
+        if !spec.selector.is_empty() && !spec.selector.to_selector().matches(&tmeta.labels) {
+            errs.add("spec.template.metadata.labels", "must match spec.selector");
+        }
+        if spec.template.spec.restart_policy != RestartPolicy::Always {
+            errs.add("spec.template.spec.restartPolicy", "must be Always for a Deployment");
+        }
+        if !spec.template.spec.node_name.is_empty() {
+            errs.add("spec.template.spec.nodeName", "may not be set in a Deployment's template (use nodeSelector)");
+        }
+        pod::validate_spec(&spec.template.spec, "spec.template.spec", &mut errs);
+        if let Some(s) = &spec.strategy {
+            if !matches!(s.type_.as_str(), "" | "RollingUpdate" | "Recreate") {
+                errs.add("spec.strategy.type", format!("{:?} is not RollingUpdate or Recreate", s.type_));
+            }
+            if let Some(ru) = &s.rolling_update {
+                if s.type_ == "Recreate" {
+                    errs.add("spec.strategy.rollingUpdate", "may not be set when type is Recreate");
+                }
+                if let Some(v) = &ru.max_surge {
+                    errs.check("spec.strategy.rollingUpdate.maxSurge", percent_or_int(v));
+                }
+                if let Some(v) = &ru.max_unavailable {
+                    errs.check("spec.strategy.rollingUpdate.maxUnavailable", percent_or_int(v));
+                }
+            }
+        }
+        errs.0
+    }
+
+    fn validate_update(&self, old: &Self) -> Vec<FieldError> {
+        let mut errs = Errors::new();
+        if self.spec.selector != old.spec.selector {
+            errs.add("spec.selector", "is immutable");
+        }
+        errs.0
+    }
+}

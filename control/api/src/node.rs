@@ -1,0 +1,174 @@
+//! `Node`: a machine running keel-agent. The agent registers it and posts
+//! its status (heartbeats); the control service assigns its pod CIDR.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    meta::{ObjectMeta, Time},
+    quantity::Quantity,
+    validate::{self, Errors, FieldError},
+};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Node {
+    #[serde(default)]
+    pub api_version: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: NodeSpec,
+    #[serde(default)]
+    pub status: NodeStatus,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeSpec {
+    /// Assigned by keel-control from the cluster CIDR; stable for the life of the Node.
+    #[serde(default, rename = "podCIDR", skip_serializing_if = "String::is_empty")]
+    pub pod_cidr: String,
+    #[serde(default)]
+    pub unschedulable: bool,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeStatus {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub capacity: BTreeMap<String, Quantity>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub allocatable: BTreeMap<String, Quantity>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<NodeCondition>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub addresses: Vec<NodeAddress>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_info: Option<NodeSystemInfo>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeCondition {
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// "True", "False" or "Unknown".
+    pub status: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_heartbeat_time: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<Time>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeAddress {
+    /// InternalIP, ExternalIP or Hostname.
+    #[serde(rename = "type")]
+    pub type_: String,
+    pub address: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeSystemInfo {
+    #[serde(default)]
+    pub kernel_version: String,
+    #[serde(default)]
+    pub os_image: String,
+    #[serde(default)]
+    pub architecture: String,
+    #[serde(default)]
+    pub operating_system: String,
+    #[serde(default)]
+    pub container_runtime_version: String,
+    /// The agent's version (Kubernetes calls it kubeletVersion).
+    #[serde(default)]
+    pub kubelet_version: String,
+}
+
+impl Node {
+    pub fn condition(&self, type_: &str) -> Option<&NodeCondition> {
+        self.status.conditions.iter().find(|c| c.type_ == type_)
+    }
+
+    /// Whether the Ready condition is True.
+    pub fn is_ready(&self) -> bool {
+        self.condition("Ready").is_some_and(|c| c.status == "True")
+    }
+
+    /// The first InternalIP address.
+    pub fn internal_ip(&self) -> Option<&str> {
+        self.status.addresses.iter().find(|a| a.type_ == "InternalIP").map(|a| a.address.as_str())
+    }
+
+    /// Sets a condition, keeping lastTransitionTime when the status is unchanged.
+    pub fn set_condition(&mut self, type_: &str, status: &str, reason: &str, message: &str, heartbeat: Option<Time>) {
+        let now = Time::now();
+        match self.status.conditions.iter_mut().find(|c| c.type_ == type_) {
+            Some(c) => {
+                if c.status != status {
+                    c.last_transition_time = Some(now);
+                }
+                c.status = status.to_string();
+                c.reason = reason.to_string();
+                c.message = message.to_string();
+                if heartbeat.is_some() {
+                    c.last_heartbeat_time = heartbeat;
+                }
+            }
+            None => self.status.conditions.push(NodeCondition {
+                type_: type_.to_string(),
+                status: status.to_string(),
+                last_heartbeat_time: heartbeat,
+                last_transition_time: Some(now),
+                reason: reason.to_string(),
+                message: message.to_string(),
+            }),
+        }
+    }
+}
+
+impl crate::Resource for Node {
+    const KIND: &'static str = "Node";
+    const API_VERSION: &'static str = "v1";
+    const PLURAL: &'static str = "nodes";
+    const NAMESPACED: bool = false;
+
+    crate::object::resource_common!();
+
+    fn validate(&self) -> Vec<FieldError> {
+        let mut errs = Errors::new();
+        crate::object::validate_common(self, &self.api_version, &self.kind, &mut errs);
+        if !self.metadata.name.is_empty() {
+            errs.check("metadata.name", validate::dns1123_subdomain(&self.metadata.name));
+        }
+        if !self.spec.pod_cidr.is_empty() && self.spec.pod_cidr.parse::<ipnet::Ipv4Net>().is_err() {
+            errs.add("spec.podCIDR", format!("{:?} is not an IPv4 CIDR", self.spec.pod_cidr));
+        }
+        for (i, a) in self.status.addresses.iter().enumerate() {
+            if !matches!(a.type_.as_str(), "InternalIP" | "ExternalIP" | "Hostname") {
+                errs.add(format!("status.addresses[{i}].type"), format!("{:?} is not InternalIP, ExternalIP or Hostname", a.type_));
+            } else if a.type_ != "Hostname" && a.address.parse::<std::net::IpAddr>().is_err() {
+                errs.add(format!("status.addresses[{i}].address"), format!("{:?} is not an IP address", a.address));
+            }
+        }
+        errs.0
+    }
+
+    fn validate_update(&self, old: &Self) -> Vec<FieldError> {
+        let mut errs = Errors::new();
+        if !old.spec.pod_cidr.is_empty() && self.spec.pod_cidr != old.spec.pod_cidr {
+            errs.add("spec.podCIDR", format!("is immutable once assigned (was {})", old.spec.pod_cidr));
+        }
+        errs.0
+    }
+}

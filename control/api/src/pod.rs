@@ -1,0 +1,753 @@
+//! `Pod`: one or more containers sharing a network namespace, bound to a node.
+
+use std::collections::BTreeMap;
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    meta::{ObjectMeta, Time},
+    quantity::Quantity,
+    validate::{self, Errors},
+};
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Pod {
+    #[serde(default)]
+    pub api_version: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: PodSpec,
+    #[serde(default)]
+    pub status: PodStatus,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PodSpec {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub init_containers: Vec<Container>,
+    #[serde(default)]
+    pub containers: Vec<Container>,
+    #[serde(default)]
+    pub restart_policy: RestartPolicy,
+    /// The node the pod runs on: set by the user, or by the scheduler.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub node_name: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub node_selector: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub termination_grace_period_seconds: Option<i64>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volumes: Vec<Volume>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<PodSecurityContext>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hostname: String,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum RestartPolicy {
+    #[default]
+    Always,
+    OnFailure,
+    Never,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Container {
+    pub name: String,
+    #[serde(default)]
+    pub image: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub image_pull_policy: Option<PullPolicy>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub command: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<String>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub working_dir: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<EnvVar>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ports: Vec<ContainerPort>,
+    #[serde(default, skip_serializing_if = "ResourceRequirements::is_empty")]
+    pub resources: ResourceRequirements,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness_probe: Option<Probe>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub readiness_probe: Option<Probe>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup_probe: Option<Probe>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub volume_mounts: Vec<VolumeMount>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub security_context: Option<SecurityContext>,
+}
+
+impl Container {
+    /// The pull policy Kubernetes defaults to: Always for `:latest` or an
+    /// untagged image, IfNotPresent otherwise.
+    pub fn effective_pull_policy(&self) -> PullPolicy {
+        self.image_pull_policy.unwrap_or_else(|| {
+            let name = self.image.rsplit('/').next().unwrap_or(&self.image);
+            if self.image.contains('@') || name.contains(':') && !name.ends_with(":latest") {
+                PullPolicy::IfNotPresent
+            } else {
+                PullPolicy::Always
+            }
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PullPolicy {
+    Always,
+    IfNotPresent,
+    Never,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnvVar {
+    pub name: String,
+    #[serde(default)]
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ContainerPort {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    pub container_port: i64,
+    #[serde(default)]
+    pub protocol: Protocol,
+}
+
+/// Transport protocol of a port.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub enum Protocol {
+    #[default]
+    #[serde(rename = "TCP")]
+    Tcp,
+    #[serde(rename = "UDP")]
+    Udp,
+}
+
+impl Protocol {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Protocol::Tcp => "TCP",
+            Protocol::Udp => "UDP",
+        }
+    }
+}
+
+impl std::fmt::Display for Protocol {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResourceRequirements {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub requests: BTreeMap<String, Quantity>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub limits: BTreeMap<String, Quantity>,
+}
+
+impl ResourceRequirements {
+    pub fn is_empty(&self) -> bool {
+        self.requests.is_empty() && self.limits.is_empty()
+    }
+
+    /// The request for a resource; as in Kubernetes, a limit without a request
+    /// also serves as the request.
+    pub fn request(&self, resource: &str) -> Option<&Quantity> {
+        self.requests.get(resource).or_else(|| self.limits.get(resource))
+    }
+}
+
+/// A port given by number or by the name of a container port.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum IntOrString {
+    Int(i64),
+    String(String),
+}
+
+impl std::fmt::Display for IntOrString {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            IntOrString::Int(n) => write!(f, "{n}"),
+            IntOrString::String(s) => f.write_str(s),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Probe {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exec: Option<ExecAction>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http_get: Option<HttpGetAction>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp_socket: Option<TcpSocketAction>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub initial_delay_seconds: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub period_seconds: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub success_threshold: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub failure_threshold: Option<i64>,
+}
+
+impl Probe {
+    /// Kubernetes defaults: no initial delay, every 10 s, 1 s timeout, one
+    /// success, three failures.
+    pub fn initial_delay(&self) -> i64 {
+        self.initial_delay_seconds.unwrap_or(0)
+    }
+    pub fn period(&self) -> i64 {
+        self.period_seconds.unwrap_or(10)
+    }
+    pub fn timeout(&self) -> i64 {
+        self.timeout_seconds.unwrap_or(1)
+    }
+    pub fn success_threshold(&self) -> i64 {
+        self.success_threshold.unwrap_or(1)
+    }
+    pub fn failure_threshold(&self) -> i64 {
+        self.failure_threshold.unwrap_or(3)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ExecAction {
+    #[serde(default)]
+    pub command: Vec<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpGetAction {
+    #[serde(default)]
+    pub path: String,
+    pub port: IntOrString,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub host: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub scheme: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub http_headers: Vec<HttpHeader>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HttpHeader {
+    pub name: String,
+    pub value: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct TcpSocketAction {
+    pub port: IntOrString,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub host: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Volume {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub empty_dir: Option<EmptyDirVolumeSource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_path: Option<HostPathVolumeSource>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EmptyDirVolumeSource {
+    /// "" (node disk) or "Memory" (tmpfs).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub medium: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size_limit: Option<Quantity>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HostPathVolumeSource {
+    pub path: String,
+    /// "", DirectoryOrCreate, Directory, FileOrCreate, File.
+    #[serde(default, rename = "type", skip_serializing_if = "String::is_empty")]
+    pub type_: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VolumeMount {
+    pub name: String,
+    pub mount_path: String,
+    #[serde(default)]
+    pub read_only: bool,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sub_path: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PodSecurityContext {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as_user: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as_group: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as_non_root: Option<bool>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecurityContext {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as_user: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as_group: Option<i64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub run_as_non_root: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub read_only_root_filesystem: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub privileged: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_privilege_escalation: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub capabilities: Option<Capabilities>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Capabilities {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub add: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drop: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PodStatus {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phase: Option<PodPhase>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub conditions: Vec<PodCondition>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    #[serde(default, rename = "hostIP", skip_serializing_if = "String::is_empty")]
+    pub host_ip: String,
+    #[serde(default, rename = "podIP", skip_serializing_if = "String::is_empty")]
+    pub pod_ip: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_time: Option<Time>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub init_container_statuses: Vec<ContainerStatus>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub container_statuses: Vec<ContainerStatus>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum PodPhase {
+    Pending,
+    Running,
+    Succeeded,
+    Failed,
+    Unknown,
+}
+
+impl PodPhase {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            PodPhase::Pending => "Pending",
+            PodPhase::Running => "Running",
+            PodPhase::Succeeded => "Succeeded",
+            PodPhase::Failed => "Failed",
+            PodPhase::Unknown => "Unknown",
+        }
+    }
+}
+
+/// PodScheduled, Initialized, ContainersReady, Ready.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PodCondition {
+    #[serde(rename = "type")]
+    pub type_: String,
+    /// "True", "False" or "Unknown".
+    pub status: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_transition_time: Option<Time>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ContainerStatus {
+    pub name: String,
+    #[serde(default)]
+    pub image: String,
+    #[serde(default, rename = "imageID", skip_serializing_if = "String::is_empty")]
+    pub image_id: String,
+    #[serde(default, rename = "containerID", skip_serializing_if = "String::is_empty")]
+    pub container_id: String,
+    #[serde(default)]
+    pub ready: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started: Option<bool>,
+    #[serde(default)]
+    pub restart_count: u32,
+    #[serde(default)]
+    pub state: ContainerState,
+    #[serde(default, skip_serializing_if = "ContainerState::is_empty")]
+    pub last_state: ContainerState,
+}
+
+/// Exactly one of waiting, running, terminated is set.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ContainerState {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<ContainerStateWaiting>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub running: Option<ContainerStateRunning>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub terminated: Option<ContainerStateTerminated>,
+}
+
+impl ContainerState {
+    pub fn is_empty(&self) -> bool {
+        self.waiting.is_none() && self.running.is_none() && self.terminated.is_none()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ContainerStateWaiting {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ContainerStateRunning {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ContainerStateTerminated {
+    pub exit_code: i32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub signal: Option<i32>,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub message: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_at: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub finished_at: Option<Time>,
+}
+
+impl Pod {
+    /// Whether the pod's Ready condition is True.
+    pub fn is_ready(&self) -> bool {
+        self.condition("Ready").is_some_and(|c| c.status == "True")
+    }
+
+    pub fn condition(&self, type_: &str) -> Option<&PodCondition> {
+        self.status.conditions.iter().find(|c| c.type_ == type_)
+    }
+
+    /// Sets a condition, keeping lastTransitionTime when the status is unchanged.
+    pub fn set_condition(&mut self, type_: &str, status: &str, reason: &str, message: &str) {
+        set_condition(&mut self.status.conditions, type_, status, reason, message);
+    }
+
+    /// Pending/Running pods (not Succeeded or Failed).
+    pub fn is_active(&self) -> bool {
+        !matches!(self.status.phase, Some(PodPhase::Succeeded | PodPhase::Failed))
+    }
+
+    /// Sum of a resource's requests over the app containers (in milli units).
+    pub fn request_milli(&self, resource: &str) -> u64 {
+        self.spec.containers.iter().filter_map(|c| c.resources.request(resource)).map(Quantity::milli).sum()
+    }
+
+    /// Resolves a service targetPort to a number for this pod: a number as
+    /// is, a name through the containers' named ports.
+    pub fn resolve_port(&self, port: &IntOrString, protocol: Protocol) -> Option<u16> {
+        match port {
+            IntOrString::Int(n) => u16::try_from(*n).ok(),
+            IntOrString::String(name) => self
+                .spec
+                .containers
+                .iter()
+                .flat_map(|c| &c.ports)
+                .find(|p| &p.name == name && p.protocol == protocol)
+                .and_then(|p| u16::try_from(p.container_port).ok()),
+        }
+    }
+}
+
+pub(crate) fn set_condition(conditions: &mut Vec<PodCondition>, type_: &str, status: &str, reason: &str, message: &str) {
+    match conditions.iter_mut().find(|c| c.type_ == type_) {
+        Some(c) => {
+            if c.status != status {
+                c.last_transition_time = Some(Time::now());
+            }
+            c.status = status.to_string();
+            c.reason = reason.to_string();
+            c.message = message.to_string();
+        }
+        None => conditions.push(PodCondition {
+            type_: type_.to_string(),
+            status: status.to_string(),
+            reason: reason.to_string(),
+            message: message.to_string(),
+            last_transition_time: Some(Time::now()),
+        }),
+    }
+}
+
+/// Checks a pod spec; `at` is the path prefix (`spec` or `spec.template.spec`).
+pub fn validate_spec(spec: &PodSpec, at: &str, errs: &mut Errors) {
+    if spec.containers.is_empty() {
+        errs.add(format!("{at}.containers"), "at least one container is required");
+    }
+    let mut names = std::collections::BTreeSet::new();
+    let volumes: std::collections::BTreeSet<&str> = spec.volumes.iter().map(|v| v.name.as_str()).collect();
+    let all = spec
+        .init_containers
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (format!("{at}.initContainers[{i}]"), c, true))
+        .chain(spec.containers.iter().enumerate().map(|(i, c)| (format!("{at}.containers[{i}]"), c, false)));
+    let mut port_names = std::collections::BTreeSet::new();
+    for (path, c, init) in all {
+        errs.check(format!("{path}.name"), validate::dns1123_label(&c.name));
+        if !names.insert(c.name.as_str()) {
+            errs.add(format!("{path}.name"), format!("duplicate container name {:?}", c.name));
+        }
+        if c.image.trim().is_empty() {
+            errs.add(format!("{path}.image"), "required");
+        } else if c.image.chars().any(char::is_whitespace) {
+            errs.add(format!("{path}.image"), format!("{:?} must not contain whitespace", c.image));
+        }
+        for (j, e) in c.env.iter().enumerate() {
+            errs.check(format!("{path}.env[{j}].name"), validate::env_var_name(&e.name));
+        }
+        for (j, p) in c.ports.iter().enumerate() {
+            errs.check(format!("{path}.ports[{j}].containerPort"), validate::port(p.container_port));
+            if !p.name.is_empty() {
+                errs.check(format!("{path}.ports[{j}].name"), validate::iana_svc_name(&p.name));
+                if !port_names.insert(p.name.clone()) {
+                    errs.add(format!("{path}.ports[{j}].name"), format!("duplicate port name {:?}", p.name));
+                }
+            }
+        }
+        for (kind, q) in c.resources.requests.iter().chain(&c.resources.limits) {
+            if !matches!(kind.as_str(), "cpu" | "memory" | "ephemeral-storage") {
+                errs.add(format!("{path}.resources"), format!("unknown resource {kind:?} (use cpu, memory, ephemeral-storage)"));
+            }
+            let _ = q;
+        }
+        for kind in ["cpu", "memory"] {
+            if let (Some(req), Some(lim)) = (c.resources.requests.get(kind), c.resources.limits.get(kind))
+                && req.milli() > lim.milli()
+            {
+                errs.add(
+                    format!("{path}.resources.requests.{kind}"),
+                    format!("request {req} must be less than or equal to the limit {lim}"),
+                );
+            }
+        }
+        let probes = [("livenessProbe", &c.liveness_probe), ("readinessProbe", &c.readiness_probe), ("startupProbe", &c.startup_probe)];
+        for (name, probe) in probes {
+            let Some(p) = probe else { continue };
+            let ppath = format!("{path}.{name}");
+            if init {
+                errs.add(&ppath, "init containers may not have probes");
+            }
+            validate_probe(p, &ppath, errs);
+            if name != "livenessProbe" && name != "startupProbe" {
+                continue;
+            }
+            if p.success_threshold() != 1 {
+                errs.add(format!("{ppath}.successThreshold"), "must be 1 for liveness and startup probes");
+            }
+        }
+        for (j, m) in c.volume_mounts.iter().enumerate() {
+            if !volumes.contains(m.name.as_str()) {
+                errs.add(format!("{path}.volumeMounts[{j}].name"), format!("no volume named {:?} in {at}.volumes", m.name));
+            }
+            if !m.mount_path.starts_with('/') {
+                errs.add(format!("{path}.volumeMounts[{j}].mountPath"), format!("{:?} must be an absolute path", m.mount_path));
+            }
+            if m.sub_path.starts_with('/') || m.sub_path.split('/').any(|p| p == "..") {
+                errs.add(format!("{path}.volumeMounts[{j}].subPath"), format!("{:?} must be a relative path without '..'", m.sub_path));
+            }
+        }
+    }
+    let mut vnames = std::collections::BTreeSet::new();
+    for (i, v) in spec.volumes.iter().enumerate() {
+        let path = format!("{at}.volumes[{i}]");
+        errs.check(format!("{path}.name"), validate::dns1123_label(&v.name));
+        if !vnames.insert(v.name.as_str()) {
+            errs.add(format!("{path}.name"), format!("duplicate volume name {:?}", v.name));
+        }
+        match (&v.empty_dir, &v.host_path) {
+            (Some(_), Some(_)) => errs.add(&path, "may not specify more than one volume type"),
+            (None, None) => errs.add(&path, "must specify a volume type (emptyDir or hostPath)"),
+            (Some(e), None) => {
+                if !matches!(e.medium.as_str(), "" | "Memory") {
+                    errs.add(format!("{path}.emptyDir.medium"), format!("{:?} is not supported (use \"\" or Memory)", e.medium));
+                }
+            }
+            (None, Some(h)) => {
+                if !h.path.starts_with('/') || h.path.split('/').any(|p| p == "..") {
+                    errs.add(format!("{path}.hostPath.path"), format!("{:?} must be an absolute path without '..'", h.path));
+                }
+                if !matches!(h.type_.as_str(), "" | "DirectoryOrCreate" | "Directory" | "FileOrCreate" | "File") {
+                    errs.add(format!("{path}.hostPath.type"), format!("{:?} is not supported", h.type_));
+                }
+            }
+        }
+    }
+    if !spec.node_name.is_empty() {
+        errs.check(format!("{at}.nodeName"), validate::dns1123_subdomain(&spec.node_name));
+    }
+    for (k, v) in &spec.node_selector {
+        errs.check(format!("{at}.nodeSelector"), validate::label_key(k));
+        errs.check(format!("{at}.nodeSelector[{k}]"), validate::label_value(v));
+    }
+    if let Some(g) = spec.termination_grace_period_seconds
+        && g < 0
+    {
+        errs.add(format!("{at}.terminationGracePeriodSeconds"), format!("{g} must be non-negative"));
+    }
+    if !spec.hostname.is_empty() {
+        errs.check(format!("{at}.hostname"), validate::dns1123_label(&spec.hostname));
+    }
+}
+
+fn validate_probe(p: &Probe, at: &str, errs: &mut Errors) {
+    let handlers = [p.exec.is_some(), p.http_get.is_some(), p.tcp_socket.is_some()];
+    match handlers.iter().filter(|h| **h).count() {
+        0 => errs.add(at, "must specify a handler: exec, httpGet or tcpSocket"),
+        1 => {}
+        _ => errs.add(at, "may not specify more than one handler"),
+    }
+    if let Some(e) = &p.exec
+        && e.command.is_empty()
+    {
+        errs.add(format!("{at}.exec.command"), "required");
+    }
+    let check_port = |port: &IntOrString, field: String, errs: &mut Errors| match port {
+        IntOrString::Int(n) => errs.check(field, validate::port(*n)),
+        IntOrString::String(s) => errs.check(field, validate::iana_svc_name(s)),
+    };
+    if let Some(h) = &p.http_get {
+        check_port(&h.port, format!("{at}.httpGet.port"), errs);
+        if !matches!(h.scheme.as_str(), "" | "HTTP") {
+            errs.add(format!("{at}.httpGet.scheme"), format!("{:?} is not supported (use HTTP)", h.scheme));
+        }
+        if !h.path.is_empty() && !h.path.starts_with('/') {
+            errs.add(format!("{at}.httpGet.path"), format!("{:?} must start with '/'", h.path));
+        }
+    }
+    if let Some(t) = &p.tcp_socket {
+        check_port(&t.port, format!("{at}.tcpSocket.port"), errs);
+    }
+    let fields = [
+        ("initialDelaySeconds", p.initial_delay_seconds, 0),
+        ("periodSeconds", p.period_seconds, 1),
+        ("timeoutSeconds", p.timeout_seconds, 1),
+        ("successThreshold", p.success_threshold, 1),
+        ("failureThreshold", p.failure_threshold, 1),
+    ];
+    for (name, value, min) in fields {
+        if let Some(v) = value
+            && v < min
+        {
+            errs.add(format!("{at}.{name}"), format!("{v} must be at least {min}"));
+        }
+    }
+}
+
+impl crate::Resource for Pod {
+    const KIND: &'static str = "Pod";
+    const API_VERSION: &'static str = "v1";
+    const PLURAL: &'static str = "pods";
+    const NAMESPACED: bool = true;
+    const EXTRA_FIELDS: &'static [&'static str] = &["spec.nodeName", "status.phase", "status.podIP"];
+
+    crate::object::resource_common!();
+
+    fn validate(&self) -> Vec<crate::validate::FieldError> {
+        let mut errs = Errors::new();
+        crate::object::validate_common(self, &self.api_version, &self.kind, &mut errs);
+        if !self.metadata.name.is_empty() {
+            errs.check("metadata.name", validate::dns1123_subdomain(&self.metadata.name));
+        }
+        validate_spec(&self.spec, "spec", &mut errs);
+        errs.0
+    }
+
+    fn validate_update(&self, old: &Self) -> Vec<crate::validate::FieldError> {
+        let mut errs = Errors::new();
+        // The scheduler binds a pod once: nodeName may go from empty to set.
+        if !old.spec.node_name.is_empty() && self.spec.node_name != old.spec.node_name {
+            errs.add("spec.nodeName", "is immutable once the pod is bound to a node");
+        }
+        let (mut new, mut was) = (self.spec.clone(), old.spec.clone());
+        new.node_name.clear();
+        was.node_name.clear();
+        if new != was {
+            errs.add("spec", "a pod's spec is immutable once created (delete and recreate the pod, or use a Deployment)");
+        }
+        errs.0
+    }
+
+    fn field(&self, path: &str) -> Option<String> {
+        match path {
+            "metadata.name" => Some(self.metadata.name.clone()),
+            "metadata.namespace" => Some(self.metadata.namespace.clone()),
+            "spec.nodeName" => Some(self.spec.node_name.clone()),
+            "status.phase" => Some(self.status.phase.map(|p| p.as_str().to_string()).unwrap_or_default()),
+            "status.podIP" => Some(self.status.pod_ip.clone()),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,223 @@
+//! `Service`: a stable virtual IP (and node ports) in front of the pods its
+//! selector picks.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{
+    meta::ObjectMeta,
+    pod::{IntOrString, Protocol},
+    validate::{self, Errors, FieldError},
+};
+
+/// The default NodePort range, as Kubernetes has it.
+pub const NODE_PORT_RANGE: std::ops::RangeInclusive<u16> = 30000..=32767;
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Service {
+    #[serde(default)]
+    pub api_version: String,
+    #[serde(default)]
+    pub kind: String,
+    #[serde(default)]
+    pub metadata: ObjectMeta,
+    #[serde(default)]
+    pub spec: ServiceSpec,
+    #[serde(default)]
+    pub status: ServiceStatus,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServiceSpec {
+    #[serde(default, rename = "type")]
+    pub type_: ServiceType,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub selector: BTreeMap<String, String>,
+    #[serde(default)]
+    pub ports: Vec<ServicePort>,
+    /// Allocated from the service CIDR when empty.
+    #[serde(default, rename = "clusterIP", skip_serializing_if = "String::is_empty")]
+    pub cluster_ip: String,
+    #[serde(default, rename = "externalIPs", skip_serializing_if = "Vec::is_empty")]
+    pub external_ips: Vec<String>,
+    #[serde(default)]
+    pub session_affinity: SessionAffinity,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session_affinity_config: Option<SessionAffinityConfig>,
+    #[serde(default)]
+    pub external_traffic_policy: TrafficPolicy,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ServiceType {
+    #[default]
+    ClusterIP,
+    NodePort,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SessionAffinity {
+    #[default]
+    None,
+    #[serde(rename = "ClientIP")]
+    ClientIp,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum TrafficPolicy {
+    /// Any node forwards to any backend (SNAT so replies come back).
+    #[default]
+    Cluster,
+    /// Only backends on the receiving node; the client's address is kept.
+    Local,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SessionAffinityConfig {
+    #[serde(default, rename = "clientIP", skip_serializing_if = "Option::is_none")]
+    pub client_ip: Option<ClientIpConfig>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ClientIpConfig {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_seconds: Option<i64>,
+}
+
+/// Kubernetes' default ClientIP affinity timeout: 3 hours.
+pub const DEFAULT_AFFINITY_TIMEOUT: i64 = 10_800;
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServicePort {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub name: String,
+    #[serde(default)]
+    pub protocol: Protocol,
+    pub port: i64,
+    /// Defaults to `port`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_port: Option<IntOrString>,
+    /// Allocated from 30000-32767 for NodePort services when empty.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node_port: Option<i64>,
+}
+
+impl ServicePort {
+    pub fn target(&self) -> IntOrString {
+        self.target_port.clone().unwrap_or(IntOrString::Int(self.port))
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ServiceStatus {}
+
+impl Service {
+    /// The ClientIP affinity timeout in seconds, if affinity is on.
+    pub fn affinity_timeout(&self) -> Option<i64> {
+        (self.spec.session_affinity == SessionAffinity::ClientIp).then(|| {
+            self.spec
+                .session_affinity_config
+                .as_ref()
+                .and_then(|c| c.client_ip.as_ref())
+                .and_then(|c| c.timeout_seconds)
+                .unwrap_or(DEFAULT_AFFINITY_TIMEOUT)
+        })
+    }
+}
+
+impl crate::Resource for Service {
+    const KIND: &'static str = "Service";
+    const API_VERSION: &'static str = "v1";
+    const PLURAL: &'static str = "services";
+    const NAMESPACED: bool = true;
+
+    crate::object::resource_common!();
+
+    fn validate(&self) -> Vec<FieldError> {
+        let mut errs = Errors::new();
+        crate::object::validate_common(self, &self.api_version, &self.kind, &mut errs);
+        if !self.metadata.name.is_empty() {
+            errs.check("metadata.name", validate::dns1035_label(&self.metadata.name));
+        }
+        let spec = &self.spec;
+        for (k, v) in &spec.selector {
+            errs.check(format!("spec.selector[{k}]"), validate::label_key(k));
+            errs.check(format!("spec.selector[{k}]"), validate::label_value(v));
+        }
+        if spec.ports.is_empty() {
+            errs.add("spec.ports", "at least one port is required");
+        }
+        let mut seen = BTreeSet::new();
+        let mut names = BTreeSet::new();
+        for (i, p) in spec.ports.iter().enumerate() {
+            let at = format!("spec.ports[{i}]");
+            errs.check(format!("{at}.port"), validate::port(p.port));
+            if spec.ports.len() > 1 && p.name.is_empty() {
+                errs.add(format!("{at}.name"), "required when the service has more than one port");
+            }
+            if !p.name.is_empty() {
+                errs.check(format!("{at}.name"), validate::dns1123_label(&p.name));
+                if !names.insert(p.name.as_str()) {
+                    errs.add(format!("{at}.name"), format!("duplicate port name {:?}", p.name));
+                }
+            }
+            if !seen.insert((p.port, p.protocol)) {
+                errs.add(format!("{at}"), format!("duplicate port {}/{}", p.port, p.protocol));
+            }
+            match &p.target_port {
+                Some(IntOrString::Int(n)) => errs.check(format!("{at}.targetPort"), validate::port(*n)),
+                Some(IntOrString::String(s)) => errs.check(format!("{at}.targetPort"), validate::iana_svc_name(s)),
+                None => {}
+            }
+            if let Some(np) = p.node_port {
+                if spec.type_ != ServiceType::NodePort {
+                    errs.add(format!("{at}.nodePort"), "may only be set when type is NodePort");
+                } else if !u16::try_from(np).is_ok_and(|n| NODE_PORT_RANGE.contains(&n)) {
+                    errs.add(
+                        format!("{at}.nodePort"),
+                        format!("{np} is out of range {}-{}", NODE_PORT_RANGE.start(), NODE_PORT_RANGE.end()),
+                    );
+                }
+            }
+        }
+        if spec.cluster_ip == "None" {
+            errs.add("spec.clusterIP", "headless services (clusterIP: None) are not supported by keel");
+        } else if !spec.cluster_ip.is_empty() && spec.cluster_ip.parse::<std::net::Ipv4Addr>().is_err() {
+            errs.add("spec.clusterIP", format!("{:?} is not an IPv4 address", spec.cluster_ip));
+        }
+        for (i, ip) in spec.external_ips.iter().enumerate() {
+            if ip.parse::<std::net::Ipv4Addr>().is_err() {
+                errs.add(format!("spec.externalIPs[{i}]"), format!("{ip:?} is not an IPv4 address"));
+            }
+        }
+        if let Some(cfg) = &spec.session_affinity_config {
+            if spec.session_affinity != SessionAffinity::ClientIp {
+                errs.add("spec.sessionAffinityConfig", "may only be set when sessionAffinity is ClientIP");
+            }
+            if let Some(t) = cfg.client_ip.as_ref().and_then(|c| c.timeout_seconds)
+                && !(1..=86_400).contains(&t)
+            {
+                errs.add("spec.sessionAffinityConfig.clientIP.timeoutSeconds", format!("{t} is out of range 1-86400"));
+            }
+        }
+        if spec.external_traffic_policy == TrafficPolicy::Local && spec.type_ != ServiceType::NodePort {
+            errs.add("spec.externalTrafficPolicy", "Local may only be set when type is NodePort");
+        }
+        errs.0
+    }
+
+    fn validate_update(&self, old: &Self) -> Vec<FieldError> {
+        let mut errs = Errors::new();
+        if !old.spec.cluster_ip.is_empty() && self.spec.cluster_ip != old.spec.cluster_ip {
+            errs.add("spec.clusterIP", format!("is immutable (was {})", old.spec.cluster_ip));
+        }
+        errs.0
+    }
+}

@@ -1,0 +1,185 @@
+//! Decoding the YAML a Kubernetes user writes, and validation that names fields.
+
+use crate::{AnyObject, DecodeError, Deployment, Pod, Resource, Service};
+
+fn yaml(text: &str) -> Result<AnyObject, DecodeError> {
+    let value: serde_json::Value = serde_yaml::from_str(text).expect("test YAML parses");
+    AnyObject::from_value(value)
+}
+
+fn fields(errs: Vec<crate::FieldError>) -> Vec<String> {
+    errs.into_iter().map(|e| e.field).collect()
+}
+
+const DEPLOYMENT: &str = r#"
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: web
+  namespace: default
+  labels: {app: web}
+spec:
+  replicas: 3
+  selector:
+    matchLabels: {app: web}
+  strategy:
+    type: RollingUpdate
+    rollingUpdate: {maxSurge: 1, maxUnavailable: "25%"}
+  template:
+    metadata:
+      labels: {app: web}
+    spec:
+      containers:
+      - name: server
+        image: registry.local/web:1.0
+        command: ["/bin/server"]
+        args: ["--port", "8080"]
+        env: [{name: MODE, value: prod}]
+        ports: [{name: http, containerPort: 8080}]
+        resources:
+          requests: {cpu: 100m, memory: 64Mi}
+          limits: {cpu: 1, memory: 128Mi}
+        readinessProbe:
+          httpGet: {path: /healthz, port: http}
+          periodSeconds: 2
+        livenessProbe:
+          tcpSocket: {port: 8080}
+"#;
+
+#[test]
+fn kubernetes_deployment_yaml_decodes_and_validates() {
+    let AnyObject::Deployment(d) = yaml(DEPLOYMENT).unwrap() else { panic!("not a Deployment") };
+    assert_eq!(d.replicas(), 3);
+    assert_eq!(d.spec.template.spec.containers[0].resources.requests["cpu"].milli(), 100);
+    assert_eq!(d.rollout_bounds(), (1, 0));
+    assert_eq!(d.validate(), vec![]);
+}
+
+#[test]
+fn unknown_fields_are_rejected_with_their_path() {
+    let bad = DEPLOYMENT.replace("image: registry", "imag: registry");
+    let err = yaml(&bad).unwrap_err().to_string();
+    assert!(err.contains("spec.template.spec.containers[0]"), "{err}");
+    assert!(err.contains("unknown field `imag`"), "{err}");
+    let err = yaml("kind: Pod\napiVersion: v1\nmetadata: {name: a}\nspex: {}\n").unwrap_err().to_string();
+    assert!(err.contains("unknown field `spex`"), "{err}");
+    assert_eq!(yaml("kind: Secret\n").unwrap_err(), DecodeError::UnknownKind("Secret".into()));
+    assert_eq!(yaml("metadata: {}\n").unwrap_err(), DecodeError::MissingKind);
+}
+
+#[test]
+fn service_yaml_and_validation() {
+    let svc = r#"
+apiVersion: v1
+kind: Service
+metadata: {name: web, namespace: default}
+spec:
+  type: NodePort
+  selector: {app: web}
+  sessionAffinity: ClientIP
+  sessionAffinityConfig: {clientIP: {timeoutSeconds: 60}}
+  ports:
+  - {name: http, port: 80, targetPort: http, nodePort: 30080}
+  - {name: dns, port: 53, protocol: UDP, targetPort: 5353}
+"#;
+    let AnyObject::Service(s) = yaml(svc).unwrap() else { panic!() };
+    assert_eq!(s.validate(), vec![]);
+    assert_eq!(s.affinity_timeout(), Some(60));
+
+    let mut bad: Service = s.clone();
+    bad.spec.ports[0].port = 70000;
+    bad.spec.ports[1].node_port = Some(80);
+    bad.spec.ports.push(bad.spec.ports[1].clone());
+    bad.spec.ports[2].name = "dns2".into();
+    bad.metadata.name = "1web".into();
+    bad.spec.selector.insert("bad key".into(), "x".into());
+    let f = fields(bad.validate());
+    for want in ["spec.ports[0].port", "spec.ports[1].nodePort", "spec.ports[2]", "metadata.name", "spec.selector[bad key]"] {
+        assert!(f.iter().any(|x| x == want), "missing {want} in {f:?}");
+    }
+    let mut headless = s.clone();
+    headless.spec.cluster_ip = "None".into();
+    assert_eq!(fields(headless.validate()), vec!["spec.clusterIP"]);
+}
+
+#[test]
+fn pod_validation_names_fields() {
+    let mut p: Pod = serde_yaml::from_str(
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: default}\nspec:\n  containers:\n  - {name: c, image: busybox}\n",
+    )
+    .unwrap();
+    assert_eq!(p.validate(), vec![]);
+    p.spec.containers.push(p.spec.containers[0].clone());
+    p.spec.containers[1].image = String::new();
+    p.spec.containers[0].readiness_probe = Some(Default::default());
+    p.spec.containers[0].volume_mounts.push(crate::pod::VolumeMount {
+        name: "data".into(),
+        mount_path: "data".into(),
+        read_only: false,
+        sub_path: "../x".into(),
+    });
+    let f = fields(p.validate());
+    for want in [
+        "spec.containers[1].name",
+        "spec.containers[1].image",
+        "spec.containers[0].readinessProbe",
+        "spec.containers[0].volumeMounts[0].name",
+        "spec.containers[0].volumeMounts[0].mountPath",
+        "spec.containers[0].volumeMounts[0].subPath",
+    ] {
+        assert!(f.iter().any(|x| x == want), "missing {want} in {f:?}");
+    }
+}
+
+#[test]
+fn pod_spec_is_immutable_but_binding_is_allowed() {
+    let p: Pod = serde_yaml::from_str(
+        "metadata: {name: a, namespace: default}\nspec:\n  containers:\n  - {name: c, image: busybox}\n",
+    )
+    .unwrap();
+    let mut bound = p.clone();
+    bound.spec.node_name = "n1".into();
+    assert_eq!(bound.validate_update(&p), vec![]);
+    let mut moved = bound.clone();
+    moved.spec.node_name = "n2".into();
+    assert_eq!(fields(moved.validate_update(&bound)), vec!["spec.nodeName"]);
+    let mut changed = bound.clone();
+    changed.spec.containers[0].image = "other".into();
+    assert_eq!(fields(changed.validate_update(&bound)), vec!["spec"]);
+}
+
+#[test]
+fn deployment_rules() {
+    let AnyObject::Deployment(d) = yaml(DEPLOYMENT).unwrap() else { panic!() };
+    let mut bad: Deployment = d.clone();
+    bad.spec.template.metadata.labels.insert("app".into(), "other".into());
+    bad.spec.template.spec.restart_policy = crate::pod::RestartPolicy::Never;
+    bad.spec.replicas = Some(-1);
+    let f = fields(bad.validate());
+    for want in ["spec.template.metadata.labels", "spec.template.spec.restartPolicy", "spec.replicas"] {
+        assert!(f.iter().any(|x| x == want), "missing {want} in {f:?}");
+    }
+    let mut reselect = d.clone();
+    reselect.spec.selector.match_labels.insert("x".into(), "y".into());
+    assert_eq!(fields(reselect.validate_update(&d)), vec!["spec.selector"]);
+}
+
+#[test]
+fn wrong_api_version_and_scope() {
+    let err = fields(
+        yaml("apiVersion: apps/v1beta1\nkind: Deployment\nmetadata: {name: a, namespace: d}\n").unwrap().validate(),
+    );
+    assert!(err.contains(&"apiVersion".to_string()), "{err:?}");
+    let node = yaml("apiVersion: v1\nkind: Node\nmetadata: {name: n, namespace: x}\n").unwrap();
+    assert_eq!(fields(node.validate()), vec!["metadata.namespace"]);
+}
+
+#[test]
+fn json_round_trip_keeps_kubernetes_names() {
+    let AnyObject::Deployment(d) = yaml(DEPLOYMENT).unwrap() else { panic!() };
+    let v = serde_json::to_value(&d).unwrap();
+    assert_eq!(v["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"], 8080);
+    assert_eq!(v["spec"]["template"]["spec"]["restartPolicy"], "Always");
+    let back: Deployment = serde_json::from_value(v).unwrap();
+    assert_eq!(back, d);
+}
