@@ -1,0 +1,43 @@
+//! GC (spec 1.1): release every reservation and remove every host-side
+//! link of this network whose attachment is not in
+//! `cni.dev/valid-attachments`.
+
+use std::collections::HashSet;
+
+use crate::{
+    attach,
+    error::Error,
+    ipam::Ipam,
+    netlink::{
+        Handle,
+        link::{LinkDel, LinkList},
+    },
+    types::{Attachment, CniEnv, NetConf},
+};
+
+pub fn gc(env: &CniEnv, conf: &NetConf) -> Result<(), Error> {
+    // Without the list every attachment would look stale: refuse.
+    let valid = conf
+        .valid_attachments
+        .as_ref()
+        .ok_or(Error::MissingForCommand { field: "cni.dev/valid-attachments", command: "GC" })?;
+    let valid: HashSet<Attachment> = valid.iter().cloned().collect();
+
+    let mut node = Handle::new()?;
+    for link in LinkList.execute(&mut node)? {
+        let Some((network, container_id, ifname)) = link.alias.as_deref().and_then(attach::parse_alias) else {
+            continue;
+        };
+        let attachment = Attachment { container_id: container_id.to_string(), ifname: ifname.to_string() };
+        if network != conf.name || valid.contains(&attachment) {
+            continue;
+        }
+        match LinkDel::Index(link.index).execute(&mut node) {
+            Ok(()) => {}
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ipam::for_conf(conf).gc(env, &valid)?;
+    Ok(())
+}

@@ -1,0 +1,157 @@
+//! Choosing a free address: pure, so every edge (gateway, network and
+//! broadcast addresses, wrap-around, exhaustion, a requested address) is
+//! unit-tested by table.
+
+use std::{collections::HashSet, net::Ipv4Addr};
+
+use ipnet::Ipv4Net;
+
+/// The addresses the built-in IPAM hands out: the subnet's hosts minus the
+/// gateway (the network and broadcast addresses are never hosts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Range {
+    pub subnet: Ipv4Net,
+    pub gateway: Ipv4Addr,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum AllocError {
+    #[error("no free address in {subnet}: all {capacity} usable addresses are reserved")]
+    Exhausted { subnet: Ipv4Net, capacity: u32 },
+    #[error("CNI_ARGS: IP={ip} is not a usable address of {subnet} (network, broadcast or gateway, or outside it)")]
+    RequestedUnusable { ip: Ipv4Addr, subnet: Ipv4Net },
+    #[error("CNI_ARGS: IP={ip} is already reserved")]
+    RequestedTaken { ip: Ipv4Addr },
+}
+
+impl Range {
+    fn first(&self) -> u32 {
+        u32::from(self.subnet.network()) + 1
+    }
+
+    fn last(&self) -> u32 {
+        u32::from(self.subnet.broadcast()) - 1
+    }
+
+    /// Whether `ip` may be handed to a pod.
+    pub fn usable(&self, ip: Ipv4Addr) -> bool {
+        let n = u32::from(ip);
+        n >= self.first() && n <= self.last() && ip != self.gateway
+    }
+
+    /// How many addresses can be handed out.
+    pub fn capacity(&self) -> u32 {
+        let hosts = self.last() + 1 - self.first();
+        let gw = u32::from(self.gateway);
+        if gw >= self.first() && gw <= self.last() { hosts - 1 } else { hosts }
+    }
+}
+
+/// Picks an address: the requested one if it is usable and free, else the
+/// next free one after `last` (round-robin like host-local, so a released
+/// address is not reused at once), wrapping around the range.
+pub fn allocate(
+    range: &Range,
+    taken: &HashSet<Ipv4Addr>,
+    last: Option<Ipv4Addr>,
+    requested: Option<Ipv4Addr>,
+) -> Result<Ipv4Addr, AllocError> {
+    if let Some(ip) = requested {
+        if !range.usable(ip) {
+            return Err(AllocError::RequestedUnusable { ip, subnet: range.subnet });
+        }
+        if taken.contains(&ip) {
+            return Err(AllocError::RequestedTaken { ip });
+        }
+        return Ok(ip);
+    }
+    let (first, last_host) = (range.first(), range.last());
+    let start = match last.map(u32::from) {
+        Some(l) if l >= first && l < last_host => l + 1,
+        _ => first,
+    };
+    let size = last_host - first + 1;
+    for step in 0..size {
+        let n = first + (start - first + step) % size;
+        let ip = Ipv4Addr::from(n);
+        if ip != range.gateway && !taken.contains(&ip) {
+            return Ok(ip);
+        }
+    }
+    Err(AllocError::Exhausted { subnet: range.subnet, capacity: range.capacity() })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ip(s: &str) -> Ipv4Addr {
+        s.parse().unwrap()
+    }
+
+    fn range(subnet: &str, gw: &str) -> Range {
+        Range { subnet: subnet.parse().unwrap(), gateway: ip(gw) }
+    }
+
+    #[test]
+    fn allocation_table() {
+        let r24 = range("10.1.0.0/24", "10.1.0.1");
+        let r30 = range("10.1.0.0/30", "10.1.0.1");
+        let rmid = range("10.1.0.0/29", "10.1.0.4");
+        let taken = |ips: &[&str]| ips.iter().map(|s| ip(s)).collect::<HashSet<_>>();
+        let cases: Vec<(&Range, HashSet<Ipv4Addr>, Option<&str>, Result<Ipv4Addr, AllocError>)> = vec![
+            // first allocation skips network and gateway
+            (&r24, taken(&[]), None, Ok(ip("10.1.0.2"))),
+            // continues after the last one
+            (&r24, taken(&["10.1.0.2"]), Some("10.1.0.2"), Ok(ip("10.1.0.3"))),
+            // a released address is not reused at once
+            (&r24, taken(&["10.1.0.3"]), Some("10.1.0.3"), Ok(ip("10.1.0.4"))),
+            // wraps around before the broadcast address, skipping the gateway
+            (&r24, taken(&["10.1.0.254"]), Some("10.1.0.254"), Ok(ip("10.1.0.2"))),
+            // skips taken addresses
+            (&r24, taken(&["10.1.0.5", "10.1.0.6"]), Some("10.1.0.4"), Ok(ip("10.1.0.7"))),
+            // a /30 has exactly one pod address
+            (&r30, taken(&[]), None, Ok(ip("10.1.0.2"))),
+            (&r30, taken(&["10.1.0.2"]), None, Err(AllocError::Exhausted { subnet: r30.subnet, capacity: 1 })),
+            // a gateway in the middle is skipped
+            (&rmid, taken(&["10.1.0.1", "10.1.0.2", "10.1.0.3"]), Some("10.1.0.3"), Ok(ip("10.1.0.5"))),
+            // a stale cursor outside the range restarts at the beginning
+            (&r24, taken(&[]), Some("192.168.0.9"), Ok(ip("10.1.0.2"))),
+        ];
+        for (range, taken, last, want) in cases {
+            assert_eq!(allocate(range, &taken, last.map(ip), None), want, "{range:?} last={last:?}");
+        }
+    }
+
+    #[test]
+    fn exhausts_exactly_at_capacity() {
+        let r = range("10.1.0.0/28", "10.1.0.1");
+        assert_eq!(r.capacity(), 13);
+        let mut taken = HashSet::new();
+        let mut last = None;
+        for _ in 0..13 {
+            let ip = allocate(&r, &taken, last, None).unwrap();
+            assert!(r.usable(ip));
+            assert!(taken.insert(ip), "{ip} handed out twice");
+            last = Some(ip);
+        }
+        assert!(matches!(allocate(&r, &taken, last, None), Err(AllocError::Exhausted { capacity: 13, .. })));
+    }
+
+    #[test]
+    fn requested_address() {
+        let r = range("10.1.0.0/24", "10.1.0.1");
+        let taken: HashSet<_> = [ip("10.1.0.9")].into();
+        assert_eq!(allocate(&r, &taken, None, Some(ip("10.1.0.8"))), Ok(ip("10.1.0.8")));
+        assert_eq!(allocate(&r, &taken, None, Some(ip("10.1.0.9"))), Err(AllocError::RequestedTaken { ip: ip("10.1.0.9") }));
+        for bad in ["10.1.0.0", "10.1.0.1", "10.1.0.255", "10.2.0.5"] {
+            assert!(matches!(allocate(&r, &taken, None, Some(ip(bad))), Err(AllocError::RequestedUnusable { .. })), "{bad}");
+        }
+    }
+
+    #[test]
+    fn gateway_outside_the_range_does_not_count() {
+        assert_eq!(range("10.1.0.0/30", "169.254.1.1").capacity(), 2);
+        assert_eq!(range("10.1.0.0/30", "10.1.0.2").capacity(), 1);
+    }
+}

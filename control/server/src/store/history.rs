@@ -1,0 +1,138 @@
+//! The change history watchers read from: one event per revision, the most
+//! recent `capacity` of them kept in memory (and on disk by the backend).
+
+use std::{
+    collections::VecDeque,
+    sync::{Arc, OnceLock},
+};
+
+use bytes::Bytes;
+use keel_api::EventType;
+use serde::{Deserialize, Serialize};
+
+use super::state::Obj;
+
+/// One change: the object as it is after the change (before it, for DELETED).
+#[derive(Debug)]
+pub struct Event {
+    pub revision: u64,
+    pub type_: EventType,
+    pub obj: Obj,
+    line: OnceLock<Bytes>,
+}
+
+/// How an event is stored and streamed: `{"type":…,"object":…}`.
+#[derive(Serialize, Deserialize)]
+pub struct EventRecord {
+    #[serde(rename = "type")]
+    pub type_: EventType,
+    pub object: serde_json::Value,
+}
+
+impl Event {
+    pub fn new(revision: u64, type_: EventType, obj: Obj) -> Self {
+        Self { revision, type_, obj, line: OnceLock::new() }
+    }
+
+    /// The watch line, serialized once and shared by every watcher.
+    pub fn line(&self) -> &Bytes {
+        self.line.get_or_init(|| {
+            let mut v = serde_json::to_vec(&EventRecord { type_: self.type_, object: self.obj.to_value() })
+                .expect("events serialize");
+            v.push(b'\n');
+            Bytes::from(v)
+        })
+    }
+
+    /// The record persisted by the backend (the line without its newline).
+    pub fn record(&self) -> Bytes {
+        let line = self.line();
+        line.slice(..line.len() - 1)
+    }
+}
+
+/// The watch's resourceVersion is older than the oldest kept event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Expired {
+    pub requested: u64,
+    pub oldest: u64,
+}
+
+#[derive(Debug)]
+pub struct History {
+    events: VecDeque<Arc<Event>>,
+    capacity: usize,
+    /// Every event with revision <= compacted is gone.
+    compacted: u64,
+}
+
+impl History {
+    pub fn new(capacity: usize, compacted: u64) -> Self {
+        Self { events: VecDeque::new(), capacity: capacity.max(1), compacted }
+    }
+
+    pub fn compacted(&self) -> u64 {
+        self.compacted
+    }
+
+    pub fn len(&self) -> usize {
+        self.events.len()
+    }
+
+    /// Appends events (consecutive revisions), dropping the oldest beyond
+    /// capacity. Returns the new compaction point.
+    pub fn push(&mut self, events: impl IntoIterator<Item = Arc<Event>>) -> u64 {
+        for e in events {
+            debug_assert!(self.events.back().is_none_or(|b| b.revision + 1 == e.revision));
+            self.events.push_back(e);
+        }
+        while self.events.len() > self.capacity {
+            let old = self.events.pop_front().expect("non-empty");
+            self.compacted = old.revision;
+        }
+        self.compacted
+    }
+
+    /// Events with revision > `after`, or Expired if some were compacted.
+    pub fn after(&self, after: u64) -> Result<Vec<Arc<Event>>, Expired> {
+        if after < self.compacted {
+            return Err(Expired { requested: after, oldest: self.compacted + 1 });
+        }
+        let Some(first) = self.events.front().map(|e| e.revision) else { return Ok(Vec::new()) };
+        let start = (after + 1).saturating_sub(first) as usize;
+        Ok(self.events.range(start.min(self.events.len())..).cloned().collect())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use keel_api::Node;
+
+    use super::*;
+
+    fn ev(rev: u64) -> Arc<Event> {
+        Arc::new(Event::new(rev, EventType::Added, Obj::Node(Arc::new(Node::default()))))
+    }
+
+    #[test]
+    fn keeps_capacity_and_reports_expiry() {
+        let mut h = History::new(3, 0);
+        h.push((1..=5).map(ev));
+        assert_eq!(h.compacted(), 2);
+        assert_eq!(h.after(2).unwrap().iter().map(|e| e.revision).collect::<Vec<_>>(), vec![3, 4, 5]);
+        assert_eq!(h.after(4).unwrap().len(), 1);
+        assert_eq!(h.after(5).unwrap().len(), 0);
+        assert_eq!(h.after(1).unwrap_err(), Expired { requested: 1, oldest: 3 });
+    }
+
+    #[test]
+    fn line_is_a_watch_event() {
+        let e = ev(7);
+        let v: serde_json::Value = serde_json::from_slice(e.line()).unwrap();
+        assert_eq!(v["type"], "ADDED");
+        assert!(e.line().ends_with(b"\n"));
+        assert!(!e.record().ends_with(b"\n"));
+    }
+}

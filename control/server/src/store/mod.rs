@@ -1,0 +1,437 @@
+//! The store: desired state in memory (immutable snapshots), an event
+//! history for watch, and one writer thread that validates, allocates,
+//! persists through a [`Backend`] and publishes.
+//!
+//! Writes that arrive together are committed together (group commit): one
+//! durable transaction for the batch, each write its own revision. A write
+//! is acknowledged only after its batch is durable, and readers only ever
+//! see durable state.
+
+mod admit;
+pub mod backend;
+pub mod history;
+pub mod redb;
+pub mod state;
+#[cfg(test)]
+mod tests;
+
+use std::{
+    sync::{Arc, RwLock},
+    thread,
+};
+
+use bytes::Bytes;
+use keel_api::{AnyObject, Deployment, Endpoints, EventType, FieldError, Kind, Node, Pod, Resource, Service, Time};
+use rand::Rng;
+
+pub use self::{
+    backend::{Backend, BackendError, MemoryBackend},
+    history::{Event, Expired},
+    state::{Obj, State, Stored},
+};
+use self::{
+    admit::{Admit, Ctx},
+    backend::Batch,
+    history::{EventRecord, History},
+};
+use crate::alloc::{Cursors, Ranges};
+
+/// How many writes one group commit takes at most.
+const MAX_BATCH: usize = 512;
+
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    pub ranges: Ranges,
+    /// Events kept for watch resume.
+    pub history: usize,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        Self { ranges: Ranges::default(), history: 20_000 }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum StoreError {
+    #[error("{kind} {key} not found")]
+    NotFound { kind: Kind, key: String },
+    #[error("{kind} {key} already exists")]
+    AlreadyExists { kind: Kind, key: String },
+    #[error("{kind} {key}: {message}")]
+    Conflict { kind: Kind, key: String, message: String },
+    #[error("{kind} {key} is invalid: {}", causes.iter().map(|c| c.to_string()).collect::<Vec<_>>().join("; "))]
+    Invalid { kind: Kind, key: String, causes: Vec<FieldError> },
+    #[error("storage failed: {0}")]
+    Backend(String),
+    #[error("the store is shut down")]
+    Closed,
+}
+
+/// Only-if conditions for update and delete.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Precondition {
+    pub uid: Option<String>,
+    pub resource_version: Option<u64>,
+}
+
+#[derive(Debug, Clone)]
+pub enum WriteOp {
+    Create(AnyObject),
+    /// Replace; `status` selects the status subresource. A non-empty
+    /// resourceVersion in the object must be the current one.
+    Update { obj: AnyObject, status: bool },
+    Delete { kind: Kind, namespace: String, name: String, precondition: Precondition },
+}
+
+struct Request {
+    op: WriteOp,
+    reply: tokio::sync::oneshot::Sender<Result<Obj, StoreError>>,
+}
+
+struct Shared {
+    state: RwLock<Arc<State>>,
+    history: RwLock<History>,
+    revision: tokio::sync::watch::Sender<u64>,
+}
+
+/// A handle on the store; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    shared: Arc<Shared>,
+    writer: tokio::sync::mpsc::Sender<Request>,
+}
+
+/// The storage key of an object: `Kind/namespace/name` or `Kind/name`.
+fn storage_key(kind: Kind, key: &str) -> String {
+    format!("{}/{key}", kind.as_str())
+}
+
+impl Store {
+    /// Loads everything from the backend and starts the writer thread.
+    pub fn open(mut backend: Box<dyn Backend>, config: StoreConfig) -> Result<Self, StoreError> {
+        config.ranges.validate().map_err(StoreError::Backend)?;
+        let snap = backend.load().map_err(|e| StoreError::Backend(e.to_string()))?;
+        let mut state = State { revision: snap.revision, ..State::default() };
+        for (key, json) in &snap.objects {
+            let obj = AnyObject::from_json(json).map_err(|e| StoreError::Backend(format!("stored object {key}: {e}")))?;
+            state.put(Obj::from_any(obj));
+        }
+        let mut history = History::new(config.history, snap.compacted);
+        let mut events = Vec::with_capacity(snap.events.len());
+        for (rev, json) in &snap.events {
+            let rec: EventRecord =
+                serde_json::from_slice(json).map_err(|e| StoreError::Backend(format!("stored event {rev}: {e}")))?;
+            let obj = AnyObject::from_value(rec.object).map_err(|e| StoreError::Backend(format!("stored event {rev}: {e}")))?;
+            events.push(Arc::new(Event::new(*rev, rec.type_, Obj::from_any(obj))));
+        }
+        history.push(events);
+        let (revision, _) = tokio::sync::watch::channel(state.revision);
+        let shared = Arc::new(Shared { state: RwLock::new(Arc::new(state)), history: RwLock::new(history), revision });
+        let (tx, rx) = tokio::sync::mpsc::channel::<Request>(4096);
+        let writer_shared = shared.clone();
+        thread::Builder::new()
+            .name("store-writer".into())
+            .spawn(move || Writer { backend, shared: writer_shared, config, cursors: Cursors::default() }.run(rx))
+            .map_err(|e| StoreError::Backend(format!("starting the writer: {e}")))?;
+        Ok(Self { shared, writer: tx })
+    }
+
+    /// The current state (an O(1) snapshot).
+    pub fn snapshot(&self) -> Arc<State> {
+        self.shared.state.read().expect("state lock").clone()
+    }
+
+    pub fn revision(&self) -> u64 {
+        *self.shared.revision.borrow()
+    }
+
+    /// Events after `revision`, or Expired when some were compacted away.
+    pub fn events_after(&self, revision: u64) -> Result<Vec<Arc<Event>>, Expired> {
+        self.shared.history.read().expect("history lock").after(revision)
+    }
+
+    /// The oldest revision a watch can resume from.
+    pub fn compacted(&self) -> u64 {
+        self.shared.history.read().expect("history lock").compacted()
+    }
+
+    /// A receiver that changes whenever the revision advances.
+    pub fn subscribe(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.shared.revision.subscribe()
+    }
+
+    /// Performs one write; resolves once it is durable (or refused).
+    pub async fn write(&self, op: WriteOp) -> Result<Obj, StoreError> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.writer.send(Request { op, reply }).await.map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    pub async fn create(&self, obj: impl Into<AnyObject>) -> Result<Obj, StoreError> {
+        self.write(WriteOp::Create(obj.into())).await
+    }
+
+    pub async fn update(&self, obj: impl Into<AnyObject>) -> Result<Obj, StoreError> {
+        self.write(WriteOp::Update { obj: obj.into(), status: false }).await
+    }
+
+    pub async fn update_status(&self, obj: impl Into<AnyObject>) -> Result<Obj, StoreError> {
+        self.write(WriteOp::Update { obj: obj.into(), status: true }).await
+    }
+
+    pub async fn delete(&self, kind: Kind, namespace: &str, name: &str, precondition: Precondition) -> Result<Obj, StoreError> {
+        self.write(WriteOp::Delete { kind, namespace: namespace.into(), name: name.into(), precondition }).await
+    }
+}
+
+struct Writer {
+    backend: Box<dyn Backend>,
+    shared: Arc<Shared>,
+    config: StoreConfig,
+    cursors: Cursors,
+}
+
+impl Writer {
+    fn run(mut self, mut rx: tokio::sync::mpsc::Receiver<Request>) {
+        while let Some(first) = rx.blocking_recv() {
+            let mut requests = vec![first];
+            while requests.len() < MAX_BATCH {
+                match rx.try_recv() {
+                    Ok(r) => requests.push(r),
+                    Err(_) => break,
+                }
+            }
+            self.commit(requests);
+        }
+    }
+
+    fn commit(&mut self, requests: Vec<Request>) {
+        let base = self.shared.state.read().expect("state lock").clone();
+        let mut next = (*base).clone();
+        let mut batch = Batch::default();
+        let mut events = Vec::new();
+        let mut results = Vec::with_capacity(requests.len());
+        let mut replies = Vec::with_capacity(requests.len());
+        for Request { op, reply } in requests {
+            let mut ctx = Ctx { ranges: &self.config.ranges, cursors: &mut self.cursors };
+            results.push(apply(&mut next, &mut ctx, op, &mut batch, &mut events));
+            replies.push(reply);
+        }
+        if !events.is_empty() {
+            let compacted = {
+                let h = self.shared.history.read().expect("history lock");
+                next.revision.saturating_sub(self.config.history as u64).max(h.compacted())
+            };
+            batch.revision = next.revision;
+            batch.compacted = compacted;
+            batch.events = events.iter().map(|e: &Arc<Event>| (e.revision, e.record())).collect();
+            if let Err(e) = self.backend.commit(&batch) {
+                tracing::error!(error = %e, "commit failed; the batch is refused");
+                for reply in replies {
+                    let _ = reply.send(Err(StoreError::Backend(e.to_string())));
+                }
+                return;
+            }
+            let revision = next.revision;
+            *self.shared.state.write().expect("state lock") = Arc::new(next);
+            self.shared.history.write().expect("history lock").push(events);
+            self.shared.revision.send_replace(revision);
+        }
+        for (reply, result) in replies.into_iter().zip(results) {
+            let _ = reply.send(result);
+        }
+    }
+}
+
+fn apply(state: &mut State, ctx: &mut Ctx, op: WriteOp, batch: &mut Batch, events: &mut Vec<Arc<Event>>) -> Result<Obj, StoreError> {
+    match op {
+        WriteOp::Create(any) => match any {
+            AnyObject::Node(o) => create(state, ctx, o, batch, events),
+            AnyObject::Pod(o) => create(state, ctx, o, batch, events),
+            AnyObject::Service(o) => create(state, ctx, o, batch, events),
+            AnyObject::Endpoints(o) => create(state, ctx, o, batch, events),
+            AnyObject::Deployment(o) => create(state, ctx, o, batch, events),
+        },
+        WriteOp::Update { obj, status } => match obj {
+            AnyObject::Node(o) => update(state, ctx, o, status, batch, events),
+            AnyObject::Pod(o) => update(state, ctx, o, status, batch, events),
+            AnyObject::Service(o) => update(state, ctx, o, status, batch, events),
+            AnyObject::Endpoints(o) => update(state, ctx, o, status, batch, events),
+            AnyObject::Deployment(o) => update(state, ctx, o, status, batch, events),
+        },
+        WriteOp::Delete { kind, namespace, name, precondition } => {
+            let key = if kind.namespaced() { format!("{namespace}/{name}") } else { name };
+            delete(state, kind, &key, &precondition, batch, events)
+        }
+    }
+}
+
+fn record(state: &mut State, type_: EventType, obj: Obj, batch: &mut Batch, events: &mut Vec<Arc<Event>>) {
+    let skey = storage_key(obj.kind(), &obj.key());
+    match type_ {
+        EventType::Deleted => batch.writes.push((skey, None)),
+        _ => batch.writes.push((skey, Some(Bytes::from(obj.to_json())))),
+    }
+    events.push(Arc::new(Event::new(state.revision, type_, obj)));
+}
+
+fn invalid<R: Resource>(key: &str, causes: Vec<FieldError>) -> StoreError {
+    StoreError::Invalid { kind: Kind::parse(R::KIND).expect("kind"), key: key.to_string(), causes }
+}
+
+fn kind_of<R: Resource>() -> Kind {
+    Kind::parse(R::KIND).expect("every Resource is a Kind")
+}
+
+/// Kubernetes' alphabet for generated name suffixes (no vowels, no look-alikes).
+const SUFFIX_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
+
+fn create<R: Stored + Admit>(state: &mut State, ctx: &mut Ctx, mut obj: R, batch: &mut Batch, events: &mut Vec<Arc<Event>>) -> Result<Obj, StoreError> {
+    if obj.meta().name.is_empty() && !obj.meta().generate_name.is_empty() {
+        let prefix = obj.meta().generate_name.clone();
+        let mut rng = rand::rng();
+        loop {
+            let suffix: String = (0..5).map(|_| SUFFIX_ALPHABET[rng.random_range(0..SUFFIX_ALPHABET.len())] as char).collect();
+            obj.meta_mut().name = format!("{prefix}{suffix}");
+            if !R::map(state).contains_key(&obj.key()) {
+                break;
+            }
+        }
+    }
+    let key = obj.key();
+    let errs = obj.validate();
+    if !errs.is_empty() {
+        return Err(invalid::<R>(&key, errs));
+    }
+    if R::map(state).contains_key(&key) {
+        return Err(StoreError::AlreadyExists { kind: kind_of::<R>(), key });
+    }
+    obj.set_type_meta();
+    {
+        let m = obj.meta_mut();
+        m.uid = uuid::Uuid::new_v4().to_string();
+        m.creation_timestamp = Some(Time::now());
+        m.generation = 1;
+    }
+    obj.admit_create(state, ctx).map_err(|causes| invalid::<R>(&key, causes))?;
+    state.revision += 1;
+    obj.meta_mut().resource_version = state.revision.to_string();
+    let stored = R::wrap(Arc::new(obj));
+    state.put(stored.clone());
+    record(state, EventType::Added, stored.clone(), batch, events);
+    Ok(stored)
+}
+
+fn check_precondition(kind: Kind, key: &str, current: &keel_api::ObjectMeta, p: &Precondition) -> Result<(), StoreError> {
+    if let Some(uid) = &p.uid
+        && *uid != current.uid
+    {
+        return Err(StoreError::Conflict {
+            kind,
+            key: key.into(),
+            message: format!("precondition failed: uid {uid} does not match the stored object's {}", current.uid),
+        });
+    }
+    if let Some(rv) = p.resource_version
+        && rv != current.revision()
+    {
+        return Err(StoreError::Conflict {
+            kind,
+            key: key.into(),
+            message: format!(
+                "the object has been modified (resourceVersion {rv}, now {}); read it again and retry",
+                current.resource_version
+            ),
+        });
+    }
+    Ok(())
+}
+
+fn update<R: Stored + Admit>(
+    state: &mut State,
+    ctx: &mut Ctx,
+    obj: R,
+    status: bool,
+    batch: &mut Batch,
+    events: &mut Vec<Arc<Event>>,
+) -> Result<Obj, StoreError> {
+    let key = obj.key();
+    let kind = kind_of::<R>();
+    let old = R::map(state).get(&key).cloned().ok_or_else(|| StoreError::NotFound { kind, key: key.clone() })?;
+    let m = obj.meta();
+    let pre = Precondition {
+        uid: (!m.uid.is_empty()).then(|| m.uid.clone()),
+        resource_version: (!m.resource_version.is_empty())
+            .then(|| m.resource_version.parse().map_err(|_| invalid::<R>(&key, vec![FieldError {
+                field: "metadata.resourceVersion".into(),
+                message: format!("{:?} is not a resource version", m.resource_version),
+            }])))
+            .transpose()?,
+    };
+    check_precondition(kind, &key, old.meta(), &pre)?;
+    let mut new = if status {
+        // The status subresource changes only the status.
+        R::with_status_of(&old, &obj)
+    } else {
+        let mut n = obj;
+        n.copy_status(&old);
+        let (keep, m) = (old.meta(), n.meta_mut());
+        m.uid = keep.uid.clone();
+        m.creation_timestamp = keep.creation_timestamp;
+        m.generation = keep.generation;
+        m.generate_name = keep.generate_name.clone();
+        n
+    };
+    new.set_type_meta();
+    new.meta_mut().resource_version = old.meta().resource_version.clone();
+    let mut errs = new.validate();
+    if !status && errs.is_empty() {
+        // Carry server-assigned values (cluster IP, node ports, pod CIDR)
+        // that the update omitted, then check what may not change.
+        if let Err(causes) = new.admit_update(&old, state, ctx) {
+            errs.extend(causes);
+        }
+        errs.extend(new.validate_update(&old));
+        if !new.spec_eq(&old) {
+            new.meta_mut().generation += 1;
+        }
+    }
+    if !errs.is_empty() {
+        return Err(invalid::<R>(&key, errs));
+    }
+    if new == *old {
+        // Nothing changed: no new revision, no event.
+        return Ok(R::wrap(old));
+    }
+    state.revision += 1;
+    new.meta_mut().resource_version = state.revision.to_string();
+    let stored = R::wrap(Arc::new(new));
+    state.put(stored.clone());
+    record(state, EventType::Modified, stored.clone(), batch, events);
+    Ok(stored)
+}
+
+fn delete(state: &mut State, kind: Kind, key: &str, pre: &Precondition, batch: &mut Batch, events: &mut Vec<Arc<Event>>) -> Result<Obj, StoreError> {
+    let old = state.get(kind, key).ok_or_else(|| StoreError::NotFound { kind, key: key.into() })?;
+    check_precondition(kind, key, old.meta(), pre)?;
+    state.remove(kind, key);
+    state.revision += 1;
+    // The deleted object carries the revision of its deletion, as in Kubernetes.
+    let rev = state.revision.to_string();
+    let gone = match old {
+        Obj::Node(o) => Obj::Node(with_rv::<Node>(&o, &rev)),
+        Obj::Pod(o) => Obj::Pod(with_rv::<Pod>(&o, &rev)),
+        Obj::Service(o) => Obj::Service(with_rv::<Service>(&o, &rev)),
+        Obj::Endpoints(o) => Obj::Endpoints(with_rv::<Endpoints>(&o, &rev)),
+        Obj::Deployment(o) => Obj::Deployment(with_rv::<Deployment>(&o, &rev)),
+    };
+    record(state, EventType::Deleted, gone.clone(), batch, events);
+    Ok(gone)
+}
+
+fn with_rv<R: Resource>(o: &Arc<R>, rev: &str) -> Arc<R> {
+    let mut o = (**o).clone();
+    o.meta_mut().resource_version = rev.to_string();
+    Arc::new(o)
+}
