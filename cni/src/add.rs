@@ -6,7 +6,10 @@
 //! route or reservation behind. A repeated ADD of the same attachment
 //! converges: the same address, a fresh veth.
 
-use std::{net::Ipv4Addr, os::fd::AsRawFd};
+use std::{
+    net::Ipv4Addr,
+    os::fd::{AsFd, AsRawFd},
+};
 
 use ipnet::{IpNet, Ipv4Net};
 use netlink_packet_route::address::AddressScope;
@@ -16,9 +19,10 @@ use crate::{
     error::Error,
     ipam::{Ipam, Lease},
     netlink::{
-        Handle, format_mac,
+        Handle,
         addr::AddrAdd,
-        link::{LinkAdd, LinkGet, LinkSet, VethPeer},
+        format_mac,
+        link::{LinkAdd, LinkDel, LinkGet, LinkSet, VethPeer},
         neigh::NeighAdd,
         route::{Route, RouteAdd},
     },
@@ -30,7 +34,9 @@ use crate::{
 struct Rollback<'a> {
     ipam: &'a Ipam<'a>,
     env: &'a CniEnv,
-    host_link: Option<(String, String)>,
+    /// The host-side veth this ADD created (deleted by name: it may not
+    /// carry its alias yet).
+    host_link: Option<String>,
     armed: bool,
 }
 
@@ -39,11 +45,14 @@ impl Drop for Rollback<'_> {
         if !self.armed {
             return;
         }
-        if let Some((name, alias)) = &self.host_link
+        if let Some(name) = &self.host_link
             && let Ok(mut node) = Handle::new()
-            && let Err(e) = attach::delete_host_link(&mut node, name, alias)
         {
-            eprintln!("keel-cni: rollback: deleting {name}: {e}");
+            match LinkDel::Name(name.clone()).execute(&mut node) {
+                Ok(()) => {}
+                Err(e) if e.is_not_found() => {}
+                Err(e) => eprintln!("keel-cni: rollback: deleting {name}: {e}"),
+            }
         }
         if let Err(e) = self.ipam.del(self.env) {
             eprintln!("keel-cni: rollback: releasing the address: {e}");
@@ -53,13 +62,21 @@ impl Drop for Rollback<'_> {
 
 pub fn add(env: &CniEnv, conf: &NetConf) -> Result<CniResult, Error> {
     let netns_path = env.netns.as_ref().expect("CNI_NETNS is validated for ADD");
-    let netns = NetNs::open(netns_path).map_err(|source| AttachError::Netns { path: netns_path.clone(), source })?;
+    let netns = NetNs::open(netns_path).map_err(|source| AttachError::Netns {
+        path: netns_path.clone(),
+        source,
+    })?;
     let mut node = Handle::new()?;
     let mut pod = Handle::in_netns(&netns)?;
 
     let ipam = Ipam::for_conf(conf);
     let lease = ipam.add(env)?;
-    let mut rollback = Rollback { ipam: &ipam, env, host_link: None, armed: true };
+    let mut rollback = Rollback {
+        ipam: &ipam,
+        env,
+        host_link: None,
+        armed: true,
+    };
 
     let gateway = conf
         .gateway
@@ -71,35 +88,43 @@ pub fn add(env: &CniEnv, conf: &NetConf) -> Result<CniResult, Error> {
     let host_mac = attach::host_mac(&env.container_id, &env.ifname);
     let pod_mac = attach::pod_mac(lease.ip);
 
+    // The peer cannot be brought up in the same request (veth_open needs
+    // the pair linked first), and IFLA_IFALIAS is ignored on creation: both
+    // are set just after.
     let mut peer = VethPeer::new(&env.ifname);
     peer.mtu = Some(conf.mtu);
     peer.mac = Some(pod_mac);
-    peer.up = true;
-    peer.netns_fd = Some(netns.as_raw_fd());
-    let create = LinkAdd::veth(&host_name, peer).mtu(conf.mtu).mac(host_mac).alias(&alias).up();
+    peer.netns_fd = Some(netns.as_fd().as_raw_fd());
+    let create = LinkAdd::veth(&host_name, peer)
+        .mtu(conf.mtu)
+        .mac(host_mac)
+        .up();
     match create.execute(&mut node) {
         Ok(()) => {}
         Err(e) if e.is_exists() => {
-            // Either an earlier ADD of this attachment left its veth (then
-            // start it afresh), or a name is taken by something else.
-            let existing = LinkGet::Name(host_name.clone()).execute(&mut node)?;
-            match existing {
-                Some(l) if l.alias.as_deref() == Some(alias.as_str()) => {
-                    rollback.host_link = Some((host_name.clone(), alias.clone()));
-                    attach::delete_host_link(&mut node, &host_name, &alias)?;
-                    create.execute(&mut node).map_err(|e| {
-                        if e.is_exists() { if_taken(env) } else { e.into() }
-                    })?;
-                }
-                Some(l) => return Err(AttachError::Conflict { name: host_name, alias: l.alias }.into()),
-                None => return Err(if_taken(env).into()),
+            // Either an earlier (maybe killed) ADD of this attachment left
+            // its veth, then start afresh, or a name is taken by something
+            // else.
+            if LinkGet::Name(host_name.clone())
+                .execute(&mut node)?
+                .is_none()
+            {
+                return Err(if_taken(env).into());
             }
+            attach::delete_host_link(&mut node, &host_name, &alias)?;
+            create.execute(&mut node).map_err(|e| {
+                if e.is_exists() {
+                    if_taken(env)
+                } else {
+                    e.into()
+                }
+            })?;
         }
         Err(e) => return Err(e.into()),
     }
-    rollback.host_link = Some((host_name.clone(), alias.clone()));
+    rollback.host_link = Some(host_name.clone());
 
-    configure_node(&mut node, &host_name, lease.ip, gateway, pod_mac)?;
+    configure_node(&mut node, &host_name, &alias, lease.ip, gateway, pod_mac)?;
     configure_pod(&mut pod, &env.ifname, lease.ip, gateway, host_mac, &lease)?;
 
     let mut result = build_result(env, conf, &lease, gateway, &host_name, host_mac, pod_mac)?;
@@ -121,7 +146,10 @@ pub fn add(env: &CniEnv, conf: &NetConf) -> Result<CniResult, Error> {
 }
 
 fn if_taken(env: &CniEnv) -> AttachError {
-    AttachError::IfnameTaken { ifname: env.ifname.clone(), netns: env.netns.clone().unwrap_or_default() }
+    AttachError::IfnameTaken {
+        ifname: env.ifname.clone(),
+        netns: env.netns.clone().unwrap_or_default(),
+    }
 }
 
 fn host32(ip: Ipv4Addr) -> IpNet {
@@ -133,14 +161,20 @@ fn host32(ip: Ipv4Addr) -> IpNet {
 fn configure_node(
     node: &mut Handle,
     host_name: &str,
+    alias: &str,
     ip: Ipv4Addr,
     gateway: Ipv4Addr,
     pod_mac: [u8; 6],
 ) -> Result<(), Error> {
     let host = LinkGet::Name(host_name.to_string())
         .execute(node)?
-        .ok_or_else(|| AttachError::Vanished { what: format!("host interface {host_name}") })?;
-    AddrAdd::new(host.index, host32(gateway)).scope(AddressScope::Link).execute(node)?;
+        .ok_or_else(|| AttachError::Vanished {
+            what: format!("host interface {host_name}"),
+        })?;
+    LinkSet::index(host.index).alias(alias).execute(node)?;
+    AddrAdd::new(host.index, host32(gateway))
+        .scope(AddressScope::Link)
+        .execute(node)?;
     RouteAdd(Route::direct(host32(ip), host.index)).execute(node)?;
     NeighAdd::new(host.index, ip.into(), pod_mac).execute(node)?;
     // Per link, never the namespace-wide switch: only what pods send is
@@ -163,14 +197,22 @@ fn configure_pod(
     LinkSet::index(1).up().execute(pod)?;
     let link = LinkGet::Name(ifname.to_string())
         .execute(pod)?
-        .ok_or_else(|| AttachError::Vanished { what: format!("pod interface {ifname}") })?;
+        .ok_or_else(|| AttachError::Vanished {
+            what: format!("pod interface {ifname}"),
+        })?;
+    LinkSet::index(link.index).up().execute(pod)?;
     AddrAdd::new(link.index, host32(ip)).execute(pod)?;
     RouteAdd(Route::direct(host32(gateway), link.index)).execute(pod)?;
     NeighAdd::new(link.index, gateway.into(), host_mac).execute(pod)?;
     let default: IpNet = "0.0.0.0/0".parse().expect("valid");
     RouteAdd(Route::via(default, gateway.into(), Some(link.index))).execute(pod)?;
     for r in lease.routes.iter().filter(|r| r.dst != default) {
-        RouteAdd(Route::via(r.dst, r.gw.unwrap_or(gateway.into()), Some(link.index))).execute(pod)?;
+        RouteAdd(Route::via(
+            r.dst,
+            r.gw.unwrap_or(gateway.into()),
+            Some(link.index),
+        ))
+        .execute(pod)?;
     }
     Ok(())
 }
@@ -185,13 +227,28 @@ fn build_result(
     pod_mac: [u8; 6],
 ) -> Result<CniResult, Error> {
     let default: IpNet = "0.0.0.0/0".parse().expect("valid");
-    let mut routes = vec![RouteConf { dst: default, gw: Some(gateway.into()) }];
+    let mut routes = vec![RouteConf {
+        dst: default,
+        gw: Some(gateway.into()),
+    }];
     routes.extend(
-        lease.routes.iter().filter(|r| r.dst != default).map(|r| RouteConf { dst: r.dst, gw: r.gw.or(Some(gateway.into())) }),
+        lease
+            .routes
+            .iter()
+            .filter(|r| r.dst != default)
+            .map(|r| RouteConf {
+                dst: r.dst,
+                gw: r.gw.or(Some(gateway.into())),
+            }),
     );
     Ok(CniResult {
         interfaces: vec![
-            Interface { name: host_name.to_string(), mac: Some(format_mac(&host_mac)), mtu: Some(conf.mtu), sandbox: None },
+            Interface {
+                name: host_name.to_string(),
+                mac: Some(format_mac(&host_mac)),
+                mtu: Some(conf.mtu),
+                sandbox: None,
+            },
             Interface {
                 name: env.ifname.clone(),
                 mac: Some(format_mac(&pod_mac)),
@@ -199,7 +256,11 @@ fn build_result(
                 sandbox: env.netns.as_ref().map(|p| p.display().to_string()),
             },
         ],
-        ips: vec![IpConfig { address: host32(lease.ip), gateway: Some(gateway.into()), interface: Some(1) }],
+        ips: vec![IpConfig {
+            address: host32(lease.ip),
+            gateway: Some(gateway.into()),
+            interface: Some(1),
+        }],
         routes,
         dns: conf.dns.clone().or_else(|| lease.dns.clone()),
     })

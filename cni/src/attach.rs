@@ -72,7 +72,9 @@ impl AttachError {
             AttachError::Netns { .. } => code::IO,
             AttachError::Conflict { .. } => code::CONFLICT,
             AttachError::IfnameTaken { .. } => code::INVALID_ENV,
-            AttachError::Netlink(_) | AttachError::Sysctl { .. } | AttachError::Vanished { .. } => code::IO,
+            AttachError::Netlink(_) | AttachError::Sysctl { .. } | AttachError::Vanished { .. } => {
+                code::IO
+            }
         }
     }
 }
@@ -122,6 +124,15 @@ pub fn alias(network: &str, container_id: &str, ifname: &str) -> String {
     format!("{ALIAS_PREFIX}:{network}:{container_id}:{ifname}")
 }
 
+/// Whether `name` has the shape of a keel host-side veth name.
+pub fn is_host_ifname(name: &str) -> bool {
+    name.len() == 15
+        && name.starts_with(HOST_IF_PREFIX)
+        && name[HOST_IF_PREFIX.len()..]
+            .bytes()
+            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+}
+
 /// The (network, container ID, ifname) an alias names, if it is keel's.
 pub fn parse_alias(alias: &str) -> Option<(&str, &str, &str)> {
     let mut parts = alias.splitn(4, ':');
@@ -129,18 +140,29 @@ pub fn parse_alias(alias: &str) -> Option<(&str, &str, &str)> {
     Some((parts.next()?, parts.next()?, parts.next()?))
 }
 
-/// Deletes the host-side link `name` if it carries `alias` (a link of the
-/// same name that is not this attachment's is left alone). Returns whether
-/// a link was deleted; a missing link is not an error.
+/// Deletes the host-side link `name` if it carries `alias`, or no alias
+/// at all (an ADD killed between creating the veth and naming it). A link
+/// of the same name that is someone else's is left alone and reported.
+/// Returns whether a link was deleted; a missing link is not an error.
 pub fn delete_host_link(node: &mut Handle, name: &str, alias: &str) -> Result<bool, AttachError> {
     match LinkGet::Name(name.to_string()).execute(node)? {
         None => Ok(false),
-        Some(link) if link.alias.as_deref() == Some(alias) => match LinkDel::Index(link.index).execute(node) {
-            Ok(()) => Ok(true),
-            Err(e) if e.is_not_found() => Ok(false),
-            Err(e) => Err(e.into()),
-        },
-        Some(link) => Err(AttachError::Conflict { name: name.to_string(), alias: link.alias }),
+        Some(link)
+            if link
+                .alias
+                .as_deref()
+                .is_none_or(|a| a.is_empty() || a == alias) =>
+        {
+            match LinkDel::Index(link.index).execute(node) {
+                Ok(()) => Ok(true),
+                Err(e) if e.is_not_found() => Ok(false),
+                Err(e) => Err(e.into()),
+            }
+        }
+        Some(link) => Err(AttachError::Conflict {
+            name: name.to_string(),
+            alias: link.alias,
+        }),
     }
 }
 
@@ -162,9 +184,16 @@ mod tests {
         assert!(a.starts_with("kv"));
         assert_eq!(a, host_ifname("c0ffee", "eth0"));
         assert_ne!(a, host_ifname("c0ffee", "eth1"));
-        assert_ne!(a, host_ifname("c0ffe", "eeth0"), "the separator keeps (id, ifname) pairs apart");
+        assert_ne!(
+            a,
+            host_ifname("c0ffe", "eeth0"),
+            "the separator keeps (id, ifname) pairs apart"
+        );
         // Pinned: a change here would orphan every existing pod's veth.
-        assert_eq!(host_ifname("abc", "eth0"), format!("kv{:013x}", fnv1a(&["abc", "eth0"]) >> 12));
+        assert_eq!(
+            host_ifname("abc", "eth0"),
+            format!("kv{:013x}", fnv1a(&["abc", "eth0"]) >> 12)
+        );
     }
 
     #[test]
@@ -172,7 +201,10 @@ mod tests {
         let m = host_mac("c", "eth0");
         assert_eq!(m[0] & 0x01, 0, "unicast");
         assert_eq!(m[0] & 0x02, 0x02, "locally administered");
-        assert_eq!(pod_mac("10.1.2.3".parse().unwrap()), [0x0a, 0x58, 10, 1, 2, 3]);
+        assert_eq!(
+            pod_mac("10.1.2.3".parse().unwrap()),
+            [0x0a, 0x58, 10, 1, 2, 3]
+        );
     }
 
     #[test]

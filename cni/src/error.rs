@@ -5,12 +5,7 @@ use crate::{
     attach::AttachError,
     ipam::IpamError,
     netlink::NetlinkError,
-    types::{
-        CniError, code,
-        config::ConfigError,
-        env::EnvError,
-        result::ResultError,
-    },
+    types::{CniError, code, config::ConfigError, env::EnvError, result::ResultError},
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -26,9 +21,16 @@ pub enum Error {
     #[error(transparent)]
     Attach(#[from] AttachError),
     #[error("cniVersion: {version} does not support {command} ({since} or later does)")]
-    VersionTooOld { version: String, command: &'static str, since: &'static str },
+    VersionTooOld {
+        version: String,
+        command: &'static str,
+        since: &'static str,
+    },
     #[error("{field}: required for {command}")]
-    MissingForCommand { field: &'static str, command: &'static str },
+    MissingForCommand {
+        field: &'static str,
+        command: &'static str,
+    },
     #[error("CHECK found {} mismatch(es): {}", .0.len(), .0.join("; "))]
     Check(Vec<String>),
     #[error("STATUS: {0}")]
@@ -60,7 +62,9 @@ impl Error {
         let mut e = CniError::new(self.code(), self.to_string());
         if let Error::Check(items) = self {
             e = e.details(items.join("\n"));
-        } else if let Some(source) = std::error::Error::source(self).and_then(std::error::Error::source) {
+        } else if let Some(source) =
+            std::error::Error::source(self).and_then(std::error::Error::source)
+        {
             e = e.details(source.to_string());
         }
         e

@@ -20,16 +20,37 @@ pub fn gc(env: &CniEnv, conf: &NetConf) -> Result<(), Error> {
     let valid = conf
         .valid_attachments
         .as_ref()
-        .ok_or(Error::MissingForCommand { field: "cni.dev/valid-attachments", command: "GC" })?;
+        .ok_or(Error::MissingForCommand {
+            field: "cni.dev/valid-attachments",
+            command: "GC",
+        })?;
     let valid: HashSet<Attachment> = valid.iter().cloned().collect();
+
+    let valid_names: HashSet<String> = valid
+        .iter()
+        .map(|a| attach::host_ifname(&a.container_id, &a.ifname))
+        .collect();
 
     let mut node = Handle::new()?;
     for link in LinkList.execute(&mut node)? {
-        let Some((network, container_id, ifname)) = link.alias.as_deref().and_then(attach::parse_alias) else {
-            continue;
+        let stale = match link.alias.as_deref().filter(|a| !a.is_empty()) {
+            Some(alias) => {
+                attach::parse_alias(alias).is_some_and(|(network, container_id, ifname)| {
+                    let attachment = Attachment {
+                        container_id: container_id.to_string(),
+                        ifname: ifname.to_string(),
+                    };
+                    network == conf.name && !valid.contains(&attachment)
+                })
+            }
+            // A keel veth whose ADD was killed before it got its alias.
+            None => {
+                link.kind.as_deref() == Some("veth")
+                    && attach::is_host_ifname(&link.name)
+                    && !valid_names.contains(&link.name)
+            }
         };
-        let attachment = Attachment { container_id: container_id.to_string(), ifname: ifname.to_string() };
-        if network != conf.name || valid.contains(&attachment) {
+        if !stale {
             continue;
         }
         match LinkDel::Index(link.index).execute(&mut node) {

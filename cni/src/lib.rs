@@ -37,10 +37,16 @@ pub struct Outcome {
 /// `stdin` is the network configuration.
 pub fn run(vars: impl Fn(&str) -> Option<String>, stdin: &[u8]) -> Outcome {
     match dispatch(vars, stdin) {
-        Ok(stdout) => Outcome { stdout, exit_code: 0 },
+        Ok(stdout) => Outcome {
+            stdout,
+            exit_code: 0,
+        },
         Err(e) => {
             let version = error_version(stdin);
-            Outcome { stdout: Some(e.to_cni().to_json(&version)), exit_code: 1 }
+            Outcome {
+                stdout: Some(e.to_cni().to_json(&version)),
+                exit_code: 1,
+            }
         }
     }
 }
@@ -67,7 +73,11 @@ fn dispatch(vars: impl Fn(&str) -> Option<String>, stdin: &[u8]) -> Result<Optio
         }
         other => other?,
     };
-    let too_old = |command, since| Error::VersionTooOld { version: conf.cni_version.to_string(), command, since };
+    let too_old = |command, since| Error::VersionTooOld {
+        version: conf.cni_version.to_string(),
+        command,
+        since,
+    };
     match env.command {
         Command::Add => Ok(Some(add::add(&env, &conf)?.to_json(conf.cni_version))),
         Command::Del => del::del(&env, &conf).map(|()| None),
@@ -75,7 +85,9 @@ fn dispatch(vars: impl Fn(&str) -> Option<String>, stdin: &[u8]) -> Result<Optio
         Command::Check => check::check(&env, &conf).map(|()| None),
         Command::Gc if !conf.cni_version.allows_gc_and_status() => Err(too_old("GC", "1.1.0")),
         Command::Gc => gc::gc(&env, &conf).map(|()| None),
-        Command::Status if !conf.cni_version.allows_gc_and_status() => Err(too_old("STATUS", "1.1.0")),
+        Command::Status if !conf.cni_version.allows_gc_and_status() => {
+            Err(too_old("STATUS", "1.1.0"))
+        }
         Command::Status => status::status(&env, &conf).map(|()| None),
         Command::Version => unreachable!("handled above"),
     }

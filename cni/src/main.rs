@@ -9,8 +9,14 @@ fn main() {
     let outcome = match std::io::stdin().read_to_end(&mut stdin) {
         Ok(_) => keel_cni::run(|k| std::env::var(k).ok(), &stdin),
         Err(e) => {
-            let err = keel_cni::types::CniError::new(keel_cni::types::code::IO, format!("reading stdin: {e}"));
-            keel_cni::Outcome { stdout: Some(err.to_json(keel_cni::types::CniVersion::LATEST.as_str())), exit_code: 1 }
+            let err = keel_cni::types::CniError::new(
+                keel_cni::types::code::IO,
+                format!("reading stdin: {e}"),
+            );
+            keel_cni::Outcome {
+                stdout: Some(err.to_json(keel_cni::types::CniVersion::LATEST.as_str())),
+                exit_code: 1,
+            }
         }
     };
     if let Some(out) = &outcome.stdout {
@@ -19,7 +25,10 @@ fn main() {
         let _ = stdout.write_all(b"\n");
         let _ = stdout.flush();
         if outcome.exit_code != 0 {
-            eprintln!("keel-cni: {}", out.get("msg").and_then(|m| m.as_str()).unwrap_or("error"));
+            eprintln!(
+                "keel-cni: {}",
+                out.get("msg").and_then(|m| m.as_str()).unwrap_or("error")
+            );
         }
     }
     std::process::exit(outcome.exit_code);

@@ -61,7 +61,10 @@ impl NetNs {
     /// /proc/PID/ns/net).
     pub fn open(path: impl AsRef<Path>) -> Result<Self, NsError> {
         let path = path.as_ref().to_path_buf();
-        let file = File::open(&path).map_err(|source| NsError::Io { path: path.clone(), source })?;
+        let file = File::open(&path).map_err(|source| NsError::Io {
+            path: path.clone(),
+            source,
+        })?;
         Ok(Self { file, path })
     }
 
@@ -80,14 +83,20 @@ impl NetNs {
     pub fn create(name: &str) -> Result<Self, NsError> {
         check_name(name)?;
         let dir = Path::new(NETNS_RUN_DIR);
-        fs::create_dir_all(dir).map_err(|source| NsError::Io { path: dir.into(), source })?;
+        fs::create_dir_all(dir).map_err(|source| NsError::Io {
+            path: dir.into(),
+            source,
+        })?;
         let path = Self::named_path(name);
         // O_EXCL: two creators of the same name cannot both succeed.
         fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&path)
-            .map_err(|source| NsError::Io { path: path.clone(), source })?;
+            .map_err(|source| NsError::Io {
+                path: path.clone(),
+                source,
+            })?;
         let bound = std::thread::scope(|s| {
             s.spawn(|| -> nix::Result<()> {
                 unshare(CloneFlags::CLONE_NEWNET)?;
@@ -105,7 +114,10 @@ impl NetNs {
             Ok(Ok(())) => Self::open(&path),
             Ok(Err(errno)) => {
                 let _ = fs::remove_file(&path);
-                Err(NsError::Io { path, source: errno.into() })
+                Err(NsError::Io {
+                    path,
+                    source: errno.into(),
+                })
             }
             Err(_) => {
                 let _ = fs::remove_file(&path);
@@ -126,12 +138,20 @@ impl NetNs {
     pub fn delete_path(path: &Path) -> Result<(), NsError> {
         match umount2(path, MntFlags::MNT_DETACH) {
             Ok(()) | Err(nix::Error::EINVAL) | Err(nix::Error::ENOENT) => {}
-            Err(errno) => return Err(NsError::Io { path: path.into(), source: errno.into() }),
+            Err(errno) => {
+                return Err(NsError::Io {
+                    path: path.into(),
+                    source: errno.into(),
+                });
+            }
         }
         match fs::remove_file(path) {
             Ok(()) => Ok(()),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
-            Err(source) => Err(NsError::Io { path: path.into(), source }),
+            Err(source) => Err(NsError::Io {
+                path: path.into(),
+                source,
+            }),
         }
     }
 
@@ -144,12 +164,18 @@ impl NetNs {
     pub fn run<R: Send>(&self, f: impl FnOnce() -> R + Send) -> Result<R, NsError> {
         std::thread::scope(|s| {
             s.spawn(|| {
-                setns(self.file.as_fd(), CloneFlags::CLONE_NEWNET)
-                    .map_err(|source| NsError::Enter { path: self.path.clone(), source })?;
+                setns(self.file.as_fd(), CloneFlags::CLONE_NEWNET).map_err(|source| {
+                    NsError::Enter {
+                        path: self.path.clone(),
+                        source,
+                    }
+                })?;
                 Ok(f())
             })
             .join()
-            .map_err(|_| NsError::Panicked { path: self.path.clone() })?
+            .map_err(|_| NsError::Panicked {
+                path: self.path.clone(),
+            })?
         })
     }
 
@@ -159,7 +185,10 @@ impl NetNs {
         self.file
             .metadata()
             .map(|m| m.ino())
-            .map_err(|source| NsError::Io { path: self.path.clone(), source })
+            .map_err(|source| NsError::Io {
+                path: self.path.clone(),
+                source,
+            })
     }
 }
 
@@ -170,7 +199,12 @@ impl AsFd for NetNs {
 }
 
 fn check_name(name: &str) -> Result<(), NsError> {
-    let bad = |reason| Err(NsError::BadName { name: name.to_string(), reason });
+    let bad = |reason| {
+        Err(NsError::BadName {
+            name: name.to_string(),
+            reason,
+        })
+    };
     if name.is_empty() || name.len() > 255 {
         return bad("must be 1-255 characters");
     }

@@ -9,5 +9,7 @@ use crate::{
 };
 
 pub fn status(env: &CniEnv, conf: &NetConf) -> Result<(), Error> {
-    Ipam::for_conf(conf).status(env).map_err(Error::NotAvailable)
+    Ipam::for_conf(conf)
+        .status(env)
+        .map_err(Error::NotAvailable)
 }

@@ -18,7 +18,9 @@ pub struct Range {
 pub enum AllocError {
     #[error("no free address in {subnet}: all {capacity} usable addresses are reserved")]
     Exhausted { subnet: Ipv4Net, capacity: u32 },
-    #[error("CNI_ARGS: IP={ip} is not a usable address of {subnet} (network, broadcast or gateway, or outside it)")]
+    #[error(
+        "CNI_ARGS: IP={ip} is not a usable address of {subnet} (network, broadcast or gateway, or outside it)"
+    )]
     RequestedUnusable { ip: Ipv4Addr, subnet: Ipv4Net },
     #[error("CNI_ARGS: IP={ip} is already reserved")]
     RequestedTaken { ip: Ipv4Addr },
@@ -43,7 +45,11 @@ impl Range {
     pub fn capacity(&self) -> u32 {
         let hosts = self.last() + 1 - self.first();
         let gw = u32::from(self.gateway);
-        if gw >= self.first() && gw <= self.last() { hosts - 1 } else { hosts }
+        if gw >= self.first() && gw <= self.last() {
+            hosts - 1
+        } else {
+            hosts
+        }
     }
 }
 
@@ -58,7 +64,10 @@ pub fn allocate(
 ) -> Result<Ipv4Addr, AllocError> {
     if let Some(ip) = requested {
         if !range.usable(ip) {
-            return Err(AllocError::RequestedUnusable { ip, subnet: range.subnet });
+            return Err(AllocError::RequestedUnusable {
+                ip,
+                subnet: range.subnet,
+            });
         }
         if taken.contains(&ip) {
             return Err(AllocError::RequestedTaken { ip });
@@ -78,7 +87,10 @@ pub fn allocate(
             return Ok(ip);
         }
     }
-    Err(AllocError::Exhausted { subnet: range.subnet, capacity: range.capacity() })
+    Err(AllocError::Exhausted {
+        subnet: range.subnet,
+        capacity: range.capacity(),
+    })
 }
 
 #[cfg(test)]
@@ -90,7 +102,10 @@ mod tests {
     }
 
     fn range(subnet: &str, gw: &str) -> Range {
-        Range { subnet: subnet.parse().unwrap(), gateway: ip(gw) }
+        Range {
+            subnet: subnet.parse().unwrap(),
+            gateway: ip(gw),
+        }
     }
 
     #[test]
@@ -99,27 +114,70 @@ mod tests {
         let r30 = range("10.1.0.0/30", "10.1.0.1");
         let rmid = range("10.1.0.0/29", "10.1.0.4");
         let taken = |ips: &[&str]| ips.iter().map(|s| ip(s)).collect::<HashSet<_>>();
-        let cases: Vec<(&Range, HashSet<Ipv4Addr>, Option<&str>, Result<Ipv4Addr, AllocError>)> = vec![
+        type Case<'a> = (
+            &'a Range,
+            HashSet<Ipv4Addr>,
+            Option<&'a str>,
+            Result<Ipv4Addr, AllocError>,
+        );
+        let cases: Vec<Case> = vec![
             // first allocation skips network and gateway
             (&r24, taken(&[]), None, Ok(ip("10.1.0.2"))),
             // continues after the last one
-            (&r24, taken(&["10.1.0.2"]), Some("10.1.0.2"), Ok(ip("10.1.0.3"))),
+            (
+                &r24,
+                taken(&["10.1.0.2"]),
+                Some("10.1.0.2"),
+                Ok(ip("10.1.0.3")),
+            ),
             // a released address is not reused at once
-            (&r24, taken(&["10.1.0.3"]), Some("10.1.0.3"), Ok(ip("10.1.0.4"))),
+            (
+                &r24,
+                taken(&["10.1.0.3"]),
+                Some("10.1.0.3"),
+                Ok(ip("10.1.0.4")),
+            ),
             // wraps around before the broadcast address, skipping the gateway
-            (&r24, taken(&["10.1.0.254"]), Some("10.1.0.254"), Ok(ip("10.1.0.2"))),
+            (
+                &r24,
+                taken(&["10.1.0.254"]),
+                Some("10.1.0.254"),
+                Ok(ip("10.1.0.2")),
+            ),
             // skips taken addresses
-            (&r24, taken(&["10.1.0.5", "10.1.0.6"]), Some("10.1.0.4"), Ok(ip("10.1.0.7"))),
+            (
+                &r24,
+                taken(&["10.1.0.5", "10.1.0.6"]),
+                Some("10.1.0.4"),
+                Ok(ip("10.1.0.7")),
+            ),
             // a /30 has exactly one pod address
             (&r30, taken(&[]), None, Ok(ip("10.1.0.2"))),
-            (&r30, taken(&["10.1.0.2"]), None, Err(AllocError::Exhausted { subnet: r30.subnet, capacity: 1 })),
+            (
+                &r30,
+                taken(&["10.1.0.2"]),
+                None,
+                Err(AllocError::Exhausted {
+                    subnet: r30.subnet,
+                    capacity: 1,
+                }),
+            ),
             // a gateway in the middle is skipped
-            (&rmid, taken(&["10.1.0.1", "10.1.0.2", "10.1.0.3"]), Some("10.1.0.3"), Ok(ip("10.1.0.5"))),
+            (
+                &rmid,
+                taken(&["10.1.0.1", "10.1.0.2", "10.1.0.3"]),
+                Some("10.1.0.3"),
+                Ok(ip("10.1.0.5")),
+            ),
             // a stale cursor outside the range restarts at the beginning
             (&r24, taken(&[]), Some("192.168.0.9"), Ok(ip("10.1.0.2"))),
         ];
         for (range, taken, last, want) in cases {
-            assert_eq!(allocate(range, &taken, last.map(ip), None), want, "{range:?} last={last:?}");
+            assert_eq!(
+                allocate(range, &taken, last.map(ip), None),
+                want,
+                "{range:?} last={last:?}"
+            );
         }
     }
 
@@ -135,17 +193,32 @@ mod tests {
             assert!(taken.insert(ip), "{ip} handed out twice");
             last = Some(ip);
         }
-        assert!(matches!(allocate(&r, &taken, last, None), Err(AllocError::Exhausted { capacity: 13, .. })));
+        assert!(matches!(
+            allocate(&r, &taken, last, None),
+            Err(AllocError::Exhausted { capacity: 13, .. })
+        ));
     }
 
     #[test]
     fn requested_address() {
         let r = range("10.1.0.0/24", "10.1.0.1");
         let taken: HashSet<_> = [ip("10.1.0.9")].into();
-        assert_eq!(allocate(&r, &taken, None, Some(ip("10.1.0.8"))), Ok(ip("10.1.0.8")));
-        assert_eq!(allocate(&r, &taken, None, Some(ip("10.1.0.9"))), Err(AllocError::RequestedTaken { ip: ip("10.1.0.9") }));
+        assert_eq!(
+            allocate(&r, &taken, None, Some(ip("10.1.0.8"))),
+            Ok(ip("10.1.0.8"))
+        );
+        assert_eq!(
+            allocate(&r, &taken, None, Some(ip("10.1.0.9"))),
+            Err(AllocError::RequestedTaken { ip: ip("10.1.0.9") })
+        );
         for bad in ["10.1.0.0", "10.1.0.1", "10.1.0.255", "10.2.0.5"] {
-            assert!(matches!(allocate(&r, &taken, None, Some(ip(bad))), Err(AllocError::RequestedUnusable { .. })), "{bad}");
+            assert!(
+                matches!(
+                    allocate(&r, &taken, None, Some(ip(bad))),
+                    Err(AllocError::RequestedUnusable { .. })
+                ),
+                "{bad}"
+            );
         }
     }
 

@@ -26,9 +26,17 @@ pub enum DelegateError {
         source: std::io::Error,
     },
     #[error("ipam plugin {plugin} {command}: {error}")]
-    Failed { plugin: String, command: &'static str, error: CniError },
+    Failed {
+        plugin: String,
+        command: &'static str,
+        error: CniError,
+    },
     #[error("ipam plugin {plugin} {command}: unreadable output: {reason}")]
-    BadOutput { plugin: String, command: &'static str, reason: String },
+    BadOutput {
+        plugin: String,
+        command: &'static str,
+        reason: String,
+    },
 }
 
 impl DelegateError {
@@ -44,10 +52,17 @@ impl DelegateError {
 
 /// Finds `plugin` in the CNI_PATH directories.
 pub fn find(plugin: &str, path: &[PathBuf]) -> Result<PathBuf, DelegateError> {
-    path.iter().map(|dir| dir.join(plugin)).find(|p| p.is_file()).ok_or_else(|| DelegateError::NotFound {
-        plugin: plugin.to_string(),
-        path: path.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":"),
-    })
+    path.iter()
+        .map(|dir| dir.join(plugin))
+        .find(|p| p.is_file())
+        .ok_or_else(|| DelegateError::NotFound {
+            plugin: plugin.to_string(),
+            path: path
+                .iter()
+                .map(|p| p.display().to_string())
+                .collect::<Vec<_>>()
+                .join(":"),
+        })
 }
 
 /// Runs `plugin` for `command` and returns its parsed stdout (None when it
@@ -59,7 +74,11 @@ pub fn run(
     stdin: &[u8],
 ) -> Result<Option<Value>, DelegateError> {
     let bin = find(plugin, &env.path)?;
-    let exec_err = |source| DelegateError::Exec { plugin: plugin.to_string(), bin: bin.clone(), source };
+    let exec_err = |source| DelegateError::Exec {
+        plugin: plugin.to_string(),
+        bin: bin.clone(),
+        source,
+    };
     let mut proc = Process::new(&bin);
     proc.env("CNI_COMMAND", command.as_str())
         .env("CNI_PATH", join_path(&env.path))
@@ -67,7 +86,8 @@ pub fn run(
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
     if !env.container_id.is_empty() {
-        proc.env("CNI_CONTAINERID", &env.container_id).env("CNI_IFNAME", &env.ifname);
+        proc.env("CNI_CONTAINERID", &env.container_id)
+            .env("CNI_IFNAME", &env.ifname);
     }
     match &env.netns {
         Some(ns) => proc.env("CNI_NETNS", ns),
@@ -82,11 +102,13 @@ pub fn run(
     let parsed: Option<Value> = if out.stdout.iter().all(u8::is_ascii_whitespace) {
         None
     } else {
-        Some(serde_json::from_slice(&out.stdout).map_err(|e| DelegateError::BadOutput {
-            plugin: plugin.to_string(),
-            command: cmd,
-            reason: e.to_string(),
-        })?)
+        Some(
+            serde_json::from_slice(&out.stdout).map_err(|e| DelegateError::BadOutput {
+                plugin: plugin.to_string(),
+                command: cmd,
+                reason: e.to_string(),
+            })?,
+        )
     };
     if out.status.success() {
         return Ok(parsed);
@@ -95,11 +117,18 @@ pub fn run(
         .as_ref()
         .and_then(CniError::from_json)
         .unwrap_or_else(|| CniError::new(code::IO, format!("exited with {}", out.status)));
-    Err(DelegateError::Failed { plugin: plugin.to_string(), command: cmd, error })
+    Err(DelegateError::Failed {
+        plugin: plugin.to_string(),
+        command: cmd,
+        error,
+    })
 }
 
 fn join_path(path: &[PathBuf]) -> String {
-    path.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(":")
+    path.iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(":")
 }
 
 /// Whether `dir` holds an executable called `plugin` (for STATUS).

@@ -69,10 +69,16 @@ pub enum Ipam<'a> {
 impl<'a> Ipam<'a> {
     pub fn for_conf(conf: &'a NetConf) -> Self {
         match &conf.ipam {
-            Some(ipam) => Ipam::Delegated { plugin: &ipam.plugin, conf },
+            Some(ipam) => Ipam::Delegated {
+                plugin: &ipam.plugin,
+                conf,
+            },
             None => Ipam::BuiltIn {
                 store: Store::new(conf.store_dir()),
-                range: conf.subnet.zip(conf.default_gateway()).map(|(subnet, gateway)| Range { subnet, gateway }),
+                range: conf
+                    .subnet
+                    .zip(conf.default_gateway())
+                    .map(|(subnet, gateway)| Range { subnet, gateway }),
             },
         }
     }
@@ -87,10 +93,19 @@ impl<'a> Ipam<'a> {
                 if let Some(r) = locked.state.find(&env.container_id, &env.ifname)
                     && env.args.ip.is_none_or(|want| want == r.ip)
                 {
-                    return Ok(Lease { ip: r.ip, gateway: None, routes: Vec::new(), dns: None });
+                    return Ok(Lease {
+                        ip: r.ip,
+                        gateway: None,
+                        routes: Vec::new(),
+                        dns: None,
+                    });
                 }
-                locked.state.reservations.retain(|r| !(r.container_id == env.container_id && r.ifname == env.ifname));
-                let taken: HashSet<Ipv4Addr> = locked.state.reservations.iter().map(|r| r.ip).collect();
+                locked
+                    .state
+                    .reservations
+                    .retain(|r| !(r.container_id == env.container_id && r.ifname == env.ifname));
+                let taken: HashSet<Ipv4Addr> =
+                    locked.state.reservations.iter().map(|r| r.ip).collect();
                 let ip = allocator::allocate(&range, &taken, locked.state.last, env.args.ip)?;
                 locked.state.reservations.push(Reservation {
                     ip,
@@ -101,13 +116,22 @@ impl<'a> Ipam<'a> {
                     locked.state.last = Some(ip);
                 }
                 locked.commit()?;
-                Ok(Lease { ip, gateway: None, routes: Vec::new(), dns: None })
+                Ok(Lease {
+                    ip,
+                    gateway: None,
+                    routes: Vec::new(),
+                    dns: None,
+                })
             }
             Ipam::Delegated { plugin, conf } => {
                 let out = delegate::run(plugin, Command::Add, env, &conf.raw)?;
-                let bad = |reason: String| IpamError::BadResult { plugin: plugin.to_string(), reason };
-                let result = CniResult::from_json(&out.ok_or_else(|| bad("printed no result".into()))?)
-                    .map_err(|e| bad(e.to_string()))?;
+                let bad = |reason: String| IpamError::BadResult {
+                    plugin: plugin.to_string(),
+                    reason,
+                };
+                let result =
+                    CniResult::from_json(&out.ok_or_else(|| bad("printed no result".into()))?)
+                        .map_err(|e| bad(e.to_string()))?;
                 let v4 = result.ips.iter().find_map(|ip| match ip.address {
                     IpNet::V4(net) => Some((net.addr(), ip.gateway)),
                     IpNet::V6(_) => None,
@@ -115,14 +139,25 @@ impl<'a> Ipam<'a> {
                 let Some((ip, gateway)) = v4 else {
                     // Give the address(es) back before failing.
                     let _ = delegate::run(plugin, Command::Del, env, &conf.raw);
-                    return Err(IpamError::NoIpv4 { plugin: plugin.to_string() });
+                    return Err(IpamError::NoIpv4 {
+                        plugin: plugin.to_string(),
+                    });
                 };
                 let gateway = match gateway {
                     Some(IpAddr::V4(g)) => Some(g),
                     _ => None,
                 };
-                let routes = result.routes.into_iter().filter(|r| r.dst.addr().is_ipv4()).collect();
-                Ok(Lease { ip, gateway, routes, dns: result.dns })
+                let routes = result
+                    .routes
+                    .into_iter()
+                    .filter(|r| r.dst.addr().is_ipv4())
+                    .collect();
+                Ok(Lease {
+                    ip,
+                    gateway,
+                    routes,
+                    dns: result.dns,
+                })
             }
         }
     }
@@ -131,15 +166,22 @@ impl<'a> Ipam<'a> {
     pub fn del(&self, env: &CniEnv) -> Result<(), IpamError> {
         match self {
             Ipam::BuiltIn { store, .. } => {
-                let Some(mut locked) = store.lock_if_exists()? else { return Ok(()) };
+                let Some(mut locked) = store.lock_if_exists()? else {
+                    return Ok(());
+                };
                 let before = locked.state.reservations.len();
-                locked.state.reservations.retain(|r| !(r.container_id == env.container_id && r.ifname == env.ifname));
+                locked
+                    .state
+                    .reservations
+                    .retain(|r| !(r.container_id == env.container_id && r.ifname == env.ifname));
                 if locked.state.reservations.len() != before {
                     locked.commit()?;
                 }
                 Ok(())
             }
-            Ipam::Delegated { plugin, conf } => delegate::run(plugin, Command::Del, env, &conf.raw).map(drop).map_err(Into::into),
+            Ipam::Delegated { plugin, conf } => delegate::run(plugin, Command::Del, env, &conf.raw)
+                .map(drop)
+                .map_err(Into::into),
         }
     }
 
@@ -149,19 +191,31 @@ impl<'a> Ipam<'a> {
         match self {
             Ipam::BuiltIn { store, .. } => {
                 let Some(locked) = store.lock_if_exists()? else {
-                    return Ok(Some(format!("ipam: no store at {}, so no reservation for {ip}", store.dir().display())));
+                    return Ok(Some(format!(
+                        "ipam: no store at {}, so no reservation for {ip}",
+                        store.dir().display()
+                    )));
                 };
                 Ok(match locked.state.find(&env.container_id, &env.ifname) {
                     Some(r) if r.ip == ip => None,
-                    Some(r) => Some(format!("ipam: the attachment holds {} but prevResult says {ip}", r.ip)),
-                    None => Some(format!("ipam: no reservation for this attachment (prevResult says {ip})")),
+                    Some(r) => Some(format!(
+                        "ipam: the attachment holds {} but prevResult says {ip}",
+                        r.ip
+                    )),
+                    None => Some(format!(
+                        "ipam: no reservation for this attachment (prevResult says {ip})"
+                    )),
                 })
             }
-            Ipam::Delegated { plugin, conf } => match delegate::run(plugin, Command::Check, env, &conf.raw) {
-                Ok(_) => Ok(None),
-                Err(DelegateError::Failed { error, .. }) => Ok(Some(format!("ipam plugin {plugin}: {}", error.msg))),
-                Err(e) => Err(e.into()),
-            },
+            Ipam::Delegated { plugin, conf } => {
+                match delegate::run(plugin, Command::Check, env, &conf.raw) {
+                    Ok(_) => Ok(None),
+                    Err(DelegateError::Failed { error, .. }) => {
+                        Ok(Some(format!("ipam plugin {plugin}: {}", error.msg)))
+                    }
+                    Err(e) => Err(e.into()),
+                }
+            }
         }
     }
 
@@ -169,10 +223,15 @@ impl<'a> Ipam<'a> {
     pub fn gc(&self, env: &CniEnv, valid: &HashSet<Attachment>) -> Result<usize, IpamError> {
         match self {
             Ipam::BuiltIn { store, .. } => {
-                let Some(mut locked) = store.lock_if_exists()? else { return Ok(0) };
+                let Some(mut locked) = store.lock_if_exists()? else {
+                    return Ok(0);
+                };
                 let before = locked.state.reservations.len();
                 locked.state.reservations.retain(|r| {
-                    valid.contains(&Attachment { container_id: r.container_id.clone(), ifname: r.ifname.clone() })
+                    valid.contains(&Attachment {
+                        container_id: r.container_id.clone(),
+                        ifname: r.ifname.clone(),
+                    })
                 });
                 let released = before - locked.state.reservations.len();
                 if released > 0 {
@@ -191,9 +250,16 @@ impl<'a> Ipam<'a> {
     pub fn status(&self, env: &CniEnv) -> Result<(), String> {
         match self {
             Ipam::BuiltIn { store, range } => {
-                let Some(range) = range else { return Err("subnet: not configured".into()) };
+                let Some(range) = range else {
+                    return Err("subnet: not configured".into());
+                };
                 let locked = store.lock().map_err(|e| e.to_string())?;
-                let used = locked.state.reservations.iter().filter(|r| range.usable(r.ip)).count() as u32;
+                let used = locked
+                    .state
+                    .reservations
+                    .iter()
+                    .filter(|r| range.usable(r.ip))
+                    .count() as u32;
                 if used >= range.capacity() {
                     return Err(format!(
                         "ipam: no free address in {}: all {} usable addresses are reserved",
@@ -203,10 +269,12 @@ impl<'a> Ipam<'a> {
                 }
                 Ok(())
             }
-            Ipam::Delegated { plugin, conf } => match delegate::run(plugin, Command::Status, env, &conf.raw) {
-                Ok(_) => Ok(()),
-                Err(e) => Err(e.to_string()),
-            },
+            Ipam::Delegated { plugin, conf } => {
+                match delegate::run(plugin, Command::Status, env, &conf.raw) {
+                    Ok(_) => Ok(()),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
         }
     }
 }

@@ -32,7 +32,10 @@ pub enum StoreError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
-    move |source| StoreError::Io { path: path.to_path_buf(), source }
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// One address reserved for one attachment.
@@ -57,7 +60,9 @@ pub struct State {
 
 impl State {
     pub fn find(&self, container_id: &str, ifname: &str) -> Option<&Reservation> {
-        self.reservations.iter().find(|r| r.container_id == container_id && r.ifname == ifname)
+        self.reservations
+            .iter()
+            .find(|r| r.container_id == container_id && r.ifname == ifname)
     }
 }
 
@@ -87,7 +92,9 @@ impl Store {
     /// created (DEL and GC must not create it).
     pub fn lock_if_exists(&self) -> Result<Option<Locked>, StoreError> {
         match self.lock_existing() {
-            Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(StoreError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                Ok(None)
+            }
             other => other.map(Some),
         }
     }
@@ -111,17 +118,26 @@ impl Store {
             }
             let e = io::Error::last_os_error();
             if e.kind() != io::ErrorKind::Interrupted {
-                return Err(StoreError::Io { path: lock_path, source: e });
+                return Err(StoreError::Io {
+                    path: lock_path,
+                    source: e,
+                });
             }
         }
         let path = self.dir.join("state.json");
         let state = match fs::read(&path) {
-            Ok(bytes) => serde_json::from_slice(&bytes)
-                .map_err(|e| StoreError::Corrupt { path: path.clone(), reason: e.to_string() })?,
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| StoreError::Corrupt {
+                path: path.clone(),
+                reason: e.to_string(),
+            })?,
             Err(e) if e.kind() == io::ErrorKind::NotFound => State::default(),
             Err(source) => return Err(StoreError::Io { path, source }),
         };
-        Ok(Locked { dir: self.dir.clone(), _lock: lock, state })
+        Ok(Locked {
+            dir: self.dir.clone(),
+            _lock: lock,
+            state,
+        })
     }
 }
 
@@ -152,7 +168,9 @@ impl Locked {
         fs::rename(&tmp, &path).map_err(io_err(&path))?;
         // The rename itself must reach the disk for the change to survive
         // a power cut; a kill -9 is already covered by the rename.
-        File::open(&self.dir).and_then(|d| d.sync_all()).map_err(io_err(&self.dir))?;
+        File::open(&self.dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err(&self.dir))?;
         Ok(())
     }
 }
@@ -165,7 +183,10 @@ mod tests {
     fn state_survives_reopen_and_ignores_a_stale_tmp() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::new(dir.path().join("net"));
-        assert!(store.lock_if_exists().unwrap().is_none(), "DEL must not create the store");
+        assert!(
+            store.lock_if_exists().unwrap().is_none(),
+            "DEL must not create the store"
+        );
         {
             let mut l = store.lock().unwrap();
             assert_eq!(l.state, State::default());
@@ -180,7 +201,10 @@ mod tests {
         // A killed writer's half-written temp file changes nothing.
         fs::write(store.dir().join("state.json.tmp"), b"{\"reserv").unwrap();
         let l = store.lock().unwrap();
-        assert_eq!(l.state.find("c1", "eth0").unwrap().ip, "10.1.0.2".parse::<Ipv4Addr>().unwrap());
+        assert_eq!(
+            l.state.find("c1", "eth0").unwrap().ip,
+            "10.1.0.2".parse::<Ipv4Addr>().unwrap()
+        );
         assert!(l.state.find("c1", "eth1").is_none());
     }
 

@@ -35,7 +35,9 @@ impl NetlinkError {
     /// The errno the kernel answered with, if it answered with one.
     pub fn errno(&self) -> Option<i32> {
         match self {
-            NetlinkError::Kernel { source, .. } | NetlinkError::Socket { source, .. } => source.raw_os_error(),
+            NetlinkError::Kernel { source, .. } | NetlinkError::Socket { source, .. } => {
+                source.raw_os_error()
+            }
             _ => None,
         }
     }

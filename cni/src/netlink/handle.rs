@@ -4,7 +4,8 @@
 use std::io;
 
 use netlink_packet_core::{
-    NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NetlinkBuffer, NetlinkHeader, NetlinkMessage, NetlinkPayload,
+    NLM_F_ACK, NLM_F_DUMP, NLM_F_REQUEST, NetlinkBuffer, NetlinkHeader, NetlinkMessage,
+    NetlinkPayload,
 };
 use netlink_packet_route::RouteNetlinkMessage;
 use netlink_sys::{Socket, SocketAddr, protocols::NETLINK_ROUTE};
@@ -27,7 +28,10 @@ pub struct Handle {
 impl Handle {
     /// Opens a socket in the calling thread's network namespace.
     pub fn new() -> Result<Self, NetlinkError> {
-        let sock_err = |source| NetlinkError::Socket { what: "opening rtnetlink".into(), source };
+        let sock_err = |source| NetlinkError::Socket {
+            what: "opening rtnetlink".into(),
+            source,
+        };
         let mut socket = Socket::new(NETLINK_ROUTE).map_err(sock_err)?;
         socket.bind_auto().map_err(sock_err)?;
         socket.connect(&SocketAddr::new(0, 0)).map_err(sock_err)?;
@@ -35,28 +39,49 @@ impl Handle {
         // link); older kernels without it still answer, just unfiltered,
         // and every list function filters again.
         let _ = socket.set_netlink_get_strict_chk(true);
-        Ok(Self { socket, seq: 0, buf: Vec::with_capacity(RECV_BUF) })
+        Ok(Self {
+            socket,
+            seq: 0,
+            buf: Vec::with_capacity(RECV_BUF),
+        })
     }
 
     /// Opens a socket inside `ns` (on a short-lived thread that entered it);
     /// the returned handle acts in `ns` from any thread.
     pub fn in_netns(ns: &NetNs) -> Result<Self, NetlinkError> {
-        ns.run(Self::new).map_err(|source| NetlinkError::Netns { path: ns.path().to_path_buf(), source })?
+        ns.run(Self::new).map_err(|source| NetlinkError::Netns {
+            path: ns.path().to_path_buf(),
+            source,
+        })?
     }
 
     /// Sends a request that changes state (NEW/DEL/SET) and waits for the
     /// kernel's acknowledgement.
-    pub fn request(&mut self, what: impl Fn() -> String, msg: RouteNetlinkMessage, flags: u16) -> Result<(), NetlinkError> {
-        self.exchange(&what, msg, flags | NLM_F_REQUEST | NLM_F_ACK, false).map(drop)
+    pub fn request(
+        &mut self,
+        what: impl Fn() -> String,
+        msg: RouteNetlinkMessage,
+        flags: u16,
+    ) -> Result<(), NetlinkError> {
+        self.exchange(&what, msg, flags | NLM_F_REQUEST | NLM_F_ACK, false)
+            .map(drop)
     }
 
     /// Sends a GET for one object and returns the kernel's answers to it.
-    pub fn get(&mut self, what: impl Fn() -> String, msg: RouteNetlinkMessage) -> Result<Vec<RouteNetlinkMessage>, NetlinkError> {
+    pub fn get(
+        &mut self,
+        what: impl Fn() -> String,
+        msg: RouteNetlinkMessage,
+    ) -> Result<Vec<RouteNetlinkMessage>, NetlinkError> {
         self.exchange(&what, msg, NLM_F_REQUEST | NLM_F_ACK, false)
     }
 
     /// Sends a dump request and returns every object of the dump.
-    pub fn dump(&mut self, what: impl Fn() -> String, msg: RouteNetlinkMessage) -> Result<Vec<RouteNetlinkMessage>, NetlinkError> {
+    pub fn dump(
+        &mut self,
+        what: impl Fn() -> String,
+        msg: RouteNetlinkMessage,
+    ) -> Result<Vec<RouteNetlinkMessage>, NetlinkError> {
         self.exchange(&what, msg, NLM_F_REQUEST | NLM_F_DUMP, true)
     }
 
@@ -76,25 +101,47 @@ impl Handle {
         packet.finalize();
         let mut out = vec![0u8; packet.buffer_len()];
         packet.serialize(&mut out);
-        self.socket.send(&out, 0).map_err(|source| NetlinkError::Socket { what: what(), source })?;
+        self.socket
+            .send(&out, 0)
+            .map_err(|source| NetlinkError::Socket {
+                what: what(),
+                source,
+            })?;
 
         let mut answers = Vec::new();
         // Bounded: a dump of even a huge table ends long before this.
         for _ in 0..100_000 {
             self.buf.clear();
-            let n = self.socket.recv(&mut self.buf, 0).map_err(|source| NetlinkError::Socket { what: what(), source })?;
+            let n = self
+                .socket
+                .recv(&mut self.buf, 0)
+                .map_err(|source| NetlinkError::Socket {
+                    what: what(),
+                    source,
+                })?;
             let mut off = 0;
             while off + 16 <= n {
                 let len = NetlinkBuffer::new_checked(&self.buf[off..n])
-                    .map_err(|e| NetlinkError::Decode { what: what(), reason: e.to_string() })?
+                    .map_err(|e| NetlinkError::Decode {
+                        what: what(),
+                        reason: e.to_string(),
+                    })?
                     .length() as usize;
                 if len < 16 || off + len > n {
-                    return Err(NetlinkError::Decode { what: what(), reason: format!("bad message length {len}") });
+                    return Err(NetlinkError::Decode {
+                        what: what(),
+                        reason: format!("bad message length {len}"),
+                    });
                 }
                 let bytes = &self.buf[off..off + len];
                 off += (len + 3) & !3;
-                let parsed = NetlinkMessage::<RouteNetlinkMessage>::deserialize(bytes)
-                    .map_err(|e| NetlinkError::Decode { what: what(), reason: e.to_string() })?;
+                let parsed =
+                    NetlinkMessage::<RouteNetlinkMessage>::deserialize(bytes).map_err(|e| {
+                        NetlinkError::Decode {
+                            what: what(),
+                            reason: e.to_string(),
+                        }
+                    })?;
                 if parsed.header.sequence_number != seq {
                     continue; // a late answer to an earlier request
                 }
@@ -121,10 +168,16 @@ impl Handle {
                 }
             }
         }
-        Err(NetlinkError::Unexpected { what: what(), reason: "no end to the kernel's answer".into() })
+        Err(NetlinkError::Unexpected {
+            what: what(),
+            reason: "no end to the kernel's answer".into(),
+        })
     }
 }
 
 fn kernel(what: &dyn Fn() -> String, errno: i32) -> NetlinkError {
-    NetlinkError::Kernel { what: what(), source: io::Error::from_raw_os_error(errno) }
+    NetlinkError::Kernel {
+        what: what(),
+        source: io::Error::from_raw_os_error(errno),
+    }
 }

@@ -47,7 +47,10 @@ impl ConfigError {
     }
 
     fn invalid(field: &'static str, reason: impl Into<String>) -> Self {
-        ConfigError::Invalid { field, reason: reason.into() }
+        ConfigError::Invalid {
+            field,
+            reason: reason.into(),
+        }
     }
 }
 
@@ -87,21 +90,30 @@ pub struct NetConf {
 
 impl NetConf {
     pub fn parse(bytes: &[u8]) -> Result<Self, ConfigError> {
-        let value: Value =
-            serde_json::from_slice(bytes).map_err(|e| ConfigError::Decode { reason: e.to_string() })?;
-        let Value::Object(obj) = value else {
-            return Err(ConfigError::Decode { reason: "expected a JSON object".into() });
-        };
-        let version = string(&obj, "cniVersion")?.ok_or(ConfigError::Missing { field: "cniVersion" })?;
-        let cni_version = version.parse().map_err(|()| ConfigError::UnsupportedVersion {
-            version: version.clone(),
-            supported: CniVersion::supported_list(),
+        let value: Value = serde_json::from_slice(bytes).map_err(|e| ConfigError::Decode {
+            reason: e.to_string(),
         })?;
+        let Value::Object(obj) = value else {
+            return Err(ConfigError::Decode {
+                reason: "expected a JSON object".into(),
+            });
+        };
+        let version = string(&obj, "cniVersion")?.ok_or(ConfigError::Missing {
+            field: "cniVersion",
+        })?;
+        let cni_version = version
+            .parse()
+            .map_err(|()| ConfigError::UnsupportedVersion {
+                version: version.clone(),
+                supported: CniVersion::supported_list(),
+            })?;
         let name = string(&obj, "name")?.ok_or(ConfigError::Missing { field: "name" })?;
         if !is_spec_name(&name) {
             return Err(ConfigError::invalid(
                 "name",
-                format!("{name:?} must start with a letter or digit and contain only letters, digits, '_', '.' and '-'"),
+                format!(
+                    "{name:?} must start with a letter or digit and contain only letters, digits, '_', '.' and '-'"
+                ),
             ));
         }
         let plugin = string(&obj, "type")?.ok_or(ConfigError::Missing { field: "type" })?;
@@ -114,7 +126,10 @@ impl NetConf {
                     _ => return Err(ConfigError::Missing { field: "ipam.type" }),
                 };
                 if plugin.contains('/') || plugin == "." || plugin == ".." {
-                    return Err(ConfigError::invalid("ipam.type", format!("{plugin:?} must be a plugin name, not a path")));
+                    return Err(ConfigError::invalid(
+                        "ipam.type",
+                        format!("{plugin:?} must be a plugin name, not a path"),
+                    ));
                 }
                 Some(IpamConf { plugin })
             }
@@ -131,15 +146,16 @@ impl NetConf {
         let gateway = match string(&obj, "gateway")? {
             None => None,
             Some(g) => {
-                let gw: Ipv4Addr =
-                    g.parse().map_err(|_| ConfigError::invalid("gateway", format!("{g:?} is not an IPv4 address")))?;
-                if let Some(net) = subnet {
-                    if !net.contains(&gw) || gw == net.network() || gw == net.broadcast() {
-                        return Err(ConfigError::invalid(
-                            "gateway",
-                            format!("{gw} is not a usable address of subnet {net}"),
-                        ));
-                    }
+                let gw: Ipv4Addr = g.parse().map_err(|_| {
+                    ConfigError::invalid("gateway", format!("{g:?} is not an IPv4 address"))
+                })?;
+                if let Some(net) = subnet
+                    && (!net.contains(&gw) || gw == net.network() || gw == net.broadcast())
+                {
+                    return Err(ConfigError::invalid(
+                        "gateway",
+                        format!("{gw} is not a usable address of subnet {net}"),
+                    ));
                 }
                 Some(gw)
             }
@@ -148,13 +164,23 @@ impl NetConf {
             None | Some(Value::Null) => DEFAULT_MTU,
             Some(v) => match v.as_u64() {
                 Some(m @ 68..=65535) => m as u32,
-                _ => return Err(ConfigError::invalid("mtu", format!("{v} must be an integer from 68 to 65535"))),
+                _ => {
+                    return Err(ConfigError::invalid(
+                        "mtu",
+                        format!("{v} must be an integer from 68 to 65535"),
+                    ));
+                }
             },
         };
         let data_dir = match string(&obj, "dataDir")? {
             None => PathBuf::from(DEFAULT_DATA_DIR),
             Some(d) if Path::new(&d).is_absolute() => PathBuf::from(d),
-            Some(d) => return Err(ConfigError::invalid("dataDir", format!("{d:?} must be an absolute path"))),
+            Some(d) => {
+                return Err(ConfigError::invalid(
+                    "dataDir",
+                    format!("{d:?} must be an absolute path"),
+                ));
+            }
         };
         let dns = match obj.get("dns") {
             None | Some(Value::Null) => None,
@@ -172,18 +198,29 @@ impl NetConf {
                 items
                     .iter()
                     .map(|item| {
-                        let field = |k: &str| item.get(k).and_then(Value::as_str).map(str::to_string);
+                        let field =
+                            |k: &str| item.get(k).and_then(Value::as_str).map(str::to_string);
                         match (field("containerID"), field("ifname")) {
-                            (Some(container_id), Some(ifname)) => Ok(Attachment { container_id, ifname }),
+                            (Some(container_id), Some(ifname)) => Ok(Attachment {
+                                container_id,
+                                ifname,
+                            }),
                             _ => Err(ConfigError::invalid(
                                 "cni.dev/valid-attachments",
-                                format!("{item} must be {{\"containerID\": \"…\", \"ifname\": \"…\"}}"),
+                                format!(
+                                    "{item} must be {{\"containerID\": \"…\", \"ifname\": \"…\"}}"
+                                ),
                             )),
                         }
                     })
                     .collect::<Result<_, _>>()?,
             ),
-            Some(_) => return Err(ConfigError::invalid("cni.dev/valid-attachments", "must be an array")),
+            Some(_) => {
+                return Err(ConfigError::invalid(
+                    "cni.dev/valid-attachments",
+                    "must be an array",
+                ));
+            }
         };
         Ok(NetConf {
             cni_version,
@@ -209,7 +246,8 @@ impl NetConf {
     /// The gateway the pods route through: `gateway`, else the subnet's
     /// first address.
     pub fn default_gateway(&self) -> Option<Ipv4Addr> {
-        self.gateway.or_else(|| self.subnet.and_then(|n| n.hosts().next()))
+        self.gateway
+            .or_else(|| self.subnet.and_then(|n| n.hosts().next()))
     }
 }
 
@@ -230,10 +268,17 @@ fn string(obj: &Map<String, Value>, field: &'static str) -> Result<Option<String
 }
 
 fn parse_subnet(s: &str) -> Result<Ipv4Net, ConfigError> {
-    let net: ipnet::IpNet =
-        s.parse().map_err(|_| ConfigError::invalid("subnet", format!("{s:?} is not a CIDR (like 10.244.1.0/24)")))?;
+    let net: ipnet::IpNet = s.parse().map_err(|_| {
+        ConfigError::invalid(
+            "subnet",
+            format!("{s:?} is not a CIDR (like 10.244.1.0/24)"),
+        )
+    })?;
     let ipnet::IpNet::V4(net) = net else {
-        return Err(ConfigError::invalid("subnet", format!("{s}: only IPv4 pod subnets are supported")));
+        return Err(ConfigError::invalid(
+            "subnet",
+            format!("{s}: only IPv4 pod subnets are supported"),
+        ));
     };
     if net.network() != net.addr() {
         return Err(ConfigError::invalid(
@@ -260,7 +305,9 @@ mod tests {
 
     #[test]
     fn minimal_config() {
-        let c = parse(r#"{"cniVersion":"1.1.0","name":"pods","type":"keel","subnet":"10.1.0.0/24"}"#).unwrap();
+        let c =
+            parse(r#"{"cniVersion":"1.1.0","name":"pods","type":"keel","subnet":"10.1.0.0/24"}"#)
+                .unwrap();
         assert_eq!(c.cni_version, CniVersion::V1_1_0);
         assert_eq!(c.mtu, 1500);
         assert_eq!(c.default_gateway(), Some("10.1.0.1".parse().unwrap()));
@@ -286,7 +333,12 @@ mod tests {
     fn delegated_ipam_needs_no_subnet() {
         let c = parse(r#"{"cniVersion":"1.0.0","name":"n","type":"keel","ipam":{"type":"host-local","ranges":[]}}"#)
             .unwrap();
-        assert_eq!(c.ipam, Some(IpamConf { plugin: "host-local".into() }));
+        assert_eq!(
+            c.ipam,
+            Some(IpamConf {
+                plugin: "host-local".into()
+            })
+        );
         assert_eq!(c.default_gateway(), None);
     }
 
@@ -296,35 +348,122 @@ mod tests {
         let cases: &[(&str, &str, u32)] = &[
             ("{not json", "network config is not valid JSON", 6),
             ("[1,2]", "network config is not valid JSON", 6),
-            (r#"{"name":"n","type":"keel","subnet":"10.1.0.0/24"}"#, "cniVersion", 7),
-            (&format!(r#"{{"cniVersion":"9.9.9",{base},"subnet":"10.1.0.0/24"}}"#), "cniVersion", 1),
-            (r#"{"cniVersion":"1.1.0","type":"keel","subnet":"10.1.0.0/24"}"#, "name", 7),
-            (r#"{"cniVersion":"1.1.0","name":"bad name","type":"keel","subnet":"10.1.0.0/24"}"#, "name", 7),
-            (r#"{"cniVersion":"1.1.0","name":"n","subnet":"10.1.0.0/24"}"#, "type", 7),
-            (&format!(r#"{{"cniVersion":"1.1.0",{base}}}"#), "subnet", 7),
-            (&format!(r#"{{"cniVersion":"1.1.0",{base},"subnet":"banana"}}"#), "subnet", 7),
-            (&format!(r#"{{"cniVersion":"1.1.0",{base},"subnet":"10.1.0.0"}}"#), "subnet", 7),
-            (&format!(r#"{{"cniVersion":"1.1.0",{base},"subnet":"10.1.0.5/24"}}"#), "subnet", 7),
-            (&format!(r#"{{"cniVersion":"1.1.0",{base},"subnet":"fd00::/64"}}"#), "subnet", 7),
-            (&format!(r#"{{"cniVersion":"1.1.0",{base},"subnet":"10.1.0.0/31"}}"#), "subnet", 7),
-            (&format!(r#"{{"cniVersion":"1.1.0",{base},"subnet":24}}"#), "subnet", 7),
-            (&format!(r#"{{"cniVersion":"1.1.0",{base},"subnet":"10.1.0.0/24","gateway":"10.2.0.1"}}"#), "gateway", 7),
-            (&format!(r#"{{"cniVersion":"1.1.0",{base},"subnet":"10.1.0.0/24","gateway":"10.1.0.0"}}"#), "gateway", 7),
-            (&format!(r#"{{"cniVersion":"1.1.0",{base},"subnet":"10.1.0.0/24","mtu":20}}"#), "mtu", 7),
-            (&format!(r#"{{"cniVersion":"1.1.0",{base},"subnet":"10.1.0.0/24","mtu":"1500"}}"#), "mtu", 7),
-            (&format!(r#"{{"cniVersion":"1.1.0",{base},"subnet":"10.1.0.0/24","dataDir":"rel"}}"#), "dataDir", 7),
-            (&format!(r#"{{"cniVersion":"1.1.0",{base},"ipam":{{}}}}"#), "ipam.type", 7),
-            (&format!(r#"{{"cniVersion":"1.1.0",{base},"ipam":{{"type":"../x"}}}}"#), "ipam.type", 7),
-            (&format!(r#"{{"cniVersion":"1.1.0",{base},"ipam":"host-local"}}"#), "ipam", 7),
             (
-                &format!(r#"{{"cniVersion":"1.1.0",{base},"subnet":"10.1.0.0/24","cni.dev/valid-attachments":[{{"x":1}}]}}"#),
+                r#"{"name":"n","type":"keel","subnet":"10.1.0.0/24"}"#,
+                "cniVersion",
+                7,
+            ),
+            (
+                &format!(r#"{{"cniVersion":"9.9.9",{base},"subnet":"10.1.0.0/24"}}"#),
+                "cniVersion",
+                1,
+            ),
+            (
+                r#"{"cniVersion":"1.1.0","type":"keel","subnet":"10.1.0.0/24"}"#,
+                "name",
+                7,
+            ),
+            (
+                r#"{"cniVersion":"1.1.0","name":"bad name","type":"keel","subnet":"10.1.0.0/24"}"#,
+                "name",
+                7,
+            ),
+            (
+                r#"{"cniVersion":"1.1.0","name":"n","subnet":"10.1.0.0/24"}"#,
+                "type",
+                7,
+            ),
+            (&format!(r#"{{"cniVersion":"1.1.0",{base}}}"#), "subnet", 7),
+            (
+                &format!(r#"{{"cniVersion":"1.1.0",{base},"subnet":"banana"}}"#),
+                "subnet",
+                7,
+            ),
+            (
+                &format!(r#"{{"cniVersion":"1.1.0",{base},"subnet":"10.1.0.0"}}"#),
+                "subnet",
+                7,
+            ),
+            (
+                &format!(r#"{{"cniVersion":"1.1.0",{base},"subnet":"10.1.0.5/24"}}"#),
+                "subnet",
+                7,
+            ),
+            (
+                &format!(r#"{{"cniVersion":"1.1.0",{base},"subnet":"fd00::/64"}}"#),
+                "subnet",
+                7,
+            ),
+            (
+                &format!(r#"{{"cniVersion":"1.1.0",{base},"subnet":"10.1.0.0/31"}}"#),
+                "subnet",
+                7,
+            ),
+            (
+                &format!(r#"{{"cniVersion":"1.1.0",{base},"subnet":24}}"#),
+                "subnet",
+                7,
+            ),
+            (
+                &format!(
+                    r#"{{"cniVersion":"1.1.0",{base},"subnet":"10.1.0.0/24","gateway":"10.2.0.1"}}"#
+                ),
+                "gateway",
+                7,
+            ),
+            (
+                &format!(
+                    r#"{{"cniVersion":"1.1.0",{base},"subnet":"10.1.0.0/24","gateway":"10.1.0.0"}}"#
+                ),
+                "gateway",
+                7,
+            ),
+            (
+                &format!(r#"{{"cniVersion":"1.1.0",{base},"subnet":"10.1.0.0/24","mtu":20}}"#),
+                "mtu",
+                7,
+            ),
+            (
+                &format!(r#"{{"cniVersion":"1.1.0",{base},"subnet":"10.1.0.0/24","mtu":"1500"}}"#),
+                "mtu",
+                7,
+            ),
+            (
+                &format!(
+                    r#"{{"cniVersion":"1.1.0",{base},"subnet":"10.1.0.0/24","dataDir":"rel"}}"#
+                ),
+                "dataDir",
+                7,
+            ),
+            (
+                &format!(r#"{{"cniVersion":"1.1.0",{base},"ipam":{{}}}}"#),
+                "ipam.type",
+                7,
+            ),
+            (
+                &format!(r#"{{"cniVersion":"1.1.0",{base},"ipam":{{"type":"../x"}}}}"#),
+                "ipam.type",
+                7,
+            ),
+            (
+                &format!(r#"{{"cniVersion":"1.1.0",{base},"ipam":"host-local"}}"#),
+                "ipam",
+                7,
+            ),
+            (
+                &format!(
+                    r#"{{"cniVersion":"1.1.0",{base},"subnet":"10.1.0.0/24","cni.dev/valid-attachments":[{{"x":1}}]}}"#
+                ),
                 "cni.dev/valid-attachments",
                 7,
             ),
         ];
         for (input, field, code) in cases {
             let err = parse(input).expect_err(input);
-            assert!(err.to_string().starts_with(field), "{input}: {err} should name {field}");
+            assert!(
+                err.to_string().starts_with(field),
+                "{input}: {err} should name {field}"
+            );
             assert_eq!(err.code(), *code, "{input}: {err}");
         }
     }

@@ -31,9 +31,16 @@ impl Command {
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum EnvError {
     #[error("{var}: required for {command} but not set")]
-    Missing { var: &'static str, command: &'static str },
+    Missing {
+        var: &'static str,
+        command: &'static str,
+    },
     #[error("{var}: {value:?} is invalid: {reason}")]
-    Invalid { var: &'static str, value: String, reason: String },
+    Invalid {
+        var: &'static str,
+        value: String,
+        reason: String,
+    },
 }
 
 impl EnvError {
@@ -53,24 +60,41 @@ impl CniArgs {
     /// Parses `K=V;K=V`. Unknown keys are an error unless
     /// `IgnoreUnknown=1|true` is among them.
     pub fn parse(s: &str) -> Result<Self, EnvError> {
-        let invalid = |reason: String| EnvError::Invalid { var: "CNI_ARGS", value: s.to_string(), reason };
+        let invalid = |reason: String| EnvError::Invalid {
+            var: "CNI_ARGS",
+            value: s.to_string(),
+            reason,
+        };
         let mut args = CniArgs::default();
         let mut pairs = Vec::new();
         for part in s.split(';').filter(|p| !p.is_empty()) {
-            let (k, v) =
-                part.split_once('=').ok_or_else(|| invalid(format!("{part:?} is not KEY=VALUE")))?;
+            let (k, v) = part
+                .split_once('=')
+                .ok_or_else(|| invalid(format!("{part:?} is not KEY=VALUE")))?;
             pairs.push((k, v));
         }
-        let ignore_unknown = pairs.iter().any(|(k, v)| *k == "IgnoreUnknown" && matches!(*v, "1" | "true" | "True"));
+        let ignore_unknown = pairs
+            .iter()
+            .any(|(k, v)| *k == "IgnoreUnknown" && matches!(*v, "1" | "true" | "True"));
         for (k, v) in pairs {
             match k {
                 "IgnoreUnknown" => {}
                 "IP" => {
-                    args.ip = Some(v.parse().map_err(|_| invalid(format!("IP={v:?} is not an IPv4 address")))?);
+                    args.ip = Some(
+                        v.parse()
+                            .map_err(|_| invalid(format!("IP={v:?} is not an IPv4 address")))?,
+                    );
                 }
-                "K8S_POD_NAMESPACE" | "K8S_POD_NAME" | "K8S_POD_INFRA_CONTAINER_ID" | "K8S_POD_UID" => {}
+                "K8S_POD_NAMESPACE"
+                | "K8S_POD_NAME"
+                | "K8S_POD_INFRA_CONTAINER_ID"
+                | "K8S_POD_UID" => {}
                 _ if ignore_unknown => {}
-                _ => return Err(invalid(format!("unknown key {k:?} (add IgnoreUnknown=1 to ignore it)"))),
+                _ => {
+                    return Err(invalid(format!(
+                        "unknown key {k:?} (add IgnoreUnknown=1 to ignore it)"
+                    )));
+                }
             }
         }
         Ok(args)
@@ -94,7 +118,12 @@ impl CniEnv {
     pub fn from_vars(get: impl Fn(&str) -> Option<String>) -> Result<Self, EnvError> {
         let get = |k: &str| get(k).filter(|v| !v.is_empty());
         let command = match get("CNI_COMMAND") {
-            None => return Err(EnvError::Missing { var: "CNI_COMMAND", command: "any command" }),
+            None => {
+                return Err(EnvError::Missing {
+                    var: "CNI_COMMAND",
+                    command: "any command",
+                });
+            }
             Some(c) => match c.as_str() {
                 "ADD" => Command::Add,
                 "DEL" => Command::Del,
@@ -125,10 +154,16 @@ impl CniEnv {
             return Ok(env);
         }
         if attach {
-            let id = get("CNI_CONTAINERID").ok_or(EnvError::Missing { var: "CNI_CONTAINERID", command: cmd })?;
+            let id = get("CNI_CONTAINERID").ok_or(EnvError::Missing {
+                var: "CNI_CONTAINERID",
+                command: cmd,
+            })?;
             validate_container_id(&id)?;
             env.container_id = id;
-            let ifname = get("CNI_IFNAME").ok_or(EnvError::Missing { var: "CNI_IFNAME", command: cmd })?;
+            let ifname = get("CNI_IFNAME").ok_or(EnvError::Missing {
+                var: "CNI_IFNAME",
+                command: cmd,
+            })?;
             validate_ifname(&ifname)?;
             env.ifname = ifname;
             // DEL must work when the namespace is already gone, so the
@@ -142,15 +177,27 @@ impl CniEnv {
                     });
                 }
                 Some(ns) => env.netns = Some(PathBuf::from(ns)),
-                None if command != Command::Del => return Err(EnvError::Missing { var: "CNI_NETNS", command: cmd }),
+                None if command != Command::Del => {
+                    return Err(EnvError::Missing {
+                        var: "CNI_NETNS",
+                        command: cmd,
+                    });
+                }
                 None => {}
             }
             if let Some(args) = get("CNI_ARGS") {
                 env.args = CniArgs::parse(&args)?;
             }
         }
-        let path = get("CNI_PATH").ok_or(EnvError::Missing { var: "CNI_PATH", command: cmd })?;
-        env.path = path.split(':').filter(|p| !p.is_empty()).map(PathBuf::from).collect();
+        let path = get("CNI_PATH").ok_or(EnvError::Missing {
+            var: "CNI_PATH",
+            command: cmd,
+        })?;
+        env.path = path
+            .split(':')
+            .filter(|p| !p.is_empty())
+            .map(PathBuf::from)
+            .collect();
         Ok(env)
     }
 
@@ -176,7 +223,11 @@ pub fn validate_container_id(id: &str) -> Result<(), EnvError> {
 /// CNI spec: 1-15 bytes, not `.` or `..`, no `/`, `:` or whitespace.
 pub fn validate_ifname(name: &str) -> Result<(), EnvError> {
     let invalid = |reason: &str| {
-        Err(EnvError::Invalid { var: "CNI_IFNAME", value: name.to_string(), reason: reason.to_string() })
+        Err(EnvError::Invalid {
+            var: "CNI_IFNAME",
+            value: name.to_string(),
+            reason: reason.to_string(),
+        })
     };
     if name.len() > 15 {
         return invalid("longer than 15 characters (IFNAMSIZ)");
@@ -184,7 +235,10 @@ pub fn validate_ifname(name: &str) -> Result<(), EnvError> {
     if name == "." || name == ".." {
         return invalid("must not be . or ..");
     }
-    if name.chars().any(|c| c == '/' || c == ':' || c.is_whitespace()) {
+    if name
+        .chars()
+        .any(|c| c == '/' || c == ':' || c.is_whitespace())
+    {
         return invalid("must not contain '/', ':' or whitespace");
     }
     Ok(())
@@ -204,7 +258,10 @@ mod tests {
     use super::*;
 
     fn env(pairs: &[(&str, &str)]) -> Result<CniEnv, EnvError> {
-        let map: HashMap<String, String> = pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let map: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         CniEnv::from_vars(|k| map.get(k).cloned())
     }
 
@@ -230,7 +287,10 @@ mod tests {
     fn add_env_parses() {
         let e = env(ADD).unwrap();
         assert_eq!(e.command, Command::Add);
-        assert_eq!(e.path, vec![PathBuf::from("/opt/cni/bin"), PathBuf::from("/usr/lib/cni")]);
+        assert_eq!(
+            e.path,
+            vec![PathBuf::from("/opt/cni/bin"), PathBuf::from("/usr/lib/cni")]
+        );
         assert_eq!(e.netns, Some(PathBuf::from("/run/netns/x")));
     }
 
@@ -253,7 +313,10 @@ mod tests {
         ];
         for (vars, named) in cases {
             let err = env(&vars).expect_err(named);
-            assert!(err.to_string().starts_with(named), "{err} should name {named}");
+            assert!(
+                err.to_string().starts_with(named),
+                "{err} should name {named}"
+            );
             assert_eq!(err.code(), 4);
         }
     }
@@ -268,13 +331,19 @@ mod tests {
 
     #[test]
     fn version_needs_nothing_else() {
-        assert_eq!(env(&[("CNI_COMMAND", "VERSION")]).unwrap().command, Command::Version);
+        assert_eq!(
+            env(&[("CNI_COMMAND", "VERSION")]).unwrap().command,
+            Command::Version
+        );
     }
 
     #[test]
     fn cni_args() {
         assert_eq!(CniArgs::parse("").unwrap(), CniArgs::default());
-        assert_eq!(CniArgs::parse("IP=10.1.0.9").unwrap().ip, Some("10.1.0.9".parse().unwrap()));
+        assert_eq!(
+            CniArgs::parse("IP=10.1.0.9").unwrap().ip,
+            Some("10.1.0.9".parse().unwrap())
+        );
         assert!(CniArgs::parse("IgnoreUnknown=1;FOO=bar;K8S_POD_NAME=x").is_ok());
         assert!(CniArgs::parse("K8S_POD_NAME=x;K8S_POD_NAMESPACE=y").is_ok());
         assert!(CniArgs::parse("FOO").is_err());

@@ -44,7 +44,11 @@ pub struct CniError {
 
 impl CniError {
     pub fn new(code: u32, msg: impl Into<String>) -> Self {
-        Self { code, msg: msg.into(), details: String::new() }
+        Self {
+            code,
+            msg: msg.into(),
+            details: String::new(),
+        }
     }
 
     pub fn details(mut self, details: impl Into<String>) -> Self {
@@ -65,8 +69,16 @@ impl CniError {
     pub fn from_json(v: &Value) -> Option<Self> {
         Some(Self {
             code: u32::try_from(v.get("code")?.as_u64()?).ok()?,
-            msg: v.get("msg").and_then(Value::as_str).unwrap_or_default().to_string(),
-            details: v.get("details").and_then(Value::as_str).unwrap_or_default().to_string(),
+            msg: v
+                .get("msg")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
+            details: v
+                .get("details")
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_string(),
         })
     }
 }

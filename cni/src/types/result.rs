@@ -83,7 +83,15 @@ impl CniResult {
             .map(|ip| {
                 let mut o = Map::new();
                 if version.ips_have_version() {
-                    o.insert("version".into(), if ip.address.addr().is_ipv4() { "4" } else { "6" }.into());
+                    o.insert(
+                        "version".into(),
+                        if ip.address.addr().is_ipv4() {
+                            "4"
+                        } else {
+                            "6"
+                        }
+                        .into(),
+                    );
                 }
                 o.insert("address".into(), ip.address.to_string().into());
                 if let Some(gw) = ip.gateway {
@@ -119,13 +127,21 @@ impl CniResult {
     /// The format is told by the object's own `cniVersion` when present;
     /// fields that only some versions have are accepted from any.
     pub fn from_json(v: &Value) -> Result<Self, ResultError> {
-        let err = |field: String, reason: &str| ResultError { field, reason: reason.to_string() };
-        let obj = v.as_object().ok_or_else(|| err("(root)".into(), "must be an object"))?;
+        let err = |field: String, reason: &str| ResultError {
+            field,
+            reason: reason.to_string(),
+        };
+        let obj = v
+            .as_object()
+            .ok_or_else(|| err("(root)".into(), "must be an object"))?;
         if let Some(ver) = obj.get("cniVersion").and_then(Value::as_str)
             && ver.parse::<CniVersion>().is_err()
             && !matches!(ver, "0.3.0")
         {
-            return Err(err("cniVersion".into(), "is not a version keel-cni can read"));
+            return Err(err(
+                "cniVersion".into(),
+                "is not a version keel-cni can read",
+            ));
         }
         let mut result = CniResult::default();
         for (n, i) in array(obj, "interfaces")?.iter().enumerate() {
@@ -146,10 +162,20 @@ impl CniResult {
                 .map_err(|_| err(format!("ips[{n}].address"), "is not a CIDR"))?;
             let gateway = match ip.get("gateway").and_then(Value::as_str) {
                 None | Some("") => None,
-                Some(g) => Some(g.parse().map_err(|_| err(format!("ips[{n}].gateway"), "is not an IP"))?),
+                Some(g) => Some(
+                    g.parse()
+                        .map_err(|_| err(format!("ips[{n}].gateway"), "is not an IP"))?,
+                ),
             };
-            let interface = ip.get("interface").and_then(Value::as_u64).map(|i| i as usize);
-            result.ips.push(IpConfig { address, gateway, interface });
+            let interface = ip
+                .get("interface")
+                .and_then(Value::as_u64)
+                .map(|i| i as usize);
+            result.ips.push(IpConfig {
+                address,
+                gateway,
+                interface,
+            });
         }
         for (n, r) in array(obj, "routes")?.iter().enumerate() {
             let dst = r
@@ -160,11 +186,17 @@ impl CniResult {
                 .map_err(|_| err(format!("routes[{n}].dst"), "is not a CIDR"))?;
             let gw = match r.get("gw").and_then(Value::as_str) {
                 None | Some("") => None,
-                Some(g) => Some(g.parse().map_err(|_| err(format!("routes[{n}].gw"), "is not an IP"))?),
+                Some(g) => Some(
+                    g.parse()
+                        .map_err(|_| err(format!("routes[{n}].gw"), "is not an IP"))?,
+                ),
             };
             result.routes.push(RouteConf { dst, gw });
         }
-        result.dns = obj.get("dns").filter(|d| d.as_object().is_some_and(|o| !o.is_empty())).cloned();
+        result.dns = obj
+            .get("dns")
+            .filter(|d| d.as_object().is_some_and(|o| !o.is_empty()))
+            .cloned();
         Ok(result)
     }
 }
@@ -173,7 +205,10 @@ fn array<'a>(obj: &'a Map<String, Value>, field: &str) -> Result<&'a [Value], Re
     match obj.get(field) {
         None | Some(Value::Null) => Ok(&[]),
         Some(Value::Array(a)) => Ok(a),
-        Some(_) => Err(ResultError { field: field.to_string(), reason: "must be an array".into() }),
+        Some(_) => Err(ResultError {
+            field: field.to_string(),
+            reason: "must be an array".into(),
+        }),
     }
 }
 
@@ -184,7 +219,12 @@ mod tests {
     fn sample() -> CniResult {
         CniResult {
             interfaces: vec![
-                Interface { name: "kv0123456789abc".into(), mac: Some("02:11:22:33:44:55".into()), mtu: Some(1450), sandbox: None },
+                Interface {
+                    name: "kv0123456789abc".into(),
+                    mac: Some("02:11:22:33:44:55".into()),
+                    mtu: Some(1450),
+                    sandbox: None,
+                },
                 Interface {
                     name: "eth0".into(),
                     mac: Some("0a:58:0a:01:00:05".into()),
@@ -197,7 +237,10 @@ mod tests {
                 gateway: Some("10.1.0.1".parse().unwrap()),
                 interface: Some(1),
             }],
-            routes: vec![RouteConf { dst: "0.0.0.0/0".parse().unwrap(), gw: Some("10.1.0.1".parse().unwrap()) }],
+            routes: vec![RouteConf {
+                dst: "0.0.0.0/0".parse().unwrap(),
+                gw: Some("10.1.0.1".parse().unwrap()),
+            }],
             dns: Some(json!({"nameservers": ["10.96.0.10"]})),
         }
     }
@@ -230,7 +273,11 @@ mod tests {
             assert_eq!(back.routes, r.routes, "{v}");
             assert_eq!(back.dns, r.dns, "{v}");
             assert_eq!(back.interfaces[1].sandbox, r.interfaces[1].sandbox, "{v}");
-            assert_eq!(back.interfaces[1].mtu.is_some(), v.interfaces_have_mtu(), "{v}");
+            assert_eq!(
+                back.interfaces[1].mtu.is_some(),
+                v.interfaces_have_mtu(),
+                "{v}"
+            );
         }
     }
 
@@ -249,7 +296,10 @@ mod tests {
         for (v, field) in [
             (json!({"ips":[{"gateway":"10.1.0.1"}]}), "ips[0].address"),
             (json!({"ips":[{"address":"nope"}]}), "ips[0].address"),
-            (json!({"routes":[{"dst":"0.0.0.0/0","gw":"x"}]}), "routes[0].gw"),
+            (
+                json!({"routes":[{"dst":"0.0.0.0/0","gw":"x"}]}),
+                "routes[0].gw",
+            ),
             (json!({"interfaces":"eth0"}), "interfaces"),
             (json!({"cniVersion":"7.0.0"}), "cniVersion"),
         ] {

@@ -13,7 +13,12 @@ pub enum CniVersion {
 }
 
 impl CniVersion {
-    pub const ALL: [CniVersion; 4] = [CniVersion::V0_3_1, CniVersion::V0_4_0, CniVersion::V1_0_0, CniVersion::V1_1_0];
+    pub const ALL: [CniVersion; 4] = [
+        CniVersion::V0_3_1,
+        CniVersion::V0_4_0,
+        CniVersion::V1_0_0,
+        CniVersion::V1_1_0,
+    ];
     pub const LATEST: CniVersion = CniVersion::V1_1_0;
 
     pub fn as_str(self) -> &'static str {
@@ -46,7 +51,11 @@ impl CniVersion {
     }
 
     pub fn supported_list() -> String {
-        CniVersion::ALL.iter().map(|v| v.as_str()).collect::<Vec<_>>().join(", ")
+        CniVersion::ALL
+            .iter()
+            .map(|v| v.as_str())
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 }
 
@@ -60,7 +69,10 @@ impl FromStr for CniVersion {
     type Err = ();
 
     fn from_str(s: &str) -> Result<Self, ()> {
-        CniVersion::ALL.into_iter().find(|v| v.as_str() == s).ok_or(())
+        CniVersion::ALL
+            .into_iter()
+            .find(|v| v.as_str() == s)
+            .ok_or(())
     }
 }
 

@@ -17,7 +17,11 @@ pub struct AddrAdd {
 
 impl AddrAdd {
     pub fn new(index: u32, addr: IpNet) -> Self {
-        Self { index, addr, scope: AddressScope::Universe }
+        Self {
+            index,
+            addr,
+            scope: AddressScope::Universe,
+        }
     }
 
     pub fn scope(mut self, scope: AddressScope) -> Self {
@@ -26,7 +30,12 @@ impl AddrAdd {
     }
 
     pub fn message(&self) -> RouteNetlinkMessage {
-        RouteNetlinkMessage::NewAddress(super::message(self.index, self.addr.addr(), self.addr.prefix_len(), self.scope))
+        RouteNetlinkMessage::NewAddress(super::message(
+            self.index,
+            self.addr.addr(),
+            self.addr.prefix_len(),
+            self.scope,
+        ))
     }
 
     pub fn execute(&self, handle: &mut Handle) -> Result<(), NetlinkError> {

@@ -26,6 +26,10 @@ impl AddrDel {
     }
 
     pub fn execute(&self, handle: &mut Handle) -> Result<(), NetlinkError> {
-        handle.request(|| format!("deleting address {} from link #{}", self.addr, self.index), self.message(), 0)
+        handle.request(
+            || format!("deleting address {} from link #{}", self.addr, self.index),
+            self.message(),
+            0,
+        )
     }
 }

@@ -14,7 +14,10 @@ pub struct AddrList {
 
 impl AddrList {
     pub fn v4() -> Self {
-        Self { index: None, family: AddressFamily::Inet }
+        Self {
+            index: None,
+            family: AddressFamily::Inet,
+        }
     }
 
     pub fn link(mut self, index: u32) -> Self {

@@ -38,7 +38,11 @@ impl Addr {
             _ => None,
         });
         let ip = local.or(address)?;
-        Some(Addr { index: msg.header.index, addr: IpNet::new(ip, msg.header.prefix_len).ok()?, scope: msg.header.scope })
+        Some(Addr {
+            index: msg.header.index,
+            addr: IpNet::new(ip, msg.header.prefix_len).ok()?,
+            scope: msg.header.scope,
+        })
     }
 }
 

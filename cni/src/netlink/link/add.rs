@@ -6,7 +6,9 @@ use std::{net::Ipv4Addr, os::fd::RawFd};
 use netlink_packet_core::{NLM_F_CREATE, NLM_F_EXCL};
 use netlink_packet_route::{
     RouteNetlinkMessage,
-    link::{InfoData, InfoKind, InfoVeth, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage},
+    link::{
+        InfoData, InfoKind, InfoVeth, InfoVxlan, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
+    },
 };
 
 use crate::netlink::{Handle, Mac, NetlinkError};
@@ -25,7 +27,13 @@ pub struct VethPeer {
 
 impl VethPeer {
     pub fn new(name: impl Into<String>) -> Self {
-        Self { name: name.into(), mtu: None, mac: None, up: false, netns_fd: None }
+        Self {
+            name: name.into(),
+            mtu: None,
+            mac: None,
+            up: false,
+            netns_fd: None,
+        }
     }
 }
 
@@ -62,7 +70,14 @@ pub struct LinkAdd {
 
 impl LinkAdd {
     pub fn new(name: impl Into<String>, kind: LinkKind) -> Self {
-        Self { name: name.into(), kind, mtu: None, mac: None, alias: None, up: false }
+        Self {
+            name: name.into(),
+            kind,
+            mtu: None,
+            mac: None,
+            alias: None,
+            up: false,
+        }
     }
 
     pub fn veth(name: impl Into<String>, peer: VethPeer) -> Self {
@@ -101,17 +116,27 @@ impl LinkAdd {
                 if let Some(fd) = peer.netns_fd {
                     p.attributes.push(LinkAttribute::NetNsFd(fd));
                 }
-                vec![LinkInfo::Kind(InfoKind::Veth), LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(p)))]
+                vec![
+                    LinkInfo::Kind(InfoKind::Veth),
+                    LinkInfo::Data(InfoData::Veth(InfoVeth::Peer(p))),
+                ]
             }
             LinkKind::Vxlan(v) => {
-                let mut data = vec![InfoVxlan::Id(v.vni), InfoVxlan::Port(v.port), InfoVxlan::Learning(v.learning)];
+                let mut data = vec![
+                    InfoVxlan::Id(v.vni),
+                    InfoVxlan::Port(v.port),
+                    InfoVxlan::Learning(v.learning),
+                ];
                 if let Some(local) = v.local {
                     data.push(InfoVxlan::Local(local));
                 }
                 if let Some(dev) = v.dev {
                     data.push(InfoVxlan::Link(dev));
                 }
-                vec![LinkInfo::Kind(InfoKind::Vxlan), LinkInfo::Data(InfoData::Vxlan(data))]
+                vec![
+                    LinkInfo::Kind(InfoKind::Vxlan),
+                    LinkInfo::Data(InfoData::Vxlan(data)),
+                ]
             }
         };
         msg.attributes.push(LinkAttribute::LinkInfo(info));
@@ -119,7 +144,11 @@ impl LinkAdd {
     }
 
     pub fn execute(&self, handle: &mut Handle) -> Result<(), NetlinkError> {
-        handle.request(|| format!("creating link {}", self.name), self.message(), NLM_F_CREATE | NLM_F_EXCL)
+        handle.request(
+            || format!("creating link {}", self.name),
+            self.message(),
+            NLM_F_CREATE | NLM_F_EXCL,
+        )
     }
 }
 
@@ -149,11 +178,22 @@ mod tests {
         peer.netns_fd = Some(7);
         peer.up = true;
         peer.mtu = Some(1450);
-        let add = LinkAdd::veth("kv0123", peer).mtu(1450).alias("keel:net:c:eth0").up();
-        let RouteNetlinkMessage::NewLink(msg) = add.message() else { panic!("not a NewLink") };
+        let add = LinkAdd::veth("kv0123", peer)
+            .mtu(1450)
+            .alias("keel:net:c:eth0")
+            .up();
+        let RouteNetlinkMessage::NewLink(msg) = add.message() else {
+            panic!("not a NewLink")
+        };
         assert!(msg.header.flags.contains(LinkFlags::Up));
-        assert!(msg.attributes.contains(&LinkAttribute::IfName("kv0123".into())));
-        assert!(msg.attributes.contains(&LinkAttribute::IfAlias("keel:net:c:eth0".into())));
+        assert!(
+            msg.attributes
+                .contains(&LinkAttribute::IfName("kv0123".into()))
+        );
+        assert!(
+            msg.attributes
+                .contains(&LinkAttribute::IfAlias("keel:net:c:eth0".into()))
+        );
         let info = msg.attributes.iter().find_map(|a| match a {
             LinkAttribute::LinkInfo(i) => Some(i),
             _ => None,

@@ -25,7 +25,11 @@ impl LinkDel {
     }
 
     pub fn execute(&self, handle: &mut Handle) -> Result<(), NetlinkError> {
-        handle.request(|| format!("deleting link {}", self.describe()), self.message(), 0)
+        handle.request(
+            || format!("deleting link {}", self.describe()),
+            self.message(),
+            0,
+        )
     }
 
     fn describe(&self) -> String {

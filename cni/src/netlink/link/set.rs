@@ -18,7 +18,10 @@ pub struct LinkSet {
 
 impl LinkSet {
     pub fn index(index: u32) -> Self {
-        Self { index, ..Default::default() }
+        Self {
+            index,
+            ..Default::default()
+        }
     }
 
     pub fn up(mut self) -> Self {
@@ -60,6 +63,10 @@ impl LinkSet {
     }
 
     pub fn execute(&self, handle: &mut Handle) -> Result<(), NetlinkError> {
-        handle.request(|| format!("changing link #{}", self.index), self.message(), 0)
+        handle.request(
+            || format!("changing link #{}", self.index),
+            self.message(),
+            0,
+        )
     }
 }

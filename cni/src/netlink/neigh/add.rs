@@ -28,14 +28,23 @@ impl NeighAdd {
         msg.header.family = super::family(self.dst);
         msg.header.ifindex = self.index;
         msg.header.state = NeighbourState::Permanent;
-        msg.attributes.push(NeighbourAttribute::Destination(super::neigh_addr(self.dst)));
-        msg.attributes.push(NeighbourAttribute::LinkLayerAddress(self.lladdr.to_vec()));
+        msg.attributes
+            .push(NeighbourAttribute::Destination(super::neigh_addr(self.dst)));
+        msg.attributes
+            .push(NeighbourAttribute::LinkLayerAddress(self.lladdr.to_vec()));
         RouteNetlinkMessage::NewNeighbour(msg)
     }
 
     pub fn execute(&self, handle: &mut Handle) -> Result<(), NetlinkError> {
         handle.request(
-            || format!("adding neighbour {} lladdr {} on link #{}", self.dst, format_mac(&self.lladdr), self.index),
+            || {
+                format!(
+                    "adding neighbour {} lladdr {} on link #{}",
+                    self.dst,
+                    format_mac(&self.lladdr),
+                    self.index
+                )
+            },
             self.message(),
             NLM_F_CREATE | NLM_F_REPLACE,
         )
@@ -62,14 +71,23 @@ impl FdbAdd {
         msg.header.ifindex = self.index;
         msg.header.state = NeighbourState::Permanent;
         msg.header.flags = NeighbourFlags::Own;
-        msg.attributes.push(NeighbourAttribute::LinkLayerAddress(self.mac.to_vec()));
-        msg.attributes.push(NeighbourAttribute::Destination(super::neigh_addr(self.dst)));
+        msg.attributes
+            .push(NeighbourAttribute::LinkLayerAddress(self.mac.to_vec()));
+        msg.attributes
+            .push(NeighbourAttribute::Destination(super::neigh_addr(self.dst)));
         RouteNetlinkMessage::NewNeighbour(msg)
     }
 
     pub fn execute(&self, handle: &mut Handle) -> Result<(), NetlinkError> {
         handle.request(
-            || format!("adding fdb entry {} dst {} on link #{}", format_mac(&self.mac), self.dst, self.index),
+            || {
+                format!(
+                    "adding fdb entry {} dst {} on link #{}",
+                    format_mac(&self.mac),
+                    self.dst,
+                    self.index
+                )
+            },
             self.message(),
             NLM_F_CREATE | NLM_F_REPLACE,
         )

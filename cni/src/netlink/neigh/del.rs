@@ -24,14 +24,17 @@ impl NeighDel {
             NeighDel::Ip { index, dst } => {
                 msg.header.family = super::family(*dst);
                 msg.header.ifindex = *index;
-                msg.attributes.push(NeighbourAttribute::Destination(super::neigh_addr(*dst)));
+                msg.attributes
+                    .push(NeighbourAttribute::Destination(super::neigh_addr(*dst)));
             }
             NeighDel::Fdb { index, mac, dst } => {
                 msg.header.family = AddressFamily::Bridge;
                 msg.header.ifindex = *index;
                 msg.header.flags = NeighbourFlags::Own;
-                msg.attributes.push(NeighbourAttribute::LinkLayerAddress(mac.to_vec()));
-                msg.attributes.push(NeighbourAttribute::Destination(super::neigh_addr(*dst)));
+                msg.attributes
+                    .push(NeighbourAttribute::LinkLayerAddress(mac.to_vec()));
+                msg.attributes
+                    .push(NeighbourAttribute::Destination(super::neigh_addr(*dst)));
             }
         }
         RouteNetlinkMessage::DelNeighbour(msg)

@@ -14,11 +14,17 @@ pub struct NeighList {
 
 impl NeighList {
     pub fn v4() -> Self {
-        Self { family: AddressFamily::Inet, index: None }
+        Self {
+            family: AddressFamily::Inet,
+            index: None,
+        }
     }
 
     pub fn fdb() -> Self {
-        Self { family: AddressFamily::Bridge, index: None }
+        Self {
+            family: AddressFamily::Bridge,
+            index: None,
+        }
     }
 
     pub fn link(mut self, index: u32) -> Self {

@@ -13,7 +13,9 @@ use std::net::IpAddr;
 
 use netlink_packet_route::{
     AddressFamily,
-    neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState},
+    neighbour::{
+        NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage, NeighbourState,
+    },
 };
 
 use super::{Mac, mac_from};
@@ -42,8 +44,12 @@ impl Neigh {
         };
         for attr in &msg.attributes {
             match attr {
-                NeighbourAttribute::Destination(NeighbourAddress::Inet(a)) => n.dst = Some((*a).into()),
-                NeighbourAttribute::Destination(NeighbourAddress::Inet6(a)) => n.dst = Some((*a).into()),
+                NeighbourAttribute::Destination(NeighbourAddress::Inet(a)) => {
+                    n.dst = Some((*a).into())
+                }
+                NeighbourAttribute::Destination(NeighbourAddress::Inet6(a)) => {
+                    n.dst = Some((*a).into())
+                }
                 NeighbourAttribute::LinkLayerAddress(l) => n.lladdr = mac_from(l),
                 _ => {}
             }

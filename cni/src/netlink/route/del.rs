@@ -23,6 +23,10 @@ impl RouteDel {
     }
 
     pub fn execute(&self, handle: &mut Handle) -> Result<(), NetlinkError> {
-        handle.request(|| format!("deleting route {}", self.0.dst), self.message(), 0)
+        handle.request(
+            || format!("deleting route {}", self.0.dst),
+            self.message(),
+            0,
+        )
     }
 }

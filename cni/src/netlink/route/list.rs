@@ -16,7 +16,11 @@ pub struct RouteList {
 impl RouteList {
     /// IPv4 routes of the main table.
     pub fn v4() -> Self {
-        Self { family: AddressFamily::Inet, table: MAIN_TABLE, oif: None }
+        Self {
+            family: AddressFamily::Inet,
+            table: MAIN_TABLE,
+            oif: None,
+        }
     }
 
     pub fn table(mut self, table: u32) -> Self {

@@ -13,7 +13,10 @@ use std::net::IpAddr;
 use ipnet::IpNet;
 use netlink_packet_route::{
     AddressFamily,
-    route::{RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol, RouteScope, RouteType},
+    route::{
+        RouteAddress, RouteAttribute, RouteFlags, RouteHeader, RouteMessage, RouteProtocol,
+        RouteScope, RouteType,
+    },
 };
 
 /// The main routing table.
@@ -56,7 +59,12 @@ impl Route {
     /// A route to `dst` via `gateway` (scope universe), optionally pinned to
     /// a link.
     pub fn via(dst: IpNet, gateway: IpAddr, oif: Option<u32>) -> Self {
-        Self { gateway: Some(gateway), oif, scope: RouteScope::Universe, ..Self::direct(dst, 0) }
+        Self {
+            gateway: Some(gateway),
+            oif,
+            scope: RouteScope::Universe,
+            ..Self::direct(dst, 0)
+        }
     }
 
     pub(crate) fn to_message(&self) -> RouteMessage {
@@ -76,7 +84,8 @@ impl Route {
             msg.header.flags = RouteFlags::Onlink;
         }
         if self.dst.prefix_len() > 0 {
-            msg.attributes.push(RouteAttribute::Destination(route_addr(self.dst.addr())));
+            msg.attributes
+                .push(RouteAttribute::Destination(route_addr(self.dst.addr())));
         }
         if let Some(gw) = self.gateway {
             msg.attributes.push(RouteAttribute::Gateway(route_addr(gw)));
@@ -88,7 +97,8 @@ impl Route {
             msg.attributes.push(RouteAttribute::Priority(p));
         }
         if let Some(src) = self.prefsrc {
-            msg.attributes.push(RouteAttribute::PrefSource(route_addr(src)));
+            msg.attributes
+                .push(RouteAttribute::PrefSource(route_addr(src)));
         }
         msg
     }
@@ -164,18 +174,43 @@ mod tests {
     fn message_round_trip() {
         let cases = [
             Route::direct("10.1.0.5/32".parse().unwrap(), 7),
-            Route::via("0.0.0.0/0".parse().unwrap(), "10.1.0.1".parse().unwrap(), Some(3)),
-            Route { onlink: true, table: 1000, ..Route::via("10.2.0.0/24".parse().unwrap(), "10.9.0.2".parse().unwrap(), Some(4)) },
+            Route::via(
+                "0.0.0.0/0".parse().unwrap(),
+                "10.1.0.1".parse().unwrap(),
+                Some(3),
+            ),
+            Route {
+                onlink: true,
+                table: 1000,
+                ..Route::via(
+                    "10.2.0.0/24".parse().unwrap(),
+                    "10.9.0.2".parse().unwrap(),
+                    Some(4),
+                )
+            },
         ];
         for route in cases {
-            assert_eq!(Route::from_message(&route.to_message()), Some(route.clone()), "{route:?}");
+            assert_eq!(
+                Route::from_message(&route.to_message()),
+                Some(route.clone()),
+                "{route:?}"
+            );
         }
     }
 
     #[test]
     fn default_route_has_no_destination_attribute() {
-        let msg = Route::via("0.0.0.0/0".parse().unwrap(), "10.1.0.1".parse().unwrap(), None).to_message();
-        assert!(!msg.attributes.iter().any(|a| matches!(a, RouteAttribute::Destination(_))));
+        let msg = Route::via(
+            "0.0.0.0/0".parse().unwrap(),
+            "10.1.0.1".parse().unwrap(),
+            None,
+        )
+        .to_message();
+        assert!(
+            !msg.attributes
+                .iter()
+                .any(|a| matches!(a, RouteAttribute::Destination(_)))
+        );
         assert_eq!(msg.header.destination_prefix_length, 0);
     }
 }
