@@ -25,8 +25,14 @@ fn main() -> anyhow::Result<()> {
     for var in ["KEEL_REQUIRE_BPF", "KEEL_SKIP_BPF"] {
         println!("cargo:rerun-if-env-changed={var}");
     }
-    println!("cargo:rerun-if-changed={}", root.join("ebpf/common/src").display());
-    println!("cargo:rerun-if-changed={}", programs.join("rust-toolchain.toml").display());
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("ebpf/common/src").display()
+    );
+    println!(
+        "cargo:rerun-if-changed={}",
+        programs.join("rust-toolchain.toml").display()
+    );
 
     let toolchain = pinned_toolchain(&programs)?;
     let missing = if env::var_os("KEEL_SKIP_BPF").is_some_and(|v| v == "1") {
@@ -46,12 +52,21 @@ fn main() -> anyhow::Result<()> {
         fs::write(&out, [])?;
         // A path that does not exist makes cargo rerun this script on every
         // build, so installing the toolchain later is picked up.
-        println!("cargo:rerun-if-changed={}", out.with_extension("toolchain-missing").display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            out.with_extension("toolchain-missing").display()
+        );
         return Ok(());
     }
-    let programs_dir = programs.to_str().context("ebpf/programs path is not UTF-8")?;
+    let programs_dir = programs
+        .to_str()
+        .context("ebpf/programs path is not UTF-8")?;
     aya_build::build_ebpf(
-        [aya_build::Package { name: PROGRAMS, root_dir: programs_dir, ..Default::default() }],
+        [aya_build::Package {
+            name: PROGRAMS,
+            root_dir: programs_dir,
+            ..Default::default()
+        }],
         aya_build::Toolchain::Custom(&toolchain),
     )
 }

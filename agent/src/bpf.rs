@@ -36,7 +36,10 @@ pub enum BpfError {
         source: aya::maps::MapError,
     },
     #[error("BPF object has no {kind} named {name}")]
-    Missing { kind: &'static str, name: &'static str },
+    Missing {
+        kind: &'static str,
+        name: &'static str,
+    },
     #[error("opening cgroup {path}: {source}")]
     Cgroup {
         path: String,
@@ -47,7 +50,11 @@ pub enum BpfError {
 
 /// The embedded object, or [`BpfError::NotBuilt`].
 pub fn object() -> Result<&'static [u8], BpfError> {
-    if OBJECT.is_empty() { Err(BpfError::NotBuilt) } else { Ok(OBJECT) }
+    if OBJECT.is_empty() {
+        Err(BpfError::NotBuilt)
+    } else {
+        Ok(OBJECT)
+    }
 }
 
 /// The self-test `cgroup/connect4` program attached to one cgroup v2 directory.
@@ -74,10 +81,15 @@ impl Probe {
         let name = PROBE_CONNECT4_PROG;
         let program: &mut CgroupSockAddr = ebpf
             .program_mut(name)
-            .ok_or(BpfError::Missing { kind: "program", name })?
+            .ok_or(BpfError::Missing {
+                kind: "program",
+                name,
+            })?
             .try_into()
             .map_err(|source| BpfError::Program { name, source })?;
-        program.load().map_err(|source| BpfError::Program { name, source })?;
+        program
+            .load()
+            .map_err(|source| BpfError::Program { name, source })?;
         // With BPF links (kernel >= 5.7, which aya uses) the kernel requires
         // flags == 0 and every link coexists with others, so "Single" here
         // does not exclude other programs on the same cgroup.
@@ -89,13 +101,21 @@ impl Probe {
 
     pub fn counts(&self) -> Result<ProbeCounts, BpfError> {
         let name = PROBE_COUNTERS_MAP;
-        let map = self.ebpf.map(name).ok_or(BpfError::Missing { kind: "map", name })?;
+        let map = self
+            .ebpf
+            .map(name)
+            .ok_or(BpfError::Missing { kind: "map", name })?;
         let counters: PerCpuArray<_, u64> =
             PerCpuArray::try_from(map).map_err(|source| BpfError::Map { name, source })?;
         let sum = |index| -> Result<u64, BpfError> {
-            let values = counters.get(&index, 0).map_err(|source| BpfError::Map { name, source })?;
+            let values = counters
+                .get(&index, 0)
+                .map_err(|source| BpfError::Map { name, source })?;
             Ok(values.iter().sum())
         };
-        Ok(ProbeCounts { connects: sum(PROBE_CONNECT4)?, loopback_connects: sum(PROBE_CONNECT4_LOOPBACK)? })
+        Ok(ProbeCounts {
+            connects: sum(PROBE_CONNECT4)?,
+            loopback_connects: sum(PROBE_CONNECT4_LOOPBACK)?,
+        })
     }
 }

@@ -18,7 +18,12 @@ pub fn cgroup2_root() -> io::Result<PathBuf> {
             (fstype == "cgroup2").then(|| PathBuf::from(dir))
         })
         .next()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "no cgroup2 mount in /proc/self/mounts"))
+        .ok_or_else(|| {
+            io::Error::new(
+                io::ErrorKind::NotFound,
+                "no cgroup2 mount in /proc/self/mounts",
+            )
+        })
 }
 
 /// A child cgroup of the cgroup v2 root, never the root itself.

@@ -7,6 +7,7 @@
 
 pub mod bench;
 pub mod cgroup;
+pub mod cni;
 pub mod names;
 pub mod netns;
 pub mod sweep;

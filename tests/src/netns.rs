@@ -21,8 +21,15 @@ impl TestNetns {
         let name = crate::unique(what);
         let ns = NetNs::create(&name)?;
         let guard = Self { name, ns };
-        let status = guard.command("ip").args(["link", "set", "lo", "up"]).status();
-        assert!(status.is_ok_and(|s| s.success()), "bringing lo up in {}", guard.name);
+        let status = guard
+            .command("ip")
+            .args(["link", "set", "lo", "up"])
+            .status();
+        assert!(
+            status.is_ok_and(|s| s.success()),
+            "bringing lo up in {}",
+            guard.name
+        );
         Ok(guard)
     }
 

@@ -46,29 +46,41 @@ impl std::fmt::Display for Swept {
 /// Removes everything named with `prefix` (e.g. "keel" for all of keel's
 /// leftovers, "keel-t" for tests only, "keel-lab-demo" for one lab).
 pub fn sweep(prefix: &str) -> Swept {
-    assert!(prefix.starts_with("keel"), "the sweeper only removes keel's own things");
+    assert!(
+        prefix.starts_with("keel"),
+        "the sweeper only removes keel's own things"
+    );
     let mut swept = Swept::default();
     let netns = named_netns(prefix);
     let cgroups = cgroup_dirs(prefix);
 
     // Processes first, so namespaces and cgroups can go.
     let mut victims = Vec::new();
-    let ns_inodes: Vec<u64> =
-        netns.iter().filter_map(|p| fs::metadata(p).ok().map(|m| m.ino())).collect();
+    let ns_inodes: Vec<u64> = netns
+        .iter()
+        .filter_map(|p| fs::metadata(p).ok().map(|m| m.ino()))
+        .collect();
     for pid in all_pids() {
         if pid == std::process::id() as i32 {
             continue;
         }
-        let in_ns = fs::metadata(format!("/proc/{pid}/ns/net"))
-            .is_ok_and(|m| ns_inodes.contains(&m.ino()));
-        let in_cg = fs::read_to_string(format!("/proc/{pid}/cgroup"))
-            .is_ok_and(|c| c.lines().any(|l| l.rsplit(':').next().is_some_and(|p| path_has_prefix(p, prefix))));
+        let in_ns =
+            fs::metadata(format!("/proc/{pid}/ns/net")).is_ok_and(|m| ns_inodes.contains(&m.ino()));
+        let in_cg = fs::read_to_string(format!("/proc/{pid}/cgroup")).is_ok_and(|c| {
+            c.lines().any(|l| {
+                l.rsplit(':')
+                    .next()
+                    .is_some_and(|p| path_has_prefix(p, prefix))
+            })
+        });
         if in_ns || in_cg {
             victims.push(pid);
         }
     }
     for &pid in &victims {
-        if nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL).is_ok() {
+        if nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::SIGKILL)
+            .is_ok()
+        {
             swept.processes += 1;
         }
     }
@@ -101,15 +113,24 @@ pub fn sweep(prefix: &str) -> Swept {
             if e.file_name().to_string_lossy().starts_with(prefix) {
                 let path = e.path();
                 swept.pins += count_files(&path);
-                let res = if path.is_dir() { fs::remove_dir_all(&path) } else { fs::remove_file(&path) };
+                let res = if path.is_dir() {
+                    fs::remove_dir_all(&path)
+                } else {
+                    fs::remove_file(&path)
+                };
                 if let Err(err) = res {
-                    swept.errors.push(format!("removing pin {}: {err}", path.display()));
+                    swept
+                        .errors
+                        .push(format!("removing pin {}: {err}", path.display()));
                 }
             }
         }
     }
     for link in host_links(prefix) {
-        let ok = Command::new("ip").args(["link", "del", &link]).status().is_ok_and(|s| s.success());
+        let ok = Command::new("ip")
+            .args(["link", "del", &link])
+            .status()
+            .is_ok_and(|s| s.success());
         if ok {
             swept.links += 1;
         } else {
@@ -165,13 +186,21 @@ fn cgroup_dirs(prefix: &str) -> Vec<PathBuf> {
 
 fn all_pids() -> Vec<i32> {
     fs::read_dir("/proc")
-        .map(|rd| rd.flatten().filter_map(|e| e.file_name().to_str()?.parse().ok()).collect())
+        .map(|rd| {
+            rd.flatten()
+                .filter_map(|e| e.file_name().to_str()?.parse().ok())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
 fn wait_gone(pids: &[i32]) {
     let deadline = Instant::now() + Duration::from_secs(5);
-    while Instant::now() < deadline && pids.iter().any(|p| Path::new(&format!("/proc/{p}")).exists()) {
+    while Instant::now() < deadline
+        && pids
+            .iter()
+            .any(|p| Path::new(&format!("/proc/{p}")).exists())
+    {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
@@ -179,12 +208,18 @@ fn wait_gone(pids: &[i32]) {
 /// Mount points whose path has a component starting with the prefix,
 /// deepest first (netns bind mounts are handled by NetNs::delete_path).
 fn keel_mounts(prefix: &str) -> Vec<PathBuf> {
-    let Ok(mounts) = fs::read_to_string("/proc/self/mounts") else { return Vec::new() };
+    let Ok(mounts) = fs::read_to_string("/proc/self/mounts") else {
+        return Vec::new();
+    };
     let mut out: Vec<PathBuf> = mounts
         .lines()
         .filter_map(|l| l.split_whitespace().nth(1))
         .map(|p| p.replace("\\040", " "))
-        .filter(|p| path_has_prefix(p, prefix) && !p.starts_with(NETNS_RUN_DIR) && !p.starts_with("/sys/fs/cgroup"))
+        .filter(|p| {
+            path_has_prefix(p, prefix)
+                && !p.starts_with(NETNS_RUN_DIR)
+                && !p.starts_with("/sys/fs/cgroup")
+        })
         .map(PathBuf::from)
         .collect();
     out.sort_by_key(|p| std::cmp::Reverse(p.components().count()));
@@ -205,7 +240,9 @@ fn host_links(prefix: &str) -> Vec<String> {
 
 fn count_files(path: &Path) -> usize {
     if path.is_dir() {
-        fs::read_dir(path).map(|rd| rd.flatten().map(|e| count_files(&e.path())).sum()).unwrap_or(0)
+        fs::read_dir(path)
+            .map(|rd| rd.flatten().map(|e| count_files(&e.path())).sum())
+            .unwrap_or(0)
     } else {
         1
     }

@@ -15,14 +15,24 @@ fn probe_counts_connects_of_its_cgroup_only() {
     let netns = TestNetns::new("bpf").unwrap();
     let cgroup = TestCgroup::new("bpf").unwrap();
     let probe = Probe::attach(cgroup.path()).expect("load and attach the embedded probe");
-    assert_eq!(probe.counts().unwrap(), ProbeCounts { connects: 0, loopback_connects: 0 });
+    assert_eq!(
+        probe.counts().unwrap(),
+        ProbeCounts {
+            connects: 0,
+            loopback_connects: 0
+        }
+    );
 
     let listener = netns.run(|| TcpListener::bind("127.0.0.1:0")).unwrap();
     let addr = listener.local_addr().unwrap().to_string();
 
     // Outside the cgroup (this test process, inside the namespace): not counted.
     netns.run(|| std::net::TcpStream::connect(&addr)).unwrap();
-    assert_eq!(probe.counts().unwrap().connects, 0, "a process outside the cgroup was counted");
+    assert_eq!(
+        probe.counts().unwrap().connects,
+        0,
+        "a process outside the cgroup was counted"
+    );
 
     // Inside the cgroup: counted once, and recognised as loopback.
     let cg = cgroup.path().to_str().unwrap();
@@ -31,6 +41,15 @@ fn probe_counts_connects_of_its_cgroup_only() {
         .args(["join-cgroup", cg, "--", TESTBIN, "connect", &addr])
         .status()
         .unwrap();
-    assert!(status.success(), "connect from inside the cgroup failed: {status}");
-    assert_eq!(probe.counts().unwrap(), ProbeCounts { connects: 1, loopback_connects: 1 });
+    assert!(
+        status.success(),
+        "connect from inside the cgroup failed: {status}"
+    );
+    assert_eq!(
+        probe.counts().unwrap(),
+        ProbeCounts {
+            connects: 1,
+            loopback_connects: 1
+        }
+    );
 }

@@ -26,7 +26,9 @@ fn main() -> ExitCode {
         Some("demo") => setup::run().and_then(|()| demo(&rest())),
         Some("bench") => setup::run().and_then(|()| bench(&rest())),
         Some("sweep") => sweep(&rest()),
-        _ => Err("usage: cargo xtask setup | test | demo | bench SUITE | sweep [PREFIX]".to_string()),
+        _ => {
+            Err("usage: cargo xtask setup | test | demo | bench SUITE | sweep [PREFIX]".to_string())
+        }
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -38,7 +40,10 @@ fn main() -> ExitCode {
 }
 
 pub(crate) fn root() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).parent().expect("xtask lives in the workspace").to_path_buf()
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask lives in the workspace")
+        .to_path_buf()
 }
 
 /// Runs a command in the workspace root with the BPF toolchain required, so
@@ -52,14 +57,40 @@ pub(crate) fn run(program: &str, args: &[&str]) -> Result<(), String> {
         .env("PATH", setup::path_with_cargo_bin())
         .status()
         .map_err(|e| format!("running {program}: {e}"))?;
-    if status.success() { Ok(()) } else { Err(format!("{program} {} failed: {status}", args.join(" "))) }
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{program} {} failed: {status}", args.join(" ")))
+    }
 }
 
 fn test(extra: &[&str]) -> Result<(), String> {
     run("cargo", &["fmt", "--all", "--", "--check"])?;
-    run("cargo", &["clippy", "--workspace", "--all-targets", "--", "-D", "warnings"])?;
+    run(
+        "cargo",
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
     // Sweep leftovers of an earlier killed run before starting (tests only).
-    run("cargo", &["run", "--quiet", "-p", "keel-tests", "--bin", "keel-sweep", "--", "keel-t"])?;
+    run(
+        "cargo",
+        &[
+            "run",
+            "--quiet",
+            "-p",
+            "keel-tests",
+            "--bin",
+            "keel-sweep",
+            "--",
+            "keel-t",
+        ],
+    )?;
     let mut args = vec!["test", "--workspace"];
     args.extend_from_slice(extra);
     run("cargo", &args)
@@ -76,17 +107,38 @@ fn demo(extra: &[&str]) -> Result<(), String> {
         .current_dir(root())
         .status()
         .map_err(|e| format!("running {}: {e}", script.display()))?;
-    if status.success() { Ok(()) } else { Err(format!("demo failed: {status}")) }
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("demo failed: {status}"))
+    }
 }
 
 fn bench(extra: &[&str]) -> Result<(), String> {
-    let mut args = vec!["run", "--release", "--quiet", "-p", "keel-tests", "--bin", "keel-bench", "--"];
+    let mut args = vec![
+        "run",
+        "--release",
+        "--quiet",
+        "-p",
+        "keel-tests",
+        "--bin",
+        "keel-bench",
+        "--",
+    ];
     args.extend_from_slice(extra);
     run("cargo", &args)
 }
 
 fn sweep(extra: &[&str]) -> Result<(), String> {
-    let mut args = vec!["run", "--quiet", "-p", "keel-tests", "--bin", "keel-sweep", "--"];
+    let mut args = vec![
+        "run",
+        "--quiet",
+        "-p",
+        "keel-tests",
+        "--bin",
+        "keel-sweep",
+        "--",
+    ];
     args.extend_from_slice(extra);
     run("cargo", &args)
 }

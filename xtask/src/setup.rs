@@ -48,13 +48,19 @@ pub fn run() -> Result<(), String> {
 pub fn path_with_cargo_bin() -> String {
     let path = env::var("PATH").unwrap_or_default();
     let bin = cargo_home().join("bin");
-    if env::split_paths(&path).any(|p| p == bin) { path } else { format!("{}:{path}", bin.display()) }
+    if env::split_paths(&path).any(|p| p == bin) {
+        path
+    } else {
+        format!("{}:{path}", bin.display())
+    }
 }
 
 fn cargo_home() -> PathBuf {
     env::var_os("CARGO_HOME")
         .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".cargo"))
+        .unwrap_or_else(|| {
+            PathBuf::from(env::var("HOME").unwrap_or_else(|_| "/root".into())).join(".cargo")
+        })
 }
 
 fn apt() -> Result<(), String> {
@@ -62,7 +68,9 @@ fn apt() -> Result<(), String> {
         .iter()
         .copied()
         .filter(|pkg| {
-            let out = Command::new("dpkg-query").args(["-W", "-f=${Status}", pkg]).output();
+            let out = Command::new("dpkg-query")
+                .args(["-W", "-f=${Status}", pkg])
+                .output();
             !out.is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("install ok installed"))
         })
         .collect();
@@ -80,7 +88,11 @@ fn apt() -> Result<(), String> {
             .env("DEBIAN_FRONTEND", "noninteractive")
             .status()
             .map_err(|e| format!("apt-get: {e}"))?;
-        if status.success() { Ok(()) } else { Err(format!("apt-get {} failed: {status}", args.join(" "))) }
+        if status.success() {
+            Ok(())
+        } else {
+            Err(format!("apt-get {} failed: {status}", args.join(" ")))
+        }
     };
     apt(&["update", "-q"])?;
     let mut args = vec!["install", "-y", "-q", "--no-install-recommends"];
@@ -89,7 +101,10 @@ fn apt() -> Result<(), String> {
 }
 
 fn is_root() -> bool {
-    Command::new("id").arg("-u").output().is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+    Command::new("id")
+        .arg("-u")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
 /// The nightly pinned in ebpf/programs/rust-toolchain.toml, with rust-src.
@@ -114,11 +129,23 @@ fn nightly() -> Result<(), String> {
     }
     eprintln!("setup: installing Rust {toolchain} with rust-src (for the BPF programs)");
     let status = Command::new("rustup")
-        .args(["toolchain", "install", &toolchain, "--profile", "minimal", "--component", "rust-src"])
+        .args([
+            "toolchain",
+            "install",
+            &toolchain,
+            "--profile",
+            "minimal",
+            "--component",
+            "rust-src",
+        ])
         .env("PATH", path_with_cargo_bin())
         .status()
         .map_err(|e| format!("rustup: {e}"))?;
-    if status.success() { Ok(()) } else { Err(format!("rustup toolchain install {toolchain} failed")) }
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("rustup toolchain install {toolchain} failed"))
+    }
 }
 
 fn bpf_linker() -> Result<(), String> {
@@ -146,5 +173,9 @@ fn bpf_linker() -> Result<(), String> {
         .env("PATH", path_with_cargo_bin())
         .status()
         .map_err(|e| format!("cargo install bpf-linker: {e}"))?;
-    if status.success() { Ok(()) } else { Err("cargo install bpf-linker failed".into()) }
+    if status.success() {
+        Ok(())
+    } else {
+        Err("cargo install bpf-linker failed".into())
+    }
 }

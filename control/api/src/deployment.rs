@@ -106,7 +106,10 @@ impl Deployment {
     }
 
     pub fn is_recreate(&self) -> bool {
-        self.spec.strategy.as_ref().is_some_and(|s| s.type_ == "Recreate")
+        self.spec
+            .strategy
+            .as_ref()
+            .is_some_and(|s| s.type_ == "Recreate")
     }
 
     /// (maxSurge, maxUnavailable) resolved against replicas, as Kubernetes
@@ -114,13 +117,21 @@ impl Deployment {
     /// and never both zero.
     pub fn rollout_bounds(&self) -> (i64, i64) {
         let r = self.replicas();
-        let ru = self.spec.strategy.as_ref().and_then(|s| s.rolling_update.as_ref());
+        let ru = self
+            .spec
+            .strategy
+            .as_ref()
+            .and_then(|s| s.rolling_update.as_ref());
         let resolve = |v: Option<&IntOrString>, up: bool| -> i64 {
             match v {
                 Some(IntOrString::Int(n)) => *n,
                 Some(IntOrString::String(s)) => {
                     let pct: i64 = s.trim_end_matches('%').parse().unwrap_or(25);
-                    if up { (r * pct + 99) / 100 } else { r * pct / 100 }
+                    if up {
+                        (r * pct + 99) / 100
+                    } else {
+                        r * pct / 100
+                    }
                 }
                 None => {
                     if up {
@@ -133,7 +144,11 @@ impl Deployment {
         };
         let surge = resolve(ru.and_then(|r| r.max_surge.as_ref()), true);
         let unavailable = resolve(ru.and_then(|r| r.max_unavailable.as_ref()), false);
-        if surge == 0 && unavailable == 0 { (1, 0) } else { (surge, unavailable) }
+        if surge == 0 && unavailable == 0 {
+            (1, 0)
+        } else {
+            (surge, unavailable)
+        }
     }
 }
 
@@ -143,7 +158,9 @@ fn percent_or_int(v: &IntOrString) -> Result<(), String> {
         IntOrString::Int(n) => Err(format!("{n} must be non-negative")),
         IntOrString::String(s) => match s.strip_suffix('%').and_then(|p| p.parse::<u32>().ok()) {
             Some(p) if p <= 100 => Ok(()),
-            _ => Err(format!("{s:?} must be a number or a percentage from 0% to 100%")),
+            _ => Err(format!(
+                "{s:?} must be a number or a percentage from 0% to 100%"
+            )),
         },
     }
 }
@@ -160,7 +177,10 @@ impl crate::Resource for Deployment {
         let mut errs = Errors::new();
         crate::object::validate_common(self, &self.api_version, &self.kind, &mut errs);
         if !self.metadata.name.is_empty() {
-            errs.check("metadata.name", validate::dns1123_subdomain(&self.metadata.name));
+            errs.check(
+                "metadata.name",
+                validate::dns1123_subdomain(&self.metadata.name),
+            );
         }
         let spec = &self.spec;
         if let Some(r) = spec.replicas
@@ -169,19 +189,32 @@ impl crate::Resource for Deployment {
             errs.add("spec.replicas", format!("{r} must be non-negative"));
         }
         if spec.selector.is_empty() {
-            errs.add("spec.selector", "required (matchLabels or matchExpressions)");
+            errs.add(
+                "spec.selector",
+                "required (matchLabels or matchExpressions)",
+            );
         }
         for (k, v) in &spec.selector.match_labels {
-            errs.check(format!("spec.selector.matchLabels[{k}]"), validate::label_key(k));
-            errs.check(format!("spec.selector.matchLabels[{k}]"), validate::label_value(v));
+            errs.check(
+                format!("spec.selector.matchLabels[{k}]"),
+                validate::label_key(k),
+            );
+            errs.check(
+                format!("spec.selector.matchLabels[{k}]"),
+                validate::label_value(v),
+            );
         }
         for (i, e) in spec.selector.match_expressions.iter().enumerate() {
-            errs.check(format!("spec.selector.matchExpressions[{i}].key"), validate::label_key(&e.key));
+            errs.check(
+                format!("spec.selector.matchExpressions[{i}].key"),
+                validate::label_key(&e.key),
+            );
             use crate::selector::SelectorOperator::*;
             match e.operator {
-                In | NotIn if e.values.is_empty() => {
-                    errs.add(format!("spec.selector.matchExpressions[{i}].values"), "required for In and NotIn")
-                }
+                In | NotIn if e.values.is_empty() => errs.add(
+                    format!("spec.selector.matchExpressions[{i}].values"),
+                    "required for In and NotIn",
+                ),
                 Exists | DoesNotExist if !e.values.is_empty() => errs.add(
                     format!("spec.selector.matchExpressions[{i}].values"),
                     "must be empty for Exists and DoesNotExist",
@@ -191,32 +224,53 @@ impl crate::Resource for Deployment {
         }
         let tmeta = &spec.template.metadata;
         for (k, v) in &tmeta.labels {
-            errs.check(format!("spec.template.metadata.labels[{k}]"), validate::label_key(k));
-            errs.check(format!("spec.template.metadata.labels[{k}]"), validate::label_value(v));
+            errs.check(
+                format!("spec.template.metadata.labels[{k}]"),
+                validate::label_key(k),
+            );
+            errs.check(
+                format!("spec.template.metadata.labels[{k}]"),
+                validate::label_value(v),
+            );
         }
         if !spec.selector.is_empty() && !spec.selector.to_selector().matches(&tmeta.labels) {
             errs.add("spec.template.metadata.labels", "must match spec.selector");
         }
         if spec.template.spec.restart_policy != RestartPolicy::Always {
-            errs.add("spec.template.spec.restartPolicy", "must be Always for a Deployment");
+            errs.add(
+                "spec.template.spec.restartPolicy",
+                "must be Always for a Deployment",
+            );
         }
         if !spec.template.spec.node_name.is_empty() {
-            errs.add("spec.template.spec.nodeName", "may not be set in a Deployment's template (use nodeSelector)");
+            errs.add(
+                "spec.template.spec.nodeName",
+                "may not be set in a Deployment's template (use nodeSelector)",
+            );
         }
         pod::validate_spec(&spec.template.spec, "spec.template.spec", &mut errs);
         if let Some(s) = &spec.strategy {
             if !matches!(s.type_.as_str(), "" | "RollingUpdate" | "Recreate") {
-                errs.add("spec.strategy.type", format!("{:?} is not RollingUpdate or Recreate", s.type_));
+                errs.add(
+                    "spec.strategy.type",
+                    format!("{:?} is not RollingUpdate or Recreate", s.type_),
+                );
             }
             if let Some(ru) = &s.rolling_update {
                 if s.type_ == "Recreate" {
-                    errs.add("spec.strategy.rollingUpdate", "may not be set when type is Recreate");
+                    errs.add(
+                        "spec.strategy.rollingUpdate",
+                        "may not be set when type is Recreate",
+                    );
                 }
                 if let Some(v) = &ru.max_surge {
                     errs.check("spec.strategy.rollingUpdate.maxSurge", percent_or_int(v));
                 }
                 if let Some(v) = &ru.max_unavailable {
-                    errs.check("spec.strategy.rollingUpdate.maxUnavailable", percent_or_int(v));
+                    errs.check(
+                        "spec.strategy.rollingUpdate.maxUnavailable",
+                        percent_or_int(v),
+                    );
                 }
             }
         }

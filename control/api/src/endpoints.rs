@@ -70,7 +70,11 @@ impl Endpoints {
     pub fn ready_backends(&self, port_name: &str, protocol: Protocol) -> Vec<(String, u16)> {
         let mut out = Vec::new();
         for s in &self.subsets {
-            if let Some(p) = s.ports.iter().find(|p| p.name == port_name && p.protocol == protocol) {
+            if let Some(p) = s
+                .ports
+                .iter()
+                .find(|p| p.name == port_name && p.protocol == protocol)
+            {
                 out.extend(s.addresses.iter().map(|a| (a.ip.clone(), p.port)));
             }
         }
@@ -106,7 +110,10 @@ impl crate::Resource for Endpoints {
         for (i, s) in self.subsets.iter().enumerate() {
             for (j, a) in s.addresses.iter().chain(&s.not_ready_addresses).enumerate() {
                 if a.ip.parse::<std::net::IpAddr>().is_err() {
-                    errs.add(format!("subsets[{i}].addresses[{j}].ip"), format!("{:?} is not an IP address", a.ip));
+                    errs.add(
+                        format!("subsets[{i}].addresses[{j}].ip"),
+                        format!("{:?} is not an IP address", a.ip),
+                    );
                 }
             }
         }

@@ -51,7 +51,10 @@ impl ObjectMeta {
 
     /// The uid of the controller that owns this object, if any.
     pub fn controller_uid(&self) -> Option<&str> {
-        self.owner_references.iter().find(|o| o.controller).map(|o| o.uid.as_str())
+        self.owner_references
+            .iter()
+            .find(|o| o.controller)
+            .map(|o| o.uid.as_str())
     }
 }
 

@@ -107,11 +107,22 @@ impl Node {
 
     /// The first InternalIP address.
     pub fn internal_ip(&self) -> Option<&str> {
-        self.status.addresses.iter().find(|a| a.type_ == "InternalIP").map(|a| a.address.as_str())
+        self.status
+            .addresses
+            .iter()
+            .find(|a| a.type_ == "InternalIP")
+            .map(|a| a.address.as_str())
     }
 
     /// Sets a condition, keeping lastTransitionTime when the status is unchanged.
-    pub fn set_condition(&mut self, type_: &str, status: &str, reason: &str, message: &str, heartbeat: Option<Time>) {
+    pub fn set_condition(
+        &mut self,
+        type_: &str,
+        status: &str,
+        reason: &str,
+        message: &str,
+        heartbeat: Option<Time>,
+    ) {
         let now = Time::now();
         match self.status.conditions.iter_mut().find(|c| c.type_ == type_) {
             Some(c) => {
@@ -149,16 +160,28 @@ impl crate::Resource for Node {
         let mut errs = Errors::new();
         crate::object::validate_common(self, &self.api_version, &self.kind, &mut errs);
         if !self.metadata.name.is_empty() {
-            errs.check("metadata.name", validate::dns1123_subdomain(&self.metadata.name));
+            errs.check(
+                "metadata.name",
+                validate::dns1123_subdomain(&self.metadata.name),
+            );
         }
         if !self.spec.pod_cidr.is_empty() && self.spec.pod_cidr.parse::<ipnet::Ipv4Net>().is_err() {
-            errs.add("spec.podCIDR", format!("{:?} is not an IPv4 CIDR", self.spec.pod_cidr));
+            errs.add(
+                "spec.podCIDR",
+                format!("{:?} is not an IPv4 CIDR", self.spec.pod_cidr),
+            );
         }
         for (i, a) in self.status.addresses.iter().enumerate() {
             if !matches!(a.type_.as_str(), "InternalIP" | "ExternalIP" | "Hostname") {
-                errs.add(format!("status.addresses[{i}].type"), format!("{:?} is not InternalIP, ExternalIP or Hostname", a.type_));
+                errs.add(
+                    format!("status.addresses[{i}].type"),
+                    format!("{:?} is not InternalIP, ExternalIP or Hostname", a.type_),
+                );
             } else if a.type_ != "Hostname" && a.address.parse::<std::net::IpAddr>().is_err() {
-                errs.add(format!("status.addresses[{i}].address"), format!("{:?} is not an IP address", a.address));
+                errs.add(
+                    format!("status.addresses[{i}].address"),
+                    format!("{:?} is not an IP address", a.address),
+                );
             }
         }
         errs.0
@@ -167,7 +190,10 @@ impl crate::Resource for Node {
     fn validate_update(&self, old: &Self) -> Vec<FieldError> {
         let mut errs = Errors::new();
         if !old.spec.pod_cidr.is_empty() && self.spec.pod_cidr != old.spec.pod_cidr {
-            errs.add("spec.podCIDR", format!("is immutable once assigned (was {})", old.spec.pod_cidr));
+            errs.add(
+                "spec.podCIDR",
+                format!("is immutable once assigned (was {})", old.spec.pod_cidr),
+            );
         }
         errs.0
     }

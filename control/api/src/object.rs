@@ -16,7 +16,9 @@ use crate::{
 };
 
 /// A kind the API serves.
-pub trait Resource: Clone + Debug + PartialEq + Serialize + DeserializeOwned + Send + Sync + 'static {
+pub trait Resource:
+    Clone + Debug + PartialEq + Serialize + DeserializeOwned + Send + Sync + 'static
+{
     const KIND: &'static str;
     /// `v1` or `apps/v1`.
     const API_VERSION: &'static str;
@@ -63,7 +65,11 @@ pub trait Resource: Clone + Debug + PartialEq + Serialize + DeserializeOwned + S
     /// `namespace/name` or `name` for cluster-scoped kinds.
     fn key(&self) -> String {
         let m = self.meta();
-        if Self::NAMESPACED { format!("{}/{}", m.namespace, m.name) } else { m.name.clone() }
+        if Self::NAMESPACED {
+            format!("{}/{}", m.namespace, m.name)
+        } else {
+            m.name.clone()
+        }
     }
 
     /// Fills apiVersion and kind.
@@ -71,9 +77,21 @@ pub trait Resource: Clone + Debug + PartialEq + Serialize + DeserializeOwned + S
 }
 
 /// Checks apiVersion/kind and metadata common to every kind.
-pub(crate) fn validate_common<R: Resource>(r: &R, api_version: &str, kind: &str, errs: &mut Errors) {
+pub(crate) fn validate_common<R: Resource>(
+    r: &R,
+    api_version: &str,
+    kind: &str,
+    errs: &mut Errors,
+) {
     if !api_version.is_empty() && api_version != R::API_VERSION {
-        errs.add("apiVersion", format!("{api_version:?} is not supported for {} (use {})", R::KIND, R::API_VERSION));
+        errs.add(
+            "apiVersion",
+            format!(
+                "{api_version:?} is not supported for {} (use {})",
+                R::KIND,
+                R::API_VERSION
+            ),
+        );
     }
     if !kind.is_empty() && kind != R::KIND {
         errs.add("kind", format!("{kind:?} does not match {}", R::KIND));
@@ -86,17 +104,32 @@ pub(crate) fn validate_common<R: Resource>(r: &R, api_version: &str, kind: &str,
         if m.namespace.is_empty() {
             errs.add("metadata.namespace", "required");
         } else {
-            errs.check("metadata.namespace", crate::validate::dns1123_label(&m.namespace));
+            errs.check(
+                "metadata.namespace",
+                crate::validate::dns1123_label(&m.namespace),
+            );
         }
     } else if !m.namespace.is_empty() {
-        errs.add("metadata.namespace", format!("{} is cluster-scoped and takes no namespace", R::KIND));
+        errs.add(
+            "metadata.namespace",
+            format!("{} is cluster-scoped and takes no namespace", R::KIND),
+        );
     }
     for (k, v) in &m.labels {
-        errs.check(format!("metadata.labels[{k}]"), crate::validate::label_key(k));
-        errs.check(format!("metadata.labels[{k}]"), crate::validate::label_value(v));
+        errs.check(
+            format!("metadata.labels[{k}]"),
+            crate::validate::label_key(k),
+        );
+        errs.check(
+            format!("metadata.labels[{k}]"),
+            crate::validate::label_value(v),
+        );
     }
     for k in m.annotations.keys() {
-        errs.check(format!("metadata.annotations[{k}]"), crate::validate::label_key(k));
+        errs.check(
+            format!("metadata.annotations[{k}]"),
+            crate::validate::label_key(k),
+        );
     }
 }
 
@@ -143,7 +176,13 @@ pub enum Kind {
 }
 
 impl Kind {
-    pub const ALL: [Kind; 5] = [Kind::Node, Kind::Pod, Kind::Service, Kind::Endpoints, Kind::Deployment];
+    pub const ALL: [Kind; 5] = [
+        Kind::Node,
+        Kind::Pod,
+        Kind::Service,
+        Kind::Endpoints,
+        Kind::Deployment,
+    ];
 
     pub fn as_str(&self) -> &'static str {
         match self {
@@ -191,7 +230,11 @@ impl Kind {
     /// The collection path (`/api/v1/namespaces/NS/pods`, `/api/v1/nodes`);
     /// an empty namespace of a namespaced kind means all namespaces.
     pub fn collection_path(&self, namespace: &str) -> String {
-        let group = if *self == Kind::Deployment { "/apis/apps/v1" } else { "/api/v1" };
+        let group = if *self == Kind::Deployment {
+            "/apis/apps/v1"
+        } else {
+            "/api/v1"
+        };
         if self.namespaced() && !namespace.is_empty() {
             format!("{group}/namespaces/{namespace}/{}", self.plural())
         } else {
@@ -231,7 +274,11 @@ pub enum DecodeError {
     #[error("kind: {0:?} is not a kind keel serves (Node, Pod, Service, Endpoints, Deployment)")]
     UnknownKind(String),
     #[error("{kind}: {path}: {message}")]
-    Field { kind: &'static str, path: String, message: String },
+    Field {
+        kind: &'static str,
+        path: String,
+        message: String,
+    },
 }
 
 /// Decodes one typed object from a JSON value, reporting the field path on error.
@@ -240,7 +287,11 @@ pub fn decode<R: Resource>(value: serde_json::Value) -> Result<R, DecodeError> {
         let path = e.path().to_string();
         DecodeError::Field {
             kind: R::KIND,
-            path: if path == "." { "(root)".to_string() } else { path },
+            path: if path == "." {
+                "(root)".to_string()
+            } else {
+                path
+            },
             message: e.into_inner().to_string(),
         }
     })
@@ -266,7 +317,8 @@ impl AnyObject {
 
     /// Decodes JSON bytes.
     pub fn from_json(bytes: &[u8]) -> Result<Self, DecodeError> {
-        let value = serde_json::from_slice(bytes).map_err(|e| DecodeError::Syntax(e.to_string()))?;
+        let value =
+            serde_json::from_slice(bytes).map_err(|e| DecodeError::Syntax(e.to_string()))?;
         Self::from_value(value)
     }
 
@@ -404,7 +456,12 @@ impl Status {
     }
 
     pub fn success(message: impl Into<String>) -> Self {
-        Self { status: "Success".into(), reason: String::new(), code: 200, ..Self::failure(200, "", message) }
+        Self {
+            status: "Success".into(),
+            reason: String::new(),
+            code: 200,
+            ..Self::failure(200, "", message)
+        }
     }
 }
 

@@ -130,7 +130,9 @@ pub struct ContainerPort {
 }
 
 /// Transport protocol of a port.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
 pub enum Protocol {
     #[default]
     #[serde(rename = "TCP")]
@@ -171,7 +173,9 @@ impl ResourceRequirements {
     /// The request for a resource; as in Kubernetes, a limit without a request
     /// also serves as the request.
     pub fn request(&self, resource: &str) -> Option<&Quantity> {
-        self.requests.get(resource).or_else(|| self.limits.get(resource))
+        self.requests
+            .get(resource)
+            .or_else(|| self.limits.get(resource))
     }
 }
 
@@ -416,7 +420,11 @@ pub struct ContainerStatus {
     pub image: String,
     #[serde(default, rename = "imageID", skip_serializing_if = "String::is_empty")]
     pub image_id: String,
-    #[serde(default, rename = "containerID", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        rename = "containerID",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub container_id: String,
     #[serde(default)]
     pub ready: bool,
@@ -497,12 +505,20 @@ impl Pod {
 
     /// Pending/Running pods (not Succeeded or Failed).
     pub fn is_active(&self) -> bool {
-        !matches!(self.status.phase, Some(PodPhase::Succeeded | PodPhase::Failed))
+        !matches!(
+            self.status.phase,
+            Some(PodPhase::Succeeded | PodPhase::Failed)
+        )
     }
 
     /// Sum of a resource's requests over the app containers (in milli units).
     pub fn request_milli(&self, resource: &str) -> u64 {
-        self.spec.containers.iter().filter_map(|c| c.resources.request(resource)).map(Quantity::milli).sum()
+        self.spec
+            .containers
+            .iter()
+            .filter_map(|c| c.resources.request(resource))
+            .map(Quantity::milli)
+            .sum()
     }
 
     /// Resolves a service targetPort to a number for this pod: a number as
@@ -521,7 +537,13 @@ impl Pod {
     }
 }
 
-pub(crate) fn set_condition(conditions: &mut Vec<PodCondition>, type_: &str, status: &str, reason: &str, message: &str) {
+pub(crate) fn set_condition(
+    conditions: &mut Vec<PodCondition>,
+    type_: &str,
+    status: &str,
+    reason: &str,
+    message: &str,
+) {
     match conditions.iter_mut().find(|c| c.type_ == type_) {
         Some(c) => {
             if c.status != status {
@@ -544,47 +566,78 @@ pub(crate) fn set_condition(conditions: &mut Vec<PodCondition>, type_: &str, sta
 /// Checks a pod spec; `at` is the path prefix (`spec` or `spec.template.spec`).
 pub fn validate_spec(spec: &PodSpec, at: &str, errs: &mut Errors) {
     if spec.containers.is_empty() {
-        errs.add(format!("{at}.containers"), "at least one container is required");
+        errs.add(
+            format!("{at}.containers"),
+            "at least one container is required",
+        );
     }
     let mut names = std::collections::BTreeSet::new();
-    let volumes: std::collections::BTreeSet<&str> = spec.volumes.iter().map(|v| v.name.as_str()).collect();
+    let volumes: std::collections::BTreeSet<&str> =
+        spec.volumes.iter().map(|v| v.name.as_str()).collect();
     let all = spec
         .init_containers
         .iter()
         .enumerate()
         .map(|(i, c)| (format!("{at}.initContainers[{i}]"), c, true))
-        .chain(spec.containers.iter().enumerate().map(|(i, c)| (format!("{at}.containers[{i}]"), c, false)));
+        .chain(
+            spec.containers
+                .iter()
+                .enumerate()
+                .map(|(i, c)| (format!("{at}.containers[{i}]"), c, false)),
+        );
     let mut port_names = std::collections::BTreeSet::new();
     for (path, c, init) in all {
         errs.check(format!("{path}.name"), validate::dns1123_label(&c.name));
         if !names.insert(c.name.as_str()) {
-            errs.add(format!("{path}.name"), format!("duplicate container name {:?}", c.name));
+            errs.add(
+                format!("{path}.name"),
+                format!("duplicate container name {:?}", c.name),
+            );
         }
         if c.image.trim().is_empty() {
             errs.add(format!("{path}.image"), "required");
         } else if c.image.chars().any(char::is_whitespace) {
-            errs.add(format!("{path}.image"), format!("{:?} must not contain whitespace", c.image));
+            errs.add(
+                format!("{path}.image"),
+                format!("{:?} must not contain whitespace", c.image),
+            );
         }
         for (j, e) in c.env.iter().enumerate() {
-            errs.check(format!("{path}.env[{j}].name"), validate::env_var_name(&e.name));
+            errs.check(
+                format!("{path}.env[{j}].name"),
+                validate::env_var_name(&e.name),
+            );
         }
         for (j, p) in c.ports.iter().enumerate() {
-            errs.check(format!("{path}.ports[{j}].containerPort"), validate::port(p.container_port));
+            errs.check(
+                format!("{path}.ports[{j}].containerPort"),
+                validate::port(p.container_port),
+            );
             if !p.name.is_empty() {
-                errs.check(format!("{path}.ports[{j}].name"), validate::iana_svc_name(&p.name));
+                errs.check(
+                    format!("{path}.ports[{j}].name"),
+                    validate::iana_svc_name(&p.name),
+                );
                 if !port_names.insert(p.name.clone()) {
-                    errs.add(format!("{path}.ports[{j}].name"), format!("duplicate port name {:?}", p.name));
+                    errs.add(
+                        format!("{path}.ports[{j}].name"),
+                        format!("duplicate port name {:?}", p.name),
+                    );
                 }
             }
         }
         for (kind, q) in c.resources.requests.iter().chain(&c.resources.limits) {
             if !matches!(kind.as_str(), "cpu" | "memory" | "ephemeral-storage") {
-                errs.add(format!("{path}.resources"), format!("unknown resource {kind:?} (use cpu, memory, ephemeral-storage)"));
+                errs.add(
+                    format!("{path}.resources"),
+                    format!("unknown resource {kind:?} (use cpu, memory, ephemeral-storage)"),
+                );
             }
             let _ = q;
         }
         for kind in ["cpu", "memory"] {
-            if let (Some(req), Some(lim)) = (c.resources.requests.get(kind), c.resources.limits.get(kind))
+            if let (Some(req), Some(lim)) =
+                (c.resources.requests.get(kind), c.resources.limits.get(kind))
                 && req.milli() > lim.milli()
             {
                 errs.add(
@@ -593,7 +646,11 @@ pub fn validate_spec(spec: &PodSpec, at: &str, errs: &mut Errors) {
                 );
             }
         }
-        let probes = [("livenessProbe", &c.liveness_probe), ("readinessProbe", &c.readiness_probe), ("startupProbe", &c.startup_probe)];
+        let probes = [
+            ("livenessProbe", &c.liveness_probe),
+            ("readinessProbe", &c.readiness_probe),
+            ("startupProbe", &c.startup_probe),
+        ];
         for (name, probe) in probes {
             let Some(p) = probe else { continue };
             let ppath = format!("{path}.{name}");
@@ -605,18 +662,30 @@ pub fn validate_spec(spec: &PodSpec, at: &str, errs: &mut Errors) {
                 continue;
             }
             if p.success_threshold() != 1 {
-                errs.add(format!("{ppath}.successThreshold"), "must be 1 for liveness and startup probes");
+                errs.add(
+                    format!("{ppath}.successThreshold"),
+                    "must be 1 for liveness and startup probes",
+                );
             }
         }
         for (j, m) in c.volume_mounts.iter().enumerate() {
             if !volumes.contains(m.name.as_str()) {
-                errs.add(format!("{path}.volumeMounts[{j}].name"), format!("no volume named {:?} in {at}.volumes", m.name));
+                errs.add(
+                    format!("{path}.volumeMounts[{j}].name"),
+                    format!("no volume named {:?} in {at}.volumes", m.name),
+                );
             }
             if !m.mount_path.starts_with('/') {
-                errs.add(format!("{path}.volumeMounts[{j}].mountPath"), format!("{:?} must be an absolute path", m.mount_path));
+                errs.add(
+                    format!("{path}.volumeMounts[{j}].mountPath"),
+                    format!("{:?} must be an absolute path", m.mount_path),
+                );
             }
             if m.sub_path.starts_with('/') || m.sub_path.split('/').any(|p| p == "..") {
-                errs.add(format!("{path}.volumeMounts[{j}].subPath"), format!("{:?} must be a relative path without '..'", m.sub_path));
+                errs.add(
+                    format!("{path}.volumeMounts[{j}].subPath"),
+                    format!("{:?} must be a relative path without '..'", m.sub_path),
+                );
             }
         }
     }
@@ -625,28 +694,46 @@ pub fn validate_spec(spec: &PodSpec, at: &str, errs: &mut Errors) {
         let path = format!("{at}.volumes[{i}]");
         errs.check(format!("{path}.name"), validate::dns1123_label(&v.name));
         if !vnames.insert(v.name.as_str()) {
-            errs.add(format!("{path}.name"), format!("duplicate volume name {:?}", v.name));
+            errs.add(
+                format!("{path}.name"),
+                format!("duplicate volume name {:?}", v.name),
+            );
         }
         match (&v.empty_dir, &v.host_path) {
             (Some(_), Some(_)) => errs.add(&path, "may not specify more than one volume type"),
             (None, None) => errs.add(&path, "must specify a volume type (emptyDir or hostPath)"),
             (Some(e), None) => {
                 if !matches!(e.medium.as_str(), "" | "Memory") {
-                    errs.add(format!("{path}.emptyDir.medium"), format!("{:?} is not supported (use \"\" or Memory)", e.medium));
+                    errs.add(
+                        format!("{path}.emptyDir.medium"),
+                        format!("{:?} is not supported (use \"\" or Memory)", e.medium),
+                    );
                 }
             }
             (None, Some(h)) => {
                 if !h.path.starts_with('/') || h.path.split('/').any(|p| p == "..") {
-                    errs.add(format!("{path}.hostPath.path"), format!("{:?} must be an absolute path without '..'", h.path));
+                    errs.add(
+                        format!("{path}.hostPath.path"),
+                        format!("{:?} must be an absolute path without '..'", h.path),
+                    );
                 }
-                if !matches!(h.type_.as_str(), "" | "DirectoryOrCreate" | "Directory" | "FileOrCreate" | "File") {
-                    errs.add(format!("{path}.hostPath.type"), format!("{:?} is not supported", h.type_));
+                if !matches!(
+                    h.type_.as_str(),
+                    "" | "DirectoryOrCreate" | "Directory" | "FileOrCreate" | "File"
+                ) {
+                    errs.add(
+                        format!("{path}.hostPath.type"),
+                        format!("{:?} is not supported", h.type_),
+                    );
                 }
             }
         }
     }
     if !spec.node_name.is_empty() {
-        errs.check(format!("{at}.nodeName"), validate::dns1123_subdomain(&spec.node_name));
+        errs.check(
+            format!("{at}.nodeName"),
+            validate::dns1123_subdomain(&spec.node_name),
+        );
     }
     for (k, v) in &spec.node_selector {
         errs.check(format!("{at}.nodeSelector"), validate::label_key(k));
@@ -655,15 +742,25 @@ pub fn validate_spec(spec: &PodSpec, at: &str, errs: &mut Errors) {
     if let Some(g) = spec.termination_grace_period_seconds
         && g < 0
     {
-        errs.add(format!("{at}.terminationGracePeriodSeconds"), format!("{g} must be non-negative"));
+        errs.add(
+            format!("{at}.terminationGracePeriodSeconds"),
+            format!("{g} must be non-negative"),
+        );
     }
     if !spec.hostname.is_empty() {
-        errs.check(format!("{at}.hostname"), validate::dns1123_label(&spec.hostname));
+        errs.check(
+            format!("{at}.hostname"),
+            validate::dns1123_label(&spec.hostname),
+        );
     }
 }
 
 fn validate_probe(p: &Probe, at: &str, errs: &mut Errors) {
-    let handlers = [p.exec.is_some(), p.http_get.is_some(), p.tcp_socket.is_some()];
+    let handlers = [
+        p.exec.is_some(),
+        p.http_get.is_some(),
+        p.tcp_socket.is_some(),
+    ];
     match handlers.iter().filter(|h| **h).count() {
         0 => errs.add(at, "must specify a handler: exec, httpGet or tcpSocket"),
         1 => {}
@@ -681,10 +778,16 @@ fn validate_probe(p: &Probe, at: &str, errs: &mut Errors) {
     if let Some(h) = &p.http_get {
         check_port(&h.port, format!("{at}.httpGet.port"), errs);
         if !matches!(h.scheme.as_str(), "" | "HTTP") {
-            errs.add(format!("{at}.httpGet.scheme"), format!("{:?} is not supported (use HTTP)", h.scheme));
+            errs.add(
+                format!("{at}.httpGet.scheme"),
+                format!("{:?} is not supported (use HTTP)", h.scheme),
+            );
         }
         if !h.path.is_empty() && !h.path.starts_with('/') {
-            errs.add(format!("{at}.httpGet.path"), format!("{:?} must start with '/'", h.path));
+            errs.add(
+                format!("{at}.httpGet.path"),
+                format!("{:?} must start with '/'", h.path),
+            );
         }
     }
     if let Some(t) = &p.tcp_socket {
@@ -701,7 +804,10 @@ fn validate_probe(p: &Probe, at: &str, errs: &mut Errors) {
         if let Some(v) = value
             && v < min
         {
-            errs.add(format!("{at}.{name}"), format!("{v} must be at least {min}"));
+            errs.add(
+                format!("{at}.{name}"),
+                format!("{v} must be at least {min}"),
+            );
         }
     }
 }
@@ -711,7 +817,8 @@ impl crate::Resource for Pod {
     const API_VERSION: &'static str = "v1";
     const PLURAL: &'static str = "pods";
     const NAMESPACED: bool = true;
-    const EXTRA_FIELDS: &'static [&'static str] = &["spec.nodeName", "status.phase", "status.podIP"];
+    const EXTRA_FIELDS: &'static [&'static str] =
+        &["spec.nodeName", "status.phase", "status.podIP"];
 
     crate::object::resource_common!();
 
@@ -719,7 +826,10 @@ impl crate::Resource for Pod {
         let mut errs = Errors::new();
         crate::object::validate_common(self, &self.api_version, &self.kind, &mut errs);
         if !self.metadata.name.is_empty() {
-            errs.check("metadata.name", validate::dns1123_subdomain(&self.metadata.name));
+            errs.check(
+                "metadata.name",
+                validate::dns1123_subdomain(&self.metadata.name),
+            );
         }
         validate_spec(&self.spec, "spec", &mut errs);
         errs.0
@@ -729,7 +839,10 @@ impl crate::Resource for Pod {
         let mut errs = Errors::new();
         // The scheduler binds a pod once: nodeName may go from empty to set.
         if !old.spec.node_name.is_empty() && self.spec.node_name != old.spec.node_name {
-            errs.add("spec.nodeName", "is immutable once the pod is bound to a node");
+            errs.add(
+                "spec.nodeName",
+                "is immutable once the pod is bound to a node",
+            );
         }
         let (mut new, mut was) = (self.spec.clone(), old.spec.clone());
         new.node_name.clear();
@@ -745,7 +858,12 @@ impl crate::Resource for Pod {
             "metadata.name" => Some(self.metadata.name.clone()),
             "metadata.namespace" => Some(self.metadata.namespace.clone()),
             "spec.nodeName" => Some(self.spec.node_name.clone()),
-            "status.phase" => Some(self.status.phase.map(|p| p.as_str().to_string()).unwrap_or_default()),
+            "status.phase" => Some(
+                self.status
+                    .phase
+                    .map(|p| p.as_str().to_string())
+                    .unwrap_or_default(),
+            ),
             "status.podIP" => Some(self.status.pod_ip.clone()),
             _ => None,
         }

@@ -24,12 +24,20 @@ impl Quantity {
     }
 
     pub fn from_milli(m: u64) -> Self {
-        if m % 1000 == 0 { Self((m / 1000).to_string()) } else { Self(format!("{m}m")) }
+        if m % 1000 == 0 {
+            Self((m / 1000).to_string())
+        } else {
+            Self(format!("{m}m"))
+        }
     }
 
     pub fn from_bytes(b: u64) -> Self {
         const MI: u64 = 1 << 20;
-        if b % MI == 0 { Self(format!("{}Mi", b / MI)) } else { Self(b.to_string()) }
+        if b % MI == 0 {
+            Self(format!("{}Mi", b / MI))
+        } else {
+            Self(b.to_string())
+        }
     }
 
     pub fn as_str(&self) -> &str {
@@ -49,15 +57,22 @@ impl Quantity {
 
 /// Parses to thousandths of a unit, rounding up like Kubernetes does.
 fn milli(text: &str) -> Result<u64, QuantityError> {
-    let err = |reason| QuantityError { value: text.to_string(), reason };
+    let err = |reason| QuantityError {
+        value: text.to_string(),
+        reason,
+    };
     let t = text.trim();
     if t.is_empty() {
         return Err(err("empty"));
     }
-    let split = t.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(t.len());
+    let split = t
+        .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .unwrap_or(t.len());
     let (number, suffix) = t.split_at(split);
     if number.is_empty() || number.matches('.').count() > 1 || number == "." {
-        return Err(err("expected a non-negative number with an optional suffix"));
+        return Err(err(
+            "expected a non-negative number with an optional suffix",
+        ));
     }
     // (multiplier numerator, denominator) applied to thousandths.
     let (num, den): (u128, u128) = match suffix {
@@ -82,17 +97,31 @@ fn milli(text: &str) -> Result<u64, QuantityError> {
             }
             (1000 * 10u128.pow(exp), 1)
         }
-        _ => return Err(err("unknown suffix (use m, k, M, G, T, P, Ki, Mi, Gi, Ti, Pi or eN)")),
+        _ => {
+            return Err(err(
+                "unknown suffix (use m, k, M, G, T, P, Ki, Mi, Gi, Ti, Pi or eN)",
+            ));
+        }
     };
     let (int, frac) = number.split_once('.').unwrap_or((number, ""));
     if frac.len() > 9 {
         return Err(err("more than 9 decimal places"));
     }
-    let int: u128 = if int.is_empty() { 0 } else { int.parse().map_err(|_| err("number too large"))? };
+    let int: u128 = if int.is_empty() {
+        0
+    } else {
+        int.parse().map_err(|_| err("number too large"))?
+    };
     let frac_digits = frac.len() as u32;
-    let frac: u128 = if frac.is_empty() { 0 } else { frac.parse().map_err(|_| err("bad fraction"))? };
+    let frac: u128 = if frac.is_empty() {
+        0
+    } else {
+        frac.parse().map_err(|_| err("bad fraction"))?
+    };
     let scale = 10u128.pow(frac_digits);
-    let total = (int * scale + frac).checked_mul(num).ok_or_else(|| err("number too large"))?;
+    let total = (int * scale + frac)
+        .checked_mul(num)
+        .ok_or_else(|| err("number too large"))?;
     let value = total.div_ceil(scale * den);
     u64::try_from(value).map_err(|_| err("number too large"))
 }

@@ -65,7 +65,10 @@ impl Selector {
     /// key=value for every entry (a Service's selector).
     pub fn from_map(map: &BTreeMap<String, String>) -> Self {
         Self {
-            requirements: map.iter().map(|(k, v)| Requirement::Equals(k.clone(), v.clone())).collect(),
+            requirements: map
+                .iter()
+                .map(|(k, v)| Requirement::Equals(k.clone(), v.clone()))
+                .collect(),
         }
     }
 
@@ -79,7 +82,10 @@ impl Selector {
 
     /// Parses the string form used in `?labelSelector=`.
     pub fn parse(text: &str) -> Result<Self, SelectorError> {
-        let err = |reason: String| SelectorError { selector: text.to_string(), reason };
+        let err = |reason: String| SelectorError {
+            selector: text.to_string(),
+            reason,
+        };
         let mut requirements = Vec::new();
         for part in split_top_level(text).map_err(err)? {
             let part = part.trim();
@@ -140,18 +146,25 @@ fn parse_requirement(part: &str) -> Result<Requirement, String> {
     if let Some((k, v)) = part.split_once("==").or_else(|| part.split_once('=')) {
         return Ok(Requirement::Equals(k.trim().into(), v.trim().into()));
     }
-    let words: Vec<&str> = part.splitn(3, char::is_whitespace).filter(|w| !w.is_empty()).collect();
+    let words: Vec<&str> = part
+        .splitn(3, char::is_whitespace)
+        .filter(|w| !w.is_empty())
+        .collect();
     if words.len() == 1 && !part.contains('(') {
         return Ok(Requirement::Exists(words[0].to_string()));
     }
-    let (key, rest) = part.split_once(char::is_whitespace).ok_or("expected key, key=value, key in (...)")?;
+    let (key, rest) = part
+        .split_once(char::is_whitespace)
+        .ok_or("expected key, key=value, key in (...)")?;
     let rest = rest.trim();
     let (op, list) = if let Some(l) = rest.strip_prefix("notin") {
         ("notin", l)
     } else if let Some(l) = rest.strip_prefix("in") {
         ("in", l)
     } else {
-        return Err(format!("unknown operator in {rest:?} (use =, ==, !=, in, notin, !key)"));
+        return Err(format!(
+            "unknown operator in {rest:?} (use =, ==, !=, in, notin, !key)"
+        ));
     };
     let list = list.trim();
     let inner = list
@@ -272,7 +285,9 @@ impl FieldSelector {
 
     /// Whether an object matches, given a lookup of its fields.
     pub fn matches(&self, field: impl Fn(&str) -> Option<String>) -> bool {
-        self.terms.iter().all(|(f, equal, v)| (field(f).as_deref().unwrap_or("") == v) == *equal)
+        self.terms
+            .iter()
+            .all(|(f, equal, v)| (field(f).as_deref().unwrap_or("") == v) == *equal)
     }
 }
 
@@ -292,17 +307,33 @@ mod tests {
     use super::*;
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
     }
 
     #[test]
     fn parses_and_matches_every_operator() {
-        let s = Selector::parse("app=web, tier!=db,env in (prod, staging),track notin (canary),ready,!legacy").unwrap();
+        let s = Selector::parse(
+            "app=web, tier!=db,env in (prod, staging),track notin (canary),ready,!legacy",
+        )
+        .unwrap();
         assert_eq!(s.requirements.len(), 6);
         assert!(s.matches(&labels(&[("app", "web"), ("env", "prod"), ("ready", "")])));
         assert!(!s.matches(&labels(&[("app", "web"), ("env", "dev"), ("ready", "")])));
-        assert!(!s.matches(&labels(&[("app", "web"), ("env", "prod"), ("ready", ""), ("legacy", "1")])));
-        assert!(!s.matches(&labels(&[("app", "web"), ("env", "prod"), ("ready", ""), ("track", "canary")])));
+        assert!(!s.matches(&labels(&[
+            ("app", "web"),
+            ("env", "prod"),
+            ("ready", ""),
+            ("legacy", "1")
+        ])));
+        assert!(!s.matches(&labels(&[
+            ("app", "web"),
+            ("env", "prod"),
+            ("ready", ""),
+            ("track", "canary")
+        ])));
         assert!(!s.matches(&labels(&[("app", "web"), ("env", "prod")])));
         assert_eq!(Selector::parse(&s.to_string()).unwrap(), s);
     }
@@ -314,7 +345,14 @@ mod tests {
 
     #[test]
     fn rejects_bad_syntax_naming_the_part() {
-        for bad in ["app in prod", "env in ()", "a=b,(c", "bad key!=x", "app=has space", "-x=y"] {
+        for bad in [
+            "app in prod",
+            "env in ()",
+            "a=b,(c",
+            "bad key!=x",
+            "app=has space",
+            "-x=y",
+        ] {
             let e = Selector::parse(bad).unwrap_err();
             assert_eq!(e.selector, bad);
         }

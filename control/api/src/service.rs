@@ -39,7 +39,11 @@ pub struct ServiceSpec {
     #[serde(default)]
     pub ports: Vec<ServicePort>,
     /// Allocated from the service CIDR when empty.
-    #[serde(default, rename = "clusterIP", skip_serializing_if = "String::is_empty")]
+    #[serde(
+        default,
+        rename = "clusterIP",
+        skip_serializing_if = "String::is_empty"
+    )]
     pub cluster_ip: String,
     #[serde(default, rename = "externalIPs", skip_serializing_if = "Vec::is_empty")]
     pub external_ips: Vec<String>,
@@ -110,7 +114,9 @@ pub struct ServicePort {
 
 impl ServicePort {
     pub fn target(&self) -> IntOrString {
-        self.target_port.clone().unwrap_or(IntOrString::Int(self.port))
+        self.target_port
+            .clone()
+            .unwrap_or(IntOrString::Int(self.port))
     }
 }
 
@@ -144,7 +150,10 @@ impl crate::Resource for Service {
         let mut errs = Errors::new();
         crate::object::validate_common(self, &self.api_version, &self.kind, &mut errs);
         if !self.metadata.name.is_empty() {
-            errs.check("metadata.name", validate::dns1035_label(&self.metadata.name));
+            errs.check(
+                "metadata.name",
+                validate::dns1035_label(&self.metadata.name),
+            );
         }
         let spec = &self.spec;
         for (k, v) in &spec.selector {
@@ -160,55 +169,97 @@ impl crate::Resource for Service {
             let at = format!("spec.ports[{i}]");
             errs.check(format!("{at}.port"), validate::port(p.port));
             if spec.ports.len() > 1 && p.name.is_empty() {
-                errs.add(format!("{at}.name"), "required when the service has more than one port");
+                errs.add(
+                    format!("{at}.name"),
+                    "required when the service has more than one port",
+                );
             }
             if !p.name.is_empty() {
                 errs.check(format!("{at}.name"), validate::dns1123_label(&p.name));
                 if !names.insert(p.name.as_str()) {
-                    errs.add(format!("{at}.name"), format!("duplicate port name {:?}", p.name));
+                    errs.add(
+                        format!("{at}.name"),
+                        format!("duplicate port name {:?}", p.name),
+                    );
                 }
             }
             if !seen.insert((p.port, p.protocol)) {
-                errs.add(format!("{at}"), format!("duplicate port {}/{}", p.port, p.protocol));
+                errs.add(
+                    format!("{at}"),
+                    format!("duplicate port {}/{}", p.port, p.protocol),
+                );
             }
             match &p.target_port {
-                Some(IntOrString::Int(n)) => errs.check(format!("{at}.targetPort"), validate::port(*n)),
-                Some(IntOrString::String(s)) => errs.check(format!("{at}.targetPort"), validate::iana_svc_name(s)),
+                Some(IntOrString::Int(n)) => {
+                    errs.check(format!("{at}.targetPort"), validate::port(*n))
+                }
+                Some(IntOrString::String(s)) => {
+                    errs.check(format!("{at}.targetPort"), validate::iana_svc_name(s))
+                }
                 None => {}
             }
             if let Some(np) = p.node_port {
                 if spec.type_ != ServiceType::NodePort {
-                    errs.add(format!("{at}.nodePort"), "may only be set when type is NodePort");
+                    errs.add(
+                        format!("{at}.nodePort"),
+                        "may only be set when type is NodePort",
+                    );
                 } else if !u16::try_from(np).is_ok_and(|n| NODE_PORT_RANGE.contains(&n)) {
                     errs.add(
                         format!("{at}.nodePort"),
-                        format!("{np} is out of range {}-{}", NODE_PORT_RANGE.start(), NODE_PORT_RANGE.end()),
+                        format!(
+                            "{np} is out of range {}-{}",
+                            NODE_PORT_RANGE.start(),
+                            NODE_PORT_RANGE.end()
+                        ),
                     );
                 }
             }
         }
         if spec.cluster_ip == "None" {
-            errs.add("spec.clusterIP", "headless services (clusterIP: None) are not supported by keel");
-        } else if !spec.cluster_ip.is_empty() && spec.cluster_ip.parse::<std::net::Ipv4Addr>().is_err() {
-            errs.add("spec.clusterIP", format!("{:?} is not an IPv4 address", spec.cluster_ip));
+            errs.add(
+                "spec.clusterIP",
+                "headless services (clusterIP: None) are not supported by keel",
+            );
+        } else if !spec.cluster_ip.is_empty()
+            && spec.cluster_ip.parse::<std::net::Ipv4Addr>().is_err()
+        {
+            errs.add(
+                "spec.clusterIP",
+                format!("{:?} is not an IPv4 address", spec.cluster_ip),
+            );
         }
         for (i, ip) in spec.external_ips.iter().enumerate() {
             if ip.parse::<std::net::Ipv4Addr>().is_err() {
-                errs.add(format!("spec.externalIPs[{i}]"), format!("{ip:?} is not an IPv4 address"));
+                errs.add(
+                    format!("spec.externalIPs[{i}]"),
+                    format!("{ip:?} is not an IPv4 address"),
+                );
             }
         }
         if let Some(cfg) = &spec.session_affinity_config {
             if spec.session_affinity != SessionAffinity::ClientIp {
-                errs.add("spec.sessionAffinityConfig", "may only be set when sessionAffinity is ClientIP");
+                errs.add(
+                    "spec.sessionAffinityConfig",
+                    "may only be set when sessionAffinity is ClientIP",
+                );
             }
             if let Some(t) = cfg.client_ip.as_ref().and_then(|c| c.timeout_seconds)
                 && !(1..=86_400).contains(&t)
             {
-                errs.add("spec.sessionAffinityConfig.clientIP.timeoutSeconds", format!("{t} is out of range 1-86400"));
+                errs.add(
+                    "spec.sessionAffinityConfig.clientIP.timeoutSeconds",
+                    format!("{t} is out of range 1-86400"),
+                );
             }
         }
-        if spec.external_traffic_policy == TrafficPolicy::Local && spec.type_ != ServiceType::NodePort {
-            errs.add("spec.externalTrafficPolicy", "Local may only be set when type is NodePort");
+        if spec.external_traffic_policy == TrafficPolicy::Local
+            && spec.type_ != ServiceType::NodePort
+        {
+            errs.add(
+                "spec.externalTrafficPolicy",
+                "Local may only be set when type is NodePort",
+            );
         }
         errs.0
     }
@@ -216,7 +267,10 @@ impl crate::Resource for Service {
     fn validate_update(&self, old: &Self) -> Vec<FieldError> {
         let mut errs = Errors::new();
         if !old.spec.cluster_ip.is_empty() && self.spec.cluster_ip != old.spec.cluster_ip {
-            errs.add("spec.clusterIP", format!("is immutable (was {})", old.spec.cluster_ip));
+            errs.add(
+                "spec.clusterIP",
+                format!("is immutable (was {})", old.spec.cluster_ip),
+            );
         }
         errs.0
     }

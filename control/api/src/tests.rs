@@ -48,9 +48,14 @@ spec:
 
 #[test]
 fn kubernetes_deployment_yaml_decodes_and_validates() {
-    let AnyObject::Deployment(d) = yaml(DEPLOYMENT).unwrap() else { panic!("not a Deployment") };
+    let AnyObject::Deployment(d) = yaml(DEPLOYMENT).unwrap() else {
+        panic!("not a Deployment")
+    };
     assert_eq!(d.replicas(), 3);
-    assert_eq!(d.spec.template.spec.containers[0].resources.requests["cpu"].milli(), 100);
+    assert_eq!(
+        d.spec.template.spec.containers[0].resources.requests["cpu"].milli(),
+        100
+    );
     assert_eq!(d.rollout_bounds(), (1, 0));
     assert_eq!(d.validate(), vec![]);
 }
@@ -61,10 +66,18 @@ fn unknown_fields_are_rejected_with_their_path() {
     let err = yaml(&bad).unwrap_err().to_string();
     assert!(err.contains("spec.template.spec.containers[0]"), "{err}");
     assert!(err.contains("unknown field `imag`"), "{err}");
-    let err = yaml("kind: Pod\napiVersion: v1\nmetadata: {name: a}\nspex: {}\n").unwrap_err().to_string();
+    let err = yaml("kind: Pod\napiVersion: v1\nmetadata: {name: a}\nspex: {}\n")
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("unknown field `spex`"), "{err}");
-    assert_eq!(yaml("kind: Secret\n").unwrap_err(), DecodeError::UnknownKind("Secret".into()));
-    assert_eq!(yaml("metadata: {}\n").unwrap_err(), DecodeError::MissingKind);
+    assert_eq!(
+        yaml("kind: Secret\n").unwrap_err(),
+        DecodeError::UnknownKind("Secret".into())
+    );
+    assert_eq!(
+        yaml("metadata: {}\n").unwrap_err(),
+        DecodeError::MissingKind
+    );
 }
 
 #[test]
@@ -82,7 +95,9 @@ spec:
   - {name: http, port: 80, targetPort: http, nodePort: 30080}
   - {name: dns, port: 53, protocol: UDP, targetPort: 5353}
 "#;
-    let AnyObject::Service(s) = yaml(svc).unwrap() else { panic!() };
+    let AnyObject::Service(s) = yaml(svc).unwrap() else {
+        panic!()
+    };
     assert_eq!(s.validate(), vec![]);
     assert_eq!(s.affinity_timeout(), Some(60));
 
@@ -94,7 +109,13 @@ spec:
     bad.metadata.name = "1web".into();
     bad.spec.selector.insert("bad key".into(), "x".into());
     let f = fields(bad.validate());
-    for want in ["spec.ports[0].port", "spec.ports[1].nodePort", "spec.ports[2]", "metadata.name", "spec.selector[bad key]"] {
+    for want in [
+        "spec.ports[0].port",
+        "spec.ports[1].nodePort",
+        "spec.ports[2]",
+        "metadata.name",
+        "spec.selector[bad key]",
+    ] {
         assert!(f.iter().any(|x| x == want), "missing {want} in {f:?}");
     }
     let mut headless = s.clone();
@@ -112,12 +133,14 @@ fn pod_validation_names_fields() {
     p.spec.containers.push(p.spec.containers[0].clone());
     p.spec.containers[1].image = String::new();
     p.spec.containers[0].readiness_probe = Some(Default::default());
-    p.spec.containers[0].volume_mounts.push(crate::pod::VolumeMount {
-        name: "data".into(),
-        mount_path: "data".into(),
-        read_only: false,
-        sub_path: "../x".into(),
-    });
+    p.spec.containers[0]
+        .volume_mounts
+        .push(crate::pod::VolumeMount {
+            name: "data".into(),
+            mount_path: "data".into(),
+            read_only: false,
+            sub_path: "../x".into(),
+        });
     let f = fields(p.validate());
     for want in [
         "spec.containers[1].name",
@@ -150,24 +173,40 @@ fn pod_spec_is_immutable_but_binding_is_allowed() {
 
 #[test]
 fn deployment_rules() {
-    let AnyObject::Deployment(d) = yaml(DEPLOYMENT).unwrap() else { panic!() };
+    let AnyObject::Deployment(d) = yaml(DEPLOYMENT).unwrap() else {
+        panic!()
+    };
     let mut bad: Deployment = d.clone();
-    bad.spec.template.metadata.labels.insert("app".into(), "other".into());
+    bad.spec
+        .template
+        .metadata
+        .labels
+        .insert("app".into(), "other".into());
     bad.spec.template.spec.restart_policy = crate::pod::RestartPolicy::Never;
     bad.spec.replicas = Some(-1);
     let f = fields(bad.validate());
-    for want in ["spec.template.metadata.labels", "spec.template.spec.restartPolicy", "spec.replicas"] {
+    for want in [
+        "spec.template.metadata.labels",
+        "spec.template.spec.restartPolicy",
+        "spec.replicas",
+    ] {
         assert!(f.iter().any(|x| x == want), "missing {want} in {f:?}");
     }
     let mut reselect = d.clone();
-    reselect.spec.selector.match_labels.insert("x".into(), "y".into());
+    reselect
+        .spec
+        .selector
+        .match_labels
+        .insert("x".into(), "y".into());
     assert_eq!(fields(reselect.validate_update(&d)), vec!["spec.selector"]);
 }
 
 #[test]
 fn wrong_api_version_and_scope() {
     let err = fields(
-        yaml("apiVersion: apps/v1beta1\nkind: Deployment\nmetadata: {name: a, namespace: d}\n").unwrap().validate(),
+        yaml("apiVersion: apps/v1beta1\nkind: Deployment\nmetadata: {name: a, namespace: d}\n")
+            .unwrap()
+            .validate(),
     );
     assert!(err.contains(&"apiVersion".to_string()), "{err:?}");
     let node = yaml("apiVersion: v1\nkind: Node\nmetadata: {name: n, namespace: x}\n").unwrap();
@@ -176,9 +215,14 @@ fn wrong_api_version_and_scope() {
 
 #[test]
 fn json_round_trip_keeps_kubernetes_names() {
-    let AnyObject::Deployment(d) = yaml(DEPLOYMENT).unwrap() else { panic!() };
+    let AnyObject::Deployment(d) = yaml(DEPLOYMENT).unwrap() else {
+        panic!()
+    };
     let v = serde_json::to_value(&d).unwrap();
-    assert_eq!(v["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"], 8080);
+    assert_eq!(
+        v["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"],
+        8080
+    );
     assert_eq!(v["spec"]["template"]["spec"]["restartPolicy"], "Always");
     let back: Deployment = serde_json::from_value(v).unwrap();
     assert_eq!(back, d);

@@ -28,7 +28,10 @@ impl Errors {
     }
 
     pub fn add(&mut self, field: impl Into<String>, message: impl Into<String>) {
-        self.0.push(FieldError { field: field.into(), message: message.into() });
+        self.0.push(FieldError {
+            field: field.into(),
+            message: message.into(),
+        });
     }
 
     /// Records `result`'s error, if any, against `field`.
@@ -43,7 +46,11 @@ impl Errors {
     }
 
     pub fn into_result(self) -> Result<(), Vec<FieldError>> {
-        if self.0.is_empty() { Ok(()) } else { Err(self.0) }
+        if self.0.is_empty() {
+            Ok(())
+        } else {
+            Err(self.0)
+        }
     }
 }
 
@@ -102,7 +109,8 @@ pub fn dns1035_label(s: &str) -> Result<(), String> {
 fn qualified_name_part(s: &str) -> bool {
     !s.is_empty()
         && s.len() <= 63
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
         && s.starts_with(|c: char| c.is_ascii_alphanumeric())
         && s.ends_with(|c: char| c.is_ascii_alphanumeric())
 }
@@ -159,18 +167,25 @@ pub fn iana_svc_name(s: &str) -> Result<(), String> {
 /// An environment variable name.
 pub fn env_var_name(s: &str) -> Result<(), String> {
     let ok = !s.is_empty()
-        && s.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
         && !s.starts_with(|c: char| c.is_ascii_digit());
     if ok {
         Ok(())
     } else {
-        Err(format!("{s:?} must consist of alphanumeric characters, '-', '_' or '.', and must not start with a digit"))
+        Err(format!(
+            "{s:?} must consist of alphanumeric characters, '-', '_' or '.', and must not start with a digit"
+        ))
     }
 }
 
 /// A TCP/UDP port number.
 pub fn port(n: i64) -> Result<(), String> {
-    if (1..=65535).contains(&n) { Ok(()) } else { Err(format!("{n} is out of range 1-65535")) }
+    if (1..=65535).contains(&n) {
+        Ok(())
+    } else {
+        Err(format!("{n} is out of range 1-65535"))
+    }
 }
 
 #[cfg(test)]

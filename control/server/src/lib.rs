@@ -4,4 +4,10 @@
 //! derive state.
 
 pub mod alloc;
+pub mod api;
+pub mod auth;
+pub mod config;
+pub mod controllers;
+pub mod server;
 pub mod store;
+pub mod tls;

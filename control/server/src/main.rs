@@ -1,1 +1,116 @@
-fn main() {}
+//! keel-control: the control service binary.
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use anyhow::Context;
+use clap::Parser;
+use keel_control::{
+    alloc::Ranges,
+    config::{ServerConfig, TlsConfig},
+    controllers::ControllerConfig,
+};
+
+/// keel's control service: desired state for nodes, pods, services and
+/// deployments, with a Kubernetes-shaped HTTP/JSON API and watch.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Args {
+    /// Address to serve the API on.
+    #[arg(long, default_value = "127.0.0.1:6443", env = "KEEL_CONTROL_LISTEN")]
+    listen: SocketAddr,
+    /// Where the store, the token (mode 0600) and client.json live.
+    #[arg(long, default_value = keel_api::client::DEFAULT_DATA_DIR)]
+    data_dir: PathBuf,
+    /// Pod CIDRs for nodes are carved out of this.
+    #[arg(long, default_value = "10.244.0.0/16")]
+    cluster_cidr: ipnet::Ipv4Net,
+    /// Prefix length of each node's pod CIDR.
+    #[arg(long, default_value_t = 24)]
+    node_cidr_prefix: u8,
+    /// Cluster IPs of Services come from this.
+    #[arg(long, default_value = "10.96.0.0/16")]
+    service_cidr: ipnet::Ipv4Net,
+    /// NodePort range, FIRST-LAST.
+    #[arg(long, default_value = "30000-32767")]
+    node_port_range: String,
+    /// Events kept for watch resume.
+    #[arg(long, default_value_t = 20_000)]
+    watch_history: usize,
+    /// A node that posts no status for this long becomes NotReady.
+    #[arg(long, default_value = "40s", value_parser = humantime::parse_duration)]
+    node_monitor_grace: Duration,
+    /// How often node heartbeats are checked.
+    #[arg(long, default_value = "2s", value_parser = humantime::parse_duration)]
+    node_monitor_period: Duration,
+    /// Pods of a node NotReady this long are evicted and replaced elsewhere.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    pod_eviction_timeout: Duration,
+    /// Full recomputation period of the controllers.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    resync: Duration,
+    /// How often an idle watch gets a bookmark (keepalive).
+    #[arg(long, default_value = "5s", value_parser = humantime::parse_duration)]
+    bookmark_interval: Duration,
+    /// Serve HTTPS with this certificate (PEM)...
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// ...and this private key (PEM).
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// CA clients should trust (written to client.json); default: the certificate itself.
+    #[arg(long)]
+    tls_client_ca: Option<PathBuf>,
+    /// URL written to client.json for agents and keelctl (default: from --listen).
+    #[arg(long)]
+    advertise_url: Option<String>,
+    /// Log as JSON lines.
+    #[arg(long)]
+    log_json: bool,
+}
+
+fn parse_port_range(s: &str) -> anyhow::Result<std::ops::RangeInclusive<u16>> {
+    let (a, b) = s.split_once('-').context("--node-port-range: expected FIRST-LAST, e.g. 30000-32767")?;
+    let (a, b): (u16, u16) = (a.trim().parse()?, b.trim().parse()?);
+    anyhow::ensure!(a >= 1 && a <= b, "--node-port-range: {s} is empty or starts at 0");
+    Ok(a..=b)
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    if args.log_json {
+        tracing_subscriber::fmt().json().with_env_filter(filter).init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
+    let config = ServerConfig {
+        listen: args.listen,
+        data_dir: args.data_dir,
+        ranges: Ranges {
+            cluster_cidr: args.cluster_cidr,
+            node_prefix: args.node_cidr_prefix,
+            service_cidr: args.service_cidr,
+            node_ports: parse_port_range(&args.node_port_range)?,
+        },
+        watch_history: args.watch_history,
+        bookmark_interval: args.bookmark_interval,
+        controllers: ControllerConfig {
+            node_monitor_period: args.node_monitor_period,
+            node_grace: args.node_monitor_grace,
+            pod_eviction_timeout: args.pod_eviction_timeout,
+            resync: args.resync,
+        },
+        tls: args.tls_cert.zip(args.tls_key).map(|(cert, key)| TlsConfig { cert, key, client_ca: args.tls_client_ca }),
+        advertise_url: args.advertise_url,
+    };
+    let shutdown = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+        tracing::info!("shutting down");
+    };
+    keel_control::server::run(config, shutdown).await
+}

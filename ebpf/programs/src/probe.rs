@@ -1,7 +1,11 @@
 //! Self-test: counts IPv4 connect() calls made in the attached cgroup subtree.
 //! Always allows the call; it exists to prove the pipeline end to end.
 
-use aya_ebpf::{macros::{cgroup_sock_addr, map}, maps::PerCpuArray, programs::SockAddrContext};
+use aya_ebpf::{
+    macros::{cgroup_sock_addr, map},
+    maps::PerCpuArray,
+    programs::SockAddrContext,
+};
 use keel_ebpf_common::probe::{PROBE_CONNECT4, PROBE_CONNECT4_LOOPBACK, PROBE_COUNTERS_LEN};
 
 /// Verdict for cgroup sock_addr hooks: 1 lets the syscall proceed.

@@ -24,7 +24,12 @@ impl Table {
     }
 
     pub fn row(&mut self, cells: Vec<String>) {
-        assert_eq!(cells.len(), self.columns.len(), "row width must match the columns of {}", self.title);
+        assert_eq!(
+            cells.len(),
+            self.columns.len(),
+            "row width must match the columns of {}",
+            self.title
+        );
         self.rows.push(cells);
     }
 
@@ -51,7 +56,13 @@ impl Table {
                 .to_string()
         };
         let mut out = format!("## {}\n{}\n", self.title, line(&self.columns));
-        out.push_str(&widths.iter().map(|w| "-".repeat(*w)).collect::<Vec<_>>().join("  "));
+        out.push_str(
+            &widths
+                .iter()
+                .map(|w| "-".repeat(*w))
+                .collect::<Vec<_>>()
+                .join("  "),
+        );
         out.push('\n');
         for row in &self.rows {
             out.push_str(&line(row));
@@ -69,7 +80,11 @@ impl Table {
             .iter()
             .map(|r| {
                 Value::Object(
-                    self.columns.iter().cloned().zip(r.iter().cloned().map(Value::String)).collect::<Map<_, _>>(),
+                    self.columns
+                        .iter()
+                        .cloned()
+                        .zip(r.iter().cloned().map(Value::String))
+                        .collect::<Map<_, _>>(),
                 )
             })
             .collect();

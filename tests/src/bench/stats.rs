@@ -54,7 +54,9 @@ impl Samples {
 
 impl FromIterator<Duration> for Samples {
     fn from_iter<I: IntoIterator<Item = Duration>>(iter: I) -> Self {
-        Self { values: iter.into_iter().collect() }
+        Self {
+            values: iter.into_iter().collect(),
+        }
     }
 }
 

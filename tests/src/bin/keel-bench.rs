@@ -11,9 +11,8 @@ fn main() -> anyhow::Result<()> {
         }
         return Ok(());
     };
-    let suite = suites
-        .iter()
-        .find(|s| s.name == name)
-        .ok_or_else(|| anyhow::anyhow!("no benchmark suite {name:?}; `keel-bench list` shows them"))?;
+    let suite = suites.iter().find(|s| s.name == name).ok_or_else(|| {
+        anyhow::anyhow!("no benchmark suite {name:?}; `keel-bench list` shows them")
+    })?;
     (suite.run)(&args[1..])
 }

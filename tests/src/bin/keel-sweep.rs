@@ -2,7 +2,9 @@
 //! "keel": every test and lab). See keel_tests::sweep.
 
 fn main() {
-    let prefix = std::env::args().nth(1).unwrap_or_else(|| "keel".to_string());
+    let prefix = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "keel".to_string());
     if !prefix.starts_with("keel") {
         eprintln!("keel-sweep: prefix {prefix:?} must start with \"keel\"");
         std::process::exit(2);

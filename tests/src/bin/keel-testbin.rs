@@ -10,7 +10,9 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let code = match args.first().map(String::as_str) {
         Some("connect") if args.len() == 2 => connect(&args[1]),
-        Some("join-cgroup") if args.len() >= 4 && args[2] == "--" => join_cgroup(&args[1], &args[3..]),
+        Some("join-cgroup") if args.len() >= 4 && args[2] == "--" => {
+            join_cgroup(&args[1], &args[3..])
+        }
         _ => {
             eprintln!("usage: keel-testbin connect ADDR | join-cgroup DIR -- CMD...");
             2
@@ -34,7 +36,10 @@ fn connect(addr: &str) -> i32 {
 }
 
 fn join_cgroup(dir: &str, cmd: &[String]) -> i32 {
-    if let Err(e) = std::fs::write(format!("{dir}/cgroup.procs"), std::process::id().to_string()) {
+    if let Err(e) = std::fs::write(
+        format!("{dir}/cgroup.procs"),
+        std::process::id().to_string(),
+    ) {
         eprintln!("join-cgroup {dir}: {e}");
         return 1;
     }

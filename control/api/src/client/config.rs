@@ -49,15 +49,21 @@ pub struct ClientConfig {
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, ConfigError> {
-    fs::read(path).map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })
+    fs::read(path).map_err(|source| ConfigError::Read {
+        path: path.to_path_buf(),
+        source,
+    })
 }
 
 impl ClientConfig {
     /// Reads a `client.json`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let bytes = read(path)?;
-        let file: ClientConfigFile = serde_json::from_slice(&bytes)
-            .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+        let file: ClientConfigFile =
+            serde_json::from_slice(&bytes).map_err(|e| ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: e.to_string(),
+            })?;
         let base = path.parent().unwrap_or(Path::new("."));
         let token_file = base.join(&file.token_file);
         let ca_file = file.ca_file.map(|c| base.join(c));
@@ -65,10 +71,19 @@ impl ClientConfig {
     }
 
     /// From a server URL, a token file and an optional CA file.
-    pub fn from_parts(server: &str, token_file: &Path, ca_file: Option<&Path>) -> Result<Self, ConfigError> {
-        let token = String::from_utf8_lossy(&read(token_file)?).trim().to_string();
+    pub fn from_parts(
+        server: &str,
+        token_file: &Path,
+        ca_file: Option<&Path>,
+    ) -> Result<Self, ConfigError> {
+        let token = String::from_utf8_lossy(&read(token_file)?)
+            .trim()
+            .to_string();
         if token.is_empty() {
-            return Err(ConfigError::Parse { path: token_file.to_path_buf(), message: "token file is empty".into() });
+            return Err(ConfigError::Parse {
+                path: token_file.to_path_buf(),
+                message: "token file is empty".into(),
+            });
         }
         let ca_pem = ca_file.map(read).transpose()?;
         if !server.starts_with("http://") && !server.starts_with("https://") {
@@ -77,7 +92,11 @@ impl ClientConfig {
                 message: format!("{server:?} must start with http:// or https://"),
             });
         }
-        Ok(Self { server: server.to_string(), token, ca_pem })
+        Ok(Self {
+            server: server.to_string(),
+            token,
+            ca_pem,
+        })
     }
 
     pub(crate) fn tls_config(&self) -> Result<rustls::ClientConfig, ConfigError> {
@@ -90,7 +109,9 @@ impl ClientConfig {
             use rustls_pki_types::{CertificateDer, pem::PemObject};
             for cert in CertificateDer::pem_slice_iter(pem) {
                 let cert = cert.map_err(|e| ConfigError::Tls(format!("CA file: {e}")))?;
-                roots.add(cert).map_err(|e| ConfigError::Tls(format!("CA file: {e}")))?;
+                roots
+                    .add(cert)
+                    .map_err(|e| ConfigError::Tls(format!("CA file: {e}")))?;
             }
         }
         Ok(builder.with_root_certificates(roots).with_no_client_auth())

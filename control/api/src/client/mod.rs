@@ -55,7 +55,10 @@ impl ClientError {
     }
     /// The server could not be reached (as opposed to answering with an error).
     pub fn is_unreachable(&self) -> bool {
-        matches!(self, ClientError::Unreachable { .. } | ClientError::Timeout { .. })
+        matches!(
+            self,
+            ClientError::Unreachable { .. } | ClientError::Timeout { .. }
+        )
     }
 }
 
@@ -68,10 +71,16 @@ pub struct ListParams {
 
 impl ListParams {
     pub fn labels(selector: impl Into<String>) -> Self {
-        Self { label_selector: Some(selector.into()), ..Self::default() }
+        Self {
+            label_selector: Some(selector.into()),
+            ..Self::default()
+        }
     }
     pub fn fields(selector: impl Into<String>) -> Self {
-        Self { field_selector: Some(selector.into()), ..Self::default() }
+        Self {
+            field_selector: Some(selector.into()),
+            ..Self::default()
+        }
     }
     fn query(&self, extra: &[(&str, String)]) -> String {
         let mut pairs: Vec<(&str, String)> = Vec::new();
@@ -85,7 +94,10 @@ impl ListParams {
         if pairs.is_empty() {
             return String::new();
         }
-        let enc: Vec<String> = pairs.iter().map(|(k, v)| format!("{k}={}", encode(v))).collect();
+        let enc: Vec<String> = pairs
+            .iter()
+            .map(|(k, v)| format!("{k}={}", encode(v)))
+            .collect();
         format!("?{}", enc.join("&"))
     }
 }
@@ -112,7 +124,9 @@ pub struct Client {
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Client").field("server", &self.server).finish_non_exhaustive()
+        f.debug_struct("Client")
+            .field("server", &self.server)
+            .finish_non_exhaustive()
     }
 }
 
@@ -150,7 +164,12 @@ impl Client {
         &self.server
     }
 
-    async fn send(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<hyper::Response<hyper::body::Incoming>, ClientError> {
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, ClientError> {
         let uri = format!("{}{path}", self.server);
         let req = Request::builder()
             .method(method)
@@ -159,7 +178,10 @@ impl Client {
             .header(header::ACCEPT, "application/json")
             .header(header::CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(body.unwrap_or_default())))
-            .map_err(|e| ClientError::Protocol { path: path.into(), message: e.to_string() })?;
+            .map_err(|e| ClientError::Protocol {
+                path: path.into(),
+                message: e.to_string(),
+            })?;
         self.http.request(req).await.map_err(|e| {
             let mut message = e.to_string();
             let mut src: Option<&dyn std::error::Error> = std::error::Error::source(&e);
@@ -167,12 +189,20 @@ impl Client {
                 message = format!("{message}: {s}");
                 src = s.source();
             }
-            ClientError::Unreachable { server: self.server.to_string(), message }
+            ClientError::Unreachable {
+                server: self.server.to_string(),
+                message,
+            }
         })
     }
 
     /// Sends a request and reads the whole answer; non-2xx becomes ClientError::Api.
-    pub async fn request_raw(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<Bytes, ClientError> {
+    pub async fn request_raw(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Bytes, ClientError> {
         let fut = async {
             let resp = self.send(method, path, body).await?;
             let status = resp.status();
@@ -180,7 +210,10 @@ impl Client {
                 .into_body()
                 .collect()
                 .await
-                .map_err(|e| ClientError::Unreachable { server: self.server.to_string(), message: e.to_string() })?
+                .map_err(|e| ClientError::Unreachable {
+                    server: self.server.to_string(),
+                    message: e.to_string(),
+                })?
                 .to_bytes();
             if status.is_success() {
                 Ok(bytes)
@@ -190,27 +223,56 @@ impl Client {
         };
         tokio::time::timeout(REQUEST_TIMEOUT, fut)
             .await
-            .map_err(|_| ClientError::Timeout { path: path.into(), secs: REQUEST_TIMEOUT.as_secs() })?
+            .map_err(|_| ClientError::Timeout {
+                path: path.into(),
+                secs: REQUEST_TIMEOUT.as_secs(),
+            })?
     }
 
-    async fn request<T: serde::de::DeserializeOwned>(&self, method: Method, path: &str, body: Option<Vec<u8>>) -> Result<T, ClientError> {
+    async fn request<T: serde::de::DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<T, ClientError> {
         let bytes = self.request_raw(method, path, body).await?;
-        serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol { path: path.into(), message: e.to_string() })
+        serde_json::from_slice(&bytes).map_err(|e| ClientError::Protocol {
+            path: path.into(),
+            message: e.to_string(),
+        })
     }
 
     pub async fn get<R: Resource>(&self, namespace: &str, name: &str) -> Result<R, ClientError> {
-        self.request(Method::GET, &object_path(kind_of::<R>(), namespace, name), None).await
+        self.request(
+            Method::GET,
+            &object_path(kind_of::<R>(), namespace, name),
+            None,
+        )
+        .await
     }
 
     /// Lists objects; an empty namespace lists all namespaces.
-    pub async fn list<R: Resource>(&self, namespace: &str, params: &ListParams) -> Result<List<R>, ClientError> {
-        let path = format!("{}{}", kind_of::<R>().collection_path(namespace), params.query(&[]));
+    pub async fn list<R: Resource>(
+        &self,
+        namespace: &str,
+        params: &ListParams,
+    ) -> Result<List<R>, ClientError> {
+        let path = format!(
+            "{}{}",
+            kind_of::<R>().collection_path(namespace),
+            params.query(&[])
+        );
         self.request(Method::GET, &path, None).await
     }
 
     pub async fn create<R: Resource>(&self, obj: &R) -> Result<R, ClientError> {
         let path = kind_of::<R>().collection_path(&obj.meta().namespace);
-        self.request(Method::POST, &path, Some(serde_json::to_vec(obj).expect("serializable"))).await
+        self.request(
+            Method::POST,
+            &path,
+            Some(serde_json::to_vec(obj).expect("serializable")),
+        )
+        .await
     }
 
     /// Replaces the object; fails with 409 if `metadata.resourceVersion` is
@@ -218,24 +280,52 @@ impl Client {
     pub async fn update<R: Resource>(&self, obj: &R) -> Result<R, ClientError> {
         let m = obj.meta();
         let path = object_path(kind_of::<R>(), &m.namespace, &m.name);
-        self.request(Method::PUT, &path, Some(serde_json::to_vec(obj).expect("serializable"))).await
+        self.request(
+            Method::PUT,
+            &path,
+            Some(serde_json::to_vec(obj).expect("serializable")),
+        )
+        .await
     }
 
     /// Replaces only the status (the agents' subresource).
     pub async fn update_status<R: Resource>(&self, obj: &R) -> Result<R, ClientError> {
         let m = obj.meta();
-        let path = format!("{}/status", object_path(kind_of::<R>(), &m.namespace, &m.name));
-        self.request(Method::PUT, &path, Some(serde_json::to_vec(obj).expect("serializable"))).await
+        let path = format!(
+            "{}/status",
+            object_path(kind_of::<R>(), &m.namespace, &m.name)
+        );
+        self.request(
+            Method::PUT,
+            &path,
+            Some(serde_json::to_vec(obj).expect("serializable")),
+        )
+        .await
     }
 
-    pub async fn delete<R: Resource>(&self, namespace: &str, name: &str) -> Result<(), ClientError> {
-        self.request_raw(Method::DELETE, &object_path(kind_of::<R>(), namespace, name), None).await.map(drop)
+    pub async fn delete<R: Resource>(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(), ClientError> {
+        self.request_raw(
+            Method::DELETE,
+            &object_path(kind_of::<R>(), namespace, name),
+            None,
+        )
+        .await
+        .map(drop)
     }
 
     /// Watches from `resource_version` (events after it); "" or "0" starts
     /// with ADDED for every current object. Bookmarks are requested so the
     /// caller's resourceVersion advances even when nothing matches.
-    pub async fn watch<R: Resource>(&self, namespace: &str, params: &ListParams, resource_version: &str) -> Result<WatchStream<R>, ClientError> {
+    pub async fn watch<R: Resource>(
+        &self,
+        namespace: &str,
+        params: &ListParams,
+        resource_version: &str,
+    ) -> Result<WatchStream<R>, ClientError> {
         let query = params.query(&[
             ("watch", "true".into()),
             ("allowWatchBookmarks", "true".into()),
@@ -244,10 +334,18 @@ impl Client {
         let path = format!("{}{query}", kind_of::<R>().collection_path(namespace));
         let resp = tokio::time::timeout(REQUEST_TIMEOUT, self.send(Method::GET, &path, None))
             .await
-            .map_err(|_| ClientError::Timeout { path: path.clone(), secs: REQUEST_TIMEOUT.as_secs() })??;
+            .map_err(|_| ClientError::Timeout {
+                path: path.clone(),
+                secs: REQUEST_TIMEOUT.as_secs(),
+            })??;
         let status = resp.status();
         if !status.is_success() {
-            let bytes = resp.into_body().collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+            let bytes = resp
+                .into_body()
+                .collect()
+                .await
+                .map(|c| c.to_bytes())
+                .unwrap_or_default();
             return Err(ClientError::Api(status_from(status, &bytes)));
         }
         Ok(WatchStream::new(resp.into_body(), path))
@@ -255,13 +353,26 @@ impl Client {
 
     // The dynamic forms, by kind, for the CLI.
 
-    pub async fn get_any(&self, kind: Kind, namespace: &str, name: &str) -> Result<AnyObject, ClientError> {
+    pub async fn get_any(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<AnyObject, ClientError> {
         let path = object_path(kind, namespace, name);
         let bytes = self.request_raw(Method::GET, &path, None).await?;
-        AnyObject::from_json(&bytes).map_err(|e| ClientError::Protocol { path, message: e.to_string() })
+        AnyObject::from_json(&bytes).map_err(|e| ClientError::Protocol {
+            path,
+            message: e.to_string(),
+        })
     }
 
-    pub async fn list_any(&self, kind: Kind, namespace: &str, params: &ListParams) -> Result<Vec<AnyObject>, ClientError> {
+    pub async fn list_any(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        params: &ListParams,
+    ) -> Result<Vec<AnyObject>, ClientError> {
         let path = format!("{}{}", kind.collection_path(namespace), params.query(&[]));
         let list: List<serde_json::Value> = self.request(Method::GET, &path, None).await?;
         list.items
@@ -270,26 +381,46 @@ impl Client {
                 // Items of a list may omit apiVersion/kind.
                 v["kind"] = kind.as_str().into();
                 v["apiVersion"] = kind.api_version().into();
-                AnyObject::from_value(v).map_err(|e| ClientError::Protocol { path: path.clone(), message: e.to_string() })
+                AnyObject::from_value(v).map_err(|e| ClientError::Protocol {
+                    path: path.clone(),
+                    message: e.to_string(),
+                })
             })
             .collect()
     }
 
     pub async fn create_any(&self, obj: &AnyObject) -> Result<AnyObject, ClientError> {
         let path = obj.kind().collection_path(&obj.meta().namespace);
-        let bytes = self.request_raw(Method::POST, &path, Some(obj.to_json())).await?;
-        AnyObject::from_json(&bytes).map_err(|e| ClientError::Protocol { path, message: e.to_string() })
+        let bytes = self
+            .request_raw(Method::POST, &path, Some(obj.to_json()))
+            .await?;
+        AnyObject::from_json(&bytes).map_err(|e| ClientError::Protocol {
+            path,
+            message: e.to_string(),
+        })
     }
 
     pub async fn update_any(&self, obj: &AnyObject) -> Result<AnyObject, ClientError> {
         let m = obj.meta();
         let path = object_path(obj.kind(), &m.namespace, &m.name);
-        let bytes = self.request_raw(Method::PUT, &path, Some(obj.to_json())).await?;
-        AnyObject::from_json(&bytes).map_err(|e| ClientError::Protocol { path, message: e.to_string() })
+        let bytes = self
+            .request_raw(Method::PUT, &path, Some(obj.to_json()))
+            .await?;
+        AnyObject::from_json(&bytes).map_err(|e| ClientError::Protocol {
+            path,
+            message: e.to_string(),
+        })
     }
 
-    pub async fn delete_any(&self, kind: Kind, namespace: &str, name: &str) -> Result<(), ClientError> {
-        self.request_raw(Method::DELETE, &object_path(kind, namespace, name), None).await.map(drop)
+    pub async fn delete_any(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+    ) -> Result<(), ClientError> {
+        self.request_raw(Method::DELETE, &object_path(kind, namespace, name), None)
+            .await
+            .map(drop)
     }
 }
 
@@ -297,6 +428,10 @@ impl Client {
 fn status_from(code: StatusCode, body: &[u8]) -> Status {
     serde_json::from_slice::<Status>(body).unwrap_or_else(|_| {
         let text = String::from_utf8_lossy(body);
-        Status::failure(code.as_u16(), code.canonical_reason().unwrap_or("Error"), format!("{code}: {}", text.trim()))
+        Status::failure(
+            code.as_u16(),
+            code.canonical_reason().unwrap_or("Error"),
+            format!("{code}: {}", text.trim()),
+        )
     })
 }

@@ -18,7 +18,12 @@ pub struct WatchStream<R> {
 
 impl<R: Resource> WatchStream<R> {
     pub(crate) fn new(body: Incoming, path: String) -> Self {
-        Self { body, buf: BytesMut::new(), path, _kind: std::marker::PhantomData }
+        Self {
+            body,
+            buf: BytesMut::new(),
+            path,
+            _kind: std::marker::PhantomData,
+        }
     }
 
     /// The next event. An ERROR event from the server is returned as
@@ -45,28 +50,44 @@ impl<R: Resource> WatchStream<R> {
                     }
                 }
                 Err(e) => {
-                    return Some(Err(ClientError::Unreachable { server: self.path.clone(), message: e.to_string() }));
+                    return Some(Err(ClientError::Unreachable {
+                        server: self.path.clone(),
+                        message: e.to_string(),
+                    }));
                 }
             }
         }
     }
 
     fn decode(&self, line: &[u8]) -> Result<WatchEvent<R>, ClientError> {
-        let protocol = |message: String| ClientError::Protocol { path: self.path.clone(), message };
-        let raw: WatchEvent<serde_json::Value> = serde_json::from_slice(line).map_err(|e| protocol(e.to_string()))?;
+        let protocol = |message: String| ClientError::Protocol {
+            path: self.path.clone(),
+            message,
+        };
+        let raw: WatchEvent<serde_json::Value> =
+            serde_json::from_slice(line).map_err(|e| protocol(e.to_string()))?;
         match raw.type_ {
             EventType::Error => {
-                let status: Status = serde_json::from_value(raw.object).map_err(|e| protocol(e.to_string()))?;
+                let status: Status =
+                    serde_json::from_value(raw.object).map_err(|e| protocol(e.to_string()))?;
                 Err(ClientError::Api(status))
             }
             EventType::Bookmark => {
                 // A bookmark carries only metadata.resourceVersion.
-                let mut obj: R = serde_json::from_value(serde_json::json!({})).map_err(|e| protocol(e.to_string()))?;
-                obj.meta_mut().resource_version = raw.object["metadata"]["resourceVersion"].as_str().unwrap_or_default().to_string();
-                Ok(WatchEvent { type_: EventType::Bookmark, object: obj })
+                let mut obj: R = serde_json::from_value(serde_json::json!({}))
+                    .map_err(|e| protocol(e.to_string()))?;
+                obj.meta_mut().resource_version = raw.object["metadata"]["resourceVersion"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string();
+                Ok(WatchEvent {
+                    type_: EventType::Bookmark,
+                    object: obj,
+                })
             }
             t => {
-                let object: R = serde_json::from_value(raw.object).map_err(|e| protocol(e.to_string()))?;
+                let object: R =
+                    serde_json::from_value(raw.object).map_err(|e| protocol(e.to_string()))?;
                 Ok(WatchEvent { type_: t, object })
             }
         }

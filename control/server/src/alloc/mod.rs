@@ -17,7 +17,11 @@ pub enum AllocError {
     #[error("{value} is already allocated to {owner}")]
     InUse { value: String, owner: String },
     #[error("{value} is not a {what} of {range}")]
-    Misaligned { value: String, what: String, range: String },
+    Misaligned {
+        value: String,
+        what: String,
+        range: String,
+    },
 }
 
 /// The ranges the cluster allocates from.
@@ -53,8 +57,13 @@ impl Ranges {
                 self.cluster_cidr.prefix_len()
             ));
         }
-        if self.cluster_cidr.contains(&self.service_cidr) || self.service_cidr.contains(&self.cluster_cidr) {
-            return Err(format!("cluster CIDR {} and service CIDR {} overlap", self.cluster_cidr, self.service_cidr));
+        if self.cluster_cidr.contains(&self.service_cidr)
+            || self.service_cidr.contains(&self.cluster_cidr)
+        {
+            return Err(format!(
+                "cluster CIDR {} and service CIDR {} overlap",
+                self.cluster_cidr, self.service_cidr
+            ));
         }
         if self.service_cidr.prefix_len() > 30 {
             return Err(format!("service CIDR {} is too small", self.service_cidr));
@@ -77,7 +86,9 @@ pub struct Cursors {
 
 /// Scans `size` slots from `start`, wrapping, for the first one `free` accepts.
 fn scan(size: u32, start: u32, free: impl Fn(u32) -> bool) -> Option<u32> {
-    (0..size).map(|i| (start.wrapping_add(i)) % size).find(|&i| free(i))
+    (0..size)
+        .map(|i| (start.wrapping_add(i)) % size)
+        .find(|&i| free(i))
 }
 
 /// A pod CIDR for `owner`: the requested one if it is valid and free, else
@@ -93,7 +104,10 @@ pub fn pod_cidr(
     let range = format!("cluster CIDR {cluster} (/{} per node)", ranges.node_prefix);
     if let Some(r) = requested {
         if !cluster.contains(&r) {
-            return Err(AllocError::OutOfRange { value: r.to_string(), range });
+            return Err(AllocError::OutOfRange {
+                value: r.to_string(),
+                range,
+            });
         }
         if r.prefix_len() != ranges.node_prefix || r.network() != r.addr() {
             return Err(AllocError::Misaligned {
@@ -102,8 +116,14 @@ pub fn pod_cidr(
                 range,
             });
         }
-        if let Some((c, o)) = used.iter().find(|(c, o)| (c.contains(&r) || r.contains(*c)) && o.as_str() != owner) {
-            return Err(AllocError::InUse { value: format!("{r} (overlaps {c})"), owner: o.clone() });
+        if let Some((c, o)) = used
+            .iter()
+            .find(|(c, o)| (c.contains(&r) || r.contains(*c)) && o.as_str() != owner)
+        {
+            return Err(AllocError::InUse {
+                value: format!("{r} (overlaps {c})"),
+                owner: o.clone(),
+            });
         }
         return Ok(r);
     }
@@ -111,9 +131,14 @@ pub fn pod_cidr(
     let count = 1u32.checked_shl(bits).unwrap_or(u32::MAX);
     let base = u32::from(cluster.network());
     let step = 1u32 << (32 - u32::from(ranges.node_prefix));
-    let subnet = |i: u32| Ipv4Net::new(Ipv4Addr::from(base + i * step), ranges.node_prefix).expect("prefix checked");
-    let found = scan(count, *cursor, |i| !used.contains_key(&subnet(i)))
-        .ok_or(AllocError::Exhausted { what: "pod CIDR", range })?;
+    let subnet = |i: u32| {
+        Ipv4Net::new(Ipv4Addr::from(base + i * step), ranges.node_prefix).expect("prefix checked")
+    };
+    let found =
+        scan(count, *cursor, |i| !used.contains_key(&subnet(i))).ok_or(AllocError::Exhausted {
+            what: "pod CIDR",
+            range,
+        })?;
     *cursor = found + 1;
     Ok(subnet(found))
 }
@@ -129,21 +154,31 @@ pub fn cluster_ip(
 ) -> Result<Ipv4Addr, AllocError> {
     let cidr = ranges.service_cidr;
     let range = format!("service CIDR {cidr}");
-    let is_host = |ip: Ipv4Addr| cidr.contains(&ip) && ip != cidr.network() && ip != cidr.broadcast();
+    let is_host =
+        |ip: Ipv4Addr| cidr.contains(&ip) && ip != cidr.network() && ip != cidr.broadcast();
     if let Some(ip) = requested {
         if !is_host(ip) {
-            return Err(AllocError::OutOfRange { value: ip.to_string(), range });
+            return Err(AllocError::OutOfRange {
+                value: ip.to_string(),
+                range,
+            });
         }
         if let Some(o) = used.get(&ip).filter(|o| o.as_str() != owner) {
-            return Err(AllocError::InUse { value: ip.to_string(), owner: o.clone() });
+            return Err(AllocError::InUse {
+                value: ip.to_string(),
+                owner: o.clone(),
+            });
         }
         return Ok(ip);
     }
     let base = u32::from(cidr.network());
     let hosts = (1u32 << (32 - u32::from(cidr.prefix_len()))) - 2;
     let ip = |i: u32| Ipv4Addr::from(base + 1 + i);
-    let found = scan(hosts, *cursor, |i| !used.contains_key(&ip(i)))
-        .ok_or(AllocError::Exhausted { what: "cluster IP", range })?;
+    let found =
+        scan(hosts, *cursor, |i| !used.contains_key(&ip(i))).ok_or(AllocError::Exhausted {
+            what: "cluster IP",
+            range,
+        })?;
     *cursor = found + 1;
     Ok(ip(found))
 }
@@ -162,10 +197,16 @@ pub fn node_port(
     let range = format!("node port range {lo}-{hi}");
     if let Some(p) = requested {
         if !ranges.node_ports.contains(&p) {
-            return Err(AllocError::OutOfRange { value: p.to_string(), range });
+            return Err(AllocError::OutOfRange {
+                value: p.to_string(),
+                range,
+            });
         }
         if let Some(o) = used.get(&p).filter(|o| o.as_str() != owner) {
-            return Err(AllocError::InUse { value: p.to_string(), owner: o.clone() });
+            return Err(AllocError::InUse {
+                value: p.to_string(),
+                owner: o.clone(),
+            });
         }
         return Ok(p);
     }
@@ -174,7 +215,10 @@ pub fn node_port(
         let p = lo + i as u16;
         used.get(&p).is_none() && !taken_now.contains(&p)
     })
-    .ok_or(AllocError::Exhausted { what: "node port", range })?;
+    .ok_or(AllocError::Exhausted {
+        what: "node port",
+        range,
+    })?;
     *cursor = found + 1;
     Ok(lo + found as u16)
 }

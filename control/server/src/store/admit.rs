@@ -2,9 +2,7 @@
 //! must be decided in the same transaction that stores the object.
 
 use keel_api::{
-    Deployment, Endpoints, FieldError, Node, Pod, Service,
-    pod::PodPhase,
-    service::ServiceType,
+    Deployment, Endpoints, FieldError, Node, Pod, Service, pod::PodPhase, service::ServiceType,
 };
 
 use super::state::{State, Stored};
@@ -17,7 +15,10 @@ pub struct Ctx<'a> {
 }
 
 fn field(field: &str, message: impl std::fmt::Display) -> Vec<FieldError> {
-    vec![FieldError { field: field.to_string(), message: message.to_string() }]
+    vec![FieldError {
+        field: field.to_string(),
+        message: message.to_string(),
+    }]
 }
 
 pub trait Admit: Stored {
@@ -27,7 +28,12 @@ pub trait Admit: Stored {
     }
     /// Carries server-assigned values from the stored object and checks
     /// changed ones.
-    fn admit_update(&mut self, _old: &Self, _state: &State, _ctx: &mut Ctx) -> Result<(), Vec<FieldError>> {
+    fn admit_update(
+        &mut self,
+        _old: &Self,
+        _state: &State,
+        _ctx: &mut Ctx,
+    ) -> Result<(), Vec<FieldError>> {
         Ok(())
     }
 }
@@ -37,15 +43,31 @@ impl Admit for Node {
         let requested = if self.spec.pod_cidr.is_empty() {
             None
         } else {
-            Some(self.spec.pod_cidr.parse().map_err(|_| field("spec.podCIDR", "not a CIDR"))?)
+            Some(
+                self.spec
+                    .pod_cidr
+                    .parse()
+                    .map_err(|_| field("spec.podCIDR", "not a CIDR"))?,
+            )
         };
-        let cidr = alloc::pod_cidr(&state.pod_cidrs, ctx.ranges, &mut ctx.cursors.pod_cidr, requested, &self.metadata.name)
-            .map_err(|e| field("spec.podCIDR", e))?;
+        let cidr = alloc::pod_cidr(
+            &state.pod_cidrs,
+            ctx.ranges,
+            &mut ctx.cursors.pod_cidr,
+            requested,
+            &self.metadata.name,
+        )
+        .map_err(|e| field("spec.podCIDR", e))?;
         self.spec.pod_cidr = cidr.to_string();
         Ok(())
     }
 
-    fn admit_update(&mut self, old: &Self, _state: &State, _ctx: &mut Ctx) -> Result<(), Vec<FieldError>> {
+    fn admit_update(
+        &mut self,
+        old: &Self,
+        _state: &State,
+        _ctx: &mut Ctx,
+    ) -> Result<(), Vec<FieldError>> {
         if self.spec.pod_cidr.is_empty() {
             self.spec.pod_cidr = old.spec.pod_cidr.clone();
         }
@@ -67,14 +89,24 @@ impl Admit for Service {
         allocate_service(self, None, state, ctx)
     }
 
-    fn admit_update(&mut self, old: &Self, state: &State, ctx: &mut Ctx) -> Result<(), Vec<FieldError>> {
+    fn admit_update(
+        &mut self,
+        old: &Self,
+        state: &State,
+        ctx: &mut Ctx,
+    ) -> Result<(), Vec<FieldError>> {
         allocate_service(self, Some(old), state, ctx)
     }
 }
 
 /// Assigns the cluster IP and node ports a Service needs, keeping those it
 /// already has (an update that omits them keeps them).
-fn allocate_service(svc: &mut Service, old: Option<&Service>, state: &State, ctx: &mut Ctx) -> Result<(), Vec<FieldError>> {
+fn allocate_service(
+    svc: &mut Service,
+    old: Option<&Service>,
+    state: &State,
+    ctx: &mut Ctx,
+) -> Result<(), Vec<FieldError>> {
     let owner = format!("service {}/{}", svc.metadata.namespace, svc.metadata.name);
     let owner_key = format!("{}/{}", svc.metadata.namespace, svc.metadata.name);
     let mut errs = Vec::new();
@@ -86,9 +118,20 @@ fn allocate_service(svc: &mut Service, old: Option<&Service>, state: &State, ctx
     let requested = if svc.spec.cluster_ip.is_empty() {
         None
     } else {
-        Some(svc.spec.cluster_ip.parse().map_err(|_| field("spec.clusterIP", "not an IPv4 address"))?)
+        Some(
+            svc.spec
+                .cluster_ip
+                .parse()
+                .map_err(|_| field("spec.clusterIP", "not an IPv4 address"))?,
+        )
     };
-    match alloc::cluster_ip(&state.cluster_ips, ctx.ranges, &mut ctx.cursors.cluster_ip, requested, &owner_key) {
+    match alloc::cluster_ip(
+        &state.cluster_ips,
+        ctx.ranges,
+        &mut ctx.cursors.cluster_ip,
+        requested,
+        &owner_key,
+    ) {
         Ok(ip) => svc.spec.cluster_ip = ip.to_string(),
         Err(e) => errs.extend(field("spec.clusterIP", e)),
     }
@@ -98,17 +141,34 @@ fn allocate_service(svc: &mut Service, old: Option<&Service>, state: &State, ctx
             let (port, protocol) = (svc.spec.ports[i].port, svc.spec.ports[i].protocol);
             if svc.spec.ports[i].node_port.is_none() {
                 // Keep the node port this port had before.
-                let kept = old.and_then(|o| o.spec.ports.iter().find(|p| p.port == port && p.protocol == protocol)).and_then(|p| p.node_port);
+                let kept = old
+                    .and_then(|o| {
+                        o.spec
+                            .ports
+                            .iter()
+                            .find(|p| p.port == port && p.protocol == protocol)
+                    })
+                    .and_then(|p| p.node_port);
                 svc.spec.ports[i].node_port = kept;
             }
             let requested = svc.spec.ports[i].node_port.map(|n| n as u16);
             if let Some(r) = requested
                 && taken.contains(&r)
             {
-                errs.extend(field(&format!("spec.ports[{i}].nodePort"), format!("{r} is used by another port of {owner}")));
+                errs.extend(field(
+                    &format!("spec.ports[{i}].nodePort"),
+                    format!("{r} is used by another port of {owner}"),
+                ));
                 continue;
             }
-            match alloc::node_port(&state.node_ports, ctx.ranges, &mut ctx.cursors.node_port, requested, &owner_key, &taken) {
+            match alloc::node_port(
+                &state.node_ports,
+                ctx.ranges,
+                &mut ctx.cursors.node_port,
+                requested,
+                &owner_key,
+                &taken,
+            ) {
                 Ok(p) => {
                     svc.spec.ports[i].node_port = Some(i64::from(p));
                     taken.push(p);

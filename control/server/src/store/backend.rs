@@ -74,7 +74,11 @@ impl Backend for MemoryBackend {
         Ok(Snapshot {
             revision: d.revision,
             compacted: d.compacted,
-            objects: d.objects.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            objects: d
+                .objects
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
             events: d.events.iter().map(|(k, v)| (*k, v.clone())).collect(),
         })
     }

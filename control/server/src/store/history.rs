@@ -31,14 +31,22 @@ pub struct EventRecord {
 
 impl Event {
     pub fn new(revision: u64, type_: EventType, obj: Obj) -> Self {
-        Self { revision, type_, obj, line: OnceLock::new() }
+        Self {
+            revision,
+            type_,
+            obj,
+            line: OnceLock::new(),
+        }
     }
 
     /// The watch line, serialized once and shared by every watcher.
     pub fn line(&self) -> &Bytes {
         self.line.get_or_init(|| {
-            let mut v = serde_json::to_vec(&EventRecord { type_: self.type_, object: self.obj.to_value() })
-                .expect("events serialize");
+            let mut v = serde_json::to_vec(&EventRecord {
+                type_: self.type_,
+                object: self.obj.to_value(),
+            })
+            .expect("events serialize");
             v.push(b'\n');
             Bytes::from(v)
         })
@@ -68,7 +76,11 @@ pub struct History {
 
 impl History {
     pub fn new(capacity: usize, compacted: u64) -> Self {
-        Self { events: VecDeque::new(), capacity: capacity.max(1), compacted }
+        Self {
+            events: VecDeque::new(),
+            capacity: capacity.max(1),
+            compacted,
+        }
     }
 
     pub fn compacted(&self) -> u64 {
@@ -83,7 +95,11 @@ impl History {
     /// capacity. Returns the new compaction point.
     pub fn push(&mut self, events: impl IntoIterator<Item = Arc<Event>>) -> u64 {
         for e in events {
-            debug_assert!(self.events.back().is_none_or(|b| b.revision + 1 == e.revision));
+            debug_assert!(
+                self.events
+                    .back()
+                    .is_none_or(|b| b.revision + 1 == e.revision)
+            );
             self.events.push_back(e);
         }
         while self.events.len() > self.capacity {
@@ -96,11 +112,20 @@ impl History {
     /// Events with revision > `after`, or Expired if some were compacted.
     pub fn after(&self, after: u64) -> Result<Vec<Arc<Event>>, Expired> {
         if after < self.compacted {
-            return Err(Expired { requested: after, oldest: self.compacted + 1 });
+            return Err(Expired {
+                requested: after,
+                oldest: self.compacted + 1,
+            });
         }
-        let Some(first) = self.events.front().map(|e| e.revision) else { return Ok(Vec::new()) };
+        let Some(first) = self.events.front().map(|e| e.revision) else {
+            return Ok(Vec::new());
+        };
         let start = (after + 1).saturating_sub(first) as usize;
-        Ok(self.events.range(start.min(self.events.len())..).cloned().collect())
+        Ok(self
+            .events
+            .range(start.min(self.events.len())..)
+            .cloned()
+            .collect())
     }
 }
 
@@ -113,7 +138,11 @@ mod tests {
     use super::*;
 
     fn ev(rev: u64) -> Arc<Event> {
-        Arc::new(Event::new(rev, EventType::Added, Obj::Node(Arc::new(Node::default()))))
+        Arc::new(Event::new(
+            rev,
+            EventType::Added,
+            Obj::Node(Arc::new(Node::default())),
+        ))
     }
 
     #[test]
@@ -121,10 +150,23 @@ mod tests {
         let mut h = History::new(3, 0);
         h.push((1..=5).map(ev));
         assert_eq!(h.compacted(), 2);
-        assert_eq!(h.after(2).unwrap().iter().map(|e| e.revision).collect::<Vec<_>>(), vec![3, 4, 5]);
+        assert_eq!(
+            h.after(2)
+                .unwrap()
+                .iter()
+                .map(|e| e.revision)
+                .collect::<Vec<_>>(),
+            vec![3, 4, 5]
+        );
         assert_eq!(h.after(4).unwrap().len(), 1);
         assert_eq!(h.after(5).unwrap().len(), 0);
-        assert_eq!(h.after(1).unwrap_err(), Expired { requested: 1, oldest: 3 });
+        assert_eq!(
+            h.after(1).unwrap_err(),
+            Expired {
+                requested: 1,
+                oldest: 3
+            }
+        );
     }
 
     #[test]

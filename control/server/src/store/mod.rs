@@ -21,18 +21,21 @@ use std::{
 };
 
 use bytes::Bytes;
-use keel_api::{AnyObject, Deployment, Endpoints, EventType, FieldError, Kind, Node, Pod, Resource, Service, Time};
+use keel_api::{
+    AnyObject, Deployment, Endpoints, EventType, FieldError, Kind, Node, Pod, Resource, Service,
+    Time,
+};
 use rand::Rng;
 
-pub use self::{
-    backend::{Backend, BackendError, MemoryBackend},
-    history::{Event, Expired},
-    state::{Obj, State, Stored},
-};
 use self::{
     admit::{Admit, Ctx},
     backend::Batch,
     history::{EventRecord, History},
+};
+pub use self::{
+    backend::{Backend, BackendError, MemoryBackend},
+    history::{Event, Expired},
+    state::{Obj, State, Stored},
 };
 use crate::alloc::{Cursors, Ranges};
 
@@ -48,7 +51,10 @@ pub struct StoreConfig {
 
 impl Default for StoreConfig {
     fn default() -> Self {
-        Self { ranges: Ranges::default(), history: 20_000 }
+        Self {
+            ranges: Ranges::default(),
+            history: 20_000,
+        }
     }
 }
 
@@ -59,9 +65,17 @@ pub enum StoreError {
     #[error("{kind} {key} already exists")]
     AlreadyExists { kind: Kind, key: String },
     #[error("{kind} {key}: {message}")]
-    Conflict { kind: Kind, key: String, message: String },
+    Conflict {
+        kind: Kind,
+        key: String,
+        message: String,
+    },
     #[error("{kind} {key} is invalid: {}", causes.iter().map(|c| c.to_string()).collect::<Vec<_>>().join("; "))]
-    Invalid { kind: Kind, key: String, causes: Vec<FieldError> },
+    Invalid {
+        kind: Kind,
+        key: String,
+        causes: Vec<FieldError>,
+    },
     #[error("storage failed: {0}")]
     Backend(String),
     #[error("the store is shut down")]
@@ -80,8 +94,16 @@ pub enum WriteOp {
     Create(AnyObject),
     /// Replace; `status` selects the status subresource. A non-empty
     /// resourceVersion in the object must be the current one.
-    Update { obj: AnyObject, status: bool },
-    Delete { kind: Kind, namespace: String, name: String, precondition: Precondition },
+    Update {
+        obj: AnyObject,
+        status: bool,
+    },
+    Delete {
+        kind: Kind,
+        namespace: String,
+        name: String,
+        precondition: Precondition,
+    },
 }
 
 struct Request {
@@ -111,28 +133,47 @@ impl Store {
     /// Loads everything from the backend and starts the writer thread.
     pub fn open(mut backend: Box<dyn Backend>, config: StoreConfig) -> Result<Self, StoreError> {
         config.ranges.validate().map_err(StoreError::Backend)?;
-        let snap = backend.load().map_err(|e| StoreError::Backend(e.to_string()))?;
-        let mut state = State { revision: snap.revision, ..State::default() };
+        let snap = backend
+            .load()
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+        let mut state = State {
+            revision: snap.revision,
+            ..State::default()
+        };
         for (key, json) in &snap.objects {
-            let obj = AnyObject::from_json(json).map_err(|e| StoreError::Backend(format!("stored object {key}: {e}")))?;
+            let obj = AnyObject::from_json(json)
+                .map_err(|e| StoreError::Backend(format!("stored object {key}: {e}")))?;
             state.put(Obj::from_any(obj));
         }
         let mut history = History::new(config.history, snap.compacted);
         let mut events = Vec::with_capacity(snap.events.len());
         for (rev, json) in &snap.events {
-            let rec: EventRecord =
-                serde_json::from_slice(json).map_err(|e| StoreError::Backend(format!("stored event {rev}: {e}")))?;
-            let obj = AnyObject::from_value(rec.object).map_err(|e| StoreError::Backend(format!("stored event {rev}: {e}")))?;
+            let rec: EventRecord = serde_json::from_slice(json)
+                .map_err(|e| StoreError::Backend(format!("stored event {rev}: {e}")))?;
+            let obj = AnyObject::from_value(rec.object)
+                .map_err(|e| StoreError::Backend(format!("stored event {rev}: {e}")))?;
             events.push(Arc::new(Event::new(*rev, rec.type_, Obj::from_any(obj))));
         }
         history.push(events);
         let (revision, _) = tokio::sync::watch::channel(state.revision);
-        let shared = Arc::new(Shared { state: RwLock::new(Arc::new(state)), history: RwLock::new(history), revision });
+        let shared = Arc::new(Shared {
+            state: RwLock::new(Arc::new(state)),
+            history: RwLock::new(history),
+            revision,
+        });
         let (tx, rx) = tokio::sync::mpsc::channel::<Request>(4096);
         let writer_shared = shared.clone();
         thread::Builder::new()
             .name("store-writer".into())
-            .spawn(move || Writer { backend, shared: writer_shared, config, cursors: Cursors::default() }.run(rx))
+            .spawn(move || {
+                Writer {
+                    backend,
+                    shared: writer_shared,
+                    config,
+                    cursors: Cursors::default(),
+                }
+                .run(rx)
+            })
             .map_err(|e| StoreError::Backend(format!("starting the writer: {e}")))?;
         Ok(Self { shared, writer: tx })
     }
@@ -148,12 +189,20 @@ impl Store {
 
     /// Events after `revision`, or Expired when some were compacted away.
     pub fn events_after(&self, revision: u64) -> Result<Vec<Arc<Event>>, Expired> {
-        self.shared.history.read().expect("history lock").after(revision)
+        self.shared
+            .history
+            .read()
+            .expect("history lock")
+            .after(revision)
     }
 
     /// The oldest revision a watch can resume from.
     pub fn compacted(&self) -> u64 {
-        self.shared.history.read().expect("history lock").compacted()
+        self.shared
+            .history
+            .read()
+            .expect("history lock")
+            .compacted()
     }
 
     /// A receiver that changes whenever the revision advances.
@@ -164,7 +213,10 @@ impl Store {
     /// Performs one write; resolves once it is durable (or refused).
     pub async fn write(&self, op: WriteOp) -> Result<Obj, StoreError> {
         let (reply, rx) = tokio::sync::oneshot::channel();
-        self.writer.send(Request { op, reply }).await.map_err(|_| StoreError::Closed)?;
+        self.writer
+            .send(Request { op, reply })
+            .await
+            .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
     }
 
@@ -173,15 +225,35 @@ impl Store {
     }
 
     pub async fn update(&self, obj: impl Into<AnyObject>) -> Result<Obj, StoreError> {
-        self.write(WriteOp::Update { obj: obj.into(), status: false }).await
+        self.write(WriteOp::Update {
+            obj: obj.into(),
+            status: false,
+        })
+        .await
     }
 
     pub async fn update_status(&self, obj: impl Into<AnyObject>) -> Result<Obj, StoreError> {
-        self.write(WriteOp::Update { obj: obj.into(), status: true }).await
+        self.write(WriteOp::Update {
+            obj: obj.into(),
+            status: true,
+        })
+        .await
     }
 
-    pub async fn delete(&self, kind: Kind, namespace: &str, name: &str, precondition: Precondition) -> Result<Obj, StoreError> {
-        self.write(WriteOp::Delete { kind, namespace: namespace.into(), name: name.into(), precondition }).await
+    pub async fn delete(
+        &self,
+        kind: Kind,
+        namespace: &str,
+        name: &str,
+        precondition: Precondition,
+    ) -> Result<Obj, StoreError> {
+        self.write(WriteOp::Delete {
+            kind,
+            namespace: namespace.into(),
+            name: name.into(),
+            precondition,
+        })
+        .await
     }
 }
 
@@ -214,18 +286,26 @@ impl Writer {
         let mut results = Vec::with_capacity(requests.len());
         let mut replies = Vec::with_capacity(requests.len());
         for Request { op, reply } in requests {
-            let mut ctx = Ctx { ranges: &self.config.ranges, cursors: &mut self.cursors };
+            let mut ctx = Ctx {
+                ranges: &self.config.ranges,
+                cursors: &mut self.cursors,
+            };
             results.push(apply(&mut next, &mut ctx, op, &mut batch, &mut events));
             replies.push(reply);
         }
         if !events.is_empty() {
             let compacted = {
                 let h = self.shared.history.read().expect("history lock");
-                next.revision.saturating_sub(self.config.history as u64).max(h.compacted())
+                next.revision
+                    .saturating_sub(self.config.history as u64)
+                    .max(h.compacted())
             };
             batch.revision = next.revision;
             batch.compacted = compacted;
-            batch.events = events.iter().map(|e: &Arc<Event>| (e.revision, e.record())).collect();
+            batch.events = events
+                .iter()
+                .map(|e: &Arc<Event>| (e.revision, e.record()))
+                .collect();
             if let Err(e) = self.backend.commit(&batch) {
                 tracing::error!(error = %e, "commit failed; the batch is refused");
                 for reply in replies {
@@ -235,7 +315,11 @@ impl Writer {
             }
             let revision = next.revision;
             *self.shared.state.write().expect("state lock") = Arc::new(next);
-            self.shared.history.write().expect("history lock").push(events);
+            self.shared
+                .history
+                .write()
+                .expect("history lock")
+                .push(events);
             self.shared.revision.send_replace(revision);
         }
         for (reply, result) in replies.into_iter().zip(results) {
@@ -244,7 +328,13 @@ impl Writer {
     }
 }
 
-fn apply(state: &mut State, ctx: &mut Ctx, op: WriteOp, batch: &mut Batch, events: &mut Vec<Arc<Event>>) -> Result<Obj, StoreError> {
+fn apply(
+    state: &mut State,
+    ctx: &mut Ctx,
+    op: WriteOp,
+    batch: &mut Batch,
+    events: &mut Vec<Arc<Event>>,
+) -> Result<Obj, StoreError> {
     match op {
         WriteOp::Create(any) => match any {
             AnyObject::Node(o) => create(state, ctx, o, batch, events),
@@ -260,14 +350,29 @@ fn apply(state: &mut State, ctx: &mut Ctx, op: WriteOp, batch: &mut Batch, event
             AnyObject::Endpoints(o) => update(state, ctx, o, status, batch, events),
             AnyObject::Deployment(o) => update(state, ctx, o, status, batch, events),
         },
-        WriteOp::Delete { kind, namespace, name, precondition } => {
-            let key = if kind.namespaced() { format!("{namespace}/{name}") } else { name };
+        WriteOp::Delete {
+            kind,
+            namespace,
+            name,
+            precondition,
+        } => {
+            let key = if kind.namespaced() {
+                format!("{namespace}/{name}")
+            } else {
+                name
+            };
             delete(state, kind, &key, &precondition, batch, events)
         }
     }
 }
 
-fn record(state: &mut State, type_: EventType, obj: Obj, batch: &mut Batch, events: &mut Vec<Arc<Event>>) {
+fn record(
+    state: &mut State,
+    type_: EventType,
+    obj: Obj,
+    batch: &mut Batch,
+    events: &mut Vec<Arc<Event>>,
+) {
     let skey = storage_key(obj.kind(), &obj.key());
     match type_ {
         EventType::Deleted => batch.writes.push((skey, None)),
@@ -277,7 +382,11 @@ fn record(state: &mut State, type_: EventType, obj: Obj, batch: &mut Batch, even
 }
 
 fn invalid<R: Resource>(key: &str, causes: Vec<FieldError>) -> StoreError {
-    StoreError::Invalid { kind: Kind::parse(R::KIND).expect("kind"), key: key.to_string(), causes }
+    StoreError::Invalid {
+        kind: Kind::parse(R::KIND).expect("kind"),
+        key: key.to_string(),
+        causes,
+    }
 }
 
 fn kind_of<R: Resource>() -> Kind {
@@ -287,12 +396,20 @@ fn kind_of<R: Resource>() -> Kind {
 /// Kubernetes' alphabet for generated name suffixes (no vowels, no look-alikes).
 const SUFFIX_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
-fn create<R: Stored + Admit>(state: &mut State, ctx: &mut Ctx, mut obj: R, batch: &mut Batch, events: &mut Vec<Arc<Event>>) -> Result<Obj, StoreError> {
+fn create<R: Stored + Admit>(
+    state: &mut State,
+    ctx: &mut Ctx,
+    mut obj: R,
+    batch: &mut Batch,
+    events: &mut Vec<Arc<Event>>,
+) -> Result<Obj, StoreError> {
     if obj.meta().name.is_empty() && !obj.meta().generate_name.is_empty() {
         let prefix = obj.meta().generate_name.clone();
         let mut rng = rand::rng();
         loop {
-            let suffix: String = (0..5).map(|_| SUFFIX_ALPHABET[rng.random_range(0..SUFFIX_ALPHABET.len())] as char).collect();
+            let suffix: String = (0..5)
+                .map(|_| SUFFIX_ALPHABET[rng.random_range(0..SUFFIX_ALPHABET.len())] as char)
+                .collect();
             obj.meta_mut().name = format!("{prefix}{suffix}");
             if !R::map(state).contains_key(&obj.key()) {
                 break;
@@ -305,7 +422,10 @@ fn create<R: Stored + Admit>(state: &mut State, ctx: &mut Ctx, mut obj: R, batch
         return Err(invalid::<R>(&key, errs));
     }
     if R::map(state).contains_key(&key) {
-        return Err(StoreError::AlreadyExists { kind: kind_of::<R>(), key });
+        return Err(StoreError::AlreadyExists {
+            kind: kind_of::<R>(),
+            key,
+        });
     }
     obj.set_type_meta();
     {
@@ -314,7 +434,8 @@ fn create<R: Stored + Admit>(state: &mut State, ctx: &mut Ctx, mut obj: R, batch
         m.creation_timestamp = Some(Time::now());
         m.generation = 1;
     }
-    obj.admit_create(state, ctx).map_err(|causes| invalid::<R>(&key, causes))?;
+    obj.admit_create(state, ctx)
+        .map_err(|causes| invalid::<R>(&key, causes))?;
     state.revision += 1;
     obj.meta_mut().resource_version = state.revision.to_string();
     let stored = R::wrap(Arc::new(obj));
@@ -323,14 +444,22 @@ fn create<R: Stored + Admit>(state: &mut State, ctx: &mut Ctx, mut obj: R, batch
     Ok(stored)
 }
 
-fn check_precondition(kind: Kind, key: &str, current: &keel_api::ObjectMeta, p: &Precondition) -> Result<(), StoreError> {
+fn check_precondition(
+    kind: Kind,
+    key: &str,
+    current: &keel_api::ObjectMeta,
+    p: &Precondition,
+) -> Result<(), StoreError> {
     if let Some(uid) = &p.uid
         && *uid != current.uid
     {
         return Err(StoreError::Conflict {
             kind,
             key: key.into(),
-            message: format!("precondition failed: uid {uid} does not match the stored object's {}", current.uid),
+            message: format!(
+                "precondition failed: uid {uid} does not match the stored object's {}",
+                current.uid
+            ),
         });
     }
     if let Some(rv) = p.resource_version
@@ -358,15 +487,28 @@ fn update<R: Stored + Admit>(
 ) -> Result<Obj, StoreError> {
     let key = obj.key();
     let kind = kind_of::<R>();
-    let old = R::map(state).get(&key).cloned().ok_or_else(|| StoreError::NotFound { kind, key: key.clone() })?;
+    let old = R::map(state)
+        .get(&key)
+        .cloned()
+        .ok_or_else(|| StoreError::NotFound {
+            kind,
+            key: key.clone(),
+        })?;
     let m = obj.meta();
     let pre = Precondition {
         uid: (!m.uid.is_empty()).then(|| m.uid.clone()),
         resource_version: (!m.resource_version.is_empty())
-            .then(|| m.resource_version.parse().map_err(|_| invalid::<R>(&key, vec![FieldError {
-                field: "metadata.resourceVersion".into(),
-                message: format!("{:?} is not a resource version", m.resource_version),
-            }])))
+            .then(|| {
+                m.resource_version.parse().map_err(|_| {
+                    invalid::<R>(
+                        &key,
+                        vec![FieldError {
+                            field: "metadata.resourceVersion".into(),
+                            message: format!("{:?} is not a resource version", m.resource_version),
+                        }],
+                    )
+                })
+            })
             .transpose()?,
     };
     check_precondition(kind, &key, old.meta(), &pre)?;
@@ -412,8 +554,18 @@ fn update<R: Stored + Admit>(
     Ok(stored)
 }
 
-fn delete(state: &mut State, kind: Kind, key: &str, pre: &Precondition, batch: &mut Batch, events: &mut Vec<Arc<Event>>) -> Result<Obj, StoreError> {
-    let old = state.get(kind, key).ok_or_else(|| StoreError::NotFound { kind, key: key.into() })?;
+fn delete(
+    state: &mut State,
+    kind: Kind,
+    key: &str,
+    pre: &Precondition,
+    batch: &mut Batch,
+    events: &mut Vec<Arc<Event>>,
+) -> Result<Obj, StoreError> {
+    let old = state.get(kind, key).ok_or_else(|| StoreError::NotFound {
+        kind,
+        key: key.into(),
+    })?;
     check_precondition(kind, key, old.meta(), pre)?;
     state.remove(kind, key);
     state.revision += 1;

@@ -23,12 +23,15 @@ fn err(context: &str) -> impl Fn(redb::Error) -> BackendError + '_ {
 
 impl RedbBackend {
     pub fn open(path: &Path) -> Result<Self, BackendError> {
-        let db = Database::create(path).map_err(|e| BackendError(format!("opening {}: {e}", path.display())))?;
+        let db = Database::create(path)
+            .map_err(|e| BackendError(format!("opening {}: {e}", path.display())))?;
         // Create the tables so a fresh file can be read.
         let txn = db.begin_write().map_err(|e| err("begin")(e.into()))?;
         {
-            txn.open_table(OBJECTS).map_err(|e| err("objects")(e.into()))?;
-            txn.open_table(EVENTS).map_err(|e| err("events")(e.into()))?;
+            txn.open_table(OBJECTS)
+                .map_err(|e| err("objects")(e.into()))?;
+            txn.open_table(EVENTS)
+                .map_err(|e| err("events")(e.into()))?;
             txn.open_table(META).map_err(|e| err("meta")(e.into()))?;
         }
         txn.commit().map_err(|e| err("commit")(e.into()))?;
@@ -38,44 +41,80 @@ impl RedbBackend {
 
 impl Backend for RedbBackend {
     fn load(&mut self) -> Result<Snapshot, BackendError> {
-        let txn = self.db.begin_read().map_err(|e| err("begin read")(e.into()))?;
+        let txn = self
+            .db
+            .begin_read()
+            .map_err(|e| err("begin read")(e.into()))?;
         let meta = txn.open_table(META).map_err(|e| err("meta")(e.into()))?;
         let get = |k: &str| -> Result<u64, BackendError> {
-            Ok(meta.get(k).map_err(|e| err("meta")(e.into()))?.map(|v| v.value()).unwrap_or(0))
+            Ok(meta
+                .get(k)
+                .map_err(|e| err("meta")(e.into()))?
+                .map(|v| v.value())
+                .unwrap_or(0))
         };
-        let mut snap = Snapshot { revision: get("revision")?, compacted: get("compacted")?, ..Snapshot::default() };
-        let objects = txn.open_table(OBJECTS).map_err(|e| err("objects")(e.into()))?;
+        let mut snap = Snapshot {
+            revision: get("revision")?,
+            compacted: get("compacted")?,
+            ..Snapshot::default()
+        };
+        let objects = txn
+            .open_table(OBJECTS)
+            .map_err(|e| err("objects")(e.into()))?;
         for row in objects.iter().map_err(|e| err("objects")(e.into()))? {
             let (k, v) = row.map_err(|e| err("objects")(e.into()))?;
-            snap.objects.push((k.value().to_string(), Bytes::copy_from_slice(v.value())));
+            snap.objects
+                .push((k.value().to_string(), Bytes::copy_from_slice(v.value())));
         }
-        let events = txn.open_table(EVENTS).map_err(|e| err("events")(e.into()))?;
+        let events = txn
+            .open_table(EVENTS)
+            .map_err(|e| err("events")(e.into()))?;
         for row in events.iter().map_err(|e| err("events")(e.into()))? {
             let (k, v) = row.map_err(|e| err("events")(e.into()))?;
-            snap.events.push((k.value(), Bytes::copy_from_slice(v.value())));
+            snap.events
+                .push((k.value(), Bytes::copy_from_slice(v.value())));
         }
         Ok(snap)
     }
 
     fn commit(&mut self, batch: &Batch) -> Result<(), BackendError> {
         let mut txn = self.db.begin_write().map_err(|e| err("begin")(e.into()))?;
-        txn.set_durability(Durability::Immediate).map_err(|e| BackendError(e.to_string()))?;
+        txn.set_durability(Durability::Immediate)
+            .map_err(|e| BackendError(e.to_string()))?;
         {
-            let mut objects = txn.open_table(OBJECTS).map_err(|e| err("objects")(e.into()))?;
+            let mut objects = txn
+                .open_table(OBJECTS)
+                .map_err(|e| err("objects")(e.into()))?;
             for (k, v) in &batch.writes {
                 match v {
-                    Some(v) => drop(objects.insert(k.as_str(), v.as_ref()).map_err(|e| err("put")(e.into()))?),
-                    None => drop(objects.remove(k.as_str()).map_err(|e| err("delete")(e.into()))?),
+                    Some(v) => drop(
+                        objects
+                            .insert(k.as_str(), v.as_ref())
+                            .map_err(|e| err("put")(e.into()))?,
+                    ),
+                    None => drop(
+                        objects
+                            .remove(k.as_str())
+                            .map_err(|e| err("delete")(e.into()))?,
+                    ),
                 }
             }
-            let mut events = txn.open_table(EVENTS).map_err(|e| err("events")(e.into()))?;
+            let mut events = txn
+                .open_table(EVENTS)
+                .map_err(|e| err("events")(e.into()))?;
             for (r, e) in &batch.events {
-                events.insert(*r, e.as_ref()).map_err(|e| err("event")(e.into()))?;
+                events
+                    .insert(*r, e.as_ref())
+                    .map_err(|e| err("event")(e.into()))?;
             }
-            events.retain_in(..=batch.compacted, |_, _| false).map_err(|e| err("compact")(e.into()))?;
+            events
+                .retain_in(..=batch.compacted, |_, _| false)
+                .map_err(|e| err("compact")(e.into()))?;
             let mut meta = txn.open_table(META).map_err(|e| err("meta")(e.into()))?;
-            meta.insert("revision", batch.revision).map_err(|e| err("meta")(e.into()))?;
-            meta.insert("compacted", batch.compacted).map_err(|e| err("meta")(e.into()))?;
+            meta.insert("revision", batch.revision)
+                .map_err(|e| err("meta")(e.into()))?;
+            meta.insert("compacted", batch.compacted)
+                .map_err(|e| err("meta")(e.into()))?;
         }
         txn.commit().map_err(|e| err("commit")(e.into()))
     }

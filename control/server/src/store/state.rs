@@ -6,7 +6,9 @@ use std::{net::Ipv4Addr, sync::Arc};
 
 use imbl::{OrdMap, OrdSet};
 use ipnet::Ipv4Net;
-use keel_api::{AnyObject, Deployment, Endpoints, Kind, Node, ObjectMeta, Pod, Resource, Service, Selector};
+use keel_api::{
+    AnyObject, Deployment, Endpoints, Kind, Node, ObjectMeta, Pod, Resource, Selector, Service,
+};
 
 /// A stored object: the typed value behind an `Arc`, cheap to clone.
 #[derive(Debug, Clone)]
@@ -154,7 +156,9 @@ fn index_del(ix: &mut OrdMap<String, OrdSet<String>>, k: &str, v: &str) {
 }
 
 fn label_add(ix: &mut LabelIndex, ns: &str, k: &str, v: &str, key: &str) {
-    ix.entry((ns.to_string(), k.to_string(), v.to_string())).or_default().insert(key.to_string());
+    ix.entry((ns.to_string(), k.to_string(), v.to_string()))
+        .or_default()
+        .insert(key.to_string());
 }
 
 fn label_del(ix: &mut LabelIndex, ns: &str, k: &str, v: &str, key: &str) {
@@ -264,7 +268,13 @@ impl State {
             }
             Obj::Service(s) => {
                 if let Some((k, v)) = s.spec.selector.iter().next() {
-                    label_add(&mut self.services_by_selector, &s.metadata.namespace, k, v, &obj.key());
+                    label_add(
+                        &mut self.services_by_selector,
+                        &s.metadata.namespace,
+                        k,
+                        v,
+                        &obj.key(),
+                    );
                 }
                 if let Ok(ip) = s.spec.cluster_ip.parse() {
                     self.cluster_ips.insert(ip, obj.key());
@@ -298,7 +308,13 @@ impl State {
             }
             Obj::Service(s) => {
                 if let Some((k, v)) = s.spec.selector.iter().next() {
-                    label_del(&mut self.services_by_selector, &s.metadata.namespace, k, v, &obj.key());
+                    label_del(
+                        &mut self.services_by_selector,
+                        &s.metadata.namespace,
+                        k,
+                        v,
+                        &obj.key(),
+                    );
                 }
                 if let Ok(ip) = s.spec.cluster_ip.parse::<Ipv4Addr>()
                     && self.cluster_ips.get(&ip).is_some_and(|k| *k == obj.key())
@@ -328,7 +344,11 @@ impl State {
     pub fn pods_on(&self, node: &str) -> Vec<Arc<Pod>> {
         self.pods_by_node
             .get(node)
-            .map(|keys| keys.iter().filter_map(|k| self.pods.get(k).cloned()).collect())
+            .map(|keys| {
+                keys.iter()
+                    .filter_map(|k| self.pods.get(k).cloned())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
@@ -336,13 +356,23 @@ impl State {
     pub fn pods_owned_by(&self, uid: &str) -> Vec<Arc<Pod>> {
         self.pods_by_owner
             .get(uid)
-            .map(|keys| keys.iter().filter_map(|k| self.pods.get(k).cloned()).collect())
+            .map(|keys| {
+                keys.iter()
+                    .filter_map(|k| self.pods.get(k).cloned())
+                    .collect()
+            })
             .unwrap_or_default()
     }
 
     /// Pods in a namespace matching an equality selector (a Service's).
-    pub fn pods_selected(&self, namespace: &str, selector: &std::collections::BTreeMap<String, String>) -> Vec<Arc<Pod>> {
-        let Some((k, v)) = selector.iter().next() else { return Vec::new() };
+    pub fn pods_selected(
+        &self,
+        namespace: &str,
+        selector: &std::collections::BTreeMap<String, String>,
+    ) -> Vec<Arc<Pod>> {
+        let Some((k, v)) = selector.iter().next() else {
+            return Vec::new();
+        };
         let sel = Selector::from_map(selector);
         self.pods_by_label
             .get(&(namespace.to_string(), k.clone(), v.clone()))
@@ -360,7 +390,10 @@ impl State {
         let ns = &pod.metadata.namespace;
         let mut keys = OrdSet::new();
         for (k, v) in &pod.metadata.labels {
-            if let Some(set) = self.services_by_selector.get(&(ns.clone(), k.clone(), v.clone())) {
+            if let Some(set) = self
+                .services_by_selector
+                .get(&(ns.clone(), k.clone(), v.clone()))
+            {
                 keys = keys.union(set.clone());
             }
         }

@@ -9,7 +9,14 @@ use keel_api::{Kind, Node, Pod, Service};
 use super::*;
 
 fn open(backend: &MemoryBackend) -> Store {
-    Store::open(Box::new(backend.clone()), StoreConfig { history: 100, ..StoreConfig::default() }).unwrap()
+    Store::open(
+        Box::new(backend.clone()),
+        StoreConfig {
+            history: 100,
+            ..StoreConfig::default()
+        },
+    )
+    .unwrap()
 }
 
 fn pod(name: &str) -> Pod {
@@ -35,7 +42,9 @@ fn node(name: &str) -> Node {
 #[tokio::test]
 async fn create_fills_server_fields_and_rejects_duplicates() {
     let store = open(&MemoryBackend::new());
-    let Obj::Pod(p) = store.create(pod("a")).await.unwrap() else { panic!() };
+    let Obj::Pod(p) = store.create(pod("a")).await.unwrap() else {
+        panic!()
+    };
     assert_eq!(p.metadata.resource_version, "1");
     assert!(!p.metadata.uid.is_empty());
     assert_eq!(p.kind, "Pod");
@@ -51,7 +60,9 @@ async fn invalid_objects_change_nothing() {
     let mut bad = pod("b");
     bad.spec.containers.clear();
     let err = store.create(bad).await.unwrap_err();
-    let StoreError::Invalid { causes, .. } = &err else { panic!("{err}") };
+    let StoreError::Invalid { causes, .. } = &err else {
+        panic!("{err}")
+    };
     assert_eq!(causes[0].field, "spec.containers");
     assert_eq!(store.revision(), 0);
     assert_eq!(store.snapshot().pods.len(), 0);
@@ -60,22 +71,34 @@ async fn invalid_objects_change_nothing() {
 #[tokio::test]
 async fn update_is_optimistic_and_keeps_status() {
     let store = open(&MemoryBackend::new());
-    let Obj::Pod(p) = store.create(pod("a")).await.unwrap() else { panic!() };
+    let Obj::Pod(p) = store.create(pod("a")).await.unwrap() else {
+        panic!()
+    };
     // A status write by the agent.
     let mut st = (*p).clone();
     st.status.pod_ip = "10.244.0.5".into();
     st.spec.node_name = "sneaky".into();
-    let Obj::Pod(p2) = store.update_status(st).await.unwrap() else { panic!() };
+    let Obj::Pod(p2) = store.update_status(st).await.unwrap() else {
+        panic!()
+    };
     assert_eq!(p2.status.pod_ip, "10.244.0.5");
-    assert_eq!(p2.spec.node_name, "", "the status subresource does not change spec");
+    assert_eq!(
+        p2.spec.node_name, "",
+        "the status subresource does not change spec"
+    );
     // A stale spec update conflicts.
     let mut stale = (*p).clone();
     stale.metadata.labels.insert("v".into(), "2".into());
-    assert!(matches!(store.update(stale.clone()).await.unwrap_err(), StoreError::Conflict { .. }));
+    assert!(matches!(
+        store.update(stale.clone()).await.unwrap_err(),
+        StoreError::Conflict { .. }
+    ));
     // A current one succeeds and keeps the status.
     stale.metadata.resource_version = p2.metadata.resource_version.clone();
     stale.status = Default::default();
-    let Obj::Pod(p3) = store.update(stale).await.unwrap() else { panic!() };
+    let Obj::Pod(p3) = store.update(stale).await.unwrap() else {
+        panic!()
+    };
     assert_eq!(p3.status.pod_ip, "10.244.0.5");
     assert_eq!(p3.metadata.labels["v"], "2");
     // An unchanged write makes no revision.
@@ -87,12 +110,28 @@ async fn update_is_optimistic_and_keeps_status() {
 #[tokio::test]
 async fn delete_records_an_event_and_frees_allocations() {
     let store = open(&MemoryBackend::new());
-    let Obj::Service(s) = store.create(service("web")).await.unwrap() else { panic!() };
+    let Obj::Service(s) = store.create(service("web")).await.unwrap() else {
+        panic!()
+    };
     let ip = s.spec.cluster_ip.clone();
-    assert!(store.snapshot().cluster_ips.contains_key(&ip.parse::<std::net::Ipv4Addr>().unwrap()));
-    let pre = Precondition { uid: Some("wrong".into()), resource_version: None };
-    assert!(matches!(store.delete(Kind::Service, "default", "web", pre).await, Err(StoreError::Conflict { .. })));
-    store.delete(Kind::Service, "default", "web", Precondition::default()).await.unwrap();
+    assert!(
+        store
+            .snapshot()
+            .cluster_ips
+            .contains_key(&ip.parse::<std::net::Ipv4Addr>().unwrap())
+    );
+    let pre = Precondition {
+        uid: Some("wrong".into()),
+        resource_version: None,
+    };
+    assert!(matches!(
+        store.delete(Kind::Service, "default", "web", pre).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    store
+        .delete(Kind::Service, "default", "web", Precondition::default())
+        .await
+        .unwrap();
     let snap = store.snapshot();
     assert!(snap.cluster_ips.is_empty() && snap.node_ports.is_empty());
     let events = store.events_after(0).unwrap();
@@ -100,7 +139,9 @@ async fn delete_records_an_event_and_frees_allocations() {
     assert_eq!(types, vec![EventType::Added, EventType::Deleted]);
     assert_eq!(events[1].obj.meta().resource_version, "2");
     assert!(matches!(
-        store.delete(Kind::Service, "default", "web", Precondition::default()).await,
+        store
+            .delete(Kind::Service, "default", "web", Precondition::default())
+            .await,
         Err(StoreError::NotFound { .. })
     ));
 }
@@ -123,18 +164,31 @@ async fn concurrent_allocations_are_distinct_and_survive_restart() {
     let mut tasks = Vec::new();
     for i in 0..200 {
         let s = store.clone();
-        tasks.push(tokio::spawn(async move { s.create(service(&format!("s{i}"))).await }));
+        tasks.push(tokio::spawn(async move {
+            s.create(service(&format!("s{i}"))).await
+        }));
         let s = store.clone();
-        tasks.push(tokio::spawn(async move { s.create(node(&format!("n{i}"))).await }));
+        tasks.push(tokio::spawn(async move {
+            s.create(node(&format!("n{i}"))).await
+        }));
     }
     let (mut ips, mut ports, mut cidrs) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
     for t in tasks {
         match t.await.unwrap().unwrap() {
             Obj::Service(s) => {
-                assert!(ips.insert(s.spec.cluster_ip.clone()), "cluster IP handed out twice");
-                assert!(ports.insert(s.spec.ports[0].node_port.unwrap()), "node port handed out twice");
+                assert!(
+                    ips.insert(s.spec.cluster_ip.clone()),
+                    "cluster IP handed out twice"
+                );
+                assert!(
+                    ports.insert(s.spec.ports[0].node_port.unwrap()),
+                    "node port handed out twice"
+                );
             }
-            Obj::Node(n) => assert!(cidrs.insert(n.spec.pod_cidr.clone()), "pod CIDR handed out twice"),
+            Obj::Node(n) => assert!(
+                cidrs.insert(n.spec.pod_cidr.clone()),
+                "pod CIDR handed out twice"
+            ),
             other => panic!("{other:?}"),
         }
     }
@@ -145,17 +199,27 @@ async fn concurrent_allocations_are_distinct_and_survive_restart() {
     drop(store);
     let store = open(&backend);
     assert_eq!(store.snapshot().services.len(), 200);
-    let Obj::Service(s) = store.create(service("after")).await.unwrap() else { panic!() };
+    let Obj::Service(s) = store.create(service("after")).await.unwrap() else {
+        panic!()
+    };
     assert!(!ips.contains(&s.spec.cluster_ip));
     assert!(!ports.contains(&s.spec.ports[0].node_port.unwrap()));
-    let Obj::Node(n) = store.create(node("after")).await.unwrap() else { panic!() };
+    let Obj::Node(n) = store.create(node("after")).await.unwrap() else {
+        panic!()
+    };
     assert!(!cidrs.contains(&n.spec.pod_cidr));
     // Requesting a taken value is refused, naming the field and the owner.
     let mut dup = service("dup");
     dup.spec.cluster_ip = s.spec.cluster_ip.clone();
-    let StoreError::Invalid { causes, .. } = store.create(dup).await.unwrap_err() else { panic!() };
+    let StoreError::Invalid { causes, .. } = store.create(dup).await.unwrap_err() else {
+        panic!()
+    };
     assert_eq!(causes[0].field, "spec.clusterIP");
-    assert!(causes[0].message.contains("default/after"), "{}", causes[0].message);
+    assert!(
+        causes[0].message.contains("default/after"),
+        "{}",
+        causes[0].message
+    );
 }
 
 #[tokio::test]
@@ -164,7 +228,10 @@ async fn failed_commits_publish_nothing() {
     let store = open(&backend);
     store.create(pod("a")).await.unwrap();
     backend.fail_commits(true);
-    assert!(matches!(store.create(pod("b")).await, Err(StoreError::Backend(_))));
+    assert!(matches!(
+        store.create(pod("b")).await,
+        Err(StoreError::Backend(_))
+    ));
     assert_eq!(store.snapshot().pods.len(), 1);
     assert_eq!(store.revision(), 1);
     backend.fail_commits(false);
@@ -176,10 +243,14 @@ async fn failed_commits_publish_nothing() {
 async fn updates_keep_allocations_and_watch_history_survives_restart() {
     let backend = MemoryBackend::new();
     let store = open(&backend);
-    let Obj::Service(s) = store.create(service("web")).await.unwrap() else { panic!() };
+    let Obj::Service(s) = store.create(service("web")).await.unwrap() else {
+        panic!()
+    };
     let mut changed = service("web");
     changed.spec.selector.insert("tier".into(), "front".into());
-    let Obj::Service(s2) = store.update(changed).await.unwrap() else { panic!() };
+    let Obj::Service(s2) = store.update(changed).await.unwrap() else {
+        panic!()
+    };
     assert_eq!(s2.spec.cluster_ip, s.spec.cluster_ip);
     assert_eq!(s2.spec.ports[0].node_port, s.spec.ports[0].node_port);
     assert_eq!(s2.metadata.generation, 2);

@@ -1,0 +1,64 @@
+//! Errors as the API returns them: an HTTP code and a Kubernetes `Status` body.
+
+use axum::{
+    Json,
+    http::StatusCode,
+    response::{IntoResponse, Response},
+};
+use keel_api::{Kind, Status, object::StatusDetails};
+
+use crate::store::StoreError;
+
+#[derive(Debug)]
+pub struct ApiError(pub Status);
+
+impl ApiError {
+    pub fn new(code: u16, reason: &str, message: impl Into<String>) -> Self {
+        ApiError(Status::failure(code, reason, message))
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(400, "BadRequest", message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(404, "NotFound", message)
+    }
+    pub fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(403, "Forbidden", message)
+    }
+    pub fn unauthorized() -> Self {
+        Self::new(401, "Unauthorized", "a valid bearer token is required (Authorization: Bearer <token>)")
+    }
+    pub fn expired(requested: u64, oldest: u64) -> Self {
+        Self::new(
+            410,
+            "Expired",
+            format!("too old resource version: {requested} (oldest kept is {oldest}); relist and watch from the list's resourceVersion"),
+        )
+    }
+}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> Self {
+        let message = e.to_string();
+        let (code, reason, kind, name, causes) = match e {
+            StoreError::NotFound { kind, key } => (404, "NotFound", Some(kind), key, vec![]),
+            StoreError::AlreadyExists { kind, key } => (409, "AlreadyExists", Some(kind), key, vec![]),
+            StoreError::Conflict { kind, key, .. } => (409, "Conflict", Some(kind), key, vec![]),
+            StoreError::Invalid { kind, key, causes } => (422, "Invalid", Some(kind), key, causes),
+            StoreError::Backend(_) => (500, "InternalError", None, String::new(), vec![]),
+            StoreError::Closed => (503, "ServiceUnavailable", None, String::new(), vec![]),
+        };
+        let mut status = Status::failure(code, reason, message);
+        if kind.is_some() || !causes.is_empty() {
+            status.details = Some(StatusDetails { name, kind: kind.map(|k: Kind| k.to_string()).unwrap_or_default(), causes });
+        }
+        ApiError(status)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let code = StatusCode::from_u16(self.0.code).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (code, Json(self.0)).into_response()
+    }
+}

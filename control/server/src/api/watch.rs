@@ -1,0 +1,124 @@
+//! Watch: a stream of newline-delimited JSON events from a resourceVersion,
+//! read from the store's history, filtered per watcher, with bookmarks so a
+//! filtered watcher's resourceVersion still advances.
+
+use std::sync::Arc;
+
+use axum::{
+    body::{Body, Bytes},
+    http::header,
+    response::{IntoResponse, Response},
+};
+use keel_api::Kind;
+use tokio_stream::wrappers::ReceiverStream;
+
+use super::{AppState, error::ApiError, handlers::ListOptions};
+use crate::store::Obj;
+
+/// Frames buffered per watcher before it waits for the client to read.
+const BUFFER: usize = 256;
+
+pub(super) fn serve(app: Arc<AppState>, kind: Kind, ns: Option<String>, opts: ListOptions) -> Result<Response, ApiError> {
+    let from: Option<u64> = match opts.resource_version.as_str() {
+        "" | "0" => None,
+        rv => Some(rv.parse().map_err(|_| ApiError::bad_request(format!("resourceVersion: {rv:?} is not a number")))?),
+    };
+    if let Some(rv) = from {
+        let compacted = app.store.compacted();
+        if rv < compacted {
+            return Err(ApiError::expired(rv, compacted + 1));
+        }
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(BUFFER);
+    tokio::spawn(async move {
+        let _ = stream(app, kind, ns, opts, from, tx).await;
+    });
+    let body = Body::from_stream(ReceiverStream::new(rx));
+    Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
+}
+
+fn bookmark(kind: Kind, revision: u64) -> Bytes {
+    Bytes::from(format!(
+        "{{\"type\":\"BOOKMARK\",\"object\":{{\"kind\":\"{kind}\",\"apiVersion\":\"{}\",\"metadata\":{{\"resourceVersion\":\"{revision}\"}}}}}}\n",
+        kind.api_version()
+    ))
+}
+
+fn error_line(e: &ApiError) -> Bytes {
+    let mut v = serde_json::to_vec(&serde_json::json!({"type": "ERROR", "object": e.0})).expect("serializable");
+    v.push(b'\n');
+    Bytes::from(v)
+}
+
+fn added_line(obj: &Obj) -> Bytes {
+    let mut v = br#"{"type":"ADDED","object":"#.to_vec();
+    v.extend_from_slice(&obj.to_json());
+    v.extend_from_slice(b"}\n");
+    Bytes::from(v)
+}
+
+type Tx = tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>;
+
+/// Ends (Err) when the client goes away.
+async fn send(tx: &Tx, line: Bytes) -> Result<(), ()> {
+    tx.send(Ok(line)).await.map_err(drop)
+}
+
+async fn stream(app: Arc<AppState>, kind: Kind, ns: Option<String>, opts: ListOptions, from: Option<u64>, tx: Tx) -> Result<(), ()> {
+    let mut revisions = app.store.subscribe();
+    let deadline = opts.timeout.map(|t| tokio::time::Instant::now() + t);
+    let mut cursor = match from {
+        Some(rv) => rv,
+        None => {
+            // Start with the current state, then follow changes after it.
+            let snap = app.store.snapshot();
+            for obj in snap.list(kind, ns.as_deref().unwrap_or("")) {
+                if opts.matches(&obj, ns.as_deref()) {
+                    send(&tx, added_line(&obj)).await?;
+                }
+            }
+            snap.revision
+        }
+    };
+    // Bookmarks tell a filtered watcher how far it has seen, and keep an idle
+    // connection alive; they go out on a fixed tick, busy or not.
+    let mut tick = tokio::time::interval(app.bookmark_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    tick.tick().await;
+    let mut sent_since_tick = false;
+    loop {
+        match app.store.events_after(cursor) {
+            Err(expired) => {
+                let _ = send(&tx, error_line(&ApiError::expired(expired.requested, expired.oldest))).await;
+                return Ok(());
+            }
+            Ok(events) => {
+                for e in events {
+                    cursor = e.revision;
+                    if e.obj.kind() == kind && opts.matches(&e.obj, ns.as_deref()) {
+                        send(&tx, e.line().clone()).await?;
+                        sent_since_tick = true;
+                    }
+                }
+            }
+        }
+        tokio::select! {
+            changed = revisions.changed() => {
+                if changed.is_err() {
+                    return Ok(());
+                }
+            }
+            _ = tick.tick() => {
+                if opts.bookmarks && !sent_since_tick {
+                    send(&tx, bookmark(kind, cursor)).await?;
+                } else if tx.is_closed() {
+                    return Err(());
+                }
+                sent_since_tick = false;
+            }
+            _ = async { match deadline { Some(d) => tokio::time::sleep_until(d).await, None => std::future::pending().await } } => {
+                return Ok(());
+            }
+        }
+    }
+}

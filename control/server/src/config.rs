@@ -1,0 +1,51 @@
+//! keel-control's configuration (from flags; see main.rs).
+
+use std::{net::SocketAddr, path::PathBuf, time::Duration};
+
+use crate::{alloc::Ranges, controllers::ControllerConfig};
+
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    pub listen: SocketAddr,
+    pub data_dir: PathBuf,
+    pub ranges: Ranges,
+    pub watch_history: usize,
+    pub bookmark_interval: Duration,
+    pub controllers: ControllerConfig,
+    pub tls: Option<TlsConfig>,
+    /// The URL written to client.json (defaults from `listen`).
+    pub advertise_url: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct TlsConfig {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    /// CA that clients should trust (written to client.json); the
+    /// certificate itself when it is self-signed.
+    pub client_ca: Option<PathBuf>,
+}
+
+impl ServerConfig {
+    pub fn token_path(&self) -> PathBuf {
+        self.data_dir.join("token")
+    }
+
+    pub fn client_config_path(&self) -> PathBuf {
+        self.data_dir.join("client.json")
+    }
+
+    pub fn db_path(&self) -> PathBuf {
+        self.data_dir.join("state.redb")
+    }
+
+    /// The URL clients should use.
+    pub fn url(&self) -> String {
+        if let Some(u) = &self.advertise_url {
+            return u.clone();
+        }
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let host = if self.listen.ip().is_unspecified() { "127.0.0.1".to_string() } else { self.listen.ip().to_string() };
+        format!("{scheme}://{host}:{}", self.listen.port())
+    }
+}

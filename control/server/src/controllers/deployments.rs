@@ -1,0 +1,373 @@
+//! The Deployment controller: keeps `replicas` pods of the current template
+//! running, replaces deleted or evicted ones, rolls to a new template within
+//! maxSurge/maxUnavailable (or all at once with Recreate), and reports
+//! replica counts in the Deployment's status.
+
+use std::{collections::BTreeSet, sync::Arc};
+
+use keel_api::{
+    Deployment, Kind, ObjectMeta, Pod, Resource,
+    deployment::DeploymentCondition,
+    meta::OwnerReference,
+};
+
+use super::{ControllerConfig, Follower, Work};
+use crate::store::{Obj, Precondition, State, Store, StoreError};
+
+/// Label carrying the hash of the template a pod was made from.
+pub const TEMPLATE_HASH_LABEL: &str = "pod-template-hash";
+
+/// A stable hash of the pod template (FNV-1a over its JSON), 10 hex digits.
+pub fn template_hash(d: &Deployment) -> String {
+    let json = serde_json::to_vec(&d.spec.template).expect("templates serialize");
+    let mut h: u64 = 0xcbf29ce484222325;
+    for b in json {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x100000001b3);
+    }
+    format!("{:010x}", h & 0xff_ffff_ffff)
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Action {
+    Create(Pod),
+    Delete(Arc<Pod>),
+}
+
+/// Pods to create and delete for one Deployment, and the status it should
+/// report. Pure.
+pub fn plan(d: &Deployment, owned: &[Arc<Pod>]) -> (Vec<Action>, keel_api::deployment::DeploymentStatus) {
+    let hash = template_hash(d);
+    let replicas = d.replicas().max(0) as usize;
+    let active: Vec<&Arc<Pod>> = owned.iter().filter(|p| p.is_active()).collect();
+    let (new, old): (Vec<&Arc<Pod>>, Vec<&Arc<Pod>>) =
+        active.iter().partition(|p| p.metadata.labels.get(TEMPLATE_HASH_LABEL) == Some(&hash));
+    let ready = |ps: &[&Arc<Pod>]| ps.iter().filter(|p| p.is_ready()).count();
+    let (new_ready, old_ready) = (ready(&new), ready(&old));
+    let mut actions = Vec::new();
+
+    // Finished pods of a Deployment (which restarts Always) are replaced.
+    for p in owned.iter().filter(|p| !p.is_active()) {
+        actions.push(Action::Delete(p.clone()));
+    }
+
+    let (surge, max_unavailable) = d.rollout_bounds();
+    let (surge, max_unavailable) = (surge.max(0) as usize, max_unavailable.max(0) as usize);
+    let mut creates = 0usize;
+    let mut deletes: Vec<Arc<Pod>> = Vec::new();
+    if d.is_recreate() {
+        if !old.is_empty() {
+            deletes.extend(old.iter().map(|p| (*p).clone()));
+        } else if new.len() < replicas {
+            creates = replicas - new.len();
+        }
+    } else if new.len() < replicas {
+        // Room above replicas while old pods remain.
+        let total = new.len() + old.len();
+        let allowed = (replicas + surge).saturating_sub(total);
+        creates = (replicas - new.len()).min(if old.is_empty() { usize::MAX } else { allowed });
+    }
+    if new.len() > replicas {
+        deletes.extend(victims(&new, new.len() - replicas));
+    }
+    if !d.is_recreate() && !old.is_empty() {
+        // As Kubernetes scales down the old ReplicaSet: never below
+        // replicas - maxUnavailable available pods, counting new pods that
+        // are not ready yet as unavailable; unready old pods go first.
+        let min_available = replicas.saturating_sub(max_unavailable);
+        let new_unavailable = new.len() - new_ready;
+        let mut budget = (new.len() + old.len()).saturating_sub(min_available + new_unavailable);
+        let mut old_sorted: Vec<&Arc<Pod>> = old.clone();
+        old_sorted.sort_by_key(|p| (p.is_ready(), std::cmp::Reverse(p.metadata.creation_timestamp)));
+        let mut healthy_budget = (new_ready + old_ready).saturating_sub(min_available);
+        for p in old_sorted {
+            if budget == 0 {
+                break;
+            }
+            if p.is_ready() {
+                if healthy_budget == 0 {
+                    break;
+                }
+                healthy_budget -= 1;
+            }
+            deletes.push(p.clone());
+            budget -= 1;
+        }
+    }
+    for _ in 0..creates {
+        actions.push(Action::Create(new_pod(d, &hash)));
+    }
+    actions.extend(deletes.into_iter().map(Action::Delete));
+
+    let available = (new_ready + old_ready) as i64;
+    let desired = replicas as i64;
+    let mut status = keel_api::deployment::DeploymentStatus {
+        observed_generation: d.metadata.generation,
+        replicas: active.len() as i64,
+        updated_replicas: new.len() as i64,
+        ready_replicas: available,
+        available_replicas: available,
+        unavailable_replicas: (desired - available).max(0),
+        conditions: d.status.conditions.clone(),
+    };
+    let is_available = available >= desired - max_unavailable as i64;
+    set_condition(
+        &mut status.conditions,
+        "Available",
+        is_available,
+        if is_available { "MinimumReplicasAvailable" } else { "MinimumReplicasUnavailable" },
+        &format!("{available} of {desired} replicas available"),
+    );
+    let done = new.len() == replicas && old.is_empty() && new_ready == replicas;
+    set_condition(
+        &mut status.conditions,
+        "Progressing",
+        true,
+        if done { "NewReplicaSetAvailable" } else { "ReplicaSetUpdated" },
+        &format!("{} of {desired} replicas updated", new.len()),
+    );
+    (actions, status)
+}
+
+fn set_condition(conditions: &mut Vec<DeploymentCondition>, type_: &str, ok: bool, reason: &str, message: &str) {
+    let status = if ok { "True" } else { "False" };
+    match conditions.iter_mut().find(|c| c.type_ == type_) {
+        Some(c) => {
+            if c.status != status {
+                c.last_transition_time = Some(keel_api::Time::now());
+            }
+            c.status = status.into();
+            c.reason = reason.into();
+            c.message = message.into();
+        }
+        None => conditions.push(DeploymentCondition {
+            type_: type_.into(),
+            status: status.into(),
+            reason: reason.into(),
+            message: message.into(),
+            last_transition_time: Some(keel_api::Time::now()),
+        }),
+    }
+}
+
+/// Which pods to remove when there are too many: unscheduled first, then
+/// not ready, then the newest.
+fn victims(pods: &[&Arc<Pod>], n: usize) -> Vec<Arc<Pod>> {
+    let mut v: Vec<&Arc<Pod>> = pods.to_vec();
+    v.sort_by_key(|p| (!p.spec.node_name.is_empty(), p.is_ready(), std::cmp::Reverse(p.metadata.creation_timestamp)));
+    v.into_iter().take(n).cloned().collect()
+}
+
+fn new_pod(d: &Deployment, hash: &str) -> Pod {
+    let mut labels = d.spec.template.metadata.labels.clone();
+    labels.insert(TEMPLATE_HASH_LABEL.into(), hash.into());
+    Pod {
+        api_version: "v1".into(),
+        kind: "Pod".into(),
+        metadata: ObjectMeta {
+            generate_name: format!("{}-{hash}-", d.metadata.name),
+            namespace: d.metadata.namespace.clone(),
+            labels,
+            annotations: d.spec.template.metadata.annotations.clone(),
+            owner_references: vec![OwnerReference {
+                api_version: "apps/v1".into(),
+                kind: "Deployment".into(),
+                name: d.metadata.name.clone(),
+                uid: d.metadata.uid.clone(),
+                controller: true,
+            }],
+            ..ObjectMeta::default()
+        },
+        spec: d.spec.template.spec.clone(),
+        status: Default::default(),
+    }
+}
+
+pub async fn run(store: Store, cfg: ControllerConfig) {
+    let mut follower = Follower::new(store.clone(), cfg.resync);
+    loop {
+        let (state, dirty) = match follower.next().await {
+            Work::Resync(state) => {
+                let all: BTreeSet<String> = state.deployments.keys().cloned().collect();
+                // Pods whose Deployment is gone are garbage-collected.
+                collect_orphans(&store, &state).await;
+                (state, all)
+            }
+            Work::Events(events, state) => {
+                let mut dirty = BTreeSet::new();
+                let mut deleted_owner = false;
+                for e in &events {
+                    match &e.obj {
+                        Obj::Deployment(d) => {
+                            dirty.insert(d.key());
+                            deleted_owner |= !state.deployments.contains_key(&d.key());
+                        }
+                        Obj::Pod(p) => {
+                            if let Some(uid) = p.metadata.controller_uid()
+                                && let Some(d) = state.deployments.values().find(|d| d.metadata.uid == uid)
+                            {
+                                dirty.insert(d.key());
+                            }
+                        }
+                        _ => {}
+                    }
+                }
+                if deleted_owner {
+                    collect_orphans(&store, &state).await;
+                }
+                (state, dirty)
+            }
+        };
+        for key in dirty {
+            if let Some(d) = state.deployments.get(&key)
+                && let Err(e) = sync(&store, &state, d).await
+            {
+                tracing::debug!(deployment = %key, error = %e, "deployment sync refused; will retry");
+            }
+        }
+    }
+}
+
+async fn sync(store: &Store, state: &State, d: &Arc<Deployment>) -> Result<(), StoreError> {
+    let owned = state.pods_owned_by(&d.metadata.uid);
+    let (actions, status) = plan(d, &owned);
+    for action in actions {
+        match action {
+            Action::Create(pod) => {
+                store.create(pod).await?;
+            }
+            Action::Delete(pod) => {
+                let pre = Precondition { uid: Some(pod.metadata.uid.clone()), resource_version: None };
+                match store.delete(Kind::Pod, &pod.metadata.namespace, &pod.metadata.name, pre).await {
+                    Ok(_) | Err(StoreError::NotFound { .. }) => {}
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+    }
+    if status != d.status {
+        let mut next = (**d).clone();
+        next.status = status;
+        store.update_status(next).await?;
+    }
+    Ok(())
+}
+
+/// Deletes pods whose controlling Deployment no longer exists.
+async fn collect_orphans(store: &Store, state: &State) {
+    let live: BTreeSet<&str> = state.deployments.values().map(|d| d.metadata.uid.as_str()).collect();
+    for (uid, keys) in state.pods_by_owner.iter() {
+        if live.contains(uid.as_str()) {
+            continue;
+        }
+        for key in keys.iter() {
+            let Some(p) = state.pods.get(key) else { continue };
+            if p.metadata.owner_references.iter().any(|o| o.controller && o.kind == "Deployment") {
+                let pre = Precondition { uid: Some(p.metadata.uid.clone()), resource_version: None };
+                let _ = store.delete(Kind::Pod, &p.metadata.namespace, &p.metadata.name, pre).await;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn deployment(replicas: i64, image: &str) -> Deployment {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "namespace": "d", "uid": "dep-uid", "generation": 1},
+            "spec": {
+                "replicas": replicas,
+                "selector": {"matchLabels": {"app": "web"}},
+                "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": image}]}}
+            }
+        }))
+        .unwrap()
+    }
+
+    fn owned(d: &Deployment, n: usize, ready: bool) -> Vec<Arc<Pod>> {
+        (0..n)
+            .map(|i| {
+                let mut p = new_pod(d, &template_hash(d));
+                p.metadata.name = format!("web-{i}");
+                p.metadata.uid = format!("p{i}-{}", template_hash(d));
+                p.spec.node_name = "n1".into();
+                p.set_condition("Ready", if ready { "True" } else { "False" }, "", "");
+                Arc::new(p)
+            })
+            .collect()
+    }
+
+    fn count(actions: &[Action]) -> (usize, usize) {
+        let c = actions.iter().filter(|a| matches!(a, Action::Create(_))).count();
+        (c, actions.len() - c)
+    }
+
+    #[test]
+    fn creates_missing_and_deletes_extra() {
+        let d = deployment(3, "v1");
+        let (a, st) = plan(&d, &[]);
+        assert_eq!(count(&a), (3, 0));
+        assert_eq!(st.unavailable_replicas, 3);
+        let Action::Create(p) = &a[0] else { panic!() };
+        assert_eq!(p.metadata.owner_references[0].uid, "dep-uid");
+        assert!(p.metadata.generate_name.starts_with("web-"));
+        assert_eq!(p.metadata.labels[TEMPLATE_HASH_LABEL], template_hash(&d));
+        let (a, st) = plan(&d, &owned(&d, 5, true));
+        assert_eq!(count(&a), (0, 2));
+        assert_eq!(st.ready_replicas, 5);
+        let (a, st) = plan(&d, &owned(&d, 3, true));
+        assert!(a.is_empty());
+        assert_eq!((st.replicas, st.available_replicas, st.unavailable_replicas), (3, 3, 0));
+    }
+
+    #[test]
+    fn finished_pods_are_replaced() {
+        let d = deployment(2, "v1");
+        let mut pods = owned(&d, 2, true);
+        let mut dead = (*pods[0]).clone();
+        dead.status.phase = Some(keel_api::pod::PodPhase::Failed);
+        pods[0] = Arc::new(dead);
+        assert_eq!(count(&plan(&d, &pods).0), (1, 1));
+    }
+
+    #[test]
+    fn rolling_update_respects_surge_and_availability() {
+        let old_d = deployment(4, "v1");
+        let d = deployment(4, "v2");
+        let old = owned(&old_d, 4, true);
+        // maxSurge 1, maxUnavailable 1 (25% of 4): one new pod, one old pod goes.
+        let (a, st) = plan(&d, &old);
+        assert_eq!(count(&a), (1, 1));
+        assert_eq!(st.updated_replicas, 0);
+        // New pods ready: old pods may go while 3 stay available.
+        let mut pods = owned(&d, 4, true);
+        pods.extend(old.iter().take(1).cloned());
+        let (a, _) = plan(&d, &pods);
+        assert_eq!(count(&a), (0, 1));
+        // New pods not ready yet: keep old ones beyond the unavailability budget.
+        let mut pods = owned(&d, 2, false);
+        pods.extend(old.iter().take(3).cloned());
+        let (a, _) = plan(&d, &pods);
+        assert_eq!(count(&a).1, 0, "no ready old pod may go while new ones are not ready and 3 is the minimum");
+    }
+
+    #[test]
+    fn recreate_deletes_old_before_creating_new() {
+        let old_d = deployment(2, "v1");
+        let mut d = deployment(2, "v2");
+        d.spec.strategy = Some(keel_api::deployment::DeploymentStrategy { type_: "Recreate".into(), rolling_update: None });
+        let (a, _) = plan(&d, &owned(&old_d, 2, true));
+        assert_eq!(count(&a), (0, 2));
+        let (a, _) = plan(&d, &[]);
+        assert_eq!(count(&a), (2, 0));
+    }
+
+    #[test]
+    fn template_hash_is_stable_and_template_sensitive() {
+        assert_eq!(template_hash(&deployment(1, "v1")), template_hash(&deployment(3, "v1")));
+        assert_ne!(template_hash(&deployment(1, "v1")), template_hash(&deployment(1, "v2")));
+        assert_eq!(template_hash(&deployment(1, "v1")).len(), 10);
+    }
+}

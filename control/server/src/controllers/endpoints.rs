@@ -1,0 +1,223 @@
+//! The endpoints controller: for every Service with a selector, an
+//! Endpoints object of the same name listing the selected pods that have an
+//! IP — Ready ones under `addresses`, others under `notReadyAddresses` — with
+//! each service port's targetPort resolved per pod (named ports included).
+//! Recomputed for the services a pod or service event touches.
+
+use std::{
+    collections::{BTreeMap, BTreeSet, HashMap},
+    sync::Arc,
+};
+
+use keel_api::{
+    Endpoints, Kind, ObjectMeta, Pod, Resource, Service,
+    endpoints::{EndpointAddress, EndpointPort, EndpointSubset, ObjectReference},
+};
+
+use super::{ControllerConfig, Follower, Work};
+use crate::store::{Obj, Precondition, State, Store, StoreError};
+
+/// The Endpoints a service should have given the pods its selector picks. Pure.
+pub fn desired(svc: &Service, pods: &[Arc<Pod>]) -> Endpoints {
+    // Group addresses by their resolved port list, as Kubernetes does.
+    let mut groups: BTreeMap<Vec<EndpointPort>, (Vec<EndpointAddress>, Vec<EndpointAddress>)> = BTreeMap::new();
+    for pod in pods {
+        if pod.status.pod_ip.is_empty() || !pod.is_active() {
+            continue;
+        }
+        let mut ports = Vec::new();
+        for sp in &svc.spec.ports {
+            if let Some(port) = pod.resolve_port(&sp.target(), sp.protocol) {
+                ports.push(EndpointPort { name: sp.name.clone(), port, protocol: sp.protocol });
+            }
+        }
+        if ports.is_empty() {
+            continue;
+        }
+        ports.sort();
+        let addr = EndpointAddress {
+            ip: pod.status.pod_ip.clone(),
+            node_name: pod.spec.node_name.clone(),
+            target_ref: Some(ObjectReference {
+                kind: "Pod".into(),
+                namespace: pod.metadata.namespace.clone(),
+                name: pod.metadata.name.clone(),
+                uid: pod.metadata.uid.clone(),
+            }),
+        };
+        let (ready, not_ready) = groups.entry(ports).or_default();
+        if pod.is_ready() { ready.push(addr) } else { not_ready.push(addr) }
+    }
+    let subsets = groups
+        .into_iter()
+        .map(|(ports, (mut addresses, mut not_ready_addresses))| {
+            addresses.sort();
+            not_ready_addresses.sort();
+            EndpointSubset { addresses, not_ready_addresses, ports }
+        })
+        .collect();
+    Endpoints {
+        api_version: "v1".into(),
+        kind: "Endpoints".into(),
+        metadata: ObjectMeta {
+            name: svc.metadata.name.clone(),
+            namespace: svc.metadata.namespace.clone(),
+            labels: svc.metadata.labels.clone(),
+            ..ObjectMeta::default()
+        },
+        subsets,
+    }
+}
+
+pub async fn run(store: Store, cfg: ControllerConfig) {
+    let mut follower = Follower::new(store.clone(), cfg.resync);
+    // Which services each pod was last listed in, to update them when the
+    // pod stops matching or goes away.
+    let mut member_of: HashMap<String, BTreeSet<String>> = HashMap::new();
+    loop {
+        let (state, dirty): (Arc<State>, BTreeSet<String>) = match follower.next().await {
+            Work::Resync(state) => {
+                let mut all: BTreeSet<String> = state.services.keys().cloned().collect();
+                // Endpoints whose service is gone.
+                all.extend(state.endpoints.keys().filter(|k| !state.services.contains_key(*k)).cloned());
+                (state, all)
+            }
+            Work::Events(events, state) => {
+                let mut dirty = BTreeSet::new();
+                for e in &events {
+                    match &e.obj {
+                        Obj::Service(s) => {
+                            dirty.insert(s.key());
+                        }
+                        Obj::Pod(p) => {
+                            let key = p.key();
+                            if let Some(old) = member_of.get(&key) {
+                                dirty.extend(old.iter().cloned());
+                            }
+                            if let Some(now) = state.pods.get(&key) {
+                                dirty.extend(state.services_selecting(now).iter().map(|s| s.key()));
+                            }
+                        }
+                        Obj::Endpoints(ep) if !state.services.contains_key(&ep.key()) => {
+                            dirty.insert(ep.key());
+                        }
+                        _ => {}
+                    }
+                }
+                (state, dirty)
+            }
+        };
+        for key in dirty {
+            if let Err(e) = sync(&store, &state, &key, &mut member_of).await {
+                tracing::debug!(service = %key, error = %e, "endpoints write refused; will retry");
+            }
+        }
+    }
+}
+
+/// Makes the Endpoints for one service key match the desired state.
+async fn sync(store: &Store, state: &State, key: &str, member_of: &mut HashMap<String, BTreeSet<String>>) -> Result<(), StoreError> {
+    let current = state.endpoints.get(key).cloned();
+    let Some(svc) = state.services.get(key).filter(|s| !s.spec.selector.is_empty()) else {
+        // No service (or no selector: endpoints are not managed): remove ours.
+        for set in member_of.values_mut() {
+            set.remove(key);
+        }
+        if let Some(ep) = current
+            && !state.services.contains_key(key)
+        {
+            let pre = Precondition { uid: Some(ep.metadata.uid.clone()), resource_version: None };
+            match store.delete(Kind::Endpoints, &ep.metadata.namespace, &ep.metadata.name, pre).await {
+                Ok(_) | Err(StoreError::NotFound { .. }) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        return Ok(());
+    };
+    let pods = state.pods_selected(&svc.metadata.namespace, &svc.spec.selector);
+    for set in member_of.values_mut() {
+        set.remove(key);
+    }
+    for p in &pods {
+        member_of.entry(p.key()).or_default().insert(key.to_string());
+    }
+    member_of.retain(|_, s| !s.is_empty());
+    let want = desired(svc, &pods);
+    match current {
+        Some(cur) if cur.subsets == want.subsets && cur.metadata.labels == want.metadata.labels => Ok(()),
+        Some(cur) => {
+            let mut next = want;
+            next.metadata.resource_version = cur.metadata.resource_version.clone();
+            store.update(next).await.map(drop)
+        }
+        None => match store.create(want).await {
+            Ok(_) | Err(StoreError::AlreadyExists { .. }) => Ok(()),
+            Err(e) => Err(e),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn svc() -> Service {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "web", "namespace": "d"},
+            "spec": {"selector": {"app": "web"}, "ports": [
+                {"name": "http", "port": 80, "targetPort": "http"},
+                {"name": "metrics", "port": 9000, "targetPort": 9100}
+            ]}
+        }))
+        .unwrap()
+    }
+
+    fn pod(name: &str, ip: &str, ready: bool, http_port: Option<i64>) -> Arc<Pod> {
+        let ports = match http_port {
+            Some(p) => serde_json::json!([{"name": "http", "containerPort": p}]),
+            None => serde_json::json!([]),
+        };
+        let mut p: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "namespace": "d", "labels": {"app": "web"}, "uid": format!("uid-{name}")},
+            "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "i", "ports": ports}]},
+            "status": {"podIP": ip, "phase": "Running"}
+        }))
+        .unwrap();
+        p.set_condition("Ready", if ready { "True" } else { "False" }, "", "");
+        Arc::new(p)
+    }
+
+    #[test]
+    fn ready_and_not_ready_addresses_with_resolved_ports() {
+        let pods = [pod("a", "10.0.0.2", true, Some(8080)), pod("b", "10.0.0.1", true, Some(8080)), pod("c", "10.0.0.3", false, Some(8080))];
+        let ep = desired(&svc(), &pods);
+        assert_eq!(ep.subsets.len(), 1);
+        let s = &ep.subsets[0];
+        assert_eq!(s.addresses.iter().map(|a| a.ip.as_str()).collect::<Vec<_>>(), ["10.0.0.1", "10.0.0.2"]);
+        assert_eq!(s.not_ready_addresses[0].ip, "10.0.0.3");
+        assert_eq!(
+            s.ports.iter().map(|p| (p.name.as_str(), p.port)).collect::<Vec<_>>(),
+            [("http", 8080), ("metrics", 9100)]
+        );
+        assert_eq!(ep.ready_backends("http", keel_api::pod::Protocol::Tcp), vec![("10.0.0.1".into(), 8080), ("10.0.0.2".into(), 8080)]);
+    }
+
+    #[test]
+    fn pods_differing_in_named_port_form_separate_subsets() {
+        let pods = [pod("a", "10.0.0.1", true, Some(8080)), pod("b", "10.0.0.2", true, Some(8081)), pod("c", "10.0.0.3", true, None)];
+        let ep = desired(&svc(), &pods);
+        // a and b differ in the http port; c lacks it and only serves metrics.
+        assert_eq!(ep.subsets.len(), 3);
+        let c = ep.subsets.iter().find(|s| s.addresses[0].ip == "10.0.0.3").unwrap();
+        assert_eq!(c.ports.len(), 1);
+        assert_eq!(c.ports[0].name, "metrics");
+    }
+
+    #[test]
+    fn pods_without_ip_or_finished_are_left_out() {
+        let mut done = (*pod("d", "10.0.0.4", true, Some(80))).clone();
+        done.status.phase = Some(keel_api::pod::PodPhase::Succeeded);
+        let ep = desired(&svc(), &[pod("a", "", true, Some(80)), Arc::new(done)]);
+        assert!(ep.subsets.is_empty());
+    }
+}
