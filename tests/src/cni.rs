@@ -51,7 +51,9 @@ pub fn keel_cni_bin(release: bool) -> PathBuf {
         }
         let status = cmd.status().expect("running cargo build -p keel-cni");
         assert!(status.success(), "cargo build -p keel-cni failed: {status}");
-        let bin = target_dir().join(if release { "release" } else { "debug" }).join("keel-cni");
+        let bin = target_dir()
+            .join(if release { "release" } else { "debug" })
+            .join("keel-cni");
         assert!(bin.is_file(), "{} missing after the build", bin.display());
         bin
     })
@@ -62,7 +64,11 @@ pub fn keel_cni_bin(release: bool) -> PathBuf {
 /// put in CNI_PATH before Debian's plugins.
 pub fn keel_bin_dir(release: bool) -> PathBuf {
     let bin = keel_cni_bin(release);
-    let dir = target_dir().join(if release { "cni-bin-release" } else { "cni-bin-debug" });
+    let dir = target_dir().join(if release {
+        "cni-bin-release"
+    } else {
+        "cni-bin-debug"
+    });
     std::fs::create_dir_all(&dir).expect("creating the CNI bin dir");
     let link = dir.join("keel");
     if std::fs::read_link(&link).ok().as_deref() != Some(bin.as_path()) {
@@ -93,16 +99,29 @@ impl Exec {
     /// The result of a run that must have succeeded.
     #[track_caller]
     pub fn ok(&self) -> Option<Value> {
-        assert_eq!(self.code, 0, "plugin failed: stdout={} stderr={}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, 0,
+            "plugin failed: stdout={} stderr={}",
+            self.stdout, self.stderr
+        );
         self.json()
     }
 
     /// The CNI error code and message of a run that must have failed.
     #[track_caller]
     pub fn err(&self) -> (u64, String) {
-        assert_ne!(self.code, 0, "plugin succeeded but should have failed: {}", self.stdout);
-        let v = self.json().unwrap_or_else(|| panic!("error output is not JSON: {:?}", self.stdout));
-        (v["code"].as_u64().expect("error code"), v["msg"].as_str().unwrap_or_default().to_string())
+        assert_ne!(
+            self.code, 0,
+            "plugin succeeded but should have failed: {}",
+            self.stdout
+        );
+        let v = self
+            .json()
+            .unwrap_or_else(|| panic!("error output is not JSON: {:?}", self.stdout));
+        (
+            v["code"].as_u64().expect("error code"),
+            v["msg"].as_str().unwrap_or_default().to_string(),
+        )
     }
 }
 
@@ -117,7 +136,12 @@ pub struct Attach {
 
 impl Attach {
     pub fn new(container_id: impl Into<String>, netns: &Path) -> Self {
-        Self { container_id: container_id.into(), netns: Some(netns.to_path_buf()), ifname: "eth0".into(), args: None }
+        Self {
+            container_id: container_id.into(),
+            netns: Some(netns.to_path_buf()),
+            ifname: "eth0".into(),
+            args: None,
+        }
     }
 }
 
@@ -140,7 +164,9 @@ impl Pod {
 
     /// Links inside the pod namespace.
     pub fn links(&self) -> Vec<Link> {
-        self.ns.run(|| LinkList.execute(&mut Handle::new()?)).expect("listing pod links")
+        self.ns
+            .run(|| LinkList.execute(&mut Handle::new()?))
+            .expect("listing pod links")
     }
 }
 
@@ -154,7 +180,10 @@ pub struct Node {
 impl Node {
     pub fn new(what: &str) -> Self {
         let ns = TestNetns::new(what).expect("creating the node namespace");
-        let data = tempfile::Builder::new().prefix("keel-t-cni-").tempdir().expect("creating the IPAM dir");
+        let data = tempfile::Builder::new()
+            .prefix("keel-t-cni-")
+            .tempdir()
+            .expect("creating the IPAM dir");
         Self { ns, data }
     }
 
@@ -171,7 +200,14 @@ impl Node {
     }
 
     /// Starts `bin` for `command` inside the node namespace, config on stdin.
-    pub fn spawn(&self, bin: &Path, command: &str, attach: Option<&Attach>, path: &str, conf: &Value) -> Child {
+    pub fn spawn(
+        &self,
+        bin: &Path,
+        command: &str,
+        attach: Option<&Attach>,
+        path: &str,
+        conf: &Value,
+    ) -> Child {
         let mut cmd = self.ns.command(bin.to_str().expect("utf-8 path"));
         cmd.env("CNI_COMMAND", command)
             .env("CNI_PATH", path)
@@ -182,7 +218,8 @@ impl Node {
             cmd.env_remove(var);
         }
         if let Some(a) = attach {
-            cmd.env("CNI_CONTAINERID", &a.container_id).env("CNI_IFNAME", &a.ifname);
+            cmd.env("CNI_CONTAINERID", &a.container_id)
+                .env("CNI_IFNAME", &a.ifname);
             if let Some(ns) = &a.netns {
                 cmd.env("CNI_NETNS", ns);
             }
@@ -190,15 +227,32 @@ impl Node {
                 cmd.env("CNI_ARGS", args);
             }
         }
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("running {}: {e}", bin.display()));
+        let mut child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("running {}: {e}", bin.display()));
         let bytes = serde_json::to_vec(conf).expect("config serializes");
-        child.stdin.take().expect("piped").write_all(&bytes).expect("writing the config");
+        child
+            .stdin
+            .take()
+            .expect("piped")
+            .write_all(&bytes)
+            .expect("writing the config");
         child
     }
 
     /// Runs `bin` for `command` and waits for it.
-    pub fn run(&self, bin: &Path, command: &str, attach: Option<&Attach>, path: &str, conf: &Value) -> Exec {
-        let out = self.spawn(bin, command, attach, path, conf).wait_with_output().expect("waiting for the plugin");
+    pub fn run(
+        &self,
+        bin: &Path,
+        command: &str,
+        attach: Option<&Attach>,
+        path: &str,
+        conf: &Value,
+    ) -> Exec {
+        let out = self
+            .spawn(bin, command, attach, path, conf)
+            .wait_with_output()
+            .expect("waiting for the plugin");
         Exec {
             code: out.status.code().unwrap_or(-1),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
@@ -210,16 +264,25 @@ impl Node {
     pub fn run_raw(&self, command: &str, attach: Option<&Attach>, stdin: &[u8]) -> Exec {
         let bin = keel_cni_bin(false);
         let mut cmd = self.ns.command(bin.to_str().expect("utf-8 path"));
-        cmd.env("CNI_COMMAND", command).env("CNI_PATH", cni_path(false));
+        cmd.env("CNI_COMMAND", command)
+            .env("CNI_PATH", cni_path(false));
         if let Some(a) = attach {
-            cmd.env("CNI_CONTAINERID", &a.container_id).env("CNI_IFNAME", &a.ifname);
+            cmd.env("CNI_CONTAINERID", &a.container_id)
+                .env("CNI_IFNAME", &a.ifname);
             if let Some(ns) = &a.netns {
                 cmd.env("CNI_NETNS", ns);
             }
         }
-        cmd.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         let mut child = cmd.spawn().expect("running keel-cni");
-        child.stdin.take().expect("piped").write_all(stdin).expect("writing stdin");
+        child
+            .stdin
+            .take()
+            .expect("piped")
+            .write_all(stdin)
+            .expect("writing stdin");
         let out = child.wait_with_output().expect("waiting for keel-cni");
         Exec {
             code: out.status.code().unwrap_or(-1),
@@ -230,23 +293,36 @@ impl Node {
 
     /// Runs the debug keel-cni (as `keel`, from CNI_PATH).
     pub fn keel(&self, command: &str, attach: Option<&Attach>, conf: &Value) -> Exec {
-        self.run(&keel_cni_bin(false), command, attach, &cni_path(false), conf)
+        self.run(
+            &keel_cni_bin(false),
+            command,
+            attach,
+            &cni_path(false),
+            conf,
+        )
     }
 
     /// Links in the node namespace.
     pub fn links(&self) -> Vec<Link> {
-        self.ns.run(|| LinkList.execute(&mut Handle::new()?)).expect("listing node links")
+        self.ns
+            .run(|| LinkList.execute(&mut Handle::new()?))
+            .expect("listing node links")
     }
 
     /// keel's host-side veths in the node namespace.
     pub fn keel_links(&self) -> Vec<Link> {
-        self.links().into_iter().filter(|l| keel_cni::attach::is_host_ifname(&l.name)).collect()
+        self.links()
+            .into_iter()
+            .filter(|l| keel_cni::attach::is_host_ifname(&l.name))
+            .collect()
     }
 
     /// The built-in IPAM's reservations of `network` (empty if no store).
     pub fn reservations(&self, network: &str) -> Vec<(String, String, Ipv4Addr)> {
         let path = self.data.path().join(network).join("state.json");
-        let Ok(bytes) = std::fs::read(&path) else { return Vec::new() };
+        let Ok(bytes) = std::fs::read(&path) else {
+            return Vec::new();
+        };
         let v: Value = serde_json::from_slice(&bytes).expect("state.json is JSON");
         v["reservations"]
             .as_array()
@@ -256,7 +332,10 @@ impl Node {
                 (
                     r["containerId"].as_str().unwrap_or_default().to_string(),
                     r["ifname"].as_str().unwrap_or_default().to_string(),
-                    r["ip"].as_str().and_then(|s| s.parse().ok()).expect("reservation ip"),
+                    r["ip"]
+                        .as_str()
+                        .and_then(|s| s.parse().ok())
+                        .expect("reservation ip"),
                 )
             })
             .collect()
@@ -265,20 +344,27 @@ impl Node {
     /// Whether a TCP connection from the node namespace to `ip:port`
     /// succeeds within `timeout`.
     pub fn can_connect(&self, ip: Ipv4Addr, port: u16, timeout: Duration) -> bool {
-        self.ns.run(|| std::net::TcpStream::connect_timeout(&(ip, port).into(), timeout).is_ok())
+        self.ns
+            .run(|| std::net::TcpStream::connect_timeout(&(ip, port).into(), timeout).is_ok())
     }
 }
 
 /// The pod IPv4 address in an ADD result (the first `ips` entry).
 pub fn result_ip(result: &Value) -> Ipv4Addr {
-    let addr = result["ips"][0]["address"].as_str().unwrap_or_else(|| panic!("no ips in {result}"));
-    addr.split('/').next().and_then(|a| a.parse().ok()).unwrap_or_else(|| panic!("bad address {addr}"))
+    let addr = result["ips"][0]["address"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no ips in {result}"));
+    addr.split('/')
+        .next()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| panic!("bad address {addr}"))
 }
 
 /// A listening TCP socket inside a namespace; connections are accepted by
 /// the kernel's backlog, so connect() succeeds without an accept loop.
 pub fn listen_in(ns: &TestNetns, ip: Ipv4Addr, port: u16) -> std::net::TcpListener {
-    ns.run(|| std::net::TcpListener::bind((ip, port))).unwrap_or_else(|e| panic!("listening on {ip}:{port}: {e}"))
+    ns.run(|| std::net::TcpListener::bind((ip, port)))
+        .unwrap_or_else(|e| panic!("listening on {ip}:{port}: {e}"))
 }
 
 /// A conflist run the way libcni does it.
@@ -317,7 +403,9 @@ impl Chain {
     }
 
     fn bin(&self, i: usize) -> PathBuf {
-        let ty = self.conflist["plugins"][i]["type"].as_str().expect("plugin type");
+        let ty = self.conflist["plugins"][i]["type"]
+            .as_str()
+            .expect("plugin type");
         self.path
             .split(':')
             .map(|d| Path::new(d).join(ty))
@@ -335,14 +423,22 @@ impl Chain {
         for i in 0..self.len() {
             let conf = self.plugin_conf(i, prev.as_ref(), runtime);
             let out = node.run(&self.bin(i), "ADD", Some(attach), &self.path, &conf);
-            let result = out.ok().unwrap_or_else(|| panic!("plugin {i} printed no result"));
+            let result = out
+                .ok()
+                .unwrap_or_else(|| panic!("plugin {i} printed no result"));
             prev = Some(result);
         }
         prev.expect("a chain has plugins")
     }
 
     /// CHECK through the chain; the first failure.
-    pub fn check(&self, node: &Node, attach: &Attach, result: &Value, runtime: &Value) -> Result<(), Exec> {
+    pub fn check(
+        &self,
+        node: &Node,
+        attach: &Attach,
+        result: &Value,
+        runtime: &Value,
+    ) -> Result<(), Exec> {
         for i in 0..self.len() {
             let conf = self.plugin_conf(i, Some(result), runtime);
             let out = node.run(&self.bin(i), "CHECK", Some(attach), &self.path, &conf);
@@ -357,7 +453,8 @@ impl Chain {
     pub fn del(&self, node: &Node, attach: &Attach, result: Option<&Value>, runtime: &Value) {
         for i in (0..self.len()).rev() {
             let conf = self.plugin_conf(i, result, runtime);
-            node.run(&self.bin(i), "DEL", Some(attach), &self.path, &conf).ok();
+            node.run(&self.bin(i), "DEL", Some(attach), &self.path, &conf)
+                .ok();
         }
     }
 }
