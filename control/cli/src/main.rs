@@ -1,1 +1,113 @@
-fn main() {}
+//! keelctl: the command-line client for keel-control, shaped like kubectl.
+
+mod apply;
+mod connect;
+mod describe;
+mod get;
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+use keel_api::client::ClientError;
+
+/// keelctl: talk to keel-control as you would to a Kubernetes API server.
+#[derive(Parser, Debug)]
+#[command(version, propagate_version = true)]
+struct Cli {
+    #[command(flatten)]
+    conn: connect::ConnectArgs,
+    /// Namespace for namespaced objects.
+    #[arg(short = 'n', long, global = true, default_value = "default", env = "KEEL_NAMESPACE")]
+    namespace: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Create or update objects from YAML/JSON files (several documents per file; a directory applies every file in it).
+    Apply {
+        #[arg(short = 'f', long = "filename", required = true)]
+        files: Vec<PathBuf>,
+    },
+    /// List objects of a kind, or show one.
+    Get {
+        /// node(s), pod(s), service(s)/svc, endpoints/ep, deployment(s)/deploy
+        kind: String,
+        name: Option<String>,
+        /// Output: table (default), wide, yaml, json.
+        #[arg(short = 'o', long, default_value = "table")]
+        output: String,
+        /// Every namespace.
+        #[arg(short = 'A', long)]
+        all_namespaces: bool,
+        /// Label selector, e.g. app=web,tier!=db.
+        #[arg(short = 'l', long)]
+        selector: Option<String>,
+        /// Field selector, e.g. spec.nodeName=node-1.
+        #[arg(long)]
+        field_selector: Option<String>,
+    },
+    /// Delete objects by kind and name.
+    Delete {
+        kind: String,
+        #[arg(required = true)]
+        names: Vec<String>,
+        /// Succeed if the object does not exist.
+        #[arg(long)]
+        ignore_not_found: bool,
+    },
+    /// Show one object in detail.
+    Describe { kind: String, name: String },
+}
+
+#[tokio::main(flavor = "current_thread")]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = run(cli).await;
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            match e.downcast_ref::<ClientError>() {
+                Some(ClientError::Api(s)) => eprintln!("Error from server ({}): {}", s.reason, s.message),
+                _ => eprintln!("error: {e:#}"),
+            }
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let ns = cli.namespace.clone();
+    match cli.command {
+        Command::Apply { files } => apply::run(&cli.conn.client()?, &ns, &files).await,
+        Command::Get { kind, name, output, all_namespaces, selector, field_selector } => {
+            let kind = connect::parse_kind(&kind)?;
+            let opts = get::Options { output: output.parse()?, all_namespaces, selector, field_selector };
+            get::run(&cli.conn.client()?, kind, &ns, name.as_deref(), &opts).await
+        }
+        Command::Delete { kind, names, ignore_not_found } => {
+            let kind = connect::parse_kind(&kind)?;
+            let client = cli.conn.client()?;
+            let mut code = ExitCode::SUCCESS;
+            for name in names {
+                match client.delete_any(kind, &ns, &name).await {
+                    Ok(()) => println!("{}/{name} deleted", kind.as_str().to_lowercase()),
+                    Err(e) if e.is_not_found() && ignore_not_found => {}
+                    Err(ClientError::Api(s)) => {
+                        eprintln!("Error from server ({}): {}", s.reason, s.message);
+                        code = ExitCode::FAILURE;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            Ok(code)
+        }
+        Command::Describe { kind, name } => {
+            let kind = connect::parse_kind(&kind)?;
+            let obj = cli.conn.client()?.get_any(kind, &ns, &name).await?;
+            print!("{}", describe::describe(&obj));
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}

@@ -22,7 +22,10 @@ pub fn load_or_create_token(path: &Path) -> anyhow::Result<String> {
             }
             return Ok(t.trim().to_string());
         }
-        Ok(_) => anyhow::bail!("{} is empty; remove it to generate a new token", path.display()),
+        Ok(_) => anyhow::bail!(
+            "{} is empty; remove it to generate a new token",
+            path.display()
+        ),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(e).with_context(|| format!("reading {}", path.display())),
     }
@@ -45,6 +48,7 @@ pub fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
         .with_context(|| format!("creating {}", tmp.display()))?;
     f.write_all(data)?;
     f.sync_all()?;
-    fs::rename(&tmp, path).with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    fs::rename(&tmp, path)
+        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
     Ok(())
 }

@@ -45,7 +45,11 @@ impl ServerConfig {
             return u.clone();
         }
         let scheme = if self.tls.is_some() { "https" } else { "http" };
-        let host = if self.listen.ip().is_unspecified() { "127.0.0.1".to_string() } else { self.listen.ip().to_string() };
+        let host = if self.listen.ip().is_unspecified() {
+            "127.0.0.1".to_string()
+        } else {
+            self.listen.ip().to_string()
+        };
         format!("{scheme}://{host}:{}", self.listen.port())
     }
 }

@@ -69,18 +69,27 @@ struct Args {
 }
 
 fn parse_port_range(s: &str) -> anyhow::Result<std::ops::RangeInclusive<u16>> {
-    let (a, b) = s.split_once('-').context("--node-port-range: expected FIRST-LAST, e.g. 30000-32767")?;
+    let (a, b) = s
+        .split_once('-')
+        .context("--node-port-range: expected FIRST-LAST, e.g. 30000-32767")?;
     let (a, b): (u16, u16) = (a.trim().parse()?, b.trim().parse()?);
-    anyhow::ensure!(a >= 1 && a <= b, "--node-port-range: {s} is empty or starts at 0");
+    anyhow::ensure!(
+        a >= 1 && a <= b,
+        "--node-port-range: {s} is empty or starts at 0"
+    );
     Ok(a..=b)
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     if args.log_json {
-        tracing_subscriber::fmt().json().with_env_filter(filter).init();
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .init();
     } else {
         tracing_subscriber::fmt().with_env_filter(filter).init();
     }
@@ -101,11 +110,19 @@ async fn main() -> anyhow::Result<()> {
             pod_eviction_timeout: args.pod_eviction_timeout,
             resync: args.resync,
         },
-        tls: args.tls_cert.zip(args.tls_key).map(|(cert, key)| TlsConfig { cert, key, client_ca: args.tls_client_ca }),
+        tls: args
+            .tls_cert
+            .zip(args.tls_key)
+            .map(|(cert, key)| TlsConfig {
+                cert,
+                key,
+                client_ca: args.tls_client_ca,
+            }),
         advertise_url: args.advertise_url,
     };
     let shutdown = async {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM handler");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

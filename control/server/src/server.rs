@@ -15,20 +15,41 @@ use crate::{
 };
 
 /// Runs until `shutdown` resolves.
-pub async fn run(config: ServerConfig, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-    config.ranges.validate().map_err(|e| anyhow::anyhow!("invalid ranges: {e}"))?;
-    fs::create_dir_all(&config.data_dir).with_context(|| format!("creating {}", config.data_dir.display()))?;
+pub async fn run(
+    config: ServerConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    config
+        .ranges
+        .validate()
+        .map_err(|e| anyhow::anyhow!("invalid ranges: {e}"))?;
+    fs::create_dir_all(&config.data_dir)
+        .with_context(|| format!("creating {}", config.data_dir.display()))?;
     let token = auth::load_or_create_token(&config.token_path())?;
     let backend = RedbBackend::open(&config.db_path())?;
-    let store = Store::open(Box::new(backend), StoreConfig { ranges: config.ranges.clone(), history: config.watch_history })
-        .context("opening the store")?;
+    let store = Store::open(
+        Box::new(backend),
+        StoreConfig {
+            ranges: config.ranges.clone(),
+            history: config.watch_history,
+        },
+    )
+    .context("opening the store")?;
     let client = ClientConfigFile {
         server: config.url(),
         token_file: "token".into(),
-        ca_file: config.tls.as_ref().map(|t| t.client_ca.clone().unwrap_or_else(|| t.cert.clone())),
+        ca_file: config
+            .tls
+            .as_ref()
+            .map(|t| t.client_ca.clone().unwrap_or_else(|| t.cert.clone())),
     };
-    auth::write_private(&config.client_config_path(), &serde_json::to_vec_pretty(&client)?)?;
-    let listener = tokio::net::TcpListener::bind(config.listen).await.with_context(|| format!("listening on {}", config.listen))?;
+    auth::write_private(
+        &config.client_config_path(),
+        &serde_json::to_vec_pretty(&client)?,
+    )?;
+    let listener = tokio::net::TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("listening on {}", config.listen))?;
     let snap = store.snapshot();
     tracing::info!(
         url = %config.url(),
@@ -40,14 +61,20 @@ pub async fn run(config: ServerConfig, shutdown: impl std::future::Future<Output
         "keel-control serving"
     );
     controllers::spawn_all(&store, &config.controllers);
-    let app = api::router(Arc::new(AppState { store, token, bookmark_interval: config.bookmark_interval }));
+    let app = api::router(Arc::new(AppState {
+        store,
+        token,
+        bookmark_interval: config.bookmark_interval,
+    }));
     match &config.tls {
         Some(tls) => {
             let acceptor = crate::tls::acceptor(&tls.cert, &tls.key)?;
             crate::tls::serve(listener, acceptor, app, shutdown).await;
         }
         None => {
-            axum::serve(listener, app).with_graceful_shutdown(shutdown).await?;
+            axum::serve(listener, app)
+                .with_graceful_shutdown(shutdown)
+                .await?;
         }
     }
     Ok(())

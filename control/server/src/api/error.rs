@@ -26,13 +26,19 @@ impl ApiError {
         Self::new(403, "Forbidden", message)
     }
     pub fn unauthorized() -> Self {
-        Self::new(401, "Unauthorized", "a valid bearer token is required (Authorization: Bearer <token>)")
+        Self::new(
+            401,
+            "Unauthorized",
+            "a valid bearer token is required (Authorization: Bearer <token>)",
+        )
     }
     pub fn expired(requested: u64, oldest: u64) -> Self {
         Self::new(
             410,
             "Expired",
-            format!("too old resource version: {requested} (oldest kept is {oldest}); relist and watch from the list's resourceVersion"),
+            format!(
+                "too old resource version: {requested} (oldest kept is {oldest}); relist and watch from the list's resourceVersion"
+            ),
         )
     }
 }
@@ -42,7 +48,9 @@ impl From<StoreError> for ApiError {
         let message = e.to_string();
         let (code, reason, kind, name, causes) = match e {
             StoreError::NotFound { kind, key } => (404, "NotFound", Some(kind), key, vec![]),
-            StoreError::AlreadyExists { kind, key } => (409, "AlreadyExists", Some(kind), key, vec![]),
+            StoreError::AlreadyExists { kind, key } => {
+                (409, "AlreadyExists", Some(kind), key, vec![])
+            }
             StoreError::Conflict { kind, key, .. } => (409, "Conflict", Some(kind), key, vec![]),
             StoreError::Invalid { kind, key, causes } => (422, "Invalid", Some(kind), key, causes),
             StoreError::Backend(_) => (500, "InternalError", None, String::new(), vec![]),
@@ -50,7 +58,11 @@ impl From<StoreError> for ApiError {
         };
         let mut status = Status::failure(code, reason, message);
         if kind.is_some() || !causes.is_empty() {
-            status.details = Some(StatusDetails { name, kind: kind.map(|k: Kind| k.to_string()).unwrap_or_default(), causes });
+            status.details = Some(StatusDetails {
+                name,
+                kind: kind.map(|k: Kind| k.to_string()).unwrap_or_default(),
+                causes,
+            });
         }
         ApiError(status)
     }

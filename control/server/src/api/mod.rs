@@ -41,17 +41,44 @@ pub struct AppState {
 pub fn router(state: Arc<AppState>) -> Router {
     let api = Router::new()
         .route("/api/v1/{plural}", get(list_core_all).post(create_cluster))
-        .route("/api/v1/{plural}/{name}", get(get_cluster).put(update_cluster).delete(delete_cluster))
-        .route("/api/v1/{plural}/{name}/status", get(get_cluster).put(update_cluster_status))
-        .route("/api/v1/namespaces/{ns}/{plural}", get(list_core).post(create_core))
-        .route("/api/v1/namespaces/{ns}/{plural}/{name}", get(get_core).put(update_core).delete(delete_core))
-        .route("/api/v1/namespaces/{ns}/{plural}/{name}/status", get(get_core).put(update_core_status))
+        .route(
+            "/api/v1/{plural}/{name}",
+            get(get_cluster).put(update_cluster).delete(delete_cluster),
+        )
+        .route(
+            "/api/v1/{plural}/{name}/status",
+            get(get_cluster).put(update_cluster_status),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/{plural}",
+            get(list_core).post(create_core),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/{plural}/{name}",
+            get(get_core).put(update_core).delete(delete_core),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/{plural}/{name}/status",
+            get(get_core).put(update_core_status),
+        )
         .route("/apis/apps/v1/{plural}", get(list_apps_all))
-        .route("/apis/apps/v1/namespaces/{ns}/{plural}", get(list_apps).post(create_apps))
-        .route("/apis/apps/v1/namespaces/{ns}/{plural}/{name}", get(get_apps).put(update_apps).delete(delete_apps))
-        .route("/apis/apps/v1/namespaces/{ns}/{plural}/{name}/status", get(get_apps).put(update_apps_status))
+        .route(
+            "/apis/apps/v1/namespaces/{ns}/{plural}",
+            get(list_apps).post(create_apps),
+        )
+        .route(
+            "/apis/apps/v1/namespaces/{ns}/{plural}/{name}",
+            get(get_apps).put(update_apps).delete(delete_apps),
+        )
+        .route(
+            "/apis/apps/v1/namespaces/{ns}/{plural}/{name}/status",
+            get(get_apps).put(update_apps_status),
+        )
         .route_layer(middleware::from_fn_with_state(state.clone(), authenticate));
-    Router::new().route("/healthz", get(|| async { "ok" })).merge(api).with_state(state)
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .merge(api)
+        .with_state(state)
 }
 
 /// Refuses requests without the bearer token.

@@ -18,10 +18,17 @@ use crate::store::Obj;
 /// Frames buffered per watcher before it waits for the client to read.
 const BUFFER: usize = 256;
 
-pub(super) fn serve(app: Arc<AppState>, kind: Kind, ns: Option<String>, opts: ListOptions) -> Result<Response, ApiError> {
+pub(super) fn serve(
+    app: Arc<AppState>,
+    kind: Kind,
+    ns: Option<String>,
+    opts: ListOptions,
+) -> Result<Response, ApiError> {
     let from: Option<u64> = match opts.resource_version.as_str() {
         "" | "0" => None,
-        rv => Some(rv.parse().map_err(|_| ApiError::bad_request(format!("resourceVersion: {rv:?} is not a number")))?),
+        rv => Some(rv.parse().map_err(|_| {
+            ApiError::bad_request(format!("resourceVersion: {rv:?} is not a number"))
+        })?),
     };
     if let Some(rv) = from {
         let compacted = app.store.compacted();
@@ -45,7 +52,8 @@ fn bookmark(kind: Kind, revision: u64) -> Bytes {
 }
 
 fn error_line(e: &ApiError) -> Bytes {
-    let mut v = serde_json::to_vec(&serde_json::json!({"type": "ERROR", "object": e.0})).expect("serializable");
+    let mut v = serde_json::to_vec(&serde_json::json!({"type": "ERROR", "object": e.0}))
+        .expect("serializable");
     v.push(b'\n');
     Bytes::from(v)
 }
@@ -64,7 +72,14 @@ async fn send(tx: &Tx, line: Bytes) -> Result<(), ()> {
     tx.send(Ok(line)).await.map_err(drop)
 }
 
-async fn stream(app: Arc<AppState>, kind: Kind, ns: Option<String>, opts: ListOptions, from: Option<u64>, tx: Tx) -> Result<(), ()> {
+async fn stream(
+    app: Arc<AppState>,
+    kind: Kind,
+    ns: Option<String>,
+    opts: ListOptions,
+    from: Option<u64>,
+    tx: Tx,
+) -> Result<(), ()> {
     let mut revisions = app.store.subscribe();
     let deadline = opts.timeout.map(|t| tokio::time::Instant::now() + t);
     let mut cursor = match from {
@@ -89,7 +104,11 @@ async fn stream(app: Arc<AppState>, kind: Kind, ns: Option<String>, opts: ListOp
     loop {
         match app.store.events_after(cursor) {
             Err(expired) => {
-                let _ = send(&tx, error_line(&ApiError::expired(expired.requested, expired.oldest))).await;
+                let _ = send(
+                    &tx,
+                    error_line(&ApiError::expired(expired.requested, expired.oldest)),
+                )
+                .await;
                 return Ok(());
             }
             Ok(events) => {

@@ -6,8 +6,7 @@
 use std::{collections::BTreeSet, sync::Arc};
 
 use keel_api::{
-    Deployment, Kind, ObjectMeta, Pod, Resource,
-    deployment::DeploymentCondition,
+    Deployment, Kind, ObjectMeta, Pod, Resource, deployment::DeploymentCondition,
     meta::OwnerReference,
 };
 
@@ -36,12 +35,16 @@ pub enum Action {
 
 /// Pods to create and delete for one Deployment, and the status it should
 /// report. Pure.
-pub fn plan(d: &Deployment, owned: &[Arc<Pod>]) -> (Vec<Action>, keel_api::deployment::DeploymentStatus) {
+pub fn plan(
+    d: &Deployment,
+    owned: &[Arc<Pod>],
+) -> (Vec<Action>, keel_api::deployment::DeploymentStatus) {
     let hash = template_hash(d);
     let replicas = d.replicas().max(0) as usize;
     let active: Vec<&Arc<Pod>> = owned.iter().filter(|p| p.is_active()).collect();
-    let (new, old): (Vec<&Arc<Pod>>, Vec<&Arc<Pod>>) =
-        active.iter().partition(|p| p.metadata.labels.get(TEMPLATE_HASH_LABEL) == Some(&hash));
+    let (new, old): (Vec<&Arc<Pod>>, Vec<&Arc<Pod>>) = active
+        .iter()
+        .partition(|p| p.metadata.labels.get(TEMPLATE_HASH_LABEL) == Some(&hash));
     let ready = |ps: &[&Arc<Pod>]| ps.iter().filter(|p| p.is_ready()).count();
     let (new_ready, old_ready) = (ready(&new), ready(&old));
     let mut actions = Vec::new();
@@ -78,7 +81,12 @@ pub fn plan(d: &Deployment, owned: &[Arc<Pod>]) -> (Vec<Action>, keel_api::deplo
         let new_unavailable = new.len() - new_ready;
         let mut budget = (new.len() + old.len()).saturating_sub(min_available + new_unavailable);
         let mut old_sorted: Vec<&Arc<Pod>> = old.clone();
-        old_sorted.sort_by_key(|p| (p.is_ready(), std::cmp::Reverse(p.metadata.creation_timestamp)));
+        old_sorted.sort_by_key(|p| {
+            (
+                p.is_ready(),
+                std::cmp::Reverse(p.metadata.creation_timestamp),
+            )
+        });
         let mut healthy_budget = (new_ready + old_ready).saturating_sub(min_available);
         for p in old_sorted {
             if budget == 0 {
@@ -115,7 +123,11 @@ pub fn plan(d: &Deployment, owned: &[Arc<Pod>]) -> (Vec<Action>, keel_api::deplo
         &mut status.conditions,
         "Available",
         is_available,
-        if is_available { "MinimumReplicasAvailable" } else { "MinimumReplicasUnavailable" },
+        if is_available {
+            "MinimumReplicasAvailable"
+        } else {
+            "MinimumReplicasUnavailable"
+        },
         &format!("{available} of {desired} replicas available"),
     );
     let done = new.len() == replicas && old.is_empty() && new_ready == replicas;
@@ -123,13 +135,23 @@ pub fn plan(d: &Deployment, owned: &[Arc<Pod>]) -> (Vec<Action>, keel_api::deplo
         &mut status.conditions,
         "Progressing",
         true,
-        if done { "NewReplicaSetAvailable" } else { "ReplicaSetUpdated" },
+        if done {
+            "NewReplicaSetAvailable"
+        } else {
+            "ReplicaSetUpdated"
+        },
         &format!("{} of {desired} replicas updated", new.len()),
     );
     (actions, status)
 }
 
-fn set_condition(conditions: &mut Vec<DeploymentCondition>, type_: &str, ok: bool, reason: &str, message: &str) {
+fn set_condition(
+    conditions: &mut Vec<DeploymentCondition>,
+    type_: &str,
+    ok: bool,
+    reason: &str,
+    message: &str,
+) {
     let status = if ok { "True" } else { "False" };
     match conditions.iter_mut().find(|c| c.type_ == type_) {
         Some(c) => {
@@ -154,7 +176,13 @@ fn set_condition(conditions: &mut Vec<DeploymentCondition>, type_: &str, ok: boo
 /// not ready, then the newest.
 fn victims(pods: &[&Arc<Pod>], n: usize) -> Vec<Arc<Pod>> {
     let mut v: Vec<&Arc<Pod>> = pods.to_vec();
-    v.sort_by_key(|p| (!p.spec.node_name.is_empty(), p.is_ready(), std::cmp::Reverse(p.metadata.creation_timestamp)));
+    v.sort_by_key(|p| {
+        (
+            !p.spec.node_name.is_empty(),
+            p.is_ready(),
+            std::cmp::Reverse(p.metadata.creation_timestamp),
+        )
+    });
     v.into_iter().take(n).cloned().collect()
 }
 
@@ -204,7 +232,8 @@ pub async fn run(store: Store, cfg: ControllerConfig) {
                         }
                         Obj::Pod(p) => {
                             if let Some(uid) = p.metadata.controller_uid()
-                                && let Some(d) = state.deployments.values().find(|d| d.metadata.uid == uid)
+                                && let Some(d) =
+                                    state.deployments.values().find(|d| d.metadata.uid == uid)
                             {
                                 dirty.insert(d.key());
                             }
@@ -237,8 +266,14 @@ async fn sync(store: &Store, state: &State, d: &Arc<Deployment>) -> Result<(), S
                 store.create(pod).await?;
             }
             Action::Delete(pod) => {
-                let pre = Precondition { uid: Some(pod.metadata.uid.clone()), resource_version: None };
-                match store.delete(Kind::Pod, &pod.metadata.namespace, &pod.metadata.name, pre).await {
+                let pre = Precondition {
+                    uid: Some(pod.metadata.uid.clone()),
+                    resource_version: None,
+                };
+                match store
+                    .delete(Kind::Pod, &pod.metadata.namespace, &pod.metadata.name, pre)
+                    .await
+                {
                     Ok(_) | Err(StoreError::NotFound { .. }) => {}
                     Err(e) => return Err(e),
                 }
@@ -255,16 +290,31 @@ async fn sync(store: &Store, state: &State, d: &Arc<Deployment>) -> Result<(), S
 
 /// Deletes pods whose controlling Deployment no longer exists.
 async fn collect_orphans(store: &Store, state: &State) {
-    let live: BTreeSet<&str> = state.deployments.values().map(|d| d.metadata.uid.as_str()).collect();
+    let live: BTreeSet<&str> = state
+        .deployments
+        .values()
+        .map(|d| d.metadata.uid.as_str())
+        .collect();
     for (uid, keys) in state.pods_by_owner.iter() {
         if live.contains(uid.as_str()) {
             continue;
         }
         for key in keys.iter() {
-            let Some(p) = state.pods.get(key) else { continue };
-            if p.metadata.owner_references.iter().any(|o| o.controller && o.kind == "Deployment") {
-                let pre = Precondition { uid: Some(p.metadata.uid.clone()), resource_version: None };
-                let _ = store.delete(Kind::Pod, &p.metadata.namespace, &p.metadata.name, pre).await;
+            let Some(p) = state.pods.get(key) else {
+                continue;
+            };
+            if p.metadata
+                .owner_references
+                .iter()
+                .any(|o| o.controller && o.kind == "Deployment")
+            {
+                let pre = Precondition {
+                    uid: Some(p.metadata.uid.clone()),
+                    resource_version: None,
+                };
+                let _ = store
+                    .delete(Kind::Pod, &p.metadata.namespace, &p.metadata.name, pre)
+                    .await;
             }
         }
     }
@@ -300,7 +350,10 @@ mod tests {
     }
 
     fn count(actions: &[Action]) -> (usize, usize) {
-        let c = actions.iter().filter(|a| matches!(a, Action::Create(_))).count();
+        let c = actions
+            .iter()
+            .filter(|a| matches!(a, Action::Create(_)))
+            .count();
         (c, actions.len() - c)
     }
 
@@ -319,7 +372,10 @@ mod tests {
         assert_eq!(st.ready_replicas, 5);
         let (a, st) = plan(&d, &owned(&d, 3, true));
         assert!(a.is_empty());
-        assert_eq!((st.replicas, st.available_replicas, st.unavailable_replicas), (3, 3, 0));
+        assert_eq!(
+            (st.replicas, st.available_replicas, st.unavailable_replicas),
+            (3, 3, 0)
+        );
     }
 
     #[test]
@@ -350,14 +406,21 @@ mod tests {
         let mut pods = owned(&d, 2, false);
         pods.extend(old.iter().take(3).cloned());
         let (a, _) = plan(&d, &pods);
-        assert_eq!(count(&a).1, 0, "no ready old pod may go while new ones are not ready and 3 is the minimum");
+        assert_eq!(
+            count(&a).1,
+            0,
+            "no ready old pod may go while new ones are not ready and 3 is the minimum"
+        );
     }
 
     #[test]
     fn recreate_deletes_old_before_creating_new() {
         let old_d = deployment(2, "v1");
         let mut d = deployment(2, "v2");
-        d.spec.strategy = Some(keel_api::deployment::DeploymentStrategy { type_: "Recreate".into(), rolling_update: None });
+        d.spec.strategy = Some(keel_api::deployment::DeploymentStrategy {
+            type_: "Recreate".into(),
+            rolling_update: None,
+        });
         let (a, _) = plan(&d, &owned(&old_d, 2, true));
         assert_eq!(count(&a), (0, 2));
         let (a, _) = plan(&d, &[]);
@@ -366,8 +429,14 @@ mod tests {
 
     #[test]
     fn template_hash_is_stable_and_template_sensitive() {
-        assert_eq!(template_hash(&deployment(1, "v1")), template_hash(&deployment(3, "v1")));
-        assert_ne!(template_hash(&deployment(1, "v1")), template_hash(&deployment(1, "v2")));
+        assert_eq!(
+            template_hash(&deployment(1, "v1")),
+            template_hash(&deployment(3, "v1"))
+        );
+        assert_ne!(
+            template_hash(&deployment(1, "v1")),
+            template_hash(&deployment(1, "v2"))
+        );
         assert_eq!(template_hash(&deployment(1, "v1")).len(), 10);
     }
 }

@@ -20,7 +20,8 @@ use crate::store::{Obj, Precondition, State, Store, StoreError};
 /// The Endpoints a service should have given the pods its selector picks. Pure.
 pub fn desired(svc: &Service, pods: &[Arc<Pod>]) -> Endpoints {
     // Group addresses by their resolved port list, as Kubernetes does.
-    let mut groups: BTreeMap<Vec<EndpointPort>, (Vec<EndpointAddress>, Vec<EndpointAddress>)> = BTreeMap::new();
+    let mut groups: BTreeMap<Vec<EndpointPort>, (Vec<EndpointAddress>, Vec<EndpointAddress>)> =
+        BTreeMap::new();
     for pod in pods {
         if pod.status.pod_ip.is_empty() || !pod.is_active() {
             continue;
@@ -28,7 +29,11 @@ pub fn desired(svc: &Service, pods: &[Arc<Pod>]) -> Endpoints {
         let mut ports = Vec::new();
         for sp in &svc.spec.ports {
             if let Some(port) = pod.resolve_port(&sp.target(), sp.protocol) {
-                ports.push(EndpointPort { name: sp.name.clone(), port, protocol: sp.protocol });
+                ports.push(EndpointPort {
+                    name: sp.name.clone(),
+                    port,
+                    protocol: sp.protocol,
+                });
             }
         }
         if ports.is_empty() {
@@ -46,14 +51,22 @@ pub fn desired(svc: &Service, pods: &[Arc<Pod>]) -> Endpoints {
             }),
         };
         let (ready, not_ready) = groups.entry(ports).or_default();
-        if pod.is_ready() { ready.push(addr) } else { not_ready.push(addr) }
+        if pod.is_ready() {
+            ready.push(addr)
+        } else {
+            not_ready.push(addr)
+        }
     }
     let subsets = groups
         .into_iter()
         .map(|(ports, (mut addresses, mut not_ready_addresses))| {
             addresses.sort();
             not_ready_addresses.sort();
-            EndpointSubset { addresses, not_ready_addresses, ports }
+            EndpointSubset {
+                addresses,
+                not_ready_addresses,
+                ports,
+            }
         })
         .collect();
     Endpoints {
@@ -79,7 +92,13 @@ pub async fn run(store: Store, cfg: ControllerConfig) {
             Work::Resync(state) => {
                 let mut all: BTreeSet<String> = state.services.keys().cloned().collect();
                 // Endpoints whose service is gone.
-                all.extend(state.endpoints.keys().filter(|k| !state.services.contains_key(*k)).cloned());
+                all.extend(
+                    state
+                        .endpoints
+                        .keys()
+                        .filter(|k| !state.services.contains_key(*k))
+                        .cloned(),
+                );
                 (state, all)
             }
             Work::Events(events, state) => {
@@ -116,9 +135,18 @@ pub async fn run(store: Store, cfg: ControllerConfig) {
 }
 
 /// Makes the Endpoints for one service key match the desired state.
-async fn sync(store: &Store, state: &State, key: &str, member_of: &mut HashMap<String, BTreeSet<String>>) -> Result<(), StoreError> {
+async fn sync(
+    store: &Store,
+    state: &State,
+    key: &str,
+    member_of: &mut HashMap<String, BTreeSet<String>>,
+) -> Result<(), StoreError> {
     let current = state.endpoints.get(key).cloned();
-    let Some(svc) = state.services.get(key).filter(|s| !s.spec.selector.is_empty()) else {
+    let Some(svc) = state
+        .services
+        .get(key)
+        .filter(|s| !s.spec.selector.is_empty())
+    else {
         // No service (or no selector: endpoints are not managed): remove ours.
         for set in member_of.values_mut() {
             set.remove(key);
@@ -126,8 +154,19 @@ async fn sync(store: &Store, state: &State, key: &str, member_of: &mut HashMap<S
         if let Some(ep) = current
             && !state.services.contains_key(key)
         {
-            let pre = Precondition { uid: Some(ep.metadata.uid.clone()), resource_version: None };
-            match store.delete(Kind::Endpoints, &ep.metadata.namespace, &ep.metadata.name, pre).await {
+            let pre = Precondition {
+                uid: Some(ep.metadata.uid.clone()),
+                resource_version: None,
+            };
+            match store
+                .delete(
+                    Kind::Endpoints,
+                    &ep.metadata.namespace,
+                    &ep.metadata.name,
+                    pre,
+                )
+                .await
+            {
                 Ok(_) | Err(StoreError::NotFound { .. }) => {}
                 Err(e) => return Err(e),
             }
@@ -139,12 +178,17 @@ async fn sync(store: &Store, state: &State, key: &str, member_of: &mut HashMap<S
         set.remove(key);
     }
     for p in &pods {
-        member_of.entry(p.key()).or_default().insert(key.to_string());
+        member_of
+            .entry(p.key())
+            .or_default()
+            .insert(key.to_string());
     }
     member_of.retain(|_, s| !s.is_empty());
     let want = desired(svc, &pods);
     match current {
-        Some(cur) if cur.subsets == want.subsets && cur.metadata.labels == want.metadata.labels => Ok(()),
+        Some(cur) if cur.subsets == want.subsets && cur.metadata.labels == want.metadata.labels => {
+            Ok(())
+        }
         Some(cur) => {
             let mut next = want;
             next.metadata.resource_version = cur.metadata.resource_version.clone();
@@ -189,26 +233,50 @@ mod tests {
 
     #[test]
     fn ready_and_not_ready_addresses_with_resolved_ports() {
-        let pods = [pod("a", "10.0.0.2", true, Some(8080)), pod("b", "10.0.0.1", true, Some(8080)), pod("c", "10.0.0.3", false, Some(8080))];
+        let pods = [
+            pod("a", "10.0.0.2", true, Some(8080)),
+            pod("b", "10.0.0.1", true, Some(8080)),
+            pod("c", "10.0.0.3", false, Some(8080)),
+        ];
         let ep = desired(&svc(), &pods);
         assert_eq!(ep.subsets.len(), 1);
         let s = &ep.subsets[0];
-        assert_eq!(s.addresses.iter().map(|a| a.ip.as_str()).collect::<Vec<_>>(), ["10.0.0.1", "10.0.0.2"]);
+        assert_eq!(
+            s.addresses
+                .iter()
+                .map(|a| a.ip.as_str())
+                .collect::<Vec<_>>(),
+            ["10.0.0.1", "10.0.0.2"]
+        );
         assert_eq!(s.not_ready_addresses[0].ip, "10.0.0.3");
         assert_eq!(
-            s.ports.iter().map(|p| (p.name.as_str(), p.port)).collect::<Vec<_>>(),
+            s.ports
+                .iter()
+                .map(|p| (p.name.as_str(), p.port))
+                .collect::<Vec<_>>(),
             [("http", 8080), ("metrics", 9100)]
         );
-        assert_eq!(ep.ready_backends("http", keel_api::pod::Protocol::Tcp), vec![("10.0.0.1".into(), 8080), ("10.0.0.2".into(), 8080)]);
+        assert_eq!(
+            ep.ready_backends("http", keel_api::pod::Protocol::Tcp),
+            vec![("10.0.0.1".into(), 8080), ("10.0.0.2".into(), 8080)]
+        );
     }
 
     #[test]
     fn pods_differing_in_named_port_form_separate_subsets() {
-        let pods = [pod("a", "10.0.0.1", true, Some(8080)), pod("b", "10.0.0.2", true, Some(8081)), pod("c", "10.0.0.3", true, None)];
+        let pods = [
+            pod("a", "10.0.0.1", true, Some(8080)),
+            pod("b", "10.0.0.2", true, Some(8081)),
+            pod("c", "10.0.0.3", true, None),
+        ];
         let ep = desired(&svc(), &pods);
         // a and b differ in the http port; c lacks it and only serves metrics.
         assert_eq!(ep.subsets.len(), 3);
-        let c = ep.subsets.iter().find(|s| s.addresses[0].ip == "10.0.0.3").unwrap();
+        let c = ep
+            .subsets
+            .iter()
+            .find(|s| s.addresses[0].ip == "10.0.0.3")
+            .unwrap();
         assert_eq!(c.ports.len(), 1);
         assert_eq!(c.ports[0].name, "metrics");
     }

@@ -57,7 +57,13 @@ pub struct Follower {
 impl Follower {
     pub fn new(store: Store, resync: Duration) -> Self {
         let revisions = store.subscribe();
-        Self { store, cursor: None, resync, next_resync: tokio::time::Instant::now() + resync, revisions }
+        Self {
+            store,
+            cursor: None,
+            resync,
+            next_resync: tokio::time::Instant::now() + resync,
+            revisions,
+        }
     }
 
     pub async fn next(&mut self) -> Work {
@@ -76,7 +82,11 @@ impl Follower {
                 Ok(events) if !events.is_empty() => {
                     let last = events.last().map(|e| e.revision).unwrap_or(cursor);
                     self.cursor = Some(last);
-                    let snap = if snap.revision >= last { snap } else { self.store.snapshot() };
+                    let snap = if snap.revision >= last {
+                        snap
+                    } else {
+                        self.store.snapshot()
+                    };
                     return Work::Events(events, snap);
                 }
                 Ok(_) => {

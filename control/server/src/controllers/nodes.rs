@@ -37,7 +37,9 @@ fn last_heartbeat(node: &Node) -> Option<SystemTime> {
 pub fn plan(state: &State, now: SystemTime, cfg: &ControllerConfig) -> Vec<Action> {
     let mut actions = Vec::new();
     for node in state.nodes.values() {
-        let since_heartbeat = last_heartbeat(node).and_then(|t| now.duration_since(t).ok()).unwrap_or_default();
+        let since_heartbeat = last_heartbeat(node)
+            .and_then(|t| now.duration_since(t).ok())
+            .unwrap_or_default();
         let ready = node.condition("Ready");
         let status = ready.map(|c| c.status.as_str()).unwrap_or("Unknown");
         let stale = since_heartbeat > cfg.node_grace;
@@ -60,7 +62,12 @@ pub fn plan(state: &State, now: SystemTime, cfg: &ControllerConfig) -> Vec<Actio
         for pod in state.pods_on(&node.metadata.name) {
             if evict {
                 actions.push(Action::Evict(pod));
-            } else if (stale || status == "Unknown") && pod.condition("Ready").is_none_or(|c| c.status == "True" || c.reason != NODE_LOST) && pod.is_active() {
+            } else if (stale || status == "Unknown")
+                && pod
+                    .condition("Ready")
+                    .is_none_or(|c| c.status == "True" || c.reason != NODE_LOST)
+                && pod.is_active()
+            {
                 actions.push(Action::MarkPodNotReady(pod));
             }
         }
@@ -86,20 +93,41 @@ async fn apply(store: &Store, action: Action) -> Result<(), crate::store::StoreE
         Action::MarkUnknown(node) => {
             let mut n = (*node).clone();
             let heartbeat = n.condition("Ready").and_then(|c| c.last_heartbeat_time);
-            n.set_condition("Ready", "Unknown", NODE_STATUS_UNKNOWN, "keel-agent stopped posting node status", heartbeat);
+            n.set_condition(
+                "Ready",
+                "Unknown",
+                NODE_STATUS_UNKNOWN,
+                "keel-agent stopped posting node status",
+                heartbeat,
+            );
             tracing::warn!(node = %n.metadata.name, "node stopped posting status: Ready=Unknown");
             store.update_status(n).await?;
         }
         Action::MarkPodNotReady(pod) => {
             let mut p = (*pod).clone();
-            p.set_condition("Ready", "False", NODE_LOST, "the pod's node stopped posting status");
-            p.set_condition("ContainersReady", "False", NODE_LOST, "the pod's node stopped posting status");
+            p.set_condition(
+                "Ready",
+                "False",
+                NODE_LOST,
+                "the pod's node stopped posting status",
+            );
+            p.set_condition(
+                "ContainersReady",
+                "False",
+                NODE_LOST,
+                "the pod's node stopped posting status",
+            );
             store.update_status(p).await?;
         }
         Action::Evict(pod) => {
             tracing::warn!(pod = %pod.key(), node = %pod.spec.node_name, "evicting pod from a lost node");
-            let pre = Precondition { uid: Some(pod.metadata.uid.clone()), resource_version: None };
-            store.delete(Kind::Pod, &pod.metadata.namespace, &pod.metadata.name, pre).await?;
+            let pre = Precondition {
+                uid: Some(pod.metadata.uid.clone()),
+                resource_version: None,
+            };
+            store
+                .delete(Kind::Pod, &pod.metadata.namespace, &pod.metadata.name, pre)
+                .await?;
         }
     }
     Ok(())
@@ -107,7 +135,13 @@ async fn apply(store: &Store, action: Action) -> Result<(), crate::store::StoreE
 
 #[doc(hidden)]
 pub fn heartbeat_at(node: &mut Node, at: SystemTime) {
-    node.set_condition("Ready", "True", "KeelAgentReady", "keel-agent is posting ready status", Some(Time(at)));
+    node.set_condition(
+        "Ready",
+        "True",
+        "KeelAgentReady",
+        "keel-agent is posting ready status",
+        Some(Time(at)),
+    );
     for c in &mut node.status.conditions {
         c.last_transition_time = Some(Time(at));
     }
@@ -121,14 +155,25 @@ mod tests {
     use crate::store::Obj;
 
     fn cfg() -> ControllerConfig {
-        ControllerConfig { node_grace: Duration::from_secs(40), pod_eviction_timeout: Duration::from_secs(300), ..Default::default() }
+        ControllerConfig {
+            node_grace: Duration::from_secs(40),
+            pod_eviction_timeout: Duration::from_secs(300),
+            ..Default::default()
+        }
     }
 
-    fn state(node_heartbeat_ago: u64, node_status: &str, transition_ago: u64, now: SystemTime) -> State {
-        let mut n: Node = serde_json::from_value(serde_json::json!({"metadata": {"name": "n1"}})).unwrap();
+    fn state(
+        node_heartbeat_ago: u64,
+        node_status: &str,
+        transition_ago: u64,
+        now: SystemTime,
+    ) -> State {
+        let mut n: Node =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": "n1"}})).unwrap();
         heartbeat_at(&mut n, now - Duration::from_secs(node_heartbeat_ago));
         n.status.conditions[0].status = node_status.into();
-        n.status.conditions[0].last_transition_time = Some(Time(now - Duration::from_secs(transition_ago)));
+        n.status.conditions[0].last_transition_time =
+            Some(Time(now - Duration::from_secs(transition_ago)));
         let mut p: Pod = serde_json::from_value(serde_json::json!({
             "metadata": {"name": "p", "namespace": "d", "uid": "u1"},
             "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "i"}]}
@@ -161,20 +206,32 @@ mod tests {
     #[test]
     fn missed_heartbeats_mark_node_and_pods() {
         let now = SystemTime::now();
-        assert_eq!(kinds(&plan(&state(41, "True", 100, now), now, &cfg())), ["unknown", "pod-not-ready"]);
+        assert_eq!(
+            kinds(&plan(&state(41, "True", 100, now), now, &cfg())),
+            ["unknown", "pod-not-ready"]
+        );
     }
 
     #[test]
     fn already_unknown_node_is_not_marked_again_but_pods_are_evicted_after_timeout() {
         let now = SystemTime::now();
-        assert_eq!(kinds(&plan(&state(100, "Unknown", 60, now), now, &cfg())), ["pod-not-ready"]);
-        assert_eq!(kinds(&plan(&state(400, "Unknown", 301, now), now, &cfg())), ["evict"]);
+        assert_eq!(
+            kinds(&plan(&state(100, "Unknown", 60, now), now, &cfg())),
+            ["pod-not-ready"]
+        );
+        assert_eq!(
+            kinds(&plan(&state(400, "Unknown", 301, now), now, &cfg())),
+            ["evict"]
+        );
     }
 
     #[test]
     fn reported_not_ready_evicts_after_timeout_only() {
         let now = SystemTime::now();
         assert!(kinds(&plan(&state(1, "False", 10, now), now, &cfg())).is_empty());
-        assert_eq!(kinds(&plan(&state(1, "False", 301, now), now, &cfg())), ["evict"]);
+        assert_eq!(
+            kinds(&plan(&state(1, "False", 301, now), now, &cfg())),
+            ["evict"]
+        );
     }
 }

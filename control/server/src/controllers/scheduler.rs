@@ -52,13 +52,20 @@ impl Cache {
     /// Records a pod's current placement (None: deleted).
     pub fn set(&mut self, key: &str, pod: Option<&Pod>) {
         self.unplace(key);
-        let Some(pod) = pod.filter(|p| !p.spec.node_name.is_empty() && p.is_active()) else { return };
-        let u = Usage { pods: 1, cpu_milli: pod.request_milli("cpu"), memory_milli: pod.request_milli("memory") };
+        let Some(pod) = pod.filter(|p| !p.spec.node_name.is_empty() && p.is_active()) else {
+            return;
+        };
+        let u = Usage {
+            pods: 1,
+            cpu_milli: pod.request_milli("cpu"),
+            memory_milli: pod.request_milli("memory"),
+        };
         let n = self.usage.entry(pod.spec.node_name.clone()).or_default();
         n.pods += 1;
         n.cpu_milli += u.cpu_milli;
         n.memory_milli += u.memory_milli;
-        self.placed.insert(key.to_string(), (pod.spec.node_name.clone(), u));
+        self.placed
+            .insert(key.to_string(), (pod.spec.node_name.clone(), u));
     }
 
     pub fn usage(&self, node: &str) -> Usage {
@@ -67,7 +74,11 @@ impl Cache {
 }
 
 fn allocatable(node: &Node, resource: &str) -> Option<u64> {
-    node.status.allocatable.get(resource).or_else(|| node.status.capacity.get(resource)).map(|q| q.milli())
+    node.status
+        .allocatable
+        .get(resource)
+        .or_else(|| node.status.capacity.get(resource))
+        .map(|q| q.milli())
 }
 
 /// The node for `pod`, or why there is none ("0/3 nodes are available: …"). Pure.
@@ -84,7 +95,11 @@ pub fn pick(pod: &Pod, nodes: &[Arc<Node>], cache: &Cache) -> Result<String, Str
             Some("node(s) unschedulable")
         } else if !selector.matches(&node.metadata.labels) {
             Some("node(s) didn't match the pod's node selector")
-        } else if u.pods + 1 > allocatable(node, "pods").map(|m| m / 1000).unwrap_or(DEFAULT_MAX_PODS) {
+        } else if u.pods + 1
+            > allocatable(node, "pods")
+                .map(|m| m / 1000)
+                .unwrap_or(DEFAULT_MAX_PODS)
+        {
             Some("too many pods")
         } else if allocatable(node, "cpu").is_some_and(|a| u.cpu_milli + cpu > a) {
             Some("insufficient cpu")
@@ -107,7 +122,12 @@ pub fn pick(pod: &Pod, nodes: &[Arc<Node>], cache: &Cache) -> Result<String, Str
         Some((_, name)) => Ok(name.to_string()),
         None => {
             let why: Vec<String> = reasons.iter().map(|(r, n)| format!("{n} {r}")).collect();
-            Err(format!("0/{} nodes are available{}{}", nodes.len(), if why.is_empty() { "" } else { ": " }, why.join(", ")))
+            Err(format!(
+                "0/{} nodes are available{}{}",
+                nodes.len(),
+                if why.is_empty() { "" } else { ": " },
+                why.join(", ")
+            ))
         }
     }
 }
@@ -145,7 +165,9 @@ pub async fn run(store: Store, cfg: ControllerConfig) {
 async fn schedule(store: &Store, state: &State, cache: &mut Cache, nodes_changed: bool) {
     let nodes: Vec<Arc<Node>> = state.nodes.values().cloned().collect();
     for pod in state.pods_on("") {
-        let marked = pod.condition("PodScheduled").is_some_and(|c| c.status == "False");
+        let marked = pod
+            .condition("PodScheduled")
+            .is_some_and(|c| c.status == "False");
         if marked && !nodes_changed {
             continue;
         }
@@ -164,7 +186,9 @@ async fn schedule(store: &Store, state: &State, cache: &mut Cache, nodes_changed
                         tracing::debug!(pod = %p.key(), %node, "scheduled");
                     }
                     Ok(_) => {}
-                    Err(e) => tracing::debug!(pod = %pod.key(), error = %e, "binding refused; will retry"),
+                    Err(e) => {
+                        tracing::debug!(pod = %pod.key(), error = %e, "binding refused; will retry")
+                    }
                 }
             }
             Err(why) => {
@@ -206,28 +230,58 @@ mod tests {
 
     #[test]
     fn picks_ready_node_with_fewest_pods() {
-        let nodes = vec![node("a", true, &[], "4", "10"), node("b", true, &[], "4", "10"), node("c", false, &[], "4", "10")];
+        let nodes = vec![
+            node("a", true, &[], "4", "10"),
+            node("b", true, &[], "4", "10"),
+            node("c", false, &[], "4", "10"),
+        ];
         let mut cache = Cache::default();
         cache.set("d/x", Some(&pod("x", "a", "100m", &[])));
-        assert_eq!(pick(&pod("p", "", "100m", &[]), &nodes, &cache), Ok("b".into()));
+        assert_eq!(
+            pick(&pod("p", "", "100m", &[]), &nodes, &cache),
+            Ok("b".into())
+        );
         cache.set("d/y", Some(&pod("y", "b", "100m", &[])));
-        assert_eq!(pick(&pod("p", "", "100m", &[]), &nodes, &cache), Ok("a".into()), "ties go by name");
+        assert_eq!(
+            pick(&pod("p", "", "100m", &[]), &nodes, &cache),
+            Ok("a".into()),
+            "ties go by name"
+        );
         cache.set("d/x", None);
-        assert_eq!(pick(&pod("p", "", "100m", &[]), &nodes, &cache), Ok("a".into()));
+        assert_eq!(
+            pick(&pod("p", "", "100m", &[]), &nodes, &cache),
+            Ok("a".into())
+        );
     }
 
     #[test]
     fn respects_resources_selector_and_pod_limit() {
-        let nodes = vec![node("a", true, &[("disk", "ssd")], "1", "10"), node("b", true, &[], "4", "1")];
+        let nodes = vec![
+            node("a", true, &[("disk", "ssd")], "1", "10"),
+            node("b", true, &[], "4", "1"),
+        ];
         let mut cache = Cache::default();
         cache.set("d/x", Some(&pod("x", "b", "0", &[])));
         // b is full (1 pod max); a has 1 cpu.
-        assert_eq!(pick(&pod("p", "", "500m", &[]), &nodes, &cache), Ok("a".into()));
+        assert_eq!(
+            pick(&pod("p", "", "500m", &[]), &nodes, &cache),
+            Ok("a".into())
+        );
         let err = pick(&pod("p", "", "2", &[]), &nodes, &cache).unwrap_err();
-        assert_eq!(err, "0/2 nodes are available: 1 insufficient cpu, 1 too many pods");
+        assert_eq!(
+            err,
+            "0/2 nodes are available: 1 insufficient cpu, 1 too many pods"
+        );
         let err = pick(&pod("p", "", "0", &[("disk", "hdd")]), &nodes, &cache).unwrap_err();
-        assert!(err.contains("2 node(s) didn't match the pod's node selector"), "{err}");
-        assert!(pick(&pod("p", "", "0", &[]), &[], &cache).unwrap_err().starts_with("0/0 nodes"));
+        assert!(
+            err.contains("2 node(s) didn't match the pod's node selector"),
+            "{err}"
+        );
+        assert!(
+            pick(&pod("p", "", "0", &[]), &[], &cache)
+                .unwrap_err()
+                .starts_with("0/0 nodes")
+        );
     }
 
     #[test]

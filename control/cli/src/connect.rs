@@ -1,0 +1,51 @@
+//! How keelctl finds keel-control: --config (client.json), or --server with
+//! --token-file, from flags or environment.
+
+use std::path::PathBuf;
+
+use anyhow::Context;
+use clap::Args;
+use keel_api::{
+    Kind,
+    client::{Client, ClientConfig, DEFAULT_DATA_DIR},
+};
+
+#[derive(Args, Debug)]
+pub struct ConnectArgs {
+    /// client.json written by keel-control (default: /var/lib/keel/control/client.json).
+    #[arg(long, global = true, env = "KEEL_CONFIG")]
+    config: Option<PathBuf>,
+    /// Server URL, e.g. http://127.0.0.1:6443 (with --token-file instead of --config).
+    #[arg(long, global = true, env = "KEEL_SERVER")]
+    server: Option<String>,
+    /// File holding the bearer token.
+    #[arg(long, global = true, env = "KEEL_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
+    /// CA certificate to trust for https.
+    #[arg(long, global = true, env = "KEEL_CA_FILE")]
+    ca_file: Option<PathBuf>,
+}
+
+impl ConnectArgs {
+    pub fn client(&self) -> anyhow::Result<Client> {
+        let config = match (&self.server, &self.config) {
+            (Some(server), _) => {
+                let token = self.token_file.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR).join("token"));
+                ClientConfig::from_parts(server, &token, self.ca_file.as_deref())?
+            }
+            (None, config) => {
+                let path = config.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR).join("client.json"));
+                ClientConfig::load(&path).with_context(|| {
+                    format!("no connection settings: pass --config (or KEEL_CONFIG) pointing at keel-control's client.json, or --server and --token-file (tried {})", path.display())
+                })?
+            }
+        };
+        Ok(Client::new(&config)?)
+    }
+}
+
+pub fn parse_kind(s: &str) -> anyhow::Result<Kind> {
+    Kind::parse(s).ok_or_else(|| {
+        anyhow::anyhow!("the server doesn't have a resource type {s:?} (use nodes, pods, services, endpoints, deployments)")
+    })
+}

@@ -1,0 +1,272 @@
+//! `keelctl get`: kubectl-style tables, or YAML/JSON.
+
+use std::{process::ExitCode, str::FromStr};
+
+use keel_api::{
+    AnyObject, Kind, Pod,
+    client::{Client, ListParams},
+    meta::short_age,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Output {
+    Table,
+    Wide,
+    Yaml,
+    Json,
+}
+
+impl FromStr for Output {
+    type Err = anyhow::Error;
+    fn from_str(s: &str) -> anyhow::Result<Self> {
+        Ok(match s {
+            "table" | "" => Output::Table,
+            "wide" => Output::Wide,
+            "yaml" => Output::Yaml,
+            "json" => Output::Json,
+            _ => anyhow::bail!("-o: unknown output format {s:?} (use wide, yaml or json)"),
+        })
+    }
+}
+
+pub struct Options {
+    pub output: Output,
+    pub all_namespaces: bool,
+    pub selector: Option<String>,
+    pub field_selector: Option<String>,
+}
+
+pub async fn run(client: &Client, kind: Kind, namespace: &str, name: Option<&str>, opts: &Options) -> anyhow::Result<ExitCode> {
+    let objects = match name {
+        Some(n) => vec![client.get_any(kind, namespace, n).await?],
+        None => {
+            let ns = if opts.all_namespaces { "" } else { namespace };
+            let params = ListParams { label_selector: opts.selector.clone(), field_selector: opts.field_selector.clone() };
+            client.list_any(kind, ns, &params).await?
+        }
+    };
+    match opts.output {
+        Output::Json => {
+            let v: Vec<serde_json::Value> = objects.iter().map(AnyObject::to_json_value).collect();
+            let out = if name.is_some() {
+                v.into_iter().next().unwrap_or_default()
+            } else {
+                serde_json::json!({"apiVersion": "v1", "kind": "List", "items": v})
+            };
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        Output::Yaml => {
+            let v: Vec<serde_json::Value> = objects.iter().map(AnyObject::to_json_value).collect();
+            let out = if name.is_some() {
+                v.into_iter().next().unwrap_or_default()
+            } else {
+                serde_json::json!({"apiVersion": "v1", "kind": "List", "items": v})
+            };
+            print!("{}", serde_yaml::to_string(&out)?);
+        }
+        Output::Table | Output::Wide => {
+            if objects.is_empty() {
+                if opts.all_namespaces || !kind.namespaced() {
+                    eprintln!("No resources found");
+                } else {
+                    eprintln!("No resources found in {namespace} namespace.");
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            let with_ns = opts.all_namespaces && kind.namespaced();
+            print!("{}", table(kind, &objects, opts.output == Output::Wide, with_ns));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn age(obj: &AnyObject) -> String {
+    obj.meta().creation_timestamp.map(|t| short_age(t.elapsed())).unwrap_or_else(|| "<unknown>".into())
+}
+
+/// kubectl's STATUS column for a pod: the most telling container reason.
+pub fn pod_status(p: &Pod) -> String {
+    for cs in p.status.init_container_statuses.iter() {
+        if let Some(t) = &cs.state.terminated
+            && t.exit_code != 0
+        {
+            return format!("Init:{}", if t.reason.is_empty() { "Error" } else { &t.reason });
+        }
+        if let Some(w) = &cs.state.waiting
+            && !w.reason.is_empty()
+            && w.reason != "PodInitializing"
+        {
+            return format!("Init:{}", w.reason);
+        }
+    }
+    for cs in &p.status.container_statuses {
+        if let Some(w) = &cs.state.waiting
+            && !w.reason.is_empty()
+        {
+            return w.reason.clone();
+        }
+        if let Some(t) = &cs.state.terminated
+            && !t.reason.is_empty()
+        {
+            return t.reason.clone();
+        }
+    }
+    if !p.status.reason.is_empty() {
+        return p.status.reason.clone();
+    }
+    p.status.phase.map(|ph| ph.as_str().to_string()).unwrap_or_else(|| "Pending".into())
+}
+
+fn table(kind: Kind, objects: &[AnyObject], wide: bool, with_ns: bool) -> String {
+    let mut header: Vec<&str> = match kind {
+        Kind::Node => vec!["NAME", "STATUS", "AGE", "VERSION"],
+        Kind::Pod => vec!["NAME", "READY", "STATUS", "RESTARTS", "AGE"],
+        Kind::Service => vec!["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"],
+        Kind::Endpoints => vec!["NAME", "ENDPOINTS", "AGE"],
+        Kind::Deployment => vec!["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
+    };
+    if wide {
+        header.extend(match kind {
+            Kind::Node => vec!["INTERNAL-IP", "POD-CIDR", "KERNEL-VERSION"],
+            Kind::Pod => vec!["IP", "NODE"],
+            Kind::Service => vec!["SELECTOR"],
+            Kind::Endpoints => vec![],
+            Kind::Deployment => vec!["CONTAINERS", "IMAGES", "SELECTOR"],
+        });
+    }
+    if with_ns {
+        header.insert(0, "NAMESPACE");
+    }
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    for obj in objects {
+        let name = obj.meta().name.clone();
+        let mut row: Vec<String> = match obj {
+            AnyObject::Node(n) => {
+                let mut status = match n.condition("Ready").map(|c| c.status.as_str()) {
+                    Some("True") => "Ready".to_string(),
+                    _ => "NotReady".to_string(),
+                };
+                if n.spec.unschedulable {
+                    status.push_str(",SchedulingDisabled");
+                }
+                let mut r = vec![name, status, age(obj), n.status.node_info.as_ref().map(|i| i.kubelet_version.clone()).unwrap_or_default()];
+                if wide {
+                    r.push(n.internal_ip().unwrap_or("<none>").to_string());
+                    r.push(if n.spec.pod_cidr.is_empty() { "<none>".into() } else { n.spec.pod_cidr.clone() });
+                    r.push(n.status.node_info.as_ref().map(|i| i.kernel_version.clone()).unwrap_or_default());
+                }
+                r
+            }
+            AnyObject::Pod(p) => {
+                let ready = p.status.container_statuses.iter().filter(|c| c.ready).count();
+                let restarts: u32 = p.status.container_statuses.iter().map(|c| c.restart_count).sum();
+                let mut r = vec![name, format!("{ready}/{}", p.spec.containers.len()), pod_status(p), restarts.to_string(), age(obj)];
+                if wide {
+                    r.push(if p.status.pod_ip.is_empty() { "<none>".into() } else { p.status.pod_ip.clone() });
+                    r.push(if p.spec.node_name.is_empty() { "<none>".into() } else { p.spec.node_name.clone() });
+                }
+                r
+            }
+            AnyObject::Service(s) => {
+                let ports: Vec<String> = s
+                    .spec
+                    .ports
+                    .iter()
+                    .map(|p| match p.node_port {
+                        Some(np) => format!("{}:{np}/{}", p.port, p.protocol),
+                        None => format!("{}/{}", p.port, p.protocol),
+                    })
+                    .collect();
+                let ext = if s.spec.external_ips.is_empty() { "<none>".to_string() } else { s.spec.external_ips.join(",") };
+                let type_ = serde_json::to_value(s.spec.type_).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
+                let mut r = vec![name, type_, s.spec.cluster_ip.clone(), ext, ports.join(","), age(obj)];
+                if wide {
+                    let sel: Vec<String> = s.spec.selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                    r.push(if sel.is_empty() { "<none>".into() } else { sel.join(",") });
+                }
+                r
+            }
+            AnyObject::Endpoints(e) => {
+                let mut eps: Vec<String> = Vec::new();
+                for s in &e.subsets {
+                    for a in &s.addresses {
+                        for p in &s.ports {
+                            eps.push(format!("{}:{}", a.ip, p.port));
+                        }
+                    }
+                }
+                let shown = if eps.is_empty() {
+                    "<none>".to_string()
+                } else if eps.len() > 3 {
+                    format!("{} + {} more...", eps[..3].join(","), eps.len() - 3)
+                } else {
+                    eps.join(",")
+                };
+                vec![name, shown, age(obj)]
+            }
+            AnyObject::Deployment(d) => {
+                let mut r = vec![
+                    name,
+                    format!("{}/{}", d.status.ready_replicas, d.replicas()),
+                    d.status.updated_replicas.to_string(),
+                    d.status.available_replicas.to_string(),
+                    age(obj),
+                ];
+                if wide {
+                    let c = &d.spec.template.spec.containers;
+                    r.push(c.iter().map(|c| c.name.clone()).collect::<Vec<_>>().join(","));
+                    r.push(c.iter().map(|c| c.image.clone()).collect::<Vec<_>>().join(","));
+                    r.push(d.spec.selector.to_selector().to_string());
+                }
+                r
+            }
+        };
+        if with_ns {
+            row.insert(0, obj.meta().namespace.clone());
+        }
+        rows.push(row);
+    }
+    render(&header, &rows)
+}
+
+/// Columns separated by three spaces, as kubectl prints them.
+pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for r in rows {
+        for (w, c) in widths.iter_mut().zip(r) {
+            *w = (*w).max(c.chars().count());
+        }
+    }
+    let line = |cells: Vec<&str>| {
+        let mut s = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("   ");
+        s.truncate(s.trim_end().len());
+        s.push('\n');
+        s
+    };
+    let mut out = line(header.to_vec());
+    for r in rows {
+        out.push_str(&line(r.iter().map(String::as_str).collect()));
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pod_status_prefers_container_reasons() {
+        let mut p: Pod = serde_json::from_value(serde_json::json!({"status": {"phase": "Running"}})).unwrap();
+        assert_eq!(pod_status(&p), "Running");
+        p.status.container_statuses.push(serde_json::from_value(serde_json::json!({
+            "name": "c", "state": {"waiting": {"reason": "CrashLoopBackOff"}}
+        })).unwrap());
+        assert_eq!(pod_status(&p), "CrashLoopBackOff");
+    }
+
+    #[test]
+    fn render_aligns_columns() {
+        let out = render(&["NAME", "AGE"], &[vec!["a-long-name".into(), "5s".into()], vec!["b".into(), "10m".into()]]);
+        assert_eq!(out, "NAME          AGE\na-long-name   5s\nb             10m\n");
+    }
+}
