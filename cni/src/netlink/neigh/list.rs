@@ -34,8 +34,9 @@ impl NeighList {
 
     pub fn message(&self) -> RouteNetlinkMessage {
         let mut msg = NeighbourMessage::default();
+        // Strict dump checking rejects an ifindex in the header of
+        // neighbour dumps; filter below instead.
         msg.header.family = self.family;
-        msg.header.ifindex = self.index.unwrap_or(0);
         RouteNetlinkMessage::GetNeighbour(msg)
     }
 

@@ -50,6 +50,14 @@ impl Neigh {
                 NeighbourAttribute::Destination(NeighbourAddress::Inet6(a)) => {
                     n.dst = Some((*a).into())
                 }
+                // FDB entries (AF_BRIDGE) carry the remote VTEP raw.
+                NeighbourAttribute::Destination(NeighbourAddress::Other(raw)) => {
+                    n.dst = match raw.len() {
+                        4 => <[u8; 4]>::try_from(raw.as_slice()).ok().map(IpAddr::from),
+                        16 => <[u8; 16]>::try_from(raw.as_slice()).ok().map(IpAddr::from),
+                        _ => None,
+                    }
+                }
                 NeighbourAttribute::LinkLayerAddress(l) => n.lladdr = mac_from(l),
                 _ => {}
             }
