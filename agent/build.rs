@@ -29,10 +29,7 @@ fn main() -> anyhow::Result<()> {
         "cargo:rerun-if-changed={}",
         root.join("ebpf/common/src").display()
     );
-    println!(
-        "cargo:rerun-if-changed={}",
-        programs.join("rust-toolchain.toml").display()
-    );
+    println!("cargo:rerun-if-changed={}", programs.display());
 
     let toolchain = pinned_toolchain(&programs)?;
     let missing = if env::var_os("KEEL_SKIP_BPF").is_some_and(|v| v == "1") {

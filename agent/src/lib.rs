@@ -2,4 +2,6 @@
 //! plan over desired and observed state plus an apply step that alone touches
 //! the kernel or the runtime.
 
+pub mod api;
 pub mod bpf;
+pub mod sync;

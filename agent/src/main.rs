@@ -1,1 +1,95 @@
-fn main() {}
+//! keel-agent: the node agent binary.
+
+use std::{net::Ipv4Addr, path::PathBuf, time::Duration};
+
+use anyhow::Context;
+use clap::Parser;
+use keel_agent::sync::{self, register::NodeFacts};
+use keel_api::client::{Client, ClientConfig, DEFAULT_DATA_DIR};
+
+/// keel's node agent: registers the node, mirrors its desired state and
+/// runs its pods, services and networking.
+#[derive(Parser, Debug)]
+#[command(version)]
+struct Args {
+    /// This node's name (default: the host name).
+    #[arg(long, env = "KEEL_NODE_NAME")]
+    node_name: Option<String>,
+    /// The node's IP on the cluster network (default: the first non-loopback IPv4 address).
+    #[arg(long, env = "KEEL_NODE_IP")]
+    node_ip: Option<Ipv4Addr>,
+    /// keel-control's client.json.
+    #[arg(long, env = "KEEL_CONFIG")]
+    config: Option<PathBuf>,
+    /// Server URL (with --token-file instead of --config).
+    #[arg(long, env = "KEEL_SERVER")]
+    server: Option<String>,
+    #[arg(long, env = "KEEL_TOKEN_FILE")]
+    token_file: Option<PathBuf>,
+    #[arg(long, env = "KEEL_CA_FILE")]
+    ca_file: Option<PathBuf>,
+    /// Where the agent keeps its cache and socket.
+    #[arg(long, default_value = "/var/lib/keel/agent")]
+    data_dir: PathBuf,
+    /// How often the node posts its status.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    heartbeat_interval: Duration,
+    /// Log as JSON lines.
+    #[arg(long)]
+    log_json: bool,
+}
+
+fn first_ipv4() -> Option<Ipv4Addr> {
+    nix::ifaddrs::getifaddrs().ok()?.find_map(|ifa| {
+        let ip = ifa.address?.as_sockaddr_in()?.ip();
+        (!ip.is_loopback() && ifa.flags.contains(nix::net::if_::InterfaceFlags::IFF_UP)).then_some(ip)
+    })
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let args = Args::parse();
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    if args.log_json {
+        tracing_subscriber::fmt().json().with_env_filter(filter).init();
+    } else {
+        tracing_subscriber::fmt().with_env_filter(filter).init();
+    }
+    let node_name = match args.node_name {
+        Some(n) => n,
+        None => nix::unistd::gethostname()?.to_string_lossy().into_owned(),
+    };
+    keel_api::validate::dns1123_subdomain(&node_name).map_err(|e| anyhow::anyhow!("--node-name: {e}"))?;
+    let node_ip = args.node_ip.or_else(first_ipv4).context("--node-ip: no non-loopback IPv4 address found; pass one")?;
+    let client_config = match args.server {
+        Some(server) => {
+            let token = args.token_file.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR).join("token"));
+            ClientConfig::from_parts(&server, &token, args.ca_file.as_deref())?
+        }
+        None => {
+            let path = args.config.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR).join("client.json"));
+            ClientConfig::load(&path).with_context(|| format!("--config {}", path.display()))?
+        }
+    };
+    let client = Client::new(&client_config)?;
+    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
+    tracing::info!(node = %node_name, %node_ip, server = %client.server(), "keel-agent starting");
+
+    let facts = NodeFacts::detect(&node_name, node_ip);
+    tokio::spawn(sync::register::run(client.clone(), facts, args.heartbeat_interval));
+    let view = sync::start(client, node_name.clone(), args.data_dir.join("cache"));
+    let socket = args.data_dir.join("agent.sock");
+    let api = tokio::spawn({
+        let view = view.clone();
+        async move { keel_agent::api::serve(&socket, node_name, view).await }
+    });
+
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+        r = api => r??,
+    }
+    tracing::info!("keel-agent stopping; pods and datapath stay as they are");
+    Ok(())
+}

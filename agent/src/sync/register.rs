@@ -1,0 +1,145 @@
+//! Registering this node with keel-control and posting its status
+//! (addresses, capacity, Ready with a heartbeat time) on an interval.
+
+use std::{collections::BTreeMap, net::Ipv4Addr, time::Duration};
+
+use keel_api::{
+    Node, ObjectMeta, Quantity, Time,
+    client::{Client, ClientError},
+    node::{NodeAddress, NodeSpec, NodeStatus, NodeSystemInfo},
+};
+
+use super::informer::Backoff;
+
+/// What this machine offers, as the agent reports it.
+#[derive(Debug, Clone)]
+pub struct NodeFacts {
+    pub name: String,
+    pub internal_ip: Ipv4Addr,
+    pub labels: BTreeMap<String, String>,
+    pub cpu_milli: u64,
+    pub memory_bytes: u64,
+    pub max_pods: u64,
+    pub kernel_version: String,
+    pub os_image: String,
+}
+
+impl NodeFacts {
+    /// Reads cpu count, memory, kernel and OS from this machine.
+    pub fn detect(name: &str, internal_ip: Ipv4Addr) -> Self {
+        let cpus = std::thread::available_parallelism().map(|n| n.get() as u64).unwrap_or(1);
+        let memory_bytes = std::fs::read_to_string("/proc/meminfo")
+            .ok()
+            .and_then(|m| {
+                m.lines()
+                    .find(|l| l.starts_with("MemTotal:"))
+                    .and_then(|l| l.split_whitespace().nth(1))
+                    .and_then(|kb| kb.parse::<u64>().ok())
+            })
+            .map(|kb| kb * 1024)
+            .unwrap_or(0);
+        let kernel_version = nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default();
+        let os_image = std::fs::read_to_string("/etc/os-release")
+            .ok()
+            .and_then(|o| o.lines().find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_string())))
+            .unwrap_or_else(|| "Linux".into());
+        let mut labels = BTreeMap::new();
+        labels.insert("kubernetes.io/hostname".to_string(), name.to_string());
+        labels.insert("kubernetes.io/os".to_string(), "linux".to_string());
+        labels.insert("kubernetes.io/arch".to_string(), std::env::consts::ARCH.to_string());
+        Self { name: name.into(), internal_ip, labels, cpu_milli: cpus * 1000, memory_bytes, max_pods: 110, kernel_version, os_image }
+    }
+
+    fn status(&self) -> NodeStatus {
+        let mut capacity = BTreeMap::new();
+        capacity.insert("cpu".to_string(), Quantity::from_milli(self.cpu_milli));
+        capacity.insert("memory".to_string(), Quantity::from_bytes(self.memory_bytes));
+        capacity.insert("pods".to_string(), Quantity::from_milli(self.max_pods * 1000));
+        NodeStatus {
+            allocatable: capacity.clone(),
+            capacity,
+            conditions: Vec::new(),
+            addresses: vec![
+                NodeAddress { type_: "InternalIP".into(), address: self.internal_ip.to_string() },
+                NodeAddress { type_: "Hostname".into(), address: self.name.clone() },
+            ],
+            node_info: Some(NodeSystemInfo {
+                kernel_version: self.kernel_version.clone(),
+                os_image: self.os_image.clone(),
+                architecture: std::env::consts::ARCH.into(),
+                operating_system: "linux".into(),
+                container_runtime_version: format!("keel://{}", env!("CARGO_PKG_VERSION")),
+                kubelet_version: format!("keel-agent/{}", env!("CARGO_PKG_VERSION")),
+            }),
+        }
+    }
+}
+
+/// Creates the Node if needed, then posts status every `interval` until the
+/// task is dropped. Errors are logged and retried with backoff.
+pub async fn run(client: Client, facts: NodeFacts, interval: Duration) {
+    let mut backoff = Backoff::default();
+    let mut node = loop {
+        match register(&client, &facts).await {
+            Ok(n) => break n,
+            Err(e) => {
+                let d = backoff.next_delay();
+                tracing::warn!(error = %e, retry_in = ?d, "node registration failed");
+                tokio::time::sleep(d).await;
+            }
+        }
+    };
+    tracing::info!(node = %facts.name, pod_cidr = %node.spec.pod_cidr, "node registered");
+    loop {
+        node.status = facts.status();
+        node.set_condition("Ready", "True", "KeelAgentReady", "keel-agent is posting ready status", Some(Time::now()));
+        // Unconditional: only this agent writes its node's status.
+        node.metadata.resource_version.clear();
+        match client.update_status(&node).await {
+            Ok(n) => {
+                node = n;
+                backoff.reset();
+                tokio::time::sleep(interval).await;
+            }
+            Err(e) if e.is_not_found() => {
+                tracing::warn!(node = %facts.name, "node object was deleted; registering again");
+                match register(&client, &facts).await {
+                    Ok(n) => node = n,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "node registration failed");
+                        tokio::time::sleep(backoff.next_delay()).await;
+                    }
+                }
+            }
+            Err(e) => {
+                let d = backoff.next_delay().min(interval);
+                tracing::warn!(error = %e, retry_in = ?d, "posting node status failed");
+                tokio::time::sleep(d).await;
+            }
+        }
+    }
+}
+
+/// Creates the Node, or adopts the existing one (its pod CIDR stays).
+async fn register(client: &Client, facts: &NodeFacts) -> Result<Node, ClientError> {
+    let want = Node {
+        metadata: ObjectMeta { name: facts.name.clone(), labels: facts.labels.clone(), ..ObjectMeta::default() },
+        spec: NodeSpec::default(),
+        ..Node::default()
+    };
+    match client.create(&want).await {
+        Ok(n) => Ok(n),
+        Err(e) if e.code() == Some(409) => {
+            let mut existing: Node = client.get("", &facts.name).await?;
+            let mut labels = existing.metadata.labels.clone();
+            labels.extend(facts.labels.clone());
+            if labels != existing.metadata.labels {
+                existing.metadata.labels = labels;
+                existing.metadata.resource_version.clear();
+                existing = client.update(&existing).await?;
+            }
+            Ok(existing)
+        }
+        Err(e) => Err(e),
+    }
+}

@@ -1,0 +1,270 @@
+//! keel's own binaries run as real processes for tests: keel-control on a
+//! loopback port with a temporary data directory, keel-agent against it.
+//! Each guard ends its process by PID and removes its directory on drop.
+
+use std::{
+    net::TcpListener,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::{Duration, Instant},
+};
+
+use keel_api::client::{Client, ClientConfig};
+use nix::{
+    sys::signal::{Signal, kill},
+    unistd::Pid,
+};
+
+/// A workspace binary, from the target directory this test was built into.
+/// `cargo xtask test` builds them all first (`cargo build --bins`).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test executable path");
+    // target/<profile>/deps/<test> → target/<profile>/<name>
+    let dir = exe.parent().and_then(Path::parent).expect("target directory");
+    let path = dir.join(name);
+    assert!(
+        path.is_file(),
+        "{} is missing: build the workspace binaries first (`cargo build --bins`, which `cargo xtask test` does)",
+        path.display()
+    );
+    path
+}
+
+/// A free TCP port on loopback (bound and released; good enough for tests).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").expect("bind loopback").local_addr().expect("local addr").port()
+}
+
+/// Ends a child we started: SIGTERM, then SIGKILL after `grace`; reaps it.
+pub fn stop_child(child: &mut Child, grace: Duration) {
+    if child.try_wait().ok().flatten().is_some() {
+        return;
+    }
+    let pid = Pid::from_raw(child.id() as i32);
+    let _ = kill(pid, Signal::SIGTERM);
+    let deadline = Instant::now() + grace;
+    while Instant::now() < deadline {
+        if child.try_wait().ok().flatten().is_some() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = kill(pid, Signal::SIGKILL);
+    let _ = child.wait();
+}
+
+/// Polls `f` every 50 ms until it returns Some or `timeout` passes.
+pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Async twin of [`wait_for`].
+pub async fn wait_until<T, F: std::future::Future<Output = Option<T>>>(what: &str, timeout: Duration, mut f: impl FnMut() -> F) -> T {
+    let deadline = Instant::now() + timeout;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A running keel-control.
+pub struct ControlProcess {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    pub port: u16,
+    args: Vec<String>,
+    log: PathBuf,
+}
+
+impl ControlProcess {
+    /// Starts on a free loopback port with a fresh data directory.
+    pub fn start(extra: &[&str]) -> Self {
+        let dir = tempfile::Builder::new().prefix("keel-t-control-").tempdir().expect("temp dir");
+        let log = dir.path().join("control.log");
+        let mut c = Self { child: None, dir, port: free_port(), args: extra.iter().map(|s| s.to_string()).collect(), log };
+        c.spawn();
+        c
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log file");
+        let child = Command::new(bin("keel-control"))
+            .arg("--listen")
+            .arg(format!("127.0.0.1:{}", self.port))
+            .arg("--data-dir")
+            .arg(self.data_dir())
+            .args(&self.args)
+            .env("RUST_LOG", "info,keel_control=debug")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting keel-control");
+        self.child = Some(child);
+        let url = format!("127.0.0.1:{}", self.port);
+        wait_for("keel-control to listen", Duration::from_secs(20), || {
+            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!("keel-control exited early ({status}):\n{}", self.log());
+            }
+            std::net::TcpStream::connect(&url).ok().map(drop)
+        });
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    pub fn client_config_path(&self) -> PathBuf {
+        self.dir.path().join("client.json")
+    }
+
+    pub fn client(&self) -> Client {
+        Client::new(&ClientConfig::load(&self.client_config_path()).expect("client.json")).expect("client")
+    }
+
+    pub fn token(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("token")).expect("token").trim().to_string()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// SIGTERM (SIGKILL after 5 s).
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            stop_child(&mut c, Duration::from_secs(5));
+        }
+    }
+
+    /// SIGKILL, as a crash would.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            stop_child(&mut c, Duration::ZERO);
+        }
+    }
+
+    /// Starts again on the same port and data.
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    /// Starts again after stop()/kill().
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "still running");
+        self.spawn();
+    }
+}
+
+impl Drop for ControlProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// A running keel-agent registered as `name` against a [`ControlProcess`].
+pub struct AgentProcess {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    pub name: String,
+    args: Vec<String>,
+    log: PathBuf,
+}
+
+impl AgentProcess {
+    pub fn start(control: &ControlProcess, name: &str, node_ip: &str, extra: &[&str]) -> Self {
+        let dir = tempfile::Builder::new().prefix("keel-t-agent-").tempdir().expect("temp dir");
+        let log = dir.path().join("agent.log");
+        let mut args = vec![
+            "--node-name".to_string(),
+            name.to_string(),
+            "--node-ip".to_string(),
+            node_ip.to_string(),
+            "--config".to_string(),
+            control.client_config_path().display().to_string(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let mut a = Self { child: None, dir, name: name.into(), args, log };
+        a.spawn();
+        a
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log file");
+        let child = Command::new(bin("keel-agent"))
+            .args(&self.args)
+            .arg("--data-dir")
+            .arg(self.dir.path())
+            .env("RUST_LOG", "info,keel_agent=debug")
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting keel-agent");
+        self.child = Some(child);
+    }
+
+    pub fn data_dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    /// The agent's view through its local socket (GET /state).
+    pub fn state(&self) -> Option<serde_json::Value> {
+        use std::io::{Read, Write};
+        let mut s = std::os::unix::net::UnixStream::connect(self.dir.path().join("agent.sock")).ok()?;
+        s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+        s.write_all(b"GET /state HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n").ok()?;
+        let mut resp = String::new();
+        s.read_to_string(&mut resp).ok()?;
+        let body = resp.split_once("\r\n\r\n")?.1;
+        serde_json::from_str(body).ok()
+    }
+
+    pub fn stop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            stop_child(&mut c, Duration::from_secs(5));
+        }
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            stop_child(&mut c, Duration::ZERO);
+        }
+    }
+
+    pub fn start_again(&mut self) {
+        assert!(self.child.is_none(), "still running");
+        self.spawn();
+    }
+}
+
+impl Drop for AgentProcess {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
