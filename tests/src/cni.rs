@@ -431,19 +431,21 @@ impl Chain {
         prev.expect("a chain has plugins")
     }
 
-    /// CHECK through the chain; the first failure.
+    /// CHECK through the chain; the first failure, with the failing
+    /// plugin's `type`.
     pub fn check(
         &self,
         node: &Node,
         attach: &Attach,
         result: &Value,
         runtime: &Value,
-    ) -> Result<(), Exec> {
+    ) -> Result<(), (String, Exec)> {
         for i in 0..self.len() {
             let conf = self.plugin_conf(i, Some(result), runtime);
             let out = node.run(&self.bin(i), "CHECK", Some(attach), &self.path, &conf);
             if out.code != 0 {
-                return Err(out);
+                let ty = self.conflist["plugins"][i]["type"].as_str().unwrap_or_default();
+                return Err((ty.to_string(), out));
             }
         }
         Ok(())
