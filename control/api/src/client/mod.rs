@@ -11,6 +11,7 @@ use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, StatusCode, header};
 use hyper_util::{client::legacy::Client as HyperClient, rt::TokioExecutor};
 
+pub use hyper::Method as HttpMethod;
 pub use config::{ClientConfig, ClientConfigFile, ConfigError, DEFAULT_DATA_DIR};
 pub use watch::WatchStream;
 
@@ -132,6 +133,13 @@ impl std::fmt::Debug for Client {
 
 fn object_path(kind: Kind, namespace: &str, name: &str) -> String {
     format!("{}/{}", kind.collection_path(namespace), encode(name))
+}
+
+/// The request body for an object, with apiVersion and kind filled in.
+fn body<R: Resource>(obj: &R) -> Vec<u8> {
+    let mut obj = obj.clone();
+    obj.set_type_meta();
+    serde_json::to_vec(&obj).expect("API objects serialize")
 }
 
 fn kind_of<R: Resource>() -> Kind {
@@ -270,7 +278,7 @@ impl Client {
         self.request(
             Method::POST,
             &path,
-            Some(serde_json::to_vec(obj).expect("serializable")),
+            Some(body(obj)),
         )
         .await
     }
@@ -283,7 +291,7 @@ impl Client {
         self.request(
             Method::PUT,
             &path,
-            Some(serde_json::to_vec(obj).expect("serializable")),
+            Some(body(obj)),
         )
         .await
     }
@@ -298,7 +306,7 @@ impl Client {
         self.request(
             Method::PUT,
             &path,
-            Some(serde_json::to_vec(obj).expect("serializable")),
+            Some(body(obj)),
         )
         .await
     }

@@ -1,0 +1,249 @@
+//! keel-control's API against the real binary: CRUD, selectors, conflicts,
+//! validation, authentication, watch (including resume after a restart and
+//! expiry), persistence, the status subresource and TLS.
+
+use std::time::Duration;
+
+use keel_api::{
+    EventType, Pod, Service,
+    client::{Client, ClientConfig, ClientError, ListParams},
+};
+use keel_tests::process::ControlProcess;
+
+fn pod(name: &str, app: &str) -> Pod {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name, "namespace": "default", "labels": {"app": app}},
+        "spec": {"containers": [{"name": "c", "image": "busybox", "ports": [{"name": "http", "containerPort": 8080}]}]}
+    }))
+    .unwrap()
+}
+
+fn service(name: &str) -> Service {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"type": "NodePort", "selector": {"app": name}, "ports": [{"port": 80, "targetPort": "http"}]}
+    }))
+    .unwrap()
+}
+
+fn api_code(e: ClientError) -> (u16, keel_api::Status) {
+    match e {
+        ClientError::Api(s) => (s.code, s),
+        other => panic!("expected an API error, got {other}"),
+    }
+}
+
+#[tokio::test]
+async fn crud_selectors_and_conflicts() {
+    let control = ControlProcess::start(&[]);
+    let c = control.client();
+    for (n, app) in [("a", "web"), ("b", "web"), ("c", "db")] {
+        c.create(&pod(n, app)).await.unwrap();
+    }
+    let web = c.list::<Pod>("default", &ListParams::labels("app=web")).await.unwrap();
+    assert_eq!(web.items.iter().map(|p| p.metadata.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
+    let not_web = c.list::<Pod>("", &ListParams::labels("app notin (web)")).await.unwrap();
+    assert_eq!(not_web.items.len(), 1);
+    assert!(c.list::<Pod>("other", &ListParams::default()).await.unwrap().items.is_empty());
+
+    let a: Pod = c.get("default", "a").await.unwrap();
+    let (code, s) = api_code(c.create(&pod("a", "web")).await.unwrap_err());
+    assert_eq!((code, s.reason.as_str()), (409, "AlreadyExists"));
+
+    // Optimistic concurrency: an update from a stale read is refused.
+    let mut first = a.clone();
+    first.metadata.labels.insert("v".into(), "1".into());
+    c.update(&first).await.unwrap();
+    let mut stale = a.clone();
+    stale.metadata.labels.insert("v".into(), "2".into());
+    let (code, s) = api_code(c.update(&stale).await.unwrap_err());
+    assert_eq!(code, 409, "{s:?}");
+    assert!(s.message.contains("modified"), "{}", s.message);
+
+    c.delete::<Pod>("default", "a").await.unwrap();
+    assert!(c.get::<Pod>("default", "a").await.unwrap_err().is_not_found());
+    assert!(c.delete::<Pod>("default", "a").await.unwrap_err().is_not_found());
+}
+
+#[tokio::test]
+async fn bad_input_is_refused_naming_the_field_and_changes_nothing() {
+    let control = ControlProcess::start(&[]);
+    let c = control.client();
+    let mut bad = pod("bad", "web");
+    bad.spec.containers[0].ports[0].container_port = 70000;
+    let (code, s) = api_code(c.create(&bad).await.unwrap_err());
+    assert_eq!(code, 422);
+    let causes = s.details.unwrap().causes;
+    assert_eq!(causes[0].field, "spec.containers[0].ports[0].containerPort");
+    assert!(causes[0].message.contains("70000"));
+
+    let raw = br#"{"metadata":{"name":"x"},"spec":{"containers":[{"name":"c","image":"i","imagePolicy":"Always"}]}}"#;
+    let err = c.request_raw(keel_api::client::HttpMethod::POST, "/api/v1/namespaces/default/pods", Some(raw.to_vec())).await.unwrap_err();
+    let (code, s) = api_code(err);
+    assert_eq!(code, 400);
+    assert!(s.message.contains("spec.containers[0]") && s.message.contains("imagePolicy"), "{}", s.message);
+
+    let other_ns = br#"{"metadata":{"name":"x","namespace":"prod"},"spec":{"containers":[{"name":"c","image":"i"}]}}"#;
+    let (code, s) = api_code(
+        c.request_raw(keel_api::client::HttpMethod::POST, "/api/v1/namespaces/default/pods", Some(other_ns.to_vec())).await.unwrap_err(),
+    );
+    assert_eq!(code, 400);
+    assert!(s.message.contains("metadata.namespace"), "{}", s.message);
+
+    let ep = br#"{"metadata":{"name":"web"},"subsets":[]}"#;
+    let (code, _) = api_code(
+        c.request_raw(keel_api::client::HttpMethod::POST, "/api/v1/namespaces/default/endpoints", Some(ep.to_vec())).await.unwrap_err(),
+    );
+    assert_eq!(code, 403, "users may not write endpoints");
+
+    let mut dup = service("web");
+    dup.spec.ports.push(dup.spec.ports[0].clone());
+    let (code, s) = api_code(c.create(&dup).await.unwrap_err());
+    assert_eq!(code, 422);
+    assert_eq!(s.details.unwrap().causes.iter().filter(|c| c.field.starts_with("spec.ports[1]")).count(), 2);
+
+    assert!(c.list::<Pod>("", &ListParams::default()).await.unwrap().items.is_empty());
+    assert!(c.list::<Service>("", &ListParams::default()).await.unwrap().items.is_empty());
+    let (code, _) = api_code(c.list::<Pod>("", &ListParams::labels("a in b")).await.unwrap_err());
+    assert_eq!(code, 400);
+    let (code, _) = api_code(c.list::<Pod>("", &ListParams::fields("spec.image=x")).await.unwrap_err());
+    assert_eq!(code, 400);
+}
+
+#[tokio::test]
+async fn requests_without_the_token_are_refused() {
+    let control = ControlProcess::start(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = dir.path().join("token");
+    std::fs::write(&wrong, "not-the-token").unwrap();
+    let c = Client::new(&ClientConfig::from_parts(&control.url(), &wrong, None).unwrap()).unwrap();
+    let (code, s) = api_code(c.list::<Pod>("", &ListParams::default()).await.unwrap_err());
+    assert_eq!((code, s.reason.as_str()), (401, "Unauthorized"));
+    let (code, _) = api_code(c.create(&pod("x", "y")).await.unwrap_err());
+    assert_eq!(code, 401);
+    // The token file is private to its owner.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(control.data_dir().join("token")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    assert_eq!(control.client().list::<Pod>("", &ListParams::default()).await.unwrap().items.len(), 0);
+}
+
+#[tokio::test]
+async fn watch_streams_changes_and_resumes_after_restart() {
+    let mut control = ControlProcess::start(&[]);
+    let c = control.client();
+    let list = c.list::<Pod>("default", &ListParams::default()).await.unwrap();
+    let mut w = c.watch::<Pod>("default", &ListParams::default(), &list.metadata.resource_version).await.unwrap();
+    c.create(&pod("a", "web")).await.unwrap();
+    let mut a: Pod = c.get("default", "a").await.unwrap();
+    a.metadata.labels.insert("v".into(), "2".into());
+    // Unconditional: the scheduler writes this pod's status meanwhile.
+    a.metadata.resource_version.clear();
+    c.update(&a).await.unwrap();
+    c.delete::<Pod>("default", "a").await.unwrap();
+    let mut seen = Vec::new();
+    loop {
+        let e = tokio::time::timeout(Duration::from_secs(10), w.next()).await.unwrap().unwrap().unwrap();
+        if e.type_ == EventType::Bookmark {
+            continue;
+        }
+        assert_eq!(e.object.metadata.name, "a");
+        seen.push((e.type_, e.object.metadata.labels.get("v").cloned()));
+        if e.type_ == EventType::Deleted {
+            break;
+        }
+    }
+    assert_eq!(seen.first(), Some(&(EventType::Added, None)));
+    assert!(seen.contains(&(EventType::Modified, Some("2".into()))), "{seen:?}");
+    assert_eq!(seen.last(), Some(&(EventType::Deleted, Some("2".into()))));
+    // Remember where we are; changes land while the server restarts.
+    let rv = c.list::<Pod>("default", &ListParams::default()).await.unwrap().metadata.resource_version;
+    c.create(&pod("before-restart", "web")).await.unwrap();
+    let svc: Service = c.create(&service("web")).await.unwrap();
+    control.restart();
+    let c = control.client();
+    c.create(&pod("after-restart", "web")).await.unwrap();
+    let mut w = c.watch::<Pod>("default", &ListParams::default(), &rv).await.unwrap();
+    let mut names = Vec::new();
+    while names.len() < 2 {
+        let e = tokio::time::timeout(Duration::from_secs(10), w.next()).await.unwrap().unwrap().unwrap();
+        if e.type_ == EventType::Added {
+            names.push(e.object.metadata.name.clone());
+        }
+    }
+    assert_eq!(names, ["before-restart", "after-restart"], "resumed from the old resourceVersion, nothing missed");
+    // Everything persisted, allocations included.
+    let again: Service = c.get("default", "web").await.unwrap();
+    assert_eq!((again.metadata.uid, again.spec.cluster_ip, again.spec.ports[0].node_port), (svc.metadata.uid, svc.spec.cluster_ip, svc.spec.ports[0].node_port));
+}
+
+#[tokio::test]
+async fn watch_from_compacted_history_says_relist() {
+    let control = ControlProcess::start(&["--watch-history", "5"]);
+    let c = control.client();
+    for i in 0..20 {
+        c.create(&pod(&format!("p{i}"), "web")).await.unwrap();
+    }
+    let err = c.watch::<Pod>("default", &ListParams::default(), "1").await.err().expect("too old");
+    let (code, s) = api_code(err);
+    assert_eq!((code, s.reason.as_str()), (410, "Expired"));
+    assert!(s.message.contains("relist"), "{}", s.message);
+    // From a recent version it works; with "0" it starts with every object.
+    let mut w = c.watch::<Pod>("default", &ListParams::labels("app=web"), "0").await.unwrap();
+    let mut added = 0;
+    while added < 20 {
+        let e = tokio::time::timeout(Duration::from_secs(10), w.next()).await.unwrap().unwrap().unwrap();
+        assert_eq!(e.type_, EventType::Added);
+        added += 1;
+    }
+}
+
+#[tokio::test]
+async fn status_is_a_separate_subresource() {
+    let control = ControlProcess::start(&[]);
+    let c = control.client();
+    let created: Pod = c.create(&pod("a", "web")).await.unwrap();
+    let mut st = created.clone();
+    st.metadata.resource_version.clear();
+    st.status.pod_ip = "10.244.1.9".into();
+    st.metadata.labels.insert("ignored".into(), "yes".into());
+    let after: Pod = c.update_status(&st).await.unwrap();
+    assert_eq!(after.status.pod_ip, "10.244.1.9");
+    assert!(!after.metadata.labels.contains_key("ignored"), "a status write changes only status");
+    let mut spec = after.clone();
+    spec.metadata.resource_version.clear();
+    spec.status = Default::default();
+    spec.metadata.labels.insert("tier".into(), "front".into());
+    let after: Pod = c.update(&spec).await.unwrap();
+    assert_eq!(after.status.pod_ip, "10.244.1.9", "a spec write keeps the status");
+    assert_eq!(after.metadata.labels["tier"], "front");
+}
+
+#[tokio::test]
+async fn serves_tls_when_configured() {
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let control = ControlProcess::start(&[
+        "--tls-cert",
+        cert_path.to_str().unwrap(),
+        "--tls-key",
+        key_path.to_str().unwrap(),
+    ]);
+    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(control.client_config_path()).unwrap()).unwrap();
+    assert!(config["server"].as_str().unwrap().starts_with("https://"));
+    let c = control.client();
+    c.create(&pod("a", "web")).await.unwrap();
+    assert_eq!(c.list::<Pod>("", &ListParams::default()).await.unwrap().items.len(), 1);
+    // Plain HTTP to the TLS port gets nowhere.
+    let plain = Client::new(&ClientConfig::from_parts(&control.url(), &control.data_dir().join("token"), None).unwrap()).unwrap();
+    assert!(plain.list::<Pod>("", &ListParams::default()).await.is_err());
+    // A client that does not trust the certificate is refused.
+    let untrusting = Client::new(
+        &ClientConfig::from_parts(&control.url().replace("http://", "https://"), &control.data_dir().join("token"), None).unwrap(),
+    )
+    .unwrap();
+    assert!(untrusting.list::<Pod>("", &ListParams::default()).await.unwrap_err().is_unreachable());
+}
