@@ -20,9 +20,12 @@ pub async fn serve(socket: &Path, node: String, view: watch::Receiver<View>) -> 
     match std::fs::remove_file(socket) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(e).with_context(|| format!("removing stale socket {}", socket.display())),
+        Err(e) => {
+            return Err(e).with_context(|| format!("removing stale socket {}", socket.display()));
+        }
     }
-    let listener = tokio::net::UnixListener::bind(socket).with_context(|| format!("binding {}", socket.display()))?;
+    let listener = tokio::net::UnixListener::bind(socket)
+        .with_context(|| format!("binding {}", socket.display()))?;
     std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))?;
     let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))

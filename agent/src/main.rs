@@ -42,41 +42,65 @@ struct Args {
 fn first_ipv4() -> Option<Ipv4Addr> {
     nix::ifaddrs::getifaddrs().ok()?.find_map(|ifa| {
         let ip = ifa.address?.as_sockaddr_in()?.ip();
-        (!ip.is_loopback() && ifa.flags.contains(nix::net::if_::InterfaceFlags::IFF_UP)).then_some(ip)
+        (!ip.is_loopback() && ifa.flags.contains(nix::net::if_::InterfaceFlags::IFF_UP))
+            .then_some(ip)
     })
 }
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
     let args = Args::parse();
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     if args.log_json {
-        tracing_subscriber::fmt().json().with_env_filter(filter).init();
+        tracing_subscriber::fmt()
+            .json()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .init();
     } else {
-        tracing_subscriber::fmt().with_env_filter(filter).init();
+        let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+        tracing_subscriber::fmt()
+            .with_env_filter(filter)
+            .with_writer(std::io::stderr)
+            .with_ansi(ansi)
+            .init();
     }
     let node_name = match args.node_name {
         Some(n) => n,
         None => nix::unistd::gethostname()?.to_string_lossy().into_owned(),
     };
-    keel_api::validate::dns1123_subdomain(&node_name).map_err(|e| anyhow::anyhow!("--node-name: {e}"))?;
-    let node_ip = args.node_ip.or_else(first_ipv4).context("--node-ip: no non-loopback IPv4 address found; pass one")?;
+    keel_api::validate::dns1123_subdomain(&node_name)
+        .map_err(|e| anyhow::anyhow!("--node-name: {e}"))?;
+    let node_ip = args
+        .node_ip
+        .or_else(first_ipv4)
+        .context("--node-ip: no non-loopback IPv4 address found; pass one")?;
     let client_config = match args.server {
         Some(server) => {
-            let token = args.token_file.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR).join("token"));
+            let token = args
+                .token_file
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR).join("token"));
             ClientConfig::from_parts(&server, &token, args.ca_file.as_deref())?
         }
         None => {
-            let path = args.config.unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR).join("client.json"));
+            let path = args
+                .config
+                .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR).join("client.json"));
             ClientConfig::load(&path).with_context(|| format!("--config {}", path.display()))?
         }
     };
     let client = Client::new(&client_config)?;
-    std::fs::create_dir_all(&args.data_dir).with_context(|| format!("creating {}", args.data_dir.display()))?;
+    std::fs::create_dir_all(&args.data_dir)
+        .with_context(|| format!("creating {}", args.data_dir.display()))?;
     tracing::info!(node = %node_name, %node_ip, server = %client.server(), "keel-agent starting");
 
     let facts = NodeFacts::detect(&node_name, node_ip);
-    tokio::spawn(sync::register::run(client.clone(), facts, args.heartbeat_interval));
+    tokio::spawn(sync::register::run(
+        client.clone(),
+        facts,
+        args.heartbeat_interval,
+    ));
     let view = sync::start(client, node_name.clone(), args.data_dir.join("cache"));
     let socket = args.data_dir.join("agent.sock");
     let api = tokio::spawn({

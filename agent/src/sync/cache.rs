@@ -46,18 +46,42 @@ impl DiskCache {
         let bytes = match fs::read(&path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-            Err(e) => return Err(CacheError { path, message: e.to_string() }),
+            Err(e) => {
+                return Err(CacheError {
+                    path,
+                    message: e.to_string(),
+                });
+            }
         };
-        serde_json::from_slice(&bytes).map(Some).map_err(|e| CacheError { path, message: e.to_string() })
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| CacheError {
+                path,
+                message: e.to_string(),
+            })
     }
 
     /// Saves atomically (temp file, fsync, rename).
-    pub fn save<R: Resource>(&self, name: &str, rv: &str, items: &BTreeMap<String, std::sync::Arc<R>>) -> Result<(), CacheError> {
+    pub fn save<R: Resource>(
+        &self,
+        name: &str,
+        rv: &str,
+        items: &BTreeMap<String, std::sync::Arc<R>>,
+    ) -> Result<(), CacheError> {
         let path = self.path(name);
-        let err = |e: std::io::Error| CacheError { path: path.clone(), message: e.to_string() };
+        let err = |e: std::io::Error| CacheError {
+            path: path.clone(),
+            message: e.to_string(),
+        };
         fs::create_dir_all(&self.dir).map_err(err)?;
-        let cached = Cached { resource_version: rv.to_string(), items: items.values().map(|a| (**a).clone()).collect() };
-        let data = serde_json::to_vec(&cached).map_err(|e| CacheError { path: path.clone(), message: e.to_string() })?;
+        let cached = Cached {
+            resource_version: rv.to_string(),
+            items: items.values().map(|a| (**a).clone()).collect(),
+        };
+        let data = serde_json::to_vec(&cached).map_err(|e| CacheError {
+            path: path.clone(),
+            message: e.to_string(),
+        })?;
         let tmp = path.with_extension("json.tmp");
         let mut f = fs::File::create(&tmp).map_err(err)?;
         f.write_all(&data).map_err(err)?;

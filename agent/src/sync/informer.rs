@@ -31,7 +31,9 @@ pub struct Backoff {
 
 impl Default for Backoff {
     fn default() -> Self {
-        Self { next: Duration::from_millis(200) }
+        Self {
+            next: Duration::from_millis(200),
+        }
     }
 }
 
@@ -68,7 +70,11 @@ impl<R: Resource> Informer<R> {
         // watch resumes where the last run stopped.
         match self.cache.load::<R>(self.name) {
             Ok(Some(cached)) => {
-                items = cached.items.into_iter().map(|o| (o.key(), Arc::new(o))).collect();
+                items = cached
+                    .items
+                    .into_iter()
+                    .map(|o| (o.key(), Arc::new(o)))
+                    .collect();
                 rv = cached.resource_version;
                 tracing::info!(kind = R::KIND, count = items.len(), resource_version = %rv, "loaded from the agent cache");
                 if self.send(Update::Replace(items.clone())).await.is_err() {
@@ -83,7 +89,11 @@ impl<R: Resource> Informer<R> {
             if rv.is_empty() {
                 match self.client.list::<R>(&self.namespace, &self.params).await {
                     Ok(list) => {
-                        items = list.items.into_iter().map(|o| (o.key(), Arc::new(o))).collect();
+                        items = list
+                            .items
+                            .into_iter()
+                            .map(|o| (o.key(), Arc::new(o)))
+                            .collect();
                         rv = list.metadata.resource_version;
                         self.save(&rv, &items);
                         if self.send(Update::Replace(items.clone())).await.is_err() {
@@ -98,7 +108,11 @@ impl<R: Resource> Informer<R> {
                     }
                 }
             }
-            let mut stream = match self.client.watch::<R>(&self.namespace, &self.params, &rv).await {
+            let mut stream = match self
+                .client
+                .watch::<R>(&self.namespace, &self.params, &rv)
+                .await
+            {
                 Ok(s) => s,
                 Err(e) if e.is_expired() => {
                     tracing::info!(kind = R::KIND, resource_version = %rv, "watch too old; relisting");

@@ -30,7 +30,9 @@ pub struct View {
 impl View {
     /// The node's pod CIDR, once assigned.
     pub fn pod_cidr(&self) -> Option<ipnet::Ipv4Net> {
-        self.node.as_ref().and_then(|n| n.spec.pod_cidr.parse().ok())
+        self.node
+            .as_ref()
+            .and_then(|n| n.spec.pod_cidr.parse().ok())
     }
 }
 
@@ -68,10 +70,50 @@ pub fn start(client: Client, node_name: String, cache_dir: PathBuf) -> watch::Re
     let (ep_tx, mut ep_rx) = mpsc::channel(1024);
     let (node_tx, mut node_rx) = mpsc::channel(1024);
     let pods = ListParams::fields(format!("spec.nodeName={node_name}"));
-    tokio::spawn(Informer::<Pod> { client: client.clone(), namespace: String::new(), params: pods, name: "pods", cache: cache.clone(), updates: pods_tx }.run());
-    tokio::spawn(Informer::<Service> { client: client.clone(), namespace: String::new(), params: ListParams::default(), name: "services", cache: cache.clone(), updates: svc_tx }.run());
-    tokio::spawn(Informer::<Endpoints> { client: client.clone(), namespace: String::new(), params: ListParams::default(), name: "endpoints", cache: cache.clone(), updates: ep_tx }.run());
-    tokio::spawn(Informer::<Node> { client, namespace: String::new(), params: ListParams::default(), name: "nodes", cache, updates: node_tx }.run());
+    tokio::spawn(
+        Informer::<Pod> {
+            client: client.clone(),
+            namespace: String::new(),
+            params: pods,
+            name: "pods",
+            cache: cache.clone(),
+            updates: pods_tx,
+        }
+        .run(),
+    );
+    tokio::spawn(
+        Informer::<Service> {
+            client: client.clone(),
+            namespace: String::new(),
+            params: ListParams::default(),
+            name: "services",
+            cache: cache.clone(),
+            updates: svc_tx,
+        }
+        .run(),
+    );
+    tokio::spawn(
+        Informer::<Endpoints> {
+            client: client.clone(),
+            namespace: String::new(),
+            params: ListParams::default(),
+            name: "endpoints",
+            cache: cache.clone(),
+            updates: ep_tx,
+        }
+        .run(),
+    );
+    tokio::spawn(
+        Informer::<Node> {
+            client,
+            namespace: String::new(),
+            params: ListParams::default(),
+            name: "nodes",
+            cache,
+            updates: node_tx,
+        }
+        .run(),
+    );
     tokio::spawn(async move {
         let mut view = View::default();
         let mut listed = [false; 4];

@@ -27,7 +27,9 @@ pub struct NodeFacts {
 impl NodeFacts {
     /// Reads cpu count, memory, kernel and OS from this machine.
     pub fn detect(name: &str, internal_ip: Ipv4Addr) -> Self {
-        let cpus = std::thread::available_parallelism().map(|n| n.get() as u64).unwrap_or(1);
+        let cpus = std::thread::available_parallelism()
+            .map(|n| n.get() as u64)
+            .unwrap_or(1);
         let memory_bytes = std::fs::read_to_string("/proc/meminfo")
             .ok()
             .and_then(|m| {
@@ -38,30 +40,61 @@ impl NodeFacts {
             })
             .map(|kb| kb * 1024)
             .unwrap_or(0);
-        let kernel_version = nix::sys::utsname::uname().map(|u| u.release().to_string_lossy().into_owned()).unwrap_or_default();
+        let kernel_version = nix::sys::utsname::uname()
+            .map(|u| u.release().to_string_lossy().into_owned())
+            .unwrap_or_default();
         let os_image = std::fs::read_to_string("/etc/os-release")
             .ok()
-            .and_then(|o| o.lines().find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_string())))
+            .and_then(|o| {
+                o.lines().find_map(|l| {
+                    l.strip_prefix("PRETTY_NAME=")
+                        .map(|v| v.trim_matches('"').to_string())
+                })
+            })
             .unwrap_or_else(|| "Linux".into());
         let mut labels = BTreeMap::new();
         labels.insert("kubernetes.io/hostname".to_string(), name.to_string());
         labels.insert("kubernetes.io/os".to_string(), "linux".to_string());
-        labels.insert("kubernetes.io/arch".to_string(), std::env::consts::ARCH.to_string());
-        Self { name: name.into(), internal_ip, labels, cpu_milli: cpus * 1000, memory_bytes, max_pods: 110, kernel_version, os_image }
+        labels.insert(
+            "kubernetes.io/arch".to_string(),
+            std::env::consts::ARCH.to_string(),
+        );
+        Self {
+            name: name.into(),
+            internal_ip,
+            labels,
+            cpu_milli: cpus * 1000,
+            memory_bytes,
+            max_pods: 110,
+            kernel_version,
+            os_image,
+        }
     }
 
     fn status(&self) -> NodeStatus {
         let mut capacity = BTreeMap::new();
         capacity.insert("cpu".to_string(), Quantity::from_milli(self.cpu_milli));
-        capacity.insert("memory".to_string(), Quantity::from_bytes(self.memory_bytes));
-        capacity.insert("pods".to_string(), Quantity::from_milli(self.max_pods * 1000));
+        capacity.insert(
+            "memory".to_string(),
+            Quantity::from_bytes(self.memory_bytes),
+        );
+        capacity.insert(
+            "pods".to_string(),
+            Quantity::from_milli(self.max_pods * 1000),
+        );
         NodeStatus {
             allocatable: capacity.clone(),
             capacity,
             conditions: Vec::new(),
             addresses: vec![
-                NodeAddress { type_: "InternalIP".into(), address: self.internal_ip.to_string() },
-                NodeAddress { type_: "Hostname".into(), address: self.name.clone() },
+                NodeAddress {
+                    type_: "InternalIP".into(),
+                    address: self.internal_ip.to_string(),
+                },
+                NodeAddress {
+                    type_: "Hostname".into(),
+                    address: self.name.clone(),
+                },
             ],
             node_info: Some(NodeSystemInfo {
                 kernel_version: self.kernel_version.clone(),
@@ -92,7 +125,13 @@ pub async fn run(client: Client, facts: NodeFacts, interval: Duration) {
     tracing::info!(node = %facts.name, pod_cidr = %node.spec.pod_cidr, "node registered");
     loop {
         node.status = facts.status();
-        node.set_condition("Ready", "True", "KeelAgentReady", "keel-agent is posting ready status", Some(Time::now()));
+        node.set_condition(
+            "Ready",
+            "True",
+            "KeelAgentReady",
+            "keel-agent is posting ready status",
+            Some(Time::now()),
+        );
         // Unconditional: only this agent writes its node's status.
         node.metadata.resource_version.clear();
         match client.update_status(&node).await {
@@ -123,7 +162,11 @@ pub async fn run(client: Client, facts: NodeFacts, interval: Duration) {
 /// Creates the Node, or adopts the existing one (its pod CIDR stays).
 async fn register(client: &Client, facts: &NodeFacts) -> Result<Node, ClientError> {
     let want = Node {
-        metadata: ObjectMeta { name: facts.name.clone(), labels: facts.labels.clone(), ..ObjectMeta::default() },
+        metadata: ObjectMeta {
+            name: facts.name.clone(),
+            labels: facts.labels.clone(),
+            ..ObjectMeta::default()
+        },
         spec: NodeSpec::default(),
         ..Node::default()
     };

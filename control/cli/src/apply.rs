@@ -7,8 +7,8 @@ use std::{
 };
 
 use anyhow::Context;
-use serde::Deserialize;
 use keel_api::{AnyObject, client::Client};
+use serde::Deserialize;
 
 /// Every document in the files (directories: their .yaml/.yml/.json files, sorted).
 fn documents(paths: &[PathBuf]) -> anyhow::Result<Vec<(String, serde_json::Value)>> {
@@ -18,7 +18,10 @@ fn documents(paths: &[PathBuf]) -> anyhow::Result<Vec<(String, serde_json::Value
             let mut entries: Vec<PathBuf> = std::fs::read_dir(p)
                 .with_context(|| format!("reading {}", p.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|f| f.extension().is_some_and(|e| e == "yaml" || e == "yml" || e == "json"))
+                .filter(|f| {
+                    f.extension()
+                        .is_some_and(|e| e == "yaml" || e == "yml" || e == "json")
+                })
                 .collect();
             entries.sort();
             files.extend(entries);
@@ -30,7 +33,8 @@ fn documents(paths: &[PathBuf]) -> anyhow::Result<Vec<(String, serde_json::Value
     for f in files {
         let text = read(&f)?;
         for (i, doc) in serde_yaml::Deserializer::from_str(&text).enumerate() {
-            let value = serde_json::Value::deserialize(doc).with_context(|| format!("{} (document {}): not valid YAML", f.display(), i + 1))?;
+            let value = serde_json::Value::deserialize(doc)
+                .with_context(|| format!("{} (document {}): not valid YAML", f.display(), i + 1))?;
             if value.is_null() {
                 continue;
             }
@@ -60,7 +64,12 @@ pub async fn run(client: &Client, namespace: &str, files: &[PathBuf]) -> anyhow:
         let errs = obj.validate();
         if !errs.is_empty() {
             let list: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
-            anyhow::bail!("{origin}: {} {} is invalid: {}", obj.kind(), obj.meta().name, list.join("; "));
+            anyhow::bail!(
+                "{origin}: {} {} is invalid: {}",
+                obj.kind(),
+                obj.meta().name,
+                list.join("; ")
+            );
         }
         objects.push(obj);
     }
@@ -79,7 +88,10 @@ pub async fn run(client: &Client, namespace: &str, files: &[PathBuf]) -> anyhow:
                 next.meta_mut().uid = current.meta().uid.clone();
                 client.update_any(&next).await.map(|stored| {
                     let (a, b) = (stored.meta(), current.meta());
-                    if a.generation == b.generation && a.labels == b.labels && a.annotations == b.annotations {
+                    if a.generation == b.generation
+                        && a.labels == b.labels
+                        && a.annotations == b.annotations
+                    {
                         "unchanged"
                     } else {
                         "configured"
@@ -92,7 +104,10 @@ pub async fn run(client: &Client, namespace: &str, files: &[PathBuf]) -> anyhow:
         match result {
             Ok(what) => println!("{label} {what}"),
             Err(keel_api::client::ClientError::Api(s)) => {
-                eprintln!("Error from server ({}): error when applying {label}: {}", s.reason, s.message);
+                eprintln!(
+                    "Error from server ({}): error when applying {label}: {}",
+                    s.reason, s.message
+                );
                 code = ExitCode::FAILURE;
             }
             Err(e) => return Err(e.into()),

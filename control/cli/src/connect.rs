@@ -30,11 +30,16 @@ impl ConnectArgs {
     pub fn client(&self) -> anyhow::Result<Client> {
         let config = match (&self.server, &self.config) {
             (Some(server), _) => {
-                let token = self.token_file.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR).join("token"));
+                let token = self
+                    .token_file
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR).join("token"));
                 ClientConfig::from_parts(server, &token, self.ca_file.as_deref())?
             }
             (None, config) => {
-                let path = config.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR).join("client.json"));
+                let path = config
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR).join("client.json"));
                 ClientConfig::load(&path).with_context(|| {
                     format!("no connection settings: pass --config (or KEEL_CONFIG) pointing at keel-control's client.json, or --server and --token-file (tried {})", path.display())
                 })?

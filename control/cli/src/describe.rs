@@ -10,7 +10,15 @@ fn meta(out: &mut String, m: &ObjectMeta, namespaced: bool) {
         let _ = writeln!(out, "Namespace:    {}", m.namespace);
     }
     let labels: Vec<String> = m.labels.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let _ = writeln!(out, "Labels:       {}", if labels.is_empty() { "<none>".into() } else { labels.join("\n              ") });
+    let _ = writeln!(
+        out,
+        "Labels:       {}",
+        if labels.is_empty() {
+            "<none>".into()
+        } else {
+            labels.join("\n              ")
+        }
+    );
     if let Some(t) = m.creation_timestamp {
         let _ = writeln!(out, "Created:      {t}");
     }
@@ -36,59 +44,134 @@ pub fn describe(obj: &AnyObject) -> String {
             for (k, v) in &n.status.capacity {
                 let _ = writeln!(out, "  {k}: {v}");
             }
-            let _ = writeln!(out, "Conditions:\n  TYPE    STATUS   LAST HEARTBEAT         REASON   MESSAGE");
+            let _ = writeln!(
+                out,
+                "Conditions:\n  TYPE    STATUS   LAST HEARTBEAT         REASON   MESSAGE"
+            );
             for c in &n.status.conditions {
-                let hb = c.last_heartbeat_time.map(|t| t.to_string()).unwrap_or_default();
-                let _ = writeln!(out, "  {}   {}   {hb}   {}   {}", c.type_, c.status, c.reason, c.message);
+                let hb = c
+                    .last_heartbeat_time
+                    .map(|t| t.to_string())
+                    .unwrap_or_default();
+                let _ = writeln!(
+                    out,
+                    "  {}   {}   {hb}   {}   {}",
+                    c.type_, c.status, c.reason, c.message
+                );
             }
         }
         AnyObject::Pod(p) => {
-            let _ = writeln!(out, "Node:         {}", if p.spec.node_name.is_empty() { "<none>" } else { &p.spec.node_name });
+            let _ = writeln!(
+                out,
+                "Node:         {}",
+                if p.spec.node_name.is_empty() {
+                    "<none>"
+                } else {
+                    &p.spec.node_name
+                }
+            );
             let _ = writeln!(out, "Status:       {}", crate::get::pod_status(p));
-            let _ = writeln!(out, "IP:           {}", if p.status.pod_ip.is_empty() { "<none>" } else { &p.status.pod_ip });
+            let _ = writeln!(
+                out,
+                "IP:           {}",
+                if p.status.pod_ip.is_empty() {
+                    "<none>"
+                } else {
+                    &p.status.pod_ip
+                }
+            );
             let _ = writeln!(out, "Containers:");
             for c in &p.spec.containers {
                 let _ = writeln!(out, "  {}:\n    Image:      {}", c.name, c.image);
                 if !c.command.is_empty() {
                     let _ = writeln!(out, "    Command:    {}", c.command.join(" "));
                 }
-                if let Some(cs) = p.status.container_statuses.iter().find(|s| s.name == c.name) {
+                if let Some(cs) = p
+                    .status
+                    .container_statuses
+                    .iter()
+                    .find(|s| s.name == c.name)
+                {
                     let state = if let Some(r) = &cs.state.running {
-                        format!("Running (since {})", r.started_at.map(|t| t.to_string()).unwrap_or_default())
+                        format!(
+                            "Running (since {})",
+                            r.started_at.map(|t| t.to_string()).unwrap_or_default()
+                        )
                     } else if let Some(w) = &cs.state.waiting {
                         format!("Waiting ({}) {}", w.reason, w.message)
                     } else if let Some(t) = &cs.state.terminated {
-                        format!("Terminated ({}, exit code {}) {}", t.reason, t.exit_code, t.message)
+                        format!(
+                            "Terminated ({}, exit code {}) {}",
+                            t.reason, t.exit_code, t.message
+                        )
                     } else {
                         "Unknown".into()
                     };
-                    let _ = writeln!(out, "    State:      {state}\n    Ready:      {}\n    Restarts:   {}", cs.ready, cs.restart_count);
+                    let _ = writeln!(
+                        out,
+                        "    State:      {state}\n    Ready:      {}\n    Restarts:   {}",
+                        cs.ready, cs.restart_count
+                    );
                 }
             }
             let _ = writeln!(out, "Conditions:");
             for c in &p.status.conditions {
-                let _ = writeln!(out, "  {:<16} {:<6} {} {}", c.type_, c.status, c.reason, c.message);
+                let _ = writeln!(
+                    out,
+                    "  {:<16} {:<6} {} {}",
+                    c.type_, c.status, c.reason, c.message
+                );
             }
         }
         AnyObject::Service(s) => {
-            let sel: Vec<String> = s.spec.selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            let sel: Vec<String> = s
+                .spec
+                .selector
+                .iter()
+                .map(|(k, v)| format!("{k}={v}"))
+                .collect();
             let _ = writeln!(out, "Selector:     {}", sel.join(","));
-            let _ = writeln!(out, "Type:         {}", serde_json::to_value(s.spec.type_).unwrap_or_default().as_str().unwrap_or_default());
+            let _ = writeln!(
+                out,
+                "Type:         {}",
+                serde_json::to_value(s.spec.type_)
+                    .unwrap_or_default()
+                    .as_str()
+                    .unwrap_or_default()
+            );
             let _ = writeln!(out, "IP:           {}", s.spec.cluster_ip);
             for p in &s.spec.ports {
-                let _ = writeln!(out, "Port:         {} {}/{} -> {}", if p.name.is_empty() { "<unset>" } else { &p.name }, p.port, p.protocol, p.target());
+                let _ = writeln!(
+                    out,
+                    "Port:         {} {}/{} -> {}",
+                    if p.name.is_empty() {
+                        "<unset>"
+                    } else {
+                        &p.name
+                    },
+                    p.port,
+                    p.protocol,
+                    p.target()
+                );
                 if let Some(np) = p.node_port {
                     let _ = writeln!(out, "NodePort:     {np}/{}", p.protocol);
                 }
             }
-            let affinity = s.affinity_timeout().map(|t| format!("ClientIP ({t}s timeout)")).unwrap_or_else(|| "None".into());
+            let affinity = s
+                .affinity_timeout()
+                .map(|t| format!("ClientIP ({t}s timeout)"))
+                .unwrap_or_else(|| "None".into());
             let _ = writeln!(out, "Session Affinity: {affinity}");
         }
         AnyObject::Endpoints(e) => {
             let _ = writeln!(out, "Subsets:");
             for s in &e.subsets {
                 let ready: Vec<&str> = s.addresses.iter().map(|a| a.ip.as_str()).collect();
-                let not_ready: Vec<&str> = s.not_ready_addresses.iter().map(|a| a.ip.as_str()).collect();
+                let not_ready: Vec<&str> = s
+                    .not_ready_addresses
+                    .iter()
+                    .map(|a| a.ip.as_str())
+                    .collect();
                 let _ = writeln!(out, "  Addresses:          {}", ready.join(","));
                 let _ = writeln!(out, "  NotReadyAddresses:  {}", not_ready.join(","));
                 for p in &s.ports {
@@ -108,7 +191,15 @@ pub fn describe(obj: &AnyObject) -> String {
                 st.available_replicas,
                 st.unavailable_replicas
             );
-            let _ = writeln!(out, "Strategy:     {}", if d.is_recreate() { "Recreate" } else { "RollingUpdate" });
+            let _ = writeln!(
+                out,
+                "Strategy:     {}",
+                if d.is_recreate() {
+                    "Recreate"
+                } else {
+                    "RollingUpdate"
+                }
+            );
             for c in &d.spec.template.spec.containers {
                 let _ = writeln!(out, "Container:    {} ({})", c.name, c.image);
             }

@@ -36,12 +36,21 @@ pub struct Options {
     pub field_selector: Option<String>,
 }
 
-pub async fn run(client: &Client, kind: Kind, namespace: &str, name: Option<&str>, opts: &Options) -> anyhow::Result<ExitCode> {
+pub async fn run(
+    client: &Client,
+    kind: Kind,
+    namespace: &str,
+    name: Option<&str>,
+    opts: &Options,
+) -> anyhow::Result<ExitCode> {
     let objects = match name {
         Some(n) => vec![client.get_any(kind, namespace, n).await?],
         None => {
             let ns = if opts.all_namespaces { "" } else { namespace };
-            let params = ListParams { label_selector: opts.selector.clone(), field_selector: opts.field_selector.clone() };
+            let params = ListParams {
+                label_selector: opts.selector.clone(),
+                field_selector: opts.field_selector.clone(),
+            };
             client.list_any(kind, ns, &params).await?
         }
     };
@@ -74,14 +83,20 @@ pub async fn run(client: &Client, kind: Kind, namespace: &str, name: Option<&str
                 return Ok(ExitCode::SUCCESS);
             }
             let with_ns = opts.all_namespaces && kind.namespaced();
-            print!("{}", table(kind, &objects, opts.output == Output::Wide, with_ns));
+            print!(
+                "{}",
+                table(kind, &objects, opts.output == Output::Wide, with_ns)
+            );
         }
     }
     Ok(ExitCode::SUCCESS)
 }
 
 fn age(obj: &AnyObject) -> String {
-    obj.meta().creation_timestamp.map(|t| short_age(t.elapsed())).unwrap_or_else(|| "<unknown>".into())
+    obj.meta()
+        .creation_timestamp
+        .map(|t| short_age(t.elapsed()))
+        .unwrap_or_else(|| "<unknown>".into())
 }
 
 /// kubectl's STATUS column for a pod: the most telling container reason.
@@ -90,7 +105,14 @@ pub fn pod_status(p: &Pod) -> String {
         if let Some(t) = &cs.state.terminated
             && t.exit_code != 0
         {
-            return format!("Init:{}", if t.reason.is_empty() { "Error" } else { &t.reason });
+            return format!(
+                "Init:{}",
+                if t.reason.is_empty() {
+                    "Error"
+                } else {
+                    &t.reason
+                }
+            );
         }
         if let Some(w) = &cs.state.waiting
             && !w.reason.is_empty()
@@ -114,14 +136,24 @@ pub fn pod_status(p: &Pod) -> String {
     if !p.status.reason.is_empty() {
         return p.status.reason.clone();
     }
-    p.status.phase.map(|ph| ph.as_str().to_string()).unwrap_or_else(|| "Pending".into())
+    p.status
+        .phase
+        .map(|ph| ph.as_str().to_string())
+        .unwrap_or_else(|| "Pending".into())
 }
 
 fn table(kind: Kind, objects: &[AnyObject], wide: bool, with_ns: bool) -> String {
     let mut header: Vec<&str> = match kind {
         Kind::Node => vec!["NAME", "STATUS", "AGE", "VERSION"],
         Kind::Pod => vec!["NAME", "READY", "STATUS", "RESTARTS", "AGE"],
-        Kind::Service => vec!["NAME", "TYPE", "CLUSTER-IP", "EXTERNAL-IP", "PORT(S)", "AGE"],
+        Kind::Service => vec![
+            "NAME",
+            "TYPE",
+            "CLUSTER-IP",
+            "EXTERNAL-IP",
+            "PORT(S)",
+            "AGE",
+        ],
         Kind::Endpoints => vec!["NAME", "ENDPOINTS", "AGE"],
         Kind::Deployment => vec!["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
     };
@@ -149,21 +181,64 @@ fn table(kind: Kind, objects: &[AnyObject], wide: bool, with_ns: bool) -> String
                 if n.spec.unschedulable {
                     status.push_str(",SchedulingDisabled");
                 }
-                let mut r = vec![name, status, age(obj), n.status.node_info.as_ref().map(|i| i.kubelet_version.clone()).unwrap_or_default()];
+                let mut r = vec![
+                    name,
+                    status,
+                    age(obj),
+                    n.status
+                        .node_info
+                        .as_ref()
+                        .map(|i| i.kubelet_version.clone())
+                        .unwrap_or_default(),
+                ];
                 if wide {
                     r.push(n.internal_ip().unwrap_or("<none>").to_string());
-                    r.push(if n.spec.pod_cidr.is_empty() { "<none>".into() } else { n.spec.pod_cidr.clone() });
-                    r.push(n.status.node_info.as_ref().map(|i| i.kernel_version.clone()).unwrap_or_default());
+                    r.push(if n.spec.pod_cidr.is_empty() {
+                        "<none>".into()
+                    } else {
+                        n.spec.pod_cidr.clone()
+                    });
+                    r.push(
+                        n.status
+                            .node_info
+                            .as_ref()
+                            .map(|i| i.kernel_version.clone())
+                            .unwrap_or_default(),
+                    );
                 }
                 r
             }
             AnyObject::Pod(p) => {
-                let ready = p.status.container_statuses.iter().filter(|c| c.ready).count();
-                let restarts: u32 = p.status.container_statuses.iter().map(|c| c.restart_count).sum();
-                let mut r = vec![name, format!("{ready}/{}", p.spec.containers.len()), pod_status(p), restarts.to_string(), age(obj)];
+                let ready = p
+                    .status
+                    .container_statuses
+                    .iter()
+                    .filter(|c| c.ready)
+                    .count();
+                let restarts: u32 = p
+                    .status
+                    .container_statuses
+                    .iter()
+                    .map(|c| c.restart_count)
+                    .sum();
+                let mut r = vec![
+                    name,
+                    format!("{ready}/{}", p.spec.containers.len()),
+                    pod_status(p),
+                    restarts.to_string(),
+                    age(obj),
+                ];
                 if wide {
-                    r.push(if p.status.pod_ip.is_empty() { "<none>".into() } else { p.status.pod_ip.clone() });
-                    r.push(if p.spec.node_name.is_empty() { "<none>".into() } else { p.spec.node_name.clone() });
+                    r.push(if p.status.pod_ip.is_empty() {
+                        "<none>".into()
+                    } else {
+                        p.status.pod_ip.clone()
+                    });
+                    r.push(if p.spec.node_name.is_empty() {
+                        "<none>".into()
+                    } else {
+                        p.spec.node_name.clone()
+                    });
                 }
                 r
             }
@@ -177,12 +252,35 @@ fn table(kind: Kind, objects: &[AnyObject], wide: bool, with_ns: bool) -> String
                         None => format!("{}/{}", p.port, p.protocol),
                     })
                     .collect();
-                let ext = if s.spec.external_ips.is_empty() { "<none>".to_string() } else { s.spec.external_ips.join(",") };
-                let type_ = serde_json::to_value(s.spec.type_).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default();
-                let mut r = vec![name, type_, s.spec.cluster_ip.clone(), ext, ports.join(","), age(obj)];
+                let ext = if s.spec.external_ips.is_empty() {
+                    "<none>".to_string()
+                } else {
+                    s.spec.external_ips.join(",")
+                };
+                let type_ = serde_json::to_value(s.spec.type_)
+                    .ok()
+                    .and_then(|v| v.as_str().map(String::from))
+                    .unwrap_or_default();
+                let mut r = vec![
+                    name,
+                    type_,
+                    s.spec.cluster_ip.clone(),
+                    ext,
+                    ports.join(","),
+                    age(obj),
+                ];
                 if wide {
-                    let sel: Vec<String> = s.spec.selector.iter().map(|(k, v)| format!("{k}={v}")).collect();
-                    r.push(if sel.is_empty() { "<none>".into() } else { sel.join(",") });
+                    let sel: Vec<String> = s
+                        .spec
+                        .selector
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect();
+                    r.push(if sel.is_empty() {
+                        "<none>".into()
+                    } else {
+                        sel.join(",")
+                    });
                 }
                 r
             }
@@ -214,8 +312,18 @@ fn table(kind: Kind, objects: &[AnyObject], wide: bool, with_ns: bool) -> String
                 ];
                 if wide {
                     let c = &d.spec.template.spec.containers;
-                    r.push(c.iter().map(|c| c.name.clone()).collect::<Vec<_>>().join(","));
-                    r.push(c.iter().map(|c| c.image.clone()).collect::<Vec<_>>().join(","));
+                    r.push(
+                        c.iter()
+                            .map(|c| c.name.clone())
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    );
+                    r.push(
+                        c.iter()
+                            .map(|c| c.image.clone())
+                            .collect::<Vec<_>>()
+                            .join(","),
+                    );
                     r.push(d.spec.selector.to_selector().to_string());
                 }
                 r
@@ -238,7 +346,12 @@ pub fn render(header: &[&str], rows: &[Vec<String>]) -> String {
         }
     }
     let line = |cells: Vec<&str>| {
-        let mut s = cells.iter().zip(&widths).map(|(c, w)| format!("{c:<w$}")).collect::<Vec<_>>().join("   ");
+        let mut s = cells
+            .iter()
+            .zip(&widths)
+            .map(|(c, w)| format!("{c:<w$}"))
+            .collect::<Vec<_>>()
+            .join("   ");
         s.truncate(s.trim_end().len());
         s.push('\n');
         s
@@ -256,17 +369,30 @@ mod tests {
 
     #[test]
     fn pod_status_prefers_container_reasons() {
-        let mut p: Pod = serde_json::from_value(serde_json::json!({"status": {"phase": "Running"}})).unwrap();
+        let mut p: Pod =
+            serde_json::from_value(serde_json::json!({"status": {"phase": "Running"}})).unwrap();
         assert_eq!(pod_status(&p), "Running");
-        p.status.container_statuses.push(serde_json::from_value(serde_json::json!({
-            "name": "c", "state": {"waiting": {"reason": "CrashLoopBackOff"}}
-        })).unwrap());
+        p.status.container_statuses.push(
+            serde_json::from_value(serde_json::json!({
+                "name": "c", "state": {"waiting": {"reason": "CrashLoopBackOff"}}
+            }))
+            .unwrap(),
+        );
         assert_eq!(pod_status(&p), "CrashLoopBackOff");
     }
 
     #[test]
     fn render_aligns_columns() {
-        let out = render(&["NAME", "AGE"], &[vec!["a-long-name".into(), "5s".into()], vec!["b".into(), "10m".into()]]);
-        assert_eq!(out, "NAME          AGE\na-long-name   5s\nb             10m\n");
+        let out = render(
+            &["NAME", "AGE"],
+            &[
+                vec!["a-long-name".into(), "5s".into()],
+                vec!["b".into(), "10m".into()],
+            ],
+        );
+        assert_eq!(
+            out,
+            "NAME          AGE\na-long-name   5s\nb             10m\n"
+        );
     }
 }

@@ -17,7 +17,13 @@ struct Cli {
     #[command(flatten)]
     conn: connect::ConnectArgs,
     /// Namespace for namespaced objects.
-    #[arg(short = 'n', long, global = true, default_value = "default", env = "KEEL_NAMESPACE")]
+    #[arg(
+        short = 'n',
+        long,
+        global = true,
+        default_value = "default",
+        env = "KEEL_NAMESPACE"
+    )]
     namespace: String,
     #[command(subcommand)]
     command: Command,
@@ -69,7 +75,9 @@ async fn main() -> ExitCode {
         Ok(code) => code,
         Err(e) => {
             match e.downcast_ref::<ClientError>() {
-                Some(ClientError::Api(s)) => eprintln!("Error from server ({}): {}", s.reason, s.message),
+                Some(ClientError::Api(s)) => {
+                    eprintln!("Error from server ({}): {}", s.reason, s.message)
+                }
                 _ => eprintln!("error: {e:#}"),
             }
             ExitCode::FAILURE
@@ -81,12 +89,28 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let ns = cli.namespace.clone();
     match cli.command {
         Command::Apply { files } => apply::run(&cli.conn.client()?, &ns, &files).await,
-        Command::Get { kind, name, output, all_namespaces, selector, field_selector } => {
+        Command::Get {
+            kind,
+            name,
+            output,
+            all_namespaces,
+            selector,
+            field_selector,
+        } => {
             let kind = connect::parse_kind(&kind)?;
-            let opts = get::Options { output: output.parse()?, all_namespaces, selector, field_selector };
+            let opts = get::Options {
+                output: output.parse()?,
+                all_namespaces,
+                selector,
+                field_selector,
+            };
             get::run(&cli.conn.client()?, kind, &ns, name.as_deref(), &opts).await
         }
-        Command::Delete { kind, names, ignore_not_found } => {
+        Command::Delete {
+            kind,
+            names,
+            ignore_not_found,
+        } => {
             let kind = connect::parse_kind(&kind)?;
             let client = cli.conn.client()?;
             let mut code = ExitCode::SUCCESS;

@@ -11,8 +11,8 @@ use http_body_util::{BodyExt, Full};
 use hyper::{Method, Request, StatusCode, header};
 use hyper_util::{client::legacy::Client as HyperClient, rt::TokioExecutor};
 
-pub use hyper::Method as HttpMethod;
 pub use config::{ClientConfig, ClientConfigFile, ConfigError, DEFAULT_DATA_DIR};
+pub use hyper::Method as HttpMethod;
 pub use watch::WatchStream;
 
 use crate::{AnyObject, Kind, List, Resource, Status};
@@ -275,12 +275,7 @@ impl Client {
 
     pub async fn create<R: Resource>(&self, obj: &R) -> Result<R, ClientError> {
         let path = kind_of::<R>().collection_path(&obj.meta().namespace);
-        self.request(
-            Method::POST,
-            &path,
-            Some(body(obj)),
-        )
-        .await
+        self.request(Method::POST, &path, Some(body(obj))).await
     }
 
     /// Replaces the object; fails with 409 if `metadata.resourceVersion` is
@@ -288,12 +283,7 @@ impl Client {
     pub async fn update<R: Resource>(&self, obj: &R) -> Result<R, ClientError> {
         let m = obj.meta();
         let path = object_path(kind_of::<R>(), &m.namespace, &m.name);
-        self.request(
-            Method::PUT,
-            &path,
-            Some(body(obj)),
-        )
-        .await
+        self.request(Method::PUT, &path, Some(body(obj))).await
     }
 
     /// Replaces only the status (the agents' subresource).
@@ -303,12 +293,7 @@ impl Client {
             "{}/status",
             object_path(kind_of::<R>(), &m.namespace, &m.name)
         );
-        self.request(
-            Method::PUT,
-            &path,
-            Some(body(obj)),
-        )
-        .await
+        self.request(Method::PUT, &path, Some(body(obj))).await
     }
 
     pub async fn delete<R: Resource>(

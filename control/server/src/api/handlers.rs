@@ -96,7 +96,9 @@ fn decode_body(kind: Kind, ns: Option<&str>, name: Option<&str>, body: &[u8]) ->
     };
     match map.get("kind") {
         None => drop(map.insert("kind".into(), kind.as_str().into())),
-        Some(Value::String(k)) if k.is_empty() => drop(map.insert("kind".into(), kind.as_str().into())),
+        Some(Value::String(k)) if k.is_empty() => {
+            drop(map.insert("kind".into(), kind.as_str().into()))
+        }
         Some(Value::String(k)) if k == kind.as_str() => {}
         Some(other) => {
             return Err(ApiError::bad_request(format!(
