@@ -444,7 +444,9 @@ impl Chain {
             let conf = self.plugin_conf(i, Some(result), runtime);
             let out = node.run(&self.bin(i), "CHECK", Some(attach), &self.path, &conf);
             if out.code != 0 {
-                let ty = self.conflist["plugins"][i]["type"].as_str().unwrap_or_default();
+                let ty = self.conflist["plugins"][i]["type"]
+                    .as_str()
+                    .unwrap_or_default();
                 return Err((ty.to_string(), out));
             }
         }

@@ -10,6 +10,7 @@ pub mod cgroup;
 pub mod cni;
 pub mod names;
 pub mod netns;
+pub mod podman;
 pub mod process;
 pub mod sweep;
 

@@ -31,6 +31,9 @@ const APT_PACKAGES: &[&str] = &[
     "iperf3",
     "sockperf",
     "hyperfine",
+    // keel-cni's runtime test: podman 4.3 with its CNI backend (conmon comes
+    // with it).
+    "podman",
 ];
 
 /// bpf-linker, built against Debian's LLVM 22 (the LLVM of the pinned nightly).
