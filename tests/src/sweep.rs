@@ -26,6 +26,8 @@ pub struct Swept {
     pub pins: usize,
     pub mounts: usize,
     pub links: usize,
+    /// Temp dirs (IPAM stores, podman roots) left in the temp directory.
+    pub tempdirs: usize,
     pub errors: Vec<String>,
 }
 
@@ -33,8 +35,14 @@ impl std::fmt::Display for Swept {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(
             f,
-            "removed {} processes, {} network namespaces, {} cgroups, {} bpffs pins, {} mounts, {} links",
-            self.processes, self.netns, self.cgroups, self.pins, self.mounts, self.links
+            "removed {} processes, {} network namespaces, {} cgroups, {} bpffs pins, {} mounts, {} links, {} temp dirs",
+            self.processes,
+            self.netns,
+            self.cgroups,
+            self.pins,
+            self.mounts,
+            self.links,
+            self.tempdirs
         )?;
         for e in &self.errors {
             write!(f, "\n  error: {e}")?;
@@ -135,6 +143,21 @@ pub fn sweep(prefix: &str) -> Swept {
             swept.links += 1;
         } else {
             swept.errors.push(format!("ip link del {link} failed"));
+        }
+    }
+    // Last: mounts under them (podman's) are gone by now.
+    if let Ok(entries) = fs::read_dir(std::env::temp_dir()) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(prefix)
+                && e.file_type().is_ok_and(|t| t.is_dir())
+            {
+                match fs::remove_dir_all(e.path()) {
+                    Ok(()) => swept.tempdirs += 1,
+                    Err(err) => swept
+                        .errors
+                        .push(format!("removing {}: {err}", e.path().display())),
+                }
+            }
         }
     }
     swept
