@@ -18,6 +18,7 @@ use crate::{
     attach::{self, AttachError},
     error::Error,
     ipam::{Ipam, Lease},
+    netlink::Change,
     netlink::{
         Handle,
         addr::AddrAdd,
@@ -171,20 +172,21 @@ fn configure_node(
         .ok_or_else(|| AttachError::Vanished {
             what: format!("host interface {host_name}"),
         })?;
-    LinkSet::index(host.index).alias(alias).execute(node)?;
-    AddrAdd::new(host.index, host32(gateway))
-        .scope(AddressScope::Link)
-        .execute(node)?;
-    RouteAdd(Route::direct(host32(ip), host.index)).execute(node)?;
-    NeighAdd::new(host.index, ip.into(), pod_mac).execute(node)?;
+    // One round trip for all of it; the kernel applies them in order.
+    node.apply(&[
+        &LinkSet::index(host.index).alias(alias),
+        &AddrAdd::new(host.index, host32(gateway)).scope(AddressScope::Link),
+        &RouteAdd(Route::direct(host32(ip), host.index)),
+        &NeighAdd::new(host.index, ip.into(), pod_mac),
+    ])?;
     // Per link, never the namespace-wide switch: only what pods send is
     // forwarded because of keel.
     attach::set_if_sysctl(host_name, "forwarding", "1")?;
     Ok(())
 }
 
-/// Pod side: loopback up, the /32, the gateway reached on the link, the
-/// default route (and any IPAM routes) via it, and the gateway's MAC.
+/// Pod side: loopback up, the link up, the /32, the gateway reached on the
+/// link, its MAC, and the default route (and any IPAM routes) via it.
 fn configure_pod(
     pod: &mut Handle,
     ifname: &str,
@@ -193,27 +195,41 @@ fn configure_pod(
     host_mac: [u8; 6],
     lease: &Lease,
 ) -> Result<(), Error> {
-    // The loopback device is always ifindex 1 in a network namespace.
-    LinkSet::index(1).up().execute(pod)?;
     let link = LinkGet::Name(ifname.to_string())
         .execute(pod)?
         .ok_or_else(|| AttachError::Vanished {
             what: format!("pod interface {ifname}"),
         })?;
-    LinkSet::index(link.index).up().execute(pod)?;
-    AddrAdd::new(link.index, host32(ip)).execute(pod)?;
-    RouteAdd(Route::direct(host32(gateway), link.index)).execute(pod)?;
-    NeighAdd::new(link.index, gateway.into(), host_mac).execute(pod)?;
     let default: IpNet = "0.0.0.0/0".parse().expect("valid");
-    RouteAdd(Route::via(default, gateway.into(), Some(link.index))).execute(pod)?;
-    for r in lease.routes.iter().filter(|r| r.dst != default) {
-        RouteAdd(Route::via(
-            r.dst,
-            r.gw.unwrap_or(gateway.into()),
-            Some(link.index),
-        ))
-        .execute(pod)?;
-    }
+    // The loopback device is always ifindex 1 in a network namespace.
+    let lo_up = LinkSet::index(1).up();
+    let up = LinkSet::index(link.index).up();
+    let addr = AddrAdd::new(link.index, host32(ip));
+    let to_gateway = RouteAdd(Route::direct(host32(gateway), link.index));
+    let gateway_mac = NeighAdd::new(link.index, gateway.into(), host_mac);
+    let default_route = RouteAdd(Route::via(default, gateway.into(), Some(link.index)));
+    let extra: Vec<RouteAdd> = lease
+        .routes
+        .iter()
+        .filter(|r| r.dst != default)
+        .map(|r| {
+            RouteAdd(Route::via(
+                r.dst,
+                r.gw.unwrap_or(gateway.into()),
+                Some(link.index),
+            ))
+        })
+        .collect();
+    let mut changes: Vec<&dyn Change> = vec![
+        &lo_up,
+        &up,
+        &addr,
+        &to_gateway,
+        &gateway_mac,
+        &default_route,
+    ];
+    changes.extend(extra.iter().map(|r| r as &dyn Change));
+    pod.apply(&changes)?;
     Ok(())
 }
 

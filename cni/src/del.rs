@@ -12,15 +12,25 @@ use crate::{
 };
 
 pub fn del(env: &CniEnv, conf: &NetConf) -> Result<(), Error> {
-    let mut node = Handle::new()?;
     let host_name = attach::host_ifname(&env.container_id, &env.ifname);
     let alias = attach::alias(&conf.name, &env.container_id, &env.ifname);
-    // Deleting one end of a veth deletes the other, and the kernel drops
-    // the /32 route, the neighbour and the gateway address with the link.
-    let link = attach::delete_host_link(&mut node, &host_name, &alias);
-    // Release the address even if the link could not be removed, then
-    // report the link error: the runtime will retry DEL.
-    Ipam::for_conf(conf).del(env)?;
+    let ipam = Ipam::for_conf(conf);
+    // Deleting a veth blocks for the kernel's RCU grace periods (tens of
+    // milliseconds, most of a DEL), so the address is released meanwhile
+    // on another thread. Releasing first is safe: the pod's /32 route goes
+    // with the link, and an ADD that got the address replaces the route.
+    let (link, released) = std::thread::scope(|s| {
+        let release = s.spawn(|| ipam.del(env));
+        // Deleting one end of a veth deletes the other, and the kernel
+        // drops the /32 route, the neighbour and the gateway address with
+        // the link.
+        let link = Handle::new().map_err(Error::from).and_then(|mut node| {
+            attach::delete_host_link(&mut node, &host_name, &alias).map_err(Error::from)
+        });
+        (link, release.join())
+    });
+    // A panic in the release thread is a bug; surface it as one.
+    released.unwrap_or_else(|p| std::panic::resume_unwind(p))?;
     link?;
     Ok(())
 }

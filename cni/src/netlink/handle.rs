@@ -67,6 +67,99 @@ impl Handle {
             .map(drop)
     }
 
+    /// Sends several change requests in one message and waits for every
+    /// acknowledgement: one round trip instead of one per request. The
+    /// kernel handles them in order and answers each; the first failure (in
+    /// request order) is returned, after all answers have been read.
+    pub fn apply(&mut self, changes: &[&dyn Change]) -> Result<(), NetlinkError> {
+        if changes.is_empty() {
+            return Ok(());
+        }
+        let first = self.seq.wrapping_add(1);
+        let mut out = Vec::new();
+        for change in changes {
+            self.seq = self.seq.wrapping_add(1);
+            let mut header = NetlinkHeader::default();
+            header.flags = change.flags() | NLM_F_REQUEST | NLM_F_ACK;
+            header.sequence_number = self.seq;
+            let mut packet = NetlinkMessage::new(header, NetlinkPayload::from(change.message()));
+            packet.finalize();
+            let start = out.len();
+            out.resize(start + packet.buffer_len(), 0);
+            packet.serialize(&mut out[start..]);
+            out.resize((out.len() + 3) & !3, 0);
+        }
+        let what = |i: usize| changes[i].describe();
+        self.socket
+            .send(&out, 0)
+            .map_err(|source| NetlinkError::Socket {
+                what: what(0),
+                source,
+            })?;
+        let mut results: Vec<Option<Result<(), NetlinkError>>> =
+            changes.iter().map(|_| None).collect();
+        let mut pending = changes.len();
+        for _ in 0..100_000 {
+            if pending == 0 {
+                break;
+            }
+            self.buf.clear();
+            let n = self
+                .socket
+                .recv(&mut self.buf, 0)
+                .map_err(|source| NetlinkError::Socket {
+                    what: what(0),
+                    source,
+                })?;
+            let mut off = 0;
+            while off + 16 <= n {
+                let len = NetlinkBuffer::new_checked(&self.buf[off..n])
+                    .map_err(|e| NetlinkError::Decode {
+                        what: what(0),
+                        reason: e.to_string(),
+                    })?
+                    .length() as usize;
+                if len < 16 || off + len > n {
+                    return Err(NetlinkError::Decode {
+                        what: what(0),
+                        reason: format!("bad message length {len}"),
+                    });
+                }
+                let parsed =
+                    NetlinkMessage::<RouteNetlinkMessage>::deserialize(&self.buf[off..off + len])
+                        .map_err(|e| NetlinkError::Decode {
+                        what: what(0),
+                        reason: e.to_string(),
+                    })?;
+                off += (len + 3) & !3;
+                let i = parsed.header.sequence_number.wrapping_sub(first) as usize;
+                if i >= changes.len() || results[i].is_some() {
+                    continue;
+                }
+                if let NetlinkPayload::Error(err) = parsed.payload {
+                    results[i] = Some(match err.code {
+                        Some(code) => Err(kernel(&|| what(i), -code.get())),
+                        None => Ok(()),
+                    });
+                    pending -= 1;
+                }
+            }
+        }
+        for (i, r) in results.into_iter().enumerate() {
+            match r {
+                Some(Ok(())) => {}
+                Some(Err(e)) => return Err(e),
+                None => {
+                    return Err(NetlinkError::Unexpected {
+                        what: what(i),
+                        reason: "no acknowledgement".into(),
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Sends a GET for one object and returns the kernel's answers to it.
     pub fn get(
         &mut self,
@@ -173,6 +266,16 @@ impl Handle {
             reason: "no end to the kernel's answer".into(),
         })
     }
+}
+
+/// A change request that can be sent alone (`execute`) or batched with
+/// others ([`Handle::apply`]).
+pub trait Change {
+    fn message(&self) -> RouteNetlinkMessage;
+    /// NLM_F_CREATE / NLM_F_REPLACE / NLM_F_EXCL as the request needs.
+    fn flags(&self) -> u16;
+    /// What the request does, for errors.
+    fn describe(&self) -> String;
 }
 
 fn kernel(what: &dyn Fn() -> String, errno: i32) -> NetlinkError {

@@ -16,7 +16,7 @@ pub mod neigh;
 pub mod route;
 
 pub use error::NetlinkError;
-pub use handle::Handle;
+pub use handle::{Change, Handle};
 
 /// A MAC address.
 pub type Mac = [u8; 6];

@@ -46,3 +46,17 @@ impl AddrAdd {
         )
     }
 }
+
+impl crate::netlink::Change for AddrAdd {
+    fn message(&self) -> RouteNetlinkMessage {
+        AddrAdd::message(self)
+    }
+
+    fn flags(&self) -> u16 {
+        NLM_F_CREATE | NLM_F_REPLACE
+    }
+
+    fn describe(&self) -> String {
+        format!("adding address {} to link #{}", self.addr, self.index)
+    }
+}

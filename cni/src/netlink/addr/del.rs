@@ -33,3 +33,17 @@ impl AddrDel {
         )
     }
 }
+
+impl crate::netlink::Change for AddrDel {
+    fn message(&self) -> RouteNetlinkMessage {
+        AddrDel::message(self)
+    }
+
+    fn flags(&self) -> u16 {
+        0
+    }
+
+    fn describe(&self) -> String {
+        format!("deleting address {} from link #{}", self.addr, self.index)
+    }
+}

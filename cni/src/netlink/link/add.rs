@@ -168,6 +168,20 @@ fn base(name: &str, mtu: Option<u32>, mac: Option<Mac>, up: bool) -> LinkMessage
     msg
 }
 
+impl crate::netlink::Change for LinkAdd {
+    fn message(&self) -> RouteNetlinkMessage {
+        LinkAdd::message(self)
+    }
+
+    fn flags(&self) -> u16 {
+        NLM_F_CREATE | NLM_F_EXCL
+    }
+
+    fn describe(&self) -> String {
+        format!("creating link {}", self.name)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -26,16 +26,30 @@ impl LinkDel {
 
     pub fn execute(&self, handle: &mut Handle) -> Result<(), NetlinkError> {
         handle.request(
-            || format!("deleting link {}", self.describe()),
+            || format!("deleting link {}", self.describe_target()),
             self.message(),
             0,
         )
     }
 
-    fn describe(&self) -> String {
+    fn describe_target(&self) -> String {
         match self {
             LinkDel::Name(n) => n.clone(),
             LinkDel::Index(i) => format!("#{i}"),
         }
+    }
+}
+
+impl crate::netlink::Change for LinkDel {
+    fn message(&self) -> RouteNetlinkMessage {
+        LinkDel::message(self)
+    }
+
+    fn flags(&self) -> u16 {
+        0
+    }
+
+    fn describe(&self) -> String {
+        format!("deleting link {}", self.describe_target())
     }
 }

@@ -70,3 +70,17 @@ impl LinkSet {
         )
     }
 }
+
+impl crate::netlink::Change for LinkSet {
+    fn message(&self) -> RouteNetlinkMessage {
+        LinkSet::message(self)
+    }
+
+    fn flags(&self) -> u16 {
+        0
+    }
+
+    fn describe(&self) -> String {
+        format!("changing link #{}", self.index)
+    }
+}

@@ -93,3 +93,41 @@ impl FdbAdd {
         )
     }
 }
+
+impl crate::netlink::Change for NeighAdd {
+    fn message(&self) -> RouteNetlinkMessage {
+        NeighAdd::message(self)
+    }
+
+    fn flags(&self) -> u16 {
+        NLM_F_CREATE | NLM_F_REPLACE
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "adding neighbour {} lladdr {} on link #{}",
+            self.dst,
+            format_mac(&self.lladdr),
+            self.index
+        )
+    }
+}
+
+impl crate::netlink::Change for FdbAdd {
+    fn message(&self) -> RouteNetlinkMessage {
+        FdbAdd::message(self)
+    }
+
+    fn flags(&self) -> u16 {
+        NLM_F_CREATE | NLM_F_REPLACE
+    }
+
+    fn describe(&self) -> String {
+        format!(
+            "adding fdb entry {} dst {} on link #{}",
+            format_mac(&self.mac),
+            self.dst,
+            self.index
+        )
+    }
+}

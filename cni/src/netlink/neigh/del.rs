@@ -44,3 +44,17 @@ impl NeighDel {
         handle.request(|| format!("deleting neighbour {self:?}"), self.message(), 0)
     }
 }
+
+impl crate::netlink::Change for NeighDel {
+    fn message(&self) -> RouteNetlinkMessage {
+        NeighDel::message(self)
+    }
+
+    fn flags(&self) -> u16 {
+        0
+    }
+
+    fn describe(&self) -> String {
+        format!("deleting neighbour {self:?}")
+    }
+}

@@ -28,3 +28,21 @@ impl RouteAdd {
         )
     }
 }
+
+impl crate::netlink::Change for RouteAdd {
+    fn message(&self) -> RouteNetlinkMessage {
+        RouteAdd::message(self)
+    }
+
+    fn flags(&self) -> u16 {
+        NLM_F_CREATE | NLM_F_REPLACE
+    }
+
+    fn describe(&self) -> String {
+        let r = &self.0;
+        match r.gateway {
+            Some(gw) => format!("adding route {} via {gw}", r.dst),
+            None => format!("adding route {} dev #{}", r.dst, r.oif.unwrap_or(0)),
+        }
+    }
+}

@@ -30,3 +30,17 @@ impl RouteDel {
         )
     }
 }
+
+impl crate::netlink::Change for RouteDel {
+    fn message(&self) -> RouteNetlinkMessage {
+        RouteDel::message(self)
+    }
+
+    fn flags(&self) -> u16 {
+        0
+    }
+
+    fn describe(&self) -> String {
+        format!("deleting route {}", self.0.dst)
+    }
+}
