@@ -63,19 +63,29 @@ pub fn keel_cni_bin(release: bool) -> PathBuf {
 /// A directory holding the plugin as `keel` (the `type` in configs), to
 /// put in CNI_PATH before Debian's plugins.
 pub fn keel_bin_dir(release: bool) -> PathBuf {
-    let bin = keel_cni_bin(release);
-    let dir = target_dir().join(if release {
-        "cni-bin-release"
-    } else {
-        "cni-bin-debug"
-    });
-    std::fs::create_dir_all(&dir).expect("creating the CNI bin dir");
-    let link = dir.join("keel");
-    if std::fs::read_link(&link).ok().as_deref() != Some(bin.as_path()) {
-        let _ = std::fs::remove_file(&link);
-        std::os::unix::fs::symlink(&bin, &link).expect("linking keel");
-    }
-    dir
+    static DEBUG: OnceLock<PathBuf> = OnceLock::new();
+    static RELEASE: OnceLock<PathBuf> = OnceLock::new();
+    let cell = if release { &RELEASE } else { &DEBUG };
+    cell.get_or_init(|| {
+        let bin = keel_cni_bin(release);
+        let dir = target_dir().join(if release {
+            "cni-bin-release"
+        } else {
+            "cni-bin-debug"
+        });
+        std::fs::create_dir_all(&dir).expect("creating the CNI bin dir");
+        let link = dir.join("keel");
+        if std::fs::read_link(&link).ok().as_deref() != Some(bin.as_path()) {
+            // Another test process may do the same: build the link aside
+            // and rename it into place, which replaces atomically.
+            let tmp = dir.join(format!(".keel.{}", std::process::id()));
+            let _ = std::fs::remove_file(&tmp);
+            std::os::unix::fs::symlink(&bin, &tmp).expect("linking keel");
+            std::fs::rename(&tmp, &link).expect("placing the keel link");
+        }
+        dir
+    })
+    .clone()
 }
 
 /// CNI_PATH for tests: keel first, then Debian's plugins.
