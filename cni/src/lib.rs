@@ -18,6 +18,8 @@ pub mod ipam;
 pub mod netlink;
 pub mod ns;
 pub mod status;
+#[cfg(test)]
+mod tests;
 pub mod types;
 pub mod version;
 
