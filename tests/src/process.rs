@@ -19,8 +19,12 @@ use nix::{
 /// `cargo xtask test` builds them all first (`cargo build --bins`).
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test executable path");
-    // target/<profile>/deps/<test> → target/<profile>/<name>
-    let dir = exe.parent().and_then(Path::parent).expect("target directory");
+    // target/<profile>/deps/<test> or target/<profile>/<bin> → target/<profile>/<name>
+    let mut dir = exe.parent().expect("target directory");
+    if dir.ends_with("deps") {
+        dir = dir.parent().expect("target directory");
+    }
+
     let path = dir.join(name);
     assert!(
         path.is_file(),
@@ -32,7 +36,11 @@ pub fn bin(name: &str) -> PathBuf {
 
 /// A free TCP port on loopback (bound and released; good enough for tests).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").expect("bind loopback").local_addr().expect("local addr").port()
+    TcpListener::bind("127.0.0.1:0")
+        .expect("bind loopback")
+        .local_addr()
+        .expect("local addr")
+        .port()
 }
 
 /// Ends a child we started: SIGTERM, then SIGKILL after `grace`; reaps it.
@@ -60,19 +68,29 @@ pub fn wait_for<T>(what: &str, timeout: Duration, mut f: impl FnMut() -> Option<
         if let Some(v) = f() {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
 /// Async twin of [`wait_for`].
-pub async fn wait_until<T, F: std::future::Future<Output = Option<T>>>(what: &str, timeout: Duration, mut f: impl FnMut() -> F) -> T {
+pub async fn wait_until<T, F: std::future::Future<Output = Option<T>>>(
+    what: &str,
+    timeout: Duration,
+    mut f: impl FnMut() -> F,
+) -> T {
     let deadline = Instant::now() + timeout;
     loop {
         if let Some(v) = f().await {
             return v;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -89,15 +107,28 @@ pub struct ControlProcess {
 impl ControlProcess {
     /// Starts on a free loopback port with a fresh data directory.
     pub fn start(extra: &[&str]) -> Self {
-        let dir = tempfile::Builder::new().prefix("keel-t-control-").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("keel-t-control-")
+            .tempdir()
+            .expect("temp dir");
         let log = dir.path().join("control.log");
-        let mut c = Self { child: None, dir, port: free_port(), args: extra.iter().map(|s| s.to_string()).collect(), log };
+        let mut c = Self {
+            child: None,
+            dir,
+            port: free_port(),
+            args: extra.iter().map(|s| s.to_string()).collect(),
+            log,
+        };
         c.spawn();
         c
     }
 
     fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log file");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log file");
         let child = Command::new(bin("keel-control"))
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port))
@@ -112,7 +143,11 @@ impl ControlProcess {
         self.child = Some(child);
         let url = format!("127.0.0.1:{}", self.port);
         wait_for("keel-control to listen", Duration::from_secs(20), || {
-            if let Some(status) = self.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
                 panic!("keel-control exited early ({status}):\n{}", self.log());
             }
             std::net::TcpStream::connect(&url).ok().map(drop)
@@ -132,11 +167,15 @@ impl ControlProcess {
     }
 
     pub fn client(&self) -> Client {
-        Client::new(&ClientConfig::load(&self.client_config_path()).expect("client.json")).expect("client")
+        Client::new(&ClientConfig::load(&self.client_config_path()).expect("client.json"))
+            .expect("client")
     }
 
     pub fn token(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("token")).expect("token").trim().to_string()
+        std::fs::read_to_string(self.dir.path().join("token"))
+            .expect("token")
+            .trim()
+            .to_string()
     }
 
     pub fn log(&self) -> String {
@@ -191,7 +230,10 @@ pub struct AgentProcess {
 
 impl AgentProcess {
     pub fn start(control: &ControlProcess, name: &str, node_ip: &str, extra: &[&str]) -> Self {
-        let dir = tempfile::Builder::new().prefix("keel-t-agent-").tempdir().expect("temp dir");
+        let dir = tempfile::Builder::new()
+            .prefix("keel-t-agent-")
+            .tempdir()
+            .expect("temp dir");
         let log = dir.path().join("agent.log");
         let mut args = vec![
             "--node-name".to_string(),
@@ -202,13 +244,23 @@ impl AgentProcess {
             control.client_config_path().display().to_string(),
         ];
         args.extend(extra.iter().map(|s| s.to_string()));
-        let mut a = Self { child: None, dir, name: name.into(), args, log };
+        let mut a = Self {
+            child: None,
+            dir,
+            name: name.into(),
+            args,
+            log,
+        };
         a.spawn();
         a
     }
 
     fn spawn(&mut self) {
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(&self.log).expect("log file");
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("log file");
         let child = Command::new(bin("keel-agent"))
             .args(&self.args)
             .arg("--data-dir")
@@ -236,9 +288,11 @@ impl AgentProcess {
     /// The agent's view through its local socket (GET /state).
     pub fn state(&self) -> Option<serde_json::Value> {
         use std::io::{Read, Write};
-        let mut s = std::os::unix::net::UnixStream::connect(self.dir.path().join("agent.sock")).ok()?;
+        let mut s =
+            std::os::unix::net::UnixStream::connect(self.dir.path().join("agent.sock")).ok()?;
         s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-        s.write_all(b"GET /state HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n").ok()?;
+        s.write_all(b"GET /state HTTP/1.1\r\nHost: agent\r\nConnection: close\r\n\r\n")
+            .ok()?;
         let mut resp = String::new();
         s.read_to_string(&mut resp).ok()?;
         let body = resp.split_once("\r\n\r\n")?.1;

@@ -28,7 +28,7 @@ fn service(name: &str) -> Service {
 
 fn api_code(e: ClientError) -> (u16, keel_api::Status) {
     match e {
-        ClientError::Api(s) => (s.code, s),
+        ClientError::Api(s) => (s.code, *s),
         other => panic!("expected an API error, got {other}"),
     }
 }
@@ -40,11 +40,29 @@ async fn crud_selectors_and_conflicts() {
     for (n, app) in [("a", "web"), ("b", "web"), ("c", "db")] {
         c.create(&pod(n, app)).await.unwrap();
     }
-    let web = c.list::<Pod>("default", &ListParams::labels("app=web")).await.unwrap();
-    assert_eq!(web.items.iter().map(|p| p.metadata.name.as_str()).collect::<Vec<_>>(), ["a", "b"]);
-    let not_web = c.list::<Pod>("", &ListParams::labels("app notin (web)")).await.unwrap();
+    let web = c
+        .list::<Pod>("default", &ListParams::labels("app=web"))
+        .await
+        .unwrap();
+    assert_eq!(
+        web.items
+            .iter()
+            .map(|p| p.metadata.name.as_str())
+            .collect::<Vec<_>>(),
+        ["a", "b"]
+    );
+    let not_web = c
+        .list::<Pod>("", &ListParams::labels("app notin (web)"))
+        .await
+        .unwrap();
     assert_eq!(not_web.items.len(), 1);
-    assert!(c.list::<Pod>("other", &ListParams::default()).await.unwrap().items.is_empty());
+    assert!(
+        c.list::<Pod>("other", &ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
 
     let a: Pod = c.get("default", "a").await.unwrap();
     let (code, s) = api_code(c.create(&pod("a", "web")).await.unwrap_err());
@@ -61,8 +79,18 @@ async fn crud_selectors_and_conflicts() {
     assert!(s.message.contains("modified"), "{}", s.message);
 
     c.delete::<Pod>("default", "a").await.unwrap();
-    assert!(c.get::<Pod>("default", "a").await.unwrap_err().is_not_found());
-    assert!(c.delete::<Pod>("default", "a").await.unwrap_err().is_not_found());
+    assert!(
+        c.get::<Pod>("default", "a")
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
+    assert!(
+        c.delete::<Pod>("default", "a")
+            .await
+            .unwrap_err()
+            .is_not_found()
+    );
 }
 
 #[tokio::test]
@@ -78,21 +106,44 @@ async fn bad_input_is_refused_naming_the_field_and_changes_nothing() {
     assert!(causes[0].message.contains("70000"));
 
     let raw = br#"{"metadata":{"name":"x"},"spec":{"containers":[{"name":"c","image":"i","imagePolicy":"Always"}]}}"#;
-    let err = c.request_raw(keel_api::client::HttpMethod::POST, "/api/v1/namespaces/default/pods", Some(raw.to_vec())).await.unwrap_err();
+    let err = c
+        .request_raw(
+            keel_api::client::HttpMethod::POST,
+            "/api/v1/namespaces/default/pods",
+            Some(raw.to_vec()),
+        )
+        .await
+        .unwrap_err();
     let (code, s) = api_code(err);
     assert_eq!(code, 400);
-    assert!(s.message.contains("spec.containers[0]") && s.message.contains("imagePolicy"), "{}", s.message);
+    assert!(
+        s.message.contains("spec.containers[0]") && s.message.contains("imagePolicy"),
+        "{}",
+        s.message
+    );
 
     let other_ns = br#"{"metadata":{"name":"x","namespace":"prod"},"spec":{"containers":[{"name":"c","image":"i"}]}}"#;
     let (code, s) = api_code(
-        c.request_raw(keel_api::client::HttpMethod::POST, "/api/v1/namespaces/default/pods", Some(other_ns.to_vec())).await.unwrap_err(),
+        c.request_raw(
+            keel_api::client::HttpMethod::POST,
+            "/api/v1/namespaces/default/pods",
+            Some(other_ns.to_vec()),
+        )
+        .await
+        .unwrap_err(),
     );
     assert_eq!(code, 400);
     assert!(s.message.contains("metadata.namespace"), "{}", s.message);
 
     let ep = br#"{"metadata":{"name":"web"},"subsets":[]}"#;
     let (code, _) = api_code(
-        c.request_raw(keel_api::client::HttpMethod::POST, "/api/v1/namespaces/default/endpoints", Some(ep.to_vec())).await.unwrap_err(),
+        c.request_raw(
+            keel_api::client::HttpMethod::POST,
+            "/api/v1/namespaces/default/endpoints",
+            Some(ep.to_vec()),
+        )
+        .await
+        .unwrap_err(),
     );
     assert_eq!(code, 403, "users may not write endpoints");
 
@@ -100,13 +151,41 @@ async fn bad_input_is_refused_naming_the_field_and_changes_nothing() {
     dup.spec.ports.push(dup.spec.ports[0].clone());
     let (code, s) = api_code(c.create(&dup).await.unwrap_err());
     assert_eq!(code, 422);
-    assert_eq!(s.details.unwrap().causes.iter().filter(|c| c.field.starts_with("spec.ports[1]")).count(), 2);
+    assert_eq!(
+        s.details
+            .unwrap()
+            .causes
+            .iter()
+            .filter(|c| c.field.starts_with("spec.ports[1]"))
+            .count(),
+        2
+    );
 
-    assert!(c.list::<Pod>("", &ListParams::default()).await.unwrap().items.is_empty());
-    assert!(c.list::<Service>("", &ListParams::default()).await.unwrap().items.is_empty());
-    let (code, _) = api_code(c.list::<Pod>("", &ListParams::labels("a in b")).await.unwrap_err());
+    assert!(
+        c.list::<Pod>("", &ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    assert!(
+        c.list::<Service>("", &ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .is_empty()
+    );
+    let (code, _) = api_code(
+        c.list::<Pod>("", &ListParams::labels("a in b"))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(code, 400);
-    let (code, _) = api_code(c.list::<Pod>("", &ListParams::fields("spec.image=x")).await.unwrap_err());
+    let (code, _) = api_code(
+        c.list::<Pod>("", &ListParams::fields("spec.image=x"))
+            .await
+            .unwrap_err(),
+    );
     assert_eq!(code, 400);
 }
 
@@ -123,17 +202,39 @@ async fn requests_without_the_token_are_refused() {
     assert_eq!(code, 401);
     // The token file is private to its owner.
     use std::os::unix::fs::PermissionsExt;
-    let mode = std::fs::metadata(control.data_dir().join("token")).unwrap().permissions().mode();
+    let mode = std::fs::metadata(control.data_dir().join("token"))
+        .unwrap()
+        .permissions()
+        .mode();
     assert_eq!(mode & 0o777, 0o600);
-    assert_eq!(control.client().list::<Pod>("", &ListParams::default()).await.unwrap().items.len(), 0);
+    assert_eq!(
+        control
+            .client()
+            .list::<Pod>("", &ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        0
+    );
 }
 
 #[tokio::test]
 async fn watch_streams_changes_and_resumes_after_restart() {
     let mut control = ControlProcess::start(&[]);
     let c = control.client();
-    let list = c.list::<Pod>("default", &ListParams::default()).await.unwrap();
-    let mut w = c.watch::<Pod>("default", &ListParams::default(), &list.metadata.resource_version).await.unwrap();
+    let list = c
+        .list::<Pod>("default", &ListParams::default())
+        .await
+        .unwrap();
+    let mut w = c
+        .watch::<Pod>(
+            "default",
+            &ListParams::default(),
+            &list.metadata.resource_version,
+        )
+        .await
+        .unwrap();
     c.create(&pod("a", "web")).await.unwrap();
     let mut a: Pod = c.get("default", "a").await.unwrap();
     a.metadata.labels.insert("v".into(), "2".into());
@@ -143,7 +244,11 @@ async fn watch_streams_changes_and_resumes_after_restart() {
     c.delete::<Pod>("default", "a").await.unwrap();
     let mut seen = Vec::new();
     loop {
-        let e = tokio::time::timeout(Duration::from_secs(10), w.next()).await.unwrap().unwrap().unwrap();
+        let e = tokio::time::timeout(Duration::from_secs(10), w.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         if e.type_ == EventType::Bookmark {
             continue;
         }
@@ -154,27 +259,57 @@ async fn watch_streams_changes_and_resumes_after_restart() {
         }
     }
     assert_eq!(seen.first(), Some(&(EventType::Added, None)));
-    assert!(seen.contains(&(EventType::Modified, Some("2".into()))), "{seen:?}");
+    assert!(
+        seen.contains(&(EventType::Modified, Some("2".into()))),
+        "{seen:?}"
+    );
     assert_eq!(seen.last(), Some(&(EventType::Deleted, Some("2".into()))));
     // Remember where we are; changes land while the server restarts.
-    let rv = c.list::<Pod>("default", &ListParams::default()).await.unwrap().metadata.resource_version;
+    let rv = c
+        .list::<Pod>("default", &ListParams::default())
+        .await
+        .unwrap()
+        .metadata
+        .resource_version;
     c.create(&pod("before-restart", "web")).await.unwrap();
     let svc: Service = c.create(&service("web")).await.unwrap();
     control.restart();
     let c = control.client();
     c.create(&pod("after-restart", "web")).await.unwrap();
-    let mut w = c.watch::<Pod>("default", &ListParams::default(), &rv).await.unwrap();
+    let mut w = c
+        .watch::<Pod>("default", &ListParams::default(), &rv)
+        .await
+        .unwrap();
     let mut names = Vec::new();
     while names.len() < 2 {
-        let e = tokio::time::timeout(Duration::from_secs(10), w.next()).await.unwrap().unwrap().unwrap();
+        let e = tokio::time::timeout(Duration::from_secs(10), w.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         if e.type_ == EventType::Added {
             names.push(e.object.metadata.name.clone());
         }
     }
-    assert_eq!(names, ["before-restart", "after-restart"], "resumed from the old resourceVersion, nothing missed");
+    assert_eq!(
+        names,
+        ["before-restart", "after-restart"],
+        "resumed from the old resourceVersion, nothing missed"
+    );
     // Everything persisted, allocations included.
     let again: Service = c.get("default", "web").await.unwrap();
-    assert_eq!((again.metadata.uid, again.spec.cluster_ip, again.spec.ports[0].node_port), (svc.metadata.uid, svc.spec.cluster_ip, svc.spec.ports[0].node_port));
+    assert_eq!(
+        (
+            again.metadata.uid,
+            again.spec.cluster_ip,
+            again.spec.ports[0].node_port
+        ),
+        (
+            svc.metadata.uid,
+            svc.spec.cluster_ip,
+            svc.spec.ports[0].node_port
+        )
+    );
 }
 
 #[tokio::test]
@@ -184,15 +319,26 @@ async fn watch_from_compacted_history_says_relist() {
     for i in 0..20 {
         c.create(&pod(&format!("p{i}"), "web")).await.unwrap();
     }
-    let err = c.watch::<Pod>("default", &ListParams::default(), "1").await.err().expect("too old");
+    let err = c
+        .watch::<Pod>("default", &ListParams::default(), "1")
+        .await
+        .err()
+        .expect("too old");
     let (code, s) = api_code(err);
     assert_eq!((code, s.reason.as_str()), (410, "Expired"));
     assert!(s.message.contains("relist"), "{}", s.message);
     // From a recent version it works; with "0" it starts with every object.
-    let mut w = c.watch::<Pod>("default", &ListParams::labels("app=web"), "0").await.unwrap();
+    let mut w = c
+        .watch::<Pod>("default", &ListParams::labels("app=web"), "0")
+        .await
+        .unwrap();
     let mut added = 0;
     while added < 20 {
-        let e = tokio::time::timeout(Duration::from_secs(10), w.next()).await.unwrap().unwrap().unwrap();
+        let e = tokio::time::timeout(Duration::from_secs(10), w.next())
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
         assert_eq!(e.type_, EventType::Added);
         added += 1;
     }
@@ -209,20 +355,28 @@ async fn status_is_a_separate_subresource() {
     st.metadata.labels.insert("ignored".into(), "yes".into());
     let after: Pod = c.update_status(&st).await.unwrap();
     assert_eq!(after.status.pod_ip, "10.244.1.9");
-    assert!(!after.metadata.labels.contains_key("ignored"), "a status write changes only status");
+    assert!(
+        !after.metadata.labels.contains_key("ignored"),
+        "a status write changes only status"
+    );
     let mut spec = after.clone();
     spec.metadata.resource_version.clear();
     spec.status = Default::default();
     spec.metadata.labels.insert("tier".into(), "front".into());
     let after: Pod = c.update(&spec).await.unwrap();
-    assert_eq!(after.status.pod_ip, "10.244.1.9", "a spec write keeps the status");
+    assert_eq!(
+        after.status.pod_ip, "10.244.1.9",
+        "a spec write keeps the status"
+    );
     assert_eq!(after.metadata.labels["tier"], "front");
 }
 
 #[tokio::test]
 async fn serves_tls_when_configured() {
     let dir = tempfile::tempdir().unwrap();
-    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()]).unwrap();
+    let cert =
+        rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .unwrap();
     let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
     std::fs::write(&cert_path, cert.cert.pem()).unwrap();
     std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
@@ -232,18 +386,40 @@ async fn serves_tls_when_configured() {
         "--tls-key",
         key_path.to_str().unwrap(),
     ]);
-    let config: serde_json::Value = serde_json::from_slice(&std::fs::read(control.client_config_path()).unwrap()).unwrap();
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(control.client_config_path()).unwrap()).unwrap();
     assert!(config["server"].as_str().unwrap().starts_with("https://"));
     let c = control.client();
     c.create(&pod("a", "web")).await.unwrap();
-    assert_eq!(c.list::<Pod>("", &ListParams::default()).await.unwrap().items.len(), 1);
+    assert_eq!(
+        c.list::<Pod>("", &ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        1
+    );
     // Plain HTTP to the TLS port gets nowhere.
-    let plain = Client::new(&ClientConfig::from_parts(&control.url(), &control.data_dir().join("token"), None).unwrap()).unwrap();
+    let plain = Client::new(
+        &ClientConfig::from_parts(&control.url(), &control.data_dir().join("token"), None).unwrap(),
+    )
+    .unwrap();
     assert!(plain.list::<Pod>("", &ListParams::default()).await.is_err());
     // A client that does not trust the certificate is refused.
     let untrusting = Client::new(
-        &ClientConfig::from_parts(&control.url().replace("http://", "https://"), &control.data_dir().join("token"), None).unwrap(),
+        &ClientConfig::from_parts(
+            &control.url().replace("http://", "https://"),
+            &control.data_dir().join("token"),
+            None,
+        )
+        .unwrap(),
     )
     .unwrap();
-    assert!(untrusting.list::<Pod>("", &ListParams::default()).await.unwrap_err().is_unreachable());
+    assert!(
+        untrusting
+            .list::<Pod>("", &ListParams::default())
+            .await
+            .unwrap_err()
+            .is_unreachable()
+    );
 }

@@ -110,7 +110,8 @@ fn is_root() -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
 }
 
-/// The nightly pinned in ebpf/programs/rust-toolchain.toml, with rust-src.
+/// The nightly pinned in ebpf/programs/rust-toolchain.toml, with rust-src
+/// (to build core for the BPF target) and clippy (to lint the programs).
 fn nightly() -> Result<(), String> {
     let file = crate::root().join("ebpf/programs/rust-toolchain.toml");
     let text = std::fs::read_to_string(&file).map_err(|e| format!("{}: {e}", file.display()))?;
@@ -127,10 +128,15 @@ fn nightly() -> Result<(), String> {
         .ok()
         .filter(|o| o.status.success())
         .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()));
-    if sysroot.is_some_and(|s| s.join("lib/rustlib/src/rust/library/core").is_dir()) {
+    let has_clippy = Command::new("rustup")
+        .args(["run", &toolchain, "cargo-clippy", "--version"])
+        .env("PATH", path_with_cargo_bin())
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if has_clippy && sysroot.is_some_and(|s| s.join("lib/rustlib/src/rust/library/core").is_dir()) {
         return Ok(());
     }
-    eprintln!("setup: installing Rust {toolchain} with rust-src (for the BPF programs)");
+    eprintln!("setup: installing Rust {toolchain} with rust-src and clippy (for the BPF programs)");
     let status = Command::new("rustup")
         .args([
             "toolchain",
@@ -140,6 +146,8 @@ fn nightly() -> Result<(), String> {
             "minimal",
             "--component",
             "rust-src",
+            "--component",
+            "clippy",
         ])
         .env("PATH", path_with_cargo_bin())
         .status()

@@ -157,6 +157,10 @@ pub(crate) use resource_common;
 
 /// Any object the API serves, tagged by its kind.
 #[derive(Debug, Clone, PartialEq)]
+#[expect(
+    clippy::large_enum_variant,
+    reason = "objects are decoded and moved a few times per request; boxing would add an allocation to each"
+)]
 pub enum AnyObject {
     Node(Node),
     Pod(Pod),

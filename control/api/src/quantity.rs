@@ -24,7 +24,7 @@ impl Quantity {
     }
 
     pub fn from_milli(m: u64) -> Self {
-        if m % 1000 == 0 {
+        if m.is_multiple_of(1000) {
             Self((m / 1000).to_string())
         } else {
             Self(format!("{m}m"))
@@ -33,7 +33,7 @@ impl Quantity {
 
     pub fn from_bytes(b: u64) -> Self {
         const MI: u64 = 1 << 20;
-        if b % MI == 0 {
+        if b.is_multiple_of(MI) {
             Self(format!("{}Mi", b / MI))
         } else {
             Self(b.to_string())

@@ -185,7 +185,7 @@ impl crate::Resource for Service {
             }
             if !seen.insert((p.port, p.protocol)) {
                 errs.add(
-                    format!("{at}"),
+                    at.clone(),
                     format!("duplicate port {}/{}", p.port, p.protocol),
                 );
             }

@@ -3,6 +3,7 @@
 //! times) and writes the same rows as JSON to target/bench/<suite>.json.
 //! Every loop is bounded in count and time.
 
+pub mod api;
 pub mod cni;
 pub mod report;
 pub mod stats;
@@ -20,9 +21,16 @@ pub struct Suite {
 
 /// Every suite `keel-bench` (and `cargo xtask bench`) knows.
 pub fn suites() -> Vec<Suite> {
-    vec![Suite {
-        name: "cni",
-        about: "keel-cni vs Debian ptp+host-local: ADD/DEL p50/p99 one at a time, 50-pod parallel bursts",
-        run: cni::run,
-    }]
+    vec![
+        Suite {
+            name: "api",
+            about: "keel-control: creates/s (1 vs 64 clients), watch fan-out latency, memory at 10k Services + 50k Pods",
+            run: api::run,
+        },
+        Suite {
+            name: "cni",
+            about: "keel-cni vs Debian ptp+host-local: ADD/DEL p50/p99 one at a time, 50-pod parallel bursts",
+            run: cni::run,
+        },
+    ]
 }

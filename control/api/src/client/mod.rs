@@ -26,7 +26,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 pub enum ClientError {
     /// The server answered with an error Status (404, 409, 422, 401, 410…).
     #[error("{} ({})", .0.message, .0.reason)]
-    Api(Status),
+    Api(Box<Status>),
     #[error("cannot reach keel-control at {server}: {message}")]
     Unreachable { server: String, message: String },
     #[error("request to {path} timed out after {secs} s")]
@@ -226,7 +226,7 @@ impl Client {
             if status.is_success() {
                 Ok(bytes)
             } else {
-                Err(ClientError::Api(status_from(status, &bytes)))
+                Err(ClientError::Api(Box::new(status_from(status, &bytes))))
             }
         };
         tokio::time::timeout(REQUEST_TIMEOUT, fut)
@@ -339,7 +339,7 @@ impl Client {
                 .await
                 .map(|c| c.to_bytes())
                 .unwrap_or_default();
-            return Err(ClientError::Api(status_from(status, &bytes)));
+            return Err(ClientError::Api(Box::new(status_from(status, &bytes))));
         }
         Ok(WatchStream::new(resp.into_body(), path))
     }

@@ -70,7 +70,7 @@ impl<R: Resource> WatchStream<R> {
             EventType::Error => {
                 let status: Status =
                     serde_json::from_value(raw.object).map_err(|e| protocol(e.to_string()))?;
-                Err(ClientError::Api(status))
+                Err(ClientError::Api(Box::new(status)))
             }
             EventType::Bookmark => {
                 // A bookmark carries only metadata.resourceVersion.

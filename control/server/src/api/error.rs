@@ -10,11 +10,11 @@ use keel_api::{Kind, Status, object::StatusDetails};
 use crate::store::StoreError;
 
 #[derive(Debug)]
-pub struct ApiError(pub Status);
+pub struct ApiError(pub Box<Status>);
 
 impl ApiError {
     pub fn new(code: u16, reason: &str, message: impl Into<String>) -> Self {
-        ApiError(Status::failure(code, reason, message))
+        ApiError(Box::new(Status::failure(code, reason, message)))
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
         Self::new(400, "BadRequest", message)
@@ -64,7 +64,7 @@ impl From<StoreError> for ApiError {
                 causes,
             });
         }
-        ApiError(status)
+        ApiError(Box::new(status))
     }
 }
 

@@ -29,7 +29,7 @@ pub fn template_hash(d: &Deployment) -> String {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Action {
-    Create(Pod),
+    Create(Box<Pod>),
     Delete(Arc<Pod>),
 }
 
@@ -103,7 +103,7 @@ pub fn plan(
         }
     }
     for _ in 0..creates {
-        actions.push(Action::Create(new_pod(d, &hash)));
+        actions.push(Action::Create(Box::new(new_pod(d, &hash))));
     }
     actions.extend(deletes.into_iter().map(Action::Delete));
 
@@ -263,7 +263,7 @@ async fn sync(store: &Store, state: &State, d: &Arc<Deployment>) -> Result<(), S
     for action in actions {
         match action {
             Action::Create(pod) => {
-                store.create(pod).await?;
+                store.create(*pod).await?;
             }
             Action::Delete(pod) => {
                 let pre = Precondition {

@@ -11,7 +11,7 @@ use std::{
 use keel_api::{Node, Pod, Resource, Selector};
 
 use super::{ControllerConfig, Follower, Work};
-use crate::store::{Obj, State, Store};
+use crate::store::{Obj, State, Store, WriteOp};
 
 /// The kubelet's default pod limit, used when a node reports no "pods" capacity.
 pub const DEFAULT_MAX_PODS: u64 = 110;
@@ -163,7 +163,11 @@ pub async fn run(store: Store, cfg: ControllerConfig) {
 /// Binds every unscheduled pod it can. Pods already marked unschedulable are
 /// only retried when nodes changed.
 async fn schedule(store: &Store, state: &State, cache: &mut Cache, nodes_changed: bool) {
+    use futures_util::StreamExt;
     let nodes: Vec<Arc<Node>> = state.nodes.values().cloned().collect();
+    // Decide every placement first (each one counts against the next), then
+    // write them all at once so the store commits them in groups.
+    let mut writes = Vec::new();
     for pod in state.pods_on("") {
         let marked = pod
             .condition("PodScheduled")
@@ -173,29 +177,50 @@ async fn schedule(store: &Store, state: &State, cache: &mut Cache, nodes_changed
         }
         match pick(&pod, &nodes, cache) {
             Ok(node) => {
-                let mut bound = (*pod).clone();
-                bound.spec.node_name = node.clone();
-                match store.update(bound).await {
-                    Ok(Obj::Pod(p)) => {
-                        cache.set(&p.key(), Some(&p));
-                        let mut st = (*p).clone();
-                        st.set_condition("PodScheduled", "True", "", "");
-                        if let Err(e) = store.update_status(st).await {
-                            tracing::debug!(pod = %p.key(), error = %e, "setting PodScheduled");
-                        }
-                        tracing::debug!(pod = %p.key(), %node, "scheduled");
-                    }
-                    Ok(_) => {}
-                    Err(e) => {
-                        tracing::debug!(pod = %pod.key(), error = %e, "binding refused; will retry")
-                    }
-                }
+                let mut placed = (*pod).clone();
+                placed.spec.node_name = node.clone();
+                cache.set(&pod.key(), Some(&placed));
+                writes.push((
+                    pod,
+                    WriteOp::Bind {
+                        namespace: placed.metadata.namespace.clone(),
+                        name: placed.metadata.name.clone(),
+                        uid: placed.metadata.uid.clone(),
+                        node,
+                    },
+                ));
             }
             Err(why) => {
                 let mut st = (*pod).clone();
                 st.set_condition("PodScheduled", "False", "Unschedulable", &why);
-                if let Err(e) = store.update_status(st).await {
-                    tracing::debug!(pod = %pod.key(), error = %e, "setting Unschedulable");
+                st.metadata.resource_version.clear();
+                writes.push((
+                    pod,
+                    WriteOp::Update {
+                        obj: st.into(),
+                        status: true,
+                    },
+                ));
+            }
+        }
+    }
+    let results: Vec<_> = futures_util::stream::iter(writes)
+        .map(|(pod, op)| async move {
+            let bind = matches!(op, WriteOp::Bind { .. });
+            (pod, bind, store.write(op).await)
+        })
+        .buffer_unordered(256)
+        .collect()
+        .await;
+    for (pod, bind, result) in results {
+        match result {
+            Ok(_) if bind => tracing::debug!(pod = %pod.key(), "scheduled"),
+            Ok(_) => {}
+            Err(e) => {
+                tracing::debug!(pod = %pod.key(), error = %e, "scheduling write refused; will retry");
+                if bind {
+                    // Not bound after all: take it off the node's usage.
+                    cache.set(&pod.key(), Some(&pod));
                 }
             }
         }

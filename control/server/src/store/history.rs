@@ -91,6 +91,10 @@ impl History {
         self.events.len()
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.events.is_empty()
+    }
+
     /// Appends events (consecutive revisions), dropping the oldest beyond
     /// capacity. Returns the new compaction point.
     pub fn push(&mut self, events: impl IntoIterator<Item = Arc<Event>>) -> u64 {

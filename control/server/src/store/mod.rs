@@ -98,6 +98,14 @@ pub enum WriteOp {
         obj: AnyObject,
         status: bool,
     },
+    /// Binds an unscheduled pod to a node and sets PodScheduled=True in one
+    /// revision (Kubernetes' binding subresource).
+    Bind {
+        namespace: String,
+        name: String,
+        uid: String,
+        node: String,
+    },
     Delete {
         kind: Kind,
         namespace: String,
@@ -350,6 +358,19 @@ fn apply(
             AnyObject::Endpoints(o) => update(state, ctx, o, status, batch, events),
             AnyObject::Deployment(o) => update(state, ctx, o, status, batch, events),
         },
+        WriteOp::Bind {
+            namespace,
+            name,
+            uid,
+            node,
+        } => bind(
+            state,
+            &format!("{namespace}/{name}"),
+            &uid,
+            &node,
+            batch,
+            events,
+        ),
         WriteOp::Delete {
             kind,
             namespace,
@@ -586,4 +607,58 @@ fn with_rv<R: Resource>(o: &Arc<R>, rev: &str) -> Arc<R> {
     let mut o = (**o).clone();
     o.meta_mut().resource_version = rev.to_string();
     Arc::new(o)
+}
+
+fn bind(
+    state: &mut State,
+    key: &str,
+    uid: &str,
+    node: &str,
+    batch: &mut Batch,
+    events: &mut Vec<Arc<Event>>,
+) -> Result<Obj, StoreError> {
+    let kind = Kind::Pod;
+    let old = state
+        .pods
+        .get(key)
+        .cloned()
+        .ok_or_else(|| StoreError::NotFound {
+            kind,
+            key: key.into(),
+        })?;
+    check_precondition(
+        kind,
+        key,
+        &old.metadata,
+        &Precondition {
+            uid: Some(uid.into()),
+            resource_version: None,
+        },
+    )?;
+    if !old.spec.node_name.is_empty() {
+        return Err(StoreError::Conflict {
+            kind,
+            key: key.into(),
+            message: format!("already bound to {}", old.spec.node_name),
+        });
+    }
+    if let Err(e) = keel_api::validate::dns1123_subdomain(node) {
+        return Err(StoreError::Invalid {
+            kind,
+            key: key.into(),
+            causes: vec![FieldError {
+                field: "spec.nodeName".into(),
+                message: e,
+            }],
+        });
+    }
+    let mut pod = (*old).clone();
+    pod.spec.node_name = node.to_string();
+    pod.set_condition("PodScheduled", "True", "", "");
+    state.revision += 1;
+    pod.metadata.resource_version = state.revision.to_string();
+    let stored = Obj::Pod(Arc::new(pod));
+    state.put(stored.clone());
+    record(state, EventType::Modified, stored.clone(), batch, events);
+    Ok(stored)
 }

@@ -23,7 +23,11 @@ fn err(context: &str) -> impl Fn(redb::Error) -> BackendError + '_ {
 
 impl RedbBackend {
     pub fn open(path: &Path) -> Result<Self, BackendError> {
-        let db = Database::create(path)
+        // Everything is also held in memory by the store and redb is only
+        // written to (and read once at start): a small page cache suffices.
+        let db = Database::builder()
+            .set_cache_size(16 << 20)
+            .create(path)
             .map_err(|e| BackendError(format!("opening {}: {e}", path.display())))?;
         // Create the tables so a fresh file can be read.
         let txn = db.begin_write().map_err(|e| err("begin")(e.into()))?;

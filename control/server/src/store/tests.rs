@@ -260,3 +260,34 @@ async fn updates_keep_allocations_and_watch_history_survives_restart() {
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].type_, EventType::Modified);
 }
+
+#[tokio::test]
+async fn bind_sets_node_and_condition_once() {
+    let store = open(&MemoryBackend::new());
+    let Obj::Pod(p) = store.create(pod("a")).await.unwrap() else {
+        panic!()
+    };
+    let bind = |node: &str, uid: &str| WriteOp::Bind {
+        namespace: "default".into(),
+        name: "a".into(),
+        uid: uid.into(),
+        node: node.into(),
+    };
+    assert!(matches!(
+        store.write(bind("n1", "other-uid")).await,
+        Err(StoreError::Conflict { .. })
+    ));
+    let Obj::Pod(b) = store.write(bind("n1", &p.metadata.uid)).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(b.spec.node_name, "n1");
+    assert!(
+        b.condition("PodScheduled")
+            .is_some_and(|c| c.status == "True")
+    );
+    assert_eq!(store.snapshot().pods_on("n1").len(), 1);
+    assert!(matches!(
+        store.write(bind("n2", &p.metadata.uid)).await,
+        Err(StoreError::Conflict { .. })
+    ));
+}
