@@ -58,6 +58,10 @@ pub(crate) fn run_in(dir: &str, program: &str, args: &[&str]) -> Result<(), Stri
     let status = Command::new(program)
         .args(args)
         .current_dir(root().join(dir))
+        // `cargo xtask` runs under the workspace's toolchain and rustup
+        // passes it down; a folder with its own rust-toolchain.toml must
+        // get that one instead.
+        .env_remove("RUSTUP_TOOLCHAIN")
         .env("KEEL_REQUIRE_BPF", "1")
         .env("PATH", setup::path_with_cargo_bin())
         .status()
