@@ -15,8 +15,17 @@ struct Api {
     node: String,
 }
 
-/// Serves until the task is dropped.
-pub async fn serve(socket: &Path, node: String, view: watch::Receiver<View>) -> anyhow::Result<()> {
+/// The agent's own routes (`/healthz`, `/state`). Each reconciler adds its
+/// routes by merging its router into this one before [`serve`].
+pub fn router(node: String, view: watch::Receiver<View>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/state", get(state))
+        .with_state(Api { view, node })
+}
+
+/// Serves `app` on the socket until the task is dropped.
+pub async fn serve(socket: &Path, app: Router) -> anyhow::Result<()> {
     match std::fs::remove_file(socket) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -27,11 +36,8 @@ pub async fn serve(socket: &Path, node: String, view: watch::Receiver<View>) -> 
     let listener = tokio::net::UnixListener::bind(socket)
         .with_context(|| format!("binding {}", socket.display()))?;
     std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))?;
-    let app = Router::new()
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/state", get(state))
-        .with_state(Api { view, node });
     axum::serve(listener, app).await?;
+
     Ok(())
 }
 

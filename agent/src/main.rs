@@ -105,7 +105,9 @@ async fn main() -> anyhow::Result<()> {
     let socket = args.data_dir.join("agent.sock");
     let api = tokio::spawn({
         let view = view.clone();
-        async move { keel_agent::api::serve(&socket, node_name, view).await }
+        // Reconcilers merge their routes here.
+        let app = keel_agent::api::router(node_name, view);
+        async move { keel_agent::api::serve(&socket, app).await }
     });
 
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
