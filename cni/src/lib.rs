@@ -18,6 +18,7 @@ pub mod ipam;
 pub mod netlink;
 pub mod ns;
 pub mod status;
+pub mod sysctl;
 #[cfg(test)]
 mod tests;
 pub mod types;

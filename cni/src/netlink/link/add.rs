@@ -53,6 +53,8 @@ pub struct Vxlan {
 #[derive(Debug, Clone)]
 pub enum LinkKind {
     Dummy,
+    /// A Linux bridge (the lab's L2 fabric segments).
+    Bridge,
     Veth(VethPeer),
     Vxlan(Vxlan),
 }
@@ -111,6 +113,8 @@ impl LinkAdd {
         }
         let info = match &self.kind {
             LinkKind::Dummy => vec![LinkInfo::Kind(InfoKind::Dummy)],
+            LinkKind::Bridge => vec![LinkInfo::Kind(InfoKind::Bridge)],
+
             LinkKind::Veth(peer) => {
                 let mut p = base(&peer.name, peer.mtu, peer.mac, peer.up);
                 if let Some(fd) = peer.netns_fd {

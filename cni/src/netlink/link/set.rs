@@ -1,4 +1,4 @@
-//! `ip link set`: up/down, MTU, alias.
+//! `ip link set`: up/down, MTU, alias, master (enslave to a bridge).
 
 use netlink_packet_route::{
     RouteNetlinkMessage,
@@ -14,6 +14,8 @@ pub struct LinkSet {
     pub up: Option<bool>,
     pub mtu: Option<u32>,
     pub alias: Option<String>,
+    /// Ifindex of the bridge to attach to.
+    pub master: Option<u32>,
 }
 
 impl LinkSet {
@@ -44,6 +46,11 @@ impl LinkSet {
         self
     }
 
+    pub fn master(mut self, bridge_index: u32) -> Self {
+        self.master = Some(bridge_index);
+        self
+    }
+
     pub fn message(&self) -> RouteNetlinkMessage {
         let mut msg = LinkMessage::default();
         msg.header.index = self.index;
@@ -59,7 +66,11 @@ impl LinkSet {
         if let Some(alias) = &self.alias {
             msg.attributes.push(LinkAttribute::IfAlias(alias.clone()));
         }
+        if let Some(master) = self.master {
+            msg.attributes.push(LinkAttribute::Controller(master));
+        }
         RouteNetlinkMessage::SetLink(msg)
+
     }
 
     pub fn execute(&self, handle: &mut Handle) -> Result<(), NetlinkError> {
