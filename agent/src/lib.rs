@@ -4,4 +4,5 @@
 
 pub mod api;
 pub mod bpf;
+pub mod runtime;
 pub mod sync;

@@ -1,0 +1,190 @@
+use super::*;
+use crate::runtime::images::RunConfig;
+use keel_api::{
+    Quantity,
+    pod::{Capabilities, EnvVar, SecurityContext},
+};
+
+fn image(entry: &[&str], cmd: &[&str]) -> ImageConfig {
+    ImageConfig {
+        config: Some(RunConfig {
+            entrypoint: (!entry.is_empty()).then(|| entry.iter().map(|s| s.to_string()).collect()),
+            cmd: (!cmd.is_empty()).then(|| cmd.iter().map(|s| s.to_string()).collect()),
+            env: Some(vec!["PATH=/bin".into(), "MODE=image".into()]),
+            working_dir: Some("/srv".into()),
+            user: Some("33:44".into()),
+        }),
+        ..Default::default()
+    }
+}
+
+fn pod(c: Container) -> Pod {
+    let mut p = Pod::default();
+    p.metadata.name = "web".into();
+    p.metadata.namespace = "default".into();
+    p.metadata.uid = "u1".into();
+    p.spec.containers = vec![c];
+    p
+}
+
+fn run(p: &Pod, img: &ImageConfig) -> Result<ContainerRequest, ConfigError> {
+    let dir = tempfile::tempdir().unwrap();
+    resolve(
+        p,
+        Kind::App,
+        0,
+        img,
+        &NodeRuntimeConfig::default(),
+        dir.path(),
+        None,
+        0,
+    )
+}
+
+fn c(command: &[&str], args: &[&str]) -> Container {
+    Container {
+        name: "app".into(),
+        image: "img".into(),
+        command: command.iter().map(|s| s.to_string()).collect(),
+        args: args.iter().map(|s| s.to_string()).collect(),
+        ..Default::default()
+    }
+}
+
+#[test]
+fn command_and_args_follow_kubernetes_rules() {
+    let img = image(&["/entry"], &["cmd-arg"]);
+    let cases: &[(&[&str], &[&str], &[&str])] = &[
+        (&[], &[], &["/entry", "cmd-arg"]),
+        (&["/bin/x"], &[], &["/bin/x"]),
+        (&["/bin/x"], &["a"], &["/bin/x", "a"]),
+        (&[], &["a", "b"], &["/entry", "a", "b"]),
+    ];
+    for (command, args, want) in cases {
+        let r = run(&pod(c(command, args)), &img).unwrap();
+        assert_eq!(r.args, *want, "command={command:?} args={args:?}");
+    }
+    let e = run(&pod(c(&[], &[])), &image(&[], &[])).unwrap_err();
+    assert_eq!(e.field, "spec.containers[0].command");
+}
+
+#[test]
+fn env_workdir_and_user_come_from_the_image_unless_set() {
+    let img = image(&["/entry"], &[]);
+    let r = run(&pod(c(&[], &[])), &img).unwrap();
+    assert_eq!(r.env, vec!["PATH=/bin", "MODE=image", "HOSTNAME=web"]);
+    assert_eq!(r.cwd, "/srv");
+    assert_eq!((r.uid, r.gid), (33, 44));
+
+    let mut ct = c(&[], &[]);
+    ct.env = vec![EnvVar {
+        name: "MODE".into(),
+        value: "pod".into(),
+    }];
+    ct.working_dir = "/work".into();
+    ct.security_context = Some(SecurityContext {
+        run_as_user: Some(1000),
+        run_as_group: Some(2000),
+        ..Default::default()
+    });
+    let r = run(&pod(ct), &img).unwrap();
+    assert!(r.env.contains(&"MODE=pod".to_string()));
+    assert!(!r.env.contains(&"MODE=image".to_string()));
+    assert_eq!(r.cwd, "/work");
+    assert_eq!((r.uid, r.gid), (1000, 2000));
+
+    let mut named = img.clone();
+    named.config.as_mut().unwrap().user = Some("www".into());
+    assert_eq!(
+        run(&pod(c(&[], &[])), &named).unwrap().user_name.as_deref(),
+        Some("www")
+    );
+}
+
+#[test]
+fn run_as_non_root_refuses_root() {
+    let mut img = image(&["/entry"], &[]);
+    img.config.as_mut().unwrap().user = None;
+    let mut ct = c(&[], &[]);
+    ct.security_context = Some(SecurityContext {
+        run_as_non_root: Some(true),
+        ..Default::default()
+    });
+    let e = run(&pod(ct), &img).unwrap_err();
+    assert_eq!(e.field, "spec.containers[0].securityContext.runAsNonRoot");
+}
+
+#[test]
+fn capabilities_add_drop_and_privileged() {
+    let img = image(&["/entry"], &[]);
+    let mut ct = c(&[], &[]);
+    ct.security_context = Some(SecurityContext {
+        capabilities: Some(Capabilities {
+            add: vec!["NET_ADMIN".into()],
+            drop: vec!["CAP_NET_RAW".into(), "kill".into()],
+        }),
+        ..Default::default()
+    });
+    let r = run(&pod(ct.clone()), &img).unwrap();
+    assert!(r.capabilities.contains(&"CAP_NET_ADMIN".to_string()));
+    assert!(!r.capabilities.contains(&"CAP_NET_RAW".to_string()));
+    assert!(!r.capabilities.contains(&"CAP_KILL".to_string()));
+    assert!(r.no_new_privileges);
+
+    ct.security_context.as_mut().unwrap().capabilities = Some(Capabilities {
+        add: vec!["BOGUS".into()],
+        drop: vec![],
+    });
+    assert!(
+        run(&pod(ct.clone()), &img)
+            .unwrap_err()
+            .field
+            .ends_with("add[0]")
+    );
+
+    ct.security_context = Some(SecurityContext {
+        privileged: Some(true),
+        ..Default::default()
+    });
+    let e = run(&pod(ct.clone()), &img).unwrap_err();
+    assert!(e.message.contains("not allowed"), "{e}");
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeRuntimeConfig {
+        allow_privileged: true,
+        ..Default::default()
+    };
+    let r = resolve(&pod(ct), Kind::App, 0, &img, &node, dir.path(), None, 0).unwrap();
+    assert!(r.privileged && r.capabilities.len() == ALL_CAPS.len());
+}
+
+#[test]
+fn resources_and_oom_score() {
+    let img = image(&["/entry"], &[]);
+    let mut ct = c(&[], &[]);
+    ct.resources.requests = [
+        ("cpu".to_string(), Quantity::parse("250m").unwrap()),
+        ("memory".to_string(), Quantity::parse("64Mi").unwrap()),
+    ]
+    .into();
+    ct.resources.limits = [
+        ("cpu".to_string(), Quantity::parse("500m").unwrap()),
+        ("memory".to_string(), Quantity::parse("128Mi").unwrap()),
+    ]
+    .into();
+    let p = pod(ct);
+    assert_eq!(qos(&p), Qos::Burstable);
+    let r = run(&p, &img).unwrap().resources;
+    assert_eq!(r.cpu_shares, Some(256));
+    assert_eq!(r.cpu_quota, Some(50_000));
+    assert_eq!(r.memory_limit, Some(128 << 20));
+    assert!(r.oom_score_adj >= 2 && r.oom_score_adj <= 999);
+
+    assert_eq!(
+        oom_score_adj(Qos::Guaranteed, 0, 1),
+        0,
+        "clamped: no CAP_SYS_RESOURCE"
+    );
+    assert_eq!(oom_score_adj(Qos::BestEffort, 0, 1), 1000);
+    assert_eq!(oom_score_adj(Qos::Burstable, 1 << 30, 2 << 30), 500);
+    assert_eq!(qos(&pod(c(&[], &[]))), Qos::BestEffort);
+}

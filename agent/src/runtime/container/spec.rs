@@ -1,0 +1,206 @@
+//! [`ContainerRequest`] → OCI runtime spec (`config.json`), shaped like
+//! containerd's CRI default spec: own pid/ipc/uts/mount namespaces, the
+//! pod's network namespace joined by path, the usual /proc, /dev, /sys
+//! mounts, masked and read-only paths, the default seccomp profile, cgroup
+//! limits. Pure; the same bundle runs under keel's shim, runc and crun.
+
+use serde_json::{Value, json};
+
+use super::{ContainerRequest, seccomp};
+
+/// Paths masked from containers (containerd's `defaultUnixMaskedPaths`).
+pub const MASKED_PATHS: &[&str] = &[
+    "/proc/acpi",
+    "/proc/asound",
+    "/proc/kcore",
+    "/proc/keys",
+    "/proc/latency_stats",
+    "/proc/timer_list",
+    "/proc/timer_stats",
+    "/proc/sched_debug",
+    "/proc/scsi",
+    "/sys/firmware",
+    "/sys/devices/virtual/powercap",
+];
+
+/// Paths mounted read-only (containerd's `defaultUnixReadonlyPaths`).
+pub const READONLY_PATHS: &[&str] = &[
+    "/proc/bus",
+    "/proc/fs",
+    "/proc/irq",
+    "/proc/sys",
+    "/proc/sysrq-trigger",
+];
+
+/// Builds the spec. `rootfs` is the path written into `root.path` (relative
+/// to the bundle).
+pub fn build(req: &ContainerRequest, rootfs: &str) -> Value {
+    let mut mounts = vec![
+        json!({"destination": "/proc", "type": "proc", "source": "proc",
+               "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev", "type": "tmpfs", "source": "tmpfs",
+               "options": ["nosuid", "strictatime", "mode=755", "size=65536k"]}),
+        json!({"destination": "/dev/pts", "type": "devpts", "source": "devpts",
+               "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
+        json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
+               "options": ["nosuid", "noexec", "nodev"]}),
+        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+               "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
+        json!({"destination": "/sys", "type": "sysfs", "source": "sysfs",
+               "options": ["nosuid", "noexec", "nodev", "ro"]}),
+    ];
+    for m in &req.mounts {
+        let mut opts = vec!["rbind", "rprivate"];
+        if m.read_only {
+            opts.push("ro");
+        }
+        mounts.push(json!({
+            "destination": m.destination,
+            "type": "bind",
+            "source": m.source,
+            "options": opts,
+        }));
+    }
+
+    let mut namespaces = vec![
+        json!({"type": "pid"}),
+        json!({"type": "ipc"}),
+        json!({"type": "uts"}),
+        json!({"type": "mount"}),
+    ];
+    match &req.netns {
+        Some(p) => namespaces.push(json!({"type": "network", "path": p})),
+        None => namespaces.push(json!({"type": "network"})),
+    }
+
+    let mut cpu = serde_json::Map::new();
+    if let Some(s) = req.resources.cpu_shares {
+        cpu.insert("shares".into(), json!(s));
+    }
+    if let Some(q) = req.resources.cpu_quota {
+        cpu.insert("quota".into(), json!(q));
+        cpu.insert("period".into(), json!(100_000));
+    }
+    let mut resources = json!({
+        "devices": [{"allow": false, "access": "rwm"}],
+    });
+    if !cpu.is_empty() {
+        resources["cpu"] = Value::Object(cpu);
+    }
+    if let Some(m) = req.resources.memory_limit {
+        // No swap beyond the limit, as the kubelet configures it.
+        resources["memory"] = json!({"limit": m, "swap": m});
+    }
+
+    let mut linux = json!({
+        "namespaces": namespaces,
+        "cgroupsPath": req.cgroup_path,
+        "resources": resources,
+    });
+    if !req.privileged {
+        linux["maskedPaths"] = json!(MASKED_PATHS);
+        linux["readonlyPaths"] = json!(READONLY_PATHS);
+        linux["seccomp"] = seccomp::default_profile();
+    }
+
+    json!({
+        "ociVersion": "1.0.2",
+        "process": {
+            "terminal": false,
+            "user": {
+                "uid": req.uid,
+                "gid": req.gid,
+                "additionalGids": req.additional_gids,
+            },
+            "args": req.args,
+            "env": req.env,
+            "cwd": req.cwd,
+            "capabilities": {
+                "bounding": req.capabilities,
+                "effective": req.capabilities,
+                "permitted": req.capabilities,
+            },
+            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1_048_576u64, "soft": 1_048_576u64}],
+            "noNewPrivileges": req.no_new_privileges,
+            "oomScoreAdj": req.resources.oom_score_adj,
+        },
+        "root": {"path": rootfs, "readonly": req.read_only_rootfs},
+        "hostname": req.hostname,
+        "mounts": mounts,
+        "linux": linux,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::runtime::container::{BindMount, Resources};
+
+    pub(crate) fn request() -> ContainerRequest {
+        ContainerRequest {
+            id: "u1-app-0".into(),
+            name: "app".into(),
+            image: "img".into(),
+            args: vec!["/bin/sh".into()],
+            env: vec!["PATH=/bin".into()],
+            cwd: "/".into(),
+            uid: 1000,
+            gid: 1000,
+            additional_gids: vec![],
+            user_name: None,
+            hostname: "web".into(),
+            mounts: vec![BindMount {
+                source: "/var/lib/x".into(),
+                destination: "/data".into(),
+                read_only: true,
+            }],
+            resources: Resources {
+                cpu_shares: Some(256),
+                cpu_quota: Some(50_000),
+                memory_limit: Some(64 << 20),
+                oom_score_adj: 0,
+            },
+            read_only_rootfs: true,
+            privileged: false,
+            no_new_privileges: true,
+            capabilities: vec!["CAP_KILL".into()],
+            cgroup_path: "/keel/u1/u1-app-0".into(),
+            netns: Some("/run/netns/x".into()),
+        }
+    }
+
+    #[test]
+    fn builds_a_spec_libcontainer_parses() {
+        let v = build(&request(), "rootfs");
+        let spec: oci_spec::runtime::Spec = serde_json::from_value(v.clone()).unwrap();
+        let linux = spec.linux().as_ref().unwrap();
+        assert_eq!(
+            linux.cgroups_path().as_deref(),
+            Some(std::path::Path::new("/keel/u1/u1-app-0"))
+        );
+        let ns = linux.namespaces().as_ref().unwrap();
+        assert!(
+            ns.iter()
+                .any(|n| n.path().as_deref() == Some(std::path::Path::new("/run/netns/x")))
+        );
+        assert_eq!(v["process"]["noNewPrivileges"], true);
+        assert_eq!(v["root"]["readonly"], true);
+        assert_eq!(v["linux"]["resources"]["memory"]["limit"], 64 << 20);
+        assert_eq!(v["mounts"][6]["options"][2], "ro");
+        assert!(
+            v["linux"]["seccomp"]["syscalls"][0]["names"]
+                .as_array()
+                .unwrap()
+                .contains(&json!("bpf"))
+        );
+    }
+
+    #[test]
+    fn privileged_drops_masks_and_seccomp() {
+        let mut r = request();
+        r.privileged = true;
+        let v = build(&r, "rootfs");
+        assert!(v["linux"].get("seccomp").is_none());
+        assert!(v["linux"].get("maskedPaths").is_none());
+    }
+}

@@ -1,0 +1,246 @@
+//! Volumes: `emptyDir` (a directory under the pod's directory, or a tmpfs
+//! for `medium: Memory`) and `hostPath`, mounted at each container's
+//! `volumeMounts`. Paths that climb out — a hostPath outside the node's
+//! allowed roots or with `..`, a subPath that leaves its volume — are
+//! refused with the field that did it.
+
+use std::{
+    fs,
+    path::{Component, Path, PathBuf},
+};
+
+use keel_api::pod::{Container, Volume};
+
+use super::{BindMount, ConfigError};
+
+/// Where a pod's volumes live on the node.
+pub fn volume_dir(pod_dir: &Path, name: &str) -> PathBuf {
+    pod_dir.join("volumes").join(name)
+}
+
+fn has_parent(p: &str) -> bool {
+    Path::new(p)
+        .components()
+        .any(|c| matches!(c, Component::ParentDir))
+}
+
+/// Checks a pod's volumes against the node's allowed hostPath roots. Pure.
+pub fn validate(volumes: &[Volume], host_path_roots: &[PathBuf]) -> Result<(), ConfigError> {
+    for (i, v) in volumes.iter().enumerate() {
+        let field = format!("spec.volumes[{i}]");
+        match (&v.empty_dir, &v.host_path) {
+            (Some(_), None) => {}
+            (None, Some(h)) => {
+                let f = format!("{field}.hostPath.path");
+                if !h.path.starts_with('/') {
+                    return Err(ConfigError::new(f, format!("{:?} is not absolute", h.path)));
+                }
+                if has_parent(&h.path) {
+                    return Err(ConfigError::new(
+                        f,
+                        format!("{:?} contains '..' and escapes its directory", h.path),
+                    ));
+                }
+                if !host_path_roots
+                    .iter()
+                    .any(|r| Path::new(&h.path).starts_with(r))
+                {
+                    return Err(ConfigError::new(
+                        f,
+                        format!(
+                            "{:?} is outside the host paths this node allows ({})",
+                            h.path,
+                            host_path_roots
+                                .iter()
+                                .map(|r| r.display().to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        ),
+                    ));
+                }
+            }
+            _ => {
+                return Err(ConfigError::new(
+                    field,
+                    "exactly one of emptyDir and hostPath must be set",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// The bind mounts of one container. Creates emptyDirs and
+/// `DirectoryOrCreate`/`FileOrCreate` hostPaths; resolves symlinks so a
+/// subPath or hostPath cannot lead out through a link.
+pub fn mounts(
+    field: &str,
+    c: &Container,
+    volumes: &[Volume],
+    pod_dir: &Path,
+    host_path_roots: &[PathBuf],
+) -> Result<Vec<BindMount>, ConfigError> {
+    let mut out = Vec::new();
+    for (i, m) in c.volume_mounts.iter().enumerate() {
+        let mf = format!("{field}.volumeMounts[{i}]");
+        if !m.mount_path.starts_with('/') || has_parent(&m.mount_path) {
+            return Err(ConfigError::new(
+                format!("{mf}.mountPath"),
+                format!("{:?} must be an absolute path without '..'", m.mount_path),
+            ));
+        }
+        let v = volumes.iter().find(|v| v.name == m.name).ok_or_else(|| {
+            ConfigError::new(
+                format!("{mf}.name"),
+                format!("no volume named {:?} in spec.volumes", m.name),
+            )
+        })?;
+        let base = if v.empty_dir.is_some() {
+            let d = volume_dir(pod_dir, &v.name);
+            fs::create_dir_all(&d)
+                .map_err(|e| ConfigError::new(&mf, format!("creating emptyDir: {e}")))?;
+            d
+        } else {
+            let h = v.host_path.as_ref().expect("validated");
+            let p = PathBuf::from(&h.path);
+            match h.type_.as_str() {
+                "DirectoryOrCreate" => fs::create_dir_all(&p).map_err(|e| {
+                    ConfigError::new(&mf, format!("creating hostPath {}: {e}", p.display()))
+                })?,
+                "FileOrCreate" if !p.exists() => {
+                    if let Some(parent) = p.parent() {
+                        let _ = fs::create_dir_all(parent);
+                    }
+                    fs::write(&p, b"").map_err(|e| {
+                        ConfigError::new(&mf, format!("creating hostPath {}: {e}", p.display()))
+                    })?
+                }
+                "Directory" if !p.is_dir() => {
+                    return Err(ConfigError::new(
+                        &mf,
+                        format!("hostPath {} is not a directory", p.display()),
+                    ));
+                }
+                "File" if !p.is_file() => {
+                    return Err(ConfigError::new(
+                        &mf,
+                        format!("hostPath {} is not a file", p.display()),
+                    ));
+                }
+                _ => {}
+            }
+            let real = fs::canonicalize(&p)
+                .map_err(|e| ConfigError::new(&mf, format!("hostPath {}: {e}", p.display())))?;
+            if !host_path_roots.iter().any(|r| real.starts_with(r)) {
+                return Err(ConfigError::new(
+                    &mf,
+                    format!(
+                        "hostPath {} resolves to {}, outside the host paths this node allows",
+                        p.display(),
+                        real.display()
+                    ),
+                ));
+            }
+            real
+        };
+        let source = if m.sub_path.is_empty() {
+            base
+        } else {
+            if m.sub_path.starts_with('/') || has_parent(&m.sub_path) {
+                return Err(ConfigError::new(
+                    format!("{mf}.subPath"),
+                    format!("{:?} must be a relative path without '..'", m.sub_path),
+                ));
+            }
+            let p = base.join(&m.sub_path);
+            if !p.exists() {
+                fs::create_dir_all(&p)
+                    .map_err(|e| ConfigError::new(&mf, format!("creating subPath: {e}")))?;
+            }
+            let real =
+                fs::canonicalize(&p).map_err(|e| ConfigError::new(&mf, format!("subPath: {e}")))?;
+            let base_real = fs::canonicalize(&base)
+                .map_err(|e| ConfigError::new(&mf, format!("volume: {e}")))?;
+            if !real.starts_with(&base_real) {
+                return Err(ConfigError::new(
+                    format!("{mf}.subPath"),
+                    format!(
+                        "{:?} resolves to {}, outside volume {:?}",
+                        m.sub_path,
+                        real.display(),
+                        m.name
+                    ),
+                ));
+            }
+            real
+        };
+        out.push(BindMount {
+            source,
+            destination: m.mount_path.clone(),
+            read_only: m.read_only,
+        });
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use keel_api::pod::{EmptyDirVolumeSource, HostPathVolumeSource, VolumeMount};
+
+    fn host(name: &str, path: &str) -> Volume {
+        Volume {
+            name: name.into(),
+            empty_dir: None,
+            host_path: Some(HostPathVolumeSource {
+                path: path.into(),
+                type_: String::new(),
+            }),
+        }
+    }
+
+    #[test]
+    fn host_paths_must_stay_inside_the_allowed_roots() {
+        let roots = vec![PathBuf::from("/var/lib/data")];
+        assert!(validate(&[host("a", "/var/lib/data/x")], &roots).is_ok());
+        let e = validate(&[host("a", "/var/lib/data/../../etc")], &roots).unwrap_err();
+        assert_eq!(e.field, "spec.volumes[0].hostPath.path");
+        assert!(e.message.contains("escapes"), "{e}");
+        let e = validate(&[host("a", "/etc")], &roots).unwrap_err();
+        assert!(e.message.contains("outside"), "{e}");
+        assert!(validate(&[host("a", "relative")], &roots).is_err());
+    }
+
+    #[test]
+    fn sub_paths_cannot_leave_their_volume() {
+        let pod = tempfile::tempdir().unwrap();
+        let vols = vec![Volume {
+            name: "scratch".into(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            host_path: None,
+        }];
+        let mut c = Container {
+            name: "c".into(),
+            volume_mounts: vec![VolumeMount {
+                name: "scratch".into(),
+                mount_path: "/data".into(),
+                read_only: false,
+                sub_path: "../../etc".into(),
+            }],
+            ..Default::default()
+        };
+        let e = mounts("spec.containers[0]", &c, &vols, pod.path(), &[]).unwrap_err();
+        assert_eq!(e.field, "spec.containers[0].volumeMounts[0].subPath");
+        // A symlink inside the volume pointing out is caught after resolving.
+        let vd = volume_dir(pod.path(), "scratch");
+        fs::create_dir_all(&vd).unwrap();
+        std::os::unix::fs::symlink("/etc", vd.join("link")).unwrap();
+        c.volume_mounts[0].sub_path = "link".into();
+        let e = mounts("spec.containers[0]", &c, &vols, pod.path(), &[]).unwrap_err();
+        assert!(e.message.contains("outside volume"), "{e}");
+        c.volume_mounts[0].sub_path = "logs".into();
+        let m = mounts("spec.containers[0]", &c, &vols, pod.path(), &[]).unwrap();
+        assert_eq!(m[0].source, fs::canonicalize(vd.join("logs")).unwrap());
+        assert_eq!(m[0].destination, "/data");
+    }
+}
