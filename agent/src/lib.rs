@@ -4,5 +4,7 @@
 
 pub mod api;
 pub mod bpf;
+pub mod net;
+pub mod pods;
 pub mod runtime;
 pub mod sync;

@@ -37,6 +37,25 @@ struct Args {
     /// Log as JSON lines.
     #[arg(long)]
     log_json: bool,
+    /// How pods reach other nodes: vxlan, route, vpc, auto, or none (keel
+    /// does not touch node networking).
+    #[arg(long, default_value = "none", value_parser = |s: &str| s.parse::<keel_agent::net::plan::Mode>())]
+    network_mode: keel_agent::net::plan::Mode,
+    /// VXLAN network identifier.
+    #[arg(long, default_value_t = 1)]
+    vxlan_vni: u32,
+    /// VXLAN UDP port (8472 as flannel and the Linux default, or 4789).
+    #[arg(long, default_value_t = 8472)]
+    vxlan_port: u16,
+    /// Directories holding CNI plugins; pods get sandboxes only when set.
+    #[arg(long, value_delimiter = ':')]
+    cni_bin_dir: Vec<PathBuf>,
+    /// Where the agent writes (and runtimes read) the CNI configuration.
+    #[arg(long, default_value = "/etc/cni/net.d")]
+    cni_conf_dir: PathBuf,
+    /// Prefix of the pods' network namespace names (unique per agent).
+    #[arg(long, default_value = "keel-pod-")]
+    pod_netns_prefix: String,
 }
 
 fn first_ipv4() -> Option<Ipv4Addr> {
@@ -96,12 +115,32 @@ async fn main() -> anyhow::Result<()> {
     tracing::info!(node = %node_name, %node_ip, server = %client.server(), "keel-agent starting");
 
     let facts = NodeFacts::detect(&node_name, node_ip);
-    tokio::spawn(sync::register::run(
-        client.clone(),
-        facts,
-        args.heartbeat_interval,
-    ));
-    let view = sync::start(client, node_name.clone(), args.data_dir.join("cache"));
+    let (conditions_tx, conditions) = tokio::sync::watch::channel(Vec::new());
+    tokio::spawn(sync::register::run(client.clone(), facts, args.heartbeat_interval, conditions));
+    let view = sync::start(client.clone(), node_name.clone(), args.data_dir.join("cache"));
+
+    let net = keel_agent::net::NetConfig {
+        mode: args.network_mode,
+        vxlan: keel_agent::net::plan::VxlanConfig { vni: args.vxlan_vni, port: args.vxlan_port },
+        node_name: node_name.clone(),
+        node_ip,
+    };
+    tokio::spawn(keel_agent::net::run(net, view.clone(), conditions_tx));
+    if !args.cni_bin_dir.is_empty() {
+        let mtu = args.network_mode.pod_mtu(keel_agent::net::underlay_mtu(node_ip));
+        let sandboxes = keel_agent::pods::sandbox::Sandboxes {
+            cni: keel_agent::pods::cni::CniSetup {
+                bin_dirs: args.cni_bin_dir.clone(),
+                conf_dir: args.cni_conf_dir.clone(),
+                ipam_dir: args.data_dir.join("ipam"),
+            },
+            prefix: args.pod_netns_prefix.clone(),
+            records: args.data_dir.join("sandboxes"),
+        };
+        let manager = keel_agent::pods::PodManager { client: client.clone(), node_ip, sandboxes: std::sync::Arc::new(sandboxes), mtu };
+        tokio::spawn(manager.run(view.clone()));
+    }
+
     let socket = args.data_dir.join("agent.sock");
     let api = tokio::spawn({
         let view = view.clone();

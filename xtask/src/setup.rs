@@ -18,6 +18,7 @@ const APT_PACKAGES: &[&str] = &[
     // running and testing: namespaces, routes, the reference CNI plugins,
     // other runtimes and registries to compare against and pull from.
     "iproute2",
+    "iputils-ping",
     "nftables",
     "iptables",
     "containernetworking-plugins",

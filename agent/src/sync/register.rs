@@ -110,7 +110,14 @@ impl NodeFacts {
 
 /// Creates the Node if needed, then posts status every `interval` until the
 /// task is dropped. Errors are logged and retried with backoff.
-pub async fn run(client: Client, facts: NodeFacts, interval: Duration) {
+/// `extra` carries conditions other parts of the agent report (e.g. node
+/// networking's NetworkUnavailable); a change is posted at once.
+pub async fn run(
+    client: Client,
+    facts: NodeFacts,
+    interval: Duration,
+    mut extra: tokio::sync::watch::Receiver<Vec<keel_api::node::NodeCondition>>,
+) {
     let mut backoff = Backoff::default();
     let mut node = loop {
         match register(&client, &facts).await {
@@ -124,7 +131,12 @@ pub async fn run(client: Client, facts: NodeFacts, interval: Duration) {
     };
     tracing::info!(node = %facts.name, pod_cidr = %node.spec.pod_cidr, "node registered");
     loop {
+        let previous = std::mem::take(&mut node.status.conditions);
         node.status = facts.status();
+        node.status.conditions = previous
+            .into_iter()
+            .filter(|c| c.type_ == "Ready")
+            .collect();
         node.set_condition(
             "Ready",
             "True",
@@ -132,13 +144,25 @@ pub async fn run(client: Client, facts: NodeFacts, interval: Duration) {
             "keel-agent is posting ready status",
             Some(Time::now()),
         );
+        for c in extra.borrow_and_update().iter() {
+            node.set_condition(
+                &c.type_,
+                &c.status,
+                &c.reason,
+                &c.message,
+                Some(Time::now()),
+            );
+        }
         // Unconditional: only this agent writes its node's status.
         node.metadata.resource_version.clear();
         match client.update_status(&node).await {
             Ok(n) => {
                 node = n;
                 backoff.reset();
-                tokio::time::sleep(interval).await;
+                tokio::select! {
+                    _ = tokio::time::sleep(interval) => {}
+                    _ = extra.changed() => {}
+                }
             }
             Err(e) if e.is_not_found() => {
                 tracing::warn!(node = %facts.name, "node object was deleted; registering again");

@@ -15,6 +15,9 @@ pub struct ConnectArgs {
     /// client.json written by keel-control (default: /var/lib/keel/control/client.json).
     #[arg(long, global = true, env = "KEEL_CONFIG")]
     config: Option<PathBuf>,
+    /// Talk to the keel-control of this lab (see `keelctl lab`).
+    #[arg(long, global = true, env = "KEEL_LAB")]
+    lab: Option<String>,
     /// Server URL, e.g. http://127.0.0.1:6443 (with --token-file instead of --config).
     #[arg(long, global = true, env = "KEEL_SERVER")]
     server: Option<String>,
@@ -28,7 +31,13 @@ pub struct ConnectArgs {
 
 impl ConnectArgs {
     pub fn client(&self) -> anyhow::Result<Client> {
+        if let Some(lab) = &self.lab {
+            let path = PathBuf::from(keel_lab::LABS_DIR).join(lab).join("client.json");
+            let config = ClientConfig::load(&path).with_context(|| format!("no lab named {lab:?} (keelctl lab list)"))?;
+            return Ok(Client::new(&config)?);
+        }
         let config = match (&self.server, &self.config) {
+
             (Some(server), _) => {
                 let token = self
                     .token_file

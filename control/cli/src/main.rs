@@ -4,6 +4,7 @@ mod apply;
 mod connect;
 mod describe;
 mod get;
+mod lab;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -65,6 +66,9 @@ enum Command {
     },
     /// Show one object in detail.
     Describe { kind: String, name: String },
+    /// A multi-node keel cluster in network namespaces on this machine.
+    #[command(subcommand)]
+    Lab(lab::LabCommand),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -88,6 +92,8 @@ async fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let ns = cli.namespace.clone();
     match cli.command {
+        Command::Lab(cmd) => lab::run(cmd),
+
         Command::Apply { files } => apply::run(&cli.conn.client()?, &ns, &files).await,
         Command::Get {
             kind,

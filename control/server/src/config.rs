@@ -15,6 +15,9 @@ pub struct ServerConfig {
     pub tls: Option<TlsConfig>,
     /// The URL written to client.json (defaults from `listen`).
     pub advertise_url: Option<String>,
+    /// `--vpc-provider`: where the route controller programs pod CIDRs (vpc mode).
+    pub vpc_provider: Option<String>,
+
 }
 
 #[derive(Debug, Clone)]

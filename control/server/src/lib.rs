@@ -11,3 +11,4 @@ pub mod controllers;
 pub mod server;
 pub mod store;
 pub mod tls;
+pub mod vpc;

@@ -66,6 +66,10 @@ struct Args {
     /// Log as JSON lines.
     #[arg(long)]
     log_json: bool,
+    /// Program a VPC route table with each node's pod CIDR (vpc mode):
+    /// `lab:<router netns>` for the lab's simulated VPC.
+    #[arg(long)]
+    vpc_provider: Option<String>,
 }
 
 fn parse_port_range(s: &str) -> anyhow::Result<std::ops::RangeInclusive<u16>> {
@@ -125,6 +129,8 @@ async fn main() -> anyhow::Result<()> {
                 client_ca: args.tls_client_ca,
             }),
         advertise_url: args.advertise_url,
+        vpc_provider: args.vpc_provider,
+
     };
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

@@ -42,7 +42,9 @@ pub async fn run(
             .tls
             .as_ref()
             .map(|t| t.client_ca.clone().unwrap_or_else(|| t.cert.clone())),
+        netns: None,
     };
+
     auth::write_private(
         &config.client_config_path(),
         &serde_json::to_vec_pretty(&client)?,
@@ -60,7 +62,12 @@ pub async fn run(
         services = snap.services.len(),
         "keel-control serving"
     );
-    controllers::spawn_all(&store, &config.controllers);
+    let vpc = match &config.vpc_provider {
+        Some(flag) => Some(std::sync::Arc::from(crate::vpc::from_flag(flag).map_err(anyhow::Error::msg)?)),
+        None => None,
+    };
+    controllers::spawn_all(&store, &config.controllers, vpc);
+
     let app = api::router(Arc::new(AppState {
         store,
         token,

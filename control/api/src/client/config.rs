@@ -37,6 +37,10 @@ pub struct ClientConfigFile {
     /// CA certificate (PEM) that signed the server's certificate, for https.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
+    /// A network namespace (path, e.g. /run/netns/keel-lab-demo-control)
+    /// to open connections from, for a server only reachable there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub netns: Option<PathBuf>,
 }
 
 /// Everything a [`super::Client`] needs.
@@ -46,6 +50,8 @@ pub struct ClientConfig {
     pub token: String,
     /// PEM bytes of the CA to trust for https.
     pub ca_pem: Option<Vec<u8>>,
+    /// Network namespace to connect from (see [`ClientConfigFile::netns`]).
+    pub netns: Option<PathBuf>,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, ConfigError> {
@@ -67,7 +73,9 @@ impl ClientConfig {
         let base = path.parent().unwrap_or(Path::new("."));
         let token_file = base.join(&file.token_file);
         let ca_file = file.ca_file.map(|c| base.join(c));
-        Self::from_parts(&file.server, &token_file, ca_file.as_deref())
+        let mut config = Self::from_parts(&file.server, &token_file, ca_file.as_deref())?;
+        config.netns = file.netns;
+        Ok(config)
     }
 
     /// From a server URL, a token file and an optional CA file.
@@ -96,7 +104,9 @@ impl ClientConfig {
             server: server.to_string(),
             token,
             ca_pem,
+            netns: None,
         })
+
     }
 
     pub(crate) fn tls_config(&self) -> Result<rustls::ClientConfig, ConfigError> {

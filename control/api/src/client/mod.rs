@@ -2,6 +2,7 @@
 //! the dynamic form (by [`Kind`]) that `keelctl` uses.
 
 mod config;
+mod connect;
 mod watch;
 
 use std::{sync::Arc, time::Duration};
@@ -17,7 +18,7 @@ pub use watch::WatchStream;
 
 use crate::{AnyObject, Kind, List, Resource, Status};
 
-type Connector = hyper_rustls::HttpsConnector<hyper_util::client::legacy::connect::HttpConnector>;
+type Connector = hyper_rustls::HttpsConnector<connect::Connector>;
 
 /// How long a non-watch request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -149,15 +150,11 @@ fn kind_of<R: Resource>() -> Kind {
 impl Client {
     pub fn new(config: &ClientConfig) -> Result<Self, ClientError> {
         let tls = config.tls_config()?;
-        let mut http = hyper_util::client::legacy::connect::HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(Duration::from_secs(5)));
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
-            .wrap_connector(http);
+            .wrap_connector(connect::Connector::new(config.netns.clone()));
         let http = HyperClient::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .build(connector);

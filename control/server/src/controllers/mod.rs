@@ -7,6 +7,7 @@
 pub mod deployments;
 pub mod endpoints;
 pub mod nodes;
+pub mod routes;
 pub mod scheduler;
 
 use std::{sync::Arc, time::Duration};
@@ -100,10 +101,14 @@ impl Follower {
     }
 }
 
-/// Starts every controller; they run until the runtime shuts down.
-pub fn spawn_all(store: &Store, config: &ControllerConfig) {
+/// Starts every controller; they run until the runtime shuts down. The
+/// route controller runs only with a VPC provider (`vpc` mode).
+pub fn spawn_all(store: &Store, config: &ControllerConfig, vpc: Option<Arc<dyn crate::vpc::VpcProvider>>) {
     tokio::spawn(nodes::run(store.clone(), config.clone()));
     tokio::spawn(scheduler::run(store.clone(), config.clone()));
     tokio::spawn(endpoints::run(store.clone(), config.clone()));
     tokio::spawn(deployments::run(store.clone(), config.clone()));
+    if let Some(p) = vpc {
+        tokio::spawn(routes::run(store.clone(), config.clone(), p));
+    }
 }

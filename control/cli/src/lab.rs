@@ -1,0 +1,139 @@
+//! `keelctl lab`: build, inspect, enter and remove a multi-node keel
+//! cluster made of network namespaces on this machine.
+
+use std::{os::unix::process::CommandExt, process::ExitCode};
+
+use anyhow::Context;
+use clap::Subcommand;
+use keel_lab::{Bins, Lab, Mode, Options, Spec, State};
+
+#[derive(Subcommand, Debug)]
+pub enum LabCommand {
+    /// Build a lab and wait until every node is Ready.
+    Up {
+        #[arg(long, default_value = "demo")]
+        name: String,
+        #[arg(long, default_value_t = 3)]
+        nodes: usize,
+        /// vxlan, route, vpc or auto.
+        #[arg(long, default_value = "vxlan")]
+        mode: Mode,
+        /// L2 segments the nodes are spread over (joined by a router).
+        #[arg(long, default_value_t = 1)]
+        segments: usize,
+    },
+    /// Describe a lab: namespaces, addresses, processes, pods.
+    Status {
+        #[arg(default_value = "demo")]
+        name: String,
+        /// table or json.
+        #[arg(short = 'o', long, default_value = "table")]
+        output: String,
+    },
+    /// Run a command inside a pod (`[namespace/]name`), a node (`node-2`), `ext` or `control`.
+    Run {
+        name: String,
+        target: String,
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
+    /// Remove a lab (or every lab with --all): processes, namespaces, cgroups, pins, data.
+    Down {
+        name: Option<String>,
+        #[arg(long)]
+        all: bool,
+    },
+    /// List labs.
+    List,
+}
+
+pub fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        LabCommand::Up { name, nodes, mode, segments } => {
+            let spec = Spec { name: name.clone(), nodes, mode, segments };
+            let bins = Bins::beside_current_exe()?;
+            eprintln!("building lab {name}: {nodes} nodes, {mode} mode, {segments} segment(s)…");
+            let lab = Lab::up(&spec, &bins, &Options::default())?;
+            print!("{}", table(&lab.status()?));
+            println!(
+                "\nlab {name} is up. Talk to it:\n  keelctl --lab {name} get nodes -o wide\n  keelctl --lab {name} apply -f examples/\n  keelctl lab run {name} POD -- CMD…\n  keelctl lab status {name}\nRemove it:\n  keelctl lab down {name}"
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        LabCommand::Status { name, output } => {
+            let status = Lab::load(&name)?.status()?;
+            match output.as_str() {
+                "json" => println!("{}", serde_json::to_string_pretty(&status)?),
+                "table" => print!("{}", table(&status)),
+                o => anyhow::bail!("-o: unknown output format {o:?} (use table or json)"),
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+        LabCommand::Run { name, target, command } => {
+            let lab = Lab::load(&name)?;
+            let (netns, cgroup) = lab.target(&target)?;
+            if let Some(cg) = cgroup {
+                std::fs::write(cg.join("cgroup.procs"), std::process::id().to_string())
+                    .with_context(|| format!("joining cgroup {}", cg.display()))?;
+            }
+            let ns = std::fs::File::open(keel_cni::ns::NetNs::named_path(&netns)).with_context(|| format!("opening netns {netns}"))?;
+            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).with_context(|| format!("entering netns {netns}"))?;
+            let err = std::process::Command::new(&command[0]).args(&command[1..]).exec();
+            anyhow::bail!("running {}: {err}", command[0])
+        }
+        LabCommand::Down { name, all } => {
+            let swept = match (name, all) {
+                (_, true) => Lab::down_all()?,
+                (Some(n), false) => Lab::down(&n)?,
+                (None, false) => anyhow::bail!("name a lab, or pass --all"),
+            };
+            println!("{swept}");
+            Ok(if swept.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+        }
+        LabCommand::List => {
+            for n in State::list() {
+                println!("{n}");
+            }
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn s(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => "-".into(),
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// The human view of `Lab::status`.
+fn table(st: &serde_json::Value) -> String {
+    let mut rows = Vec::new();
+    let mut hosts: Vec<&serde_json::Value> = vec![&st["control"], &st["ext"]];
+    hosts.extend(st["nodes"].as_array().into_iter().flatten());
+    for h in hosts {
+        rows.push(vec![s(&h["role"]), s(&h["netns"]), s(&h["ip"]), s(&h["segment"]), s(&h["podCIDR"]), s(&h["ready"])]);
+    }
+    let mut out = format!("lab {} ({} mode), control at {}\n", s(&st["name"]), s(&st["mode"]), s(&st["controlURL"]));
+    out.push_str(&crate::get::render(&["HOST", "NETNS", "IP", "SEGMENT", "POD-CIDR", "READY"], &rows));
+    let pods: Vec<Vec<String>> = st["pods"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| vec![format!("{}/{}", s(&p["namespace"]), s(&p["name"])), s(&p["node"]), s(&p["ip"]), s(&p["phase"]), s(&p["ready"])])
+        .collect();
+    if !pods.is_empty() {
+        out.push('\n');
+        out.push_str(&crate::get::render(&["POD", "NODE", "IP", "PHASE", "READY"], &pods));
+    }
+    let procs: Vec<Vec<String>> = st["processes"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|p| vec![s(&p["role"]), s(&p["pid"]), s(&p["running"]), s(&p["log"])])
+        .collect();
+    out.push('\n');
+    out.push_str(&crate::get::render(&["PROCESS", "PID", "RUNNING", "LOG"], &procs));
+    out
+}

@@ -1,0 +1,113 @@
+//! Creating and removing the lab's network: namespaces, the bridge of each
+//! segment, one veth per host into its segment, addresses, default routes
+//! via the router and the sysctls each namespace needs. Everything happens
+//! inside the lab's own namespaces; the host's namespace is never touched.
+
+use std::{
+    net::IpAddr,
+    os::fd::{AsFd, AsRawFd},
+};
+
+use anyhow::Context;
+use ipnet::{IpNet, Ipv4Net};
+use keel_cni::{
+    netlink::{
+        Handle,
+        addr::AddrAdd,
+        link::{LinkAdd, LinkGet, LinkKind, LinkSet, VethPeer},
+        route::{Route, RouteAdd},
+    },
+    ns::NetNs,
+    sysctl,
+};
+
+use crate::topology::{Host, Topology};
+
+/// Name of the bridge in every segment namespace.
+const BRIDGE: &str = "br0";
+
+/// Runs `f` with a netlink handle inside `ns` and sets sysctls there.
+fn in_ns<T: Send>(ns: &NetNs, f: impl FnOnce(&mut Handle) -> anyhow::Result<T> + Send) -> anyhow::Result<T> {
+    ns.run(|| {
+        let mut h = Handle::new()?;
+        f(&mut h)
+    })
+    .with_context(|| format!("entering {}", ns.path().display()))?
+}
+
+fn index(h: &mut Handle, name: &str) -> anyhow::Result<u32> {
+    Ok(LinkGet::Name(name.into()).execute(h)?.with_context(|| format!("link {name} is missing"))?.index)
+}
+
+/// Creates every namespace and link of the topology.
+pub fn create(t: &Topology) -> anyhow::Result<()> {
+    for name in t.namespaces() {
+        NetNs::create(&name).with_context(|| format!("creating network namespace {name}"))?;
+        let ns = NetNs::open(NetNs::named_path(&name))?;
+        in_ns(&ns, |h| {
+            let lo = index(h, "lo")?;
+            LinkSet::index(lo).up().execute(h)?;
+            Ok(())
+        })?;
+    }
+    for seg in &t.segments {
+        let ns = NetNs::open(NetNs::named_path(&seg.netns))?;
+        in_ns(&ns, |h| {
+            LinkAdd::new(BRIDGE, LinkKind::Bridge).up().execute(h)?;
+            Ok(())
+        })?;
+    }
+    // The router: one leg per segment, forwarding between them.
+    let router = NetNs::open(NetNs::named_path(&t.router))?;
+    for (s, seg) in t.segments.iter().enumerate() {
+        attach(t, s, &format!("router{s}"), &router, &format!("seg{s}"), IpNet::V4(Ipv4Net::new(seg.router_ip, 24)?), None)?;
+    }
+    in_ns(&router, |_| {
+        sysctl::set("net.ipv4.ip_forward", "1")?;
+        Ok(())
+    })?;
+    let mut hosts: Vec<&Host> = vec![&t.control, &t.ext];
+    hosts.extend(&t.nodes);
+    for host in hosts {
+        let ns = NetNs::open(NetNs::named_path(&host.netns))?;
+        attach(t, host.segment, &host.role, &ns, "eth0", IpNet::V4(Ipv4Net::new(host.ip, 24)?), Some(host.gateway))?;
+    }
+    for node in &t.nodes {
+        // Pods are routed through the node: forwarding on, and loose
+        // reverse-path filtering (replies from pods may come back on another
+        // device than the one a route points at, e.g. the VXLAN device).
+        let ns = NetNs::open(NetNs::named_path(&node.netns))?;
+        in_ns(&ns, |_| {
+            sysctl::set("net.ipv4.ip_forward", "1")?;
+            sysctl::set("net.ipv4.conf.all.rp_filter", "2")?;
+            sysctl::set("net.ipv4.conf.default.rp_filter", "2")?;
+            Ok(())
+        })?;
+    }
+    Ok(())
+}
+
+/// Connects `ns` to segment `s` with a veth: `port` on the segment's bridge,
+/// `ifname` with `addr` inside `ns`, and a default route via `gateway`.
+fn attach(t: &Topology, s: usize, port: &str, ns: &NetNs, ifname: &str, addr: IpNet, gateway: Option<std::net::Ipv4Addr>) -> anyhow::Result<()> {
+    let seg = NetNs::open(NetNs::named_path(&t.segments[s].netns))?;
+    let fd = ns.as_fd().as_raw_fd();
+    in_ns(&seg, |h| {
+        let mut peer = VethPeer::new(ifname);
+        peer.netns_fd = Some(fd);
+        LinkAdd::veth(port, peer).execute(h).with_context(|| format!("creating veth {port} in {}", t.segments[s].netns))?;
+        let br = index(h, BRIDGE)?;
+        let p = index(h, port)?;
+        LinkSet::index(p).master(br).up().execute(h)?;
+        Ok(())
+    })?;
+    in_ns(ns, |h| {
+        let i = index(h, ifname)?;
+        AddrAdd::new(i, addr).execute(h)?;
+        LinkSet::index(i).up().execute(h)?;
+        if let Some(gw) = gateway {
+            RouteAdd(Route::via("0.0.0.0/0".parse()?, IpAddr::V4(gw), Some(i))).execute(h)?;
+        }
+        Ok(())
+    })
+}

@@ -1,0 +1,440 @@
+//! keel's lab: a whole cluster from network namespaces on one machine —
+//! fabric segments joined by a router, a control-plane namespace running
+//! keel-control, one namespace per node running keel-agent, and an
+//! external-client namespace. Nothing is connected to the host's own
+//! namespace and nothing has a route off the machine.
+//!
+//! `keelctl lab up/status/run/down` drive it; tests and benchmarks use the
+//! same [`Lab`].
+
+pub mod fabric;
+pub mod procs;
+pub mod state;
+pub mod sweep;
+pub mod topology;
+
+use std::{
+    collections::BTreeMap,
+    path::{Path, PathBuf},
+    process::Child,
+    time::{Duration, Instant},
+};
+
+use anyhow::Context;
+use keel_api::{
+    Node, Pod,
+    client::{Client, ClientConfig, ClientConfigFile, ListParams},
+};
+use keel_cni::ns::NetNs;
+
+pub use self::{
+    state::{LABS_DIR, State},
+    topology::{Mode, Spec, Topology},
+};
+
+/// The keel binaries a lab runs.
+#[derive(Debug, Clone)]
+pub struct Bins {
+    pub dir: PathBuf,
+}
+
+impl Bins {
+    /// Next to the running executable (keelctl, a test, a benchmark).
+    pub fn beside_current_exe() -> anyhow::Result<Self> {
+        let exe = std::env::current_exe()?;
+        let mut dir = exe.parent().context("executable has no folder")?.to_path_buf();
+        if dir.ends_with("deps") {
+            dir.pop();
+        }
+        Ok(Self { dir })
+    }
+
+    fn path(&self, name: &str) -> anyhow::Result<PathBuf> {
+        let p = self.dir.join(name);
+        anyhow::ensure!(p.is_file(), "{} is missing (build keel first: cargo build --release --bins)", p.display());
+        Ok(p)
+    }
+}
+
+/// Options beyond the spec.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How often agents post node status.
+    pub heartbeat: Duration,
+    /// keel-control's node monitor grace period.
+    pub node_grace: Duration,
+    /// Extra arguments for every agent.
+    pub agent_args: Vec<String>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self { heartbeat: Duration::from_secs(2), node_grace: Duration::from_secs(20), agent_args: Vec::new() }
+    }
+}
+
+/// A running lab. Dropping it does nothing: call [`Lab::down`] (tests use
+/// [`LabGuard`], which does so on drop).
+pub struct Lab {
+    pub state: State,
+    children: Vec<Child>,
+}
+
+/// Runs an async block on a private runtime on its own thread, so sync code
+/// (and code already inside a runtime) can call the lab.
+pub fn block_on<F: std::future::Future + Send>(f: F) -> F::Output
+where
+    F::Output: Send,
+{
+    std::thread::scope(|s| {
+        s.spawn(|| tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime").block_on(f))
+            .join()
+            .expect("lab runtime thread")
+    })
+}
+
+impl Lab {
+    /// Builds the lab and waits until every node is Ready.
+    pub fn up(spec: &Spec, bins: &Bins, opts: &Options) -> anyhow::Result<Lab> {
+        let topology = Topology::plan(spec).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let dir = state::lab_dir(&spec.name);
+        let prefix = topology::netns_prefix(&spec.name);
+        let taken = std::fs::read_dir(keel_cni::ns::NETNS_RUN_DIR)
+            .map(|rd| rd.flatten().any(|e| e.file_name().to_string_lossy().starts_with(&format!("{prefix}-"))))
+            .unwrap_or(false);
+        anyhow::ensure!(
+            !taken && !State::path(&dir).exists(),
+            "a lab named {:?} already exists; remove it with `keelctl lab down {}`",
+            spec.name,
+            spec.name
+        );
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let mut lab = Lab { state: State { topology, dir: dir.clone(), bin_dir: bins.dir.clone(), processes: Vec::new() }, children: Vec::new() };
+        lab.state.save()?;
+        match lab.build(bins, opts) {
+            Ok(()) => Ok(lab),
+            Err(e) => {
+                let log = lab.logs_tail();
+                let _ = Lab::down(&spec.name);
+                Err(e.context(log))
+            }
+        }
+    }
+
+    fn build(&mut self, bins: &Bins, opts: &Options) -> anyhow::Result<()> {
+        let t = self.state.topology.clone();
+        fabric::create(&t)?;
+        let cg = cgroup2_root()?;
+        for n in &t.nodes {
+            let path = cg.join(t.node_cgroup(&n.role));
+            std::fs::create_dir_all(&path).with_context(|| format!("creating cgroup {}", path.display()))?;
+        }
+        // The CNI plugin is executed by its type name, "keel".
+        let cni_bin = self.state.dir.join("cni-bin");
+        std::fs::create_dir_all(&cni_bin)?;
+        let _ = std::fs::remove_file(cni_bin.join("keel"));
+        std::os::unix::fs::symlink(bins.path("keel-cni")?, cni_bin.join("keel"))?;
+
+        let control_dir = self.state.dir.join("control");
+        let mut args: Vec<String> = vec![
+            "--listen".into(),
+            format!("{}:{}", t.control.ip, topology::CONTROL_PORT),
+            "--data-dir".into(),
+            control_dir.display().to_string(),
+            "--cluster-cidr".into(),
+            t.cluster_cidr.to_string(),
+            "--service-cidr".into(),
+            t.service_cidr.to_string(),
+            "--node-monitor-grace".into(),
+            format!("{}s", opts.node_grace.as_secs()),
+        ];
+        if t.spec.mode == Mode::Vpc {
+            args.extend(["--vpc-provider".into(), format!("lab:{}", t.router)]);
+        }
+        let (p, child) = procs::spawn("control", &t.control.netns, &bins.path("keel-control")?, &args, &self.state.dir.join("control.log"))?;
+        self.state.processes.push(p);
+        self.children.push(child);
+        self.state.save()?;
+        // The host's way in: connect from inside the control namespace.
+        let client_file = ClientConfigFile {
+            server: t.control_url(),
+            token_file: "control/token".into(),
+            ca_file: None,
+            netns: Some(NetNs::named_path(&t.control.netns)),
+        };
+        let client_json = self.state.dir.join("client.json");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !control_dir.join("client.json").exists() {
+            anyhow::ensure!(Instant::now() < deadline, "keel-control did not start");
+            self.check_alive()?;
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        std::fs::write(&client_json, serde_json::to_vec_pretty(&client_file)?)?;
+
+        for n in &t.nodes {
+            let data = self.state.dir.join(&n.role);
+            std::fs::create_dir_all(&data)?;
+            let mut args: Vec<String> = vec![
+                "--node-name".into(),
+                n.role.clone(),
+                "--node-ip".into(),
+                n.ip.to_string(),
+                "--config".into(),
+                control_dir.join("client.json").display().to_string(),
+                "--data-dir".into(),
+                data.display().to_string(),
+                "--heartbeat-interval".into(),
+                format!("{}ms", opts.heartbeat.as_millis()),
+                "--network-mode".into(),
+                t.spec.mode.to_string(),
+                "--cni-bin-dir".into(),
+                cni_bin.display().to_string(),
+                "--cni-conf-dir".into(),
+                data.join("net.d").display().to_string(),
+                "--pod-netns-prefix".into(),
+                t.pod_netns_prefix(&n.role),
+            ];
+            args.extend(opts.agent_args.iter().cloned());
+            let (p, child) = procs::spawn(&n.role, &n.netns, &bins.path("keel-agent")?, &args, &self.state.dir.join(format!("{}.log", n.role)))?;
+            self.state.processes.push(p);
+            self.children.push(child);
+            self.state.save()?;
+        }
+        let client = self.client()?;
+        let want = t.nodes.len();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            self.check_alive()?;
+            let ready = block_on(async {
+                client.list::<Node>("", &ListParams::default()).await.map(|l| l.items.iter().filter(|n| n.is_ready() && !n.spec.pod_cidr.is_empty()).count())
+            })
+            .unwrap_or(0);
+            if ready == want {
+                return Ok(());
+            }
+            anyhow::ensure!(Instant::now() < deadline, "only {ready} of {want} nodes became Ready within 60 s");
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    fn check_alive(&mut self) -> anyhow::Result<()> {
+        for (p, c) in self.state.processes.iter().zip(self.children.iter_mut()) {
+            if let Some(status) = c.try_wait()? {
+                anyhow::bail!("{} exited during lab up ({status}); see {}", p.role, p.log.display());
+            }
+        }
+        Ok(())
+    }
+
+    fn logs_tail(&self) -> String {
+        let mut out = String::from("last log lines:");
+        for p in &self.state.processes {
+            let log = std::fs::read_to_string(&p.log).unwrap_or_default();
+            let tail: Vec<&str> = log.lines().rev().take(8).collect();
+            out.push_str(&format!("\n--- {} ({})", p.role, p.log.display()));
+            for l in tail.into_iter().rev() {
+                out.push_str(&format!("\n{l}"));
+            }
+        }
+        out
+    }
+
+    /// A lab started earlier (by another process).
+    pub fn load(name: &str) -> anyhow::Result<Lab> {
+        Ok(Lab { state: State::load(name)?, children: Vec::new() })
+    }
+
+    pub fn name(&self) -> &str {
+        &self.state.topology.spec.name
+    }
+
+    pub fn topology(&self) -> &Topology {
+        &self.state.topology
+    }
+
+    /// client.json for reaching this lab's keel-control from the host.
+    pub fn client_config_path(&self) -> PathBuf {
+        self.state.dir.join("client.json")
+    }
+
+    pub fn client(&self) -> anyhow::Result<Client> {
+        Ok(Client::new(&ClientConfig::load(&self.client_config_path())?)?)
+    }
+
+    /// The network namespace of a pod (from its node's prefix and uid).
+    pub fn pod_netns(&self, pod: &Pod) -> anyhow::Result<String> {
+        anyhow::ensure!(!pod.spec.node_name.is_empty(), "pod {} is not scheduled yet", pod.metadata.name);
+        Ok(format!("{}{}", self.state.topology.pod_netns_prefix(&pod.spec.node_name), pod.metadata.uid))
+    }
+
+    /// Where `keelctl lab run` runs a command: a pod (`[ns/]name`), a node
+    /// (`node-2`), `ext` or `control`: its network namespace and the cgroup
+    /// its processes belong in (pods and nodes: the node's subtree).
+    pub fn target(&self, target: &str) -> anyhow::Result<(String, Option<PathBuf>)> {
+        let t = &self.state.topology;
+        let cg = |node: &str| cgroup2_root().ok().map(|r| r.join(t.node_cgroup(node)));
+        if target == "ext" {
+            return Ok((t.ext.netns.clone(), None));
+        }
+        if target == "control" {
+            return Ok((t.control.netns.clone(), None));
+        }
+        if let Some(n) = t.node(target) {
+            return Ok((n.netns.clone(), cg(&n.role)));
+        }
+        let (ns, name) = target.split_once('/').unwrap_or(("default", target));
+        let client = self.client()?;
+        let pod: Pod = block_on(async { client.get::<Pod>(ns, name).await })
+            .with_context(|| format!("{target:?} is not a node, ext, control, or a pod of lab {}", self.name()))?;
+        Ok((self.pod_netns(&pod)?, cg(&pod.spec.node_name)))
+    }
+
+    /// Stops one node's agent (by its recorded PID) — its pods keep running.
+    pub fn stop_agent(&mut self, node: &str) -> anyhow::Result<()> {
+        let p = self.state.processes.iter().find(|p| p.role == node).with_context(|| format!("no agent for {node}"))?.clone();
+        procs::stop(&p, Duration::from_secs(5));
+        self.reap();
+        Ok(())
+    }
+
+    /// Starts a node's agent again with the arguments it had.
+    pub fn start_agent(&mut self, node: &str) -> anyhow::Result<()> {
+        let i = self.state.processes.iter().position(|p| p.role == node).with_context(|| format!("no agent for {node}"))?;
+        let old = self.state.processes[i].clone();
+        anyhow::ensure!(!procs::is_ours(&old), "the agent of {node} is still running");
+        let (p, child) = procs::spawn(node, &old.netns, Path::new(&old.command[0]), &old.command[1..], &old.log)?;
+        self.state.processes[i] = p;
+        self.children.push(child);
+        self.state.save()
+    }
+
+    fn reap(&mut self) {
+        self.children.retain_mut(|c| c.try_wait().ok().flatten().is_none());
+    }
+
+    /// Removes a lab: stops its processes, then sweeps every namespace,
+    /// cgroup, pin and mount named after it (works after a crash too, with
+    /// or without lab.json), and deletes its directory.
+    pub fn down(name: &str) -> anyhow::Result<sweep::Swept> {
+        if let Ok(state) = State::load(name) {
+            // Agents first (they may be mid-write to keel-control), then control.
+            for p in state.processes.iter().rev() {
+                procs::stop(p, Duration::from_secs(5));
+            }
+        }
+        let swept = sweep::sweep(&format!("{}-", topology::netns_prefix(name)));
+        let dir = state::lab_dir(name);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).with_context(|| format!("removing {}", dir.display()))?;
+        }
+        Ok(swept)
+    }
+
+    /// Removes every lab (by state file and by name prefix).
+    pub fn down_all() -> anyhow::Result<sweep::Swept> {
+        for name in State::list() {
+            Lab::down(&name)?;
+        }
+        let swept = sweep::sweep(&format!("{}-", topology::PREFIX));
+        let _ = std::fs::remove_dir(LABS_DIR);
+        Ok(swept)
+    }
+
+    /// Everything about the lab, for `keelctl lab status -o json`.
+    pub fn status(&self) -> anyhow::Result<serde_json::Value> {
+        let t = &self.state.topology;
+        let client = self.client()?;
+        let (pods, nodes) = block_on(async {
+            let pods = client.list::<Pod>("", &ListParams::default()).await;
+            let nodes = client.list::<Node>("", &ListParams::default()).await;
+            (pods, nodes)
+        });
+        let pods: Vec<serde_json::Value> = pods
+            .map(|l| l.items)
+            .unwrap_or_default()
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "namespace": p.metadata.namespace,
+                    "name": p.metadata.name,
+                    "node": p.spec.node_name,
+                    "ip": p.status.pod_ip,
+                    "phase": p.status.phase.map(|ph| ph.as_str()),
+                    "ready": p.is_ready(),
+                    "netns": self.pod_netns(p).ok(),
+                })
+            })
+            .collect();
+        let node_objs: BTreeMap<String, Node> = nodes.map(|l| l.items).unwrap_or_default().into_iter().map(|n| (n.metadata.name.clone(), n)).collect();
+        let procs: Vec<serde_json::Value> = self
+            .state
+            .processes
+            .iter()
+            .map(|p| serde_json::json!({"role": p.role, "pid": p.pid, "running": procs::is_ours(p), "netns": p.netns, "log": p.log, "command": p.command}))
+            .collect();
+        let host = |h: &topology::Host| {
+            let node = node_objs.get(&h.role);
+            serde_json::json!({
+                "role": h.role, "netns": h.netns, "segment": h.segment, "ip": h.ip, "gateway": h.gateway,
+                "podCIDR": node.map(|n| n.spec.pod_cidr.clone()),
+                "ready": node.map(|n| n.is_ready()),
+            })
+        };
+        Ok(serde_json::json!({
+            "name": t.spec.name,
+            "mode": t.spec.mode,
+            "dir": self.state.dir,
+            "controlURL": t.control_url(),
+            "clientConfig": self.client_config_path(),
+            "segments": t.segments,
+            "router": t.router,
+            "control": host(&t.control),
+            "ext": host(&t.ext),
+            "nodes": t.nodes.iter().map(host).collect::<Vec<_>>(),
+            "processes": procs,
+            "pods": pods,
+        }))
+    }
+}
+
+/// Where cgroup v2 is mounted (the unified hierarchy on a hybrid host).
+pub fn cgroup2_root() -> anyhow::Result<PathBuf> {
+    let mounts = std::fs::read_to_string("/proc/self/mounts")?;
+    mounts
+        .lines()
+        .filter_map(|l| {
+            let mut f = l.split_whitespace();
+            let (_, dir, fstype) = (f.next()?, f.next()?, f.next()?);
+            (fstype == "cgroup2").then(|| PathBuf::from(dir))
+        })
+        .next()
+        .context("no cgroup2 mount in /proc/self/mounts")
+}
+
+/// A lab for a test: torn down on drop, on success and on failure.
+pub struct LabGuard(pub Lab);
+
+impl std::ops::Deref for LabGuard {
+    type Target = Lab;
+    fn deref(&self) -> &Lab {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for LabGuard {
+    fn deref_mut(&mut self) -> &mut Lab {
+        &mut self.0
+    }
+}
+
+impl Drop for LabGuard {
+    fn drop(&mut self) {
+        let name = self.0.name().to_string();
+        if let Err(e) = Lab::down(&name) {
+            eprintln!("cleanup: lab down {name}: {e:#}");
+        }
+        for c in &mut self.0.children {
+            let _ = c.wait();
+        }
+    }
+}
