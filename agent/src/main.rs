@@ -66,8 +66,17 @@ fn first_ipv4() -> Option<Ipv4Addr> {
     })
 }
 
+fn main() -> anyhow::Result<()> {
+    // A pod's shim and the exec helper are this binary re-executed; they
+    // must start before any thread or async runtime exists.
+    if let Some(code) = keel_agent::runtime::shim::dispatch() {
+        std::process::exit(code);
+    }
+    agent_main()
+}
+
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
+async fn agent_main() -> anyhow::Result<()> {
     let args = Args::parse();
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
@@ -116,18 +125,32 @@ async fn main() -> anyhow::Result<()> {
 
     let facts = NodeFacts::detect(&node_name, node_ip);
     let (conditions_tx, conditions) = tokio::sync::watch::channel(Vec::new());
-    tokio::spawn(sync::register::run(client.clone(), facts, args.heartbeat_interval, conditions));
-    let view = sync::start(client.clone(), node_name.clone(), args.data_dir.join("cache"));
+    tokio::spawn(sync::register::run(
+        client.clone(),
+        facts,
+        args.heartbeat_interval,
+        conditions,
+    ));
+    let view = sync::start(
+        client.clone(),
+        node_name.clone(),
+        args.data_dir.join("cache"),
+    );
 
     let net = keel_agent::net::NetConfig {
         mode: args.network_mode,
-        vxlan: keel_agent::net::plan::VxlanConfig { vni: args.vxlan_vni, port: args.vxlan_port },
+        vxlan: keel_agent::net::plan::VxlanConfig {
+            vni: args.vxlan_vni,
+            port: args.vxlan_port,
+        },
         node_name: node_name.clone(),
         node_ip,
     };
     tokio::spawn(keel_agent::net::run(net, view.clone(), conditions_tx));
     if !args.cni_bin_dir.is_empty() {
-        let mtu = args.network_mode.pod_mtu(keel_agent::net::underlay_mtu(node_ip));
+        let mtu = args
+            .network_mode
+            .pod_mtu(keel_agent::net::underlay_mtu(node_ip));
         let sandboxes = keel_agent::pods::sandbox::Sandboxes {
             cni: keel_agent::pods::cni::CniSetup {
                 bin_dirs: args.cni_bin_dir.clone(),
@@ -137,7 +160,12 @@ async fn main() -> anyhow::Result<()> {
             prefix: args.pod_netns_prefix.clone(),
             records: args.data_dir.join("sandboxes"),
         };
-        let manager = keel_agent::pods::PodManager { client: client.clone(), node_ip, sandboxes: std::sync::Arc::new(sandboxes), mtu };
+        let manager = keel_agent::pods::PodManager {
+            client: client.clone(),
+            node_ip,
+            sandboxes: std::sync::Arc::new(sandboxes),
+            mtu,
+        };
         tokio::spawn(manager.run(view.clone()));
     }
 

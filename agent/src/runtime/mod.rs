@@ -1,7 +1,16 @@
 //! The pod runtime: images, containers (through a per-pod shim that owns
-//! them with youki's libcontainer, or through containerd), restart policy,
-//! probes, logs and pod status. Everything kernel- or process-facing sits
-//! behind [`backend::PodRuntime`]; the lifecycle decisions are pure.
+//! them with youki's libcontainer), restart policy, probes, logs and pod
+//! status. Everything kernel- or process-facing sits behind
+//! [`backend::PodRuntime`]; the lifecycle decisions ([`worker::plan`],
+//! [`restart`], [`probe::Prober`], [`status`]) are pure.
 
+pub mod backend;
 pub mod container;
+pub mod direct;
 pub mod images;
+pub mod logs;
+pub mod probe;
+pub mod restart;
+pub mod shim;
+pub mod status;
+pub mod worker;

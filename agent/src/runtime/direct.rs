@@ -1,0 +1,380 @@
+//! keel's own [`PodRuntime`]: images from the [`ImageStore`], bundles
+//! prepared here (overlay rootfs + `config.json`), containers run by the
+//! pod's shim with libcontainer.
+//!
+//! ```text
+//! <root>/images/...                      the image store
+//! <root>/pods/<uid>/pod.json             which pod this is
+//! <root>/pods/<uid>/shim.sock|pid|log    its shim
+//! <root>/pods/<uid>/lc/<id>/             libcontainer state
+//! <root>/pods/<uid>/containers/<id>/     bundle: config.json, rootfs, upper, work, meta.json
+//! <root>/pods/<uid>/volumes/<name>/      emptyDirs
+//! <root>/pods/<uid>/etc/hosts|hostname   files the pod's containers share
+//! <root>/pods/<uid>/logs/<name>/<attempt>.log
+//! ```
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use keel_api::{Pod, pod::PullPolicy};
+use serde::{Deserialize, Serialize};
+
+use super::{
+    backend::{ExecOutput, Observed, PodRef, PodRuntime, RuntimeError},
+    container::{
+        BindMount, NodeRuntimeConfig,
+        resolve::{Kind, resolve},
+        rootfs, spec, user,
+    },
+    images::{ImageInfo, ImageStore, PullOptions},
+    shim::{ShimClient, server::state_root},
+};
+
+/// Settings of the direct runtime.
+#[derive(Debug, Clone)]
+pub struct DirectConfig {
+    pub root: PathBuf,
+    /// The binary re-executed as shim and exec helper (the agent itself).
+    pub exe: PathBuf,
+    pub node: NodeRuntimeConfig,
+    pub pull: PullOptions,
+}
+
+#[derive(Clone)]
+pub struct DirectRuntime {
+    cfg: DirectConfig,
+    images: ImageStore,
+}
+
+/// Per-container facts the shim does not know.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Meta {
+    name: String,
+    init: bool,
+    attempt: u32,
+    image_id: String,
+}
+
+impl DirectRuntime {
+    pub fn new(cfg: DirectConfig) -> Result<Self, RuntimeError> {
+        let images = ImageStore::open(cfg.root.join("images"))?;
+        fs::create_dir_all(cfg.root.join("pods"))
+            .map_err(|e| RuntimeError::Other(format!("creating {}: {e}", cfg.root.display())))?;
+        Ok(Self { cfg, images })
+    }
+
+    pub fn images(&self) -> &ImageStore {
+        &self.images
+    }
+
+    pub fn pod_dir(&self, pod: &PodRef) -> PathBuf {
+        self.cfg.root.join("pods").join(&pod.uid)
+    }
+
+    fn shim(&self, pod: &PodRef) -> ShimClient {
+        ShimClient::new(&self.pod_dir(pod))
+    }
+
+    /// Where a container attempt's log goes.
+    pub fn log_path(&self, pod: &PodRef, name: &str, attempt: u32) -> PathBuf {
+        self.pod_dir(pod)
+            .join("logs")
+            .join(name)
+            .join(format!("{attempt}.log"))
+    }
+
+    /// The libcontainer state root of a pod (for `shim-exec`).
+    pub fn state_root(&self, pod: &PodRef) -> PathBuf {
+        state_root(&self.pod_dir(pod))
+    }
+
+    fn write_pod_files(&self, pod: &PodRef, hostname: &str) -> std::io::Result<Vec<BindMount>> {
+        let etc = self.pod_dir(pod).join("etc");
+        fs::create_dir_all(&etc)?;
+        let hosts = etc.join("hosts");
+        if !hosts.exists() {
+            fs::write(
+                &hosts,
+                format!(
+                    "# Kubernetes-managed hosts file (keel).\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
+                ),
+            )?;
+        }
+        let hn = etc.join("hostname");
+        if !hn.exists() {
+            fs::write(&hn, format!("{hostname}\n"))?;
+        }
+        let mut m = vec![
+            BindMount {
+                source: hosts,
+                destination: "/etc/hosts".into(),
+                read_only: false,
+            },
+            BindMount {
+                source: hn,
+                destination: "/etc/hostname".into(),
+                read_only: false,
+            },
+        ];
+        let resolv = etc.join("resolv.conf");
+        if resolv.exists() {
+            m.push(BindMount {
+                source: resolv,
+                destination: "/etc/resolv.conf".into(),
+                read_only: false,
+            });
+        }
+        Ok(m)
+    }
+}
+
+fn other(what: &str, e: impl std::fmt::Display) -> RuntimeError {
+    RuntimeError::Other(format!("{what}: {e}"))
+}
+
+impl PodRuntime for DirectRuntime {
+    async fn start_pod(&self, pod: &PodRef) -> Result<(), RuntimeError> {
+        let dir = self.pod_dir(pod);
+        fs::create_dir_all(&dir).map_err(|e| other("pod dir", e))?;
+        let pj = dir.join("pod.json");
+        if !pj.exists() {
+            fs::write(&pj, serde_json::to_vec_pretty(pod).expect("serialise"))
+                .map_err(|e| other("pod.json", e))?;
+        }
+        ShimClient::spawn(&dir, &self.cfg.exe)
+            .await
+            .map_err(|e| other("starting shim", e))?;
+        Ok(())
+    }
+
+    async fn ensure_image(
+        &self,
+        image: &str,
+        policy: PullPolicy,
+    ) -> Result<ImageInfo, RuntimeError> {
+        Ok(self.images.ensure(image, policy, &self.cfg.pull).await?)
+    }
+
+    async fn start_container(
+        &self,
+        pod: &PodRef,
+        spec_pod: &Pod,
+        kind: Kind,
+        index: usize,
+        attempt: u32,
+        image: &ImageInfo,
+    ) -> Result<Observed, RuntimeError> {
+        let dir = self.pod_dir(pod);
+        let mut req = resolve(
+            spec_pod,
+            kind,
+            index,
+            &image.config,
+            &self.cfg.node,
+            &dir,
+            pod.netns.as_deref(),
+            attempt,
+        )?;
+        req.mounts.splice(
+            0..0,
+            self.write_pod_files(pod, &req.hostname)
+                .map_err(|e| other("pod files", e))?,
+        );
+        let bundle = dir.join("containers").join(&req.id);
+        let b = bundle.clone();
+        let layers = image.layers.clone();
+        let rootfs = tokio::task::spawn_blocking(move || rootfs::mount_rootfs(&b, &layers))
+            .await
+            .map_err(|e| other("rootfs task", e))?
+            .map_err(|e| other(&format!("mounting rootfs of {}", req.id), e))?;
+        let cleanup = |e: RuntimeError| {
+            let _ = rootfs::remove_bundle(&bundle);
+            e
+        };
+        if let Some(u) = req.user_name.take() {
+            let eu = user::lookup(&rootfs, &u).map_err(|m| {
+                cleanup(RuntimeError::Config(super::container::ConfigError::new(
+                    "image config User",
+                    m,
+                )))
+            })?;
+            req.uid = eu.uid;
+            req.gid = eu.gid;
+            req.additional_gids = eu.additional_gids;
+        }
+        let config = spec::build(&req, "rootfs");
+        fs::write(
+            bundle.join("config.json"),
+            serde_json::to_vec_pretty(&config).expect("serialise"),
+        )
+        .map_err(|e| cleanup(other("config.json", e)))?;
+        let meta = Meta {
+            name: req.name.clone(),
+            init: kind == Kind::Init,
+            attempt,
+            image_id: image.manifest_digest.clone(),
+        };
+        fs::write(
+            bundle.join("meta.json"),
+            serde_json::to_vec(&meta).expect("serialise"),
+        )
+        .map_err(|e| cleanup(other("meta.json", e)))?;
+        let log = self.log_path(pod, &req.name, attempt);
+        let pid = self
+            .shim(pod)
+            .run(&req.id, &bundle, &log, &req.cgroup_path)
+            .await
+            .map_err(|e| cleanup(RuntimeError::Create(e.to_string())))?;
+        Ok(Observed {
+            id: req.id,
+            name: meta.name,
+            kind_init: meta.init,
+            attempt,
+            image_id: meta.image_id,
+            pid,
+            started_at_ms: super::shim::proto::now_ms(),
+            exit: None,
+            log,
+        })
+    }
+
+    async fn list(&self, pod: &PodRef) -> Result<Vec<Observed>, RuntimeError> {
+        let shim = self.shim(pod);
+        let infos = shim.state().await.map_err(|e| other("shim state", e))?;
+        let mut out = Vec::new();
+        for i in infos {
+            let Ok(meta) = fs::read(i.bundle.join("meta.json"))
+                .map_err(|e| e.to_string())
+                .and_then(|b| serde_json::from_slice::<Meta>(&b).map_err(|e| e.to_string()))
+            else {
+                continue;
+            };
+            out.push(Observed {
+                id: i.id,
+                name: meta.name,
+                kind_init: meta.init,
+                attempt: meta.attempt,
+                image_id: meta.image_id,
+                pid: i.pid,
+                started_at_ms: i.started_at_ms,
+                exit: i.exit,
+                log: i.log,
+            });
+        }
+        Ok(out)
+    }
+
+    async fn signal(&self, pod: &PodRef, id: &str, signal: i32) -> Result<(), RuntimeError> {
+        self.shim(pod)
+            .kill(id, signal)
+            .await
+            .map_err(|e| other("signal", e))
+    }
+
+    async fn remove_container(&self, pod: &PodRef, id: &str) -> Result<(), RuntimeError> {
+        self.shim(pod)
+            .delete(id)
+            .await
+            .map_err(|e| other("delete", e))?;
+        let bundle = self.pod_dir(pod).join("containers").join(id);
+        tokio::task::spawn_blocking(move || rootfs::remove_bundle(&bundle))
+            .await
+            .map_err(|e| other("remove task", e))?
+            .map_err(|e| other("removing bundle", e))
+    }
+
+    async fn exec(
+        &self,
+        pod: &PodRef,
+        id: &str,
+        cmd: &[String],
+        timeout: Duration,
+    ) -> Result<ExecOutput, RuntimeError> {
+        let mut c = tokio::process::Command::new(&self.cfg.exe);
+        c.arg("shim-exec")
+            .arg("--root")
+            .arg(self.state_root(pod))
+            .arg("--id")
+            .arg(id)
+            .arg("--")
+            .args(cmd)
+            .stdin(std::process::Stdio::null())
+            .kill_on_drop(true);
+        let out = tokio::time::timeout(timeout, c.output())
+            .await
+            .map_err(|_| other("exec", format!("timed out after {timeout:?}")))?
+            .map_err(|e| other("exec", e))?;
+        Ok(ExecOutput {
+            exit_code: out.status.code().unwrap_or(128),
+            stdout: out.stdout,
+            stderr: out.stderr,
+        })
+    }
+
+    async fn remove_pod(&self, pod: &PodRef) -> Result<(), RuntimeError> {
+        let dir = self.pod_dir(pod);
+        let shim = self.shim(pod);
+        if shim.alive().await {
+            for c in shim.state().await.map_err(|e| other("shim state", e))? {
+                if c.exit.is_none() {
+                    return Err(other(
+                        "remove pod",
+                        format!("container {} still runs", c.id),
+                    ));
+                }
+                let _ = shim.delete(&c.id).await;
+            }
+            let _ = shim.shutdown().await;
+        }
+        if let Ok(rd) = fs::read_dir(dir.join("containers")) {
+            for e in rd.flatten() {
+                let _ = rootfs::remove_bundle(&e.path());
+            }
+        }
+        // The pod cgroup parent libcontainer left behind.
+        remove_pod_cgroups(&self.cfg.node.cgroup_parent, &pod.uid);
+        match fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(other("pod dir", e)),
+            _ => Ok(()),
+        }
+    }
+
+    async fn pods(&self) -> Result<Vec<PodRef>, RuntimeError> {
+        let mut out = Vec::new();
+        let rd = fs::read_dir(self.cfg.root.join("pods")).map_err(|e| other("pods", e))?;
+        for e in rd.flatten() {
+            if let Ok(b) = fs::read(e.path().join("pod.json"))
+                && let Ok(p) = serde_json::from_slice::<PodRef>(&b)
+            {
+                out.push(p);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Removes `<parent>/<pod uid>` under every cgroup hierarchy (deepest
+/// first; fails quietly while something still lives there).
+pub fn remove_pod_cgroups(parent: &str, uid: &str) {
+    let rel = Path::new(parent.trim_matches('/')).join(uid);
+    let mut roots = vec![PathBuf::from("/sys/fs/cgroup")];
+    if let Ok(rd) = fs::read_dir("/sys/fs/cgroup") {
+        roots.extend(rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()));
+    }
+    for r in roots {
+        let d = r.join(&rel);
+        if d.is_dir() {
+            if let Ok(rd) = fs::read_dir(&d) {
+                for c in rd.flatten() {
+                    if c.path().is_dir() {
+                        let _ = fs::remove_dir(c.path());
+                    }
+                }
+            }
+            let _ = fs::remove_dir(&d);
+        }
+    }
+}

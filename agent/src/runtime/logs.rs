@@ -1,0 +1,250 @@
+//! Container logs in the CRI log format (what the kubelet and `kubectl logs`
+//! read): one line per record, `<RFC 3339 nano time> <stream> <P|F> <text>`,
+//! where `P` marks a partial record (a line longer than the buffer, cut) and
+//! `F` a full one. Files rotate by size: `N.log` moves to `N.log.1` (and
+//! older ones up to the kept count) when it outgrows the limit.
+
+use std::{
+    fs::{self, File, OpenOptions},
+    io::{self, BufRead, Write},
+    path::{Path, PathBuf},
+    time::SystemTime,
+};
+
+/// Lines longer than this are written as partial records, as containerd's
+/// CRI does (16 KiB).
+pub const MAX_RECORD: usize = 16 * 1024;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stream {
+    Stdout,
+    Stderr,
+}
+
+impl Stream {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Stream::Stdout => "stdout",
+            Stream::Stderr => "stderr",
+        }
+    }
+}
+
+/// RFC 3339 with nanoseconds in UTC, as CRI writes it.
+pub fn timestamp(t: SystemTime) -> String {
+    humantime::format_rfc3339_nanos(t).to_string()
+}
+
+/// Formats one record. Pure.
+pub fn record(t: SystemTime, stream: Stream, partial: bool, text: &[u8]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(text.len() + 48);
+    out.extend_from_slice(timestamp(t).as_bytes());
+    out.push(b' ');
+    out.extend_from_slice(stream.as_str().as_bytes());
+    out.extend_from_slice(if partial { b" P " } else { b" F " });
+    out.extend_from_slice(text);
+    out.push(b'\n');
+    out
+}
+
+/// A parsed record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub time: String,
+    pub stream: String,
+    pub partial: bool,
+    pub text: String,
+}
+
+/// Parses one line of a CRI log file.
+pub fn parse(line: &str) -> Option<Record> {
+    let mut it = line.splitn(4, ' ');
+    let time = it.next()?.to_string();
+    let stream = it.next()?.to_string();
+    let tag = it.next()?;
+    let text = it.next().unwrap_or("").to_string();
+    Some(Record {
+        time,
+        stream,
+        partial: tag == "P",
+        text,
+    })
+}
+
+/// Splits stream output into records, keeping an unfinished line for the
+/// next chunk.
+#[derive(Debug, Default)]
+pub struct LineSplitter {
+    pending: Vec<u8>,
+}
+
+impl LineSplitter {
+    /// Feeds a chunk; returns complete records as (partial, text).
+    pub fn feed(&mut self, chunk: &[u8]) -> Vec<(bool, Vec<u8>)> {
+        let mut out = Vec::new();
+        self.pending.extend_from_slice(chunk);
+        loop {
+            if let Some(i) = self.pending.iter().position(|b| *b == b'\n') {
+                if i > MAX_RECORD {
+                    let rest = self.pending.split_off(MAX_RECORD);
+                    out.push((true, std::mem::replace(&mut self.pending, rest)));
+                    continue;
+                }
+                let rest = self.pending.split_off(i + 1);
+                let mut line = std::mem::replace(&mut self.pending, rest);
+                line.pop();
+                out.push((false, line));
+            } else if self.pending.len() > MAX_RECORD {
+                let rest = self.pending.split_off(MAX_RECORD);
+                out.push((true, std::mem::replace(&mut self.pending, rest)));
+            } else {
+                return out;
+            }
+        }
+    }
+
+    /// What is left when the stream closes, as a final full record.
+    pub fn finish(&mut self) -> Option<Vec<u8>> {
+        (!self.pending.is_empty()).then(|| std::mem::take(&mut self.pending))
+    }
+}
+
+/// Appends records to a log file, rotating by size.
+pub struct LogWriter {
+    path: PathBuf,
+    file: File,
+    size: u64,
+    max_size: u64,
+    keep: usize,
+}
+
+impl LogWriter {
+    pub fn open(path: &Path, max_size: u64, keep: usize) -> io::Result<Self> {
+        if let Some(p) = path.parent() {
+            fs::create_dir_all(p)?;
+        }
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let size = file.metadata()?.len();
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+            size,
+            max_size,
+            keep,
+        })
+    }
+
+    pub fn write(&mut self, stream: Stream, partial: bool, text: &[u8]) -> io::Result<()> {
+        let rec = record(SystemTime::now(), stream, partial, text);
+        if self.size > 0 && self.size + rec.len() as u64 > self.max_size {
+            self.rotate()?;
+        }
+        self.file.write_all(&rec)?;
+        self.size += rec.len() as u64;
+        Ok(())
+    }
+
+    fn rotate(&mut self) -> io::Result<()> {
+        let name = |i: usize| PathBuf::from(format!("{}.{i}", self.path.display()));
+        let _ = fs::remove_file(name(self.keep.max(1)));
+        for i in (1..self.keep.max(1)).rev() {
+            let _ = fs::rename(name(i), name(i + 1));
+        }
+        fs::rename(&self.path, name(1))?;
+        self.file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
+        self.size = 0;
+        Ok(())
+    }
+}
+
+/// The records of a log file and its rotated predecessors, oldest first,
+/// joined back into lines (partials merged), as `kubectl logs` prints them.
+pub fn read_lines(path: &Path, keep: usize) -> io::Result<Vec<String>> {
+    let mut files: Vec<PathBuf> = (1..=keep.max(1))
+        .rev()
+        .map(|i| PathBuf::from(format!("{}.{i}", path.display())))
+        .filter(|p| p.exists())
+        .collect();
+    files.push(path.to_path_buf());
+    let mut out = Vec::new();
+    let mut cur = String::new();
+    for f in files {
+        let Ok(file) = File::open(&f) else { continue };
+        for line in io::BufReader::new(file).lines() {
+            let line = line?;
+            if let Some(r) = parse(&line) {
+                cur.push_str(&r.text);
+                if !r.partial {
+                    out.push(std::mem::take(&mut cur));
+                }
+            }
+        }
+    }
+    if !cur.is_empty() {
+        out.push(cur);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_have_the_cri_shape() {
+        let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_nanos(1_500_000_123);
+        let r = record(t, Stream::Stderr, false, b"hello world");
+        assert_eq!(
+            String::from_utf8(r).unwrap(),
+            "1970-01-01T00:00:01.500000123Z stderr F hello world\n"
+        );
+        let p = parse("1970-01-01T00:00:01.500000123Z stdout P a b").unwrap();
+        assert_eq!(
+            (p.stream.as_str(), p.partial, p.text.as_str()),
+            ("stdout", true, "a b")
+        );
+    }
+
+    #[test]
+    fn splitter_keeps_unfinished_lines_and_cuts_long_ones() {
+        let mut s = LineSplitter::default();
+        assert_eq!(s.feed(b"ab"), vec![]);
+        assert_eq!(
+            s.feed(b"c\nd\n"),
+            vec![(false, b"abc".to_vec()), (false, b"d".to_vec())]
+        );
+        let long = vec![b'x'; MAX_RECORD + 10];
+        let recs = s.feed(&long);
+        assert_eq!(recs.len(), 1);
+        assert!(recs[0].0 && recs[0].1.len() == MAX_RECORD);
+        assert_eq!(s.feed(b"\n"), vec![(false, vec![b'x'; 10])]);
+        s.feed(b"tail");
+        assert_eq!(s.finish(), Some(b"tail".to_vec()));
+    }
+
+    #[test]
+    fn rotates_by_size_and_reads_back_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0.log");
+        let mut w = LogWriter::open(&path, 200, 2).unwrap();
+        for i in 0..20 {
+            w.write(Stream::Stdout, false, format!("line {i}").as_bytes())
+                .unwrap();
+        }
+        assert!(fs::metadata(&path).unwrap().len() <= 200);
+        assert!(dir.path().join("0.log.1").exists());
+        assert!(dir.path().join("0.log.2").exists());
+        assert!(!dir.path().join("0.log.3").exists());
+        let lines = read_lines(&path, 2).unwrap();
+        assert_eq!(lines.last().unwrap(), "line 19");
+        let nums: Vec<u32> = lines
+            .iter()
+            .map(|l| l.trim_start_matches("line ").parse().unwrap())
+            .collect();
+        assert!(nums.windows(2).all(|w| w[1] == w[0] + 1), "{nums:?}");
+        assert!(lines.len() < 20, "oldest lines rotated away");
+    }
+}

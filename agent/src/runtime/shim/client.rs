@@ -1,0 +1,201 @@
+//! The agent's side of a shim: start one for a pod, and send it requests.
+
+use std::{
+    os::unix::process::CommandExt,
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use tokio::{
+    io::{AsyncBufReadExt, AsyncWriteExt, BufReader},
+    net::UnixStream,
+};
+
+use super::{
+    proto::{ContainerInfo, Request, Response},
+    server::socket_path,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ShimError {
+    #[error("shim {dir}: {source}")]
+    Io {
+        dir: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("shim {dir}: {message}")]
+    Failed { dir: String, message: String },
+    #[error("shim {dir}: did not come up within {secs}s (see its shim.log)")]
+    Timeout { dir: String, secs: u64 },
+}
+
+/// A handle on one pod's shim.
+#[derive(Debug, Clone)]
+pub struct ShimClient {
+    dir: PathBuf,
+}
+
+impl ShimClient {
+    pub fn new(dir: &Path) -> Self {
+        Self {
+            dir: dir.to_path_buf(),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn io(&self, source: std::io::Error) -> ShimError {
+        ShimError::Io {
+            dir: self.dir.display().to_string(),
+            source,
+        }
+    }
+
+    /// Starts the pod's shim (`<exe> shim --dir DIR`) in its own session,
+    /// unless one already answers, and waits until it does.
+    pub async fn spawn(dir: &Path, exe: &Path) -> Result<Self, ShimError> {
+        let me = Self::new(dir);
+        if me.alive().await {
+            return Ok(me);
+        }
+        std::fs::create_dir_all(dir).map_err(|e| me.io(e))?;
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("shim.log"))
+            .map_err(|e| me.io(e))?;
+        let mut cmd = Command::new(exe);
+        cmd.arg("shim")
+            .arg("--dir")
+            .arg(dir)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log);
+        // SAFETY: setsid is async-signal-safe. Its own session keeps the shim
+        // out of the agent's process group and terminal signals.
+        unsafe {
+            cmd.pre_exec(|| {
+                nix::unistd::setsid().map_err(std::io::Error::from)?;
+                Ok(())
+            });
+        }
+        let mut child = cmd.spawn().map_err(|e| me.io(e))?;
+        // Reap it whenever it exits, so it never lingers as a zombie of ours.
+        std::thread::spawn(move || {
+            let _ = child.wait();
+        });
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        while tokio::time::Instant::now() < deadline {
+            if me.alive().await {
+                return Ok(me);
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        Err(ShimError::Timeout {
+            dir: dir.display().to_string(),
+            secs: 10,
+        })
+    }
+
+    /// Whether a shim answers on the socket.
+    pub async fn alive(&self) -> bool {
+        matches!(self.call(&Request::State).await, Ok(Response::State { .. }))
+    }
+
+    pub async fn call(&self, req: &Request) -> Result<Response, ShimError> {
+        let fut = async {
+            let mut s = UnixStream::connect(socket_path(&self.dir))
+                .await
+                .map_err(|e| self.io(e))?;
+            let mut body = serde_json::to_vec(req).expect("request serialises");
+            body.push(b'\n');
+            s.write_all(&body).await.map_err(|e| self.io(e))?;
+            let mut line = String::new();
+            BufReader::new(s)
+                .read_line(&mut line)
+                .await
+                .map_err(|e| self.io(e))?;
+            serde_json::from_str::<Response>(&line).map_err(|e| ShimError::Failed {
+                dir: self.dir.display().to_string(),
+                message: format!("bad response {line:?}: {e}"),
+            })
+        };
+        // Creating a container takes the shim tens of milliseconds; allow
+        // for a loaded machine.
+        tokio::time::timeout(Duration::from_secs(60), fut)
+            .await
+            .map_err(|_| ShimError::Failed {
+                dir: self.dir.display().to_string(),
+                message: "no answer within 60s".into(),
+            })?
+    }
+
+    fn fail(&self, r: Response) -> ShimError {
+        ShimError::Failed {
+            dir: self.dir.display().to_string(),
+            message: match r {
+                Response::Error { message } => message,
+                other => format!("unexpected answer {other:?}"),
+            },
+        }
+    }
+
+    pub async fn run(
+        &self,
+        id: &str,
+        bundle: &Path,
+        log: &Path,
+        cgroup: &str,
+    ) -> Result<i32, ShimError> {
+        match self
+            .call(&Request::Run {
+                id: id.into(),
+                bundle: bundle.into(),
+                log: log.into(),
+                cgroup: cgroup.into(),
+            })
+            .await?
+        {
+            Response::Started { pid } => Ok(pid),
+            r => Err(self.fail(r)),
+        }
+    }
+
+    pub async fn state(&self) -> Result<Vec<ContainerInfo>, ShimError> {
+        match self.call(&Request::State).await? {
+            Response::State { containers } => Ok(containers),
+            r => Err(self.fail(r)),
+        }
+    }
+
+    pub async fn kill(&self, id: &str, signal: i32) -> Result<(), ShimError> {
+        match self
+            .call(&Request::Kill {
+                id: id.into(),
+                signal,
+            })
+            .await?
+        {
+            Response::Ok => Ok(()),
+            r => Err(self.fail(r)),
+        }
+    }
+
+    pub async fn delete(&self, id: &str) -> Result<(), ShimError> {
+        match self.call(&Request::Delete { id: id.into() }).await? {
+            Response::Ok => Ok(()),
+            r => Err(self.fail(r)),
+        }
+    }
+
+    pub async fn shutdown(&self) -> Result<(), ShimError> {
+        match self.call(&Request::Shutdown).await? {
+            Response::Ok => Ok(()),
+            r => Err(self.fail(r)),
+        }
+    }
+}

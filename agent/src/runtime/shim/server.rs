@@ -1,0 +1,431 @@
+//! The shim process itself: one thread, one `poll` loop over the control
+//! socket, a pidfd per container (readable when it exits) and the
+//! containers' stdout/stderr pipes. No signal handlers and no signal mask
+//! changes, so nothing leaks into the containers it forks.
+
+use std::{
+    collections::BTreeMap,
+    fs,
+    io::{BufRead, BufReader, Read, Write},
+    os::{
+        fd::{AsFd, AsRawFd, FromRawFd, OwnedFd},
+        unix::{
+            fs::PermissionsExt,
+            net::{UnixListener, UnixStream},
+        },
+    },
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use libcontainer::{
+    container::{Container, builder::ContainerBuilder},
+    syscall::syscall::SyscallType,
+};
+use nix::{
+    poll::{PollFd, PollFlags, PollTimeout, poll},
+    sys::{
+        signal::{Signal, kill},
+        wait::{WaitPidFlag, WaitStatus, waitpid},
+    },
+    unistd::Pid,
+};
+
+use super::proto::{ContainerInfo, Exit, Request, Response, now_ms};
+use crate::runtime::logs::{LineSplitter, LogWriter, Stream};
+
+/// Log files rotate past this size (the kubelet's containerLogMaxSize).
+pub const LOG_MAX_SIZE: u64 = 10 << 20;
+/// Rotated files kept besides the current one.
+pub const LOG_KEEP: usize = 4;
+
+struct Pipe {
+    fd: OwnedFd,
+    stream: Stream,
+    split: LineSplitter,
+}
+
+struct Running {
+    info: ContainerInfo,
+    pidfd: Option<OwnedFd>,
+    pipes: Vec<Pipe>,
+    log: Option<LogWriter>,
+}
+
+pub struct Shim {
+    dir: PathBuf,
+    root: PathBuf,
+    containers: BTreeMap<String, Running>,
+    shutdown: bool,
+}
+
+/// The socket a shim listens on.
+pub fn socket_path(dir: &Path) -> PathBuf {
+    dir.join("shim.sock")
+}
+
+/// libcontainer's state root of a pod's containers.
+pub fn state_root(dir: &Path) -> PathBuf {
+    dir.join("lc")
+}
+
+pub fn main(args: &[String]) -> i32 {
+    let dir = match args {
+        [flag, d] if flag == "--dir" => PathBuf::from(d),
+        _ => {
+            eprintln!("usage: keel-agent shim --dir POD_DIR");
+            return 2;
+        }
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("KEEL_SHIM_LOG")
+                .unwrap_or_else(|_| "warn".into()),
+        )
+        .try_init();
+    match run(&dir) {
+        Ok(()) => 0,
+        Err(e) => {
+            eprintln!("keel shim {}: {e:#}", dir.display());
+            1
+        }
+    }
+}
+
+fn run(dir: &Path) -> anyhow::Result<()> {
+    // SAFETY: plain prctl with integer arguments. Orphaned descendants (a
+    // container's init whose parent went away) come back to us.
+    unsafe { libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) };
+    fs::create_dir_all(dir)?;
+    let sock = socket_path(dir);
+    let _ = fs::remove_file(&sock);
+    let listener = UnixListener::bind(&sock)?;
+    fs::set_permissions(&sock, fs::Permissions::from_mode(0o600))?;
+    listener.set_nonblocking(true)?;
+    fs::write(dir.join("shim.pid"), std::process::id().to_string())?;
+    let mut shim = Shim {
+        dir: dir.to_path_buf(),
+        root: state_root(dir),
+        containers: BTreeMap::new(),
+        shutdown: false,
+    };
+    fs::create_dir_all(&shim.root)?;
+    loop {
+        if shim.shutdown && shim.containers.values().all(|c| c.info.exit.is_some()) {
+            let _ = fs::remove_file(&sock);
+            let _ = fs::remove_file(dir.join("shim.pid"));
+            return Ok(());
+        }
+        shim.poll_once(&listener)?;
+    }
+}
+
+impl Shim {
+    fn poll_once(&mut self, listener: &UnixListener) -> anyhow::Result<()> {
+        // Index what we poll: 0 = listener, then (id, None) = pidfd,
+        // (id, Some(i)) = pipe i.
+        let mut keys: Vec<(String, Option<usize>)> = Vec::new();
+        let mut fds = vec![PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+        for (id, c) in &self.containers {
+            if let Some(p) = &c.pidfd {
+                fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
+                keys.push((id.clone(), None));
+            }
+            for (i, pipe) in c.pipes.iter().enumerate() {
+                fds.push(PollFd::new(pipe.fd.as_fd(), PollFlags::POLLIN));
+                keys.push((id.clone(), Some(i)));
+            }
+        }
+        match poll(&mut fds, PollTimeout::from(1000u16)) {
+            Ok(_) => {}
+            Err(nix::errno::Errno::EINTR) => return Ok(()),
+            Err(e) => return Err(e.into()),
+        }
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        drop(fds);
+        // Pipes before exits, so the last output lands before the exit is
+        // reported.
+        let mut closed: Vec<(String, usize)> = Vec::new();
+        for (k, (id, which)) in keys.iter().enumerate() {
+            if !ready[k + 1] {
+                continue;
+            }
+            if let Some(i) = which
+                && self.read_pipe(id, *i)
+            {
+                closed.push((id.clone(), *i));
+            }
+        }
+        for (id, i) in closed.into_iter().rev() {
+            if let Some(c) = self.containers.get_mut(&id) {
+                let mut pipe = c.pipes.remove(i);
+                if let (Some(rest), Some(log)) = (pipe.split.finish(), c.log.as_mut()) {
+                    let _ = log.write(pipe.stream, false, &rest);
+                }
+            }
+        }
+        for (k, (id, which)) in keys.iter().enumerate() {
+            if ready[k + 1] && which.is_none() {
+                self.reap(id);
+            }
+        }
+        if ready[0] {
+            loop {
+                match listener.accept() {
+                    Ok((stream, _)) => self.serve(stream),
+                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+                    Err(e) => return Err(e.into()),
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Reads what a pipe has; true once it is closed.
+    fn read_pipe(&mut self, id: &str, i: usize) -> bool {
+        let Some(c) = self.containers.get_mut(id) else {
+            return true;
+        };
+        let pipe = &mut c.pipes[i];
+        let mut buf = [0u8; 32 * 1024];
+        // SAFETY: the fd is owned by `pipe` and outlives this borrow; the
+        // File is forgotten below so it is not closed twice.
+        let mut f = unsafe { fs::File::from_raw_fd(pipe.fd.as_raw_fd()) };
+        let r = f.read(&mut buf);
+        std::mem::forget(f);
+        match r {
+            Ok(0) => true,
+            Ok(n) => {
+                for (partial, text) in pipe.split.feed(&buf[..n]) {
+                    if let Some(log) = c.log.as_mut() {
+                        let _ = log.write(pipe.stream, partial, &text);
+                    }
+                }
+                false
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => false,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => false,
+            Err(_) => true,
+        }
+    }
+
+    fn reap(&mut self, id: &str) {
+        let Some(c) = self.containers.get_mut(id) else {
+            return;
+        };
+        let pid = Pid::from_raw(c.info.pid);
+        let (code, signal) = match waitpid(pid, Some(WaitPidFlag::WNOHANG)) {
+            Ok(WaitStatus::Exited(_, code)) => (code, None),
+            Ok(WaitStatus::Signaled(_, sig, _)) => (128 + sig as i32, Some(sig as i32)),
+            Ok(_) => return,
+            // Not our child (adopted after a restart of ours): no status.
+            Err(_) => (255, None),
+        };
+        c.pidfd = None;
+        c.info.exit = Some(Exit {
+            code,
+            signal,
+            oom_killed: oom_killed(&c.info.cgroup),
+            finished_at_ms: now_ms(),
+        });
+    }
+
+    fn serve(&mut self, stream: UnixStream) {
+        let _ = stream.set_nonblocking(false);
+        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
+        let mut line = String::new();
+        let mut reader = BufReader::new(&stream);
+        let resp = match reader.read_line(&mut line) {
+            Ok(_) => match serde_json::from_str::<Request>(&line) {
+                Ok(req) => self.handle(req),
+                Err(e) => Response::Error {
+                    message: format!("bad request: {e}"),
+                },
+            },
+            Err(e) => Response::Error {
+                message: format!("reading request: {e}"),
+            },
+        };
+        let mut body = serde_json::to_vec(&resp).expect("response serialises");
+        body.push(b'\n');
+        let _ = (&stream).write_all(&body);
+    }
+
+    fn handle(&mut self, req: Request) -> Response {
+        match req {
+            Request::Run {
+                id,
+                bundle,
+                log,
+                cgroup,
+            } => match self.start(&id, &bundle, &log, &cgroup) {
+                Ok(pid) => Response::Started { pid },
+                Err(e) => Response::Error {
+                    message: format!("{e:#}"),
+                },
+            },
+            Request::State => Response::State {
+                containers: self.containers.values().map(|c| c.info.clone()).collect(),
+            },
+            Request::Kill { id, signal } => match self.containers.get(&id) {
+                Some(c) if c.info.exit.is_none() => {
+                    let sig = Signal::try_from(signal).unwrap_or(Signal::SIGKILL);
+                    match kill(Pid::from_raw(c.info.pid), sig) {
+                        Ok(()) | Err(nix::errno::Errno::ESRCH) => Response::Ok,
+                        Err(e) => Response::Error {
+                            message: format!("kill {id}: {e}"),
+                        },
+                    }
+                }
+                Some(_) => Response::Ok,
+                None => Response::Error {
+                    message: format!("no container {id}"),
+                },
+            },
+            Request::Delete { id } => {
+                if let Some(c) = self.containers.get(&id)
+                    && c.info.exit.is_none()
+                {
+                    return Response::Error {
+                        message: format!("container {id} is still running"),
+                    };
+                }
+                self.containers.remove(&id);
+                match delete_state(&self.root, &id) {
+                    Ok(()) => Response::Ok,
+                    Err(e) => Response::Error {
+                        message: format!("delete {id}: {e:#}"),
+                    },
+                }
+            }
+            Request::Shutdown => {
+                self.shutdown = true;
+                Response::Ok
+            }
+        }
+    }
+
+    fn start(&mut self, id: &str, bundle: &Path, log: &Path, cgroup: &str) -> anyhow::Result<i32> {
+        if self.containers.contains_key(id) {
+            anyhow::bail!("container {id} already exists in this pod");
+        }
+        // A leftover of a failed earlier attempt with the same ID.
+        let _ = delete_state(&self.root, id);
+        let (out_r, out_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        let (err_r, err_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)?;
+        for fd in [&out_r, &err_r] {
+            nix::fcntl::fcntl(
+                fd.as_fd(),
+                nix::fcntl::FcntlArg::F_SETFL(nix::fcntl::OFlag::O_NONBLOCK),
+            )?;
+        }
+        let null: OwnedFd = fs::File::open("/dev/null")?.into();
+        let mut container = ContainerBuilder::new(id.to_string(), SyscallType::Linux)
+            .with_root_path(&self.root)?
+            .with_stdin(null)
+            .with_stdout(out_w)
+            .with_stderr(err_w)
+            .validate_id()?
+            .as_init(bundle)
+            .with_systemd(false)
+            .with_detach(true)
+            .build()
+            .map_err(|e| anyhow::anyhow!("creating container: {e}"))?;
+        if let Err(e) = container.start() {
+            let _ = container.delete(true);
+            anyhow::bail!("starting container: {e}");
+        }
+        let pid = container
+            .pid()
+            .ok_or_else(|| anyhow::anyhow!("container {id} has no pid after start"))?
+            .as_raw();
+        let pidfd = pidfd_open(pid).ok();
+        let log_writer = LogWriter::open(log, LOG_MAX_SIZE, LOG_KEEP).ok();
+        self.containers.insert(
+            id.to_string(),
+            Running {
+                info: ContainerInfo {
+                    id: id.to_string(),
+                    pid,
+                    bundle: bundle.to_path_buf(),
+                    log: log.to_path_buf(),
+                    cgroup: cgroup.to_string(),
+                    started_at_ms: now_ms(),
+                    exit: None,
+                },
+                pidfd,
+                pipes: vec![
+                    Pipe {
+                        fd: out_r,
+                        stream: Stream::Stdout,
+                        split: LineSplitter::default(),
+                    },
+                    Pipe {
+                        fd: err_r,
+                        stream: Stream::Stderr,
+                        split: LineSplitter::default(),
+                    },
+                ],
+                log: log_writer,
+            },
+        );
+        let _ = &self.dir;
+        Ok(pid)
+    }
+}
+
+fn delete_state(root: &Path, id: &str) -> anyhow::Result<()> {
+    let dir = root.join(id);
+    if !dir.exists() {
+        return Ok(());
+    }
+    match Container::load(dir.clone()) {
+        Ok(mut c) => c
+            .delete(true)
+            .map_err(|e| anyhow::anyhow!("libcontainer delete: {e}")),
+        Err(_) => Ok(fs::remove_dir_all(&dir)?),
+    }
+}
+
+fn pidfd_open(pid: i32) -> std::io::Result<OwnedFd> {
+    // SAFETY: pidfd_open takes a pid and flags and returns a new fd.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        Err(std::io::Error::last_os_error())
+    } else {
+        // SAFETY: the kernel just handed us this fd.
+        Ok(unsafe { OwnedFd::from_raw_fd(fd as i32) })
+    }
+}
+
+/// Whether the kernel's OOM killer killed a process of the cgroup: the
+/// `oom_kill` counter of cgroup v1's memory.oom_control or v2's
+/// memory.events.
+pub fn oom_killed(cgroup: &str) -> bool {
+    let rel = cgroup.trim_start_matches('/');
+    let candidates = [
+        PathBuf::from("/sys/fs/cgroup/memory")
+            .join(rel)
+            .join("memory.oom_control"),
+        PathBuf::from("/sys/fs/cgroup")
+            .join(rel)
+            .join("memory.events"),
+        PathBuf::from("/sys/fs/cgroup/unified")
+            .join(rel)
+            .join("memory.events"),
+    ];
+    candidates.iter().any(|p| {
+        fs::read_to_string(p).is_ok_and(|s| {
+            s.lines().any(|l| {
+                l.strip_prefix("oom_kill ")
+                    .and_then(|n| n.trim().parse::<u64>().ok())
+                    .is_some_and(|n| n > 0)
+            })
+        })
+    })
+}

@@ -1,0 +1,479 @@
+//! One pod's lifecycle on a [`PodRuntime`]: each [`PodWorker::sync`] lists
+//! the pod's containers, plans ([`plan`]), applies the plan (pull, start,
+//! stop with grace, remove), runs the probes that are due and computes the
+//! pod's status. [`PodWorker::terminate`] stops everything gracefully and
+//! removes the pod. The caller (the agent's pod manager, or a test) calls
+//! `sync` again after [`PodWorker::next_sync`].
+
+pub mod plan;
+
+use std::{
+    collections::BTreeMap,
+    net::{IpAddr, Ipv4Addr},
+    time::Duration,
+};
+
+use keel_api::Pod;
+
+use self::plan::{Action, RestartState};
+use super::{
+    backend::{Observed, PodRef, PodRuntime, RuntimeError},
+    container::resolve::Kind,
+    probe::{Outcome, ProbeKind, Prober, check_network},
+    restart::Backoff,
+    shim::proto::now_ms,
+    status::{self, ContainerView},
+};
+
+/// SIGTERM, then SIGKILL.
+const SIGTERM: i32 = 15;
+const SIGKILL: i32 = 9;
+
+/// Tunables (the kubelet's values by default).
+#[derive(Debug, Clone)]
+pub struct WorkerConfig {
+    pub backoff_base: Duration,
+    pub backoff_max: Duration,
+}
+
+impl Default for WorkerConfig {
+    fn default() -> Self {
+        Self {
+            backoff_base: super::restart::BACKOFF_BASE,
+            backoff_max: super::restart::BACKOFF_MAX,
+        }
+    }
+}
+
+/// Per container name: why it is not running, if it is waiting.
+type Waiting = BTreeMap<(bool, String), (String, String)>;
+
+pub struct PodWorker<R: PodRuntime> {
+    runtime: R,
+    pub pod_ref: PodRef,
+    pod: Pod,
+    cfg: WorkerConfig,
+    restarts: BTreeMap<String, RestartState>,
+    probers: BTreeMap<String, Prober>,
+    kills: BTreeMap<String, String>,
+    /// Container id → when SIGKILL follows the SIGTERM already sent.
+    stopping: BTreeMap<String, u64>,
+    waiting: Waiting,
+    /// Last exit before the current attempt, per (init, name).
+    last_exit: BTreeMap<(bool, String), (u64, super::shim::Exit)>,
+    /// Image pull / create failures: no retry before this (ms).
+    retry_at: BTreeMap<(bool, String), (u64, Backoff)>,
+    pod_ip: Option<IpAddr>,
+    next_ms: u64,
+}
+
+impl<R: PodRuntime + Clone> PodWorker<R> {
+    pub fn new(runtime: R, pod: Pod, pod_ref: PodRef, cfg: WorkerConfig) -> Self {
+        let pod_ip = pod.status.pod_ip.parse().ok();
+        Self {
+            runtime,
+            pod_ref,
+            pod,
+            cfg,
+            restarts: BTreeMap::new(),
+            probers: BTreeMap::new(),
+            kills: BTreeMap::new(),
+            stopping: BTreeMap::new(),
+            waiting: BTreeMap::new(),
+            last_exit: BTreeMap::new(),
+            retry_at: BTreeMap::new(),
+            pod_ip,
+            next_ms: 0,
+        }
+    }
+
+    /// Takes a new version of the pod (spec unchanged; status fields such
+    /// as podIP may have been filled in).
+    pub fn update(&mut self, pod: Pod) {
+        if let Ok(ip) = pod.status.pod_ip.parse() {
+            self.pod_ip = Some(ip);
+        }
+        let status = std::mem::take(&mut self.pod.status);
+        self.pod = pod;
+        self.pod.status = status;
+        if let Some(ip) = self.pod_ip {
+            self.pod.status.pod_ip = ip.to_string();
+        }
+    }
+
+    pub fn pod(&self) -> &Pod {
+        &self.pod
+    }
+
+    pub fn runtime(&self) -> &R {
+        &self.runtime
+    }
+
+    /// How long until the next sync is useful (at most 1 s).
+    pub fn next_sync(&self) -> Duration {
+        Duration::from_millis(self.next_ms.saturating_sub(now_ms()).clamp(20, 1000))
+    }
+
+    fn backoff(&self) -> Backoff {
+        Backoff::new(self.cfg.backoff_base, self.cfg.backoff_max)
+    }
+
+    /// One round: observe, plan, act, probe, compute status. Returns the
+    /// pod with its new status.
+    pub async fn sync(&mut self) -> Result<&Pod, RuntimeError> {
+        self.runtime.start_pod(&self.pod_ref).await?;
+        let observed = self.runtime.list(&self.pod_ref).await?;
+        let now = now_ms();
+        self.escalate(&observed, now).await;
+        let base = self.cfg.clone();
+        let p = plan::plan(
+            &self.pod,
+            &observed,
+            now,
+            &self.kills,
+            &mut self.restarts,
+            || Backoff::new(base.backoff_base, base.backoff_max),
+        );
+        for (name, left) in &p.backing_off {
+            let key_init = self
+                .pod
+                .spec
+                .init_containers
+                .iter()
+                .any(|c| &c.name == name)
+                && !p.initialized;
+            self.waiting.insert(
+                (key_init, name.clone()),
+                (
+                    "CrashLoopBackOff".into(),
+                    format!(
+                        "back-off {}s restarting failed container={name} pod={}_{}",
+                        left.div_ceil(1000),
+                        self.pod_ref.name,
+                        self.pod_ref.namespace
+                    ),
+                ),
+            );
+        }
+        let mut next = now + 1000;
+        for left in p.backing_off.values() {
+            next = next.min(now + left);
+        }
+        for a in p.actions {
+            match a {
+                Action::Remove { id } => {
+                    if let Err(e) = self.runtime.remove_container(&self.pod_ref, &id).await {
+                        tracing::warn!(pod = %self.pod_ref.key(), %id, "removing container: {e}");
+                    }
+                    self.probers.remove(&id);
+                    self.kills.remove(&id);
+                }
+                Action::Kill { id, reason } => {
+                    if !self.stopping.contains_key(&id) {
+                        tracing::info!(pod = %self.pod_ref.key(), %id, "{reason}; stopping container");
+                        self.stop(&id, now).await;
+                    }
+                }
+                Action::Start {
+                    kind,
+                    index,
+                    attempt,
+                } => self.start(&observed, kind, index, attempt, now).await,
+            }
+        }
+        let observed = self.runtime.list(&self.pod_ref).await?;
+        self.probe(&observed).await;
+        self.status(&observed, p.init_failed);
+        for pr in self.probers.values() {
+            if let Some(d) = pr.next_due() {
+                let _ = d;
+            }
+        }
+        self.next_ms = next;
+        Ok(&self.pod)
+    }
+
+    async fn stop(&mut self, id: &str, now: u64) {
+        let grace = self
+            .pod
+            .spec
+            .termination_grace_period_seconds
+            .unwrap_or(30)
+            .max(0) as u64;
+        let sig = if grace == 0 { SIGKILL } else { SIGTERM };
+        if let Err(e) = self.runtime.signal(&self.pod_ref, id, sig).await {
+            tracing::warn!(pod = %self.pod_ref.key(), %id, "signalling: {e}");
+        }
+        self.stopping.insert(id.to_string(), now + grace * 1000);
+    }
+
+    /// SIGKILL whatever outlived its grace period.
+    async fn escalate(&mut self, observed: &[Observed], now: u64) {
+        let mut done = Vec::new();
+        for (id, deadline) in &self.stopping {
+            match observed.iter().find(|o| &o.id == id) {
+                Some(o) if o.exit.is_none() => {
+                    if now >= *deadline {
+                        let _ = self.runtime.signal(&self.pod_ref, id, SIGKILL).await;
+                    }
+                }
+                _ => done.push(id.clone()),
+            }
+        }
+        for id in done {
+            self.stopping.remove(&id);
+        }
+    }
+
+    async fn start(
+        &mut self,
+        observed: &[Observed],
+        kind: Kind,
+        index: usize,
+        attempt: u32,
+        now: u64,
+    ) {
+        let init = kind == Kind::Init;
+        let c = if init {
+            self.pod.spec.init_containers[index].clone()
+        } else {
+            self.pod.spec.containers[index].clone()
+        };
+        let key = (init, c.name.clone());
+        if let Some((at, _)) = self.retry_at.get(&key)
+            && now < *at
+        {
+            return;
+        }
+        // Remember the exit being replaced, for lastState.
+        if let (Some(prev), _) = plan::latest(observed, init, &c.name)
+            && let Some(e) = &prev.exit
+        {
+            self.last_exit
+                .insert(key.clone(), (prev.started_at_ms, e.clone()));
+        }
+        let result = async {
+            let image = self
+                .runtime
+                .ensure_image(&c.image, c.effective_pull_policy())
+                .await?;
+            self.runtime
+                .start_container(&self.pod_ref, &self.pod, kind, index, attempt, &image)
+                .await
+        }
+        .await;
+        match result {
+            Ok(o) => {
+                self.waiting.remove(&key);
+                self.retry_at.remove(&key);
+                self.probers.insert(o.id.clone(), Prober::new(&c));
+            }
+            Err(e) => {
+                let reason = match e.reason() {
+                    "ErrImagePull"
+                        if self.waiting.get(&key).is_some_and(|w| {
+                            w.0 == "ErrImagePull" || w.0 == "ImagePullBackOff"
+                        }) =>
+                    {
+                        "ImagePullBackOff"
+                    }
+                    r => r,
+                };
+                tracing::warn!(pod = %self.pod_ref.key(), container = %c.name, "{reason}: {e}");
+                self.waiting
+                    .insert(key.clone(), (reason.to_string(), e.to_string()));
+                let base = self.backoff();
+                let entry = self.retry_at.entry(key).or_insert((0, base));
+                let wait = entry.1.on_exit(Duration::ZERO);
+                entry.0 = now + wait.as_millis() as u64;
+            }
+        }
+    }
+
+    async fn probe(&mut self, observed: &[Observed]) {
+        let now = now_ms();
+        let specs: BTreeMap<(bool, String), keel_api::pod::Container> = self
+            .pod
+            .spec
+            .init_containers
+            .iter()
+            .map(|c| ((true, c.name.clone()), c.clone()))
+            .chain(
+                self.pod
+                    .spec
+                    .containers
+                    .iter()
+                    .map(|c| ((false, c.name.clone()), c.clone())),
+            )
+            .collect();
+        for o in observed {
+            if o.exit.is_some() || o.kind_init {
+                continue;
+            }
+            let Some(c) = specs.get(&(false, o.name.clone())) else {
+                continue;
+            };
+            let prober = self
+                .probers
+                .entry(o.id.clone())
+                .or_insert_with(|| Prober::new(c));
+            let at = now.saturating_sub(o.started_at_ms);
+            for (kind, probe) in prober.due(at) {
+                let outcome = if let Some(exec) = &probe.exec {
+                    let timeout = Duration::from_secs(probe.timeout().max(1) as u64);
+                    match self
+                        .runtime
+                        .exec(&self.pod_ref, &o.id, &exec.command, timeout)
+                        .await
+                    {
+                        Ok(out) => Outcome {
+                            ok: out.exit_code == 0,
+                            detail: format!(
+                                "command {:?} exited with {}: {}",
+                                exec.command,
+                                out.exit_code,
+                                String::from_utf8_lossy(&out.stdout).trim()
+                            ),
+                        },
+                        Err(e) => Outcome {
+                            ok: false,
+                            detail: e.to_string(),
+                        },
+                    }
+                } else {
+                    let netns = self.pod_ref.netns.clone();
+                    let host = self.pod_ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+                    let (c2, p2) = (c.clone(), probe.clone());
+                    tokio::task::spawn_blocking(move || {
+                        let run = move || check_network(&c2, &p2, host);
+                        match netns {
+                            Some(ns) => keel_cni::ns::NetNs::open(&ns)
+                                .map_err(|e| e.to_string())
+                                .and_then(|n| n.run(run).map_err(|e| e.to_string()))
+                                .unwrap_or_else(|e| {
+                                    Some(Outcome {
+                                        ok: false,
+                                        detail: format!("entering pod netns: {e}"),
+                                    })
+                                }),
+                            None => run(),
+                        }
+                    })
+                    .await
+                    .ok()
+                    .flatten()
+                    .unwrap_or(Outcome {
+                        ok: false,
+                        detail: "probe has no handler".into(),
+                    })
+                };
+                let prober = self.probers.get_mut(&o.id).expect("inserted above");
+                prober.record(kind, outcome.ok, at, &outcome.detail);
+                if kind != ProbeKind::Readiness && !outcome.ok {
+                    tracing::info!(pod = %self.pod_ref.key(), container = %o.name, ?kind, "probe failed: {}", outcome.detail);
+                }
+                if let Some(msg) = &prober.kill {
+                    self.kills.insert(o.id.clone(), msg.clone());
+                }
+            }
+            if let Some(d) = self.probers.get(&o.id).and_then(Prober::next_due) {
+                self.next_ms = self.next_ms.min(o.started_at_ms + d);
+            }
+        }
+    }
+
+    fn view(
+        &self,
+        observed: &[Observed],
+        init: bool,
+        c: &keel_api::pod::Container,
+    ) -> ContainerView {
+        let (last, _) = plan::latest(observed, init, &c.name);
+        let key = (init, c.name.clone());
+        let prober = last.and_then(|o| self.probers.get(&o.id));
+        let will_restart = last.and_then(|o| o.exit.as_ref()).is_some_and(|e| {
+            super::restart::should_restart(self.pod.spec.restart_policy, e.code)
+                && (!init || e.code != 0)
+        });
+        let mut waiting = self.waiting.get(&key).cloned();
+        if let Some(o) = last
+            && o.exit.is_none()
+            && waiting.as_ref().is_some_and(|w| w.0 == "CrashLoopBackOff")
+        {
+            waiting = None;
+        }
+        if last.is_some_and(|o| o.exit.is_some()) && !will_restart {
+            waiting = None;
+        }
+        ContainerView {
+            name: c.name.clone(),
+            image: c.image.clone(),
+            image_id: last.map(|o| o.image_id.clone()).unwrap_or_default(),
+            container_id: last.map(|o| o.id.clone()).unwrap_or_default(),
+            running_since_ms: last.filter(|o| o.exit.is_none()).map(|o| o.started_at_ms),
+            exit: last.and_then(|o| o.exit.clone().map(|e| (o.started_at_ms, e))),
+            last_exit: self.last_exit.get(&key).cloned(),
+            waiting,
+            will_restart,
+            ready: prober.is_none_or(Prober::ready) && !init,
+            started: prober.is_none_or(Prober::started),
+            restart_count: last.map(|o| o.attempt).unwrap_or(0),
+        }
+    }
+
+    fn status(&mut self, observed: &[Observed], init_failed: bool) {
+        let init: Vec<ContainerView> = self
+            .pod
+            .spec
+            .init_containers
+            .iter()
+            .map(|c| self.view(observed, true, c))
+            .collect();
+        let app: Vec<ContainerView> = self
+            .pod
+            .spec
+            .containers
+            .iter()
+            .map(|c| self.view(observed, false, c))
+            .collect();
+        let mut pod = self.pod.clone();
+        status::apply(&mut pod, &init, &app, init_failed);
+        self.pod.status = pod.status;
+    }
+
+    /// Stops every container (SIGTERM, SIGKILL after the pod's grace
+    /// period), then removes the pod from the runtime. Bounded by the grace
+    /// period plus a few seconds.
+    pub async fn terminate(&mut self) -> Result<(), RuntimeError> {
+        let grace = self
+            .pod
+            .spec
+            .termination_grace_period_seconds
+            .unwrap_or(30)
+            .max(0) as u64;
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(grace + 10);
+        let now = now_ms();
+        let observed = match self.runtime.list(&self.pod_ref).await {
+            Ok(o) => o,
+            Err(_) => return self.runtime.remove_pod(&self.pod_ref).await,
+        };
+        for o in observed.iter().filter(|o| o.exit.is_none()) {
+            self.stop(&o.id, now).await;
+        }
+        loop {
+            let observed = self.runtime.list(&self.pod_ref).await?;
+            if observed.iter().all(|o| o.exit.is_some()) {
+                break;
+            }
+            if tokio::time::Instant::now() > deadline {
+                return Err(RuntimeError::Other(format!(
+                    "pod {}: containers still running after the grace period and SIGKILL",
+                    self.pod_ref.key()
+                )));
+            }
+            self.escalate(&observed, now_ms()).await;
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.runtime.remove_pod(&self.pod_ref).await
+    }
+}
