@@ -11,6 +11,7 @@ pub mod cni;
 pub mod names;
 pub mod netns;
 pub mod podman;
+pub mod probe;
 pub mod process;
 pub mod sweep;
 

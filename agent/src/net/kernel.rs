@@ -134,9 +134,10 @@ pub fn apply(h: &mut Handle, ops: &[Op], uplink: u32) -> Result<(), NetlinkError
                 LinkAdd::new(VXLAN_DEV, kind)
                     .mtu(d.mtu)
                     .mac(d.mac)
-                    .alias(d.alias.clone())
                     .up()
                     .execute(h)?;
+                // The kernel ignores IFLA_IFALIAS when creating a link.
+                LinkSet::index(vx(h)?).alias(d.alias.clone()).execute(h)?;
             }
             Op::SetVxlanMtu(mtu) => LinkSet::index(vx(h)?).mtu(*mtu).execute(h)?,
             Op::SetVxlanUp => LinkSet::index(vx(h)?).up().execute(h)?,

@@ -14,6 +14,9 @@ use tokio::sync::mpsc;
 
 use super::cache::DiskCache;
 
+/// How soon a change reaches the disk cache.
+const SAVE_EVERY: Duration = Duration::from_millis(100);
+
 /// A change an informer reports to the agent.
 #[derive(Debug, Clone)]
 pub enum Update<R> {
@@ -86,7 +89,10 @@ impl<R: Resource> Informer<R> {
         }
         let mut backoff = Backoff::default();
         loop {
-            if rv.is_empty() {
+            // "0" is not a point in history: the server answers it with the
+            // whole state as ADDED events, which would reach the view one
+            // object at a time. A list replaces the view in one step.
+            if rv.is_empty() || rv == "0" {
                 match self.client.list::<R>(&self.namespace, &self.params).await {
                     Ok(list) => {
                         items = list
@@ -128,17 +134,19 @@ impl<R: Resource> Informer<R> {
             };
             backoff.reset();
             let mut dirty = false;
+            let mut saved = tokio::time::Instant::now();
             loop {
-                // Persist at most every half second while events stream in.
-                let next = tokio::time::timeout(Duration::from_millis(500), stream.next()).await;
+                // Persist what changed within a tenth of a second (a restart
+                // right after a change must not start from an older view),
+                // but not on every event of a burst.
+                if dirty && saved.elapsed() >= SAVE_EVERY {
+                    self.save(&rv, &items);
+                    dirty = false;
+                    saved = tokio::time::Instant::now();
+                }
+                let next = tokio::time::timeout(SAVE_EVERY, stream.next()).await;
                 let event = match next {
-                    Err(_) => {
-                        if dirty {
-                            self.save(&rv, &items);
-                            dirty = false;
-                        }
-                        continue;
-                    }
+                    Err(_) => continue,
                     Ok(None) => break,
                     Ok(Some(Err(ClientError::Api(s)))) if s.code == 410 => {
                         tracing::info!(kind = R::KIND, "watch expired; relisting");

@@ -189,7 +189,7 @@ impl Topology {
     /// The cgroup v2 subtree (relative to the cgroup2 root) of a node: its
     /// pods' and test clients' processes live here.
     pub fn node_cgroup(&self, node: &str) -> String {
-        format!("{}/{node}", netns_prefix(&self.spec.name))
+        format!("{}-nodes/{node}", netns_prefix(&self.spec.name))
     }
 }
 

@@ -1,0 +1,189 @@
+//! Cross-node pod networking end to end, in the lab, for every mode: TCP,
+//! UDP and ICMP between pods on the same node and on different nodes, both
+//! directions; a removed node's routes withdrawn everywhere; an agent
+//! restart that changes nothing and keeps an established flow; and
+//! `lab down` leaving nothing behind.
+
+use std::{
+    collections::BTreeMap,
+    io::{Read, Write},
+    net::Ipv4Addr,
+    time::Duration,
+};
+
+use keel_api::{Node, Pod, client::ListParams};
+use keel_lab::{Bins, Lab, LabGuard, Mode, Options, Spec, block_on};
+use keel_tests::{probe, process::wait_for, require_root};
+
+fn lab(tag: &str, mode: Mode, nodes: usize, segments: usize) -> LabGuard {
+    require_root();
+    let name = format!("t{tag}{}", std::process::id() % 100_000);
+    let spec = Spec { name, nodes, mode, segments };
+    let bins = Bins::beside_current_exe().expect("binaries");
+    LabGuard(Lab::up(&spec, &bins, &Options::default()).expect("lab up"))
+}
+
+/// Creates one pod per (name, node) and waits for their IPs.
+fn pods(lab: &Lab, placement: &[(&str, &str)]) -> BTreeMap<String, (Ipv4Addr, String)> {
+    let c = lab.client().unwrap();
+    for (name, node) in placement {
+        let p: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "namespace": "default", "labels": {"app": "probe"}},
+            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "none"}]}
+        }))
+        .unwrap();
+        block_on(c.create(&p)).unwrap();
+    }
+    wait_for("pods to get their IPs", Duration::from_secs(30), || {
+        let list = block_on(c.list::<Pod>("default", &ListParams::labels("app=probe"))).ok()?;
+        let ready: BTreeMap<String, (Ipv4Addr, String)> = list
+            .items
+            .iter()
+            .filter(|p| p.is_ready())
+            .filter_map(|p| Some((p.metadata.name.clone(), (p.status.pod_ip.parse().ok()?, lab.pod_netns(p).ok()?))))
+            .collect();
+        (ready.len() == placement.len()).then_some(ready)
+    })
+}
+
+/// Every pair both ways: TCP, UDP, ICMP.
+fn check_pairs(pods: &BTreeMap<String, (Ipv4Addr, String)>, pairs: &[(&str, &str)]) {
+    for (a, b) in pairs {
+        for (src, dst) in [(a, b), (b, a)] {
+            let (_, src_ns) = &pods[*src];
+            let (ip, dst_ns) = &pods[*dst];
+            probe::all(&probe::open(src_ns).unwrap(), &probe::open(dst_ns).unwrap(), *ip)
+                .unwrap_or_else(|e| panic!("{src} → {dst} ({ip}): {e:#}"));
+        }
+    }
+}
+
+fn node_routes(lab: &Lab, node: &str) -> String {
+    let ns = &lab.topology().node(node).unwrap().netns;
+    let out = std::process::Command::new("ip").args(["netns", "exec", ns, "ip", "route", "show", "proto", "77"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+fn node_fdb(lab: &Lab, node: &str) -> String {
+    let ns = &lab.topology().node(node).unwrap().netns;
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", ns, "bridge", "fdb", "show", "dev", "keel.vxlan"])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// Stops a node's agent and deletes its Node: every other node (and the
+/// VPC) must withdraw what led to its pod CIDR.
+fn remove_node(lab: &mut Lab, node: &str) -> String {
+    let c = lab.client().unwrap();
+    let n: Node = block_on(c.get::<Node>("", node)).unwrap();
+    lab.stop_agent(node).unwrap();
+    block_on(c.delete::<Node>("", node)).unwrap();
+    n.spec.pod_cidr
+}
+
+#[test]
+fn vxlan_across_two_segments() {
+    let mut lab = lab("vx", Mode::Vxlan, 3, 2);
+    let pods = pods(&lab, &[("a1", "node-1"), ("a2", "node-1"), ("b", "node-2"), ("c", "node-3")]);
+    check_pairs(&pods, &[("a1", "a2"), ("a1", "b"), ("a1", "c"), ("b", "c")]);
+
+    // An agent restart over correct state changes nothing and keeps an
+    // established cross-node connection.
+    let (b_ip, b_ns) = pods["b"].clone();
+    let listener = probe::open(&b_ns).unwrap().run(|| std::net::TcpListener::bind("0.0.0.0:7777").unwrap()).unwrap();
+    let mut client = probe::open(&pods["a1"].1).unwrap().run(|| std::net::TcpStream::connect((b_ip, 7777)).unwrap()).unwrap();
+    let (mut server, _) = listener.accept().unwrap();
+    let before = node_routes(&lab, "node-1");
+    lab.stop_agent("node-1").unwrap();
+    lab.start_agent("node-1").unwrap();
+    let log = lab.state.processes.iter().find(|p| p.role == "node-1").unwrap().log.clone();
+    wait_for("the restarted agent to reconcile", Duration::from_secs(20), || {
+        let text = std::fs::read_to_string(&log).ok()?;
+        let runs = text.matches("keel-agent starting").count();
+        (runs >= 2 && text.rsplit("keel-agent starting").next()?.contains("node registered")).then_some(())
+    });
+    std::thread::sleep(Duration::from_secs(2));
+    let text = std::fs::read_to_string(&log).unwrap();
+    let after_restart = text.rsplit("keel-agent starting").next().unwrap();
+    assert!(!after_restart.contains("node networking updated"), "the restarted agent changed networking:\n{text}");
+    assert_eq!(node_routes(&lab, "node-1"), before);
+    client.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    client.write_all(b"still here").unwrap();
+    let mut buf = [0u8; 10];
+    server.read_exact(&mut buf).unwrap();
+    server.write_all(&buf).unwrap();
+    client.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"still here");
+
+    // node-3 leaves: its route, neighbour and FDB entry go everywhere.
+    let c3_ip = lab.topology().node("node-3").unwrap().ip.to_string();
+    let cidr = remove_node(&mut lab, "node-3");
+    for node in ["node-1", "node-2"] {
+        wait_for("node-3's route to be withdrawn", Duration::from_secs(20), || {
+            (!node_routes(&lab, node).contains(&cidr) && !node_fdb(&lab, node).contains(&c3_ip)).then_some(())
+        });
+    }
+    check_pairs(&pods, &[("a1", "b")]);
+}
+
+#[test]
+fn route_mode_reaches_adjacent_nodes_and_refuses_the_others() {
+    let lab = lab("rt", Mode::Route, 4, 2);
+    // node-1 and node-3 share segment 0, node-2 and node-4 segment 1.
+    let pods = pods(&lab, &[("a1", "node-1"), ("a2", "node-1"), ("c", "node-3"), ("b", "node-2"), ("d", "node-4")]);
+    check_pairs(&pods, &[("a1", "a2"), ("a1", "c"), ("b", "d")]);
+    assert!(node_routes(&lab, "node-1").contains("via 172.30.0.13 dev eth0"), "{}", node_routes(&lab, "node-1"));
+    // Across segments there is no route, and the Node says why.
+    let (ip, ns) = &pods["b"];
+    assert!(probe::tcp(&probe::open(&pods["a1"].1).unwrap(), &probe::open(ns).unwrap(), *ip).is_err());
+    let c = lab.client().unwrap();
+    let n1: Node = block_on(c.get::<Node>("", "node-1")).unwrap();
+    let cond = n1.condition("NetworkUnavailable").expect("condition");
+    assert_eq!(cond.status, "True");
+    assert!(cond.message.contains("node-2") && cond.message.contains("L2 adjacency"), "{}", cond.message);
+}
+
+#[test]
+fn vpc_routes_across_two_segments() {
+    let mut lab = lab("vpc", Mode::Vpc, 3, 2);
+    let pods = pods(&lab, &[("a1", "node-1"), ("a2", "node-1"), ("b", "node-2"), ("c", "node-3")]);
+    check_pairs(&pods, &[("a1", "a2"), ("a1", "b"), ("a1", "c"), ("b", "c")]);
+    let router = |lab: &Lab| {
+        let out = std::process::Command::new("ip").args(["netns", "exec", &lab.topology().router, "ip", "route", "show", "proto", "77"]).output().unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(router(&lab).lines().count(), 3, "{}", router(&lab));
+    assert!(node_routes(&lab, "node-1").is_empty(), "vpc mode adds no routes on nodes");
+    let cidr = remove_node(&mut lab, "node-3");
+    wait_for("node-3's VPC route to be withdrawn", Duration::from_secs(20), || (!router(&lab).contains(&cidr)).then_some(()));
+    assert_eq!(router(&lab).lines().count(), 2);
+}
+
+#[test]
+fn auto_routes_adjacent_nodes_and_tunnels_to_the_rest_then_lab_down_leaves_nothing() {
+    let lab = lab("auto", Mode::Auto, 3, 2);
+    let pods = pods(&lab, &[("a1", "node-1"), ("a2", "node-1"), ("b", "node-2"), ("c", "node-3")]);
+    check_pairs(&pods, &[("a1", "a2"), ("a1", "b"), ("a1", "c"), ("b", "c")]);
+    let routes = node_routes(&lab, "node-1");
+    assert!(routes.contains("via 172.30.0.13 dev eth0"), "node-3 is adjacent: direct route\n{routes}");
+    assert!(routes.contains("dev keel.vxlan"), "node-2 is not: VXLAN\n{routes}");
+
+    let name = lab.name().to_string();
+    let pids: Vec<i32> = lab.state.processes.iter().map(|p| p.pid).collect();
+    let dir = lab.state.dir.clone();
+    drop(lab);
+    let prefix = format!("keel-lab-{name}-");
+    let netns: Vec<String> = std::fs::read_dir("/run/netns").unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    assert!(!netns.iter().any(|n| n.starts_with(&prefix)), "namespaces left: {netns:?}");
+    for pid in pids {
+        let alive = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z"));
+        assert!(!alive, "process {pid} of the lab is still running");
+    }
+    let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
+    assert!(!mounts.contains(&prefix), "mounts left");
+    let cg = keel_lab::cgroup2_root().unwrap().join(format!("keel-lab-{name}-nodes"));
+    assert!(!cg.exists(), "cgroup {} left", cg.display());
+    assert!(!dir.exists(), "lab dir {} left", dir.display());
+}
