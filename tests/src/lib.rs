@@ -13,6 +13,7 @@ pub mod netns;
 pub mod podman;
 pub mod probe;
 pub mod process;
+pub mod runtime;
 pub mod sweep;
 
 pub use cgroup::TestCgroup;

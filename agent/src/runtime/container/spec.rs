@@ -120,7 +120,6 @@ pub fn build(req: &ContainerRequest, rootfs: &str) -> Value {
                 "effective": req.capabilities,
                 "permitted": req.capabilities,
             },
-            "rlimits": [{"type": "RLIMIT_NOFILE", "hard": 1_048_576u64, "soft": 1_048_576u64}],
             "noNewPrivileges": req.no_new_privileges,
             "oomScoreAdj": req.resources.oom_score_adj,
         },

@@ -1,0 +1,468 @@
+//! Support for the runtime tests: test images built here (Debian's static
+//! busybox, keel-testbin with the shared libraries it needs), written as OCI
+//! image layouts; Debian's `docker-registry` serving them on the loopback of
+//! a test network namespace (pushed with `skopeo`); and a guard over a
+//! runtime root that removes its shims, containers, mounts and cgroups on
+//! drop.
+
+use std::{
+    fs,
+    os::unix::fs::{PermissionsExt, symlink},
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use keel_agent::runtime::images::store::{sha256_bytes, sha256_file};
+use serde_json::json;
+
+use crate::{TestNetns, process};
+
+/// busybox applets linked into the test images.
+const APPLETS: &[&str] = &[
+    "sh", "ls", "cat", "echo", "sleep", "touch", "true", "false", "id", "env", "ps", "kill",
+    "hostname", "wget", "mkdir", "rm", "test", "pwd", "head",
+];
+
+/// Runs a command, panicking with its output when it fails.
+fn sh(cmd: &mut Command) -> String {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// What goes into a test image.
+pub struct ImageSpec {
+    pub tag: String,
+    pub with_testbin: bool,
+    pub entrypoint: Vec<String>,
+    pub cmd: Vec<String>,
+    pub env: Vec<String>,
+    pub user: Option<String>,
+    pub working_dir: Option<String>,
+}
+
+impl ImageSpec {
+    /// busybox only, `sh` as the command.
+    pub fn busybox(tag: &str) -> Self {
+        Self {
+            tag: tag.into(),
+            with_testbin: false,
+            entrypoint: vec![],
+            cmd: vec!["/bin/sh".into()],
+            env: vec!["PATH=/usr/local/bin:/usr/bin:/bin".into()],
+            user: None,
+            working_dir: None,
+        }
+    }
+
+    /// busybox + keel-testbin, serving HTTP on 8080 by default.
+    pub fn testbin(tag: &str) -> Self {
+        Self {
+            tag: tag.into(),
+            with_testbin: true,
+            entrypoint: vec!["/usr/local/bin/keel-testbin".into()],
+            cmd: vec!["http-serve".into(), "--port".into(), "8080".into()],
+            env: vec!["PATH=/usr/local/bin:/usr/bin:/bin".into()],
+            user: None,
+            working_dir: Some("/".into()),
+        }
+    }
+}
+
+/// Copies `bin` and the shared libraries `ldd` lists into `root`, at the
+/// same paths.
+fn copy_with_libs(bin: &Path, dest_in_root: &str, root: &Path) {
+    let dest = root.join(dest_in_root.trim_start_matches('/'));
+    fs::create_dir_all(dest.parent().unwrap()).unwrap();
+    fs::copy(bin, &dest).unwrap();
+    let ldd = Command::new("ldd").arg(bin).output().expect("ldd");
+    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
+        let path = line
+            .split_whitespace()
+            .find(|w| w.starts_with('/'))
+            .map(PathBuf::from);
+        if let Some(lib) = path {
+            let d = root.join(lib.strip_prefix("/").unwrap());
+            fs::create_dir_all(d.parent().unwrap()).unwrap();
+            fs::copy(fs::canonicalize(&lib).unwrap(), &d).unwrap();
+        }
+    }
+}
+
+/// Builds an OCI image layout for `spec` under `dir` (one gzip layer) and
+/// returns the layout path.
+pub fn build_layout(spec: &ImageSpec, dir: &Path) -> PathBuf {
+    let root = dir.join("rootfs");
+    for d in [
+        "bin",
+        "etc",
+        "tmp",
+        "usr/local/bin",
+        "var",
+        "root",
+        "proc",
+        "sys",
+        "dev",
+    ] {
+        fs::create_dir_all(root.join(d)).unwrap();
+    }
+    fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
+    fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static is installed");
+    for a in APPLETS {
+        symlink("busybox", root.join("bin").join(a)).unwrap();
+    }
+    fs::write(
+        root.join("etc/passwd"),
+        "root:x:0:0:root:/root:/bin/sh\nwww:x:33:33:www:/var:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
+    )
+    .unwrap();
+    fs::write(
+        root.join("etc/group"),
+        "root:x:0:\nwww:x:33:\nstaff:x:50:www\nnogroup:x:65534:\n",
+    )
+    .unwrap();
+    if spec.with_testbin {
+        copy_with_libs(
+            &process::bin("keel-testbin"),
+            "/usr/local/bin/keel-testbin",
+            &root,
+        );
+    }
+    let layout = dir.join("layout");
+    let blobs = layout.join("blobs/sha256");
+    fs::create_dir_all(&blobs).unwrap();
+    let tar = dir.join("layer.tar");
+    sh(Command::new("tar")
+        .args([
+            "--numeric-owner",
+            "--owner=0",
+            "--group=0",
+            "--sort=name",
+            "-C",
+        ])
+        .arg(&root)
+        .arg("-cf")
+        .arg(&tar)
+        .arg("."));
+    let diff_id = sha256_file(&tar).unwrap();
+    sh(Command::new("gzip").args(["-n", "-1", "-f"]).arg(&tar));
+    let gz = dir.join("layer.tar.gz");
+    let layer_digest = sha256_file(&gz).unwrap();
+    let layer_size = fs::metadata(&gz).unwrap().len();
+    fs::rename(&gz, blobs.join(&layer_digest[7..])).unwrap();
+    let mut cfg = json!({
+        "Env": spec.env,
+        "Cmd": spec.cmd,
+    });
+    if !spec.entrypoint.is_empty() {
+        cfg["Entrypoint"] = json!(spec.entrypoint);
+    }
+    if let Some(u) = &spec.user {
+        cfg["User"] = json!(u);
+    }
+    if let Some(w) = &spec.working_dir {
+        cfg["WorkingDir"] = json!(w);
+    }
+    let config = serde_json::to_vec(&json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": cfg,
+        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
+    }))
+    .unwrap();
+    let config_digest = sha256_bytes(&config);
+    fs::write(blobs.join(&config_digest[7..]), &config).unwrap();
+    let manifest = serde_json::to_vec(&json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
+                   "digest": config_digest, "size": config.len()},
+        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": layer_digest, "size": layer_size}],
+    }))
+    .unwrap();
+    let manifest_digest = sha256_bytes(&manifest);
+    fs::write(blobs.join(&manifest_digest[7..]), &manifest).unwrap();
+    fs::write(
+        layout.join("oci-layout"),
+        r#"{"imageLayoutVersion":"1.0.0"}"#,
+    )
+    .unwrap();
+    fs::write(
+        layout.join("index.json"),
+        serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "manifests": [{
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": manifest_digest,
+                "size": manifest.len(),
+                "annotations": {"org.opencontainers.image.ref.name": spec.tag},
+            }],
+        }))
+        .unwrap(),
+    )
+    .unwrap();
+    let _ = fs::remove_dir_all(&root);
+    layout
+}
+
+/// The digest of the single manifest of a layout built by [`build_layout`].
+pub fn layout_manifest_digest(layout: &Path) -> String {
+    let idx: serde_json::Value =
+        serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
+    idx["manifests"][0]["digest"].as_str().unwrap().to_string()
+}
+
+/// Debian's docker-registry on 127.0.0.1:PORT inside a test namespace.
+pub struct TestRegistry {
+    child: Option<Child>,
+    dir: tempfile::TempDir,
+    pub port: u16,
+}
+
+impl TestRegistry {
+    pub fn start(ns: &TestNetns, port: u16) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("keel-t-registry-")
+            .tempdir()
+            .unwrap();
+        let cfg = dir.path().join("config.yml");
+        fs::write(
+            &cfg,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
+                dir.path().join("data").display()
+            ),
+        )
+        .unwrap();
+        let log = fs::File::create(dir.path().join("registry.log")).unwrap();
+        let child = ns
+            .command("docker-registry")
+            .arg("serve")
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("starting docker-registry");
+        let mut r = Self {
+            child: Some(child),
+            dir,
+            port,
+        };
+        let addr = format!("127.0.0.1:{port}");
+        process::wait_for("docker-registry to listen", Duration::from_secs(20), || {
+            if let Some(s) = r.child.as_mut().and_then(|c| c.try_wait().ok().flatten()) {
+                panic!(
+                    "docker-registry exited ({s}): {}",
+                    fs::read_to_string(r.dir.path().join("registry.log")).unwrap_or_default()
+                );
+            }
+            ns.run(|| std::net::TcpStream::connect(&addr).ok().map(drop))
+        });
+        r
+    }
+
+    pub fn host(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// Pushes an OCI layout (its single image, tagged `tag`) as `repo:tag`.
+    pub fn push(&self, ns: &TestNetns, layout: &Path, tag: &str, repo: &str) -> String {
+        let dest = format!("{}/{repo}:{tag}", self.host());
+        let out = ns
+            .command("skopeo")
+            .args(["copy", "--quiet", "--dest-tls-verify=false"])
+            .arg(format!("oci:{}:{tag}", layout.display()))
+            .arg(format!("docker://{dest}"))
+            .output()
+            .expect("skopeo");
+        assert!(
+            out.status.success(),
+            "skopeo copy to {dest}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        dest
+    }
+
+    /// Where the registry keeps a blob (to corrupt it on purpose).
+    pub fn blob_path(&self, digest: &str) -> PathBuf {
+        let hex = digest.trim_start_matches("sha256:");
+        self.dir
+            .path()
+            .join("data/docker/registry/v2/blobs/sha256")
+            .join(&hex[..2])
+            .join(hex)
+            .join("data")
+    }
+}
+
+impl Drop for TestRegistry {
+    fn drop(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            process::stop_child(&mut c, Duration::from_secs(2));
+        }
+    }
+}
+
+/// A runtime root (`keel-t-runtime-…` temp dir) and cgroup parent
+/// (`keel-t-rt-…`) for one test. Drop kills the shims and containers it
+/// holds (by the PIDs their files name), unmounts the rootfs overlays and
+/// removes the cgroups and the directory.
+pub struct RuntimeRoot {
+    pub dir: tempfile::TempDir,
+    pub cgroup_parent: String,
+}
+
+impl RuntimeRoot {
+    pub fn new() -> Self {
+        Self {
+            dir: tempfile::Builder::new()
+                .prefix("keel-t-runtime-")
+                .tempdir()
+                .unwrap(),
+            cgroup_parent: crate::unique("rt"),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Shim PIDs from their pid files.
+    pub fn shim_pids(&self) -> Vec<i32> {
+        let mut out = Vec::new();
+        if let Ok(rd) = fs::read_dir(self.path().join("pods")) {
+            for e in rd.flatten() {
+                if let Some(p) = fs::read_to_string(e.path().join("shim.pid"))
+                    .ok()
+                    .and_then(|s| s.trim().parse().ok())
+                {
+                    out.push(p);
+                }
+            }
+        }
+        out
+    }
+
+    /// PIDs in the cgroups under this root's parent (every hierarchy).
+    pub fn container_pids(&self) -> Vec<i32> {
+        let mut out = Vec::new();
+        fn walk(d: &Path, out: &mut Vec<i32>) {
+            if let Ok(s) = fs::read_to_string(d.join("cgroup.procs")) {
+                out.extend(s.lines().filter_map(|l| l.trim().parse::<i32>().ok()));
+            }
+            if let Ok(rd) = fs::read_dir(d) {
+                for e in rd.flatten() {
+                    if e.file_type().is_ok_and(|t| t.is_dir()) {
+                        walk(&e.path(), out);
+                    }
+                }
+            }
+        }
+        for h in cgroup_hierarchies() {
+            walk(&h.join(&self.cgroup_parent), &mut out);
+        }
+        out.sort();
+        out.dedup();
+        out
+    }
+}
+
+impl Default for RuntimeRoot {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// /sys/fs/cgroup and each mounted hierarchy under it.
+pub fn cgroup_hierarchies() -> Vec<PathBuf> {
+    let mut v = vec![PathBuf::from("/sys/fs/cgroup")];
+    if let Ok(rd) = fs::read_dir("/sys/fs/cgroup") {
+        v.extend(
+            rd.flatten()
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+                .map(|e| e.path()),
+        );
+    }
+    v
+}
+
+impl Drop for RuntimeRoot {
+    fn drop(&mut self) {
+        use nix::{
+            sys::signal::{Signal, kill},
+            unistd::Pid,
+        };
+        let pids: Vec<i32> = self
+            .shim_pids()
+            .into_iter()
+            .chain(self.container_pids())
+            .collect();
+        for p in &pids {
+            let _ = kill(Pid::from_raw(*p), Signal::SIGKILL);
+        }
+        let deadline = std::time::Instant::now() + Duration::from_secs(5);
+        while std::time::Instant::now() < deadline
+            && pids
+                .iter()
+                .any(|p| Path::new(&format!("/proc/{p}")).exists() && !is_zombie(*p))
+        {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let root = self.path().display().to_string();
+        let mut mine: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(4))
+            .filter(|m| m.starts_with(&root))
+            .collect();
+        mine.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in mine {
+            if let Err(e) = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH) {
+                eprintln!("cleanup: umount {m}: {e}");
+            }
+        }
+        for h in cgroup_hierarchies() {
+            let d = h.join(&self.cgroup_parent);
+            if d.exists() {
+                remove_cgroup_tree(&d);
+            }
+        }
+    }
+}
+
+fn is_zombie(pid: i32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .map(|s| {
+            s.rsplit(')')
+                .next()
+                .is_some_and(|r| r.trim_start().starts_with('Z'))
+        })
+        .unwrap_or(true)
+}
+
+fn remove_cgroup_tree(d: &Path) {
+    if let Ok(rd) = fs::read_dir(d) {
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                remove_cgroup_tree(&e.path());
+            }
+        }
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(3);
+    while let Err(e) = fs::remove_dir(d) {
+        if e.kind() == std::io::ErrorKind::NotFound || std::time::Instant::now() > deadline {
+            if e.kind() != std::io::ErrorKind::NotFound {
+                eprintln!("cleanup: rmdir {}: {e}", d.display());
+            }
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}

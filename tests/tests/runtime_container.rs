@@ -1,0 +1,637 @@
+//! keel's direct runtime end to end, without the agent: images pulled from a
+//! docker-registry on the loopback of a test network namespace, containers
+//! launched by a per-pod shim with libcontainer, joined to that namespace,
+//! probed, restarted, reported, re-adopted; bad input reported with clear
+//! reasons while a healthy pod next to it carries on.
+
+use std::{path::Path, time::Duration};
+
+use keel_agent::runtime::{
+    backend::{PodRef, PodRuntime},
+    container::NodeRuntimeConfig,
+    direct::{DirectConfig, DirectRuntime},
+    images::PullOptions,
+    worker::{PodWorker, WorkerConfig},
+};
+use keel_api::{
+    Pod, Quantity,
+    pod::{
+        Container, ContainerStatus, EmptyDirVolumeSource, HttpGetAction, IntOrString, PodPhase,
+        Probe, PullPolicy, RestartPolicy, Volume, VolumeMount,
+    },
+};
+use keel_tests::{
+    TestNetns,
+    process::bin,
+    require_root,
+    runtime::{ImageSpec, RuntimeRoot, TestRegistry, build_layout},
+};
+
+const REG_PORT: u16 = 5000;
+
+struct Env {
+    ns: TestNetns,
+    reg: TestRegistry,
+    root: RuntimeRoot,
+    _images: tempfile::TempDir,
+    testbin: String,
+    busybox: String,
+}
+
+fn env(what: &str) -> Env {
+    require_root();
+    let ns = TestNetns::new(what).expect("netns");
+    let reg = TestRegistry::start(&ns, REG_PORT);
+    let images = tempfile::Builder::new()
+        .prefix("keel-t-images-")
+        .tempdir()
+        .unwrap();
+    let tb = build_layout(&ImageSpec::testbin("v1"), &images.path().join("testbin"));
+    let bb = build_layout(&ImageSpec::busybox("v1"), &images.path().join("busybox"));
+    let testbin = reg.push(&ns, &tb, "v1", "keel/testbin");
+    let busybox = reg.push(&ns, &bb, "v1", "keel/busybox");
+    Env {
+        ns,
+        reg,
+        root: RuntimeRoot::new(),
+        _images: images,
+        testbin,
+        busybox,
+    }
+}
+
+impl Env {
+    fn runtime(&self) -> DirectRuntime {
+        DirectRuntime::new(DirectConfig {
+            root: self.root.path().to_path_buf(),
+            exe: bin("keel-agent"),
+            node: NodeRuntimeConfig {
+                cgroup_parent: self.root.cgroup_parent.clone(),
+                host_path_roots: vec![self.root.path().to_path_buf()],
+                ..Default::default()
+            },
+            pull: PullOptions {
+                insecure_registries: vec![self.reg.host()],
+                ..Default::default()
+            },
+        })
+        .expect("runtime")
+    }
+
+    /// Runs `f` on a current-thread runtime inside the test namespace, so
+    /// pulls reach the registry and probes reach the pod.
+    fn block_on<T: Send>(&self, f: impl std::future::Future<Output = T> + Send) -> T {
+        self.ns.run(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(f)
+        })
+    }
+}
+
+fn pod(name: &str, containers: Vec<Container>) -> Pod {
+    let mut p = Pod::default();
+    p.metadata.name = name.into();
+    p.metadata.namespace = "default".into();
+    p.metadata.uid = keel_tests::unique("uid");
+    p.spec.containers = containers;
+    p.spec.termination_grace_period_seconds = Some(5);
+    p
+}
+
+fn container(name: &str, image: &str) -> Container {
+    Container {
+        name: name.into(),
+        image: image.into(),
+        image_pull_policy: Some(PullPolicy::IfNotPresent),
+        ..Default::default()
+    }
+}
+
+fn http_probe(path: &str, period: i64, failures: i64) -> Probe {
+    Probe {
+        http_get: Some(HttpGetAction {
+            path: path.into(),
+            port: IntOrString::Int(8080),
+            host: String::new(),
+            scheme: String::new(),
+            http_headers: vec![],
+        }),
+        period_seconds: Some(period),
+        failure_threshold: Some(failures),
+        ..Default::default()
+    }
+}
+
+fn worker(e: &Env, rt: DirectRuntime, p: Pod) -> PodWorker<DirectRuntime> {
+    let r = PodRef::of(&p, Some(e.ns.ns().path()));
+    PodWorker::new(rt, p, r, WorkerConfig::default())
+}
+
+/// Syncs until `done` holds for the pod (bounded).
+async fn sync_until(
+    w: &mut PodWorker<DirectRuntime>,
+    what: &str,
+    secs: u64,
+    done: impl Fn(&Pod) -> bool,
+) -> Pod {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let p = w.sync().await.expect("sync").clone();
+        if done(&p) {
+            return p;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {secs}s waiting for {what}; status: {:#?}",
+            p.status
+        );
+        tokio::time::sleep(w.next_sync().min(Duration::from_millis(200))).await;
+    }
+}
+
+fn status<'a>(p: &'a Pod, name: &str) -> &'a ContainerStatus {
+    p.status
+        .container_statuses
+        .iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no status for {name}: {:#?}", p.status))
+}
+
+fn http_get(addr: &str, path: &str) -> Option<String> {
+    use std::io::{Read, Write};
+    let mut s = std::net::TcpStream::connect(addr).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut r = String::new();
+    s.read_to_string(&mut r).ok()?;
+    Some(r)
+}
+
+#[test]
+fn pulled_image_runs_in_the_pod_netns_serves_execs_and_logs() {
+    let e = env("rt-run");
+    let rt = e.runtime();
+    let mut c = container("web", &e.testbin);
+    c.readiness_probe = Some(http_probe("/healthz", 1, 3));
+    c.volume_mounts = vec![VolumeMount {
+        name: "scratch".into(),
+        mount_path: "/scratch".into(),
+        read_only: false,
+        sub_path: String::new(),
+    }];
+    let mut p = pod("web", vec![c]);
+    p.spec.volumes = vec![Volume {
+        name: "scratch".into(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        host_path: None,
+    }];
+    let mut w = worker(&e, rt.clone(), p);
+    e.block_on(async {
+        let p = sync_until(&mut w, "Ready", 60, |p| p.is_ready()).await;
+        assert_eq!(p.status.phase, Some(PodPhase::Running));
+        let s = status(&p, "web");
+        assert!(s.state.running.is_some() && s.ready && s.restart_count == 0);
+        assert!(s.image_id.starts_with("sha256:"), "{s:?}");
+
+        // The server listens inside the test namespace (the pod's).
+        let body = http_get("127.0.0.1:8080", "/").expect("GET / inside the pod netns");
+        assert!(
+            body.starts_with("HTTP/1.1 200") && body.ends_with("web\n"),
+            "{body}"
+        );
+
+        // exec runs inside the container: its rootfs, hostname, volume.
+        let id = s.container_id.trim_start_matches("keel://").to_string();
+        let pr = w.pod_ref.clone();
+        let out = rt
+            .exec(
+                &pr,
+                &id,
+                &[
+                    "/bin/sh".into(),
+                    "-c".into(),
+                    "hostname; id -u; echo hi > /scratch/f; cat /scratch/f; ls /usr/local/bin"
+                        .into(),
+                ],
+                Duration::from_secs(10),
+            )
+            .await
+            .expect("exec");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(
+            out.exit_code,
+            0,
+            "{text} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(text, "web\n0\nhi\nkeel-testbin\n");
+        let vol = rt.pod_dir(&pr).join("volumes/scratch/f");
+        assert_eq!(std::fs::read_to_string(&vol).unwrap(), "hi\n");
+
+        // Its stdout is in the CRI log.
+        let log = rt.log_path(&pr, "web", 0);
+        let lines = keel_agent::runtime::logs::read_lines(&log, 4).unwrap();
+        assert!(lines.iter().any(|l| l == "listening on :8080"), "{lines:?}");
+        let raw = std::fs::read_to_string(&log).unwrap();
+        assert!(
+            raw.lines().next().unwrap().contains(" stdout F listening"),
+            "{raw}"
+        );
+
+        // Graceful stop: SIGTERM reaches the server, which exits 0.
+        w.terminate().await.expect("terminate");
+        assert!(!rt.pod_dir(&pr).exists(), "pod directory removed");
+    });
+    assert!(e.root.shim_pids().is_empty());
+    assert!(
+        e.root.container_pids().is_empty(),
+        "no process left in the pod's cgroups"
+    );
+}
+
+#[test]
+fn failing_liveness_probe_restarts_with_back_off() {
+    let e = env("rt-live");
+    let rt = e.runtime();
+    let mut c = container("web", &e.testbin);
+    c.args = vec![
+        "http-serve".into(),
+        "--port".into(),
+        "8080".into(),
+        "--healthy-for".into(),
+        "2".into(),
+    ];
+    c.liveness_probe = Some(http_probe("/healthz", 1, 2));
+    let p = pod("live", vec![c]);
+    let mut w = worker(&e, rt.clone(), p);
+    e.block_on(async {
+        let p = sync_until(&mut w, "a restart", 90, |p| {
+            p.status
+                .container_statuses
+                .first()
+                .is_some_and(|s| s.restart_count >= 1 && s.state.running.is_some())
+        })
+        .await;
+        let s = status(&p, "web");
+        let last = s
+            .last_state
+            .terminated
+            .as_ref()
+            .expect("lastState after a restart");
+        // Killed by the probe: SIGTERM, which the server handles with exit 0.
+        assert_eq!(last.exit_code, 0, "{last:?}");
+        // In between it waited in CrashLoopBackOff (seen by the worker's
+        // waiting reason while the back-off ran): the restart came no
+        // sooner than the kubelet's 10 s.
+        let started = s.state.running.as_ref().unwrap().started_at.unwrap().0;
+        let finished = last.finished_at.unwrap().0;
+        assert!(
+            started.duration_since(finished).unwrap() >= Duration::from_secs(9),
+            "restart after {:?}",
+            started.duration_since(finished)
+        );
+        w.terminate().await.expect("terminate");
+    });
+}
+
+#[test]
+fn oom_and_non_zero_exit_are_reported_with_their_reasons() {
+    let e = env("rt-exit");
+    let rt = e.runtime();
+    let mut fail = container("fail", &e.busybox);
+    fail.command = vec!["/bin/sh".into(), "-c".into(), "echo bye; exit 3".into()];
+    let mut oom = container("oom", &e.testbin);
+    oom.args = vec!["alloc".into(), "256".into()];
+    oom.resources.limits = [("memory".to_string(), Quantity::parse("32Mi").unwrap())].into();
+    let mut ok = container("ok", &e.busybox);
+    ok.command = vec!["/bin/true".into()];
+    let mut p = pod("exits", vec![fail, oom, ok]);
+    p.spec.restart_policy = RestartPolicy::Never;
+    let mut w = worker(&e, rt, p);
+    e.block_on(async {
+        let p = sync_until(&mut w, "all three to exit", 60, |p| {
+            p.status.container_statuses.len() == 3
+                && p.status
+                    .container_statuses
+                    .iter()
+                    .all(|s| s.state.terminated.is_some())
+        })
+        .await;
+        let t = |n: &str| status(&p, n).state.terminated.clone().unwrap();
+        assert_eq!(
+            (t("fail").reason.as_str(), t("fail").exit_code),
+            ("Error", 3)
+        );
+        assert_eq!(
+            (t("oom").reason.as_str(), t("oom").exit_code),
+            ("OOMKilled", 137)
+        );
+        assert_eq!(
+            (t("ok").reason.as_str(), t("ok").exit_code),
+            ("Completed", 0)
+        );
+        assert_eq!(p.status.phase, Some(PodPhase::Failed));
+        assert!(!p.is_ready());
+        w.terminate().await.expect("terminate");
+    });
+}
+
+#[test]
+fn a_new_runtime_instance_re_adopts_running_containers() {
+    let e = env("rt-adopt");
+    let mut c = container("web", &e.testbin);
+    c.readiness_probe = Some(http_probe("/healthz", 1, 3));
+    let p = pod("adopt", vec![c]);
+    let (id, pid) = {
+        let mut w = worker(&e, e.runtime(), p.clone());
+        e.block_on(async {
+            let p = sync_until(&mut w, "Ready", 60, |p| p.is_ready()).await;
+            let s = status(&p, "web");
+            (
+                s.container_id.clone(),
+                w.runtime().list(&w.pod_ref).await.unwrap()[0].pid,
+            )
+        })
+        // The worker and runtime are dropped here, as when the agent dies.
+    };
+    let shims = e.root.shim_pids();
+    assert_eq!(shims.len(), 1);
+    assert!(
+        Path::new(&format!("/proc/{}", shims[0])).exists(),
+        "shim outlives its agent"
+    );
+    assert!(
+        Path::new(&format!("/proc/{pid}")).exists(),
+        "container outlives its agent"
+    );
+
+    let rt = e.runtime();
+    let mut w = e.block_on(async {
+        let pods = rt.pods().await.unwrap();
+        assert_eq!(pods.len(), 1, "the runtime finds the pod on disk");
+        assert_eq!(pods[0].uid, p.metadata.uid);
+        PodWorker::new(
+            rt.clone(),
+            p.clone(),
+            pods[0].clone(),
+            WorkerConfig::default(),
+        )
+    });
+    e.block_on(async {
+        let p = sync_until(&mut w, "Ready again", 30, |p| p.is_ready()).await;
+        let s = status(&p, "web");
+        assert_eq!(s.container_id, id, "same container, not a new one");
+        assert_eq!(s.restart_count, 0);
+        assert!(
+            http_get("127.0.0.1:8080", "/healthz").is_some_and(|b| b.starts_with("HTTP/1.1 200"))
+        );
+        w.terminate().await.expect("terminate");
+    });
+}
+
+#[test]
+fn bad_input_gets_a_clear_reason_and_disturbs_nothing_else() {
+    let e = env("rt-bad");
+    let rt = e.runtime();
+    // A healthy pod alongside.
+    let mut good = container("web", &e.testbin);
+    good.readiness_probe = Some(http_probe("/healthz", 1, 3));
+    let mut gw = worker(&e, rt.clone(), pod("good", vec![good]));
+    e.block_on(async {
+        sync_until(&mut gw, "Ready", 60, |p| p.is_ready()).await;
+    });
+
+    let waiting = |p: &Pod, n: &str| {
+        status(p, n)
+            .state
+            .waiting
+            .clone()
+            .map(|w| (w.reason, w.message))
+    };
+    let cases: Vec<(Container, &str, &str)> = vec![
+        (
+            container("missing", &format!("{}/keel/nope:v1", e.reg.host())),
+            "ErrImagePull",
+            "not found",
+        ),
+        (
+            {
+                let mut c = container("nocmd", &e.busybox);
+                c.command = vec!["/bin/does-not-exist".into()];
+                c
+            },
+            "CreateContainerError",
+            "does-not-exist",
+        ),
+        (
+            {
+                let mut c = container("escape", &e.busybox);
+                c.volume_mounts = vec![VolumeMount {
+                    name: "v".into(),
+                    mount_path: "/v".into(),
+                    read_only: false,
+                    sub_path: "../../../etc".into(),
+                }];
+                c
+            },
+            "CreateContainerConfigError",
+            "subPath",
+        ),
+    ];
+    for (c, reason, needle) in cases {
+        let name = c.name.clone();
+        let mut p = pod(&name, vec![c]);
+        p.spec.volumes = vec![Volume {
+            name: "v".into(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            host_path: None,
+        }];
+        let mut w = worker(&e, rt.clone(), p);
+        e.block_on(async {
+            let p = sync_until(&mut w, reason, 30, |p| {
+                p.status
+                    .container_statuses
+                    .first()
+                    .and_then(|s| s.state.waiting.as_ref())
+                    .is_some_and(|w| w.reason == reason)
+            })
+            .await;
+            let (r, m) = waiting(&p, &name).unwrap();
+            assert_eq!(r, reason);
+            assert!(m.contains(needle), "{name}: {m}");
+            assert_eq!(p.status.phase, Some(PodPhase::Pending));
+            w.terminate().await.expect("terminate");
+        });
+    }
+
+    // A hostPath that escapes the allowed roots.
+    let mut c = container("host", &e.busybox);
+    c.volume_mounts = vec![VolumeMount {
+        name: "h".into(),
+        mount_path: "/h".into(),
+        read_only: false,
+        sub_path: String::new(),
+    }];
+    let mut p = pod("hostpath", vec![c]);
+    p.spec.volumes = vec![Volume {
+        name: "h".into(),
+        empty_dir: None,
+        host_path: Some(keel_api::pod::HostPathVolumeSource {
+            path: format!("{}/../../etc", e.root.path().display()),
+            type_: String::new(),
+        }),
+    }];
+    let mut w = worker(&e, rt.clone(), p);
+    e.block_on(async {
+        let p = sync_until(&mut w, "config error", 30, |p| {
+            waiting(p, "host").is_some_and(|w| w.0 == "CreateContainerConfigError")
+        })
+        .await;
+        let (_, m) = waiting(&p, "host").unwrap();
+        assert!(
+            m.contains("spec.volumes[0].hostPath.path") && m.contains("escapes"),
+            "{m}"
+        );
+        w.terminate().await.expect("terminate");
+    });
+
+    // A registry blob that does not match its digest.
+    let images = tempfile::Builder::new()
+        .prefix("keel-t-images-")
+        .tempdir()
+        .unwrap();
+    let mut spec = ImageSpec::busybox("v1");
+    spec.env.push("FLAVOUR=corrupt".into());
+    let layout = build_layout(&spec, images.path());
+    let image = e.reg.push(&e.ns, &layout, "v1", "keel/corrupt");
+    let manifest: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(layout.join("blobs/sha256").join(
+            keel_tests::runtime::layout_manifest_digest(&layout).trim_start_matches("sha256:"),
+        ))
+        .unwrap(),
+    )
+    .unwrap();
+    let cfg_digest = manifest["config"]["digest"].as_str().unwrap();
+    let blob = e.reg.blob_path(cfg_digest);
+    let mut bytes = std::fs::read(&blob).unwrap();
+    bytes[10] ^= 0x20;
+    std::fs::write(&blob, bytes).unwrap();
+    let mut w = worker(&e, rt.clone(), pod("corrupt", vec![container("c", &image)]));
+    e.block_on(async {
+        let p = sync_until(&mut w, "ErrImagePull", 30, |p| {
+            waiting(p, "c").is_some_and(|w| w.0 == "ErrImagePull")
+        })
+        .await;
+        let (_, m) = waiting(&p, "c").unwrap();
+        assert!(m.contains("digest"), "{m}");
+        w.terminate().await.expect("terminate");
+    });
+    assert!(
+        rt.images().get(&image).is_none(),
+        "nothing of the corrupt image was stored under its name"
+    );
+
+    // The healthy pod never noticed.
+    e.block_on(async {
+        let p = gw.sync().await.unwrap().clone();
+        assert!(p.is_ready());
+        assert_eq!(status(&p, "web").restart_count, 0);
+        gw.terminate().await.expect("terminate");
+    });
+}
+
+#[test]
+fn imported_layouts_and_archives_run_with_pull_policy_never_and_gc_reclaims_them() {
+    require_root();
+    let ns = TestNetns::new("rt-import").unwrap();
+    let root = RuntimeRoot::new();
+    let images = tempfile::Builder::new()
+        .prefix("keel-t-images-")
+        .tempdir()
+        .unwrap();
+    let layout = build_layout(&ImageSpec::busybox("v1"), &images.path().join("bb"));
+    let archive = images.path().join("bb.tar");
+    let st = std::process::Command::new("tar")
+        .arg("-C")
+        .arg(&layout)
+        .arg("-cf")
+        .arg(&archive)
+        .arg(".")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let rt = DirectRuntime::new(DirectConfig {
+        root: root.path().to_path_buf(),
+        exe: bin("keel-agent"),
+        node: NodeRuntimeConfig {
+            cgroup_parent: root.cgroup_parent.clone(),
+            ..Default::default()
+        },
+        pull: PullOptions::default(),
+    })
+    .unwrap();
+    let rt2 = rt.clone();
+    let ns_path = ns.ns().path().to_path_buf();
+    ns.run(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async move {
+                let a = rt2
+                    .images()
+                    .import_layout(&layout, Some("local.test/keel/busybox:v1"))
+                    .await
+                    .unwrap();
+                let b = rt2
+                    .images()
+                    .import_archive(&archive, Some("local.test/keel/busybox:archived"))
+                    .await
+                    .unwrap();
+                assert_eq!(
+                    a[0].manifest_digest, b[0].manifest_digest,
+                    "same content, one blob set"
+                );
+                let mut c = container("sh", "local.test/keel/busybox:archived");
+                c.image_pull_policy = Some(PullPolicy::Never);
+                c.command = vec!["/bin/sh".into(), "-c".into(), "echo imported".into()];
+                let mut p = pod("imported", vec![c]);
+                p.spec.restart_policy = RestartPolicy::Never;
+                let r = PodRef::of(&p, Some(&ns_path));
+                let mut w = PodWorker::new(rt2.clone(), p, r.clone(), WorkerConfig::default());
+                let p = sync_until(&mut w, "Succeeded", 30, |p| {
+                    p.status.phase == Some(PodPhase::Succeeded)
+                })
+                .await;
+                assert_eq!(
+                    status(&p, "sh").state.terminated.as_ref().unwrap().reason,
+                    "Completed"
+                );
+                let lines =
+                    keel_agent::runtime::logs::read_lines(&rt2.log_path(&r, "sh", 0), 4).unwrap();
+                assert_eq!(lines, vec!["imported"]);
+                w.terminate().await.unwrap();
+
+                // Never + absent image: ErrImageNeverPull.
+                let err = rt2
+                    .ensure_image("local.test/keel/absent:v1", PullPolicy::Never)
+                    .await
+                    .unwrap_err();
+                assert_eq!(err.reason(), "ErrImageNeverPull");
+
+                // Nothing uses either image now: GC removes all of it.
+                let keep = [String::from("docker.io/library/unrelated:latest")].into();
+                let gone = rt2.images().gc(&keep).await.unwrap();
+                assert_eq!(gone.images.len(), 2);
+                assert!(gone.blobs >= 3 && gone.layers == 1, "{gone:?}");
+                assert!(rt2.images().get("local.test/keel/busybox:v1").is_none());
+            })
+    });
+}
