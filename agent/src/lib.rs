@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod bpf;
+pub mod lb;
 pub mod net;
 pub mod pods;
 pub mod runtime;

@@ -6,16 +6,21 @@
 //! whatever a killed test left behind, by keel's name prefix.
 
 pub mod bench;
+pub mod bpffs;
 pub mod cgroup;
 pub mod cni;
+pub mod lb;
 pub mod names;
 pub mod netns;
+pub mod packet;
 pub mod podman;
 pub mod probe;
 pub mod process;
+pub mod prog_run;
 pub mod runtime;
 pub mod sweep;
 
+pub use bpffs::TestBpffs;
 pub use cgroup::TestCgroup;
 pub use names::unique;
 pub use netns::TestNetns;

@@ -4,6 +4,7 @@
 //! flags instead of `bool`, and has a compile-time size assertion, so the
 //! kernel and userspace never disagree about a layout. With the `user`
 //! feature each type also implements `aya::Pod`.
-#![no_std]
+#![cfg_attr(not(test), no_std)]
 
+pub mod lb;
 pub mod probe;

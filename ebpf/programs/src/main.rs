@@ -3,6 +3,7 @@
 #![no_std]
 #![no_main]
 
+mod lb;
 mod probe;
 
 #[cfg(not(test))]

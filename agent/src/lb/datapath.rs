@@ -1,0 +1,446 @@
+//! Loading the LB programs and pinning their state per node under bpffs:
+//!
+//! ```text
+//! <bpffs dir>/maps/KEEL_LB_SVC …   the maps (reused by the next agent)
+//! <bpffs dir>/links/keel_lb_conn4 … the links (programs stay attached
+//!                                   while no agent runs)
+//! ```
+//!
+//! A restarted agent loads its programs against the pinned maps and swaps
+//! each pinned link to the new program atomically, so established
+//! connections, conntrack, affinity and backend choices all survive it. A
+//! pinned map whose layout differs from this build's (an upgrade that
+//! changed a type) is unpinned and recreated, and the reason logged.
+
+use std::{
+    fs::{self, File},
+    io,
+    os::{fd::AsFd, unix::fs::MetadataExt},
+    path::{Path, PathBuf},
+};
+
+use aya::{
+    Ebpf, EbpfLoader,
+    maps::{MapInfo, MapType},
+    programs::{
+        CgroupAttachMode, CgroupSockAddr, LinkOrder, ProgramError, SchedClassifier, TcAttachType,
+        links::FdLink, tc::TcAttachOptions,
+    },
+};
+use keel_ebpf_common::lb::{
+    AFFINITY_MAP, AFFINITY_MAX, AffinityKey, AffinityValue, BACKENDS_MAP, BACKENDS_MAX, Backend,
+    CONFIG_MAP, CONNECT4_PROG, CT_MAP, CT_MAX, CtKey, CtValue, GETPEERNAME4_PROG, LbConfig,
+    MAGLEV_MAP, MAGLEV_MAX, MAPS, MaglevChunk, MaglevKey, RECVMSG4_PROG, SENDMSG4_PROG,
+    SERVICES_MAP, SERVICES_MAX, SOCK_REVNAT_MAP, SOCK_REVNAT_MAX, STATS_LEN, STATS_MAP, ServiceKey,
+    ServiceValue, SockRevNatKey, SockRevNatValue, TC_EGRESS_PROG, TC_INGRESS_PROG,
+};
+
+use super::{
+    maps::{AyaMaps, MapsError},
+    sys,
+};
+use crate::bpf::{BpfError, object};
+
+/// The cgroup programs and their attach types.
+pub const SOCK_PROGRAMS: [(&str, u32); 4] = [
+    (CONNECT4_PROG, sys::BPF_CGROUP_INET4_CONNECT),
+    (SENDMSG4_PROG, sys::BPF_CGROUP_UDP4_SENDMSG),
+    (RECVMSG4_PROG, sys::BPF_CGROUP_UDP4_RECVMSG),
+    (GETPEERNAME4_PROG, sys::BPF_CGROUP_INET4_GETPEERNAME),
+];
+
+/// The TC programs and their directions.
+pub const TC_PROGRAMS: [(&str, TcAttachType, u32); 2] = [
+    (TC_INGRESS_PROG, TcAttachType::Ingress, sys::BPF_TCX_INGRESS),
+    (TC_EGRESS_PROG, TcAttachType::Egress, sys::BPF_TCX_EGRESS),
+];
+
+const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
+const BPF_F_NO_PREALLOC: u32 = 1;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DatapathError {
+    #[error(transparent)]
+    Object(#[from] BpfError),
+    #[error("{path} is not on a bpf filesystem (mount one: mount -t bpf bpf DIR)")]
+    NotBpffs { path: String },
+    #[error("{what} {path}: {source}")]
+    Io {
+        what: &'static str,
+        path: String,
+        #[source]
+        source: io::Error,
+    },
+    #[error("loading the LB programs (maps pinned under {dir}): {source}")]
+    Load {
+        dir: String,
+        #[source]
+        source: Box<aya::EbpfError>,
+    },
+    #[error("BPF program {name}: {source}")]
+    Program {
+        name: &'static str,
+        #[source]
+        source: Box<ProgramError>,
+    },
+    #[error("BPF program {name}: {what}")]
+    Link { name: &'static str, what: String },
+    #[error("the BPF object has no program {0}")]
+    Missing(&'static str),
+    #[error(transparent)]
+    Maps(#[from] Box<MapsError>),
+}
+
+fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> DatapathError {
+    let path = path.display().to_string();
+    move |source| DatapathError::Io { what, path, source }
+}
+
+/// Type, key size, value size, max entries and flags each map must have.
+fn expected(name: &str) -> Option<(MapType, usize, usize, u32, u32)> {
+    use std::mem::size_of;
+    Some(match name {
+        SERVICES_MAP => (
+            MapType::Hash,
+            size_of::<ServiceKey>(),
+            size_of::<ServiceValue>(),
+            SERVICES_MAX,
+            BPF_F_NO_PREALLOC,
+        ),
+        BACKENDS_MAP => (
+            MapType::Hash,
+            size_of::<u32>(),
+            size_of::<Backend>(),
+            BACKENDS_MAX,
+            BPF_F_NO_PREALLOC,
+        ),
+        MAGLEV_MAP => (
+            MapType::Hash,
+            size_of::<MaglevKey>(),
+            size_of::<MaglevChunk>(),
+            MAGLEV_MAX,
+            BPF_F_NO_PREALLOC,
+        ),
+        AFFINITY_MAP => (
+            MapType::LruHash,
+            size_of::<AffinityKey>(),
+            size_of::<AffinityValue>(),
+            AFFINITY_MAX,
+            0,
+        ),
+        SOCK_REVNAT_MAP => (
+            MapType::LruHash,
+            size_of::<SockRevNatKey>(),
+            size_of::<SockRevNatValue>(),
+            SOCK_REVNAT_MAX,
+            0,
+        ),
+        CT_MAP => (
+            MapType::LruHash,
+            size_of::<CtKey>(),
+            size_of::<CtValue>(),
+            CT_MAX,
+            0,
+        ),
+        STATS_MAP => (
+            MapType::PerCpuArray,
+            size_of::<u32>(),
+            size_of::<u64>(),
+            STATS_LEN,
+            0,
+        ),
+        CONFIG_MAP => (
+            MapType::Array,
+            size_of::<u32>(),
+            size_of::<LbConfig>(),
+            1,
+            0,
+        ),
+        _ => return None,
+    })
+}
+
+/// Why a pinned map cannot be reused, or None when it can.
+fn incompatible(name: &str, info: &MapInfo) -> Option<String> {
+    let (ty, key, value, max, flags) = expected(name)?;
+    let got = (
+        info.map_type().ok(),
+        info.key_size() as usize,
+        info.value_size() as usize,
+        info.max_entries(),
+        info.map_flags(),
+    );
+    (got != (Some(ty), key, value, max, flags)).then(|| {
+        format!(
+            "pinned as {:?} key={} value={} max={} flags={:#x}, this agent needs {ty:?} key={key} value={value} max={max} flags={flags:#x}",
+            got.0, got.1, got.2, got.3, got.4
+        )
+    })
+}
+
+/// Makes sure `dir` can hold pins: its nearest existing ancestor must be on
+/// a bpf filesystem. Under /sys/fs/bpf, which a host may not have mounted,
+/// bpffs is mounted there first (as Cilium's agent does).
+pub fn ensure_bpffs(dir: &Path) -> Result<(), DatapathError> {
+    let on_bpffs =
+        |p: &Path| nix::sys::statfs::statfs(p).is_ok_and(|s| s.filesystem_type().0 == BPF_FS_MAGIC);
+    let existing = dir
+        .ancestors()
+        .find(|p| p.exists())
+        .unwrap_or(Path::new("/"));
+    if on_bpffs(existing) {
+        return Ok(());
+    }
+    let sysfs_bpf = Path::new("/sys/fs/bpf");
+    if dir.starts_with(sysfs_bpf) && sysfs_bpf.is_dir() && !on_bpffs(sysfs_bpf) {
+        nix::mount::mount(
+            Some("bpf"),
+            sysfs_bpf,
+            Some("bpf"),
+            nix::mount::MsFlags::empty(),
+            None::<&str>,
+        )
+        .map_err(|e| DatapathError::Io {
+            what: "mounting bpffs on",
+            path: sysfs_bpf.display().to_string(),
+            source: e.into(),
+        })?;
+        tracing::info!("mounted bpffs on /sys/fs/bpf");
+        return Ok(());
+    }
+    Err(DatapathError::NotBpffs {
+        path: dir.display().to_string(),
+    })
+}
+
+/// The loaded LB programs with their maps pinned under one directory.
+pub struct Datapath {
+    ebpf: Ebpf,
+    dir: PathBuf,
+    /// Maps that were pinned with another layout and recreated empty.
+    pub recreated: Vec<String>,
+}
+
+impl Datapath {
+    /// Loads the programs, reusing (or creating and pinning) the maps under
+    /// `dir/maps`.
+    pub fn load(dir: &Path) -> Result<Self, DatapathError> {
+        let object = object()?;
+        ensure_bpffs(dir)?;
+        let maps_dir = dir.join("maps");
+        let links_dir = dir.join("links");
+        for d in [&maps_dir, &links_dir] {
+            fs::create_dir_all(d).map_err(io_err("creating", d))?;
+        }
+        let mut recreated = Vec::new();
+        for name in MAPS {
+            let pin = maps_dir.join(name);
+            if !pin.exists() {
+                continue;
+            }
+            let why = match MapInfo::from_pin(&pin) {
+                Ok(info) => incompatible(name, &info),
+                Err(e) => Some(format!("unreadable: {e}")),
+            };
+            if let Some(why) = why {
+                tracing::warn!(map = name, %why, "recreating pinned map; its entries are lost");
+                fs::remove_file(&pin).map_err(io_err("unpinning", &pin))?;
+                recreated.push(format!("{name}: {why}"));
+            }
+        }
+        let mut loader = EbpfLoader::new();
+        let paths: Vec<(&str, PathBuf)> = MAPS.iter().map(|n| (*n, maps_dir.join(n))).collect();
+        for (name, path) in &paths {
+            loader.map_pin_path(name, path.as_path());
+        }
+        let mut ebpf = loader.load(object).map_err(|source| DatapathError::Load {
+            dir: maps_dir.display().to_string(),
+            source: Box::new(source),
+        })?;
+        for (name, _) in SOCK_PROGRAMS {
+            let p: &mut CgroupSockAddr = program(&mut ebpf, name)?;
+            p.load().map_err(|source| DatapathError::Program {
+                name,
+                source: Box::new(source),
+            })?;
+        }
+        for (name, _, _) in TC_PROGRAMS {
+            let p: &mut SchedClassifier = program(&mut ebpf, name)?;
+            p.load().map_err(|source| DatapathError::Program {
+                name,
+                source: Box::new(source),
+            })?;
+        }
+        Ok(Self {
+            ebpf,
+            dir: dir.to_path_buf(),
+            recreated,
+        })
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    pub fn maps_dir(&self) -> PathBuf {
+        self.dir.join("maps")
+    }
+
+    /// Takes the maps for the reconciler (once).
+    pub fn maps(&mut self) -> Result<AyaMaps, MapsError> {
+        AyaMaps::take(&mut self.ebpf)
+    }
+
+    /// A loaded program's descriptor (for `BPF_PROG_TEST_RUN`).
+    pub fn program_fd(
+        &self,
+        name: &'static str,
+    ) -> Result<std::os::fd::BorrowedFd<'_>, DatapathError> {
+        let p = self
+            .ebpf
+            .program(name)
+            .ok_or(DatapathError::Missing(name))?;
+        Ok(p.fd()
+            .map_err(|source| DatapathError::Program {
+                name,
+                source: Box::new(source),
+            })?
+            .as_fd())
+    }
+
+    /// Attaches the socket programs to the cgroup v2 directory `cgroup`
+    /// (and everything below it), through pinned links.
+    pub fn attach_cgroup(&mut self, cgroup: &Path) -> Result<(), DatapathError> {
+        let id = fs::metadata(cgroup)
+            .map_err(io_err("reading cgroup", cgroup))?
+            .ino();
+        for (name, attach_type) in SOCK_PROGRAMS {
+            let pin = self.dir.join("links").join(name);
+            if self.reuse_link(name, &pin, sys::BPF_LINK_TYPE_CGROUP, id, attach_type)? {
+                continue;
+            }
+            let file = File::open(cgroup).map_err(io_err("opening cgroup", cgroup))?;
+            let p: &mut CgroupSockAddr = program(&mut self.ebpf, name)?;
+            let link = p
+                .attach(file, CgroupAttachMode::Single)
+                .and_then(|l| p.take_link(l))
+                .map_err(|source| DatapathError::Program {
+                    name,
+                    source: Box::new(source),
+                })?;
+            let link = FdLink::try_from(link).map_err(|e| DatapathError::Link {
+                name,
+                what: e.to_string(),
+            })?;
+            pin_link(name, link, &pin)?;
+        }
+        Ok(())
+    }
+
+    /// Attaches the TC programs to `iface` (ingress and egress, TCX) in the
+    /// agent's network namespace, through pinned links.
+    pub fn attach_tc(&mut self, iface: &str) -> Result<(), DatapathError> {
+        let ifindex = nix::net::if_::if_nametoindex(iface).map_err(|e| DatapathError::Io {
+            what: "finding interface",
+            path: iface.to_string(),
+            source: e.into(),
+        })?;
+        for (name, direction, attach_type) in TC_PROGRAMS {
+            let pin = self.dir.join("links").join(name);
+            if self.reuse_link(
+                name,
+                &pin,
+                sys::BPF_LINK_TYPE_TCX,
+                u64::from(ifindex),
+                attach_type,
+            )? {
+                continue;
+            }
+            let p: &mut SchedClassifier = program(&mut self.ebpf, name)?;
+            let link = p
+                .attach_with_options(
+                    iface,
+                    direction,
+                    TcAttachOptions::TcxOrder(LinkOrder::default()),
+                )
+                .and_then(|l| p.take_link(l))
+                .map_err(|source| DatapathError::Program {
+                    name,
+                    source: Box::new(source),
+                })?;
+            let link = FdLink::try_from(link).map_err(|e| DatapathError::Link {
+                name,
+                what: e.to_string(),
+            })?;
+            pin_link(name, link, &pin)?;
+        }
+        Ok(())
+    }
+
+    /// If a link is pinned at `pin` and attached where it should be, swaps
+    /// its program for ours (atomically) and returns true; a link attached
+    /// elsewhere is unpinned (detached) first.
+    fn reuse_link(
+        &self,
+        name: &'static str,
+        pin: &Path,
+        link_type: u32,
+        target: u64,
+        attach_type: u32,
+    ) -> Result<bool, DatapathError> {
+        let link = match sys::obj_get(pin) {
+            Ok(fd) => fd,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(io_err("opening pinned link", pin)(e)),
+        };
+        let info = sys::link_info(link.as_fd()).map_err(io_err("reading pinned link", pin))?;
+        if info.link_type == link_type && info.target == target && info.attach_type == attach_type {
+            let prog = self.program_fd(name)?;
+            sys::link_update(link.as_fd(), prog).map_err(io_err("updating pinned link", pin))?;
+            return Ok(true);
+        }
+        tracing::info!(
+            program = name,
+            ?info,
+            "pinned link is attached elsewhere; replacing it"
+        );
+        fs::remove_file(pin).map_err(io_err("unpinning link", pin))?;
+        Ok(false)
+    }
+}
+
+fn program<'a, T>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut T, DatapathError>
+where
+    &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = ProgramError>,
+{
+    ebpf.program_mut(name)
+        .ok_or(DatapathError::Missing(name))?
+        .try_into()
+        .map_err(|source| DatapathError::Program {
+            name,
+            source: Box::new(source),
+        })
+}
+
+fn pin_link(name: &'static str, link: FdLink, pin: &Path) -> Result<(), DatapathError> {
+    link.pin(pin).map_err(|e| DatapathError::Link {
+        name,
+        what: format!("pinning at {}: {e}", pin.display()),
+    })?;
+    Ok(())
+}
+
+/// Detaches the programs and forgets the state pinned under `dir` (links
+/// first, so nothing runs against maps that are going away).
+pub fn remove(dir: &Path) -> io::Result<()> {
+    for sub in ["links", "maps"] {
+        match fs::remove_dir_all(dir.join(sub)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    match fs::remove_dir(dir) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,533 @@
+//! The kernel boundary of the load balancer: [`LbMaps`], with the real
+//! implementation over aya's typed maps ([`AyaMaps`]) and an in-memory fake
+//! ([`FakeMaps`]) for unit tests of the planner and applier — which can also
+//! check, after every single write, what a BPF lookup would see.
+
+use std::{collections::BTreeMap, path::Path};
+
+use aya::maps::{Array, HashMap as AyaHashMap, Map, MapData, MapError, PerCpuArray};
+use keel_ebpf_common::lb::{
+    AFFINITY_MAP, AffinityKey, AffinityValue, BACKENDS_MAP, Backend, CONFIG_MAP, CT_MAP, CtKey,
+    CtValue, Ip, LbConfig, MAGLEV_CHUNK, MAGLEV_MAP, MaglevChunk, MaglevKey, Proto, SERVICES_MAP,
+    SOCK_REVNAT_MAP, STATS_LEN, STATS_MAP, ServiceKey, ServiceValue, SockRevNatKey,
+    SockRevNatValue, port,
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum MapsError {
+    #[error("BPF map {map}: {op} {key}: {source}")]
+    Map {
+        map: &'static str,
+        op: &'static str,
+        key: String,
+        #[source]
+        source: Box<MapError>,
+    },
+    #[error("BPF map {map}: opening {path}: {source}")]
+    Open {
+        map: &'static str,
+        path: String,
+        #[source]
+        source: Box<MapError>,
+    },
+    #[error("BPF object has no map named {0}")]
+    Missing(&'static str),
+    #[error("BPF map {map}: {op} {key}: injected failure")]
+    Injected {
+        map: &'static str,
+        op: &'static str,
+        key: String,
+    },
+}
+
+/// Reads and writes of the LB maps. Deleting what is already gone succeeds.
+pub trait LbMaps {
+    fn put_service(&mut self, key: &ServiceKey, value: &ServiceValue) -> Result<(), MapsError>;
+    fn del_service(&mut self, key: &ServiceKey) -> Result<(), MapsError>;
+    fn put_backend(&mut self, id: u32, backend: &Backend) -> Result<(), MapsError>;
+    fn del_backend(&mut self, id: u32) -> Result<(), MapsError>;
+    fn put_maglev(&mut self, key: &MaglevKey, chunk: &MaglevChunk) -> Result<(), MapsError>;
+    fn del_maglev(&mut self, key: &MaglevKey) -> Result<(), MapsError>;
+    fn set_config(&mut self, config: &LbConfig) -> Result<(), MapsError>;
+    fn services(&self) -> Result<Vec<(ServiceKey, ServiceValue)>, MapsError>;
+    fn backends(&self) -> Result<Vec<(u32, Backend)>, MapsError>;
+    fn maglev(&self) -> Result<Vec<(MaglevKey, MaglevChunk)>, MapsError>;
+}
+
+/// Everything a dump shows, read at one moment (per map).
+#[derive(Debug, Clone, Default)]
+pub struct Snapshot {
+    pub services: Vec<(ServiceKey, ServiceValue)>,
+    pub backends: Vec<(u32, Backend)>,
+    pub maglev: Vec<MaglevKey>,
+    pub affinity: Vec<(AffinityKey, AffinityValue)>,
+    pub ct: Vec<(CtKey, CtValue)>,
+    pub sock_revnat: usize,
+    /// Summed over CPUs, indexed by `Stat`.
+    pub stats: Vec<u64>,
+    /// Entries left out of `affinity` and `ct` by the limit.
+    pub truncated: usize,
+}
+
+fn key_text<K: std::fmt::Debug>(k: &K) -> String {
+    format!("{k:?}")
+}
+
+/// `10.96.0.10:80/TCP rev=1 slot=2`
+fn service_key_text(k: &ServiceKey) -> String {
+    format!(
+        "{}:{}/{} rev={} slot={}",
+        Ip(k.addr),
+        port(k.port),
+        Proto(k.proto),
+        k.rev,
+        k.slot
+    )
+}
+
+/// `id=3 rev=1 chunk=0`
+fn maglev_key_text(k: &MaglevKey) -> String {
+    format!("id={} rev={} chunk={}", k.id, k.rev, k.chunk)
+}
+
+fn not_found(e: &MapError) -> bool {
+    match e {
+        MapError::KeyNotFound => true,
+        MapError::SyscallError(s) => s.io_error.raw_os_error() == Some(libc::ENOENT),
+        _ => false,
+    }
+}
+
+/// The real maps, through aya.
+pub struct AyaMaps {
+    services: AyaHashMap<MapData, ServiceKey, ServiceValue>,
+    backends: AyaHashMap<MapData, u32, Backend>,
+    maglev: AyaHashMap<MapData, MaglevKey, MaglevChunk>,
+    affinity: AyaHashMap<MapData, AffinityKey, AffinityValue>,
+    sock_revnat: AyaHashMap<MapData, SockRevNatKey, SockRevNatValue>,
+    ct: AyaHashMap<MapData, CtKey, CtValue>,
+    stats: PerCpuArray<MapData, u64>,
+    config: Array<MapData, LbConfig>,
+}
+
+impl AyaMaps {
+    /// Takes the maps out of a loaded object.
+    pub fn take(ebpf: &mut aya::Ebpf) -> Result<Self, MapsError> {
+        let mut take = |name: &'static str| ebpf.take_map(name).ok_or(MapsError::Missing(name));
+        let (s, b, m, a, r, c, st, cf) = (
+            take(SERVICES_MAP)?,
+            take(BACKENDS_MAP)?,
+            take(MAGLEV_MAP)?,
+            take(AFFINITY_MAP)?,
+            take(SOCK_REVNAT_MAP)?,
+            take(CT_MAP)?,
+            take(STATS_MAP)?,
+            take(CONFIG_MAP)?,
+        );
+        Self::from_maps([s, b, m, a, r, c, st, cf], None)
+    }
+
+    /// Opens the maps pinned under `dir` (one file per map name): another
+    /// handle on the same kernel maps, e.g. for the API's dumps.
+    pub fn open_pinned(dir: &Path) -> Result<Self, MapsError> {
+        let open = |name: &'static str| -> Result<Map, MapsError> {
+            let path = dir.join(name);
+            let err = |source| MapsError::Open {
+                map: name,
+                path: path.display().to_string(),
+                source: Box::new(source),
+            };
+            let data = MapData::from_pin(&path).map_err(err)?;
+            Map::from_map_data(data).map_err(err)
+        };
+        let maps = [
+            open(SERVICES_MAP)?,
+            open(BACKENDS_MAP)?,
+            open(MAGLEV_MAP)?,
+            open(AFFINITY_MAP)?,
+            open(SOCK_REVNAT_MAP)?,
+            open(CT_MAP)?,
+            open(STATS_MAP)?,
+            open(CONFIG_MAP)?,
+        ];
+        Self::from_maps(maps, Some(dir))
+    }
+
+    fn from_maps(maps: [Map; 8], dir: Option<&Path>) -> Result<Self, MapsError> {
+        let [s, b, m, a, r, c, st, cf] = maps;
+        let typed = |name: &'static str, source: MapError| MapsError::Open {
+            map: name,
+            path: dir
+                .map(|d| d.join(name).display().to_string())
+                .unwrap_or_default(),
+            source: Box::new(source),
+        };
+        Ok(Self {
+            services: AyaHashMap::try_from(s).map_err(|e| typed(SERVICES_MAP, e))?,
+            backends: AyaHashMap::try_from(b).map_err(|e| typed(BACKENDS_MAP, e))?,
+            maglev: AyaHashMap::try_from(m).map_err(|e| typed(MAGLEV_MAP, e))?,
+            affinity: AyaHashMap::try_from(a).map_err(|e| typed(AFFINITY_MAP, e))?,
+            sock_revnat: AyaHashMap::try_from(r).map_err(|e| typed(SOCK_REVNAT_MAP, e))?,
+            ct: AyaHashMap::try_from(c).map_err(|e| typed(CT_MAP, e))?,
+            stats: PerCpuArray::try_from(st).map_err(|e| typed(STATS_MAP, e))?,
+            config: Array::try_from(cf).map_err(|e| typed(CONFIG_MAP, e))?,
+        })
+    }
+
+    /// Counters summed over CPUs, indexed by `Stat`.
+    pub fn stats(&self) -> Result<Vec<u64>, MapsError> {
+        (0..STATS_LEN)
+            .map(|i| {
+                self.stats
+                    .get(&i, 0)
+                    .map(|v| v.iter().sum())
+                    .map_err(|source| MapsError::Map {
+                        map: STATS_MAP,
+                        op: "get",
+                        key: i.to_string(),
+                        source: Box::new(source),
+                    })
+            })
+            .collect()
+    }
+
+    pub fn config(&self) -> Result<LbConfig, MapsError> {
+        self.config.get(&0, 0).map_err(|source| MapsError::Map {
+            map: CONFIG_MAP,
+            op: "get",
+            key: "0".into(),
+            source: Box::new(source),
+        })
+    }
+
+    /// Conntrack entries (for tests and dumps).
+    pub fn conntrack(&self) -> Result<Vec<(CtKey, CtValue)>, MapsError> {
+        collect(&self.ct, CT_MAP, usize::MAX).map(|(v, _)| v)
+    }
+
+    pub fn affinity(&self) -> Result<Vec<(AffinityKey, AffinityValue)>, MapsError> {
+        collect(&self.affinity, AFFINITY_MAP, usize::MAX).map(|(v, _)| v)
+    }
+
+    pub fn put_conntrack(&mut self, key: &CtKey, value: &CtValue) -> Result<(), MapsError> {
+        self.ct
+            .insert(key, value, 0)
+            .map_err(|source| MapsError::Map {
+                map: CT_MAP,
+                op: "insert",
+                key: key_text(key),
+                source: Box::new(source),
+            })
+    }
+
+    /// Everything a dump shows; at most `limit` affinity and conntrack entries.
+    pub fn snapshot(&self, limit: usize) -> Result<Snapshot, MapsError> {
+        let (affinity, t1) = collect(&self.affinity, AFFINITY_MAP, limit)?;
+        let (ct, t2) = collect(&self.ct, CT_MAP, limit)?;
+        let maglev = self
+            .maglev
+            .keys()
+            .filter_map(|k| match k {
+                Err(e) if not_found(&e) => None,
+                other => Some(other),
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|source| MapsError::Map {
+                map: MAGLEV_MAP,
+                op: "keys",
+                key: String::new(),
+                source: Box::new(source),
+            })?;
+        Ok(Snapshot {
+            services: self.services()?,
+            backends: self.backends()?,
+            maglev,
+            affinity,
+            ct,
+            sock_revnat: self.sock_revnat.keys().filter(Result::is_ok).count(),
+            stats: self.stats()?,
+            truncated: t1 + t2,
+        })
+    }
+}
+
+/// Up to `limit` entries of a hash map, and how many more there were.
+fn collect<K: aya::Pod, V: aya::Pod>(
+    map: &AyaHashMap<MapData, K, V>,
+    name: &'static str,
+    limit: usize,
+) -> Result<(Vec<(K, V)>, usize), MapsError> {
+    let mut out = Vec::new();
+    let mut more = 0;
+    for item in map.iter() {
+        match item {
+            Ok(kv) if out.len() < limit => out.push(kv),
+            Ok(_) => more += 1,
+            // Deleted while we walked (LRU eviction, a concurrent update).
+            Err(e) if not_found(&e) => {}
+            Err(source) => {
+                return Err(MapsError::Map {
+                    map: name,
+                    op: "iterate",
+                    key: String::new(),
+                    source: Box::new(source),
+                });
+            }
+        }
+    }
+    Ok((out, more))
+}
+
+impl LbMaps for AyaMaps {
+    fn put_service(&mut self, key: &ServiceKey, value: &ServiceValue) -> Result<(), MapsError> {
+        self.services
+            .insert(key, value, 0)
+            .map_err(|source| MapsError::Map {
+                map: SERVICES_MAP,
+                op: "insert",
+                key: service_key_text(key),
+                source: Box::new(source),
+            })
+    }
+
+    fn del_service(&mut self, key: &ServiceKey) -> Result<(), MapsError> {
+        match self.services.remove(key) {
+            Err(e) if !not_found(&e) => Err(MapsError::Map {
+                map: SERVICES_MAP,
+                op: "delete",
+                key: service_key_text(key),
+                source: Box::new(e),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn put_backend(&mut self, id: u32, backend: &Backend) -> Result<(), MapsError> {
+        self.backends
+            .insert(id, backend, 0)
+            .map_err(|source| MapsError::Map {
+                map: BACKENDS_MAP,
+                op: "insert",
+                key: id.to_string(),
+                source: Box::new(source),
+            })
+    }
+
+    fn del_backend(&mut self, id: u32) -> Result<(), MapsError> {
+        match self.backends.remove(&id) {
+            Err(e) if !not_found(&e) => Err(MapsError::Map {
+                map: BACKENDS_MAP,
+                op: "delete",
+                key: id.to_string(),
+                source: Box::new(e),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn put_maglev(&mut self, key: &MaglevKey, chunk: &MaglevChunk) -> Result<(), MapsError> {
+        self.maglev
+            .insert(key, chunk, 0)
+            .map_err(|source| MapsError::Map {
+                map: MAGLEV_MAP,
+                op: "insert",
+                key: maglev_key_text(key),
+                source: Box::new(source),
+            })
+    }
+
+    fn del_maglev(&mut self, key: &MaglevKey) -> Result<(), MapsError> {
+        match self.maglev.remove(key) {
+            Err(e) if !not_found(&e) => Err(MapsError::Map {
+                map: MAGLEV_MAP,
+                op: "delete",
+                key: maglev_key_text(key),
+                source: Box::new(e),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    fn set_config(&mut self, config: &LbConfig) -> Result<(), MapsError> {
+        self.config
+            .set(0, config, 0)
+            .map_err(|source| MapsError::Map {
+                map: CONFIG_MAP,
+                op: "set",
+                key: "0".into(),
+                source: Box::new(source),
+            })
+    }
+
+    fn services(&self) -> Result<Vec<(ServiceKey, ServiceValue)>, MapsError> {
+        collect(&self.services, SERVICES_MAP, usize::MAX).map(|(v, _)| v)
+    }
+
+    fn backends(&self) -> Result<Vec<(u32, Backend)>, MapsError> {
+        collect(&self.backends, BACKENDS_MAP, usize::MAX).map(|(v, _)| v)
+    }
+
+    fn maglev(&self) -> Result<Vec<(MaglevKey, MaglevChunk)>, MapsError> {
+        collect(&self.maglev, MAGLEV_MAP, usize::MAX).map(|(v, _)| v)
+    }
+}
+
+/// In-memory maps for unit tests: the same semantics as the kernel's hash
+/// maps, failure injection, and [`FakeMaps::check_lookups`], which reports
+/// what a BPF lookup could get wrong in the current state.
+#[derive(Debug, Default, Clone)]
+pub struct FakeMaps {
+    pub services: BTreeMap<(u32, u16, u8, u8, u16), ServiceValue>,
+    pub backends: BTreeMap<u32, Backend>,
+    pub maglev: BTreeMap<(u32, u8, u16), MaglevChunk>,
+    pub config: LbConfig,
+    /// Fail the n-th write from now (0: the next one).
+    pub fail_at: Option<usize>,
+    pub writes: usize,
+}
+
+fn skey(k: &ServiceKey) -> (u32, u16, u8, u8, u16) {
+    (k.addr, k.port, k.proto, k.rev, k.slot)
+}
+
+impl FakeMaps {
+    fn write(&mut self, map: &'static str, op: &'static str, key: String) -> Result<(), MapsError> {
+        if let Some(n) = self.fail_at {
+            if n == 0 {
+                self.fail_at = None;
+                return Err(MapsError::Injected { map, op, key });
+            }
+            self.fail_at = Some(n - 1);
+        }
+        self.writes += 1;
+        Ok(())
+    }
+
+    /// Problems a lookup would hit now: for every header, each slot
+    /// `1..=count` of its revision must exist and name an existing backend,
+    /// and a Maglev table (if announced) must be complete and point only at
+    /// those slots. Empty when every lookup sees one whole backend set.
+    pub fn check_lookups(&self) -> Vec<String> {
+        let mut problems = Vec::new();
+        for (&(addr, port, proto, rev, slot), h) in &self.services {
+            if (rev, slot) != (0, 0) {
+                continue;
+            }
+            let fe = format!("{addr:#x}:{port}/{proto}");
+            for s in 1..=h.count {
+                match self.services.get(&(addr, port, proto, h.rev, s)) {
+                    None => problems.push(format!("{fe}: slot {s} of rev {} missing", h.rev)),
+                    Some(v) if !self.backends.contains_key(&v.backend_id) => problems.push(
+                        format!("{fe}: slot {s} points to missing backend {}", v.backend_id),
+                    ),
+                    Some(_) => {}
+                }
+            }
+            if h.maglev_m > 0 {
+                let chunks = (h.maglev_m as usize).div_ceil(MAGLEV_CHUNK);
+                for c in 0..chunks {
+                    match self.maglev.get(&(h.id, h.rev, c as u16)) {
+                        None => problems.push(format!("{fe}: maglev chunk {c} missing")),
+                        Some(chunk) => {
+                            let valid = (c * MAGLEV_CHUNK..(c + 1) * MAGLEV_CHUNK)
+                                .zip(chunk.slots)
+                                .filter(|(i, _)| *i < h.maglev_m as usize)
+                                .all(|(_, s)| s >= 1 && s <= h.count);
+                            if !valid {
+                                problems.push(format!("{fe}: maglev chunk {c} points past count"));
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        problems
+    }
+
+    /// What a lookup resolves `fe` to: the backends of its live slots.
+    pub fn resolve(&self, addr: u32, port: u16, proto: u8) -> Option<Vec<Backend>> {
+        let h = self.services.get(&(addr, port, proto, 0, 0))?;
+        Some(
+            (1..=h.count)
+                .filter_map(|s| self.services.get(&(addr, port, proto, h.rev, s)))
+                .filter_map(|v| self.backends.get(&v.backend_id).copied())
+                .collect(),
+        )
+    }
+}
+
+impl LbMaps for FakeMaps {
+    fn put_service(&mut self, key: &ServiceKey, value: &ServiceValue) -> Result<(), MapsError> {
+        self.write(SERVICES_MAP, "insert", service_key_text(key))?;
+        self.services.insert(skey(key), *value);
+        Ok(())
+    }
+
+    fn del_service(&mut self, key: &ServiceKey) -> Result<(), MapsError> {
+        self.write(SERVICES_MAP, "delete", service_key_text(key))?;
+        self.services.remove(&skey(key));
+        Ok(())
+    }
+
+    fn put_backend(&mut self, id: u32, backend: &Backend) -> Result<(), MapsError> {
+        self.write(BACKENDS_MAP, "insert", id.to_string())?;
+        self.backends.insert(id, *backend);
+        Ok(())
+    }
+
+    fn del_backend(&mut self, id: u32) -> Result<(), MapsError> {
+        self.write(BACKENDS_MAP, "delete", id.to_string())?;
+        self.backends.remove(&id);
+        Ok(())
+    }
+
+    fn put_maglev(&mut self, key: &MaglevKey, chunk: &MaglevChunk) -> Result<(), MapsError> {
+        self.write(MAGLEV_MAP, "insert", maglev_key_text(key))?;
+        self.maglev.insert((key.id, key.rev, key.chunk), *chunk);
+        Ok(())
+    }
+
+    fn del_maglev(&mut self, key: &MaglevKey) -> Result<(), MapsError> {
+        self.write(MAGLEV_MAP, "delete", maglev_key_text(key))?;
+        self.maglev.remove(&(key.id, key.rev, key.chunk));
+        Ok(())
+    }
+
+    fn set_config(&mut self, config: &LbConfig) -> Result<(), MapsError> {
+        self.write(CONFIG_MAP, "set", "0".into())?;
+        self.config = *config;
+        Ok(())
+    }
+
+    fn services(&self) -> Result<Vec<(ServiceKey, ServiceValue)>, MapsError> {
+        Ok(self
+            .services
+            .iter()
+            .map(|(&(addr, port, proto, rev, slot), v)| {
+                (ServiceKey::slot(addr, port, proto, rev, slot), *v)
+            })
+            .collect())
+    }
+
+    fn backends(&self) -> Result<Vec<(u32, Backend)>, MapsError> {
+        Ok(self.backends.iter().map(|(k, v)| (*k, *v)).collect())
+    }
+
+    fn maglev(&self) -> Result<Vec<(MaglevKey, MaglevChunk)>, MapsError> {
+        Ok(self
+            .maglev
+            .iter()
+            .map(|(&(id, rev, chunk), c)| {
+                (
+                    MaglevKey {
+                        id,
+                        rev,
+                        _pad: 0,
+                        chunk,
+                    },
+                    *c,
+                )
+            })
+            .collect())
+    }
+}

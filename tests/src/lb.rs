@@ -1,0 +1,107 @@
+//! Support for the load-balancer tests: the agent's datapath loaded against
+//! a private bpffs, with its maps programmed through the agent's own
+//! planner and applier, and small builders for frontends and backends.
+
+use std::net::Ipv4Addr;
+
+use keel_agent::lb::{
+    apply::{apply, observe},
+    common::LbConfig,
+    datapath::Datapath,
+    desired::Desired,
+    maps::{AyaMaps, LbMaps},
+    model::{Addr, BackendSpec, Frontend, FrontendSpec, Proto},
+    observed::Observed,
+    plan::{Plan, Scope, plan},
+};
+
+use crate::TestBpffs;
+
+/// The LB programs loaded (not attached) with maps pinned in a private
+/// bpffs, and the state to program them.
+pub struct LbFixture {
+    pub maps: AyaMaps,
+    pub dp: Datapath,
+    pub observed: Observed,
+    pub desired: Desired,
+    // Last: unmounted after everything using it is gone.
+    pub bpffs: TestBpffs,
+}
+
+impl LbFixture {
+    pub fn new(what: &str) -> Self {
+        let bpffs = TestBpffs::new(what).expect("mounting a private bpffs");
+        let mut dp = Datapath::load(&bpffs.path().join("node")).expect("loading the LB programs");
+        let maps = dp.maps().expect("LB maps");
+        let observed = observe(&maps).expect("reading the LB maps");
+        Self {
+            maps,
+            dp,
+            observed,
+            desired: Desired::default(),
+            bpffs,
+        }
+    }
+
+    /// The node IP the TC programs SNAT to.
+    pub fn set_snat(&mut self, ip: &str) {
+        let ip: Ipv4Addr = ip.parse().expect("ip");
+        self.maps
+            .set_config(&LbConfig {
+                snat_addr: u32::from_ne_bytes(ip.octets()),
+                _pad: [0; 3],
+            })
+            .expect("config");
+    }
+
+    /// Makes `service` contribute exactly `frontends`, and applies the delta.
+    pub fn set(&mut self, service: &str, frontends: Vec<(Frontend, FrontendSpec)>) -> Plan {
+        let touched = self.desired.set_service(service, frontends, vec![]);
+        let p = plan(&self.desired, &self.observed, Scope::Only(&touched));
+        apply(&p, &mut self.maps, &mut self.observed).expect("applying to the real maps");
+        p
+    }
+
+    pub fn remove(&mut self, service: &str) -> Plan {
+        let touched = self.desired.remove_service(service);
+        let p = plan(&self.desired, &self.observed, Scope::Only(&touched));
+        apply(&p, &mut self.maps, &mut self.observed).expect("applying to the real maps");
+        p
+    }
+}
+
+/// "10.96.0.10:80/TCP"
+pub fn addr(s: &str) -> Addr {
+    let (hostport, proto) = s.split_once('/').expect("ADDR:PORT/PROTO");
+    let (ip, port) = hostport.rsplit_once(':').expect("ADDR:PORT");
+    let proto = match proto {
+        "TCP" => Proto::Tcp,
+        "UDP" => Proto::Udp,
+        p => panic!("protocol {p}"),
+    };
+    Addr::new(ip.parse().expect("ip"), port.parse().expect("port"), proto)
+}
+
+/// A frontend spec: flags, affinity timeout, backends ("…*" = local).
+pub fn spec(flags: u8, affinity: u32, backends: &[&str]) -> FrontendSpec {
+    let mut backends: Vec<BackendSpec> = backends
+        .iter()
+        .map(|b| match b.strip_suffix('*') {
+            Some(b) => BackendSpec {
+                addr: addr(b),
+                local: true,
+            },
+            None => BackendSpec {
+                addr: addr(b),
+                local: false,
+            },
+        })
+        .collect();
+    backends.sort();
+    FrontendSpec {
+        service: "test/svc".into(),
+        flags,
+        affinity_timeout: affinity,
+        backends,
+    }
+}
