@@ -105,3 +105,83 @@ pub fn spec(flags: u8, affinity: u32, backends: &[&str]) -> FrontendSpec {
         backends,
     }
 }
+
+/// A process a test started; ended by PID (SIGTERM, then SIGKILL) on drop.
+pub struct Spawned {
+    pub child: std::process::Child,
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        crate::process::stop_child(&mut self.child, std::time::Duration::from_secs(2));
+    }
+}
+
+/// Starts `keel-testbin id-serve ADDR...` inside `netns` and waits (10 s at
+/// most) until it says it is listening.
+pub fn id_server(netns: &crate::TestNetns, addrs: &[&str]) -> Spawned {
+    use std::io::{BufRead, BufReader};
+    let mut child = netns
+        .command(
+            crate::process::bin("keel-testbin")
+                .to_str()
+                .expect("utf-8 path"),
+        )
+        .arg("id-serve")
+        .args(addrs)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("starting keel-testbin id-serve");
+    let stdout = child.stdout.take().expect("stdout");
+    let guard = Spawned { child };
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let mut line = String::new();
+        let _ = BufReader::new(stdout).read_line(&mut line);
+        let _ = tx.send(line);
+    });
+    let line = rx
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("id-serve did not start within 10 s");
+    assert_eq!(line.trim(), "listening", "id-serve: {line:?}");
+    guard
+}
+
+/// Runs `keel-testbin lb-dial KIND ADDR N` inside `netns` and inside
+/// `cgroup` (where the socket programs are attached), one line per dial.
+pub fn dial(
+    netns: &crate::TestNetns,
+    cgroup: &crate::TestCgroup,
+    kind: &str,
+    addr: &str,
+    n: usize,
+) -> Vec<String> {
+    let bin = crate::process::bin("keel-testbin");
+    let bin = bin.to_str().expect("utf-8 path");
+    let out = netns
+        .command(bin)
+        .args([
+            "join-cgroup",
+            cgroup.path().to_str().expect("utf-8 path"),
+            "--",
+        ])
+        .args([bin, "lb-dial", kind, addr, &n.to_string()])
+        .output()
+        .expect("running lb-dial");
+    assert!(
+        out.status.success(),
+        "lb-dial {kind} {addr}: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+/// The `key=value` field of a dial line.
+pub fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
+    line.split_whitespace()
+        .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
+}

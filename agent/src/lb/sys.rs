@@ -84,6 +84,8 @@ pub fn obj_get(path: &Path) -> io::Result<OwnedFd> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LinkInfo {
     pub link_type: u32,
+    /// The link's own id (stays when its program is swapped).
+    pub id: u32,
     pub prog_id: u32,
     /// The cgroup id (cgroup links) or ifindex (TCX links).
     pub target: u64,
@@ -109,6 +111,7 @@ pub fn link_info(link: BorrowedFd<'_>) -> io::Result<LinkInfo> {
     };
     Ok(LinkInfo {
         link_type,
+        id: u32_at(4),
         prog_id: u32_at(8),
         target,
         attach_type,

@@ -8,6 +8,18 @@
 //!                                        once SECS have passed), `/` the hostname;
 //!                                        prints "listening" and exits 0 on SIGTERM
 //!   keel-testbin alloc MIB               allocates and touches MIB MiB, then sleeps
+//!   keel-testbin id-serve ADDR...        TCP and UDP on each IP:PORT: a TCP client
+//!                                        first reads "IP:PORT\n" (the address it
+//!                                        reached), then gets its lines echoed; a
+//!                                        UDP datagram is answered "IP:PORT payload";
+//!                                        prints "listening" once bound
+//!   keel-testbin lb-dial tcp|udp|udp-connected ADDR [N]
+//!                                        N dials (new socket each), one line each:
+//!                                        "peer=P server=S" (P: getpeername, or the
+//!                                        reply's source for UDP) or "error=KIND"
+//!   keel-testbin lb-hold ADDR            one TCP connection; prints its first line,
+//!                                        then each stdin line is sent and the echo
+//!                                        printed; exits when stdin closes
 
 use std::{net::TcpStream, os::unix::process::CommandExt, process::Command, time::Duration};
 
@@ -20,9 +32,14 @@ fn main() {
         }
         Some("http-serve") => http_serve(&args[1..]),
         Some("alloc") if args.len() == 2 => alloc(&args[1]),
+        Some("id-serve") if args.len() >= 2 => id_serve(&args[1..]),
+        Some("lb-dial") if (3..=4).contains(&args.len()) => {
+            lb_dial(&args[1], &args[2], args.get(3))
+        }
+        Some("lb-hold") if args.len() == 2 => lb_hold(&args[1]),
         _ => {
             eprintln!(
-                "usage: keel-testbin connect ADDR | join-cgroup DIR -- CMD... | http-serve --port N [--healthy-for SECS] | alloc MIB"
+                "usage: keel-testbin connect ADDR | join-cgroup DIR -- CMD... | http-serve --port N [--healthy-for SECS] | alloc MIB | id-serve ADDR... | lb-dial tcp|udp|udp-connected ADDR [N] | lb-hold ADDR"
             );
             2
         }
@@ -157,5 +174,141 @@ fn alloc(mib: &str) -> i32 {
     }
     println!("allocated {mib} MiB");
     std::thread::sleep(Duration::from_secs(3600));
+    0
+}
+
+fn id_serve(addrs: &[String]) -> i32 {
+    use std::io::{BufRead, BufReader, Write};
+    let mut threads = Vec::new();
+    for a in addrs {
+        let Ok(addr) = a.parse::<std::net::SocketAddr>() else {
+            eprintln!("id-serve: {a:?} is not IP:PORT");
+            return 2;
+        };
+        let tcp = match std::net::TcpListener::bind(addr) {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("id-serve: bind tcp {addr}: {e}");
+                return 1;
+            }
+        };
+        let udp = match std::net::UdpSocket::bind(addr) {
+            Ok(s) => s,
+            Err(e) => {
+                eprintln!("id-serve: bind udp {addr}: {e}");
+                return 1;
+            }
+        };
+        threads.push(std::thread::spawn(move || {
+            for conn in tcp.incoming().flatten() {
+                std::thread::spawn(move || {
+                    let mut w = conn.try_clone().expect("clone");
+                    if writeln!(w, "{addr}").is_err() {
+                        return;
+                    }
+                    for line in BufReader::new(conn).lines() {
+                        let Ok(line) = line else { return };
+                        if writeln!(w, "{line}").is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        }));
+        threads.push(std::thread::spawn(move || {
+            let mut buf = [0u8; 1500];
+            while let Ok((n, from)) = udp.recv_from(&mut buf) {
+                let reply = format!("{addr} {}", String::from_utf8_lossy(&buf[..n]));
+                let _ = udp.send_to(reply.as_bytes(), from);
+            }
+        }));
+    }
+    println!("listening");
+    let _ = std::io::stdout().flush();
+    for t in threads {
+        let _ = t.join();
+    }
+    0
+}
+
+fn lb_dial(kind: &str, addr: &str, n: Option<&String>) -> i32 {
+    use std::io::{BufRead, BufReader};
+    let Ok(addr) = addr.parse::<std::net::SocketAddr>() else {
+        eprintln!("lb-dial: {addr:?} is not IP:PORT");
+        return 2;
+    };
+    let n: usize = n.and_then(|n| n.parse().ok()).unwrap_or(1).clamp(1, 10_000);
+    let timeout = Duration::from_secs(3);
+    for _ in 0..n {
+        let line = match kind {
+            "tcp" => TcpStream::connect_timeout(&addr, timeout).and_then(|s| {
+                s.set_read_timeout(Some(timeout))?;
+                let peer = s.peer_addr()?;
+                let mut first = String::new();
+                BufReader::new(&s).read_line(&mut first)?;
+                Ok(format!("peer={peer} server={}", first.trim()))
+            }),
+            "udp" | "udp-connected" => std::net::UdpSocket::bind("0.0.0.0:0").and_then(|s| {
+                s.set_read_timeout(Some(timeout))?;
+                if kind == "udp" {
+                    s.send_to(b"ping", addr)?;
+                } else {
+                    s.connect(addr)?;
+                    s.send(b"ping")?;
+                }
+                let mut buf = [0u8; 1500];
+                let (len, from) = s.recv_from(&mut buf)?;
+                let reply = String::from_utf8_lossy(&buf[..len]).to_string();
+                let server = reply.split_whitespace().next().unwrap_or("").to_string();
+                let peer = if kind == "udp" { from } else { s.peer_addr()? };
+                Ok(format!("peer={peer} from={from} server={server}"))
+            }),
+            other => {
+                eprintln!("lb-dial: unknown kind {other:?}");
+                return 2;
+            }
+        };
+        match line {
+            Ok(l) => println!("{l}"),
+            Err(e) => println!("error={:?}", e.kind()),
+        }
+    }
+    0
+}
+
+fn lb_hold(addr: &str) -> i32 {
+    use std::io::{BufRead, BufReader, Write};
+    let Ok(addr) = addr.parse::<std::net::SocketAddr>() else {
+        eprintln!("lb-hold: {addr:?} is not IP:PORT");
+        return 2;
+    };
+    let s = match TcpStream::connect_timeout(&addr, Duration::from_secs(3)) {
+        Ok(s) => s,
+        Err(e) => {
+            println!("error={:?}", e.kind());
+            return 1;
+        }
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    let mut w = s.try_clone().expect("clone");
+    let mut r = BufReader::new(s);
+    let mut first = String::new();
+    if r.read_line(&mut first).is_err() {
+        println!("error=read");
+        return 1;
+    }
+    println!("server={}", first.trim());
+    let _ = std::io::stdout().flush();
+    for line in std::io::stdin().lines() {
+        let Ok(line) = line else { break };
+        let mut echo = String::new();
+        let ok = writeln!(w, "{line}").is_ok() && r.read_line(&mut echo).is_ok_and(|n| n > 0);
+        if ok {
+            println!("echo={}", echo.trim());
+        } else {
+            println!("error=broken");
+        }
+        let _ = std::io::stdout().flush();
+    }
     0
 }
