@@ -209,7 +209,7 @@ pub fn apply(pod: &mut Pod, init: &[ContainerView], app: &[ContainerView], init_
     } else {
         let pending: Vec<&str> = init
             .iter()
-            .filter(|v| !v.exit.as_ref().is_some_and(|(_, e)| e.code == 0))
+            .filter(|v| v.exit.as_ref().is_none_or(|(_, e)| e.code != 0))
             .map(|v| v.name.as_str())
             .collect();
         pod.set_condition(

@@ -81,7 +81,19 @@ pub fn sweep(prefix: &str) -> Swept {
                     .is_some_and(|p| path_has_prefix(p, prefix))
             })
         });
-        if in_ns || in_cg {
+        // A pod shim of keel's runtime (`keel-agent shim --dir DIR`) whose
+        // pod directory has a keel-named component: it lives in no keel
+        // namespace or cgroup of its own.
+        let shim = fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| {
+            let args: Vec<String> = c
+                .split(|b| *b == 0)
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect();
+            args.get(1).is_some_and(|a| a == "shim")
+                && args.get(2).is_some_and(|a| a == "--dir")
+                && args.get(3).is_some_and(|d| path_has_prefix(d, prefix))
+        });
+        if in_ns || in_cg || shim {
             victims.push(pid);
         }
     }

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod cni;
 pub mod report;
+pub mod runtime;
 pub mod stats;
 
 pub use report::Table;
@@ -31,6 +32,11 @@ pub fn suites() -> Vec<Suite> {
             name: "cni",
             about: "keel-cni vs Debian ptp+host-local: ADD/DEL p50/p99 one at a time, 50-pod parallel bursts",
             run: cni::run,
+        },
+        Suite {
+            name: "runtime",
+            about: "one container create→start→exit: keel's direct libcontainer path vs Debian runc and crun on the same bundle",
+            run: runtime::run,
         },
     ]
 }

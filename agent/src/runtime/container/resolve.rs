@@ -207,6 +207,10 @@ pub enum Kind {
 }
 
 /// Resolves container `index` of `kind` for restart `attempt`.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "each input is a separate fact (spec, image, node, pod dir, netns, attempt)"
+)]
 pub fn resolve(
     pod: &Pod,
     kind: Kind,

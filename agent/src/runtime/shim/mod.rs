@@ -12,6 +12,7 @@
 
 pub mod client;
 pub mod exec;
+pub mod oneshot;
 pub mod proto;
 pub mod server;
 
@@ -26,6 +27,7 @@ pub fn dispatch() -> Option<i32> {
     match args.get(1).map(String::as_str) {
         Some("shim") => Some(server::main(&args[2..])),
         Some("shim-exec") => Some(exec::main(&args[2..])),
+        Some("shim-run") => Some(oneshot::main(&args[2..])),
         _ => None,
     }
 }
