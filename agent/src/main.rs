@@ -56,6 +56,22 @@ struct Args {
     /// Prefix of the pods' network namespace names (unique per agent).
     #[arg(long, default_value = "keel-pod-")]
     pod_netns_prefix: String,
+    /// cgroup v2 directory whose processes get Service load balancing at
+    /// the socket layer (the node's pods and clients); the load balancer is
+    /// off without it.
+    #[arg(long, env = "KEEL_CGROUP_ROOT")]
+    cgroup_root: Option<PathBuf>,
+    /// Interface for the NodePort/externalIP TC programs (default: the one
+    /// holding the node IP; "none": no NodePort).
+    #[arg(long, env = "KEEL_UPLINK")]
+    uplink: Option<String>,
+    /// Where the load balancer pins its maps and links (default:
+    /// /sys/fs/bpf/keel/<node>); must be on a bpf filesystem.
+    #[arg(long, env = "KEEL_BPFFS")]
+    bpffs: Option<PathBuf>,
+    /// How often the load balancer re-reads its maps and compares everything.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    lb_resync: Duration,
 }
 
 fn first_ipv4() -> Option<Ipv4Addr> {
@@ -169,11 +185,33 @@ async fn agent_main() -> anyhow::Result<()> {
         tokio::spawn(manager.run(view.clone()));
     }
 
+    let mut routes = axum::Router::new();
+    if let Some(cgroup_root) = args.cgroup_root.clone() {
+        let lb = keel_agent::lb::start(
+            keel_agent::lb::LbOptions {
+                node: keel_agent::lb::model::NodeInfo {
+                    name: node_name.clone(),
+                    ip: node_ip,
+                },
+                cgroup_root,
+                uplink: args.uplink.clone(),
+                bpffs: args
+                    .bpffs
+                    .clone()
+                    .unwrap_or_else(|| PathBuf::from("/sys/fs/bpf/keel").join(&node_name)),
+                resync: args.lb_resync,
+            },
+            view.clone(),
+        )
+        .context("starting the load balancer")?;
+        routes = routes.merge(lb.router);
+    }
+
     let socket = args.data_dir.join("agent.sock");
     let api = tokio::spawn({
         let view = view.clone();
         // Reconcilers merge their routes here.
-        let app = keel_agent::api::router(node_name, view);
+        let app = keel_agent::api::router(node_name, view).merge(routes);
         async move { keel_agent::api::serve(&socket, app).await }
     });
 

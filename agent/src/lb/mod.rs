@@ -16,15 +16,109 @@
 /// The map types shared with the BPF programs (re-exported for tests and tools).
 pub use keel_ebpf_common::lb as common;
 
+pub mod api;
 pub mod apply;
 pub mod datapath;
 pub mod desired;
+pub mod dump;
 pub mod maglev;
 pub mod maps;
 pub mod model;
 pub mod observed;
 pub mod plan;
+pub mod reconcile;
 pub mod sys;
 
 #[cfg(test)]
 mod testutil;
+
+use std::{net::Ipv4Addr, path::PathBuf, time::Duration};
+
+use tokio::sync::watch;
+
+use crate::sync::View;
+
+/// How the agent runs its load balancer (all from flags).
+#[derive(Debug, Clone)]
+pub struct LbOptions {
+    pub node: model::NodeInfo,
+    /// cgroup v2 directory whose sockets get ClusterIP translation.
+    pub cgroup_root: PathBuf,
+    /// Interface for the NodePort/externalIP TC programs; None: the one
+    /// holding the node IP; "none": no TC programs.
+    pub uplink: Option<String>,
+    /// Where maps and links are pinned (per node).
+    pub bpffs: PathBuf,
+    /// How often to re-read the maps and compare everything.
+    pub resync: Duration,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Datapath(#[from] datapath::DatapathError),
+    #[error(transparent)]
+    Reconcile(#[from] reconcile::ReconcileError),
+    #[error("BPF map: {0}")]
+    Maps(#[from] Box<maps::MapsError>),
+    #[error("--uplink: no interface holds the node IP {ip}; pass --uplink IFACE (or none)")]
+    NoUplink { ip: Ipv4Addr },
+}
+
+/// The interface holding `ip`.
+pub fn uplink_for(ip: Ipv4Addr) -> Option<String> {
+    nix::ifaddrs::getifaddrs().ok()?.find_map(|ifa| {
+        (ifa.address?.as_sockaddr_in()?.ip() == ip).then(|| ifa.interface_name.clone())
+    })
+}
+
+/// The running load balancer: its local API routes and its thread.
+pub struct Running {
+    pub router: axum::Router,
+    pub thread: std::thread::JoinHandle<()>,
+    pub uplink: Option<String>,
+}
+
+/// Loads the programs against the node's pinned maps (adopting what they
+/// hold), attaches them to the cgroup root and the uplink, and starts the
+/// reconciler.
+pub fn start(opts: LbOptions, view: watch::Receiver<View>) -> Result<Running, StartError> {
+    let uplink = match opts.uplink.as_deref() {
+        Some("none") => None,
+        Some(i) => Some(i.to_string()),
+        None => Some(uplink_for(opts.node.ip).ok_or(StartError::NoUplink { ip: opts.node.ip })?),
+    };
+    let mut dp = datapath::Datapath::load(&opts.bpffs)?;
+    for r in &dp.recreated {
+        tracing::warn!(map = %r, "lb: recreated a pinned map with an incompatible layout");
+    }
+    let mut maps = dp.maps().map_err(Box::new)?;
+    maps::LbMaps::set_config(
+        &mut maps,
+        &common::LbConfig {
+            snat_addr: u32::from_ne_bytes(opts.node.ip.octets()),
+            _pad: [0; 3],
+        },
+    )
+    .map_err(Box::new)?;
+    let rec = reconcile::Reconciler::new(maps, opts.node.clone())?;
+    dp.attach_cgroup(&opts.cgroup_root)?;
+    if let Some(iface) = &uplink {
+        dp.attach_tc(iface)?;
+    }
+    tracing::info!(
+        cgroup = %opts.cgroup_root.display(),
+        uplink = uplink.as_deref().unwrap_or("none"),
+        pins = %opts.bpffs.display(),
+        "lb: datapath attached"
+    );
+    let router = api::router(rec.shared(), dp.maps_dir());
+    // The datapath (programs) lives as long as the reconciler; the pinned
+    // links keep the programs attached after the agent exits.
+    let thread = reconcile::spawn_with(rec, view, opts.resync, dp);
+    Ok(Running {
+        router,
+        thread,
+        uplink,
+    })
+}

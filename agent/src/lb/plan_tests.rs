@@ -44,7 +44,12 @@ fn create_then_nothing_to_do() {
 #[test]
 fn backend_set_changes_flip_the_revision() {
     /// What, backends before, backends after, the ops.
-    type Case = (&'static str, Vec<&'static str>, Vec<&'static str>, Vec<&'static str>);
+    type Case = (
+        &'static str,
+        Vec<&'static str>,
+        Vec<&'static str>,
+        Vec<&'static str>,
+    );
     let cases: Vec<Case> = vec![
         (
             "add a backend",

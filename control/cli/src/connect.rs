@@ -30,6 +30,11 @@ pub struct ConnectArgs {
 }
 
 impl ConnectArgs {
+    /// The lab named with --lab, if any.
+    pub fn lab(&self) -> Option<&str> {
+        self.lab.as_deref()
+    }
+
     pub fn client(&self) -> anyhow::Result<Client> {
         if let Some(lab) = &self.lab {
             let path = PathBuf::from(keel_lab::LABS_DIR).join(lab).join("client.json");

@@ -5,6 +5,7 @@ mod connect;
 mod describe;
 mod get;
 mod lab;
+mod lb;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -69,6 +70,9 @@ enum Command {
     /// A multi-node keel cluster in network namespaces on this machine.
     #[command(subcommand)]
     Lab(lab::LabCommand),
+    /// A node's Service load balancer, through its agent's local socket.
+    #[command(subcommand)]
+    Lb(lb::LbCommand),
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -93,6 +97,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let ns = cli.namespace.clone();
     match cli.command {
         Command::Lab(cmd) => lab::run(cmd),
+        Command::Lb(cmd) => lb::run(cmd, cli.conn.lab()),
 
         Command::Apply { files } => apply::run(&cli.conn.client()?, &ns, &files).await,
         Command::Get {
