@@ -53,6 +53,19 @@ struct Args {
     /// Where the agent writes (and runtimes read) the CNI configuration.
     #[arg(long, default_value = "/etc/cni/net.d")]
     cni_conf_dir: PathBuf,
+    /// What runs the pods' containers: "direct" (keel's per-pod shim with
+    /// youki's libcontainer) or "none" (pods are network sandboxes only).
+    #[arg(long, default_value = "none", value_parser = ["none", "direct"])]
+    runtime: String,
+    /// Registries (host:port) the runtime reaches over plain HTTP.
+    #[arg(long, value_delimiter = ',')]
+    insecure_registry: Vec<String>,
+    /// Accept `securityContext.privileged: true`.
+    #[arg(long)]
+    allow_privileged: bool,
+    /// cgroup parent of the pods' containers, in every hierarchy.
+    #[arg(long, default_value = "keel")]
+    pod_cgroup_parent: String,
     /// Prefix of the pods' network namespace names (unique per agent).
     #[arg(long, default_value = "keel-pod-")]
     pod_netns_prefix: String,
@@ -163,6 +176,7 @@ async fn agent_main() -> anyhow::Result<()> {
         node_ip,
     };
     tokio::spawn(keel_agent::net::run(net, view.clone(), conditions_tx));
+    let mut runtime_routes = None;
     if !args.cni_bin_dir.is_empty() {
         let mtu = args
             .network_mode
@@ -176,16 +190,47 @@ async fn agent_main() -> anyhow::Result<()> {
             prefix: args.pod_netns_prefix.clone(),
             records: args.data_dir.join("sandboxes"),
         };
+        let sandboxes = std::sync::Arc::new(sandboxes);
         let manager = keel_agent::pods::PodManager {
             client: client.clone(),
             node_ip,
-            sandboxes: std::sync::Arc::new(sandboxes),
+            sandboxes: sandboxes.clone(),
             mtu,
+            runtime_reports_status: args.runtime == "direct",
         };
         tokio::spawn(manager.run(view.clone()));
+        if args.runtime == "direct" {
+            use keel_agent::runtime;
+            let rt = runtime::direct::DirectRuntime::new(runtime::direct::DirectConfig {
+                root: args.data_dir.join("runtime"),
+                exe: std::env::current_exe().context("locating keel-agent for the shims")?,
+                node: runtime::container::NodeRuntimeConfig {
+                    allow_privileged: args.allow_privileged,
+                    cgroup_parent: args.pod_cgroup_parent.clone(),
+                    ..Default::default()
+                },
+                pull: runtime::images::PullOptions {
+                    insecure_registries: args.insecure_registry.clone(),
+                    ..Default::default()
+                },
+            })?;
+            let pods = runtime::manager::Registry::default();
+            runtime_routes = Some(runtime::api::router(rt.clone(), pods.clone()));
+            let m = runtime::manager::RuntimeManager {
+                runtime: rt,
+                client: client.clone(),
+                node_ip,
+                worker: Default::default(),
+                pods,
+            };
+            tokio::spawn(m.run(view.clone(), sandboxes));
+        }
     }
 
     let mut routes = axum::Router::new();
+    if let Some(r) = runtime_routes {
+        routes = routes.merge(r);
+    }
     if let Some(cgroup_root) = args.cgroup_root.clone() {
         let lb = keel_agent::lb::start(
             keel_agent::lb::LbOptions {

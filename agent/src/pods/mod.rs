@@ -31,6 +31,9 @@ pub struct PodManager {
     pub sandboxes: Arc<Sandboxes>,
     /// MTU for pod interfaces (the node networking decides it).
     pub mtu: u32,
+    /// A container runtime runs the pods and reports their status (phase,
+    /// containers, readiness): only sandbox failures are reported here.
+    pub runtime_reports_status: bool,
 }
 
 /// Retry state of a pod whose sandbox failed.
@@ -171,9 +174,12 @@ impl PodManager {
             }
         }
         for pod in plan.status {
+            if self.runtime_reports_status && pod.status.reason != plan::SANDBOX_FAILED {
+                continue;
+            }
             self.post_status(pod).await;
         }
-        if created {
+        if created && !self.runtime_reports_status {
             // Report the new sandboxes now rather than at the next change.
             let sb = self.sandboxes.clone();
             if let Ok(Ok(records)) = tokio::task::spawn_blocking(move || sb.load()).await {

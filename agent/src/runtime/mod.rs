@@ -4,11 +4,13 @@
 //! [`backend::PodRuntime`]; the lifecycle decisions ([`worker::plan`],
 //! [`restart`], [`probe::Prober`], [`status`]) are pure.
 
+pub mod api;
 pub mod backend;
 pub mod container;
 pub mod direct;
 pub mod images;
 pub mod logs;
+pub mod manager;
 pub mod probe;
 pub mod restart;
 pub mod shim;

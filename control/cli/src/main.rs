@@ -6,6 +6,7 @@ mod describe;
 mod get;
 mod lab;
 mod lb;
+mod logs;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -73,6 +74,25 @@ enum Command {
     /// A node's Service load balancer, through its agent's local socket.
     #[command(subcommand)]
     Lb(lb::LbCommand),
+    /// Print a container's logs (through the agent of the pod's node).
+    Logs {
+        #[command(flatten)]
+        target: logs::Target,
+        /// Keep printing new lines.
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// The previous run of the container (after a restart).
+        #[arg(short = 'p', long)]
+        previous: bool,
+    },
+    /// Run a command in a container (through the agent of the pod's node).
+    Exec {
+        #[command(flatten)]
+        target: logs::Target,
+        /// The command and its arguments, after `--`.
+        #[arg(last = true, required = true)]
+        command: Vec<String>,
+    },
 }
 
 #[tokio::main(flavor = "current_thread")]
@@ -98,6 +118,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Lab(cmd) => lab::run(cmd),
         Command::Lb(cmd) => lb::run(cmd, cli.conn.lab()),
+        Command::Logs {
+            target,
+            follow,
+            previous,
+        } => {
+            logs::logs(
+                &cli.conn.client()?,
+                cli.conn.lab(),
+                &ns,
+                &target,
+                follow,
+                previous,
+            )
+            .await
+        }
+        Command::Exec { target, command } => {
+            logs::exec(&cli.conn.client()?, cli.conn.lab(), &ns, &target, command).await
+        }
 
         Command::Apply { files } => apply::run(&cli.conn.client()?, &ns, &files).await,
         Command::Get {
