@@ -233,6 +233,7 @@ impl Datapath {
             fs::create_dir_all(d).map_err(io_err("creating", d))?;
         }
         let mut recreated = Vec::new();
+        let mut stale = Vec::new();
         for name in MAPS {
             let pin = maps_dir.join(name);
             if !pin.exists() {
@@ -243,10 +244,24 @@ impl Datapath {
                 Err(e) => Some(format!("unreadable: {e}")),
             };
             if let Some(why) = why {
-                tracing::warn!(map = name, %why, "recreating pinned map; its entries are lost");
-                fs::remove_file(&pin).map_err(io_err("unpinning", &pin))?;
-                recreated.push(format!("{name}: {why}"));
+                stale.push((name, why));
             }
+        }
+        // Slots name backend ids and tables name slots: these three are
+        // only consistent together, so one stale means all are rebuilt.
+        let linked = [SERVICES_MAP, BACKENDS_MAP, MAGLEV_MAP];
+        if stale.iter().any(|(n, _)| linked.contains(n)) {
+            for name in linked {
+                if !stale.iter().any(|(n, _)| *n == name) && maps_dir.join(name).exists() {
+                    stale.push((name, "rebuilt with the other service maps".into()));
+                }
+            }
+        }
+        for (name, why) in stale {
+            let pin = maps_dir.join(name);
+            tracing::warn!(map = name, %why, "recreating pinned map; its entries are lost");
+            fs::remove_file(&pin).map_err(io_err("unpinning", &pin))?;
+            recreated.push(format!("{name}: {why}"));
         }
         let mut loader = EbpfLoader::new();
         let paths: Vec<(&str, PathBuf)> = MAPS.iter().map(|n| (*n, maps_dir.join(n))).collect();

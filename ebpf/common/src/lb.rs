@@ -61,7 +61,7 @@ pub const MAPS: [&str; 8] = [
 ];
 
 pub const SERVICES_MAX: u32 = 262_144;
-pub const BACKENDS_MAX: u32 = 65_536;
+pub const BACKENDS_MAX: u32 = 262_144;
 pub const MAGLEV_MAX: u32 = 131_072;
 pub const AFFINITY_MAX: u32 = 65_536;
 pub const SOCK_REVNAT_MAX: u32 = 131_072;

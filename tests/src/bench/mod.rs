@@ -5,6 +5,8 @@
 
 pub mod api;
 pub mod cni;
+pub mod lb;
+pub mod lb_rules;
 pub mod report;
 pub mod runtime;
 pub mod stats;
@@ -27,6 +29,11 @@ pub fn suites() -> Vec<Suite> {
             name: "api",
             about: "keel-control: creates/s (1 vs 64 clients), watch fan-out latency, memory at 10k Services + 50k Pods",
             run: api::run,
+        },
+        Suite {
+            name: "lb",
+            about: "Service programming on a node: keel BPF maps vs kube-proxy-equivalent iptables and nftables, cold and per change, at 1/1k/10k Services",
+            run: lb::run,
         },
         Suite {
             name: "cni",
