@@ -63,9 +63,15 @@ struct Args {
     /// Accept `securityContext.privileged: true`.
     #[arg(long)]
     allow_privileged: bool,
-    /// cgroup parent of the pods' containers, in every hierarchy.
-    #[arg(long, default_value = "keel")]
-    pod_cgroup_parent: String,
+    /// cgroup parent of the pods' containers, in every hierarchy (default:
+    /// the pod netns prefix without its trailing dash, e.g. `keel-pod`).
+    #[arg(long)]
+    pod_cgroup_parent: Option<String>,
+    /// Where the runtime keeps images, pod bundles, shims' sockets and logs
+    /// (default: `<data-dir>/<pod-netns-prefix>runtime`, named like the
+    /// pods' namespaces so the sweeper finds what a crash leaves).
+    #[arg(long)]
+    runtime_root: Option<PathBuf>,
     /// Prefix of the pods' network namespace names (unique per agent).
     #[arg(long, default_value = "keel-pod-")]
     pod_netns_prefix: String,
@@ -202,11 +208,17 @@ async fn agent_main() -> anyhow::Result<()> {
         if args.runtime == "direct" {
             use keel_agent::runtime;
             let rt = runtime::direct::DirectRuntime::new(runtime::direct::DirectConfig {
-                root: args.data_dir.join("runtime"),
+                root: args.runtime_root.clone().unwrap_or_else(|| {
+                    args.data_dir
+                        .join(format!("{}runtime", args.pod_netns_prefix))
+                }),
                 exe: std::env::current_exe().context("locating keel-agent for the shims")?,
                 node: runtime::container::NodeRuntimeConfig {
                     allow_privileged: args.allow_privileged,
-                    cgroup_parent: args.pod_cgroup_parent.clone(),
+                    cgroup_parent: args
+                        .pod_cgroup_parent
+                        .clone()
+                        .unwrap_or_else(|| args.pod_netns_prefix.trim_end_matches('-').to_string()),
                     ..Default::default()
                 },
                 pull: runtime::images::PullOptions {

@@ -98,6 +98,12 @@ fn copy_with_libs(bin: &Path, dest_in_root: &str, root: &Path) {
 /// Builds an OCI image layout for `spec` under `dir` (one gzip layer) and
 /// returns the layout path.
 pub fn build_layout(spec: &ImageSpec, dir: &Path) -> PathBuf {
+    let root = build_rootfs(spec, dir);
+    pack_layout(spec, dir, &root)
+}
+
+/// Writes the image's root filesystem to `dir/rootfs` and returns it.
+pub fn build_rootfs(spec: &ImageSpec, dir: &Path) -> PathBuf {
     let root = dir.join("rootfs");
     for d in [
         "bin",
@@ -134,6 +140,10 @@ pub fn build_layout(spec: &ImageSpec, dir: &Path) -> PathBuf {
             &root,
         );
     }
+    root
+}
+
+fn pack_layout(spec: &ImageSpec, dir: &Path, root: &Path) -> PathBuf {
     let layout = dir.join("layout");
     let blobs = layout.join("blobs/sha256");
     fs::create_dir_all(&blobs).unwrap();
@@ -146,7 +156,7 @@ pub fn build_layout(spec: &ImageSpec, dir: &Path) -> PathBuf {
             "--sort=name",
             "-C",
         ])
-        .arg(&root)
+        .arg(root)
         .arg("-cf")
         .arg(&tar)
         .arg("."));
@@ -208,7 +218,7 @@ pub fn build_layout(spec: &ImageSpec, dir: &Path) -> PathBuf {
         .unwrap(),
     )
     .unwrap();
-    let _ = fs::remove_dir_all(&root);
+    let _ = fs::remove_dir_all(root);
     layout
 }
 
@@ -223,27 +233,58 @@ pub fn layout_manifest_digest(layout: &Path) -> String {
 pub struct TestRegistry {
     child: Option<Child>,
     dir: tempfile::TempDir,
+    data: PathBuf,
     pub port: u16,
+}
+
+/// A command that runs inside the network namespace at `path` (a named
+/// one: `/run/netns/NAME`), keeping the host's mounts.
+pub fn netns_command(path: &Path, program: &str) -> Command {
+    use std::os::{fd::IntoRawFd, unix::process::CommandExt};
+    let fd = fs::File::open(path)
+        .unwrap_or_else(|e| panic!("opening {}: {e}", path.display()))
+        .into_raw_fd();
+    let mut cmd = Command::new(program);
+    // SAFETY: setns is async-signal-safe; the fd stays open until exec.
+    unsafe {
+        cmd.pre_exec(move || {
+            if libc::setns(fd, libc::CLONE_NEWNET) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    cmd
 }
 
 impl TestRegistry {
     pub fn start(ns: &TestNetns, port: u16) -> Self {
+        Self::start_at(ns.ns().path(), port, None)
+    }
+
+    /// A registry in the named network namespace at `netns`, serving
+    /// `data` (another registry's storage, to serve the same images on
+    /// several nodes' loopbacks) or a fresh directory.
+    pub fn start_at(netns: &Path, port: u16, data: Option<&Path>) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("keel-t-registry-")
             .tempdir()
             .unwrap();
+        let data = data
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| dir.path().join("data"));
         let cfg = dir.path().join("config.yml");
         fs::write(
             &cfg,
             format!(
                 "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: 127.0.0.1:{port}\n",
-                dir.path().join("data").display()
+                data.display()
             ),
         )
         .unwrap();
         let log = fs::File::create(dir.path().join("registry.log")).unwrap();
-        let child = ns
-            .command("docker-registry")
+        let child = netns_command(netns, "docker-registry")
             .arg("serve")
             .arg(&cfg)
             .stdout(Stdio::null())
@@ -253,6 +294,7 @@ impl TestRegistry {
         let mut r = Self {
             child: Some(child),
             dir,
+            data: PathBuf::new(),
             port,
         };
         let addr = format!("127.0.0.1:{port}");
@@ -263,9 +305,18 @@ impl TestRegistry {
                     fs::read_to_string(r.dir.path().join("registry.log")).unwrap_or_default()
                 );
             }
-            ns.run(|| std::net::TcpStream::connect(&addr).ok().map(drop))
+            keel_cni::ns::NetNs::open(netns)
+                .ok()?
+                .run(|| std::net::TcpStream::connect(&addr).ok().map(drop))
+                .ok()?
         });
+        r.data = data;
         r
+    }
+
+    /// The storage directory (to serve it from another namespace too).
+    pub fn data_dir(&self) -> &Path {
+        &self.data
     }
 
     pub fn host(&self) -> String {
@@ -274,9 +325,13 @@ impl TestRegistry {
 
     /// Pushes an OCI layout (its single image, tagged `tag`) as `repo:tag`.
     pub fn push(&self, ns: &TestNetns, layout: &Path, tag: &str, repo: &str) -> String {
+        self.push_at(ns.ns().path(), layout, tag, repo)
+    }
+
+    /// [`Self::push`] from the named namespace at `netns`.
+    pub fn push_at(&self, netns: &Path, layout: &Path, tag: &str, repo: &str) -> String {
         let dest = format!("{}/{repo}:{tag}", self.host());
-        let out = ns
-            .command("skopeo")
+        let out = netns_command(netns, "skopeo")
             .args(["copy", "--quiet", "--dest-tls-verify=false"])
             .arg(format!("oci:{}:{tag}", layout.display()))
             .arg(format!("docker://{dest}"))
@@ -293,9 +348,8 @@ impl TestRegistry {
     /// Where the registry keeps a blob (to corrupt it on purpose).
     pub fn blob_path(&self, digest: &str) -> PathBuf {
         let hex = digest.trim_start_matches("sha256:");
-        self.dir
-            .path()
-            .join("data/docker/registry/v2/blobs/sha256")
+        self.data
+            .join("docker/registry/v2/blobs/sha256")
             .join(&hex[..2])
             .join(hex)
             .join("data")

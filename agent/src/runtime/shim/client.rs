@@ -14,7 +14,7 @@ use tokio::{
 
 use super::{
     proto::{ContainerInfo, Request, Response},
-    server::socket_path,
+    server::short_path,
 };
 
 #[derive(Debug, thiserror::Error)]
@@ -108,9 +108,8 @@ impl ShimClient {
 
     pub async fn call(&self, req: &Request) -> Result<Response, ShimError> {
         let fut = async {
-            let mut s = UnixStream::connect(socket_path(&self.dir))
-                .await
-                .map_err(|e| self.io(e))?;
+            let (_dirfd, short) = short_path(&self.dir, "shim.sock").map_err(|e| self.io(e))?;
+            let mut s = UnixStream::connect(&short).await.map_err(|e| self.io(e))?;
             let mut body = serde_json::to_vec(req).expect("request serialises");
             body.push(b'\n');
             s.write_all(&body).await.map_err(|e| self.io(e))?;

@@ -64,6 +64,20 @@ pub fn socket_path(dir: &Path) -> PathBuf {
     dir.join("shim.sock")
 }
 
+/// A path to `dir/name` short enough for `sun_path` (108 bytes) however deep
+/// `dir` is: `/proc/self/fd/N/name` through an `O_PATH` descriptor of the
+/// directory, which the caller keeps open while it binds or connects.
+pub fn short_path(dir: &Path, name: &str) -> std::io::Result<(OwnedFd, PathBuf)> {
+    let fd = nix::fcntl::open(
+        dir,
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
+    .map_err(std::io::Error::from)?;
+    let path = PathBuf::from(format!("/proc/self/fd/{}/{name}", fd.as_raw_fd()));
+    Ok((fd, path))
+}
+
 /// libcontainer's state root of a pod's containers.
 pub fn state_root(dir: &Path) -> PathBuf {
     dir.join("lc")
@@ -101,7 +115,8 @@ fn run(dir: &Path) -> anyhow::Result<()> {
     fs::create_dir_all(dir)?;
     let sock = socket_path(dir);
     let _ = fs::remove_file(&sock);
-    let listener = UnixListener::bind(&sock)?;
+    let (_dirfd, short) = short_path(dir, "shim.sock")?;
+    let listener = UnixListener::bind(&short)?;
     fs::set_permissions(&sock, fs::Permissions::from_mode(0o600))?;
     listener.set_nonblocking(true)?;
     fs::write(dir.join("shim.pid"), std::process::id().to_string())?;

@@ -1,0 +1,320 @@
+//! The runtime end to end in the lab: agents started with `--runtime
+//! direct` pull the test HTTP server image from a docker-registry on their
+//! node namespace's loopback and run a Deployment's pods; readiness reaches
+//! the Endpoints (an unready pod leaves them); a deleted pod is replaced;
+//! a stopped agent leaves its containers serving and its restart adopts them
+//! (same container, no restart); `keelctl logs` and `keelctl exec` reach the
+//! containers through the agent.
+
+use std::{
+    collections::BTreeMap,
+    io::{Read, Write},
+    net::Ipv4Addr,
+    path::{Path, PathBuf},
+    time::Duration,
+};
+
+use keel_api::{Endpoints, Pod, client::ListParams};
+use keel_cni::ns::NetNs;
+use keel_lab::{Bins, Lab, LabGuard, Mode, Options, Spec, block_on};
+use keel_tests::{
+    process::bin,
+    require_root,
+    runtime::{ImageSpec, TestRegistry, build_layout},
+};
+use serde_json::json;
+
+const PORT: u16 = 5000;
+
+fn http_get_in(netns: &Path, addr: &str, path: &str) -> Option<String> {
+    let addr = addr.to_string();
+    let path = path.to_string();
+    NetNs::open(netns)
+        .ok()?
+        .run(move || {
+            let mut s =
+                std::net::TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(3))
+                    .ok()?;
+            s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+            write!(
+                s,
+                "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+            .ok()?;
+            let mut r = String::new();
+            s.read_to_string(&mut r).ok()?;
+            Some(r)
+        })
+        .ok()?
+}
+
+/// Like `wait_for`, but on timeout shows the pods and the agents' log tails.
+fn wait<T>(lab: &Lab, what: &str, secs: u64, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if std::time::Instant::now() > deadline {
+            let c = lab.client().unwrap();
+            let pods = block_on(c.list::<Pod>("default", &ListParams::default()))
+                .map(|l| l.items)
+                .unwrap_or_default();
+            let mut dump = String::new();
+            for p in pods {
+                dump.push_str(&format!(
+                    "\n{} on {}: {}",
+                    p.metadata.name,
+                    p.spec.node_name,
+                    serde_json::to_string(&p.status).unwrap()
+                ));
+            }
+            for n in &lab.topology().nodes {
+                let log = std::fs::read_to_string(lab.state.dir.join(format!("{}.log", n.role)))
+                    .unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(15).collect();
+                dump.push_str(&format!("\n--- {}:", n.role));
+                for l in tail.into_iter().rev() {
+                    dump.push_str(&format!("\n{l}"));
+                }
+            }
+            panic!("timed out after {secs}s waiting for {what}:{dump}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn ready_pods(lab: &Lab, label: &str) -> Vec<Pod> {
+    let c = lab.client().unwrap();
+    block_on(c.list::<Pod>("default", &ListParams::labels(label)))
+        .map(|l| l.items.into_iter().filter(|p| p.is_ready()).collect())
+        .unwrap_or_default()
+}
+
+fn endpoints(lab: &Lab, name: &str) -> (Vec<String>, Vec<String>) {
+    let c = lab.client().unwrap();
+    let Ok(ep) = block_on(c.get::<Endpoints>("default", name)) else {
+        return (vec![], vec![]);
+    };
+    let mut ready = Vec::new();
+    let mut not_ready = Vec::new();
+    for s in &ep.subsets {
+        ready.extend(s.addresses.iter().map(|a| a.ip.clone()));
+        not_ready.extend(s.not_ready_addresses.iter().map(|a| a.ip.clone()));
+    }
+    (ready, not_ready)
+}
+
+fn keelctl(lab: &str, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(bin("keelctl"))
+        .arg("--lab")
+        .arg(lab)
+        .args(args)
+        .output()
+        .expect("keelctl");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn deployment_runs_ready_replaced_and_survives_its_agent() {
+    require_root();
+    let name = format!("trt{}", std::process::id() % 100_000);
+    let spec = Spec {
+        name: name.clone(),
+        nodes: 2,
+        mode: Mode::Route,
+        segments: 1,
+    };
+    let opts = Options {
+        agent_args: vec![
+            "--runtime".into(),
+            "direct".into(),
+            "--insecure-registry".into(),
+            format!("127.0.0.1:{PORT}"),
+        ],
+        ..Default::default()
+    };
+    let bins = Bins::beside_current_exe().expect("binaries");
+    let mut guard = LabGuard(Lab::up(&spec, &bins, &opts).expect("lab up"));
+    let nodes: Vec<(String, PathBuf)> = guard
+        .0
+        .topology()
+        .nodes
+        .iter()
+        .map(|n| (n.role.clone(), NetNs::named_path(&n.netns)))
+        .collect();
+
+    // The same images on every node's loopback registry.
+    let images = tempfile::Builder::new()
+        .prefix("keel-t-images-")
+        .tempdir()
+        .unwrap();
+    let layout = build_layout(&ImageSpec::testbin("v1"), images.path());
+    let first = TestRegistry::start_at(&nodes[0].1, PORT, None);
+    let image = first.push_at(&nodes[0].1, &layout, "v1", "keel/testbin");
+    let _others: Vec<TestRegistry> = nodes[1..]
+        .iter()
+        .map(|(_, ns)| TestRegistry::start_at(ns, PORT, Some(first.data_dir())))
+        .collect();
+
+    let c = guard.0.client().unwrap();
+    let deploy: keel_api::Deployment = serde_json::from_value(json!({
+        "apiVersion": "apps/v1", "kind": "Deployment",
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {
+            "replicas": 3,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {
+                "metadata": {"labels": {"app": "web"}},
+                "spec": {
+                    "terminationGracePeriodSeconds": 5,
+                    "containers": [{
+                        "name": "web", "image": image, "imagePullPolicy": "IfNotPresent",
+                        "ports": [{"containerPort": 8080}],
+                        "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 1}
+                    }]
+                }
+            }
+        }
+    }))
+    .unwrap();
+    block_on(c.create(&deploy)).expect("create deployment");
+    let svc: keel_api::Service = serde_json::from_value(json!({
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"port": 80, "targetPort": 8080}]}
+    }))
+    .unwrap();
+    block_on(c.create(&svc)).expect("create service");
+
+    let pods = wait(&guard.0, "3 web pods Running and Ready", 120, || {
+        let p = ready_pods(&guard.0, "app=web");
+        (p.len() == 3).then_some(p)
+    });
+    let by_node: BTreeMap<String, usize> = pods.iter().fold(BTreeMap::new(), |mut m, p| {
+        *m.entry(p.spec.node_name.clone()).or_default() += 1;
+        m
+    });
+    assert_eq!(by_node.len(), 2, "spread over both nodes: {by_node:?}");
+    for p in &pods {
+        let s = &p.status.container_statuses[0];
+        assert!(
+            s.ready && s.state.running.is_some() && s.restart_count == 0,
+            "{s:?}"
+        );
+    }
+    wait(&guard.0, "3 ready endpoints", 30, || {
+        (endpoints(&guard.0, "web").0.len() == 3).then_some(())
+    });
+
+    // Each pod serves from another pod's network namespace, by pod IP.
+    let from = PathBuf::from(NetNs::named_path(&guard.0.pod_netns(&pods[0]).unwrap()));
+    for p in &pods {
+        let ip: Ipv4Addr = p.status.pod_ip.parse().unwrap();
+        let body = wait(&guard.0, "HTTP to a pod", 20, || {
+            http_get_in(&from, &format!("{ip}:8080"), "/")
+        });
+        assert!(body.ends_with(&format!("{}\n", p.metadata.name)), "{body}");
+    }
+
+    // keelctl logs and exec, through the pod's agent.
+    let (code, out, err) = keelctl(&name, &["logs", &pods[1].metadata.name]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("listening on :8080"), "{out}");
+    let (code, out, err) = keelctl(
+        &name,
+        &[
+            "exec",
+            &pods[1].metadata.name,
+            "--",
+            "/bin/sh",
+            "-c",
+            "hostname; exit 7",
+        ],
+    );
+    assert_eq!(
+        (code, out.as_str()),
+        (7, format!("{}\n", pods[1].metadata.name).as_str()),
+        "{err}"
+    );
+
+    // An unready pod leaves the endpoints.
+    let flaky: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "flaky", "namespace": "default", "labels": {"app": "web"}},
+        "spec": {
+            "nodeName": nodes[1].0,
+            "containers": [{
+                "name": "web", "image": image, "imagePullPolicy": "IfNotPresent",
+                "args": ["http-serve", "--port", "8080", "--healthy-for", "6"],
+                "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080},
+                                   "periodSeconds": 1, "failureThreshold": 1}
+            }]
+        }
+    }))
+    .unwrap();
+    block_on(c.create(&flaky)).unwrap();
+    let flaky_ip = wait(&guard.0, "flaky in the endpoints", 60, || {
+        let p: Pod = block_on(c.get("default", "flaky")).ok()?;
+        let ip = p.status.pod_ip.clone();
+        (p.is_ready() && endpoints(&guard.0, "web").0.contains(&ip)).then_some(ip)
+    });
+    wait(&guard.0, "flaky to leave the ready endpoints", 60, || {
+        let (ready, not_ready) = endpoints(&guard.0, "web");
+        (!ready.contains(&flaky_ip) && not_ready.contains(&flaky_ip)).then_some(())
+    });
+    block_on(c.delete::<Pod>("default", "flaky")).unwrap();
+
+    // A deleted pod is replaced; its containers go.
+    let victim = pods[0].clone();
+    block_on(c.delete::<Pod>("default", &victim.metadata.name)).unwrap();
+    wait(&guard.0, "a replacement Ready", 90, || {
+        let p = ready_pods(&guard.0, "app=web");
+        (p.len() == 3 && p.iter().all(|p| p.metadata.name != victim.metadata.name)).then_some(())
+    });
+    wait(&guard.0, "the deleted pod's sandbox gone", 60, || {
+        (!Path::new(&NetNs::named_path(&guard.0.pod_netns(&victim).unwrap())).exists())
+            .then_some(())
+    });
+
+    // Stop a node's agent: its containers keep serving; a new agent adopts
+    // them without restarting anything.
+    let pods = ready_pods(&guard.0, "app=web");
+    let node = pods[0].spec.node_name.clone();
+    let mine: Vec<Pod> = pods
+        .iter()
+        .filter(|p| p.spec.node_name == node)
+        .cloned()
+        .collect();
+    // Dial them from a pod on another node.
+    let client_pod = pods
+        .iter()
+        .find(|p| p.spec.node_name != node)
+        .expect("a pod on the other node");
+    let from = PathBuf::from(NetNs::named_path(&guard.0.pod_netns(client_pod).unwrap()));
+    guard.0.stop_agent(&node).unwrap();
+    for p in &mine {
+        assert!(
+            http_get_in(&from, &format!("{}:8080", p.status.pod_ip), "/healthz")
+                .is_some_and(|b| b.starts_with("HTTP/1.1 200")),
+            "{} serves while its agent is down",
+            p.metadata.name
+        );
+    }
+    guard.0.start_agent(&node).unwrap();
+    std::thread::sleep(Duration::from_secs(3));
+    for p in &mine {
+        let now: Pod = wait(&guard.0, "the pod after the agent restart", 30, || {
+            block_on(c.get::<Pod>("default", &p.metadata.name)).ok()
+        });
+        let (a, b) = (
+            &p.status.container_statuses[0],
+            &now.status.container_statuses[0],
+        );
+        assert_eq!(a.container_id, b.container_id, "the same container");
+        assert_eq!(b.restart_count, 0);
+        assert!(now.is_ready());
+    }
+}
