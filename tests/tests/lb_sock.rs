@@ -372,8 +372,7 @@ impl Hold {
         let first = out
             .recv_timeout(Duration::from_secs(10))
             .expect("lb-hold connected");
-        let server = first
-            .strip_prefix("server=")
+        let server = field(&first, "server")
             .unwrap_or_else(|| panic!("lb-hold: {first}"))
             .to_string();
         Hold {

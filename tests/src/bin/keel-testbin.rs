@@ -9,8 +9,9 @@
 //!                                        prints "listening" and exits 0 on SIGTERM
 //!   keel-testbin alloc MIB               allocates and touches MIB MiB, then sleeps
 //!   keel-testbin id-serve ADDR...        TCP and UDP on each IP:PORT: a TCP client
-//!                                        first reads "IP:PORT\n" (the address it
-//!                                        reached), then gets its lines echoed; a
+//!                                        first reads "IP:PORT client=IP:PORT\n" (the
+//!                                        address it reached, the address it came
+//!                                        from), then gets its lines echoed; a
 //!                                        UDP datagram is answered "IP:PORT payload";
 //!                                        prints "listening" once bound
 //!   keel-testbin lb-dial tcp|udp|udp-connected ADDR [N]
@@ -203,7 +204,8 @@ fn id_serve(addrs: &[String]) -> i32 {
             for conn in tcp.incoming().flatten() {
                 std::thread::spawn(move || {
                     let mut w = conn.try_clone().expect("clone");
-                    if writeln!(w, "{addr}").is_err() {
+                    let client = conn.peer_addr().map(|a| a.to_string()).unwrap_or_default();
+                    if writeln!(w, "{addr} client={client}").is_err() {
                         return;
                     }
                     for line in BufReader::new(conn).lines() {
