@@ -6,8 +6,8 @@
 //!   bench SUITE  setup, then run a benchmark suite and print its table
 //!   sweep [P]    remove leftovers of tests and labs by name prefix (default "keel")
 //!
-//! Only std here: this crate must build on a machine where nothing else is
-//! installed yet, since it is what installs the rest.
+//! Pure Rust dependencies only (std and serde_json): this crate must build
+//! on a machine where nothing else is installed yet, since it installs the rest.
 
 mod setup;
 
@@ -117,66 +117,97 @@ fn test(extra: &[&str]) -> Result<(), String> {
     run("cargo", &args)
 }
 
-/// keel's main job on one machine: keel-control on loopback with its
-/// embedded store, the example manifests applied, and what it made shown.
+/// keel's main job on one machine: a multi-node lab cluster in network
+/// namespaces (control plane, three nodes on two L2 segments joined by a
+/// router), the example pods and Services deployed, pod-to-pod traffic
+/// across nodes shown; the lab stays up for the user to look around.
 fn demo(_extra: &[&str]) -> Result<(), String> {
     run("cargo", &["build", "--release", "--bins"])?;
-    let dir = root().join(".keel/demo");
-    std::fs::create_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
     let bin = root().join("target/release");
-    let pid_file = dir.join("control.pid");
-    // Stop the previous demo's keel-control (only the one this task started).
-    if let Ok(pid) = std::fs::read_to_string(&pid_file) {
-        let pid = pid.trim();
-        let cmdline = std::fs::read_to_string(format!("/proc/{pid}/cmdline")).unwrap_or_default();
-        if cmdline.contains("keel-control") && cmdline.contains(".keel/demo") {
-            let _ = Command::new("kill").arg(pid).status();
-            std::thread::sleep(std::time::Duration::from_millis(500));
-        }
-    }
-    let log = std::fs::File::create(dir.join("control.log")).map_err(|e| e.to_string())?;
-    let control = Command::new(bin.join("keel-control"))
-        .args(["--listen", "127.0.0.1:6443", "--data-dir"])
-        .arg(dir.join("control"))
-        .stdout(log.try_clone().map_err(|e| e.to_string())?)
-        .stderr(log)
-        .spawn()
-        .map_err(|e| format!("starting keel-control: {e}"))?;
-    std::fs::write(&pid_file, control.id().to_string()).map_err(|e| e.to_string())?;
-    let config = dir.join("control/client.json");
-    for _ in 0..100 {
-        if std::net::TcpStream::connect("127.0.0.1:6443").is_ok() && config.exists() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let keelctl = |args: &[&str]| -> Result<(), String> {
+    let keelctl = |args: &[&str]| -> Result<String, String> {
         eprintln!("\n$ keelctl {}", args.join(" "));
-        let status = Command::new(bin.join("keelctl"))
+        let out = Command::new(bin.join("keelctl"))
             .args(args)
-            .env("KEEL_CONFIG", &config)
             .current_dir(root())
-            .status()
+            .stderr(std::process::Stdio::inherit())
+            .output()
             .map_err(|e| format!("keelctl: {e}"))?;
-        if status.success() {
-            Ok(())
+        let text = String::from_utf8_lossy(&out.stdout).into_owned();
+        print!("{text}");
+        if out.status.success() {
+            Ok(text)
         } else {
             Err(format!("keelctl {} failed", args.join(" ")))
         }
     };
-    keelctl(&["apply", "-f", "examples/"])?;
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    keelctl(&["get", "deployments", "-o", "wide"])?;
-    keelctl(&["get", "pods", "-o", "wide"])?;
-    keelctl(&["get", "services"])?;
-    keelctl(&["get", "endpoints"])?;
+    // A lab left by an earlier demo is replaced.
+    let _ = Command::new(bin.join("keelctl"))
+        .args(["lab", "down", "demo"])
+        .output();
+    keelctl(&[
+        "lab",
+        "up",
+        "--name",
+        "demo",
+        "--nodes",
+        "3",
+        "--mode",
+        "auto",
+        "--segments",
+        "2",
+    ])?;
+    keelctl(&["--lab", "demo", "apply", "-f", "examples/"])?;
+    // Wait (bounded) until every pod has an address.
+    let mut pods = serde_json::Value::Null;
+    for _ in 0..100 {
+        let out = Command::new(bin.join("keelctl"))
+            .args(["--lab", "demo", "get", "pods", "-o", "json"])
+            .output()
+            .map_err(|e| e.to_string())?;
+        pods = serde_json::from_slice(&out.stdout).unwrap_or_default();
+        let items = pods["items"].as_array().cloned().unwrap_or_default();
+        if !items.is_empty() && items.iter().all(|p| p["status"]["podIP"].is_string()) {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    keelctl(&["--lab", "demo", "get", "nodes", "-o", "wide"])?;
+    keelctl(&["--lab", "demo", "get", "pods", "-o", "wide"])?;
+    keelctl(&["--lab", "demo", "get", "services"])?;
+    keelctl(&["--lab", "demo", "get", "endpoints"])?;
+    // Pod-to-pod across nodes: from the client pod to every web pod.
+    let items = pods["items"].as_array().cloned().unwrap_or_default();
+    let client_node = items
+        .iter()
+        .find(|p| p["metadata"]["name"] == "client")
+        .and_then(|p| p["spec"]["nodeName"].as_str())
+        .unwrap_or("")
+        .to_string();
+    for p in items
+        .iter()
+        .filter(|p| p["metadata"]["labels"]["app"] == "web")
+    {
+        let (ip, node) = (
+            p["status"]["podIP"].as_str().unwrap_or(""),
+            p["spec"]["nodeName"].as_str().unwrap_or(""),
+        );
+        let where_ = if node == client_node {
+            "same node"
+        } else {
+            "another node"
+        };
+        eprintln!(
+            "\n# client ({client_node}) → {} ({node}, {where_})",
+            p["metadata"]["name"].as_str().unwrap_or("")
+        );
+        keelctl(&[
+            "lab", "run", "demo", "client", "--", "ping", "-c", "2", "-W", "2", ip,
+        ])?;
+    }
     println!(
-        "\nkeel-control is running (pid {pid}) with its store in {dir}.\n\
-         Look around:   export KEEL_CONFIG={config}; target/release/keelctl get pods -o wide\n\
-         Stop it:       kill {pid}",
-        pid = control.id(),
-        dir = dir.join("control").display(),
-        config = config.display(),
+        "\nThe lab \"demo\" is up: keel-control and three keel-agents in network namespaces (see `keelctl lab status demo`).\n\
+         Look around:\n  target/release/keelctl --lab demo get pods -o wide\n  target/release/keelctl lab run demo client -- ip route\n  target/release/keelctl lab run demo node-1 -- ip route\n  target/release/keelctl lab status demo -o json\n\
+         Tear it down:\n  target/release/keelctl lab down demo"
     );
     Ok(())
 }
