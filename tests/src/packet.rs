@@ -83,20 +83,19 @@ impl Pkt {
         let mut l4 = Vec::new();
         l4.extend_from_slice(&self.sport.to_be_bytes());
         l4.extend_from_slice(&self.dport.to_be_bytes());
-        let csum_at;
-        if self.proto == TCP {
+        let csum_at = if self.proto == TCP {
             l4.extend_from_slice(&1000u32.to_be_bytes()); // seq
             l4.extend_from_slice(&0u32.to_be_bytes()); // ack
             l4.push(5 << 4); // data offset
             l4.push(self.flags);
             l4.extend_from_slice(&64240u16.to_be_bytes()); // window
             l4.extend_from_slice(&[0, 0, 0, 0]); // checksum, urgent
-            csum_at = 16;
+            16
         } else {
             l4.extend_from_slice(&((8 + self.payload.len()) as u16).to_be_bytes());
             l4.extend_from_slice(&[0, 0]);
-            csum_at = 6;
-        }
+            6
+        };
         l4.extend_from_slice(&self.payload);
         if self.proto == UDP && self.udp_no_csum {
             return l4;

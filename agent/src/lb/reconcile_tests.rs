@@ -70,7 +70,12 @@ fn nothing_before_the_view_is_synced_then_everything() {
     let web = service("web", "10.96.0.10");
     let ep = endpoints("web", &["10.244.2.5", "10.244.2.6"]);
     assert_eq!(
-        r.sync(&view(&[web.clone()], &[ep.clone()], false)).unwrap(),
+        r.sync(&view(
+            std::slice::from_ref(&web),
+            std::slice::from_ref(&ep),
+            false
+        ))
+        .unwrap(),
         None
     );
     assert_eq!(r.maps().writes, 0);
@@ -155,7 +160,7 @@ fn a_failed_apply_is_retried_from_a_fresh_read() {
     let mut r = Reconciler::new(FakeMaps::default(), node()).unwrap();
     let web = service("web", "10.96.0.10");
     r.sync(&view(
-        &[web.clone()],
+        std::slice::from_ref(&web),
         &[endpoints("web", &["10.244.2.5"])],
         true,
     ))
