@@ -1,0 +1,428 @@
+//! Service load balancing end to end in the lab: two nodes (VXLAN), pods
+//! on both, the load balancer on in every agent (`--cgroup-root` = the
+//! node's cgroup subtree, pins in a private bpffs), clients in pods, on a
+//! node itself and in the external namespace.
+//!
+//! The lab starts its agents without load balancing; [`enable_lb`] restarts
+//! each with the LB flags (the agents' recorded command lines are
+//! extended), which also exercises an agent restart under live pods.
+
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    io::{BufRead, BufReader, Write},
+    net::Ipv4Addr,
+    os::{fd::AsRawFd, unix::process::CommandExt},
+    path::{Path, PathBuf},
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use keel_api::{Pod, Service, client::ListParams};
+use keel_lab::{Bins, Lab, LabGuard, Mode, Options, Spec, block_on};
+use keel_tests::{
+    TestBpffs,
+    lb::{Spawned, field},
+    lb_node::agent_get,
+    process::{bin, wait_for},
+    require_root,
+};
+
+fn lab(tag: &str) -> LabGuard {
+    require_root();
+    let spec = Spec {
+        name: format!("t{tag}{}", std::process::id() % 100_000),
+        nodes: 2,
+        mode: Mode::Vxlan,
+        segments: 1,
+    };
+    let bins = Bins::beside_current_exe().expect("binaries");
+    LabGuard(Lab::up(&spec, &bins, &Options::default()).expect("lab up"))
+}
+
+fn socket(lab: &Lab, node: &str) -> PathBuf {
+    lab.state.dir.join(node).join("agent.sock")
+}
+
+/// Restarts every agent with the load balancer on and waits until each
+/// has synced.
+fn enable_lb(lab: &mut Lab, bpffs: &TestBpffs) {
+    let cg = keel_lab::cgroup2_root().unwrap();
+    let nodes: Vec<String> = lab
+        .topology()
+        .nodes
+        .iter()
+        .map(|n| n.role.clone())
+        .collect();
+    for node in &nodes {
+        lab.stop_agent(node).unwrap();
+        let cgroup = cg.join(lab.topology().node_cgroup(node));
+        let p = lab
+            .state
+            .processes
+            .iter_mut()
+            .find(|p| &p.role == node)
+            .unwrap();
+        p.command.extend([
+            "--cgroup-root".to_string(),
+            cgroup.display().to_string(),
+            "--bpffs".to_string(),
+            bpffs.path().join(node).display().to_string(),
+        ]);
+        lab.start_agent(node).unwrap();
+    }
+    for node in &nodes {
+        let sock = socket(lab, node);
+        wait_for(
+            &format!("{node}'s load balancer"),
+            Duration::from_secs(60),
+            || {
+                let s: serde_json::Value =
+                    serde_json::from_str(&agent_get(&sock, "/lb/status")?).ok()?;
+                (s["programmed"] == true).then_some(())
+            },
+        );
+    }
+}
+
+/// A command inside network namespace `netns` and, if given, cgroup `cg`.
+fn in_ns(netns: &str, cg: Option<&Path>, args: &[&str]) -> Command {
+    let tb = bin("keel-testbin");
+    let tb = tb.to_str().unwrap().to_string();
+    let mut cmd = Command::new(&tb);
+    match cg {
+        Some(cg) => {
+            cmd.args(["join-cgroup", cg.to_str().unwrap(), "--", &tb]);
+        }
+        None => {}
+    }
+    cmd.args(args);
+    let ns = std::fs::File::open(keel_cni::ns::NetNs::named_path(netns)).unwrap();
+    let fd = ns.as_raw_fd();
+    // SAFETY: setns is async-signal-safe; `ns` lives in the closure.
+    unsafe {
+        cmd.pre_exec(move || {
+            let _keep = &ns;
+            if libc::setns(fd, libc::CLONE_NEWNET) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    cmd
+}
+
+/// `lb-dial KIND ADDR N` from `target` (a pod, a node, `ext`).
+fn dial(lab: &Lab, target: &str, kind: &str, addr: &str, n: usize) -> Vec<String> {
+    let (netns, cg) = lab.target(target).unwrap();
+    let out = in_ns(
+        &netns,
+        cg.as_deref(),
+        &["lb-dial", kind, addr, &n.to_string()],
+    )
+    .output()
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "lb-dial from {target}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+fn servers(lines: &[String]) -> BTreeSet<String> {
+    lines
+        .iter()
+        .map(|l| field(l, "server").unwrap_or(l).to_string())
+        .collect()
+}
+
+/// Creates pods (name, node, app) and waits until all are Ready.
+fn pods(lab: &Lab, placement: &[(&str, &str, &str)]) -> BTreeMap<String, (Ipv4Addr, String)> {
+    let c = lab.client().unwrap();
+    for (name, node, app) in placement {
+        let p: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "namespace": "default", "labels": {"app": app, "lbtest": "yes"}},
+            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "none",
+                "ports": [{"containerPort": 8080}]}]}
+        }))
+        .unwrap();
+        block_on(c.create(&p)).unwrap();
+    }
+    wait_for("pods to be ready", Duration::from_secs(60), || {
+        let list = block_on(c.list::<Pod>("default", &ListParams::labels("lbtest=yes"))).ok()?;
+        let ready: BTreeMap<String, (Ipv4Addr, String)> = list
+            .items
+            .iter()
+            .filter(|p| p.is_ready())
+            .filter_map(|p| {
+                Some((
+                    p.metadata.name.clone(),
+                    (p.status.pod_ip.parse().ok()?, lab.pod_netns(p).ok()?),
+                ))
+            })
+            .collect();
+        (ready.len() == placement.len()).then_some(ready)
+    })
+}
+
+/// `keel-testbin id-serve IP:8080` inside each pod's namespace.
+fn serve(pods: &BTreeMap<String, (Ipv4Addr, String)>, names: &[&str]) -> Vec<Spawned> {
+    names
+        .iter()
+        .map(|name| {
+            let (ip, netns) = &pods[*name];
+            let mut child = in_ns(netns, None, &["id-serve", &format!("{ip}:8080")])
+                .stdout(Stdio::piped())
+                .spawn()
+                .unwrap();
+            let mut line = String::new();
+            BufReader::new(child.stdout.take().unwrap())
+                .read_line(&mut line)
+                .unwrap();
+            assert_eq!(line.trim(), "listening");
+            Spawned { child }
+        })
+        .collect()
+}
+
+fn create_service(lab: &Lab, v: serde_json::Value) -> Service {
+    let svc: Service = serde_json::from_value(v).unwrap();
+    block_on(lab.client().unwrap().create(&svc)).unwrap()
+}
+
+/// Waits until every node's dump shows `vip:port/proto` with `count` backends.
+fn wait_count(lab: &Lab, frontend: &str, count: usize) {
+    for n in &lab.topology().nodes {
+        let sock = socket(lab, &n.role);
+        wait_for(
+            &format!("{frontend} with {count} backends on {}", n.role),
+            Duration::from_secs(30),
+            || {
+                let d = agent_get(&sock, "/lb/dump")?;
+                d.lines()
+                    .any(|l| {
+                        l.starts_with(&format!("SVC {frontend} slot=0 "))
+                            && l.contains(&format!(" count={count} "))
+                    })
+                    .then_some(())
+            },
+        );
+    }
+}
+
+#[test]
+fn services_across_nodes_from_pods_nodes_and_outside() {
+    let bpffs = TestBpffs::new("lblab").unwrap();
+    let mut lab = lab("lb");
+    enable_lb(&mut lab, &bpffs);
+    let p = pods(
+        &lab,
+        &[
+            ("web-1", "node-1", "web"),
+            ("web-2", "node-2", "web"),
+            ("client-1", "node-1", "client"),
+            ("client-2", "node-2", "client"),
+        ],
+    );
+    let _servers = serve(&p, &["web-1", "web-2"]);
+    let web = create_service(
+        &lab,
+        serde_json::json!({
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"type": "NodePort", "selector": {"app": "web"}, "ports": [
+                {"name": "http", "port": 80, "targetPort": 8080},
+                {"name": "dns", "port": 53, "targetPort": 8080, "protocol": "UDP"}
+            ]}
+        }),
+    );
+    let vip = web.spec.cluster_ip.clone();
+    let node_port = web.spec.ports[0].node_port.unwrap();
+    wait_count(&lab, &format!("{vip}:80/TCP"), 2);
+    wait_count(&lab, &format!("{vip}:53/UDP"), 2);
+    let both: BTreeSet<String> = ["web-1", "web-2"]
+        .iter()
+        .map(|n| format!("{}:8080", p[*n].0))
+        .collect();
+
+    // ClusterIP from a pod on each node and from a node itself, TCP and UDP:
+    // every connection shows the Service as its peer, and both backends
+    // (one local, one remote for every client) answer. 20 random picks over
+    // two backends miss one with probability 2^-19.
+    for from in ["client-1", "client-2", "node-1"] {
+        let lines = dial(&lab, from, "tcp", &format!("{vip}:80"), 20);
+        assert!(
+            lines
+                .iter()
+                .all(|l| field(l, "peer") == Some(&format!("{vip}:80")[..])),
+            "{from}: {lines:?}"
+        );
+        assert_eq!(servers(&lines), both, "{from}: {lines:?}");
+        let lines = dial(&lab, from, "udp", &format!("{vip}:53"), 20);
+        assert!(
+            lines
+                .iter()
+                .all(|l| field(l, "from") == Some(&format!("{vip}:53")[..])),
+            "{from}: {lines:?}"
+        );
+        assert_eq!(servers(&lines), both, "{from} (UDP): {lines:?}");
+    }
+
+    // NodePort from outside, to each node: both backends reached through
+    // either node (Maglev over 20 flows).
+    for n in &lab.topology().nodes {
+        let lines = dial(&lab, "ext", "tcp", &format!("{}:{node_port}", n.ip), 20);
+        assert!(
+            lines.iter().all(|l| field(l, "server").is_some()),
+            "via {}: {lines:?}",
+            n.role
+        );
+        assert_eq!(servers(&lines), both, "via {}: {lines:?}", n.role);
+    }
+
+    // A Service without endpoints refuses at once, on the socket path and
+    // on the NodePort path.
+    let empty = create_service(
+        &lab,
+        serde_json::json!({
+            "metadata": {"name": "empty", "namespace": "default"},
+            "spec": {"type": "NodePort", "selector": {"app": "nobody"},
+                     "ports": [{"port": 80, "targetPort": 8080}]}
+        }),
+    );
+    wait_count(&lab, &format!("{}:80/TCP", empty.spec.cluster_ip), 0);
+    assert_eq!(
+        dial(
+            &lab,
+            "client-1",
+            "tcp",
+            &format!("{}:80", empty.spec.cluster_ip),
+            1
+        ),
+        vec!["error=ConnectionRefused"]
+    );
+    let n1 = lab.topology().node("node-1").unwrap().ip;
+    assert_eq!(
+        dial(
+            &lab,
+            "ext",
+            "tcp",
+            &format!("{n1}:{}", empty.spec.ports[0].node_port.unwrap()),
+            1
+        ),
+        vec!["error=ConnectionRefused"]
+    );
+
+    // Long-lived connections through the ClusterIP and the NodePort, then
+    // node-1's agent restarts: both stay up, and the agent rewrites nothing.
+    let hold = |target: &str, addr: &str| {
+        let (netns, cg) = lab.target(target).unwrap();
+        let mut child = in_ns(&netns, cg.as_deref(), &["lb-hold", addr])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let mut out = BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        out.read_line(&mut first).unwrap();
+        assert!(field(&first, "server").is_some(), "{first}");
+        (Spawned { child }, stdin, out)
+    };
+    let mut holds = vec![
+        hold("client-1", &format!("{vip}:80")),
+        hold("ext", &format!("{n1}:{node_port}")),
+    ];
+    let sock = socket(&lab, "node-1");
+    let svc_lines = |d: String| -> Vec<String> {
+        d.lines()
+            .filter(|l| l.starts_with("SVC "))
+            .map(str::to_string)
+            .collect()
+    };
+    let before = svc_lines(agent_get(&sock, "/lb/dump").unwrap());
+    lab.stop_agent("node-1").unwrap();
+    lab.start_agent("node-1").unwrap();
+    wait_for(
+        "node-1's load balancer after restart",
+        Duration::from_secs(60),
+        || {
+            let s: serde_json::Value =
+                serde_json::from_str(&agent_get(&sock, "/lb/status")?).ok()?;
+            (s["programmed"] == true).then_some(s)
+        },
+    );
+    let s: serde_json::Value =
+        serde_json::from_str(&agent_get(&sock, "/lb/status").unwrap()).unwrap();
+    assert_eq!(s["lastSync"]["ops"], 0, "the restart rewrote maps: {s}");
+    assert_eq!(svc_lines(agent_get(&sock, "/lb/dump").unwrap()), before);
+    for (i, (_, stdin, out)) in holds.iter_mut().enumerate() {
+        writeln!(stdin, "after-restart-{i}").unwrap();
+        stdin.flush().unwrap();
+        let mut echo = String::new();
+        out.read_line(&mut echo).unwrap();
+        assert_eq!(echo.trim(), format!("echo=after-restart-{i}"));
+    }
+
+    // A backend deleted: no new connection reaches it.
+    block_on(lab.client().unwrap().delete::<Pod>("default", "web-2")).unwrap();
+    wait_count(&lab, &format!("{vip}:80/TCP"), 1);
+    let lines = dial(&lab, "client-2", "tcp", &format!("{vip}:80"), 20);
+    assert_eq!(
+        servers(&lines),
+        [format!("{}:8080", p["web-1"].0)].into_iter().collect(),
+        "{lines:?}"
+    );
+    drop(holds);
+}
+
+#[test]
+fn client_ip_affinity_in_the_lab() {
+    let bpffs = TestBpffs::new("lblab-aff").unwrap();
+    let mut lab = lab("lba");
+    enable_lb(&mut lab, &bpffs);
+    let p = pods(
+        &lab,
+        &[
+            ("s-1", "node-1", "sticky"),
+            ("s-2", "node-2", "sticky"),
+            ("s-3", "node-2", "sticky"),
+            ("c", "node-1", "client"),
+        ],
+    );
+    let _servers = serve(&p, &["s-1", "s-2", "s-3"]);
+    let svc = create_service(
+        &lab,
+        serde_json::json!({
+            "metadata": {"name": "sticky", "namespace": "default"},
+            "spec": {"selector": {"app": "sticky"}, "sessionAffinity": "ClientIP",
+                     "sessionAffinityConfig": {"clientIP": {"timeoutSeconds": 2}},
+                     "ports": [{"port": 80, "targetPort": 8080}]}
+        }),
+    );
+    let vip = svc.spec.cluster_ip.clone();
+    wait_count(&lab, &format!("{vip}:80/TCP"), 3);
+    let lines = dial(&lab, "c", "tcp", &format!("{vip}:80"), 15);
+    let first = servers(&lines);
+    assert_eq!(
+        first.len(),
+        1,
+        "15 consecutive connections, one backend: {lines:?}"
+    );
+    let first = first.into_iter().next().unwrap();
+    // After the timeout a new choice is made: it differs from the first
+    // with probability 2/3 per round (12 rounds all equal: 2e-6).
+    let mut moved = false;
+    for _ in 0..12 {
+        std::thread::sleep(Duration::from_millis(2500));
+        let l = dial(&lab, "c", "tcp", &format!("{vip}:80"), 1);
+        if field(&l[0], "server") != Some(first.as_str()) {
+            moved = true;
+            break;
+        }
+    }
+    assert!(moved, "affinity never expired");
+}
