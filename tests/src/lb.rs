@@ -185,3 +185,81 @@ pub fn field<'a>(line: &'a str, key: &str) -> Option<&'a str> {
     line.split_whitespace()
         .find_map(|kv| kv.strip_prefix(key)?.strip_prefix('='))
 }
+
+/// A lab node's agent socket.
+pub fn lab_agent_socket(lab: &keel_lab::Lab, node: &str) -> std::path::PathBuf {
+    lab.state.dir.join(node).join("agent.sock")
+}
+
+/// Restarts every agent of `lab` with the load balancer on
+/// (`--cgroup-root` = the node's cgroup subtree, pins under `bpffs/<node>`)
+/// and waits (60 s at most each) until each has synced.
+pub fn enable_lb(lab: &mut keel_lab::Lab, bpffs: &TestBpffs) {
+    let cg = keel_lab::cgroup2_root().expect("cgroup2 root");
+    let nodes: Vec<String> = lab
+        .topology()
+        .nodes
+        .iter()
+        .map(|n| n.role.clone())
+        .collect();
+    for node in &nodes {
+        lab.stop_agent(node).expect("stopping an agent");
+        let cgroup = cg.join(lab.topology().node_cgroup(node));
+        let p = lab
+            .state
+            .processes
+            .iter_mut()
+            .find(|p| &p.role == node)
+            .expect("the node's agent");
+        p.command.extend([
+            "--cgroup-root".to_string(),
+            cgroup.display().to_string(),
+            "--bpffs".to_string(),
+            bpffs.path().join(node).display().to_string(),
+        ]);
+        lab.start_agent(node).expect("starting an agent");
+    }
+    for node in &nodes {
+        let sock = lab_agent_socket(lab, node);
+        crate::process::wait_for(
+            &format!("{node}'s load balancer"),
+            std::time::Duration::from_secs(60),
+            || {
+                let s: serde_json::Value =
+                    serde_json::from_str(&crate::lb_node::agent_get(&sock, "/lb/status")?).ok()?;
+                (s["programmed"] == true).then_some(())
+            },
+        );
+    }
+}
+
+/// `keel-testbin ARGS` inside the named network namespace `netns` and, if
+/// given, cgroup `cg` (lab pods, nodes, `ext`).
+pub fn testbin_in(
+    netns: &str,
+    cg: Option<&std::path::Path>,
+    args: &[&str],
+) -> std::process::Command {
+    use std::os::{fd::AsRawFd, unix::process::CommandExt};
+    let tb = crate::process::bin("keel-testbin");
+    let tb = tb.to_str().expect("utf-8 path").to_string();
+    let mut cmd = std::process::Command::new(&tb);
+    if let Some(cg) = cg {
+        cmd.args(["join-cgroup", cg.to_str().expect("utf-8 path"), "--", &tb]);
+    }
+    cmd.args(args);
+    let ns = std::fs::File::open(keel_cni::ns::NetNs::named_path(netns)).expect("netns");
+    let fd = ns.as_raw_fd();
+    // SAFETY: setns is async-signal-safe; `ns` lives in the closure.
+    unsafe {
+        cmd.pre_exec(move || {
+            let _keep = &ns;
+            if libc::setns(fd, libc::CLONE_NEWNET) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    cmd
+}

@@ -11,9 +11,7 @@ use std::{
     collections::{BTreeMap, BTreeSet},
     io::{BufRead, BufReader, Write},
     net::Ipv4Addr,
-    os::{fd::AsRawFd, unix::process::CommandExt},
-    path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::Stdio,
     time::Duration,
 };
 
@@ -21,9 +19,9 @@ use keel_api::{Pod, Service, client::ListParams};
 use keel_lab::{Bins, Lab, LabGuard, Mode, Options, Spec, block_on};
 use keel_tests::{
     TestBpffs,
-    lb::{Spawned, field},
+    lb::{Spawned, enable_lb, field, lab_agent_socket as socket, testbin_in as in_ns},
     lb_node::agent_get,
-    process::{bin, wait_for},
+    process::wait_for,
     require_root,
 };
 
@@ -37,79 +35,6 @@ fn lab(tag: &str) -> LabGuard {
     };
     let bins = Bins::beside_current_exe().expect("binaries");
     LabGuard(Lab::up(&spec, &bins, &Options::default()).expect("lab up"))
-}
-
-fn socket(lab: &Lab, node: &str) -> PathBuf {
-    lab.state.dir.join(node).join("agent.sock")
-}
-
-/// Restarts every agent with the load balancer on and waits until each
-/// has synced.
-fn enable_lb(lab: &mut Lab, bpffs: &TestBpffs) {
-    let cg = keel_lab::cgroup2_root().unwrap();
-    let nodes: Vec<String> = lab
-        .topology()
-        .nodes
-        .iter()
-        .map(|n| n.role.clone())
-        .collect();
-    for node in &nodes {
-        lab.stop_agent(node).unwrap();
-        let cgroup = cg.join(lab.topology().node_cgroup(node));
-        let p = lab
-            .state
-            .processes
-            .iter_mut()
-            .find(|p| &p.role == node)
-            .unwrap();
-        p.command.extend([
-            "--cgroup-root".to_string(),
-            cgroup.display().to_string(),
-            "--bpffs".to_string(),
-            bpffs.path().join(node).display().to_string(),
-        ]);
-        lab.start_agent(node).unwrap();
-    }
-    for node in &nodes {
-        let sock = socket(lab, node);
-        wait_for(
-            &format!("{node}'s load balancer"),
-            Duration::from_secs(60),
-            || {
-                let s: serde_json::Value =
-                    serde_json::from_str(&agent_get(&sock, "/lb/status")?).ok()?;
-                (s["programmed"] == true).then_some(())
-            },
-        );
-    }
-}
-
-/// A command inside network namespace `netns` and, if given, cgroup `cg`.
-fn in_ns(netns: &str, cg: Option<&Path>, args: &[&str]) -> Command {
-    let tb = bin("keel-testbin");
-    let tb = tb.to_str().unwrap().to_string();
-    let mut cmd = Command::new(&tb);
-    match cg {
-        Some(cg) => {
-            cmd.args(["join-cgroup", cg.to_str().unwrap(), "--", &tb]);
-        }
-        None => {}
-    }
-    cmd.args(args);
-    let ns = std::fs::File::open(keel_cni::ns::NetNs::named_path(netns)).unwrap();
-    let fd = ns.as_raw_fd();
-    // SAFETY: setns is async-signal-safe; `ns` lives in the closure.
-    unsafe {
-        cmd.pre_exec(move || {
-            let _keep = &ns;
-            if libc::setns(fd, libc::CLONE_NEWNET) == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        });
-    }
-    cmd
 }
 
 /// `lb-dial KIND ADDR N` from `target` (a pod, a node, `ext`).
