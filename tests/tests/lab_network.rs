@@ -18,7 +18,12 @@ use keel_tests::{probe, process::wait_for, require_root};
 fn lab(tag: &str, mode: Mode, nodes: usize, segments: usize) -> LabGuard {
     require_root();
     let name = format!("t{tag}{}", std::process::id() % 100_000);
-    let spec = Spec { name, nodes, mode, segments };
+    let spec = Spec {
+        name,
+        nodes,
+        mode,
+        segments,
+    };
     let bins = Bins::beside_current_exe().expect("binaries");
     LabGuard(Lab::up(&spec, &bins, &Options::default()).expect("lab up"))
 }
@@ -40,7 +45,12 @@ fn pods(lab: &Lab, placement: &[(&str, &str)]) -> BTreeMap<String, (Ipv4Addr, St
             .items
             .iter()
             .filter(|p| p.is_ready())
-            .filter_map(|p| Some((p.metadata.name.clone(), (p.status.pod_ip.parse().ok()?, lab.pod_netns(p).ok()?))))
+            .filter_map(|p| {
+                Some((
+                    p.metadata.name.clone(),
+                    (p.status.pod_ip.parse().ok()?, lab.pod_netns(p).ok()?),
+                ))
+            })
             .collect();
         (ready.len() == placement.len()).then_some(ready)
     })
@@ -52,22 +62,38 @@ fn check_pairs(pods: &BTreeMap<String, (Ipv4Addr, String)>, pairs: &[(&str, &str
         for (src, dst) in [(a, b), (b, a)] {
             let (_, src_ns) = &pods[*src];
             let (ip, dst_ns) = &pods[*dst];
-            probe::all(&probe::open(src_ns).unwrap(), &probe::open(dst_ns).unwrap(), *ip)
-                .unwrap_or_else(|e| panic!("{src} → {dst} ({ip}): {e:#}"));
+            probe::all(
+                &probe::open(src_ns).unwrap(),
+                &probe::open(dst_ns).unwrap(),
+                *ip,
+            )
+            .unwrap_or_else(|e| panic!("{src} → {dst} ({ip}): {e:#}"));
         }
     }
 }
 
 fn node_routes(lab: &Lab, node: &str) -> String {
     let ns = &lab.topology().node(node).unwrap().netns;
-    let out = std::process::Command::new("ip").args(["netns", "exec", ns, "ip", "route", "show", "proto", "77"]).output().unwrap();
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", ns, "ip", "route", "show", "proto", "77"])
+        .output()
+        .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
 fn node_fdb(lab: &Lab, node: &str) -> String {
     let ns = &lab.topology().node(node).unwrap().netns;
     let out = std::process::Command::new("ip")
-        .args(["netns", "exec", ns, "bridge", "fdb", "show", "dev", "keel.vxlan"])
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "bridge",
+            "fdb",
+            "show",
+            "dev",
+            "keel.vxlan",
+        ])
         .output()
         .unwrap();
     String::from_utf8_lossy(&out.stdout).into_owned()
@@ -86,30 +112,65 @@ fn remove_node(lab: &mut Lab, node: &str) -> String {
 #[test]
 fn vxlan_across_two_segments() {
     let mut lab = lab("vx", Mode::Vxlan, 3, 2);
-    let pods = pods(&lab, &[("a1", "node-1"), ("a2", "node-1"), ("b", "node-2"), ("c", "node-3")]);
+    let pods = pods(
+        &lab,
+        &[
+            ("a1", "node-1"),
+            ("a2", "node-1"),
+            ("b", "node-2"),
+            ("c", "node-3"),
+        ],
+    );
     check_pairs(&pods, &[("a1", "a2"), ("a1", "b"), ("a1", "c"), ("b", "c")]);
 
     // An agent restart over correct state changes nothing and keeps an
     // established cross-node connection.
     let (b_ip, b_ns) = pods["b"].clone();
-    let listener = probe::open(&b_ns).unwrap().run(|| std::net::TcpListener::bind("0.0.0.0:7777").unwrap()).unwrap();
-    let mut client = probe::open(&pods["a1"].1).unwrap().run(|| std::net::TcpStream::connect((b_ip, 7777)).unwrap()).unwrap();
+    let listener = probe::open(&b_ns)
+        .unwrap()
+        .run(|| std::net::TcpListener::bind("0.0.0.0:7777").unwrap())
+        .unwrap();
+    let mut client = probe::open(&pods["a1"].1)
+        .unwrap()
+        .run(|| std::net::TcpStream::connect((b_ip, 7777)).unwrap())
+        .unwrap();
     let (mut server, _) = listener.accept().unwrap();
     let before = node_routes(&lab, "node-1");
     lab.stop_agent("node-1").unwrap();
     lab.start_agent("node-1").unwrap();
-    let log = lab.state.processes.iter().find(|p| p.role == "node-1").unwrap().log.clone();
-    wait_for("the restarted agent to reconcile", Duration::from_secs(20), || {
-        let text = std::fs::read_to_string(&log).ok()?;
-        let runs = text.matches("keel-agent starting").count();
-        (runs >= 2 && text.rsplit("keel-agent starting").next()?.contains("node registered")).then_some(())
-    });
+    let log = lab
+        .state
+        .processes
+        .iter()
+        .find(|p| p.role == "node-1")
+        .unwrap()
+        .log
+        .clone();
+    wait_for(
+        "the restarted agent to reconcile",
+        Duration::from_secs(20),
+        || {
+            let text = std::fs::read_to_string(&log).ok()?;
+            let runs = text.matches("keel-agent starting").count();
+            (runs >= 2
+                && text
+                    .rsplit("keel-agent starting")
+                    .next()?
+                    .contains("node registered"))
+            .then_some(())
+        },
+    );
     std::thread::sleep(Duration::from_secs(2));
     let text = std::fs::read_to_string(&log).unwrap();
     let after_restart = text.rsplit("keel-agent starting").next().unwrap();
-    assert!(!after_restart.contains("node networking updated"), "the restarted agent changed networking:\n{text}");
+    assert!(
+        !after_restart.contains("node networking updated"),
+        "the restarted agent changed networking:\n{text}"
+    );
     assert_eq!(node_routes(&lab, "node-1"), before);
-    client.set_read_timeout(Some(Duration::from_secs(3))).unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
     client.write_all(b"still here").unwrap();
     let mut buf = [0u8; 10];
     server.read_exact(&mut buf).unwrap();
@@ -121,9 +182,14 @@ fn vxlan_across_two_segments() {
     let c3_ip = lab.topology().node("node-3").unwrap().ip.to_string();
     let cidr = remove_node(&mut lab, "node-3");
     for node in ["node-1", "node-2"] {
-        wait_for("node-3's route to be withdrawn", Duration::from_secs(20), || {
-            (!node_routes(&lab, node).contains(&cidr) && !node_fdb(&lab, node).contains(&c3_ip)).then_some(())
-        });
+        wait_for(
+            "node-3's route to be withdrawn",
+            Duration::from_secs(20),
+            || {
+                (!node_routes(&lab, node).contains(&cidr) && !node_fdb(&lab, node).contains(&c3_ip))
+                    .then_some(())
+            },
+        );
     }
     check_pairs(&pods, &[("a1", "b")]);
 }
@@ -132,58 +198,154 @@ fn vxlan_across_two_segments() {
 fn route_mode_reaches_adjacent_nodes_and_refuses_the_others() {
     let lab = lab("rt", Mode::Route, 4, 2);
     // node-1 and node-3 share segment 0, node-2 and node-4 segment 1.
-    let pods = pods(&lab, &[("a1", "node-1"), ("a2", "node-1"), ("c", "node-3"), ("b", "node-2"), ("d", "node-4")]);
+    let pods = pods(
+        &lab,
+        &[
+            ("a1", "node-1"),
+            ("a2", "node-1"),
+            ("c", "node-3"),
+            ("b", "node-2"),
+            ("d", "node-4"),
+        ],
+    );
     check_pairs(&pods, &[("a1", "a2"), ("a1", "c"), ("b", "d")]);
-    assert!(node_routes(&lab, "node-1").contains("via 172.30.0.13 dev eth0"), "{}", node_routes(&lab, "node-1"));
+    assert!(
+        node_routes(&lab, "node-1").contains("via 172.30.0.13 dev eth0"),
+        "{}",
+        node_routes(&lab, "node-1")
+    );
     // Across segments there is no route, and the Node says why.
     let (ip, ns) = &pods["b"];
-    assert!(probe::tcp(&probe::open(&pods["a1"].1).unwrap(), &probe::open(ns).unwrap(), *ip).is_err());
+    assert!(
+        probe::tcp(
+            &probe::open(&pods["a1"].1).unwrap(),
+            &probe::open(ns).unwrap(),
+            *ip
+        )
+        .is_err()
+    );
     let c = lab.client().unwrap();
     let n1: Node = block_on(c.get::<Node>("", "node-1")).unwrap();
     let cond = n1.condition("NetworkUnavailable").expect("condition");
     assert_eq!(cond.status, "True");
-    assert!(cond.message.contains("node-2") && cond.message.contains("L2 adjacency"), "{}", cond.message);
+    assert!(
+        cond.message.contains("node-2") && cond.message.contains("L2 adjacency"),
+        "{}",
+        cond.message
+    );
 }
 
 #[test]
 fn vpc_routes_across_two_segments() {
     let mut lab = lab("vpc", Mode::Vpc, 3, 2);
-    let pods = pods(&lab, &[("a1", "node-1"), ("a2", "node-1"), ("b", "node-2"), ("c", "node-3")]);
+    let pods = pods(
+        &lab,
+        &[
+            ("a1", "node-1"),
+            ("a2", "node-1"),
+            ("b", "node-2"),
+            ("c", "node-3"),
+        ],
+    );
     check_pairs(&pods, &[("a1", "a2"), ("a1", "b"), ("a1", "c"), ("b", "c")]);
     let router = |lab: &Lab| {
-        let out = std::process::Command::new("ip").args(["netns", "exec", &lab.topology().router, "ip", "route", "show", "proto", "77"]).output().unwrap();
+        let out = std::process::Command::new("ip")
+            .args([
+                "netns",
+                "exec",
+                &lab.topology().router,
+                "ip",
+                "route",
+                "show",
+                "proto",
+                "77",
+            ])
+            .output()
+            .unwrap();
         String::from_utf8_lossy(&out.stdout).into_owned()
     };
     assert_eq!(router(&lab).lines().count(), 3, "{}", router(&lab));
-    assert!(node_routes(&lab, "node-1").is_empty(), "vpc mode adds no routes on nodes");
+    assert!(
+        node_routes(&lab, "node-1").is_empty(),
+        "vpc mode adds no routes on nodes"
+    );
     let cidr = remove_node(&mut lab, "node-3");
-    wait_for("node-3's VPC route to be withdrawn", Duration::from_secs(20), || (!router(&lab).contains(&cidr)).then_some(()));
+    wait_for(
+        "node-3's VPC route to be withdrawn",
+        Duration::from_secs(20),
+        || (!router(&lab).contains(&cidr)).then_some(()),
+    );
     assert_eq!(router(&lab).lines().count(), 2);
 }
 
 #[test]
 fn auto_routes_adjacent_nodes_and_tunnels_to_the_rest_then_lab_down_leaves_nothing() {
     let lab = lab("auto", Mode::Auto, 3, 2);
-    let pods = pods(&lab, &[("a1", "node-1"), ("a2", "node-1"), ("b", "node-2"), ("c", "node-3")]);
+    let pods = pods(
+        &lab,
+        &[
+            ("a1", "node-1"),
+            ("a2", "node-1"),
+            ("b", "node-2"),
+            ("c", "node-3"),
+        ],
+    );
     check_pairs(&pods, &[("a1", "a2"), ("a1", "b"), ("a1", "c"), ("b", "c")]);
     let routes = node_routes(&lab, "node-1");
-    assert!(routes.contains("via 172.30.0.13 dev eth0"), "node-3 is adjacent: direct route\n{routes}");
-    assert!(routes.contains("dev keel.vxlan"), "node-2 is not: VXLAN\n{routes}");
+    assert!(
+        routes.contains("via 172.30.0.13 dev eth0"),
+        "node-3 is adjacent: direct route\n{routes}"
+    );
+    assert!(
+        routes.contains("dev keel.vxlan"),
+        "node-2 is not: VXLAN\n{routes}"
+    );
 
     let name = lab.name().to_string();
     let pids: Vec<i32> = lab.state.processes.iter().map(|p| p.pid).collect();
     let dir = lab.state.dir.clone();
     drop(lab);
     let prefix = format!("keel-lab-{name}-");
-    let netns: Vec<String> = std::fs::read_dir("/run/netns").unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-    assert!(!netns.iter().any(|n| n.starts_with(&prefix)), "namespaces left: {netns:?}");
+    let netns: Vec<String> = std::fs::read_dir("/run/netns")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !netns.iter().any(|n| n.starts_with(&prefix)),
+        "namespaces left: {netns:?}"
+    );
     for pid in pids {
-        let alive = std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z"));
+        let alive =
+            std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z"));
         assert!(!alive, "process {pid} of the lab is still running");
     }
     let mounts = std::fs::read_to_string("/proc/self/mounts").unwrap();
     assert!(!mounts.contains(&prefix), "mounts left");
-    let cg = keel_lab::cgroup2_root().unwrap().join(format!("keel-lab-{name}-nodes"));
+    let cg = keel_lab::cgroup2_root()
+        .unwrap()
+        .join(format!("keel-lab-{name}-nodes"));
     assert!(!cg.exists(), "cgroup {} left", cg.display());
     assert!(!dir.exists(), "lab dir {} left", dir.display());
+}
+
+#[test]
+fn lab_down_after_a_crash_finds_everything_by_prefix() {
+    let mut lab = lab("crash", Mode::Vxlan, 2, 1);
+    let _pods = pods(&lab, &[("a", "node-1"), ("b", "node-2")]);
+    // Everything the lab started dies at once, and its state file is lost.
+    for p in &lab.state.processes {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p.pid), nix::sys::signal::Signal::SIGKILL);
+    }
+    std::fs::remove_file(keel_lab::State::path(&lab.state.dir)).unwrap();
+    let name = lab.name().to_string();
+    let swept = Lab::down(&name).unwrap();
+    assert!(swept.errors.is_empty(), "{swept}");
+    assert!(swept.netns >= 2 + 3 + 2, "node, pod and fabric namespaces: {swept}");
+    let prefix = format!("keel-lab-{name}-");
+    let netns: Vec<String> = std::fs::read_dir("/run/netns").unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    assert!(!netns.iter().any(|n| n.starts_with(&prefix)), "namespaces left: {netns:?}");
+    assert!(!lab.state.dir.exists());
+    // The guard's own down finds nothing left to do.
+    lab.0.state.processes.clear();
 }

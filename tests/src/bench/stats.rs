@@ -17,6 +17,11 @@ impl Samples {
         self.values.push(d);
     }
 
+    /// Adds every sample of `other`.
+    pub fn extend(&mut self, other: Samples) {
+        self.values.extend(other.values);
+    }
+
     pub fn len(&self) -> usize {
         self.values.len()
     }
