@@ -205,6 +205,12 @@ impl PodRuntime for DirectRuntime {
             req.gid = eu.gid;
             req.additional_gids = eu.additional_gids;
         }
+        // A capability outside this process's bounding set cannot be given
+        // (here, e.g., CAP_SYS_RESOURCE): privileged gets what there is.
+        let bounding = bounding_caps();
+        if req.privileged && !bounding.is_empty() {
+            req.capabilities.retain(|c| bounding.contains(c));
+        }
         let config = spec::build(&req, "rootfs");
         fs::write(
             bundle.join("config.json"),
@@ -356,6 +362,70 @@ impl PodRuntime for DirectRuntime {
     }
 }
 
+/// The capabilities in this process's bounding set, by name.
+pub fn bounding_caps() -> Vec<String> {
+    let Some(mask) = fs::read_to_string("/proc/self/status").ok().and_then(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("CapBnd:"))
+            .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
+    }) else {
+        return Vec::new();
+    };
+    super::container::resolve::ALL_CAPS
+        .iter()
+        .filter(|name| cap_number(name).is_some_and(|n| mask & (1 << n) != 0))
+        .map(|s| s.to_string())
+        .collect()
+}
+
+/// Linux capability numbers (include/uapi/linux/capability.h).
+fn cap_number(name: &str) -> Option<u32> {
+    const ORDER: &[&str] = &[
+        "CAP_CHOWN",
+        "CAP_DAC_OVERRIDE",
+        "CAP_DAC_READ_SEARCH",
+        "CAP_FOWNER",
+        "CAP_FSETID",
+        "CAP_KILL",
+        "CAP_SETGID",
+        "CAP_SETUID",
+        "CAP_SETPCAP",
+        "CAP_LINUX_IMMUTABLE",
+        "CAP_NET_BIND_SERVICE",
+        "CAP_NET_BROADCAST",
+        "CAP_NET_ADMIN",
+        "CAP_NET_RAW",
+        "CAP_IPC_LOCK",
+        "CAP_IPC_OWNER",
+        "CAP_SYS_MODULE",
+        "CAP_SYS_RAWIO",
+        "CAP_SYS_CHROOT",
+        "CAP_SYS_PTRACE",
+        "CAP_SYS_PACCT",
+        "CAP_SYS_ADMIN",
+        "CAP_SYS_BOOT",
+        "CAP_SYS_NICE",
+        "CAP_SYS_RESOURCE",
+        "CAP_SYS_TIME",
+        "CAP_SYS_TTY_CONFIG",
+        "CAP_MKNOD",
+        "CAP_LEASE",
+        "CAP_AUDIT_WRITE",
+        "CAP_AUDIT_CONTROL",
+        "CAP_SETFCAP",
+        "CAP_MAC_OVERRIDE",
+        "CAP_MAC_ADMIN",
+        "CAP_SYSLOG",
+        "CAP_WAKE_ALARM",
+        "CAP_BLOCK_SUSPEND",
+        "CAP_AUDIT_READ",
+        "CAP_PERFMON",
+        "CAP_BPF",
+        "CAP_CHECKPOINT_RESTORE",
+    ];
+    ORDER.iter().position(|c| *c == name).map(|i| i as u32)
+}
+
 /// Removes `<parent>/<pod uid>` under every cgroup hierarchy (deepest
 /// first; fails quietly while something still lives there).
 pub fn remove_pod_cgroups(parent: &str, uid: &str) {
@@ -375,6 +445,28 @@ pub fn remove_pod_cgroups(parent: &str, uid: &str) {
                 }
             }
             let _ = fs::remove_dir(&d);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn capability_numbers_follow_the_kernel() {
+        assert_eq!(cap_number("CAP_CHOWN"), Some(0));
+        assert_eq!(cap_number("CAP_SYS_ADMIN"), Some(21));
+        assert_eq!(cap_number("CAP_SYS_RESOURCE"), Some(24));
+        assert_eq!(cap_number("CAP_CHECKPOINT_RESTORE"), Some(40));
+        assert_eq!(cap_number("CAP_NOPE"), None);
+        let b = bounding_caps();
+        assert!(
+            b.iter()
+                .all(|c| super::super::container::resolve::ALL_CAPS.contains(&c.as_str()))
+        );
+        if nix::unistd::geteuid().is_root() {
+            assert!(b.contains(&"CAP_CHOWN".to_string()), "{b:?}");
         }
     }
 }

@@ -133,13 +133,19 @@ impl<R: PodRuntime + Clone> RuntimeManager<R> {
                 }
             }
             running.retain(|_, r| !r.task.is_finished());
+            // Pods whose sandbox is still being made: look again soon (the
+            // pod manager's progress does not change the view).
+            let mut waiting_for_sandbox = false;
             for (uid, pod) in &wanted {
                 // A finished pod (Succeeded/Failed) with no worker is left as
                 // it is: its containers are not to run again.
                 if running.contains_key(uid) || !pod.is_active() {
                     continue;
                 }
-                let Some(sb) = boxes.get(uid) else { continue };
+                let Some(sb) = boxes.get(uid) else {
+                    waiting_for_sandbox = true;
+                    continue;
+                };
                 let (tx, rx) = watch::channel(false);
                 let task =
                     tokio::spawn(self.worker_task((**pod).clone(), sb.clone(), rx, view.clone()));
@@ -152,7 +158,11 @@ impl<R: PodRuntime + Clone> RuntimeManager<R> {
                     }
                     tokio::time::sleep(Duration::from_millis(20)).await;
                 }
-                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = tokio::time::sleep(if waiting_for_sandbox {
+                    Duration::from_millis(50)
+                } else {
+                    Duration::from_secs(1)
+                }) => {}
             }
         }
     }
