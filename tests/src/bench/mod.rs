@@ -11,7 +11,6 @@ pub mod net;
 pub mod report;
 pub mod runtime;
 pub mod runtime_pods;
-pub mod runtime_pods;
 pub mod stats;
 
 pub use report::Table;
@@ -47,11 +46,6 @@ pub fn suites() -> Vec<Suite> {
             name: "runtime",
             about: "one container create→start→exit: keel's direct libcontainer path vs Debian runc and crun on the same bundle",
             run: runtime::run,
-        },
-        Suite {
-            name: "pods",
-            about: "pod startup in the lab: 1, 10, 50 pods at once, create → Ready p50/p99 (keel-agent --runtime direct)",
-            run: runtime_pods::run,
         },
         Suite {
             name: "pods",
