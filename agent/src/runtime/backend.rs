@@ -155,3 +155,5 @@ pub trait PodRuntime: Send + Sync + 'static {
     /// Pods the runtime holds, for re-adoption after an agent restart.
     fn pods(&self) -> impl Future<Output = Result<Vec<PodRef>, RuntimeError>> + Send;
 }
+
+pub mod fake;

@@ -477,3 +477,6 @@ impl<R: PodRuntime + Clone> PodWorker<R> {
         self.runtime.remove_pod(&self.pod_ref).await
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,175 @@
+//! The worker against the in-memory runtime: ordering, probes, grace
+//! periods and status, without processes.
+
+use std::time::Duration;
+
+use keel_api::pod::{Container, ExecAction, PodPhase, Probe, RestartPolicy};
+
+use super::*;
+use crate::runtime::backend::fake::FakeRuntime;
+
+fn pod(init: &[&str], app: &[&str]) -> Pod {
+    let mut p = Pod::default();
+    p.metadata.name = "p".into();
+    p.metadata.namespace = "default".into();
+    p.metadata.uid = "uid".into();
+    let c = |n: &&str| Container {
+        name: n.to_string(),
+        image: "img".into(),
+        ..Default::default()
+    };
+    p.spec.init_containers = init.iter().map(c).collect();
+    p.spec.containers = app.iter().map(c).collect();
+    p.spec.termination_grace_period_seconds = Some(1);
+    p
+}
+
+fn worker(rt: &FakeRuntime, p: Pod) -> PodWorker<FakeRuntime> {
+    let r = PodRef::of(&p, None);
+    PodWorker::new(
+        rt.clone(),
+        p,
+        r,
+        WorkerConfig {
+            backoff_base: Duration::from_millis(10),
+            backoff_max: Duration::from_millis(40),
+        },
+    )
+}
+
+fn rt() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+}
+
+#[test]
+fn init_then_app_then_ready() {
+    let fake = FakeRuntime::new();
+    let mut w = worker(&fake, pod(&["init"], &["app"]));
+    rt().block_on(async {
+        let p = w.sync().await.unwrap().clone();
+        assert_eq!(p.status.phase, Some(PodPhase::Pending));
+        assert_eq!(fake.running("init"), 1);
+        assert_eq!(fake.running("app"), 0, "apps wait for init");
+        assert_eq!(
+            p.status.container_statuses[0]
+                .state
+                .waiting
+                .as_ref()
+                .unwrap()
+                .reason,
+            "ContainerCreating"
+        );
+        fake.exit("init", 0);
+        let p = w.sync().await.unwrap().clone();
+        assert_eq!(fake.running("app"), 1);
+        assert_eq!(p.status.phase, Some(PodPhase::Running));
+        assert!(p.is_ready());
+        assert_eq!(
+            p.status.init_container_statuses[0]
+                .state
+                .terminated
+                .as_ref()
+                .unwrap()
+                .reason,
+            "Completed"
+        );
+    });
+}
+
+#[test]
+fn failing_exec_liveness_stops_with_grace_then_kill_and_restarts() {
+    let fake = FakeRuntime::new();
+    let mut p = pod(&[], &["app"]);
+    p.spec.containers[0].liveness_probe = Some(Probe {
+        exec: Some(ExecAction {
+            command: vec!["check".into()],
+        }),
+        period_seconds: Some(1),
+        failure_threshold: Some(1),
+        ..Default::default()
+    });
+    fake.state
+        .lock()
+        .unwrap()
+        .exec_codes
+        .insert("app".into(), 1);
+    let mut w = worker(&fake, p);
+    rt().block_on(async {
+        // Start; the first probe fails and marks the container for killing.
+        w.sync().await.unwrap();
+        w.sync().await.unwrap();
+        let sigs = fake.state.lock().unwrap().signals.clone();
+        assert_eq!(
+            sigs.last().map(|s| s.1),
+            Some(15),
+            "SIGTERM first: {sigs:?}"
+        );
+        assert_eq!(fake.running("app"), 1, "the app ignores SIGTERM");
+        // After the 1 s grace period, SIGKILL.
+        tokio::time::sleep(Duration::from_millis(1100)).await;
+        w.sync().await.unwrap();
+        let sigs = fake.state.lock().unwrap().signals.clone();
+        assert_eq!(sigs.last().map(|s| s.1), Some(9), "{sigs:?}");
+        assert_eq!(fake.running("app"), 0);
+        // Always: restarted after the (test-short) back-off.
+        tokio::time::sleep(Duration::from_millis(30)).await;
+        let p = w.sync().await.unwrap().clone();
+        assert_eq!(fake.running("app"), 1);
+        let s = &p.status.container_statuses[0];
+        assert_eq!(s.restart_count, 1);
+        assert_eq!(s.last_state.terminated.as_ref().unwrap().exit_code, 137);
+    });
+}
+
+#[test]
+fn never_policy_ends_failed_and_terminate_removes_the_pod() {
+    let fake = FakeRuntime::new();
+    let mut p = pod(&[], &["a", "b"]);
+    p.spec.restart_policy = RestartPolicy::Never;
+    fake.state.lock().unwrap().honoured.push(15);
+    let mut w = worker(&fake, p);
+    rt().block_on(async {
+        w.sync().await.unwrap();
+        fake.exit("a", 2);
+        let p = w.sync().await.unwrap().clone();
+        assert_eq!(p.status.phase, Some(PodPhase::Running), "b still runs");
+        assert!(!p.is_ready());
+        w.terminate().await.unwrap();
+        let s = fake.state.lock().unwrap();
+        assert_eq!(
+            s.signals,
+            vec![("uid-b-0".to_string(), 15)],
+            "only b needed SIGTERM"
+        );
+        assert_eq!(s.removed_pods, vec!["uid".to_string()]);
+    });
+}
+
+#[test]
+fn missing_image_waits_with_err_image_pull_then_back_off() {
+    let fake = FakeRuntime::new();
+    fake.state.lock().unwrap().missing_images.push("img".into());
+    let mut w = worker(&fake, pod(&[], &["app"]));
+    rt().block_on(async {
+        let p = w.sync().await.unwrap().clone();
+        let wt = p.status.container_statuses[0]
+            .state
+            .waiting
+            .clone()
+            .unwrap();
+        assert_eq!(wt.reason, "ErrImagePull");
+        assert!(wt.message.contains("not found"), "{}", wt.message);
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        let p = w.sync().await.unwrap().clone();
+        let wt = p.status.container_statuses[0]
+            .state
+            .waiting
+            .clone()
+            .unwrap();
+        assert_eq!(wt.reason, "ImagePullBackOff");
+        assert_eq!(p.status.phase, Some(PodPhase::Pending));
+    });
+}
