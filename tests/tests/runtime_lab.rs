@@ -304,7 +304,19 @@ fn deployment_runs_ready_replaced_and_survives_its_agent() {
         );
     }
     guard.0.start_agent(&node).unwrap();
-    std::thread::sleep(Duration::from_secs(3));
+    // While the new agent adopts them, the pods never leave the endpoints
+    // (their readiness is carried over, not re-learned from scratch).
+    for _ in 0..30 {
+        let (ready, _) = endpoints(&guard.0, "web");
+        for p in &mine {
+            assert!(
+                ready.contains(&p.status.pod_ip),
+                "{} left the endpoints during the agent restart: {ready:?}",
+                p.metadata.name
+            );
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
     for p in &mine {
         let now: Pod = wait(&guard.0, "the pod after the agent restart", 30, || {
             block_on(c.get::<Pod>("default", &p.metadata.name)).ok()

@@ -88,6 +88,22 @@ impl Prober {
         }
     }
 
+    /// A prober for a container that was already running before this agent
+    /// started (re-adopted): it keeps the readiness and startedness the pod's
+    /// last posted status gave it, so an agent restart does not flap the
+    /// pod out of its Endpoints; the probes then carry on as usual.
+    pub fn adopted(c: &Container, was_started: bool, was_ready: bool) -> Self {
+        let mut p = Self::new(c);
+        p.started = p.started || was_started;
+        p.ready = was_ready;
+        if let Some(r) = p.readiness.as_mut()
+            && was_ready
+        {
+            r.successes = r.probe.success_threshold();
+        }
+        p
+    }
+
     pub fn started(&self) -> bool {
         self.started
     }
@@ -399,6 +415,19 @@ mod tests {
         q.record(ProbeKind::Startup, false, 0, "");
         q.record(ProbeKind::Startup, false, 1000, "no");
         assert_eq!(q.kill.as_deref(), Some("Startup probe failed: no"));
+    }
+
+    #[test]
+    fn adopted_containers_keep_their_readiness_until_probed_otherwise() {
+        let c = Container {
+            readiness_probe: Some(probe(0, 1, 1, 1)),
+            ..Default::default()
+        };
+        let mut p = Prober::adopted(&c, true, true);
+        assert!(p.ready(), "no flap after an agent restart");
+        p.record(ProbeKind::Readiness, false, 0, "");
+        assert!(!p.ready());
+        assert!(!Prober::adopted(&c, true, false).ready());
     }
 
     #[test]

@@ -313,10 +313,22 @@ impl<R: PodRuntime + Clone> PodWorker<R> {
             let Some(c) = specs.get(&(false, o.name.clone())) else {
                 continue;
             };
-            let prober = self
-                .probers
-                .entry(o.id.clone())
-                .or_insert_with(|| Prober::new(c));
+            if !self.probers.contains_key(&o.id) {
+                // Not started by this worker: adopted from before an agent
+                // restart. Keep what the last posted status said.
+                let posted = self
+                    .pod
+                    .status
+                    .container_statuses
+                    .iter()
+                    .find(|s| s.name == o.name && s.container_id == format!("keel://{}", o.id));
+                let prober = match posted {
+                    Some(s) => Prober::adopted(c, s.started.unwrap_or(false), s.ready),
+                    None => Prober::new(c),
+                };
+                self.probers.insert(o.id.clone(), prober);
+            }
+            let prober = self.probers.get_mut(&o.id).expect("inserted above");
             let at = now.saturating_sub(o.started_at_ms);
             for (kind, probe) in prober.due(at) {
                 let outcome = if let Some(exec) = &probe.exec {
