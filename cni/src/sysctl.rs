@@ -27,7 +27,10 @@ pub fn set_rel(rel: &str, value: &str) -> Result<(), SysctlError> {
 }
 
 fn set_path(p: &std::path::Path, key: &str, value: &str) -> Result<(), SysctlError> {
-    let err = |source| SysctlError { key: key.to_string(), source };
+    let err = |source| SysctlError {
+        key: key.to_string(),
+        source,
+    };
     if std::fs::read_to_string(p).map_err(err)?.trim() == value {
         return Ok(());
     }
@@ -38,5 +41,8 @@ fn set_path(p: &std::path::Path, key: &str, value: &str) -> Result<(), SysctlErr
 pub fn get(key: &str) -> Result<String, SysctlError> {
     std::fs::read_to_string(path(key))
         .map(|s| s.trim().to_string())
-        .map_err(|source| SysctlError { key: key.to_string(), source })
+        .map_err(|source| SysctlError {
+            key: key.to_string(),
+            source,
+        })
 }

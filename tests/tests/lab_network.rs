@@ -335,16 +335,29 @@ fn lab_down_after_a_crash_finds_everything_by_prefix() {
     let _pods = pods(&lab, &[("a", "node-1"), ("b", "node-2")]);
     // Everything the lab started dies at once, and its state file is lost.
     for p in &lab.state.processes {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(p.pid), nix::sys::signal::Signal::SIGKILL);
+        let _ = nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(p.pid),
+            nix::sys::signal::Signal::SIGKILL,
+        );
     }
     std::fs::remove_file(keel_lab::State::path(&lab.state.dir)).unwrap();
     let name = lab.name().to_string();
     let swept = Lab::down(&name).unwrap();
     assert!(swept.errors.is_empty(), "{swept}");
-    assert!(swept.netns >= 2 + 3 + 2, "node, pod and fabric namespaces: {swept}");
+    assert!(
+        swept.netns >= 2 + 3 + 2,
+        "node, pod and fabric namespaces: {swept}"
+    );
     let prefix = format!("keel-lab-{name}-");
-    let netns: Vec<String> = std::fs::read_dir("/run/netns").unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-    assert!(!netns.iter().any(|n| n.starts_with(&prefix)), "namespaces left: {netns:?}");
+    let netns: Vec<String> = std::fs::read_dir("/run/netns")
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(
+        !netns.iter().any(|n| n.starts_with(&prefix)),
+        "namespaces left: {netns:?}"
+    );
     assert!(!lab.state.dir.exists());
     // The guard's own down finds nothing left to do.
     lab.0.state.processes.clear();

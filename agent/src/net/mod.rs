@@ -78,7 +78,11 @@ pub async fn run(
                                 "{} mode: {} peers {}",
                                 mode_name(cfg.mode),
                                 report.peers,
-                                if cfg.mode == Mode::Vpc { "through the VPC route table" } else { "programmed" }
+                                if cfg.mode == Mode::Vpc {
+                                    "through the VPC route table"
+                                } else {
+                                    "programmed"
+                                }
                             ),
                         )
                     } else {
@@ -169,5 +173,9 @@ fn reconcile(cfg: &NetConfig, pod_cidr: ipnet::Ipv4Net, peers: &[Peer]) -> Resul
     }
     kernel::apply(&mut h, &ops, uplink).map_err(|e| e.to_string())?;
     let peers_total = peers.iter().filter(|p| p.name != cfg.node_name).count();
-    Ok(Report { changes: ops.len(), peers: peers_total - problems.len().min(peers_total), problems })
+    Ok(Report {
+        changes: ops.len(),
+        peers: peers_total - problems.len().min(peers_total),
+        problems,
+    })
 }

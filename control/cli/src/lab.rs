@@ -49,8 +49,18 @@ pub enum LabCommand {
 
 pub fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
     match cmd {
-        LabCommand::Up { name, nodes, mode, segments } => {
-            let spec = Spec { name: name.clone(), nodes, mode, segments };
+        LabCommand::Up {
+            name,
+            nodes,
+            mode,
+            segments,
+        } => {
+            let spec = Spec {
+                name: name.clone(),
+                nodes,
+                mode,
+                segments,
+            };
             let bins = Bins::beside_current_exe()?;
             eprintln!("building lab {name}: {nodes} nodes, {mode} mode, {segments} segment(s)…");
             let lab = Lab::up(&spec, &bins, &Options::default())?;
@@ -69,16 +79,24 @@ pub fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
             }
             Ok(ExitCode::SUCCESS)
         }
-        LabCommand::Run { name, target, command } => {
+        LabCommand::Run {
+            name,
+            target,
+            command,
+        } => {
             let lab = Lab::load(&name)?;
             let (netns, cgroup) = lab.target(&target)?;
             if let Some(cg) = cgroup {
                 std::fs::write(cg.join("cgroup.procs"), std::process::id().to_string())
                     .with_context(|| format!("joining cgroup {}", cg.display()))?;
             }
-            let ns = std::fs::File::open(keel_cni::ns::NetNs::named_path(&netns)).with_context(|| format!("opening netns {netns}"))?;
-            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET).with_context(|| format!("entering netns {netns}"))?;
-            let err = std::process::Command::new(&command[0]).args(&command[1..]).exec();
+            let ns = std::fs::File::open(keel_cni::ns::NetNs::named_path(&netns))
+                .with_context(|| format!("opening netns {netns}"))?;
+            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
+                .with_context(|| format!("entering netns {netns}"))?;
+            let err = std::process::Command::new(&command[0])
+                .args(&command[1..])
+                .exec();
             anyhow::bail!("running {}: {err}", command[0])
         }
         LabCommand::Down { name, all } => {
@@ -88,7 +106,11 @@ pub fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
                 (None, false) => anyhow::bail!("name a lab, or pass --all"),
             };
             println!("{swept}");
-            Ok(if swept.errors.is_empty() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+            Ok(if swept.errors.is_empty() {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            })
         }
         LabCommand::List => {
             for n in State::list() {
@@ -113,19 +135,45 @@ fn table(st: &serde_json::Value) -> String {
     let mut hosts: Vec<&serde_json::Value> = vec![&st["control"], &st["ext"]];
     hosts.extend(st["nodes"].as_array().into_iter().flatten());
     for h in hosts {
-        rows.push(vec![s(&h["role"]), s(&h["netns"]), s(&h["ip"]), s(&h["segment"]), s(&h["podCIDR"]), s(&h["ready"])]);
+        rows.push(vec![
+            s(&h["role"]),
+            s(&h["netns"]),
+            s(&h["ip"]),
+            s(&h["segment"]),
+            s(&h["podCIDR"]),
+            s(&h["ready"]),
+        ]);
     }
-    let mut out = format!("lab {} ({} mode), control at {}\n", s(&st["name"]), s(&st["mode"]), s(&st["controlURL"]));
-    out.push_str(&crate::get::render(&["HOST", "NETNS", "IP", "SEGMENT", "POD-CIDR", "READY"], &rows));
+    let mut out = format!(
+        "lab {} ({} mode), control at {}\n",
+        s(&st["name"]),
+        s(&st["mode"]),
+        s(&st["controlURL"])
+    );
+    out.push_str(&crate::get::render(
+        &["HOST", "NETNS", "IP", "SEGMENT", "POD-CIDR", "READY"],
+        &rows,
+    ));
     let pods: Vec<Vec<String>> = st["pods"]
         .as_array()
         .into_iter()
         .flatten()
-        .map(|p| vec![format!("{}/{}", s(&p["namespace"]), s(&p["name"])), s(&p["node"]), s(&p["ip"]), s(&p["phase"]), s(&p["ready"])])
+        .map(|p| {
+            vec![
+                format!("{}/{}", s(&p["namespace"]), s(&p["name"])),
+                s(&p["node"]),
+                s(&p["ip"]),
+                s(&p["phase"]),
+                s(&p["ready"]),
+            ]
+        })
         .collect();
     if !pods.is_empty() {
         out.push('\n');
-        out.push_str(&crate::get::render(&["POD", "NODE", "IP", "PHASE", "READY"], &pods));
+        out.push_str(&crate::get::render(
+            &["POD", "NODE", "IP", "PHASE", "READY"],
+            &pods,
+        ));
     }
     let procs: Vec<Vec<String>> = st["processes"]
         .as_array()
@@ -134,6 +182,9 @@ fn table(st: &serde_json::Value) -> String {
         .map(|p| vec![s(&p["role"]), s(&p["pid"]), s(&p["running"]), s(&p["log"])])
         .collect();
     out.push('\n');
-    out.push_str(&crate::get::render(&["PROCESS", "PID", "RUNNING", "LOG"], &procs));
+    out.push_str(&crate::get::render(
+        &["PROCESS", "PID", "RUNNING", "LOG"],
+        &procs,
+    ));
     out
 }

@@ -17,7 +17,6 @@ pub struct ServerConfig {
     pub advertise_url: Option<String>,
     /// `--vpc-provider`: where the route controller programs pod CIDRs (vpc mode).
     pub vpc_provider: Option<String>,
-
 }
 
 #[derive(Debug, Clone)]

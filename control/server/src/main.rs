@@ -130,7 +130,6 @@ async fn main() -> anyhow::Result<()> {
             }),
         advertise_url: args.advertise_url,
         vpc_provider: args.vpc_provider,
-
     };
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

@@ -27,7 +27,10 @@ use crate::topology::{Host, Topology};
 const BRIDGE: &str = "br0";
 
 /// Runs `f` with a netlink handle inside `ns` and sets sysctls there.
-fn in_ns<T: Send>(ns: &NetNs, f: impl FnOnce(&mut Handle) -> anyhow::Result<T> + Send) -> anyhow::Result<T> {
+fn in_ns<T: Send>(
+    ns: &NetNs,
+    f: impl FnOnce(&mut Handle) -> anyhow::Result<T> + Send,
+) -> anyhow::Result<T> {
     ns.run(|| {
         let mut h = Handle::new()?;
         f(&mut h)
@@ -36,7 +39,10 @@ fn in_ns<T: Send>(ns: &NetNs, f: impl FnOnce(&mut Handle) -> anyhow::Result<T> +
 }
 
 fn index(h: &mut Handle, name: &str) -> anyhow::Result<u32> {
-    Ok(LinkGet::Name(name.into()).execute(h)?.with_context(|| format!("link {name} is missing"))?.index)
+    Ok(LinkGet::Name(name.into())
+        .execute(h)?
+        .with_context(|| format!("link {name} is missing"))?
+        .index)
 }
 
 /// Creates every namespace and link of the topology.
@@ -60,7 +66,15 @@ pub fn create(t: &Topology) -> anyhow::Result<()> {
     // The router: one leg per segment, forwarding between them.
     let router = NetNs::open(NetNs::named_path(&t.router))?;
     for (s, seg) in t.segments.iter().enumerate() {
-        attach(t, s, &format!("router{s}"), &router, &format!("seg{s}"), IpNet::V4(Ipv4Net::new(seg.router_ip, 24)?), None)?;
+        attach(
+            t,
+            s,
+            &format!("router{s}"),
+            &router,
+            &format!("seg{s}"),
+            IpNet::V4(Ipv4Net::new(seg.router_ip, 24)?),
+            None,
+        )?;
     }
     in_ns(&router, |_| {
         sysctl::set("net.ipv4.ip_forward", "1")?;
@@ -70,7 +84,15 @@ pub fn create(t: &Topology) -> anyhow::Result<()> {
     hosts.extend(&t.nodes);
     for host in hosts {
         let ns = NetNs::open(NetNs::named_path(&host.netns))?;
-        attach(t, host.segment, &host.role, &ns, "eth0", IpNet::V4(Ipv4Net::new(host.ip, 24)?), Some(host.gateway))?;
+        attach(
+            t,
+            host.segment,
+            &host.role,
+            &ns,
+            "eth0",
+            IpNet::V4(Ipv4Net::new(host.ip, 24)?),
+            Some(host.gateway),
+        )?;
     }
     for node in &t.nodes {
         // Pods are routed through the node: forwarding on, and loose
@@ -89,13 +111,23 @@ pub fn create(t: &Topology) -> anyhow::Result<()> {
 
 /// Connects `ns` to segment `s` with a veth: `port` on the segment's bridge,
 /// `ifname` with `addr` inside `ns`, and a default route via `gateway`.
-fn attach(t: &Topology, s: usize, port: &str, ns: &NetNs, ifname: &str, addr: IpNet, gateway: Option<std::net::Ipv4Addr>) -> anyhow::Result<()> {
+fn attach(
+    t: &Topology,
+    s: usize,
+    port: &str,
+    ns: &NetNs,
+    ifname: &str,
+    addr: IpNet,
+    gateway: Option<std::net::Ipv4Addr>,
+) -> anyhow::Result<()> {
     let seg = NetNs::open(NetNs::named_path(&t.segments[s].netns))?;
     let fd = ns.as_fd().as_raw_fd();
     in_ns(&seg, |h| {
         let mut peer = VethPeer::new(ifname);
         peer.netns_fd = Some(fd);
-        LinkAdd::veth(port, peer).execute(h).with_context(|| format!("creating veth {port} in {}", t.segments[s].netns))?;
+        LinkAdd::veth(port, peer)
+            .execute(h)
+            .with_context(|| format!("creating veth {port} in {}", t.segments[s].netns))?;
         let br = index(h, BRIDGE)?;
         let p = index(h, port)?;
         LinkSet::index(p).master(br).up().execute(h)?;

@@ -42,7 +42,10 @@ impl Bins {
     /// Next to the running executable (keelctl, a test, a benchmark).
     pub fn beside_current_exe() -> anyhow::Result<Self> {
         let exe = std::env::current_exe()?;
-        let mut dir = exe.parent().context("executable has no folder")?.to_path_buf();
+        let mut dir = exe
+            .parent()
+            .context("executable has no folder")?
+            .to_path_buf();
         if dir.ends_with("deps") {
             dir.pop();
         }
@@ -51,7 +54,11 @@ impl Bins {
 
     fn path(&self, name: &str) -> anyhow::Result<PathBuf> {
         let p = self.dir.join(name);
-        anyhow::ensure!(p.is_file(), "{} is missing (build keel first: cargo build --release --bins)", p.display());
+        anyhow::ensure!(
+            p.is_file(),
+            "{} is missing (build keel first: cargo build --release --bins)",
+            p.display()
+        );
         Ok(p)
     }
 }
@@ -69,7 +76,11 @@ pub struct Options {
 
 impl Default for Options {
     fn default() -> Self {
-        Self { heartbeat: Duration::from_secs(2), node_grace: Duration::from_secs(20), agent_args: Vec::new() }
+        Self {
+            heartbeat: Duration::from_secs(2),
+            node_grace: Duration::from_secs(20),
+            agent_args: Vec::new(),
+        }
     }
 }
 
@@ -87,9 +98,15 @@ where
     F::Output: Send,
 {
     std::thread::scope(|s| {
-        s.spawn(|| tokio::runtime::Builder::new_current_thread().enable_all().build().expect("tokio runtime").block_on(f))
-            .join()
-            .expect("lab runtime thread")
+        s.spawn(|| {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("tokio runtime")
+                .block_on(f)
+        })
+        .join()
+        .expect("lab runtime thread")
     })
 }
 
@@ -100,7 +117,13 @@ impl Lab {
         let dir = state::lab_dir(&spec.name);
         let prefix = topology::netns_prefix(&spec.name);
         let taken = std::fs::read_dir(keel_cni::ns::NETNS_RUN_DIR)
-            .map(|rd| rd.flatten().any(|e| e.file_name().to_string_lossy().starts_with(&format!("{prefix}-"))))
+            .map(|rd| {
+                rd.flatten().any(|e| {
+                    e.file_name()
+                        .to_string_lossy()
+                        .starts_with(&format!("{prefix}-"))
+                })
+            })
             .unwrap_or(false);
         anyhow::ensure!(
             !taken && !State::path(&dir).exists(),
@@ -109,7 +132,15 @@ impl Lab {
             spec.name
         );
         std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-        let mut lab = Lab { state: State { topology, dir: dir.clone(), bin_dir: bins.dir.clone(), processes: Vec::new() }, children: Vec::new() };
+        let mut lab = Lab {
+            state: State {
+                topology,
+                dir: dir.clone(),
+                bin_dir: bins.dir.clone(),
+                processes: Vec::new(),
+            },
+            children: Vec::new(),
+        };
         lab.state.save()?;
         match lab.build(bins, opts) {
             Ok(()) => Ok(lab),
@@ -127,7 +158,8 @@ impl Lab {
         let cg = cgroup2_root()?;
         for n in &t.nodes {
             let path = cg.join(t.node_cgroup(&n.role));
-            std::fs::create_dir_all(&path).with_context(|| format!("creating cgroup {}", path.display()))?;
+            std::fs::create_dir_all(&path)
+                .with_context(|| format!("creating cgroup {}", path.display()))?;
         }
         // The CNI plugin is executed by its type name, "keel".
         let cni_bin = self.state.dir.join("cni-bin");
@@ -151,7 +183,13 @@ impl Lab {
         if t.spec.mode == Mode::Vpc {
             args.extend(["--vpc-provider".into(), format!("lab:{}", t.router)]);
         }
-        let (p, child) = procs::spawn("control", &t.control.netns, &bins.path("keel-control")?, &args, &self.state.dir.join("control.log"))?;
+        let (p, child) = procs::spawn(
+            "control",
+            &t.control.netns,
+            &bins.path("keel-control")?,
+            &args,
+            &self.state.dir.join("control.log"),
+        )?;
         self.state.processes.push(p);
         self.children.push(child);
         self.state.save()?;
@@ -195,7 +233,13 @@ impl Lab {
                 t.pod_netns_prefix(&n.role),
             ];
             args.extend(opts.agent_args.iter().cloned());
-            let (p, child) = procs::spawn(&n.role, &n.netns, &bins.path("keel-agent")?, &args, &self.state.dir.join(format!("{}.log", n.role)))?;
+            let (p, child) = procs::spawn(
+                &n.role,
+                &n.netns,
+                &bins.path("keel-agent")?,
+                &args,
+                &self.state.dir.join(format!("{}.log", n.role)),
+            )?;
             self.state.processes.push(p);
             self.children.push(child);
             self.state.save()?;
@@ -206,13 +250,24 @@ impl Lab {
         loop {
             self.check_alive()?;
             let ready = block_on(async {
-                client.list::<Node>("", &ListParams::default()).await.map(|l| l.items.iter().filter(|n| n.is_ready() && !n.spec.pod_cidr.is_empty()).count())
+                client
+                    .list::<Node>("", &ListParams::default())
+                    .await
+                    .map(|l| {
+                        l.items
+                            .iter()
+                            .filter(|n| n.is_ready() && !n.spec.pod_cidr.is_empty())
+                            .count()
+                    })
             })
             .unwrap_or(0);
             if ready == want {
                 return Ok(());
             }
-            anyhow::ensure!(Instant::now() < deadline, "only {ready} of {want} nodes became Ready within 60 s");
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "only {ready} of {want} nodes became Ready within 60 s"
+            );
             std::thread::sleep(Duration::from_millis(100));
         }
     }
@@ -220,7 +275,11 @@ impl Lab {
     fn check_alive(&mut self) -> anyhow::Result<()> {
         for (p, c) in self.state.processes.iter().zip(self.children.iter_mut()) {
             if let Some(status) = c.try_wait()? {
-                anyhow::bail!("{} exited during lab up ({status}); see {}", p.role, p.log.display());
+                anyhow::bail!(
+                    "{} exited during lab up ({status}); see {}",
+                    p.role,
+                    p.log.display()
+                );
             }
         }
         Ok(())
@@ -241,7 +300,10 @@ impl Lab {
 
     /// A lab started earlier (by another process).
     pub fn load(name: &str) -> anyhow::Result<Lab> {
-        Ok(Lab { state: State::load(name)?, children: Vec::new() })
+        Ok(Lab {
+            state: State::load(name)?,
+            children: Vec::new(),
+        })
     }
 
     pub fn name(&self) -> &str {
@@ -258,13 +320,23 @@ impl Lab {
     }
 
     pub fn client(&self) -> anyhow::Result<Client> {
-        Ok(Client::new(&ClientConfig::load(&self.client_config_path())?)?)
+        Ok(Client::new(&ClientConfig::load(
+            &self.client_config_path(),
+        )?)?)
     }
 
     /// The network namespace of a pod (from its node's prefix and uid).
     pub fn pod_netns(&self, pod: &Pod) -> anyhow::Result<String> {
-        anyhow::ensure!(!pod.spec.node_name.is_empty(), "pod {} is not scheduled yet", pod.metadata.name);
-        Ok(format!("{}{}", self.state.topology.pod_netns_prefix(&pod.spec.node_name), pod.metadata.uid))
+        anyhow::ensure!(
+            !pod.spec.node_name.is_empty(),
+            "pod {} is not scheduled yet",
+            pod.metadata.name
+        );
+        Ok(format!(
+            "{}{}",
+            self.state.topology.pod_netns_prefix(&pod.spec.node_name),
+            pod.metadata.uid
+        ))
     }
 
     /// Where `keelctl lab run` runs a command: a pod (`[ns/]name`), a node
@@ -284,14 +356,25 @@ impl Lab {
         }
         let (ns, name) = target.split_once('/').unwrap_or(("default", target));
         let client = self.client()?;
-        let pod: Pod = block_on(async { client.get::<Pod>(ns, name).await })
-            .with_context(|| format!("{target:?} is not a node, ext, control, or a pod of lab {}", self.name()))?;
+        let pod: Pod =
+            block_on(async { client.get::<Pod>(ns, name).await }).with_context(|| {
+                format!(
+                    "{target:?} is not a node, ext, control, or a pod of lab {}",
+                    self.name()
+                )
+            })?;
         Ok((self.pod_netns(&pod)?, cg(&pod.spec.node_name)))
     }
 
     /// Stops one node's agent (by its recorded PID) — its pods keep running.
     pub fn stop_agent(&mut self, node: &str) -> anyhow::Result<()> {
-        let p = self.state.processes.iter().find(|p| p.role == node).with_context(|| format!("no agent for {node}"))?.clone();
+        let p = self
+            .state
+            .processes
+            .iter()
+            .find(|p| p.role == node)
+            .with_context(|| format!("no agent for {node}"))?
+            .clone();
         procs::stop(&p, Duration::from_secs(5));
         self.reap();
         Ok(())
@@ -299,17 +382,32 @@ impl Lab {
 
     /// Starts a node's agent again with the arguments it had.
     pub fn start_agent(&mut self, node: &str) -> anyhow::Result<()> {
-        let i = self.state.processes.iter().position(|p| p.role == node).with_context(|| format!("no agent for {node}"))?;
+        let i = self
+            .state
+            .processes
+            .iter()
+            .position(|p| p.role == node)
+            .with_context(|| format!("no agent for {node}"))?;
         let old = self.state.processes[i].clone();
-        anyhow::ensure!(!procs::is_ours(&old), "the agent of {node} is still running");
-        let (p, child) = procs::spawn(node, &old.netns, Path::new(&old.command[0]), &old.command[1..], &old.log)?;
+        anyhow::ensure!(
+            !procs::is_ours(&old),
+            "the agent of {node} is still running"
+        );
+        let (p, child) = procs::spawn(
+            node,
+            &old.netns,
+            Path::new(&old.command[0]),
+            &old.command[1..],
+            &old.log,
+        )?;
         self.state.processes[i] = p;
         self.children.push(child);
         self.state.save()
     }
 
     fn reap(&mut self) {
-        self.children.retain_mut(|c| c.try_wait().ok().flatten().is_none());
+        self.children
+            .retain_mut(|c| c.try_wait().ok().flatten().is_none());
     }
 
     /// Removes a lab: stops its processes, then sweeps every namespace,
@@ -365,7 +463,12 @@ impl Lab {
                 })
             })
             .collect();
-        let node_objs: BTreeMap<String, Node> = nodes.map(|l| l.items).unwrap_or_default().into_iter().map(|n| (n.metadata.name.clone(), n)).collect();
+        let node_objs: BTreeMap<String, Node> = nodes
+            .map(|l| l.items)
+            .unwrap_or_default()
+            .into_iter()
+            .map(|n| (n.metadata.name.clone(), n))
+            .collect();
         let procs: Vec<serde_json::Value> = self
             .state
             .processes

@@ -24,12 +24,29 @@ use crate::state::{Proc, start_time};
 
 /// Starts `program args` inside network namespace `netns`, in a new session,
 /// with stdout and stderr appended to `log`.
-pub fn spawn(role: &str, netns: &str, program: &Path, args: &[String], log: &Path) -> anyhow::Result<(Proc, Child)> {
+pub fn spawn(
+    role: &str,
+    netns: &str,
+    program: &Path,
+    args: &[String],
+    log: &Path,
+) -> anyhow::Result<(Proc, Child)> {
     let ns = NetNs::open(NetNs::named_path(netns))?;
     let fd = ns.as_fd().as_raw_fd();
-    let out = fs::OpenOptions::new().create(true).append(true).open(log).with_context(|| format!("opening {}", log.display()))?;
+    let out = fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("opening {}", log.display()))?;
     let mut cmd = Command::new(program);
-    cmd.args(args).stdin(Stdio::null()).stdout(out.try_clone()?).stderr(out).env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()));
+    cmd.args(args)
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out)
+        .env(
+            "RUST_LOG",
+            std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
+        );
     // SAFETY: only async-signal-safe calls (setns, setsid) between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
@@ -40,7 +57,9 @@ pub fn spawn(role: &str, netns: &str, program: &Path, args: &[String], log: &Pat
             Ok(())
         });
     }
-    let child = cmd.spawn().with_context(|| format!("starting {}", program.display()))?;
+    let child = cmd
+        .spawn()
+        .with_context(|| format!("starting {}", program.display()))?;
     drop(ns);
     let pid = child.id() as i32;
     let mut command = vec![program.display().to_string()];
@@ -59,8 +78,11 @@ pub fn spawn(role: &str, netns: &str, program: &Path, args: &[String], log: &Pat
 /// Whether the recorded process is still the one the lab started.
 pub fn is_ours(p: &Proc) -> bool {
     start_time(p.pid).is_some_and(|t| t == p.start_time)
-        && fs::read(format!("/proc/{}/cmdline", p.pid))
-            .is_ok_and(|c| c.split(|b| *b == 0).next().is_some_and(|exe| exe == p.command[0].as_bytes()))
+        && fs::read(format!("/proc/{}/cmdline", p.pid)).is_ok_and(|c| {
+            c.split(|b| *b == 0)
+                .next()
+                .is_some_and(|exe| exe == p.command[0].as_bytes())
+        })
 }
 
 /// SIGTERM, then SIGKILL after `grace`; only if the PID is still ours.
@@ -81,5 +103,8 @@ pub fn stop(p: &Proc, grace: Duration) {
 }
 
 fn zombie(pid: i32) -> bool {
-    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.rsplit_once(')').is_some_and(|(_, r)| r.trim_start().starts_with('Z')))
+    fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
+        s.rsplit_once(')')
+            .is_some_and(|(_, r)| r.trim_start().starts_with('Z'))
+    })
 }

@@ -47,8 +47,11 @@ impl State {
 
     pub fn load(name: &str) -> anyhow::Result<Self> {
         let path = Self::path(&lab_dir(name));
-        let bytes = fs::read(&path).with_context(|| format!("no lab named {name:?} ({} is not readable)", path.display()))?;
-        serde_json::from_slice(&bytes).with_context(|| format!("{} is not a lab state file", path.display()))
+        let bytes = fs::read(&path).with_context(|| {
+            format!("no lab named {name:?} ({} is not readable)", path.display())
+        })?;
+        serde_json::from_slice(&bytes)
+            .with_context(|| format!("{} is not a lab state file", path.display()))
     }
 
     pub fn save(&self) -> anyhow::Result<()> {
@@ -62,7 +65,12 @@ impl State {
     /// Names of every lab with a state file.
     pub fn list() -> Vec<String> {
         let mut v: Vec<String> = fs::read_dir(LABS_DIR)
-            .map(|rd| rd.flatten().filter(|e| e.path().join("lab.json").exists()).map(|e| e.file_name().to_string_lossy().into_owned()).collect())
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.path().join("lab.json").exists())
+                    .map(|e| e.file_name().to_string_lossy().into_owned())
+                    .collect()
+            })
             .unwrap_or_default();
         v.sort();
         v

@@ -77,17 +77,34 @@ impl Spec {
         let n = &self.name;
         // Namespace names carry the lab name; link names do not, so the only
         // limit is readability and the netns name length.
-        if n.is_empty() || n.len() > 20 || !n.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
-            return err("--name", format!("{n:?} must be 1-20 lowercase letters, digits or '-'"));
+        if n.is_empty()
+            || n.len() > 20
+            || !n
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        {
+            return err(
+                "--name",
+                format!("{n:?} must be 1-20 lowercase letters, digits or '-'"),
+            );
         }
         if !(1..=50).contains(&self.nodes) {
             return err("--nodes", format!("{} is not between 1 and 50", self.nodes));
         }
         if !(1..=8).contains(&self.segments) {
-            return err("--segments", format!("{} is not between 1 and 8", self.segments));
+            return err(
+                "--segments",
+                format!("{} is not between 1 and 8", self.segments),
+            );
         }
         if self.segments > self.nodes {
-            return err("--segments", format!("{} segments need at least as many nodes (got {})", self.segments, self.nodes));
+            return err(
+                "--segments",
+                format!(
+                    "{} segments need at least as many nodes (got {})",
+                    self.segments, self.nodes
+                ),
+            );
         }
         Ok(())
     }
@@ -150,7 +167,9 @@ impl Topology {
             ip: Ipv4Addr::new(172, 30, segment as u8, last),
             gateway: segments[segment].router_ip,
         };
-        let nodes = (1..=spec.nodes).map(|i| host(format!("node-{i}"), (i - 1) % spec.segments, 10 + i as u8)).collect();
+        let nodes = (1..=spec.nodes)
+            .map(|i| host(format!("node-{i}"), (i - 1) % spec.segments, 10 + i as u8))
+            .collect();
         Ok(Self {
             spec: spec.clone(),
             router: format!("{p}-router"),
@@ -198,13 +217,22 @@ mod tests {
     use super::*;
 
     fn spec(nodes: usize, segments: usize) -> Spec {
-        Spec { name: "t".into(), nodes, mode: Mode::Auto, segments }
+        Spec {
+            name: "t".into(),
+            nodes,
+            mode: Mode::Auto,
+            segments,
+        }
     }
 
     #[test]
     fn nodes_spread_over_segments_with_distinct_addresses() {
         let t = Topology::plan(&spec(4, 2)).unwrap();
-        let placed: Vec<(String, usize, String)> = t.nodes.iter().map(|n| (n.role.clone(), n.segment, n.ip.to_string())).collect();
+        let placed: Vec<(String, usize, String)> = t
+            .nodes
+            .iter()
+            .map(|n| (n.role.clone(), n.segment, n.ip.to_string()))
+            .collect();
         assert_eq!(
             placed,
             [

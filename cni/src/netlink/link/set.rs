@@ -70,7 +70,6 @@ impl LinkSet {
             msg.attributes.push(LinkAttribute::Controller(master));
         }
         RouteNetlinkMessage::SetLink(msg)
-
     }
 
     pub fn execute(&self, handle: &mut Handle) -> Result<(), NetlinkError> {

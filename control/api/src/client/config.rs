@@ -106,7 +106,6 @@ impl ClientConfig {
             ca_pem,
             netns: None,
         })
-
     }
 
     pub(crate) fn tls_config(&self) -> Result<rustls::ClientConfig, ConfigError> {

@@ -35,7 +35,10 @@ impl Connector {
         http.enforce_http(false);
         http.set_nodelay(true);
         http.set_connect_timeout(Some(Duration::from_secs(5)));
-        Self { http, netns: netns.map(Arc::new) }
+        Self {
+            http,
+            netns: netns.map(Arc::new),
+        }
     }
 }
 
@@ -66,13 +69,25 @@ impl tower_service::Service<Uri> for Connector {
             return Box::pin(async move { fut.await.map_err(Into::into) });
         };
         Box::pin(async move {
-            let host = uri.host().ok_or("URI has no host")?.trim_matches(['[', ']']).to_string();
-            let port = uri.port_u16().unwrap_or(if uri.scheme_str() == Some("https") { 443 } else { 80 });
+            let host = uri
+                .host()
+                .ok_or("URI has no host")?
+                .trim_matches(['[', ']'])
+                .to_string();
+            let port = uri
+                .port_u16()
+                .unwrap_or(if uri.scheme_str() == Some("https") {
+                    443
+                } else {
+                    80
+                });
             let stream = tokio::task::spawn_blocking(move || -> io::Result<std::net::TcpStream> {
                 let addr = (host.as_str(), port)
                     .to_socket_addrs()?
                     .next()
-                    .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, format!("{host} has no address")))?;
+                    .ok_or_else(|| {
+                        io::Error::new(io::ErrorKind::NotFound, format!("{host} has no address"))
+                    })?;
                 let s = connect_in(&netns, addr)?;
                 s.set_nodelay(true)?;
                 s.set_nonblocking(true)?;

@@ -103,7 +103,11 @@ impl Follower {
 
 /// Starts every controller; they run until the runtime shuts down. The
 /// route controller runs only with a VPC provider (`vpc` mode).
-pub fn spawn_all(store: &Store, config: &ControllerConfig, vpc: Option<Arc<dyn crate::vpc::VpcProvider>>) {
+pub fn spawn_all(
+    store: &Store,
+    config: &ControllerConfig,
+    vpc: Option<Arc<dyn crate::vpc::VpcProvider>>,
+) {
     tokio::spawn(nodes::run(store.clone(), config.clone()));
     tokio::spawn(scheduler::run(store.clone(), config.clone()));
     tokio::spawn(endpoints::run(store.clone(), config.clone()));

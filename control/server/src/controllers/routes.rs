@@ -18,7 +18,12 @@ pub fn desired(state: &State) -> BTreeMap<Ipv4Net, Ipv4Addr> {
     state
         .nodes
         .values()
-        .filter_map(|n| Some((n.spec.pod_cidr.parse().ok()?, n.internal_ip()?.parse().ok()?)))
+        .filter_map(|n| {
+            Some((
+                n.spec.pod_cidr.parse().ok()?,
+                n.internal_ip()?.parse().ok()?,
+            ))
+        })
         .collect()
 }
 
@@ -50,8 +55,12 @@ pub async fn run(store: Store, cfg: ControllerConfig, provider: Arc<dyn VpcProvi
         .await;
         match result {
             Ok(Ok(0)) => {}
-            Ok(Ok(n)) => tracing::info!(provider = %provider.name(), changes = n, "VPC routes updated"),
-            Ok(Err(e)) => tracing::warn!(error = %e, "VPC route update failed; retrying on the next change or resync"),
+            Ok(Ok(n)) => {
+                tracing::info!(provider = %provider.name(), changes = n, "VPC routes updated")
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "VPC route update failed; retrying on the next change or resync")
+            }
             Err(_) => {}
         }
     }

@@ -24,11 +24,16 @@ pub struct LabRouter {
 
 impl LabRouter {
     pub fn new(netns: &str) -> Self {
-        Self { netns: netns.to_string() }
+        Self {
+            netns: netns.to_string(),
+        }
     }
 
     fn err(&self, message: impl std::fmt::Display) -> VpcError {
-        VpcError { provider: self.name(), message: message.to_string() }
+        VpcError {
+            provider: self.name(),
+            message: message.to_string(),
+        }
     }
 
     fn handle(&self) -> Result<Handle, VpcError> {
@@ -44,7 +49,10 @@ impl VpcProvider for LabRouter {
 
     fn list(&self) -> Result<BTreeMap<Ipv4Net, Ipv4Addr>, VpcError> {
         let mut h = self.handle()?;
-        let routes = RouteList::v4().table(MAIN_TABLE).execute(&mut h).map_err(|e| self.err(e))?;
+        let routes = RouteList::v4()
+            .table(MAIN_TABLE)
+            .execute(&mut h)
+            .map_err(|e| self.err(e))?;
         Ok(routes
             .into_iter()
             .filter(|r| r.protocol == RouteProtocol::Other(KEEL_ROUTE_PROTO))

@@ -29,7 +29,9 @@ pub trait VpcProvider: Send + Sync + 'static {
 pub fn from_flag(flag: &str) -> Result<Box<dyn VpcProvider>, String> {
     match flag.split_once(':') {
         Some(("lab", netns)) if !netns.is_empty() => Ok(Box::new(lab::LabRouter::new(netns))),
-        _ => Err(format!("--vpc-provider: {flag:?} is not a known provider (lab:<router netns>)")),
+        _ => Err(format!(
+            "--vpc-provider: {flag:?} is not a known provider (lab:<router netns>)"
+        )),
     }
 }
 
@@ -40,13 +42,21 @@ pub enum RouteOp {
     Delete(Ipv4Net),
 }
 
-pub fn plan(desired: &BTreeMap<Ipv4Net, Ipv4Addr>, actual: &BTreeMap<Ipv4Net, Ipv4Addr>) -> Vec<RouteOp> {
+pub fn plan(
+    desired: &BTreeMap<Ipv4Net, Ipv4Addr>,
+    actual: &BTreeMap<Ipv4Net, Ipv4Addr>,
+) -> Vec<RouteOp> {
     let mut ops: Vec<RouteOp> = desired
         .iter()
         .filter(|(dst, hop)| actual.get(*dst) != Some(*hop))
         .map(|(dst, hop)| RouteOp::Replace(*dst, *hop))
         .collect();
-    ops.extend(actual.keys().filter(|dst| !desired.contains_key(*dst)).map(|dst| RouteOp::Delete(*dst)));
+    ops.extend(
+        actual
+            .keys()
+            .filter(|dst| !desired.contains_key(*dst))
+            .map(|dst| RouteOp::Delete(*dst)),
+    );
     ops
 }
 
@@ -55,18 +65,33 @@ mod tests {
     use super::*;
 
     fn m(pairs: &[(&str, &str)]) -> BTreeMap<Ipv4Net, Ipv4Addr> {
-        pairs.iter().map(|(d, h)| (d.parse().unwrap(), h.parse().unwrap())).collect()
+        pairs
+            .iter()
+            .map(|(d, h)| (d.parse().unwrap(), h.parse().unwrap()))
+            .collect()
     }
 
     #[test]
     fn plan_adds_moves_and_withdraws() {
-        let desired = m(&[("10.244.0.0/24", "172.30.0.11"), ("10.244.1.0/24", "172.30.1.12")]);
-        let actual = m(&[("10.244.1.0/24", "172.30.1.99"), ("10.244.9.0/24", "172.30.0.19")]);
+        let desired = m(&[
+            ("10.244.0.0/24", "172.30.0.11"),
+            ("10.244.1.0/24", "172.30.1.12"),
+        ]);
+        let actual = m(&[
+            ("10.244.1.0/24", "172.30.1.99"),
+            ("10.244.9.0/24", "172.30.0.19"),
+        ]);
         assert_eq!(
             plan(&desired, &actual),
             vec![
-                RouteOp::Replace("10.244.0.0/24".parse().unwrap(), "172.30.0.11".parse().unwrap()),
-                RouteOp::Replace("10.244.1.0/24".parse().unwrap(), "172.30.1.12".parse().unwrap()),
+                RouteOp::Replace(
+                    "10.244.0.0/24".parse().unwrap(),
+                    "172.30.0.11".parse().unwrap()
+                ),
+                RouteOp::Replace(
+                    "10.244.1.0/24".parse().unwrap(),
+                    "172.30.1.12".parse().unwrap()
+                ),
                 RouteOp::Delete("10.244.9.0/24".parse().unwrap()),
             ]
         );
