@@ -245,9 +245,17 @@ fn pulled_image_runs_in_the_pod_netns_serves_execs_and_logs() {
             "{raw}"
         );
 
+        // Image GC keeps what a running container stands on, even when no
+        // pod spec names it any more.
+        let none = std::collections::BTreeSet::new();
+        assert_eq!(rt.gc_images(&none).await.unwrap(), 0);
+        assert!(rt.images().get(&e.testbin).is_some());
+
         // Graceful stop: SIGTERM reaches the server, which exits 0.
         w.terminate().await.expect("terminate");
         assert!(!rt.pod_dir(&pr).exists(), "pod directory removed");
+        assert_eq!(rt.gc_images(&none).await.unwrap(), 1, "unused now");
+        assert!(rt.images().get(&e.testbin).is_none());
     });
     assert!(e.root.shim_pids().is_empty());
     assert!(

@@ -241,6 +241,31 @@ fn deployment_runs_ready_replaced_and_survives_its_agent() {
         "{err}"
     );
 
+    // logs -f prints what is there and keeps the stream open.
+    let mut follow = std::process::Command::new(bin("keelctl"))
+        .args(["--lab", &name, "logs", "-f", &pods[1].metadata.name])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut out = follow.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut buf = [0u8; 256];
+        let n = out.read(&mut buf).unwrap_or(0);
+        String::from_utf8_lossy(&buf[..n]).into_owned()
+    });
+    wait(&guard.0, "logs -f output", 20, || {
+        reader.is_finished().then_some(())
+    });
+    let text = reader.join().unwrap();
+    assert!(text.contains("listening on :8080"), "{text:?}");
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        follow.try_wait().unwrap().is_none(),
+        "logs -f keeps following"
+    );
+    keel_tests::process::stop_child(&mut follow, Duration::from_secs(1));
+
     // An unready pod leaves the endpoints.
     let flaky: Pod = serde_json::from_value(json!({
         "metadata": {"name": "flaky", "namespace": "default", "labels": {"app": "web"}},

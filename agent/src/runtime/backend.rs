@@ -154,6 +154,16 @@ pub trait PodRuntime: Send + Sync + 'static {
 
     /// Pods the runtime holds, for re-adoption after an agent restart.
     fn pods(&self) -> impl Future<Output = Result<Vec<PodRef>, RuntimeError>> + Send;
+
+    /// Removes images that neither `wanted` (references the node's pods
+    /// name) nor any container the runtime holds uses; returns how many.
+    fn gc_images(
+        &self,
+        wanted: &std::collections::BTreeSet<String>,
+    ) -> impl Future<Output = Result<usize, RuntimeError>> + Send {
+        let _ = wanted;
+        async { Ok(0) }
+    }
 }
 
 pub mod fake;

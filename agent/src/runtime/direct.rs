@@ -348,6 +348,31 @@ impl PodRuntime for DirectRuntime {
         }
     }
 
+    async fn gc_images(
+        &self,
+        wanted: &std::collections::BTreeSet<String>,
+    ) -> Result<usize, RuntimeError> {
+        let mut in_use: std::collections::BTreeSet<String> = wanted
+            .iter()
+            .filter_map(|i| super::images::reference::normalise(i).ok())
+            .collect();
+        // Whatever a container still stands on, mounted or not, stays.
+        for p in self.pods().await? {
+            let shim = self.shim(&p);
+            if !shim.alive().await {
+                continue;
+            }
+            for o in self.list(&p).await? {
+                in_use.insert(o.image_id);
+            }
+        }
+        let gone = self.images.gc(&in_use).await?;
+        if !gone.images.is_empty() {
+            tracing::info!(images = ?gone.images, blobs = gone.blobs, layers = gone.layers, "image GC");
+        }
+        Ok(gone.images.len())
+    }
+
     async fn pods(&self) -> Result<Vec<PodRef>, RuntimeError> {
         let mut out = Vec::new();
         let rd = fs::read_dir(self.cfg.root.join("pods")).map_err(|e| other("pods", e))?;

@@ -18,6 +18,10 @@ use super::{
 };
 use crate::sync::View;
 
+/// Unused images are collected this long after start, then periodically.
+const IMAGE_GC_FIRST: Duration = Duration::from_secs(60);
+const IMAGE_GC_EVERY: Duration = Duration::from_secs(300);
+
 /// What the manager needs of a pod's sandbox.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SandboxInfo {
@@ -83,6 +87,7 @@ impl<R: PodRuntime + Clone> RuntimeManager<R> {
     pub async fn run(self, mut view: watch::Receiver<View>, sandboxes: Arc<dyn Sandboxes>) {
         let mut running: BTreeMap<String, Running> = BTreeMap::new();
         let mut cleaned_orphans = false;
+        let mut next_gc = tokio::time::Instant::now() + IMAGE_GC_FIRST;
         loop {
             let v = view.borrow_and_update().clone();
             let boxes = {
@@ -130,6 +135,18 @@ impl<R: PodRuntime + Clone> RuntimeManager<R> {
                             });
                         }
                     }
+                }
+            }
+            if v.synced && tokio::time::Instant::now() >= next_gc {
+                next_gc = tokio::time::Instant::now() + IMAGE_GC_EVERY;
+                let wanted: std::collections::BTreeSet<String> = v
+                    .pods
+                    .values()
+                    .flat_map(|p| p.spec.containers.iter().chain(&p.spec.init_containers))
+                    .map(|c| c.image.clone())
+                    .collect();
+                if let Err(e) = self.runtime.gc_images(&wanted).await {
+                    tracing::warn!(error = %e, "image GC");
                 }
             }
             running.retain(|_, r| !r.task.is_finished());
