@@ -200,6 +200,26 @@ impl AyaMaps {
         })
     }
 
+    /// One frontend's header, read straight from the kernel.
+    pub fn header(
+        &self,
+        addr: u32,
+        port: u16,
+        proto: u8,
+    ) -> Result<Option<ServiceValue>, MapsError> {
+        let key = ServiceKey::header(addr, port, proto);
+        match self.services.get(&key, 0) {
+            Ok(v) => Ok(Some(v)),
+            Err(e) if not_found(&e) => Ok(None),
+            Err(source) => Err(MapsError::Map {
+                map: SERVICES_MAP,
+                op: "get",
+                key: service_key_text(&key),
+                source: Box::new(source),
+            }),
+        }
+    }
+
     /// Conntrack entries (for tests and dumps).
     pub fn conntrack(&self) -> Result<Vec<(CtKey, CtValue)>, MapsError> {
         collect(&self.ct, CT_MAP, usize::MAX).map(|(v, _)| v)

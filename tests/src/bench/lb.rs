@@ -14,11 +14,12 @@
 //!
 //! Baselines run inside a fresh test network namespace each; keel's maps
 //! are pinned in a private bpffs. Both sides pay what their agent pays
-//! (kube-proxy spawns the tool for every sync). The Endpoints → datapath
-//! latency through keel-control and the datapath's own cost (connections
-//! through a ClusterIP vs a pod IP vs the rules) are measured in the lab.
+//! (kube-proxy spawns the tool for every sync). Then, in the lab (see
+//! `lb_lab`), the datapath itself (transactions through a ClusterIP vs a pod
+//! IP vs the rules) and the Endpoints → datapath latency through keel-control.
 //!
-//! `keel-bench lb [--sizes 1,1000,10000] [--changes N]`
+//! `keel-bench lb [--sizes 1,1000,10000] [--changes N] [--rounds N]
+//! [--per-round N] [--lab-changes N] [--no-lab]`
 
 use std::{
     io::Write,
@@ -48,6 +49,7 @@ const PER_SERVICE: usize = 10;
 pub fn run(args: &[String]) -> anyhow::Result<()> {
     let mut sizes = vec![1usize, 1000, 10_000];
     let mut changes = 200usize;
+    let (mut rounds, mut per_round, mut lab_changes, mut lab) = (5usize, 1000usize, 100usize, true);
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -68,7 +70,13 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                     .context("--changes")?
                     .clamp(1, 10_000)
             }
-            other => bail!("unknown argument {other:?} (expected --sizes LIST, --changes N)"),
+            "--rounds" => rounds = number(it.next(), "--rounds")?.clamp(1, 100),
+            "--per-round" => per_round = number(it.next(), "--per-round")?.clamp(1, 100_000),
+            "--lab-changes" => lab_changes = number(it.next(), "--lab-changes")?.clamp(1, 10_000),
+            "--no-lab" => lab = false,
+            other => bail!(
+                "unknown argument {other:?} (expected --sizes LIST, --changes N, --rounds N, --per-round N, --lab-changes N, --no-lab)"
+            ),
         }
     }
     crate::require_root();
@@ -119,7 +127,18 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     table.note("keel: the agent's reconciler (model → plan → apply) over pinned BPF maps, in-process; baselines: iptables-restore (nf_tables backend) / nft -f spawned as kube-proxy does, each in a fresh test netns");
     table.note("a change: one Service's Endpoints lose one endpoint and gain another");
     table.emit("lb")?;
+    if lab {
+        let r = super::lb_lab::run(&sizes, rounds, per_round, lab_changes)?;
+        r.datapath.emit("lb")?;
+        r.latency.emit("lb")?;
+    }
     Ok(())
+}
+
+fn number(v: Option<&String>, name: &str) -> anyhow::Result<usize> {
+    v.with_context(|| format!("{name} needs a number"))?
+        .parse()
+        .with_context(|| name.to_string())
 }
 
 /// The changes of one run: (service index, endpoint slot, new pod IP index).
@@ -276,8 +295,8 @@ fn feed(ns: &TestNetns, tool: Tool, input: &str, partial: bool) -> anyhow::Resul
 fn rules(svcs: &[Svc], changes: &[(usize, usize, usize)], tool: Tool) -> anyhow::Result<Measured> {
     let ns = TestNetns::new("bench-lb")?;
     let full = match tool {
-        Tool::Iptables => lb_rules::iptables_full(svcs),
-        Tool::Nft => lb_rules::nft_full(svcs),
+        Tool::Iptables => lb_rules::iptables_full(svcs, lb_rules::CLUSTER_CIDR),
+        Tool::Nft => lb_rules::nft_full(svcs, lb_rules::CLUSTER_CIDR),
     };
     let cold = feed(&ns, tool, &full, false)?;
     let mut current: Vec<Svc> = svcs.to_vec();
@@ -290,8 +309,8 @@ fn rules(svcs: &[Svc], changes: &[(usize, usize, usize)], tool: Tool) -> anyhow:
         let old = current[i].clone();
         current[i].endpoints[slot] = (lb_rules::pod_ip(pod), 8080);
         let input = match tool {
-            Tool::Iptables => lb_rules::iptables_update(&old, &current[i]),
-            Tool::Nft => lb_rules::nft_update(&old, &current[i]),
+            Tool::Iptables => lb_rules::iptables_update(&old, &current[i], lb_rules::CLUSTER_CIDR),
+            Tool::Nft => lb_rules::nft_update(&old, &current[i], lb_rules::CLUSTER_CIDR),
         };
         change.push(feed(&ns, tool, &input, true)?);
     }

@@ -19,15 +19,23 @@ pub struct Svc {
     pub endpoints: Vec<(Ipv4Addr, u16)>,
 }
 
-/// `n` Services of `per` endpoints each: cluster IPs from 10.96.0.0/16
-/// (skipping .0), pod IPs from 10.128.0.0/9, all distinct.
+/// `n` Services of `per` endpoints each: cluster IPs from 10.96.0.1 up,
+/// pod IPs from 10.128.0.1 up ([`pod_ip`]), all distinct.
 pub fn services(n: usize, per: usize) -> Vec<Svc> {
+    services_at(Ipv4Addr::new(10, 96, 0, 1), n, per, 0)
+}
+
+/// `n` Services of `per` endpoints each, cluster IPs from `first_vip` up,
+/// endpoints `pod_ip(first_pod)` up.
+pub fn services_at(first_vip: Ipv4Addr, n: usize, per: usize, first_pod: usize) -> Vec<Svc> {
     (0..n)
         .map(|i| Svc {
             name: format!("bench/svc-{i}:http"),
-            vip: Ipv4Addr::from(u32::from(Ipv4Addr::new(10, 96, 0, 1)) + i as u32),
+            vip: Ipv4Addr::from(u32::from(first_vip) + i as u32),
             port: 80,
-            endpoints: (0..per).map(|j| (pod_ip(i * per + j), 8080)).collect(),
+            endpoints: (0..per)
+                .map(|j| (pod_ip(first_pod + i * per + j), 8080))
+                .collect(),
         })
         .collect()
 }
@@ -55,9 +63,10 @@ fn sep_chain(s: &Svc, ep: (Ipv4Addr, u16)) -> String {
     )
 }
 
-const CLUSTER_CIDR: &str = "10.128.0.0/9";
+/// The pod network of the synthetic Services (`pod_ip`).
+pub const CLUSTER_CIDR: &str = "10.128.0.0/9";
 
-fn iptables_service(out: &mut String, s: &Svc) {
+fn iptables_service(out: &mut String, s: &Svc, cidr: &str) {
     let svc = svc_chain(s);
     let _ = writeln!(
         out,
@@ -66,7 +75,7 @@ fn iptables_service(out: &mut String, s: &Svc) {
     );
     let _ = writeln!(
         out,
-        "-A {svc} ! -s {CLUSTER_CIDR} -d {}/32 -p tcp -m comment --comment \"{} cluster IP\" -m tcp --dport {} -j KUBE-MARK-MASQ",
+        "-A {svc} ! -s {cidr} -d {}/32 -p tcp -m comment --comment \"{} cluster IP\" -m tcp --dport {} -j KUBE-MARK-MASQ",
         s.vip, s.name, s.port
     );
     iptables_endpoints(out, s);
@@ -108,8 +117,9 @@ fn iptables_endpoints(out: &mut String, s: &Svc) {
     }
 }
 
-/// A full `iptables-restore` input for the nat table (kube-proxy's full sync).
-pub fn iptables_full(svcs: &[Svc]) -> String {
+/// A full `iptables-restore` input for the nat table (kube-proxy's full
+/// sync); `cidr` is the pod network (traffic from outside it is masqueraded).
+pub fn iptables_full(svcs: &[Svc], cidr: &str) -> String {
     let mut out = String::from(
         "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n:POSTROUTING ACCEPT [0:0]\n:KUBE-SERVICES - [0:0]\n:KUBE-POSTROUTING - [0:0]\n:KUBE-MARK-MASQ - [0:0]\n",
     );
@@ -129,7 +139,7 @@ pub fn iptables_full(svcs: &[Svc]) -> String {
          -A KUBE-POSTROUTING -m comment --comment \"kubernetes service traffic requiring SNAT\" -j MASQUERADE\n",
     );
     for s in svcs {
-        iptables_service(&mut out, s);
+        iptables_service(&mut out, s, cidr);
     }
     out.push_str("COMMIT\n");
     out
@@ -138,7 +148,7 @@ pub fn iptables_full(svcs: &[Svc]) -> String {
 /// kube-proxy's partial sync (`iptables-restore --noflush`) when `old`'s
 /// endpoints became `new`'s: the Service chain rewritten, new endpoint
 /// chains created, gone ones flushed and deleted.
-pub fn iptables_update(old: &Svc, new: &Svc) -> String {
+pub fn iptables_update(old: &Svc, new: &Svc, cidr: &str) -> String {
     let mut out = String::from("*nat\n");
     let _ = writeln!(out, ":{} - [0:0]", svc_chain(new));
     for ep in &new.endpoints {
@@ -155,7 +165,7 @@ pub fn iptables_update(old: &Svc, new: &Svc) -> String {
     }
     let _ = writeln!(
         out,
-        "-A {} ! -s {CLUSTER_CIDR} -d {}/32 -p tcp -m comment --comment \"{} cluster IP\" -m tcp --dport {} -j KUBE-MARK-MASQ",
+        "-A {} ! -s {cidr} -d {}/32 -p tcp -m comment --comment \"{} cluster IP\" -m tcp --dport {} -j KUBE-MARK-MASQ",
         svc_chain(new),
         new.vip,
         new.name,
@@ -199,11 +209,11 @@ fn nft_endpoints(out: &mut String, s: &Svc) {
     }
 }
 
-fn nft_service_rules(out: &mut String, s: &Svc) {
+fn nft_service_rules(out: &mut String, s: &Svc, cidr: &str) {
     let c = nft_svc_chain(s);
     let _ = writeln!(
         out,
-        "add rule {T} {c} ip daddr {} tcp dport {} ip saddr != {CLUSTER_CIDR} jump mark-for-masquerade",
+        "add rule {T} {c} ip daddr {} tcp dport {} ip saddr != {cidr} jump mark-for-masquerade",
         s.vip, s.port
     );
     if !s.endpoints.is_empty() {
@@ -223,7 +233,7 @@ fn nft_service_rules(out: &mut String, s: &Svc) {
 }
 
 /// A full `nft -f` input (kube-proxy's nftables mode, first sync).
-pub fn nft_full(svcs: &[Svc]) -> String {
+pub fn nft_full(svcs: &[Svc], cidr: &str) -> String {
     let mut out = format!(
         "add table {T}\n\
          add chain {T} mark-for-masquerade\n\
@@ -243,7 +253,7 @@ pub fn nft_full(svcs: &[Svc]) -> String {
     for s in svcs {
         nft_endpoints(&mut out, s);
         let _ = writeln!(out, "add chain {T} {}", nft_svc_chain(s));
-        nft_service_rules(&mut out, s);
+        nft_service_rules(&mut out, s, cidr);
         let _ = writeln!(
             out,
             "add element {T} service-ips {{ {} . tcp . {} : goto {} }}",
@@ -258,7 +268,7 @@ pub fn nft_full(svcs: &[Svc]) -> String {
 /// kube-proxy's nftables partial sync when `old`'s endpoints became
 /// `new`'s: one transaction that adds the new endpoint chains, rewrites the
 /// service chain and deletes the gone endpoint chains.
-pub fn nft_update(old: &Svc, new: &Svc) -> String {
+pub fn nft_update(old: &Svc, new: &Svc, cidr: &str) -> String {
     let mut out = String::new();
     let added = Svc {
         endpoints: new
@@ -271,7 +281,7 @@ pub fn nft_update(old: &Svc, new: &Svc) -> String {
     };
     nft_endpoints(&mut out, &added);
     let _ = writeln!(out, "flush chain {T} {}", nft_svc_chain(new));
-    nft_service_rules(&mut out, new);
+    nft_service_rules(&mut out, new, cidr);
     for ep in old
         .endpoints
         .iter()
@@ -293,7 +303,7 @@ mod tests {
         let svcs = services(3, 10);
         assert_eq!(svcs[2].vip, Ipv4Addr::new(10, 96, 0, 3));
         assert_eq!(svcs[2].endpoints[9].0, pod_ip(29));
-        let ipt = iptables_full(&svcs);
+        let ipt = iptables_full(&svcs, CLUSTER_CIDR);
         // Per service: 1 KUBE-SERVICES rule, 1 masquerade rule, 10 pick
         // rules, 10 × 2 endpoint rules.
         let rules = ipt.lines().filter(|l| l.starts_with("-A KUBE-S")).count();
@@ -301,7 +311,7 @@ mod tests {
         assert!(ipt.contains("--probability 0.1000000000"));
         assert!(ipt.contains("--probability 0.5000000000"));
         assert!(ipt.ends_with("COMMIT\n"));
-        let nft = nft_full(&svcs);
+        let nft = nft_full(&svcs, CLUSTER_CIDR);
         assert_eq!(
             nft.lines().filter(|l| l.starts_with("add element")).count(),
             3
@@ -309,9 +319,9 @@ mod tests {
         assert_eq!(nft.lines().filter(|l| l.contains("dnat to")).count(), 30);
         let mut new = svcs[1].clone();
         new.endpoints[0] = (pod_ip(1000), 8080);
-        let up = iptables_update(&svcs[1], &new);
+        let up = iptables_update(&svcs[1], &new, CLUSTER_CIDR);
         assert_eq!(up.lines().filter(|l| l.starts_with("-X ")).count(), 1);
-        let up = nft_update(&svcs[1], &new);
+        let up = nft_update(&svcs[1], &new, CLUSTER_CIDR);
         assert_eq!(
             up.lines().filter(|l| l.starts_with("delete chain")).count(),
             1

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod cni;
 pub mod lb;
+pub mod lb_lab;
 pub mod lb_rules;
 pub mod net;
 pub mod report;

@@ -18,6 +18,10 @@
 //!                                        N dials (new socket each), one line each:
 //!                                        "peer=P server=S" (P: getpeername, or the
 //!                                        reply's source for UDP) or "error=KIND"
+//!   keel-testbin lb-bench N ADDR...      N transactions round robin over the ADDRs:
+//!                                        connect, read the greeting, one line
+//!                                        echoed, close with RST (no TIME_WAIT);
+//!                                        prints "ok=K errors=E secs=S lat_us=a,b,…"
 //!   keel-testbin lb-hold ADDR            one TCP connection; prints its first line,
 //!                                        then each stdin line is sent and the echo
 //!                                        printed; exits when stdin closes
@@ -38,9 +42,10 @@ fn main() {
             lb_dial(&args[1], &args[2], args.get(3))
         }
         Some("lb-hold") if args.len() == 2 => lb_hold(&args[1]),
+        Some("lb-bench") if args.len() >= 3 => lb_bench(&args[1], &args[2..]),
         _ => {
             eprintln!(
-                "usage: keel-testbin connect ADDR | join-cgroup DIR -- CMD... | http-serve --port N [--healthy-for SECS] | alloc MIB | id-serve ADDR... | lb-dial tcp|udp|udp-connected ADDR [N] | lb-hold ADDR"
+                "usage: keel-testbin connect ADDR | join-cgroup DIR -- CMD... | http-serve --port N [--healthy-for SECS] | alloc MIB | id-serve ADDR... | lb-dial tcp|udp|udp-connected ADDR [N] | lb-hold ADDR | lb-bench N ADDR..."
             );
             2
         }
@@ -203,14 +208,19 @@ fn id_serve(addrs: &[String]) -> i32 {
         threads.push(std::thread::spawn(move || {
             for conn in tcp.incoming().flatten() {
                 std::thread::spawn(move || {
+                    // One write per message, no Nagle: a transaction costs
+                    // round trips, not delayed-ACK timers.
+                    let _ = conn.set_nodelay(true);
                     let mut w = conn.try_clone().expect("clone");
                     let client = conn.peer_addr().map(|a| a.to_string()).unwrap_or_default();
-                    if writeln!(w, "{addr} client={client}").is_err() {
+                    if w.write_all(format!("{addr} client={client}\n").as_bytes())
+                        .is_err()
+                    {
                         return;
                     }
                     for line in BufReader::new(conn).lines() {
                         let Ok(line) = line else { return };
-                        if writeln!(w, "{line}").is_err() {
+                        if w.write_all(format!("{line}\n").as_bytes()).is_err() {
                             return;
                         }
                     }
@@ -312,5 +322,71 @@ fn lb_hold(addr: &str) -> i32 {
         }
         let _ = std::io::stdout().flush();
     }
+    0
+}
+
+fn lb_bench(n: &str, addrs: &[String]) -> i32 {
+    use std::io::{BufRead, BufReader, Write};
+    let Ok(n) = n.parse::<usize>() else {
+        eprintln!("lb-bench: {n:?} is not a count");
+        return 2;
+    };
+    let mut targets = Vec::new();
+    for a in addrs {
+        match a.parse::<std::net::SocketAddr>() {
+            Ok(t) => targets.push(t),
+            Err(_) => {
+                eprintln!("lb-bench: {a:?} is not IP:PORT");
+                return 2;
+            }
+        }
+    }
+    let one = |addr: &std::net::SocketAddr| -> std::io::Result<()> {
+        let s = TcpStream::connect_timeout(addr, Duration::from_secs(3))?;
+        s.set_read_timeout(Some(Duration::from_secs(3)))?;
+        s.set_nodelay(true)?;
+        let linger = libc::linger {
+            l_onoff: 1,
+            l_linger: 0,
+        };
+        // SAFETY: a valid socket and a valid linger struct.
+        unsafe {
+            libc::setsockopt(
+                std::os::fd::AsRawFd::as_raw_fd(&s),
+                libc::SOL_SOCKET,
+                libc::SO_LINGER,
+                (&raw const linger).cast(),
+                size_of::<libc::linger>() as libc::socklen_t,
+            );
+        }
+        let mut w = s.try_clone()?;
+        let mut r = BufReader::new(s);
+        let mut line = String::new();
+        r.read_line(&mut line)?;
+        w.write_all(b"x\n")?;
+        line.clear();
+        r.read_line(&mut line)?;
+        if line != "x\n" {
+            return Err(std::io::Error::other("bad echo"));
+        }
+        Ok(())
+    };
+    let mut lat = Vec::with_capacity(n);
+    let mut errors = 0usize;
+    let start = std::time::Instant::now();
+    for i in 0..n {
+        let t = std::time::Instant::now();
+        match one(&targets[i % targets.len()]) {
+            Ok(()) => lat.push(t.elapsed().as_micros() as u64),
+            Err(_) => errors += 1,
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let list: Vec<String> = lat.iter().map(u64::to_string).collect();
+    println!(
+        "ok={} errors={errors} secs={secs:.6} lat_us={}",
+        lat.len(),
+        list.join(",")
+    );
     0
 }
