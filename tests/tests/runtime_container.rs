@@ -180,18 +180,36 @@ fn pulled_image_runs_in_the_pod_netns_serves_execs_and_logs() {
     let rt = e.runtime();
     let mut c = container("web", &e.testbin);
     c.readiness_probe = Some(http_probe("/healthz", 1, 3));
-    c.volume_mounts = vec![VolumeMount {
-        name: "scratch".into(),
-        mount_path: "/scratch".into(),
-        read_only: false,
-        sub_path: String::new(),
-    }];
+    c.volume_mounts = vec![
+        VolumeMount {
+            name: "scratch".into(),
+            mount_path: "/scratch".into(),
+            read_only: false,
+            sub_path: String::new(),
+        },
+        VolumeMount {
+            name: "mem".into(),
+            mount_path: "/mem".into(),
+            read_only: false,
+            sub_path: String::new(),
+        },
+    ];
     let mut p = pod("web", vec![c]);
-    p.spec.volumes = vec![Volume {
-        name: "scratch".into(),
-        empty_dir: Some(EmptyDirVolumeSource::default()),
-        host_path: None,
-    }];
+    p.spec.volumes = vec![
+        Volume {
+            name: "scratch".into(),
+            empty_dir: Some(EmptyDirVolumeSource::default()),
+            host_path: None,
+        },
+        Volume {
+            name: "mem".into(),
+            empty_dir: Some(EmptyDirVolumeSource {
+                medium: "Memory".into(),
+                size_limit: Some(Quantity::parse("8Mi").unwrap()),
+            }),
+            host_path: None,
+        },
+    ];
     let mut w = worker(&e, rt.clone(), p);
     e.block_on(async {
         let p = sync_until(&mut w, "Ready", 60, |p| p.is_ready()).await;
@@ -232,6 +250,22 @@ fn pulled_image_runs_in_the_pod_netns_serves_execs_and_logs() {
             String::from_utf8_lossy(&out.stderr)
         );
         assert_eq!(text, "web\n0\nhi\nkeel-testbin\n");
+        let mounts = rt
+            .exec(
+                &pr,
+                &id,
+                &["/bin/cat".into(), "/proc/self/mounts".into()],
+                Duration::from_secs(10),
+            )
+            .await
+            .expect("exec cat");
+        let mounts = String::from_utf8_lossy(&mounts.stdout).into_owned();
+        assert!(
+            mounts
+                .lines()
+                .any(|l| l.contains(" /mem tmpfs ") && l.contains("size=8192k")),
+            "the Memory emptyDir is a tmpfs of its sizeLimit: {mounts}"
+        );
         let vol = rt.pod_dir(&pr).join("volumes/scratch/f");
         assert_eq!(std::fs::read_to_string(&vol).unwrap(), "hi\n");
 

@@ -340,6 +340,8 @@ impl PodRuntime for DirectRuntime {
                 let _ = rootfs::remove_bundle(&e.path());
             }
         }
+        // Anything still mounted below the pod (Memory emptyDirs).
+        rootfs::unmount_below(&dir);
         // The pod cgroup parent libcontainer left behind.
         remove_pod_cgroups(&self.cfg.node.cgroup_parent, &pod.uid);
         match fs::remove_dir_all(&dir) {

@@ -176,7 +176,13 @@ pub fn oom_score_adj(qos: Qos, memory_request: u64, capacity: u64) -> i32 {
 fn resources(pod: &Pod, c: &Container, node: &NodeRuntimeConfig) -> Resources {
     let r = &c.resources;
     Resources {
-        cpu_shares: r.request("cpu").map(|q| (q.milli() * 1024 / 1000).max(2)),
+        // No request: the kubelet's minimum shares (2), not the cgroup
+        // default of 1024 that would rank it with a 1-CPU request.
+        cpu_shares: Some(
+            r.request("cpu")
+                .map(|q| (q.milli() * 1024 / 1000).max(2))
+                .unwrap_or(2),
+        ),
         cpu_quota: r
             .limits
             .get("cpu")

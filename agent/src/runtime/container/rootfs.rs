@@ -75,6 +75,23 @@ pub fn remove_bundle(bundle: &Path) -> io::Result<()> {
     }
 }
 
+/// Lazily unmounts every mount point at or below `dir`, deepest first.
+pub fn unmount_below(dir: &Path) {
+    let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {
+        return;
+    };
+    let mut mine: Vec<PathBuf> = info
+        .lines()
+        .filter_map(|l| l.split_whitespace().nth(4))
+        .map(|m| PathBuf::from(m.replace("\\040", " ")))
+        .filter(|m| m.starts_with(dir))
+        .collect();
+    mine.sort_by_key(|m| std::cmp::Reverse(m.components().count()));
+    for m in mine {
+        let _ = umount2(&m, MntFlags::MNT_DETACH);
+    }
+}
+
 /// Whether `path` is a mount point (listed in /proc/self/mountinfo).
 pub fn is_mountpoint(path: &Path) -> bool {
     let Ok(info) = fs::read_to_string("/proc/self/mountinfo") else {

@@ -95,10 +95,24 @@ pub fn mounts(
                 format!("no volume named {:?} in spec.volumes", m.name),
             )
         })?;
-        let base = if v.empty_dir.is_some() {
+        let base = if let Some(ed) = &v.empty_dir {
             let d = volume_dir(pod_dir, &v.name);
             fs::create_dir_all(&d)
                 .map_err(|e| ConfigError::new(&mf, format!("creating emptyDir: {e}")))?;
+            if ed.medium == "Memory" && !super::rootfs::is_mountpoint(&d) {
+                let mut opts = String::from("mode=0777");
+                if let Some(limit) = &ed.size_limit {
+                    opts.push_str(&format!(",size={}", limit.value()));
+                }
+                nix::mount::mount(
+                    Some("tmpfs"),
+                    &d,
+                    Some("tmpfs"),
+                    nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
+                    Some(opts.as_str()),
+                )
+                .map_err(|e| ConfigError::new(&mf, format!("mounting the Memory emptyDir: {e}")))?;
+            }
             d
         } else {
             let h = v.host_path.as_ref().expect("validated");

@@ -187,4 +187,6 @@ fn resources_and_oom_score() {
     assert_eq!(oom_score_adj(Qos::BestEffort, 0, 1), 1000);
     assert_eq!(oom_score_adj(Qos::Burstable, 1 << 30, 2 << 30), 500);
     assert_eq!(qos(&pod(c(&[], &[]))), Qos::BestEffort);
+    let best = run(&pod(c(&[], &[])), &img).unwrap().resources;
+    assert_eq!((best.cpu_shares, best.memory_limit), (Some(2), None));
 }
