@@ -197,12 +197,14 @@ async fn agent_main() -> anyhow::Result<()> {
             records: args.data_dir.join("sandboxes"),
         };
         let sandboxes = std::sync::Arc::new(sandboxes);
+        let held = keel_agent::runtime::manager::Held::default();
         let manager = keel_agent::pods::PodManager {
             client: client.clone(),
             node_ip,
             sandboxes: sandboxes.clone(),
             mtu,
             runtime_reports_status: args.runtime == "direct",
+            runtime_holds: (args.runtime == "direct").then(|| held.clone()),
         };
         tokio::spawn(manager.run(view.clone()));
         if args.runtime == "direct" {
@@ -234,6 +236,7 @@ async fn agent_main() -> anyhow::Result<()> {
                 node_ip,
                 worker: Default::default(),
                 pods,
+                held,
             };
             tokio::spawn(m.run(view.clone(), sandboxes));
         }

@@ -292,6 +292,41 @@ fn deployment_runs_ready_replaced_and_survives_its_agent() {
     });
     block_on(c.delete::<Pod>("default", "flaky")).unwrap();
 
+    // Graceful termination keeps the pod's network: a server that lingers
+    // 3 s after SIGTERM still answers by pod IP while it stops.
+    let linger: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "linger", "namespace": "default"},
+        "spec": {
+            "nodeName": nodes[1].0,
+            "terminationGracePeriodSeconds": 10,
+            "containers": [{
+                "name": "web", "image": image, "imagePullPolicy": "IfNotPresent",
+                "args": ["http-serve", "--port", "8080", "--linger", "3"],
+                "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 1}
+            }]
+        }
+    }))
+    .unwrap();
+    block_on(c.create(&linger)).unwrap();
+    let linger_ip = wait(&guard.0, "linger Ready", 60, || {
+        let p: Pod = block_on(c.get("default", "linger")).ok()?;
+        p.is_ready().then_some(p.status.pod_ip)
+    });
+    let client_ns = {
+        let p = ready_pods(&guard.0, "app=web")
+            .into_iter()
+            .find(|p| p.spec.node_name != nodes[1].0)
+            .expect("a web pod on the other node");
+        PathBuf::from(NetNs::named_path(&guard.0.pod_netns(&p).unwrap()))
+    };
+    block_on(c.delete::<Pod>("default", "linger")).unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    assert!(
+        http_get_in(&client_ns, &format!("{linger_ip}:8080"), "/")
+            .is_some_and(|b| b.starts_with("HTTP/1.1 200")),
+        "a terminating pod keeps its network through its grace period"
+    );
+
     // A deleted pod is replaced; its containers go.
     let victim = pods[0].clone();
     block_on(c.delete::<Pod>("default", &victim.metadata.name)).unwrap();

@@ -34,6 +34,10 @@ pub struct PodManager {
     /// A container runtime runs the pods and reports their status (phase,
     /// containers, readiness): only sandbox failures are reported here.
     pub runtime_reports_status: bool,
+    /// Uids of pods whose containers the runtime still holds (stopping them
+    /// gracefully): their sandboxes stay until the runtime lets go, so a
+    /// terminating container keeps its network through its grace period.
+    pub runtime_holds: Option<crate::runtime::manager::Held>,
 }
 
 /// Retry state of a pod whose sandbox failed.
@@ -105,7 +109,11 @@ impl PodManager {
         );
         failures.retain(|uid, _| view.pods.values().any(|p| &p.metadata.uid == uid));
 
-        for rec in plan.delete {
+        let held: std::collections::BTreeSet<String> = match &self.runtime_holds {
+            Some(h) => h.lock().map(|h| h.clone()).unwrap_or_default(),
+            None => Default::default(),
+        };
+        for rec in plan.delete.into_iter().filter(|r| !held.contains(&r.uid)) {
             let sb = self.sandboxes.clone();
             let key = rec.key();
             let res = tokio::task::spawn_blocking(move || {

@@ -55,6 +55,10 @@ impl Sandboxes for crate::pods::sandbox::Sandboxes {
 /// Handles the API shares with the workers (for logs and exec).
 pub type Registry = Arc<Mutex<BTreeMap<String, PodRef>>>;
 
+/// Uids of the pods the runtime holds containers of (running or being
+/// stopped); the pod manager keeps their sandboxes until they leave it.
+pub type Held = Arc<std::sync::Mutex<std::collections::BTreeSet<String>>>;
+
 pub struct RuntimeManager<R: PodRuntime + Clone> {
     pub runtime: R,
     pub client: Client,
@@ -62,6 +66,7 @@ pub struct RuntimeManager<R: PodRuntime + Clone> {
     pub worker: WorkerConfig,
     /// Pod key (`namespace/name`) → the runtime's handle, for the API.
     pub pods: Registry,
+    pub held: Held,
 }
 
 struct Running {
@@ -118,6 +123,8 @@ impl<R: PodRuntime + Clone> RuntimeManager<R> {
                         for p in held.into_iter().filter(|p| !wanted.contains_key(&p.uid)) {
                             tracing::info!(pod = %p.key(), "removing a pod no longer bound to this node");
                             let rt = self.runtime.clone();
+                            let held = self.held.clone();
+                            held.lock().expect("held lock").insert(p.uid.clone());
                             let pod = Pod {
                                 metadata: keel_api::ObjectMeta {
                                     name: p.name.clone(),
@@ -128,10 +135,12 @@ impl<R: PodRuntime + Clone> RuntimeManager<R> {
                                 ..Default::default()
                             };
                             tokio::spawn(async move {
+                                let uid = p.uid.clone();
                                 let mut w = PodWorker::new(rt, pod, p, WorkerConfig::default());
                                 if let Err(e) = w.terminate().await {
                                     tracing::warn!("removing orphaned pod: {e}");
                                 }
+                                held.lock().expect("held lock").remove(&uid);
                             });
                         }
                     }
@@ -195,7 +204,11 @@ impl<R: PodRuntime + Clone> RuntimeManager<R> {
         let client = self.client.clone();
         let cfg = self.worker.clone();
         let registry = self.pods.clone();
+        let held = self.held.clone();
         let node_ip = self.node_ip;
+        held.lock()
+            .expect("held lock")
+            .insert(pod.metadata.uid.clone());
         async move {
             let mut p = pod.clone();
             if let Some(ip) = sb.ip {
@@ -252,6 +265,7 @@ impl<R: PodRuntime + Clone> RuntimeManager<R> {
                 tracing::warn!(pod = %key, error = %e, "terminating pod");
             }
             registry.lock().await.remove(&key);
+            held.lock().expect("held lock").remove(&pod.metadata.uid);
         }
     }
 }

@@ -3,10 +3,11 @@
 //!
 //!   keel-testbin connect ADDR            one TCP connect, exit 0 on success
 //!   keel-testbin join-cgroup DIR -- CMD  move into a cgroup, then exec CMD
-//!   keel-testbin http-serve --port N [--healthy-for SECS]
+//!   keel-testbin http-serve --port N [--healthy-for SECS] [--linger SECS]
 //!                                        HTTP server: `/healthz` answers 200 (500
 //!                                        once SECS have passed), `/` the hostname;
-//!                                        prints "listening" and exits 0 on SIGTERM
+//!                                        prints "listening"; on SIGTERM serves on
+//!                                        for the --linger time, then exits 0
 //!   keel-testbin alloc MIB               allocates and touches MIB MiB, then sleeps
 //!   keel-testbin id-serve ADDR...        TCP and UDP on each IP:PORT: a TCP client
 //!                                        first reads "IP:PORT client=IP:PORT\n" (the
@@ -90,11 +91,14 @@ fn http_serve(args: &[String]) -> i32 {
     use std::io::{Read, Write};
     let mut port = None;
     let mut healthy_for = None;
+    let mut linger: Option<u64> = None;
+    let mut term_at: Option<std::time::Instant> = None;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
             "--port" => port = it.next().and_then(|p| p.parse::<u16>().ok()),
             "--healthy-for" => healthy_for = it.next().and_then(|s| s.parse::<u64>().ok()),
+            "--linger" => linger = it.next().and_then(|s| s.parse::<u64>().ok()),
             other => {
                 eprintln!("http-serve: unknown argument {other:?}");
                 return 2;
@@ -124,8 +128,14 @@ fn http_serve(args: &[String]) -> i32 {
     println!("listening on :{port}");
     loop {
         if TERM.load(std::sync::atomic::Ordering::SeqCst) {
-            println!("SIGTERM: exiting");
-            return 0;
+            let since = *term_at.get_or_insert_with(|| {
+                println!("SIGTERM");
+                std::time::Instant::now()
+            });
+            if since.elapsed() >= Duration::from_secs(linger.unwrap_or(0)) {
+                println!("SIGTERM: exiting");
+                return 0;
+            }
         }
         let mut s = match listener.accept() {
             Ok((s, _)) => s,
