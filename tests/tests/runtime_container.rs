@@ -677,3 +677,40 @@ fn imported_layouts_and_archives_run_with_pull_policy_never_and_gc_reclaims_them
             })
     });
 }
+
+#[test]
+fn a_killed_shim_is_replaced_and_the_pod_converges() {
+    let e = env("rt-shim");
+    let rt = e.runtime();
+    let mut c = container("web", &e.testbin);
+    c.readiness_probe = Some(http_probe("/healthz", 1, 3));
+    let p = pod("shimkill", vec![c]);
+    let mut w = worker(&e, rt.clone(), p);
+    e.block_on(async {
+        sync_until(&mut w, "Ready", 60, |p| p.is_ready()).await;
+        let old_pid = rt.list(&w.pod_ref).await.unwrap()[0].pid;
+        let shim = e.root.shim_pids()[0];
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(shim),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+        // A new shim takes over; the orphaned container is replaced by one
+        // it owns, and the pod is Ready again.
+        let p = sync_until(&mut w, "Ready with a new shim", 60, |p| {
+            p.is_ready() && e.root.shim_pids().first().is_some_and(|s| *s != shim)
+        })
+        .await;
+        let now = rt.list(&w.pod_ref).await.unwrap();
+        assert_eq!(now.len(), 1, "{now:?}");
+        assert_ne!(now[0].pid, old_pid);
+        assert!(
+            !Path::new(&format!("/proc/{old_pid}")).exists()
+                || std::fs::read_to_string(format!("/proc/{old_pid}/stat"))
+                    .is_ok_and(|s| s.contains(") Z")),
+            "the orphaned container was stopped"
+        );
+        assert!(status(&p, "web").state.running.is_some());
+        w.terminate().await.expect("terminate");
+    });
+}
