@@ -118,7 +118,7 @@ impl CniSetup {
             serde_json::from_slice(&std::fs::read(&path).map_err(|e| bad(e.to_string()))?)
                 .map_err(|e| bad(e.to_string()))?;
         if path.extension().is_some_and(|e| e == "conflist") {
-            if !v["plugins"].as_array().is_some_and(|p| !p.is_empty()) {
+            if v["plugins"].as_array().is_none_or(|p| p.is_empty()) {
                 return Err(bad("plugins: must be a non-empty list".into()));
             }
             Ok(v)

@@ -13,7 +13,6 @@ use std::{
     time::{Duration, Instant},
 };
 
-use anyhow::Context;
 use keel_api::{Node, Pod, Quantity, Time, client::ListParams};
 use keel_cni::ns::NetNs;
 use keel_lab::{Bins, Lab, LabGuard, Mode, Options, Spec, block_on};
@@ -275,7 +274,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     for mode in modes {
         eprintln!("net: {mode}: building a two-node lab");
         let (lab, nss, ips) = setup(mode)?;
-        eprintln!("net: {mode}: underlay and pod-to-pod throughput and latency, {ROUNDS} alternating rounds");
+        eprintln!(
+            "net: {mode}: underlay and pod-to-pod throughput and latency, {ROUNDS} alternating rounds"
+        );
         // Alternate the two paths and keep medians, so load from anything
         // else on the machine hits both alike.
         let (mut u1, mut u4, mut p1, mut p4) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
