@@ -211,7 +211,7 @@ fn deployment_runs_ready_replaced_and_survives_its_agent() {
     });
 
     // Each pod serves from another pod's network namespace, by pod IP.
-    let from = PathBuf::from(NetNs::named_path(&guard.0.pod_netns(&pods[0]).unwrap()));
+    let from = NetNs::named_path(&guard.0.pod_netns(&pods[0]).unwrap());
     for p in &pods {
         let ip: Ipv4Addr = p.status.pod_ip.parse().unwrap();
         let body = wait(&guard.0, "HTTP to a pod", 20, || {
@@ -317,7 +317,7 @@ fn deployment_runs_ready_replaced_and_survives_its_agent() {
             .into_iter()
             .find(|p| p.spec.node_name != nodes[1].0)
             .expect("a web pod on the other node");
-        PathBuf::from(NetNs::named_path(&guard.0.pod_netns(&p).unwrap()))
+        NetNs::named_path(&guard.0.pod_netns(&p).unwrap())
     };
     block_on(c.delete::<Pod>("default", "linger")).unwrap();
     std::thread::sleep(Duration::from_millis(1500));
@@ -353,7 +353,7 @@ fn deployment_runs_ready_replaced_and_survives_its_agent() {
         .iter()
         .find(|p| p.spec.node_name != node)
         .expect("a pod on the other node");
-    let from = PathBuf::from(NetNs::named_path(&guard.0.pod_netns(client_pod).unwrap()));
+    let from = NetNs::named_path(&guard.0.pod_netns(client_pod).unwrap());
     guard.0.stop_agent(&node).unwrap();
     for p in &mine {
         assert!(
