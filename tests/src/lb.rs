@@ -263,3 +263,71 @@ pub fn testbin_in(
     }
     cmd
 }
+
+/// Creates lab pods (name, node, app), each exposing port 8080 and labelled
+/// `lbtest=yes`, and waits (60 s at most) until all are Ready: name → (IP,
+/// network namespace).
+pub fn lab_pods(
+    lab: &keel_lab::Lab,
+    placement: &[(&str, &str, &str)],
+) -> std::collections::BTreeMap<String, (Ipv4Addr, String)> {
+    use keel_api::{Pod, client::ListParams};
+    let c = lab.client().expect("lab client");
+    for (name, node, app) in placement {
+        let p: Pod = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": name, "namespace": "default", "labels": {"app": app, "lbtest": "yes"}},
+            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "none",
+                "ports": [{"containerPort": 8080}]}]}
+        }))
+        .expect("pod");
+        keel_lab::block_on(c.create(&p)).expect("creating a pod");
+    }
+    let want: std::collections::BTreeSet<&str> = placement.iter().map(|p| p.0).collect();
+    crate::process::wait_for(
+        "pods to be ready",
+        std::time::Duration::from_secs(60),
+        || {
+            let list =
+                keel_lab::block_on(c.list::<Pod>("default", &ListParams::labels("lbtest=yes")))
+                    .ok()?;
+            let ready: std::collections::BTreeMap<String, (Ipv4Addr, String)> = list
+                .items
+                .iter()
+                .filter(|p| p.is_ready() && want.contains(p.metadata.name.as_str()))
+                .filter_map(|p| {
+                    Some((
+                        p.metadata.name.clone(),
+                        (p.status.pod_ip.parse().ok()?, lab.pod_netns(p).ok()?),
+                    ))
+                })
+                .collect();
+            (ready.len() == placement.len()).then_some(ready)
+        },
+    )
+}
+
+/// `keel-testbin id-serve IP:8080` inside each named pod's namespace.
+pub fn serve_in_pods(
+    pods: &std::collections::BTreeMap<String, (Ipv4Addr, String)>,
+    names: &[&str],
+) -> Vec<Spawned> {
+    use std::io::{BufRead, BufReader};
+    names
+        .iter()
+        .map(|name| {
+            let (ip, netns) = &pods[*name];
+            let mut child = testbin_in(netns, None, &["id-serve", &format!("{ip}:8080")])
+                .stdout(std::process::Stdio::piped())
+                .spawn()
+                .expect("starting id-serve");
+            let stdout = child.stdout.take().expect("stdout");
+            let guard = Spawned { child };
+            let mut line = String::new();
+            BufReader::new(stdout)
+                .read_line(&mut line)
+                .expect("id-serve output");
+            assert_eq!(line.trim(), "listening", "id-serve in {name}");
+            guard
+        })
+        .collect()
+}

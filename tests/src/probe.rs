@@ -46,7 +46,9 @@ pub fn tcp(src: &NetNs, dst: &NetNs, ip: Ipv4Addr) -> anyhow::Result<()> {
             Ok(())
         });
         let client = client.map_err(anyhow::Error::from).and_then(|r| r);
-        let server = server.join().map_err(|_| anyhow::anyhow!("server thread panicked"))?;
+        let server = server
+            .join()
+            .map_err(|_| anyhow::anyhow!("server thread panicked"))?;
         client.with_context(|| format!("TCP to {ip}:{port}"))?;
         server.with_context(|| format!("TCP server on {ip}:{port}"))
     })
@@ -61,7 +63,10 @@ fn accept_with_timeout(l: &TcpListener) -> anyhow::Result<(TcpStream, SocketAddr
                 c.set_nonblocking(false)?;
                 return Ok((c, a));
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock && std::time::Instant::now() < deadline => {
+            Err(e)
+                if e.kind() == std::io::ErrorKind::WouldBlock
+                    && std::time::Instant::now() < deadline =>
+            {
                 std::thread::sleep(Duration::from_millis(5));
             }
             Err(e) => return Err(e).context("accepting"),
@@ -92,7 +97,9 @@ pub fn udp(src: &NetNs, dst: &NetNs, ip: Ipv4Addr) -> anyhow::Result<()> {
             Ok(())
         });
         let client = client.map_err(anyhow::Error::from).and_then(|r| r);
-        let srv = srv.join().map_err(|_| anyhow::anyhow!("server thread panicked"))?;
+        let srv = srv
+            .join()
+            .map_err(|_| anyhow::anyhow!("server thread panicked"))?;
         client.with_context(|| format!("UDP to {ip}:{port}"))?;
         srv.with_context(|| format!("UDP server on {ip}:{port}"))
     })
@@ -102,13 +109,25 @@ pub fn udp(src: &NetNs, dst: &NetNs, ip: Ipv4Addr) -> anyhow::Result<()> {
 pub fn ping(src: &NetNs, ip: Ipv4Addr) -> anyhow::Result<()> {
     let fd = src.as_fd().as_raw_fd();
     let mut cmd = Command::new("ping");
-    cmd.args(["-c", "1", "-W", "3", &ip.to_string()]).stdout(Stdio::null()).stderr(Stdio::piped());
+    cmd.args(["-c", "1", "-W", "3", &ip.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
     // SAFETY: setns is async-signal-safe.
     unsafe {
-        cmd.pre_exec(move || if libc::setns(fd, libc::CLONE_NEWNET) == 0 { Ok(()) } else { Err(std::io::Error::last_os_error()) });
+        cmd.pre_exec(move || {
+            if libc::setns(fd, libc::CLONE_NEWNET) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
     }
     let out = cmd.output().context("running ping")?;
-    anyhow::ensure!(out.status.success(), "ping {ip}: {}", String::from_utf8_lossy(&out.stderr).trim());
+    anyhow::ensure!(
+        out.status.success(),
+        "ping {ip}: {}",
+        String::from_utf8_lossy(&out.stderr).trim()
+    );
     Ok(())
 }
 

@@ -8,18 +8,20 @@
 //! extended), which also exercises an agent restart under live pods.
 
 use std::{
-    collections::{BTreeMap, BTreeSet},
+    collections::BTreeSet,
     io::{BufRead, BufReader, Write},
-    net::Ipv4Addr,
     process::Stdio,
     time::Duration,
 };
 
-use keel_api::{Pod, Service, client::ListParams};
+use keel_api::{Pod, Service};
 use keel_lab::{Bins, Lab, LabGuard, Mode, Options, Spec, block_on};
 use keel_tests::{
     TestBpffs,
-    lb::{Spawned, enable_lb, field, lab_agent_socket as socket, testbin_in as in_ns},
+    lb::{
+        Spawned, enable_lb, field, lab_agent_socket as socket, lab_pods as pods,
+        serve_in_pods as serve, testbin_in as in_ns,
+    },
     lb_node::agent_get,
     process::wait_for,
     require_root,
@@ -62,55 +64,6 @@ fn servers(lines: &[String]) -> BTreeSet<String> {
     lines
         .iter()
         .map(|l| field(l, "server").unwrap_or(l).to_string())
-        .collect()
-}
-
-/// Creates pods (name, node, app) and waits until all are Ready.
-fn pods(lab: &Lab, placement: &[(&str, &str, &str)]) -> BTreeMap<String, (Ipv4Addr, String)> {
-    let c = lab.client().unwrap();
-    for (name, node, app) in placement {
-        let p: Pod = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": name, "namespace": "default", "labels": {"app": app, "lbtest": "yes"}},
-            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "none",
-                "ports": [{"containerPort": 8080}]}]}
-        }))
-        .unwrap();
-        block_on(c.create(&p)).unwrap();
-    }
-    wait_for("pods to be ready", Duration::from_secs(60), || {
-        let list = block_on(c.list::<Pod>("default", &ListParams::labels("lbtest=yes"))).ok()?;
-        let ready: BTreeMap<String, (Ipv4Addr, String)> = list
-            .items
-            .iter()
-            .filter(|p| p.is_ready())
-            .filter_map(|p| {
-                Some((
-                    p.metadata.name.clone(),
-                    (p.status.pod_ip.parse().ok()?, lab.pod_netns(p).ok()?),
-                ))
-            })
-            .collect();
-        (ready.len() == placement.len()).then_some(ready)
-    })
-}
-
-/// `keel-testbin id-serve IP:8080` inside each pod's namespace.
-fn serve(pods: &BTreeMap<String, (Ipv4Addr, String)>, names: &[&str]) -> Vec<Spawned> {
-    names
-        .iter()
-        .map(|name| {
-            let (ip, netns) = &pods[*name];
-            let mut child = in_ns(netns, None, &["id-serve", &format!("{ip}:8080")])
-                .stdout(Stdio::piped())
-                .spawn()
-                .unwrap();
-            let mut line = String::new();
-            BufReader::new(child.stdout.take().unwrap())
-                .read_line(&mut line)
-                .unwrap();
-            assert_eq!(line.trim(), "listening");
-            Spawned { child }
-        })
         .collect()
 }
 

@@ -19,7 +19,7 @@
 //! IP vs the rules) and the Endpoints → datapath latency through keel-control.
 //!
 //! `keel-bench lb [--sizes 1,1000,10000] [--changes N] [--rounds N]
-//! [--per-round N] [--lab-changes N] [--no-lab]`
+//! [--per-round N] [--lab-changes N] [--no-lab | --lab-only]`
 
 use std::{
     io::Write,
@@ -50,6 +50,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     let mut sizes = vec![1usize, 1000, 10_000];
     let mut changes = 200usize;
     let (mut rounds, mut per_round, mut lab_changes, mut lab) = (5usize, 1000usize, 100usize, true);
+    let mut prog = true;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match a.as_str() {
@@ -74,8 +75,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             "--per-round" => per_round = number(it.next(), "--per-round")?.clamp(1, 100_000),
             "--lab-changes" => lab_changes = number(it.next(), "--lab-changes")?.clamp(1, 10_000),
             "--no-lab" => lab = false,
+            "--lab-only" => prog = false,
             other => bail!(
-                "unknown argument {other:?} (expected --sizes LIST, --changes N, --rounds N, --per-round N, --lab-changes N, --no-lab)"
+                "unknown argument {other:?} (expected --sizes LIST, --changes N, --rounds N, --per-round N, --lab-changes N, --no-lab, --lab-only)"
             ),
         }
     }
@@ -93,7 +95,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         ],
     );
     let mut notes = Vec::new();
-    for &n in &sizes {
+    for &n in sizes.iter().filter(|_| prog) {
         eprintln!("lb bench: {n} services…");
         let svcs = lb_rules::services(n, PER_SERVICE);
         let plan = changes_for(&svcs, changes);
@@ -126,7 +128,9 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     }
     table.note("keel: the agent's reconciler (model → plan → apply) over pinned BPF maps, in-process; baselines: iptables-restore (nf_tables backend) / nft -f spawned as kube-proxy does, each in a fresh test netns");
     table.note("a change: one Service's Endpoints lose one endpoint and gain another");
-    table.emit("lb")?;
+    if prog {
+        table.emit("lb")?;
+    }
     if lab {
         let r = super::lb_lab::run(&sizes, rounds, per_round, lab_changes)?;
         r.datapath.emit("lb")?;

@@ -110,7 +110,12 @@ fn dump_lines() {
 
 #[test]
 fn maglev_sizes_are_prime_and_leave_room() {
-    let is_prime = |n: u32| n > 1 && (2..).take_while(|d| d * d <= n).all(|d| !n.is_multiple_of(d));
+    let is_prime = |n: u32| {
+        n > 1
+            && (2..)
+                .take_while(|d| d * d <= n)
+                .all(|d| !n.is_multiple_of(d))
+    };
     for m in MAGLEV_SIZES {
         assert!(is_prime(m), "{m} is not prime");
         assert!((m as usize).div_ceil(MAGLEV_CHUNK) <= u16::MAX as usize);
