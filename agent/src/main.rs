@@ -60,6 +60,10 @@ struct Args {
     /// Registries (host:port) the runtime reaches over plain HTTP.
     #[arg(long, value_delimiter = ',')]
     insecure_registry: Vec<String>,
+    /// Fetch images of a registry from a mirror: `REGISTRY=HOST[:PORT]`
+    /// (repeatable; the images keep their names).
+    #[arg(long, value_parser = parse_mirror)]
+    registry_mirror: Vec<(String, String)>,
     /// Accept `securityContext.privileged: true`.
     #[arg(long)]
     allow_privileged: bool,
@@ -225,6 +229,7 @@ async fn agent_main() -> anyhow::Result<()> {
                 },
                 pull: runtime::images::PullOptions {
                     insecure_registries: args.insecure_registry.clone(),
+                    mirrors: args.registry_mirror.iter().cloned().collect(),
                     ..Default::default()
                 },
             })?;
@@ -283,4 +288,16 @@ async fn agent_main() -> anyhow::Result<()> {
     }
     tracing::info!("keel-agent stopping; pods and datapath stay as they are");
     Ok(())
+}
+
+/// `REGISTRY=HOST[:PORT]` of `--registry-mirror`.
+fn parse_mirror(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((r, m)) if !r.is_empty() && !m.is_empty() && !m.contains('/') => {
+            Ok((r.to_string(), m.to_string()))
+        }
+        _ => Err(format!(
+            "{s:?}: expected REGISTRY=HOST[:PORT], e.g. registry.example=10.0.0.5:5000"
+        )),
+    }
 }

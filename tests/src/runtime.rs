@@ -7,226 +7,25 @@
 
 use std::{
     fs,
-    os::unix::fs::{PermissionsExt, symlink},
     path::{Path, PathBuf},
     process::{Child, Command, Stdio},
     time::Duration,
 };
 
-use keel_agent::runtime::images::store::{sha256_bytes, sha256_file};
-use serde_json::json;
-
 use crate::{TestNetns, process};
 
-/// busybox applets linked into the test images.
-const APPLETS: &[&str] = &[
-    "sh", "ls", "cat", "echo", "sleep", "touch", "true", "false", "id", "env", "ps", "kill",
-    "hostname", "wget", "mkdir", "rm", "test", "pwd", "head",
-];
+pub use keel_lab::images::{ImageSpec, layout_manifest_digest};
 
-/// Runs a command, panicking with its output when it fails.
-fn sh(cmd: &mut Command) -> String {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed: {}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-/// What goes into a test image.
-pub struct ImageSpec {
-    pub tag: String,
-    pub with_testbin: bool,
-    pub entrypoint: Vec<String>,
-    pub cmd: Vec<String>,
-    pub env: Vec<String>,
-    pub user: Option<String>,
-    pub working_dir: Option<String>,
-}
-
-impl ImageSpec {
-    /// busybox only, `sh` as the command.
-    pub fn busybox(tag: &str) -> Self {
-        Self {
-            tag: tag.into(),
-            with_testbin: false,
-            entrypoint: vec![],
-            cmd: vec!["/bin/sh".into()],
-            env: vec!["PATH=/usr/local/bin:/usr/bin:/bin".into()],
-            user: None,
-            working_dir: None,
-        }
-    }
-
-    /// busybox + keel-testbin, serving HTTP on 8080 by default.
-    pub fn testbin(tag: &str) -> Self {
-        Self {
-            tag: tag.into(),
-            with_testbin: true,
-            entrypoint: vec!["/usr/local/bin/keel-testbin".into()],
-            cmd: vec!["http-serve".into(), "--port".into(), "8080".into()],
-            env: vec!["PATH=/usr/local/bin:/usr/bin:/bin".into()],
-            user: None,
-            working_dir: Some("/".into()),
-        }
-    }
-}
-
-/// Copies `bin` and the shared libraries `ldd` lists into `root`, at the
-/// same paths.
-fn copy_with_libs(bin: &Path, dest_in_root: &str, root: &Path) {
-    let dest = root.join(dest_in_root.trim_start_matches('/'));
-    fs::create_dir_all(dest.parent().unwrap()).unwrap();
-    fs::copy(bin, &dest).unwrap();
-    let ldd = Command::new("ldd").arg(bin).output().expect("ldd");
-    for line in String::from_utf8_lossy(&ldd.stdout).lines() {
-        let path = line
-            .split_whitespace()
-            .find(|w| w.starts_with('/'))
-            .map(PathBuf::from);
-        if let Some(lib) = path {
-            let d = root.join(lib.strip_prefix("/").unwrap());
-            fs::create_dir_all(d.parent().unwrap()).unwrap();
-            fs::copy(fs::canonicalize(&lib).unwrap(), &d).unwrap();
-        }
-    }
-}
-
-/// Builds an OCI image layout for `spec` under `dir` (one gzip layer) and
-/// returns the layout path.
+/// [`keel_lab::images::build_layout`] with this build's keel-testbin.
 pub fn build_layout(spec: &ImageSpec, dir: &Path) -> PathBuf {
-    let root = build_rootfs(spec, dir);
-    pack_layout(spec, dir, &root)
+    keel_lab::images::build_layout(spec, dir, &process::bin("keel-testbin"))
+        .expect("building a test image")
 }
 
-/// Writes the image's root filesystem to `dir/rootfs` and returns it.
+/// [`keel_lab::images::build_rootfs`] with this build's keel-testbin.
 pub fn build_rootfs(spec: &ImageSpec, dir: &Path) -> PathBuf {
-    let root = dir.join("rootfs");
-    for d in [
-        "bin",
-        "etc",
-        "tmp",
-        "usr/local/bin",
-        "var",
-        "root",
-        "proc",
-        "sys",
-        "dev",
-    ] {
-        fs::create_dir_all(root.join(d)).unwrap();
-    }
-    fs::set_permissions(root.join("tmp"), fs::Permissions::from_mode(0o1777)).unwrap();
-    fs::copy("/bin/busybox", root.join("bin/busybox")).expect("busybox-static is installed");
-    for a in APPLETS {
-        symlink("busybox", root.join("bin").join(a)).unwrap();
-    }
-    fs::write(
-        root.join("etc/passwd"),
-        "root:x:0:0:root:/root:/bin/sh\nwww:x:33:33:www:/var:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n",
-    )
-    .unwrap();
-    fs::write(
-        root.join("etc/group"),
-        "root:x:0:\nwww:x:33:\nstaff:x:50:www\nnogroup:x:65534:\n",
-    )
-    .unwrap();
-    if spec.with_testbin {
-        copy_with_libs(
-            &process::bin("keel-testbin"),
-            "/usr/local/bin/keel-testbin",
-            &root,
-        );
-    }
-    root
-}
-
-fn pack_layout(spec: &ImageSpec, dir: &Path, root: &Path) -> PathBuf {
-    let layout = dir.join("layout");
-    let blobs = layout.join("blobs/sha256");
-    fs::create_dir_all(&blobs).unwrap();
-    let tar = dir.join("layer.tar");
-    sh(Command::new("tar")
-        .args([
-            "--numeric-owner",
-            "--owner=0",
-            "--group=0",
-            "--sort=name",
-            "-C",
-        ])
-        .arg(root)
-        .arg("-cf")
-        .arg(&tar)
-        .arg("."));
-    let diff_id = sha256_file(&tar).unwrap();
-    sh(Command::new("gzip").args(["-n", "-1", "-f"]).arg(&tar));
-    let gz = dir.join("layer.tar.gz");
-    let layer_digest = sha256_file(&gz).unwrap();
-    let layer_size = fs::metadata(&gz).unwrap().len();
-    fs::rename(&gz, blobs.join(&layer_digest[7..])).unwrap();
-    let mut cfg = json!({
-        "Env": spec.env,
-        "Cmd": spec.cmd,
-    });
-    if !spec.entrypoint.is_empty() {
-        cfg["Entrypoint"] = json!(spec.entrypoint);
-    }
-    if let Some(u) = &spec.user {
-        cfg["User"] = json!(u);
-    }
-    if let Some(w) = &spec.working_dir {
-        cfg["WorkingDir"] = json!(w);
-    }
-    let config = serde_json::to_vec(&json!({
-        "architecture": "amd64",
-        "os": "linux",
-        "config": cfg,
-        "rootfs": {"type": "layers", "diff_ids": [diff_id]},
-    }))
-    .unwrap();
-    let config_digest = sha256_bytes(&config);
-    fs::write(blobs.join(&config_digest[7..]), &config).unwrap();
-    let manifest = serde_json::to_vec(&json!({
-        "schemaVersion": 2,
-        "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": {"mediaType": "application/vnd.oci.image.config.v1+json",
-                   "digest": config_digest, "size": config.len()},
-        "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                    "digest": layer_digest, "size": layer_size}],
-    }))
-    .unwrap();
-    let manifest_digest = sha256_bytes(&manifest);
-    fs::write(blobs.join(&manifest_digest[7..]), &manifest).unwrap();
-    fs::write(
-        layout.join("oci-layout"),
-        r#"{"imageLayoutVersion":"1.0.0"}"#,
-    )
-    .unwrap();
-    fs::write(
-        layout.join("index.json"),
-        serde_json::to_vec(&json!({
-            "schemaVersion": 2,
-            "manifests": [{
-                "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "digest": manifest_digest,
-                "size": manifest.len(),
-                "annotations": {"org.opencontainers.image.ref.name": spec.tag},
-            }],
-        }))
-        .unwrap(),
-    )
-    .unwrap();
-    let _ = fs::remove_dir_all(root);
-    layout
-}
-
-/// The digest of the single manifest of a layout built by [`build_layout`].
-pub fn layout_manifest_digest(layout: &Path) -> String {
-    let idx: serde_json::Value =
-        serde_json::from_slice(&fs::read(layout.join("index.json")).unwrap()).unwrap();
-    idx["manifests"][0]["digest"].as_str().unwrap().to_string()
+    keel_lab::images::build_rootfs(spec, dir, &process::bin("keel-testbin"))
+        .expect("building a test rootfs")
 }
 
 /// Debian's docker-registry on 127.0.0.1:PORT inside a test namespace.

@@ -157,20 +157,38 @@ fn demo(_extra: &[&str]) -> Result<(), String> {
         "2",
     ])?;
     keelctl(&["--lab", "demo", "apply", "-f", "examples/"])?;
-    // Wait (bounded) until every pod has an address.
-    let mut pods = serde_json::Value::Null;
-    for _ in 0..100 {
-        let out = Command::new(bin.join("keelctl"))
-            .args(["--lab", "demo", "get", "pods", "-o", "json"])
+    // Wait (bounded) until every pod is Ready: images pulled from the lab's
+    // registry, containers started, readiness probes passed.
+    eprintln!("\nwaiting for the pods to be Ready…");
+    let get_json = |args: &[&str]| -> serde_json::Value {
+        Command::new(bin.join("keelctl"))
+            .args(["--lab", "demo"])
+            .args(args)
+            .args(["-o", "json"])
             .output()
-            .map_err(|e| e.to_string())?;
-        pods = serde_json::from_slice(&out.stdout).unwrap_or_default();
+            .ok()
+            .and_then(|o| serde_json::from_slice(&o.stdout).ok())
+            .unwrap_or_default()
+    };
+    let ready = |p: &serde_json::Value| {
+        p["status"]["conditions"].as_array().is_some_and(|c| {
+            c.iter()
+                .any(|c| c["type"] == "Ready" && c["status"] == "True")
+        })
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(180);
+    let pods = loop {
+        let pods = get_json(&["get", "pods"]);
         let items = pods["items"].as_array().cloned().unwrap_or_default();
-        if !items.is_empty() && items.iter().all(|p| p["status"]["podIP"].is_string()) {
-            break;
+        if items.len() >= 4 && items.iter().all(ready) {
+            break pods;
         }
-        std::thread::sleep(std::time::Duration::from_millis(200));
-    }
+        if std::time::Instant::now() > deadline {
+            keelctl(&["--lab", "demo", "get", "pods", "-o", "wide"])?;
+            return Err("the example pods were not Ready within 180 s (see keelctl --lab demo describe pod NAME, and the agents' logs in /run/keel-lab/demo)".into());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    };
     keelctl(&["--lab", "demo", "get", "nodes", "-o", "wide"])?;
     keelctl(&["--lab", "demo", "get", "pods", "-o", "wide"])?;
     keelctl(&["--lab", "demo", "get", "services"])?;
@@ -204,9 +222,53 @@ fn demo(_extra: &[&str]) -> Result<(), String> {
             "lab", "run", "demo", "client", "--", "ping", "-c", "2", "-W", "2", ip,
         ])?;
     }
+    // The Service: its ClusterIP from inside the client container, balanced
+    // by the eBPF socket programs over the three replicas (each answers with
+    // its pod name); the NodePort from outside the cluster, through each node.
+    let svc = get_json(&["get", "service", "web"]);
+    let vip = svc["spec"]["clusterIP"].as_str().unwrap_or("").to_string();
+    eprintln!("\n# the client container → Service web ({vip}:80), six requests");
+    for _ in 0..6 {
+        keelctl(&[
+            "--lab",
+            "demo",
+            "exec",
+            "client",
+            "--",
+            "wget",
+            "-qO-",
+            "-T",
+            "3",
+            &format!("http://{vip}/"),
+        ])?;
+    }
+    let nodes = get_json(&["get", "nodes"]);
+    for n in nodes["items"].as_array().cloned().unwrap_or_default() {
+        let name = n["metadata"]["name"].as_str().unwrap_or("").to_string();
+        let ip = n["status"]["addresses"]
+            .as_array()
+            .and_then(|a| a.iter().find(|a| a["type"] == "InternalIP"))
+            .and_then(|a| a["address"].as_str())
+            .unwrap_or("")
+            .to_string();
+        eprintln!("\n# outside the cluster (ext) → NodePort {ip}:30080 on {name}");
+        keelctl(&[
+            "lab",
+            "run",
+            "demo",
+            "ext",
+            "--",
+            "busybox",
+            "wget",
+            "-qO-",
+            "-T",
+            "3",
+            &format!("http://{ip}:30080/"),
+        ])?;
+    }
     println!(
         "\nThe lab \"demo\" is up: keel-control and three keel-agents in network namespaces (see `keelctl lab status demo`).\n\
-         Look around:\n  target/release/keelctl --lab demo get pods -o wide\n  target/release/keelctl lab run demo client -- ip route\n  target/release/keelctl lab run demo node-1 -- ip route\n  target/release/keelctl lab status demo -o json\n\
+         Look around:\n  target/release/keelctl --lab demo get pods -o wide\n  target/release/keelctl --lab demo logs POD (names from get pods)\n  target/release/keelctl --lab demo exec client -- wget -qO- http://{vip}/\n  target/release/keelctl --lab demo lb dump --node node-1\n  target/release/keelctl lab run demo node-1 -- ip route\n  target/release/keelctl lab status demo -o json\n\
          Tear it down:\n  target/release/keelctl lab down demo"
     );
     Ok(())

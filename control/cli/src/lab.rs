@@ -21,6 +21,14 @@ pub enum LabCommand {
         /// L2 segments the nodes are spread over (joined by a router).
         #[arg(long, default_value_t = 1)]
         segments: usize,
+        /// What runs the pods: `direct` (keel's runtime, images from the
+        /// lab's registry as registry.keel.test/…) or `none` (pods are
+        /// network sandboxes only).
+        #[arg(long, default_value = "direct", value_parser = ["direct", "none"])]
+        runtime: String,
+        /// Leave Service load balancing off.
+        #[arg(long)]
+        no_lb: bool,
     },
     /// Describe a lab: namespaces, addresses, processes, pods.
     Status {
@@ -54,6 +62,8 @@ pub fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
             nodes,
             mode,
             segments,
+            runtime,
+            no_lb,
         } => {
             let spec = Spec {
                 name: name.clone(),
@@ -63,7 +73,12 @@ pub fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
             };
             let bins = Bins::beside_current_exe()?;
             eprintln!("building lab {name}: {nodes} nodes, {mode} mode, {segments} segment(s)…");
-            let lab = Lab::up(&spec, &bins, &Options::default())?;
+            let opts = Options {
+                runtime: runtime == "direct",
+                lb: !no_lb,
+                ..Default::default()
+            };
+            let lab = Lab::up(&spec, &bins, &opts)?;
             print!("{}", table(&lab.status()?));
             println!(
                 "\nlab {name} is up. Talk to it:\n  keelctl --lab {name} get nodes -o wide\n  keelctl --lab {name} apply -f examples/\n  keelctl lab run {name} POD -- CMD…\n  keelctl lab status {name}\nRemove it:\n  keelctl lab down {name}"

@@ -8,6 +8,7 @@
 //! same [`Lab`].
 
 pub mod fabric;
+pub mod images;
 pub mod procs;
 pub mod state;
 pub mod sweep;
@@ -15,6 +16,10 @@ pub mod topology;
 
 use std::{
     collections::BTreeMap,
+    os::{
+        fd::{AsFd, AsRawFd},
+        unix::process::CommandExt,
+    },
     path::{Path, PathBuf},
     process::Child,
     time::{Duration, Instant},
@@ -63,6 +68,12 @@ impl Bins {
     }
 }
 
+/// The registry name the lab's images go by (a mirror on every agent maps it
+/// to the lab's registry).
+pub const LAB_REGISTRY: &str = "registry.keel.test";
+/// The lab registry's port, on the control namespace's address.
+pub const REGISTRY_PORT: u16 = 5000;
+
 /// Options beyond the spec.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -72,6 +83,15 @@ pub struct Options {
     pub node_grace: Duration,
     /// Extra arguments for every agent.
     pub agent_args: Vec<String>,
+    /// Run pods' containers with keel's direct runtime, pulling from a
+    /// registry in the control namespace that serves the lab's images
+    /// (keel-testbin as `registry.keel.test/keel-testbin:latest`); without
+    /// it pods are network sandboxes only.
+    pub runtime: bool,
+    /// Service load balancing on every node: agents run in their node's
+    /// cgroup v2 subtree (so pods' containers do too) with BPF pinned under
+    /// `/sys/fs/bpf/<lab prefix>/<node>`.
+    pub lb: bool,
 }
 
 impl Default for Options {
@@ -80,6 +100,8 @@ impl Default for Options {
             heartbeat: Duration::from_secs(2),
             node_grace: Duration::from_secs(20),
             agent_args: Vec::new(),
+            runtime: false,
+            lb: false,
         }
     }
 }
@@ -152,6 +174,77 @@ impl Lab {
         }
     }
 
+    /// Debian's docker-registry in the control namespace, serving the
+    /// lab's images (built here, pushed with skopeo); its `host:port`.
+    fn start_registry(&mut self, bins: &Bins) -> anyhow::Result<String> {
+        let t = self.state.topology.clone();
+        let host = format!("{}:{}", t.control.ip, REGISTRY_PORT);
+        let dir = self.state.dir.join("registry");
+        std::fs::create_dir_all(&dir)?;
+        let cfg = dir.join("config.yml");
+        std::fs::write(
+            &cfg,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: {host}\n",
+                dir.join("data").display()
+            ),
+        )?;
+        let (p, child) = procs::spawn(
+            "registry",
+            &t.control.netns,
+            None,
+            Path::new("/usr/bin/docker-registry"),
+            &["serve".into(), cfg.display().to_string()],
+            &self.state.dir.join("registry.log"),
+        )?;
+        self.state.processes.push(p);
+        self.children.push(child);
+        self.state.save()?;
+        let ns = NetNs::open(NetNs::named_path(&t.control.netns))?;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while ns
+            .run(|| std::net::TcpStream::connect(&host).is_err())
+            .unwrap_or(true)
+        {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "docker-registry did not listen on {host}"
+            );
+            self.check_alive()?;
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let images = self.state.dir.join("images");
+        let _ = std::fs::remove_dir_all(&images);
+        let layout = images::build_layout(
+            &images::ImageSpec::testbin("latest"),
+            &images.join("keel-testbin"),
+            &bins.path("keel-testbin")?,
+        )?;
+        let dest = format!("docker://{host}/keel-testbin:latest");
+        let ns_fd = ns.as_fd().as_raw_fd();
+        let mut cmd = std::process::Command::new("skopeo");
+        cmd.args(["copy", "--quiet", "--dest-tls-verify=false"])
+            .arg(format!("oci:{}:latest", layout.display()))
+            .arg(&dest);
+        // SAFETY: setns is async-signal-safe; the fd outlives the child's exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                if libc::setns(ns_fd, libc::CLONE_NEWNET) == 0 {
+                    Ok(())
+                } else {
+                    Err(std::io::Error::last_os_error())
+                }
+            });
+        }
+        let out = cmd.output().context("running skopeo")?;
+        anyhow::ensure!(
+            out.status.success(),
+            "skopeo copy to {dest}: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        );
+        Ok(host)
+    }
+
     fn build(&mut self, bins: &Bins, opts: &Options) -> anyhow::Result<()> {
         let t = self.state.topology.clone();
         fabric::create(&t)?;
@@ -186,6 +279,7 @@ impl Lab {
         let (p, child) = procs::spawn(
             "control",
             &t.control.netns,
+            None,
             &bins.path("keel-control")?,
             &args,
             &self.state.dir.join("control.log"),
@@ -208,6 +302,11 @@ impl Lab {
             std::thread::sleep(Duration::from_millis(50));
         }
         std::fs::write(&client_json, serde_json::to_vec_pretty(&client_file)?)?;
+        let registry = if opts.runtime {
+            Some(self.start_registry(bins)?)
+        } else {
+            None
+        };
 
         for n in &t.nodes {
             let data = self.state.dir.join(&n.role);
@@ -232,10 +331,34 @@ impl Lab {
                 "--pod-netns-prefix".into(),
                 t.pod_netns_prefix(&n.role),
             ];
+            if let Some(registry) = &registry {
+                args.extend([
+                    "--runtime".into(),
+                    "direct".into(),
+                    "--insecure-registry".into(),
+                    registry.clone(),
+                    "--registry-mirror".into(),
+                    format!("{LAB_REGISTRY}={registry}"),
+                ]);
+            }
+            let cgroup = cg.join(t.node_cgroup(&n.role));
+            if opts.lb {
+                args.extend([
+                    "--cgroup-root".into(),
+                    cgroup.display().to_string(),
+                    "--bpffs".into(),
+                    format!(
+                        "/sys/fs/bpf/{}/{}",
+                        topology::netns_prefix(&t.spec.name),
+                        n.role
+                    ),
+                ]);
+            }
             args.extend(opts.agent_args.iter().cloned());
             let (p, child) = procs::spawn(
                 &n.role,
                 &n.netns,
+                opts.lb.then_some(cgroup.as_path()),
                 &bins.path("keel-agent")?,
                 &args,
                 &self.state.dir.join(format!("{}.log", n.role)),
@@ -396,6 +519,7 @@ impl Lab {
         let (p, child) = procs::spawn(
             node,
             &old.netns,
+            old.cgroup.as_deref(),
             Path::new(&old.command[0]),
             &old.command[1..],
             &old.log,

@@ -22,17 +22,29 @@ use nix::{
 
 use crate::state::{Proc, start_time};
 
-/// Starts `program args` inside network namespace `netns`, in a new session,
-/// with stdout and stderr appended to `log`.
+/// Starts `program args` inside network namespace `netns` (and cgroup v2
+/// directory `cgroup`, if given, so that whatever it starts inherits it), in
+/// a new session, with stdout and stderr appended to `log`.
 pub fn spawn(
     role: &str,
     netns: &str,
+    cgroup: Option<&Path>,
     program: &Path,
     args: &[String],
     log: &Path,
 ) -> anyhow::Result<(Proc, Child)> {
     let ns = NetNs::open(NetNs::named_path(netns))?;
     let fd = ns.as_fd().as_raw_fd();
+    // Opened here: between fork and exec only write(2) on it is allowed.
+    let procs = cgroup
+        .map(|cg| {
+            fs::OpenOptions::new()
+                .write(true)
+                .open(cg.join("cgroup.procs"))
+                .with_context(|| format!("opening {}/cgroup.procs", cg.display()))
+        })
+        .transpose()?;
+    let procs_fd = procs.as_ref().map(|f| f.as_raw_fd());
     let out = fs::OpenOptions::new()
         .create(true)
         .append(true)
@@ -53,6 +65,12 @@ pub fn spawn(
             if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
                 return Err(std::io::Error::last_os_error());
             }
+            // "0" moves the writing process: the child, before it execs.
+            if let Some(cg) = procs_fd
+                && libc::write(cg, b"0".as_ptr().cast(), 1) != 1
+            {
+                return Err(std::io::Error::last_os_error());
+            }
             libc::setsid();
             Ok(())
         });
@@ -61,6 +79,7 @@ pub fn spawn(
         .spawn()
         .with_context(|| format!("starting {}", program.display()))?;
     drop(ns);
+    drop(procs);
     let pid = child.id() as i32;
     let mut command = vec![program.display().to_string()];
     command.extend(args.iter().cloned());
@@ -69,6 +88,7 @@ pub fn spawn(
         pid,
         start_time: start_time(pid).unwrap_or(0),
         netns: netns.to_string(),
+        cgroup: cgroup.map(Path::to_path_buf),
         command,
         log: log.to_path_buf(),
     };

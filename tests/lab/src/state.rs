@@ -23,6 +23,9 @@ pub struct Proc {
     /// Field 22 of /proc/PID/stat when started.
     pub start_time: u64,
     pub netns: String,
+    /// The cgroup v2 directory it was started in, if any.
+    #[serde(default)]
+    pub cgroup: Option<PathBuf>,
     pub command: Vec<String>,
     pub log: PathBuf,
 }

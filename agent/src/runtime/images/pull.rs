@@ -53,6 +53,10 @@ pub struct PullOptions {
     pub insecure_registries: Vec<String>,
     /// Credentials by registry host; anonymous elsewhere.
     pub auth: BTreeMap<String, RegistryAuth>,
+    /// Mirrors by registry host (`registry.example` → `10.0.0.5:5000`):
+    /// images named after the registry are fetched from the mirror and
+    /// keep their name (containerd's `hosts.toml` mirrors).
+    pub mirrors: BTreeMap<String, String>,
 }
 
 impl PullOptions {
@@ -65,6 +69,25 @@ impl PullOptions {
             platform_resolver: None,
             ..Default::default()
         })
+    }
+
+    /// Where `r` is fetched from: its mirror if one is configured for its
+    /// registry (by digest when it has one), else `r` itself.
+    pub fn endpoint(&self, r: &Reference) -> Reference {
+        let Some(mirror) = self
+            .mirrors
+            .get(r.registry())
+            .or_else(|| self.mirrors.get(r.resolve_registry()))
+        else {
+            return r.clone();
+        };
+        let repo = r.repository().to_string();
+        match (r.digest(), r.tag()) {
+            (Some(d), _) => Reference::with_digest(mirror.clone(), repo, d.to_string()),
+            (None, t) => {
+                Reference::with_tag(mirror.clone(), repo, t.unwrap_or("latest").to_string())
+            }
+        }
     }
 
     fn auth_for(&self, r: &Reference) -> oci_client::secrets::RegistryAuth {
@@ -145,9 +168,11 @@ impl ImageStore {
         let r = reference::parse(image)?;
         let name = r.whole();
         let client = opts.client();
-        let auth = opts.auth_for(&r);
+        // Fetch from the mirror, if any; check and store by the name.
+        let net = opts.endpoint(&r);
+        let auth = opts.auth_for(&net);
         let (mut bytes, mut digest) = client
-            .pull_manifest_raw(&r, &auth, ACCEPTED)
+            .pull_manifest_raw(&net, &auth, ACCEPTED)
             .await
             .map_err(|e| registry_err(image, e))?;
         if let Some(want) = r.digest()
@@ -169,7 +194,7 @@ impl ImageStore {
                 image: image.into(),
                 arch: host_arch().into(),
             })?;
-            let by_digest = r.clone_with_digest(d.digest.clone());
+            let by_digest = net.clone_with_digest(d.digest.clone());
             let (b, dg) = client
                 .pull_manifest_raw(&by_digest, &auth, ACCEPTED)
                 .await
@@ -213,7 +238,7 @@ impl ImageStore {
             if self.has_blob(&d.digest) {
                 continue;
             }
-            self.fetch_blob(&client, &r, image, &what, d).await?;
+            self.fetch_blob(&client, &net, image, &what, d).await?;
         }
         self.put_blob(image, "manifest", &bytes, &digest)?;
         self.finish(image, &name, &digest, &manifest).await
@@ -276,5 +301,61 @@ impl ImageStore {
         };
         self.set_ref(name, digest, media_type)?;
         self.info(name, digest, media_type)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn opts() -> PullOptions {
+        PullOptions {
+            mirrors: [
+                (
+                    "registry.keel.test".to_string(),
+                    "172.30.0.2:5000".to_string(),
+                ),
+                ("docker.io".to_string(), "mirror.local".to_string()),
+            ]
+            .into(),
+            ..Default::default()
+        }
+    }
+
+    fn endpoint(image: &str) -> String {
+        opts()
+            .endpoint(&super::super::reference::parse(image).unwrap())
+            .whole()
+    }
+
+    #[test]
+    fn mirrored_registries_are_fetched_from_their_mirror() {
+        assert_eq!(
+            endpoint("registry.keel.test/keel-testbin:latest"),
+            "172.30.0.2:5000/keel-testbin:latest"
+        );
+        assert_eq!(
+            endpoint("registry.keel.test/team/app"),
+            "172.30.0.2:5000/team/app:latest"
+        );
+        // Docker Hub's short names resolve to docker.io.
+        assert_eq!(
+            endpoint("busybox:1.36"),
+            "mirror.local/library/busybox:1.36"
+        );
+        let d = format!("sha256:{}", "a".repeat(64));
+        assert_eq!(
+            endpoint(&format!("registry.keel.test/app:v1@{d}")),
+            format!("172.30.0.2:5000/app@{d}")
+        );
+    }
+
+    #[test]
+    fn other_registries_are_fetched_as_named() {
+        assert_eq!(endpoint("quay.io/x/y:1"), "quay.io/x/y:1");
+        assert_eq!(
+            endpoint("registry.keel.test:5000/app:v1"),
+            "registry.keel.test:5000/app:v1"
+        );
     }
 }
