@@ -5,7 +5,9 @@
 //!
 //! Only things whose name starts with the prefix are touched; a process is
 //! ended only if it lives in a keel-named namespace or cgroup, which only
-//! keel's tools create.
+//! keel's tools create, or is a containerd, runc shim or log driver whose
+//! command line names a keel-named directory (the containerd runtime's
+//! tests and labs).
 
 use std::{
     fs, io,
@@ -93,7 +95,7 @@ pub fn sweep(prefix: &str) -> Swept {
                 && args.get(2).is_some_and(|a| a == "--dir")
                 && args.get(3).is_some_and(|d| path_has_prefix(d, prefix))
         });
-        if in_ns || in_cg || shim {
+        if in_ns || in_cg || shim || containerd_of_keel(pid, prefix) {
             victims.push(pid);
         }
     }
@@ -173,6 +175,34 @@ pub fn sweep(prefix: &str) -> Swept {
         }
     }
     swept
+}
+
+/// A containerd that keel's tests or labs started for the containerd
+/// runtime (`containerd --config DIR/config.toml` with a keel-named
+/// directory), one of its runc shims (`containerd-shim-runc-v2 … -address
+/// DIR/c.sock`), or keel-agent running as a shim's log driver
+/// (`keel-agent containerd-log DIR/…`). Never any other containerd: the
+/// directory must carry the prefix.
+fn containerd_of_keel(pid: i32, prefix: &str) -> bool {
+    let Ok(raw) = fs::read(format!("/proc/{pid}/cmdline")) else {
+        return false;
+    };
+    let args: Vec<String> = raw
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let Some(exe) = args.first() else {
+        return false;
+    };
+    let after = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .is_some_and(|d| path_has_prefix(d, prefix))
+    };
+    (exe.ends_with("/containerd") || exe == "containerd") && after("--config")
+        || exe.ends_with("containerd-shim-runc-v2") && after("-address")
+        || exe.ends_with("keel-agent") && after("containerd-log")
 }
 
 fn path_has_prefix(path: &str, prefix: &str) -> bool {

@@ -1,0 +1,253 @@
+//! A containerd of a test's own: Debian's `/usr/bin/containerd` with a
+//! config of ours (root, state and sockets in a `keel-t-ctrd-…` temp dir, the
+//! CRI plugin and unusable snapshotters off), for the containerd backend of
+//! keel's runtime. Never the system's containerd: nothing here uses
+//! `/run/containerd/containerd.sock`.
+//!
+//! Drop removes what it owns: every container of its namespace through
+//! `ctr` (task killed and deleted, so the shim exits and runc removes the
+//! cgroup), then by PID any shim still serving this daemon and the shims'
+//! children (log drivers), then the daemon itself, any mount below its
+//! directory, and the directory.
+
+use std::{
+    fs,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::Duration,
+};
+
+use nix::{
+    sys::signal::{Signal, kill},
+    unistd::Pid,
+};
+
+use crate::process;
+
+pub const CONTAINERD: &str = "/usr/bin/containerd";
+pub const CTR: &str = "/usr/bin/ctr";
+
+pub struct TestContainerd {
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    namespace: String,
+}
+
+impl TestContainerd {
+    /// Starts the daemon and waits for its socket.
+    pub fn start() -> Self {
+        assert!(
+            Path::new(CONTAINERD).is_file()
+                && Path::new("/usr/bin/containerd-shim-runc-v2").is_file(),
+            "the containerd tests need Debian's containerd (apt-get install containerd)"
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("keel-t-ctrd-")
+            .tempdir()
+            .unwrap();
+        let d = dir.path();
+        let config = format!(
+            r#"version = 2
+root = "{root}"
+state = "{state}"
+disabled_plugins = [
+  "io.containerd.grpc.v1.cri",
+  "io.containerd.snapshotter.v1.btrfs",
+  "io.containerd.snapshotter.v1.zfs",
+  "io.containerd.snapshotter.v1.aufs",
+  "io.containerd.snapshotter.v1.devmapper",
+  "io.containerd.tracing.processor.v1.otlp",
+  "io.containerd.internal.v1.tracing",
+]
+[grpc]
+  address = "{sock}"
+[ttrpc]
+  address = "{sock}.ttrpc"
+[debug]
+  address = ""
+[metrics]
+  address = ""
+[plugins."io.containerd.internal.v1.opt"]
+  path = "{opt}"
+"#,
+            root = d.join("root").display(),
+            state = d.join("state").display(),
+            sock = d.join("c.sock").display(),
+            opt = d.join("opt").display(),
+        );
+        fs::write(d.join("config.toml"), config).unwrap();
+        let log = fs::File::create(d.join("containerd.log")).unwrap();
+        let child = Command::new(CONTAINERD)
+            .arg("--config")
+            .arg(d.join("config.toml"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("starting containerd");
+        let mut me = Self {
+            dir,
+            child: Some(child),
+            namespace: crate::unique("ctrd"),
+        };
+        let sock = me.socket();
+        process::wait_for("containerd's socket", Duration::from_secs(20), || {
+            if let Some(c) = me.child.as_mut()
+                && let Ok(Some(st)) = c.try_wait()
+            {
+                panic!(
+                    "containerd exited ({st}): {}",
+                    fs::read_to_string(me.dir.path().join("containerd.log")).unwrap_or_default()
+                );
+            }
+            std::os::unix::net::UnixStream::connect(&sock).ok()
+        });
+        me
+    }
+
+    pub fn socket(&self) -> PathBuf {
+        self.dir.path().join("c.sock")
+    }
+
+    pub fn namespace(&self) -> &str {
+        &self.namespace
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    pub fn pid(&self) -> Option<i32> {
+        self.child.as_ref().map(|c| c.id() as i32)
+    }
+
+    /// `ctr` against this daemon and namespace.
+    pub fn ctr(&self) -> Command {
+        let mut c = Command::new(CTR);
+        c.arg("--address")
+            .arg(self.socket())
+            .arg("--namespace")
+            .arg(&self.namespace);
+        c
+    }
+
+    /// PIDs of the runc shims serving this daemon (their `-address` is our
+    /// socket).
+    pub fn shim_pids(&self) -> Vec<i32> {
+        let sock = self.socket().display().to_string();
+        shims_of(|addr| addr == sock)
+    }
+}
+
+/// Shim processes (`containerd-shim-runc-v2 … -address ADDR`) whose address
+/// satisfies `pred`.
+pub fn shims_of(pred: impl Fn(&str) -> bool) -> Vec<i32> {
+    let mut out = Vec::new();
+    let Ok(rd) = fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let Some(pid) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let Ok(raw) = fs::read(format!("/proc/{pid}/cmdline")) else {
+            continue;
+        };
+        let args: Vec<String> = raw
+            .split(|b| *b == 0)
+            .map(|a| String::from_utf8_lossy(a).into_owned())
+            .collect();
+        let is_shim = args
+            .first()
+            .is_some_and(|a| a.ends_with("containerd-shim-runc-v2"));
+        let addr = args
+            .iter()
+            .position(|a| a == "-address")
+            .and_then(|i| args.get(i + 1));
+        if is_shim && addr.is_some_and(|a| pred(a)) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+/// Children of `pid` (from /proc/*/stat).
+pub fn children_of(pid: i32) -> Vec<i32> {
+    let mut out = Vec::new();
+    let Ok(rd) = fs::read_dir("/proc") else {
+        return out;
+    };
+    for e in rd.flatten() {
+        let Some(p) = e.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else {
+            continue;
+        };
+        let ppid = fs::read_to_string(format!("/proc/{p}/stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit(')')
+                    .next()?
+                    .split_whitespace()
+                    .nth(1)?
+                    .parse::<i32>()
+                    .ok()
+            });
+        if ppid == Some(pid) {
+            out.push(p);
+        }
+    }
+    out
+}
+
+impl Drop for TestContainerd {
+    fn drop(&mut self) {
+        // Orderly first: the shims exit once their task is deleted.
+        if let Ok(out) = self.ctr().args(["containers", "list", "--quiet"]).output() {
+            for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
+                let _ = self
+                    .ctr()
+                    .args(["tasks", "kill", "--all", "--signal", "SIGKILL", id])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+                std::thread::sleep(Duration::from_millis(100));
+                let _ = self
+                    .ctr()
+                    .args(["tasks", "delete", "--force", id])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+                let _ = self
+                    .ctr()
+                    .args(["containers", "delete", id])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .status();
+            }
+        }
+        // Whatever shim is left, and its children, by PID.
+        let deadline = std::time::Instant::now() + Duration::from_secs(3);
+        while !self.shim_pids().is_empty() && std::time::Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        for shim in self.shim_pids() {
+            for c in children_of(shim) {
+                let _ = kill(Pid::from_raw(c), Signal::SIGKILL);
+            }
+            let _ = kill(Pid::from_raw(shim), Signal::SIGKILL);
+        }
+        if let Some(mut c) = self.child.take() {
+            process::stop_child(&mut c, Duration::from_secs(5));
+        }
+        let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+        let root = self.dir.path().display().to_string();
+        let mut mine: Vec<&str> = mounts
+            .lines()
+            .filter_map(|l| l.split_whitespace().nth(4))
+            .filter(|m| m.starts_with(&root))
+            .collect();
+        mine.sort_by_key(|m| std::cmp::Reverse(m.len()));
+        for m in mine {
+            let _ = nix::mount::umount2(m, nix::mount::MntFlags::MNT_DETACH);
+        }
+    }
+}
