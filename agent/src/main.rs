@@ -65,6 +65,10 @@ struct Args {
     /// netns prefix without its trailing dash, e.g. `keel-pod`).
     #[arg(long)]
     containerd_namespace: Option<String>,
+    /// runc's state root for containerd's shims (default: runc's,
+    /// /run/containerd/runc).
+    #[arg(long)]
+    containerd_runc_root: Option<PathBuf>,
     /// Registries (host:port) the runtime reaches over plain HTTP.
     #[arg(long, value_delimiter = ',')]
     insecure_registry: Vec<String>,
@@ -281,6 +285,7 @@ async fn agent_main() -> anyhow::Result<()> {
                         namespace: args.containerd_namespace.clone().unwrap_or_else(|| {
                             args.pod_netns_prefix.trim_end_matches('-').to_string()
                         }),
+                        runc_root: args.containerd_runc_root.clone(),
                         node,
                         pull,
                     },

@@ -4,8 +4,8 @@
 //! keel's runtime. Never the system's containerd: nothing here uses
 //! `/run/containerd/containerd.sock`.
 //!
-//! Drop removes what it owns: every container of its namespace through
-//! `ctr` (task killed and deleted, so the shim exits and runc removes the
+//! Drop removes what it owns: every container of every namespace of its
+//! daemon through `ctr` (task killed and deleted, so the shim exits and runc removes the
 //! cgroup), then by PID any shim still serving this daemon and the shims'
 //! children (log drivers), then the daemon itself, any mount below its
 //! directory, and the directory.
@@ -109,6 +109,12 @@ disabled_plugins = [
         self.dir.path().join("c.sock")
     }
 
+    /// runc's state root to give the shims (in our directory, instead of
+    /// runc's default under /run/containerd).
+    pub fn runc_root(&self) -> PathBuf {
+        self.dir.path().join("runc")
+    }
+
     pub fn namespace(&self) -> &str {
         &self.namespace
     }
@@ -137,6 +143,33 @@ disabled_plugins = [
         let sock = self.socket().display().to_string();
         shims_of(|addr| addr == sock)
     }
+}
+
+/// Where containerd 1.6's runc shim listens: `/run/containerd/s/<hex>` of
+/// the SHA-256 of `<daemon address>/<namespace>/<container id>`
+/// (`runtime/v2/shim/util_unix.go`, `SocketAddress`). A shim that is killed
+/// leaves it behind; the name is unique to our daemon's address.
+pub fn shim_socket(address: &str, namespace: &str, id: &str) -> PathBuf {
+    let digest = keel_agent::runtime::images::store::sha256_bytes(
+        format!("{address}/{namespace}/{id}").as_bytes(),
+    );
+    Path::new("/run/containerd/s").join(digest.trim_start_matches("sha256:"))
+}
+
+/// A shim's `-namespace` and `-id` arguments.
+fn shim_ns_id(pid: i32) -> Option<(String, String)> {
+    let raw = fs::read(format!("/proc/{pid}/cmdline")).ok()?;
+    let args: Vec<String> = raw
+        .split(|b| *b == 0)
+        .map(|a| String::from_utf8_lossy(a).into_owned())
+        .collect();
+    let after = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    Some((after("-namespace")?, after("-id")?))
 }
 
 /// Shim processes (`containerd-shim-runc-v2 … -address ADDR`) whose address
@@ -200,28 +233,40 @@ pub fn children_of(pid: i32) -> Vec<i32> {
 
 impl Drop for TestContainerd {
     fn drop(&mut self) {
-        // Orderly first: the shims exit once their task is deleted.
-        if let Ok(out) = self.ctr().args(["containers", "list", "--quiet"]).output() {
-            for id in String::from_utf8_lossy(&out.stdout).split_whitespace() {
-                let _ = self
-                    .ctr()
-                    .args(["tasks", "kill", "--all", "--signal", "SIGKILL", id])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status();
+        let address = self.socket().display().to_string();
+        let sockets: Vec<PathBuf> = self
+            .shim_pids()
+            .into_iter()
+            .filter_map(shim_ns_id)
+            .map(|(ns, id)| shim_socket(&address, &ns, &id))
+            .collect();
+        // Orderly first, in every namespace (a lab's agents each have
+        // theirs): the shims exit once their task is deleted.
+        let namespaces = self
+            .ctr()
+            .args(["namespaces", "list", "--quiet"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default();
+        for ns in namespaces.split_whitespace() {
+            let ctr = |args: &[&str]| {
+                let mut c = Command::new(CTR);
+                c.arg("--address")
+                    .arg(self.socket())
+                    .arg("--namespace")
+                    .arg(ns)
+                    .args(args)
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::null());
+                c.output()
+                    .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+                    .unwrap_or_default()
+            };
+            for id in ctr(&["containers", "list", "--quiet"]).split_whitespace() {
+                ctr(&["tasks", "kill", "--all", "--signal", "SIGKILL", id]);
                 std::thread::sleep(Duration::from_millis(100));
-                let _ = self
-                    .ctr()
-                    .args(["tasks", "delete", "--force", id])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status();
-                let _ = self
-                    .ctr()
-                    .args(["containers", "delete", id])
-                    .stdout(Stdio::null())
-                    .stderr(Stdio::null())
-                    .status();
+                ctr(&["tasks", "delete", "--force", id]);
+                ctr(&["containers", "delete", id]);
             }
         }
         // Whatever shim is left, and its children, by PID.
@@ -237,6 +282,9 @@ impl Drop for TestContainerd {
         }
         if let Some(mut c) = self.child.take() {
             process::stop_child(&mut c, Duration::from_secs(5));
+        }
+        for s in sockets {
+            let _ = fs::remove_file(s);
         }
         let mounts = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
         let root = self.dir.path().display().to_string();

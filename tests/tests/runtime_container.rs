@@ -116,6 +116,7 @@ impl TestRuntime for ContainerdRuntime {
             exe: bin("keel-agent"),
             socket: c.socket(),
             namespace: c.namespace().to_string(),
+            runc_root: Some(c.runc_root()),
             node: e.node(),
             pull: e.pull(),
         })

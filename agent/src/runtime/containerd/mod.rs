@@ -86,6 +86,9 @@ pub struct ContainerdConfig {
     pub socket: PathBuf,
     /// containerd namespace of this agent's containers.
     pub namespace: String,
+    /// runc's state root for the shims (`<root>/<namespace>/<id>`);
+    /// runc's default, `/run/containerd/runc`, when unset.
+    pub runc_root: Option<PathBuf>,
     pub node: NodeRuntimeConfig,
     pub pull: PullOptions,
 }
@@ -103,6 +106,39 @@ struct Meta {
     /// The exit as first seen (with the OOM verdict, which the cgroup no
     /// longer tells once the task is deleted).
     exit: Option<Exit>,
+}
+
+/// `containerd.runc.v1.Options` (containerd's
+/// `runtime/v2/runc/options/oci.proto`), which containerd-client does not
+/// generate: the runc shim's settings for a container.
+#[derive(Clone, PartialEq, prost::Message)]
+pub struct RuncOptions {
+    #[prost(bool, tag = "1")]
+    pub no_pivot_root: bool,
+    #[prost(bool, tag = "2")]
+    pub no_new_keyring: bool,
+    #[prost(string, tag = "3")]
+    pub shim_cgroup: String,
+    #[prost(uint32, tag = "4")]
+    pub io_uid: u32,
+    #[prost(uint32, tag = "5")]
+    pub io_gid: u32,
+    #[prost(string, tag = "6")]
+    pub binary_name: String,
+    #[prost(string, tag = "7")]
+    pub root: String,
+    #[prost(bool, tag = "9")]
+    pub systemd_cgroup: bool,
+}
+
+impl RuncOptions {
+    /// As containerd's typeurl registry names it.
+    pub fn to_any(&self) -> prost_types::Any {
+        prost_types::Any {
+            type_url: "containerd.runc.v1.Options".into(),
+            value: prost::Message::encode_to_vec(self),
+        }
+    }
 }
 
 fn other(what: &str, e: impl std::fmt::Display) -> RuntimeError {
@@ -430,7 +466,13 @@ impl PodRuntime for ContainerdRuntime {
                     image: req.image.clone(),
                     runtime: Some(Runtime {
                         name: RUNC_V2.into(),
-                        options: None,
+                        options: self.cfg.runc_root.as_ref().map(|r| {
+                            RuncOptions {
+                                root: r.display().to_string(),
+                                ..Default::default()
+                            }
+                            .to_any()
+                        }),
                     }),
                     spec: Some(prost_types::Any {
                         type_url: SPEC_TYPE_URL.into(),
