@@ -145,6 +145,23 @@ disabled_plugins = [
     }
 }
 
+impl TestContainerd {
+    /// SIGKILLs one of our shims (as a crash would) and removes the socket
+    /// it leaves in /run/containerd/s.
+    pub fn kill_shim(&self, pid: i32) {
+        assert!(self.shim_pids().contains(&pid), "{pid} is not our shim");
+        let socket = shim_ns_id(pid)
+            .map(|(ns, id)| shim_socket(&self.socket().display().to_string(), &ns, &id));
+        kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
+        process::wait_for("the shim to die", Duration::from_secs(5), || {
+            (!self.shim_pids().contains(&pid)).then_some(())
+        });
+        if let Some(s) = socket {
+            let _ = fs::remove_file(s);
+        }
+    }
+}
+
 /// Where containerd 1.6's runc shim listens: `/run/containerd/s/<hex>` of
 /// the SHA-256 of `<daemon address>/<namespace>/<container id>`
 /// (`runtime/v2/shim/util_unix.go`, `SocketAddress`). A shim that is killed
