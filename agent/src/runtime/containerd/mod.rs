@@ -434,8 +434,9 @@ impl PodRuntime for ContainerdRuntime {
         let spec = serde_json::to_vec_pretty(&config).expect("serialise");
         fs::write(bundle.join("config.json"), &spec)
             .map_err(|e| cleanup(other("config.json", e)))?;
-        // A leftover of a failed earlier try with the same ID.
-        self.delete(&ch, &id).await.map_err(cleanup)?;
+        // A leftover of a failed earlier try with the same ID. Should it
+        // still run, the bundle is its own: leave it mounted.
+        self.delete(&ch, &id).await?;
         let labels: std::collections::HashMap<String, String> = [
             (label::POD_UID, pod.uid.clone()),
             (label::POD_NAMESPACE, pod.namespace.clone()),
