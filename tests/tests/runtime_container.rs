@@ -344,6 +344,20 @@ fn pulled_image_runs_in_the_pod_netns_serves_execs_and_logs<R: TestRuntime>(e: E
                 .any(|l| l.contains(" /mem tmpfs ") && l.contains("size=8192k")),
             "the Memory emptyDir is a tmpfs of its sizeLimit: {mounts}"
         );
+        // An exec that outlives its timeout is an error, not a hang.
+        let slow = rt
+            .exec(
+                &pr,
+                &id,
+                &["/bin/sleep".into(), "30".into()],
+                Duration::from_secs(1),
+            )
+            .await;
+        assert!(
+            slow.as_ref()
+                .is_err_and(|e| e.to_string().contains("timed out")),
+            "{slow:?}"
+        );
         let vol = rt.pod_dir(&pr).join("volumes/scratch/f");
         assert_eq!(std::fs::read_to_string(&vol).unwrap(), "hi\n");
 
