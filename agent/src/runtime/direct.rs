@@ -103,8 +103,8 @@ pub(crate) struct Prepared {
 /// What both runtimes do before a container runs: resolve the pod's
 /// container against its image, write the pod's shared files, mount the
 /// rootfs at `<pod dir>/containers/<id>/rootfs`, look up a named user in it
-/// and build the spec with `root_path` as `root.path`. The bundle is removed
-/// again on failure.
+/// and build the spec with `root_path` as `root.path` (empty: the rootfs's
+/// absolute path). A failed user lookup removes the bundle again.
 #[expect(
     clippy::too_many_arguments,
     reason = "one call per runtime, all of them needed"

@@ -296,28 +296,45 @@ impl ContainerdRuntime {
         let bundle = PathBuf::from(l.get(label::BUNDLE)?);
         let mut meta = Self::read_meta(&bundle);
         let running = task.filter(|t| t.status != Status::Stopped as i32);
-        if running.is_none() && meta.exit.is_none() {
-            // First sight of the end: decide OOM while the cgroup is there.
-            meta.exit = Some(match task {
-                Some(t) => {
-                    let code = t.exit_status as i32;
-                    Exit {
-                        code,
-                        signal: (129..160).contains(&code).then_some(code - 128),
-                        oom_killed: l.get(label::CGROUP).is_some_and(|cg| oom_killed(cg)),
-                        finished_at_ms: ms(t.exited_at.as_ref()).unwrap_or_else(now_ms),
-                    }
+        let exit = match task {
+            _ if running.is_some() => None,
+            Some(_) if meta.exit.is_some() => meta.exit,
+            // First sight of the end: decide OOM while the cgroup is there,
+            // and keep it.
+            Some(t) => {
+                let code = t.exit_status as i32;
+                meta.exit = Some(Exit {
+                    code,
+                    signal: (129..160).contains(&code).then_some(code - 128),
+                    oom_killed: l.get(label::CGROUP).is_some_and(|cg| oom_killed(cg)),
+                    finished_at_ms: ms(t.exited_at.as_ref()).unwrap_or_else(now_ms),
+                });
+                Self::write_meta(&bundle, &meta);
+                meta.exit
+            }
+            // No task after one started: its shim died (or the node
+            // rebooted). Remembered, so the time stays put.
+            None if meta.started_at_ms > 0 => {
+                if meta.exit.is_none() {
+                    meta.exit = Some(Exit {
+                        code: 255,
+                        signal: None,
+                        oom_killed: false,
+                        finished_at_ms: now_ms(),
+                    });
+                    Self::write_meta(&bundle, &meta);
                 }
-                // No task at all (its shim died, the node rebooted).
-                None => Exit {
-                    code: 255,
-                    signal: None,
-                    oom_killed: false,
-                    finished_at_ms: now_ms(),
-                },
-            });
-            Self::write_meta(&bundle, &meta);
-        }
+                meta.exit
+            }
+            // Never started (being created now, or an agent died midway):
+            // not remembered, so a task that does start reports its own end.
+            None => Some(Exit {
+                code: 255,
+                signal: None,
+                oom_killed: false,
+                finished_at_ms: ms(c.created_at.as_ref()).unwrap_or(0),
+            }),
+        };
         Some(Observed {
             id: c.id.clone(),
             name: l.get(label::NAME)?.clone(),
@@ -326,7 +343,7 @@ impl ContainerdRuntime {
             image_id: l.get(label::IMAGE_ID).cloned().unwrap_or_default(),
             pid: task.map(|t| t.pid as i32).unwrap_or(0),
             started_at_ms: meta.started_at_ms,
-            exit: if running.is_some() { None } else { meta.exit },
+            exit,
             log: l.get(label::LOG).map(PathBuf::from).unwrap_or_default(),
         })
     }
@@ -485,13 +502,6 @@ impl PodRuntime for ContainerdRuntime {
             .await
             .map_err(|s| cleanup(RuntimeError::Create(format!("containerd: {}", s.message()))))?;
         let started_at_ms = now_ms();
-        Self::write_meta(
-            &bundle,
-            &Meta {
-                started_at_ms,
-                exit: None,
-            },
-        );
         let pid = match self.run_task(&ch, &id, &log).await {
             Ok(pid) => pid,
             Err(s) => {
@@ -499,6 +509,14 @@ impl PodRuntime for ContainerdRuntime {
                 return Err(cleanup(RuntimeError::Create(s.message().to_string())));
             }
         };
+        // Only now: a container without a start time never ran.
+        Self::write_meta(
+            &bundle,
+            &Meta {
+                started_at_ms,
+                exit: None,
+            },
+        );
         Ok(Observed {
             id,
             name: req.name,
