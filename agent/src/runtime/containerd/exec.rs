@@ -148,7 +148,7 @@ pub(super) async fn run(
             .map_err(|s| grpc(&format!("exec in {id}"), s))?;
         let code = tasks
             .clone()
-            .wait(rt.req(WaitRequest {
+            .wait(rt.req_unbounded(WaitRequest {
                 container_id: id.to_string(),
                 exec_id: exec_id.clone(),
             }))
@@ -182,7 +182,7 @@ pub(super) async fn run(
             // Give the shim a moment to see it die, so the delete works.
             let _ = tokio::time::timeout(
                 Duration::from_secs(2),
-                tasks.clone().wait(rt.req(WaitRequest {
+                tasks.clone().wait(rt.req_unbounded(WaitRequest {
                     container_id: id.to_string(),
                     exec_id: exec_id.clone(),
                 })),

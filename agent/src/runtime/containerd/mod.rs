@@ -58,6 +58,11 @@ pub const SPEC_TYPE_URL: &str = "types.containerd.io/opencontainers/runtime-spec
 pub const PROCESS_TYPE_URL: &str = "types.containerd.io/opencontainers/runtime-spec/1/Process";
 /// containerd's shim for runc.
 pub const RUNC_V2: &str = "io.containerd.runc.v2";
+/// How long connecting to containerd may take.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+/// containerd's deadline for one call (a task create under load can take a
+/// while; nothing should take this long).
+const CALL_DEADLINE: Duration = Duration::from_secs(120);
 
 /// Label keys on keel's containers.
 pub mod label {
@@ -208,19 +213,28 @@ impl ContainerdRuntime {
 
     /// A connection per call: a tonic channel lives on the tokio runtime
     /// that made it, and callers (tests, the API server) come from several.
+    /// Bounded, so a wedged containerd fails calls instead of hanging them.
     async fn channel(&self) -> Result<Channel, RuntimeError> {
-        containerd_client::connect(&self.cfg.socket)
-            .await
-            .map_err(|e| {
-                other(
-                    &format!("connecting to containerd at {}", self.cfg.socket.display()),
-                    e,
-                )
-            })
+        let what = format!("connecting to containerd at {}", self.cfg.socket.display());
+        tokio::time::timeout(
+            CONNECT_TIMEOUT,
+            containerd_client::connect(&self.cfg.socket),
+        )
+        .await
+        .map_err(|_| other(&what, format!("no answer in {CONNECT_TIMEOUT:?}")))?
+        .map_err(|e| other(&what, e))
     }
 
-    /// A request in this runtime's containerd namespace.
+    /// A request in this runtime's containerd namespace, with containerd's
+    /// deadline of [`CALL_DEADLINE`] (the `grpc-timeout` header).
     fn req<T>(&self, msg: T) -> tonic::Request<T> {
+        let mut r = self.req_unbounded(msg);
+        r.set_timeout(CALL_DEADLINE);
+        r
+    }
+
+    /// A request without a deadline, for waits the caller bounds itself.
+    fn req_unbounded<T>(&self, msg: T) -> tonic::Request<T> {
         let mut r = tonic::Request::new(msg);
         if let Ok(v) = self.cfg.namespace.parse() {
             r.metadata_mut().insert("containerd-namespace", v);
