@@ -21,6 +21,12 @@
 //! from its task (exit status, time) plus the OOM counter of its memory
 //! cgroup, read once when the task is first seen stopped and kept in the
 //! bundle's `meta.json`.
+//!
+//! Limits: one runc shim per container (no shim grouping per pod); a
+//! gRPC connection per call (a tonic channel is tied to the tokio runtime
+//! that made it); containerd 1.6's shims always put their sockets in
+//! `/run/containerd/s` (named by a hash of daemon address, namespace and
+//! ID), whatever the daemon's own state directory.
 
 pub mod exec;
 pub mod logger;
