@@ -54,9 +54,21 @@ struct Args {
     #[arg(long, default_value = "/etc/cni/net.d")]
     cni_conf_dir: PathBuf,
     /// What runs the pods' containers: "direct" (keel's per-pod shim with
-    /// youki's libcontainer) or "none" (pods are network sandboxes only).
-    #[arg(long, default_value = "none", value_parser = ["none", "direct"])]
+    /// youki's libcontainer), "containerd" (containerd's runc shim, keel's
+    /// images and specs) or "none" (pods are network sandboxes only).
+    #[arg(long, default_value = "none", value_parser = ["none", "direct", "containerd"])]
     runtime: String,
+    /// containerd's gRPC socket (with --runtime containerd).
+    #[arg(long, default_value = "/run/containerd/containerd.sock")]
+    containerd_socket: PathBuf,
+    /// containerd namespace of this agent's containers (default: the pod
+    /// netns prefix without its trailing dash, e.g. `keel-pod`).
+    #[arg(long)]
+    containerd_namespace: Option<String>,
+    /// runc's state root for containerd's shims (default: runc's,
+    /// /run/containerd/runc).
+    #[arg(long)]
+    containerd_runc_root: Option<PathBuf>,
     /// Registries (host:port) the runtime reaches over plain HTTP.
     #[arg(long, value_delimiter = ',')]
     insecure_registry: Vec<String>,
@@ -103,6 +115,34 @@ fn first_ipv4() -> Option<Ipv4Addr> {
         (!ip.is_loopback() && ifa.flags.contains(nix::net::if_::InterfaceFlags::IFF_UP))
             .then_some(ip)
     })
+}
+
+/// What a runtime manager needs besides its runtime.
+struct RuntimeCtx {
+    client: Client,
+    node_ip: Ipv4Addr,
+    pods: keel_agent::runtime::manager::Registry,
+    held: keel_agent::runtime::manager::Held,
+    view: tokio::sync::watch::Receiver<keel_agent::sync::View>,
+    sandboxes: std::sync::Arc<keel_agent::pods::sandbox::Sandboxes>,
+}
+
+impl RuntimeCtx {
+    /// Starts the runtime manager over `rt`; the runtime's API routes.
+    fn spawn<R: keel_agent::runtime::backend::PodRuntime + Clone>(self, rt: R) -> axum::Router {
+        use keel_agent::runtime;
+        let routes = runtime::api::router(rt.clone(), self.pods.clone());
+        let m = runtime::manager::RuntimeManager {
+            runtime: rt,
+            client: self.client,
+            node_ip: self.node_ip,
+            worker: Default::default(),
+            pods: self.pods,
+            held: self.held,
+        };
+        tokio::spawn(m.run(self.view, self.sandboxes));
+        routes
+    }
 }
 
 fn main() -> anyhow::Result<()> {
@@ -202,48 +242,69 @@ async fn agent_main() -> anyhow::Result<()> {
         };
         let sandboxes = std::sync::Arc::new(sandboxes);
         let held = keel_agent::runtime::manager::Held::default();
+        let runs_containers = args.runtime != "none";
         let manager = keel_agent::pods::PodManager {
             client: client.clone(),
             node_ip,
             sandboxes: sandboxes.clone(),
             mtu,
-            runtime_reports_status: args.runtime == "direct",
-            runtime_holds: (args.runtime == "direct").then(|| held.clone()),
+            runtime_reports_status: runs_containers,
+            runtime_holds: runs_containers.then(|| held.clone()),
         };
         tokio::spawn(manager.run(view.clone()));
-        if args.runtime == "direct" {
+        if runs_containers {
             use keel_agent::runtime;
-            let rt = runtime::direct::DirectRuntime::new(runtime::direct::DirectConfig {
-                root: args.runtime_root.clone().unwrap_or_else(|| {
-                    args.data_dir
-                        .join(format!("{}runtime", args.pod_netns_prefix))
-                }),
-                exe: std::env::current_exe().context("locating keel-agent for the shims")?,
-                node: runtime::container::NodeRuntimeConfig {
-                    allow_privileged: args.allow_privileged,
-                    cgroup_parent: args
-                        .pod_cgroup_parent
-                        .clone()
-                        .unwrap_or_else(|| args.pod_netns_prefix.trim_end_matches('-').to_string()),
-                    ..Default::default()
-                },
-                pull: runtime::images::PullOptions {
-                    insecure_registries: args.insecure_registry.clone(),
-                    mirrors: args.registry_mirror.iter().cloned().collect(),
-                    ..Default::default()
-                },
-            })?;
+            let root = args.runtime_root.clone().unwrap_or_else(|| {
+                args.data_dir
+                    .join(format!("{}runtime", args.pod_netns_prefix))
+            });
+            let exe = std::env::current_exe().context("locating keel-agent for the shims")?;
+            let node = runtime::container::NodeRuntimeConfig {
+                allow_privileged: args.allow_privileged,
+                cgroup_parent: args
+                    .pod_cgroup_parent
+                    .clone()
+                    .unwrap_or_else(|| args.pod_netns_prefix.trim_end_matches('-').to_string()),
+                ..Default::default()
+            };
+            let pull = runtime::images::PullOptions {
+                insecure_registries: args.insecure_registry.clone(),
+                mirrors: args.registry_mirror.iter().cloned().collect(),
+                ..Default::default()
+            };
             let pods = runtime::manager::Registry::default();
-            runtime_routes = Some(runtime::api::router(rt.clone(), pods.clone()));
-            let m = runtime::manager::RuntimeManager {
-                runtime: rt,
+            let ctx = RuntimeCtx {
                 client: client.clone(),
                 node_ip,
-                worker: Default::default(),
                 pods,
                 held,
+                view: view.clone(),
+                sandboxes,
             };
-            tokio::spawn(m.run(view.clone(), sandboxes));
+            runtime_routes = Some(if args.runtime == "containerd" {
+                let rt = runtime::containerd::ContainerdRuntime::new(
+                    runtime::containerd::ContainerdConfig {
+                        root,
+                        exe,
+                        socket: args.containerd_socket.clone(),
+                        namespace: args.containerd_namespace.clone().unwrap_or_else(|| {
+                            args.pod_netns_prefix.trim_end_matches('-').to_string()
+                        }),
+                        runc_root: args.containerd_runc_root.clone(),
+                        node,
+                        pull,
+                    },
+                )?;
+                ctx.spawn(rt)
+            } else {
+                let rt = runtime::direct::DirectRuntime::new(runtime::direct::DirectConfig {
+                    root,
+                    exe,
+                    node,
+                    pull,
+                })?;
+                ctx.spawn(rt)
+            });
         }
     }
 

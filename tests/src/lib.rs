@@ -9,6 +9,7 @@ pub mod bench;
 pub mod bpffs;
 pub mod cgroup;
 pub mod cni;
+pub mod containerd;
 pub mod lb;
 pub mod lb_node;
 pub mod names;

@@ -1,16 +1,23 @@
-//! keel's direct runtime end to end, without the agent: images pulled from a
+//! keel's runtimes end to end, without the agent: images pulled from a
 //! docker-registry on the loopback of a test network namespace, containers
-//! launched by a per-pod shim with libcontainer, joined to that namespace,
-//! probed, restarted, reported, re-adopted; bad input reported with clear
-//! reasons while a healthy pod next to it carries on.
+//! launched (by a per-pod shim with libcontainer, or by a containerd of the
+//! test's own), joined to that namespace, probed, restarted, reported,
+//! re-adopted; bad input reported with clear reasons while a healthy pod next
+//! to it carries on. Every scenario runs against both backends (`direct::*`
+//! and `containerd::*`); the shim-specific ones against the direct runtime
+//! only.
 
-use std::{path::Path, time::Duration};
+use std::{
+    path::{Path, PathBuf},
+    time::Duration,
+};
 
 use keel_agent::runtime::{
     backend::{PodRef, PodRuntime},
     container::NodeRuntimeConfig,
+    containerd::{ContainerdConfig, ContainerdRuntime},
     direct::{DirectConfig, DirectRuntime},
-    images::PullOptions,
+    images::{ImageStore, PullOptions},
     worker::{PodWorker, WorkerConfig},
 };
 use keel_api::{
@@ -22,6 +29,7 @@ use keel_api::{
 };
 use keel_tests::{
     TestNetns,
+    containerd::TestContainerd,
     process::bin,
     require_root,
     runtime::{ImageSpec, RuntimeRoot, TestRegistry, build_layout},
@@ -30,6 +38,8 @@ use keel_tests::{
 const REG_PORT: u16 = 5000;
 
 struct Env {
+    /// First to drop: its tasks go before the root's mounts and cgroups.
+    containerd: Option<TestContainerd>,
     ns: TestNetns,
     reg: TestRegistry,
     root: RuntimeRoot,
@@ -38,8 +48,15 @@ struct Env {
     busybox: String,
 }
 
-fn env(what: &str) -> Env {
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    Direct,
+    Containerd,
+}
+
+fn env(what: &str, backend: Backend) -> Env {
     require_root();
+    let containerd = (backend == Backend::Containerd).then(TestContainerd::start);
     let ns = TestNetns::new(what).expect("netns");
     let reg = TestRegistry::start(&ns, REG_PORT);
     let images = tempfile::Builder::new()
@@ -51,6 +68,7 @@ fn env(what: &str) -> Env {
     let testbin = reg.push(&ns, &tb, "v1", "keel/testbin");
     let busybox = reg.push(&ns, &bb, "v1", "keel/busybox");
     Env {
+        containerd,
         ns,
         reg,
         root: RuntimeRoot::new(),
@@ -60,22 +78,84 @@ fn env(what: &str) -> Env {
     }
 }
 
-impl Env {
-    fn runtime(&self) -> DirectRuntime {
+/// What the scenarios need of a runtime besides [`PodRuntime`].
+trait TestRuntime: PodRuntime + Clone {
+    /// A new instance over the test's root (as a restarted agent makes).
+    fn make(e: &Env) -> Self;
+    fn pod_dir(&self, pod: &PodRef) -> PathBuf;
+    fn log_path(&self, pod: &PodRef, name: &str, attempt: u32) -> PathBuf;
+    fn images(&self) -> &ImageStore;
+}
+
+impl TestRuntime for DirectRuntime {
+    fn make(e: &Env) -> Self {
         DirectRuntime::new(DirectConfig {
-            root: self.root.path().to_path_buf(),
+            root: e.root.path().to_path_buf(),
             exe: bin("keel-agent"),
-            node: NodeRuntimeConfig {
-                cgroup_parent: self.root.cgroup_parent.clone(),
-                host_path_roots: vec![self.root.path().to_path_buf()],
-                ..Default::default()
-            },
-            pull: PullOptions {
-                insecure_registries: vec![self.reg.host()],
-                ..Default::default()
-            },
+            node: e.node(),
+            pull: e.pull(),
         })
         .expect("runtime")
+    }
+    fn pod_dir(&self, pod: &PodRef) -> PathBuf {
+        DirectRuntime::pod_dir(self, pod)
+    }
+    fn log_path(&self, pod: &PodRef, name: &str, attempt: u32) -> PathBuf {
+        DirectRuntime::log_path(self, pod, name, attempt)
+    }
+    fn images(&self) -> &ImageStore {
+        DirectRuntime::images(self)
+    }
+}
+
+impl TestRuntime for ContainerdRuntime {
+    fn make(e: &Env) -> Self {
+        let c = e.containerd.as_ref().expect("a containerd env");
+        ContainerdRuntime::new(ContainerdConfig {
+            root: e.root.path().to_path_buf(),
+            exe: bin("keel-agent"),
+            socket: c.socket(),
+            namespace: c.namespace().to_string(),
+            runc_root: Some(c.runc_root()),
+            node: e.node(),
+            pull: e.pull(),
+        })
+        .expect("runtime")
+    }
+    fn pod_dir(&self, pod: &PodRef) -> PathBuf {
+        ContainerdRuntime::pod_dir(self, pod)
+    }
+    fn log_path(&self, pod: &PodRef, name: &str, attempt: u32) -> PathBuf {
+        ContainerdRuntime::log_path(self, pod, name, attempt)
+    }
+    fn images(&self) -> &ImageStore {
+        ContainerdRuntime::images(self)
+    }
+}
+
+impl Env {
+    fn node(&self) -> NodeRuntimeConfig {
+        NodeRuntimeConfig {
+            cgroup_parent: self.root.cgroup_parent.clone(),
+            host_path_roots: vec![self.root.path().to_path_buf()],
+            ..Default::default()
+        }
+    }
+
+    fn pull(&self) -> PullOptions {
+        PullOptions {
+            insecure_registries: vec![self.reg.host()],
+            ..Default::default()
+        }
+    }
+
+    /// The processes that hold the pods' containers: keel's pod shims, or
+    /// containerd's runc shims.
+    fn shim_pids(&self) -> Vec<i32> {
+        match &self.containerd {
+            Some(c) => c.shim_pids(),
+            None => self.root.shim_pids(),
+        }
     }
 
     /// Runs `f` on a current-thread runtime inside the test namespace, so
@@ -125,14 +205,14 @@ fn http_probe(path: &str, period: i64, failures: i64) -> Probe {
     }
 }
 
-fn worker(e: &Env, rt: DirectRuntime, p: Pod) -> PodWorker<DirectRuntime> {
+fn worker<R: TestRuntime>(e: &Env, rt: R, p: Pod) -> PodWorker<R> {
     let r = PodRef::of(&p, Some(e.ns.ns().path()));
     PodWorker::new(rt, p, r, WorkerConfig::default())
 }
 
 /// Syncs until `done` holds for the pod (bounded).
-async fn sync_until(
-    w: &mut PodWorker<DirectRuntime>,
+async fn sync_until<R: TestRuntime>(
+    w: &mut PodWorker<R>,
     what: &str,
     secs: u64,
     done: impl Fn(&Pod) -> bool,
@@ -174,10 +254,8 @@ fn http_get(addr: &str, path: &str) -> Option<String> {
     Some(r)
 }
 
-#[test]
-fn pulled_image_runs_in_the_pod_netns_serves_execs_and_logs() {
-    let e = env("rt-run");
-    let rt = e.runtime();
+fn pulled_image_runs_in_the_pod_netns_serves_execs_and_logs<R: TestRuntime>(e: Env) {
+    let rt = R::make(&e);
     let mut c = container("web", &e.testbin);
     c.readiness_probe = Some(http_probe("/healthz", 1, 3));
     c.volume_mounts = vec![
@@ -266,6 +344,20 @@ fn pulled_image_runs_in_the_pod_netns_serves_execs_and_logs() {
                 .any(|l| l.contains(" /mem tmpfs ") && l.contains("size=8192k")),
             "the Memory emptyDir is a tmpfs of its sizeLimit: {mounts}"
         );
+        // An exec that outlives its timeout is an error, not a hang.
+        let slow = rt
+            .exec(
+                &pr,
+                &id,
+                &["/bin/sleep".into(), "30".into()],
+                Duration::from_secs(1),
+            )
+            .await;
+        assert!(
+            slow.as_ref()
+                .is_err_and(|e| e.to_string().contains("timed out")),
+            "{slow:?}"
+        );
         let vol = rt.pod_dir(&pr).join("volumes/scratch/f");
         assert_eq!(std::fs::read_to_string(&vol).unwrap(), "hi\n");
 
@@ -291,17 +383,15 @@ fn pulled_image_runs_in_the_pod_netns_serves_execs_and_logs() {
         assert_eq!(rt.gc_images(&none).await.unwrap(), 1, "unused now");
         assert!(rt.images().get(&e.testbin).is_none());
     });
-    assert!(e.root.shim_pids().is_empty());
+    assert!(e.shim_pids().is_empty());
     assert!(
         e.root.container_pids().is_empty(),
         "no process left in the pod's cgroups"
     );
 }
 
-#[test]
-fn failing_liveness_probe_restarts_with_back_off() {
-    let e = env("rt-live");
-    let rt = e.runtime();
+fn failing_liveness_probe_restarts_with_back_off<R: TestRuntime>(e: Env) {
+    let rt = R::make(&e);
     let mut c = container("web", &e.testbin);
     c.args = vec![
         "http-serve".into(),
@@ -343,10 +433,8 @@ fn failing_liveness_probe_restarts_with_back_off() {
     });
 }
 
-#[test]
-fn oom_and_non_zero_exit_are_reported_with_their_reasons() {
-    let e = env("rt-exit");
-    let rt = e.runtime();
+fn oom_and_non_zero_exit_are_reported_with_their_reasons<R: TestRuntime>(e: Env) {
+    let rt = R::make(&e);
     let mut fail = container("fail", &e.busybox);
     fail.command = vec!["/bin/sh".into(), "-c".into(), "echo bye; exit 3".into()];
     let mut oom = container("oom", &e.testbin);
@@ -385,14 +473,12 @@ fn oom_and_non_zero_exit_are_reported_with_their_reasons() {
     });
 }
 
-#[test]
-fn a_new_runtime_instance_re_adopts_running_containers() {
-    let e = env("rt-adopt");
+fn a_new_runtime_instance_re_adopts_running_containers<R: TestRuntime>(e: Env) {
     let mut c = container("web", &e.testbin);
     c.readiness_probe = Some(http_probe("/healthz", 1, 3));
     let p = pod("adopt", vec![c]);
     let (id, pid) = {
-        let mut w = worker(&e, e.runtime(), p.clone());
+        let mut w = worker(&e, R::make(&e), p.clone());
         e.block_on(async {
             let p = sync_until(&mut w, "Ready", 60, |p| p.is_ready()).await;
             let s = status(&p, "web");
@@ -403,7 +489,7 @@ fn a_new_runtime_instance_re_adopts_running_containers() {
         })
         // The worker and runtime are dropped here, as when the agent dies.
     };
-    let shims = e.root.shim_pids();
+    let shims = e.shim_pids();
     assert_eq!(shims.len(), 1);
     assert!(
         Path::new(&format!("/proc/{}", shims[0])).exists(),
@@ -414,7 +500,7 @@ fn a_new_runtime_instance_re_adopts_running_containers() {
         "container outlives its agent"
     );
 
-    let rt = e.runtime();
+    let rt = R::make(&e);
     let mut w = e.block_on(async {
         let pods = rt.pods().await.unwrap();
         assert_eq!(pods.len(), 1, "the runtime finds the pod on disk");
@@ -438,10 +524,8 @@ fn a_new_runtime_instance_re_adopts_running_containers() {
     });
 }
 
-#[test]
-fn bad_input_gets_a_clear_reason_and_disturbs_nothing_else() {
-    let e = env("rt-bad");
-    let rt = e.runtime();
+fn bad_input_gets_a_clear_reason_and_disturbs_nothing_else<R: TestRuntime>(e: Env) {
+    let rt = R::make(&e);
     // A healthy pod alongside.
     let mut good = container("web", &e.testbin);
     good.readiness_probe = Some(http_probe("/healthz", 1, 3));
@@ -678,10 +762,8 @@ fn imported_layouts_and_archives_run_with_pull_policy_never_and_gc_reclaims_them
     });
 }
 
-#[test]
-fn a_killed_shim_is_replaced_and_the_pod_converges() {
-    let e = env("rt-shim");
-    let rt = e.runtime();
+fn a_killed_shim_is_replaced_and_the_pod_converges<R: TestRuntime>(e: Env) {
+    let rt = R::make(&e);
     let mut c = container("web", &e.testbin);
     c.readiness_probe = Some(http_probe("/healthz", 1, 3));
     let p = pod("shimkill", vec![c]);
@@ -689,19 +771,28 @@ fn a_killed_shim_is_replaced_and_the_pod_converges() {
     e.block_on(async {
         sync_until(&mut w, "Ready", 60, |p| p.is_ready()).await;
         let old_pid = rt.list(&w.pod_ref).await.unwrap()[0].pid;
-        let shim = e.root.shim_pids()[0];
-        nix::sys::signal::kill(
-            nix::unistd::Pid::from_raw(shim),
-            nix::sys::signal::Signal::SIGKILL,
-        )
-        .unwrap();
+        let shim = e.shim_pids()[0];
+        match &e.containerd {
+            Some(c) => c.kill_shim(shim),
+            None => nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(shim),
+                nix::sys::signal::Signal::SIGKILL,
+            )
+            .unwrap(),
+        }
         // A new shim takes over; the orphaned container is replaced by one
         // it owns, and the pod is Ready again.
         let p = sync_until(&mut w, "Ready with a new shim", 60, |p| {
-            p.is_ready() && e.root.shim_pids().first().is_some_and(|s| *s != shim)
+            p.is_ready() && e.shim_pids().first().is_some_and(|s| *s != shim)
         })
         .await;
-        let now = rt.list(&w.pod_ref).await.unwrap();
+        let all = rt.list(&w.pod_ref).await.unwrap();
+        if e.containerd.is_none() {
+            // A new pod shim knows nothing of the old container.
+            assert_eq!(all.len(), 1, "{all:?}");
+        }
+        // containerd keeps the old container's record, exited.
+        let now: Vec<_> = all.into_iter().filter(|o| o.exit.is_none()).collect();
         assert_eq!(now.len(), 1, "{now:?}");
         assert_ne!(now[0].pid, old_pid);
         assert!(
@@ -713,4 +804,39 @@ fn a_killed_shim_is_replaced_and_the_pod_converges() {
         assert!(status(&p, "web").state.running.is_some());
         w.terminate().await.expect("terminate");
     });
+}
+
+/// One `#[test]` per backend for each scenario: `direct::NAME` and
+/// `containerd::NAME`.
+macro_rules! on_both_runtimes {
+    ($($name:ident => $short:literal),* $(,)?) => {
+        mod direct {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name::<super::DirectRuntime>(super::env($short, super::Backend::Direct));
+                }
+            )*
+        }
+        mod containerd {
+            $(
+                #[test]
+                fn $name() {
+                    super::$name::<super::ContainerdRuntime>(super::env(
+                        concat!("c", $short),
+                        super::Backend::Containerd,
+                    ));
+                }
+            )*
+        }
+    };
+}
+
+on_both_runtimes! {
+    pulled_image_runs_in_the_pod_netns_serves_execs_and_logs => "rt-run",
+    failing_liveness_probe_restarts_with_back_off => "rt-live",
+    oom_and_non_zero_exit_are_reported_with_their_reasons => "rt-exit",
+    a_new_runtime_instance_re_adopts_running_containers => "rt-adopt",
+    bad_input_gets_a_clear_reason_and_disturbs_nothing_else => "rt-bad",
+    a_killed_shim_is_replaced_and_the_pod_converges => "rt-shim",
 }

@@ -1,5 +1,7 @@
 //! The runtime end to end in the lab: agents started with `--runtime
-//! direct` pull the test HTTP server image from a docker-registry on their
+//! direct` (or `--runtime containerd`, against one containerd of the test's
+//! own for the whole lab, each agent in its own containerd namespace) pull
+//! the test HTTP server image from a docker-registry on their
 //! node namespace's loopback and run a Deployment's pods; readiness reaches
 //! the Endpoints (an unready pod leaves them); a deleted pod is replaced;
 //! a stopped agent leaves its containers serving and its restart adopts them
@@ -18,6 +20,7 @@ use keel_api::{Endpoints, Pod, client::ListParams};
 use keel_cni::ns::NetNs;
 use keel_lab::{Bins, Lab, LabGuard, Mode, Options, Spec, block_on};
 use keel_tests::{
+    containerd::TestContainerd,
     process::bin,
     require_root,
     runtime::{ImageSpec, TestRegistry, build_layout},
@@ -121,8 +124,19 @@ fn keelctl(lab: &str, args: &[&str]) -> (i32, String, String) {
 
 #[test]
 fn deployment_runs_ready_replaced_and_survives_its_agent() {
+    deployment_runs_ready_replaced_and_survives_its_agent_on("direct");
+}
+
+#[test]
+fn deployment_runs_ready_replaced_and_survives_its_agent_with_containerd() {
+    deployment_runs_ready_replaced_and_survives_its_agent_on("containerd");
+}
+
+fn deployment_runs_ready_replaced_and_survives_its_agent_on(runtime: &str) {
     require_root();
-    let name = format!("trt{}", std::process::id() % 100_000);
+    // Dropped after the lab: its tasks go last.
+    let containerd = (runtime == "containerd").then(TestContainerd::start);
+    let name = format!("t{}{}", &runtime[..2], std::process::id() % 100_000);
     let spec = Spec {
         name: name.clone(),
         nodes: 2,
@@ -130,12 +144,22 @@ fn deployment_runs_ready_replaced_and_survives_its_agent() {
         segments: 1,
     };
     let opts = Options {
-        agent_args: vec![
+        agent_args: [
             "--runtime".into(),
-            "direct".into(),
+            runtime.to_string(),
             "--insecure-registry".into(),
             format!("127.0.0.1:{PORT}"),
-        ],
+        ]
+        .into_iter()
+        .chain(containerd.iter().flat_map(|c| {
+            [
+                "--containerd-socket".to_string(),
+                c.socket().display().to_string(),
+                "--containerd-runc-root".to_string(),
+                c.runc_root().display().to_string(),
+            ]
+        }))
+        .collect(),
         ..Default::default()
     };
     let bins = Bins::beside_current_exe().expect("binaries");

@@ -90,45 +90,125 @@ impl DirectRuntime {
     pub fn state_root(&self, pod: &PodRef) -> PathBuf {
         state_root(&self.pod_dir(pod))
     }
+}
 
-    fn write_pod_files(&self, pod: &PodRef, hostname: &str) -> std::io::Result<Vec<BindMount>> {
-        let etc = self.pod_dir(pod).join("etc");
-        fs::create_dir_all(&etc)?;
-        let hosts = etc.join("hosts");
-        if !hosts.exists() {
-            fs::write(
-                &hosts,
-                format!(
-                    "# Kubernetes-managed hosts file (keel).\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
-                ),
-            )?;
-        }
-        let hn = etc.join("hostname");
-        if !hn.exists() {
-            fs::write(&hn, format!("{hostname}\n"))?;
-        }
-        let mut m = vec![
-            BindMount {
-                source: hosts,
-                destination: "/etc/hosts".into(),
-                read_only: false,
-            },
-            BindMount {
-                source: hn,
-                destination: "/etc/hostname".into(),
-                read_only: false,
-            },
-        ];
-        let resolv = etc.join("resolv.conf");
-        if resolv.exists() {
-            m.push(BindMount {
-                source: resolv,
-                destination: "/etc/resolv.conf".into(),
-                read_only: false,
-            });
-        }
-        Ok(m)
+/// A container's bundle directory with its rootfs mounted, and the OCI spec
+/// to run it with (not yet written anywhere).
+pub(crate) struct Prepared {
+    pub req: super::container::ContainerRequest,
+    pub bundle: PathBuf,
+    pub config: serde_json::Value,
+}
+
+/// What both runtimes do before a container runs: resolve the pod's
+/// container against its image, write the pod's shared files, mount the
+/// rootfs at `<pod dir>/containers/<id>/rootfs`, look up a named user in it
+/// and build the spec with `root_path` as `root.path` (empty: the rootfs's
+/// absolute path). A failed user lookup removes the bundle again.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call per runtime, all of them needed"
+)]
+pub(crate) async fn prepare_bundle(
+    node: &NodeRuntimeConfig,
+    dir: &Path,
+    pod: &PodRef,
+    spec_pod: &Pod,
+    kind: Kind,
+    index: usize,
+    attempt: u32,
+    image: &ImageInfo,
+    root_path: &str,
+) -> Result<Prepared, RuntimeError> {
+    let mut req = resolve(
+        spec_pod,
+        kind,
+        index,
+        &image.config,
+        node,
+        dir,
+        pod.netns.as_deref(),
+        attempt,
+    )?;
+    req.mounts.splice(
+        0..0,
+        write_pod_files(dir, &req.hostname).map_err(|e| other("pod files", e))?,
+    );
+    let bundle = dir.join("containers").join(&req.id);
+    let b = bundle.clone();
+    let layers = image.layers.clone();
+    let rootfs = tokio::task::spawn_blocking(move || rootfs::mount_rootfs(&b, &layers))
+        .await
+        .map_err(|e| other("rootfs task", e))?
+        .map_err(|e| other(&format!("mounting rootfs of {}", req.id), e))?;
+    if let Some(u) = req.user_name.take() {
+        let eu = user::lookup(&rootfs, &u).map_err(|m| {
+            let _ = rootfs::remove_bundle(&bundle);
+            RuntimeError::Config(super::container::ConfigError::new("image config User", m))
+        })?;
+        req.uid = eu.uid;
+        req.gid = eu.gid;
+        req.additional_gids = eu.additional_gids;
     }
+    // A capability outside this process's bounding set cannot be given
+    // (here, e.g., CAP_SYS_RESOURCE): privileged gets what there is.
+    let bounding = bounding_caps();
+    if req.privileged && !bounding.is_empty() {
+        req.capabilities.retain(|c| bounding.contains(c));
+    }
+    let root_path = if root_path.is_empty() {
+        rootfs.display().to_string()
+    } else {
+        root_path.to_string()
+    };
+    let config = spec::build(&req, &root_path);
+    Ok(Prepared {
+        req,
+        bundle,
+        config,
+    })
+}
+
+/// Writes the files a pod's containers share (hosts, hostname) under
+/// `<pod dir>/etc` and returns their bind mounts (plus resolv.conf when the
+/// sandbox wrote one).
+pub(crate) fn write_pod_files(dir: &Path, hostname: &str) -> std::io::Result<Vec<BindMount>> {
+    let etc = dir.join("etc");
+    fs::create_dir_all(&etc)?;
+    let hosts = etc.join("hosts");
+    if !hosts.exists() {
+        fs::write(
+            &hosts,
+            format!(
+                "# Kubernetes-managed hosts file (keel).\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
+            ),
+        )?;
+    }
+    let hn = etc.join("hostname");
+    if !hn.exists() {
+        fs::write(&hn, format!("{hostname}\n"))?;
+    }
+    let mut m = vec![
+        BindMount {
+            source: hosts,
+            destination: "/etc/hosts".into(),
+            read_only: false,
+        },
+        BindMount {
+            source: hn,
+            destination: "/etc/hostname".into(),
+            read_only: false,
+        },
+    ];
+    let resolv = etc.join("resolv.conf");
+    if resolv.exists() {
+        m.push(BindMount {
+            source: resolv,
+            destination: "/etc/resolv.conf".into(),
+            read_only: false,
+        });
+    }
+    Ok(m)
 }
 
 fn other(what: &str, e: impl std::fmt::Display) -> RuntimeError {
@@ -168,50 +248,26 @@ impl PodRuntime for DirectRuntime {
         image: &ImageInfo,
     ) -> Result<Observed, RuntimeError> {
         let dir = self.pod_dir(pod);
-        let mut req = resolve(
+        let Prepared {
+            req,
+            bundle,
+            config,
+        } = prepare_bundle(
+            &self.cfg.node,
+            &dir,
+            pod,
             spec_pod,
             kind,
             index,
-            &image.config,
-            &self.cfg.node,
-            &dir,
-            pod.netns.as_deref(),
             attempt,
-        )?;
-        req.mounts.splice(
-            0..0,
-            self.write_pod_files(pod, &req.hostname)
-                .map_err(|e| other("pod files", e))?,
-        );
-        let bundle = dir.join("containers").join(&req.id);
-        let b = bundle.clone();
-        let layers = image.layers.clone();
-        let rootfs = tokio::task::spawn_blocking(move || rootfs::mount_rootfs(&b, &layers))
-            .await
-            .map_err(|e| other("rootfs task", e))?
-            .map_err(|e| other(&format!("mounting rootfs of {}", req.id), e))?;
+            image,
+            "rootfs",
+        )
+        .await?;
         let cleanup = |e: RuntimeError| {
             let _ = rootfs::remove_bundle(&bundle);
             e
         };
-        if let Some(u) = req.user_name.take() {
-            let eu = user::lookup(&rootfs, &u).map_err(|m| {
-                cleanup(RuntimeError::Config(super::container::ConfigError::new(
-                    "image config User",
-                    m,
-                )))
-            })?;
-            req.uid = eu.uid;
-            req.gid = eu.gid;
-            req.additional_gids = eu.additional_gids;
-        }
-        // A capability outside this process's bounding set cannot be given
-        // (here, e.g., CAP_SYS_RESOURCE): privileged gets what there is.
-        let bounding = bounding_caps();
-        if req.privileged && !bounding.is_empty() {
-            req.capabilities.retain(|c| bounding.contains(c));
-        }
-        let config = spec::build(&req, "rootfs");
         fs::write(
             bundle.join("config.json"),
             serde_json::to_vec_pretty(&config).expect("serialise"),

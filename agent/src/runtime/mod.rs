@@ -1,5 +1,5 @@
 //! The pod runtime: images, containers (through a per-pod shim that owns
-//! them with youki's libcontainer), restart policy, probes, logs and pod
+//! them with youki's libcontainer, or through containerd), restart policy, probes, logs and pod
 //! status. Everything kernel- or process-facing sits behind
 //! [`backend::PodRuntime`]; the lifecycle decisions ([`worker::plan`],
 //! [`restart`], [`probe::Prober`], [`status`]) are pure.
@@ -7,6 +7,7 @@
 pub mod api;
 pub mod backend;
 pub mod container;
+pub mod containerd;
 pub mod direct;
 pub mod images;
 pub mod logs;

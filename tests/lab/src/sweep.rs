@@ -5,7 +5,9 @@
 //!
 //! Only things whose name starts with the prefix are touched; a process is
 //! ended only if it lives in a keel-named namespace or cgroup, which only
-//! keel's tools create.
+//! keel's tools create, or is a containerd, runc shim or log driver whose
+//! command line names a keel-named directory (the containerd runtime's
+//! tests and labs).
 
 use std::{
     fs, io,
@@ -64,6 +66,7 @@ pub fn sweep(prefix: &str) -> Swept {
 
     // Processes first, so namespaces and cgroups can go.
     let mut victims = Vec::new();
+    let mut shim_sockets = Vec::new();
     let ns_inodes: Vec<u64> = netns
         .iter()
         .filter_map(|p| fs::metadata(p).ok().map(|m| m.ino()))
@@ -93,7 +96,11 @@ pub fn sweep(prefix: &str) -> Swept {
                 && args.get(2).is_some_and(|a| a == "--dir")
                 && args.get(3).is_some_and(|d| path_has_prefix(d, prefix))
         });
-        if in_ns || in_cg || shim {
+        let keel_containerd = containerd_of_keel(pid, prefix);
+        if keel_containerd && let Some(s) = shim_socket(&cmdline(pid)) {
+            shim_sockets.push(s);
+        }
+        if in_ns || in_cg || shim || keel_containerd {
             victims.push(pid);
         }
     }
@@ -105,6 +112,9 @@ pub fn sweep(prefix: &str) -> Swept {
         }
     }
     wait_gone(&victims);
+    for s in shim_sockets {
+        let _ = fs::remove_file(s);
+    }
 
     for m in keel_mounts(prefix) {
         match nix::mount::umount2(&m, nix::mount::MntFlags::MNT_DETACH) {
@@ -173,6 +183,64 @@ pub fn sweep(prefix: &str) -> Swept {
         }
     }
     swept
+}
+
+fn cmdline(pid: i32) -> Vec<String> {
+    fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|raw| {
+            raw.split(|b| *b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn containerd_of_keel(pid: i32, prefix: &str) -> bool {
+    is_keel_containerd(&cmdline(pid), prefix)
+}
+
+/// Whether a command line is a containerd that keel's tests or labs started
+/// for the containerd runtime (`containerd --config DIR/config.toml` with a
+/// keel-named directory), one of its runc shims (`containerd-shim-runc-v2 …
+/// -address DIR/c.sock`), or keel-agent running as a shim's log driver
+/// (`keel-agent containerd-log DIR/…`). Never any other containerd: the
+/// directory must carry the prefix. Pure.
+pub fn is_keel_containerd(args: &[String], prefix: &str) -> bool {
+    let Some(exe) = args.first() else {
+        return false;
+    };
+    let after = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .is_some_and(|d| path_has_prefix(d, prefix))
+    };
+    (exe.ends_with("/containerd") || exe == "containerd") && after("--config")
+        || exe.ends_with("containerd-shim-runc-v2") && after("-address")
+        || exe.ends_with("keel-agent") && after("containerd-log")
+}
+
+/// The socket a containerd 1.6 runc shim listens on, from its command line:
+/// `/run/containerd/s/<sha256 of ADDRESS/NAMESPACE/ID>` (containerd's
+/// `runtime/v2/shim/util_unix.go`). A killed shim leaves it behind. Pure.
+pub fn shim_socket(args: &[String]) -> Option<PathBuf> {
+    if !args.first()?.ends_with("containerd-shim-runc-v2") {
+        return None;
+    }
+    let after = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+    };
+    use sha2::Digest;
+    let key = format!(
+        "{}/{}/{}",
+        after("-address")?,
+        after("-namespace")?,
+        after("-id")?
+    );
+    Some(Path::new("/run/containerd/s").join(hex::encode(sha2::Sha256::digest(key.as_bytes()))))
 }
 
 fn path_has_prefix(path: &str, prefix: &str) -> bool {
@@ -280,5 +348,65 @@ fn count_files(path: &Path) -> usize {
             .unwrap_or(0)
     } else {
         1
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn args(s: &str) -> Vec<String> {
+        s.split(' ').map(String::from).collect()
+    }
+
+    #[test]
+    fn only_keel_named_containerd_processes_are_ours() {
+        let p = "keel-t";
+        assert!(is_keel_containerd(
+            &args("/usr/bin/containerd --config /tmp/keel-t-ctrd-x/config.toml"),
+            p
+        ));
+        assert!(is_keel_containerd(
+            &args(
+                "/usr/bin/containerd-shim-runc-v2 -namespace n -id i -address /tmp/keel-t-ctrd-x/c.sock"
+            ),
+            p
+        ));
+        assert!(is_keel_containerd(
+            &args("/x/keel-agent containerd-log /tmp/keel-t-runtime-y/pods/u/logs/c/0.log"),
+            p
+        ));
+        // The system's containerd and its shims are never ours.
+        assert!(!is_keel_containerd(&args("/usr/bin/containerd"), p));
+        assert!(!is_keel_containerd(
+            &args("/usr/bin/containerd --config /etc/containerd/config.toml"),
+            p
+        ));
+        assert!(!is_keel_containerd(
+            &args(
+                "/usr/bin/containerd-shim-runc-v2 -namespace k8s.io -id keel-t-x -address /run/containerd/containerd.sock"
+            ),
+            p
+        ));
+        assert!(!is_keel_containerd(
+            &args("/x/keel-agent shim --dir /tmp/keel-t-a"),
+            p
+        ));
+    }
+
+    #[test]
+    fn shim_sockets_follow_containerd() {
+        // sha256("/a/c.sock/ns/id"), as containerd 1.6 names it.
+        let s = shim_socket(&args(
+            "/usr/bin/containerd-shim-runc-v2 -namespace ns -id id -address /a/c.sock",
+        ))
+        .unwrap();
+        assert_eq!(
+            s,
+            Path::new(
+                "/run/containerd/s/3f4a67047e481c848af0d7bc41e65452303aa897fa35538183d2e926985a0e04"
+            )
+        );
+        assert_eq!(shim_socket(&args("/usr/bin/containerd --config x")), None);
     }
 }

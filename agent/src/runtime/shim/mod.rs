@@ -19,7 +19,7 @@ pub mod server;
 pub use client::ShimClient;
 pub use proto::{ContainerInfo, Exit, Request, Response};
 
-/// Runs the shim or exec helper when this process was started as one;
+/// Runs the shim, exec helper or containerd log driver when this process was started as one;
 /// returns its exit code. Call first thing in `main`, before any thread or
 /// async runtime exists.
 pub fn dispatch() -> Option<i32> {
@@ -28,6 +28,9 @@ pub fn dispatch() -> Option<i32> {
         Some("shim") => Some(server::main(&args[2..])),
         Some("shim-exec") => Some(exec::main(&args[2..])),
         Some("shim-run") => Some(oneshot::main(&args[2..])),
+        Some(crate::runtime::containerd::logger::SUBCOMMAND) => {
+            Some(crate::runtime::containerd::logger::main(&args[2..]))
+        }
         _ => None,
     }
 }
