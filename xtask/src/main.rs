@@ -225,6 +225,7 @@ fn demo(_extra: &[&str]) -> Result<(), String> {
     // The Service: its ClusterIP from inside the client container, balanced
     // by the eBPF socket programs over the three replicas (each answers with
     // its pod name); the NodePort from outside the cluster, through each node.
+    // (No `wget -T`: Debian's static busybox 1.35 crashes on it.)
     let svc = get_json(&["get", "service", "web"]);
     let vip = svc["spec"]["clusterIP"].as_str().unwrap_or("").to_string();
     eprintln!("\n# the client container → Service web ({vip}:80), six requests");
@@ -237,8 +238,6 @@ fn demo(_extra: &[&str]) -> Result<(), String> {
             "--",
             "wget",
             "-qO-",
-            "-T",
-            "3",
             &format!("http://{vip}/"),
         ])?;
     }
@@ -261,8 +260,6 @@ fn demo(_extra: &[&str]) -> Result<(), String> {
             "busybox",
             "wget",
             "-qO-",
-            "-T",
-            "3",
             &format!("http://{ip}:30080/"),
         ])?;
     }
