@@ -90,7 +90,7 @@ pub struct Options {
     pub runtime: bool,
     /// Service load balancing on every node: agents run in their node's
     /// cgroup v2 subtree (so pods' containers do too) with BPF pinned under
-    /// `/sys/fs/bpf/<lab prefix>/<node>`.
+    /// `/sys/fs/bpf/keel-lab-<name>-lb/<node>` (swept with the lab).
     pub lb: bool,
 }
 
@@ -348,7 +348,7 @@ impl Lab {
                     cgroup.display().to_string(),
                     "--bpffs".into(),
                     format!(
-                        "/sys/fs/bpf/{}/{}",
+                        "/sys/fs/bpf/{}-lb/{}",
                         topology::netns_prefix(&t.spec.name),
                         n.role
                     ),
