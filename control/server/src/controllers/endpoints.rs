@@ -82,11 +82,49 @@ pub fn desired(svc: &Service, pods: &[Arc<Pod>]) -> Endpoints {
     }
 }
 
+/// Which pods each service last listed and, the other way round, which
+/// services each pod was listed in: both directions indexed, so one
+/// service's sync costs its own pods, not every pod of the cluster.
+#[derive(Debug, Default)]
+struct Membership {
+    of_pod: HashMap<String, BTreeSet<String>>,
+    of_service: HashMap<String, BTreeSet<String>>,
+}
+
+impl Membership {
+    fn services_of(&self, pod: &str) -> impl Iterator<Item = &String> {
+        self.of_pod.get(pod).into_iter().flatten()
+    }
+
+    /// Records `pods` as the members of `service` (none: forgets it).
+    fn set(&mut self, service: &str, pods: Vec<String>) {
+        for old in self.of_service.remove(service).into_iter().flatten() {
+            if let Some(set) = self.of_pod.get_mut(&old) {
+                set.remove(service);
+                if set.is_empty() {
+                    self.of_pod.remove(&old);
+                }
+            }
+        }
+        if pods.is_empty() {
+            return;
+        }
+        for p in &pods {
+            self.of_pod
+                .entry(p.clone())
+                .or_default()
+                .insert(service.to_string());
+        }
+        self.of_service
+            .insert(service.to_string(), pods.into_iter().collect());
+    }
+}
+
 pub async fn run(store: Store, cfg: ControllerConfig) {
     let mut follower = Follower::new(store.clone(), cfg.resync);
     // Which services each pod was last listed in, to update them when the
     // pod stops matching or goes away.
-    let mut member_of: HashMap<String, BTreeSet<String>> = HashMap::new();
+    let mut member_of = Membership::default();
     loop {
         let (state, dirty): (Arc<State>, BTreeSet<String>) = match follower.next().await {
             Work::Resync(state) => {
@@ -110,9 +148,7 @@ pub async fn run(store: Store, cfg: ControllerConfig) {
                         }
                         Obj::Pod(p) => {
                             let key = p.key();
-                            if let Some(old) = member_of.get(&key) {
-                                dirty.extend(old.iter().cloned());
-                            }
+                            dirty.extend(member_of.services_of(&key).cloned());
                             if let Some(now) = state.pods.get(&key) {
                                 dirty.extend(state.services_selecting(now).iter().map(|s| s.key()));
                             }
@@ -139,7 +175,7 @@ async fn sync(
     store: &Store,
     state: &State,
     key: &str,
-    member_of: &mut HashMap<String, BTreeSet<String>>,
+    member_of: &mut Membership,
 ) -> Result<(), StoreError> {
     let current = state.endpoints.get(key).cloned();
     let Some(svc) = state
@@ -148,9 +184,7 @@ async fn sync(
         .filter(|s| !s.spec.selector.is_empty())
     else {
         // No service (or no selector: endpoints are not managed): remove ours.
-        for set in member_of.values_mut() {
-            set.remove(key);
-        }
+        member_of.set(key, Vec::new());
         if let Some(ep) = current
             && !state.services.contains_key(key)
         {
@@ -174,16 +208,7 @@ async fn sync(
         return Ok(());
     };
     let pods = state.pods_selected(&svc.metadata.namespace, &svc.spec.selector);
-    for set in member_of.values_mut() {
-        set.remove(key);
-    }
-    for p in &pods {
-        member_of
-            .entry(p.key())
-            .or_default()
-            .insert(key.to_string());
-    }
-    member_of.retain(|_, s| !s.is_empty());
+    member_of.set(key, pods.iter().map(|p| p.key()).collect());
     let want = desired(svc, &pods);
     match current {
         Some(cur) if cur.subsets == want.subsets && cur.metadata.labels == want.metadata.labels => {
@@ -229,6 +254,24 @@ mod tests {
         .unwrap();
         p.set_condition("Ready", if ready { "True" } else { "False" }, "", "");
         Arc::new(p)
+    }
+
+    #[test]
+    fn membership_is_indexed_both_ways_and_forgets_what_left() {
+        let mut m = Membership::default();
+        m.set("ns/a", vec!["ns/p1".into(), "ns/p2".into()]);
+        m.set("ns/b", vec!["ns/p2".into()]);
+        let of = |m: &Membership, p: &str| m.services_of(p).cloned().collect::<Vec<_>>();
+        assert_eq!(of(&m, "ns/p1"), ["ns/a"]);
+        assert_eq!(of(&m, "ns/p2"), ["ns/a", "ns/b"]);
+        // a loses p1 and p2, gains p3.
+        m.set("ns/a", vec!["ns/p3".into()]);
+        assert!(of(&m, "ns/p1").is_empty());
+        assert_eq!(of(&m, "ns/p2"), ["ns/b"]);
+        assert_eq!(of(&m, "ns/p3"), ["ns/a"]);
+        m.set("ns/b", vec![]);
+        m.set("ns/a", vec![]);
+        assert!(m.of_pod.is_empty() && m.of_service.is_empty(), "{m:?}");
     }
 
     #[test]
