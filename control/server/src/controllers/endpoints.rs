@@ -14,6 +14,8 @@ use keel_api::{
     endpoints::{EndpointAddress, EndpointPort, EndpointSubset, ObjectReference},
 };
 
+use futures_util::StreamExt;
+
 use super::{ControllerConfig, Follower, Work};
 use crate::store::{Obj, Precondition, State, Store, StoreError};
 
@@ -162,21 +164,45 @@ pub async fn run(store: Store, cfg: ControllerConfig) {
                 (state, dirty)
             }
         };
-        for key in dirty {
-            if let Err(e) = sync(&store, &state, &key, &mut member_of).await {
-                tracing::debug!(service = %key, error = %e, "endpoints write refused; will retry");
-            }
+        // Plan every dirty service first, then write concurrently: the
+        // store commits concurrent writes together (one fsync per group),
+        // so a burst of pod changes does not queue one commit per Endpoints.
+        let writes: Vec<Write> = dirty
+            .iter()
+            .filter_map(|key| plan(&state, key, &mut member_of))
+            .collect();
+        let store = &store;
+        futures_util::stream::iter(writes)
+            .for_each_concurrent(WRITE_CONCURRENCY, |w| async move {
+                if let Err(e) = write(store, &w).await {
+                    tracing::debug!(service = %w.key(), error = %e, "endpoints write refused; will retry");
+                }
+            })
+            .await;
+    }
+}
+
+/// At most this many Endpoints writes in flight.
+const WRITE_CONCURRENCY: usize = 64;
+
+/// One store write that makes a service's Endpoints right.
+enum Write {
+    Delete(Endpoints),
+    Update(Endpoints),
+    Create(Endpoints),
+}
+
+impl Write {
+    fn key(&self) -> String {
+        match self {
+            Write::Delete(e) | Write::Update(e) | Write::Create(e) => e.key(),
         }
     }
 }
 
-/// Makes the Endpoints for one service key match the desired state.
-async fn sync(
-    store: &Store,
-    state: &State,
-    key: &str,
-    member_of: &mut Membership,
-) -> Result<(), StoreError> {
+/// What makes the Endpoints for one service key match the desired state
+/// (nothing when they already do); records the service's members.
+fn plan(state: &State, key: &str, member_of: &mut Membership) -> Option<Write> {
     let current = state.endpoints.get(key).cloned();
     let Some(svc) = state
         .services
@@ -185,9 +211,29 @@ async fn sync(
     else {
         // No service (or no selector: endpoints are not managed): remove ours.
         member_of.set(key, Vec::new());
-        if let Some(ep) = current
-            && !state.services.contains_key(key)
-        {
+        return current
+            .filter(|_| !state.services.contains_key(key))
+            .map(|ep| Write::Delete((*ep).clone()));
+    };
+    let pods = state.pods_selected(&svc.metadata.namespace, &svc.spec.selector);
+    member_of.set(key, pods.iter().map(|p| p.key()).collect());
+    let want = desired(svc, &pods);
+    match current {
+        Some(cur) if cur.subsets == want.subsets && cur.metadata.labels == want.metadata.labels => {
+            None
+        }
+        Some(cur) => {
+            let mut next = want;
+            next.metadata.resource_version = cur.metadata.resource_version.clone();
+            Some(Write::Update(next))
+        }
+        None => Some(Write::Create(want)),
+    }
+}
+
+async fn write(store: &Store, w: &Write) -> Result<(), StoreError> {
+    match w {
+        Write::Delete(ep) => {
             let pre = Precondition {
                 uid: Some(ep.metadata.uid.clone()),
                 resource_version: None,
@@ -201,25 +247,12 @@ async fn sync(
                 )
                 .await
             {
-                Ok(_) | Err(StoreError::NotFound { .. }) => {}
-                Err(e) => return Err(e),
+                Ok(_) | Err(StoreError::NotFound { .. }) => Ok(()),
+                Err(e) => Err(e),
             }
         }
-        return Ok(());
-    };
-    let pods = state.pods_selected(&svc.metadata.namespace, &svc.spec.selector);
-    member_of.set(key, pods.iter().map(|p| p.key()).collect());
-    let want = desired(svc, &pods);
-    match current {
-        Some(cur) if cur.subsets == want.subsets && cur.metadata.labels == want.metadata.labels => {
-            Ok(())
-        }
-        Some(cur) => {
-            let mut next = want;
-            next.metadata.resource_version = cur.metadata.resource_version.clone();
-            store.update(next).await.map(drop)
-        }
-        None => match store.create(want).await {
+        Write::Update(next) => store.update(next.clone()).await.map(drop),
+        Write::Create(want) => match store.create(want.clone()).await {
             Ok(_) | Err(StoreError::AlreadyExists { .. }) => Ok(()),
             Err(e) => Err(e),
         },
