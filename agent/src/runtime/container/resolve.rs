@@ -43,7 +43,8 @@ pub const DEFAULT_CAPS: &[&str] = &[
     "CAP_AUDIT_WRITE",
 ];
 
-/// Every capability, for privileged containers.
+/// Every capability, for privileged containers, in the kernel's order
+/// (a capability's number is its position here).
 pub const ALL_CAPS: &[&str] = &[
     "CAP_CHOWN",
     "CAP_DAC_OVERRIDE",
