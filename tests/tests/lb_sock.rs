@@ -322,7 +322,7 @@ fn a_new_datapath_adopts_pinned_state_without_disruption() {
     drop(bpffs);
 }
 
-use keel_agent::lb::{maps::LbMaps, sys};
+use keel_agent::{bpf::sys, lb::maps::LbMaps};
 
 /// The pinned links under `pins`, by program name.
 fn link_infos(pins: &std::path::Path) -> BTreeMap<String, sys::LinkInfo> {

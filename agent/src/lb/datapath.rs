@@ -35,11 +35,12 @@ use keel_ebpf_common::lb::{
     ServiceValue, SockRevNatKey, SockRevNatValue, TC_EGRESS_PROG, TC_INGRESS_PROG,
 };
 
-use super::{
-    maps::{AyaMaps, MapsError},
+use super::maps::{AyaMaps, MapsError};
+use crate::bpf::{
+    BpfError, object,
+    pin::{PinError, Target, ensure_bpffs, pin_link, reuse_link},
     sys,
 };
-use crate::bpf::{BpfError, object};
 
 /// The cgroup programs and their attach types.
 pub const SOCK_PROGRAMS: [(&str, u32); 4] = [
@@ -55,15 +56,14 @@ pub const TC_PROGRAMS: [(&str, TcAttachType, u32); 2] = [
     (TC_EGRESS_PROG, TcAttachType::Egress, sys::BPF_TCX_EGRESS),
 ];
 
-const BPF_FS_MAGIC: i64 = 0xcafe_4a11;
 const BPF_F_NO_PREALLOC: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DatapathError {
     #[error(transparent)]
     Object(#[from] BpfError),
-    #[error("{path} is not on a bpf filesystem (mount one: mount -t bpf bpf DIR)")]
-    NotBpffs { path: String },
+    #[error(transparent)]
+    Pin(#[from] PinError),
     #[error("{what} {path}: {source}")]
     Io {
         what: &'static str,
@@ -175,41 +175,6 @@ fn incompatible(name: &str, info: &MapInfo) -> Option<String> {
             "pinned as {:?} key={} value={} max={} flags={:#x}, this agent needs {ty:?} key={key} value={value} max={max} flags={flags:#x}",
             got.0, got.1, got.2, got.3, got.4
         )
-    })
-}
-
-/// Makes sure `dir` can hold pins: its nearest existing ancestor must be on
-/// a bpf filesystem. Under /sys/fs/bpf, which a host may not have mounted,
-/// bpffs is mounted there first (as Cilium's agent does).
-pub fn ensure_bpffs(dir: &Path) -> Result<(), DatapathError> {
-    let on_bpffs =
-        |p: &Path| nix::sys::statfs::statfs(p).is_ok_and(|s| s.filesystem_type().0 == BPF_FS_MAGIC);
-    let existing = dir
-        .ancestors()
-        .find(|p| p.exists())
-        .unwrap_or(Path::new("/"));
-    if on_bpffs(existing) {
-        return Ok(());
-    }
-    let sysfs_bpf = Path::new("/sys/fs/bpf");
-    if dir.starts_with(sysfs_bpf) && sysfs_bpf.is_dir() && !on_bpffs(sysfs_bpf) {
-        nix::mount::mount(
-            Some("bpf"),
-            sysfs_bpf,
-            Some("bpf"),
-            nix::mount::MsFlags::empty(),
-            None::<&str>,
-        )
-        .map_err(|e| DatapathError::Io {
-            what: "mounting bpffs on",
-            path: sysfs_bpf.display().to_string(),
-            source: e.into(),
-        })?;
-        tracing::info!("mounted bpffs on /sys/fs/bpf");
-        return Ok(());
-    }
-    Err(DatapathError::NotBpffs {
-        path: dir.display().to_string(),
     })
 }
 
@@ -392,9 +357,8 @@ impl Datapath {
         Ok(())
     }
 
-    /// If a link is pinned at `pin` and attached where it should be, swaps
-    /// its program for ours (atomically) and returns true; a link attached
-    /// elsewhere is unpinned (detached) first.
+    /// Adopts the link pinned at `pin` if it is attached at `want` (see
+    /// [`crate::bpf::pin::reuse_link`]).
     fn reuse_link(
         &self,
         name: &'static str,
@@ -403,24 +367,12 @@ impl Datapath {
         target: u64,
         attach_type: u32,
     ) -> Result<bool, DatapathError> {
-        let link = match sys::obj_get(pin) {
-            Ok(fd) => fd,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(false),
-            Err(e) => return Err(io_err("opening pinned link", pin)(e)),
+        let want = Target {
+            link_type,
+            target,
+            attach_type,
         };
-        let info = sys::link_info(link.as_fd()).map_err(io_err("reading pinned link", pin))?;
-        if info.link_type == link_type && info.target == target && info.attach_type == attach_type {
-            let prog = self.program_fd(name)?;
-            sys::link_update(link.as_fd(), prog).map_err(io_err("updating pinned link", pin))?;
-            return Ok(true);
-        }
-        tracing::info!(
-            program = name,
-            ?info,
-            "pinned link is attached elsewhere; replacing it"
-        );
-        fs::remove_file(pin).map_err(io_err("unpinning link", pin))?;
-        Ok(false)
+        Ok(reuse_link(pin, want, self.program_fd(name)?)?)
     }
 }
 
@@ -435,14 +387,6 @@ where
             name,
             source: Box::new(source),
         })
-}
-
-fn pin_link(name: &'static str, link: FdLink, pin: &Path) -> Result<(), DatapathError> {
-    link.pin(pin).map_err(|e| DatapathError::Link {
-        name,
-        what: format!("pinning at {}: {e}", pin.display()),
-    })?;
-    Ok(())
 }
 
 /// Detaches the programs and forgets the state pinned under `dir` (links

@@ -8,7 +8,8 @@
 //! - [`plan`]: the pure delta between the two.
 //! - [`apply`]: the only writer of the maps.
 //! - [`maps`]: the kernel boundary (`LbMaps`, aya and fake implementations).
-//! - [`datapath`]: loading, pinning and attaching the programs.
+//! - [`datapath`]: loading, pinning and attaching the programs (the
+//!   `bpf(2)` calls aya lacks are in [`crate::bpf::sys`]).
 //! - [`reconcile`]: the loop that ties it together (single writer,
 //!   retries with backoff, periodic resync, status).
 //! - [`api`] and [`dump`]: the local API's `/lb/*` routes.
@@ -27,7 +28,6 @@ pub mod model;
 pub mod observed;
 pub mod plan;
 pub mod reconcile;
-pub mod sys;
 
 #[cfg(test)]
 mod testutil;

@@ -1,5 +1,11 @@
-//! The BPF object built from `ebpf/programs` and embedded at build time, and
-//! the self-test program that proves the build → embed → load → attach path.
+//! The BPF objects built from `ebpf/programs` and embedded at build time
+//! (`keel-ebpf`: the load balancer and the self-test probe; `keel-net`:
+//! host routing), the self-test program that proves the build → embed →
+//! load → attach path, and what both datapaths share: pins on bpffs
+//! ([`pin`]) and the `bpf(2)` commands aya lacks ([`sys`]).
+
+pub mod pin;
+pub mod sys;
 
 use std::{fs::File, path::Path};
 
@@ -12,8 +18,9 @@ use keel_ebpf_common::probe::{
     PROBE_CONNECT4, PROBE_CONNECT4_LOOPBACK, PROBE_CONNECT4_PROG, PROBE_COUNTERS_MAP,
 };
 
-/// The BPF ELF object; empty when the agent was built without the BPF toolchain.
+/// The BPF ELF objects; empty when the agent was built without the BPF toolchain.
 static OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/keel-ebpf"));
+static NET_OBJECT: &[u8] = aya::include_bytes_aligned!(concat!(env!("OUT_DIR"), "/keel-net"));
 
 #[derive(Debug, thiserror::Error)]
 pub enum BpfError {
@@ -48,12 +55,21 @@ pub enum BpfError {
     },
 }
 
-/// The embedded object, or [`BpfError::NotBuilt`].
+/// The embedded load-balancer object, or [`BpfError::NotBuilt`].
 pub fn object() -> Result<&'static [u8], BpfError> {
     if OBJECT.is_empty() {
         Err(BpfError::NotBuilt)
     } else {
         Ok(OBJECT)
+    }
+}
+
+/// The embedded host-routing object, or [`BpfError::NotBuilt`].
+pub fn net_object() -> Result<&'static [u8], BpfError> {
+    if NET_OBJECT.is_empty() {
+        Err(BpfError::NotBuilt)
+    } else {
+        Ok(NET_OBJECT)
     }
 }
 
