@@ -15,7 +15,10 @@ use std::{
 
 use anyhow::{Context as _, anyhow};
 
+/// The BPF package, and the name of its load-balancer object (a bin).
 const PROGRAMS: &str = "keel-ebpf";
+/// Its host-routing object (the package's other bin).
+const NET_PROGRAMS: &str = "keel-net";
 
 fn main() -> anyhow::Result<()> {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
@@ -47,6 +50,7 @@ fn main() -> anyhow::Result<()> {
             "cargo:warning=building keel-agent without BPF programs ({why}); run `cargo xtask setup` for the load balancer"
         );
         fs::write(&out, [])?;
+        fs::write(out.with_file_name(NET_PROGRAMS), [])?;
         // A path that does not exist makes cargo rerun this script on every
         // build, so installing the toolchain later is picked up.
         println!(

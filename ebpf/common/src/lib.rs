@@ -7,4 +7,5 @@
 #![cfg_attr(not(test), no_std)]
 
 pub mod lb;
+pub mod net;
 pub mod probe;
