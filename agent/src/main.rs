@@ -41,6 +41,13 @@ struct Args {
     /// does not touch node networking).
     #[arg(long, default_value = "none", value_parser = |s: &str| s.parse::<keel_agent::net::plan::Mode>())]
     network_mode: keel_agent::net::plan::Mode,
+    /// What forwards pod traffic through this node: "bpf" (TC programs,
+    /// no pass through the node's IP stack or its netfilter rules),
+    /// "kernel" (the IP stack), or "auto" (bpf when keel's load balancer
+    /// runs here, so no netfilter NAT needs to see pod traffic, and the
+    /// kernel takes the programs).
+    #[arg(long, default_value = "auto", value_parser = |s: &str| s.parse::<keel_agent::net::hostrouting::Mode>())]
+    host_routing: keel_agent::net::hostrouting::Mode,
     /// VXLAN network identifier.
     #[arg(long, default_value_t = 1)]
     vxlan_vni: u32,
@@ -100,8 +107,9 @@ struct Args {
     /// holding the node IP; "none": no NodePort).
     #[arg(long, env = "KEEL_UPLINK")]
     uplink: Option<String>,
-    /// Where the load balancer pins its maps and links (default:
-    /// /sys/fs/bpf/keel/<node>); must be on a bpf filesystem.
+    /// Where the load balancer pins its maps and links, and host routing
+    /// its own under `net/` (default: /sys/fs/bpf/keel/<node>); must be on
+    /// a bpf filesystem.
     #[arg(long, env = "KEEL_BPFFS")]
     bpffs: Option<PathBuf>,
     /// How often the load balancer re-reads its maps and compares everything.
@@ -226,6 +234,25 @@ async fn agent_main() -> anyhow::Result<()> {
         node_ip,
     };
     tokio::spawn(keel_agent::net::run(net, view.clone(), conditions_tx));
+    let bpffs = args
+        .bpffs
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/sys/fs/bpf/keel").join(&node_name));
+    let mut routes = axum::Router::new();
+    if args.network_mode != keel_agent::net::plan::Mode::None {
+        let hr = keel_agent::net::hostrouting::start(
+            keel_agent::net::hostrouting::Options {
+                mode: args.host_routing,
+                lb: args.cgroup_root.is_some(),
+                dir: bpffs.join("net"),
+                node_name: node_name.clone(),
+                node_ip,
+            },
+            view.clone(),
+        )
+        .context("starting host routing")?;
+        routes = routes.merge(hr.router);
+    }
     let mut runtime_routes = None;
     if !args.cni_bin_dir.is_empty() {
         let mtu = args
@@ -308,7 +335,6 @@ async fn agent_main() -> anyhow::Result<()> {
         }
     }
 
-    let mut routes = axum::Router::new();
     if let Some(r) = runtime_routes {
         routes = routes.merge(r);
     }
@@ -321,10 +347,7 @@ async fn agent_main() -> anyhow::Result<()> {
                 },
                 cgroup_root,
                 uplink: args.uplink.clone(),
-                bpffs: args
-                    .bpffs
-                    .clone()
-                    .unwrap_or_else(|| PathBuf::from("/sys/fs/bpf/keel").join(&node_name)),
+                bpffs: bpffs.clone(),
                 resync: args.lb_resync,
             },
             view.clone(),

@@ -3,7 +3,11 @@
 //! Nodes are the desired state, the kernel is observed, [`plan`] decides
 //! and [`kernel::apply`] changes only what differs — so an agent restart
 //! over correct state changes nothing and cuts no flow.
+//!
+//! [`hostrouting`] is the other half: how packets cross the node itself
+//! (BPF programs at TC instead of the IP stack, by default).
 
+pub mod hostrouting;
 pub mod kernel;
 pub mod plan;
 

@@ -37,7 +37,7 @@ pub enum LbCommand {
 
 /// Which agent: its socket, or a lab node's (`keelctl --lab NAME lb … --node N`).
 #[derive(Args, Debug)]
-pub struct AgentArgs {
+pub(crate) struct AgentArgs {
     /// The agent's local API socket.
     #[arg(long, default_value = "/var/lib/keel/agent/agent.sock")]
     agent_socket: PathBuf,
@@ -47,7 +47,7 @@ pub struct AgentArgs {
 }
 
 impl AgentArgs {
-    fn socket(&self, lab: Option<&str>) -> anyhow::Result<PathBuf> {
+    pub(crate) fn socket(&self, lab: Option<&str>) -> anyhow::Result<PathBuf> {
         let Some(node) = &self.node else {
             return Ok(self.agent_socket.clone());
         };
@@ -69,7 +69,11 @@ pub fn run(cmd: LbCommand, lab: Option<&str>) -> anyhow::Result<ExitCode> {
         LbCommand::Status { agent } => (agent, "/lb/status".to_string()),
     };
     let socket = agent.socket(lab)?;
-    let body = get(&socket, &path)?;
+    let body = get(
+        &socket,
+        &path,
+        "the agent has no load balancer (start it with --cgroup-root)",
+    )?;
     print!("{body}");
     if !body.ends_with('\n') {
         println!();
@@ -78,11 +82,12 @@ pub fn run(cmd: LbCommand, lab: Option<&str>) -> anyhow::Result<ExitCode> {
 }
 
 /// One HTTP/1.0 GET over the agent's unix socket (the server closes the
-/// connection after the response).
-fn get(socket: &PathBuf, path: &str) -> anyhow::Result<String> {
+/// connection after the response); `missing` is the error for a 404 (the
+/// agent does not run that part).
+pub(crate) fn get(socket: &PathBuf, path: &str, missing: &str) -> anyhow::Result<String> {
     let mut s = UnixStream::connect(socket).with_context(|| {
         format!(
-            "connecting to the agent at {} (is keel-agent running with --cgroup-root, and are you root?)",
+            "connecting to the agent at {} (is keel-agent running, and are you root?)",
             socket.display()
         )
     })?;
@@ -97,7 +102,7 @@ fn get(socket: &PathBuf, path: &str) -> anyhow::Result<String> {
     let status = head.lines().next().unwrap_or_default();
     match status.split_whitespace().nth(1) {
         Some("200") => Ok(body.to_string()),
-        Some("404") => bail!("the agent has no load balancer (start it with --cgroup-root)"),
+        Some("404") => bail!("{missing}"),
         _ => bail!("agent: {status}: {}", body.trim()),
     }
 }

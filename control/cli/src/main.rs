@@ -7,6 +7,7 @@ mod get;
 mod lab;
 mod lb;
 mod logs;
+mod net;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -74,6 +75,9 @@ enum Command {
     /// A node's Service load balancer, through its agent's local socket.
     #[command(subcommand)]
     Lb(lb::LbCommand),
+    /// A node's host routing (BPF or kernel), through its agent's local socket.
+    #[command(subcommand)]
+    Net(net::NetCommand),
     /// Print a container's logs (through the agent of the pod's node).
     Logs {
         #[command(flatten)]
@@ -118,6 +122,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Lab(cmd) => lab::run(cmd),
         Command::Lb(cmd) => lb::run(cmd, cli.conn.lab()),
+        Command::Net(cmd) => net::run(cmd, cli.conn.lab()),
         Command::Logs {
             target,
             follow,
