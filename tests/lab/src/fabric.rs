@@ -60,6 +60,16 @@ pub fn create(t: &Topology) -> anyhow::Result<()> {
         let ns = NetNs::open(NetNs::named_path(&seg.netns))?;
         in_ns(&ns, |h| {
             LinkAdd::new(BRIDGE, LinkKind::Bridge).up().execute(h)?;
+            // A segment is a switch: frames it bridges do not go through
+            // netfilter (a kernel with br_netfilter would otherwise run the
+            // IP hooks on every bridged packet, a cost no real fabric has
+            // and one that would hide what the nodes themselves spend).
+            for family in ["iptables", "ip6tables", "arptables"] {
+                let key = format!("net.bridge.bridge-nf-call-{family}");
+                if std::path::Path::new(&format!("/proc/sys/{}", key.replace('.', "/"))).exists() {
+                    sysctl::set(&key, "0")?;
+                }
+            }
             Ok(())
         })?;
     }

@@ -90,7 +90,7 @@ pub struct Options {
     pub runtime: bool,
     /// Service load balancing on every node: agents run in their node's
     /// cgroup v2 subtree (so pods' containers do too) with BPF pinned under
-    /// `/sys/fs/bpf/keel-lab-<name>-lb/<node>` (swept with the lab).
+    /// `/sys/fs/bpf/keel-lab-<name>-bpf/<node>` (swept with the lab).
     pub lb: bool,
 }
 
@@ -342,17 +342,14 @@ impl Lab {
                 ]);
             }
             let cgroup = cg.join(t.node_cgroup(&n.role));
+            // Host routing pins under <bpffs>/net, the load balancer
+            // directly under <bpffs>; both are swept with the lab.
+            args.extend([
+                "--bpffs".into(),
+                t.node_bpffs(&n.role).display().to_string(),
+            ]);
             if opts.lb {
-                args.extend([
-                    "--cgroup-root".into(),
-                    cgroup.display().to_string(),
-                    "--bpffs".into(),
-                    format!(
-                        "/sys/fs/bpf/{}-lb/{}",
-                        topology::netns_prefix(&t.spec.name),
-                        n.role
-                    ),
-                ]);
+                args.extend(["--cgroup-root".into(), cgroup.display().to_string()]);
             }
             args.extend(opts.agent_args.iter().cloned());
             let (p, child) = procs::spawn(
@@ -505,17 +502,30 @@ impl Lab {
 
     /// Starts a node's agent again with the arguments it had.
     pub fn start_agent(&mut self, node: &str) -> anyhow::Result<()> {
+        self.start_agent_with(node, &[])
+    }
+
+    /// Starts a node's agent again with `flags` (`(flag, value)`: replaced
+    /// where the agent had the flag, added where not), kept for later
+    /// restarts.
+    pub fn start_agent_with(&mut self, node: &str, flags: &[(&str, &str)]) -> anyhow::Result<()> {
         let i = self
             .state
             .processes
             .iter()
             .position(|p| p.role == node)
             .with_context(|| format!("no agent for {node}"))?;
-        let old = self.state.processes[i].clone();
+        let mut old = self.state.processes[i].clone();
         anyhow::ensure!(
             !procs::is_ours(&old),
             "the agent of {node} is still running"
         );
+        for (flag, value) in flags {
+            match old.command.iter().position(|a| a == flag) {
+                Some(at) if at + 1 < old.command.len() => old.command[at + 1] = value.to_string(),
+                _ => old.command.extend([flag.to_string(), value.to_string()]),
+            }
+        }
         let (p, child) = procs::spawn(
             node,
             &old.netns,

@@ -205,6 +205,15 @@ impl Topology {
         format!("{}-{node}-pod-", netns_prefix(&self.spec.name))
     }
 
+    /// Where a node's agent pins its BPF state: the load balancer's maps
+    /// and links, and host routing's under `net/`.
+    pub fn node_bpffs(&self, node: &str) -> std::path::PathBuf {
+        std::path::PathBuf::from(format!(
+            "/sys/fs/bpf/{}-bpf/{node}",
+            netns_prefix(&self.spec.name)
+        ))
+    }
+
     /// The cgroup v2 subtree (relative to the cgroup2 root) of a node: its
     /// pods' and test clients' processes live here.
     pub fn node_cgroup(&self, node: &str) -> String {
