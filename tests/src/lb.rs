@@ -204,20 +204,23 @@ pub fn enable_lb(lab: &mut keel_lab::Lab, bpffs: &TestBpffs) {
         .collect();
     for node in &nodes {
         lab.stop_agent(node).expect("stopping an agent");
+        // The agent moves its pins to `bpffs`: what it pinned in the lab's
+        // own directory (host routing) is detached first, so only one set
+        // of programs sits on its devices.
+        keel_agent::net::hostrouting::datapath::remove(
+            &lab.topology().node_bpffs(node).join("net"),
+        )
+        .expect("removing the lab's host-routing pins");
         let cgroup = cg.join(lab.topology().node_cgroup(node));
-        let p = lab
-            .state
-            .processes
-            .iter_mut()
-            .find(|p| &p.role == node)
-            .expect("the node's agent");
-        p.command.extend([
-            "--cgroup-root".to_string(),
-            cgroup.display().to_string(),
-            "--bpffs".to_string(),
-            bpffs.path().join(node).display().to_string(),
-        ]);
-        lab.start_agent(node).expect("starting an agent");
+        let pins = bpffs.path().join(node);
+        lab.start_agent_with(
+            node,
+            &[
+                ("--cgroup-root", &cgroup.display().to_string()),
+                ("--bpffs", &pins.display().to_string()),
+            ],
+        )
+        .expect("starting an agent");
     }
     for node in &nodes {
         let sock = lab_agent_socket(lab, node);

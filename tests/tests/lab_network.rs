@@ -1,6 +1,7 @@
 //! Cross-node pod networking end to end, in the lab, for every mode: TCP,
 //! UDP and ICMP between pods on the same node and on different nodes, both
-//! directions; a removed node's routes withdrawn everywhere; an agent
+//! directions (forwarded by BPF host routing, as its counters show); a
+//! removed node's routes withdrawn everywhere; an agent
 //! restart that changes nothing and keeps an established flow; and
 //! `lab down` leaving nothing behind.
 
@@ -25,7 +26,13 @@ fn lab(tag: &str, mode: Mode, nodes: usize, segments: usize) -> LabGuard {
         segments,
     };
     let bins = Bins::beside_current_exe().expect("binaries");
-    LabGuard(Lab::up(&spec, &bins, &Options::default()).expect("lab up"))
+    // No load balancer in these labs: BPF host routing is asked for, not
+    // left to auto.
+    let opts = Options {
+        agent_args: vec!["--host-routing".into(), "bpf".into()],
+        ..Options::default()
+    };
+    LabGuard(Lab::up(&spec, &bins, &opts).expect("lab up"))
 }
 
 /// Creates one pod per (name, node) and waits for their IPs.
@@ -70,6 +77,19 @@ fn check_pairs(pods: &BTreeMap<String, (Ipv4Addr, String)>, pairs: &[(&str, &str
             .unwrap_or_else(|e| panic!("{src} → {dst} ({ip}): {e:#}"));
         }
     }
+}
+
+/// The node forwarded pod traffic through BPF host routing (the agent's
+/// default): into its pods and out of its devices.
+fn assert_fast_path(lab: &Lab, node: &str) {
+    let dir = lab.topology().node_bpffs(node).join("net");
+    let s = keel_agent::net::hostrouting::datapath::snapshot(&dir)
+        .unwrap_or_else(|e| panic!("{node}'s host routing: {e}"));
+    assert!(
+        s.stats["to_pod"] > 0 && s.stats["to_device"] > 0,
+        "{node} forwarded nothing in BPF: {:?}",
+        s.stats
+    );
 }
 
 fn node_routes(lab: &Lab, node: &str) -> String {
@@ -122,6 +142,9 @@ fn vxlan_across_two_segments() {
         ],
     );
     check_pairs(&pods, &[("a1", "a2"), ("a1", "b"), ("a1", "c"), ("b", "c")]);
+    for node in ["node-1", "node-2", "node-3"] {
+        assert_fast_path(&lab, node);
+    }
 
     // An agent restart over correct state changes nothing and keeps an
     // established cross-node connection.
@@ -164,7 +187,8 @@ fn vxlan_across_two_segments() {
     let text = std::fs::read_to_string(&log).unwrap();
     let after_restart = text.rsplit("keel-agent starting").next().unwrap();
     assert!(
-        !after_restart.contains("node networking updated"),
+        !after_restart.contains("node networking updated")
+            && !after_restart.contains("host routing updated"),
         "the restarted agent changed networking:\n{text}"
     );
     assert_eq!(node_routes(&lab, "node-1"), before);
@@ -209,6 +233,9 @@ fn route_mode_reaches_adjacent_nodes_and_refuses_the_others() {
         ],
     );
     check_pairs(&pods, &[("a1", "a2"), ("a1", "c"), ("b", "d")]);
+    for node in ["node-1", "node-2", "node-3", "node-4"] {
+        assert_fast_path(&lab, node);
+    }
     assert!(
         node_routes(&lab, "node-1").contains("via 172.30.0.13 dev eth0"),
         "{}",
@@ -248,6 +275,9 @@ fn vpc_routes_across_two_segments() {
         ],
     );
     check_pairs(&pods, &[("a1", "a2"), ("a1", "b"), ("a1", "c"), ("b", "c")]);
+    for node in ["node-1", "node-2", "node-3"] {
+        assert_fast_path(&lab, node);
+    }
     let router = |lab: &Lab| {
         let out = std::process::Command::new("ip")
             .args([
@@ -291,6 +321,9 @@ fn auto_routes_adjacent_nodes_and_tunnels_to_the_rest_then_lab_down_leaves_nothi
         ],
     );
     check_pairs(&pods, &[("a1", "a2"), ("a1", "b"), ("a1", "c"), ("b", "c")]);
+    for node in ["node-1", "node-2", "node-3"] {
+        assert_fast_path(&lab, node);
+    }
     let routes = node_routes(&lab, "node-1");
     assert!(
         routes.contains("via 172.30.0.13 dev eth0"),
@@ -304,7 +337,14 @@ fn auto_routes_adjacent_nodes_and_tunnels_to_the_rest_then_lab_down_leaves_nothi
     let name = lab.name().to_string();
     let pids: Vec<i32> = lab.state.processes.iter().map(|p| p.pid).collect();
     let dir = lab.state.dir.clone();
+    let pins = lab.topology().node_bpffs("node-1");
+    assert!(pins.exists());
     drop(lab);
+    assert!(
+        !pins.parent().unwrap().exists(),
+        "BPF pins left: {}",
+        pins.display()
+    );
     let prefix = format!("keel-lab-{name}-");
     let netns: Vec<String> = std::fs::read_dir("/run/netns")
         .unwrap()

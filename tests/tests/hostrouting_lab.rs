@@ -1,0 +1,295 @@
+//! BPF host routing in the lab, with real agents and real pods: the fast
+//! path carries pod traffic (its counters say so), a node forwarding through
+//! its kernel stack talks to nodes forwarding in BPF over every kind of
+//! peer, switching a node between the two leaves nothing behind, pods that
+//! come and go are tracked, and an agent restart adopts what is pinned
+//! without changing it or cutting a flow.
+
+use std::{
+    collections::BTreeMap,
+    io::{Read, Write},
+    net::Ipv4Addr,
+    path::PathBuf,
+    time::Duration,
+};
+
+use keel_agent::{
+    bpf::sys,
+    net::hostrouting::datapath::{Snapshot, snapshot},
+};
+use keel_api::{Pod, client::ListParams};
+use keel_lab::{Bins, Lab, LabGuard, Mode, Options, Spec, block_on};
+use keel_tests::{probe, process::wait_for, require_root};
+
+fn lab(tag: &str, mode: Mode, nodes: usize, segments: usize) -> LabGuard {
+    require_root();
+    let spec = Spec {
+        name: format!("t{tag}{}", std::process::id() % 100_000),
+        nodes,
+        mode,
+        segments,
+    };
+    let bins = Bins::beside_current_exe().expect("binaries");
+    // No load balancer in these labs: BPF host routing is asked for, not
+    // left to auto.
+    let opts = Options {
+        agent_args: vec!["--host-routing".into(), "bpf".into()],
+        ..Options::default()
+    };
+    LabGuard(Lab::up(&spec, &bins, &opts).expect("lab up"))
+}
+
+fn create_pod(lab: &Lab, name: &str, node: &str) {
+    let c = lab.client().unwrap();
+    let p: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name, "namespace": "default", "labels": {"app": "hr"}},
+        "spec": {"nodeName": node, "containers": [{"name": "c", "image": "none"}]}
+    }))
+    .unwrap();
+    block_on(c.create(&p)).unwrap();
+}
+
+/// Every ready pod of the test: name → (IP, netns).
+fn ready_pods(lab: &Lab, want: usize) -> BTreeMap<String, (Ipv4Addr, String)> {
+    let c = lab.client().unwrap();
+    wait_for("pods to be ready", Duration::from_secs(30), || {
+        let list = block_on(c.list::<Pod>("default", &ListParams::labels("app=hr"))).ok()?;
+        let ready: BTreeMap<String, (Ipv4Addr, String)> = list
+            .items
+            .iter()
+            .filter(|p| p.is_ready())
+            .filter_map(|p| {
+                Some((
+                    p.metadata.name.clone(),
+                    (p.status.pod_ip.parse().ok()?, lab.pod_netns(p).ok()?),
+                ))
+            })
+            .collect();
+        (ready.len() == want).then_some(ready)
+    })
+}
+
+fn check_pairs(pods: &BTreeMap<String, (Ipv4Addr, String)>, pairs: &[(&str, &str)]) {
+    for (a, b) in pairs {
+        for (src, dst) in [(a, b), (b, a)] {
+            let (_, src_ns) = &pods[*src];
+            let (ip, dst_ns) = &pods[*dst];
+            probe::all(
+                &probe::open(src_ns).unwrap(),
+                &probe::open(dst_ns).unwrap(),
+                *ip,
+            )
+            .unwrap_or_else(|e| panic!("{src} → {dst} ({ip}): {e:#}"));
+        }
+    }
+}
+
+fn pins(lab: &Lab, node: &str) -> PathBuf {
+    lab.topology().node_bpffs(node).join("net")
+}
+
+fn state(lab: &Lab, node: &str) -> Snapshot {
+    snapshot(&pins(lab, node)).unwrap_or_else(|e| panic!("{node}'s host routing: {e}"))
+}
+
+/// Link pin → the kernel's link id (unchanged while a link is adopted).
+fn link_ids(lab: &Lab, node: &str) -> BTreeMap<String, u32> {
+    std::fs::read_dir(pins(lab, node).join("links"))
+        .unwrap()
+        .flatten()
+        .map(|e| {
+            let fd = sys::obj_get(&e.path()).unwrap();
+            let info = sys::link_info(std::os::fd::AsFd::as_fd(&fd)).unwrap();
+            (e.file_name().to_string_lossy().into_owned(), info.id)
+        })
+        .collect()
+}
+
+fn agent_log(lab: &Lab, node: &str) -> PathBuf {
+    lab.state
+        .processes
+        .iter()
+        .find(|p| p.role == node)
+        .unwrap()
+        .log
+        .clone()
+}
+
+/// Restarts a node's agent (with `flags` changed) and waits until it has
+/// registered and taken its first look at host routing; returns the log
+/// written since the restart.
+fn restart(lab: &mut Lab, node: &str, flags: &[(&str, &str)]) -> String {
+    let log = agent_log(lab, node);
+    let runs = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .matches("keel-agent starting")
+            .count()
+    };
+    let before = runs();
+    lab.stop_agent(node).unwrap();
+    lab.start_agent_with(node, flags).unwrap();
+    wait_for("the agent to restart", Duration::from_secs(20), || {
+        let text = std::fs::read_to_string(&log).ok()?;
+        let since = text.rsplit("keel-agent starting").next()?.to_string();
+        (runs() > before && since.contains("node registered") && since.contains("host routing"))
+            .then_some(())
+    });
+    // Give the reconcilers a moment to act on what they found.
+    std::thread::sleep(Duration::from_secs(2));
+    let text = std::fs::read_to_string(&log).unwrap();
+    text.rsplit("keel-agent starting")
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn bpf_and_kernel_nodes_interoperate_and_switching_leaves_nothing_behind() {
+    // node-1 and node-3 on segment 0 (direct route), node-2 on segment 1
+    // (VXLAN from both).
+    let mut lab = lab("hrmix", Mode::Auto, 3, 2);
+    for (p, n) in [
+        ("a1", "node-1"),
+        ("a2", "node-1"),
+        ("b", "node-2"),
+        ("c", "node-3"),
+    ] {
+        create_pod(&lab, p, n);
+    }
+    let pods = ready_pods(&lab, 4);
+    let pairs = [("a1", "a2"), ("a1", "b"), ("a1", "c"), ("b", "c")];
+    check_pairs(&pods, &pairs);
+    for node in ["node-1", "node-2", "node-3"] {
+        let s = state(&lab, node);
+        assert!(s.stats["to_pod"] > 0, "{node}: {:?}", s.stats);
+        assert!(s.stats["to_device"] > 0, "{node}: {:?}", s.stats);
+        assert_eq!(s.cidrs.len(), 3, "{node}: every node's pod CIDR");
+    }
+    let s1 = state(&lab, "node-1");
+    assert_eq!(s1.endpoints.len(), 2, "a1 and a2: {:?}", s1.endpoints);
+    assert!(
+        s1.links.keys().filter(|l| l.starts_with("to_pod-")).count() == 2,
+        "uplink and VXLAN device: {:?}",
+        s1.links
+    );
+
+    // node-2 goes back to the kernel's stack: everything it pinned goes.
+    let log = restart(&mut lab, "node-2", &[("--host-routing", "kernel")]);
+    assert!(
+        log.contains("the kernel's IP stack forwards pod traffic"),
+        "{log}"
+    );
+    assert!(!pins(&lab, "node-2").exists(), "node-2 left pins");
+    // Mixed: node-1 and node-3 in BPF, node-2 in its stack, over VXLAN.
+    let before = state(&lab, "node-1").stats;
+    check_pairs(&pods, &pairs);
+    let after = state(&lab, "node-1").stats;
+    assert!(
+        after["to_device"] > before["to_device"],
+        "{before:?} → {after:?}"
+    );
+    assert!(after["to_pod"] > before["to_pod"], "{before:?} → {after:?}");
+
+    // And back to BPF.
+    let log = restart(&mut lab, "node-2", &[("--host-routing", "bpf")]);
+    assert!(log.contains("host routing: BPF"), "{log}");
+    wait_for("node-2's endpoints", Duration::from_secs(10), || {
+        (state(&lab, "node-2").endpoints.len() == 1).then_some(())
+    });
+    check_pairs(&pods, &pairs);
+    assert!(state(&lab, "node-2").stats["to_pod"] > 0);
+}
+
+#[test]
+fn pods_are_tracked_and_a_restart_adopts_without_a_change() {
+    let mut lab = lab("hrpods", Mode::Route, 2, 1);
+    create_pod(&lab, "a", "node-1");
+    create_pod(&lab, "b", "node-2");
+    let pods = ready_pods(&lab, 2);
+    let (a_ip, _) = pods["a"].clone();
+    wait_for("a's endpoint", Duration::from_secs(10), || {
+        state(&lab, "node-1")
+            .endpoints
+            .contains_key(&a_ip)
+            .then_some(())
+    });
+    let from_pod_links = |lab: &Lab| {
+        state(lab, "node-1")
+            .links
+            .keys()
+            .filter(|l| l.starts_with("from_pod-"))
+            .cloned()
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(from_pod_links(&lab).len(), 1);
+
+    // a goes: its endpoint and its veth's link go with it.
+    let c = lab.client().unwrap();
+    block_on(c.delete::<Pod>("default", "a")).unwrap();
+    wait_for(
+        "a's endpoint and link to go",
+        Duration::from_secs(20),
+        || {
+            let s = state(&lab, "node-1");
+            (!s.endpoints.contains_key(&a_ip) && from_pod_links(&lab).is_empty()).then_some(())
+        },
+    );
+
+    // A new pod is picked up and reached through the fast path.
+    create_pod(&lab, "a2", "node-1");
+    let pods = ready_pods(&lab, 2);
+    let (a2_ip, a2_ns) = pods["a2"].clone();
+    wait_for("a2's endpoint", Duration::from_secs(10), || {
+        state(&lab, "node-1")
+            .endpoints
+            .contains_key(&a2_ip)
+            .then_some(())
+    });
+    check_pairs(&pods, &[("a2", "b")]);
+
+    // A long-lived flow from a2 to b across the agent's restart.
+    let (b_ip, b_ns) = pods["b"].clone();
+    let listener = probe::open(&b_ns)
+        .unwrap()
+        .run(|| std::net::TcpListener::bind("0.0.0.0:7777").unwrap())
+        .unwrap();
+    let mut client = probe::open(&a2_ns)
+        .unwrap()
+        .run(|| std::net::TcpStream::connect((b_ip, 7777)).unwrap())
+        .unwrap();
+    let (mut server, _) = listener.accept().unwrap();
+    let ids = link_ids(&lab, "node-1");
+    let maps = state(&lab, "node-1");
+    let log = restart(&mut lab, "node-1", &[]);
+    assert!(
+        log.contains(&format!("adopted={}", ids.len())),
+        "every pinned link adopted:\n{log}"
+    );
+    assert!(
+        !log.contains("host routing updated"),
+        "the restarted agent changed host routing:\n{log}"
+    );
+    assert_eq!(link_ids(&lab, "node-1"), ids, "links replaced, not adopted");
+    let after = state(&lab, "node-1");
+    assert_eq!(after.endpoints, maps.endpoints);
+    assert_eq!(after.cidrs, maps.cidrs);
+
+    client
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    for _ in 0..3 {
+        client.write_all(b"still here").unwrap();
+        let mut buf = [0u8; 10];
+        server.read_exact(&mut buf).unwrap();
+        server.write_all(&buf).unwrap();
+        client.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"still here");
+    }
+    let later = state(&lab, "node-1").stats;
+    assert!(
+        later["to_device"] > after.stats["to_device"] && later["to_pod"] > after.stats["to_pod"],
+        "the flow still takes the fast path after the restart: {:?} → {later:?}",
+        after.stats
+    );
+}
