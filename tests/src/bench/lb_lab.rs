@@ -174,11 +174,14 @@ pub fn run(
         segments: 1,
     };
     eprintln!("lb bench: lab {} up…", spec.name);
-    let mut lab = LabGuard(Lab::up(
-        &spec,
-        &Bins::beside_current_exe()?,
-        &Options::default(),
-    )?);
+    // The kube-proxy-equivalent rules NAT in node-1's netfilter, which must
+    // see every reply: pod traffic goes through the kernel's stack here, for
+    // every method alike.
+    let opts = Options {
+        agent_args: vec!["--host-routing".into(), "kernel".into()],
+        ..Options::default()
+    };
+    let mut lab = LabGuard(Lab::up(&spec, &Bins::beside_current_exe()?, &opts)?);
     enable_lb(&mut lab, &bpffs);
     let mut placement: Vec<(String, &str, &str)> = (0..BACKENDS)
         .map(|i| (format!("be-{i}"), "node-2", "bench-be"))

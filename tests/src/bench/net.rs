@@ -1,8 +1,13 @@
 //! `keel-bench net`: pod-to-pod networking across nodes, per mode, against
 //! the underlay (the same measurement between the two node namespaces), in
-//! one run: iperf3 throughput with 1 and 4 streams, TCP request/response
-//! latency, and how fast a node joining or leaving reaches another node's
-//! kernel.
+//! one run: iperf3 throughput with 1 stream (on both cores, and client and
+//! server on one core: the datapath's CPU cost per byte, with the least
+//! noise) and 4 streams, TCP request/response latency, and how fast a node
+//! joining or leaving reaches another node's kernel.
+//!
+//! Each mode is measured with BPF host routing (the agent's default) and,
+//! in a second lab beside it, with the kernel's IP stack forwarding pod
+//! traffic (`--host-routing kernel`), the paths alternating round by round.
 
 use std::{
     io::{Read, Write},
@@ -20,10 +25,14 @@ use keel_lab::{Bins, Lab, LabGuard, Mode, Options, Spec, block_on};
 use super::{Samples, Table, stats::fmt_duration};
 use crate::probe;
 
-const IPERF_SECONDS: u32 = 4;
+const IPERF_SECONDS: u32 = 3;
 const PINGPONGS: usize = 10_000;
 /// Each measurement is taken this many times, alternating the paths.
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
+/// Congestion control for every iperf3 run: Linux's default. The host's
+/// default may be BBR, whose pacing caps a single stream well below what
+/// these paths carry, which would measure BBR's model instead of the path.
+const CONGESTION: &str = "cubic";
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -47,9 +56,26 @@ fn in_ns(ns: &NetNs, program: &str) -> Command {
     cmd
 }
 
+/// How an iperf3 run is shaped.
+#[derive(Clone, Copy)]
+enum Load {
+    /// One stream, scheduled freely.
+    One,
+    /// One stream, client and server pinned to CPU 0: everything (both
+    /// stacks and the datapath between) on one core.
+    OneCore,
+    /// Four parallel streams.
+    Four,
+}
+
+impl Load {
+    const ALL: [Load; 3] = [Load::One, Load::OneCore, Load::Four];
+}
+
 /// iperf3 from `src` to a server in `dst` (started here, ended here by
 /// PID); bits per second received.
-fn iperf(src: &NetNs, dst: &NetNs, ip: Ipv4Addr, streams: u32) -> anyhow::Result<f64> {
+fn iperf(src: &NetNs, dst: &NetNs, ip: Ipv4Addr, load: Load) -> anyhow::Result<f64> {
+    let streams = if matches!(load, Load::Four) { 4 } else { 1 };
     let mut server = in_ns(dst, "iperf3")
         .args(["-s", "-p", "5201"])
         .stdout(Stdio::null())
@@ -58,19 +84,25 @@ fn iperf(src: &NetNs, dst: &NetNs, ip: Ipv4Addr, streams: u32) -> anyhow::Result
     let result = (|| {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let out = in_ns(src, "iperf3")
-                .args([
-                    "-c",
-                    &ip.to_string(),
-                    "-p",
-                    "5201",
-                    "-t",
-                    &IPERF_SECONDS.to_string(),
-                    "-P",
-                    &streams.to_string(),
-                    "-J",
-                ])
-                .output()?;
+            let mut cmd = in_ns(src, "iperf3");
+            cmd.args([
+                "-c",
+                &ip.to_string(),
+                "-p",
+                "5201",
+                "-t",
+                &IPERF_SECONDS.to_string(),
+                "-P",
+                &streams.to_string(),
+                "-C",
+                CONGESTION,
+                "-J",
+            ]);
+            if matches!(load, Load::OneCore) {
+                // -A client,server: both on CPU 0.
+                cmd.args(["-A", "0,0"]);
+            }
+            let out = cmd.output()?;
             let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
             if let Some(bps) = v["end"]["sum_received"]["bits_per_second"].as_f64() {
                 return Ok(bps);
@@ -133,20 +165,21 @@ fn ratio(a: f64, b: f64) -> String {
     format!("{:.0}%", 100.0 * a / b)
 }
 
-/// Two nodes on one segment, one pod on each.
-fn setup(mode: Mode) -> anyhow::Result<(LabGuard, [NetNs; 4], [Ipv4Addr; 4])> {
+/// Two nodes on one segment, one pod on each, with agents forwarding pod
+/// traffic by `host_routing` (`bpf` or `kernel`).
+fn setup(mode: Mode, host_routing: &str) -> anyhow::Result<(LabGuard, [NetNs; 4], [Ipv4Addr; 4])> {
     let spec = Spec {
-        name: format!("bnet{}", mode.as_str()),
+        name: format!("bnet{}-{}", mode.as_str(), &host_routing[..1]),
         nodes: 2,
         mode,
         segments: 1,
     };
     let _ = Lab::down(&spec.name);
-    let lab = LabGuard(Lab::up(
-        &spec,
-        &Bins::beside_current_exe()?,
-        &Options::default(),
-    )?);
+    let opts = Options {
+        agent_args: vec!["--host-routing".into(), host_routing.into()],
+        ..Options::default()
+    };
+    let lab = LabGuard(Lab::up(&spec, &Bins::beside_current_exe()?, &opts)?);
     let c = lab.client()?;
     for (name, node) in [("p1", "node-1"), ("p2", "node-2")] {
         let p: Pod = serde_json::from_value(serde_json::json!({
@@ -259,12 +292,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             "mode",
             "path",
             "1 stream",
+            "1 stream, 1 core",
             "4 streams",
             "RR p50",
             "RR p99",
-            "1 stream vs underlay",
-            "4 streams vs underlay",
-            "RR p50 vs underlay",
         ],
     );
     let mut churn_table = Table::new(
@@ -272,93 +303,93 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         &["mode", "join → route present", "leave → route gone"],
     );
     for mode in modes {
-        eprintln!("net: {mode}: building a two-node lab");
-        let (lab, nss, ips) = setup(mode)?;
+        eprintln!("net: {mode}: building two two-node labs (BPF and kernel host routing)");
+        let (lab, nss, ips) = setup(mode, "bpf")?;
+        let (lab_k, nss_k, ips_k) = setup(mode, "kernel")?;
         eprintln!(
             "net: {mode}: underlay and pod-to-pod throughput and latency, {ROUNDS} alternating rounds"
         );
-        // Alternate the two paths and keep medians, so load from anything
-        // else on the machine hits both alike.
-        let (mut u1, mut u4, mut p1, mut p4) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
-        let (mut urr, mut prr) = (Samples::new(), Samples::new());
+        // The paths: the underlay (node to node), pod to pod with BPF host
+        // routing, pod to pod through the kernel's stack. Alternated round
+        // by round, medians kept, so load from anything else on the machine
+        // hits all alike.
+        let paths: [(&str, &NetNs, &NetNs, Ipv4Addr); 3] = [
+            ("underlay", &nss[0], &nss[1], ips[1]),
+            ("pod → pod, BPF host routing", &nss[2], &nss[3], ips[3]),
+            ("pod → pod, kernel routing", &nss_k[2], &nss_k[3], ips_k[3]),
+        ];
+        let mut bps = vec![vec![Vec::new(); Load::ALL.len()]; paths.len()];
+        let mut rr = vec![Samples::new(); paths.len()];
         for _ in 0..ROUNDS {
-            u1.push(iperf(&nss[0], &nss[1], ips[1], 1)?);
-            p1.push(iperf(&nss[2], &nss[3], ips[3], 1)?);
-            u4.push(iperf(&nss[0], &nss[1], ips[1], 4)?);
-            p4.push(iperf(&nss[2], &nss[3], ips[3], 4)?);
-            urr.extend(pingpong(&nss[0], &nss[1], ips[1])?);
-            prr.extend(pingpong(&nss[2], &nss[3], ips[3])?);
+            for (l, load) in Load::ALL.iter().enumerate() {
+                for (p, (_, src, dst, ip)) in paths.iter().enumerate() {
+                    bps[p][l].push(iperf(src, dst, *ip, *load)?);
+                }
+            }
+            for (p, (_, src, dst, ip)) in paths.iter().enumerate() {
+                rr[p].extend(pingpong(src, dst, *ip)?);
+            }
         }
-        let under = (median(&mut u1), median(&mut u4), urr);
-        let pods = (median(&mut p1), median(&mut p4), prr);
-        table.row(vec![
-            mode.to_string(),
-            "underlay".into(),
-            gbps(under.0),
-            gbps(under.1),
-            fmt_duration(under.2.p50()),
-            fmt_duration(under.2.p99()),
-            "100%".into(),
-            "100%".into(),
-            "100%".into(),
-        ]);
-        table.row(vec![
-            mode.to_string(),
-            "pod → pod".into(),
-            gbps(pods.0),
-            gbps(pods.1),
-            fmt_duration(pods.2.p50()),
-            fmt_duration(pods.2.p99()),
-            ratio(pods.0, under.0),
-            ratio(pods.1, under.1),
-            ratio(pods.2.p50().as_secs_f64(), under.2.p50().as_secs_f64()),
-        ]);
+        let medians: Vec<Vec<f64>> = bps
+            .iter_mut()
+            .map(|per_load| per_load.iter_mut().map(|v| median(v)).collect())
+            .collect();
+        let base_rr = rr[0].p50().as_secs_f64();
+        for (p, (name, ..)) in paths.iter().enumerate() {
+            let cell = |l: usize| {
+                if p == 0 {
+                    gbps(medians[p][l])
+                } else {
+                    format!(
+                        "{} ({})",
+                        gbps(medians[p][l]),
+                        ratio(medians[p][l], medians[0][l])
+                    )
+                }
+            };
+            let p50 = if p == 0 {
+                fmt_duration(rr[p].p50())
+            } else {
+                format!(
+                    "{} ({})",
+                    fmt_duration(rr[p].p50()),
+                    ratio(rr[p].p50().as_secs_f64(), base_rr)
+                )
+            };
+            table.row(vec![
+                mode.to_string(),
+                name.to_string(),
+                cell(0),
+                cell(1),
+                cell(2),
+                p50,
+                fmt_duration(rr[p].p99()),
+            ]);
+        }
+        drop(lab_k);
         eprintln!("net: {mode}: node join/leave");
-        if mode != Mode::Route {
-            let (join, leave) = churn(&lab, mode)?;
-            churn_table.row(vec![
-                mode.to_string(),
-                format!(
-                    "{} / {}",
-                    fmt_duration(join.p50()),
-                    fmt_duration(join.p99())
-                ),
-                format!(
-                    "{} / {}",
-                    fmt_duration(leave.p50()),
-                    fmt_duration(leave.p99())
-                ),
-            ]);
-        } else {
-            let (join, leave) = churn_adjacent(&lab)?;
-            churn_table.row(vec![
-                mode.to_string(),
-                format!(
-                    "{} / {}",
-                    fmt_duration(join.p50()),
-                    fmt_duration(join.p99())
-                ),
-                format!(
-                    "{} / {}",
-                    fmt_duration(leave.p50()),
-                    fmt_duration(leave.p99())
-                ),
-            ]);
-        }
+        let (join, leave) = churn(&lab, mode)?;
+        churn_table.row(vec![
+            mode.to_string(),
+            format!(
+                "{} / {}",
+                fmt_duration(join.p50()),
+                fmt_duration(join.p99())
+            ),
+            format!(
+                "{} / {}",
+                fmt_duration(leave.p50()),
+                fmt_duration(leave.p99())
+            ),
+        ]);
         drop(lab);
     }
     table.note(format!(
-        "{} cores; medians of {ROUNDS} alternating iperf3 runs of {IPERF_SECONDS} s; RR = {ROUNDS}×{PINGPONGS} 1-byte TCP request/response round trips; the underlay is veths and a bridge, so every path is CPU-bound: a pod path adds a veth pair and a routing hop on each node, VXLAN adds encapsulation and a 50-byte smaller MTU",
+        "{} cores; iperf3 -C {CONGESTION}, medians of {ROUNDS} alternating {IPERF_SECONDS} s runs (\"1 core\": client and server pinned to CPU 0); RR = {ROUNDS}×{PINGPONGS} 1-byte TCP request/response round trips; (%) = of the underlay, for RR of its p50. The underlay is veths and a bridge, so every path is CPU-bound: a pod path adds a veth pair on each node, and with kernel routing an IP forwarding pass on each; VXLAN adds encapsulation and a 50-byte smaller MTU",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     ));
     table.emit("net")?;
-    churn_table.note("from the status write that gives the node its address (as its agent's first heartbeat does) to the route in node-1's kernel (vpc: in the VPC router); the watch, the reconcile and the netlink writes are all in it");
+    churn_table.note("from the status write that gives the node its address (as its agent's first heartbeat does) to the route in node-1's kernel (vpc: in the VPC router); the watch, the reconcile and the netlink writes are all in it; route mode's ghost nodes sit on node-1's segment");
     churn_table.emit("net")?;
     Ok(())
-}
-
-/// Route mode routes only to adjacent nodes: the ghost nodes get addresses
-/// on node-1's segment.
-fn churn_adjacent(lab: &Lab) -> anyhow::Result<(Samples, Samples)> {
-    churn(lab, Mode::Route)
 }
