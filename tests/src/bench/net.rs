@@ -298,6 +298,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             "RR p99",
         ],
     );
+    let mut spread = Table::new(
+        "the runs behind those medians (min – max, Gbit/s)",
+        &["mode", "path", "1 stream", "1 stream, 1 core", "4 streams"],
+    );
     let mut churn_table = Table::new(
         "node join/leave reaching another node's kernel (p50 / p99, 20 each)",
         &["mode", "join → route present", "leave → route gone"],
@@ -329,6 +333,21 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
             for (p, (_, src, dst, ip)) in paths.iter().enumerate() {
                 rr[p].extend(pingpong(src, dst, *ip)?);
             }
+        }
+        for (p, (name, ..)) in paths.iter().enumerate() {
+            let range = |l: usize| {
+                let v = &bps[p][l];
+                let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+                let hi = v.iter().copied().fold(0.0, f64::max);
+                format!("{:.1} – {:.1}", lo / 1e9, hi / 1e9)
+            };
+            spread.row(vec![
+                mode.to_string(),
+                name.to_string(),
+                range(0),
+                range(1),
+                range(2),
+            ]);
         }
         let medians: Vec<Vec<f64>> = bps
             .iter_mut()
@@ -389,6 +408,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     ));
     table.emit("net")?;
+    spread.note("on two cores a flow's packets cross the per-CPU backlogs of both (its sender migrates, ACKs release data from the other core), so TCP sees reordering and spurious retransmits and single runs swing widely; on one core they cannot");
+    spread.emit("net")?;
     churn_table.note("from the status write that gives the node its address (as its agent's first heartbeat does) to the route in node-1's kernel (vpc: in the VPC router); the watch, the reconcile and the netlink writes are all in it; route mode's ghost nodes sit on node-1's segment");
     churn_table.emit("net")?;
     Ok(())
