@@ -23,7 +23,7 @@ use keel_cni::ns::NetNs;
 use keel_lab::{Bins, Lab, LabGuard, Mode, Options, Spec, block_on};
 
 use super::{Samples, Table, stats::fmt_duration};
-use crate::probe;
+use crate::{TestNetns, probe};
 
 const IPERF_SECONDS: u32 = 3;
 const PINGPONGS: usize = 10_000;
@@ -173,6 +173,16 @@ fn ratio(a: f64, b: f64) -> String {
     format!("{:.0}%", 100.0 * a / b)
 }
 
+/// The MTU of eth0 in `ns` (over netlink: /sys shows the mounter's
+/// namespace, not the caller's).
+fn eth0_mtu(ns: &NetNs) -> anyhow::Result<u32> {
+    let mut h = keel_cni::netlink::Handle::in_netns(ns)?;
+    let link = keel_cni::netlink::link::LinkGet::Name("eth0".into())
+        .execute(&mut h)?
+        .ok_or_else(|| anyhow::anyhow!("no eth0 in {}", ns.path().display()))?;
+    Ok(link.mtu)
+}
+
 /// Two nodes, one pod on each, with agents forwarding pod traffic by
 /// `host_routing` (`bpf` or `kernel`). The nodes share a segment, but for
 /// `vpc`: there they sit on two segments, so the node-to-node baseline
@@ -229,6 +239,47 @@ fn setup(mode: Mode, host_routing: &str) -> anyhow::Result<(LabGuard, [NetNs; 4]
         ns.run(|| keel_cni::sysctl::set("net.ipv4.tcp_no_metrics_save", "1"))??;
     }
     Ok((lab, nss, ips))
+}
+
+/// Two more hosts on `lab`'s first segment (172.30.0.201 and .202, no
+/// route anywhere else) whose links have `mtu`: the underlay baseline at the
+/// pods' MTU. Removed (namespaces, and so their veths) on drop.
+fn hosts_at_mtu(lab: &Lab, mtu: u32) -> anyhow::Result<[TestNetns; 2]> {
+    let seg = &lab.topology().segments[0].netns;
+    let hosts = [TestNetns::new("bnet-mtu")?, TestNetns::new("bnet-mtu")?];
+    for (i, h) in hosts.iter().enumerate() {
+        let port = format!("mtu{}x{}", mtu, i);
+        let ok = |args: &[&str]| -> anyhow::Result<()> {
+            let st = Command::new("ip").args(args).status()?;
+            anyhow::ensure!(st.success(), "ip {}", args.join(" "));
+            Ok(())
+        };
+        let m = mtu.to_string();
+        ok(&[
+            "-n",
+            seg,
+            "link",
+            "add",
+            &port,
+            "mtu",
+            &m,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "mtu",
+            &m,
+            "netns",
+            h.name(),
+        ])?;
+        ok(&["-n", seg, "link", "set", &port, "master", "br0", "up"])?;
+        let addr = format!("172.30.0.{}/24", 201 + i);
+        ok(&["-n", h.name(), "addr", "add", &addr, "dev", "eth0"])?;
+        ok(&["-n", h.name(), "link", "set", "eth0", "up"])?;
+        h.run(|| keel_cni::sysctl::set("net.ipv4.tcp_no_metrics_save", "1"))?;
+    }
+    Ok(hosts)
 }
 
 /// Time from a Node appearing (as an agent registers one) until node-1's
@@ -334,11 +385,41 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         // routing, pod to pod through the kernel's stack. Alternated round
         // by round, medians kept, so load from anything else on the machine
         // hits all alike.
-        let paths: [(&str, &NetNs, &NetNs, Ipv4Addr); 3] = [
-            ("underlay", &nss[0], &nss[1], ips[1]),
-            ("pod → pod, BPF host routing", &nss[2], &nss[3], ips[3]),
-            ("pod → pod, kernel routing", &nss_k[2], &nss_k[3], ips_k[3]),
+        let mut paths: Vec<(String, &NetNs, &NetNs, Ipv4Addr)> = vec![
+            ("underlay".into(), &nss[0], &nss[1], ips[1]),
+            (
+                "pod → pod, BPF host routing".into(),
+                &nss[2],
+                &nss[3],
+                ips[3],
+            ),
+            (
+                "pod → pod, kernel routing".into(),
+                &nss_k[2],
+                &nss_k[3],
+                ips_k[3],
+            ),
         ];
+        // Where the pods' MTU is smaller (VXLAN may carry their packets),
+        // the underlay at that MTU too: how much of the gap is the MTU.
+        let pod_mtu = eth0_mtu(&nss[2])?;
+        let node_mtu = eth0_mtu(&nss[0])?;
+        let small = if pod_mtu < node_mtu {
+            Some(hosts_at_mtu(&lab, pod_mtu)?)
+        } else {
+            None
+        };
+        if let Some(h) = &small {
+            paths.insert(
+                1,
+                (
+                    format!("underlay at the pods' MTU ({pod_mtu})"),
+                    h[0].ns(),
+                    h[1].ns(),
+                    Ipv4Addr::new(172, 30, 0, 202),
+                ),
+            );
+        }
         let mut bps = vec![vec![Vec::new(); Load::ALL.len()]; paths.len()];
         let mut rr = vec![Samples::new(); paths.len()];
         for _ in 0..ROUNDS {
