@@ -245,7 +245,6 @@ async fn agent_main() -> anyhow::Result<()> {
                 mode: args.host_routing,
                 lb: args.cgroup_root.is_some(),
                 dir: bpffs.join("net"),
-                node_name: node_name.clone(),
                 node_ip,
             },
             view.clone(),

@@ -158,6 +158,17 @@ fn bpf_and_kernel_nodes_interoperate_and_switching_leaves_nothing_behind() {
         create_pod(&lab, p, n);
     }
     let pods = ready_pods(&lab, 4);
+    // The fast path picks a pod up a few milliseconds after it is attached.
+    for (node, mine) in [("node-1", 2), ("node-2", 1), ("node-3", 1)] {
+        wait_for(
+            &format!("{node}'s host routing"),
+            Duration::from_secs(20),
+            || {
+                let s = state(&lab, node);
+                (s.cidrs.len() == 3 && s.endpoints.len() == mine).then_some(())
+            },
+        );
+    }
     let pairs = [("a1", "a2"), ("a1", "b"), ("a1", "c"), ("b", "c")];
     check_pairs(&pods, &pairs);
     for node in ["node-1", "node-2", "node-3"] {

@@ -46,7 +46,7 @@ fn pods(lab: &Lab, placement: &[(&str, &str)]) -> BTreeMap<String, (Ipv4Addr, St
         .unwrap();
         block_on(c.create(&p)).unwrap();
     }
-    wait_for("pods to get their IPs", Duration::from_secs(30), || {
+    let ready = wait_for("pods to get their IPs", Duration::from_secs(30), || {
         let list = block_on(c.list::<Pod>("default", &ListParams::labels("app=probe"))).ok()?;
         let ready: BTreeMap<String, (Ipv4Addr, String)> = list
             .items
@@ -60,7 +60,9 @@ fn pods(lab: &Lab, placement: &[(&str, &str)]) -> BTreeMap<String, (Ipv4Addr, St
             })
             .collect();
         (ready.len() == placement.len()).then_some(ready)
-    })
+    });
+    wait_programmed(lab, &ready);
+    ready
 }
 
 /// Every pair both ways: TCP, UDP, ICMP.
@@ -79,12 +81,47 @@ fn check_pairs(pods: &BTreeMap<String, (Ipv4Addr, String)>, pairs: &[(&str, &str
     }
 }
 
-/// The node forwarded pod traffic through BPF host routing (the agent's
-/// default): into its pods and out of its devices.
-fn assert_fast_path(lab: &Lab, node: &str) {
+fn hostrouting(lab: &Lab, node: &str) -> keel_agent::net::hostrouting::datapath::Snapshot {
     let dir = lab.topology().node_bpffs(node).join("net");
-    let s = keel_agent::net::hostrouting::datapath::snapshot(&dir)
-        .unwrap_or_else(|e| panic!("{node}'s host routing: {e}"));
+    keel_agent::net::hostrouting::datapath::snapshot(&dir)
+        .unwrap_or_else(|e| panic!("{node}'s host routing: {e}"))
+}
+
+/// Waits until every node's host routing knows every pod CIDR and its own
+/// pods (the fast path is picked up a few milliseconds after a pod is
+/// attached; until then its packets take the kernel's path).
+fn wait_programmed(lab: &Lab, pods: &BTreeMap<String, (Ipv4Addr, String)>) {
+    let nodes = lab.topology().nodes.clone();
+    for n in &nodes {
+        let prefix = lab.topology().pod_netns_prefix(&n.role);
+        let mine = pods
+            .values()
+            .filter(|(_, ns)| ns.starts_with(&prefix))
+            .count();
+        wait_for(
+            &format!(
+                "{}'s host routing to know its pods and every pod CIDR",
+                n.role
+            ),
+            Duration::from_secs(20),
+            || {
+                let s = hostrouting(lab, &n.role);
+                let links = s
+                    .links
+                    .keys()
+                    .filter(|l| l.starts_with("from_pod-"))
+                    .count();
+                (s.cidrs.len() == nodes.len() && s.endpoints.len() == mine && links == mine)
+                    .then_some(())
+            },
+        );
+    }
+}
+
+/// The node forwarded pod traffic through BPF host routing: into its pods
+/// and out of its devices.
+fn assert_fast_path(lab: &Lab, node: &str) {
+    let s = hostrouting(lab, node);
     assert!(
         s.stats["to_pod"] > 0 && s.stats["to_device"] > 0,
         "{node} forwarded nothing in BPF: {:?}",

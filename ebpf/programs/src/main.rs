@@ -1,7 +1,7 @@
 //! keel's load-balancer object (`keel-ebpf`): the Service programs and the
 //! self-test probe. Entry points are thin: they call a `try_*` function and
 //! turn any error into the safe verdict for their hook. Host routing is a
-//! separate object (`keel-net`, [`net_main.rs`]) so each loads only its
+//! separate object (`keel-net`, `net_main.rs`) so each loads only its
 //! own maps.
 #![no_std]
 #![no_main]

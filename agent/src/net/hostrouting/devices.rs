@@ -6,7 +6,6 @@
 use std::{
     collections::BTreeMap,
     net::{IpAddr, Ipv4Addr},
-    sync::mpsc,
     thread,
 };
 
@@ -111,10 +110,12 @@ pub fn observe(h: &mut Handle, node_ip: Ipv4Addr) -> Result<Devices, NetlinkErro
     Ok(d)
 }
 
-/// Sends `()` on `tx` whenever a link, an IPv4 address or route, or a
+/// Calls `changed` whenever a link, an IPv4 address or route, or a
 /// neighbour of the calling thread's namespace changes (and once if the
-/// subscription overflows); ends when the receiver is gone.
-pub fn monitor(tx: mpsc::Sender<()>) -> std::io::Result<thread::JoinHandle<()>> {
+/// subscription overflows); ends when `changed` returns false.
+pub fn monitor(
+    mut changed: impl FnMut() -> bool + Send + 'static,
+) -> std::io::Result<thread::JoinHandle<()>> {
     let mut socket = Socket::new(NETLINK_ROUTE)?;
     socket.bind_auto()?;
     socket.add_membership(RTNLGRP_LINK)?;
@@ -134,7 +135,7 @@ pub fn monitor(tx: mpsc::Sender<()>) -> std::io::Result<thread::JoinHandle<()>> 
                 {
                     thread::sleep(std::time::Duration::from_secs(1));
                 }
-                if tx.send(()).is_err() {
+                if !changed() {
                     return;
                 }
             }

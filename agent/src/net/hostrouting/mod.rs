@@ -90,7 +90,6 @@ pub struct Options {
     pub lb: bool,
     /// Where the maps and links are pinned (`<bpffs>/net`).
     pub dir: PathBuf,
-    pub node_name: String,
     pub node_ip: Ipv4Addr,
 }
 
@@ -188,18 +187,8 @@ pub fn start(opts: Options, view: watch::Receiver<View>) -> Result<Running, Star
 
     let (tx, rx) = mpsc::channel();
     // Devices: the kernel says when they change.
-    let (dev_tx, dev_rx) = mpsc::channel::<()>();
-    devices::monitor(dev_tx).map_err(StartError::Monitor)?;
     let to_loop = tx.clone();
-    std::thread::Builder::new()
-        .name("hostrouting-links".into())
-        .spawn(move || {
-            while dev_rx.recv().is_ok() {
-                if to_loop.send(Trigger::Devices).is_err() {
-                    return;
-                }
-            }
-        })
+    devices::monitor(move || to_loop.send(Trigger::Devices).is_ok())
         .map_err(StartError::Monitor)?;
     // Pod CIDRs: the watched Nodes, once synced.
     tokio::spawn(watch_cidrs(view, tx));
