@@ -265,7 +265,7 @@ fn demo(_extra: &[&str]) -> Result<(), String> {
     }
     println!(
         "\nThe lab \"demo\" is up: keel-control and three keel-agents in network namespaces (see `keelctl lab status demo`).\n\
-         Look around:\n  target/release/keelctl --lab demo get pods -o wide\n  target/release/keelctl --lab demo logs POD (names from get pods)\n  target/release/keelctl --lab demo exec client -- wget -qO- http://{vip}/\n  target/release/keelctl --lab demo lb dump --node node-1\n  target/release/keelctl lab run demo node-1 -- ip route\n  target/release/keelctl lab status demo -o json\n\
+         Look around:\n  target/release/keelctl --lab demo get pods -o wide\n  target/release/keelctl --lab demo logs POD (names from get pods)\n  target/release/keelctl --lab demo exec client -- wget -qO- http://{vip}/\n  target/release/keelctl --lab demo lb dump --node node-1\n  target/release/keelctl --lab demo net dump --node node-1 (BPF host routing: pods, links, counters)\n  target/release/keelctl lab run demo node-1 -- ip route\n  target/release/keelctl lab status demo -o json\n\
          Tear it down:\n  target/release/keelctl lab down demo"
     );
     Ok(())
