@@ -46,6 +46,17 @@ impl TestNetns {
         self.ns.run(f).expect("entering test namespace")
     }
 
+    /// Runs `ip ARGS…` (whitespace-separated) inside the namespace and
+    /// panics if it fails: for test fixtures.
+    pub fn ip(&self, args: &str) {
+        let st = self
+            .command("ip")
+            .args(args.split_whitespace())
+            .status()
+            .expect("running ip");
+        assert!(st.success(), "ip {args} in {}", self.name);
+    }
+
     /// A command that runs inside the namespace. Unlike `ip netns exec` it
     /// keeps the host's mounts (so /sys/fs/cgroup stays visible).
     pub fn command(&self, program: &str) -> Command {

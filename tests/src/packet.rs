@@ -11,6 +11,14 @@ pub const ICMP: u8 = 1;
 pub const SYN: u8 = 0x02;
 pub const ACK: u8 = 0x10;
 
+/// `02:00:00:00:00:01`, as `ip` takes it.
+pub fn mac_str(m: [u8; 6]) -> String {
+    m.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
 /// A TCP or UDP packet over IPv4 in an Ethernet frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Pkt {

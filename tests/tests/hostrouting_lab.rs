@@ -8,88 +8,21 @@
 use std::{
     collections::BTreeMap,
     io::{Read, Write},
-    net::Ipv4Addr,
     path::PathBuf,
     time::Duration,
 };
 
-use keel_agent::{
-    bpf::sys,
-    net::hostrouting::datapath::{Snapshot, snapshot},
+use keel_agent::bpf::sys;
+use keel_api::Pod;
+use keel_lab::{Lab, Mode, block_on};
+use keel_tests::{
+    labnet::{check_pairs, create_pod, hostrouting, lab, ready_pods, wait_programmed},
+    probe,
+    process::wait_for,
 };
-use keel_api::{Pod, client::ListParams};
-use keel_lab::{Bins, Lab, LabGuard, Mode, Options, Spec, block_on};
-use keel_tests::{probe, process::wait_for, require_root};
-
-fn lab(tag: &str, mode: Mode, nodes: usize, segments: usize) -> LabGuard {
-    require_root();
-    let spec = Spec {
-        name: format!("t{tag}{}", std::process::id() % 100_000),
-        nodes,
-        mode,
-        segments,
-    };
-    let bins = Bins::beside_current_exe().expect("binaries");
-    // No load balancer in these labs: BPF host routing is asked for, not
-    // left to auto.
-    let opts = Options {
-        agent_args: vec!["--host-routing".into(), "bpf".into()],
-        ..Options::default()
-    };
-    LabGuard(Lab::up(&spec, &bins, &opts).expect("lab up"))
-}
-
-fn create_pod(lab: &Lab, name: &str, node: &str) {
-    let c = lab.client().unwrap();
-    let p: Pod = serde_json::from_value(serde_json::json!({
-        "metadata": {"name": name, "namespace": "default", "labels": {"app": "hr"}},
-        "spec": {"nodeName": node, "containers": [{"name": "c", "image": "none"}]}
-    }))
-    .unwrap();
-    block_on(c.create(&p)).unwrap();
-}
-
-/// Every ready pod of the test: name → (IP, netns).
-fn ready_pods(lab: &Lab, want: usize) -> BTreeMap<String, (Ipv4Addr, String)> {
-    let c = lab.client().unwrap();
-    wait_for("pods to be ready", Duration::from_secs(30), || {
-        let list = block_on(c.list::<Pod>("default", &ListParams::labels("app=hr"))).ok()?;
-        let ready: BTreeMap<String, (Ipv4Addr, String)> = list
-            .items
-            .iter()
-            .filter(|p| p.is_ready())
-            .filter_map(|p| {
-                Some((
-                    p.metadata.name.clone(),
-                    (p.status.pod_ip.parse().ok()?, lab.pod_netns(p).ok()?),
-                ))
-            })
-            .collect();
-        (ready.len() == want).then_some(ready)
-    })
-}
-
-fn check_pairs(pods: &BTreeMap<String, (Ipv4Addr, String)>, pairs: &[(&str, &str)]) {
-    for (a, b) in pairs {
-        for (src, dst) in [(a, b), (b, a)] {
-            let (_, src_ns) = &pods[*src];
-            let (ip, dst_ns) = &pods[*dst];
-            probe::all(
-                &probe::open(src_ns).unwrap(),
-                &probe::open(dst_ns).unwrap(),
-                *ip,
-            )
-            .unwrap_or_else(|e| panic!("{src} → {dst} ({ip}): {e:#}"));
-        }
-    }
-}
 
 fn pins(lab: &Lab, node: &str) -> PathBuf {
     lab.topology().node_bpffs(node).join("net")
-}
-
-fn state(lab: &Lab, node: &str) -> Snapshot {
-    snapshot(&pins(lab, node)).unwrap_or_else(|e| panic!("{node}'s host routing: {e}"))
 }
 
 /// Link pin → the kernel's link id (unchanged while a link is adopted).
@@ -158,26 +91,16 @@ fn bpf_and_kernel_nodes_interoperate_and_switching_leaves_nothing_behind() {
         create_pod(&lab, p, n);
     }
     let pods = ready_pods(&lab, 4);
-    // The fast path picks a pod up a few milliseconds after it is attached.
-    for (node, mine) in [("node-1", 2), ("node-2", 1), ("node-3", 1)] {
-        wait_for(
-            &format!("{node}'s host routing"),
-            Duration::from_secs(20),
-            || {
-                let s = state(&lab, node);
-                (s.cidrs.len() == 3 && s.endpoints.len() == mine).then_some(())
-            },
-        );
-    }
+    wait_programmed(&lab, &pods);
     let pairs = [("a1", "a2"), ("a1", "b"), ("a1", "c"), ("b", "c")];
     check_pairs(&pods, &pairs);
     for node in ["node-1", "node-2", "node-3"] {
-        let s = state(&lab, node);
+        let s = hostrouting(&lab, node);
         assert!(s.stats["to_pod"] > 0, "{node}: {:?}", s.stats);
         assert!(s.stats["to_device"] > 0, "{node}: {:?}", s.stats);
         assert_eq!(s.cidrs.len(), 3, "{node}: every node's pod CIDR");
     }
-    let s1 = state(&lab, "node-1");
+    let s1 = hostrouting(&lab, "node-1");
     assert_eq!(s1.endpoints.len(), 2, "a1 and a2: {:?}", s1.endpoints);
     assert!(
         s1.links.keys().filter(|l| l.starts_with("to_pod-")).count() == 2,
@@ -193,9 +116,9 @@ fn bpf_and_kernel_nodes_interoperate_and_switching_leaves_nothing_behind() {
     );
     assert!(!pins(&lab, "node-2").exists(), "node-2 left pins");
     // Mixed: node-1 and node-3 in BPF, node-2 in its stack, over VXLAN.
-    let before = state(&lab, "node-1").stats;
+    let before = hostrouting(&lab, "node-1").stats;
     check_pairs(&pods, &pairs);
-    let after = state(&lab, "node-1").stats;
+    let after = hostrouting(&lab, "node-1").stats;
     assert!(
         after["to_device"] > before["to_device"],
         "{before:?} → {after:?}"
@@ -206,10 +129,10 @@ fn bpf_and_kernel_nodes_interoperate_and_switching_leaves_nothing_behind() {
     let log = restart(&mut lab, "node-2", &[("--host-routing", "bpf")]);
     assert!(log.contains("host routing: BPF"), "{log}");
     wait_for("node-2's endpoints", Duration::from_secs(10), || {
-        (state(&lab, "node-2").endpoints.len() == 1).then_some(())
+        (hostrouting(&lab, "node-2").endpoints.len() == 1).then_some(())
     });
     check_pairs(&pods, &pairs);
-    assert!(state(&lab, "node-2").stats["to_pod"] > 0);
+    assert!(hostrouting(&lab, "node-2").stats["to_pod"] > 0);
 }
 
 #[test]
@@ -220,13 +143,13 @@ fn pods_are_tracked_and_a_restart_adopts_without_a_change() {
     let pods = ready_pods(&lab, 2);
     let (a_ip, _) = pods["a"].clone();
     wait_for("a's endpoint", Duration::from_secs(10), || {
-        state(&lab, "node-1")
+        hostrouting(&lab, "node-1")
             .endpoints
             .contains_key(&a_ip)
             .then_some(())
     });
     let from_pod_links = |lab: &Lab| {
-        state(lab, "node-1")
+        hostrouting(lab, "node-1")
             .links
             .keys()
             .filter(|l| l.starts_with("from_pod-"))
@@ -242,7 +165,7 @@ fn pods_are_tracked_and_a_restart_adopts_without_a_change() {
         "a's endpoint and link to go",
         Duration::from_secs(20),
         || {
-            let s = state(&lab, "node-1");
+            let s = hostrouting(&lab, "node-1");
             (!s.endpoints.contains_key(&a_ip) && from_pod_links(&lab).is_empty()).then_some(())
         },
     );
@@ -252,7 +175,7 @@ fn pods_are_tracked_and_a_restart_adopts_without_a_change() {
     let pods = ready_pods(&lab, 2);
     let (a2_ip, a2_ns) = pods["a2"].clone();
     wait_for("a2's endpoint", Duration::from_secs(10), || {
-        state(&lab, "node-1")
+        hostrouting(&lab, "node-1")
             .endpoints
             .contains_key(&a2_ip)
             .then_some(())
@@ -271,7 +194,7 @@ fn pods_are_tracked_and_a_restart_adopts_without_a_change() {
         .unwrap();
     let (mut server, _) = listener.accept().unwrap();
     let ids = link_ids(&lab, "node-1");
-    let maps = state(&lab, "node-1");
+    let maps = hostrouting(&lab, "node-1");
     let log = restart(&mut lab, "node-1", &[]);
     assert!(
         log.contains(&format!("adopted={}", ids.len())),
@@ -282,7 +205,7 @@ fn pods_are_tracked_and_a_restart_adopts_without_a_change() {
         "the restarted agent changed host routing:\n{log}"
     );
     assert_eq!(link_ids(&lab, "node-1"), ids, "links replaced, not adopted");
-    let after = state(&lab, "node-1");
+    let after = hostrouting(&lab, "node-1");
     assert_eq!(after.endpoints, maps.endpoints);
     assert_eq!(after.cidrs, maps.cidrs);
 
@@ -297,7 +220,7 @@ fn pods_are_tracked_and_a_restart_adopts_without_a_change() {
         client.read_exact(&mut buf).unwrap();
         assert_eq!(&buf, b"still here");
     }
-    let later = state(&lab, "node-1").stats;
+    let later = hostrouting(&lab, "node-1").stats;
     assert!(
         later["to_device"] > after.stats["to_device"] && later["to_pod"] > after.stats["to_pod"],
         "the flow still takes the fast path after the restart: {:?} → {later:?}",

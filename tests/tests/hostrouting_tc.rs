@@ -16,7 +16,7 @@ use keel_agent::net::hostrouting::{
 };
 use keel_tests::{
     TestBpffs, TestNetns,
-    packet::{Pkt, hexdiff, verify_checksums},
+    packet::{Pkt, hexdiff, mac_str, verify_checksums},
     prog_run::{RunResult, run_tc},
     require_root,
 };
@@ -34,13 +34,6 @@ const KV1_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x01, 0x01];
 const POD5_MAC: [u8; 6] = [0x0a, 0x58, 10, 244, 1, 5];
 const POD6_MAC: [u8; 6] = [0x0a, 0x58, 10, 244, 1, 6];
 
-fn mac(m: [u8; 6]) -> String {
-    m.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
 struct Node {
     netns: TestNetns,
     dp: NetDatapath,
@@ -54,14 +47,7 @@ impl Node {
     fn new(what: &str) -> Self {
         require_root();
         let netns = TestNetns::new(what).unwrap();
-        let ip = |args: &str| {
-            let st = netns
-                .command("ip")
-                .args(args.split_whitespace())
-                .status()
-                .unwrap();
-            assert!(st.success(), "ip {args}");
-        };
+        let ip = |args: &str| netns.ip(args);
         for (dev, m) in [
             ("up0", NODE_MAC),
             ("mtu0", MTU0_MAC),
@@ -70,7 +56,7 @@ impl Node {
         ] {
             ip(&format!(
                 "link add {dev} address {} type veth peer name {dev}p",
-                mac(m)
+                mac_str(m)
             ));
             ip(&format!("link set {dev} up"));
             ip(&format!("link set {dev}p up"));
@@ -80,11 +66,11 @@ impl Node {
         ip("addr add 10.0.4.1/24 dev mtu0");
         ip(&format!(
             "neigh add 10.0.0.2 lladdr {} dev up0 nud permanent",
-            mac(PEER_MAC)
+            mac_str(PEER_MAC)
         ));
         ip(&format!(
             "neigh add 10.0.4.2 lladdr {} dev mtu0 nud permanent",
-            mac(MTU0_PEER_MAC)
+            mac_str(MTU0_PEER_MAC)
         ));
         ip("route add 10.244.2.0/24 via 10.0.0.2 dev up0");
         ip("route add 10.244.3.0/24 via 10.0.0.3 dev up0");

@@ -6,128 +6,17 @@
 //! `lab down` leaving nothing behind.
 
 use std::{
-    collections::BTreeMap,
     io::{Read, Write},
-    net::Ipv4Addr,
     time::Duration,
 };
 
-use keel_api::{Node, Pod, client::ListParams};
-use keel_lab::{Bins, Lab, LabGuard, Mode, Options, Spec, block_on};
-use keel_tests::{probe, process::wait_for, require_root};
-
-fn lab(tag: &str, mode: Mode, nodes: usize, segments: usize) -> LabGuard {
-    require_root();
-    let name = format!("t{tag}{}", std::process::id() % 100_000);
-    let spec = Spec {
-        name,
-        nodes,
-        mode,
-        segments,
-    };
-    let bins = Bins::beside_current_exe().expect("binaries");
-    // No load balancer in these labs: BPF host routing is asked for, not
-    // left to auto.
-    let opts = Options {
-        agent_args: vec!["--host-routing".into(), "bpf".into()],
-        ..Options::default()
-    };
-    LabGuard(Lab::up(&spec, &bins, &opts).expect("lab up"))
-}
-
-/// Creates one pod per (name, node) and waits for their IPs.
-fn pods(lab: &Lab, placement: &[(&str, &str)]) -> BTreeMap<String, (Ipv4Addr, String)> {
-    let c = lab.client().unwrap();
-    for (name, node) in placement {
-        let p: Pod = serde_json::from_value(serde_json::json!({
-            "metadata": {"name": name, "namespace": "default", "labels": {"app": "probe"}},
-            "spec": {"nodeName": node, "containers": [{"name": "c", "image": "none"}]}
-        }))
-        .unwrap();
-        block_on(c.create(&p)).unwrap();
-    }
-    let ready = wait_for("pods to get their IPs", Duration::from_secs(30), || {
-        let list = block_on(c.list::<Pod>("default", &ListParams::labels("app=probe"))).ok()?;
-        let ready: BTreeMap<String, (Ipv4Addr, String)> = list
-            .items
-            .iter()
-            .filter(|p| p.is_ready())
-            .filter_map(|p| {
-                Some((
-                    p.metadata.name.clone(),
-                    (p.status.pod_ip.parse().ok()?, lab.pod_netns(p).ok()?),
-                ))
-            })
-            .collect();
-        (ready.len() == placement.len()).then_some(ready)
-    });
-    wait_programmed(lab, &ready);
-    ready
-}
-
-/// Every pair both ways: TCP, UDP, ICMP.
-fn check_pairs(pods: &BTreeMap<String, (Ipv4Addr, String)>, pairs: &[(&str, &str)]) {
-    for (a, b) in pairs {
-        for (src, dst) in [(a, b), (b, a)] {
-            let (_, src_ns) = &pods[*src];
-            let (ip, dst_ns) = &pods[*dst];
-            probe::all(
-                &probe::open(src_ns).unwrap(),
-                &probe::open(dst_ns).unwrap(),
-                *ip,
-            )
-            .unwrap_or_else(|e| panic!("{src} → {dst} ({ip}): {e:#}"));
-        }
-    }
-}
-
-fn hostrouting(lab: &Lab, node: &str) -> keel_agent::net::hostrouting::datapath::Snapshot {
-    let dir = lab.topology().node_bpffs(node).join("net");
-    keel_agent::net::hostrouting::datapath::snapshot(&dir)
-        .unwrap_or_else(|e| panic!("{node}'s host routing: {e}"))
-}
-
-/// Waits until every node's host routing knows every pod CIDR and its own
-/// pods (the fast path is picked up a few milliseconds after a pod is
-/// attached; until then its packets take the kernel's path).
-fn wait_programmed(lab: &Lab, pods: &BTreeMap<String, (Ipv4Addr, String)>) {
-    let nodes = lab.topology().nodes.clone();
-    for n in &nodes {
-        let prefix = lab.topology().pod_netns_prefix(&n.role);
-        let mine = pods
-            .values()
-            .filter(|(_, ns)| ns.starts_with(&prefix))
-            .count();
-        wait_for(
-            &format!(
-                "{}'s host routing to know its pods and every pod CIDR",
-                n.role
-            ),
-            Duration::from_secs(20),
-            || {
-                let s = hostrouting(lab, &n.role);
-                let links = s
-                    .links
-                    .keys()
-                    .filter(|l| l.starts_with("from_pod-"))
-                    .count();
-                (s.cidrs.len() == nodes.len() && s.endpoints.len() == mine && links == mine)
-                    .then_some(())
-            },
-        );
-    }
-}
-
-/// The node forwarded pod traffic through BPF host routing: into its pods
-/// and out of its devices.
-fn assert_fast_path(lab: &Lab, node: &str) {
-    let s = hostrouting(lab, node);
-    assert!(
-        s.stats["to_pod"] > 0 && s.stats["to_device"] > 0,
-        "{node} forwarded nothing in BPF: {:?}",
-        s.stats
-    );
-}
+use keel_api::Node;
+use keel_lab::{Lab, Mode, block_on};
+use keel_tests::{
+    labnet::{assert_fast_path, check_pairs, lab, pods},
+    probe,
+    process::wait_for,
+};
 
 fn node_routes(lab: &Lab, node: &str) -> String {
     let ns = &lab.topology().node(node).unwrap().netns;

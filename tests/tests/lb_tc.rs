@@ -22,7 +22,7 @@ use keel_agent::lb::{
 use keel_tests::{
     TestNetns,
     lb::{LbFixture, addr, spec},
-    packet::{ACK, Pkt, SYN, hexdiff, icmp_port_unreachable, verify_checksums},
+    packet::{ACK, Pkt, SYN, hexdiff, icmp_port_unreachable, mac_str, verify_checksums},
     prog_run::{RunResult, run_tc},
     require_root,
 };
@@ -38,13 +38,6 @@ const POD0_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x01, 0x01];
 const POD_MAC: [u8; 6] = [0x02, 0, 0, 0, 0x01, 0x05];
 const NP: u8 = SVC_F_SOCK | SVC_F_TC | SVC_F_NODEPORT;
 
-fn mac(m: [u8; 6]) -> String {
-    m.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
 struct Node {
     netns: TestNetns,
     lb: LbFixture,
@@ -56,21 +49,14 @@ impl Node {
     fn new(what: &str) -> Self {
         require_root();
         let netns = TestNetns::new(what).unwrap();
-        let ip = |args: &str| {
-            let st = netns
-                .command("ip")
-                .args(args.split_whitespace())
-                .status()
-                .unwrap();
-            assert!(st.success(), "ip {args}");
-        };
+        let ip = |args: &str| netns.ip(args);
         ip(&format!(
             "link add up0 address {} type veth peer name up0p",
-            mac(NODE_MAC)
+            mac_str(NODE_MAC)
         ));
         ip(&format!(
             "link add pod0 address {} type veth peer name pod0p",
-            mac(POD0_MAC)
+            mac_str(POD0_MAC)
         ));
         for l in ["up0", "up0p", "pod0", "pod0p"] {
             ip(&format!("link set {l} up"));
@@ -78,17 +64,17 @@ impl Node {
         ip("addr add 10.0.0.1/24 dev up0");
         ip(&format!(
             "neigh add 10.0.0.9 lladdr {} dev up0 nud permanent",
-            mac(CLIENT_MAC)
+            mac_str(CLIENT_MAC)
         ));
         ip(&format!(
             "neigh add 10.0.0.2 lladdr {} dev up0 nud permanent",
-            mac(PEER_MAC)
+            mac_str(PEER_MAC)
         ));
         ip("route add 10.244.2.0/24 via 10.0.0.2 dev up0");
         ip("route add 10.244.1.5/32 dev pod0");
         ip(&format!(
             "neigh add 10.244.1.5 lladdr {} dev pod0 nud permanent",
-            mac(POD_MAC)
+            mac_str(POD_MAC)
         ));
         let st = netns
             .command("sysctl")

@@ -1,7 +1,11 @@
 //! State that outlives the agent on a bpf filesystem: making sure a pin
-//! directory is on bpffs, pinning a link, and adopting a pinned link on
-//! restart by swapping its program atomically (so nothing is ever
-//! detached while a new agent takes over).
+//! directory is on bpffs, telling which pinned maps a new build can reuse,
+//! pinning a link, adopting a pinned link on restart by swapping its
+//! program atomically (so nothing is ever detached while a new agent takes
+//! over), and removing a datapath's pins.
+//!
+//! Every datapath pins the same way: `<dir>/maps/<MAP>` and
+//! `<dir>/links/<link>`.
 
 use std::{
     fs, io,
@@ -9,7 +13,10 @@ use std::{
     path::Path,
 };
 
-use aya::programs::links::FdLink;
+use aya::{
+    maps::{MapInfo, MapType},
+    programs::links::FdLink,
+};
 
 use super::sys;
 
@@ -124,6 +131,97 @@ pub fn pin_link(name: &str, link: FdLink, pin: &Path) -> Result<(), PinError> {
 pub fn unpin(pin: &Path) -> Result<(), PinError> {
     match fs::remove_file(pin) {
         Err(e) if e.kind() != io::ErrorKind::NotFound => Err(io_err("unpinning", pin)(e)),
+        _ => Ok(()),
+    }
+}
+
+/// The layout a map must have to be reused: type, key and value sizes,
+/// max entries, flags.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Layout {
+    pub ty: MapType,
+    pub key: usize,
+    pub value: usize,
+    pub max: u32,
+    pub flags: u32,
+}
+
+/// `BPF_F_NO_PREALLOC`.
+pub const NO_PREALLOC: u32 = 1;
+
+/// Why a pinned map cannot be reused with `want`, or None when it can.
+pub fn incompatible(info: &MapInfo, want: &Layout) -> Option<String> {
+    let got = (
+        info.map_type().ok(),
+        info.key_size() as usize,
+        info.value_size() as usize,
+        info.max_entries(),
+        info.map_flags(),
+    );
+    let Layout {
+        ty,
+        key,
+        value,
+        max,
+        flags,
+    } = *want;
+    (got != (Some(ty), key, value, max, flags)).then(|| {
+        format!(
+            "pinned as {:?} key={} value={} max={} flags={:#x}, this agent needs {ty:?} key={key} value={value} max={max} flags={flags:#x}",
+            got.0, got.1, got.2, got.3, got.4
+        )
+    })
+}
+
+/// The maps pinned in `maps_dir` (of `names`) that this build cannot reuse,
+/// with why: another layout (as `layout` says a map must be), or
+/// unreadable.
+pub fn stale_maps<'a>(
+    maps_dir: &Path,
+    names: &[&'a str],
+    layout: impl Fn(&str) -> Option<Layout>,
+) -> Vec<(&'a str, String)> {
+    let mut stale = Vec::new();
+    for name in names {
+        let pin = maps_dir.join(name);
+        if !pin.exists() {
+            continue;
+        }
+        let why = match MapInfo::from_pin(&pin) {
+            Ok(info) => layout(name).and_then(|l| incompatible(&info, &l)),
+            Err(e) => Some(format!("unreadable: {e}")),
+        };
+        if let Some(why) = why {
+            stale.push((*name, why));
+        }
+    }
+    stale
+}
+
+/// Unpins each stale map (its entries are lost, the load creates it anew)
+/// and returns `"NAME: why"` for each.
+pub fn recreate(maps_dir: &Path, stale: Vec<(&str, String)>) -> Result<Vec<String>, PinError> {
+    let mut recreated = Vec::new();
+    for (name, why) in stale {
+        tracing::warn!(map = name, %why, "recreating pinned map; its entries are lost");
+        unpin(&maps_dir.join(name))?;
+        recreated.push(format!("{name}: {why}"));
+    }
+    Ok(recreated)
+}
+
+/// Detaches a datapath and forgets its state pinned under `dir` (links
+/// first, so no program runs against maps that are going away). Nothing
+/// pinned is not an error.
+pub fn remove_all(dir: &Path) -> io::Result<()> {
+    for sub in ["links", "maps"] {
+        match fs::remove_dir_all(dir.join(sub)) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+    }
+    match fs::remove_dir(dir) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
         _ => Ok(()),
     }
 }

@@ -21,7 +21,7 @@ use std::{
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{MapInfo, MapType},
+    maps::MapType,
     programs::{
         CgroupAttachMode, CgroupSockAddr, LinkOrder, ProgramError, SchedClassifier, TcAttachType,
         links::FdLink, tc::TcAttachOptions,
@@ -38,7 +38,7 @@ use keel_ebpf_common::lb::{
 use super::maps::{AyaMaps, MapsError};
 use crate::bpf::{
     BpfError, object,
-    pin::{PinError, Target, ensure_bpffs, pin_link, reuse_link},
+    pin::{self, Layout, NO_PREALLOC, PinError, Target, ensure_bpffs, pin_link, reuse_link},
     sys,
 };
 
@@ -55,8 +55,6 @@ pub const TC_PROGRAMS: [(&str, TcAttachType, u32); 2] = [
     (TC_INGRESS_PROG, TcAttachType::Ingress, sys::BPF_TCX_INGRESS),
     (TC_EGRESS_PROG, TcAttachType::Egress, sys::BPF_TCX_EGRESS),
 ];
-
-const BPF_F_NO_PREALLOC: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DatapathError {
@@ -96,60 +94,67 @@ fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Datapath
     move |source| DatapathError::Io { what, path, source }
 }
 
-/// Type, key size, value size, max entries and flags each map must have.
-fn expected(name: &str) -> Option<(MapType, usize, usize, u32, u32)> {
+/// The layout each map must have.
+fn expected(name: &str) -> Option<Layout> {
     use std::mem::size_of;
+    let l = |ty, key, value, max, flags| Layout {
+        ty,
+        key,
+        value,
+        max,
+        flags,
+    };
     Some(match name {
-        SERVICES_MAP => (
+        SERVICES_MAP => l(
             MapType::Hash,
             size_of::<ServiceKey>(),
             size_of::<ServiceValue>(),
             SERVICES_MAX,
-            BPF_F_NO_PREALLOC,
+            NO_PREALLOC,
         ),
-        BACKENDS_MAP => (
+        BACKENDS_MAP => l(
             MapType::Hash,
             size_of::<u32>(),
             size_of::<Backend>(),
             BACKENDS_MAX,
-            BPF_F_NO_PREALLOC,
+            NO_PREALLOC,
         ),
-        MAGLEV_MAP => (
+        MAGLEV_MAP => l(
             MapType::Hash,
             size_of::<MaglevKey>(),
             size_of::<MaglevChunk>(),
             MAGLEV_MAX,
-            BPF_F_NO_PREALLOC,
+            NO_PREALLOC,
         ),
-        AFFINITY_MAP => (
+        AFFINITY_MAP => l(
             MapType::LruHash,
             size_of::<AffinityKey>(),
             size_of::<AffinityValue>(),
             AFFINITY_MAX,
             0,
         ),
-        SOCK_REVNAT_MAP => (
+        SOCK_REVNAT_MAP => l(
             MapType::LruHash,
             size_of::<SockRevNatKey>(),
             size_of::<SockRevNatValue>(),
             SOCK_REVNAT_MAX,
             0,
         ),
-        CT_MAP => (
+        CT_MAP => l(
             MapType::LruHash,
             size_of::<CtKey>(),
             size_of::<CtValue>(),
             CT_MAX,
             0,
         ),
-        STATS_MAP => (
+        STATS_MAP => l(
             MapType::PerCpuArray,
             size_of::<u32>(),
             size_of::<u64>(),
             STATS_LEN,
             0,
         ),
-        CONFIG_MAP => (
+        CONFIG_MAP => l(
             MapType::Array,
             size_of::<u32>(),
             size_of::<LbConfig>(),
@@ -157,24 +162,6 @@ fn expected(name: &str) -> Option<(MapType, usize, usize, u32, u32)> {
             0,
         ),
         _ => return None,
-    })
-}
-
-/// Why a pinned map cannot be reused, or None when it can.
-fn incompatible(name: &str, info: &MapInfo) -> Option<String> {
-    let (ty, key, value, max, flags) = expected(name)?;
-    let got = (
-        info.map_type().ok(),
-        info.key_size() as usize,
-        info.value_size() as usize,
-        info.max_entries(),
-        info.map_flags(),
-    );
-    (got != (Some(ty), key, value, max, flags)).then(|| {
-        format!(
-            "pinned as {:?} key={} value={} max={} flags={:#x}, this agent needs {ty:?} key={key} value={value} max={max} flags={flags:#x}",
-            got.0, got.1, got.2, got.3, got.4
-        )
     })
 }
 
@@ -197,21 +184,7 @@ impl Datapath {
         for d in [&maps_dir, &links_dir] {
             fs::create_dir_all(d).map_err(io_err("creating", d))?;
         }
-        let mut recreated = Vec::new();
-        let mut stale = Vec::new();
-        for name in MAPS {
-            let pin = maps_dir.join(name);
-            if !pin.exists() {
-                continue;
-            }
-            let why = match MapInfo::from_pin(&pin) {
-                Ok(info) => incompatible(name, &info),
-                Err(e) => Some(format!("unreadable: {e}")),
-            };
-            if let Some(why) = why {
-                stale.push((name, why));
-            }
-        }
+        let mut stale = pin::stale_maps(&maps_dir, &MAPS, expected);
         // Slots name backend ids and tables name slots: these three are
         // only consistent together, so one stale means all are rebuilt.
         let linked = [SERVICES_MAP, BACKENDS_MAP, MAGLEV_MAP];
@@ -222,12 +195,7 @@ impl Datapath {
                 }
             }
         }
-        for (name, why) in stale {
-            let pin = maps_dir.join(name);
-            tracing::warn!(map = name, %why, "recreating pinned map; its entries are lost");
-            fs::remove_file(&pin).map_err(io_err("unpinning", &pin))?;
-            recreated.push(format!("{name}: {why}"));
-        }
+        let recreated = pin::recreate(&maps_dir, stale)?;
         let mut loader = EbpfLoader::new();
         let paths: Vec<(&str, PathBuf)> = MAPS.iter().map(|n| (*n, maps_dir.join(n))).collect();
         for (name, path) in &paths {
@@ -389,17 +357,8 @@ where
         })
 }
 
-/// Detaches the programs and forgets the state pinned under `dir` (links
-/// first, so nothing runs against maps that are going away).
+/// Detaches the programs and forgets the state pinned under `dir` (see
+/// [`pin::remove_all`]).
 pub fn remove(dir: &Path) -> io::Result<()> {
-    for sub in ["links", "maps"] {
-        match fs::remove_dir_all(dir.join(sub)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-    }
-    match fs::remove_dir(dir) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
+    pin::remove_all(dir)
 }

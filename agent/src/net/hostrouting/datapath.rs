@@ -21,7 +21,7 @@ use std::{
 
 use aya::{
     Ebpf, EbpfLoader,
-    maps::{HashMap as AyaHashMap, Map, MapData, MapInfo, MapType, PerCpuArray, lpm_trie},
+    maps::{HashMap as AyaHashMap, Map, MapData, MapType, PerCpuArray, lpm_trie},
     programs::{LinkOrder, ProgramError, SchedClassifier, TcAttachType, links::FdLink, tc},
 };
 use ipnet::Ipv4Net;
@@ -33,11 +33,9 @@ use keel_ebpf_common::net::{
 use super::plan::{Endpoint, Observed, ObservedLink, Op, Prog, parse_pin};
 use crate::bpf::{
     BpfError, net_object,
-    pin::{self, PinError, Target},
+    pin::{self, Layout, NO_PREALLOC, PinError, Target},
     sys,
 };
-
-const BPF_F_NO_PREALLOC: u32 = 1;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DatapathError {
@@ -91,23 +89,23 @@ pub trait HostDatapath {
     fn stats(&mut self) -> Result<BTreeMap<&'static str, u64>, DatapathError>;
 }
 
-/// Type, key size, value size, max entries and flags each map must have.
-fn expected(name: &str) -> Option<(MapType, usize, usize, u32, u32)> {
+/// The layout each map must have.
+fn expected(name: &str) -> Option<Layout> {
     use std::mem::size_of;
-    Some(match name {
+    let (ty, key, value, max, flags) = match name {
         CIDRS_MAP => (
             MapType::LpmTrie,
             size_of::<lpm_trie::Key<u32>>(),
             size_of::<CidrValue>(),
             CIDRS_MAX,
-            BPF_F_NO_PREALLOC,
+            NO_PREALLOC,
         ),
         ENDPOINTS_MAP => (
             MapType::Hash,
             size_of::<u32>(),
             size_of::<common::Endpoint>(),
             ENDPOINTS_MAX,
-            BPF_F_NO_PREALLOC,
+            NO_PREALLOC,
         ),
         STATS_MAP => (
             MapType::PerCpuArray,
@@ -117,24 +115,13 @@ fn expected(name: &str) -> Option<(MapType, usize, usize, u32, u32)> {
             0,
         ),
         _ => return None,
-    })
-}
-
-/// Why a pinned map cannot be reused, or None when it can.
-fn incompatible(name: &str, info: &MapInfo) -> Option<String> {
-    let (ty, key, value, max, flags) = expected(name)?;
-    let got = (
-        info.map_type().ok(),
-        info.key_size() as usize,
-        info.value_size() as usize,
-        info.max_entries(),
-        info.map_flags(),
-    );
-    (got != (Some(ty), key, value, max, flags)).then(|| {
-        format!(
-            "pinned as {:?} key={} value={} max={} flags={:#x}, this agent needs {ty:?} key={key} value={value} max={max} flags={flags:#x}",
-            got.0, got.1, got.2, got.3, got.4
-        )
+    };
+    Some(Layout {
+        ty,
+        key,
+        value,
+        max,
+        flags,
     })
 }
 
@@ -255,22 +242,7 @@ impl NetDatapath {
         for d in [&maps_dir, &links_dir] {
             fs::create_dir_all(d).map_err(pin::io_err("creating", d))?;
         }
-        let mut recreated = Vec::new();
-        for name in MAPS {
-            let path = maps_dir.join(name);
-            if !path.exists() {
-                continue;
-            }
-            let why = match MapInfo::from_pin(&path) {
-                Ok(info) => incompatible(name, &info),
-                Err(e) => Some(format!("unreadable: {e}")),
-            };
-            if let Some(why) = why {
-                tracing::warn!(map = name, %why, "recreating pinned map; its entries are lost");
-                pin::unpin(&path)?;
-                recreated.push(format!("{name}: {why}"));
-            }
-        }
+        let recreated = pin::recreate(&maps_dir, pin::stale_maps(&maps_dir, &MAPS, expected))?;
         let mut loader = EbpfLoader::new();
         let paths: Vec<(&str, PathBuf)> = MAPS.iter().map(|n| (*n, maps_dir.join(n))).collect();
         for (name, path) in &paths {
@@ -532,20 +504,10 @@ pub fn snapshot(dir: &Path) -> Result<Snapshot, DatapathError> {
     })
 }
 
-/// Detaches everything and forgets the state pinned under `dir` (links
-/// first, so no program runs against maps that are going away). Nothing
-/// pinned is not an error.
+/// Detaches everything and forgets the state pinned under `dir` (see
+/// [`pin::remove_all`]).
 pub fn remove(dir: &Path) -> io::Result<()> {
-    for sub in ["links", "maps"] {
-        match fs::remove_dir_all(dir.join(sub)) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => return Err(e),
-            _ => {}
-        }
-    }
-    match fs::remove_dir(dir) {
-        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
-        _ => Ok(()),
-    }
+    pin::remove_all(dir)
 }
 
 /// An in-memory [`HostDatapath`] for unit tests: applies ops to an

@@ -1,0 +1,140 @@
+//! Pod networking checks in the lab, shared by its tests: a lab whose
+//! agents forward pod traffic with BPF host routing, pods placed on nodes,
+//! every pair probed both ways, and each node's host-routing state as its
+//! pins hold it.
+
+use std::{collections::BTreeMap, net::Ipv4Addr, time::Duration};
+
+use keel_agent::net::hostrouting::datapath::{Snapshot, snapshot};
+use keel_api::{Pod, client::ListParams};
+use keel_lab::{Bins, Lab, LabGuard, Mode, Options, Spec, block_on};
+
+use crate::{probe, process::wait_for, require_root};
+
+/// The label every pod made here carries.
+const APP: &str = "labnet";
+
+/// A lab named after `tag` and this process. Its agents run without the
+/// load balancer, so BPF host routing is asked for, not left to auto.
+pub fn lab(tag: &str, mode: Mode, nodes: usize, segments: usize) -> LabGuard {
+    require_root();
+    let spec = Spec {
+        name: format!("t{tag}{}", std::process::id() % 100_000),
+        nodes,
+        mode,
+        segments,
+    };
+    let bins = Bins::beside_current_exe().expect("binaries");
+    let opts = Options {
+        agent_args: vec!["--host-routing".into(), "bpf".into()],
+        ..Options::default()
+    };
+    LabGuard(Lab::up(&spec, &bins, &opts).expect("lab up"))
+}
+
+/// Creates a sandbox-only pod bound to `node`.
+pub fn create_pod(lab: &Lab, name: &str, node: &str) {
+    let c = lab.client().unwrap();
+    let p: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name, "namespace": "default", "labels": {"app": APP}},
+        "spec": {"nodeName": node, "containers": [{"name": "c", "image": "none"}]}
+    }))
+    .unwrap();
+    block_on(c.create(&p)).unwrap();
+}
+
+/// Waits until `want` pods made here are ready: name → (IP, netns).
+pub fn ready_pods(lab: &Lab, want: usize) -> BTreeMap<String, (Ipv4Addr, String)> {
+    let c = lab.client().unwrap();
+    let label = format!("app={APP}");
+    wait_for("pods to be ready", Duration::from_secs(30), || {
+        let list = block_on(c.list::<Pod>("default", &ListParams::labels(&label))).ok()?;
+        let ready: BTreeMap<String, (Ipv4Addr, String)> = list
+            .items
+            .iter()
+            .filter(|p| p.is_ready())
+            .filter_map(|p| {
+                Some((
+                    p.metadata.name.clone(),
+                    (p.status.pod_ip.parse().ok()?, lab.pod_netns(p).ok()?),
+                ))
+            })
+            .collect();
+        (ready.len() == want).then_some(ready)
+    })
+}
+
+/// Creates one pod per (name, node), waits for them, and waits until every
+/// node's host routing has picked its pods and every pod CIDR up.
+pub fn pods(lab: &Lab, placement: &[(&str, &str)]) -> BTreeMap<String, (Ipv4Addr, String)> {
+    for (name, node) in placement {
+        create_pod(lab, name, node);
+    }
+    let ready = ready_pods(lab, placement.len());
+    wait_programmed(lab, &ready);
+    ready
+}
+
+/// Every pair both ways: TCP, UDP, ICMP.
+pub fn check_pairs(pods: &BTreeMap<String, (Ipv4Addr, String)>, pairs: &[(&str, &str)]) {
+    for (a, b) in pairs {
+        for (src, dst) in [(a, b), (b, a)] {
+            let (_, src_ns) = &pods[*src];
+            let (ip, dst_ns) = &pods[*dst];
+            probe::all(
+                &probe::open(src_ns).unwrap(),
+                &probe::open(dst_ns).unwrap(),
+                *ip,
+            )
+            .unwrap_or_else(|e| panic!("{src} → {dst} ({ip}): {e:#}"));
+        }
+    }
+}
+
+/// A node's host-routing state, read from its pins.
+pub fn hostrouting(lab: &Lab, node: &str) -> Snapshot {
+    snapshot(&lab.topology().node_bpffs(node).join("net"))
+        .unwrap_or_else(|e| panic!("{node}'s host routing: {e}"))
+}
+
+/// Waits until every node's host routing knows every pod CIDR and its own
+/// pods (a pod is picked up a few milliseconds after it is attached; until
+/// then its packets take the kernel's path).
+pub fn wait_programmed(lab: &Lab, pods: &BTreeMap<String, (Ipv4Addr, String)>) {
+    let nodes = lab.topology().nodes.clone();
+    for n in &nodes {
+        let prefix = lab.topology().pod_netns_prefix(&n.role);
+        let mine = pods
+            .values()
+            .filter(|(_, ns)| ns.starts_with(&prefix))
+            .count();
+        wait_for(
+            &format!(
+                "{}'s host routing to know its pods and every pod CIDR",
+                n.role
+            ),
+            Duration::from_secs(20),
+            || {
+                let s = hostrouting(lab, &n.role);
+                let links = s
+                    .links
+                    .keys()
+                    .filter(|l| l.starts_with("from_pod-"))
+                    .count();
+                (s.cidrs.len() == nodes.len() && s.endpoints.len() == mine && links == mine)
+                    .then_some(())
+            },
+        );
+    }
+}
+
+/// The node forwarded pod traffic through BPF host routing: into its pods
+/// and out of its devices.
+pub fn assert_fast_path(lab: &Lab, node: &str) {
+    let s = hostrouting(lab, node);
+    assert!(
+        s.stats["to_pod"] > 0 && s.stats["to_device"] > 0,
+        "{node} forwarded nothing in BPF: {:?}",
+        s.stats
+    );
+}
