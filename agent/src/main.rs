@@ -251,6 +251,14 @@ async fn agent_main() -> anyhow::Result<()> {
         )
         .context("starting host routing")?;
         routes = routes.merge(hr.router);
+    } else if bpffs.join("net").exists() {
+        // An earlier agent ran host routing here; keel no longer does node
+        // networking, so what it attached goes.
+        keel_agent::net::hostrouting::datapath::remove(&bpffs.join("net"))
+            .with_context(|| format!("removing {}", bpffs.join("net").display()))?;
+        tracing::info!(
+            "host routing: removed what an earlier agent attached (--network-mode none)"
+        );
     }
     let mut runtime_routes = None;
     if !args.cni_bin_dir.is_empty() {
