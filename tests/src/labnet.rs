@@ -3,7 +3,12 @@
 //! every pair probed both ways, and each node's host-routing state as its
 //! pins hold it.
 
-use std::{collections::BTreeMap, net::Ipv4Addr, time::Duration};
+use std::{
+    collections::BTreeMap,
+    io::{Read, Write},
+    net::{Ipv4Addr, TcpListener, TcpStream},
+    time::Duration,
+};
 
 use keel_agent::net::hostrouting::datapath::{Snapshot, snapshot};
 use keel_api::{Pod, client::ListParams};
@@ -137,4 +142,32 @@ pub fn assert_fast_path(lab: &Lab, node: &str) {
         "{node} forwarded nothing in BPF: {:?}",
         s.stats
     );
+}
+
+/// A long-lived TCP connection from the namespace `src` to `ip:7777` in
+/// `dst`: (client, server).
+pub fn open_flow(src: &str, dst: &str, ip: Ipv4Addr) -> (TcpStream, TcpStream) {
+    let listener = probe::open(dst)
+        .unwrap()
+        .run(|| TcpListener::bind("0.0.0.0:7777").unwrap())
+        .unwrap();
+    let client = probe::open(src)
+        .unwrap()
+        .run(|| TcpStream::connect((ip, 7777)).unwrap())
+        .unwrap();
+    let (server, _) = listener.accept().unwrap();
+    client
+        .set_read_timeout(Some(Duration::from_secs(3)))
+        .unwrap();
+    (client, server)
+}
+
+/// The flow still carries data both ways (3 s at most).
+pub fn assert_flow_alive(client: &mut TcpStream, server: &mut TcpStream) {
+    client.write_all(b"still here").unwrap();
+    let mut buf = [0u8; 10];
+    server.read_exact(&mut buf).unwrap();
+    server.write_all(&buf).unwrap();
+    client.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"still here");
 }

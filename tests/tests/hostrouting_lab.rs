@@ -5,19 +5,16 @@
 //! come and go are tracked, and an agent restart adopts what is pinned
 //! without changing it or cutting a flow.
 
-use std::{
-    collections::BTreeMap,
-    io::{Read, Write},
-    path::PathBuf,
-    time::Duration,
-};
+use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
 use keel_agent::bpf::sys;
 use keel_api::Pod;
 use keel_lab::{Lab, Mode, block_on};
 use keel_tests::{
-    labnet::{check_pairs, create_pod, hostrouting, lab, ready_pods, wait_programmed},
-    probe,
+    labnet::{
+        assert_flow_alive, check_pairs, create_pod, hostrouting, lab, open_flow, ready_pods,
+        wait_programmed,
+    },
     process::wait_for,
 };
 
@@ -184,15 +181,7 @@ fn pods_are_tracked_and_a_restart_adopts_without_a_change() {
 
     // A long-lived flow from a2 to b across the agent's restart.
     let (b_ip, b_ns) = pods["b"].clone();
-    let listener = probe::open(&b_ns)
-        .unwrap()
-        .run(|| std::net::TcpListener::bind("0.0.0.0:7777").unwrap())
-        .unwrap();
-    let mut client = probe::open(&a2_ns)
-        .unwrap()
-        .run(|| std::net::TcpStream::connect((b_ip, 7777)).unwrap())
-        .unwrap();
-    let (mut server, _) = listener.accept().unwrap();
+    let (mut client, mut server) = open_flow(&a2_ns, &b_ns, b_ip);
     let ids = link_ids(&lab, "node-1");
     let maps = hostrouting(&lab, "node-1");
     let log = restart(&mut lab, "node-1", &[]);
@@ -209,16 +198,8 @@ fn pods_are_tracked_and_a_restart_adopts_without_a_change() {
     assert_eq!(after.endpoints, maps.endpoints);
     assert_eq!(after.cidrs, maps.cidrs);
 
-    client
-        .set_read_timeout(Some(Duration::from_secs(3)))
-        .unwrap();
     for _ in 0..3 {
-        client.write_all(b"still here").unwrap();
-        let mut buf = [0u8; 10];
-        server.read_exact(&mut buf).unwrap();
-        server.write_all(&buf).unwrap();
-        client.read_exact(&mut buf).unwrap();
-        assert_eq!(&buf, b"still here");
+        assert_flow_alive(&mut client, &mut server);
     }
     let later = hostrouting(&lab, "node-1").stats;
     assert!(

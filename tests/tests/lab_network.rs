@@ -5,15 +5,12 @@
 //! restart that changes nothing and keeps an established flow; and
 //! `lab down` leaving nothing behind.
 
-use std::{
-    io::{Read, Write},
-    time::Duration,
-};
+use std::time::Duration;
 
 use keel_api::Node;
 use keel_lab::{Lab, Mode, block_on};
 use keel_tests::{
-    labnet::{assert_fast_path, check_pairs, lab, pods},
+    labnet::{assert_fast_path, assert_flow_alive, check_pairs, lab, open_flow, pods},
     probe,
     process::wait_for,
 };
@@ -75,15 +72,7 @@ fn vxlan_across_two_segments() {
     // An agent restart over correct state changes nothing and keeps an
     // established cross-node connection.
     let (b_ip, b_ns) = pods["b"].clone();
-    let listener = probe::open(&b_ns)
-        .unwrap()
-        .run(|| std::net::TcpListener::bind("0.0.0.0:7777").unwrap())
-        .unwrap();
-    let mut client = probe::open(&pods["a1"].1)
-        .unwrap()
-        .run(|| std::net::TcpStream::connect((b_ip, 7777)).unwrap())
-        .unwrap();
-    let (mut server, _) = listener.accept().unwrap();
+    let (mut client, mut server) = open_flow(&pods["a1"].1, &b_ns, b_ip);
     let before = node_routes(&lab, "node-1");
     lab.stop_agent("node-1").unwrap();
     lab.start_agent("node-1").unwrap();
@@ -118,15 +107,7 @@ fn vxlan_across_two_segments() {
         "the restarted agent changed networking:\n{text}"
     );
     assert_eq!(node_routes(&lab, "node-1"), before);
-    client
-        .set_read_timeout(Some(Duration::from_secs(3)))
-        .unwrap();
-    client.write_all(b"still here").unwrap();
-    let mut buf = [0u8; 10];
-    server.read_exact(&mut buf).unwrap();
-    server.write_all(&buf).unwrap();
-    client.read_exact(&mut buf).unwrap();
-    assert_eq!(&buf, b"still here");
+    assert_flow_alive(&mut client, &mut server);
 
     // node-3 leaves: its route, neighbour and FDB entry go everywhere.
     let c3_ip = lab.topology().node("node-3").unwrap().ip.to_string();
