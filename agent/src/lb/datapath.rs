@@ -62,13 +62,6 @@ pub enum DatapathError {
     Object(#[from] BpfError),
     #[error(transparent)]
     Pin(#[from] PinError),
-    #[error("{what} {path}: {source}")]
-    Io {
-        what: &'static str,
-        path: String,
-        #[source]
-        source: io::Error,
-    },
     #[error("loading the LB programs (maps pinned under {dir}): {source}")]
     Load {
         dir: String,
@@ -90,8 +83,8 @@ pub enum DatapathError {
 }
 
 fn io_err(what: &'static str, path: &Path) -> impl FnOnce(io::Error) -> DatapathError {
-    let path = path.display().to_string();
-    move |source| DatapathError::Io { what, path, source }
+    let err = pin::io_err(what, path);
+    move |source| DatapathError::Pin(err(source))
 }
 
 /// The layout each map must have.
@@ -288,11 +281,8 @@ impl Datapath {
     /// Attaches the TC programs to `iface` (ingress and egress, TCX) in the
     /// agent's network namespace, through pinned links.
     pub fn attach_tc(&mut self, iface: &str) -> Result<(), DatapathError> {
-        let ifindex = nix::net::if_::if_nametoindex(iface).map_err(|e| DatapathError::Io {
-            what: "finding interface",
-            path: iface.to_string(),
-            source: e.into(),
-        })?;
+        let ifindex = nix::net::if_::if_nametoindex(iface)
+            .map_err(|e| io_err("finding interface", Path::new(iface))(e.into()))?;
         for (name, direction, attach_type) in TC_PROGRAMS {
             let pin = self.dir.join("links").join(name);
             if self.reuse_link(
