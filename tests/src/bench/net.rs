@@ -33,6 +33,12 @@ const ROUNDS: usize = 5;
 /// default may be BBR, whose pacing caps a single stream well below what
 /// these paths carry, which would measure BBR's model instead of the path.
 const CONGESTION: &str = "cubic";
+/// iperf3's write size. With its default (128 KiB) a single stream's speed
+/// depends on the MSS, bimodally and not monotonically, on a bare veth pair
+/// with no keel in it (measured here: MTU 1500 and 1470 ≈ 50 Gbit/s, 1450
+/// and 1460 ≈ 26), which would credit or charge paths for their MTU by
+/// chance; with 1 MiB writes the MTU shows only its real cost.
+const WRITE: &str = "1M";
 
 fn median(v: &mut [f64]) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -104,6 +110,8 @@ fn iperf(src: &NetNs, dst: &NetNs, ip: Ipv4Addr, load: Load) -> anyhow::Result<f
                 &streams.to_string(),
                 "-C",
                 CONGESTION,
+                "-l",
+                WRITE,
                 "-J",
             ]);
             if matches!(load, Load::OneCore) {
@@ -241,45 +249,62 @@ fn setup(mode: Mode, host_routing: &str) -> anyhow::Result<(LabGuard, [NetNs; 4]
     Ok((lab, nss, ips))
 }
 
-/// Two more hosts on `lab`'s first segment (172.30.0.201 and .202, no
-/// route anywhere else) whose links have `mtu`: the underlay baseline at the
-/// pods' MTU. Removed (namespaces, and so their veths) on drop.
-fn hosts_at_mtu(lab: &Lab, mtu: u32) -> anyhow::Result<[TestNetns; 2]> {
+/// Two more hosts on `lab`'s first segment (172.30.0.`first` and the next,
+/// no route anywhere else) whose links have `mtu`. Removed (namespaces, and
+/// so their veths) on drop.
+fn extra_hosts(lab: &Lab, mtu: u32, first: u8) -> anyhow::Result<[TestNetns; 2]> {
     let seg = &lab.topology().segments[0].netns;
-    let hosts = [TestNetns::new("bnet-mtu")?, TestNetns::new("bnet-mtu")?];
+    let hosts = [TestNetns::new("bnet-host")?, TestNetns::new("bnet-host")?];
     for (i, h) in hosts.iter().enumerate() {
-        let port = format!("mtu{}x{}", mtu, i);
-        let ok = |args: &[&str]| -> anyhow::Result<()> {
-            let st = Command::new("ip").args(args).status()?;
-            anyhow::ensure!(st.success(), "ip {}", args.join(" "));
-            Ok(())
-        };
-        let m = mtu.to_string();
-        ok(&[
-            "-n",
-            seg,
-            "link",
-            "add",
-            &port,
-            "mtu",
-            &m,
-            "type",
-            "veth",
-            "peer",
-            "name",
-            "eth0",
-            "mtu",
-            &m,
-            "netns",
-            h.name(),
-        ])?;
-        ok(&["-n", seg, "link", "set", &port, "master", "br0", "up"])?;
-        let addr = format!("172.30.0.{}/24", 201 + i);
-        ok(&["-n", h.name(), "addr", "add", &addr, "dev", "eth0"])?;
-        ok(&["-n", h.name(), "link", "set", "eth0", "up"])?;
+        let (n, port) = (h.name(), format!("bh{first}x{i}"));
+        let addr = format!("172.30.0.{}/24", first as usize + i);
+        ip(&format!(
+            "-n {seg} link add {port} mtu {mtu} type veth peer name eth0 mtu {mtu} netns {n}"
+        ))?;
+        ip(&format!("-n {seg} link set {port} master br0 up"))?;
+        ip(&format!("-n {n} addr add {addr} dev eth0"))?;
+        ip(&format!("-n {n} link set eth0 up"))?;
         h.run(|| keel_cni::sysctl::set("net.ipv4.tcp_no_metrics_save", "1"))?;
     }
     Ok(hosts)
+}
+
+/// A kernel VXLAN tunnel between `hosts` (from `extra_hosts(.., first)`),
+/// set up as keel's VXLAN mode sets up nodes: `vx0` on each over eth0 (MTU
+/// 50 below it), 10.255.0.1 and .2/24 inside, and for the other end a
+/// permanent neighbour and FDB entry, no learning. What the kernel's own
+/// tunnel costs, with no pod and no keel on the path.
+fn tunnel(hosts: &[TestNetns; 2], first: u8) -> anyhow::Result<()> {
+    let mac = |i: usize| format!("02:6b:65:00:00:0{}", i + 1);
+    for (i, h) in hosts.iter().enumerate() {
+        let (n, j) = (h.name(), 1 - i);
+        let (me, peer) = (mac(i), mac(j));
+        let local = format!("172.30.0.{}", first as usize + i);
+        let remote = format!("172.30.0.{}", first as usize + j);
+        ip(&format!(
+            "-n {n} link add vx0 address {me} type vxlan id 4242 local {local} dev eth0 dstport 8472 nolearning"
+        ))?;
+        ip(&format!("-n {n} addr add 10.255.0.{}/24 dev vx0", i + 1))?;
+        ip(&format!("-n {n} link set vx0 up"))?;
+        ip(&format!(
+            "-n {n} neigh add 10.255.0.{} lladdr {peer} dev vx0 nud permanent",
+            j + 1
+        ))?;
+        let st = Command::new("bridge")
+            .args(
+                format!("-n {n} fdb append {peer} dev vx0 dst {remote} self permanent").split(' '),
+            )
+            .status()?;
+        anyhow::ensure!(st.success(), "bridge fdb append {peer} in {n}");
+    }
+    Ok(())
+}
+
+/// Runs `ip` with `args` (split at spaces).
+fn ip(args: &str) -> anyhow::Result<()> {
+    let st = Command::new("ip").args(args.split(' ')).status()?;
+    anyhow::ensure!(st.success(), "ip {args}");
+    Ok(())
 }
 
 /// Time from a Node appearing (as an agent registers one) until node-1's
@@ -405,7 +430,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         let pod_mtu = eth0_mtu(&nss[2])?;
         let node_mtu = eth0_mtu(&nss[0])?;
         let small = if pod_mtu < node_mtu {
-            Some(hosts_at_mtu(&lab, pod_mtu)?)
+            Some(extra_hosts(&lab, pod_mtu, 201)?)
         } else {
             None
         };
@@ -417,6 +442,28 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                     h[0].ns(),
                     h[1].ns(),
                     Ipv4Addr::new(172, 30, 0, 202),
+                ),
+            );
+        }
+        // Where the pods' traffic crosses VXLAN, the kernel's tunnel alone
+        // between two hosts like the nodes: how much of the gap is the
+        // tunnel, and so how much is keel's.
+        let tunneled = if mode == Mode::Vxlan {
+            let h = extra_hosts(&lab, node_mtu, 203)?;
+            tunnel(&h, 203)?;
+            Some(h)
+        } else {
+            None
+        };
+        if let Some(h) = &tunneled {
+            let at = paths.len() - 2;
+            paths.insert(
+                at,
+                (
+                    "kernel VXLAN tunnel, no pods or keel".into(),
+                    h[0].ns(),
+                    h[1].ns(),
+                    Ipv4Addr::new(10, 255, 0, 2),
                 ),
             );
         }
@@ -516,11 +563,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         drop(lab);
     }
     table.note(format!(
-        "{} cores; iperf3 -C {CONGESTION}, medians of {ROUNDS} alternating {IPERF_SECONDS} s runs (\"1 core\": client and server pinned to CPU 0); RR = {ROUNDS}×{PINGPONGS} 1-byte TCP request/response round trips; (%) = of the underlay, for RR of its p50. The underlay is veths and a bridge, so every path is CPU-bound: a pod path adds a veth pair on each node, and with kernel routing an IP forwarding pass on each; VXLAN adds encapsulation and a 50-byte smaller MTU",
+        "{} cores; iperf3 -C {CONGESTION} -l {WRITE}, medians of {ROUNDS} alternating {IPERF_SECONDS} s runs (\"1 core\": client and server pinned to CPU 0); RR = {ROUNDS}×{PINGPONGS} 1-byte TCP request/response round trips; (%) = of the underlay, for RR of its p50. The underlay is veths and a bridge, so every path is CPU-bound: a pod path adds a veth pair on each node, and with kernel routing an IP forwarding pass on each; VXLAN adds encapsulation and a 50-byte smaller MTU",
         std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
     ));
     table.emit("net")?;
-    spread.note(format!("best of {ROUNDS} runs each; single runs swing widely on this VM: on two cores a flow's packets cross the per-CPU backlogs of both (its sender migrates, ACKs release data from the other core), so TCP sees reordering and spurious retransmits, and on one core a run now and then comes out at half speed (seen on every path alike; its cause on this VM was not pinned down)"));
+    spread.note(format!("best of {ROUNDS} runs each; single runs swing widely on this VM: on two cores a flow's packets cross the per-CPU backlogs of both (its sender migrates, ACKs release data from the other core), and the scheduler places sender, receiver and softirq work differently from run to run; one-core runs are the steady ones. (With iperf3's default 128 KiB writes a single stream also swings with the MSS alone, ≈2× between MTU 1500 and 1450 on a bare veth pair, hence 1 MiB writes.)"));
     spread.emit("net")?;
     churn_table.note("from the status write that gives the node its address (as its agent's first heartbeat does) to the route in node-1's kernel (vpc: in the VPC router); the watch, the reconcile and the netlink writes are all in it; route mode's ghost nodes sit on node-1's segment");
     churn_table.emit("net")?;
