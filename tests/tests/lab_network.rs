@@ -42,6 +42,16 @@ fn node_fdb(lab: &Lab, node: &str) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
+/// A kernel parameter (path under /proc/sys) inside a node's namespace.
+fn node_sysctl(lab: &Lab, node: &str, rel: &str) -> String {
+    let ns = &lab.topology().node(node).unwrap().netns;
+    let out = std::process::Command::new("ip")
+        .args(["netns", "exec", ns, "cat", &format!("/proc/sys/{rel}")])
+        .output()
+        .unwrap();
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
 /// Stops a node's agent and deletes its Node: every other node (and the
 /// VPC) must withdraw what led to its pod CIDR.
 fn remove_node(lab: &mut Lab, node: &str) -> String {
@@ -67,6 +77,14 @@ fn vxlan_across_two_segments() {
     check_pairs(&pods, &[("a1", "a2"), ("a1", "b"), ("a1", "c"), ("b", "c")]);
     for node in ["node-1", "node-2", "node-3"] {
         assert_fast_path(&lab, node);
+    }
+    // Set by each agent in its own namespace (the lab sets neither).
+    for node in ["node-1", "node-2", "node-3"] {
+        assert_eq!(node_sysctl(&lab, node, "net/ipv4/ip_forward"), "1");
+        assert_eq!(
+            node_sysctl(&lab, node, "net/ipv4/conf/keel.vxlan/rp_filter"),
+            "2"
+        );
     }
 
     // An agent restart over correct state changes nothing and keeps an
@@ -140,6 +158,7 @@ fn route_mode_reaches_adjacent_nodes_and_refuses_the_others() {
         ],
     );
     check_pairs(&pods, &[("a1", "a2"), ("a1", "c"), ("b", "d")]);
+    assert_eq!(node_sysctl(&lab, "node-1", "net/ipv4/ip_forward"), "1");
     for node in ["node-1", "node-2", "node-3", "node-4"] {
         assert_fast_path(&lab, node);
     }

@@ -176,6 +176,10 @@ fn reconcile(cfg: &NetConfig, pod_cidr: ipnet::Ipv4Net, peers: &[Peer]) -> Resul
         tracing::debug!(?op, "applying");
     }
     kernel::apply(&mut h, &ops, uplink).map_err(|e| e.to_string())?;
+    // After the device exists: some of these are its own.
+    for (rel, value) in plan::sysctls(&want) {
+        keel_cni::sysctl::set_rel(&rel, value).map_err(|e| e.to_string())?;
+    }
     let peers_total = peers.iter().filter(|p| p.name != cfg.node_name).count();
     Ok(Report {
         changes: ops.len(),

@@ -104,18 +104,8 @@ pub fn create(t: &Topology) -> anyhow::Result<()> {
             Some(host.gateway),
         )?;
     }
-    for node in &t.nodes {
-        // Pods are routed through the node: forwarding on, and loose
-        // reverse-path filtering (replies from pods may come back on another
-        // device than the one a route points at, e.g. the VXLAN device).
-        let ns = NetNs::open(NetNs::named_path(&node.netns))?;
-        in_ns(&ns, |_| {
-            sysctl::set("net.ipv4.ip_forward", "1")?;
-            sysctl::set("net.ipv4.conf.all.rp_filter", "2")?;
-            sysctl::set("net.ipv4.conf.default.rp_filter", "2")?;
-            Ok(())
-        })?;
-    }
+    // The nodes' forwarding and reverse-path settings are their agents'
+    // (keel_agent::net::plan::sysctls), as on a real node.
     Ok(())
 }
 

@@ -247,6 +247,22 @@ pub enum Op {
     DelFdb(Mac, Ipv4Addr),
 }
 
+/// The kernel parameters (paths under `/proc/sys`, values) the node's
+/// network namespace needs for `want`, set there and nowhere else:
+/// forwarding, as pods are routed through the node (BPF host routing's FIB
+/// lookups refuse to forward without it too), and loose reverse-path
+/// filtering on the VXLAN device, where packets from peer nodes' own
+/// addresses (a NodePort's traffic SNATed to its node IP) arrive although
+/// those addresses are routed via the uplink. A device's effective setting
+/// is the larger of `all` and its own, so `all` is left as it is.
+pub fn sysctls(want: &Desired) -> Vec<(String, &'static str)> {
+    let mut v = vec![("net/ipv4/ip_forward".to_string(), "1")];
+    if want.vxlan.is_some() {
+        v.push((format!("net/ipv4/conf/{VXLAN_DEV}/rp_filter"), "2"));
+    }
+    v
+}
+
 /// The changes from `have` to `want`, in an order that never sends traffic
 /// nowhere: device first, FDB and neighbours before the routes that use
 /// them; removals of routes before their neighbours.

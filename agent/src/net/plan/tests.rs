@@ -101,6 +101,23 @@ fn auto_mixes_and_vpc_adds_nothing() {
 }
 
 #[test]
+fn forwarding_always_and_loose_rp_filter_only_on_the_vxlan_device() {
+    let (d, _) = desired(Mode::Route, &me(), &peers()[..2], VX);
+    assert_eq!(sysctls(&d), vec![("net/ipv4/ip_forward".to_string(), "1")]);
+    for mode in [Mode::Vxlan, Mode::Auto] {
+        let (d, _) = desired(mode, &me(), &peers(), VX);
+        assert_eq!(
+            sysctls(&d),
+            vec![
+                ("net/ipv4/ip_forward".to_string(), "1"),
+                ("net/ipv4/conf/keel.vxlan/rp_filter".to_string(), "2"),
+            ],
+            "{mode:?}"
+        );
+    }
+}
+
+#[test]
 fn overlapping_pod_cidrs_are_refused() {
     let (_, problems) = desired(
         Mode::Route,
