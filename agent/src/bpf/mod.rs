@@ -1,9 +1,11 @@
 //! The BPF objects built from `ebpf/programs` and embedded at build time
 //! (`keel-ebpf`: the load balancer and the self-test probe; `keel-net`:
 //! host routing), the self-test program that proves the build → embed →
-//! load → attach path, and what both datapaths share: pins on bpffs
+//! load → attach path, and what both datapaths share: loading an object
+//! with pinned maps and finding its programs ([`object`]), pins on bpffs
 //! ([`pin`]) and the `bpf(2)` commands aya lacks ([`sys`]).
 
+pub mod object;
 pub mod pin;
 pub mod sys;
 

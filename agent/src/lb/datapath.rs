@@ -15,16 +15,16 @@
 use std::{
     fs::{self, File},
     io,
-    os::{fd::AsFd, unix::fs::MetadataExt},
+    os::unix::fs::MetadataExt,
     path::{Path, PathBuf},
 };
 
 use aya::{
-    Ebpf, EbpfLoader,
+    Ebpf,
     maps::MapType,
     programs::{
-        CgroupAttachMode, CgroupSockAddr, LinkOrder, ProgramError, SchedClassifier, TcAttachType,
-        links::FdLink, tc::TcAttachOptions,
+        CgroupAttachMode, CgroupSockAddr, LinkOrder, SchedClassifier, TcAttachType,
+        tc::TcAttachOptions,
     },
 };
 use keel_ebpf_common::lb::{
@@ -38,6 +38,7 @@ use keel_ebpf_common::lb::{
 use super::maps::{AyaMaps, MapsError};
 use crate::bpf::{
     BpfError, object,
+    object::{ObjectError, fd_link, load_pinned, program, program_fd},
     pin::{self, Layout, NO_PREALLOC, PinError, Target, ensure_bpffs, pin_link, reuse_link},
     sys,
 };
@@ -59,25 +60,11 @@ pub const TC_PROGRAMS: [(&str, TcAttachType, u32); 2] = [
 #[derive(Debug, thiserror::Error)]
 pub enum DatapathError {
     #[error(transparent)]
-    Object(#[from] BpfError),
+    Bpf(#[from] BpfError),
+    #[error(transparent)]
+    Object(#[from] ObjectError),
     #[error(transparent)]
     Pin(#[from] PinError),
-    #[error("loading the LB programs (maps pinned under {dir}): {source}")]
-    Load {
-        dir: String,
-        #[source]
-        source: Box<aya::EbpfError>,
-    },
-    #[error("BPF program {name}: {source}")]
-    Program {
-        name: &'static str,
-        #[source]
-        source: Box<ProgramError>,
-    },
-    #[error("BPF program {name}: {what}")]
-    Link { name: &'static str, what: String },
-    #[error("the BPF object has no program {0}")]
-    Missing(&'static str),
     #[error(transparent)]
     Maps(#[from] Box<MapsError>),
 }
@@ -189,28 +176,14 @@ impl Datapath {
             }
         }
         let recreated = pin::recreate(&maps_dir, stale)?;
-        let mut loader = EbpfLoader::new();
-        let paths: Vec<(&str, PathBuf)> = MAPS.iter().map(|n| (*n, maps_dir.join(n))).collect();
-        for (name, path) in &paths {
-            loader.map_pin_path(name, path.as_path());
-        }
-        let mut ebpf = loader.load(object).map_err(|source| DatapathError::Load {
-            dir: maps_dir.display().to_string(),
-            source: Box::new(source),
-        })?;
+        let mut ebpf = load_pinned(object, "LB", &maps_dir, &MAPS)?;
         for (name, _) in SOCK_PROGRAMS {
             let p: &mut CgroupSockAddr = program(&mut ebpf, name)?;
-            p.load().map_err(|source| DatapathError::Program {
-                name,
-                source: Box::new(source),
-            })?;
+            p.load().map_err(ObjectError::program(name))?;
         }
         for (name, _, _) in TC_PROGRAMS {
             let p: &mut SchedClassifier = program(&mut ebpf, name)?;
-            p.load().map_err(|source| DatapathError::Program {
-                name,
-                source: Box::new(source),
-            })?;
+            p.load().map_err(ObjectError::program(name))?;
         }
         Ok(Self {
             ebpf,
@@ -237,16 +210,7 @@ impl Datapath {
         &self,
         name: &'static str,
     ) -> Result<std::os::fd::BorrowedFd<'_>, DatapathError> {
-        let p = self
-            .ebpf
-            .program(name)
-            .ok_or(DatapathError::Missing(name))?;
-        Ok(p.fd()
-            .map_err(|source| DatapathError::Program {
-                name,
-                source: Box::new(source),
-            })?
-            .as_fd())
+        Ok(program_fd(&self.ebpf, name)?)
     }
 
     /// Attaches the socket programs to the cgroup v2 directory `cgroup`
@@ -265,15 +229,8 @@ impl Datapath {
             let link = p
                 .attach(file, CgroupAttachMode::Single)
                 .and_then(|l| p.take_link(l))
-                .map_err(|source| DatapathError::Program {
-                    name,
-                    source: Box::new(source),
-                })?;
-            let link = FdLink::try_from(link).map_err(|e| DatapathError::Link {
-                name,
-                what: e.to_string(),
-            })?;
-            pin_link(name, link, &pin)?;
+                .map_err(ObjectError::program(name))?;
+            pin_link(name, fd_link(name, link)?, &pin)?;
         }
         Ok(())
     }
@@ -302,15 +259,8 @@ impl Datapath {
                     TcAttachOptions::TcxOrder(LinkOrder::default()),
                 )
                 .and_then(|l| p.take_link(l))
-                .map_err(|source| DatapathError::Program {
-                    name,
-                    source: Box::new(source),
-                })?;
-            let link = FdLink::try_from(link).map_err(|e| DatapathError::Link {
-                name,
-                what: e.to_string(),
-            })?;
-            pin_link(name, link, &pin)?;
+                .map_err(ObjectError::program(name))?;
+            pin_link(name, fd_link(name, link)?, &pin)?;
         }
         Ok(())
     }
@@ -332,19 +282,6 @@ impl Datapath {
         };
         Ok(reuse_link(pin, want, self.program_fd(name)?)?)
     }
-}
-
-fn program<'a, T>(ebpf: &'a mut Ebpf, name: &'static str) -> Result<&'a mut T, DatapathError>
-where
-    &'a mut T: TryFrom<&'a mut aya::programs::Program, Error = ProgramError>,
-{
-    ebpf.program_mut(name)
-        .ok_or(DatapathError::Missing(name))?
-        .try_into()
-        .map_err(|source| DatapathError::Program {
-            name,
-            source: Box::new(source),
-        })
 }
 
 /// Detaches the programs and forgets the state pinned under `dir` (see

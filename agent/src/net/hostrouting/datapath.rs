@@ -20,9 +20,9 @@ use std::{
 };
 
 use aya::{
-    Ebpf, EbpfLoader,
+    Ebpf,
     maps::{HashMap as AyaHashMap, Map, MapData, MapType, PerCpuArray, lpm_trie},
-    programs::{LinkOrder, ProgramError, SchedClassifier, TcAttachType, links::FdLink, tc},
+    programs::{LinkOrder, SchedClassifier, TcAttachType, tc},
 };
 use ipnet::Ipv4Net;
 use keel_ebpf_common::net::{
@@ -33,6 +33,7 @@ use keel_ebpf_common::net::{
 use super::plan::{Endpoint, Observed, ObservedLink, Op, Prog, parse_pin};
 use crate::bpf::{
     BpfError, net_object,
+    object::{ObjectError, fd_link, load_pinned, program, program_fd},
     pin::{self, Layout, NO_PREALLOC, PinError, Target},
     sys,
 };
@@ -40,31 +41,17 @@ use crate::bpf::{
 #[derive(Debug, thiserror::Error)]
 pub enum DatapathError {
     #[error(transparent)]
-    Object(#[from] BpfError),
+    Bpf(#[from] BpfError),
+    #[error(transparent)]
+    Object(#[from] ObjectError),
     #[error(transparent)]
     Pin(#[from] PinError),
-    #[error("loading the host-routing programs (maps pinned under {dir}): {source}")]
-    Load {
-        dir: String,
-        #[source]
-        source: Box<aya::EbpfError>,
-    },
-    #[error("BPF program {name}: {source}")]
-    Program {
-        name: &'static str,
-        #[source]
-        source: Box<ProgramError>,
-    },
     #[error("BPF map {name}: {source}")]
     Map {
         name: &'static str,
         #[source]
         source: Box<aya::maps::MapError>,
     },
-    #[error("BPF program {name}: {what}")]
-    Link { name: &'static str, what: String },
-    #[error("the BPF object has no {0}")]
-    Missing(&'static str),
     #[error("attaching {prog} to {dev}: it is now #{got}, not #{want}; retrying")]
     Moved {
         prog: &'static str,
@@ -142,7 +129,7 @@ struct Maps {
 
 impl Maps {
     fn from(mut get: impl FnMut(&'static str) -> Option<Map>) -> Result<Self, DatapathError> {
-        let mut take = |name| get(name).ok_or(DatapathError::Missing(name));
+        let mut take = |name| get(name).ok_or(ObjectError::Missing(name));
         Ok(Self {
             cidrs: lpm_trie::LpmTrie::try_from(take(CIDRS_MAP)?).map_err(map_err(CIDRS_MAP))?,
             endpoints: AyaHashMap::try_from(take(ENDPOINTS_MAP)?)
@@ -243,22 +230,11 @@ impl NetDatapath {
             fs::create_dir_all(d).map_err(pin::io_err("creating", d))?;
         }
         let recreated = pin::recreate(&maps_dir, pin::stale_maps(&maps_dir, &MAPS, expected))?;
-        let mut loader = EbpfLoader::new();
-        let paths: Vec<(&str, PathBuf)> = MAPS.iter().map(|n| (*n, maps_dir.join(n))).collect();
-        for (name, path) in &paths {
-            loader.map_pin_path(name, path.as_path());
-        }
-        let mut ebpf = loader.load(object).map_err(|source| DatapathError::Load {
-            dir: maps_dir.display().to_string(),
-            source: Box::new(source),
-        })?;
+        let mut ebpf = load_pinned(object, "host-routing", &maps_dir, &MAPS)?;
         for prog in Prog::ALL {
             classifier(&mut ebpf, prog)?
                 .load()
-                .map_err(|source| DatapathError::Program {
-                    name: prog.name(),
-                    source: Box::new(source),
-                })?;
+                .map_err(ObjectError::program(prog.name()))?;
         }
         let maps = Maps::from(|name| ebpf.take_map(name))?;
         let mut dp = Self {
@@ -278,7 +254,7 @@ impl NetDatapath {
 
     /// A loaded program's descriptor (for `BPF_PROG_TEST_RUN`).
     pub fn program_fd(&self, prog: Prog) -> Result<std::os::fd::BorrowedFd<'_>, DatapathError> {
-        program_fd(&self.ebpf, prog)
+        Ok(program_fd(&self.ebpf, prog.name())?)
     }
 
     fn links_dir(&self) -> PathBuf {
@@ -292,7 +268,7 @@ impl NetDatapath {
             let Some((prog, ifindex)) = parse_pin(&name) else {
                 continue;
             };
-            let fd = program_fd(&self.ebpf, prog)?;
+            let fd = program_fd(&self.ebpf, prog.name())?;
             if pin::reuse_link(&self.links_dir().join(&name), tcx_ingress(ifindex), fd)? {
                 self.adopted += 1;
             }
@@ -315,10 +291,7 @@ impl NetDatapath {
             Prog::FromPod => LinkOrder::default(),
         };
         let p = classifier(&mut self.ebpf, prog)?;
-        let err = |source| DatapathError::Program {
-            name: prog.name(),
-            source: Box::new(source),
-        };
+        let err = ObjectError::program(prog.name());
         let id = p
             .attach_with_options(
                 dev,
@@ -327,10 +300,7 @@ impl NetDatapath {
             )
             .map_err(err)?;
         let link = p.take_link(id).map_err(err)?;
-        let link = FdLink::try_from(link).map_err(|e| DatapathError::Link {
-            name: prog.name(),
-            what: e.to_string(),
-        })?;
+        let link = fd_link(prog.name(), link)?;
         pin::unpin(pin_path)?;
         pin::pin_link(prog.name(), link, pin_path)?;
         let pinned = sys::obj_get(pin_path).map_err(pin::io_err("opening new link", pin_path))?;
@@ -405,26 +375,8 @@ impl HostDatapath for NetDatapath {
     }
 }
 
-fn classifier(ebpf: &mut Ebpf, prog: Prog) -> Result<&mut SchedClassifier, DatapathError> {
-    ebpf.program_mut(prog.name())
-        .ok_or(DatapathError::Missing(prog.name()))?
-        .try_into()
-        .map_err(|source| DatapathError::Program {
-            name: prog.name(),
-            source: Box::new(source),
-        })
-}
-
-fn program_fd(ebpf: &Ebpf, prog: Prog) -> Result<std::os::fd::BorrowedFd<'_>, DatapathError> {
-    let p = ebpf
-        .program(prog.name())
-        .ok_or(DatapathError::Missing(prog.name()))?;
-    Ok(std::os::fd::AsFd::as_fd(p.fd().map_err(|source| {
-        DatapathError::Program {
-            name: prog.name(),
-            source: Box::new(source),
-        }
-    })?))
+fn classifier(ebpf: &mut Ebpf, prog: Prog) -> Result<&mut SchedClassifier, ObjectError> {
+    program(ebpf, prog.name())
 }
 
 fn pin_names(dir: &Path) -> Result<Vec<String>, DatapathError> {
@@ -530,7 +482,7 @@ impl HostDatapath for FakeDatapath {
     fn apply(&mut self, op: &Op) -> Result<(), DatapathError> {
         if self.fail > 0 {
             self.fail -= 1;
-            return Err(DatapathError::Missing("a working fake"));
+            return Err(ObjectError::Missing("a working fake").into());
         }
         self.applied.push(op.clone());
         let s = &mut self.state;
