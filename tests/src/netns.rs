@@ -57,6 +57,17 @@ impl TestNetns {
         assert!(st.success(), "ip {args} in {}", self.name);
     }
 
+    /// Runs `sysctl -w KEY=VALUE` inside the namespace and panics if it
+    /// fails: for test fixtures.
+    pub fn sysctl(&self, kv: &str) {
+        let st = self
+            .command("sysctl")
+            .args(["-qw", kv])
+            .status()
+            .expect("running sysctl");
+        assert!(st.success(), "sysctl {kv} in {}", self.name);
+    }
+
     /// A command that runs inside the namespace. Unlike `ip netns exec` it
     /// keeps the host's mounts (so /sys/fs/cgroup stays visible).
     pub fn command(&self, program: &str) -> Command {

@@ -77,12 +77,7 @@ impl Node {
         ip("route add 10.244.4.0/24 via 10.0.4.2 dev mtu0");
         ip("route add 10.244.1.5/32 dev kv0");
         ip("route add 10.244.1.6/32 dev kv1");
-        let st = netns
-            .command("sysctl")
-            .args(["-qw", "net.ipv4.ip_forward=1"])
-            .status()
-            .unwrap();
-        assert!(st.success());
+        netns.sysctl("net.ipv4.ip_forward=1");
         let idx = |n: &str| nix::net::if_::if_nametoindex(n).unwrap();
         let (up0, kv0, kv1) = netns.run(|| (idx("up0"), idx("kv0"), idx("kv1")));
         let bpffs = TestBpffs::new(what).expect("mounting a private bpffs");

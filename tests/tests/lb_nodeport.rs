@@ -33,37 +33,20 @@ struct Topo {
     _fabric: TestNetns,
 }
 
-fn ip(ns: &TestNetns, args: &str) {
-    let st = ns
-        .command("ip")
-        .args(args.split_whitespace())
-        .status()
-        .unwrap();
-    assert!(st.success(), "in {}: ip {args}", ns.name());
-}
-
-fn sysctl(ns: &TestNetns, kv: &str) {
-    let st = ns.command("sysctl").args(["-qw", kv]).status().unwrap();
-    assert!(st.success(), "in {}: sysctl {kv}", ns.name());
-}
-
 /// A pod namespace behind a point-to-point veth from `host` (as keel-cni
 /// wires pods): `ip/32` inside, a host route to it, proxy ARP on the host side.
 fn pod(host: &TestNetns, what: &str, pod_ip: &str, host_if: &str) -> TestNetns {
     let pod = TestNetns::new(what).unwrap();
-    ip(
-        host,
-        &format!(
-            "link add {host_if} type veth peer name eth0 netns {}",
-            pod.name()
-        ),
-    );
-    ip(host, &format!("link set {host_if} up"));
-    ip(host, &format!("route add {pod_ip}/32 dev {host_if}"));
-    sysctl(host, &format!("net.ipv4.conf.{host_if}.proxy_arp=1"));
-    ip(&pod, "link set eth0 up");
-    ip(&pod, &format!("addr add {pod_ip}/32 dev eth0"));
-    ip(&pod, "route add default dev eth0");
+    host.ip(&format!(
+        "link add {host_if} type veth peer name eth0 netns {}",
+        pod.name()
+    ));
+    host.ip(&format!("link set {host_if} up"));
+    host.ip(&format!("route add {pod_ip}/32 dev {host_if}"));
+    host.sysctl(&format!("net.ipv4.conf.{host_if}.proxy_arp=1"));
+    pod.ip("link set eth0 up");
+    pod.ip(&format!("addr add {pod_ip}/32 dev eth0"));
+    pod.ip("route add default dev eth0");
     pod
 }
 
@@ -71,31 +54,28 @@ impl Topo {
     fn new(what: &str) -> Self {
         require_root();
         let fabric = TestNetns::new(&format!("{what}-fab")).unwrap();
-        ip(&fabric, "link add br0 type bridge");
-        ip(&fabric, "link set br0 up");
+        fabric.ip("link add br0 type bridge");
+        fabric.ip("link set br0 up");
         let host = |name: &str, port: &str, addr: &str| {
             let ns = TestNetns::new(&format!("{what}-{name}")).unwrap();
-            ip(
-                &fabric,
-                &format!(
-                    "link add {port} type veth peer name up0 netns {}",
-                    ns.name()
-                ),
-            );
-            ip(&fabric, &format!("link set {port} master br0"));
-            ip(&fabric, &format!("link set {port} up"));
-            ip(&ns, "link set up0 up");
-            ip(&ns, &format!("addr add {addr}/24 dev up0"));
+            fabric.ip(&format!(
+                "link add {port} type veth peer name up0 netns {}",
+                ns.name()
+            ));
+            fabric.ip(&format!("link set {port} master br0"));
+            fabric.ip(&format!("link set {port} up"));
+            ns.ip("link set up0 up");
+            ns.ip(&format!("addr add {addr}/24 dev up0"));
             ns
         };
         let ext = host("ext", "p-ext", "10.0.0.9");
         let node = host("node", "p-node", "10.0.0.1");
         let peer = host("peer", "p-peer", "10.0.0.2");
         for ns in [&node, &peer] {
-            sysctl(ns, "net.ipv4.ip_forward=1");
+            ns.sysctl("net.ipv4.ip_forward=1");
         }
         // The node reaches the peer's pods through the peer (route mode).
-        ip(&node, "route add 10.244.2.0/24 via 10.0.0.2 dev up0");
+        node.ip("route add 10.244.2.0/24 via 10.0.0.2 dev up0");
         let node_pod = pod(&node, &format!("{what}-npod"), "10.244.1.5", "pod0");
         let peer_pod = pod(&peer, &format!("{what}-ppod"), "10.244.2.5", "pod0");
         let servers = vec![

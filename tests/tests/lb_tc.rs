@@ -76,12 +76,7 @@ impl Node {
             "neigh add 10.244.1.5 lladdr {} dev pod0 nud permanent",
             mac_str(POD_MAC)
         ));
-        let st = netns
-            .command("sysctl")
-            .args(["-qw", "net.ipv4.ip_forward=1"])
-            .status()
-            .unwrap();
-        assert!(st.success());
+        netns.sysctl("net.ipv4.ip_forward=1");
         let (up0, pod0) = netns.run(|| {
             (
                 nix::net::if_::if_nametoindex("up0").unwrap(),
