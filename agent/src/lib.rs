@@ -7,5 +7,6 @@ pub mod bpf;
 pub mod lb;
 pub mod net;
 pub mod pods;
+pub mod reconcile;
 pub mod runtime;
 pub mod sync;
