@@ -1,11 +1,16 @@
 //! Builds keel's BPF programs (ebpf/programs) with their pinned nightly and
-//! bpf-linker, and leaves the object in OUT_DIR for `include_bytes_aligned!`.
+//! bpf-linker, and leaves the objects in OUT_DIR for `include_bytes_aligned!`.
 //!
 //! Without the BPF toolchain the agent still builds (so `cargo build`/`test`
-//! of the workspace never needs it) and embeds an empty object: the load
+//! of the workspace never needs it) and embeds empty objects: the load
 //! balancer then fails at start with a message saying how to fix it.
 //! `KEEL_REQUIRE_BPF=1` (set by `cargo xtask test` and CI) turns a missing
 //! toolchain into a build error so no test can be skipped by accident.
+//!
+//! The nested cargo build's output is kept to itself unless it fails:
+//! cargo replays a build script's warnings on every later build, so
+//! forwarding the nested build's progress would greet every `cargo build`
+//! with thirty warnings that are not.
 
 use std::{
     env, fs,
@@ -13,18 +18,19 @@ use std::{
     process::Command,
 };
 
-use anyhow::{Context as _, anyhow};
+use anyhow::{Context as _, anyhow, bail};
 
-/// The BPF package, and the name of its load-balancer object (a bin).
-const PROGRAMS: &str = "keel-ebpf";
-/// Its host-routing object (the package's other bin).
-const NET_PROGRAMS: &str = "keel-net";
+/// The BPF package; its bins are the objects.
+const PACKAGE: &str = "keel-ebpf";
+/// The objects (bins of [`PACKAGE`]): load balancer, host routing, and the
+/// pipeline self-test.
+const OBJECTS: [&str; 3] = ["keel-ebpf", "keel-net", "keel-probe"];
 
 fn main() -> anyhow::Result<()> {
     let manifest = PathBuf::from(env::var("CARGO_MANIFEST_DIR")?);
     let root = manifest.parent().context("agent has a parent folder")?;
     let programs = root.join("ebpf/programs");
-    let out = PathBuf::from(env::var("OUT_DIR")?).join(PROGRAMS);
+    let out = PathBuf::from(env::var("OUT_DIR")?);
     for var in ["KEEL_REQUIRE_BPF", "KEEL_SKIP_BPF"] {
         println!("cargo:rerun-if-env-changed={var}");
     }
@@ -49,27 +55,92 @@ fn main() -> anyhow::Result<()> {
         println!(
             "cargo:warning=building keel-agent without BPF programs ({why}); run `cargo xtask setup` for the load balancer"
         );
-        fs::write(&out, [])?;
-        fs::write(out.with_file_name(NET_PROGRAMS), [])?;
+        for o in OBJECTS {
+            fs::write(out.join(o), [])?;
+        }
         // A path that does not exist makes cargo rerun this script on every
         // build, so installing the toolchain later is picked up.
         println!(
             "cargo:rerun-if-changed={}",
-            out.with_extension("toolchain-missing").display()
+            out.join("toolchain-missing").display()
         );
         return Ok(());
     }
-    let programs_dir = programs
-        .to_str()
-        .context("ebpf/programs path is not UTF-8")?;
-    aya_build::build_ebpf(
-        [aya_build::Package {
-            name: PROGRAMS,
-            root_dir: programs_dir,
-            ..Default::default()
-        }],
-        aya_build::Toolchain::Custom(&toolchain),
-    )
+    build(&programs, &toolchain, &out)
+}
+
+/// `cargo build` of the BPF package for the BPF target, quietly; on failure
+/// its output becomes the error.
+fn build(programs: &Path, toolchain: &str, out: &Path) -> anyhow::Result<()> {
+    let endian = env::var("CARGO_CFG_TARGET_ENDIAN")?;
+    let target = match endian.as_str() {
+        "little" => "bpfel-unknown-none",
+        "big" => "bpfeb-unknown-none",
+        e => bail!("unsupported endianness {e}"),
+    };
+    let arch = env::var("CARGO_CFG_TARGET_ARCH")?;
+    // aya's bpf_target_arch names (its `target_arch_fixup`).
+    let arch = match arch.as_str() {
+        a if a.starts_with("riscv64") => "riscv64",
+        a => a,
+    };
+    // Separate from OUT_DIR's objects, and from the workspace's own target
+    // dir (cargo would wait on its own lock).
+    let target_dir = out.join("bpf-target");
+    let rustflags = [
+        format!("--cfg=bpf_target_arch=\"{arch}\""),
+        "-Cdebuginfo=2".into(),
+        "-Clink-arg=--btf".into(),
+    ]
+    .join("\x1f");
+    let output = Command::new("rustup")
+        .args(["run", toolchain, "cargo", "build", "--package", PACKAGE])
+        .args(["--bins", "--release", "--message-format=json"])
+        .args(["--target", target, "-Z", "build-std=core"])
+        .arg("--target-dir")
+        .arg(&target_dir)
+        .current_dir(programs)
+        .env("CARGO_ENCODED_RUSTFLAGS", rustflags)
+        .env_remove("RUSTC")
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .env_remove("RUSTUP_TOOLCHAIN")
+        .env_remove("CARGO_TARGET_DIR")
+        .output()
+        .context("running cargo for the BPF programs")?;
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    if !output.status.success() {
+        let rendered: Vec<String> = stdout
+            .lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter_map(|m| m["message"]["rendered"].as_str().map(str::to_owned))
+            .collect();
+        bail!(
+            "building the BPF programs failed ({}):\n{}\n{}",
+            output.status,
+            rendered.join("\n"),
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let mut found = Vec::new();
+    for line in stdout.lines() {
+        let Ok(m) = serde_json::from_str::<serde_json::Value>(line) else {
+            continue;
+        };
+        if m["reason"] == "compiler-artifact"
+            && let (Some(name), Some(exe)) =
+                (m["target"]["name"].as_str(), m["executable"].as_str())
+        {
+            fs::copy(exe, out.join(name))
+                .with_context(|| format!("copying the BPF object {exe}"))?;
+            found.push(name.to_string());
+        }
+    }
+    for o in OBJECTS {
+        if !found.iter().any(|f| f == o) {
+            bail!("the BPF build made no {o} object (made: {found:?})");
+        }
+    }
+    Ok(())
 }
 
 /// The `channel` of ebpf/programs/rust-toolchain.toml, the one place it is pinned.
