@@ -1,27 +1,58 @@
-//! The agent's local API on a unix socket (mode 0600: root only): health and
-//! a dump of what the agent currently believes, for keelctl and debugging.
+//! The agent's local API on a unix socket (mode 0600: root only): health,
+//! a dump of what the agent currently believes, and how its reconcilers
+//! are doing, for keelctl and debugging.
 
-use std::{os::unix::fs::PermissionsExt, path::Path};
+use std::{os::unix::fs::PermissionsExt, path::Path, sync::Arc};
 
 use anyhow::Context;
 use axum::{Json, Router, extract::State, routing::get};
-use tokio::sync::watch;
 
-use crate::sync::View;
+use crate::{
+    reconcile::{DriverStatus, Handle},
+    sync::Views,
+};
+
+type StatusFn = Arc<dyn Fn() -> DriverStatus + Send + Sync>;
+
+/// The agent's reconcilers, for `/reconcilers`.
+#[derive(Clone, Default)]
+pub struct Reconcilers {
+    drivers: Vec<(String, StatusFn)>,
+    /// Why pod workers woke up, all together.
+    pub pod_wakes: Option<Arc<dyn Fn() -> serde_json::Value + Send + Sync>>,
+}
+
+impl Reconcilers {
+    pub fn add<K: Ord + Clone + std::fmt::Display + Send + 'static>(
+        &mut self,
+        name: &str,
+        h: Handle<K>,
+    ) {
+        self.drivers
+            .push((name.to_string(), Arc::new(move || h.status())));
+    }
+}
 
 #[derive(Clone)]
 struct Api {
-    view: watch::Receiver<View>,
+    views: Views,
     node: String,
+    reconcilers: Reconcilers,
 }
 
-/// The agent's own routes (`/healthz`, `/state`). Each reconciler adds its
-/// routes by merging its router into this one before [`serve`].
-pub fn router(node: String, view: watch::Receiver<View>) -> Router {
+/// The agent's own routes (`/healthz`, `/state`, `/reconcilers`). Each
+/// reconciler adds its routes by merging its router into this one before
+/// [`serve`].
+pub fn router(node: String, views: Views, reconcilers: Reconcilers) -> Router {
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/state", get(state))
-        .with_state(Api { view, node })
+        .route("/reconcilers", get(reconcilers_route))
+        .with_state(Api {
+            views,
+            node,
+            reconcilers,
+        })
 }
 
 /// Serves `app` on the socket until the task is dropped.
@@ -42,7 +73,7 @@ pub async fn serve(socket: &Path, app: Router) -> anyhow::Result<()> {
 }
 
 async fn state(State(api): State<Api>) -> Json<serde_json::Value> {
-    let v = api.view.borrow().clone();
+    let v = api.views.current();
     Json(serde_json::json!({
         "node": api.node,
         "registered": v.node.is_some(),
@@ -52,5 +83,19 @@ async fn state(State(api): State<Api>) -> Json<serde_json::Value> {
         "services": v.services.keys().collect::<Vec<_>>(),
         "endpoints": v.endpoints.keys().collect::<Vec<_>>(),
         "nodes": v.nodes.keys().collect::<Vec<_>>(),
+    }))
+}
+
+/// Each reconciler's driver status, and why pod workers woke up.
+async fn reconcilers_route(State(api): State<Api>) -> Json<serde_json::Value> {
+    let drivers: serde_json::Map<String, serde_json::Value> = api
+        .reconcilers
+        .drivers
+        .iter()
+        .map(|(n, f)| (n.clone(), serde_json::to_value(f()).unwrap_or_default()))
+        .collect();
+    Json(serde_json::json!({
+        "drivers": drivers,
+        "podWakes": api.reconcilers.pod_wakes.as_ref().map(|f| f()),
     }))
 }

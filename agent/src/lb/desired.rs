@@ -19,6 +19,9 @@ pub struct Desired {
     claims: BTreeMap<Frontend, BTreeMap<String, FrontendSpec>>,
     /// What could not be programmed, per Service.
     errors: BTreeMap<String, Vec<ModelError>>,
+    /// Bumped whenever [`Desired::problems`] may have changed, so callers
+    /// list them again only then (listing walks every claim).
+    generation: u64,
 }
 
 impl Desired {
@@ -41,24 +44,33 @@ impl Desired {
                 continue;
             }
             claims.insert(service.to_string(), spec);
+            if claims.len() > 1 {
+                self.generation += 1;
+            }
             mine.push(fe);
             touched.insert(fe);
         }
         self.by_service.insert(service.to_string(), mine);
         if !errors.is_empty() {
             self.errors.insert(service.to_string(), errors);
+            self.generation += 1;
         }
         touched
     }
 
     /// Forgets `service`; returns the frontends it claimed.
     pub fn remove_service(&mut self, service: &str) -> BTreeSet<Frontend> {
-        self.errors.remove(service);
+        if self.errors.remove(service).is_some() {
+            self.generation += 1;
+        }
         let Some(frontends) = self.by_service.remove(service) else {
             return BTreeSet::new();
         };
         for fe in &frontends {
             if let Some(claims) = self.claims.get_mut(fe) {
+                if claims.len() > 1 {
+                    self.generation += 1;
+                }
                 claims.remove(service);
                 if claims.is_empty() {
                     self.claims.remove(fe);
@@ -85,6 +97,11 @@ impl Desired {
 
     pub fn is_empty(&self) -> bool {
         self.claims.is_empty()
+    }
+
+    /// Changes whenever [`Desired::problems`] may have.
+    pub fn generation(&self) -> u64 {
+        self.generation
     }
 
     pub fn services(&self) -> impl Iterator<Item = &str> {

@@ -10,8 +10,9 @@
 //! - [`maps`]: the kernel boundary (`LbMaps`, aya and fake implementations).
 //! - [`datapath`]: loading, pinning and attaching the programs (the
 //!   `bpf(2)` calls aya lacks are in [`crate::bpf::sys`]).
-//! - [`reconcile`]: the loop that ties it together (single writer,
-//!   retries with backoff, periodic resync, status).
+//! - [`reconcile`]: the reconciler that ties it together, run by the
+//!   agent's driver (single writer, retries with back-off, periodic
+//!   resync, status).
 //! - [`api`] and [`dump`]: the local API's `/lb/*` routes.
 
 /// The map types shared with the BPF programs (re-exported for tests and tools).
@@ -34,9 +35,7 @@ mod testutil;
 
 use std::{net::Ipv4Addr, path::PathBuf, time::Duration};
 
-use tokio::sync::watch;
-
-use crate::sync::View;
+use crate::{reconcile::Handle, sync::Views};
 
 /// How the agent runs its load balancer (all from flags).
 #[derive(Debug, Clone)]
@@ -61,6 +60,8 @@ pub enum StartError {
     Reconcile(#[from] reconcile::ReconcileError),
     #[error("BPF map: {0}")]
     Maps(#[from] Box<maps::MapsError>),
+    #[error("starting the load balancer's reconciler: {0}")]
+    Thread(#[source] std::io::Error),
     #[error("--uplink: no interface holds the node IP {ip}; pass --uplink IFACE (or none)")]
     NoUplink { ip: Ipv4Addr },
 }
@@ -72,9 +73,11 @@ pub fn uplink_for(ip: Ipv4Addr) -> Option<String> {
     })
 }
 
-/// The running load balancer: its local API routes and its thread.
+/// The running load balancer: its local API routes, its reconciler and
+/// that reconciler's thread.
 pub struct Running {
     pub router: axum::Router,
+    pub reconciler: Handle<String>,
     pub thread: std::thread::JoinHandle<()>,
     pub uplink: Option<String>,
 }
@@ -82,7 +85,7 @@ pub struct Running {
 /// Loads the programs against the node's pinned maps (adopting what they
 /// hold), attaches them to the cgroup root and the uplink, and starts the
 /// reconciler.
-pub fn start(opts: LbOptions, view: watch::Receiver<View>) -> Result<Running, StartError> {
+pub fn start(opts: LbOptions, views: &Views) -> Result<Running, StartError> {
     let uplink = match opts.uplink.as_deref() {
         Some("none") => None,
         Some(i) => Some(i.to_string()),
@@ -115,9 +118,11 @@ pub fn start(opts: LbOptions, view: watch::Receiver<View>) -> Result<Running, St
     let router = api::router(rec.shared(), dp.maps_dir());
     // The datapath (programs) lives as long as the reconciler; the pinned
     // links keep the programs attached after the agent exits.
-    let thread = reconcile::spawn_with(rec, view, opts.resync, dp);
+    let (reconciler, thread) =
+        reconcile::start(rec, views, opts.resync, dp).map_err(StartError::Thread)?;
     Ok(Running {
         router,
+        reconciler,
         thread,
         uplink,
     })

@@ -1,24 +1,20 @@
-//! The load-balancer reconciler: the single writer of the LB maps.
+//! The load-balancer reconciler: the single writer of the LB maps, run by
+//! the agent's reconcile driver with Service keys (`namespace/name`).
 //!
-//! Each sync folds the latest view into the desired state — only the
-//! Services whose object or Endpoints changed (pointer comparison of the
-//! view's `Arc`s) are recomputed — plans the delta for the frontends that
-//! touched, and applies it. Nothing is planned before the view is synced
-//! (every informer listed once), so a restart never deletes what it has not
-//! seen yet. The first sync after start compares everything (adoption of
-//! the pinned maps); so does a periodic resync, which re-reads the maps from
-//! the kernel first. A failed apply is retried with exponential backoff
-//! from a fresh read. Changes that arrive while a sync runs are coalesced
-//! into the next one by the watch channel.
+//! Each sync recomputes the desired frontends of the Services whose object
+//! or Endpoints changed (the keys the view's subscription hands it), plans
+//! the delta for the frontends that touched, and applies it. Nothing is
+//! planned before the view is synced (every informer listed once), so a
+//! restart never deletes what it has not seen yet. A full pass — the first
+//! after start (adoption of the pinned maps), every resync, and the retry
+//! of a failed apply — recomputes every Service, re-reads the maps from the
+//! kernel when asked to, and compares everything.
 
 use std::{
     collections::{BTreeMap, BTreeSet},
     sync::{Arc, RwLock},
     time::{Duration, Instant, SystemTime},
 };
-
-use keel_api::{Endpoints, Service};
-use tokio::sync::watch;
 
 use super::{
     apply::{ApplyError, apply, observe},
@@ -28,7 +24,10 @@ use super::{
     observed::Observed,
     plan::{Scope, Summary, plan},
 };
-use crate::sync::View;
+use crate::{
+    reconcile::{self, Batch, Handle, Reconcile, Report, backoff::Backoff},
+    sync::{View, Views},
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ReconcileError {
@@ -88,8 +87,9 @@ pub struct Reconciler<M: LbMaps> {
     node: NodeInfo,
     observed: Observed,
     desired: Desired,
-    services: BTreeMap<String, Arc<Service>>,
-    endpoints: BTreeMap<String, Arc<Endpoints>>,
+    /// The desired state's problems as last listed, and the generation of
+    /// the desired state they were listed at (listing them costs a walk).
+    problems: (u64, Vec<String>),
     /// The next sync compares everything (after start, a resync, an error).
     full: bool,
     /// ... and re-reads the maps first.
@@ -113,8 +113,7 @@ impl<M: LbMaps> Reconciler<M> {
             node,
             observed,
             desired: Desired::default(),
-            services: BTreeMap::new(),
-            endpoints: BTreeMap::new(),
+            problems: (u64::MAX, Vec::new()),
             full: true,
             reread: false,
             shared,
@@ -139,17 +138,26 @@ impl<M: LbMaps> Reconciler<M> {
         self.reread = true;
     }
 
-    /// One sync against `view`; None when the view is not synced yet.
-    pub fn sync(&mut self, view: &View) -> Result<Option<SyncReport>, ReconcileError> {
+    /// One sync of the Services `keys` name (everything with `all`)
+    /// against `view`; None when the view is not synced yet.
+    pub fn sync(
+        &mut self,
+        view: &View,
+        keys: &BTreeSet<String>,
+        all: bool,
+    ) -> Result<Option<SyncReport>, ReconcileError> {
         if !view.synced {
             return Ok(None);
         }
-        let result = self.try_sync(view);
+        let result = self.try_sync(view, keys, all);
+        if self.desired.generation() != self.problems.0 {
+            self.problems = (self.desired.generation(), self.desired.problems());
+        }
         let mut shared = self.shared.write().unwrap_or_else(|e| e.into_inner());
         let s = &mut shared.status;
         s.frontends = self.observed.frontends.len();
         s.backends = self.observed.backends.len();
-        s.problems = self.desired.problems();
+        s.problems = self.problems.1.clone();
         match &result {
             Ok(report) => {
                 s.programmed = true;
@@ -166,13 +174,22 @@ impl<M: LbMaps> Reconciler<M> {
         result.map(Some)
     }
 
-    fn try_sync(&mut self, view: &View) -> Result<SyncReport, ReconcileError> {
+    fn try_sync(
+        &mut self,
+        view: &View,
+        keys: &BTreeSet<String>,
+        all: bool,
+    ) -> Result<SyncReport, ReconcileError> {
         if self.reread {
             self.observed = observe(&self.maps).map_err(|e| ReconcileError::Read(Box::new(e)))?;
             self.reread = false;
         }
-        let (services, touched) = self.absorb(view);
-        let full = self.full;
+        let full = self.full || all;
+        let (services, touched) = if full {
+            self.absorb_all(view)
+        } else {
+            self.absorb(view, keys)
+        };
         let t0 = Instant::now();
         let p = if full {
             plan(&self.desired, &self.observed, Scope::All)
@@ -209,29 +226,40 @@ impl<M: LbMaps> Reconciler<M> {
         })
     }
 
-    /// Folds the view's changed Services and Endpoints into the desired
-    /// state; returns how many Services were recomputed and the frontends
-    /// that may have changed.
-    fn absorb(&mut self, view: &View) -> (usize, BTreeSet<Frontend>) {
-        let mut changed = BTreeSet::new();
-        diff(&self.services, &view.services, &mut changed);
-        diff(&self.endpoints, &view.endpoints, &mut changed);
+    /// Recomputes the desired state of the Services `keys` names; returns
+    /// how many and the frontends that may have changed.
+    fn absorb(&mut self, view: &View, keys: &BTreeSet<String>) -> (usize, BTreeSet<Frontend>) {
         let mut touched = BTreeSet::new();
-        for key in &changed {
-            match view.services.get(key) {
-                Some(svc) => {
-                    let (frontends, errors) =
-                        model::frontends(svc, view.endpoints.get(key).map(|e| &**e), &self.node);
-                    touched.extend(self.desired.set_service(key, frontends, errors));
-                }
-                None => touched.extend(self.desired.remove_service(key)),
+        for key in keys {
+            touched.extend(self.recompute(view, key));
+        }
+        (keys.len(), touched)
+    }
+
+    /// Recomputes every Service's desired state (a full pass).
+    fn absorb_all(&mut self, view: &View) -> (usize, BTreeSet<Frontend>) {
+        let gone: Vec<String> = self
+            .desired
+            .services()
+            .filter(|k| !view.services.contains_key(*k))
+            .map(str::to_string)
+            .collect();
+        let mut touched = BTreeSet::new();
+        for key in gone.iter().chain(view.services.keys()) {
+            touched.extend(self.recompute(view, key));
+        }
+        (view.services.len() + gone.len(), touched)
+    }
+
+    fn recompute(&mut self, view: &View, key: &str) -> BTreeSet<Frontend> {
+        match view.services.get(key) {
+            Some(svc) => {
+                let (frontends, errors) =
+                    model::frontends(svc, view.endpoints.get(key).map(|e| &**e), &self.node);
+                self.desired.set_service(key, frontends, errors)
             }
+            None => self.desired.remove_service(key),
         }
-        for key in &changed {
-            remember(&mut self.services, &view.services, key);
-            remember(&mut self.endpoints, &view.endpoints, key);
-        }
-        (changed.len(), touched)
     }
 
     fn name_frontends(&self, full: bool, touched: &BTreeSet<Frontend>) {
@@ -257,125 +285,81 @@ impl<M: LbMaps> Reconciler<M> {
     }
 }
 
-fn remember<T>(mine: &mut BTreeMap<String, Arc<T>>, theirs: &BTreeMap<String, Arc<T>>, key: &str) {
-    match theirs.get(key) {
-        Some(v) => {
-            mine.insert(key.to_string(), v.clone());
-        }
-        None => {
-            mine.remove(key);
-        }
-    }
-}
-
-/// Keys whose object differs (by pointer: the view shares unchanged objects)
-/// between two maps, added to `out`.
-fn diff<T>(
-    old: &BTreeMap<String, Arc<T>>,
-    new: &BTreeMap<String, Arc<T>>,
-    out: &mut BTreeSet<String>,
-) {
-    let mut a = old.iter().peekable();
-    let mut b = new.iter().peekable();
-    loop {
-        match (a.peek(), b.peek()) {
-            (None, None) => return,
-            (Some((k, _)), None) => {
-                out.insert((*k).clone());
-                a.next();
-            }
-            (None, Some((k, _))) => {
-                out.insert((*k).clone());
-                b.next();
-            }
-            (Some((ka, va)), Some((kb, vb))) => match ka.cmp(kb) {
-                std::cmp::Ordering::Less => {
-                    out.insert((*ka).clone());
-                    a.next();
-                }
-                std::cmp::Ordering::Greater => {
-                    out.insert((*kb).clone());
-                    b.next();
-                }
-                std::cmp::Ordering::Equal => {
-                    if !Arc::ptr_eq(va, vb) {
-                        out.insert((*ka).clone());
-                    }
-                    a.next();
-                    b.next();
-                }
-            },
-        }
-    }
-}
-
-/// Runs the reconciler on its own thread (map writes are blocking
-/// syscalls) until the view's sender goes away: a sync per view change,
-/// retries with backoff after errors, a full resync every `resync`.
-pub fn spawn<M: LbMaps + Send + 'static>(
+/// The reconciler on the agent's driver: keys are Service keys.
+pub struct Driven<M: LbMaps, K> {
     rec: Reconciler<M>,
-    view: watch::Receiver<View>,
-    resync: Duration,
-) -> std::thread::JoinHandle<()> {
-    spawn_with(rec, view, resync, ())
+    views: Views,
+    /// Kept alive as long as the reconciler (the loaded programs).
+    _keep: K,
 }
 
-/// [`spawn`], keeping `keep` (e.g. the loaded programs) alive on the thread.
-pub fn spawn_with<M: LbMaps + Send + 'static, K: Send + 'static>(
-    mut rec: Reconciler<M>,
-    mut view: watch::Receiver<View>,
+impl<M: LbMaps + Send + 'static, K: Send + 'static> Reconcile for Driven<M, K> {
+    type Key = String;
+
+    fn reconcile(&mut self, batch: &Batch<String>) -> Report<String> {
+        let view = self.views.current();
+        match self.rec.sync(&view, &batch.keys, batch.all) {
+            Ok(Some(r)) => {
+                if r.ops > 0 || r.full {
+                    tracing::info!(
+                        services = r.services,
+                        ops = r.ops,
+                        full = r.full,
+                        plan_us = r.plan_us,
+                        apply_us = r.apply_us,
+                        "lb: synced"
+                    );
+                }
+                Report::ok()
+            }
+            // Not synced yet: the subscription asks for a full pass once it is.
+            Ok(None) => Report::ok(),
+            Err(e) => Report::fail_batch(batch, e),
+        }
+    }
+}
+
+/// Runs `rec` on a driver thread of its own: a sync per batch of changed
+/// Services (debounced by a few milliseconds), retries with back-off, a
+/// full pass every `resync`. `keep` (e.g. the loaded programs) lives as
+/// long as the thread.
+pub fn start<M: LbMaps + Send + 'static, K: Send + 'static>(
+    rec: Reconciler<M>,
+    views: &Views,
     resync: Duration,
     keep: K,
-) -> std::thread::JoinHandle<()> {
-    std::thread::Builder::new()
-        .name("keel-lb".into())
-        .spawn(move || {
-            let _keep = keep;
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_time()
-                .build()
-                .expect("a current-thread runtime");
-            rt.block_on(async move {
-                let mut backoff = Duration::from_millis(100);
-                let mut retry_at: Option<tokio::time::Instant> = None;
-                let mut next_resync = tokio::time::Instant::now() + resync;
-                loop {
-                    let v = view.borrow_and_update().clone();
-                    match rec.sync(&v) {
-                        Ok(Some(r)) => {
-                            if r.ops > 0 || r.full {
-                                tracing::info!(
-                                    services = r.services,
-                                    ops = r.ops,
-                                    full = r.full,
-                                    plan_us = r.plan_us,
-                                    apply_us = r.apply_us,
-                                    "lb: synced"
-                                );
-                            }
-                            backoff = Duration::from_millis(100);
-                            retry_at = None;
-                        }
-                        Ok(None) => {}
-                        Err(e) => {
-                            tracing::warn!(error = %e, retry_in = ?backoff, "lb: sync failed");
-                            retry_at = Some(tokio::time::Instant::now() + backoff);
-                            backoff = (backoff * 2).min(Duration::from_secs(30));
-                        }
-                    }
-                    tokio::select! {
-                        changed = view.changed() => if changed.is_err() { return },
-                        _ = async { tokio::time::sleep_until(retry_at.expect("set")).await }, if retry_at.is_some() => {}
-                        _ = tokio::time::sleep_until(next_resync) => {
-                            rec.request_resync();
-                            next_resync = tokio::time::Instant::now() + resync;
-                        }
-                    }
-                }
-            });
-        })
-        .expect("spawning the LB reconciler thread")
+) -> std::io::Result<(Handle<String>, std::thread::JoinHandle<()>)> {
+    let (handle, join) = reconcile::spawn(
+        "lb",
+        Driven {
+            rec,
+            views: views.clone(),
+            _keep: keep,
+        },
+        reconcile::Options {
+            debounce: DEBOUNCE,
+            resync: Some(resync),
+            backoff: Backoff::new(Duration::from_millis(100), Duration::from_secs(30)),
+        },
+    )?;
+    let h = handle.clone();
+    views.subscribe(move |_, changes| {
+        if changes.synced {
+            h.trigger_all();
+        }
+        h.trigger_many(
+            changes
+                .services
+                .iter()
+                .chain(changes.endpoints.iter())
+                .cloned(),
+        );
+    });
+    Ok((handle, join))
 }
+
+/// Changes this close together are programmed in one sync.
+const DEBOUNCE: Duration = Duration::from_millis(2);
 
 #[cfg(test)]
 #[path = "reconcile_tests.rs"]

@@ -14,11 +14,14 @@ pub mod plan;
 use std::{net::Ipv4Addr, time::Duration};
 
 use keel_api::node::NodeCondition;
-use keel_cni::netlink::Handle;
+use keel_cni::netlink::Handle as Netlink;
 use tokio::sync::watch;
 
 use self::plan::{Me, Mode, Peer, VxlanConfig};
-use crate::sync::View;
+use crate::{
+    reconcile::{self, Batch, Handle, Reconcile, Report, backoff::Backoff},
+    sync::Views,
+};
 
 /// Full re-check period even without changes (repairs external damage).
 const RESYNC: Duration = Duration::from_secs(30);
@@ -33,91 +36,128 @@ pub struct NetConfig {
 
 /// The underlay MTU of the interface holding the node IP (1500 if unknown).
 pub fn underlay_mtu(node_ip: Ipv4Addr) -> u32 {
-    Handle::new()
+    Netlink::new()
         .ok()
         .and_then(|mut h| kernel::uplink(&mut h, node_ip).ok().flatten())
         .map(|(_, _, mtu)| mtu)
         .unwrap_or(1500)
 }
 
-/// Runs until the view's sender is gone. `conditions` carries the node
-/// condition this reconciler reports (NetworkUnavailable).
-pub async fn run(
+/// The one key of node networking: it is reconciled as a whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct NodeNetwork;
+
+impl std::fmt::Display for NodeNetwork {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("node-network")
+    }
+}
+
+/// Node networking on the agent's driver.
+struct Reconciler {
     cfg: NetConfig,
-    mut view: watch::Receiver<View>,
+    views: Views,
     conditions: watch::Sender<Vec<NodeCondition>>,
-) {
-    if cfg.mode == Mode::None {
-        return;
-    }
-    loop {
-        let v = view.borrow_and_update().clone();
-        if v.synced
-            && let Some(pod_cidr) = v.pod_cidr()
-        {
-            let peers: Vec<Peer> = v
-                .nodes
-                .values()
-                .filter_map(|n| {
-                    Some(Peer {
-                        name: n.metadata.name.clone(),
-                        ip: n.internal_ip()?.parse().ok()?,
-                        pod_cidr: n.spec.pod_cidr.parse().ok()?,
-                    })
+}
+
+impl Reconcile for Reconciler {
+    type Key = NodeNetwork;
+
+    fn reconcile(&mut self, batch: &Batch<NodeNetwork>) -> Report<NodeNetwork> {
+        let v = self.views.current();
+        let Some(pod_cidr) = v.pod_cidr().filter(|_| v.synced) else {
+            return Report::ok();
+        };
+        let peers: Vec<Peer> = v
+            .nodes
+            .values()
+            .filter_map(|n| {
+                Some(Peer {
+                    name: n.metadata.name.clone(),
+                    ip: n.internal_ip()?.parse().ok()?,
+                    pod_cidr: n.spec.pod_cidr.parse().ok()?,
                 })
-                .collect();
-            let cfg2 = cfg.clone();
-            let outcome =
-                tokio::task::spawn_blocking(move || reconcile(&cfg2, pod_cidr, &peers)).await;
-            let condition = match outcome {
-                Ok(Ok(report)) => {
-                    if report.changes > 0 {
-                        tracing::info!(mode = ?cfg.mode, changes = report.changes, peers = report.peers, "node networking updated");
-                    }
-                    if report.problems.is_empty() {
-                        condition(
-                            "False",
-                            "KeelNetworkReady",
-                            &format!(
-                                "{} mode: {} peers {}",
-                                mode_name(cfg.mode),
-                                report.peers,
-                                if cfg.mode == Mode::Vpc {
-                                    "through the VPC route table"
-                                } else {
-                                    "programmed"
-                                }
-                            ),
-                        )
-                    } else {
-                        let list: Vec<String> =
-                            report.problems.iter().map(|p| p.to_string()).collect();
-                        tracing::warn!(problems = ?list, "peers unreachable");
-                        condition("True", "PeersUnreachable", &list.join("; "))
-                    }
+            })
+            .collect();
+        let cfg = &self.cfg;
+        let (condition, report) = match reconcile(cfg, pod_cidr, &peers) {
+            Ok(report) => {
+                if report.changes > 0 {
+                    tracing::info!(mode = ?cfg.mode, changes = report.changes, peers = report.peers, "node networking updated");
                 }
-                Ok(Err(e)) => {
-                    tracing::error!(error = %e, "node networking failed; retrying");
-                    condition("True", "KeelNetworkError", &e)
-                }
-                Err(_) => condition("True", "KeelNetworkError", "reconciler panicked"),
-            };
-            conditions.send_if_modified(|c| {
-                let changed = c.first().is_none_or(|old| {
-                    (&old.status, &old.reason, &old.message)
-                        != (&condition.status, &condition.reason, &condition.message)
-                });
-                if changed {
-                    *c = vec![condition];
-                }
-                changed
+                let c = if report.problems.is_empty() {
+                    condition(
+                        "False",
+                        "KeelNetworkReady",
+                        &format!(
+                            "{} mode: {} peers {}",
+                            mode_name(cfg.mode),
+                            report.peers,
+                            if cfg.mode == Mode::Vpc {
+                                "through the VPC route table"
+                            } else {
+                                "programmed"
+                            }
+                        ),
+                    )
+                } else {
+                    let list: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
+                    tracing::warn!(problems = ?list, "peers unreachable");
+                    condition("True", "PeersUnreachable", &list.join("; "))
+                };
+                (c, Report::ok())
+            }
+            Err(e) => {
+                let c = condition("True", "KeelNetworkError", &e.to_string());
+                (c, Report::fail_batch(batch, e))
+            }
+        };
+        self.conditions.send_if_modified(|c| {
+            let changed = c.first().is_none_or(|old| {
+                (&old.status, &old.reason, &old.message)
+                    != (&condition.status, &condition.reason, &condition.message)
             });
-        }
-        tokio::select! {
-            changed = view.changed() => if changed.is_err() { return },
-            _ = tokio::time::sleep(RESYNC) => {}
-        }
+            if changed {
+                *c = vec![condition];
+            }
+            changed
+        });
+        report
     }
+}
+
+/// Starts node networking on a driver thread of its own (nothing with
+/// `--network-mode none`): a pass whenever a Node changes, every
+/// [`RESYNC`] (repairing external damage), and retries with back-off.
+/// `conditions` carries the node condition it reports (NetworkUnavailable).
+pub fn start(
+    cfg: NetConfig,
+    views: &Views,
+    conditions: watch::Sender<Vec<NodeCondition>>,
+) -> std::io::Result<Option<Handle<NodeNetwork>>> {
+    if cfg.mode == Mode::None {
+        return Ok(None);
+    }
+    let (handle, _thread) = reconcile::spawn(
+        "net",
+        Reconciler {
+            cfg,
+            views: views.clone(),
+            conditions,
+        },
+        reconcile::Options {
+            debounce: Duration::from_millis(5),
+            resync: Some(RESYNC),
+            backoff: Backoff::new(Duration::from_millis(200), Duration::from_secs(10)),
+        },
+    )?;
+    let h = handle.clone();
+    views.subscribe(move |_, changes| {
+        if changes.synced || !changes.nodes.is_empty() {
+            h.trigger(NodeNetwork);
+        }
+    });
+    Ok(Some(handle))
 }
 
 fn mode_name(m: Mode) -> &'static str {
@@ -141,17 +181,27 @@ fn condition(status: &str, reason: &str, message: &str) -> NodeCondition {
     }
 }
 
-struct Report {
+/// Why a pass over node networking failed.
+#[derive(Debug, thiserror::Error)]
+pub enum NetError {
+    #[error("netlink: {0}")]
+    Netlink(#[from] keel_cni::netlink::NetlinkError),
+    #[error("no interface holds the node IP {ip}")]
+    NoUplink { ip: Ipv4Addr },
+    #[error(transparent)]
+    Sysctl(#[from] keel_cni::sysctl::SysctlError),
+}
+
+struct Pass {
     changes: usize,
     peers: usize,
     problems: Vec<plan::Unreachable>,
 }
 
-fn reconcile(cfg: &NetConfig, pod_cidr: ipnet::Ipv4Net, peers: &[Peer]) -> Result<Report, String> {
-    let mut h = Handle::new().map_err(|e| e.to_string())?;
-    let (uplink, subnet, mtu) = kernel::uplink(&mut h, cfg.node_ip)
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| format!("no interface holds the node IP {}", cfg.node_ip))?;
+fn reconcile(cfg: &NetConfig, pod_cidr: ipnet::Ipv4Net, peers: &[Peer]) -> Result<Pass, NetError> {
+    let mut h = Netlink::new()?;
+    let (uplink, subnet, mtu) =
+        kernel::uplink(&mut h, cfg.node_ip)?.ok_or(NetError::NoUplink { ip: cfg.node_ip })?;
     let me = Me {
         name: cfg.node_name.clone(),
         ip: cfg.node_ip,
@@ -162,7 +212,7 @@ fn reconcile(cfg: &NetConfig, pod_cidr: ipnet::Ipv4Net, peers: &[Peer]) -> Resul
     };
     let (want, problems) = plan::desired(cfg.mode, &me, peers, cfg.vxlan);
     let interesting: Vec<ipnet::Ipv4Net> = want.routes.keys().copied().collect();
-    let have = kernel::observe(&mut h, &interesting).map_err(|e| e.to_string())?;
+    let have = kernel::observe(&mut h, &interesting)?;
     let (ops, skipped) = plan::plan(&want, &have);
     let mut problems = problems;
     for dst in skipped {
@@ -175,13 +225,13 @@ fn reconcile(cfg: &NetConfig, pod_cidr: ipnet::Ipv4Net, peers: &[Peer]) -> Resul
     for op in &ops {
         tracing::debug!(?op, "applying");
     }
-    kernel::apply(&mut h, &ops, uplink).map_err(|e| e.to_string())?;
+    kernel::apply(&mut h, &ops, uplink)?;
     // After the device exists: some of these are its own.
     for (rel, value) in plan::sysctls(&want) {
-        keel_cni::sysctl::set_rel(&rel, value).map_err(|e| e.to_string())?;
+        keel_cni::sysctl::set_rel(&rel, value)?;
     }
     let peers_total = peers.iter().filter(|p| p.name != cfg.node_name).count();
-    Ok(Report {
+    Ok(Pass {
         changes: ops.len(),
         peers: peers_total - problems.len().min(peers_total),
         problems,

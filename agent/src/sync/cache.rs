@@ -3,7 +3,6 @@
 //! while keel-control is unreachable and resumes watching where it stopped.
 
 use std::{
-    collections::BTreeMap,
     fs,
     io::Write,
     path::{Path, PathBuf},
@@ -61,12 +60,14 @@ impl DiskCache {
             })
     }
 
-    /// Saves atomically (temp file, fsync, rename).
-    pub fn save<R: Resource>(
+    /// Saves atomically (temp file, fsync, rename), streaming the objects
+    /// straight from their shared copies (no second copy of a large cache
+    /// is ever held in memory).
+    pub fn save<'a, R: Resource>(
         &self,
         name: &str,
         rv: &str,
-        items: &BTreeMap<String, std::sync::Arc<R>>,
+        items: impl Iterator<Item = &'a std::sync::Arc<R>>,
     ) -> Result<(), CacheError> {
         let path = self.path(name);
         let err = |e: std::io::Error| CacheError {
@@ -74,17 +75,24 @@ impl DiskCache {
             message: e.to_string(),
         };
         fs::create_dir_all(&self.dir).map_err(err)?;
-        let cached = Cached {
-            resource_version: rv.to_string(),
-            items: items.values().map(|a| (**a).clone()).collect(),
-        };
-        let data = serde_json::to_vec(&cached).map_err(|e| CacheError {
+        let tmp = path.with_extension("json.tmp");
+        let file = fs::File::create(&tmp).map_err(err)?;
+        let mut w = std::io::BufWriter::with_capacity(256 * 1024, file);
+        let json = |e: serde_json::Error| CacheError {
             path: path.clone(),
             message: e.to_string(),
-        })?;
-        let tmp = path.with_extension("json.tmp");
-        let mut f = fs::File::create(&tmp).map_err(err)?;
-        f.write_all(&data).map_err(err)?;
+        };
+        w.write_all(b"{\"resourceVersion\":").map_err(err)?;
+        serde_json::to_writer(&mut w, rv).map_err(json)?;
+        w.write_all(b",\"items\":[").map_err(err)?;
+        for (i, item) in items.enumerate() {
+            if i > 0 {
+                w.write_all(b",").map_err(err)?;
+            }
+            serde_json::to_writer(&mut w, &**item).map_err(json)?;
+        }
+        w.write_all(b"]}").map_err(err)?;
+        let f = w.into_inner().map_err(|e| err(e.into_error()))?;
         f.sync_all().map_err(err)?;
         fs::rename(&tmp, &path).map_err(err)
     }

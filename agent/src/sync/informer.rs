@@ -3,57 +3,29 @@
 //! the last seen version, relist only when the server says it is too old,
 //! and back off (with jitter) while the server is unreachable.
 
-use std::{collections::BTreeMap, sync::Arc, time::Duration};
+use std::{
+    collections::BTreeMap,
+    sync::Arc,
+    time::{Duration, Instant},
+};
 
 use keel_api::{
     EventType, Resource,
     client::{Client, ClientError, ListParams},
 };
-use rand::Rng;
 use tokio::sync::mpsc;
 
-use super::cache::DiskCache;
+use super::{cache::DiskCache, view::Update};
+use crate::reconcile::backoff::{self, Retry};
 
-/// How soon a change reaches the disk cache.
+/// How soon a change reaches the disk cache when saving is cheap.
 const SAVE_EVERY: Duration = Duration::from_millis(100);
+/// Saving a large cache costs time in proportion to its size: after a save
+/// that took `t`, the next one waits at least `SAVE_COST_FACTOR · t`, so
+/// saving never takes more than about a tenth of a core, whatever the size.
+const SAVE_COST_FACTOR: u32 = 10;
 
-/// A change an informer reports to the agent.
-#[derive(Debug, Clone)]
-pub enum Update<R> {
-    /// The whole set (after a list or on load from disk).
-    Replace(BTreeMap<String, Arc<R>>),
-    Upsert(Arc<R>),
-    Delete(String),
-}
-
-/// Backoff for reconnecting: 200 ms doubling to 10 s, with ±20% jitter.
-#[derive(Debug, Clone)]
-pub struct Backoff {
-    next: Duration,
-}
-
-impl Default for Backoff {
-    fn default() -> Self {
-        Self {
-            next: Duration::from_millis(200),
-        }
-    }
-}
-
-impl Backoff {
-    pub fn reset(&mut self) {
-        self.next = Duration::from_millis(200);
-    }
-
-    pub fn next_delay(&mut self) -> Duration {
-        let d = self.next;
-        self.next = (self.next * 2).min(Duration::from_secs(10));
-        let jitter = rand::rng().random_range(0.8..1.2);
-        d.mul_f64(jitter)
-    }
-}
-
-pub struct Informer<R: Resource> {
+pub struct Informer<R: Resource, S> {
     pub client: Client,
     /// "" for all namespaces.
     pub namespace: String,
@@ -61,10 +33,27 @@ pub struct Informer<R: Resource> {
     /// The cache file name (e.g. "pods").
     pub name: &'static str,
     pub cache: Arc<DiskCache>,
-    pub updates: mpsc::Sender<Update<R>>,
+    pub updates: mpsc::Sender<S>,
+    /// Wraps this kind's updates into the channel's message.
+    pub wrap: fn(Update<R>) -> S,
 }
 
-impl<R: Resource> Informer<R> {
+/// When the cache may next be written.
+struct Saver {
+    dirty: bool,
+    next: Instant,
+}
+
+impl Saver {
+    fn new() -> Self {
+        Self {
+            dirty: false,
+            next: Instant::now(),
+        }
+    }
+}
+
+impl<R: Resource, S: Send + 'static> Informer<R, S> {
     /// Runs until the receiver is dropped.
     pub async fn run(self) {
         let mut items: BTreeMap<String, Arc<R>> = BTreeMap::new();
@@ -80,14 +69,15 @@ impl<R: Resource> Informer<R> {
                     .collect();
                 rv = cached.resource_version;
                 tracing::info!(kind = R::KIND, count = items.len(), resource_version = %rv, "loaded from the agent cache");
-                if self.send(Update::Replace(items.clone())).await.is_err() {
+                if self.replace(&items).await.is_err() {
                     return;
                 }
             }
             Ok(None) => {}
             Err(e) => tracing::warn!(error = %e, "ignoring an unreadable agent cache"),
         }
-        let mut backoff = Backoff::default();
+        let mut retry = Retry::new(backoff::CONTROL);
+        let mut saver = Saver::new();
         loop {
             // "0" is not a point in history: the server answers it with the
             // whole state as ADDED events, which would reach the view one
@@ -101,13 +91,14 @@ impl<R: Resource> Informer<R> {
                             .map(|o| (o.key(), Arc::new(o)))
                             .collect();
                         rv = list.metadata.resource_version;
-                        self.save(&rv, &items);
-                        if self.send(Update::Replace(items.clone())).await.is_err() {
+                        saver.dirty = true;
+                        self.save(&rv, &items, &mut saver, true);
+                        if self.replace(&items).await.is_err() {
                             return;
                         }
                     }
                     Err(e) => {
-                        let delay = backoff.next_delay();
+                        let delay = retry.next_delay();
                         tracing::warn!(kind = R::KIND, error = %e, retry_in = ?delay, "list failed");
                         tokio::time::sleep(delay).await;
                         continue;
@@ -126,24 +117,18 @@ impl<R: Resource> Informer<R> {
                     continue;
                 }
                 Err(e) => {
-                    let delay = backoff.next_delay();
+                    let delay = retry.next_delay();
                     tracing::warn!(kind = R::KIND, error = %e, retry_in = ?delay, "watch failed");
                     tokio::time::sleep(delay).await;
                     continue;
                 }
             };
-            backoff.reset();
-            let mut dirty = false;
-            let mut saved = tokio::time::Instant::now();
+            retry.reset();
             loop {
-                // Persist what changed within a tenth of a second (a restart
-                // right after a change must not start from an older view),
-                // but not on every event of a burst.
-                if dirty && saved.elapsed() >= SAVE_EVERY {
-                    self.save(&rv, &items);
-                    dirty = false;
-                    saved = tokio::time::Instant::now();
-                }
+                // Persist what changed soon (a restart right after a change
+                // must not start from an older view), but not on every
+                // event of a burst.
+                self.save(&rv, &items, &mut saver, false);
                 let next = tokio::time::timeout(SAVE_EVERY, stream.next()).await;
                 let event = match next {
                     Err(_) => continue,
@@ -174,24 +159,34 @@ impl<R: Resource> Informer<R> {
                     }
                     EventType::Bookmark | EventType::Error => continue,
                 };
-                dirty = true;
-                if self.send(update).await.is_err() {
+                saver.dirty = true;
+                if self.updates.send((self.wrap)(update)).await.is_err() {
                     return;
                 }
             }
-            if dirty {
-                self.save(&rv, &items);
-            }
+            self.save(&rv, &items, &mut saver, true);
         }
     }
 
-    async fn send(&self, update: Update<R>) -> Result<(), ()> {
-        self.updates.send(update).await.map_err(drop)
+    async fn replace(&self, items: &BTreeMap<String, Arc<R>>) -> Result<(), ()> {
+        let all = items.values().cloned().collect();
+        self.updates
+            .send((self.wrap)(Update::Replace(all)))
+            .await
+            .map_err(drop)
     }
 
-    fn save(&self, rv: &str, items: &BTreeMap<String, Arc<R>>) {
-        if let Err(e) = self.cache.save(self.name, rv, items) {
+    /// Writes the cache if it changed and its time has come (`now`: at once).
+    fn save(&self, rv: &str, items: &BTreeMap<String, Arc<R>>, saver: &mut Saver, now: bool) {
+        if !saver.dirty || (!now && Instant::now() < saver.next) {
+            return;
+        }
+        let t0 = Instant::now();
+        if let Err(e) = self.cache.save(self.name, rv, items.values()) {
             tracing::warn!(error = %e, "could not save the agent cache");
         }
+        let took = t0.elapsed();
+        saver.dirty = false;
+        saver.next = Instant::now() + SAVE_EVERY.max(took * SAVE_COST_FACTOR);
     }
 }

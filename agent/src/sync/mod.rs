@@ -2,135 +2,136 @@
 //! heartbeat, and mirror the objects the node needs (its pods, all
 //! services, endpoints and nodes) into a local view that survives restarts
 //! and control-service outages.
+//!
+//! - [`informer`]: list + watch per kind, with the disk cache ([`cache`]).
+//! - [`view`]: the immutable [`View`] the informers publish, and the
+//!   [`Changes`] each step brings, which reconcilers subscribe to.
+//! - [`register`]: the Node object and its heartbeat.
 
 pub mod cache;
 pub mod informer;
 pub mod register;
+pub mod view;
 
-use std::{collections::BTreeMap, sync::Arc};
-
-use keel_api::{Endpoints, Node, Pod, Service};
-
-/// What the node's reconcilers work from: the latest known desired state.
-#[derive(Debug, Clone, Default)]
-pub struct View {
-    /// This node's own object (pod CIDR, conditions).
-    pub node: Option<Arc<Node>>,
-    /// Every node (peers, for networking).
-    pub nodes: BTreeMap<String, Arc<Node>>,
-    /// Pods bound to this node.
-    pub pods: BTreeMap<String, Arc<Pod>>,
-    pub services: BTreeMap<String, Arc<Service>>,
-    pub endpoints: BTreeMap<String, Arc<Endpoints>>,
-    /// False until every informer has listed once (from the server or the
-    /// disk cache): reconcilers must not delete what they do not see yet.
-    pub synced: bool,
-}
-
-impl View {
-    /// The node's pod CIDR, once assigned.
-    pub fn pod_cidr(&self) -> Option<ipnet::Ipv4Net> {
-        self.node
-            .as_ref()
-            .and_then(|n| n.spec.pod_cidr.parse().ok())
-    }
-}
-
-use std::path::PathBuf;
+use std::{path::PathBuf, sync::Arc};
 
 use keel_api::{
-    Resource,
+    Endpoints, Node, Pod, Service,
     client::{Client, ListParams},
 };
-use tokio::sync::{mpsc, watch};
+use tokio::sync::mpsc;
 
+pub use self::view::{Changes, View, Views};
 use self::{
     cache::DiskCache,
-    informer::{Informer, Update},
+    informer::Informer,
+    view::{Update, apply},
 };
 
-fn apply<R: Resource>(map: &mut BTreeMap<String, Arc<R>>, update: Update<R>) {
-    match update {
-        Update::Replace(all) => *map = all,
-        Update::Upsert(o) => {
-            map.insert(o.key(), o);
-        }
-        Update::Delete(k) => {
-            map.remove(&k);
-        }
-    }
+/// One informer's update, tagged by kind, on the way to the view.
+enum Step {
+    Pods(Update<Pod>),
+    Services(Update<Service>),
+    Endpoints(Update<Endpoints>),
+    Nodes(Update<Node>),
 }
 
-/// Starts the informers and returns the view, updated as changes arrive.
-pub fn start(client: Client, node_name: String, cache_dir: PathBuf) -> watch::Receiver<View> {
+/// Updates folded into one published view at most: a burst larger than
+/// this is published in several steps, so subscribers start early.
+const MAX_STEP: usize = 4096;
+
+/// Starts the informers and returns the view, published as changes arrive.
+pub fn start(client: Client, node_name: String, cache_dir: PathBuf) -> Views {
     let cache = Arc::new(DiskCache::new(cache_dir));
-    let (view_tx, view_rx) = watch::channel(View::default());
-    let (pods_tx, mut pods_rx) = mpsc::channel(1024);
-    let (svc_tx, mut svc_rx) = mpsc::channel(1024);
-    let (ep_tx, mut ep_rx) = mpsc::channel(1024);
-    let (node_tx, mut node_rx) = mpsc::channel(1024);
+    let views = Views::default();
+    let (tx, mut rx) = mpsc::channel::<Step>(MAX_STEP);
     let pods = ListParams::fields(format!("spec.nodeName={node_name}"));
     tokio::spawn(
-        Informer::<Pod> {
+        Informer::<Pod, Step> {
             client: client.clone(),
             namespace: String::new(),
             params: pods,
             name: "pods",
             cache: cache.clone(),
-            updates: pods_tx,
+            updates: tx.clone(),
+            wrap: Step::Pods,
         }
         .run(),
     );
     tokio::spawn(
-        Informer::<Service> {
+        Informer::<Service, Step> {
             client: client.clone(),
             namespace: String::new(),
             params: ListParams::default(),
             name: "services",
             cache: cache.clone(),
-            updates: svc_tx,
+            updates: tx.clone(),
+            wrap: Step::Services,
         }
         .run(),
     );
     tokio::spawn(
-        Informer::<Endpoints> {
+        Informer::<Endpoints, Step> {
             client: client.clone(),
             namespace: String::new(),
             params: ListParams::default(),
             name: "endpoints",
             cache: cache.clone(),
-            updates: ep_tx,
+            updates: tx.clone(),
+            wrap: Step::Endpoints,
         }
         .run(),
     );
     tokio::spawn(
-        Informer::<Node> {
+        Informer::<Node, Step> {
             client,
             namespace: String::new(),
             params: ListParams::default(),
             name: "nodes",
             cache,
-            updates: node_tx,
+            updates: tx,
+            wrap: Step::Nodes,
         }
         .run(),
     );
+    let out = views.clone();
     tokio::spawn(async move {
         let mut view = View::default();
         let mut listed = [false; 4];
-        loop {
-            tokio::select! {
-                Some(u) = pods_rx.recv() => { listed[0] |= matches!(u, Update::Replace(_)); apply(&mut view.pods, u) }
-                Some(u) = svc_rx.recv() => { listed[1] |= matches!(u, Update::Replace(_)); apply(&mut view.services, u) }
-                Some(u) = ep_rx.recv() => { listed[2] |= matches!(u, Update::Replace(_)); apply(&mut view.endpoints, u) }
-                Some(u) = node_rx.recv() => { listed[3] |= matches!(u, Update::Replace(_)); apply(&mut view.nodes, u) }
-                else => return,
+        while let Some(first) = rx.recv().await {
+            let mut changes = Changes::default();
+            let mut absorb = |s: Step| match s {
+                Step::Pods(u) => {
+                    listed[0] |= matches!(u, Update::Replace(_));
+                    apply(&mut view.pods, u, &mut changes.pods)
+                }
+                Step::Services(u) => {
+                    listed[1] |= matches!(u, Update::Replace(_));
+                    apply(&mut view.services, u, &mut changes.services)
+                }
+                Step::Endpoints(u) => {
+                    listed[2] |= matches!(u, Update::Replace(_));
+                    apply(&mut view.endpoints, u, &mut changes.endpoints)
+                }
+                Step::Nodes(u) => {
+                    listed[3] |= matches!(u, Update::Replace(_));
+                    apply(&mut view.nodes, u, &mut changes.nodes)
+                }
+            };
+            absorb(first);
+            // Whatever else already arrived joins this step.
+            for _ in 1..MAX_STEP {
+                match rx.try_recv() {
+                    Ok(s) => absorb(s),
+                    Err(_) => break,
+                }
             }
             view.node = view.nodes.get(&node_name).cloned();
-            view.synced = listed.iter().all(|l| *l);
-            if view_tx.send(view.clone()).is_err() {
-                return;
-            }
+            let synced = listed.iter().all(|l| *l);
+            changes.synced = synced && !view.synced;
+            view.synced = synced;
+            out.publish(view.clone(), &changes);
         }
     });
-    view_rx
+    views
 }

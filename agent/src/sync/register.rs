@@ -9,7 +9,7 @@ use keel_api::{
     node::{NodeAddress, NodeSpec, NodeStatus, NodeSystemInfo},
 };
 
-use super::informer::Backoff;
+use crate::reconcile::backoff::{CONTROL, Retry};
 
 /// What this machine offers, as the agent reports it.
 #[derive(Debug, Clone)]
@@ -118,7 +118,7 @@ pub async fn run(
     interval: Duration,
     mut extra: tokio::sync::watch::Receiver<Vec<keel_api::node::NodeCondition>>,
 ) {
-    let mut backoff = Backoff::default();
+    let mut backoff = Retry::new(CONTROL);
     let mut node = loop {
         match register(&client, &facts).await {
             Ok(n) => break n,

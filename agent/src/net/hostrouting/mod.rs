@@ -14,7 +14,9 @@
 //! - [`devices`]: which devices those are, read from the kernel, and a
 //!   netlink subscription that wakes the reconciler when they change.
 //! - [`datapath`]: the kernel boundary (object, pinned maps and links).
-//! - this module: the reconciler loop and the local API's `/net/*` routes.
+//! - this module: the reconciler (on the agent's driver, woken by netlink
+//!   for devices and by the view for pod CIDRs) and the local API's
+//!   `/net/*` routes.
 
 pub mod datapath;
 pub mod devices;
@@ -25,7 +27,7 @@ use std::{
     net::Ipv4Addr,
     path::PathBuf,
     str::FromStr,
-    sync::{Arc, RwLock, mpsc},
+    sync::{Arc, Mutex, RwLock},
     time::Duration,
 };
 
@@ -37,16 +39,18 @@ use axum::{
     routing::get,
 };
 use ipnet::Ipv4Net;
-use keel_cni::netlink::Handle;
+use keel_cni::netlink::{Handle as Netlink, NetlinkError};
 use keel_ebpf_common::net::CidrEntry;
-use tokio::sync::watch;
 
 use self::{
     datapath::{DatapathError, HostDatapath, NetDatapath},
     devices::Devices,
     plan::Inputs,
 };
-use crate::sync::View;
+use crate::{
+    reconcile::{self, Batch, Handle, Reconcile, Report, backoff::Backoff},
+    sync::{View, Views},
+};
 
 /// Re-check everything this often even without a change.
 const RESYNC: Duration = Duration::from_secs(30);
@@ -125,17 +129,29 @@ pub enum StartError {
     },
     #[error("--host-routing: watching links: {0}")]
     Monitor(#[source] std::io::Error),
+    #[error("--host-routing: starting the reconciler: {0}")]
+    Thread(#[source] std::io::Error),
 }
 
-/// The running reconciler's API routes.
+/// Why a host-routing pass failed.
+#[derive(Debug, thiserror::Error)]
+pub enum SyncError {
+    #[error("reading devices: {0}")]
+    Devices(#[from] NetlinkError),
+    #[error(transparent)]
+    Datapath(#[from] DatapathError),
+}
+
+/// The running reconciler's API routes (and its driver, with BPF).
 pub struct Running {
     pub router: Router,
     pub status: Arc<RwLock<Status>>,
+    pub handle: Option<Handle<Trigger>>,
 }
 
 /// Starts host routing as `opts.mode` says (kernel: detaches what an
 /// earlier agent attached and returns).
-pub fn start(opts: Options, view: watch::Receiver<View>) -> Result<Running, StartError> {
+pub fn start(opts: Options, views: &Views) -> Result<Running, StartError> {
     let status = Arc::new(RwLock::new(Status {
         pins: opts.dir.display().to_string(),
         ..Status::default()
@@ -153,6 +169,7 @@ pub fn start(opts: Options, view: watch::Receiver<View>) -> Result<Running, Star
         Ok(Running {
             router: router(status.clone(), None),
             status: status.clone(),
+            handle: None,
         })
     };
     if opts.mode == Mode::Kernel {
@@ -185,28 +202,65 @@ pub fn start(opts: Options, view: watch::Receiver<View>) -> Result<Running, Star
     }
     tracing::info!(pins = %opts.dir.display(), adopted = dp.adopted, "host routing: BPF");
 
-    let (tx, rx) = mpsc::channel();
-    // Devices: the kernel says when they change.
-    let to_loop = tx.clone();
-    devices::monitor(move || to_loop.send(Trigger::Devices).is_ok())
-        .map_err(StartError::Monitor)?;
-    // Pod CIDRs: the watched Nodes, once synced.
-    tokio::spawn(watch_cidrs(view, tx));
     let dir = opts.dir.clone();
-    let shared = status.clone();
-    std::thread::Builder::new()
-        .name("hostrouting".into())
-        .spawn(move || run(dp, opts.node_ip, rx, shared))
-        .map_err(StartError::Monitor)?;
+    let (handle, _thread) = reconcile::spawn(
+        "hostrouting",
+        Reconciler {
+            dp,
+            node_ip: opts.node_ip,
+            netlink: None,
+            views: views.clone(),
+            status: status.clone(),
+        },
+        reconcile::Options {
+            debounce: DEBOUNCE,
+            resync: Some(RESYNC),
+            backoff: Backoff::new(BACKOFF_MIN, BACKOFF_MAX),
+        },
+    )
+    .map_err(StartError::Thread)?;
+    // Devices: the kernel says when they change.
+    let h = handle.clone();
+    devices::monitor(move || {
+        h.trigger(Trigger::Devices);
+        true
+    })
+    .map_err(StartError::Monitor)?;
+    // Pod CIDRs: the watched Nodes, once synced, when a CIDR changes.
+    let h = handle.clone();
+    let last = Mutex::new(None);
+    views.subscribe(move |v, changes| {
+        if changes.nodes.is_empty() && !changes.synced {
+            return;
+        }
+        let now = cidrs_of(v);
+        let mut last = last.lock().unwrap_or_else(|e| e.into_inner());
+        if now.is_some() && *last != now {
+            *last = now;
+            h.trigger(Trigger::Cidrs);
+        }
+    });
     Ok(Running {
         router: router(status.clone(), Some(dir)),
         status,
+        handle: Some(handle),
     })
 }
 
-enum Trigger {
+/// What woke host routing (either way the pass looks at everything).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Trigger {
     Devices,
-    Cidrs(BTreeMap<Ipv4Net, bool>),
+    Cidrs,
+}
+
+impl std::fmt::Display for Trigger {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Trigger::Devices => "devices",
+            Trigger::Cidrs => "pod-cidrs",
+        })
+    }
 }
 
 /// Every node's pod CIDR (this node's marked), from the view once it has
@@ -225,25 +279,6 @@ fn cidrs_of(v: &View) -> Option<BTreeMap<Ipv4Net, bool>> {
             })
             .collect(),
     )
-}
-
-async fn watch_cidrs(mut view: watch::Receiver<View>, tx: mpsc::Sender<Trigger>) {
-    let mut last = None;
-    loop {
-        let now = cidrs_of(&view.borrow_and_update());
-        if now.is_some() && now != last {
-            if tx
-                .send(Trigger::Cidrs(now.clone().unwrap_or_default()))
-                .is_err()
-            {
-                return;
-            }
-            last = now;
-        }
-        if view.changed().await.is_err() {
-            return;
-        }
-    }
 }
 
 /// One pass: observe the maps and links, plan against `devices` and
@@ -278,42 +313,32 @@ pub fn sync(
     Ok(ops.len())
 }
 
-fn run(
-    mut dp: NetDatapath,
+/// Host routing on the agent's driver: every pass reads the devices from
+/// the kernel and the pod CIDRs from the view and reconciles both.
+struct Reconciler {
+    dp: NetDatapath,
     node_ip: Ipv4Addr,
-    rx: mpsc::Receiver<Trigger>,
+    /// Reused between passes; dropped after an error.
+    netlink: Option<Netlink>,
+    views: Views,
     status: Arc<RwLock<Status>>,
-) {
-    let mut cidrs: Option<BTreeMap<Ipv4Net, bool>> = None;
-    let mut handle: Option<Handle> = None;
-    let mut backoff: Option<Duration> = None;
-    // The first pass runs at once: adopted state is checked before any event.
-    let mut wait = Duration::ZERO;
-    loop {
-        let mut absorb = |t: Trigger| {
-            if let Trigger::Cidrs(c) = t {
-                cidrs = Some(c);
-            }
-        };
-        match rx.recv_timeout(wait) {
-            Ok(t) => absorb(t),
-            Err(mpsc::RecvTimeoutError::Timeout) => {}
-            Err(mpsc::RecvTimeoutError::Disconnected) => return,
-        }
-        std::thread::sleep(DEBOUNCE);
-        while let Ok(t) = rx.try_recv() {
-            absorb(t);
-        }
-        let result = (|| -> Result<(usize, Devices), String> {
-            let h = match &mut handle {
+}
+
+impl Reconcile for Reconciler {
+    type Key = Trigger;
+
+    fn reconcile(&mut self, batch: &Batch<Trigger>) -> Report<Trigger> {
+        let cidrs = cidrs_of(&self.views.current());
+        let result = (|| -> Result<(usize, Devices), SyncError> {
+            let h = match &mut self.netlink {
                 Some(h) => h,
-                None => handle.insert(Handle::new().map_err(|e| e.to_string())?),
+                None => self.netlink.insert(Netlink::new()?),
             };
-            let devs = devices::observe(h, node_ip).map_err(|e| e.to_string())?;
-            let n = sync(&mut dp, &devs, cidrs.as_ref()).map_err(|e| e.to_string())?;
+            let devs = devices::observe(h, self.node_ip)?;
+            let n = sync(&mut self.dp, &devs, cidrs.as_ref())?;
             Ok((n, devs))
         })();
-        let mut s = status.write().unwrap_or_else(|e| e.into_inner());
+        let mut s = self.status.write().unwrap_or_else(|e| e.into_inner());
         s.syncs += 1;
         match result {
             Ok((n, devs)) => {
@@ -330,16 +355,12 @@ fn run(
                 s.vxlan = devs.vxlan.map(|d| d.name);
                 s.pod_cidrs = cidrs.as_ref().map_or(0, |c| c.len());
                 s.last_error = None;
-                backoff = None;
-                wait = RESYNC;
+                Report::ok()
             }
             Err(e) => {
-                tracing::warn!(error = %e, "host routing: reconcile failed; retrying");
-                s.last_error = Some(e);
-                handle = None;
-                let next = backoff.map_or(BACKOFF_MIN, |b| (b * 2).min(BACKOFF_MAX));
-                backoff = Some(next);
-                wait = next;
+                s.last_error = Some(e.to_string());
+                self.netlink = None;
+                Report::fail_batch(batch, e)
             }
         }
     }

@@ -1,0 +1,290 @@
+//! The agent's picture of the desired state, and who hears of a change.
+//!
+//! A [`View`] is immutable and cheap to clone (persistent maps: a clone
+//! shares everything, a change copies a path), so readers take the current
+//! one without waiting for or copying anything. Each step of the informers
+//! — one event or a burst of them, or a relist — publishes a new View
+//! together with the [`Changes`]: the keys whose object is new, gone or a
+//! different version. Reconcilers subscribe with a function that maps those
+//! keys to their own (a Service key to the load balancer, a pod key to that
+//! pod's worker, any Node to node networking) and triggers only those.
+
+use std::{
+    collections::BTreeSet,
+    sync::{Arc, Mutex},
+};
+
+use imbl::OrdMap;
+use keel_api::{Endpoints, Node, Pod, Resource, Service};
+use tokio::sync::watch;
+
+/// Objects of one kind by key (`namespace/name`, or `name` for Nodes).
+pub type Objects<R> = OrdMap<String, Arc<R>>;
+
+/// What the node's reconcilers work from: the latest known desired state.
+#[derive(Debug, Clone, Default)]
+pub struct View {
+    /// This node's own object (pod CIDR, conditions).
+    pub node: Option<Arc<Node>>,
+    /// Every node (peers, for networking).
+    pub nodes: Objects<Node>,
+    /// Pods bound to this node.
+    pub pods: Objects<Pod>,
+    pub services: Objects<Service>,
+    pub endpoints: Objects<Endpoints>,
+    /// False until every informer has listed once (from the server or the
+    /// disk cache): reconcilers must not delete what they do not see yet.
+    pub synced: bool,
+}
+
+impl View {
+    /// The node's pod CIDR, once assigned.
+    pub fn pod_cidr(&self) -> Option<ipnet::Ipv4Net> {
+        self.node
+            .as_ref()
+            .and_then(|n| n.spec.pod_cidr.parse().ok())
+    }
+}
+
+/// The keys a step of the informers changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Changes {
+    pub nodes: BTreeSet<String>,
+    pub pods: BTreeSet<String>,
+    pub services: BTreeSet<String>,
+    pub endpoints: BTreeSet<String>,
+    /// The view became synced in this step.
+    pub synced: bool,
+}
+
+impl Changes {
+    /// Every key of `view`, as if it had all just arrived (what a new
+    /// subscriber is told first).
+    pub fn everything(view: &View) -> Self {
+        Self {
+            nodes: view.nodes.keys().cloned().collect(),
+            pods: view.pods.keys().cloned().collect(),
+            services: view.services.keys().cloned().collect(),
+            endpoints: view.endpoints.keys().cloned().collect(),
+            synced: view.synced,
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+            && self.pods.is_empty()
+            && self.services.is_empty()
+            && self.endpoints.is_empty()
+            && !self.synced
+    }
+}
+
+/// A change an informer reports.
+#[derive(Debug, Clone)]
+pub enum Update<R> {
+    /// The whole set (after a list or on load from disk).
+    Replace(Vec<Arc<R>>),
+    Upsert(Arc<R>),
+    Delete(String),
+}
+
+/// Applies `update` to `map`, adding the keys whose object changed to
+/// `changed`. A relist keeps the objects whose resourceVersion did not
+/// change (so they stay shared, and nobody hears of them).
+pub fn apply<R: Resource>(map: &mut Objects<R>, update: Update<R>, changed: &mut BTreeSet<String>) {
+    match update {
+        Update::Replace(all) => {
+            let mut next = OrdMap::new();
+            for o in all {
+                let key = o.key();
+                match map.get(&key) {
+                    Some(old) if same_version(old, &o) => {
+                        next.insert(key, old.clone());
+                    }
+                    _ => {
+                        changed.insert(key.clone());
+                        next.insert(key, o);
+                    }
+                }
+            }
+            for key in map.keys() {
+                if !next.contains_key(key) {
+                    changed.insert(key.clone());
+                }
+            }
+            *map = next;
+        }
+        Update::Upsert(o) => {
+            let key = o.key();
+            if map.get(&key).is_none_or(|old| !same_version(old, &o)) {
+                changed.insert(key.clone());
+                map.insert(key, o);
+            }
+        }
+        Update::Delete(key) => {
+            if map.remove(&key).is_some() {
+                changed.insert(key);
+            }
+        }
+    }
+}
+
+/// Two copies of one object at the same version (an empty version is
+/// never the same: objects made up by tests have none).
+fn same_version<R: Resource>(a: &Arc<R>, b: &Arc<R>) -> bool {
+    Arc::ptr_eq(a, b)
+        || (!a.meta().resource_version.is_empty()
+            && a.meta().resource_version == b.meta().resource_version
+            && a.meta().uid == b.meta().uid)
+}
+
+type Subscriber = Box<dyn Fn(&View, &Changes) + Send + Sync>;
+
+struct Hub {
+    current: watch::Sender<View>,
+    /// Held while publishing, so a subscriber added meanwhile hears of the
+    /// view exactly once: first as [`Changes::everything`], then the changes.
+    subscribers: Mutex<Vec<Subscriber>>,
+}
+
+/// The current view, and a way to hear of its changes. Cheap to clone.
+#[derive(Clone)]
+pub struct Views {
+    hub: Arc<Hub>,
+}
+
+impl Default for Views {
+    fn default() -> Self {
+        Self::new(View::default())
+    }
+}
+
+impl Views {
+    pub fn new(view: View) -> Self {
+        Self {
+            hub: Arc::new(Hub {
+                current: watch::channel(view).0,
+                subscribers: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// The latest view (a cheap clone).
+    pub fn current(&self) -> View {
+        self.hub.current.borrow().clone()
+    }
+
+    /// Calls `f` with the current view and [`Changes::everything`] at once,
+    /// then with every later change. `f` runs on the informers' task: it
+    /// must only note what to do (trigger a reconciler), never do it.
+    pub fn subscribe(&self, f: impl Fn(&View, &Changes) + Send + Sync + 'static) {
+        let mut subs = self
+            .hub
+            .subscribers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        let now = self.current();
+        f(&now, &Changes::everything(&now));
+        subs.push(Box::new(f));
+    }
+
+    /// A receiver that wakes on every published view (for waiting in tests
+    /// and tools; reconcilers use [`Views::subscribe`]).
+    pub fn watch(&self) -> watch::Receiver<View> {
+        self.hub.current.subscribe()
+    }
+
+    /// Publishes `view` and tells every subscriber what changed.
+    pub fn publish(&self, view: View, changes: &Changes) {
+        let subs = self
+            .hub
+            .subscribers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
+        self.hub.current.send_replace(view.clone());
+        if changes.is_empty() {
+            return;
+        }
+        for s in subs.iter() {
+            s(&view, changes);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn svc(name: &str, rv: &str) -> Arc<Service> {
+        Arc::new(
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": name, "namespace": "d", "resourceVersion": rv, "uid": format!("u-{name}")},
+                "spec": {"ports": [{"port": 80}]}
+            }))
+            .unwrap(),
+        )
+    }
+
+    #[test]
+    fn a_relist_reports_only_what_differs_and_keeps_the_rest_shared() {
+        let mut m = Objects::new();
+        let mut ch = BTreeSet::new();
+        apply(
+            &mut m,
+            Update::Replace(vec![svc("a", "1"), svc("b", "1"), svc("c", "1")]),
+            &mut ch,
+        );
+        assert_eq!(ch.len(), 3);
+        let a = m.get("d/a").unwrap().clone();
+        ch.clear();
+        apply(
+            &mut m,
+            Update::Replace(vec![svc("a", "1"), svc("b", "2"), svc("e", "3")]),
+            &mut ch,
+        );
+        assert_eq!(
+            ch.into_iter().collect::<Vec<_>>(),
+            ["d/b", "d/c", "d/e"],
+            "b changed, c went, e came; a is the same version"
+        );
+        assert!(Arc::ptr_eq(&a, m.get("d/a").unwrap()), "a is still shared");
+    }
+
+    #[test]
+    fn upserts_of_the_same_version_and_deletes_of_nothing_are_silent() {
+        let mut m = Objects::new();
+        let mut ch = BTreeSet::new();
+        apply(&mut m, Update::Upsert(svc("a", "5")), &mut ch);
+        apply(&mut m, Update::Upsert(svc("a", "5")), &mut ch);
+        apply(&mut m, Update::Delete("d/zz".into()), &mut ch);
+        assert_eq!(ch.len(), 1);
+        ch.clear();
+        apply(&mut m, Update::Upsert(svc("a", "6")), &mut ch);
+        apply(&mut m, Update::Delete("d/a".into()), &mut ch);
+        assert_eq!(ch.len(), 1);
+        assert!(m.is_empty());
+    }
+
+    #[test]
+    fn subscribers_hear_the_present_then_only_changes() {
+        let views = Views::default();
+        let mut v = View::default();
+        v.services.insert("d/a".into(), svc("a", "1"));
+        views.publish(v.clone(), &Changes::default());
+        let heard = Arc::new(Mutex::new(Vec::new()));
+        let h = heard.clone();
+        views.subscribe(move |_, c| h.lock().unwrap().push(c.services.clone()));
+        v.services.insert("d/b".into(), svc("b", "1"));
+        let changes = Changes {
+            services: ["d/b".to_string()].into(),
+            ..Default::default()
+        };
+        views.publish(v, &changes);
+        views.publish(views.current(), &Changes::default());
+        let heard = heard.lock().unwrap();
+        assert_eq!(heard.len(), 2, "{heard:?}");
+        assert_eq!(heard[0].iter().collect::<Vec<_>>(), ["d/a"]);
+        assert_eq!(heard[1].iter().collect::<Vec<_>>(), ["d/b"]);
+        assert_eq!(views.current().services.len(), 2);
+    }
+}
