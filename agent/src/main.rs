@@ -125,34 +125,6 @@ fn first_ipv4() -> Option<Ipv4Addr> {
     })
 }
 
-/// What a runtime manager needs besides its runtime.
-struct RuntimeCtx {
-    client: Client,
-    node_ip: Ipv4Addr,
-    pods: keel_agent::runtime::manager::Registry,
-    held: keel_agent::runtime::manager::Held,
-    view: tokio::sync::watch::Receiver<keel_agent::sync::View>,
-    sandboxes: std::sync::Arc<keel_agent::pods::sandbox::Sandboxes>,
-}
-
-impl RuntimeCtx {
-    /// Starts the runtime manager over `rt`; the runtime's API routes.
-    fn spawn<R: keel_agent::runtime::backend::PodRuntime + Clone>(self, rt: R) -> axum::Router {
-        use keel_agent::runtime;
-        let routes = runtime::api::router(rt.clone(), self.pods.clone());
-        let m = runtime::manager::RuntimeManager {
-            runtime: rt,
-            client: self.client,
-            node_ip: self.node_ip,
-            worker: Default::default(),
-            pods: self.pods,
-            held: self.held,
-        };
-        tokio::spawn(m.run(self.view, self.sandboxes));
-        routes
-    }
-}
-
 fn main() -> anyhow::Result<()> {
     // A pod's shim and the exec helper are this binary re-executed; they
     // must start before any thread or async runtime exists.
@@ -218,11 +190,12 @@ async fn agent_main() -> anyhow::Result<()> {
         args.heartbeat_interval,
         conditions,
     ));
-    let view = sync::start(
+    let views = sync::start(
         client.clone(),
         node_name.clone(),
         args.data_dir.join("cache"),
     );
+    let mut status = keel_agent::api::Reconcilers::default();
 
     let net = keel_agent::net::NetConfig {
         mode: args.network_mode,
@@ -233,7 +206,11 @@ async fn agent_main() -> anyhow::Result<()> {
         node_name: node_name.clone(),
         node_ip,
     };
-    tokio::spawn(keel_agent::net::run(net, view.clone(), conditions_tx));
+    if let Some(h) =
+        keel_agent::net::start(net, &views, conditions_tx).context("starting node networking")?
+    {
+        status.add("net", h);
+    }
     let bpffs = args
         .bpffs
         .clone()
@@ -247,10 +224,13 @@ async fn agent_main() -> anyhow::Result<()> {
                 dir: bpffs.join("net"),
                 node_ip,
             },
-            view.clone(),
+            &views,
         )
         .context("starting host routing")?;
         routes = routes.merge(hr.router);
+        if let Some(h) = hr.handle {
+            status.add("hostrouting", h);
+        }
     } else if bpffs.join("net").exists() {
         // An earlier agent ran host routing here; keel no longer does node
         // networking, so what it attached goes.
@@ -260,62 +240,52 @@ async fn agent_main() -> anyhow::Result<()> {
             "host routing: removed what an earlier agent attached (--network-mode none)"
         );
     }
-    let mut runtime_routes = None;
     if !args.cni_bin_dir.is_empty() {
+        use keel_agent::{pods, runtime};
         let mtu = args
             .network_mode
             .pod_mtu(keel_agent::net::underlay_mtu(node_ip));
-        let sandboxes = keel_agent::pods::sandbox::Sandboxes {
-            cni: keel_agent::pods::cni::CniSetup {
-                bin_dirs: args.cni_bin_dir.clone(),
-                conf_dir: args.cni_conf_dir.clone(),
-                ipam_dir: args.data_dir.join("ipam"),
-            },
+        let cni = pods::cni::CniSetup {
+            bin_dirs: args.cni_bin_dir.clone(),
+            conf_dir: args.cni_conf_dir.clone(),
+            ipam_dir: args.data_dir.join("ipam"),
+        };
+        let sandboxes = pods::sandbox::Sandboxes {
+            cni: cni.clone(),
             prefix: args.pod_netns_prefix.clone(),
             records: args.data_dir.join("sandboxes"),
         };
-        let sandboxes = std::sync::Arc::new(sandboxes);
-        let held = keel_agent::runtime::manager::Held::default();
-        let runs_containers = args.runtime != "none";
-        let manager = keel_agent::pods::PodManager {
-            client: client.clone(),
+        let registry = runtime::api::Registry::default();
+        let cfg = pods::PodsConfig {
+            status: std::sync::Arc::new(client.clone()),
+            node_name: node_name.clone(),
             node_ip,
-            sandboxes: sandboxes.clone(),
+            sandboxes: std::sync::Arc::new(sandboxes),
+            cni: Some(cni),
             mtu,
-            runtime_reports_status: runs_containers,
-            runtime_holds: runs_containers.then(|| held.clone()),
+            registry: registry.clone(),
+            lifecycle: Default::default(),
         };
-        tokio::spawn(manager.run(view.clone()));
-        if runs_containers {
-            use keel_agent::runtime;
-            let root = args.runtime_root.clone().unwrap_or_else(|| {
-                args.data_dir
-                    .join(format!("{}runtime", args.pod_netns_prefix))
-            });
-            let exe = std::env::current_exe().context("locating keel-agent for the shims")?;
-            let node = runtime::container::NodeRuntimeConfig {
-                allow_privileged: args.allow_privileged,
-                cgroup_parent: args
-                    .pod_cgroup_parent
-                    .clone()
-                    .unwrap_or_else(|| args.pod_netns_prefix.trim_end_matches('-').to_string()),
-                ..Default::default()
-            };
-            let pull = runtime::images::PullOptions {
-                insecure_registries: args.insecure_registry.clone(),
-                mirrors: args.registry_mirror.iter().cloned().collect(),
-                ..Default::default()
-            };
-            let pods = runtime::manager::Registry::default();
-            let ctx = RuntimeCtx {
-                client: client.clone(),
-                node_ip,
-                pods,
-                held,
-                view: view.clone(),
-                sandboxes,
-            };
-            runtime_routes = Some(if args.runtime == "containerd" {
+        let root = args.runtime_root.clone().unwrap_or_else(|| {
+            args.data_dir
+                .join(format!("{}runtime", args.pod_netns_prefix))
+        });
+        let exe = std::env::current_exe().context("locating keel-agent for the shims")?;
+        let node = runtime::container::NodeRuntimeConfig {
+            allow_privileged: args.allow_privileged,
+            cgroup_parent: args
+                .pod_cgroup_parent
+                .clone()
+                .unwrap_or_else(|| args.pod_netns_prefix.trim_end_matches('-').to_string()),
+            ..Default::default()
+        };
+        let pull = runtime::images::PullOptions {
+            insecure_registries: args.insecure_registry.clone(),
+            mirrors: args.registry_mirror.iter().cloned().collect(),
+            ..Default::default()
+        };
+        let running = match args.runtime.as_str() {
+            "containerd" => {
                 let rt = runtime::containerd::ContainerdRuntime::new(
                     runtime::containerd::ContainerdConfig {
                         root,
@@ -329,21 +299,24 @@ async fn agent_main() -> anyhow::Result<()> {
                         pull,
                     },
                 )?;
-                ctx.spawn(rt)
-            } else {
+                routes = routes.merge(runtime::api::router(rt.clone(), registry));
+                pods::start(cfg, Some(rt), &views)
+            }
+            "direct" => {
                 let rt = runtime::direct::DirectRuntime::new(runtime::direct::DirectConfig {
                     root,
                     exe,
                     node,
                     pull,
                 })?;
-                ctx.spawn(rt)
-            });
+                routes = routes.merge(runtime::api::router(rt.clone(), registry));
+                pods::start(cfg, Some(rt), &views)
+            }
+            _ => pods::start::<runtime::direct::DirectRuntime>(cfg, None, &views),
         }
-    }
-
-    if let Some(r) = runtime_routes {
-        routes = routes.merge(r);
+        .context("starting the pods reconciler")?;
+        status.add("pods", running.handle);
+        status.pod_wakes = Some(running.wakes);
     }
     if let Some(cgroup_root) = args.cgroup_root.clone() {
         let lb = keel_agent::lb::start(
@@ -357,17 +330,17 @@ async fn agent_main() -> anyhow::Result<()> {
                 bpffs: bpffs.clone(),
                 resync: args.lb_resync,
             },
-            view.clone(),
+            &views,
         )
         .context("starting the load balancer")?;
         routes = routes.merge(lb.router);
+        status.add("lb", lb.reconciler);
     }
 
     let socket = args.data_dir.join("agent.sock");
     let api = tokio::spawn({
-        let view = view.clone();
         // Reconcilers merge their routes here.
-        let app = keel_agent::api::router(node_name, view).merge(routes);
+        let app = keel_agent::api::router(node_name, views, status).merge(routes);
         async move { keel_agent::api::serve(&socket, app).await }
     });
 

@@ -18,7 +18,7 @@ use keel_agent::runtime::{
     containerd::{ContainerdConfig, ContainerdRuntime},
     direct::{DirectConfig, DirectRuntime},
     images::{ImageStore, PullOptions},
-    worker::{PodWorker, WorkerConfig},
+    lifecycle::{PodLifecycle, WorkerConfig},
 };
 use keel_api::{
     Pod, Quantity,
@@ -82,7 +82,6 @@ fn env(what: &str, backend: Backend) -> Env {
 trait TestRuntime: PodRuntime + Clone {
     /// A new instance over the test's root (as a restarted agent makes).
     fn make(e: &Env) -> Self;
-    fn pod_dir(&self, pod: &PodRef) -> PathBuf;
     fn log_path(&self, pod: &PodRef, name: &str, attempt: u32) -> PathBuf;
     fn images(&self) -> &ImageStore;
 }
@@ -96,9 +95,6 @@ impl TestRuntime for DirectRuntime {
             pull: e.pull(),
         })
         .expect("runtime")
-    }
-    fn pod_dir(&self, pod: &PodRef) -> PathBuf {
-        DirectRuntime::pod_dir(self, pod)
     }
     fn log_path(&self, pod: &PodRef, name: &str, attempt: u32) -> PathBuf {
         DirectRuntime::log_path(self, pod, name, attempt)
@@ -121,9 +117,6 @@ impl TestRuntime for ContainerdRuntime {
             pull: e.pull(),
         })
         .expect("runtime")
-    }
-    fn pod_dir(&self, pod: &PodRef) -> PathBuf {
-        ContainerdRuntime::pod_dir(self, pod)
     }
     fn log_path(&self, pod: &PodRef, name: &str, attempt: u32) -> PathBuf {
         ContainerdRuntime::log_path(self, pod, name, attempt)
@@ -205,14 +198,14 @@ fn http_probe(path: &str, period: i64, failures: i64) -> Probe {
     }
 }
 
-fn worker<R: TestRuntime>(e: &Env, rt: R, p: Pod) -> PodWorker<R> {
+fn worker<R: TestRuntime>(e: &Env, rt: R, p: Pod) -> PodLifecycle<R> {
     let r = PodRef::of(&p, Some(e.ns.ns().path()));
-    PodWorker::new(rt, p, r, WorkerConfig::default())
+    PodLifecycle::new(rt, p, r, WorkerConfig::default())
 }
 
 /// Syncs until `done` holds for the pod (bounded).
 async fn sync_until<R: TestRuntime>(
-    w: &mut PodWorker<R>,
+    w: &mut PodLifecycle<R>,
     what: &str,
     secs: u64,
     done: impl Fn(&Pod) -> bool,
@@ -505,7 +498,7 @@ fn a_new_runtime_instance_re_adopts_running_containers<R: TestRuntime>(e: Env) {
         let pods = rt.pods().await.unwrap();
         assert_eq!(pods.len(), 1, "the runtime finds the pod on disk");
         assert_eq!(pods[0].uid, p.metadata.uid);
-        PodWorker::new(
+        PodLifecycle::new(
             rt.clone(),
             p.clone(),
             pods[0].clone(),
@@ -731,7 +724,7 @@ fn imported_layouts_and_archives_run_with_pull_policy_never_and_gc_reclaims_them
                 let mut p = pod("imported", vec![c]);
                 p.spec.restart_policy = RestartPolicy::Never;
                 let r = PodRef::of(&p, Some(&ns_path));
-                let mut w = PodWorker::new(rt2.clone(), p, r.clone(), WorkerConfig::default());
+                let mut w = PodLifecycle::new(rt2.clone(), p, r.clone(), WorkerConfig::default());
                 let p = sync_until(&mut w, "Succeeded", 30, |p| {
                     p.status.phase == Some(PodPhase::Succeeded)
                 })

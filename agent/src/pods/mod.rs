@@ -1,223 +1,302 @@
-//! The pod manager: gives every pod bound to this node a sandbox (a network
-//! namespace attached by the CNI plugin chain), removes the sandboxes of
-//! pods that are gone, and reports each pod's status. Decisions are made by
-//! [`plan::plan`]; this loop only applies them.
+//! Pods on this node. One [`worker`] per pod owns the pod's whole life —
+//! sandbox, containers, probes, status, teardown — like the kubelet's pod
+//! workers; this module is the reconciler (on the agent's driver, keyed by
+//! `namespace/name`) that starts a worker for each pod bound here, hands
+//! each only the changes of its own pod, and tells it when its pod is
+//! gone. It also writes the node's CNI configuration once the node has a
+//! pod CIDR, and on every full pass cleans up what nobody owns (sandboxes
+//! and runtime pods of pods deleted while the agent was away, namespaces a
+//! crash left half-made).
+//!
+//! - [`plan`]: the pure decisions (sandbox-only status, orphans).
+//! - [`sandbox`]: network namespace + CNI chain, with its journal record;
+//!   [`cni`]: running the plugins and writing the configuration.
+//! - [`status`]: where pod status is written.
 
 pub mod cni;
 pub mod plan;
 pub mod sandbox;
+pub mod status;
+#[cfg(test)]
+mod testutil;
+pub mod worker;
 
 use std::{
-    collections::HashMap,
+    collections::{BTreeMap, BTreeSet},
     net::Ipv4Addr,
-    sync::Arc,
-    time::{Duration, Instant},
+    sync::{Arc, Mutex},
+    time::Duration,
 };
 
-use keel_api::client::Client;
-use tokio::sync::watch;
+use tokio::{
+    sync::{Semaphore, mpsc},
+    task::JoinHandle,
+};
 
-use self::sandbox::Sandboxes;
-use crate::sync::View;
+use self::{
+    cni::CniSetup,
+    sandbox::SandboxOps,
+    status::StatusWriter,
+    worker::{Ctx, Msg, Wakes},
+};
+use crate::{
+    reconcile::{self, Batch, Handle, Reconcile, Report, backoff::Backoff},
+    runtime::{api::Registry, backend::PodRuntime, lifecycle::WorkerConfig},
+    sync::{View, Views},
+};
 
-/// Sandboxes created at once.
+/// Sandboxes made at once.
 const PARALLEL_CREATES: usize = 16;
-/// Full re-check period even without changes.
-const RESYNC: Duration = Duration::from_secs(10);
+/// A full pass (workers checked, orphans cleaned up) this often.
+const RESYNC: Duration = Duration::from_secs(60);
+/// Unused images are collected this long after start, then periodically.
+const IMAGE_GC_FIRST: Duration = Duration::from_secs(60);
+const IMAGE_GC_EVERY: Duration = Duration::from_secs(300);
 
-pub struct PodManager {
-    pub client: Client,
+/// What the pods of a node need.
+pub struct PodsConfig {
+    pub status: Arc<dyn StatusWriter>,
+    pub node_name: String,
     pub node_ip: Ipv4Addr,
-    pub sandboxes: Arc<Sandboxes>,
-    /// MTU for pod interfaces (the node networking decides it).
+    pub sandboxes: Arc<dyn SandboxOps>,
+    /// Writes the node's CNI configuration (None: the operator does).
+    pub cni: Option<CniSetup>,
+    /// MTU for pod interfaces (node networking decides it).
     pub mtu: u32,
-    /// A container runtime runs the pods and reports their status (phase,
-    /// containers, readiness): only sandbox failures are reported here.
-    pub runtime_reports_status: bool,
-    /// Uids of pods whose containers the runtime still holds (stopping them
-    /// gracefully): their sandboxes stay until the runtime lets go, so a
-    /// terminating container keeps its network through its grace period.
-    pub runtime_holds: Option<crate::runtime::manager::Held>,
+    pub registry: Registry,
+    pub lifecycle: WorkerConfig,
 }
 
-/// Retry state of a pod whose sandbox failed.
-struct Failure {
-    message: String,
-    attempts: u32,
-    next: Instant,
+/// A pod's worker, as the reconciler knows it.
+struct Worker {
+    uid: String,
+    tx: mpsc::UnboundedSender<Msg>,
+    task: JoinHandle<()>,
 }
 
-impl PodManager {
-    pub async fn run(self, mut view: watch::Receiver<View>) {
-        let mut failures: HashMap<String, Failure> = HashMap::new();
-        loop {
-            let v = view.borrow_and_update().clone();
-            if v.synced
-                && let Some(cidr) = v.pod_cidr()
-            {
-                match self.sandboxes.cni.write_conf(cidr, self.mtu) {
-                    Ok(true) => {
-                        tracing::info!(%cidr, mtu = self.mtu, "wrote the CNI configuration")
-                    }
-                    Ok(false) => {}
-                    Err(e) => tracing::error!(error = %e, "cannot write the CNI configuration"),
-                }
-                self.sync(&v, &mut failures).await;
-            }
-            let next_retry = failures.values().map(|f| f.next).min();
-            let sleep = next_retry
-                .map(|t| t.saturating_duration_since(Instant::now()))
-                .unwrap_or(RESYNC)
-                .min(RESYNC);
-            tokio::select! {
-                changed = view.changed() => {
-                    if changed.is_err() {
-                        return;
-                    }
-                    // Let a burst of changes land before acting.
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
-                _ = tokio::time::sleep(sleep) => {}
+/// The pods reconciler.
+struct Pods<R: PodRuntime + Clone> {
+    ctx: Arc<Ctx<R>>,
+    views: Views,
+    rt: tokio::runtime::Handle,
+    cni: Option<CniSetup>,
+    mtu: u32,
+    /// Running workers by pod key.
+    workers: BTreeMap<String, Worker>,
+    /// Workers tearing their pod down, by uid.
+    leaving: BTreeMap<String, JoinHandle<()>>,
+}
+
+/// The running pods reconciler.
+pub struct Running {
+    pub handle: Handle<String>,
+    /// Why workers woke up, all together.
+    pub wakes: Arc<dyn Fn() -> serde_json::Value + Send + Sync>,
+}
+
+/// Starts the pods reconciler (and, with a runtime, its image GC) on the
+/// current tokio runtime.
+pub fn start<R: PodRuntime + Clone>(
+    cfg: PodsConfig,
+    runtime: Option<R>,
+    views: &Views,
+) -> std::io::Result<Running> {
+    let ctx = Arc::new(Ctx {
+        status: cfg.status,
+        node_ip: cfg.node_ip,
+        sandboxes: cfg.sandboxes,
+        runtime,
+        registry: cfg.registry,
+        slots: Arc::new(Semaphore::new(PARALLEL_CREATES)),
+        lifecycle: cfg.lifecycle,
+        wakes: Wakes::default(),
+    });
+    let rt = tokio::runtime::Handle::current();
+    if let Some(r) = ctx.runtime.clone() {
+        rt.spawn(image_gc(r, views.clone()));
+    }
+    let (handle, _thread) = reconcile::spawn(
+        "pods",
+        Pods {
+            ctx: ctx.clone(),
+            views: views.clone(),
+            rt,
+            cni: cfg.cni,
+            mtu: cfg.mtu,
+            workers: BTreeMap::new(),
+            leaving: BTreeMap::new(),
+        },
+        reconcile::Options {
+            debounce: Duration::from_millis(1),
+            resync: Some(RESYNC),
+            backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(30)),
+        },
+    )?;
+    let h = handle.clone();
+    let node = cfg.node_name;
+    let cidr = Mutex::new(None);
+    views.subscribe(move |v, changes| {
+        if changes.synced {
+            h.trigger_all();
+        }
+        if changes.nodes.contains(&node) {
+            let now = v.pod_cidr();
+            let mut last = cidr.lock().unwrap_or_else(|e| e.into_inner());
+            if *last != now {
+                *last = now;
+                h.trigger_all();
             }
         }
-    }
+        h.trigger_many(changes.pods.iter().cloned());
+    });
+    Ok(Running {
+        handle,
+        wakes: Arc::new(move || ctx.wakes.snapshot()),
+    })
+}
 
-    async fn sync(&self, view: &View, failures: &mut HashMap<String, Failure>) {
-        use futures_util::StreamExt;
-        let sb = self.sandboxes.clone();
-        let (records, namespaces) =
-            match tokio::task::spawn_blocking(move || (sb.load(), sb.namespaces())).await {
-                Ok((Ok(r), n)) => (r, n),
-                Ok((Err(e), _)) => {
-                    tracing::error!(error = %e, "reading sandbox records");
-                    return;
-                }
-                Err(_) => return,
-            };
-        let messages: HashMap<String, String> = failures
-            .iter()
-            .map(|(k, f)| (k.clone(), f.message.clone()))
-            .collect();
-        let sb = self.sandboxes.clone();
-        let plan = plan::plan(
-            &view.pods,
-            &records,
-            &namespaces,
-            |uid| sb.netns_name(uid),
-            &messages,
-            self.node_ip,
-        );
-        failures.retain(|uid, _| view.pods.values().any(|p| &p.metadata.uid == uid));
+impl<R: PodRuntime + Clone> Reconcile for Pods<R> {
+    type Key = String;
 
-        let held: std::collections::BTreeSet<String> = match &self.runtime_holds {
-            Some(h) => h.lock().map(|h| h.clone()).unwrap_or_default(),
-            None => Default::default(),
+    fn reconcile(&mut self, batch: &Batch<String>) -> Report<String> {
+        let v = self.views.current();
+        // Nothing is known to be gone before every informer has listed.
+        if !v.synced {
+            return Report::ok();
+        }
+        self.leaving.retain(|_, t| !t.is_finished());
+        let mut report = Report::ok();
+        if let Err(e) = self.write_cni_conf(&v) {
+            report.all_failed = Some(e.to_string());
+        }
+        let keys: BTreeSet<String> = if batch.all {
+            v.pods.keys().chain(self.workers.keys()).cloned().collect()
+        } else {
+            batch.keys.clone()
         };
-        for rec in plan.delete.into_iter().filter(|r| !held.contains(&r.uid)) {
-            let sb = self.sandboxes.clone();
-            let key = rec.key();
-            let res = tokio::task::spawn_blocking(move || {
-                sb.delete(&rec.uid, &rec.netns, Some(&rec.result))
-            })
-            .await;
-            match res {
-                Ok(Ok(())) => tracing::info!(pod = %key, "sandbox removed"),
-                Ok(Err(e)) => {
-                    tracing::warn!(pod = %key, error = %e, "removing sandbox; will retry")
-                }
-                Err(_) => {}
+        for key in &keys {
+            self.dispatch(&v, key);
+        }
+        if batch.all {
+            self.clean_up(&v);
+        }
+        report
+    }
+}
+
+impl<R: PodRuntime + Clone> Pods<R> {
+    /// Writes the CNI configuration when it changed, and tells the workers
+    /// (some may wait for it).
+    fn write_cni_conf(&mut self, v: &View) -> Result<(), cni::CniError> {
+        let (Some(cni), Some(cidr)) = (&self.cni, v.pod_cidr()) else {
+            return Ok(());
+        };
+        if cni.write_conf(cidr, self.mtu)? {
+            tracing::info!(%cidr, mtu = self.mtu, "wrote the CNI configuration");
+            for w in self.workers.values() {
+                let _ = w.tx.send(Msg::Poke);
             }
         }
-        for netns in plan.orphans {
-            let sb = self.sandboxes.clone();
-            let uid = netns.strip_prefix(&sb.prefix).unwrap_or(&netns).to_string();
-            let res = tokio::task::spawn_blocking(move || sb.delete(&uid, &netns, None)).await;
-            if let Ok(Err(e)) = res {
-                tracing::warn!(error = %e, "removing an orphaned sandbox; will retry");
-            }
+        Ok(())
+    }
+
+    /// Brings the worker of `key` in line with the view.
+    fn dispatch(&mut self, v: &View, key: &str) {
+        let want = v.pods.get(key).filter(|p| !p.metadata.uid.is_empty());
+        if let (Some(w), Some(p)) = (self.workers.get(key), want)
+            && w.uid == p.metadata.uid
+            && !w.task.is_finished()
+        {
+            let _ = w.tx.send(Msg::Update(p.clone()));
+            return;
         }
-        let now = Instant::now();
-        let creates: Vec<_> = plan
-            .create
-            .into_iter()
-            .filter(|p| failures.get(&p.metadata.uid).is_none_or(|f| f.next <= now))
-            .collect();
-        let results: Vec<_> = futures_util::stream::iter(creates)
-            .map(|pod| {
-                let sb = self.sandboxes.clone();
-                async move {
-                    let p = pod.clone();
-                    (
-                        pod,
-                        tokio::task::spawn_blocking(move || sb.create(&p)).await,
-                    )
-                }
-            })
-            .buffer_unordered(PARALLEL_CREATES)
-            .collect()
-            .await;
-        let mut created = false;
-        for (pod, res) in results {
-            let uid = pod.metadata.uid.clone();
-            match res {
-                Ok(Ok(rec)) => {
-                    tracing::info!(pod = %rec.key(), ip = ?rec.ip, netns = %rec.netns, "sandbox ready");
-                    failures.remove(&uid);
-                    created = true;
-                }
-                Ok(Err(e)) => {
-                    let f = failures.entry(uid).or_insert(Failure {
-                        message: String::new(),
-                        attempts: 0,
-                        next: now,
-                    });
-                    f.attempts += 1;
-                    f.message = e.to_string();
-                    // 1 s doubling to 30 s.
-                    f.next = Instant::now()
-                        + Duration::from_secs(1 << f.attempts.min(5)).min(Duration::from_secs(30));
-                    tracing::warn!(pod = %pod.metadata.name, error = %e, attempts = f.attempts, "sandbox creation failed");
-                }
-                Err(_) => {}
-            }
+        // Gone, replaced by a pod of the same name, or its worker died.
+        if let Some(w) = self.workers.remove(key) {
+            let _ = w.tx.send(Msg::Gone);
+            self.leaving.insert(w.uid, w.task);
         }
-        for pod in plan.status {
-            if self.runtime_reports_status && pod.status.reason != plan::SANDBOX_FAILED {
-                continue;
-            }
-            self.post_status(pod).await;
-        }
-        if created && !self.runtime_reports_status {
-            // Report the new sandboxes now rather than at the next change.
-            let sb = self.sandboxes.clone();
-            if let Ok(Ok(records)) = tokio::task::spawn_blocking(move || sb.load()).await {
-                let messages: HashMap<String, String> = failures
-                    .iter()
-                    .map(|(k, f)| (k.clone(), f.message.clone()))
-                    .collect();
-                let sb = self.sandboxes.clone();
-                let again = plan::plan(
-                    &view.pods,
-                    &records,
-                    &[],
-                    |uid| sb.netns_name(uid),
-                    &messages,
-                    self.node_ip,
-                );
-                for pod in again.status {
-                    self.post_status(pod).await;
-                }
-            }
+        if let Some(p) = want {
+            let (tx, rx) = mpsc::unbounded_channel();
+            let task = self.rt.spawn(worker::run(self.ctx.clone(), p.clone(), rx));
+            self.workers.insert(
+                key.to_string(),
+                Worker {
+                    uid: p.metadata.uid.clone(),
+                    tx,
+                    task,
+                },
+            );
         }
     }
 
-    async fn post_status(&self, mut pod: keel_api::Pod) {
-        // Only this agent writes the status of pods bound to its node.
-        pod.metadata.resource_version.clear();
-        match self.client.update_status(&pod).await {
-            Ok(_) => {}
-            Err(e) if e.is_not_found() => {}
-            Err(e) => tracing::warn!(pod = %pod.metadata.name, error = %e, "posting pod status"),
+    /// Removes what no pod and no worker owns.
+    fn clean_up(&mut self, v: &View) {
+        let desired: BTreeSet<String> = v.pods.values().map(|p| p.metadata.uid.clone()).collect();
+        let busy: BTreeSet<String> = self
+            .workers
+            .values()
+            .map(|w| w.uid.clone())
+            .chain(self.leaving.keys().cloned())
+            .collect();
+        let held = match &self.ctx.runtime {
+            Some(r) => match self.rt.block_on(r.pods()) {
+                Ok(h) => h,
+                Err(e) => {
+                    tracing::warn!(error = %e, "listing the runtime's pods");
+                    Vec::new()
+                }
+            },
+            None => Vec::new(),
+        };
+        let records = match self.ctx.sandboxes.load() {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::warn!(error = %e, "reading sandbox records");
+                return;
+            }
+        };
+        let sb = self.ctx.sandboxes.clone();
+        let found = plan::orphans(&desired, &busy, &records, &held, &sb.namespaces(), |uid| {
+            sb.netns_name(uid)
+        });
+        for o in found.pods {
+            let uid = o.uid.clone();
+            let task = self.rt.spawn(worker::remove_orphan(self.ctx.clone(), o));
+            self.leaving.insert(uid, task);
+        }
+        for netns in found.netns {
+            let sb = self.ctx.sandboxes.clone();
+            self.rt.spawn_blocking(move || {
+                tracing::info!(%netns, "removing a half-made sandbox");
+                let uid = sb.uid_of(&netns);
+                if let Err(e) = sb.delete(&uid, &netns, None) {
+                    tracing::warn!(%netns, error = %e, "removing an orphaned sandbox; will retry");
+                }
+            });
         }
     }
 }
+
+/// Removes images no pod of this node names, after a minute and then
+/// every five.
+async fn image_gc<R: PodRuntime>(runtime: R, views: Views) {
+    tokio::time::sleep(IMAGE_GC_FIRST).await;
+    loop {
+        let v = views.current();
+        if v.synced {
+            let wanted: BTreeSet<String> = v
+                .pods
+                .values()
+                .flat_map(|p| p.spec.containers.iter().chain(&p.spec.init_containers))
+                .map(|c| c.image.clone())
+                .collect();
+            if let Err(e) = runtime.gc_images(&wanted).await {
+                tracing::warn!(error = %e, "image GC");
+            }
+        }
+        tokio::time::sleep(IMAGE_GC_EVERY).await;
+    }
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,10 +1,12 @@
-//! What the pod manager should do, decided from the pods bound to this node
-//! and the sandboxes it has (pure, unit-tested).
+//! The pure decisions about pods: the status a pod without a container
+//! runtime reports, the status of a pod whose sandbox could not be made,
+//! when two statuses are the same (a rewrite must not churn), and which
+//! sandboxes and runtime pods nobody owns any more (left by a crash, or by
+//! pods deleted while the agent was away).
 
 use std::{
-    collections::{BTreeMap, BTreeSet, HashMap},
+    collections::{BTreeMap, BTreeSet},
     net::Ipv4Addr,
-    sync::Arc,
 };
 
 use keel_api::{
@@ -13,24 +15,12 @@ use keel_api::{
 };
 
 use super::sandbox::SandboxRecord;
+use crate::runtime::backend::PodRef;
 
 /// Reason on pods of a node without a container runtime: the pod is its
 /// network sandbox (a namespace attached by CNI) and nothing else.
 pub const SANDBOX_ONLY: &str = "SandboxOnly";
 pub const SANDBOX_FAILED: &str = "SandboxCreationFailed";
-
-#[derive(Debug, Default, PartialEq)]
-pub struct Plan {
-    /// Pods that need a sandbox.
-    pub create: Vec<Arc<Pod>>,
-    /// Sandboxes whose pod is gone (or was replaced by one with a new uid).
-    pub delete: Vec<SandboxRecord>,
-    /// Namespaces with our prefix that no record or pod explains (left by a
-    /// crash half-way through a create).
-    pub orphans: Vec<String>,
-    /// Pods whose reported status should change.
-    pub status: Vec<Pod>,
-}
 
 /// The status a sandbox-only pod should report.
 pub fn sandbox_status(pod: &Pod, rec: &SandboxRecord, node_ip: Ipv4Addr) -> PodStatus {
@@ -69,80 +59,93 @@ pub fn failed_status(pod: &Pod, why: &str, node_ip: Ipv4Addr) -> PodStatus {
     p.status
 }
 
-/// Equal but for condition timestamps (which a rewrite must not churn).
-fn same_status(a: &PodStatus, b: &PodStatus) -> bool {
+/// Equal but for condition timestamps and the start time, which a rewrite
+/// (or a restarted agent computing them again) must not churn.
+pub fn same_status(a: &PodStatus, b: &PodStatus) -> bool {
     let strip = |s: &PodStatus| {
         let mut s = s.clone();
         for c in &mut s.conditions {
             c.last_transition_time = None;
         }
         s.conditions.sort_by(|x, y| x.type_.cmp(&y.type_));
+        s.start_time = None;
         s
     };
     strip(a) == strip(b)
 }
 
-/// Decides creates, deletes and status writes. `failures` holds the last
-/// error of pods whose sandbox could not be made.
-pub fn plan(
-    pods: &BTreeMap<String, Arc<Pod>>,
+/// A pod nobody owns any more: its sandbox record, what the runtime still
+/// holds of it, or both.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Orphan {
+    pub uid: String,
+    /// `namespace/name`, for logs.
+    pub key: String,
+    pub record: Option<SandboxRecord>,
+    pub held: Option<PodRef>,
+}
+
+/// What to clean up.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Orphans {
+    pub pods: Vec<Orphan>,
+    /// Network namespaces with our prefix that no record, pod or worker
+    /// explains (a crash half-way through making a sandbox).
+    pub netns: Vec<String>,
+}
+
+/// Finds what nobody owns. `busy` are the uids a worker is handling
+/// (running or tearing down); `desired` the uids of the pods bound here.
+pub fn orphans(
+    desired: &BTreeSet<String>,
+    busy: &BTreeSet<String>,
     records: &[SandboxRecord],
+    held: &[PodRef],
     namespaces: &[String],
     netns_name: impl Fn(&str) -> String,
-    failures: &HashMap<String, String>,
-    node_ip: Ipv4Addr,
-) -> Plan {
-    let mut plan = Plan::default();
-    let desired: BTreeMap<&str, &Arc<Pod>> = pods
-        .values()
-        .filter(|p| p.is_active() && !p.metadata.uid.is_empty())
-        .map(|p| (p.metadata.uid.as_str(), p))
-        .collect();
-    let recorded: BTreeMap<&str, &SandboxRecord> =
-        records.iter().map(|r| (r.uid.as_str(), r)).collect();
-    for (uid, pod) in &desired {
-        match recorded.get(uid) {
-            Some(rec) => {
-                let want = sandbox_status(pod, rec, node_ip);
-                if !same_status(&want, &pod.status) {
-                    let mut p = (***pod).clone();
-                    p.status = want;
-                    plan.status.push(p);
-                }
-            }
-            None => {
-                plan.create.push((*pod).clone());
-                if let Some(why) = failures.get(*uid) {
-                    let want = failed_status(pod, why, node_ip);
-                    if !same_status(&want, &pod.status) {
-                        let mut p = (***pod).clone();
-                        p.status = want;
-                        plan.status.push(p);
-                    }
-                }
-            }
-        }
+) -> Orphans {
+    let owned = |uid: &str| desired.contains(uid) || busy.contains(uid);
+    let mut pods: BTreeMap<String, Orphan> = BTreeMap::new();
+    for r in records.iter().filter(|r| !owned(&r.uid)) {
+        pods.insert(
+            r.uid.clone(),
+            Orphan {
+                uid: r.uid.clone(),
+                key: r.key(),
+                record: Some(r.clone()),
+                held: None,
+            },
+        );
     }
-    for rec in records {
-        if !desired.contains_key(rec.uid.as_str()) {
-            plan.delete.push(rec.clone());
-        }
+    for h in held.iter().filter(|h| !owned(&h.uid)) {
+        pods.entry(h.uid.clone())
+            .or_insert_with(|| Orphan {
+                uid: h.uid.clone(),
+                key: h.key(),
+                record: None,
+                held: None,
+            })
+            .held = Some(h.clone());
     }
     let explained: BTreeSet<String> = records
         .iter()
         .map(|r| r.netns.clone())
-        .chain(desired.keys().map(|uid| netns_name(uid)))
+        .chain(desired.iter().chain(busy).map(|uid| netns_name(uid)))
         .collect();
-    plan.orphans = namespaces
-        .iter()
-        .filter(|n| !explained.contains(*n))
-        .cloned()
-        .collect();
-    plan
+    Orphans {
+        pods: pods.into_values().collect(),
+        netns: namespaces
+            .iter()
+            .filter(|n| !explained.contains(*n))
+            .cloned()
+            .collect(),
+    }
 }
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+
     use super::*;
 
     fn pod(name: &str, uid: &str) -> Arc<Pod> {
@@ -168,110 +171,116 @@ mod tests {
         }
     }
 
-    fn pods(list: &[Arc<Pod>]) -> BTreeMap<String, Arc<Pod>> {
-        list.iter()
-            .map(|p| (format!("d/{}", p.metadata.name), p.clone()))
-            .collect()
+    fn uids(list: &[&str]) -> BTreeSet<String> {
+        list.iter().map(|s| s.to_string()).collect()
     }
 
     const IP: Ipv4Addr = Ipv4Addr::new(172, 30, 0, 11);
 
     #[test]
-    fn creates_missing_deletes_gone_and_reports_status() {
-        let p = plan(
-            &pods(&[pod("a", "u1"), pod("b", "u2")]),
-            &[rec("b", "u2"), rec("old", "u9")],
-            &[],
-            |u| format!("p-{u}"),
-            &HashMap::new(),
-            IP,
-        );
-        assert_eq!(
-            p.create
-                .iter()
-                .map(|p| p.metadata.uid.as_str())
-                .collect::<Vec<_>>(),
-            ["u1"]
-        );
-        assert_eq!(
-            p.delete.iter().map(|r| r.uid.as_str()).collect::<Vec<_>>(),
-            ["u9"]
-        );
-        assert_eq!(p.status.len(), 1);
-        let st = &p.status[0].status;
+    fn a_sandbox_only_pod_is_running_and_ready_with_its_ips() {
+        let st = sandbox_status(&pod("b", "u2"), &rec("b", "u2"), IP);
         assert_eq!(
             (st.phase, st.pod_ip.as_str(), st.host_ip.as_str()),
             (Some(PodPhase::Running), "10.244.0.5", "172.30.0.11")
         );
-        assert!(p.status[0].is_ready());
-    }
-
-    #[test]
-    fn settled_pods_need_nothing() {
-        let mut b = (*pod("b", "u2")).clone();
-        let r = rec("b", "u2");
-        b.status = sandbox_status(&b, &r, IP);
-        let p = plan(
-            &pods(&[Arc::new(b)]),
-            &[r],
-            &["p-u2".into()],
-            |u| format!("p-{u}"),
-            &HashMap::new(),
-            IP,
+        let mut p = (*pod("b", "u2")).clone();
+        p.status = st.clone();
+        assert!(p.is_ready());
+        assert!(
+            same_status(&st, &sandbox_status(&p, &rec("b", "u2"), IP)),
+            "settled pods need no write"
         );
-        assert_eq!(p, Plan::default());
     }
 
     #[test]
-    fn a_recreated_pod_gets_a_new_sandbox() {
-        let p = plan(
-            &pods(&[pod("a", "new")]),
-            &[rec("a", "old")],
+    fn a_failed_sandbox_is_pending_and_says_why() {
+        let st = failed_status(&pod("a", "u1"), "CNI plugin keel ADD: boom", IP);
+        assert_eq!(st.reason, SANDBOX_FAILED);
+        assert_eq!(st.message, "CNI plugin keel ADD: boom");
+        let mut p = (*pod("a", "u1")).clone();
+        p.status = st;
+        assert!(!p.is_ready());
+    }
+
+    #[test]
+    fn status_equality_ignores_timestamps_only() {
+        let mut a = sandbox_status(&pod("b", "u2"), &rec("b", "u2"), IP);
+        let mut b = a.clone();
+        b.conditions.reverse();
+        for c in &mut b.conditions {
+            c.last_transition_time = None;
+        }
+        b.start_time = None;
+        assert!(same_status(&a, &b));
+        a.pod_ip = "10.244.0.6".into();
+        assert!(!same_status(&a, &b));
+    }
+
+    #[test]
+    fn sandboxes_of_gone_pods_are_orphans_those_of_bound_or_busy_pods_are_not() {
+        let o = orphans(
+            &uids(&["u1", "new"]),
+            &uids(&["u1", "new", "leaving"]),
+            &[
+                rec("a", "u1"),
+                rec("old", "u9"),
+                rec("a", "old"),
+                rec("x", "leaving"),
+            ],
+            &[],
             &[],
             |u| format!("p-{u}"),
-            &HashMap::new(),
-            IP,
-        );
-        assert_eq!(p.create[0].metadata.uid, "new");
-        assert_eq!(p.delete[0].uid, "old");
-    }
-
-    #[test]
-    fn orphans_and_failures() {
-        let mut failures = HashMap::new();
-        failures.insert("u1".to_string(), "CNI plugin keel ADD: boom".to_string());
-        let nss = vec!["p-u1".to_string(), "p-stray".to_string()];
-        let p = plan(
-            &pods(&[pod("a", "u1")]),
-            &[],
-            &nss,
-            |u| format!("p-{u}"),
-            &failures,
-            IP,
         );
         assert_eq!(
-            p.orphans,
-            ["p-stray"],
-            "a half-made sandbox of a desired pod is finished, not removed"
+            o.pods.iter().map(|p| p.uid.as_str()).collect::<Vec<_>>(),
+            ["old", "u9"],
+            "a pod gone while the agent was away, and the old sandbox of a recreated pod"
         );
-        assert_eq!(p.create.len(), 1);
-        assert_eq!(p.status[0].status.reason, SANDBOX_FAILED);
-        assert!(!p.status[0].is_ready());
+        assert!(
+            o.pods
+                .iter()
+                .all(|p| p.record.is_some() && p.held.is_none())
+        );
     }
 
     #[test]
-    fn finished_pods_lose_their_sandbox() {
-        let mut done = (*pod("a", "u1")).clone();
-        done.status.phase = Some(PodPhase::Succeeded);
-        let p = plan(
-            &pods(&[Arc::new(done)]),
-            &[rec("a", "u1")],
+    fn pods_the_runtime_still_holds_are_merged_with_their_records() {
+        let held = PodRef {
+            uid: "u9".into(),
+            namespace: "d".into(),
+            name: "old".into(),
+            netns: None,
+        };
+        let lone = PodRef {
+            uid: "u8".into(),
+            ..held.clone()
+        };
+        let o = orphans(
+            &uids(&[]),
+            &uids(&[]),
+            &[rec("old", "u9")],
+            &[held.clone(), lone],
             &[],
             |u| format!("p-{u}"),
-            &HashMap::new(),
-            IP,
         );
-        assert_eq!(p.delete.len(), 1);
-        assert!(p.create.is_empty());
+        assert_eq!(o.pods.len(), 2);
+        assert_eq!(o.pods[1].held.as_ref(), Some(&held));
+        assert!(o.pods[1].record.is_some());
+        assert!(o.pods[0].record.is_none(), "u8: only the runtime has it");
+    }
+
+    #[test]
+    fn half_made_sandboxes_of_bound_pods_are_finished_not_removed() {
+        let nss = vec![
+            "p-u1".to_string(),
+            "p-stray".to_string(),
+            "p-busy".to_string(),
+        ];
+        let o = orphans(&uids(&["u1"]), &uids(&["busy"]), &[], &[], &nss, |u| {
+            format!("p-{u}")
+        });
+        assert_eq!(o.netns, ["p-stray"]);
+        assert!(o.pods.is_empty());
     }
 }

@@ -1,6 +1,8 @@
 //! Pod sandboxes: a network namespace per pod, attached by the CNI plugin
-//! chain, recorded on disk so a restarted agent adopts them instead of
-//! attaching them again. A sandbox is named `<prefix><pod uid>`.
+//! chain. The record on disk is a crash-recovery journal only: it lets a
+//! restarted agent adopt a sandbox instead of attaching it again, and
+//! gives DEL the ADD's result; the pod's worker holds the live state. A
+//! sandbox is named `<prefix><pod uid>`.
 
 use std::{
     net::Ipv4Addr,
@@ -34,6 +36,29 @@ pub enum SandboxError {
     },
     #[error("sandbox record {path}: {message}")]
     Record { path: PathBuf, message: String },
+    #[error("sandbox task: {0}")]
+    Task(String),
+}
+
+/// What the pods' workers do with sandboxes: the kernel boundary of the
+/// pods side ([`Sandboxes`] is the real one; unit tests use a fake).
+pub trait SandboxOps: Send + Sync + 'static {
+    /// The journal record of pod `uid`'s sandbox, if there is one.
+    fn record(&self, uid: &str) -> Result<Option<SandboxRecord>, SandboxError>;
+    /// Every journal record.
+    fn load(&self) -> Result<Vec<SandboxRecord>, SandboxError>;
+    /// Network namespaces with this node's prefix, by name.
+    fn namespaces(&self) -> Vec<String>;
+    /// The name `uid`'s namespace has.
+    fn netns_name(&self, uid: &str) -> String;
+    /// The pod uid a namespace of ours is named after.
+    fn uid_of(&self, netns: &str) -> String;
+    /// Makes (or finishes) the sandbox of `pod`; on failure nothing stays.
+    fn create(&self, pod: &Pod) -> Result<SandboxRecord, SandboxError>;
+    /// CNI DEL, the namespace, the record; gone things are no error.
+    fn delete(&self, uid: &str, netns: &str, result: Option<&Value>) -> Result<(), SandboxError>;
+    /// Whether the sandbox's namespace still exists.
+    fn alive(&self, rec: &SandboxRecord) -> bool;
 }
 
 /// What the agent remembers of a sandbox it made.
@@ -76,6 +101,32 @@ impl Sandboxes {
 
     fn record_path(&self, uid: &str) -> PathBuf {
         self.records.join(format!("{uid}.json"))
+    }
+
+    /// The record of pod `uid`'s sandbox, if there is one (a sandbox made
+    /// before this agent started: adopted, not attached again).
+    pub fn record(&self, uid: &str) -> Result<Option<SandboxRecord>, SandboxError> {
+        let path = self.record_path(uid);
+        let bytes = match std::fs::read(&path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => {
+                return Err(SandboxError::Record {
+                    path,
+                    message: e.to_string(),
+                });
+            }
+        };
+        match serde_json::from_slice(&bytes) {
+            Ok(r) => Ok(Some(r)),
+            // Cut short by a crash: the namespace is attached again (ADD is
+            // idempotent for the same container id) and the record rewritten.
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "dropping an unreadable sandbox record");
+                let _ = std::fs::remove_file(&path);
+                Ok(None)
+            }
+        }
     }
 
     /// Every recorded sandbox.
@@ -224,5 +275,35 @@ impl Sandboxes {
     /// Whether the sandbox's namespace still exists.
     pub fn alive(&self, rec: &SandboxRecord) -> bool {
         Path::new(&rec.netns_path()).exists()
+    }
+}
+
+impl SandboxOps for Sandboxes {
+    fn record(&self, uid: &str) -> Result<Option<SandboxRecord>, SandboxError> {
+        Sandboxes::record(self, uid)
+    }
+    fn load(&self) -> Result<Vec<SandboxRecord>, SandboxError> {
+        Sandboxes::load(self)
+    }
+    fn namespaces(&self) -> Vec<String> {
+        Sandboxes::namespaces(self)
+    }
+    fn netns_name(&self, uid: &str) -> String {
+        Sandboxes::netns_name(self, uid)
+    }
+    fn uid_of(&self, netns: &str) -> String {
+        netns
+            .strip_prefix(&self.prefix)
+            .unwrap_or(netns)
+            .to_string()
+    }
+    fn create(&self, pod: &Pod) -> Result<SandboxRecord, SandboxError> {
+        Sandboxes::create(self, pod)
+    }
+    fn delete(&self, uid: &str, netns: &str, result: Option<&Value>) -> Result<(), SandboxError> {
+        Sandboxes::delete(self, uid, netns, result)
+    }
+    fn alive(&self, rec: &SandboxRecord) -> bool {
+        Sandboxes::alive(self, rec)
     }
 }

@@ -21,11 +21,14 @@ use axum::{
 use serde::{Deserialize, Serialize};
 
 use super::{
-    backend::{Observed, PodRuntime},
+    backend::{Observed, PodRef, PodRuntime},
     logs,
-    manager::Registry,
     shim::server::LOG_KEEP,
 };
+
+/// The pods whose containers this node runs, by key (`namespace/name`),
+/// for logs and exec; each pod's worker keeps its own entry.
+pub type Registry = std::sync::Arc<tokio::sync::Mutex<std::collections::BTreeMap<String, PodRef>>>;
 
 #[derive(Clone)]
 struct Api<R: PodRuntime + Clone> {
@@ -79,7 +82,7 @@ async fn pick<R: PodRuntime + Clone>(
     name: &str,
     container: Option<&str>,
     previous: bool,
-) -> Result<(super::backend::PodRef, Observed), Response> {
+) -> Result<(PodRef, Observed), Response> {
     let key = format!("{ns}/{name}");
     let pr = api.pods.lock().await.get(&key).cloned().ok_or_else(|| {
         err(

@@ -1,20 +1,31 @@
 //! The boundary between the pod lifecycle logic and whatever runs the
 //! containers: [`PodRuntime`]. keel's own implementation
 //! ([`crate::runtime::direct::DirectRuntime`]) launches containers with
-//! libcontainer through a per-pod shim; tests of the lifecycle use
-//! [`fake::FakeRuntime`].
+//! libcontainer through a per-pod shim; the containerd one hands them to
+//! containerd; unit tests of the lifecycle use an in-memory fake.
+//!
+//! A runtime receives containers already resolved from the pod spec
+//! ([`ContainerRequest`]); turning one into a bundle is
+//! [`super::bundle`]'s, which both real runtimes use.
 
 use std::{
     future::Future,
+    net::IpAddr,
     path::{Path, PathBuf},
+    time::Duration,
 };
 
-use keel_api::{Pod, pod::PullPolicy};
+use keel_api::{
+    Pod,
+    pod::{Container, Probe, PullPolicy},
+};
 use serde::{Deserialize, Serialize};
 
 use super::{
-    container::{ConfigError, resolve::Kind},
+    container::{ConfigError, ContainerRequest, NodeRuntimeConfig},
     images::{ImageError, ImageInfo},
+    probe::{Outcome, check_network},
+    shim::client::ShimError,
 };
 
 /// The pod a runtime call is about.
@@ -77,11 +88,33 @@ pub enum RuntimeError {
     Image(#[from] ImageError),
     #[error(transparent)]
     Config(#[from] ConfigError),
-    /// Creating or starting the container failed (bad command, …).
-    #[error("{0}")]
-    Create(String),
-    #[error("{0}")]
-    Other(String),
+    /// Creating or starting the container failed (bad command, …); the
+    /// message is the low-level runtime's.
+    #[error("container {id}: {message}")]
+    Create { id: String, message: String },
+    #[error("{what} {}: {source}", path.display())]
+    Io {
+        what: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(transparent)]
+    Shim(#[from] ShimError),
+    #[error("containerd {call}: {message}")]
+    Containerd { call: &'static str, message: String },
+    #[error("pod {pod}: no container {id}")]
+    NoContainer { pod: String, id: String },
+    #[error("pod {pod}: container {id} still runs")]
+    StillRunning { pod: String, id: String },
+    #[error("pod {pod}: {what} did not finish within {after:?}")]
+    Timeout {
+        pod: String,
+        what: &'static str,
+        after: Duration,
+    },
+    #[error("exec in {id}: {message}")]
+    Exec { id: String, message: String },
 }
 
 impl RuntimeError {
@@ -89,8 +122,16 @@ impl RuntimeError {
         match self {
             RuntimeError::Image(e) => e.reason(),
             RuntimeError::Config(_) => "CreateContainerConfigError",
-            RuntimeError::Create(_) => "CreateContainerError",
-            RuntimeError::Other(_) => "RunContainerError",
+            RuntimeError::Create { .. } => "CreateContainerError",
+            _ => "RunContainerError",
+        }
+    }
+
+    pub fn io(what: &'static str, path: &Path, source: std::io::Error) -> Self {
+        RuntimeError::Io {
+            what,
+            path: path.to_path_buf(),
+            source,
         }
     }
 }
@@ -98,6 +139,13 @@ impl RuntimeError {
 /// What runs a node's containers. Every method is idempotent where that
 /// makes sense (starting a pod twice, removing what is gone).
 pub trait PodRuntime: Send + Sync + 'static {
+    /// The node's policy for containers (what resolution checks against).
+    fn node_config(&self) -> &NodeRuntimeConfig;
+
+    /// Where the pod's own files live (volumes, the files its containers
+    /// share, bundles); containers are resolved against it.
+    fn pod_dir(&self, pod: &PodRef) -> PathBuf;
+
     /// Makes the pod's runtime side exist (its shim); idempotent.
     fn start_pod(&self, pod: &PodRef) -> impl Future<Output = Result<(), RuntimeError>> + Send;
 
@@ -108,14 +156,11 @@ pub trait PodRuntime: Send + Sync + 'static {
         policy: PullPolicy,
     ) -> impl Future<Output = Result<ImageInfo, RuntimeError>> + Send;
 
-    /// Creates and starts container `index` of `kind` for `attempt`.
+    /// Creates and starts a resolved container from `image`.
     fn start_container(
         &self,
         pod: &PodRef,
-        spec: &Pod,
-        kind: Kind,
-        index: usize,
-        attempt: u32,
+        req: ContainerRequest,
         image: &ImageInfo,
     ) -> impl Future<Output = Result<Observed, RuntimeError>> + Send;
 
@@ -164,6 +209,79 @@ pub trait PodRuntime: Send + Sync + 'static {
         let _ = wanted;
         async { Ok(0) }
     }
+
+    /// Waits until the pod's containers may have changed without the agent
+    /// doing anything (one exited), or `timeout` passed. `seen` is the
+    /// generation the last call returned (None: answer the current one at
+    /// once); the answer is the generation now. `Ok(None)`: this runtime
+    /// cannot tell (an older shim), and the caller has to look itself.
+    fn wait(
+        &self,
+        pod: &PodRef,
+        seen: Option<u64>,
+        timeout: Duration,
+    ) -> impl Future<Output = Result<Option<u64>, RuntimeError>> + Send {
+        let _ = (pod, seen, timeout);
+        async { Ok(None) }
+    }
+
+    /// Runs one probe of a running container: exec through the runtime,
+    /// httpGet and tcpSocket from inside the pod's network namespace
+    /// against `host` (the pod IP).
+    fn probe(
+        &self,
+        pod: &PodRef,
+        id: &str,
+        c: &Container,
+        probe: &Probe,
+        host: IpAddr,
+    ) -> impl Future<Output = Outcome> + Send {
+        async move {
+            if let Some(exec) = &probe.exec {
+                let timeout = Duration::from_secs(probe.timeout().max(1) as u64);
+                return match self.exec(pod, id, &exec.command, timeout).await {
+                    Ok(out) => Outcome {
+                        ok: out.exit_code == 0,
+                        detail: format!(
+                            "command {:?} exited with {}: {}",
+                            exec.command,
+                            out.exit_code,
+                            String::from_utf8_lossy(&out.stdout).trim()
+                        ),
+                    },
+                    Err(e) => Outcome {
+                        ok: false,
+                        detail: e.to_string(),
+                    },
+                };
+            }
+            let netns = pod.netns.clone();
+            let (c, p) = (c.clone(), probe.clone());
+            tokio::task::spawn_blocking(move || {
+                let run = move || check_network(&c, &p, host);
+                match netns {
+                    Some(ns) => keel_cni::ns::NetNs::open(&ns)
+                        .map_err(|e| e.to_string())
+                        .and_then(|n| n.run(run).map_err(|e| e.to_string()))
+                        .unwrap_or_else(|e| {
+                            Some(Outcome {
+                                ok: false,
+                                detail: format!("entering pod netns: {e}"),
+                            })
+                        }),
+                    None => run(),
+                }
+            })
+            .await
+            .ok()
+            .flatten()
+            .unwrap_or(Outcome {
+                ok: false,
+                detail: "probe has no handler".into(),
+            })
+        }
+    }
 }
 
+#[cfg(any(test, feature = "testing"))]
 pub mod fake;

@@ -1,6 +1,6 @@
 //! keel's own [`PodRuntime`]: images from the [`ImageStore`], bundles
-//! prepared here (overlay rootfs + `config.json`), containers run by the
-//! pod's shim with libcontainer.
+//! prepared by [`super::bundle`], containers run by the pod's shim with
+//! libcontainer, exits reported by the shim as they happen.
 //!
 //! ```text
 //! <root>/images/...                      the image store
@@ -19,16 +19,13 @@ use std::{
     time::Duration,
 };
 
-use keel_api::{Pod, pod::PullPolicy};
+use keel_api::pod::PullPolicy;
 use serde::{Deserialize, Serialize};
 
 use super::{
     backend::{ExecOutput, Observed, PodRef, PodRuntime, RuntimeError},
-    container::{
-        BindMount, NodeRuntimeConfig,
-        resolve::{Kind, resolve},
-        rootfs, spec, user,
-    },
+    bundle::{self, Prepared},
+    container::{ContainerRequest, NodeRuntimeConfig, rootfs},
     images::{ImageInfo, ImageStore, PullOptions},
     shim::{ShimClient, server::state_root},
 };
@@ -61,8 +58,8 @@ struct Meta {
 impl DirectRuntime {
     pub fn new(cfg: DirectConfig) -> Result<Self, RuntimeError> {
         let images = ImageStore::open(cfg.root.join("images"))?;
-        fs::create_dir_all(cfg.root.join("pods"))
-            .map_err(|e| RuntimeError::Other(format!("creating {}: {e}", cfg.root.display())))?;
+        let pods = cfg.root.join("pods");
+        fs::create_dir_all(&pods).map_err(io("creating", &pods))?;
         Ok(Self { cfg, images })
     }
 
@@ -70,17 +67,13 @@ impl DirectRuntime {
         &self.images
     }
 
-    pub fn pod_dir(&self, pod: &PodRef) -> PathBuf {
-        self.cfg.root.join("pods").join(&pod.uid)
-    }
-
     fn shim(&self, pod: &PodRef) -> ShimClient {
-        ShimClient::new(&self.pod_dir(pod))
+        ShimClient::new(&PodRuntime::pod_dir(self, pod))
     }
 
     /// Where a container attempt's log goes.
     pub fn log_path(&self, pod: &PodRef, name: &str, attempt: u32) -> PathBuf {
-        self.pod_dir(pod)
+        PodRuntime::pod_dir(self, pod)
             .join("logs")
             .join(name)
             .join(format!("{attempt}.log"))
@@ -88,145 +81,32 @@ impl DirectRuntime {
 
     /// The libcontainer state root of a pod (for `shim-exec`).
     pub fn state_root(&self, pod: &PodRef) -> PathBuf {
-        state_root(&self.pod_dir(pod))
+        state_root(&PodRuntime::pod_dir(self, pod))
     }
 }
 
-/// A container's bundle directory with its rootfs mounted, and the OCI spec
-/// to run it with (not yet written anywhere).
-pub(crate) struct Prepared {
-    pub req: super::container::ContainerRequest,
-    pub bundle: PathBuf,
-    pub config: serde_json::Value,
-}
-
-/// What both runtimes do before a container runs: resolve the pod's
-/// container against its image, write the pod's shared files, mount the
-/// rootfs at `<pod dir>/containers/<id>/rootfs`, look up a named user in it
-/// and build the spec with `root_path` as `root.path` (empty: the rootfs's
-/// absolute path). A failed user lookup removes the bundle again.
-#[expect(
-    clippy::too_many_arguments,
-    reason = "one call per runtime, all of them needed"
-)]
-pub(crate) async fn prepare_bundle(
-    node: &NodeRuntimeConfig,
-    dir: &Path,
-    pod: &PodRef,
-    spec_pod: &Pod,
-    kind: Kind,
-    index: usize,
-    attempt: u32,
-    image: &ImageInfo,
-    root_path: &str,
-) -> Result<Prepared, RuntimeError> {
-    let mut req = resolve(
-        spec_pod,
-        kind,
-        index,
-        &image.config,
-        node,
-        dir,
-        pod.netns.as_deref(),
-        attempt,
-    )?;
-    req.mounts.splice(
-        0..0,
-        write_pod_files(dir, &req.hostname).map_err(|e| other("pod files", e))?,
-    );
-    let bundle = dir.join("containers").join(&req.id);
-    let b = bundle.clone();
-    let layers = image.layers.clone();
-    let rootfs = tokio::task::spawn_blocking(move || rootfs::mount_rootfs(&b, &layers))
-        .await
-        .map_err(|e| other("rootfs task", e))?
-        .map_err(|e| other(&format!("mounting rootfs of {}", req.id), e))?;
-    if let Some(u) = req.user_name.take() {
-        let eu = user::lookup(&rootfs, &u).map_err(|m| {
-            let _ = rootfs::remove_bundle(&bundle);
-            RuntimeError::Config(super::container::ConfigError::new("image config User", m))
-        })?;
-        req.uid = eu.uid;
-        req.gid = eu.gid;
-        req.additional_gids = eu.additional_gids;
-    }
-    // A capability outside this process's bounding set cannot be given
-    // (here, e.g., CAP_SYS_RESOURCE): privileged gets what there is.
-    let bounding = bounding_caps();
-    if req.privileged && !bounding.is_empty() {
-        req.capabilities.retain(|c| bounding.contains(c));
-    }
-    let root_path = if root_path.is_empty() {
-        rootfs.display().to_string()
-    } else {
-        root_path.to_string()
-    };
-    let config = spec::build(&req, &root_path);
-    Ok(Prepared {
-        req,
-        bundle,
-        config,
-    })
-}
-
-/// Writes the files a pod's containers share (hosts, hostname) under
-/// `<pod dir>/etc` and returns their bind mounts (plus resolv.conf when the
-/// sandbox wrote one).
-pub(crate) fn write_pod_files(dir: &Path, hostname: &str) -> std::io::Result<Vec<BindMount>> {
-    let etc = dir.join("etc");
-    fs::create_dir_all(&etc)?;
-    let hosts = etc.join("hosts");
-    if !hosts.exists() {
-        fs::write(
-            &hosts,
-            format!(
-                "# Kubernetes-managed hosts file (keel).\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
-            ),
-        )?;
-    }
-    let hn = etc.join("hostname");
-    if !hn.exists() {
-        fs::write(&hn, format!("{hostname}\n"))?;
-    }
-    let mut m = vec![
-        BindMount {
-            source: hosts,
-            destination: "/etc/hosts".into(),
-            read_only: false,
-        },
-        BindMount {
-            source: hn,
-            destination: "/etc/hostname".into(),
-            read_only: false,
-        },
-    ];
-    let resolv = etc.join("resolv.conf");
-    if resolv.exists() {
-        m.push(BindMount {
-            source: resolv,
-            destination: "/etc/resolv.conf".into(),
-            read_only: false,
-        });
-    }
-    Ok(m)
-}
-
-fn other(what: &str, e: impl std::fmt::Display) -> RuntimeError {
-    RuntimeError::Other(format!("{what}: {e}"))
+fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> RuntimeError + 'a {
+    move |e| RuntimeError::io(what, path, e)
 }
 
 impl PodRuntime for DirectRuntime {
+    fn node_config(&self) -> &NodeRuntimeConfig {
+        &self.cfg.node
+    }
+
+    fn pod_dir(&self, pod: &PodRef) -> PathBuf {
+        self.cfg.root.join("pods").join(&pod.uid)
+    }
+
     async fn start_pod(&self, pod: &PodRef) -> Result<(), RuntimeError> {
-        let dir = self.pod_dir(pod);
-        fs::create_dir_all(&dir).map_err(|e| other("pod dir", e))?;
+        let dir = PodRuntime::pod_dir(self, pod);
+        fs::create_dir_all(&dir).map_err(io("creating", &dir))?;
         let pj = dir.join("pod.json");
         if !pj.exists() {
             fs::write(&pj, serde_json::to_vec_pretty(pod).expect("serialise"))
-                .map_err(|e| other("pod.json", e))?;
+                .map_err(io("writing", &pj))?;
         }
-        ShimClient::spawn(&dir, &self.cfg.exe)
-            .await
-            .map_err(|e| other("starting shim", e))?;
+        ShimClient::spawn(&dir, &self.cfg.exe).await?;
         Ok(())
     }
 
@@ -241,60 +121,50 @@ impl PodRuntime for DirectRuntime {
     async fn start_container(
         &self,
         pod: &PodRef,
-        spec_pod: &Pod,
-        kind: Kind,
-        index: usize,
-        attempt: u32,
+        req: ContainerRequest,
         image: &ImageInfo,
     ) -> Result<Observed, RuntimeError> {
-        let dir = self.pod_dir(pod);
+        let dir = PodRuntime::pod_dir(self, pod);
         let Prepared {
             req,
             bundle,
             config,
-        } = prepare_bundle(
-            &self.cfg.node,
-            &dir,
-            pod,
-            spec_pod,
-            kind,
-            index,
-            attempt,
-            image,
-            "rootfs",
-        )
-        .await?;
+        } = bundle::prepare(&dir, req, image, "rootfs").await?;
         let cleanup = |e: RuntimeError| {
             let _ = rootfs::remove_bundle(&bundle);
             e
         };
+        let config_json = bundle.join("config.json");
         fs::write(
-            bundle.join("config.json"),
+            &config_json,
             serde_json::to_vec_pretty(&config).expect("serialise"),
         )
-        .map_err(|e| cleanup(other("config.json", e)))?;
+        .map_err(|e| cleanup(RuntimeError::io("writing", &config_json, e)))?;
         let meta = Meta {
             name: req.name.clone(),
-            init: kind == Kind::Init,
-            attempt,
+            init: req.init,
+            attempt: req.attempt,
             image_id: image.manifest_digest.clone(),
         };
-        fs::write(
-            bundle.join("meta.json"),
-            serde_json::to_vec(&meta).expect("serialise"),
-        )
-        .map_err(|e| cleanup(other("meta.json", e)))?;
-        let log = self.log_path(pod, &req.name, attempt);
+        let meta_json = bundle.join("meta.json");
+        fs::write(&meta_json, serde_json::to_vec(&meta).expect("serialise"))
+            .map_err(|e| cleanup(RuntimeError::io("writing", &meta_json, e)))?;
+        let log = self.log_path(pod, &req.name, req.attempt);
         let pid = self
             .shim(pod)
             .run(&req.id, &bundle, &log, &req.cgroup_path)
             .await
-            .map_err(|e| cleanup(RuntimeError::Create(e.to_string())))?;
+            .map_err(|e| {
+                cleanup(RuntimeError::Create {
+                    id: req.id.clone(),
+                    message: e.to_string(),
+                })
+            })?;
         Ok(Observed {
             id: req.id,
             name: meta.name,
             kind_init: meta.init,
-            attempt,
+            attempt: meta.attempt,
             image_id: meta.image_id,
             pid,
             started_at_ms: super::shim::proto::now_ms(),
@@ -305,7 +175,7 @@ impl PodRuntime for DirectRuntime {
 
     async fn list(&self, pod: &PodRef) -> Result<Vec<Observed>, RuntimeError> {
         let shim = self.shim(pod);
-        let infos = shim.state().await.map_err(|e| other("shim state", e))?;
+        let infos = shim.state().await?;
         let mut out = Vec::new();
         for i in infos {
             let Ok(meta) = fs::read(i.bundle.join("meta.json"))
@@ -330,22 +200,17 @@ impl PodRuntime for DirectRuntime {
     }
 
     async fn signal(&self, pod: &PodRef, id: &str, signal: i32) -> Result<(), RuntimeError> {
-        self.shim(pod)
-            .kill(id, signal)
-            .await
-            .map_err(|e| other("signal", e))
+        Ok(self.shim(pod).kill(id, signal).await?)
     }
 
     async fn remove_container(&self, pod: &PodRef, id: &str) -> Result<(), RuntimeError> {
-        self.shim(pod)
-            .delete(id)
+        self.shim(pod).delete(id).await?;
+        let bundle = PodRuntime::pod_dir(self, pod).join("containers").join(id);
+        let b = bundle.clone();
+        tokio::task::spawn_blocking(move || rootfs::remove_bundle(&b))
             .await
-            .map_err(|e| other("delete", e))?;
-        let bundle = self.pod_dir(pod).join("containers").join(id);
-        tokio::task::spawn_blocking(move || rootfs::remove_bundle(&bundle))
-            .await
-            .map_err(|e| other("remove task", e))?
-            .map_err(|e| other("removing bundle", e))
+            .map_err(|e| RuntimeError::io("removing", &bundle, std::io::Error::other(e)))?
+            .map_err(|e| RuntimeError::io("removing", &bundle, e))
     }
 
     async fn exec(
@@ -367,8 +232,15 @@ impl PodRuntime for DirectRuntime {
             .kill_on_drop(true);
         let out = tokio::time::timeout(timeout, c.output())
             .await
-            .map_err(|_| other("exec", format!("timed out after {timeout:?}")))?
-            .map_err(|e| other("exec", e))?;
+            .map_err(|_| RuntimeError::Timeout {
+                pod: pod.key(),
+                what: "exec",
+                after: timeout,
+            })?
+            .map_err(|e| RuntimeError::Exec {
+                id: id.to_string(),
+                message: e.to_string(),
+            })?;
         Ok(ExecOutput {
             exit_code: out.status.code().unwrap_or(128),
             stdout: out.stdout,
@@ -377,15 +249,15 @@ impl PodRuntime for DirectRuntime {
     }
 
     async fn remove_pod(&self, pod: &PodRef) -> Result<(), RuntimeError> {
-        let dir = self.pod_dir(pod);
+        let dir = PodRuntime::pod_dir(self, pod);
         let shim = self.shim(pod);
         if shim.alive().await {
-            for c in shim.state().await.map_err(|e| other("shim state", e))? {
+            for c in shim.state().await? {
                 if c.exit.is_none() {
-                    return Err(other(
-                        "remove pod",
-                        format!("container {} still runs", c.id),
-                    ));
+                    return Err(RuntimeError::StillRunning {
+                        pod: pod.key(),
+                        id: c.id,
+                    });
                 }
                 let _ = shim.delete(&c.id).await;
             }
@@ -401,7 +273,9 @@ impl PodRuntime for DirectRuntime {
         // The pod cgroup parent libcontainer left behind.
         remove_pod_cgroups(&self.cfg.node.cgroup_parent, &pod.uid);
         match fs::remove_dir_all(&dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(other("pod dir", e)),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(RuntimeError::io("removing", &dir, e))
+            }
             _ => Ok(()),
         }
     }
@@ -433,7 +307,8 @@ impl PodRuntime for DirectRuntime {
 
     async fn pods(&self) -> Result<Vec<PodRef>, RuntimeError> {
         let mut out = Vec::new();
-        let rd = fs::read_dir(self.cfg.root.join("pods")).map_err(|e| other("pods", e))?;
+        let pods = self.cfg.root.join("pods");
+        let rd = fs::read_dir(&pods).map_err(io("reading", &pods))?;
         for e in rd.flatten() {
             if let Ok(b) = fs::read(e.path().join("pod.json"))
                 && let Ok(p) = serde_json::from_slice::<PodRef>(&b)
@@ -443,31 +318,15 @@ impl PodRuntime for DirectRuntime {
         }
         Ok(out)
     }
-}
 
-/// The capabilities in this process's bounding set, by name.
-pub fn bounding_caps() -> Vec<String> {
-    let Some(mask) = fs::read_to_string("/proc/self/status").ok().and_then(|s| {
-        s.lines()
-            .find_map(|l| l.strip_prefix("CapBnd:"))
-            .and_then(|h| u64::from_str_radix(h.trim(), 16).ok())
-    }) else {
-        return Vec::new();
-    };
-    super::container::resolve::ALL_CAPS
-        .iter()
-        .filter(|name| cap_number(name).is_some_and(|n| mask & (1 << n) != 0))
-        .map(|s| s.to_string())
-        .collect()
-}
-
-/// Linux capability numbers: the position in [`ALL_CAPS`], which is in the
-/// kernel's order (include/uapi/linux/capability.h).
-fn cap_number(name: &str) -> Option<u32> {
-    super::container::resolve::ALL_CAPS
-        .iter()
-        .position(|c| *c == name)
-        .map(|i| i as u32)
+    async fn wait(
+        &self,
+        pod: &PodRef,
+        seen: Option<u64>,
+        timeout: Duration,
+    ) -> Result<Option<u64>, RuntimeError> {
+        Ok(self.shim(pod).wait(seen, timeout).await?)
+    }
 }
 
 /// Removes `<parent>/<pod uid>` under every cgroup hierarchy (deepest
@@ -489,28 +348,6 @@ pub fn remove_pod_cgroups(parent: &str, uid: &str) {
                 }
             }
             let _ = fs::remove_dir(&d);
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn capability_numbers_follow_the_kernel() {
-        assert_eq!(cap_number("CAP_CHOWN"), Some(0));
-        assert_eq!(cap_number("CAP_SYS_ADMIN"), Some(21));
-        assert_eq!(cap_number("CAP_SYS_RESOURCE"), Some(24));
-        assert_eq!(cap_number("CAP_CHECKPOINT_RESTORE"), Some(40));
-        assert_eq!(cap_number("CAP_NOPE"), None);
-        let b = bounding_caps();
-        assert!(
-            b.iter()
-                .all(|c| super::super::container::resolve::ALL_CAPS.contains(&c.as_str()))
-        );
-        if nix::unistd::geteuid().is_root() {
-            assert!(b.contains(&"CAP_CHOWN".to_string()), "{b:?}");
         }
     }
 }

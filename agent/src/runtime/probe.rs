@@ -13,6 +13,17 @@
 //!   row, back after `failureThreshold` failures in a row; without a
 //!   readiness probe a started, running container is ready.
 //!
+//! One difference from the kubelet, on purpose: until a container's
+//! readiness probe has succeeded once, a failed readiness probe is retried
+//! after 100 ms, doubling up to `periodSeconds`, instead of a whole period
+//! later. A server that is not listening yet at the first probe (the usual
+//! case right after start) is then Ready within ~100 ms of listening
+//! rather than up to a period later. Nothing else changes: readiness
+//! failures before the first success cannot change anything (the container
+//! is not ready yet), successes after the first are a period apart (so
+//! `successThreshold` means what it means), and liveness and startup probes
+//! keep their period (their failures kill).
+//!
 //! [`check`] performs one probe: exec (exit 0), httpGet (status 200–399) or
 //! tcpSocket (connect), each bounded by `timeoutSeconds`.
 
@@ -31,12 +42,17 @@ pub enum ProbeKind {
     Readiness,
 }
 
+/// The first readiness retry before any success, doubling up to the period.
+const FIRST_READY_RETRY_MS: u64 = 100;
+
 /// One probe's counters.
 #[derive(Debug, Clone)]
 struct Track {
     probe: Probe,
     successes: i64,
     failures: i64,
+    /// Whether the probe has ever succeeded.
+    succeeded: bool,
     /// Milliseconds since the container started when the next run is due.
     next_ms: u64,
 }
@@ -47,6 +63,7 @@ impl Track {
             probe: probe.clone(),
             successes: 0,
             failures: 0,
+            succeeded: false,
             next_ms: probe.initial_delay().max(0) as u64 * 1000,
         }
     }
@@ -55,11 +72,25 @@ impl Track {
         if ok {
             self.successes += 1;
             self.failures = 0;
+            self.succeeded = true;
         } else {
             self.failures += 1;
             self.successes = 0;
         }
-        self.next_ms = at_ms + self.probe.period().max(1) as u64 * 1000;
+        self.next_ms = at_ms + self.period_ms();
+    }
+
+    fn period_ms(&self) -> u64 {
+        self.probe.period().max(1) as u64 * 1000
+    }
+
+    /// Before the first success: retry soon (see the module doc).
+    fn retry_soon(&mut self, at_ms: u64) {
+        if !self.succeeded {
+            let doublings = (self.failures.max(1) - 1).min(16) as u32;
+            let wait = (FIRST_READY_RETRY_MS << doublings).min(self.period_ms());
+            self.next_ms = at_ms + wait;
+        }
     }
 }
 
@@ -194,6 +225,9 @@ impl Prober {
                     self.ready = true;
                 } else if !ok && f >= ft {
                     self.ready = false;
+                }
+                if !ok && let Some(t) = self.readiness.as_mut() {
+                    t.retry_soon(at_ms);
                 }
             }
         }
@@ -385,6 +419,53 @@ mod tests {
         p.record(ProbeKind::Readiness, false, 3000, "");
         assert!(!p.ready());
         assert!(p.kill.is_none(), "readiness never kills");
+    }
+
+    #[test]
+    fn readiness_retries_soon_until_its_first_success_only() {
+        let c = Container {
+            readiness_probe: Some(probe(0, 2, 2, 3)),
+            liveness_probe: Some(probe(0, 2, 1, 3)),
+            ..Default::default()
+        };
+        let mut p = Prober::new(&c);
+        p.record(ProbeKind::Readiness, false, 0, "connection refused");
+        assert!(p.due(99).iter().all(|d| d.0 != ProbeKind::Readiness));
+        assert_eq!(p.due(100).len(), 2, "liveness at 0 and readiness at 100");
+        p.record(ProbeKind::Readiness, false, 100, "");
+        p.record(ProbeKind::Readiness, false, 300, "");
+        p.record(ProbeKind::Readiness, false, 700, "");
+        p.record(ProbeKind::Readiness, false, 1500, "");
+        p.record(ProbeKind::Readiness, false, 3100, "");
+        assert_eq!(
+            p.readiness.as_ref().unwrap().next_ms,
+            5100,
+            "100, 200, 400, 800 ms, then the 2 s period"
+        );
+        p.record(ProbeKind::Liveness, false, 0, "");
+        assert_eq!(
+            p.liveness.as_ref().unwrap().next_ms,
+            2000,
+            "liveness keeps its period"
+        );
+        p.record(ProbeKind::Readiness, true, 3200, "");
+        assert!(
+            !p.ready(),
+            "successThreshold 2 still needs a second success"
+        );
+        assert_eq!(
+            p.readiness.as_ref().unwrap().next_ms,
+            5200,
+            "a period later"
+        );
+        p.record(ProbeKind::Readiness, true, 5200, "");
+        assert!(p.ready());
+        p.record(ProbeKind::Readiness, false, 7200, "");
+        assert_eq!(
+            p.readiness.as_ref().unwrap().next_ms,
+            9200,
+            "after a success, failures wait the period"
+        );
     }
 
     #[test]

@@ -208,7 +208,9 @@ fn keel(svcs: &[Svc], changes: &[(usize, usize, usize)]) -> anyhow::Result<Measu
     }
     let t0 = Instant::now();
     let mut rec = Reconciler::new(maps, node)?;
-    let report = rec.sync(&view)?.context("synced view")?;
+    let report = rec
+        .sync(&view, &Default::default(), true)?
+        .context("synced view")?;
     let cold = t0.elapsed();
     anyhow::ensure!(
         rec.observed().frontends.len() == svcs.len(),
@@ -229,7 +231,8 @@ fn keel(svcs: &[Svc], changes: &[(usize, usize, usize)]) -> anyhow::Result<Measu
             Arc::new(endpoints_obj(&current[i], i)),
         );
         let t = Instant::now();
-        let r = rec.sync(&view)?.context("synced view")?;
+        let changed = [format!("bench/svc-{i}")].into();
+        let r = rec.sync(&view, &changed, false)?.context("synced view")?;
         change.push(t.elapsed());
         anyhow::ensure!(
             r.replaced == 1,

@@ -53,6 +53,8 @@ fn write_bundle(dir: &Path, rootfs: &Path, netns: &Path, cgroup: &str) -> anyhow
     let req = ContainerRequest {
         id: "bench".into(),
         name: "bench".into(),
+        init: false,
+        attempt: 0,
         image: "busybox".into(),
         args: vec!["/bin/true".into()],
         env: vec!["PATH=/bin".into()],

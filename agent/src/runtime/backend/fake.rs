@@ -1,19 +1,23 @@
 //! An in-memory [`PodRuntime`] for unit tests of the lifecycle: containers
 //! are records that "run" until the test makes them exit (or a signal the
-//! test says they honour ends them); exec answers from a table.
+//! test says they honour ends them); exec answers from a table; exits are
+//! reported to [`PodRuntime::wait`] like a real runtime's. Compiled only
+//! for tests (`cfg(test)` or the `testing` feature).
 
 use std::{
     collections::BTreeMap,
+    path::PathBuf,
     sync::{Arc, Mutex},
     time::Duration,
 };
 
-use keel_api::{Pod, pod::PullPolicy};
+use keel_api::pod::PullPolicy;
+use tokio::sync::watch;
 
 use super::{ExecOutput, Observed, PodRef, PodRuntime, RuntimeError};
 use crate::runtime::{
-    container::resolve::Kind,
-    images::{ImageConfig, ImageError, ImageInfo},
+    container::{ContainerRequest, NodeRuntimeConfig},
+    images::{ImageConfig, ImageError, ImageInfo, config::RunConfig},
     shim::{Exit, proto::now_ms},
 };
 
@@ -30,16 +34,46 @@ pub struct FakeState {
     pub missing_images: Vec<String>,
     pub removed_pods: Vec<String>,
     pub next_pid: i32,
+    /// Calls made, by method name (what a test counts to see that an idle
+    /// pod leaves the runtime alone).
+    pub calls: BTreeMap<&'static str, u64>,
 }
 
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct FakeRuntime {
     pub state: Arc<Mutex<FakeState>>,
+    /// Exits so far (what `wait` waits on).
+    exits: Arc<watch::Sender<u64>>,
+    node: NodeRuntimeConfig,
+}
+
+impl Default for FakeRuntime {
+    fn default() -> Self {
+        Self {
+            state: Default::default(),
+            exits: Arc::new(watch::channel(0).0),
+            node: NodeRuntimeConfig {
+                memory_capacity: 1 << 30,
+                ..Default::default()
+            },
+        }
+    }
 }
 
 impl FakeRuntime {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    fn call(&self, name: &'static str) -> std::sync::MutexGuard<'_, FakeState> {
+        let mut s = self.state.lock().unwrap();
+        *s.calls.entry(name).or_default() += 1;
+        s
+    }
+
+    /// Runtime calls so far, all methods together.
+    pub fn calls(&self) -> u64 {
+        self.state.lock().unwrap().calls.values().sum()
     }
 
     /// Makes a running container exit.
@@ -57,6 +91,7 @@ impl FakeRuntime {
                 oom_killed: false,
                 finished_at_ms: now_ms(),
             });
+            self.exits.send_modify(|n| *n += 1);
         }
     }
 
@@ -70,15 +105,24 @@ impl FakeRuntime {
 }
 
 impl PodRuntime for FakeRuntime {
+    fn node_config(&self) -> &NodeRuntimeConfig {
+        &self.node
+    }
+
+    fn pod_dir(&self, pod: &PodRef) -> PathBuf {
+        std::env::temp_dir()
+            .join(format!("keel-fake-runtime-{}", std::process::id()))
+            .join(&pod.uid)
+    }
+
     async fn start_pod(&self, _pod: &PodRef) -> Result<(), RuntimeError> {
+        drop(self.call("start_pod"));
         Ok(())
     }
 
     async fn ensure_image(&self, image: &str, _p: PullPolicy) -> Result<ImageInfo, RuntimeError> {
         if self
-            .state
-            .lock()
-            .unwrap()
+            .call("ensure_image")
             .missing_images
             .iter()
             .any(|m| m == image)
@@ -92,31 +136,30 @@ impl PodRuntime for FakeRuntime {
         Ok(ImageInfo {
             reference: image.into(),
             manifest_digest: format!("sha256:{}", "0".repeat(64)),
-            config: ImageConfig::default(),
+            config: ImageConfig {
+                config: Some(RunConfig {
+                    cmd: Some(vec!["/bin/true".into()]),
+                    ..Default::default()
+                }),
+                ..Default::default()
+            },
             layers: vec![],
         })
     }
 
     async fn start_container(
         &self,
-        pod: &PodRef,
-        spec: &Pod,
-        kind: Kind,
-        index: usize,
-        attempt: u32,
+        _pod: &PodRef,
+        req: ContainerRequest,
         image: &ImageInfo,
     ) -> Result<Observed, RuntimeError> {
-        let c = match kind {
-            Kind::Init => &spec.spec.init_containers[index],
-            Kind::App => &spec.spec.containers[index],
-        };
-        let mut s = self.state.lock().unwrap();
+        let mut s = self.call("start_container");
         s.next_pid += 1;
         let o = Observed {
-            id: format!("{}-{}-{attempt}", pod.uid, c.name),
-            name: c.name.clone(),
-            kind_init: kind == Kind::Init,
-            attempt,
+            id: req.id,
+            name: req.name,
+            kind_init: req.init,
+            attempt: req.attempt,
             image_id: image.manifest_digest.clone(),
             pid: s.next_pid,
             started_at_ms: now_ms(),
@@ -128,11 +171,11 @@ impl PodRuntime for FakeRuntime {
     }
 
     async fn list(&self, _pod: &PodRef) -> Result<Vec<Observed>, RuntimeError> {
-        Ok(self.state.lock().unwrap().containers.clone())
+        Ok(self.call("list").containers.clone())
     }
 
     async fn signal(&self, _pod: &PodRef, id: &str, signal: i32) -> Result<(), RuntimeError> {
-        let mut s = self.state.lock().unwrap();
+        let mut s = self.call("signal");
         s.signals.push((id.to_string(), signal));
         let ends = signal == 9 || s.honoured.contains(&signal);
         if let Some(c) = s.containers.iter_mut().find(|c| c.id == id)
@@ -145,12 +188,15 @@ impl PodRuntime for FakeRuntime {
                 oom_killed: false,
                 finished_at_ms: now_ms(),
             });
+            self.exits.send_modify(|n| *n += 1);
         }
         Ok(())
     }
 
     async fn remove_container(&self, _pod: &PodRef, id: &str) -> Result<(), RuntimeError> {
-        self.state.lock().unwrap().containers.retain(|c| c.id != id);
+        self.call("remove_container")
+            .containers
+            .retain(|c| c.id != id);
         Ok(())
     }
 
@@ -161,7 +207,7 @@ impl PodRuntime for FakeRuntime {
         _cmd: &[String],
         _timeout: Duration,
     ) -> Result<ExecOutput, RuntimeError> {
-        let s = self.state.lock().unwrap();
+        let s = self.call("exec");
         let name = s
             .containers
             .iter()
@@ -176,9 +222,12 @@ impl PodRuntime for FakeRuntime {
     }
 
     async fn remove_pod(&self, pod: &PodRef) -> Result<(), RuntimeError> {
-        let mut s = self.state.lock().unwrap();
-        if s.containers.iter().any(|c| c.exit.is_none()) {
-            return Err(RuntimeError::Other("containers still run".into()));
+        let mut s = self.call("remove_pod");
+        if let Some(c) = s.containers.iter().find(|c| c.exit.is_none()) {
+            return Err(RuntimeError::StillRunning {
+                pod: pod.key(),
+                id: c.id.clone(),
+            });
         }
         s.containers.clear();
         s.removed_pods.push(pod.uid.clone());
@@ -186,6 +235,25 @@ impl PodRuntime for FakeRuntime {
     }
 
     async fn pods(&self) -> Result<Vec<PodRef>, RuntimeError> {
+        drop(self.call("pods"));
         Ok(vec![])
+    }
+
+    async fn wait(
+        &self,
+        _pod: &PodRef,
+        seen: Option<u64>,
+        timeout: Duration,
+    ) -> Result<Option<u64>, RuntimeError> {
+        drop(self.call("wait"));
+        let mut rx = self.exits.subscribe();
+        let now = *rx.borrow_and_update();
+        match seen {
+            Some(s) if now <= s => {
+                let _ = tokio::time::timeout(timeout, rx.changed()).await;
+                Ok(Some(*rx.borrow()))
+            }
+            _ => Ok(Some(now)),
+        }
     }
 }

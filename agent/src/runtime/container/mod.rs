@@ -68,6 +68,10 @@ pub struct ContainerRequest {
     /// Runtime-unique ID: `<pod uid>-<container name>-<attempt>`.
     pub id: String,
     pub name: String,
+    /// An init container (run to completion before the others).
+    pub init: bool,
+    /// Restart attempt (0 for the first run).
+    pub attempt: u32,
     pub image: String,
     pub args: Vec<String>,
     pub env: Vec<String>,

@@ -381,6 +381,8 @@ pub fn resolve(
         cgroup_path: format!("/{}/{uid_pod}/{id}", node.cgroup_parent.trim_matches('/')),
         id,
         name: c.name.clone(),
+        init: kind == Kind::Init,
+        attempt,
         image: c.image.clone(),
         args,
         env,

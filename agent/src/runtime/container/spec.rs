@@ -139,6 +139,8 @@ mod tests {
         ContainerRequest {
             id: "u1-app-0".into(),
             name: "app".into(),
+            init: false,
+            attempt: 0,
             image: "img".into(),
             args: vec!["/bin/sh".into()],
             env: vec!["PATH=/bin".into()],

@@ -26,7 +26,7 @@ use containerd_client::{
 };
 use tokio::sync::oneshot;
 
-use super::{ContainerdRuntime, PROCESS_TYPE_URL, grpc, label, other};
+use super::{ContainerdRuntime, PROCESS_TYPE_URL, grpc, label};
 use crate::runtime::backend::{ExecOutput, PodRef, RuntimeError};
 
 static SEQ: AtomicU64 = AtomicU64::new(0);
@@ -76,20 +76,27 @@ pub(super) async fn run(
     cmd: &[String],
     timeout: Duration,
 ) -> Result<ExecOutput, RuntimeError> {
+    let fail = |message: String| RuntimeError::Exec {
+        id: id.to_string(),
+        message,
+    };
     if cmd.is_empty() {
-        return Err(other("exec", "empty command"));
+        return Err(fail("empty command".into()));
     }
     let container = rt
         .containers(ch, Some(&pod.uid))
         .await?
         .into_iter()
         .find(|c| c.id == id)
-        .ok_or_else(|| other("exec", format!("no container {id} in pod {}", pod.key())))?;
+        .ok_or_else(|| RuntimeError::NoContainer {
+            pod: pod.key(),
+            id: id.to_string(),
+        })?;
     let bundle = container
         .labels
         .get(label::BUNDLE)
         .map(PathBuf::from)
-        .ok_or_else(|| other("exec", format!("container {id} has no bundle label")))?;
+        .ok_or_else(|| fail("the container has no bundle label".into()))?;
     let mut process = process_spec(&bundle)?;
     process["args"] = serde_json::json!(cmd);
     process["terminal"] = serde_json::json!(false);
@@ -102,13 +109,13 @@ pub(super) async fn run(
     let fifos = Fifos {
         dir: bundle.join("exec").join(&exec_id),
     };
-    fs::create_dir_all(&fifos.dir).map_err(|e| other("exec dir", e))?;
+    fs::create_dir_all(&fifos.dir).map_err(|e| RuntimeError::io("creating", &fifos.dir, e))?;
     for name in ["stdout", "stderr"] {
         nix::unistd::mkfifo(
             &fifos.path(name),
             nix::sys::stat::Mode::from_bits_truncate(0o600),
         )
-        .map_err(|e| other("exec fifo", e))?;
+        .map_err(|e| fail(format!("making the {name} FIFO: {e}")))?;
     }
     let out_rx = reader(fifos.path("stdout"));
     let err_rx = reader(fifos.path("stderr"));
@@ -128,7 +135,7 @@ pub(super) async fn run(
             exec_id: exec_id.clone(),
         }))
         .await
-        .map_err(|s| grpc(&format!("exec in {id}"), s))?;
+        .map_err(|s| grpc("exec", id, s))?;
     let delete = |mut tasks: TasksClient<Channel>| {
         let r = rt.req(DeleteProcessRequest {
             container_id: id.to_string(),
@@ -145,7 +152,7 @@ pub(super) async fn run(
                 exec_id: exec_id.clone(),
             }))
             .await
-            .map_err(|s| grpc(&format!("exec in {id}"), s))?;
+            .map_err(|s| grpc("exec", id, s))?;
         let code = tasks
             .clone()
             .wait(rt.req_unbounded(WaitRequest {
@@ -153,7 +160,7 @@ pub(super) async fn run(
                 exec_id: exec_id.clone(),
             }))
             .await
-            .map_err(|s| grpc(&format!("waiting for exec in {id}"), s))?
+            .map_err(|s| grpc("wait for exec", id, s))?
             .into_inner()
             .exit_status;
         let stdout = out_rx.await.unwrap_or_default();
@@ -189,17 +196,26 @@ pub(super) async fn run(
             )
             .await;
             delete(tasks.clone()).await;
-            Err(other("exec", format!("timed out after {timeout:?}")))
+            Err(RuntimeError::Timeout {
+                pod: pod.key(),
+                what: "exec",
+                after: timeout,
+            })
         }
     }
 }
 
 /// The container's process spec from the bundle's config.json.
 fn process_spec(bundle: &Path) -> Result<serde_json::Value, RuntimeError> {
-    let raw = fs::read(bundle.join("config.json")).map_err(|e| other("exec: config.json", e))?;
-    let spec: serde_json::Value =
-        serde_json::from_slice(&raw).map_err(|e| other("exec: config.json", e))?;
-    spec.get("process")
-        .cloned()
-        .ok_or_else(|| other("exec", "config.json has no process"))
+    let path = bundle.join("config.json");
+    let raw = fs::read(&path).map_err(|e| RuntimeError::io("reading", &path, e))?;
+    let spec: serde_json::Value = serde_json::from_slice(&raw)
+        .map_err(|e| RuntimeError::io("parsing", &path, std::io::Error::other(e)))?;
+    spec.get("process").cloned().ok_or_else(|| {
+        RuntimeError::io(
+            "reading the process of",
+            &path,
+            std::io::Error::other("no process in the spec"),
+        )
+    })
 }

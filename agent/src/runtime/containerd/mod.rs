@@ -1,6 +1,6 @@
 //! The containerd backend of [`PodRuntime`]: keel keeps its own image store
 //! and builds bundles exactly as the direct runtime does (overlay rootfs +
-//! OCI spec from [`prepare_bundle`]); containerd (`io.containerd.runc.v2`)
+//! OCI spec from [`super::bundle`]); containerd (`io.containerd.runc.v2`)
 //! runs them. The spec is handed over with an absolute `root.path` and the
 //! task is created without rootfs mounts, so containerd's snapshotters and
 //! content store are not involved.
@@ -22,12 +22,16 @@
 //! cgroup, read once when the task is first seen stopped and kept in the
 //! bundle's `meta.json`.
 //!
+//! Exits reach the pods' workers as they happen, from one subscription to
+//! containerd's `/tasks/exit` events ([`events`]).
+//!
 //! Limits: one runc shim per container (no shim grouping per pod); a
 //! gRPC connection per call (a tonic channel is tied to the tokio runtime
 //! that made it); containerd 1.6's shims always put their sockets in
 //! `/run/containerd/s` (named by a hash of daemon address, namespace and
 //! ID), whatever the daemon's own state directory.
 
+pub mod events;
 pub mod exec;
 pub mod logger;
 
@@ -47,13 +51,14 @@ use containerd_client::{
     tonic::{self, Code, transport::Channel},
     types::v1::{Process, Status},
 };
-use keel_api::{Pod, pod::PullPolicy};
+use keel_api::pod::PullPolicy;
 use serde::{Deserialize, Serialize};
 
 use super::{
     backend::{ExecOutput, Observed, PodRef, PodRuntime, RuntimeError},
-    container::{NodeRuntimeConfig, resolve::Kind, rootfs},
-    direct::{Prepared, prepare_bundle, remove_pod_cgroups},
+    bundle::{self, Prepared},
+    container::{ContainerRequest, NodeRuntimeConfig, rootfs},
+    direct::remove_pod_cgroups,
     images::{ImageInfo, ImageStore, PullOptions},
     shim::{Exit, proto::now_ms, server::oom_killed},
 };
@@ -108,6 +113,7 @@ pub struct ContainerdConfig {
 pub struct ContainerdRuntime {
     cfg: ContainerdConfig,
     images: ImageStore,
+    exits: events::Exits,
 }
 
 /// What keel remembers of a container besides containerd's labels.
@@ -152,12 +158,20 @@ impl RuncOptions {
     }
 }
 
-fn other(what: &str, e: impl std::fmt::Display) -> RuntimeError {
-    RuntimeError::Other(format!("{what}: {e}"))
+/// A failed containerd call; `on` names what it was about ("" for nothing).
+fn grpc(call: &'static str, on: &str, s: tonic::Status) -> RuntimeError {
+    RuntimeError::Containerd {
+        call,
+        message: if on.is_empty() {
+            s.message().to_string()
+        } else {
+            format!("{on}: {}", s.message())
+        },
+    }
 }
 
-fn grpc(what: &str, s: tonic::Status) -> RuntimeError {
-    RuntimeError::Other(format!("containerd {what}: {}", s.message()))
+fn io<'a>(what: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> RuntimeError + 'a {
+    move |e| RuntimeError::io(what, path, e)
 }
 
 fn is_not_found(s: &tonic::Status) -> bool {
@@ -192,9 +206,13 @@ fn ms(t: Option<&prost_types::Timestamp>) -> Option<u64> {
 impl ContainerdRuntime {
     pub fn new(cfg: ContainerdConfig) -> Result<Self, RuntimeError> {
         let images = ImageStore::open(cfg.root.join("images"))?;
-        fs::create_dir_all(cfg.root.join("pods"))
-            .map_err(|e| other(&format!("creating {}", cfg.root.display()), e))?;
-        Ok(Self { cfg, images })
+        let pods = cfg.root.join("pods");
+        fs::create_dir_all(&pods).map_err(io("creating", &pods))?;
+        Ok(Self {
+            cfg,
+            images,
+            exits: Default::default(),
+        })
     }
 
     pub fn images(&self) -> &ImageStore {
@@ -205,13 +223,9 @@ impl ContainerdRuntime {
         &self.cfg.namespace
     }
 
-    pub fn pod_dir(&self, pod: &PodRef) -> PathBuf {
-        self.cfg.root.join("pods").join(&pod.uid)
-    }
-
     /// Where a container attempt's log goes.
     pub fn log_path(&self, pod: &PodRef, name: &str, attempt: u32) -> PathBuf {
-        self.pod_dir(pod)
+        PodRuntime::pod_dir(self, pod)
             .join("logs")
             .join(name)
             .join(format!("{attempt}.log"))
@@ -221,14 +235,17 @@ impl ContainerdRuntime {
     /// that made it, and callers (tests, the API server) come from several.
     /// Bounded, so a wedged containerd fails calls instead of hanging them.
     async fn channel(&self) -> Result<Channel, RuntimeError> {
-        let what = format!("connecting to containerd at {}", self.cfg.socket.display());
+        let fail = |message: String| RuntimeError::Containerd {
+            call: "connect",
+            message: format!("{}: {message}", self.cfg.socket.display()),
+        };
         tokio::time::timeout(
             CONNECT_TIMEOUT,
             containerd_client::connect(&self.cfg.socket),
         )
         .await
-        .map_err(|_| other(&what, format!("no answer in {CONNECT_TIMEOUT:?}")))?
-        .map_err(|e| other(&what, e))
+        .map_err(|_| fail(format!("no answer in {CONNECT_TIMEOUT:?}")))?
+        .map_err(|e| fail(e.to_string()))
     }
 
     /// A request in this runtime's containerd namespace, with containerd's
@@ -257,7 +274,7 @@ impl ContainerdRuntime {
         let list = ContainersClient::new(ch.clone())
             .list(self.req(ListContainersRequest { filters: vec![] }))
             .await
-            .map_err(|s| grpc("list containers", s))?
+            .map_err(|s| grpc("list containers", "", s))?
             .into_inner();
         Ok(list
             .containers
@@ -276,7 +293,7 @@ impl ContainerdRuntime {
                 filter: String::new(),
             }))
             .await
-            .map_err(|s| grpc("list tasks", s))?
+            .map_err(|s| grpc("list tasks", "", s))?
             .into_inner();
         Ok(list
             .tasks
@@ -376,14 +393,14 @@ impl ContainerdRuntime {
             }))
             .await
         {
-            Err(s) if !is_not_found(&s) => return Err(grpc(&format!("delete task {id}"), s)),
+            Err(s) if !is_not_found(&s) => return Err(grpc("delete task", id, s)),
             _ => {}
         }
         match ContainersClient::new(ch.clone())
             .delete(self.req(DeleteContainerRequest { id: id.to_string() }))
             .await
         {
-            Err(s) if !is_not_found(&s) => Err(grpc(&format!("delete container {id}"), s)),
+            Err(s) if !is_not_found(&s) => Err(grpc("delete container", id, s)),
             _ => Ok(()),
         }
     }
@@ -413,13 +430,21 @@ impl ContainerdRuntime {
 }
 
 impl PodRuntime for ContainerdRuntime {
+    fn node_config(&self) -> &NodeRuntimeConfig {
+        &self.cfg.node
+    }
+
+    fn pod_dir(&self, pod: &PodRef) -> PathBuf {
+        self.cfg.root.join("pods").join(&pod.uid)
+    }
+
     async fn start_pod(&self, pod: &PodRef) -> Result<(), RuntimeError> {
-        let dir = self.pod_dir(pod);
-        fs::create_dir_all(&dir).map_err(|e| other("pod dir", e))?;
+        let dir = PodRuntime::pod_dir(self, pod);
+        fs::create_dir_all(&dir).map_err(io("creating", &dir))?;
         let pj = dir.join("pod.json");
         if !pj.exists() {
             fs::write(&pj, serde_json::to_vec_pretty(pod).expect("serialise"))
-                .map_err(|e| other("pod.json", e))?;
+                .map_err(io("writing", &pj))?;
         }
         // Fail early (and visibly) when containerd is not there.
         self.channel().await.map(|_| ())
@@ -436,32 +461,19 @@ impl PodRuntime for ContainerdRuntime {
     async fn start_container(
         &self,
         pod: &PodRef,
-        spec_pod: &Pod,
-        kind: Kind,
-        index: usize,
-        attempt: u32,
+        req: ContainerRequest,
         image: &ImageInfo,
     ) -> Result<Observed, RuntimeError> {
         let ch = self.channel().await?;
-        let dir = self.pod_dir(pod);
+        let dir = PodRuntime::pod_dir(self, pod);
         // An empty root path: the absolute path of the mounted rootfs, so
         // runc finds it from containerd's own bundle directory.
         let Prepared {
             req,
             bundle,
             config,
-        } = prepare_bundle(
-            &self.cfg.node,
-            &dir,
-            pod,
-            spec_pod,
-            kind,
-            index,
-            attempt,
-            image,
-            "",
-        )
-        .await?;
+        } = bundle::prepare(&dir, req, image, "").await?;
+        let attempt = req.attempt;
         let id = containerd_id(&req.id);
         let log = self.log_path(pod, &req.name, attempt);
         let cleanup = |e: RuntimeError| {
@@ -469,8 +481,9 @@ impl PodRuntime for ContainerdRuntime {
             e
         };
         let spec = serde_json::to_vec_pretty(&config).expect("serialise");
-        fs::write(bundle.join("config.json"), &spec)
-            .map_err(|e| cleanup(other("config.json", e)))?;
+        let config_json = bundle.join("config.json");
+        fs::write(&config_json, &spec)
+            .map_err(|e| cleanup(RuntimeError::io("writing", &config_json, e)))?;
         // A leftover of a failed earlier try with the same ID. Should it
         // still run, the bundle is its own: leave it mounted.
         self.delete(&ch, &id).await?;
@@ -486,7 +499,7 @@ impl PodRuntime for ContainerdRuntime {
                     .unwrap_or_default(),
             ),
             (label::NAME, req.name.clone()),
-            (label::INIT, (kind == Kind::Init).to_string()),
+            (label::INIT, req.init.to_string()),
             (label::ATTEMPT, attempt.to_string()),
             (label::IMAGE_ID, image.manifest_digest.clone()),
             (label::LOG, log.display().to_string()),
@@ -520,13 +533,22 @@ impl PodRuntime for ContainerdRuntime {
                 }),
             }))
             .await
-            .map_err(|s| cleanup(RuntimeError::Create(format!("containerd: {}", s.message()))))?;
+            .map_err(|s| {
+                cleanup(RuntimeError::Create {
+                    id: id.clone(),
+                    message: format!("containerd: {}", s.message()),
+                })
+            })?;
+        self.exits.expect(&id, &pod.uid);
         let started_at_ms = now_ms();
         let pid = match self.run_task(&ch, &id, &log).await {
             Ok(pid) => pid,
             Err(s) => {
                 let _ = self.delete(&ch, &id).await;
-                return Err(cleanup(RuntimeError::Create(s.message().to_string())));
+                return Err(cleanup(RuntimeError::Create {
+                    id,
+                    message: s.message().to_string(),
+                }));
             }
         };
         // Only now: a container without a start time never ran.
@@ -540,7 +562,7 @@ impl PodRuntime for ContainerdRuntime {
         Ok(Observed {
             id,
             name: req.name,
-            kind_init: kind == Kind::Init,
+            kind_init: req.init,
             attempt,
             image_id: image.manifest_digest.clone(),
             pid: pid as i32,
@@ -555,6 +577,9 @@ impl PodRuntime for ContainerdRuntime {
         let containers = self.containers(&ch, Some(&pod.uid)).await?;
         if containers.is_empty() {
             return Ok(Vec::new());
+        }
+        for c in &containers {
+            self.exits.expect(&c.id, &pod.uid);
         }
         let tasks = self.tasks(&ch).await?;
         Ok(containers
@@ -576,7 +601,7 @@ impl PodRuntime for ContainerdRuntime {
         {
             // Gone or already stopped: nothing to signal.
             Err(s) if !is_not_found(&s) && s.code() != Code::FailedPrecondition => {
-                Err(grpc(&format!("kill {id}"), s))
+                Err(grpc("kill", id, s))
             }
             _ => Ok(()),
         }
@@ -596,10 +621,11 @@ impl PodRuntime for ContainerdRuntime {
         let Some(bundle) = bundle else {
             return Ok(());
         };
-        tokio::task::spawn_blocking(move || rootfs::remove_bundle(&bundle))
+        let b = bundle.clone();
+        tokio::task::spawn_blocking(move || rootfs::remove_bundle(&b))
             .await
-            .map_err(|e| other("remove task", e))?
-            .map_err(|e| other("removing bundle", e))
+            .map_err(|e| RuntimeError::io("removing", &bundle, std::io::Error::other(e)))?
+            .map_err(|e| RuntimeError::io("removing", &bundle, e))
     }
 
     async fn exec(
@@ -614,7 +640,7 @@ impl PodRuntime for ContainerdRuntime {
     }
 
     async fn remove_pod(&self, pod: &PodRef) -> Result<(), RuntimeError> {
-        let dir = self.pod_dir(pod);
+        let dir = PodRuntime::pod_dir(self, pod);
         let ch = self.channel().await?;
         let containers = self.containers(&ch, Some(&pod.uid)).await?;
         if !containers.is_empty() {
@@ -624,10 +650,10 @@ impl PodRuntime for ContainerdRuntime {
                     .get(&c.id)
                     .is_some_and(|t| t.status != Status::Stopped as i32)
                 {
-                    return Err(other(
-                        "remove pod",
-                        format!("container {} still runs", c.id),
-                    ));
+                    return Err(RuntimeError::StillRunning {
+                        pod: pod.key(),
+                        id: c.id.clone(),
+                    });
                 }
             }
             for c in &containers {
@@ -641,8 +667,11 @@ impl PodRuntime for ContainerdRuntime {
         }
         rootfs::unmount_below(&dir);
         remove_pod_cgroups(&self.cfg.node.cgroup_parent, &pod.uid);
+        self.exits.forget(&pod.uid);
         match fs::remove_dir_all(&dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(other("pod dir", e)),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(RuntimeError::io("removing", &dir, e))
+            }
             _ => Ok(()),
         }
     }
@@ -681,6 +710,25 @@ impl PodRuntime for ContainerdRuntime {
             }
         }
         Ok(out.into_values().collect())
+    }
+
+    async fn wait(
+        &self,
+        pod: &PodRef,
+        seen: Option<u64>,
+        timeout: Duration,
+    ) -> Result<Option<u64>, RuntimeError> {
+        let (socket, namespace) = (self.cfg.socket.clone(), self.cfg.namespace.clone());
+        self.exits.start_once(move || {
+            let (socket, namespace) = (socket.clone(), namespace.clone());
+            async move {
+                let ch = containerd_client::connect(&socket)
+                    .await
+                    .map_err(|e| format!("connecting to {}: {e}", socket.display()))?;
+                events::subscribe(ch, &namespace).await
+            }
+        });
+        Ok(self.exits.wait(&pod.uid, seen, timeout).await)
     }
 
     async fn gc_images(&self, wanted: &BTreeSet<String>) -> Result<usize, RuntimeError> {

@@ -1,9 +1,11 @@
-//! One pod's lifecycle on a [`PodRuntime`]: each [`PodWorker::sync`] lists
-//! the pod's containers, plans ([`plan`]), applies the plan (pull, start,
+//! The containers of one pod on a [`PodRuntime`] (the kubelet's
+//! `SyncPod` for containers): each [`PodLifecycle::sync`] lists the pod's
+//! containers, plans ([`plan`]), applies the plan (pull, resolve, start,
 //! stop with grace, remove), runs the probes that are due and computes the
-//! pod's status. [`PodWorker::terminate`] stops everything gracefully and
-//! removes the pod. The caller (the agent's pod manager, or a test) calls
-//! `sync` again after [`PodWorker::next_sync`].
+//! pod's status. [`PodLifecycle::terminate`] stops everything gracefully
+//! and removes the pod. The caller — the pod's worker in `crate::pods`, or
+//! a test — calls `sync` again when something happened: the pod changed,
+//! the runtime reports an exit, or [`PodLifecycle::next_due`] came.
 
 pub mod plan;
 
@@ -18,8 +20,8 @@ use keel_api::Pod;
 use self::plan::{Action, RestartState};
 use super::{
     backend::{Observed, PodRef, PodRuntime, RuntimeError},
-    container::resolve::Kind,
-    probe::{Outcome, ProbeKind, Prober, check_network},
+    container::resolve::{Kind, resolve},
+    probe::{ProbeKind, Prober},
     restart::Backoff,
     shim::proto::now_ms,
     status::{self, ContainerView},
@@ -48,8 +50,10 @@ impl Default for WorkerConfig {
 /// Per container name: why it is not running, if it is waiting.
 type Waiting = BTreeMap<(bool, String), (String, String)>;
 
-pub struct PodWorker<R: PodRuntime> {
+pub struct PodLifecycle<R: PodRuntime> {
     runtime: R,
+    /// `start_pod` succeeded and nothing failed since (it is not asked again).
+    pod_started: bool,
     pub pod_ref: PodRef,
     pod: Pod,
     cfg: WorkerConfig,
@@ -64,14 +68,17 @@ pub struct PodWorker<R: PodRuntime> {
     /// Image pull / create failures: no retry before this (ms).
     retry_at: BTreeMap<(bool, String), (u64, Backoff)>,
     pod_ip: Option<IpAddr>,
-    next_ms: u64,
+    /// When the next sync is due (ms since the epoch); None: only when
+    /// something happens.
+    next_ms: Option<u64>,
 }
 
-impl<R: PodRuntime + Clone> PodWorker<R> {
+impl<R: PodRuntime + Clone> PodLifecycle<R> {
     pub fn new(runtime: R, pod: Pod, pod_ref: PodRef, cfg: WorkerConfig) -> Self {
         let pod_ip = pod.status.pod_ip.parse().ok();
         Self {
             runtime,
+            pod_started: false,
             pod_ref,
             pod,
             cfg,
@@ -83,7 +90,7 @@ impl<R: PodRuntime + Clone> PodWorker<R> {
             last_exit: BTreeMap::new(),
             retry_at: BTreeMap::new(),
             pod_ip,
-            next_ms: 0,
+            next_ms: None,
         }
     }
 
@@ -109,9 +116,18 @@ impl<R: PodRuntime + Clone> PodWorker<R> {
         &self.runtime
     }
 
-    /// How long until the next sync is useful (at most 1 s).
+    /// When a sync is next due by the clock alone (a probe, a back-off
+    /// ending, a grace period running out), in ms since the epoch; None:
+    /// only when the pod changes or a container exits.
+    pub fn next_due(&self) -> Option<u64> {
+        self.next_ms
+    }
+
+    /// How long until the next sync is useful, for callers that poll
+    /// (at most 1 s).
     pub fn next_sync(&self) -> Duration {
-        Duration::from_millis(self.next_ms.saturating_sub(now_ms()).clamp(20, 1000))
+        let due = self.next_ms.unwrap_or(now_ms() + 1000);
+        Duration::from_millis(due.saturating_sub(now_ms()).clamp(20, 1000))
     }
 
     fn backoff(&self) -> Backoff {
@@ -121,7 +137,20 @@ impl<R: PodRuntime + Clone> PodWorker<R> {
     /// One round: observe, plan, act, probe, compute status. Returns the
     /// pod with its new status.
     pub async fn sync(&mut self) -> Result<&Pod, RuntimeError> {
-        self.runtime.start_pod(&self.pod_ref).await?;
+        let result = self.try_sync().await;
+        if result.is_err() {
+            // Maybe the runtime lost the pod (a killed shim): start it again.
+            self.pod_started = false;
+        }
+        result?;
+        Ok(&self.pod)
+    }
+
+    async fn try_sync(&mut self) -> Result<(), RuntimeError> {
+        if !self.pod_started {
+            self.runtime.start_pod(&self.pod_ref).await?;
+            self.pod_started = true;
+        }
         let observed = self.runtime.list(&self.pod_ref).await?;
         let now = now_ms();
         self.escalate(&observed, now).await;
@@ -155,10 +184,12 @@ impl<R: PodRuntime + Clone> PodWorker<R> {
                 ),
             );
         }
-        let mut next = now + 1000;
+        let mut next: Option<u64> = None;
+        let mut soon = |at: u64| next = Some(next.map_or(at, |n| n.min(at)));
         for left in p.backing_off.values() {
-            next = next.min(now + left);
+            soon(now + left);
         }
+        let acted = !p.actions.is_empty();
         for a in p.actions {
             match a {
                 Action::Remove { id } => {
@@ -181,16 +212,23 @@ impl<R: PodRuntime + Clone> PodWorker<R> {
                 } => self.start(&observed, kind, index, attempt, now).await,
             }
         }
-        let observed = self.runtime.list(&self.pod_ref).await?;
-        self.probe(&observed).await;
-        self.status(&observed, p.init_failed);
-        for pr in self.probers.values() {
-            if let Some(d) = pr.next_due() {
-                let _ = d;
-            }
+        // What the actions changed (only then is a second look needed).
+        let observed = if acted {
+            self.runtime.list(&self.pod_ref).await?
+        } else {
+            observed
+        };
+        // Started, stopping or backing off now: those set their own times.
+        for (at, _) in self.retry_at.values() {
+            soon(*at);
+        }
+        for deadline in self.stopping.values() {
+            soon(*deadline);
         }
         self.next_ms = next;
-        Ok(&self.pod)
+        self.probe(&observed).await;
+        self.status(&observed, p.init_failed);
+        Ok(())
     }
 
     async fn stop(&mut self, id: &str, now: u64) {
@@ -257,8 +295,18 @@ impl<R: PodRuntime + Clone> PodWorker<R> {
                 .runtime
                 .ensure_image(&c.image, c.effective_pull_policy())
                 .await?;
+            let req = resolve(
+                &self.pod,
+                kind,
+                index,
+                &image.config,
+                self.runtime.node_config(),
+                &self.runtime.pod_dir(&self.pod_ref),
+                self.pod_ref.netns.as_deref(),
+                attempt,
+            )?;
             self.runtime
-                .start_container(&self.pod_ref, &self.pod, kind, index, attempt, &image)
+                .start_container(&self.pod_ref, req, &image)
                 .await
         }
         .await;
@@ -331,54 +379,11 @@ impl<R: PodRuntime + Clone> PodWorker<R> {
             let prober = self.probers.get_mut(&o.id).expect("inserted above");
             let at = now.saturating_sub(o.started_at_ms);
             for (kind, probe) in prober.due(at) {
-                let outcome = if let Some(exec) = &probe.exec {
-                    let timeout = Duration::from_secs(probe.timeout().max(1) as u64);
-                    match self
-                        .runtime
-                        .exec(&self.pod_ref, &o.id, &exec.command, timeout)
-                        .await
-                    {
-                        Ok(out) => Outcome {
-                            ok: out.exit_code == 0,
-                            detail: format!(
-                                "command {:?} exited with {}: {}",
-                                exec.command,
-                                out.exit_code,
-                                String::from_utf8_lossy(&out.stdout).trim()
-                            ),
-                        },
-                        Err(e) => Outcome {
-                            ok: false,
-                            detail: e.to_string(),
-                        },
-                    }
-                } else {
-                    let netns = self.pod_ref.netns.clone();
-                    let host = self.pod_ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
-                    let (c2, p2) = (c.clone(), probe.clone());
-                    tokio::task::spawn_blocking(move || {
-                        let run = move || check_network(&c2, &p2, host);
-                        match netns {
-                            Some(ns) => keel_cni::ns::NetNs::open(&ns)
-                                .map_err(|e| e.to_string())
-                                .and_then(|n| n.run(run).map_err(|e| e.to_string()))
-                                .unwrap_or_else(|e| {
-                                    Some(Outcome {
-                                        ok: false,
-                                        detail: format!("entering pod netns: {e}"),
-                                    })
-                                }),
-                            None => run(),
-                        }
-                    })
-                    .await
-                    .ok()
-                    .flatten()
-                    .unwrap_or(Outcome {
-                        ok: false,
-                        detail: "probe has no handler".into(),
-                    })
-                };
+                let host = self.pod_ip.unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST));
+                let outcome = self
+                    .runtime
+                    .probe(&self.pod_ref, &o.id, c, &probe, host)
+                    .await;
                 let prober = self.probers.get_mut(&o.id).expect("inserted above");
                 prober.record(kind, outcome.ok, at, &outcome.detail);
                 if kind != ProbeKind::Readiness && !outcome.ok {
@@ -389,7 +394,8 @@ impl<R: PodRuntime + Clone> PodWorker<R> {
                 }
             }
             if let Some(d) = self.probers.get(&o.id).and_then(Prober::next_due) {
-                self.next_ms = self.next_ms.min(o.started_at_ms + d);
+                let at = o.started_at_ms + d;
+                self.next_ms = Some(self.next_ms.map_or(at, |n| n.min(at)));
             }
         }
     }
@@ -478,10 +484,11 @@ impl<R: PodRuntime + Clone> PodWorker<R> {
                 break;
             }
             if tokio::time::Instant::now() > deadline {
-                return Err(RuntimeError::Other(format!(
-                    "pod {}: containers still running after the grace period and SIGKILL",
-                    self.pod_ref.key()
-                )));
+                return Err(RuntimeError::Timeout {
+                    pod: self.pod_ref.key(),
+                    what: "stopping the containers (grace period, then SIGKILL)",
+                    after: Duration::from_secs(grace + 10),
+                });
             }
             self.escalate(&observed, now_ms()).await;
             tokio::time::sleep(Duration::from_millis(50)).await;

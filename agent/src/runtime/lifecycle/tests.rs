@@ -24,9 +24,9 @@ fn pod(init: &[&str], app: &[&str]) -> Pod {
     p
 }
 
-fn worker(rt: &FakeRuntime, p: Pod) -> PodWorker<FakeRuntime> {
+fn worker(rt: &FakeRuntime, p: Pod) -> PodLifecycle<FakeRuntime> {
     let r = PodRef::of(&p, None);
-    PodWorker::new(
+    PodLifecycle::new(
         rt.clone(),
         p,
         r,

@@ -107,6 +107,12 @@ impl ShimClient {
     }
 
     pub async fn call(&self, req: &Request) -> Result<Response, ShimError> {
+        // Creating a container takes the shim tens of milliseconds; allow
+        // for a loaded machine.
+        self.call_within(req, Duration::from_secs(60)).await
+    }
+
+    async fn call_within(&self, req: &Request, limit: Duration) -> Result<Response, ShimError> {
         let fut = async {
             let (_dirfd, short) = short_path(&self.dir, "shim.sock").map_err(|e| self.io(e))?;
             let mut s = UnixStream::connect(&short).await.map_err(|e| self.io(e))?;
@@ -123,14 +129,38 @@ impl ShimClient {
                 message: format!("bad response {line:?}: {e}"),
             })
         };
-        // Creating a container takes the shim tens of milliseconds; allow
-        // for a loaded machine.
-        tokio::time::timeout(Duration::from_secs(60), fut)
+        tokio::time::timeout(limit, fut)
             .await
             .map_err(|_| ShimError::Failed {
                 dir: self.dir.display().to_string(),
-                message: "no answer within 60s".into(),
+                message: format!("no answer within {}s", limit.as_secs()),
             })?
+    }
+
+    /// Waits until a container exited after generation `seen` (None: the
+    /// current generation at once), at most `timeout`. `Ok(None)`: a shim
+    /// of an older agent that cannot wait.
+    pub async fn wait(
+        &self,
+        seen: Option<u64>,
+        timeout: Duration,
+    ) -> Result<Option<u64>, ShimError> {
+        let (seen, timeout) = match seen {
+            Some(s) => (s, timeout),
+            None => (0, Duration::ZERO),
+        };
+        let req = Request::Wait {
+            seen,
+            timeout_ms: timeout.as_millis() as u64,
+        };
+        match self
+            .call_within(&req, timeout + Duration::from_secs(10))
+            .await?
+        {
+            Response::Generation { generation } => Ok(Some(generation)),
+            Response::Error { message } if message.starts_with("bad request") => Ok(None),
+            r => Err(self.fail(r)),
+        }
     }
 
     fn fail(&self, r: Response) -> ShimError {

@@ -27,6 +27,13 @@ pub enum Request {
     },
     /// Exit once no container is left.
     Shutdown,
+    /// Answer with [`Response::Generation`] once a container has exited
+    /// since generation `seen` (at once if one already has), or after
+    /// `timeout_ms`. The generation counts the exits this shim has seen.
+    Wait {
+        seen: u64,
+        timeout_ms: u64,
+    },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +42,7 @@ pub enum Response {
     Ok,
     Started { pid: i32 },
     State { containers: Vec<ContainerInfo> },
+    Generation { generation: u64 },
     Error { message: String },
 }
 

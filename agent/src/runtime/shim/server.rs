@@ -15,7 +15,7 @@ use std::{
         },
     },
     path::{Path, PathBuf},
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use libcontainer::{
@@ -57,7 +57,22 @@ pub struct Shim {
     root: PathBuf,
     containers: BTreeMap<String, Running>,
     shutdown: bool,
+    /// Exits seen so far (what [`Request::Wait`] waits on).
+    generation: u64,
+    /// Connections parked in a [`Request::Wait`], answered on the next exit
+    /// or at their deadline.
+    waiters: Vec<Waiter>,
 }
+
+/// A waiting agent: its connection, what it has seen, and until when.
+struct Waiter {
+    stream: UnixStream,
+    seen: u64,
+    deadline: Instant,
+}
+
+/// Waits are answered after this long at most, whatever was asked.
+const MAX_WAIT: Duration = Duration::from_secs(300);
 
 /// The socket a shim listens on.
 pub fn socket_path(dir: &Path) -> PathBuf {
@@ -125,6 +140,8 @@ fn run(dir: &Path) -> anyhow::Result<()> {
         root: state_root(dir),
         containers: BTreeMap::new(),
         shutdown: false,
+        generation: 0,
+        waiters: Vec::new(),
     };
     fs::create_dir_all(&shim.root)?;
     loop {
@@ -153,7 +170,14 @@ impl Shim {
                 keys.push((id.clone(), Some(i)));
             }
         }
-        match poll(&mut fds, PollTimeout::from(1000u16)) {
+        // Wake for the nearest waiter's deadline, and at least every second.
+        let now = Instant::now();
+        let wait_ms = self
+            .waiters
+            .iter()
+            .map(|w| w.deadline.saturating_duration_since(now).as_millis() as u16 + 1)
+            .fold(1000u16, u16::min);
+        match poll(&mut fds, PollTimeout::from(wait_ms)) {
             Ok(_) => {}
             Err(nix::errno::Errno::EINTR) => return Ok(()),
             Err(e) => return Err(e.into()),
@@ -198,7 +222,21 @@ impl Shim {
                 }
             }
         }
+        self.answer_waiters();
         Ok(())
+    }
+
+    /// Answers the waits whose exit came or whose time ran out.
+    fn answer_waiters(&mut self) {
+        let now = Instant::now();
+        let generation = self.generation;
+        let (done, parked): (Vec<Waiter>, Vec<Waiter>) = std::mem::take(&mut self.waiters)
+            .into_iter()
+            .partition(|w| generation > w.seen || now >= w.deadline);
+        self.waiters = parked;
+        for w in done {
+            reply(&w.stream, &Response::Generation { generation });
+        }
     }
 
     /// Reads what a pipe has; true once it is closed.
@@ -242,6 +280,7 @@ impl Shim {
             Err(_) => (255, None),
         };
         c.pidfd = None;
+        self.generation += 1;
         c.info.exit = Some(Exit {
             code,
             signal,
@@ -257,6 +296,17 @@ impl Shim {
         let mut reader = BufReader::new(&stream);
         let resp = match reader.read_line(&mut line) {
             Ok(_) => match serde_json::from_str::<Request>(&line) {
+                Ok(Request::Wait { seen, timeout_ms })
+                    if seen >= self.generation && timeout_ms > 0 =>
+                {
+                    let wait = Duration::from_millis(timeout_ms).min(MAX_WAIT);
+                    self.waiters.push(Waiter {
+                        stream,
+                        seen,
+                        deadline: Instant::now() + wait,
+                    });
+                    return;
+                }
                 Ok(req) => self.handle(req),
                 Err(e) => Response::Error {
                     message: format!("bad request: {e}"),
@@ -266,9 +316,7 @@ impl Shim {
                 message: format!("reading request: {e}"),
             },
         };
-        let mut body = serde_json::to_vec(&resp).expect("response serialises");
-        body.push(b'\n');
-        let _ = (&stream).write_all(&body);
+        reply(&stream, &resp);
     }
 
     fn handle(&mut self, req: Request) -> Response {
@@ -322,6 +370,9 @@ impl Shim {
                 self.shutdown = true;
                 Response::Ok
             }
+            Request::Wait { .. } => Response::Generation {
+                generation: self.generation,
+            },
         }
     }
 
@@ -392,6 +443,13 @@ impl Shim {
         let _ = &self.dir;
         Ok(pid)
     }
+}
+
+/// Writes one response line; a client that went away is no error of ours.
+fn reply(stream: &UnixStream, resp: &Response) {
+    let mut body = serde_json::to_vec(resp).expect("response serialises");
+    body.push(b'\n');
+    let _ = (&*stream).write_all(&body);
 }
 
 fn delete_state(root: &Path, id: &str) -> anyhow::Result<()> {
