@@ -3,7 +3,7 @@
 use crate::{AnyObject, DecodeError, Deployment, KINDS, Kind, Pod, Resource, Service};
 
 fn yaml(text: &str) -> Result<AnyObject, DecodeError> {
-    let value: serde_json::Value = serde_yaml::from_str(text).expect("test YAML parses");
+    let value: serde_json::Value = serde_yaml_ng::from_str(text).expect("test YAML parses");
     AnyObject::from_value(value)
 }
 
@@ -125,7 +125,7 @@ spec:
 
 #[test]
 fn pod_validation_names_fields() {
-    let mut p: Pod = serde_yaml::from_str(
+    let mut p: Pod = serde_yaml_ng::from_str(
         "apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: default}\nspec:\n  containers:\n  - {name: c, image: busybox}\n",
     )
     .unwrap();
@@ -156,7 +156,7 @@ fn pod_validation_names_fields() {
 
 #[test]
 fn pod_spec_is_immutable_but_binding_is_allowed() {
-    let p: Pod = serde_yaml::from_str(
+    let p: Pod = serde_yaml_ng::from_str(
         "metadata: {name: a, namespace: default}\nspec:\n  containers:\n  - {name: c, image: busybox}\n",
     )
     .unwrap();
