@@ -21,10 +21,10 @@ use keel_agent::runtime::{
     lifecycle::{PodLifecycle, WorkerConfig},
 };
 use keel_api::{
-    Pod, Quantity,
+    IntOrString, Pod, Quantity,
     pod::{
-        Container, ContainerStatus, EmptyDirVolumeSource, HttpGetAction, IntOrString, PodPhase,
-        Probe, PullPolicy, RestartPolicy, Volume, VolumeMount,
+        Container, ContainerStatus, EmptyDirVolumeSource, HttpGetAction, PodPhase, Probe,
+        PullPolicy, RestartPolicy, Volume, VolumeMount,
     },
 };
 use keel_tests::{

@@ -6,8 +6,7 @@
 use std::{fmt, net::Ipv4Addr};
 
 use keel_api::{
-    Endpoints, Service,
-    pod::Protocol,
+    Endpoints, Protocol, Service,
     service::{ServiceType, TrafficPolicy},
 };
 use keel_ebpf_common::lb::{

@@ -33,7 +33,10 @@ use std::{
     time::Duration,
 };
 
-use keel_api::pod::{Container, IntOrString, Probe};
+use keel_api::{
+    IntOrString,
+    pod::{Container, Probe},
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ProbeKind {

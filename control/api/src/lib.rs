@@ -1,29 +1,40 @@
 //! keel's API: Kubernetes-shaped objects (`Node`, `Pod`, `Service`,
 //! `Endpoints`, `Deployment`), their validation, label and field selectors,
 //! and the HTTP client the agent, the CLI and the tests use.
+//!
+//! Layers, bottom up; a module uses only the layers below its own (and, in
+//! `kinds`, a Deployment uses the Pod it templates):
+//!
+//! 1. [`primitives`]: value types and checks the kinds share (`IntOrString`,
+//!    `Protocol`, `Quantity`, selectors, validation helpers).
+//! 2. [`resource`]: the generic resource layer (the [`Resource`] trait,
+//!    metadata, lists, watch events, `Status`, decoding); it knows no kind.
+//! 3. [`kinds`]: the concrete kinds.
+//! 4. [`served`]: the closed set of kinds ([`Kind`], [`AnyObject`],
+//!    [`with_object!`]) and the table of how each is served.
+//! 5. [`client`]: the HTTP client.
 
 pub mod client;
-pub mod deployment;
-pub mod endpoints;
-pub mod meta;
-pub mod node;
-pub mod object;
-pub mod pod;
-pub mod quantity;
-pub mod selector;
-pub mod service;
-pub mod validate;
+pub mod kinds;
+pub mod primitives;
+pub mod resource;
+pub mod served;
 
-pub use deployment::Deployment;
-pub use endpoints::Endpoints;
-pub use meta::{ObjectMeta, Time};
-pub use node::Node;
-pub use object::{AnyObject, DecodeError, EventType, Kind, List, Resource, Status, WatchEvent};
-pub use pod::Pod;
-pub use quantity::Quantity;
-pub use selector::{FieldSelector, LabelSelector, Selector};
-pub use service::Service;
-pub use validate::FieldError;
+// The modules' own paths, which the agent, the CLI and the tests name
+// (`keel_api::pod::Container`, `keel_api::validate::dns1123_subdomain`).
+pub use kinds::{deployment, endpoints, node, pod, service};
+pub use primitives::{quantity, selector, validate};
+pub use resource::meta;
+
+pub use kinds::{Deployment, Endpoints, Node, Pod, Service};
+pub use primitives::{
+    FieldError, FieldSelector, IntOrString, LabelSelector, Protocol, Quantity, Selector,
+};
+pub use resource::{
+    EventType, List, ListMeta, ObjectMeta, OwnerReference, Resource, Status, StatusDetails, Time,
+    WatchEvent,
+};
+pub use served::{AnyObject, DecodeError, KINDS, Kind, KindInfo, Subresource};
 
 #[cfg(test)]
 mod tests;

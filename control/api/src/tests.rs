@@ -1,9 +1,9 @@
 //! Decoding the YAML a Kubernetes user writes, and validation that names fields.
 
-use crate::{AnyObject, DecodeError, Deployment, Pod, Resource, Service};
+use crate::{AnyObject, DecodeError, Deployment, KINDS, Kind, Pod, Resource, Service};
 
 fn yaml(text: &str) -> Result<AnyObject, DecodeError> {
-    let value: serde_json::Value = serde_yaml::from_str(text).expect("test YAML parses");
+    let value: serde_json::Value = serde_yaml_ng::from_str(text).expect("test YAML parses");
     AnyObject::from_value(value)
 }
 
@@ -125,7 +125,7 @@ spec:
 
 #[test]
 fn pod_validation_names_fields() {
-    let mut p: Pod = serde_yaml::from_str(
+    let mut p: Pod = serde_yaml_ng::from_str(
         "apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: default}\nspec:\n  containers:\n  - {name: c, image: busybox}\n",
     )
     .unwrap();
@@ -156,7 +156,7 @@ fn pod_validation_names_fields() {
 
 #[test]
 fn pod_spec_is_immutable_but_binding_is_allowed() {
-    let p: Pod = serde_yaml::from_str(
+    let p: Pod = serde_yaml_ng::from_str(
         "metadata: {name: a, namespace: default}\nspec:\n  containers:\n  - {name: c, image: busybox}\n",
     )
     .unwrap();
@@ -226,4 +226,81 @@ fn json_round_trip_keeps_kubernetes_names() {
     assert_eq!(v["spec"]["template"]["spec"]["restartPolicy"], "Always");
     let back: Deployment = serde_json::from_value(v).unwrap();
     assert_eq!(back, d);
+}
+
+#[test]
+fn kinds_are_named_as_kubectl_names_them() {
+    for (name, kind) in [
+        ("node", Kind::Node),
+        ("Nodes", Kind::Node),
+        ("no", Kind::Node),
+        ("pod", Kind::Pod),
+        ("pods", Kind::Pod),
+        ("PO", Kind::Pod),
+        ("Service", Kind::Service),
+        ("services", Kind::Service),
+        ("svc", Kind::Service),
+        ("endpoints", Kind::Endpoints),
+        ("endpoint", Kind::Endpoints),
+        ("ep", Kind::Endpoints),
+        ("deployment", Kind::Deployment),
+        ("deployments", Kind::Deployment),
+        ("deploy", Kind::Deployment),
+    ] {
+        assert_eq!(Kind::parse(name), Some(kind), "{name}");
+    }
+    for name in ["secret", "s", "", "podss", "all"] {
+        assert_eq!(Kind::parse(name), None, "{name}");
+    }
+    assert_eq!(Kind::of::<Deployment>(), Kind::Deployment);
+    for kind in Kind::ALL {
+        assert_eq!(kind.info().kind, kind, "the table is in Kind's order");
+    }
+}
+
+#[test]
+fn paths_come_from_the_table() {
+    assert_eq!(Kind::Node.collection_path("x"), "/api/v1/nodes");
+    assert_eq!(Kind::Pod.collection_path(""), "/api/v1/pods");
+    assert_eq!(
+        Kind::Service.collection_path("default"),
+        "/api/v1/namespaces/default/services"
+    );
+    assert_eq!(
+        Kind::Deployment.collection_path("prod"),
+        "/apis/apps/v1/namespaces/prod/deployments"
+    );
+    let apps = Kind::Deployment.info();
+    assert_eq!((apps.group(), apps.version()), ("apps", "v1"));
+    let core = Kind::Pod.info();
+    assert_eq!((core.group(), core.version()), ("", "v1"));
+}
+
+#[test]
+fn every_field_selector_of_a_kind_is_answered_by_its_objects() {
+    for info in &KINDS {
+        let obj = AnyObject::from_value(serde_json::json!({"kind": info.name})).unwrap();
+        for field in info.field_selectors() {
+            assert!(obj.field(field).is_some(), "{}: {field}", info.name);
+        }
+        assert_eq!(obj.field("spec.nope"), None);
+    }
+    assert_eq!(
+        Kind::Pod.info().field_selectors().collect::<Vec<_>>(),
+        [
+            "metadata.name",
+            "metadata.namespace",
+            "spec.nodeName",
+            "status.phase",
+            "status.podIP"
+        ]
+    );
+}
+
+#[test]
+fn unknown_kinds_are_refused_naming_the_served_ones() {
+    assert_eq!(
+        DecodeError::UnknownKind("Secret".into()).to_string(),
+        r#"kind: "Secret" is not a kind keel serves (Node, Pod, Service, Endpoints, Deployment)"#
+    );
 }

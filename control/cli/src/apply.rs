@@ -32,7 +32,7 @@ fn documents(paths: &[PathBuf]) -> anyhow::Result<Vec<(String, serde_json::Value
     let mut docs = Vec::new();
     for f in files {
         let text = read(&f)?;
-        for (i, doc) in serde_yaml::Deserializer::from_str(&text).enumerate() {
+        for (i, doc) in serde_yaml_ng::Deserializer::from_str(&text).enumerate() {
             let value = serde_json::Value::deserialize(doc)
                 .with_context(|| format!("{} (document {}): not valid YAML", f.display(), i + 1))?;
             if value.is_null() {

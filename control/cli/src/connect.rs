@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use anyhow::Context;
 use clap::Args;
 use keel_api::{
-    Kind,
+    KINDS, Kind,
     client::{Client, ClientConfig, DEFAULT_DATA_DIR},
 };
 
@@ -67,6 +67,10 @@ impl ConnectArgs {
 
 pub fn parse_kind(s: &str) -> anyhow::Result<Kind> {
     Kind::parse(s).ok_or_else(|| {
-        anyhow::anyhow!("the server doesn't have a resource type {s:?} (use nodes, pods, services, endpoints, deployments)")
+        let served: Vec<&str> = KINDS.iter().map(|k| k.plural).collect();
+        anyhow::anyhow!(
+            "the server doesn't have a resource type {s:?} (use {})",
+            served.join(", ")
+        )
     })
 }

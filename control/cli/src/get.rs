@@ -71,7 +71,7 @@ pub async fn run(
             } else {
                 serde_json::json!({"apiVersion": "v1", "kind": "List", "items": v})
             };
-            print!("{}", serde_yaml::to_string(&out)?);
+            print!("{}", serde_yaml_ng::to_string(&out)?);
         }
         Output::Table | Output::Wide => {
             if objects.is_empty() {

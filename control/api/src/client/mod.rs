@@ -3,6 +3,7 @@
 
 mod config;
 mod connect;
+mod error;
 mod watch;
 
 use std::{sync::Arc, time::Duration};
@@ -13,56 +14,19 @@ use hyper::{Method, Request, StatusCode, header};
 use hyper_util::{client::legacy::Client as HyperClient, rt::TokioExecutor};
 
 pub use config::{ClientConfig, ClientConfigFile, ConfigError, DEFAULT_DATA_DIR};
+pub use error::ClientError;
 pub use hyper::Method as HttpMethod;
 pub use watch::WatchStream;
 
-use crate::{AnyObject, Kind, List, Resource, Status};
+use crate::{
+    resource::{List, Resource, Status},
+    served::{AnyObject, Kind},
+};
 
 type Connector = hyper_rustls::HttpsConnector<connect::Connector>;
 
 /// How long a non-watch request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-
-#[derive(Debug, thiserror::Error)]
-pub enum ClientError {
-    /// The server answered with an error Status (404, 409, 422, 401, 410…).
-    #[error("{} ({})", .0.message, .0.reason)]
-    Api(Box<Status>),
-    #[error("cannot reach keel-control at {server}: {message}")]
-    Unreachable { server: String, message: String },
-    #[error("request to {path} timed out after {secs} s")]
-    Timeout { path: String, secs: u64 },
-    #[error("unexpected answer from keel-control for {path}: {message}")]
-    Protocol { path: String, message: String },
-    #[error(transparent)]
-    Config(#[from] ConfigError),
-}
-
-impl ClientError {
-    pub fn code(&self) -> Option<u16> {
-        match self {
-            ClientError::Api(s) => Some(s.code),
-            _ => None,
-        }
-    }
-    pub fn is_not_found(&self) -> bool {
-        self.code() == Some(404)
-    }
-    pub fn is_conflict(&self) -> bool {
-        self.code() == Some(409)
-    }
-    /// The watch's resourceVersion was compacted away: relist.
-    pub fn is_expired(&self) -> bool {
-        self.code() == Some(410)
-    }
-    /// The server could not be reached (as opposed to answering with an error).
-    pub fn is_unreachable(&self) -> bool {
-        matches!(
-            self,
-            ClientError::Unreachable { .. } | ClientError::Timeout { .. }
-        )
-    }
-}
 
 /// Options for list and watch.
 #[derive(Debug, Clone, Default)]
@@ -141,10 +105,6 @@ fn body<R: Resource>(obj: &R) -> Vec<u8> {
     let mut obj = obj.clone();
     obj.set_type_meta();
     serde_json::to_vec(&obj).expect("API objects serialize")
-}
-
-fn kind_of<R: Resource>() -> Kind {
-    Kind::parse(R::KIND).expect("every Resource is a Kind")
 }
 
 impl Client {
@@ -250,7 +210,7 @@ impl Client {
     pub async fn get<R: Resource>(&self, namespace: &str, name: &str) -> Result<R, ClientError> {
         self.request(
             Method::GET,
-            &object_path(kind_of::<R>(), namespace, name),
+            &object_path(Kind::of::<R>(), namespace, name),
             None,
         )
         .await
@@ -264,14 +224,14 @@ impl Client {
     ) -> Result<List<R>, ClientError> {
         let path = format!(
             "{}{}",
-            kind_of::<R>().collection_path(namespace),
+            Kind::of::<R>().collection_path(namespace),
             params.query(&[])
         );
         self.request(Method::GET, &path, None).await
     }
 
     pub async fn create<R: Resource>(&self, obj: &R) -> Result<R, ClientError> {
-        let path = kind_of::<R>().collection_path(&obj.meta().namespace);
+        let path = Kind::of::<R>().collection_path(&obj.meta().namespace);
         self.request(Method::POST, &path, Some(body(obj))).await
     }
 
@@ -279,7 +239,7 @@ impl Client {
     /// set and no longer current.
     pub async fn update<R: Resource>(&self, obj: &R) -> Result<R, ClientError> {
         let m = obj.meta();
-        let path = object_path(kind_of::<R>(), &m.namespace, &m.name);
+        let path = object_path(Kind::of::<R>(), &m.namespace, &m.name);
         self.request(Method::PUT, &path, Some(body(obj))).await
     }
 
@@ -288,7 +248,7 @@ impl Client {
         let m = obj.meta();
         let path = format!(
             "{}/status",
-            object_path(kind_of::<R>(), &m.namespace, &m.name)
+            object_path(Kind::of::<R>(), &m.namespace, &m.name)
         );
         self.request(Method::PUT, &path, Some(body(obj))).await
     }
@@ -300,7 +260,7 @@ impl Client {
     ) -> Result<(), ClientError> {
         self.request_raw(
             Method::DELETE,
-            &object_path(kind_of::<R>(), namespace, name),
+            &object_path(Kind::of::<R>(), namespace, name),
             None,
         )
         .await
@@ -321,7 +281,7 @@ impl Client {
             ("allowWatchBookmarks", "true".into()),
             ("resourceVersion", resource_version.into()),
         ]);
-        let path = format!("{}{query}", kind_of::<R>().collection_path(namespace));
+        let path = format!("{}{query}", Kind::of::<R>().collection_path(namespace));
         let resp = tokio::time::timeout(REQUEST_TIMEOUT, self.send(Method::GET, &path, None))
             .await
             .map_err(|_| ClientError::Timeout {

@@ -4,8 +4,8 @@ use bytes::{Buf, BytesMut};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 
-use super::ClientError;
-use crate::{EventType, Resource, Status, WatchEvent};
+use super::error::ClientError;
+use crate::resource::{EventType, Resource, Status, WatchEvent};
 
 /// Events of one watch, read as they arrive. `next` returns `None` when the
 /// server ends the stream (the caller resumes from its last resourceVersion).

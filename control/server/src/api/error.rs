@@ -5,7 +5,7 @@ use axum::{
     http::StatusCode,
     response::{IntoResponse, Response},
 };
-use keel_api::{Kind, Status, object::StatusDetails};
+use keel_api::{Kind, Status, StatusDetails};
 
 use crate::store::StoreError;
 

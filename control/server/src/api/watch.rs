@@ -9,10 +9,10 @@ use axum::{
     http::header,
     response::{IntoResponse, Response},
 };
-use keel_api::Kind;
+use keel_api::KindInfo;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::{AppState, error::ApiError, handlers::ListOptions};
+use super::{error::ApiError, options::ListOptions, state::AppState};
 use crate::store::Obj;
 
 /// Frames buffered per watcher before it waits for the client to read.
@@ -20,7 +20,7 @@ const BUFFER: usize = 256;
 
 pub(super) fn serve(
     app: Arc<AppState>,
-    kind: Kind,
+    kind: &'static KindInfo,
     ns: Option<String>,
     opts: ListOptions,
 ) -> Result<Response, ApiError> {
@@ -44,10 +44,10 @@ pub(super) fn serve(
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
-fn bookmark(kind: Kind, revision: u64) -> Bytes {
+fn bookmark(kind: &KindInfo, revision: u64) -> Bytes {
     Bytes::from(format!(
-        "{{\"type\":\"BOOKMARK\",\"object\":{{\"kind\":\"{kind}\",\"apiVersion\":\"{}\",\"metadata\":{{\"resourceVersion\":\"{revision}\"}}}}}}\n",
-        kind.api_version()
+        "{{\"type\":\"BOOKMARK\",\"object\":{{\"kind\":\"{}\",\"apiVersion\":\"{}\",\"metadata\":{{\"resourceVersion\":\"{revision}\"}}}}}}\n",
+        kind.name, kind.api_version
     ))
 }
 
@@ -74,7 +74,7 @@ async fn send(tx: &Tx, line: Bytes) -> Result<(), ()> {
 
 async fn stream(
     app: Arc<AppState>,
-    kind: Kind,
+    kind: &'static KindInfo,
     ns: Option<String>,
     opts: ListOptions,
     from: Option<u64>,
@@ -87,7 +87,7 @@ async fn stream(
         None => {
             // Start with the current state, then follow changes after it.
             let snap = app.store.snapshot();
-            for obj in snap.list(kind, ns.as_deref().unwrap_or("")) {
+            for obj in snap.list(kind.kind, ns.as_deref().unwrap_or("")) {
                 if opts.matches(&obj, ns.as_deref()) {
                     send(&tx, added_line(&obj)).await?;
                 }
@@ -114,7 +114,7 @@ async fn stream(
             Ok(events) => {
                 for e in events {
                     cursor = e.revision;
-                    if e.obj.kind() == kind && opts.matches(&e.obj, ns.as_deref()) {
+                    if e.obj.kind() == kind.kind && opts.matches(&e.obj, ns.as_deref()) {
                         send(&tx, e.line().clone()).await?;
                         sent_since_tick = true;
                     }

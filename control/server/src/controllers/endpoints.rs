@@ -333,7 +333,7 @@ mod tests {
             [("http", 8080), ("metrics", 9100)]
         );
         assert_eq!(
-            ep.ready_backends("http", keel_api::pod::Protocol::Tcp),
+            ep.ready_backends("http", keel_api::Protocol::Tcp),
             vec![("10.0.0.1".into(), 8080), ("10.0.0.2".into(), 8080)]
         );
     }

@@ -6,7 +6,7 @@ use std::{collections::BTreeMap, fmt};
 
 use serde::{Deserialize, Serialize};
 
-use crate::validate;
+use super::validate;
 
 /// One requirement of a label selector.
 #[derive(Debug, Clone, PartialEq, Eq)]

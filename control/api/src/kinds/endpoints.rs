@@ -4,9 +4,11 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    meta::ObjectMeta,
-    pod::Protocol,
-    validate::{Errors, FieldError},
+    primitives::{
+        Protocol,
+        validate::{Errors, FieldError},
+    },
+    resource::{ObjectMeta, Resource},
 };
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -83,7 +85,7 @@ impl Endpoints {
     }
 }
 
-impl crate::Resource for Endpoints {
+impl Resource for Endpoints {
     const KIND: &'static str = "Endpoints";
     const API_VERSION: &'static str = "v1";
     const PLURAL: &'static str = "endpoints";
@@ -106,7 +108,7 @@ impl crate::Resource for Endpoints {
 
     fn validate(&self) -> Vec<FieldError> {
         let mut errs = Errors::new();
-        crate::object::validate_common(self, &self.api_version, &self.kind, &mut errs);
+        crate::resource::validate_common(self, &self.api_version, &self.kind, &mut errs);
         for (i, s) in self.subsets.iter().enumerate() {
             for (j, a) in s.addresses.iter().chain(&s.not_ready_addresses).enumerate() {
                 if a.ip.parse::<std::net::IpAddr>().is_err() {

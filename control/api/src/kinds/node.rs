@@ -6,9 +6,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    meta::{ObjectMeta, Time},
-    quantity::Quantity,
-    validate::{self, Errors, FieldError},
+    primitives::{
+        Quantity,
+        validate::{self, Errors, FieldError},
+    },
+    resource::{ObjectMeta, Resource, Time},
 };
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -148,17 +150,17 @@ impl Node {
     }
 }
 
-impl crate::Resource for Node {
+impl Resource for Node {
     const KIND: &'static str = "Node";
     const API_VERSION: &'static str = "v1";
     const PLURAL: &'static str = "nodes";
     const NAMESPACED: bool = false;
 
-    crate::object::resource_common!();
+    crate::resource::resource_common!();
 
     fn validate(&self) -> Vec<FieldError> {
         let mut errs = Errors::new();
-        crate::object::validate_common(self, &self.api_version, &self.kind, &mut errs);
+        crate::resource::validate_common(self, &self.api_version, &self.kind, &mut errs);
         if !self.metadata.name.is_empty() {
             errs.check(
                 "metadata.name",

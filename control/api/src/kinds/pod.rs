@@ -5,9 +5,11 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    meta::{ObjectMeta, Time},
-    quantity::Quantity,
-    validate::{self, Errors},
+    primitives::{
+        IntOrString, Protocol, Quantity,
+        validate::{self, Errors, FieldError},
+    },
+    resource::{ObjectMeta, Resource, Time},
 };
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -129,33 +131,6 @@ pub struct ContainerPort {
     pub protocol: Protocol,
 }
 
-/// Transport protocol of a port.
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
-pub enum Protocol {
-    #[default]
-    #[serde(rename = "TCP")]
-    Tcp,
-    #[serde(rename = "UDP")]
-    Udp,
-}
-
-impl Protocol {
-    pub fn as_str(&self) -> &'static str {
-        match self {
-            Protocol::Tcp => "TCP",
-            Protocol::Udp => "UDP",
-        }
-    }
-}
-
-impl std::fmt::Display for Protocol {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ResourceRequirements {
@@ -176,23 +151,6 @@ impl ResourceRequirements {
         self.requests
             .get(resource)
             .or_else(|| self.limits.get(resource))
-    }
-}
-
-/// A port given by number or by the name of a container port.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(untagged)]
-pub enum IntOrString {
-    Int(i64),
-    String(String),
-}
-
-impl std::fmt::Display for IntOrString {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            IntOrString::Int(n) => write!(f, "{n}"),
-            IntOrString::String(s) => f.write_str(s),
-        }
     }
 }
 
@@ -812,7 +770,7 @@ fn validate_probe(p: &Probe, at: &str, errs: &mut Errors) {
     }
 }
 
-impl crate::Resource for Pod {
+impl Resource for Pod {
     const KIND: &'static str = "Pod";
     const API_VERSION: &'static str = "v1";
     const PLURAL: &'static str = "pods";
@@ -820,11 +778,11 @@ impl crate::Resource for Pod {
     const EXTRA_FIELDS: &'static [&'static str] =
         &["spec.nodeName", "status.phase", "status.podIP"];
 
-    crate::object::resource_common!();
+    crate::resource::resource_common!();
 
-    fn validate(&self) -> Vec<crate::validate::FieldError> {
+    fn validate(&self) -> Vec<FieldError> {
         let mut errs = Errors::new();
-        crate::object::validate_common(self, &self.api_version, &self.kind, &mut errs);
+        crate::resource::validate_common(self, &self.api_version, &self.kind, &mut errs);
         if !self.metadata.name.is_empty() {
             errs.check(
                 "metadata.name",
@@ -835,7 +793,7 @@ impl crate::Resource for Pod {
         errs.0
     }
 
-    fn validate_update(&self, old: &Self) -> Vec<crate::validate::FieldError> {
+    fn validate_update(&self, old: &Self) -> Vec<FieldError> {
         let mut errs = Errors::new();
         // The scheduler binds a pod once: nodeName may go from empty to set.
         if !old.spec.node_name.is_empty() && self.spec.node_name != old.spec.node_name {

@@ -3,11 +3,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use super::pod::{self, PodSpec, RestartPolicy};
 use crate::{
-    meta::{ObjectMeta, Time},
-    pod::{self, IntOrString, PodSpec, RestartPolicy},
-    selector::LabelSelector,
-    validate::{self, Errors, FieldError},
+    primitives::{
+        IntOrString,
+        selector::LabelSelector,
+        validate::{self, Errors, FieldError},
+    },
+    resource::{ObjectMeta, Resource, Time},
 };
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -165,17 +168,17 @@ fn percent_or_int(v: &IntOrString) -> Result<(), String> {
     }
 }
 
-impl crate::Resource for Deployment {
+impl Resource for Deployment {
     const KIND: &'static str = "Deployment";
     const API_VERSION: &'static str = "apps/v1";
     const PLURAL: &'static str = "deployments";
     const NAMESPACED: bool = true;
 
-    crate::object::resource_common!();
+    crate::resource::resource_common!();
 
     fn validate(&self) -> Vec<FieldError> {
         let mut errs = Errors::new();
-        crate::object::validate_common(self, &self.api_version, &self.kind, &mut errs);
+        crate::resource::validate_common(self, &self.api_version, &self.kind, &mut errs);
         if !self.metadata.name.is_empty() {
             errs.check(
                 "metadata.name",
@@ -209,7 +212,7 @@ impl crate::Resource for Deployment {
                 format!("spec.selector.matchExpressions[{i}].key"),
                 validate::label_key(&e.key),
             );
-            use crate::selector::SelectorOperator::*;
+            use crate::primitives::selector::SelectorOperator::*;
             match e.operator {
                 In | NotIn if e.values.is_empty() => errs.add(
                     format!("spec.selector.matchExpressions[{i}].values"),

@@ -6,9 +6,11 @@ use std::collections::{BTreeMap, BTreeSet};
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    meta::ObjectMeta,
-    pod::{IntOrString, Protocol},
-    validate::{self, Errors, FieldError},
+    primitives::{
+        IntOrString, Protocol,
+        validate::{self, Errors, FieldError},
+    },
+    resource::{ObjectMeta, Resource},
 };
 
 /// The default NodePort range, as Kubernetes has it.
@@ -138,17 +140,17 @@ impl Service {
     }
 }
 
-impl crate::Resource for Service {
+impl Resource for Service {
     const KIND: &'static str = "Service";
     const API_VERSION: &'static str = "v1";
     const PLURAL: &'static str = "services";
     const NAMESPACED: bool = true;
 
-    crate::object::resource_common!();
+    crate::resource::resource_common!();
 
     fn validate(&self) -> Vec<FieldError> {
         let mut errs = Errors::new();
-        crate::object::validate_common(self, &self.api_version, &self.kind, &mut errs);
+        crate::resource::validate_common(self, &self.api_version, &self.kind, &mut errs);
         if !self.metadata.name.is_empty() {
             errs.check(
                 "metadata.name",

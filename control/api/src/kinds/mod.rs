@@ -1,0 +1,14 @@
+//! The concrete kinds, each a [`Resource`](crate::resource::Resource) built
+//! from the shared primitives: schema, defaults and validation. How each is
+//! served is `crate::served`'s table; a kind knows another only as part of
+//! its schema (a Deployment's Pod template).
+
+pub mod deployment;
+pub mod endpoints;
+pub mod node;
+pub mod pod;
+pub mod service;
+
+pub use self::{
+    deployment::Deployment, endpoints::Endpoints, node::Node, pod::Pod, service::Service,
+};

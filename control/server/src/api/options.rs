@@ -1,0 +1,64 @@
+//! List and watch options from the query string (`labelSelector`,
+//! `fieldSelector`, `watch`, `resourceVersion`, `allowWatchBookmarks`,
+//! `timeoutSeconds`), checked against the kind, and the filter they make.
+
+use std::{collections::HashMap, time::Duration};
+
+use keel_api::{FieldSelector, KindInfo, Selector};
+
+use super::error::ApiError;
+use crate::store::Obj;
+
+/// Parsed list/watch options.
+pub(super) struct ListOptions {
+    pub labels: Selector,
+    pub fields: FieldSelector,
+    pub watch: bool,
+    pub resource_version: String,
+    pub bookmarks: bool,
+    pub timeout: Option<Duration>,
+}
+
+impl ListOptions {
+    /// Reads the options of a list or watch of `kind`; a field selector may
+    /// name only the fields the kind's table row lists.
+    pub fn parse(kind: &KindInfo, q: &HashMap<String, String>) -> Result<Self, ApiError> {
+        let labels = Selector::parse(q.get("labelSelector").map(String::as_str).unwrap_or(""))
+            .map_err(|e| ApiError::bad_request(format!("labelSelector: {e}")))?;
+        let fields = FieldSelector::parse(q.get("fieldSelector").map(String::as_str).unwrap_or(""))
+            .map_err(|e| ApiError::bad_request(format!("fieldSelector: {e}")))?;
+        if let Some(f) = fields
+            .fields()
+            .find(|f| !kind.field_selectors().any(|s| s == *f))
+        {
+            return Err(ApiError::bad_request(format!(
+                "fieldSelector: field {f:?} is not supported for {} (supported: {})",
+                kind.name,
+                kind.field_selectors().collect::<Vec<_>>().join(", ")
+            )));
+        }
+        let flag = |k: &str| q.get(k).is_some_and(|v| v == "true" || v == "1");
+        let timeout = match q.get("timeoutSeconds") {
+            Some(t) => Some(Duration::from_secs(t.parse().map_err(|_| {
+                ApiError::bad_request(format!("timeoutSeconds: {t:?} is not a number"))
+            })?)),
+            None => None,
+        };
+        Ok(ListOptions {
+            labels,
+            fields,
+            watch: flag("watch"),
+            resource_version: q.get("resourceVersion").cloned().unwrap_or_default(),
+            bookmarks: flag("allowWatchBookmarks"),
+            timeout,
+        })
+    }
+
+    /// Whether `obj` is in the list: in `ns` (any namespace when `None`) and
+    /// matching both selectors.
+    pub fn matches(&self, obj: &Obj, ns: Option<&str>) -> bool {
+        ns.is_none_or(|ns| obj.meta().namespace == ns)
+            && self.labels.matches(&obj.meta().labels)
+            && self.fields.matches(|f| obj.field(f))
+    }
+}
