@@ -251,7 +251,7 @@ pub fn testbin_in(
         cmd.args(["join-cgroup", cg.to_str().expect("utf-8 path"), "--", &tb]);
     }
     cmd.args(args);
-    let ns = std::fs::File::open(keel_cni::ns::NetNs::named_path(netns)).expect("netns");
+    let ns = std::fs::File::open(keel_sys::ns::NetNs::named_path(netns)).expect("netns");
     let fd = ns.as_raw_fd();
     // SAFETY: setns is async-signal-safe; `ns` lives in the closure.
     unsafe {

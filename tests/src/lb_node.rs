@@ -36,7 +36,7 @@ impl NsProcess {
     fn start(netns: &TestNetns, program: PathBuf, args: Vec<String>, log: PathBuf) -> Self {
         let mut p = NsProcess {
             child: None,
-            netns: keel_cni::ns::NetNs::named_path(netns.name()),
+            netns: keel_sys::ns::NetNs::named_path(netns.name()),
             program,
             args,
             log,
@@ -165,7 +165,7 @@ impl LbNode {
             serde_json::to_vec(&serde_json::json!({
                 "server": "http://127.0.0.1:6443",
                 "tokenFile": control_dir.join("token"),
-                "netns": keel_cni::ns::NetNs::named_path(netns.name()),
+                "netns": keel_sys::ns::NetNs::named_path(netns.name()),
             }))
             .expect("json"),
         )

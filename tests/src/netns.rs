@@ -6,7 +6,7 @@ use std::{
     process::Command,
 };
 
-use keel_cni::ns::{NetNs, NsError};
+use keel_sys::ns::{NetNs, NsError};
 
 /// A fresh named network namespace with loopback up and no other interface,
 /// so nothing sent inside it can leave the machine. Deleted on drop; any

@@ -13,7 +13,7 @@ use std::{
 };
 
 use anyhow::Context;
-use keel_cni::ns::NetNs;
+use keel_sys::ns::NetNs;
 
 const TIMEOUT: Duration = Duration::from_secs(3);
 

@@ -104,7 +104,7 @@ impl TestRegistry {
                     fs::read_to_string(r.dir.path().join("registry.log")).unwrap_or_default()
                 );
             }
-            keel_cni::ns::NetNs::open(netns)
+            keel_sys::ns::NetNs::open(netns)
                 .ok()?
                 .run(|| std::net::TcpStream::connect(&addr).ok().map(drop))
                 .ok()?

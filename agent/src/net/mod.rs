@@ -14,7 +14,7 @@ pub mod plan;
 use std::{net::Ipv4Addr, time::Duration};
 
 use keel_api::node::NodeCondition;
-use keel_cni::netlink::Handle;
+use keel_sys::netlink::Handle;
 use tokio::sync::watch;
 
 use self::plan::{Me, Mode, Peer, VxlanConfig};
@@ -178,7 +178,7 @@ fn reconcile(cfg: &NetConfig, pod_cidr: ipnet::Ipv4Net, peers: &[Peer]) -> Resul
     kernel::apply(&mut h, &ops, uplink).map_err(|e| e.to_string())?;
     // After the device exists: some of these are its own.
     for (rel, value) in plan::sysctls(&want) {
-        keel_cni::sysctl::set_rel(&rel, value).map_err(|e| e.to_string())?;
+        keel_sys::sysctl::set_rel(&rel, value).map_err(|e| e.to_string())?;
     }
     let peers_total = peers.iter().filter(|p| p.name != cfg.node_name).count();
     Ok(Report {

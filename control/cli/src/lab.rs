@@ -105,7 +105,7 @@ pub fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
                 std::fs::write(cg.join("cgroup.procs"), std::process::id().to_string())
                     .with_context(|| format!("joining cgroup {}", cg.display()))?;
             }
-            let ns = std::fs::File::open(keel_cni::ns::NetNs::named_path(&netns))
+            let ns = std::fs::File::open(keel_sys::ns::NetNs::named_path(&netns))
                 .with_context(|| format!("opening netns {netns}"))?;
             nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
                 .with_context(|| format!("entering netns {netns}"))?;

@@ -10,7 +10,7 @@ use std::{
 
 use anyhow::Context;
 use ipnet::{IpNet, Ipv4Net};
-use keel_cni::{
+use keel_sys::{
     netlink::{
         Handle,
         addr::AddrAdd,

@@ -30,7 +30,7 @@ use keel_api::{
     Node, Pod,
     client::{Client, ClientConfig, ClientConfigFile, ListParams},
 };
-use keel_cni::ns::NetNs;
+use keel_sys::ns::NetNs;
 
 pub use self::{
     state::{LABS_DIR, State},
@@ -138,7 +138,7 @@ impl Lab {
         let topology = Topology::plan(spec).map_err(|e| anyhow::anyhow!("{e}"))?;
         let dir = state::lab_dir(&spec.name);
         let prefix = topology::netns_prefix(&spec.name);
-        let taken = std::fs::read_dir(keel_cni::ns::NETNS_RUN_DIR)
+        let taken = std::fs::read_dir(keel_sys::ns::NETNS_RUN_DIR)
             .map(|rd| {
                 rd.flatten().any(|e| {
                     e.file_name()

@@ -14,7 +14,7 @@ use std::{
 };
 
 use anyhow::Context;
-use keel_cni::ns::NetNs;
+use keel_sys::ns::NetNs;
 use nix::{
     sys::signal::{Signal, kill},
     unistd::Pid,

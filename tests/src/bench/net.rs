@@ -19,8 +19,8 @@ use std::{
 };
 
 use keel_api::{Node, Pod, Quantity, Time, client::ListParams};
-use keel_cni::ns::NetNs;
 use keel_lab::{Bins, Lab, LabGuard, Mode, Options, Spec, block_on};
+use keel_sys::ns::NetNs;
 
 use super::{Samples, Table, stats::fmt_duration};
 use crate::{TestNetns, probe};
@@ -184,8 +184,8 @@ fn ratio(a: f64, b: f64) -> String {
 /// The MTU of eth0 in `ns` (over netlink: /sys shows the mounter's
 /// namespace, not the caller's).
 fn eth0_mtu(ns: &NetNs) -> anyhow::Result<u32> {
-    let mut h = keel_cni::netlink::Handle::in_netns(ns)?;
-    let link = keel_cni::netlink::link::LinkGet::Name("eth0".into())
+    let mut h = keel_sys::netlink::Handle::in_netns(ns)?;
+    let link = keel_sys::netlink::link::LinkGet::Name("eth0".into())
         .execute(&mut h)?
         .ok_or_else(|| anyhow::anyhow!("no eth0 in {}", ns.path().display()))?;
     Ok(link.mtu)
@@ -244,7 +244,7 @@ fn setup(mode: Mode, host_routing: &str) -> anyhow::Result<(LabGuard, [NetNs; 4]
     // inherits the ssthresh an earlier one to the same address saved, and a
     // run after a lossy one ramps up slowly (each namespace has its own).
     for ns in &nss {
-        ns.run(|| keel_cni::sysctl::set("net.ipv4.tcp_no_metrics_save", "1"))??;
+        ns.run(|| keel_sys::sysctl::set("net.ipv4.tcp_no_metrics_save", "1"))??;
     }
     Ok((lab, nss, ips))
 }
@@ -264,7 +264,7 @@ fn extra_hosts(lab: &Lab, mtu: u32, first: u8) -> anyhow::Result<[TestNetns; 2]>
         ip(&format!("-n {seg} link set {port} master br0 up"))?;
         ip(&format!("-n {n} addr add {addr} dev eth0"))?;
         ip(&format!("-n {n} link set eth0 up"))?;
-        h.run(|| keel_cni::sysctl::set("net.ipv4.tcp_no_metrics_save", "1"))?;
+        h.run(|| keel_sys::sysctl::set("net.ipv4.tcp_no_metrics_save", "1"))?;
     }
     Ok(hosts)
 }

@@ -37,8 +37,8 @@ use axum::{
     routing::get,
 };
 use ipnet::Ipv4Net;
-use keel_cni::netlink::Handle;
 use keel_ebpf_common::net::CidrEntry;
+use keel_sys::netlink::Handle;
 use tokio::sync::watch;
 
 use self::{

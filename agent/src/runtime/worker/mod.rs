@@ -359,7 +359,7 @@ impl<R: PodRuntime + Clone> PodWorker<R> {
                     tokio::task::spawn_blocking(move || {
                         let run = move || check_network(&c2, &p2, host);
                         match netns {
-                            Some(ns) => keel_cni::ns::NetNs::open(&ns)
+                            Some(ns) => keel_sys::ns::NetNs::open(&ns)
                                 .map_err(|e| e.to_string())
                                 .and_then(|n| n.run(run).map_err(|e| e.to_string()))
                                 .unwrap_or_else(|e| {

@@ -5,7 +5,7 @@
 use std::{collections::BTreeMap, net::IpAddr, net::Ipv4Addr};
 
 use ipnet::{IpNet, Ipv4Net};
-use keel_cni::{
+use keel_sys::{
     netlink::{
         Handle,
         route::{MAIN_TABLE, Route, RouteAdd, RouteDel, RouteList},

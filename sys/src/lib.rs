@@ -1,0 +1,12 @@
+//! keel-sys: the kernel plumbing keel's crates share — the CNI plugin, the
+//! agent, the lab and the tests.
+//!
+//! - [`netlink`]: a synchronous rtnetlink layer (links, addresses, routes,
+//!   neighbours; pure message builders, batched requests, kernel errors
+//!   classified in one place).
+//! - [`ns`]: network namespaces: create, open, delete, run a closure inside.
+//! - [`sysctl`]: the calling thread's namespace's kernel parameters.
+
+pub mod netlink;
+pub mod ns;
+pub mod sysctl;
