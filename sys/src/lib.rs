@@ -5,8 +5,11 @@
 //!   neighbours; pure message builders, batched requests, kernel errors
 //!   classified in one place).
 //! - [`ns`]: network namespaces: create, open, delete, run a closure inside.
+//! - [`command`]: a `std::process::Command` whose child enters a network
+//!   namespace (and optionally a cgroup and a new session) before it execs.
 //! - [`sysctl`]: the calling thread's namespace's kernel parameters.
 
+pub mod command;
 pub mod netlink;
 pub mod ns;
 pub mod sysctl;

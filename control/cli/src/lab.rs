@@ -3,7 +3,6 @@
 
 use std::{os::unix::process::CommandExt, process::ExitCode};
 
-use anyhow::Context;
 use clap::Subcommand;
 use keel_lab::{Bins, Lab, Mode, Options, Spec, State};
 
@@ -100,16 +99,10 @@ pub fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
             command,
         } => {
             let lab = Lab::load(&name)?;
-            let (netns, cgroup) = lab.target(&target)?;
-            if let Some(cg) = cgroup {
-                std::fs::write(cg.join("cgroup.procs"), std::process::id().to_string())
-                    .with_context(|| format!("joining cgroup {}", cg.display()))?;
-            }
-            let ns = std::fs::File::open(keel_sys::ns::NetNs::named_path(&netns))
-                .with_context(|| format!("opening netns {netns}"))?;
-            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
-                .with_context(|| format!("entering netns {netns}"))?;
-            let err = std::process::Command::new(&command[0])
+            // exec: this process enters the target's namespace and cgroup
+            // and becomes the command.
+            let err = lab
+                .command(&target, &command[0])?
                 .args(&command[1..])
                 .exec();
             anyhow::bail!("running {}: {err}", command[0])

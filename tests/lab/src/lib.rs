@@ -16,10 +16,6 @@ pub mod topology;
 
 use std::{
     collections::BTreeMap,
-    os::{
-        fd::{AsFd, AsRawFd},
-        unix::process::CommandExt,
-    },
     path::{Path, PathBuf},
     process::Child,
     time::{Duration, Instant},
@@ -30,7 +26,7 @@ use keel_api::{
     Node, Pod,
     client::{Client, ClientConfig, ClientConfigFile, ListParams},
 };
-use keel_sys::ns::NetNs;
+use keel_sys::{command::InNetns, ns::NetNs};
 
 pub use self::{
     state::{LABS_DIR, State},
@@ -221,22 +217,13 @@ impl Lab {
             &bins.path("keel-testbin")?,
         )?;
         let dest = format!("docker://{host}/keel-testbin:latest");
-        let ns_fd = ns.as_fd().as_raw_fd();
-        let mut cmd = std::process::Command::new("skopeo");
-        cmd.args(["copy", "--quiet", "--dest-tls-verify=false"])
+        let out = ns
+            .command("skopeo")?
+            .args(["copy", "--quiet", "--dest-tls-verify=false"])
             .arg(format!("oci:{}:latest", layout.display()))
-            .arg(&dest);
-        // SAFETY: setns is async-signal-safe; the fd outlives the child's exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::setns(ns_fd, libc::CLONE_NEWNET) == 0 {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::last_os_error())
-                }
-            });
-        }
-        let out = cmd.output().context("running skopeo")?;
+            .arg(&dest)
+            .output()
+            .context("running skopeo")?;
         anyhow::ensure!(
             out.status.success(),
             "skopeo copy to {dest}: {}",
@@ -484,6 +471,19 @@ impl Lab {
                 )
             })?;
         Ok((self.pod_netns(&pod)?, cg(&pod.spec.node_name)))
+    }
+
+    /// A command for `program` that runs at `target` (as [`Lab::target`]
+    /// names it): inside its network namespace and, for pods and nodes,
+    /// its node's cgroup.
+    pub fn command(&self, target: &str, program: &str) -> anyhow::Result<std::process::Command> {
+        let (netns, cgroup) = self.target(target)?;
+        let ns = NetNs::open(NetNs::named_path(&netns))?;
+        let mut enter = InNetns::new(&ns)?;
+        if let Some(cg) = cgroup {
+            enter = enter.cgroup(&cg)?;
+        }
+        Ok(enter.command(program))
     }
 
     /// Stops one node's agent (by its recorded PID) — its pods keep running.

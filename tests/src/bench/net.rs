@@ -12,8 +12,6 @@
 use std::{
     io::{Read, Write},
     net::{Ipv4Addr, TcpListener, TcpStream},
-    os::fd::{AsFd, AsRawFd},
-    os::unix::process::CommandExt,
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
@@ -46,22 +44,6 @@ fn median(v: &mut [f64]) -> f64 {
 }
 const CHURN: usize = 20;
 
-fn in_ns(ns: &NetNs, program: &str) -> Command {
-    let fd = ns.as_fd().as_raw_fd();
-    let mut cmd = Command::new(program);
-    // SAFETY: setns is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setns(fd, libc::CLONE_NEWNET) == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        });
-    }
-    cmd
-}
-
 /// How an iperf3 run is shaped.
 #[derive(Clone, Copy)]
 enum Load {
@@ -90,7 +72,8 @@ impl Load {
 /// PID); bits per second received.
 fn iperf(src: &NetNs, dst: &NetNs, ip: Ipv4Addr, load: Load) -> anyhow::Result<f64> {
     let streams = if matches!(load, Load::Four) { 4 } else { 1 };
-    let mut server = in_ns(dst, "iperf3")
+    let mut server = dst
+        .command("iperf3")?
         .args(["-s", "-p", "5201"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -98,7 +81,7 @@ fn iperf(src: &NetNs, dst: &NetNs, ip: Ipv4Addr, load: Load) -> anyhow::Result<f
     let result = (|| {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let mut cmd = in_ns(src, "iperf3");
+            let mut cmd = src.command("iperf3")?;
             cmd.args([
                 "-c",
                 &ip.to_string(),
@@ -330,7 +313,8 @@ fn churn(lab: &Lab, mode: Mode) -> anyhow::Result<(Samples, Samples)> {
                 .output()?;
             return Ok(String::from_utf8_lossy(&out.stdout).contains(cidr));
         }
-        let out = in_ns(&ns, "ip")
+        let out = ns
+            .command("ip")?
             .args(["route", "show", "proto", "77"])
             .output()?;
         Ok(String::from_utf8_lossy(&out.stdout).contains(cidr))
