@@ -148,19 +148,15 @@ impl LbNode {
             Duration::from_secs(20),
             || control_dir.join("client.json").exists().then_some(()),
         );
-        let client_json = dir.path().join("client.json");
-        std::fs::write(
-            &client_json,
-            serde_json::to_vec(&serde_json::json!({
-                "server": "http://127.0.0.1:6443",
-                "tokenFile": control_dir.join("token"),
-                "netns": NetNs::named_path(netns.name()),
-            }))
-            .expect("json"),
+        // keel-control listens on the namespace's loopback: connect from there.
+        let config =
+            ClientConfig::from_parts("http://127.0.0.1:6443", &control_dir.join("token"), None)
+                .expect("client config");
+        let client = Client::with_connector(
+            &config,
+            keel_lab::connect::in_netns(&NetNs::named_path(netns.name())),
         )
-        .expect("client.json");
-        let client =
-            Client::new(&ClientConfig::load(&client_json).expect("client config")).expect("client");
+        .expect("client");
         let cgroup = TestCgroup::new(what).expect("cgroup");
         let bpffs = TestBpffs::new(what).expect("bpffs");
         let agent_dir = dir.path().join("agent");

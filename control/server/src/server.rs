@@ -42,7 +42,6 @@ pub async fn run(
             .tls
             .as_ref()
             .map(|t| t.client_ca.clone().unwrap_or_else(|| t.cert.clone())),
-        netns: None,
     };
 
     auth::write_private(

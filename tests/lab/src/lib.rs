@@ -7,6 +7,7 @@
 //! `keelctl lab up/status/run/down` drive it; tests and benchmarks use the
 //! same [`Lab`].
 
+pub mod connect;
 pub mod fabric;
 pub mod images;
 pub mod procs;
@@ -274,12 +275,12 @@ impl Lab {
         self.state.processes.push(p);
         self.children.push(child);
         self.state.save()?;
-        // The host's way in: connect from inside the control namespace.
+        // The server is only reachable inside the control namespace:
+        // [`Lab::client`] connects from there.
         let client_file = ClientConfigFile {
             server: t.control_url(),
             token_file: "control/token".into(),
             ca_file: None,
-            netns: Some(NetNs::named_path(&t.control.netns)),
         };
         let client_json = self.state.dir.join("client.json");
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -421,15 +422,21 @@ impl Lab {
         &self.state.topology
     }
 
-    /// client.json for reaching this lab's keel-control from the host.
+    /// client.json for this lab's keel-control (server URL and token). The
+    /// server is only reachable from inside the control namespace: use
+    /// [`Lab::client`], which connects from there.
     pub fn client_config_path(&self) -> PathBuf {
         self.state.dir.join("client.json")
     }
 
+    /// A client for this lab's keel-control, from any namespace.
     pub fn client(&self) -> anyhow::Result<Client> {
-        Ok(Client::new(&ClientConfig::load(
-            &self.client_config_path(),
-        )?)?)
+        let config = ClientConfig::load(&self.client_config_path())?;
+        let control = NetNs::named_path(&self.state.topology.control.netns);
+        Ok(Client::with_connector(
+            &config,
+            connect::in_netns(&control),
+        )?)
     }
 
     /// The network namespace of a pod (from its node's prefix and uid).
