@@ -34,7 +34,8 @@ pub struct NsProcess {
 }
 
 impl NsProcess {
-    fn start(netns: &TestNetns, program: PathBuf, args: Vec<String>, log: PathBuf) -> Self {
+    /// Starts `program args` inside `netns`, stderr appended to `log`.
+    pub fn start(netns: &TestNetns, program: PathBuf, args: Vec<String>, log: PathBuf) -> Self {
         let mut p = NsProcess {
             child: None,
             netns: NetNs::named_path(netns.name()),

@@ -13,6 +13,7 @@ pub mod quantity;
 pub mod selector;
 pub mod service;
 pub mod validate;
+pub mod vpc;
 
 pub use deployment::Deployment;
 pub use endpoints::Endpoints;

@@ -52,6 +52,18 @@ pub enum LabCommand {
     },
     /// List labs.
     List,
+    /// The lab's VPC route table: keel-control's exec VPC provider for a
+    /// lab in vpc mode (control/server/src/vpc/EXEC.md), programming the
+    /// router namespace's routes; the request on stdin, the answer on stdout.
+    #[command(hide = true)]
+    VpcRouter {
+        /// The router's network namespace.
+        #[arg(long)]
+        netns: String,
+        /// Refuse routes beyond this many, as a cloud's route quota does.
+        #[arg(long)]
+        max_routes: Option<usize>,
+    },
 }
 
 pub fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
@@ -119,6 +131,10 @@ pub fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        LabCommand::VpcRouter { netns, max_routes } => {
+            keel_lab::vpc_router::serve(&netns, max_routes)?;
+            Ok(ExitCode::SUCCESS)
         }
         LabCommand::List => {
             for n in State::list() {

@@ -5,7 +5,10 @@
 //! namespace and nothing has a route off the machine.
 //!
 //! `keelctl lab up/status/run/down` drive it; tests and benchmarks use the
-//! same [`Lab`].
+//! same [`Lab`]. What only a lab needs lives here, not in the production
+//! crates: the client connector that reaches keel-control from outside the
+//! lab ([`connect`]) and the VPC router keel-control programs in `vpc` mode
+//! ([`vpc_router`], behind its exec provider).
 
 pub mod connect;
 pub mod fabric;
@@ -14,6 +17,7 @@ pub mod procs;
 pub mod state;
 pub mod sweep;
 pub mod topology;
+pub mod vpc_router;
 
 use std::{
     collections::BTreeMap,
@@ -262,7 +266,16 @@ impl Lab {
             format!("{}s", opts.node_grace.as_secs()),
         ];
         if t.spec.mode == Mode::Vpc {
-            args.extend(["--vpc-provider".into(), format!("lab:{}", t.router)]);
+            // The router's table is the VPC: keel-control programs it
+            // through its exec provider, as it would a cloud's.
+            args.extend([
+                "--vpc-provider".into(),
+                format!(
+                    "exec:{} lab vpc-router --netns {}",
+                    bins.path("keelctl")?.display(),
+                    t.router
+                ),
+            ]);
         }
         let (p, child) = procs::spawn(
             "control",
