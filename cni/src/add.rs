@@ -12,15 +12,9 @@ use std::{
 };
 
 use ipnet::{IpNet, Ipv4Net};
-use netlink_packet_route::address::AddressScope;
-
-use crate::{
-    attach::{self, AttachError},
-    error::Error,
-    ipam::{Ipam, Lease},
-    netlink::Change,
+use keel_sys::{
     netlink::{
-        Handle,
+        Change, Handle,
         addr::AddrAdd,
         format_mac,
         link::{LinkAdd, LinkDel, LinkGet, LinkSet, VethPeer},
@@ -28,6 +22,13 @@ use crate::{
         route::{Route, RouteAdd},
     },
     ns::NetNs,
+};
+use netlink_packet_route::address::AddressScope;
+
+use crate::{
+    attach::{self, AttachError},
+    error::Error,
+    ipam::{Ipam, Lease},
     types::{CniEnv, CniResult, Interface, IpConfig, NetConf, RouteConf},
 };
 

@@ -21,14 +21,15 @@
 
 use std::{io, net::Ipv4Addr, path::PathBuf};
 
-use crate::{
+use keel_sys::{
     netlink::{
         Handle, Mac, NetlinkError,
         link::{LinkDel, LinkGet},
     },
     ns::NsError,
-    types::code,
 };
+
+use crate::types::code;
 
 /// Prefix of host-side veth names. Deliberately not "keel": the test
 /// sweeper removes host links named keel*, and these are real pods'.

@@ -4,11 +4,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::IpNet;
-
-use crate::{
-    attach::{self, AttachError},
-    error::Error,
-    ipam::Ipam,
+use keel_sys::{
     netlink::{
         Handle,
         addr::AddrList,
@@ -17,6 +13,12 @@ use crate::{
         route::{Route, RouteList},
     },
     ns::NetNs,
+};
+
+use crate::{
+    attach::{self, AttachError},
+    error::Error,
+    ipam::Ipam,
     types::{CniEnv, CniResult, NetConf},
 };
 

@@ -3,11 +3,12 @@
 //! its address. Succeeds when any of them is already gone, and may be
 //! repeated.
 
+use keel_sys::netlink::Handle;
+
 use crate::{
     attach,
     error::Error,
     ipam::Ipam,
-    netlink::Handle,
     types::{CniEnv, NetConf},
 };
 

@@ -1,10 +1,11 @@
 //! The crate's error: every module's error, and the CNI error code each
 //! one maps to.
 
+use keel_sys::netlink::NetlinkError;
+
 use crate::{
     attach::AttachError,
     ipam::IpamError,
-    netlink::NetlinkError,
     types::{CniError, code, config::ConfigError, env::EnvError, result::ResultError},
 };
 

@@ -4,14 +4,15 @@
 
 use std::collections::HashSet;
 
+use keel_sys::netlink::{
+    Handle,
+    link::{LinkDel, LinkList},
+};
+
 use crate::{
     attach,
     error::Error,
     ipam::Ipam,
-    netlink::{
-        Handle,
-        link::{LinkDel, LinkList},
-    },
     types::{Attachment, CniEnv, NetConf},
 };
 

@@ -1,10 +1,9 @@
 //! keel-cni: a CNI 1.1 plugin that attaches pods with a point-to-point
-//! veth and a crash-safe on-disk IPAM, plus the network helpers (netns,
-//! rtnetlink) the agent and the tests share with it.
+//! veth and a crash-safe on-disk IPAM.
 //!
 //! One file per command (`add`, `del`, `check`, `gc`, `status`,
 //! `version`), the protocol's data in `types`, address management in
-//! `ipam`, kernel access in `netlink` and `ns`. [`run`] is the whole
+//! `ipam`; kernel access (rtnetlink, namespaces) is keel-sys's. [`run`] is the whole
 //! plugin behind a function: environment and stdin in, stdout and exit
 //! code out.
 
@@ -15,10 +14,7 @@ pub mod del;
 pub mod error;
 pub mod gc;
 pub mod ipam;
-pub mod netlink;
-pub mod ns;
 pub mod status;
-pub mod sysctl;
 #[cfg(test)]
 mod tests;
 pub mod types;

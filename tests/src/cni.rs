@@ -16,7 +16,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use keel_cni::netlink::{
+use keel_sys::netlink::{
     Handle,
     link::{Link, LinkList},
 };

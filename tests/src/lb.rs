@@ -243,7 +243,7 @@ pub fn testbin_in(
     cg: Option<&std::path::Path>,
     args: &[&str],
 ) -> std::process::Command {
-    use std::os::{fd::AsRawFd, unix::process::CommandExt};
+    use keel_sys::{command::InNetns, ns::NetNs};
     let tb = crate::process::bin("keel-testbin");
     let tb = tb.to_str().expect("utf-8 path").to_string();
     let mut cmd = std::process::Command::new(&tb);
@@ -251,19 +251,10 @@ pub fn testbin_in(
         cmd.args(["join-cgroup", cg.to_str().expect("utf-8 path"), "--", &tb]);
     }
     cmd.args(args);
-    let ns = std::fs::File::open(keel_cni::ns::NetNs::named_path(netns)).expect("netns");
-    let fd = ns.as_raw_fd();
-    // SAFETY: setns is async-signal-safe; `ns` lives in the closure.
-    unsafe {
-        cmd.pre_exec(move || {
-            let _keep = &ns;
-            if libc::setns(fd, libc::CLONE_NEWNET) == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        });
-    }
+    let ns = NetNs::open(NetNs::named_path(netns)).unwrap_or_else(|e| panic!("{e}"));
+    InNetns::new(&ns)
+        .unwrap_or_else(|e| panic!("{e}"))
+        .apply(&mut cmd);
     cmd
 }
 

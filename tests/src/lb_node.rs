@@ -14,6 +14,7 @@ use std::{
 };
 
 use keel_api::client::{Client, ClientConfig};
+use keel_sys::ns::NetNs;
 
 use crate::{
     TestBpffs, TestCgroup, TestNetns,
@@ -33,10 +34,11 @@ pub struct NsProcess {
 }
 
 impl NsProcess {
-    fn start(netns: &TestNetns, program: PathBuf, args: Vec<String>, log: PathBuf) -> Self {
+    /// Starts `program args` inside `netns`, stderr appended to `log`.
+    pub fn start(netns: &TestNetns, program: PathBuf, args: Vec<String>, log: PathBuf) -> Self {
         let mut p = NsProcess {
             child: None,
-            netns: keel_cni::ns::NetNs::named_path(netns.name()),
+            netns: NetNs::named_path(netns.name()),
             program,
             args,
             log,
@@ -46,29 +48,17 @@ impl NsProcess {
     }
 
     fn spawn(&mut self) {
-        use std::os::{fd::AsRawFd, unix::process::CommandExt};
         let log = std::fs::OpenOptions::new()
             .create(true)
             .append(true)
             .open(&self.log)
             .expect("log file");
-        let ns = std::fs::File::open(&self.netns).expect("netns file");
-        let fd = ns.as_raw_fd();
-        let mut cmd = std::process::Command::new(&self.program);
+        let ns = NetNs::open(&self.netns).expect("netns file");
+        let mut cmd = ns.command(&self.program).expect("netns handle");
         cmd.args(&self.args)
             .env("RUST_LOG", "info,keel_agent=debug")
             .stdout(Stdio::null())
             .stderr(log);
-        // SAFETY: setns is async-signal-safe; `ns` outlives the spawn.
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::setns(fd, libc::CLONE_NEWNET) == 0 {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::last_os_error())
-                }
-            });
-        }
         self.child = Some(cmd.spawn().expect("spawning a keel binary"));
     }
 
@@ -159,19 +149,15 @@ impl LbNode {
             Duration::from_secs(20),
             || control_dir.join("client.json").exists().then_some(()),
         );
-        let client_json = dir.path().join("client.json");
-        std::fs::write(
-            &client_json,
-            serde_json::to_vec(&serde_json::json!({
-                "server": "http://127.0.0.1:6443",
-                "tokenFile": control_dir.join("token"),
-                "netns": keel_cni::ns::NetNs::named_path(netns.name()),
-            }))
-            .expect("json"),
+        // keel-control listens on the namespace's loopback: connect from there.
+        let config =
+            ClientConfig::from_parts("http://127.0.0.1:6443", &control_dir.join("token"), None)
+                .expect("client config");
+        let client = Client::with_connector(
+            &config,
+            keel_lab::connect::in_netns(&NetNs::named_path(netns.name())),
         )
-        .expect("client.json");
-        let client =
-            Client::new(&ClientConfig::load(&client_json).expect("client config")).expect("client");
+        .expect("client");
         let cgroup = TestCgroup::new(what).expect("cgroup");
         let bpffs = TestBpffs::new(what).expect("bpffs");
         let agent_dir = dir.path().join("agent");

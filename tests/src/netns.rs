@@ -1,12 +1,8 @@
 //! A named network namespace for one test, removed on drop.
 
-use std::{
-    os::fd::{AsFd, AsRawFd},
-    os::unix::process::CommandExt,
-    process::Command,
-};
+use std::process::Command;
 
-use keel_cni::ns::{NetNs, NsError};
+use keel_sys::ns::{NetNs, NsError};
 
 /// A fresh named network namespace with loopback up and no other interface,
 /// so nothing sent inside it can leave the machine. Deleted on drop; any
@@ -71,21 +67,7 @@ impl TestNetns {
     /// A command that runs inside the namespace. Unlike `ip netns exec` it
     /// keeps the host's mounts (so /sys/fs/cgroup stays visible).
     pub fn command(&self, program: &str) -> Command {
-        let mut cmd = Command::new(program);
-        let fd = self.ns.as_fd().as_raw_fd();
-        // SAFETY: setns is async-signal-safe; fd stays open in the child
-        // until exec (it is inherited across fork, O_CLOEXEC only closes it
-        // at exec).
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::setns(fd, libc::CLONE_NEWNET) == 0 {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::last_os_error())
-                }
-            });
-        }
-        cmd
+        self.ns.command(program).unwrap_or_else(|e| panic!("{e}"))
     }
 }
 

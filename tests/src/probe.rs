@@ -6,14 +6,12 @@
 use std::{
     io::{Read, Write},
     net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream, UdpSocket},
-    os::fd::{AsFd, AsRawFd},
-    os::unix::process::CommandExt,
-    process::{Command, Stdio},
+    process::Stdio,
     time::Duration,
 };
 
 use anyhow::Context;
-use keel_cni::ns::NetNs;
+use keel_sys::ns::NetNs;
 
 const TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -107,22 +105,13 @@ pub fn udp(src: &NetNs, dst: &NetNs, ip: Ipv4Addr) -> anyhow::Result<()> {
 
 /// `ping -c 1` from `src` (Debian's iputils-ping, inside the namespace).
 pub fn ping(src: &NetNs, ip: Ipv4Addr) -> anyhow::Result<()> {
-    let fd = src.as_fd().as_raw_fd();
-    let mut cmd = Command::new("ping");
-    cmd.args(["-c", "1", "-W", "3", &ip.to_string()])
+    let out = src
+        .command("ping")?
+        .args(["-c", "1", "-W", "3", &ip.to_string()])
         .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    // SAFETY: setns is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setns(fd, libc::CLONE_NEWNET) == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        });
-    }
-    let out = cmd.output().context("running ping")?;
+        .stderr(Stdio::piped())
+        .output()
+        .context("running ping")?;
     anyhow::ensure!(
         out.status.success(),
         "ping {ip}: {}",

@@ -39,22 +39,8 @@ pub struct TestRegistry {
 /// A command that runs inside the network namespace at `path` (a named
 /// one: `/run/netns/NAME`), keeping the host's mounts.
 pub fn netns_command(path: &Path, program: &str) -> Command {
-    use std::os::{fd::IntoRawFd, unix::process::CommandExt};
-    let fd = fs::File::open(path)
-        .unwrap_or_else(|e| panic!("opening {}: {e}", path.display()))
-        .into_raw_fd();
-    let mut cmd = Command::new(program);
-    // SAFETY: setns is async-signal-safe; the fd stays open until exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setns(fd, libc::CLONE_NEWNET) == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        });
-    }
-    cmd
+    let ns = keel_sys::ns::NetNs::open(path).unwrap_or_else(|e| panic!("{e}"));
+    ns.command(program).unwrap_or_else(|e| panic!("{e}"))
 }
 
 impl TestRegistry {
@@ -104,7 +90,7 @@ impl TestRegistry {
                     fs::read_to_string(r.dir.path().join("registry.log")).unwrap_or_default()
                 );
             }
-            keel_cni::ns::NetNs::open(netns)
+            keel_sys::ns::NetNs::open(netns)
                 .ok()?
                 .run(|| std::net::TcpStream::connect(&addr).ok().map(drop))
                 .ok()?

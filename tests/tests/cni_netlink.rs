@@ -1,11 +1,12 @@
-//! keel-cni's rtnetlink layer against the kernel, in fresh namespaces:
-//! links (veth, VXLAN), addresses, routes (replace, via a gateway, onlink,
-//! other tables), neighbours and VXLAN FDB entries, and the errno
-//! classification the callers rely on. The agent reuses this layer.
+//! keel-sys's rtnetlink layer, which keel-cni attaches pods with, against
+//! the kernel in fresh namespaces: links (veth, VXLAN), addresses, routes
+//! (replace, via a gateway, onlink, other tables), neighbours and VXLAN FDB
+//! entries, and the errno classification the callers rely on. The agent and
+//! the lab use the same layer.
 
 use std::net::IpAddr;
 
-use keel_cni::netlink::{
+use keel_sys::netlink::{
     Handle,
     addr::{AddrAdd, AddrDel, AddrList},
     link::{LinkAdd, LinkDel, LinkGet, LinkKind, LinkList, LinkSet, VethPeer, Vxlan},

@@ -5,7 +5,7 @@
 
 use std::{net::Ipv4Addr, time::Duration};
 
-use keel_cni::netlink::{
+use keel_sys::netlink::{
     Handle,
     addr::AddrList,
     link::{LinkAdd, LinkGet, LinkSet, VethPeer},
@@ -261,7 +261,7 @@ fn del_is_idempotent_and_releases_without_a_link() {
     // The link disappears behind keel's back; DEL still releases the IP.
     let name = node.keel_links()[0].name.clone();
     node.ns
-        .run(|| keel_cni::netlink::link::LinkDel::Name(name).execute(&mut Handle::new().unwrap()))
+        .run(|| keel_sys::netlink::link::LinkDel::Name(name).execute(&mut Handle::new().unwrap()))
         .unwrap();
     node.keel("DEL", Some(&pod.attach()), &conf).ok();
     node.keel("DEL", Some(&pod.attach()), &conf).ok();

@@ -17,8 +17,8 @@ use std::{
 };
 
 use keel_api::{Endpoints, Pod, client::ListParams};
-use keel_cni::ns::NetNs;
 use keel_lab::{Bins, Lab, LabGuard, Mode, Options, Spec, block_on};
+use keel_sys::ns::NetNs;
 use keel_tests::{
     containerd::TestContainerd,
     process::bin,

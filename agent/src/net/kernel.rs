@@ -6,7 +6,7 @@
 use std::net::{IpAddr, Ipv4Addr};
 
 use ipnet::{IpNet, Ipv4Net};
-use keel_cni::netlink::{
+use keel_sys::netlink::{
     Handle, NetlinkError,
     addr::{AddrAdd, AddrDel, AddrList},
     link::{LinkAdd, LinkDel, LinkGet, LinkKind, LinkList, LinkSet, Vxlan},

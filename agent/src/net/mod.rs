@@ -14,7 +14,7 @@ pub mod plan;
 use std::{net::Ipv4Addr, time::Duration};
 
 use keel_api::node::NodeCondition;
-use keel_cni::netlink::Handle as Netlink;
+use keel_sys::netlink::Handle as Netlink;
 use tokio::sync::watch;
 
 use self::plan::{Me, Mode, Peer, VxlanConfig};
@@ -185,11 +185,11 @@ fn condition(status: &str, reason: &str, message: &str) -> NodeCondition {
 #[derive(Debug, thiserror::Error)]
 pub enum NetError {
     #[error("netlink: {0}")]
-    Netlink(#[from] keel_cni::netlink::NetlinkError),
+    Netlink(#[from] keel_sys::netlink::NetlinkError),
     #[error("no interface holds the node IP {ip}")]
     NoUplink { ip: Ipv4Addr },
     #[error(transparent)]
-    Sysctl(#[from] keel_cni::sysctl::SysctlError),
+    Sysctl(#[from] keel_sys::sysctl::SysctlError),
 }
 
 struct Pass {
@@ -228,7 +228,7 @@ fn reconcile(cfg: &NetConfig, pod_cidr: ipnet::Ipv4Net, peers: &[Peer]) -> Resul
     kernel::apply(&mut h, &ops, uplink)?;
     // After the device exists: some of these are its own.
     for (rel, value) in plan::sysctls(&want) {
-        keel_cni::sysctl::set_rel(&rel, value)?;
+        keel_sys::sysctl::set_rel(&rel, value)?;
     }
     let peers_total = peers.iter().filter(|p| p.name != cfg.node_name).count();
     Ok(Pass {

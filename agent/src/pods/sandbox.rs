@@ -10,7 +10,7 @@ use std::{
 };
 
 use keel_api::{Pod, Time};
-use keel_cni::ns::{NETNS_RUN_DIR, NetNs};
+use keel_sys::ns::{NETNS_RUN_DIR, NetNs};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -26,7 +26,7 @@ pub enum SandboxError {
         pod: String,
         netns: String,
         #[source]
-        source: keel_cni::ns::NsError,
+        source: keel_sys::ns::NsError,
     },
     #[error("pod {pod}: {source}")]
     Cni {
@@ -194,14 +194,14 @@ impl Sandboxes {
             source,
         })?;
         let _ = ns.run(|| {
-            let mut h = keel_cni::netlink::Handle::new()?;
-            let lo = keel_cni::netlink::link::LinkGet::Name("lo".into()).execute(&mut h)?;
+            let mut h = keel_sys::netlink::Handle::new()?;
+            let lo = keel_sys::netlink::link::LinkGet::Name("lo".into()).execute(&mut h)?;
             if let Some(lo) = lo {
-                keel_cni::netlink::link::LinkSet::index(lo.index)
+                keel_sys::netlink::link::LinkSet::index(lo.index)
                     .up()
                     .execute(&mut h)?;
             }
-            Ok::<(), keel_cni::netlink::NetlinkError>(())
+            Ok::<(), keel_sys::netlink::NetlinkError>(())
         });
         let attachment = match self.cni.add(uid, &path, POD_IFNAME) {
             Ok(a) => a,

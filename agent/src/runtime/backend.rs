@@ -260,7 +260,7 @@ pub trait PodRuntime: Send + Sync + 'static {
             tokio::task::spawn_blocking(move || {
                 let run = move || check_network(&c, &p, host);
                 match netns {
-                    Some(ns) => keel_cni::ns::NetNs::open(&ns)
+                    Some(ns) => keel_sys::ns::NetNs::open(&ns)
                         .map_err(|e| e.to_string())
                         .and_then(|n| n.run(run).map_err(|e| e.to_string()))
                         .unwrap_or_else(|e| {

@@ -19,6 +19,7 @@ pub mod kinds;
 pub mod primitives;
 pub mod resource;
 pub mod served;
+pub mod vpc;
 
 // The modules' own paths, which the agent, the CLI and the tests name
 // (`keel_api::pod::Container`, `keel_api::validate::dns1123_subdomain`).

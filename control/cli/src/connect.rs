@@ -37,12 +37,8 @@ impl ConnectArgs {
 
     pub fn client(&self) -> anyhow::Result<Client> {
         if let Some(lab) = &self.lab {
-            let path = PathBuf::from(keel_lab::LABS_DIR)
-                .join(lab)
-                .join("client.json");
-            let config = ClientConfig::load(&path)
-                .with_context(|| format!("no lab named {lab:?} (keelctl lab list)"))?;
-            return Ok(Client::new(&config)?);
+            // The lab's own client: it connects from inside the lab.
+            return keel_lab::Lab::load(lab)?.client();
         }
         let config = match (&self.server, &self.config) {
             (Some(server), _) => {

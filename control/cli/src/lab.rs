@@ -3,7 +3,6 @@
 
 use std::{os::unix::process::CommandExt, process::ExitCode};
 
-use anyhow::Context;
 use clap::Subcommand;
 use keel_lab::{Bins, Lab, Mode, Options, Spec, State};
 
@@ -53,6 +52,18 @@ pub enum LabCommand {
     },
     /// List labs.
     List,
+    /// The lab's VPC route table: keel-control's exec VPC provider for a
+    /// lab in vpc mode (control/server/src/vpc/EXEC.md), programming the
+    /// router namespace's routes; the request on stdin, the answer on stdout.
+    #[command(hide = true)]
+    VpcRouter {
+        /// The router's network namespace.
+        #[arg(long)]
+        netns: String,
+        /// Refuse routes beyond this many, as a cloud's route quota does.
+        #[arg(long)]
+        max_routes: Option<usize>,
+    },
 }
 
 pub fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
@@ -100,16 +111,10 @@ pub fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
             command,
         } => {
             let lab = Lab::load(&name)?;
-            let (netns, cgroup) = lab.target(&target)?;
-            if let Some(cg) = cgroup {
-                std::fs::write(cg.join("cgroup.procs"), std::process::id().to_string())
-                    .with_context(|| format!("joining cgroup {}", cg.display()))?;
-            }
-            let ns = std::fs::File::open(keel_cni::ns::NetNs::named_path(&netns))
-                .with_context(|| format!("opening netns {netns}"))?;
-            nix::sched::setns(&ns, nix::sched::CloneFlags::CLONE_NEWNET)
-                .with_context(|| format!("entering netns {netns}"))?;
-            let err = std::process::Command::new(&command[0])
+            // exec: this process enters the target's namespace and cgroup
+            // and becomes the command.
+            let err = lab
+                .command(&target, &command[0])?
                 .args(&command[1..])
                 .exec();
             anyhow::bail!("running {}: {err}", command[0])
@@ -126,6 +131,10 @@ pub fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
             } else {
                 ExitCode::FAILURE
             })
+        }
+        LabCommand::VpcRouter { netns, max_routes } => {
+            keel_lab::vpc_router::serve(&netns, max_routes)?;
+            Ok(ExitCode::SUCCESS)
         }
         LabCommand::List => {
             for n in State::list() {

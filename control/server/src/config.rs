@@ -17,6 +17,8 @@ pub struct ServerConfig {
     pub advertise_url: Option<String>,
     /// `--vpc-provider`: where the route controller programs pod CIDRs (vpc mode).
     pub vpc_provider: Option<String>,
+    /// `--vpc-provider-timeout`: how long one run of the provider may take.
+    pub vpc_provider_timeout: Duration,
 }
 
 #[derive(Debug, Clone)]

@@ -67,9 +67,13 @@ struct Args {
     #[arg(long)]
     log_json: bool,
     /// Program a VPC route table with each node's pod CIDR (vpc mode):
-    /// `lab:<router netns>` for the lab's simulated VPC.
+    /// `exec:PROGRAM [ARG…]` runs PROGRAM with the desired route table as
+    /// JSON on stdin (contract: control/server/src/vpc/EXEC.md).
     #[arg(long)]
     vpc_provider: Option<String>,
+    /// How long one run of the VPC provider may take before it is killed.
+    #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
+    vpc_provider_timeout: Duration,
 }
 
 fn parse_port_range(s: &str) -> anyhow::Result<std::ops::RangeInclusive<u16>> {
@@ -130,6 +134,7 @@ async fn main() -> anyhow::Result<()> {
             }),
         advertise_url: args.advertise_url,
         vpc_provider: args.vpc_provider,
+        vpc_provider_timeout: args.vpc_provider_timeout,
     };
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

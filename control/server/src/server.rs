@@ -42,7 +42,6 @@ pub async fn run(
             .tls
             .as_ref()
             .map(|t| t.client_ca.clone().unwrap_or_else(|| t.cert.clone())),
-        netns: None,
     };
 
     auth::write_private(
@@ -63,9 +62,10 @@ pub async fn run(
         "keel-control serving"
     );
     let vpc = match &config.vpc_provider {
-        Some(flag) => Some(std::sync::Arc::from(
-            crate::vpc::from_flag(flag).map_err(anyhow::Error::msg)?,
-        )),
+        Some(flag) => Some(Arc::from(crate::vpc::from_flag(
+            flag,
+            config.vpc_provider_timeout,
+        )?)),
         None => None,
     };
     controllers::spawn_all(&store, &config.controllers, vpc);

@@ -10,7 +10,7 @@ use std::{
 
 use anyhow::Context;
 use ipnet::{IpNet, Ipv4Net};
-use keel_cni::{
+use keel_sys::{
     netlink::{
         Handle,
         addr::AddrAdd,
@@ -26,18 +26,6 @@ use crate::topology::{Host, Topology};
 /// Name of the bridge in every segment namespace.
 const BRIDGE: &str = "br0";
 
-/// Runs `f` with a netlink handle inside `ns` and sets sysctls there.
-fn in_ns<T: Send>(
-    ns: &NetNs,
-    f: impl FnOnce(&mut Handle) -> anyhow::Result<T> + Send,
-) -> anyhow::Result<T> {
-    ns.run(|| {
-        let mut h = Handle::new()?;
-        f(&mut h)
-    })
-    .with_context(|| format!("entering {}", ns.path().display()))?
-}
-
 fn index(h: &mut Handle, name: &str) -> anyhow::Result<u32> {
     Ok(LinkGet::Name(name.into())
         .execute(h)?
@@ -50,20 +38,19 @@ pub fn create(t: &Topology) -> anyhow::Result<()> {
     for name in t.namespaces() {
         NetNs::create(&name).with_context(|| format!("creating network namespace {name}"))?;
         let ns = NetNs::open(NetNs::named_path(&name))?;
-        in_ns(&ns, |h| {
-            let lo = index(h, "lo")?;
-            LinkSet::index(lo).up().execute(h)?;
-            Ok(())
-        })?;
+        let h = &mut Handle::in_netns(&ns)?;
+        let lo = index(h, "lo")?;
+        LinkSet::index(lo).up().execute(h)?;
     }
     for seg in &t.segments {
         let ns = NetNs::open(NetNs::named_path(&seg.netns))?;
-        in_ns(&ns, |h| {
-            LinkAdd::new(BRIDGE, LinkKind::Bridge).up().execute(h)?;
-            // A segment is a switch: frames it bridges do not go through
-            // netfilter (a kernel with br_netfilter would otherwise run the
-            // IP hooks on every bridged packet, a cost no real fabric has
-            // and one that would hide what the nodes themselves spend).
+        let h = &mut Handle::in_netns(&ns)?;
+        LinkAdd::new(BRIDGE, LinkKind::Bridge).up().execute(h)?;
+        // A segment is a switch: frames it bridges do not go through
+        // netfilter (a kernel with br_netfilter would otherwise run the IP
+        // hooks on every bridged packet, a cost no real fabric has and one
+        // that would hide what the nodes themselves spend).
+        ns.run(|| -> anyhow::Result<()> {
             for family in ["iptables", "ip6tables", "arptables"] {
                 let key = format!("net.bridge.bridge-nf-call-{family}");
                 if std::path::Path::new(&format!("/proc/sys/{}", key.replace('.', "/"))).exists() {
@@ -71,7 +58,7 @@ pub fn create(t: &Topology) -> anyhow::Result<()> {
                 }
             }
             Ok(())
-        })?;
+        })??;
     }
     // The router: one leg per segment, forwarding between them.
     let router = NetNs::open(NetNs::named_path(&t.router))?;
@@ -86,10 +73,7 @@ pub fn create(t: &Topology) -> anyhow::Result<()> {
             None,
         )?;
     }
-    in_ns(&router, |_| {
-        sysctl::set("net.ipv4.ip_forward", "1")?;
-        Ok(())
-    })?;
+    router.run(|| sysctl::set("net.ipv4.ip_forward", "1"))??;
     let mut hosts: Vec<&Host> = vec![&t.control, &t.ext];
     hosts.extend(&t.nodes);
     for host in hosts {
@@ -122,24 +106,21 @@ fn attach(
 ) -> anyhow::Result<()> {
     let seg = NetNs::open(NetNs::named_path(&t.segments[s].netns))?;
     let fd = ns.as_fd().as_raw_fd();
-    in_ns(&seg, |h| {
-        let mut peer = VethPeer::new(ifname);
-        peer.netns_fd = Some(fd);
-        LinkAdd::veth(port, peer)
-            .execute(h)
-            .with_context(|| format!("creating veth {port} in {}", t.segments[s].netns))?;
-        let br = index(h, BRIDGE)?;
-        let p = index(h, port)?;
-        LinkSet::index(p).master(br).up().execute(h)?;
-        Ok(())
-    })?;
-    in_ns(ns, |h| {
-        let i = index(h, ifname)?;
-        AddrAdd::new(i, addr).execute(h)?;
-        LinkSet::index(i).up().execute(h)?;
-        if let Some(gw) = gateway {
-            RouteAdd(Route::via("0.0.0.0/0".parse()?, IpAddr::V4(gw), Some(i))).execute(h)?;
-        }
-        Ok(())
-    })
+    let h = &mut Handle::in_netns(&seg)?;
+    let mut peer = VethPeer::new(ifname);
+    peer.netns_fd = Some(fd);
+    LinkAdd::veth(port, peer)
+        .execute(h)
+        .with_context(|| format!("creating veth {port} in {}", t.segments[s].netns))?;
+    let br = index(h, BRIDGE)?;
+    let p = index(h, port)?;
+    LinkSet::index(p).master(br).up().execute(h)?;
+    let h = &mut Handle::in_netns(ns)?;
+    let i = index(h, ifname)?;
+    AddrAdd::new(i, addr).execute(h)?;
+    LinkSet::index(i).up().execute(h)?;
+    if let Some(gw) = gateway {
+        RouteAdd(Route::via("0.0.0.0/0".parse()?, IpAddr::V4(gw), Some(i))).execute(h)?;
+    }
+    Ok(())
 }

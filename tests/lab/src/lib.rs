@@ -5,21 +5,22 @@
 //! namespace and nothing has a route off the machine.
 //!
 //! `keelctl lab up/status/run/down` drive it; tests and benchmarks use the
-//! same [`Lab`].
+//! same [`Lab`]. What only a lab needs lives here, not in the production
+//! crates: the client connector that reaches keel-control from outside the
+//! lab ([`connect`]) and the VPC router keel-control programs in `vpc` mode
+//! ([`vpc_router`], behind its exec provider).
 
+pub mod connect;
 pub mod fabric;
 pub mod images;
 pub mod procs;
 pub mod state;
 pub mod sweep;
 pub mod topology;
+pub mod vpc_router;
 
 use std::{
     collections::BTreeMap,
-    os::{
-        fd::{AsFd, AsRawFd},
-        unix::process::CommandExt,
-    },
     path::{Path, PathBuf},
     process::Child,
     time::{Duration, Instant},
@@ -30,7 +31,7 @@ use keel_api::{
     Node, Pod,
     client::{Client, ClientConfig, ClientConfigFile, ListParams},
 };
-use keel_cni::ns::NetNs;
+use keel_sys::{command::InNetns, ns::NetNs};
 
 pub use self::{
     state::{LABS_DIR, State},
@@ -138,7 +139,7 @@ impl Lab {
         let topology = Topology::plan(spec).map_err(|e| anyhow::anyhow!("{e}"))?;
         let dir = state::lab_dir(&spec.name);
         let prefix = topology::netns_prefix(&spec.name);
-        let taken = std::fs::read_dir(keel_cni::ns::NETNS_RUN_DIR)
+        let taken = std::fs::read_dir(keel_sys::ns::NETNS_RUN_DIR)
             .map(|rd| {
                 rd.flatten().any(|e| {
                     e.file_name()
@@ -221,22 +222,13 @@ impl Lab {
             &bins.path("keel-testbin")?,
         )?;
         let dest = format!("docker://{host}/keel-testbin:latest");
-        let ns_fd = ns.as_fd().as_raw_fd();
-        let mut cmd = std::process::Command::new("skopeo");
-        cmd.args(["copy", "--quiet", "--dest-tls-verify=false"])
+        let out = ns
+            .command("skopeo")?
+            .args(["copy", "--quiet", "--dest-tls-verify=false"])
             .arg(format!("oci:{}:latest", layout.display()))
-            .arg(&dest);
-        // SAFETY: setns is async-signal-safe; the fd outlives the child's exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                if libc::setns(ns_fd, libc::CLONE_NEWNET) == 0 {
-                    Ok(())
-                } else {
-                    Err(std::io::Error::last_os_error())
-                }
-            });
-        }
-        let out = cmd.output().context("running skopeo")?;
+            .arg(&dest)
+            .output()
+            .context("running skopeo")?;
         anyhow::ensure!(
             out.status.success(),
             "skopeo copy to {dest}: {}",
@@ -274,7 +266,16 @@ impl Lab {
             format!("{}s", opts.node_grace.as_secs()),
         ];
         if t.spec.mode == Mode::Vpc {
-            args.extend(["--vpc-provider".into(), format!("lab:{}", t.router)]);
+            // The router's table is the VPC: keel-control programs it
+            // through its exec provider, as it would a cloud's.
+            args.extend([
+                "--vpc-provider".into(),
+                format!(
+                    "exec:{} lab vpc-router --netns {}",
+                    bins.path("keelctl")?.display(),
+                    t.router
+                ),
+            ]);
         }
         let (p, child) = procs::spawn(
             "control",
@@ -287,12 +288,12 @@ impl Lab {
         self.state.processes.push(p);
         self.children.push(child);
         self.state.save()?;
-        // The host's way in: connect from inside the control namespace.
+        // The server is only reachable inside the control namespace:
+        // [`Lab::client`] connects from there.
         let client_file = ClientConfigFile {
             server: t.control_url(),
             token_file: "control/token".into(),
             ca_file: None,
-            netns: Some(NetNs::named_path(&t.control.netns)),
         };
         let client_json = self.state.dir.join("client.json");
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -434,15 +435,21 @@ impl Lab {
         &self.state.topology
     }
 
-    /// client.json for reaching this lab's keel-control from the host.
+    /// client.json for this lab's keel-control (server URL and token). The
+    /// server is only reachable from inside the control namespace: use
+    /// [`Lab::client`], which connects from there.
     pub fn client_config_path(&self) -> PathBuf {
         self.state.dir.join("client.json")
     }
 
+    /// A client for this lab's keel-control, from any namespace.
     pub fn client(&self) -> anyhow::Result<Client> {
-        Ok(Client::new(&ClientConfig::load(
-            &self.client_config_path(),
-        )?)?)
+        let config = ClientConfig::load(&self.client_config_path())?;
+        let control = NetNs::named_path(&self.state.topology.control.netns);
+        Ok(Client::with_connector(
+            &config,
+            connect::in_netns(&control),
+        )?)
     }
 
     /// The network namespace of a pod (from its node's prefix and uid).
@@ -484,6 +491,19 @@ impl Lab {
                 )
             })?;
         Ok((self.pod_netns(&pod)?, cg(&pod.spec.node_name)))
+    }
+
+    /// A command for `program` that runs at `target` (as [`Lab::target`]
+    /// names it): inside its network namespace and, for pods and nodes,
+    /// its node's cgroup.
+    pub fn command(&self, target: &str, program: &str) -> anyhow::Result<std::process::Command> {
+        let (netns, cgroup) = self.target(target)?;
+        let ns = NetNs::open(NetNs::named_path(&netns))?;
+        let mut enter = InNetns::new(&ns)?;
+        if let Some(cg) = cgroup {
+            enter = enter.cgroup(&cg)?;
+        }
+        Ok(enter.command(program))
     }
 
     /// Stops one node's agent (by its recorded PID) — its pods keep running.

@@ -4,17 +4,13 @@
 
 use std::{
     fs,
-    os::{
-        fd::{AsFd, AsRawFd},
-        unix::process::CommandExt,
-    },
     path::Path,
-    process::{Child, Command, Stdio},
+    process::{Child, Stdio},
     time::{Duration, Instant},
 };
 
 use anyhow::Context;
-use keel_cni::ns::NetNs;
+use keel_sys::{command::InNetns, ns::NetNs};
 use nix::{
     sys::signal::{Signal, kill},
     unistd::Pid,
@@ -34,23 +30,16 @@ pub fn spawn(
     log: &Path,
 ) -> anyhow::Result<(Proc, Child)> {
     let ns = NetNs::open(NetNs::named_path(netns))?;
-    let fd = ns.as_fd().as_raw_fd();
-    // Opened here: between fork and exec only write(2) on it is allowed.
-    let procs = cgroup
-        .map(|cg| {
-            fs::OpenOptions::new()
-                .write(true)
-                .open(cg.join("cgroup.procs"))
-                .with_context(|| format!("opening {}/cgroup.procs", cg.display()))
-        })
-        .transpose()?;
-    let procs_fd = procs.as_ref().map(|f| f.as_raw_fd());
+    let mut enter = InNetns::new(&ns)?.setsid();
+    if let Some(cg) = cgroup {
+        enter = enter.cgroup(cg)?;
+    }
     let out = fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(log)
         .with_context(|| format!("opening {}", log.display()))?;
-    let mut cmd = Command::new(program);
+    let mut cmd = enter.command(program);
     cmd.args(args)
         .stdin(Stdio::null())
         .stdout(out.try_clone()?)
@@ -59,27 +48,9 @@ pub fn spawn(
             "RUST_LOG",
             std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
         );
-    // SAFETY: only async-signal-safe calls (setns, setsid) between fork and exec.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setns(fd, libc::CLONE_NEWNET) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            // "0" moves the writing process: the child, before it execs.
-            if let Some(cg) = procs_fd
-                && libc::write(cg, b"0".as_ptr().cast(), 1) != 1
-            {
-                return Err(std::io::Error::last_os_error());
-            }
-            libc::setsid();
-            Ok(())
-        });
-    }
     let child = cmd
         .spawn()
         .with_context(|| format!("starting {}", program.display()))?;
-    drop(ns);
-    drop(procs);
     let pid = child.id() as i32;
     let mut command = vec![program.display().to_string()];
     command.extend(args.iter().cloned());

@@ -17,7 +17,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use keel_cni::ns::{NETNS_RUN_DIR, NetNs};
+use keel_sys::ns::{NETNS_RUN_DIR, NetNs};
 
 /// What one sweep removed, for the report line.
 #[derive(Debug, Default)]

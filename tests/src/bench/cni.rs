@@ -195,7 +195,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
 fn veth_delete_floor(node: &Node, pod: &Pod, n: usize) -> anyhow::Result<Samples> {
     use std::os::fd::{AsFd, AsRawFd};
 
-    use keel_cni::netlink::{
+    use keel_sys::netlink::{
         Handle,
         link::{LinkAdd, LinkDel, VethPeer},
     };

@@ -12,15 +12,13 @@
 use std::{
     io::{Read, Write},
     net::{Ipv4Addr, TcpListener, TcpStream},
-    os::fd::{AsFd, AsRawFd},
-    os::unix::process::CommandExt,
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
 
 use keel_api::{Node, Pod, Quantity, Time, client::ListParams};
-use keel_cni::ns::NetNs;
 use keel_lab::{Bins, Lab, LabGuard, Mode, Options, Spec, block_on};
+use keel_sys::ns::NetNs;
 
 use super::{Samples, Table, stats::fmt_duration};
 use crate::{TestNetns, probe};
@@ -45,22 +43,6 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 const CHURN: usize = 20;
-
-fn in_ns(ns: &NetNs, program: &str) -> Command {
-    let fd = ns.as_fd().as_raw_fd();
-    let mut cmd = Command::new(program);
-    // SAFETY: setns is async-signal-safe.
-    unsafe {
-        cmd.pre_exec(move || {
-            if libc::setns(fd, libc::CLONE_NEWNET) == 0 {
-                Ok(())
-            } else {
-                Err(std::io::Error::last_os_error())
-            }
-        });
-    }
-    cmd
-}
 
 /// How an iperf3 run is shaped.
 #[derive(Clone, Copy)]
@@ -90,7 +72,8 @@ impl Load {
 /// PID); bits per second received.
 fn iperf(src: &NetNs, dst: &NetNs, ip: Ipv4Addr, load: Load) -> anyhow::Result<f64> {
     let streams = if matches!(load, Load::Four) { 4 } else { 1 };
-    let mut server = in_ns(dst, "iperf3")
+    let mut server = dst
+        .command("iperf3")?
         .args(["-s", "-p", "5201"])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -98,7 +81,7 @@ fn iperf(src: &NetNs, dst: &NetNs, ip: Ipv4Addr, load: Load) -> anyhow::Result<f
     let result = (|| {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
-            let mut cmd = in_ns(src, "iperf3");
+            let mut cmd = src.command("iperf3")?;
             cmd.args([
                 "-c",
                 &ip.to_string(),
@@ -184,8 +167,8 @@ fn ratio(a: f64, b: f64) -> String {
 /// The MTU of eth0 in `ns` (over netlink: /sys shows the mounter's
 /// namespace, not the caller's).
 fn eth0_mtu(ns: &NetNs) -> anyhow::Result<u32> {
-    let mut h = keel_cni::netlink::Handle::in_netns(ns)?;
-    let link = keel_cni::netlink::link::LinkGet::Name("eth0".into())
+    let mut h = keel_sys::netlink::Handle::in_netns(ns)?;
+    let link = keel_sys::netlink::link::LinkGet::Name("eth0".into())
         .execute(&mut h)?
         .ok_or_else(|| anyhow::anyhow!("no eth0 in {}", ns.path().display()))?;
     Ok(link.mtu)
@@ -244,7 +227,7 @@ fn setup(mode: Mode, host_routing: &str) -> anyhow::Result<(LabGuard, [NetNs; 4]
     // inherits the ssthresh an earlier one to the same address saved, and a
     // run after a lossy one ramps up slowly (each namespace has its own).
     for ns in &nss {
-        ns.run(|| keel_cni::sysctl::set("net.ipv4.tcp_no_metrics_save", "1"))??;
+        ns.run(|| keel_sys::sysctl::set("net.ipv4.tcp_no_metrics_save", "1"))??;
     }
     Ok((lab, nss, ips))
 }
@@ -264,7 +247,7 @@ fn extra_hosts(lab: &Lab, mtu: u32, first: u8) -> anyhow::Result<[TestNetns; 2]>
         ip(&format!("-n {seg} link set {port} master br0 up"))?;
         ip(&format!("-n {n} addr add {addr} dev eth0"))?;
         ip(&format!("-n {n} link set eth0 up"))?;
-        h.run(|| keel_cni::sysctl::set("net.ipv4.tcp_no_metrics_save", "1"))?;
+        h.run(|| keel_sys::sysctl::set("net.ipv4.tcp_no_metrics_save", "1"))?;
     }
     Ok(hosts)
 }
@@ -330,7 +313,8 @@ fn churn(lab: &Lab, mode: Mode) -> anyhow::Result<(Samples, Samples)> {
                 .output()?;
             return Ok(String::from_utf8_lossy(&out.stdout).contains(cidr));
         }
-        let out = in_ns(&ns, "ip")
+        let out = ns
+            .command("ip")?
             .args(["route", "show", "proto", "77"])
             .output()?;
         Ok(String::from_utf8_lossy(&out.stdout).contains(cidr))

@@ -17,8 +17,8 @@ use std::{
 
 use anyhow::{Context, bail};
 use keel_api::{Pod, client::ListParams};
-use keel_cni::ns::NetNs;
 use keel_lab::{Bins, Lab, LabGuard, Mode, Options, Spec, block_on};
+use keel_sys::ns::NetNs;
 use serde_json::json;
 
 use super::{Samples, Table, stats::fmt_duration};
@@ -249,7 +249,7 @@ fn delete_all(lab: &Lab) -> anyhow::Result<()> {
         let left = block_on(c.list::<Pod>("default", &ListParams::labels("bench=pods")))?
             .items
             .len();
-        let sandboxes = std::fs::read_dir(keel_cni::ns::NETNS_RUN_DIR)
+        let sandboxes = std::fs::read_dir(keel_sys::ns::NETNS_RUN_DIR)
             .map(|rd| {
                 rd.flatten()
                     .filter(|e| {

@@ -10,15 +10,13 @@ use std::{
 };
 
 use ipnet::IpNet;
-use keel_cni::{
-    attach::ALIAS_PREFIX,
-    netlink::{
-        Handle, Mac, NetlinkError,
-        addr::AddrList,
-        link::LinkList,
-        neigh::NeighList,
-        route::{MAIN_TABLE, RouteList},
-    },
+use keel_cni::attach::ALIAS_PREFIX;
+use keel_sys::netlink::{
+    Handle, Mac, NetlinkError,
+    addr::AddrList,
+    link::LinkList,
+    neigh::NeighList,
+    route::{MAIN_TABLE, RouteList},
 };
 use netlink_packet_route::neighbour::NeighbourState;
 use netlink_sys::{Socket, protocols::NETLINK_ROUTE};

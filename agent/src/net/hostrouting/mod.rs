@@ -39,8 +39,8 @@ use axum::{
     routing::get,
 };
 use ipnet::Ipv4Net;
-use keel_cni::netlink::{Handle as Netlink, NetlinkError};
 use keel_ebpf_common::net::CidrEntry;
+use keel_sys::netlink::{Handle as Netlink, NetlinkError};
 
 use self::{
     datapath::{DatapathError, HostDatapath, NetDatapath},

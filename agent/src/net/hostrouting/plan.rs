@@ -19,8 +19,8 @@
 use std::{collections::BTreeMap, fmt, net::Ipv4Addr};
 
 use ipnet::Ipv4Net;
-use keel_cni::netlink::{Mac, format_mac};
 use keel_ebpf_common::net::{CIDR_F_LOCAL, FROM_POD_PROG, TO_POD_PROG};
+use keel_sys::netlink::{Mac, format_mac};
 
 /// Which of the two programs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]

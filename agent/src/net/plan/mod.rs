@@ -20,7 +20,7 @@ use std::{
 };
 
 use ipnet::Ipv4Net;
-use keel_cni::netlink::Mac;
+use keel_sys::netlink::Mac;
 
 /// The name of keel's VXLAN device.
 pub const VXLAN_DEV: &str = "keel.vxlan";

@@ -20,10 +20,31 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
-    #[error("{path}: {message}")]
-    Parse { path: PathBuf, message: String },
-    #[error("TLS: {0}")]
-    Tls(String),
+    #[error("{path}: {source}")]
+    Parse {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("{path}: token file is empty")]
+    EmptyToken { path: PathBuf },
+    #[error("server: {server:?} must start with http:// or https://")]
+    Scheme { server: String },
+    #[error("TLS: CA file: {source}")]
+    CaPem {
+        #[source]
+        source: rustls_pki_types::pem::Error,
+    },
+    #[error("TLS: CA file: {source}")]
+    CaCert {
+        #[source]
+        source: rustls::Error,
+    },
+    #[error("TLS: {source}")]
+    Tls {
+        #[source]
+        source: rustls::Error,
+    },
 }
 
 /// The on-disk form (`client.json`).
@@ -37,10 +58,6 @@ pub struct ClientConfigFile {
     /// CA certificate (PEM) that signed the server's certificate, for https.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
-    /// A network namespace (path, e.g. /run/netns/keel-lab-demo-control)
-    /// to open connections from, for a server only reachable there.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub netns: Option<PathBuf>,
 }
 
 /// Everything a [`super::Client`] needs.
@@ -50,8 +67,6 @@ pub struct ClientConfig {
     pub token: String,
     /// PEM bytes of the CA to trust for https.
     pub ca_pem: Option<Vec<u8>>,
-    /// Network namespace to connect from (see [`ClientConfigFile::netns`]).
-    pub netns: Option<PathBuf>,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, ConfigError> {
@@ -66,16 +81,14 @@ impl ClientConfig {
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
         let bytes = read(path)?;
         let file: ClientConfigFile =
-            serde_json::from_slice(&bytes).map_err(|e| ConfigError::Parse {
+            serde_json::from_slice(&bytes).map_err(|source| ConfigError::Parse {
                 path: path.to_path_buf(),
-                message: e.to_string(),
+                source,
             })?;
         let base = path.parent().unwrap_or(Path::new("."));
         let token_file = base.join(&file.token_file);
         let ca_file = file.ca_file.map(|c| base.join(c));
-        let mut config = Self::from_parts(&file.server, &token_file, ca_file.as_deref())?;
-        config.netns = file.netns;
-        Ok(config)
+        Self::from_parts(&file.server, &token_file, ca_file.as_deref())
     }
 
     /// From a server URL, a token file and an optional CA file.
@@ -88,23 +101,20 @@ impl ClientConfig {
             .trim()
             .to_string();
         if token.is_empty() {
-            return Err(ConfigError::Parse {
+            return Err(ConfigError::EmptyToken {
                 path: token_file.to_path_buf(),
-                message: "token file is empty".into(),
             });
         }
         let ca_pem = ca_file.map(read).transpose()?;
         if !server.starts_with("http://") && !server.starts_with("https://") {
-            return Err(ConfigError::Parse {
-                path: PathBuf::from("server"),
-                message: format!("{server:?} must start with http:// or https://"),
+            return Err(ConfigError::Scheme {
+                server: server.to_string(),
             });
         }
         Ok(Self {
             server: server.to_string(),
             token,
             ca_pem,
-            netns: None,
         })
     }
 
@@ -112,15 +122,15 @@ impl ClientConfig {
         let provider = Arc::new(rustls::crypto::ring::default_provider());
         let builder = rustls::ClientConfig::builder_with_provider(provider)
             .with_safe_default_protocol_versions()
-            .map_err(|e| ConfigError::Tls(e.to_string()))?;
+            .map_err(|source| ConfigError::Tls { source })?;
         let mut roots = rustls::RootCertStore::empty();
         if let Some(pem) = &self.ca_pem {
             use rustls_pki_types::{CertificateDer, pem::PemObject};
             for cert in CertificateDer::pem_slice_iter(pem) {
-                let cert = cert.map_err(|e| ConfigError::Tls(format!("CA file: {e}")))?;
+                let cert = cert.map_err(|source| ConfigError::CaPem { source })?;
                 roots
                     .add(cert)
-                    .map_err(|e| ConfigError::Tls(format!("CA file: {e}")))?;
+                    .map_err(|source| ConfigError::CaCert { source })?;
             }
         }
         Ok(builder.with_root_certificates(roots).with_no_client_auth())

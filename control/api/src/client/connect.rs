@@ -1,16 +1,14 @@
-//! How the client opens TCP connections: normally with hyper's
-//! `HttpConnector`; when the config names a network namespace (a lab's
-//! control namespace), each socket is created by a short-lived thread that
-//! entered that namespace, so a process in another namespace — keelctl on
-//! the host, a test — can talk to a server that is only reachable there,
-//! without connecting the two namespaces.
+//! How the client opens TCP connections: hyper's `HttpConnector` from this
+//! process, or a [`Connect`] function the caller hands in for a server this
+//! process cannot reach by itself (the lab's opens its sockets inside the
+//! lab's control namespace). The client knows nothing of what the function
+//! does; it only resolves the address and wraps the stream.
 
 use std::{
+    fmt,
     future::Future,
     io,
-    net::{SocketAddr, ToSocketAddrs},
-    os::fd::AsFd,
-    path::PathBuf,
+    net::{SocketAddr, TcpStream, ToSocketAddrs},
     pin::Pin,
     sync::Arc,
     task::{Context, Poll},
@@ -19,39 +17,38 @@ use std::{
 
 use hyper::Uri;
 use hyper_util::{client::legacy::connect::HttpConnector, rt::TokioIo};
-use nix::sched::{CloneFlags, setns};
 
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
 
+/// How long opening a connection may take, with either connector.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Opens a blocking TCP connection to an address the client resolved; run
+/// on a blocking thread. It should give up after [`CONNECT_TIMEOUT`].
+pub type Connect = Arc<dyn Fn(SocketAddr) -> io::Result<TcpStream> + Send + Sync>;
+
 #[derive(Clone)]
-pub struct Connector {
+pub(super) struct Connector {
     http: HttpConnector,
-    netns: Option<Arc<PathBuf>>,
+    custom: Option<Connect>,
 }
 
-impl Connector {
-    pub fn new(netns: Option<PathBuf>) -> Self {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_nodelay(true);
-        http.set_connect_timeout(Some(Duration::from_secs(5)));
-        Self {
-            http,
-            netns: netns.map(Arc::new),
-        }
+impl fmt::Debug for Connector {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connector")
+            .field("custom", &self.custom.is_some())
+            .finish_non_exhaustive()
     }
 }
 
-fn connect_in(netns: &std::path::Path, addr: SocketAddr) -> io::Result<std::net::TcpStream> {
-    let ns = std::fs::File::open(netns)?;
-    std::thread::scope(|s| {
-        s.spawn(|| {
-            setns(ns.as_fd(), CloneFlags::CLONE_NEWNET).map_err(io::Error::from)?;
-            std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(5))
-        })
-        .join()
-        .map_err(|_| io::Error::other("connecting thread panicked"))?
-    })
+impl Connector {
+    pub(super) fn new(custom: Option<Connect>) -> Self {
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_nodelay(true);
+        http.set_connect_timeout(Some(CONNECT_TIMEOUT));
+        Self { http, custom }
+    }
 }
 
 impl tower_service::Service<Uri> for Connector {
@@ -64,7 +61,7 @@ impl tower_service::Service<Uri> for Connector {
     }
 
     fn call(&mut self, uri: Uri) -> Self::Future {
-        let Some(netns) = self.netns.clone() else {
+        let Some(connect) = self.custom.clone() else {
             let fut = tower_service::Service::<Uri>::call(&mut self.http, uri);
             return Box::pin(async move { fut.await.map_err(Into::into) });
         };
@@ -81,14 +78,14 @@ impl tower_service::Service<Uri> for Connector {
                 } else {
                     80
                 });
-            let stream = tokio::task::spawn_blocking(move || -> io::Result<std::net::TcpStream> {
+            let stream = tokio::task::spawn_blocking(move || -> io::Result<TcpStream> {
                 let addr = (host.as_str(), port)
                     .to_socket_addrs()?
                     .next()
                     .ok_or_else(|| {
                         io::Error::new(io::ErrorKind::NotFound, format!("{host} has no address"))
                     })?;
-                let s = connect_in(&netns, addr)?;
+                let s = connect(addr)?;
                 s.set_nodelay(true)?;
                 s.set_nonblocking(true)?;
                 Ok(s)

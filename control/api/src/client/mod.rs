@@ -14,6 +14,7 @@ use hyper::{Method, Request, StatusCode, header};
 use hyper_util::{client::legacy::Client as HyperClient, rt::TokioExecutor};
 
 pub use config::{ClientConfig, ClientConfigFile, ConfigError, DEFAULT_DATA_DIR};
+pub use connect::{CONNECT_TIMEOUT, Connect};
 pub use error::ClientError;
 pub use hyper::Method as HttpMethod;
 pub use watch::WatchStream;
@@ -109,12 +110,22 @@ fn body<R: Resource>(obj: &R) -> Vec<u8> {
 
 impl Client {
     pub fn new(config: &ClientConfig) -> Result<Self, ClientError> {
+        Self::build(config, None)
+    }
+
+    /// A client whose TCP connections `connect` opens (TLS and HTTP stay
+    /// the client's), for a server this process cannot reach by itself.
+    pub fn with_connector(config: &ClientConfig, connect: Connect) -> Result<Self, ClientError> {
+        Self::build(config, Some(connect))
+    }
+
+    fn build(config: &ClientConfig, connect: Option<Connect>) -> Result<Self, ClientError> {
         let tls = config.tls_config()?;
         let connector = hyper_rustls::HttpsConnectorBuilder::new()
             .with_tls_config(tls)
             .https_or_http()
             .enable_http1()
-            .wrap_connector(connect::Connector::new(config.netns.clone()));
+            .wrap_connector(connect::Connector::new(connect));
         let http = HyperClient::builder(TokioExecutor::new())
             .pool_idle_timeout(Duration::from_secs(60))
             .build(connector);

@@ -36,7 +36,15 @@ pub trait Admit: Stored {
     ) -> Result<(), Vec<FieldError>> {
         Ok(())
     }
+    /// Carries the parts of the stored status that other writers own into
+    /// a status update that omits them.
+    fn admit_status_update(&mut self, _old: &Self) {}
 }
+
+/// Node conditions keel-control's controllers own. An agent posts its
+/// node's whole status without them; they survive that write, as a kubelet's
+/// patch leaves other writers' conditions alone.
+const CONTROL_PLANE_CONDITIONS: &[&str] = &[crate::controllers::routes::CONDITION];
 
 impl Admit for Node {
     fn admit_create(&mut self, state: &State, ctx: &mut Ctx) -> Result<(), Vec<FieldError>> {
@@ -72,6 +80,16 @@ impl Admit for Node {
             self.spec.pod_cidr = old.spec.pod_cidr.clone();
         }
         Ok(())
+    }
+
+    fn admit_status_update(&mut self, old: &Self) {
+        for c in &old.status.conditions {
+            if CONTROL_PLANE_CONDITIONS.contains(&c.type_.as_str())
+                && self.condition(&c.type_).is_none()
+            {
+                self.status.conditions.push(c.clone());
+            }
+        }
     }
 }
 

@@ -535,7 +535,9 @@ fn update<R: Stored + Admit>(
     check_precondition(kind, &key, old.meta(), &pre)?;
     let mut new = if status {
         // The status subresource changes only the status.
-        R::with_status_of(&old, &obj)
+        let mut n = R::with_status_of(&old, &obj);
+        n.admit_status_update(&old);
+        n
     } else {
         let mut n = obj;
         n.copy_status(&old);

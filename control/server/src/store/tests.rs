@@ -291,3 +291,47 @@ async fn bind_sets_node_and_condition_once() {
         Err(StoreError::Conflict { .. })
     ));
 }
+
+#[tokio::test]
+async fn an_agent_status_write_keeps_the_route_controllers_condition() {
+    use crate::controllers::routes::CONDITION;
+    let store = open(&MemoryBackend::new());
+    let Obj::Node(n) = store.create(node("n1")).await.unwrap() else {
+        panic!()
+    };
+    // The route controller's write (with a precondition, from its copy).
+    let mut by_controller = (*n).clone();
+    by_controller.set_condition(CONDITION, "True", "RouteLimitExceeded", "quota", None);
+    store.update_status(by_controller).await.unwrap();
+    // The agent posts its whole status, unconditionally, without it.
+    let mut by_agent = (*n).clone();
+    by_agent.metadata.resource_version.clear();
+    by_agent.set_condition("Ready", "True", "KeelAgentReady", "posting", None);
+    let Obj::Node(after) = store.update_status(by_agent).await.unwrap() else {
+        panic!()
+    };
+    assert!(after.is_ready());
+    let c = after.condition(CONDITION).expect("carried");
+    assert_eq!(
+        (c.status.as_str(), c.reason.as_str()),
+        ("True", "RouteLimitExceeded")
+    );
+    // The controller's own next write changes it.
+    let mut fixed = (*after).clone();
+    fixed.set_condition(CONDITION, "False", "RouteCreated", "in place", None);
+    let Obj::Node(fixed) = store.update_status(fixed).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(fixed.condition(CONDITION).unwrap().status, "False");
+    // Conditions nobody in keel-control owns are the writer's to drop.
+    let mut agent_again = (*fixed).clone();
+    agent_again.metadata.resource_version.clear();
+    agent_again
+        .status
+        .conditions
+        .retain(|c| c.type_ == CONDITION);
+    let Obj::Node(dropped) = store.update_status(agent_again).await.unwrap() else {
+        panic!()
+    };
+    assert!(dropped.condition("Ready").is_none());
+}

@@ -1,102 +1,114 @@
 //! The VPC route table of `vpc` mode: pod CIDR → node, programmed by
-//! keel-control's route controller through a [`VpcProvider`] (a cloud's
-//! route-table API; in the lab, the router namespace's routing table).
+//! keel-control's route controller (`controllers/routes.rs`) through a
+//! [`VpcProvider`]. keel ships one provider, [`exec`]: an operator-supplied
+//! command that speaks a small JSON contract ([EXEC.md](EXEC.md),
+//! `keel_api::vpc`), so a cloud's route API is a short script away and keel
+//! links no cloud SDK. The lab's router is such a command
+//! (`keelctl lab vpc-router`).
 
-pub mod lab;
+pub mod exec;
 
-use std::{collections::BTreeMap, net::Ipv4Addr};
+use std::{future::Future, io, path::PathBuf, pin::Pin, process::ExitStatus, time::Duration};
 
-use ipnet::Ipv4Net;
+use keel_api::vpc::{ContractError, Request, Response};
 
 #[derive(Debug, thiserror::Error)]
-#[error("VPC provider {provider}: {message}")]
-pub struct VpcError {
-    pub provider: String,
-    pub message: String,
+pub enum VpcError {
+    #[error("--vpc-provider {flag:?}: {reason}")]
+    Flag { flag: String, reason: &'static str },
+    #[error("VPC provider {provider}: starting {}: {source}", program.display())]
+    Spawn {
+        provider: String,
+        program: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("VPC provider {provider}: {what}: {source}")]
+    Io {
+        provider: String,
+        what: &'static str,
+        #[source]
+        source: io::Error,
+    },
+    #[error("VPC provider {provider}: no answer within {}s; killed", timeout.as_secs())]
+    Timeout { provider: String, timeout: Duration },
+    /// The command failed as a whole; `stderr` is what it said (trimmed,
+    /// at most [`exec::STDERR_LIMIT`] bytes).
+    #[error("VPC provider {provider}: {status}: {stderr}")]
+    Exit {
+        provider: String,
+        status: ExitStatus,
+        stderr: String,
+    },
+    #[error("VPC provider {provider}: its answer exceeds {limit} bytes")]
+    TooLarge { provider: String, limit: usize },
+    #[error("VPC provider {provider}: invalid answer: {source}")]
+    Answer {
+        provider: String,
+        #[source]
+        source: ContractError,
+    },
 }
 
-/// A VPC route table keel owns entries in. Implementations only ever list,
-/// replace and delete keel's own entries.
+/// What [`VpcProvider::sync`] returns.
+pub type SyncFuture<'a> = Pin<Box<dyn Future<Output = Result<Response, VpcError>> + Send + 'a>>;
+
+/// A VPC route table keel owns entries in. A provider only ever adds,
+/// replaces and withdraws keel's own entries.
 pub trait VpcProvider: Send + Sync + 'static {
-    fn name(&self) -> String;
-    /// keel's routes: destination → next hop (a node's IP).
-    fn list(&self) -> Result<BTreeMap<Ipv4Net, Ipv4Addr>, VpcError>;
-    fn replace(&self, dst: Ipv4Net, next_hop: Ipv4Addr) -> Result<(), VpcError>;
-    fn delete(&self, dst: Ipv4Net) -> Result<(), VpcError>;
+    /// How logs and Node conditions name it (`exec:/usr/local/bin/vpc-aws`).
+    fn name(&self) -> &str;
+    /// Makes keel's routes in the table `request.desired` and reports what
+    /// the table holds; routes it could not program are listed as failed
+    /// rather than failing the whole call.
+    fn sync<'a>(&'a self, request: &'a Request) -> SyncFuture<'a>;
 }
 
-/// Parses `--vpc-provider`: `lab:<router netns name>`.
-pub fn from_flag(flag: &str) -> Result<Box<dyn VpcProvider>, String> {
+/// Parses `--vpc-provider`: `exec:PROGRAM [ARG…]` (words split on
+/// whitespace); `timeout` bounds every run of the command.
+pub fn from_flag(flag: &str, timeout: Duration) -> Result<Box<dyn VpcProvider>, VpcError> {
+    let bad = |reason| VpcError::Flag {
+        flag: flag.to_string(),
+        reason,
+    };
     match flag.split_once(':') {
-        Some(("lab", netns)) if !netns.is_empty() => Ok(Box::new(lab::LabRouter::new(netns))),
-        _ => Err(format!(
-            "--vpc-provider: {flag:?} is not a known provider (lab:<router netns>)"
+        Some(("exec", command)) => {
+            let mut words = command.split_whitespace();
+            let program = words.next().ok_or_else(|| bad("exec: names no command"))?;
+            Ok(Box::new(exec::ExecProvider::new(
+                program.into(),
+                words.map(str::to_string).collect(),
+                timeout,
+            )))
+        }
+        _ => Err(bad(
+            "not a known provider (exec:PROGRAM [ARG…], see control/server/src/vpc/EXEC.md)",
         )),
     }
-}
-
-/// Changes to a VPC route table (pure).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum RouteOp {
-    Replace(Ipv4Net, Ipv4Addr),
-    Delete(Ipv4Net),
-}
-
-pub fn plan(
-    desired: &BTreeMap<Ipv4Net, Ipv4Addr>,
-    actual: &BTreeMap<Ipv4Net, Ipv4Addr>,
-) -> Vec<RouteOp> {
-    let mut ops: Vec<RouteOp> = desired
-        .iter()
-        .filter(|(dst, hop)| actual.get(*dst) != Some(*hop))
-        .map(|(dst, hop)| RouteOp::Replace(*dst, *hop))
-        .collect();
-    ops.extend(
-        actual
-            .keys()
-            .filter(|dst| !desired.contains_key(*dst))
-            .map(|dst| RouteOp::Delete(*dst)),
-    );
-    ops
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn m(pairs: &[(&str, &str)]) -> BTreeMap<Ipv4Net, Ipv4Addr> {
-        pairs
-            .iter()
-            .map(|(d, h)| (d.parse().unwrap(), h.parse().unwrap()))
-            .collect()
-    }
-
     #[test]
-    fn plan_adds_moves_and_withdraws() {
-        let desired = m(&[
-            ("10.244.0.0/24", "172.30.0.11"),
-            ("10.244.1.0/24", "172.30.1.12"),
-        ]);
-        let actual = m(&[
-            ("10.244.1.0/24", "172.30.1.99"),
-            ("10.244.9.0/24", "172.30.0.19"),
-        ]);
+    fn the_flag_names_an_exec_command_and_its_arguments() {
+        let t = Duration::from_secs(60);
+        let p = from_flag(
+            "exec:/usr/local/bin/vpc-aws --table rtb-1  --region eu-west-1",
+            t,
+        )
+        .expect("exec provider");
         assert_eq!(
-            plan(&desired, &actual),
-            vec![
-                RouteOp::Replace(
-                    "10.244.0.0/24".parse().unwrap(),
-                    "172.30.0.11".parse().unwrap()
-                ),
-                RouteOp::Replace(
-                    "10.244.1.0/24".parse().unwrap(),
-                    "172.30.1.12".parse().unwrap()
-                ),
-                RouteOp::Delete("10.244.9.0/24".parse().unwrap()),
-            ]
+            p.name(),
+            "exec:/usr/local/bin/vpc-aws --table rtb-1 --region eu-west-1"
         );
-        assert!(plan(&desired, &desired).is_empty());
-        assert!(from_flag("aws:x").is_err());
-        assert!(from_flag("lab:keel-lab-x-router").is_ok());
+        for bad in ["exec:", "exec:   ", "lab:keel-lab-x-router", "aws", ""] {
+            let err = from_flag(bad, t).err().expect(bad);
+            assert!(
+                matches!(&err, VpcError::Flag { flag, .. } if flag == bad),
+                "{bad}: {err}"
+            );
+        }
     }
 }

@@ -4,7 +4,8 @@
 //! `.execute(&mut handle)` does the I/O on a [`Handle`].
 //!
 //! It is synchronous on purpose: keel-cni is a short-lived process whose
-//! start-up time matters, and the agent calls it from a blocking thread.
+//! start-up time matters, and the agent, the lab and the tests call it from
+//! blocking threads (often one that entered another namespace).
 //! Kernel errors are classified in one place ([`NetlinkError::is_exists`],
 //! [`NetlinkError::is_not_found`]).
 
