@@ -136,7 +136,7 @@ pub fn start<R: PodRuntime + Clone>(
     let node = cfg.node_name;
     let cidr = Mutex::new(None);
     views.subscribe(move |v, changes| {
-        if changes.synced {
+        if changes.synced || changes.fresh {
             h.trigger_all();
         }
         if changes.nodes.contains(&node) {
@@ -177,7 +177,9 @@ impl<R: PodRuntime + Clone> Reconcile for Pods<R> {
         for key in &keys {
             self.dispatch(&v, key);
         }
-        if batch.all {
+        // Only by what keel-control listed, never by the disk cache alone
+        // (it may be some events behind).
+        if batch.all && v.fresh {
             self.clean_up(&v);
         }
         report

@@ -108,12 +108,14 @@ async fn each_worker_wakes_for_its_own_pod_and_nothing_else() {
         Changes {
             pods: ["default/a".to_string(), "default/b".to_string()].into(),
             synced: true,
+            fresh: true,
             ..Default::default()
         },
         |v| {
             v.pods.insert("default/a".into(), pod("a", "ua"));
             v.pods.insert("default/b".into(), pod("b", "ub"));
             v.synced = true;
+            v.fresh = true;
         },
     );
     until("both pods Ready", || ready(&e, "a") && ready(&e, "b")).await;
@@ -174,6 +176,8 @@ async fn a_pod_leaving_is_torn_down_and_orphans_are_cleaned_up() {
         s.namespaces.push("p-stray".into());
     }
     e.sandboxes.create(&pod("gone", "ug")).unwrap();
+    // From the disk cache only (keel-control unreachable): pods run, but
+    // nothing is removed by a view that may be some events behind.
     publish(
         &e,
         Changes {
@@ -187,6 +191,20 @@ async fn a_pod_leaving_is_torn_down_and_orphans_are_cleaned_up() {
         },
     );
     until("a is Ready", || ready(&e, "a")).await;
+    e.running.handle.trigger_all();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(
+        e.sandboxes.state.lock().unwrap().records.contains_key("ug"),
+        "removed by a cached view"
+    );
+    publish(
+        &e,
+        Changes {
+            fresh: true,
+            ..Default::default()
+        },
+        |v| v.fresh = true,
+    );
     until("the orphans are gone", || {
         let s = e.sandboxes.state.lock().unwrap();
         !s.records.contains_key("ug") && !s.namespaces.contains(&"p-stray".to_string())

@@ -107,7 +107,7 @@ pub enum RuntimeError {
     NoContainer { pod: String, id: String },
     #[error("pod {pod}: container {id} still runs")]
     StillRunning { pod: String, id: String },
-    #[error("pod {pod}: {what} did not finish within {after:?}")]
+    #[error("pod {pod}: {what} timed out after {after:?}")]
     Timeout {
         pod: String,
         what: &'static str,

@@ -1,7 +1,9 @@
 //! A list + watch loop for one kind, as client-go's informers do: list once,
 //! watch from the list's resourceVersion, resume after a dropped stream from
 //! the last seen version, relist only when the server says it is too old,
-//! and back off (with jitter) while the server is unreachable.
+//! and back off (with jitter) while the server is unreachable. What it has
+//! seen is kept on disk, and stands in for the first list when keel-control
+//! cannot be reached at start.
 
 use std::{
     collections::BTreeMap,
@@ -18,6 +20,9 @@ use tokio::sync::mpsc;
 use super::{cache::DiskCache, view::Update};
 use crate::reconcile::backoff::{self, Retry};
 
+/// How long the first list may take before the agent starts from its disk
+/// cache instead.
+const START_LIST_TIMEOUT: Duration = Duration::from_secs(5);
 /// How soon a change reaches the disk cache when saving is cheap.
 const SAVE_EVERY: Duration = Duration::from_millis(100);
 /// Saving a large cache costs time in proportion to its size: after a save
@@ -58,31 +63,70 @@ impl<R: Resource, S: Send + 'static> Informer<R, S> {
     pub async fn run(self) {
         let mut items: BTreeMap<String, Arc<R>> = BTreeMap::new();
         let mut rv = String::new();
-        // Start from disk: the node has its desired state at once, and the
-        // watch resumes where the last run stopped.
-        match self.cache.load::<R>(self.name) {
-            Ok(Some(cached)) => {
-                items = cached
+        // keel-control first: its list is the truth. The disk cache stands
+        // in only when it cannot be reached at start, so the node keeps
+        // serving what it last knew (and removes nothing by it: the view
+        // is not fresh until a list succeeds).
+        let mut listed = false;
+        let mut saver = Saver::new();
+        match tokio::time::timeout(
+            START_LIST_TIMEOUT,
+            self.client.list::<R>(&self.namespace, &self.params),
+        )
+        .await
+        {
+            Ok(Ok(list)) => {
+                items = list
                     .items
                     .into_iter()
                     .map(|o| (o.key(), Arc::new(o)))
                     .collect();
-                rv = cached.resource_version;
-                tracing::info!(kind = R::KIND, count = items.len(), resource_version = %rv, "loaded from the agent cache");
+                rv = list.metadata.resource_version;
+                listed = true;
+                saver.dirty = true;
+                self.save(&rv, &items, &mut saver, true);
                 if self.replace(&items).await.is_err() {
                     return;
                 }
             }
-            Ok(None) => {}
-            Err(e) => tracing::warn!(error = %e, "ignoring an unreadable agent cache"),
+            first => {
+                let why = match first {
+                    Ok(Err(e)) => e.to_string(),
+                    _ => format!("no answer within {START_LIST_TIMEOUT:?}"),
+                };
+                tracing::warn!(kind = R::KIND, error = %why, "keel-control unreachable at start; serving from the agent cache");
+                match self.cache.load::<R>(self.name) {
+                    Ok(Some(cached)) => {
+                        items = cached
+                            .items
+                            .into_iter()
+                            .map(|o| (o.key(), Arc::new(o)))
+                            .collect();
+                        rv = cached.resource_version;
+                        tracing::info!(kind = R::KIND, count = items.len(), resource_version = %rv, "loaded from the agent cache");
+                        let all = items.values().cloned().collect();
+                        if self
+                            .updates
+                            .send((self.wrap)(Update::Cached(all)))
+                            .await
+                            .is_err()
+                        {
+                            return;
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => tracing::warn!(error = %e, "ignoring an unreadable agent cache"),
+                }
+            }
         }
         let mut retry = Retry::new(backoff::CONTROL);
-        let mut saver = Saver::new();
         loop {
             // "0" is not a point in history: the server answers it with the
             // whole state as ADDED events, which would reach the view one
             // object at a time. A list replaces the view in one step.
-            if rv.is_empty() || rv == "0" {
+            // Until one list has succeeded, list rather than resume the
+            // cache's watch: the view is only fresh after a list.
+            if rv.is_empty() || rv == "0" || !listed {
                 match self.client.list::<R>(&self.namespace, &self.params).await {
                     Ok(list) => {
                         items = list
@@ -91,6 +135,7 @@ impl<R: Resource, S: Send + 'static> Informer<R, S> {
                             .map(|o| (o.key(), Arc::new(o)))
                             .collect();
                         rv = list.metadata.resource_version;
+                        listed = true;
                         saver.dirty = true;
                         self.save(&rv, &items, &mut saver, true);
                         if self.replace(&items).await.is_err() {

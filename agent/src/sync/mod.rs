@@ -97,24 +97,46 @@ pub fn start(client: Client, node_name: String, cache_dir: PathBuf) -> Views {
     let out = views.clone();
     tokio::spawn(async move {
         let mut view = View::default();
+        // Per kind: listed at all, and listed from keel-control.
         let mut listed = [false; 4];
+        let mut fresh = [false; 4];
         while let Some(first) = rx.recv().await {
             let mut changes = Changes::default();
+            let mut note = |i: usize, replace: bool, cached: bool| {
+                listed[i] |= replace || cached;
+                fresh[i] |= replace;
+            };
             let mut absorb = |s: Step| match s {
                 Step::Pods(u) => {
-                    listed[0] |= matches!(u, Update::Replace(_));
+                    note(
+                        0,
+                        matches!(u, Update::Replace(_)),
+                        matches!(u, Update::Cached(_)),
+                    );
                     apply(&mut view.pods, u, &mut changes.pods)
                 }
                 Step::Services(u) => {
-                    listed[1] |= matches!(u, Update::Replace(_));
+                    note(
+                        1,
+                        matches!(u, Update::Replace(_)),
+                        matches!(u, Update::Cached(_)),
+                    );
                     apply(&mut view.services, u, &mut changes.services)
                 }
                 Step::Endpoints(u) => {
-                    listed[2] |= matches!(u, Update::Replace(_));
+                    note(
+                        2,
+                        matches!(u, Update::Replace(_)),
+                        matches!(u, Update::Cached(_)),
+                    );
                     apply(&mut view.endpoints, u, &mut changes.endpoints)
                 }
                 Step::Nodes(u) => {
-                    listed[3] |= matches!(u, Update::Replace(_));
+                    note(
+                        3,
+                        matches!(u, Update::Replace(_)),
+                        matches!(u, Update::Cached(_)),
+                    );
                     apply(&mut view.nodes, u, &mut changes.nodes)
                 }
             };
@@ -130,6 +152,9 @@ pub fn start(client: Client, node_name: String, cache_dir: PathBuf) -> Views {
             let synced = listed.iter().all(|l| *l);
             changes.synced = synced && !view.synced;
             view.synced = synced;
+            let is_fresh = fresh.iter().all(|f| *f);
+            changes.fresh = is_fresh && !view.fresh;
+            view.fresh = is_fresh;
             out.publish(view.clone(), &changes);
         }
     });

@@ -35,6 +35,10 @@ pub struct View {
     /// False until every informer has listed once (from the server or the
     /// disk cache): reconcilers must not delete what they do not see yet.
     pub synced: bool,
+    /// Every informer has listed from keel-control since the agent started
+    /// (not only from its disk cache, which may be some events behind):
+    /// what nothing in the view explains any more can be removed.
+    pub fresh: bool,
 }
 
 impl View {
@@ -55,6 +59,8 @@ pub struct Changes {
     pub endpoints: BTreeSet<String>,
     /// The view became synced in this step.
     pub synced: bool,
+    /// The view became fresh in this step.
+    pub fresh: bool,
 }
 
 impl Changes {
@@ -67,6 +73,7 @@ impl Changes {
             services: view.services.keys().cloned().collect(),
             endpoints: view.endpoints.keys().cloned().collect(),
             synced: view.synced,
+            fresh: view.fresh,
         }
     }
 
@@ -76,14 +83,18 @@ impl Changes {
             && self.services.is_empty()
             && self.endpoints.is_empty()
             && !self.synced
+            && !self.fresh
     }
 }
 
 /// A change an informer reports.
 #[derive(Debug, Clone)]
 pub enum Update<R> {
-    /// The whole set (after a list or on load from disk).
+    /// The whole set, as keel-control listed it.
     Replace(Vec<Arc<R>>),
+    /// The whole set as the disk cache had it (keel-control unreachable at
+    /// start): enough to keep serving, not to remove anything by.
+    Cached(Vec<Arc<R>>),
     Upsert(Arc<R>),
     Delete(String),
 }
@@ -93,7 +104,7 @@ pub enum Update<R> {
 /// change (so they stay shared, and nobody hears of them).
 pub fn apply<R: Resource>(map: &mut Objects<R>, update: Update<R>, changed: &mut BTreeSet<String>) {
     match update {
-        Update::Replace(all) => {
+        Update::Replace(all) | Update::Cached(all) => {
             let mut next = OrdMap::new();
             for o in all {
                 let key = o.key();

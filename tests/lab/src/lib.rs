@@ -525,6 +525,19 @@ impl Lab {
         self.start_agent_with(node, &[])
     }
 
+    /// Starts a node's agent again from another binary (an older build, to
+    /// compare two side by side in one lab), kept for later restarts.
+    pub fn start_agent_exe(&mut self, node: &str, exe: &Path) -> anyhow::Result<()> {
+        let p = self
+            .state
+            .processes
+            .iter_mut()
+            .find(|p| p.role == node)
+            .with_context(|| format!("no agent for {node}"))?;
+        p.command[0] = exe.display().to_string();
+        self.start_agent_with(node, &[])
+    }
+
     /// Starts a node's agent again with `flags` (`(flag, value)`: replaced
     /// where the agent had the flag, added where not), kept for later
     /// restarts.

@@ -3,6 +3,7 @@
 //! times) and writes the same rows as JSON to target/bench/<suite>.json.
 //! Every loop is bounded in count and time.
 
+pub mod agent;
 pub mod api;
 pub mod cni;
 pub mod lb;
@@ -28,6 +29,11 @@ pub struct Suite {
 /// Every suite `keel-bench` (and `cargo xtask bench`) knows.
 pub fn suites() -> Vec<Suite> {
     vec![
+        Suite {
+            name: "agent",
+            about: "keel-agent's own cost vs another build of it (--baseline PATH), side by side in one lab: pod startup, idle pods (CPU, runtime calls, wake-ups), 10k Services (programming time, memory), Endpoints change latency",
+            run: agent::run,
+        },
         Suite {
             name: "api",
             about: "keel-control: creates/s (1 vs 64 clients), watch fan-out latency, memory at 10k Services + 50k Pods",

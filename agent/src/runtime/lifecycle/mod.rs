@@ -151,7 +151,16 @@ impl<R: PodRuntime + Clone> PodLifecycle<R> {
             self.runtime.start_pod(&self.pod_ref).await?;
             self.pod_started = true;
         }
-        let observed = self.runtime.list(&self.pod_ref).await?;
+        let observed = match self.runtime.list(&self.pod_ref).await {
+            Ok(o) => o,
+            // The runtime may have lost the pod since it was started (a
+            // killed shim): start it again, once, and look again.
+            Err(e) => {
+                tracing::info!(pod = %self.pod_ref.key(), error = %e, "the runtime lost the pod; starting it again");
+                self.runtime.start_pod(&self.pod_ref).await?;
+                self.runtime.list(&self.pod_ref).await?
+            }
+        };
         let now = now_ms();
         self.escalate(&observed, now).await;
         let base = self.cfg.clone();
