@@ -466,6 +466,85 @@ fn oom_and_non_zero_exit_are_reported_with_their_reasons<R: TestRuntime>(e: Env)
     });
 }
 
+/// The runtime says when a container exits (the shim's wait, containerd's
+/// task-exit events), so a pod's worker need not poll.
+fn exits_are_reported_as_they_happen<R: TestRuntime>(e: Env) {
+    let rt = R::make(&e);
+    let mut c = container("short", &e.busybox);
+    c.command = vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        "until test -f /go; do sleep 0.1; done; exit 4".into(),
+    ];
+    let mut p = pod("short", vec![c]);
+    p.spec.restart_policy = RestartPolicy::Never;
+    let mut w = worker(&e, rt.clone(), p);
+    e.block_on(async {
+        let p = sync_until(&mut w, "the container running", 60, |p| {
+            p.status
+                .container_statuses
+                .first()
+                .is_some_and(|s| s.state.running.is_some())
+        })
+        .await;
+        let pr = w.pod_ref.clone();
+        let id = status(&p, "short")
+            .container_id
+            .trim_start_matches("keel://")
+            .to_string();
+        // containerd's subscription comes up in the background.
+        let mut seen = None;
+        for _ in 0..200 {
+            seen = rt.wait(&pr, None, Duration::ZERO).await.expect("wait");
+            if seen.is_some() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let seen = seen.expect("this runtime reports exits");
+        let waiting = {
+            let (rt, pr) = (rt.clone(), pr.clone());
+            tokio::spawn(async move {
+                let t = std::time::Instant::now();
+                let g = rt.wait(&pr, Some(seen), Duration::from_secs(120)).await;
+                (g, t.elapsed())
+            })
+        };
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        rt.exec(
+            &pr,
+            &id,
+            &["/bin/touch".into(), "/go".into()],
+            Duration::from_secs(10),
+        )
+        .await
+        .expect("exec");
+        let (g, took) = waiting.await.unwrap();
+        assert!(
+            g.expect("wait").is_some_and(|g| g > seen),
+            "the exit moved the generation"
+        );
+        assert!(
+            took < Duration::from_secs(60),
+            "woken by the exit, not by the wait's end: {took:?}"
+        );
+        let p = sync_until(&mut w, "the exit in the status", 30, |p| {
+            status(p, "short").state.terminated.is_some()
+        })
+        .await;
+        assert_eq!(
+            status(&p, "short")
+                .state
+                .terminated
+                .as_ref()
+                .unwrap()
+                .exit_code,
+            4
+        );
+        w.terminate().await.expect("terminate");
+    });
+}
+
 fn a_new_runtime_instance_re_adopts_running_containers<R: TestRuntime>(e: Env) {
     let mut c = container("web", &e.testbin);
     c.readiness_probe = Some(http_probe("/healthz", 1, 3));
@@ -829,6 +908,7 @@ on_both_runtimes! {
     pulled_image_runs_in_the_pod_netns_serves_execs_and_logs => "rt-run",
     failing_liveness_probe_restarts_with_back_off => "rt-live",
     oom_and_non_zero_exit_are_reported_with_their_reasons => "rt-exit",
+    exits_are_reported_as_they_happen => "rt-wait",
     a_new_runtime_instance_re_adopts_running_containers => "rt-adopt",
     bad_input_gets_a_clear_reason_and_disturbs_nothing_else => "rt-bad",
     a_killed_shim_is_replaced_and_the_pod_converges => "rt-shim",

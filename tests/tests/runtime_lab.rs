@@ -223,6 +223,27 @@ fn deployment_runs_ready_replaced_and_survives_its_agent_on(runtime: &str) {
         m
     });
     assert_eq!(by_node.len(), 2, "spread over both nodes: {by_node:?}");
+    // Every reconciler runs on the driver and says how it is doing; the
+    // pods' workers have made passes.
+    for (node, _) in &nodes {
+        let sock = guard.0.state.dir.join(node).join("agent.sock");
+        let r: serde_json::Value = serde_json::from_str(
+            &keel_tests::lb_node::agent_get(&sock, "/reconcilers").expect("GET /reconcilers"),
+        )
+        .unwrap();
+        for d in ["pods", "net"] {
+            let st = &r["drivers"][d];
+            assert!(st["syncs"].as_u64() > Some(0), "{node}: {d}: {st}");
+            assert!(st["fullPasses"].as_u64() > Some(0), "{node}: {d}: {st}");
+            assert!(
+                st["failing"].as_object().is_some_and(|f| f.is_empty()),
+                "{node}: {d}: {st}"
+            );
+        }
+        if by_node.contains_key(node) {
+            assert!(r["podWakes"]["syncs"].as_u64() > Some(0), "{node}: {r}");
+        }
+    }
     for p in &pods {
         let s = &p.status.container_statuses[0];
         assert!(

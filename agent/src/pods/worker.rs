@@ -53,7 +53,7 @@ use crate::{
 /// A pod with nothing to do is looked at this often anyway (the kubelet's
 /// resync), and a runtime that reports exits is asked again this often.
 pub const RESYNC: Duration = Duration::from_secs(60);
-/// How often a runtime that cannot report exits is polled.
+/// How often a runtime that cannot report exits (now) is polled.
 const POLL: Duration = Duration::from_secs(1);
 /// Sandbox creation and teardown retries.
 const SANDBOX_BACKOFF: Backoff = Backoff::new(Duration::from_secs(1), Duration::from_secs(30));
@@ -147,12 +147,13 @@ struct PodWorker<R: PodRuntime> {
     post_at: Option<Instant>,
     runtime_retry: Retry,
     runtime_at: Option<Instant>,
+    /// The runtime could not say whether containers exited (an older shim,
+    /// containerd's events not up yet): look again then.
+    poll_at: Option<Instant>,
     /// Succeeded or Failed: containers stay down, the sandbox is given back.
     finished: bool,
     /// The runtime's exit generation this worker has acted on.
     exits: Option<u64>,
-    /// The runtime reports exits (else it is polled).
-    runtime_reports: bool,
     /// The pending wait for the runtime's next exit, kept across other
     /// wake-ups so that waking for something else costs the runtime nothing.
     exit_wait: Option<ExitWait>,
@@ -188,9 +189,9 @@ impl<R: PodRuntime + Clone> PodWorker<R> {
             post_at: None,
             runtime_retry: Retry::new(RETRY_BACKOFF),
             runtime_at: None,
+            poll_at: None,
             finished,
             exits: None,
-            runtime_reports: true,
             exit_wait: None,
         }
     }
@@ -226,7 +227,13 @@ impl<R: PodRuntime + Clone> PodWorker<R> {
                             // may have come between the last list and now.
                             self.exits = Some(g);
                         }
-                        Ok(None) => self.runtime_reports = false,
+                        // The runtime cannot tell now (an older shim,
+                        // containerd's events not up yet): look again in a
+                        // moment (the pass just made is the look for now).
+                        Ok(None) => {
+                            self.poll_at = Some(Instant::now() + POLL);
+                            dirty = false;
+                        }
                         Err(()) => {
                             self.exits = None;
                             self.runtime_at =
@@ -263,7 +270,7 @@ impl<R: PodRuntime + Clone> PodWorker<R> {
     /// Waits for the next reason to act.
     async fn wait(&mut self, rx: &mut mpsc::UnboundedReceiver<Msg>) -> Wake {
         let deadline = self.next_wake();
-        let listen = self.runtime_reports && !self.finished && self.runtime_at.is_none();
+        let listen = !self.finished && self.runtime_at.is_none() && self.poll_at.is_none();
         if !listen {
             self.exit_wait = None;
         } else if self.exit_wait.is_none()
@@ -303,25 +310,24 @@ impl<R: PodRuntime + Clone> PodWorker<R> {
     fn next_wake(&mut self) -> Instant {
         let now = Instant::now();
         let containers = self.ctx.runtime.is_some() && !self.finished;
-        let mut at = now
-            + match (containers, self.runtime_reports) {
-                // The wait for the runtime's next exit times out after a
-                // RESYNC: that is the resync.
-                (true, true) => RESYNC * 2,
-                (true, false) => POLL,
-                (false, _) => RESYNC,
-            };
+        // With containers, the wait for the runtime's next exit times out
+        // after a RESYNC: that is the resync (and a runtime that cannot
+        // report exits is polled through `runtime_at`).
+        let mut at = now + if containers { RESYNC * 2 } else { RESYNC };
         if let Some(due) = self.lifecycle.as_ref().and_then(|l| l.next_due()) {
             at = at.min(now + Duration::from_millis(due.saturating_sub(now_ms())));
         }
-        for t in [self.sandbox_at, self.post_at, self.runtime_at]
+        // Retry timers that came are done with: the pass just made was it.
+        for t in [&mut self.runtime_at, &mut self.poll_at] {
+            if t.is_some_and(|t| t <= now) {
+                *t = None;
+            }
+        }
+        for t in [self.sandbox_at, self.post_at, self.runtime_at, self.poll_at]
             .into_iter()
             .flatten()
         {
             at = at.min(t);
-        }
-        if self.runtime_at.is_some_and(|t| t <= now) {
-            self.runtime_at = None;
         }
         at
     }

@@ -272,3 +272,27 @@ async fn its_own_status_coming_back_is_not_a_reason_to_act() {
     until("the status is written back", || e.status.count() > writes).await;
     assert!(e.status.last("web").unwrap().is_ready());
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_runtime_that_cannot_report_exits_is_polled() {
+    let e = env(true);
+    e.rt.state.lock().unwrap().cannot_wait = true;
+    let (_tx, _task) = spawn(&e, pod("web", "u1", RestartPolicy::Always));
+    until("web is Ready", || {
+        e.status.last("web").is_some_and(|p| p.is_ready())
+    })
+    .await;
+    let lists = || {
+        e.rt.state
+            .lock()
+            .unwrap()
+            .calls
+            .get("list")
+            .copied()
+            .unwrap_or(0)
+    };
+    let before = lists();
+    tokio::time::sleep(Duration::from_secs(30)).await;
+    let polled = lists() - before;
+    assert!((25..=35).contains(&polled), "{polled} looks in 30 s");
+}

@@ -21,6 +21,9 @@ use containerd_client::{
 };
 use tokio::sync::watch;
 
+/// A subscription call without an error this long after it was made stands.
+const SUBSCRIBED_AFTER: Duration = Duration::from_millis(300);
+
 /// The exit counters of a runtime's pods. Cheap to clone.
 #[derive(Clone, Default)]
 pub struct Exits {
@@ -101,7 +104,20 @@ impl Exits {
         let me = self.clone();
         tokio::spawn(async move {
             loop {
-                match subscribe().await {
+                // containerd answers a subscription (sends its headers) only
+                // with the first event; a call still standing after a
+                // moment was taken. Exits in between are covered by the
+                // bump that going live gives every pod.
+                let call = subscribe();
+                tokio::pin!(call);
+                let answer = tokio::select! {
+                    r = &mut call => r,
+                    _ = tokio::time::sleep(SUBSCRIBED_AFTER) => {
+                        me.set_live(true);
+                        call.await
+                    }
+                };
+                match answer {
                     Ok(mut stream) => {
                         me.set_live(true);
                         loop {
