@@ -1,22 +1,24 @@
 //! The built-in IPAM's on-disk store: one JSON file per network, changed
 //! only under an exclusive `flock` and replaced atomically.
 //!
-//! Crash safety (kill -9 at any instant): a change is written to
-//! `state.json.tmp`, fsynced, and renamed over `state.json`; rename(2) is
-//! atomic, so a reader sees the old state or the new one, never a mix, and
-//! a reservation is either fully made or not at all. The lock is an
-//! `flock` on `lock`, which the kernel drops when its holder dies, so a
-//! killed plugin never leaves the store locked. A leftover `.tmp` is only
-//! ever written by a lock holder and is simply overwritten by the next one.
+//! Crash safety (kill -9 at any instant): a change is written to a
+//! temporary file beside `state.json`, fsynced, and renamed over it
+//! (keel-sys's `write_atomic`); rename(2) is atomic, so a reader sees the
+//! old state or the new one, never a mix, and a reservation is either fully
+//! made or not at all. The lock is an `flock` on `lock`, which the kernel
+//! drops when its holder dies, so a killed plugin never leaves the store
+//! locked. Temporary files are only ever written by a lock holder, so the
+//! next one removes any a killed holder left.
 
 use std::{
     fs::{self, File, OpenOptions},
-    io::{self, Write},
+    io,
     net::Ipv4Addr,
     os::{fd::AsRawFd, unix::fs::OpenOptionsExt},
     path::{Path, PathBuf},
 };
 
+use keel_sys::fs::{WriteError, remove_temps, write_atomic};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +31,8 @@ pub enum StoreError {
     },
     #[error("ipam store {path}: unreadable state ({reason}); refusing to overwrite it")]
     Corrupt { path: PathBuf, reason: String },
+    #[error("ipam store {0}")]
+    Write(#[from] WriteError),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
@@ -150,27 +154,16 @@ pub struct Locked {
 }
 
 impl Locked {
-    /// Writes the state atomically (write, fsync the data, rename).
+    /// Writes the state atomically (keel-sys's `write_atomic`: temporary
+    /// file, fsync, rename, fsync of the directory), owner-only.
     pub fn commit(&self) -> Result<(), StoreError> {
-        let tmp = self.dir.join("state.json.tmp");
         let path = self.dir.join("state.json");
         let bytes = serde_json::to_vec_pretty(&self.state).expect("the state always serializes");
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io_err(&tmp))?;
-        f.write_all(&bytes).map_err(io_err(&tmp))?;
-        f.sync_data().map_err(io_err(&tmp))?;
-        drop(f);
-        fs::rename(&tmp, &path).map_err(io_err(&path))?;
-        // The directory is not fsynced: after a power cut the rename may be
-        // lost, leaving the previous (consistent) state, and with it the
-        // node's pods, so nothing is double-booked. The data is fsynced so
-        // that the state a rename exposes is never empty.
-        Ok(())
+        // Holding the lock makes this the only writer, so a temporary file
+        // already there is a killed holder's; without this each kill in the
+        // middle of a commit would leave one behind for good.
+        remove_temps(&path).map_err(io_err(&self.dir))?;
+        Ok(write_atomic(&path, &bytes, 0o600)?)
     }
 }
 

@@ -30,6 +30,34 @@ fn state_survives_reopen_and_ignores_a_stale_tmp() {
 }
 
 #[test]
+fn a_commit_removes_what_a_killed_holder_left() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::new(dir.path());
+    store.lock().unwrap().commit().unwrap();
+    // What keel-sys's write_atomic leaves when its process is killed
+    // between creating the temporary file and renaming it.
+    let leftover = dir.path().join(".state.json.4242.0.tmp");
+    fs::write(&leftover, b"{\"reserv").unwrap();
+    let mut l = store.lock().unwrap();
+    assert_eq!(l.state, State::default(), "the leftover is not read");
+    l.state.last = Some("10.1.0.9".parse().unwrap());
+    l.commit().unwrap();
+    let mut names: Vec<_> = fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["lock", "state.json"]);
+    let mode = fs::metadata(dir.path().join("state.json"))
+        .unwrap()
+        .permissions();
+    assert_eq!(
+        std::os::unix::fs::PermissionsExt::mode(&mode) & 0o777,
+        0o600
+    );
+}
+
+#[test]
 fn corrupt_state_is_an_error_not_a_reset() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::new(dir.path());
