@@ -11,6 +11,7 @@ use std::{
 };
 
 use ipnet::Ipv4Net;
+use keel_sys::fs::write_atomic;
 use serde_json::{Value, json};
 
 /// The CNI version keel speaks to plugins.
@@ -86,9 +87,11 @@ impl CniSetup {
             message: e.to_string(),
         };
         std::fs::create_dir_all(&self.conf_dir).map_err(err)?;
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, &want).map_err(err)?;
-        std::fs::rename(&tmp, &path).map_err(err)?;
+        // World-readable, as the runtimes reading net.d expect of a config.
+        write_atomic(&path, &want, 0o644).map_err(|e| CniError::Config {
+            message: format!("{}: {}", e.step, e.source),
+            path,
+        })?;
         Ok(true)
     }
 

@@ -59,6 +59,8 @@ pub enum ImageError {
         #[source]
         source: std::io::Error,
     },
+    #[error("image store {0}")]
+    Write(#[from] keel_sys::fs::WriteError),
 }
 
 impl ImageError {
