@@ -15,8 +15,6 @@ pub mod error;
 pub mod gc;
 pub mod ipam;
 pub mod status;
-#[cfg(test)]
-mod tests;
 pub mod types;
 pub mod version;
 
@@ -91,3 +89,6 @@ fn dispatch(vars: impl Fn(&str) -> Option<String>, stdin: &[u8]) -> Result<Optio
         Command::Version => unreachable!("handled above"),
     }
 }
+
+#[cfg(test)]
+mod tests;

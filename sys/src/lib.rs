@@ -8,8 +8,10 @@
 //! - [`command`]: a `std::process::Command` whose child enters a network
 //!   namespace (and optionally a cgroup and a new session) before it execs.
 //! - [`sysctl`]: the calling thread's namespace's kernel parameters.
+//! - [`fs`]: replacing a file atomically (temporary file, fsync, rename).
 
 pub mod command;
+pub mod fs;
 pub mod netlink;
 pub mod ns;
 pub mod sysctl;

@@ -137,5 +137,4 @@ pub fn observe(maps: &impl LbMaps) -> Result<Observed, MapsError> {
 }
 
 #[cfg(test)]
-#[path = "apply_tests.rs"]
 mod tests;

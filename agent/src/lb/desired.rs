@@ -132,5 +132,4 @@ impl Desired {
 }
 
 #[cfg(test)]
-#[path = "desired_tests.rs"]
 mod tests;

@@ -88,5 +88,4 @@ pub fn counters(stats: &[u64]) -> String {
 }
 
 #[cfg(test)]
-#[path = "dump_tests.rs"]
 mod tests;

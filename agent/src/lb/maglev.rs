@@ -101,5 +101,4 @@ fn fmix64(mut h: u64) -> u64 {
 }
 
 #[cfg(test)]
-#[path = "maglev_tests.rs"]
 mod tests;

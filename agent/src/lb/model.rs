@@ -273,5 +273,4 @@ fn ready_backends(
 }
 
 #[cfg(test)]
-#[path = "model_tests.rs"]
 mod tests;

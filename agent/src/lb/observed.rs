@@ -207,5 +207,4 @@ impl Observed {
 }
 
 #[cfg(test)]
-#[path = "observed_tests.rs"]
 mod tests;

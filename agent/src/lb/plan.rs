@@ -467,5 +467,4 @@ impl Planner<'_> {
 }
 
 #[cfg(test)]
-#[path = "plan_tests.rs"]
 mod tests;

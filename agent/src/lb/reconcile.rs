@@ -362,5 +362,4 @@ pub fn start<M: LbMaps + Send + 'static, K: Send + 'static>(
 const DEBOUNCE: Duration = Duration::from_millis(2);
 
 #[cfg(test)]
-#[path = "reconcile_tests.rs"]
 mod tests;

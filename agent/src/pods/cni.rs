@@ -11,6 +11,7 @@ use std::{
 };
 
 use ipnet::Ipv4Net;
+use keel_sys::fs::write_atomic;
 use serde_json::{Value, json};
 
 /// The CNI version keel speaks to plugins.
@@ -86,9 +87,11 @@ impl CniSetup {
             message: e.to_string(),
         };
         std::fs::create_dir_all(&self.conf_dir).map_err(err)?;
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, &want).map_err(err)?;
-        std::fs::rename(&tmp, &path).map_err(err)?;
+        // World-readable, as the runtimes reading net.d expect of a config.
+        write_atomic(&path, &want, 0o644).map_err(|e| CniError::Config {
+            message: format!("{}: {}", e.step, e.source),
+            path,
+        })?;
         Ok(true)
     }
 
@@ -295,56 +298,4 @@ impl CniSetup {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn conflist_is_written_once_and_loaded_back() {
-        let dir = tempfile::tempdir().unwrap();
-        let setup = CniSetup {
-            bin_dirs: vec![],
-            conf_dir: dir.path().join("net.d"),
-            ipam_dir: dir.path().join("ipam"),
-        };
-        assert!(matches!(setup.load(), Err(CniError::NoConfig { .. })));
-        let cidr: Ipv4Net = "10.244.3.0/24".parse().unwrap();
-        assert!(setup.write_conf(cidr, 1450).unwrap());
-        assert!(
-            !setup.write_conf(cidr, 1450).unwrap(),
-            "unchanged config is not rewritten"
-        );
-        let list = setup.load().unwrap();
-        assert_eq!(list["plugins"][0]["subnet"], "10.244.3.0/24");
-        assert_eq!(list["plugins"][0]["mtu"], 1450);
-        let conf = CniSetup::plugin_conf(&list, &list["plugins"][0], Some(&json!({"ips": []})));
-        assert_eq!(conf["name"], NETWORK);
-        assert_eq!(conf["cniVersion"], CNI_VERSION);
-        assert!(conf["prevResult"].is_object());
-        assert!(
-            setup.write_conf(cidr, 1500).unwrap(),
-            "an MTU change rewrites it"
-        );
-    }
-
-    #[test]
-    fn a_single_conf_is_wrapped_into_a_list() {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::write(
-            dir.path().join("05-other.conf"),
-            r#"{"cniVersion":"1.0.0","name":"n","type":"ptp"}"#,
-        )
-        .unwrap();
-        let setup = CniSetup {
-            bin_dirs: vec![],
-            conf_dir: dir.path().into(),
-            ipam_dir: dir.path().into(),
-        };
-        let list = setup.load().unwrap();
-        assert_eq!(list["plugins"][0]["type"], "ptp");
-        assert_eq!(list["name"], "n");
-        let err = setup
-            .add("c", Path::new("/nonexistent"), "eth0")
-            .unwrap_err();
-        assert!(matches!(err, CniError::NoPlugin { .. }), "{err}");
-    }
-}
+mod tests;

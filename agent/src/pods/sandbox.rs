@@ -10,7 +10,10 @@ use std::{
 };
 
 use keel_api::{Pod, Time};
-use keel_sys::ns::{NETNS_RUN_DIR, NetNs};
+use keel_sys::{
+    fs::write_atomic,
+    ns::{NETNS_RUN_DIR, NetNs},
+};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -236,9 +239,13 @@ impl Sandboxes {
             message: e.to_string(),
         };
         std::fs::create_dir_all(&self.records).map_err(err)?;
-        let tmp = path.with_extension("tmp");
-        std::fs::write(&tmp, serde_json::to_vec(rec).expect("JSON")).map_err(err)?;
-        std::fs::rename(&tmp, &path).map_err(err)
+        // Owner-only, like all agent state.
+        write_atomic(&path, &serde_json::to_vec(rec).expect("JSON"), 0o600).map_err(|e| {
+            SandboxError::Record {
+                message: format!("{}: {}", e.step, e.source),
+                path,
+            }
+        })
     }
 
     /// CNI DEL (which releases the address even if the namespace is gone),

@@ -619,5 +619,4 @@ async fn remove_sandbox_retrying(sandboxes: &Arc<dyn SandboxOps>, rec: &SandboxR
 }
 
 #[cfg(test)]
-#[path = "worker_tests.rs"]
 mod tests;

@@ -9,6 +9,7 @@ use std::{
 };
 
 use keel_api::Resource;
+use keel_sys::fs::write_atomic_with;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -60,7 +61,8 @@ impl DiskCache {
             })
     }
 
-    /// Saves atomically (temp file, fsync, rename), streaming the objects
+    /// Saves atomically (keel-sys's `write_atomic_with`: temp file,
+    /// fsync, rename), owner-only like all agent state, streaming the objects
     /// straight from their shared copies (no second copy of a large cache
     /// is ever held in memory).
     pub fn save<'a, R: Resource>(
@@ -70,31 +72,26 @@ impl DiskCache {
         items: impl Iterator<Item = &'a std::sync::Arc<R>>,
     ) -> Result<(), CacheError> {
         let path = self.path(name);
-        let err = |e: std::io::Error| CacheError {
+        fs::create_dir_all(&self.dir).map_err(|e| CacheError {
             path: path.clone(),
             message: e.to_string(),
-        };
-        fs::create_dir_all(&self.dir).map_err(err)?;
-        let tmp = path.with_extension("json.tmp");
-        let file = fs::File::create(&tmp).map_err(err)?;
-        let mut w = std::io::BufWriter::with_capacity(256 * 1024, file);
-        let json = |e: serde_json::Error| CacheError {
-            path: path.clone(),
-            message: e.to_string(),
-        };
-        w.write_all(b"{\"resourceVersion\":").map_err(err)?;
-        serde_json::to_writer(&mut w, rv).map_err(json)?;
-        w.write_all(b",\"items\":[").map_err(err)?;
-        for (i, item) in items.enumerate() {
-            if i > 0 {
-                w.write_all(b",").map_err(err)?;
+        })?;
+        write_atomic_with(&path, 0o600, |w| {
+            w.write_all(b"{\"resourceVersion\":")?;
+            serde_json::to_writer(&mut *w, rv)?;
+            w.write_all(b",\"items\":[")?;
+            for (i, item) in items.enumerate() {
+                if i > 0 {
+                    w.write_all(b",")?;
+                }
+                serde_json::to_writer(&mut *w, &**item)?;
             }
-            serde_json::to_writer(&mut w, &**item).map_err(json)?;
-        }
-        w.write_all(b"]}").map_err(err)?;
-        let f = w.into_inner().map_err(|e| err(e.into_error()))?;
-        f.sync_all().map_err(err)?;
-        fs::rename(&tmp, &path).map_err(err)
+            w.write_all(b"]}")
+        })
+        .map_err(|e| CacheError {
+            message: format!("{}: {}", e.step, e.source),
+            path,
+        })
     }
 
     pub fn dir(&self) -> &Path {

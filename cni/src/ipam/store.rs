@@ -1,22 +1,24 @@
 //! The built-in IPAM's on-disk store: one JSON file per network, changed
 //! only under an exclusive `flock` and replaced atomically.
 //!
-//! Crash safety (kill -9 at any instant): a change is written to
-//! `state.json.tmp`, fsynced, and renamed over `state.json`; rename(2) is
-//! atomic, so a reader sees the old state or the new one, never a mix, and
-//! a reservation is either fully made or not at all. The lock is an
-//! `flock` on `lock`, which the kernel drops when its holder dies, so a
-//! killed plugin never leaves the store locked. A leftover `.tmp` is only
-//! ever written by a lock holder and is simply overwritten by the next one.
+//! Crash safety (kill -9 at any instant): a change is written to a
+//! temporary file beside `state.json`, fsynced, and renamed over it
+//! (keel-sys's `write_atomic`); rename(2) is atomic, so a reader sees the
+//! old state or the new one, never a mix, and a reservation is either fully
+//! made or not at all. The lock is an `flock` on `lock`, which the kernel
+//! drops when its holder dies, so a killed plugin never leaves the store
+//! locked. Temporary files are only ever written by a lock holder, so the
+//! next one removes any a killed holder left.
 
 use std::{
     fs::{self, File, OpenOptions},
-    io::{self, Write},
+    io,
     net::Ipv4Addr,
     os::{fd::AsRawFd, unix::fs::OpenOptionsExt},
     path::{Path, PathBuf},
 };
 
+use keel_sys::fs::{WriteError, remove_temps, write_atomic};
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, thiserror::Error)]
@@ -29,6 +31,8 @@ pub enum StoreError {
     },
     #[error("ipam store {path}: unreadable state ({reason}); refusing to overwrite it")]
     Corrupt { path: PathBuf, reason: String },
+    #[error("ipam store {0}")]
+    Write(#[from] WriteError),
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> StoreError + '_ {
@@ -150,98 +154,18 @@ pub struct Locked {
 }
 
 impl Locked {
-    /// Writes the state atomically (write, fsync the data, rename).
+    /// Writes the state atomically (keel-sys's `write_atomic`: temporary
+    /// file, fsync, rename, fsync of the directory), owner-only.
     pub fn commit(&self) -> Result<(), StoreError> {
-        let tmp = self.dir.join("state.json.tmp");
         let path = self.dir.join("state.json");
         let bytes = serde_json::to_vec_pretty(&self.state).expect("the state always serializes");
-        let mut f = OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o600)
-            .open(&tmp)
-            .map_err(io_err(&tmp))?;
-        f.write_all(&bytes).map_err(io_err(&tmp))?;
-        f.sync_data().map_err(io_err(&tmp))?;
-        drop(f);
-        fs::rename(&tmp, &path).map_err(io_err(&path))?;
-        // The directory is not fsynced: after a power cut the rename may be
-        // lost, leaving the previous (consistent) state, and with it the
-        // node's pods, so nothing is double-booked. The data is fsynced so
-        // that the state a rename exposes is never empty.
-        Ok(())
+        // Holding the lock makes this the only writer, so a temporary file
+        // already there is a killed holder's; without this each kill in the
+        // middle of a commit would leave one behind for good.
+        remove_temps(&path).map_err(io_err(&self.dir))?;
+        Ok(write_atomic(&path, &bytes, 0o600)?)
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn state_survives_reopen_and_ignores_a_stale_tmp() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path().join("net"));
-        assert!(
-            store.lock_if_exists().unwrap().is_none(),
-            "DEL must not create the store"
-        );
-        {
-            let mut l = store.lock().unwrap();
-            assert_eq!(l.state, State::default());
-            l.state.reservations.push(Reservation {
-                ip: "10.1.0.2".parse().unwrap(),
-                container_id: "c1".into(),
-                ifname: "eth0".into(),
-            });
-            l.state.last = Some("10.1.0.2".parse().unwrap());
-            l.commit().unwrap();
-        }
-        // A killed writer's half-written temp file changes nothing.
-        fs::write(store.dir().join("state.json.tmp"), b"{\"reserv").unwrap();
-        let l = store.lock().unwrap();
-        assert_eq!(
-            l.state.find("c1", "eth0").unwrap().ip,
-            "10.1.0.2".parse::<Ipv4Addr>().unwrap()
-        );
-        assert!(l.state.find("c1", "eth1").is_none());
-    }
-
-    #[test]
-    fn corrupt_state_is_an_error_not_a_reset() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path());
-        fs::write(dir.path().join("state.json"), b"garbage").unwrap();
-        assert!(matches!(store.lock(), Err(StoreError::Corrupt { .. })));
-    }
-
-    #[test]
-    fn lock_is_exclusive_across_threads() {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::new(dir.path());
-        // 8 threads each do 25 read-modify-write increments under the lock;
-        // flock locks are per open file description, so threads exclude
-        // each other like processes do.
-        std::thread::scope(|s| {
-            for t in 0..8 {
-                let store = store.clone();
-                s.spawn(move || {
-                    for i in 0..25 {
-                        let mut l = store.lock().unwrap();
-                        let n = l.state.reservations.len() as u32;
-                        l.state.reservations.push(Reservation {
-                            ip: Ipv4Addr::from(0x0a00_0000 + n),
-                            container_id: format!("t{t}-{i}"),
-                            ifname: "eth0".into(),
-                        });
-                        l.commit().unwrap();
-                    }
-                });
-            }
-        });
-        let l = store.lock().unwrap();
-        assert_eq!(l.state.reservations.len(), 200);
-        let ips: std::collections::HashSet<_> = l.state.reservations.iter().map(|r| r.ip).collect();
-        assert_eq!(ips.len(), 200, "a lost update would reuse an index");
-    }
-}
+mod tests;

@@ -1,14 +1,10 @@
 //! The bearer token: generated at first start, kept in the data directory
 //! with mode 0600, read by agents and keelctl (via client.json).
 
-use std::{
-    fs,
-    io::Write,
-    os::unix::fs::{OpenOptionsExt, PermissionsExt},
-    path::Path,
-};
+use std::{fs, os::unix::fs::PermissionsExt, path::Path};
 
 use anyhow::Context;
+use keel_sys::fs::write_atomic;
 use rand::RngCore;
 
 /// Reads the token, or creates one (32 random bytes, hex) atomically.
@@ -36,19 +32,10 @@ pub fn load_or_create_token(path: &Path) -> anyhow::Result<String> {
     Ok(token)
 }
 
-/// Writes a file readable only by its owner, atomically (temp + rename).
+/// Writes a file readable only by its owner, atomically (keel-sys's
+/// `write_atomic`: the secret is never readable by others, not even before
+/// a chmod).
 pub fn write_private(path: &Path, data: &[u8]) -> anyhow::Result<()> {
-    let tmp = path.with_extension("tmp");
-    let mut f = fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("creating {}", tmp.display()))?;
-    f.write_all(data)?;
-    f.sync_all()?;
-    fs::rename(&tmp, path)
-        .with_context(|| format!("renaming {} to {}", tmp.display(), path.display()))?;
+    write_atomic(path, data, 0o600)?;
     Ok(())
 }

@@ -7,6 +7,7 @@ use std::{
 };
 
 use anyhow::Context;
+use keel_sys::fs::write_atomic;
 use serde::{Deserialize, Serialize};
 
 use crate::topology::Topology;
@@ -58,10 +59,13 @@ impl State {
     }
 
     pub fn save(&self) -> anyhow::Result<()> {
-        let path = Self::path(&self.dir);
-        let tmp = path.with_extension("json.tmp");
-        fs::write(&tmp, serde_json::to_vec_pretty(self)?)?;
-        fs::rename(&tmp, &path)?;
+        // Owner-only, as keel keeps its data files: it names the processes
+        // `lab down` kills.
+        write_atomic(
+            &Self::path(&self.dir),
+            &serde_json::to_vec_pretty(self)?,
+            0o600,
+        )?;
         Ok(())
     }
 

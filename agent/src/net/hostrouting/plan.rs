@@ -269,5 +269,4 @@ pub fn plan(want: &Desired, have: &Observed) -> Vec<Op> {
 }
 
 #[cfg(test)]
-#[path = "plan_tests.rs"]
 mod tests;

@@ -6,11 +6,12 @@
 use std::{
     collections::BTreeMap,
     fs,
-    io::{self, Read, Write},
+    io::{self, Read},
     path::{Path, PathBuf},
     sync::Arc,
 };
 
+use keel_sys::fs::{persist, write_atomic};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
@@ -99,6 +100,14 @@ impl ImageStore {
             .join(format!("{what}-{}", rand::random::<u64>()))
     }
 
+    /// Where blob `digest` goes, refusing a digest that is not sha256.
+    fn blob_dest(&self, image: &str, what: &str, digest: &str) -> Result<PathBuf, ImageError> {
+        self.blob_path(digest).ok_or_else(|| ImageError::Invalid {
+            image: image.into(),
+            detail: format!("{what}: {digest:?} is not a sha256 digest"),
+        })
+    }
+
     /// Moves a finished temporary file into the blob store after checking
     /// that its content hashes to `digest`.
     pub(crate) fn commit_blob(
@@ -108,21 +117,13 @@ impl ImageStore {
         tmp: &Path,
         digest: &str,
     ) -> Result<PathBuf, ImageError> {
-        let dest = self.blob_path(digest).ok_or_else(|| ImageError::Invalid {
-            image: image.into(),
-            detail: format!("{what}: {digest:?} is not a sha256 digest"),
-        })?;
+        let dest = self.blob_dest(image, what, digest)?;
         let actual = sha256_file(tmp).map_err(|e| ImageError::io(tmp, e))?;
         if actual != digest {
             let _ = fs::remove_file(tmp);
-            return Err(ImageError::DigestMismatch {
-                image: image.into(),
-                what: what.into(),
-                expected: digest.into(),
-                actual,
-            });
+            return Err(mismatch(image, what, digest, actual));
         }
-        fs::rename(tmp, &dest).map_err(|e| ImageError::io(&dest, e))?;
+        persist(tmp, &dest)?;
         Ok(dest)
     }
 
@@ -134,9 +135,13 @@ impl ImageStore {
         bytes: &[u8],
         digest: &str,
     ) -> Result<PathBuf, ImageError> {
-        let tmp = self.tmp_path("blob");
-        fs::write(&tmp, bytes).map_err(|e| ImageError::io(&tmp, e))?;
-        self.commit_blob(image, what, &tmp, digest)
+        let dest = self.blob_dest(image, what, digest)?;
+        let actual = sha256_bytes(bytes);
+        if actual != digest {
+            return Err(mismatch(image, what, digest, actual));
+        }
+        write_atomic(&dest, bytes, 0o644)?;
+        Ok(dest)
     }
 
     pub fn read_blob(&self, digest: &str) -> Option<Vec<u8>> {
@@ -151,14 +156,8 @@ impl ImageStore {
     }
 
     pub(crate) fn write_refs(&self, refs: &BTreeMap<String, RefEntry>) -> Result<(), ImageError> {
-        let path = self.root.join("refs.json");
-        let tmp = self.tmp_path("refs");
         let body = serde_json::to_vec_pretty(refs).expect("refs serialise");
-        let mut f = fs::File::create(&tmp).map_err(|e| ImageError::io(&tmp, e))?;
-        f.write_all(&body)
-            .and_then(|()| f.sync_all())
-            .map_err(|e| ImageError::io(&tmp, e))?;
-        fs::rename(&tmp, &path).map_err(|e| ImageError::io(&path, e))
+        Ok(write_atomic(&self.root.join("refs.json"), &body, 0o644)?)
     }
 
     /// Records `reference` → manifest.
@@ -304,6 +303,15 @@ impl ImageStore {
             fs::rename(&tmp, &dest).map_err(|e| ImageError::io(&dest, e))?;
         }
         Ok(())
+    }
+}
+
+fn mismatch(image: &str, what: &str, expected: &str, actual: String) -> ImageError {
+    ImageError::DigestMismatch {
+        image: image.into(),
+        what: what.into(),
+        expected: expected.into(),
+        actual,
     }
 }
 

@@ -12,8 +12,6 @@ pub mod backend;
 pub mod history;
 pub mod redb;
 pub mod state;
-#[cfg(test)]
-mod tests;
 
 use std::{
     sync::{Arc, RwLock},
@@ -664,3 +662,6 @@ fn bind(
     record(state, EventType::Modified, stored.clone(), batch, events);
     Ok(stored)
 }
+
+#[cfg(test)]
+mod tests;

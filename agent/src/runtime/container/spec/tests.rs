@@ -1,0 +1,72 @@
+use super::*;
+use crate::runtime::container::{BindMount, Resources};
+
+pub(crate) fn request() -> ContainerRequest {
+    ContainerRequest {
+        id: "u1-app-0".into(),
+        name: "app".into(),
+        init: false,
+        attempt: 0,
+        image: "img".into(),
+        args: vec!["/bin/sh".into()],
+        env: vec!["PATH=/bin".into()],
+        cwd: "/".into(),
+        uid: 1000,
+        gid: 1000,
+        additional_gids: vec![],
+        user_name: None,
+        hostname: "web".into(),
+        mounts: vec![BindMount {
+            source: "/var/lib/x".into(),
+            destination: "/data".into(),
+            read_only: true,
+        }],
+        resources: Resources {
+            cpu_shares: Some(256),
+            cpu_quota: Some(50_000),
+            memory_limit: Some(64 << 20),
+            oom_score_adj: 0,
+        },
+        read_only_rootfs: true,
+        privileged: false,
+        no_new_privileges: true,
+        capabilities: vec!["CAP_KILL".into()],
+        cgroup_path: "/keel/u1/u1-app-0".into(),
+        netns: Some("/run/netns/x".into()),
+    }
+}
+
+#[test]
+fn builds_a_spec_libcontainer_parses() {
+    let v = build(&request(), "rootfs");
+    let spec: oci_spec::runtime::Spec = serde_json::from_value(v.clone()).unwrap();
+    let linux = spec.linux().as_ref().unwrap();
+    assert_eq!(
+        linux.cgroups_path().as_deref(),
+        Some(std::path::Path::new("/keel/u1/u1-app-0"))
+    );
+    let ns = linux.namespaces().as_ref().unwrap();
+    assert!(
+        ns.iter()
+            .any(|n| n.path().as_deref() == Some(std::path::Path::new("/run/netns/x")))
+    );
+    assert_eq!(v["process"]["noNewPrivileges"], true);
+    assert_eq!(v["root"]["readonly"], true);
+    assert_eq!(v["linux"]["resources"]["memory"]["limit"], 64 << 20);
+    assert_eq!(v["mounts"][6]["options"][2], "ro");
+    assert!(
+        v["linux"]["seccomp"]["syscalls"][0]["names"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("bpf"))
+    );
+}
+
+#[test]
+fn privileged_drops_masks_and_seccomp() {
+    let mut r = request();
+    r.privileged = true;
+    let v = build(&r, "rootfs");
+    assert!(v["linux"].get("seccomp").is_none());
+    assert!(v["linux"].get("maskedPaths").is_none());
+}

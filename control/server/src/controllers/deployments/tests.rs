@@ -1,0 +1,117 @@
+use super::*;
+
+fn deployment(replicas: i64, image: &str) -> Deployment {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "web", "namespace": "d", "uid": "dep-uid", "generation": 1},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": image}]}}
+        }
+    }))
+    .unwrap()
+}
+
+fn owned(d: &Deployment, n: usize, ready: bool) -> Vec<Arc<Pod>> {
+    (0..n)
+        .map(|i| {
+            let mut p = new_pod(d, &template_hash(d));
+            p.metadata.name = format!("web-{i}");
+            p.metadata.uid = format!("p{i}-{}", template_hash(d));
+            p.spec.node_name = "n1".into();
+            p.set_condition("Ready", if ready { "True" } else { "False" }, "", "");
+            Arc::new(p)
+        })
+        .collect()
+}
+
+fn count(actions: &[Action]) -> (usize, usize) {
+    let c = actions
+        .iter()
+        .filter(|a| matches!(a, Action::Create(_)))
+        .count();
+    (c, actions.len() - c)
+}
+
+#[test]
+fn creates_missing_and_deletes_extra() {
+    let d = deployment(3, "v1");
+    let (a, st) = plan(&d, &[]);
+    assert_eq!(count(&a), (3, 0));
+    assert_eq!(st.unavailable_replicas, 3);
+    let Action::Create(p) = &a[0] else { panic!() };
+    assert_eq!(p.metadata.owner_references[0].uid, "dep-uid");
+    assert!(p.metadata.generate_name.starts_with("web-"));
+    assert_eq!(p.metadata.labels[TEMPLATE_HASH_LABEL], template_hash(&d));
+    let (a, st) = plan(&d, &owned(&d, 5, true));
+    assert_eq!(count(&a), (0, 2));
+    assert_eq!(st.ready_replicas, 5);
+    let (a, st) = plan(&d, &owned(&d, 3, true));
+    assert!(a.is_empty());
+    assert_eq!(
+        (st.replicas, st.available_replicas, st.unavailable_replicas),
+        (3, 3, 0)
+    );
+}
+
+#[test]
+fn finished_pods_are_replaced() {
+    let d = deployment(2, "v1");
+    let mut pods = owned(&d, 2, true);
+    let mut dead = (*pods[0]).clone();
+    dead.status.phase = Some(keel_api::pod::PodPhase::Failed);
+    pods[0] = Arc::new(dead);
+    assert_eq!(count(&plan(&d, &pods).0), (1, 1));
+}
+
+#[test]
+fn rolling_update_respects_surge_and_availability() {
+    let old_d = deployment(4, "v1");
+    let d = deployment(4, "v2");
+    let old = owned(&old_d, 4, true);
+    // maxSurge 1, maxUnavailable 1 (25% of 4): one new pod, one old pod goes.
+    let (a, st) = plan(&d, &old);
+    assert_eq!(count(&a), (1, 1));
+    assert_eq!(st.updated_replicas, 0);
+    // New pods ready: old pods may go while 3 stay available.
+    let mut pods = owned(&d, 4, true);
+    pods.extend(old.iter().take(1).cloned());
+    let (a, _) = plan(&d, &pods);
+    assert_eq!(count(&a), (0, 1));
+    // New pods not ready yet: keep old ones beyond the unavailability budget.
+    let mut pods = owned(&d, 2, false);
+    pods.extend(old.iter().take(3).cloned());
+    let (a, _) = plan(&d, &pods);
+    assert_eq!(
+        count(&a).1,
+        0,
+        "no ready old pod may go while new ones are not ready and 3 is the minimum"
+    );
+}
+
+#[test]
+fn recreate_deletes_old_before_creating_new() {
+    let old_d = deployment(2, "v1");
+    let mut d = deployment(2, "v2");
+    d.spec.strategy = Some(keel_api::deployment::DeploymentStrategy {
+        type_: "Recreate".into(),
+        rolling_update: None,
+    });
+    let (a, _) = plan(&d, &owned(&old_d, 2, true));
+    assert_eq!(count(&a), (0, 2));
+    let (a, _) = plan(&d, &[]);
+    assert_eq!(count(&a), (2, 0));
+}
+
+#[test]
+fn template_hash_is_stable_and_template_sensitive() {
+    assert_eq!(
+        template_hash(&deployment(1, "v1")),
+        template_hash(&deployment(3, "v1"))
+    );
+    assert_ne!(
+        template_hash(&deployment(1, "v1")),
+        template_hash(&deployment(1, "v2"))
+    );
+    assert_eq!(template_hash(&deployment(1, "v1")).len(), 10);
+}
