@@ -40,6 +40,17 @@ impl DiskCache {
         self.dir.join(format!("{name}.json"))
     }
 
+    /// Removes what an agent killed in the middle of a save left behind.
+    /// Only the informer of `name` writes its file, so none of these is a
+    /// live writer's.
+    pub fn clean(&self, name: &str) {
+        if let Err(e) = keel_sys::fs::remove_temps(&self.path(name))
+            && e.kind() != std::io::ErrorKind::NotFound
+        {
+            tracing::warn!(error = %e, cache = name, "removing leftover temporary files");
+        }
+    }
+
     /// The cached objects and their resourceVersion, if any were saved.
     pub fn load<R: Resource>(&self, name: &str) -> Result<Option<Cached<R>>, CacheError> {
         let path = self.path(name);

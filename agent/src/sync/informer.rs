@@ -69,6 +69,7 @@ impl<R: Resource, S: Send + 'static> Informer<R, S> {
         // is not fresh until a list succeeds).
         let mut listed = false;
         let mut saver = Saver::new();
+        self.cache.clean(self.name);
         match tokio::time::timeout(
             START_LIST_TIMEOUT,
             self.client.list::<R>(&self.namespace, &self.params),
