@@ -5,6 +5,7 @@
 pub mod api;
 pub mod bpf;
 pub mod lb;
+pub mod memory;
 pub mod net;
 pub mod pods;
 pub mod reconcile;

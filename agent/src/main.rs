@@ -131,10 +131,17 @@ fn main() -> anyhow::Result<()> {
     if let Some(code) = keel_agent::runtime::shim::dispatch() {
         std::process::exit(code);
     }
-    agent_main()
+    keel_agent::memory::limit_arenas();
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        // Blocking work (CNI plugins, probes, map writes) comes in bursts;
+        // a bounded pool keeps a burst from leaving dozens of idle
+        // threads (and their allocations) behind.
+        .max_blocking_threads(64)
+        .build()?
+        .block_on(agent_main())
 }
 
-#[tokio::main]
 async fn agent_main() -> anyhow::Result<()> {
     let args = Args::parse();
     let filter =
@@ -190,6 +197,7 @@ async fn agent_main() -> anyhow::Result<()> {
         args.heartbeat_interval,
         conditions,
     ));
+    tokio::spawn(keel_agent::memory::trim_periodically());
     let views = sync::start(
         client.clone(),
         node_name.clone(),

@@ -11,12 +11,58 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::model::{Frontend, FrontendSpec, ModelError};
 
+/// The claims on one frontend, sorted by Service key (the first wins).
+/// Nearly always one: a vector, not a map, costs a tenth of the memory at
+/// ten thousand Services.
+#[derive(Debug, Default, Clone)]
+struct Claims(Vec<(String, FrontendSpec)>);
+
+impl Claims {
+    fn find(&self, service: &str) -> Result<usize, usize> {
+        self.0.binary_search_by(|(k, _)| k.as_str().cmp(service))
+    }
+
+    fn contains_key(&self, service: &str) -> bool {
+        self.find(service).is_ok()
+    }
+
+    fn insert(&mut self, service: String, spec: FrontendSpec) {
+        match self.find(&service) {
+            Ok(i) => self.0[i].1 = spec,
+            Err(i) => self.0.insert(i, (service, spec)),
+        }
+    }
+
+    fn remove(&mut self, service: &str) {
+        if let Ok(i) = self.find(service) {
+            self.0.remove(i);
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// The winning claim.
+    fn first(&self) -> Option<&FrontendSpec> {
+        self.0.first().map(|(_, s)| s)
+    }
+
+    fn keys(&self) -> impl Iterator<Item = &String> {
+        self.0.iter().map(|(k, _)| k)
+    }
+}
+
 #[derive(Debug, Default, Clone)]
 pub struct Desired {
     /// Frontends each Service contributes.
     by_service: BTreeMap<String, Vec<Frontend>>,
     /// Every claim on a frontend, by Service key.
-    claims: BTreeMap<Frontend, BTreeMap<String, FrontendSpec>>,
+    claims: BTreeMap<Frontend, Claims>,
     /// What could not be programmed, per Service.
     errors: BTreeMap<String, Vec<ModelError>>,
     /// Bumped whenever [`Desired::problems`] may have changed, so callers
@@ -82,13 +128,13 @@ impl Desired {
 
     /// The winning claim on `fe`.
     pub fn get(&self, fe: &Frontend) -> Option<&FrontendSpec> {
-        self.claims.get(fe)?.values().next()
+        self.claims.get(fe)?.first()
     }
 
     pub fn frontends(&self) -> impl Iterator<Item = (&Frontend, &FrontendSpec)> {
         self.claims
             .iter()
-            .filter_map(|(fe, claims)| Some((fe, claims.values().next()?)))
+            .filter_map(|(fe, claims)| Some((fe, claims.first()?)))
     }
 
     pub fn len(&self) -> usize {

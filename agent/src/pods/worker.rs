@@ -17,7 +17,6 @@
 //! in the cluster wakes it.
 
 use std::{
-    future::Future,
     net::Ipv4Addr,
     sync::{
         Arc,
@@ -159,7 +158,16 @@ struct PodWorker<R: PodRuntime> {
     exit_wait: Option<ExitWait>,
 }
 
-type ExitWait = std::pin::Pin<Box<dyn Future<Output = Result<Option<u64>, ()>> + Send>>;
+/// The wait for the runtime's next exit runs as a task of its own, so it
+/// reaches the runtime at once even while the worker is busy (a half-sent
+/// request would hold up a shim); dropped, it is aborted.
+struct ExitWait(tokio::task::JoinHandle<Result<Option<u64>, ()>>);
+
+impl Drop for ExitWait {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
 
 /// What woke the worker.
 enum Wake {
@@ -201,9 +209,17 @@ impl<R: PodRuntime + Clone> PodWorker<R> {
         loop {
             if dirty {
                 self.ctx.wakes.syncs.fetch_add(1, Ordering::Relaxed);
+                let t0 = std::time::Instant::now();
                 self.sync().await;
+                tracing::debug!(pod = %self.key, took_ms = t0.elapsed().as_millis() as u64, "pass");
             }
-            match self.wait(&mut rx).await {
+            let woke = self.wait(&mut rx).await;
+            tracing::debug!(pod = %self.key, woke = match &woke {
+                Wake::Msg(_) => "message",
+                Wake::Runtime(_) => "runtime",
+                Wake::Timer => "timer",
+            }, "woke");
+            match woke {
                 Wake::Msg(Some(Msg::Update(p))) => {
                     dirty = self.take(p);
                     let c = if dirty {
@@ -283,15 +299,15 @@ impl<R: PodRuntime + Clone> PodWorker<R> {
             } else {
                 Duration::ZERO
             };
-            self.exit_wait = Some(Box::pin(async move {
+            self.exit_wait = Some(ExitWait(tokio::spawn(async move {
                 rt.wait(&pr, seen, timeout).await.map_err(|e| {
                     tracing::debug!(pod = %key, error = %e, "waiting for the runtime");
                 })
-            }));
+            })));
         }
         let exits = async {
             match self.exit_wait.as_mut() {
-                Some(f) => f.await,
+                Some(w) => (&mut w.0).await.unwrap_or(Err(())),
                 None => std::future::pending().await,
             }
         };

@@ -10,6 +10,7 @@
 
 pub mod cache;
 pub mod informer;
+pub mod persist;
 pub mod register;
 pub mod view;
 
@@ -28,12 +29,13 @@ use self::{
     view::{Update, apply},
 };
 
-/// One informer's update, tagged by kind, on the way to the view.
+/// One informer's update, tagged by kind, with the resourceVersion it
+/// brings that informer to, on the way to the view.
 enum Step {
-    Pods(Update<Pod>),
-    Services(Update<Service>),
-    Endpoints(Update<Endpoints>),
-    Nodes(Update<Node>),
+    Pods(Update<Pod>, String),
+    Services(Update<Service>, String),
+    Endpoints(Update<Endpoints>, String),
+    Nodes(Update<Node>, String),
 }
 
 /// Updates folded into one published view at most: a burst larger than
@@ -88,15 +90,22 @@ pub fn start(client: Client, node_name: String, cache_dir: PathBuf) -> Views {
             namespace: String::new(),
             params: ListParams::default(),
             name: "nodes",
-            cache,
+            cache: cache.clone(),
             updates: tx,
             wrap: Step::Nodes,
         }
         .run(),
     );
     let out = views.clone();
+    let persist = (
+        persist::spawn::<Pod>(cache.clone(), "pods"),
+        persist::spawn::<Service>(cache.clone(), "services"),
+        persist::spawn::<Endpoints>(cache.clone(), "endpoints"),
+        persist::spawn::<Node>(cache, "nodes"),
+    );
     tokio::spawn(async move {
         let mut view = View::default();
+        let mut rvs: [String; 4] = Default::default();
         // Per kind: listed at all, and listed from keel-control.
         let mut listed = [false; 4];
         let mut fresh = [false; 4];
@@ -107,36 +116,28 @@ pub fn start(client: Client, node_name: String, cache_dir: PathBuf) -> Views {
                 fresh[i] |= replace;
             };
             let mut absorb = |s: Step| match s {
-                Step::Pods(u) => {
-                    note(
-                        0,
-                        matches!(u, Update::Replace(_)),
-                        matches!(u, Update::Cached(_)),
-                    );
+                Step::Pods(u, rv) => {
+                    let (r, c) = u.listing();
+                    note(0, r, c);
+                    rvs[0] = rv;
                     apply(&mut view.pods, u, &mut changes.pods)
                 }
-                Step::Services(u) => {
-                    note(
-                        1,
-                        matches!(u, Update::Replace(_)),
-                        matches!(u, Update::Cached(_)),
-                    );
+                Step::Services(u, rv) => {
+                    let (r, c) = u.listing();
+                    note(1, r, c);
+                    rvs[1] = rv;
                     apply(&mut view.services, u, &mut changes.services)
                 }
-                Step::Endpoints(u) => {
-                    note(
-                        2,
-                        matches!(u, Update::Replace(_)),
-                        matches!(u, Update::Cached(_)),
-                    );
+                Step::Endpoints(u, rv) => {
+                    let (r, c) = u.listing();
+                    note(2, r, c);
+                    rvs[2] = rv;
                     apply(&mut view.endpoints, u, &mut changes.endpoints)
                 }
-                Step::Nodes(u) => {
-                    note(
-                        3,
-                        matches!(u, Update::Replace(_)),
-                        matches!(u, Update::Cached(_)),
-                    );
+                Step::Nodes(u, rv) => {
+                    let (r, c) = u.listing();
+                    note(3, r, c);
+                    rvs[3] = rv;
                     apply(&mut view.nodes, u, &mut changes.nodes)
                 }
             };
@@ -155,6 +156,27 @@ pub fn start(client: Client, node_name: String, cache_dir: PathBuf) -> Views {
             let is_fresh = fresh.iter().all(|f| *f);
             changes.fresh = is_fresh && !view.fresh;
             view.fresh = is_fresh;
+            // What changed goes to disk too (from the view's own copies).
+            if !changes.pods.is_empty() {
+                persist
+                    .0
+                    .send_replace(Some((view.pods.clone(), rvs[0].clone())));
+            }
+            if !changes.services.is_empty() {
+                persist
+                    .1
+                    .send_replace(Some((view.services.clone(), rvs[1].clone())));
+            }
+            if !changes.endpoints.is_empty() {
+                persist
+                    .2
+                    .send_replace(Some((view.endpoints.clone(), rvs[2].clone())));
+            }
+            if !changes.nodes.is_empty() {
+                persist
+                    .3
+                    .send_replace(Some((view.nodes.clone(), rvs[3].clone())));
+            }
             out.publish(view.clone(), &changes);
         }
     });

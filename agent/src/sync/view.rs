@@ -99,6 +99,16 @@ pub enum Update<R> {
     Delete(String),
 }
 
+impl<R> Update<R> {
+    /// (a list from keel-control, a list from the disk cache).
+    pub fn listing(&self) -> (bool, bool) {
+        (
+            matches!(self, Update::Replace(_)),
+            matches!(self, Update::Cached(_)),
+        )
+    }
+}
+
 /// Applies `update` to `map`, adding the keys whose object changed to
 /// `changed`. A relist keeps the objects whose resourceVersion did not
 /// change (so they stay shared, and nobody hears of them).

@@ -395,6 +395,7 @@ impl<R: PodRuntime + Clone> PodLifecycle<R> {
                     .await;
                 let prober = self.probers.get_mut(&o.id).expect("inserted above");
                 prober.record(kind, outcome.ok, at, &outcome.detail);
+                tracing::debug!(pod = %self.pod_ref.key(), container = %o.name, ?kind, ok = outcome.ok, since_start_ms = at, next_ms = ?prober.next_due(), "probe: {}", outcome.detail);
                 if kind != ProbeKind::Readiness && !outcome.ok {
                     tracing::info!(pod = %self.pod_ref.key(), container = %o.name, ?kind, "probe failed: {}", outcome.detail);
                 }

@@ -1,9 +1,8 @@
 //! The agent's side of a shim: start one for a pod, and send it requests.
 
 use std::{
-    os::unix::process::CommandExt,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
+    process::Stdio,
     time::Duration,
 };
 
@@ -68,7 +67,7 @@ impl ShimClient {
             .append(true)
             .open(dir.join("shim.log"))
             .map_err(|e| me.io(e))?;
-        let mut cmd = Command::new(exe);
+        let mut cmd = tokio::process::Command::new(exe);
         cmd.arg("shim")
             .arg("--dir")
             .arg(dir)
@@ -83,11 +82,9 @@ impl ShimClient {
                 Ok(())
             });
         }
-        let mut child = cmd.spawn().map_err(|e| me.io(e))?;
-        // Reap it whenever it exits, so it never lingers as a zombie of ours.
-        std::thread::spawn(move || {
-            let _ = child.wait();
-        });
+        // Dropped at once: tokio reaps a dropped child when it exits, so it
+        // never lingers as a zombie of ours, and no thread waits for it.
+        drop(cmd.spawn().map_err(|e| me.io(e))?);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
         while tokio::time::Instant::now() < deadline {
             if me.alive().await {

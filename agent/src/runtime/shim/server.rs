@@ -6,7 +6,7 @@
 use std::{
     collections::BTreeMap,
     fs,
-    io::{BufRead, BufReader, Read, Write},
+    io::{Read, Write},
     os::{
         fd::{AsFd, AsRawFd, FromRawFd, OwnedFd},
         unix::{
@@ -62,7 +62,23 @@ pub struct Shim {
     /// Connections parked in a [`Request::Wait`], answered on the next exit
     /// or at their deadline.
     waiters: Vec<Waiter>,
+    /// Connections whose request line has not fully arrived: read as it
+    /// comes, in the poll loop, so a slow or stalled client never holds
+    /// up the others (the shim has one thread).
+    reading: Vec<Reading>,
 }
+
+/// A connection whose request is still arriving.
+struct Reading {
+    stream: UnixStream,
+    buf: Vec<u8>,
+    deadline: Instant,
+}
+
+/// How long a client may take to send its request.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// A request line longer than this is refused (requests are small JSON).
+const MAX_REQUEST: usize = 64 * 1024;
 
 /// A waiting agent: its connection, what it has seen, and until when.
 struct Waiter {
@@ -142,6 +158,7 @@ fn run(dir: &Path) -> anyhow::Result<()> {
         shutdown: false,
         generation: 0,
         waiters: Vec::new(),
+        reading: Vec::new(),
     };
     fs::create_dir_all(&shim.root)?;
     loop {
@@ -156,10 +173,15 @@ fn run(dir: &Path) -> anyhow::Result<()> {
 
 impl Shim {
     fn poll_once(&mut self, listener: &UnixListener) -> anyhow::Result<()> {
-        // Index what we poll: 0 = listener, then (id, None) = pidfd,
-        // (id, Some(i)) = pipe i.
+        // Index what we poll: 0 = listener, then the connections whose
+        // request is arriving, then (id, None) = pidfd, (id, Some(i)) =
+        // pipe i.
         let mut keys: Vec<(String, Option<usize>)> = Vec::new();
         let mut fds = vec![PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+        for r in &self.reading {
+            fds.push(PollFd::new(r.stream.as_fd(), PollFlags::POLLIN));
+        }
+        let first_container = fds.len();
         for (id, c) in &self.containers {
             if let Some(p) = &c.pidfd {
                 fds.push(PollFd::new(p.as_fd(), PollFlags::POLLIN));
@@ -170,12 +192,14 @@ impl Shim {
                 keys.push((id.clone(), Some(i)));
             }
         }
-        // Wake for the nearest waiter's deadline, and at least every second.
+        // Wake for the nearest deadline, and at least every second.
         let now = Instant::now();
         let wait_ms = self
             .waiters
             .iter()
-            .map(|w| w.deadline.saturating_duration_since(now).as_millis() as u16 + 1)
+            .map(|w| w.deadline)
+            .chain(self.reading.iter().map(|r| r.deadline))
+            .map(|d| d.saturating_duration_since(now).as_millis().min(1000) as u16 + 1)
             .fold(1000u16, u16::min);
         match poll(&mut fds, PollTimeout::from(wait_ms)) {
             Ok(_) => {}
@@ -191,7 +215,7 @@ impl Shim {
         // reported.
         let mut closed: Vec<(String, usize)> = Vec::new();
         for (k, (id, which)) in keys.iter().enumerate() {
-            if !ready[k + 1] {
+            if !ready[k + first_container] {
                 continue;
             }
             if let Some(i) = which
@@ -209,14 +233,39 @@ impl Shim {
             }
         }
         for (k, (id, which)) in keys.iter().enumerate() {
-            if ready[k + 1] && which.is_none() {
+            if ready[k + first_container] && which.is_none() {
                 self.reap(id);
             }
         }
+        // Requests that arrived, in the order they were accepted.
+        let arriving: Vec<bool> = ready[1..first_container].to_vec();
+        let mut still = Vec::new();
+        for (r, ready) in std::mem::take(&mut self.reading).into_iter().zip(arriving) {
+            match if ready { read_request(r) } else { Ok(r) } {
+                Ok(r) if Instant::now() < r.deadline => still.push(r),
+                // Too slow: dropped (the client sees the connection close).
+                Ok(_) => {}
+                Err(Some((stream, line))) => self.serve(stream, &line),
+                Err(None) => {}
+            }
+        }
+        self.reading.extend(still);
         if ready[0] {
             loop {
                 match listener.accept() {
-                    Ok((stream, _)) => self.serve(stream),
+                    Ok((stream, _)) => {
+                        let r = Reading {
+                            stream,
+                            buf: Vec::new(),
+                            deadline: Instant::now() + REQUEST_TIMEOUT,
+                        };
+                        // Most requests are already there.
+                        match read_request(r) {
+                            Ok(r) => self.reading.push(r),
+                            Err(Some((stream, line))) => self.serve(stream, &line),
+                            Err(None) => {}
+                        }
+                    }
                     Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
                     Err(e) => return Err(e.into()),
                 }
@@ -289,31 +338,21 @@ impl Shim {
         });
     }
 
-    fn serve(&mut self, stream: UnixStream) {
-        let _ = stream.set_nonblocking(false);
-        let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-        let mut line = String::new();
-        let mut reader = BufReader::new(&stream);
-        let resp = match reader.read_line(&mut line) {
-            Ok(_) => match serde_json::from_str::<Request>(&line) {
-                Ok(Request::Wait { seen, timeout_ms })
-                    if seen >= self.generation && timeout_ms > 0 =>
-                {
-                    let wait = Duration::from_millis(timeout_ms).min(MAX_WAIT);
-                    self.waiters.push(Waiter {
-                        stream,
-                        seen,
-                        deadline: Instant::now() + wait,
-                    });
-                    return;
-                }
-                Ok(req) => self.handle(req),
-                Err(e) => Response::Error {
-                    message: format!("bad request: {e}"),
-                },
-            },
+    /// Answers one request line (or parks it, for a wait).
+    fn serve(&mut self, stream: UnixStream, line: &str) {
+        let resp = match serde_json::from_str::<Request>(line) {
+            Ok(Request::Wait { seen, timeout_ms }) if seen >= self.generation && timeout_ms > 0 => {
+                let wait = Duration::from_millis(timeout_ms).min(MAX_WAIT);
+                self.waiters.push(Waiter {
+                    stream,
+                    seen,
+                    deadline: Instant::now() + wait,
+                });
+                return;
+            }
+            Ok(req) => self.handle(req),
             Err(e) => Response::Error {
-                message: format!("reading request: {e}"),
+                message: format!("bad request: {e}"),
             },
         };
         reply(&stream, &resp);
@@ -442,6 +481,38 @@ impl Shim {
         );
         let _ = &self.dir;
         Ok(pid)
+    }
+}
+
+/// Reads what has arrived of a request without blocking. `Err(Some)`: the
+/// whole line is there; `Err(None)`: the client went away (or sent too
+/// much); `Ok`: still arriving.
+fn read_request(mut r: Reading) -> Result<Reading, Option<(UnixStream, String)>> {
+    if r.stream.set_nonblocking(true).is_err() {
+        return Err(None);
+    }
+    let mut chunk = [0u8; 4096];
+    loop {
+        match r.stream.read(&mut chunk) {
+            Ok(0) => return Err(None),
+            Ok(n) => {
+                r.buf.extend_from_slice(&chunk[..n]);
+                if let Some(end) = r.buf.iter().position(|b| *b == b'\n') {
+                    let line = String::from_utf8_lossy(&r.buf[..end]).into_owned();
+                    // Replies are written blocking (they are small), but
+                    // never for long to a client that does not read.
+                    let _ = r.stream.set_nonblocking(false);
+                    let _ = r.stream.set_write_timeout(Some(REQUEST_TIMEOUT));
+                    return Err(Some((r.stream, line)));
+                }
+                if r.buf.len() > MAX_REQUEST {
+                    return Err(None);
+                }
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return Ok(r),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(_) => return Err(None),
+        }
     }
 }
 
