@@ -35,6 +35,9 @@ pub struct Informer<R: Resource, S> {
     /// Wraps this kind's updates (with the resourceVersion they bring the
     /// informer to) into the channel's message.
     pub wrap: fn(Update<R>, String) -> S,
+    /// Drops what the agent never reads from each object before the view
+    /// keeps it (client-go's informer transform): see [`super::trim`].
+    pub trim: fn(&mut R),
 }
 
 impl<R: Resource, S: Send + 'static> Informer<R, S> {
@@ -56,7 +59,7 @@ impl<R: Resource, S: Send + 'static> Informer<R, S> {
             Ok(Ok(list)) => {
                 rv = list.metadata.resource_version;
                 listed = true;
-                let all = list.items.into_iter().map(Arc::new).collect();
+                let all = list.items.into_iter().map(|o| self.keep(o)).collect();
                 if self.send(Update::Replace(all), &rv).await.is_err() {
                     return;
                 }
@@ -71,7 +74,7 @@ impl<R: Resource, S: Send + 'static> Informer<R, S> {
                     Ok(Some(cached)) => {
                         rv = cached.resource_version;
                         tracing::info!(kind = R::KIND, count = cached.items.len(), resource_version = %rv, "loaded from the agent cache");
-                        let all = cached.items.into_iter().map(Arc::new).collect();
+                        let all = cached.items.into_iter().map(|o| self.keep(o)).collect();
                         if self.send(Update::Cached(all), &rv).await.is_err() {
                             return;
                         }
@@ -93,7 +96,7 @@ impl<R: Resource, S: Send + 'static> Informer<R, S> {
                     Ok(list) => {
                         rv = list.metadata.resource_version;
                         listed = true;
-                        let all = list.items.into_iter().map(Arc::new).collect();
+                        let all = list.items.into_iter().map(|o| self.keep(o)).collect();
                         if self.send(Update::Replace(all), &rv).await.is_err() {
                             return;
                         }
@@ -142,7 +145,7 @@ impl<R: Resource, S: Send + 'static> Informer<R, S> {
                 let obj = event.object;
                 rv = obj.meta().resource_version.clone();
                 let update = match event.type_ {
-                    EventType::Added | EventType::Modified => Update::Upsert(Arc::new(obj)),
+                    EventType::Added | EventType::Modified => Update::Upsert(self.keep(obj)),
                     EventType::Deleted => Update::Delete(obj.key()),
                     EventType::Bookmark | EventType::Error => continue,
                 };
@@ -151,6 +154,11 @@ impl<R: Resource, S: Send + 'static> Informer<R, S> {
                 }
             }
         }
+    }
+
+    fn keep(&self, mut obj: R) -> Arc<R> {
+        (self.trim)(&mut obj);
+        Arc::new(obj)
     }
 
     async fn send(&self, update: Update<R>, rv: &str) -> Result<(), ()> {

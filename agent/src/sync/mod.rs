@@ -12,6 +12,7 @@ pub mod cache;
 pub mod informer;
 pub mod persist;
 pub mod register;
+pub mod trim;
 pub mod view;
 
 use std::{path::PathBuf, sync::Arc};
@@ -57,6 +58,7 @@ pub fn start(client: Client, node_name: String, cache_dir: PathBuf) -> Views {
             cache: cache.clone(),
             updates: tx.clone(),
             wrap: Step::Pods,
+            trim: trim::nothing,
         }
         .run(),
     );
@@ -69,6 +71,7 @@ pub fn start(client: Client, node_name: String, cache_dir: PathBuf) -> Views {
             cache: cache.clone(),
             updates: tx.clone(),
             wrap: Step::Services,
+            trim: trim::service,
         }
         .run(),
     );
@@ -81,6 +84,7 @@ pub fn start(client: Client, node_name: String, cache_dir: PathBuf) -> Views {
             cache: cache.clone(),
             updates: tx.clone(),
             wrap: Step::Endpoints,
+            trim: trim::endpoints,
         }
         .run(),
     );
@@ -93,6 +97,7 @@ pub fn start(client: Client, node_name: String, cache_dir: PathBuf) -> Views {
             cache: cache.clone(),
             updates: tx,
             wrap: Step::Nodes,
+            trim: trim::nothing,
         }
         .run(),
     );
@@ -111,9 +116,14 @@ pub fn start(client: Client, node_name: String, cache_dir: PathBuf) -> Views {
         let mut fresh = [false; 4];
         while let Some(first) = rx.recv().await {
             let mut changes = Changes::default();
+            // Kinds this step brought anything for: saved even when nothing
+            // in the view changed (an empty first list, a newer
+            // resourceVersion), so a restarted agent finds every kind.
+            let mut touched = [false; 4];
             let mut note = |i: usize, replace: bool, cached: bool| {
                 listed[i] |= replace || cached;
                 fresh[i] |= replace;
+                touched[i] = true;
             };
             let mut absorb = |s: Step| match s {
                 Step::Pods(u, rv) => {
@@ -157,22 +167,22 @@ pub fn start(client: Client, node_name: String, cache_dir: PathBuf) -> Views {
             changes.fresh = is_fresh && !view.fresh;
             view.fresh = is_fresh;
             // What changed goes to disk too (from the view's own copies).
-            if !changes.pods.is_empty() {
+            if touched[0] {
                 persist
                     .0
                     .send_replace(Some((view.pods.clone(), rvs[0].clone())));
             }
-            if !changes.services.is_empty() {
+            if touched[1] {
                 persist
                     .1
                     .send_replace(Some((view.services.clone(), rvs[1].clone())));
             }
-            if !changes.endpoints.is_empty() {
+            if touched[2] {
                 persist
                     .2
                     .send_replace(Some((view.endpoints.clone(), rvs[2].clone())));
             }
-            if !changes.nodes.is_empty() {
+            if touched[3] {
                 persist
                     .3
                     .send_replace(Some((view.nodes.clone(), rvs[3].clone())));
