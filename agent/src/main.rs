@@ -83,9 +83,18 @@ struct Args {
     /// (repeatable; the images keep their names).
     #[arg(long, value_parser = parse_mirror)]
     registry_mirror: Vec<(String, String)>,
-    /// Accept `securityContext.privileged: true`.
-    #[arg(long)]
+    /// Accept `securityContext.privileged: true`, capabilities beyond Pod
+    /// Security "baseline" and `seccompProfile: Unconfined`.
+    #[arg(long, env = "KEEL_ALLOW_PRIVILEGED")]
     allow_privileged: bool,
+    /// Where `seccompProfile: Localhost` profiles are read from (default:
+    /// `<data-dir>/seccomp`).
+    #[arg(long)]
+    seccomp_profile_dir: Option<PathBuf>,
+    /// Directories under which hostPath volumes are allowed (repeatable or
+    /// ':'-separated; none by default, so no hostPath at all).
+    #[arg(long = "allow-host-path", value_name = "DIR", env = "KEEL_ALLOW_HOST_PATH", value_delimiter = ':', num_args = 1..)]
+    allow_host_path: Vec<PathBuf>,
     /// cgroup parent of the pods' containers, in every hierarchy (default:
     /// the pod netns prefix without its trailing dash, e.g. `keel-pod`).
     #[arg(long)]
@@ -278,9 +287,22 @@ async fn agent_main() -> anyhow::Result<()> {
             args.data_dir
                 .join(format!("{}runtime", args.pod_netns_prefix))
         });
+        for d in &args.allow_host_path {
+            if !d.is_absolute() || d.components().any(|c| c == std::path::Component::ParentDir) {
+                anyhow::bail!(
+                    "--allow-host-path {}: must be an absolute path without '..'",
+                    d.display()
+                );
+            }
+        }
         let exe = std::env::current_exe().context("locating keel-agent for the shims")?;
         let node = runtime::container::NodeRuntimeConfig {
             allow_privileged: args.allow_privileged,
+            host_path_roots: args.allow_host_path.clone(),
+            seccomp_profile_dir: args
+                .seccomp_profile_dir
+                .clone()
+                .unwrap_or_else(|| args.data_dir.join("seccomp")),
             cgroup_parent: args
                 .pod_cgroup_parent
                 .clone()

@@ -878,6 +878,67 @@ fn a_killed_shim_is_replaced_and_the_pod_converges<R: TestRuntime>(e: Env) {
     });
 }
 
+/// keel's default seccomp profile (containerd's semantics) on both
+/// runtimes: a container cannot make a user or network namespace with a
+/// raw clone(2), while a plain clone and ordinary programs of the lab's
+/// images run.
+fn default_seccomp_refuses_namespaces_and_runs_ordinary_programs<R: TestRuntime>(e: Env) {
+    let rt = R::make(&e);
+    let clone = |name: &str, what: &str| {
+        let mut c = container(name, &e.testbin);
+        c.args = vec!["sys-clone".into(), what.into()];
+        c
+    };
+    let mut sh = container("sh", &e.busybox);
+    sh.command = vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        "ls / >/dev/null && wc -l /etc/passwd && date && ps >/dev/null && sleep 0.1".into(),
+    ];
+    let mut p = pod(
+        "seccomp",
+        vec![
+            clone("user", "newuser"),
+            clone("net", "newnet"),
+            clone("plain", "plain"),
+            sh,
+        ],
+    );
+    p.spec.restart_policy = RestartPolicy::Never;
+    let mut w = worker(&e, rt.clone(), p);
+    e.block_on(async {
+        let p = sync_until(&mut w, "all four to exit", 60, |p| {
+            p.status.container_statuses.len() == 4
+                && p.status
+                    .container_statuses
+                    .iter()
+                    .all(|s| s.state.terminated.is_some())
+        })
+        .await;
+        let code = |n: &str| status(&p, n).state.terminated.clone().unwrap().exit_code;
+        let log = |n: &str| {
+            let pr = PodRef::of(&p, None);
+            std::fs::read_to_string(rt.log_path(&pr, n, 0)).unwrap_or_default()
+        };
+        assert_eq!(
+            code("user"),
+            1,
+            "clone(CLONE_NEWUSER) allowed: {}",
+            log("user")
+        );
+        assert!(log("user").contains("EPERM"), "{}", log("user"));
+        assert_eq!(
+            code("net"),
+            1,
+            "clone(CLONE_NEWNET) allowed: {}",
+            log("net")
+        );
+        assert_eq!(code("plain"), 0, "plain clone refused: {}", log("plain"));
+        assert_eq!(code("sh"), 0, "busybox refused: {}", log("sh"));
+        w.terminate().await.expect("terminate");
+    });
+}
+
 /// One `#[test]` per backend for each scenario: `direct::NAME` and
 /// `containerd::NAME`.
 macro_rules! on_both_runtimes {
@@ -912,4 +973,5 @@ on_both_runtimes! {
     a_new_runtime_instance_re_adopts_running_containers => "rt-adopt",
     bad_input_gets_a_clear_reason_and_disturbs_nothing_else => "rt-bad",
     a_killed_shim_is_replaced_and_the_pod_converges => "rt-shim",
+    default_seccomp_refuses_namespaces_and_runs_ordinary_programs => "rt-sec",
 }

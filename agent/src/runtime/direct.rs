@@ -128,8 +128,9 @@ impl PodRuntime for DirectRuntime {
         let Prepared {
             req,
             bundle,
-            config,
+            mut config,
         } = bundle::prepare(&dir, req, image, "rootfs").await?;
+        crate::runtime::container::seccomp::for_libcontainer(&mut config);
         let cleanup = |e: RuntimeError| {
             let _ = rootfs::remove_bundle(&bundle);
             e
