@@ -194,8 +194,8 @@ async fn agent_main() -> anyhow::Result<()> {
         }
     };
     let client = Client::new(&client_config)?;
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    keel_agent::private::private_dir(&args.data_dir)
+        .with_context(|| format!("creating {} (0700)", args.data_dir.display()))?;
     tracing::info!(node = %node_name, %node_ip, server = %client.server(), "keel-agent starting");
 
     let facts = NodeFacts::detect(&node_name, node_ip);
