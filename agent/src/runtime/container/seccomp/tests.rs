@@ -136,7 +136,10 @@ fn libcontainer_gets_the_mask_where_it_reads_it() {
     let mut spec = json!({"linux": {"seccomp": default_profile(&[])}});
     for_libcontainer(&mut spec);
     let rules = spec["linux"]["seccomp"]["syscalls"].as_array().unwrap();
-    let clone = rules.iter().find(|r| r["names"] == json!(["clone"])).unwrap();
+    let clone = rules
+        .iter()
+        .find(|r| r["names"] == json!(["clone"]))
+        .unwrap();
     assert_eq!(clone["args"][0]["valueTwo"], CLONE_NAMESPACE_MASK);
     assert_eq!(clone["args"][0]["value"], 0);
     // Other comparisons are left as they are.
