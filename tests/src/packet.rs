@@ -214,7 +214,10 @@ pub fn icmp_port_unreachable(original: &Pkt) -> Vec<u8> {
 /// checksum, e.g. the next-hop MTU of "fragmentation needed") from `src`
 /// to `dst` with TTL `ttl`, quoting `quote` (an IP header and what follows
 /// it), in a frame `macs` = (dst, src). Checksums computed from scratch.
-#[allow(clippy::too_many_arguments)]
+#[expect(
+    clippy::too_many_arguments,
+    reason = "each is one field of the frame, named at the call"
+)]
 pub fn icmp_error(
     macs: ([u8; 6], [u8; 6]),
     src: &str,
