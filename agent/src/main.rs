@@ -93,7 +93,7 @@ struct Args {
     seccomp_profile_dir: Option<PathBuf>,
     /// Directories under which hostPath volumes are allowed (repeatable or
     /// ':'-separated; none by default, so no hostPath at all).
-    #[arg(long = "allow-host-path", value_name = "DIR", env = "KEEL_ALLOW_HOST_PATH", value_delimiter = ':', num_args = 1..)]
+    #[arg(long = "allow-host-path", value_name = "DIR", env = "KEEL_ALLOW_HOST_PATH", value_delimiter = ':', num_args = 1.., value_parser = parse_host_path_root)]
     allow_host_path: Vec<PathBuf>,
     /// cgroup parent of the pods' containers, in every hierarchy (default:
     /// the pod netns prefix without its trailing dash, e.g. `keel-pod`).
@@ -287,14 +287,6 @@ async fn agent_main() -> anyhow::Result<()> {
             args.data_dir
                 .join(format!("{}runtime", args.pod_netns_prefix))
         });
-        for d in &args.allow_host_path {
-            if !d.is_absolute() || d.components().any(|c| c == std::path::Component::ParentDir) {
-                anyhow::bail!(
-                    "--allow-host-path {}: must be an absolute path without '..'",
-                    d.display()
-                );
-            }
-        }
         let exe = std::env::current_exe().context("locating keel-agent for the shims")?;
         let node = runtime::container::NodeRuntimeConfig {
             allow_privileged: args.allow_privileged,
@@ -384,6 +376,16 @@ async fn agent_main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A directory of `--allow-host-path`: absolute, without `..` (the check
+/// against it is by path prefix).
+fn parse_host_path_root(s: &str) -> Result<PathBuf, String> {
+    let p = PathBuf::from(s);
+    if !p.is_absolute() || p.components().any(|c| c == std::path::Component::ParentDir) {
+        return Err(format!("{s:?}: must be an absolute path without '..'"));
+    }
+    Ok(p)
+}
+
 /// `REGISTRY=HOST[:PORT]` of `--registry-mirror`.
 fn parse_mirror(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
@@ -395,3 +397,7 @@ fn parse_mirror(s: &str) -> Result<(String, String), String> {
         )),
     }
 }
+
+#[cfg(test)]
+#[path = "main/tests.rs"]
+mod tests;

@@ -939,6 +939,60 @@ fn default_seccomp_refuses_namespaces_and_runs_ordinary_programs<R: TestRuntime>
     });
 }
 
+/// The runtime's state is root's alone: its root, the pods' directories
+/// and a container's bundle 0700, so a Memory emptyDir's 0777 tmpfs and the
+/// rootfs upper dirs under them are reachable only through the container.
+fn runtime_state_is_roots_alone<R: TestRuntime>(e: Env) {
+    use std::os::unix::fs::PermissionsExt;
+    let rt = R::make(&e);
+    let mut c = container("c", &e.busybox);
+    c.command = vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        "touch /mem/x && ls -ld /mem".into(),
+    ];
+    c.volume_mounts = vec![VolumeMount {
+        name: "mem".into(),
+        mount_path: "/mem".into(),
+        read_only: false,
+        sub_path: String::new(),
+    }];
+    let mut p = pod("modes", vec![c]);
+    p.spec.volumes = vec![Volume {
+        name: "mem".into(),
+        empty_dir: Some(EmptyDirVolumeSource {
+            medium: "Memory".into(),
+            ..Default::default()
+        }),
+        host_path: None,
+    }];
+    p.spec.restart_policy = RestartPolicy::Never;
+    let mut w = worker(&e, rt.clone(), p);
+    e.block_on(async {
+        let p = sync_until(&mut w, "the container to exit", 60, |p| {
+            p.status.container_statuses.len() == 1
+                && p.status.container_statuses[0].state.terminated.is_some()
+        })
+        .await;
+        let log = std::fs::read_to_string(rt.log_path(&PodRef::of(&p, None), "c", 0)).unwrap();
+        assert_eq!(
+            status(&p, "c").state.terminated.clone().unwrap().exit_code,
+            0,
+            "{log}"
+        );
+        assert!(
+            log.contains("drwxrwxrwx"),
+            "the emptyDir is 0777 inside: {log}"
+        );
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let root = e.root.path();
+        assert_eq!(mode(root), 0o700, "runtime root");
+        assert_eq!(mode(&root.join("pods")), 0o700, "pods dir");
+        assert_eq!(mode(&root.join("images")), 0o700, "image store");
+        w.terminate().await.expect("terminate");
+    });
+}
+
 /// One `#[test]` per backend for each scenario: `direct::NAME` and
 /// `containerd::NAME`.
 macro_rules! on_both_runtimes {
@@ -974,4 +1028,5 @@ on_both_runtimes! {
     bad_input_gets_a_clear_reason_and_disturbs_nothing_else => "rt-bad",
     a_killed_shim_is_replaced_and_the_pod_converges => "rt-shim",
     default_seccomp_refuses_namespaces_and_runs_ordinary_programs => "rt-sec",
+    runtime_state_is_roots_alone => "rt-mode",
 }
