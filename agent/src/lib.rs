@@ -8,6 +8,7 @@ pub mod lb;
 pub mod memory;
 pub mod net;
 pub mod pods;
+pub mod private;
 pub mod reconcile;
 pub mod runtime;
 pub mod sync;

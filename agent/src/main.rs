@@ -83,9 +83,18 @@ struct Args {
     /// (repeatable; the images keep their names).
     #[arg(long, value_parser = parse_mirror)]
     registry_mirror: Vec<(String, String)>,
-    /// Accept `securityContext.privileged: true`.
-    #[arg(long)]
+    /// Accept `securityContext.privileged: true`, capabilities beyond Pod
+    /// Security "baseline" and `seccompProfile: Unconfined`.
+    #[arg(long, env = "KEEL_ALLOW_PRIVILEGED")]
     allow_privileged: bool,
+    /// Where `seccompProfile: Localhost` profiles are read from (default:
+    /// `<data-dir>/seccomp`).
+    #[arg(long)]
+    seccomp_profile_dir: Option<PathBuf>,
+    /// Directories under which hostPath volumes are allowed (repeatable or
+    /// ':'-separated; none by default, so no hostPath at all).
+    #[arg(long = "allow-host-path", value_name = "DIR", env = "KEEL_ALLOW_HOST_PATH", value_delimiter = ':', num_args = 1.., value_parser = parse_host_path_root)]
+    allow_host_path: Vec<PathBuf>,
     /// cgroup parent of the pods' containers, in every hierarchy (default:
     /// the pod netns prefix without its trailing dash, e.g. `keel-pod`).
     #[arg(long)]
@@ -185,8 +194,8 @@ async fn agent_main() -> anyhow::Result<()> {
         }
     };
     let client = Client::new(&client_config)?;
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating {}", args.data_dir.display()))?;
+    keel_agent::private::private_dir(&args.data_dir)
+        .with_context(|| format!("creating {} (0700)", args.data_dir.display()))?;
     tracing::info!(node = %node_name, %node_ip, server = %client.server(), "keel-agent starting");
 
     let facts = NodeFacts::detect(&node_name, node_ip);
@@ -281,6 +290,11 @@ async fn agent_main() -> anyhow::Result<()> {
         let exe = std::env::current_exe().context("locating keel-agent for the shims")?;
         let node = runtime::container::NodeRuntimeConfig {
             allow_privileged: args.allow_privileged,
+            host_path_roots: args.allow_host_path.clone(),
+            seccomp_profile_dir: args
+                .seccomp_profile_dir
+                .clone()
+                .unwrap_or_else(|| args.data_dir.join("seccomp")),
             cgroup_parent: args
                 .pod_cgroup_parent
                 .clone()
@@ -362,6 +376,16 @@ async fn agent_main() -> anyhow::Result<()> {
     Ok(())
 }
 
+/// A directory of `--allow-host-path`: absolute, without `..` (the check
+/// against it is by path prefix).
+fn parse_host_path_root(s: &str) -> Result<PathBuf, String> {
+    let p = PathBuf::from(s);
+    if !p.is_absolute() || p.components().any(|c| c == std::path::Component::ParentDir) {
+        return Err(format!("{s:?}: must be an absolute path without '..'"));
+    }
+    Ok(p)
+}
+
 /// `REGISTRY=HOST[:PORT]` of `--registry-mirror`.
 fn parse_mirror(s: &str) -> Result<(String, String), String> {
     match s.split_once('=') {
@@ -373,3 +397,7 @@ fn parse_mirror(s: &str) -> Result<(String, String), String> {
         )),
     }
 }
+
+#[cfg(test)]
+#[path = "main/tests.rs"]
+mod tests;

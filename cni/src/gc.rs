@@ -1,6 +1,10 @@
 //! GC (spec 1.1): release every reservation and remove every host-side
 //! link of this network whose attachment is not in
-//! `cni.dev/valid-attachments`.
+//! `cni.dev/valid-attachments`. A link is this network's when its alias
+//! says so, or — alias-less, an ADD killed before it set one — when this
+//! network's built-in store holds the reservation its name derives from;
+//! other networks' links (and, with a delegated IPAM that keeps no such
+//! record, every alias-less one) are left alone.
 
 use std::collections::HashSet;
 
@@ -32,6 +36,14 @@ pub fn gc(env: &CniEnv, conf: &NetConf) -> Result<(), Error> {
         .map(|a| attach::host_ifname(&a.container_id, &a.ifname))
         .collect();
 
+    // The alias-less host links this network owns: named after one of its
+    // reservations (ADD reserves before it creates the link).
+    let owned: HashSet<String> = Ipam::for_conf(conf)
+        .attachments()?
+        .iter()
+        .map(|a| attach::host_ifname(&a.container_id, &a.ifname))
+        .collect();
+
     let mut node = Handle::new()?;
     for link in LinkList.execute(&mut node)? {
         let stale = match link.alias.as_deref().filter(|a| !a.is_empty()) {
@@ -48,6 +60,7 @@ pub fn gc(env: &CniEnv, conf: &NetConf) -> Result<(), Error> {
             None => {
                 link.kind.as_deref() == Some("veth")
                     && attach::is_host_ifname(&link.name)
+                    && owned.contains(&link.name)
                     && !valid_names.contains(&link.name)
             }
         };

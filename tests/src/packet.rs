@@ -210,6 +210,49 @@ pub fn icmp_port_unreachable(original: &Pkt) -> Vec<u8> {
     out
 }
 
+/// An ICMP error of `icmp_type`/`code` (`rest`: the 4 bytes after its
+/// checksum, e.g. the next-hop MTU of "fragmentation needed") from `src`
+/// to `dst` with TTL `ttl`, quoting `quote` (an IP header and what follows
+/// it), in a frame `macs` = (dst, src). Checksums computed from scratch.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "each is one field of the frame, named at the call"
+)]
+pub fn icmp_error(
+    macs: ([u8; 6], [u8; 6]),
+    src: &str,
+    dst: &str,
+    ttl: u8,
+    icmp_type: u8,
+    code: u8,
+    rest: [u8; 4],
+    quote: &[u8],
+) -> Vec<u8> {
+    let mut icmp = vec![icmp_type, code, 0, 0];
+    icmp.extend_from_slice(&rest);
+    icmp.extend_from_slice(quote);
+    let c = checksum(&icmp);
+    icmp[2..4].copy_from_slice(&c.to_be_bytes());
+    let mut ip = vec![0u8; 20];
+    ip[0] = 0x45;
+    ip[1] = 0xc0;
+    ip[2..4].copy_from_slice(&((20 + icmp.len()) as u16).to_be_bytes());
+    ip[8] = ttl;
+    ip[9] = ICMP;
+    let (s, d): (Ipv4Addr, Ipv4Addr) = (src.parse().expect("src"), dst.parse().expect("dst"));
+    ip[12..16].copy_from_slice(&s.octets());
+    ip[16..20].copy_from_slice(&d.octets());
+    let c = checksum(&ip);
+    ip[10..12].copy_from_slice(&c.to_be_bytes());
+    let mut out = Vec::new();
+    out.extend_from_slice(&macs.0);
+    out.extend_from_slice(&macs.1);
+    out.extend_from_slice(&[0x08, 0x00]);
+    out.extend_from_slice(&ip);
+    out.extend_from_slice(&icmp);
+    out
+}
+
 /// A readable diff of two frames for assertion messages.
 pub fn hexdiff(got: &[u8], want: &[u8]) -> String {
     let mut s = format!("got {} bytes, want {}\n", got.len(), want.len());

@@ -712,3 +712,61 @@ fn test_namespaces_have_no_way_out() {
         .unwrap();
     assert!(routes.is_empty(), "{routes:?}");
 }
+
+#[test]
+fn gc_removes_only_the_alias_less_veths_this_network_owns() {
+    require_root();
+    let node = Node::new("cni-gco");
+    let conf = node.conf("1.1.0", "gco", "10.43.0.0/24");
+    // One of this network's attachments whose alias never got set (an ADD
+    // killed in between): its reservation names it.
+    let mine = Pod::new("cni-gcop");
+    node.keel("ADD", Some(&mine.attach()), &conf).ok();
+    let mine_name = keel_cni::attach::host_ifname(&mine.id, "eth0");
+    // An alias-less keel-named veth of some other network.
+    let foreign = keel_cni::attach::host_ifname("another-networks-pod", "eth0");
+    node.ns
+        .run(|| {
+            let mut h = Handle::new()?;
+            let l = LinkGet::Name(mine_name.clone()).execute(&mut h)?.unwrap();
+            LinkSet::index(l.index).alias("").execute(&mut h)?;
+            LinkAdd::veth(&foreign, VethPeer::new("gco-peer")).execute(&mut h)
+        })
+        .unwrap();
+    assert!(
+        node.keel_links()
+            .iter()
+            .all(|l| l.alias.as_deref().unwrap_or_default().is_empty()),
+        "both alias-less"
+    );
+    let mut gc = conf.clone();
+    gc["cni.dev/valid-attachments"] = json!([]);
+    node.keel("GC", None, &gc).ok();
+    let left: Vec<String> = node.keel_links().into_iter().map(|l| l.name).collect();
+    assert_eq!(left, vec![foreign], "only this network's veth went");
+    assert!(node.reservations("gco").is_empty());
+}
+
+#[test]
+fn oversized_environment_values_get_the_spec_error_before_anything_is_made() {
+    require_root();
+    let node = Node::new("cni-big");
+    let conf = node.conf("1.1.0", "big", "10.44.0.0/24");
+    let pod = Pod::new("cni-bigp");
+    for len in [100 * 1024, 300] {
+        let mut a = pod.attach();
+        a.container_id = "a".repeat(len);
+        let (code, msg) = node.keel("ADD", Some(&a), &conf).err();
+        assert_eq!(code, 4, "{msg}");
+        assert!(msg.starts_with("CNI_CONTAINERID"), "{msg}");
+        assert!(msg.len() < 300, "the message does not echo the value");
+    }
+    let mut a = pod.attach();
+    a.netns = Some(format!("/{}", "n".repeat(5000)).into());
+    let (code, msg) = node.keel("ADD", Some(&a), &conf).err();
+    assert_eq!(code, 4, "{msg}");
+    assert!(msg.starts_with("CNI_NETNS"), "{msg}");
+    assert!(node.keel_links().is_empty());
+    assert!(node.reservations("big").is_empty());
+    assert_eq!(pod.links().len(), 1, "only lo in the pod");
+}

@@ -22,6 +22,7 @@ use keel_tests::{
 };
 
 const TC_ACT_REDIRECT: u32 = 7;
+const TC_ACT_SHOT: u32 = 2;
 /// TC_ACT_UNSPEC (-1): on to the next TCX program and the stack.
 const NEXT: u32 = u32::MAX;
 
@@ -266,4 +267,31 @@ fn from_pod_leaves_traffic_to_anything_but_pods_to_the_stack() {
     }
     assert_eq!(n.stat("to_device"), 0);
     assert_eq!(n.stat("stack_fib"), 0, "not even looked up");
+}
+
+#[test]
+fn from_pod_drops_a_spoofed_source_and_counts_it() {
+    let mut n = Node::new("hr-spoof");
+    // Another pod's address, an address of nobody, the node's own: each
+    // sent from kv0 (whose pod is 10.244.1.5), to a pod elsewhere, a pod
+    // here and the outside.
+    for (src, dst) in [
+        ("10.244.1.6", "10.244.2.7"),
+        ("10.244.1.99", "10.244.1.6"),
+        ("10.0.0.1", "192.0.2.1"),
+        ("192.0.2.9", "10.0.0.2"),
+    ] {
+        let p = tcp(src, dst, KV0_MAC);
+        let got = n.run(Prog::FromPod, n.kv0, &p.bytes());
+        assert_eq!(got.verdict, TC_ACT_SHOT, "{src} → {dst}");
+    }
+    assert_eq!(n.stat("drop_spoofed_source"), 4);
+    for s in ["to_pod", "to_device", "to_neigh", "stack_fib"] {
+        assert_eq!(n.stat(s), 0, "{s}");
+    }
+    // The pod's own address still goes through.
+    let p = tcp("10.244.1.5", "10.244.2.7", KV0_MAC);
+    let got = n.run(Prog::FromPod, n.kv0, &p.bytes());
+    assert_packet(&got, TC_ACT_REDIRECT, &hop(&p, PEER_MAC, NODE_MAC));
+    assert_eq!(n.stat("drop_spoofed_source"), 4);
 }

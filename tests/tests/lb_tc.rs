@@ -22,7 +22,9 @@ use keel_agent::lb::{
 use keel_tests::{
     TestNetns,
     lb::{LbFixture, addr, spec},
-    packet::{ACK, Pkt, SYN, hexdiff, icmp_port_unreachable, mac_str, verify_checksums},
+    packet::{
+        ACK, Pkt, SYN, hexdiff, icmp_error, icmp_port_unreachable, mac_str, verify_checksums,
+    },
     prog_run::{RunResult, run_tc},
     require_root,
 };
@@ -459,4 +461,100 @@ fn client_ip_affinity_holds_across_flows() {
     }
     assert_eq!(dsts.len(), 1, "15 flows of one client, one backend");
     assert_eq!(node.lb.maps.affinity().unwrap().len(), 1);
+}
+
+/// Path MTU discovery through a NodePort: a router between this node and
+/// a remote backend answers the DNAT+SNAT'ed packet with "fragmentation
+/// needed"; the client gets it about the packet it sent (its own address
+/// and port to the NodePort), from the router, with every checksum right.
+#[test]
+fn icmp_errors_about_a_dnat_snat_flow_go_back_to_the_client() {
+    let mut node = Node::new("tc-icmp");
+    node.lb.set(
+        "test/web",
+        vec![(
+            addr("10.0.0.1:30080/TCP"),
+            spec(NP, 0, &["10.244.2.5:8080/TCP"]),
+        )],
+    );
+    let syn = Pkt::tcp("10.0.0.9", 40000, "10.0.0.1", 30080, SYN);
+    let sp = snat_port(&syn);
+    let got = node.ingress(&syn);
+    assert_eq!(got.verdict, TC_ACT_REDIRECT);
+    let sent = got.packet.clone();
+    // What the client sent, as it left this node (TTL 63), quoted.
+    let client_view = Pkt {
+        ttl: 63,
+        ..syn.clone()
+    }
+    .bytes();
+    let mtu = [0, 0, 0x05, 0x00];
+
+    // From a router on the way (the peer node here).
+    let frag = icmp_error(
+        (NODE_MAC, PEER_MAC),
+        "10.0.0.2",
+        "10.0.0.1",
+        64,
+        3,
+        4,
+        mtu,
+        &sent[14..42],
+    );
+    let got = node.run(TC_INGRESS_PROG, &frag);
+    let want = icmp_error(
+        (CLIENT_MAC, NODE_MAC),
+        "10.0.0.2",
+        "10.0.0.9",
+        63,
+        3,
+        4,
+        mtu,
+        &client_view[14..42],
+    );
+    assert_packet(&got, TC_ACT_REDIRECT, &want);
+
+    // From the backend itself: it seems to come from the frontend, as the
+    // flow's replies do.
+    let unreach = icmp_error(
+        (NODE_MAC, PEER_MAC),
+        "10.244.2.5",
+        "10.0.0.1",
+        64,
+        3,
+        3,
+        [0; 4],
+        &sent[14..42],
+    );
+    let got = node.run(TC_INGRESS_PROG, &unreach);
+    let want = icmp_error(
+        (CLIENT_MAC, NODE_MAC),
+        "10.0.0.1",
+        "10.0.0.9",
+        63,
+        3,
+        3,
+        [0; 4],
+        &client_view[14..42],
+    );
+    assert_packet(&got, TC_ACT_REDIRECT, &want);
+
+    // About a flow the node does not know: passes untouched.
+    let other = Pkt {
+        sport: sp.wrapping_add(1),
+        ..Pkt::tcp("10.0.0.1", 0, "10.244.2.5", 8080, SYN)
+    }
+    .bytes();
+    let stray = icmp_error(
+        (NODE_MAC, PEER_MAC),
+        "10.0.0.2",
+        "10.0.0.1",
+        64,
+        3,
+        4,
+        mtu,
+        &other[14..42],
+    );
+    let got = node.run(TC_INGRESS_PROG, &stray);
+    assert_packet(&got, TC_ACT_OK, &stray);
 }

@@ -878,6 +878,121 @@ fn a_killed_shim_is_replaced_and_the_pod_converges<R: TestRuntime>(e: Env) {
     });
 }
 
+/// keel's default seccomp profile (containerd's semantics) on both
+/// runtimes: a container cannot make a user or network namespace with a
+/// raw clone(2), while a plain clone and ordinary programs of the lab's
+/// images run.
+fn default_seccomp_refuses_namespaces_and_runs_ordinary_programs<R: TestRuntime>(e: Env) {
+    let rt = R::make(&e);
+    let clone = |name: &str, what: &str| {
+        let mut c = container(name, &e.testbin);
+        c.args = vec!["sys-clone".into(), what.into()];
+        c
+    };
+    let mut sh = container("sh", &e.busybox);
+    sh.command = vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        "ls / >/dev/null && wc -l /etc/passwd && date && ps >/dev/null && sleep 0.1".into(),
+    ];
+    let mut p = pod(
+        "seccomp",
+        vec![
+            clone("user", "newuser"),
+            clone("net", "newnet"),
+            clone("plain", "plain"),
+            sh,
+        ],
+    );
+    p.spec.restart_policy = RestartPolicy::Never;
+    let mut w = worker(&e, rt.clone(), p);
+    e.block_on(async {
+        let p = sync_until(&mut w, "all four to exit", 60, |p| {
+            p.status.container_statuses.len() == 4
+                && p.status
+                    .container_statuses
+                    .iter()
+                    .all(|s| s.state.terminated.is_some())
+        })
+        .await;
+        let code = |n: &str| status(&p, n).state.terminated.clone().unwrap().exit_code;
+        let log = |n: &str| {
+            let pr = PodRef::of(&p, None);
+            std::fs::read_to_string(rt.log_path(&pr, n, 0)).unwrap_or_default()
+        };
+        assert_eq!(
+            code("user"),
+            1,
+            "clone(CLONE_NEWUSER) allowed: {}",
+            log("user")
+        );
+        assert!(log("user").contains("EPERM"), "{}", log("user"));
+        assert_eq!(
+            code("net"),
+            1,
+            "clone(CLONE_NEWNET) allowed: {}",
+            log("net")
+        );
+        assert_eq!(code("plain"), 0, "plain clone refused: {}", log("plain"));
+        assert_eq!(code("sh"), 0, "busybox refused: {}", log("sh"));
+        w.terminate().await.expect("terminate");
+    });
+}
+
+/// The runtime's state is root's alone: its root, the pods' directories
+/// and a container's bundle 0700, so a Memory emptyDir's 0777 tmpfs and the
+/// rootfs upper dirs under them are reachable only through the container.
+fn runtime_state_is_roots_alone<R: TestRuntime>(e: Env) {
+    use std::os::unix::fs::PermissionsExt;
+    let rt = R::make(&e);
+    let mut c = container("c", &e.busybox);
+    c.command = vec![
+        "/bin/sh".into(),
+        "-c".into(),
+        "touch /mem/x && ls -ld /mem".into(),
+    ];
+    c.volume_mounts = vec![VolumeMount {
+        name: "mem".into(),
+        mount_path: "/mem".into(),
+        read_only: false,
+        sub_path: String::new(),
+    }];
+    let mut p = pod("modes", vec![c]);
+    p.spec.volumes = vec![Volume {
+        name: "mem".into(),
+        empty_dir: Some(EmptyDirVolumeSource {
+            medium: "Memory".into(),
+            ..Default::default()
+        }),
+        host_path: None,
+    }];
+    p.spec.restart_policy = RestartPolicy::Never;
+    let mut w = worker(&e, rt.clone(), p);
+    e.block_on(async {
+        let p = sync_until(&mut w, "the container to exit", 60, |p| {
+            p.status.container_statuses.len() == 1
+                && p.status.container_statuses[0].state.terminated.is_some()
+        })
+        .await;
+        let log = std::fs::read_to_string(rt.log_path(&PodRef::of(&p, None), "c", 0)).unwrap();
+        assert_eq!(
+            status(&p, "c").state.terminated.clone().unwrap().exit_code,
+            0,
+            "{log}"
+        );
+        assert!(
+            log.contains("drwxrwxrwx"),
+            "the emptyDir is 0777 inside: {log}"
+        );
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        let root = e.root.path();
+        assert_eq!(mode(root), 0o700, "runtime root");
+        assert_eq!(mode(&root.join("pods")), 0o700, "pods dir");
+        assert_eq!(mode(&root.join("images")), 0o700, "image store");
+        w.terminate().await.expect("terminate");
+    });
+}
+
 /// One `#[test]` per backend for each scenario: `direct::NAME` and
 /// `containerd::NAME`.
 macro_rules! on_both_runtimes {
@@ -912,4 +1027,6 @@ on_both_runtimes! {
     a_new_runtime_instance_re_adopts_running_containers => "rt-adopt",
     bad_input_gets_a_clear_reason_and_disturbs_nothing_else => "rt-bad",
     a_killed_shim_is_replaced_and_the_pod_converges => "rt-shim",
+    default_seccomp_refuses_namespaces_and_runs_ordinary_programs => "rt-sec",
+    runtime_state_is_roots_alone => "rt-mode",
 }

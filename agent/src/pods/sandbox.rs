@@ -238,7 +238,7 @@ impl Sandboxes {
             path: path.clone(),
             message: e.to_string(),
         };
-        std::fs::create_dir_all(&self.records).map_err(err)?;
+        crate::private::private_dir(&self.records).map_err(err)?;
         // Owner-only, like all agent state.
         write_atomic(&path, &serde_json::to_vec(rec).expect("JSON"), 0o600).map_err(|e| {
             SandboxError::Record {

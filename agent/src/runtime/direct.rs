@@ -58,8 +58,12 @@ struct Meta {
 impl DirectRuntime {
     pub fn new(cfg: DirectConfig) -> Result<Self, RuntimeError> {
         let images = ImageStore::open(cfg.root.join("images"))?;
+        // The runtime root and everything of the pods' is root's alone: a
+        // Memory emptyDir's 0777 tmpfs and the rootfs upper dirs are
+        // reachable only through the container.
+        crate::private::private_dir(&cfg.root).map_err(io("creating", &cfg.root))?;
         let pods = cfg.root.join("pods");
-        fs::create_dir_all(&pods).map_err(io("creating", &pods))?;
+        crate::private::private_dir(&pods).map_err(io("creating", &pods))?;
         Ok(Self { cfg, images })
     }
 
@@ -128,8 +132,9 @@ impl PodRuntime for DirectRuntime {
         let Prepared {
             req,
             bundle,
-            config,
+            mut config,
         } = bundle::prepare(&dir, req, image, "rootfs").await?;
+        crate::runtime::container::seccomp::for_libcontainer(&mut config);
         let cleanup = |e: RuntimeError| {
             let _ = rootfs::remove_bundle(&bundle);
             e

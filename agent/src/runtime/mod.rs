@@ -11,6 +11,7 @@
 //! - [`direct`], [`containerd`]: the two runtimes; [`shim`]: keel's per-pod shim.
 //! - [`lifecycle`]: a pod's containers over time; [`probe`], [`restart`], [`status`].
 //! - [`images`], [`logs`]; [`api`]: logs and exec on the agent's socket.
+//! - [`inroot`]: paths resolved inside a root before anything is created.
 
 pub mod api;
 pub mod backend;
@@ -19,6 +20,7 @@ pub mod container;
 pub mod containerd;
 pub mod direct;
 pub mod images;
+pub mod inroot;
 pub mod lifecycle;
 pub mod logs;
 pub mod probe;

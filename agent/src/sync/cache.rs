@@ -83,7 +83,7 @@ impl DiskCache {
         items: impl Iterator<Item = &'a std::sync::Arc<R>>,
     ) -> Result<(), CacheError> {
         let path = self.path(name);
-        fs::create_dir_all(&self.dir).map_err(|e| CacheError {
+        crate::private::private_dir(&self.dir).map_err(|e| CacheError {
             path: path.clone(),
             message: e.to_string(),
         })?;

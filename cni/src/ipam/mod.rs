@@ -219,6 +219,28 @@ impl<'a> Ipam<'a> {
         }
     }
 
+    /// The attachments holding a reservation in the built-in store (none
+    /// with a delegated IPAM, whose records keel cannot read).
+    pub fn attachments(&self) -> Result<Vec<Attachment>, IpamError> {
+        match self {
+            Ipam::BuiltIn { store, .. } => {
+                let Some(locked) = store.lock_if_exists()? else {
+                    return Ok(Vec::new());
+                };
+                Ok(locked
+                    .state
+                    .reservations
+                    .iter()
+                    .map(|r| Attachment {
+                        container_id: r.container_id.clone(),
+                        ifname: r.ifname.clone(),
+                    })
+                    .collect())
+            }
+            Ipam::Delegated { .. } => Ok(Vec::new()),
+        }
+    }
+
     /// Releases every reservation not in `valid`; returns how many.
     pub fn gc(&self, env: &CniEnv, valid: &HashSet<Attachment>) -> Result<usize, IpamError> {
         match self {

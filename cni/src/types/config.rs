@@ -24,6 +24,10 @@ use super::{CniVersion, code, env::is_spec_name};
 /// one directory per network name below it.
 pub const DEFAULT_DATA_DIR: &str = "/var/lib/cni/keel";
 pub const DEFAULT_MTU: u32 = 1500;
+/// Longest network name: with the longest container ID and interface name
+/// the host veth's alias (`keel-cni:<name>:<id>:<ifname>`) still fits the
+/// kernel's 255 bytes (IFALIASZ - 1).
+pub const MAX_NAME: usize = 100;
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConfigError {
@@ -108,6 +112,15 @@ impl NetConf {
                 supported: CniVersion::supported_list(),
             })?;
         let name = string(&obj, "name")?.ok_or(ConfigError::Missing { field: "name" })?;
+        if name.len() > MAX_NAME {
+            return Err(ConfigError::invalid(
+                "name",
+                format!(
+                    "{} characters is too long: at most {MAX_NAME} (it is part of each host veth's alias)",
+                    name.len()
+                ),
+            ));
+        }
         if !is_spec_name(&name) {
             return Err(ConfigError::invalid(
                 "name",
@@ -285,6 +298,23 @@ fn parse_subnet(s: &str) -> Result<Ipv4Net, ConfigError> {
             "subnet",
             format!("{s} has host bits set (did you mean {}?)", net.trunc()),
         ));
+    }
+    // Addresses that are not unicast host addresses (RFC 6890): "this
+    // network", loopback, multicast and the reserved block up to the
+    // broadcast address would end up on host veths and in pods' routes.
+    for (special, what) in [
+        ("0.0.0.0/8", "\"this network\" (0.0.0.0/8)"),
+        ("127.0.0.0/8", "loopback (127.0.0.0/8)"),
+        ("224.0.0.0/4", "multicast (224.0.0.0/4)"),
+        ("240.0.0.0/4", "reserved and broadcast (240.0.0.0/4)"),
+    ] {
+        let special: Ipv4Net = special.parse().expect("constant CIDR");
+        if net.contains(&special.network()) || special.contains(&net.network()) {
+            return Err(ConfigError::invalid(
+                "subnet",
+                format!("{s} overlaps {what}: pods need unicast addresses"),
+            ));
+        }
     }
     if net.prefix_len() > 30 {
         return Err(ConfigError::invalid(

@@ -169,6 +169,16 @@ impl CniEnv {
             // DEL must work when the namespace is already gone, so the
             // runtime may leave CNI_NETNS empty then.
             match get("CNI_NETNS") {
+                Some(ns) if ns.len() > MAX_NETNS || ns.contains('\0') => {
+                    return Err(EnvError::Invalid {
+                        var: "CNI_NETNS",
+                        value: format!("{}…", ns.chars().take(32).collect::<String>()),
+                        reason: format!(
+                            "{} bytes is not a path: at most {MAX_NETNS}, without NUL",
+                            ns.len()
+                        ),
+                    });
+                }
                 Some(ns) if !ns.starts_with('/') => {
                     return Err(EnvError::Invalid {
                         var: "CNI_NETNS",
@@ -207,8 +217,25 @@ impl CniEnv {
     }
 }
 
-/// CNI spec: starts with an alphanumeric, then alphanumerics, `_`, `.`, `-`.
+/// Longest container ID: runtimes use 64 hex digits; the host veth's alias
+/// must hold it with the network name and ifname in 255 bytes.
+pub const MAX_CONTAINER_ID: usize = 128;
+/// Longest `CNI_NETNS` (PATH_MAX less its NUL).
+pub const MAX_NETNS: usize = 4095;
+
+/// CNI spec: starts with an alphanumeric, then alphanumerics, `_`, `.`, `-`;
+/// at most [`MAX_CONTAINER_ID`] bytes.
 pub fn validate_container_id(id: &str) -> Result<(), EnvError> {
+    if id.len() > MAX_CONTAINER_ID {
+        return Err(EnvError::Invalid {
+            var: "CNI_CONTAINERID",
+            value: format!("{}…", &id[..id.len().min(32)]),
+            reason: format!(
+                "{} characters is too long: at most {MAX_CONTAINER_ID}",
+                id.len()
+            ),
+        });
+    }
     if is_spec_name(id) {
         Ok(())
     } else {

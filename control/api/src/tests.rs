@@ -155,6 +155,41 @@ fn pod_validation_names_fields() {
 }
 
 #[test]
+fn seccomp_profiles_are_validated_as_kubernetes_does() {
+    let pod = |sc: &str| -> Pod {
+        serde_yaml_ng::from_str(&format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: a, namespace: default}}\nspec:\n  securityContext: {{seccompProfile: {sc}}}\n  containers:\n  - {{name: c, image: busybox, securityContext: {{seccompProfile: {sc}}}}}\n"
+        ))
+        .unwrap()
+    };
+    for ok in [
+        "{type: RuntimeDefault}",
+        "{type: Unconfined}",
+        "{type: Localhost, localhostProfile: profiles/audit.json}",
+    ] {
+        assert_eq!(pod(ok).validate(), vec![], "{ok}");
+    }
+    for (bad, field) in [
+        ("{type: Bogus}", "type"),
+        ("{type: Localhost}", "localhostProfile"),
+        (
+            "{type: Localhost, localhostProfile: ../x.json}",
+            "localhostProfile",
+        ),
+        (
+            "{type: RuntimeDefault, localhostProfile: x.json}",
+            "localhostProfile",
+        ),
+    ] {
+        let f = fields(pod(bad).validate());
+        for at in ["spec", "spec.containers[0]"] {
+            let want = format!("{at}.securityContext.seccompProfile.{field}");
+            assert!(f.contains(&want), "{bad}: missing {want} in {f:?}");
+        }
+    }
+}
+
+#[test]
 fn pod_spec_is_immutable_but_binding_is_allowed() {
     let p: Pod = serde_yaml_ng::from_str(
         "metadata: {name: a, namespace: default}\nspec:\n  containers:\n  - {name: c, image: busybox}\n",

@@ -1,7 +1,7 @@
 //! Starting keel-control: open the store, write the token and client
 //! config, start the controllers, serve the API until shutdown.
 
-use std::{fs, sync::Arc};
+use std::sync::Arc;
 
 use anyhow::Context;
 use keel_api::client::ClientConfigFile;
@@ -23,8 +23,8 @@ pub async fn run(
         .ranges
         .validate()
         .map_err(|e| anyhow::anyhow!("invalid ranges: {e}"))?;
-    fs::create_dir_all(&config.data_dir)
-        .with_context(|| format!("creating {}", config.data_dir.display()))?;
+    crate::store::redb::private_dir(&config.data_dir)
+        .with_context(|| format!("creating {} (0700)", config.data_dir.display()))?;
     let token = auth::load_or_create_token(&config.token_path())?;
     let backend = RedbBackend::open(&config.db_path())?;
     let store = Store::open(

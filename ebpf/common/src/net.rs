@@ -68,9 +68,11 @@ pub struct Endpoint {
 }
 const _: () = assert!(size_of::<Endpoint>() == 20);
 
-/// Indices into [`STATS_MAP`]. Nothing here drops a packet: a packet the
-/// programs do not forward goes to the kernel's stack, which then does
-/// what it always did (ICMP errors, fragmentation, neighbour resolution).
+/// Indices into [`STATS_MAP`]. One thing is dropped: a packet a pod sends
+/// with a source address that is not its own ([`NetStat::DropSpoofed`]).
+/// Every other packet the programs do not forward goes to the kernel's
+/// stack, which then does what it always did (ICMP errors, fragmentation,
+/// neighbour resolution).
 #[repr(u32)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum NetStat {
@@ -88,9 +90,12 @@ pub enum NetStat {
     StackTtl = 4,
     /// To the stack: larger than the egress MTU.
     StackMtu = 5,
+    /// Dropped: sent from a pod's veth with a source address that is not
+    /// that pod's (spoofed; a pod has CAP_NET_RAW by default).
+    DropSpoofed = 6,
 }
 
-pub const STATS_LEN: u32 = 6;
+pub const STATS_LEN: u32 = 7;
 
 /// Name of every [`NetStat`], by index.
 pub const STATS: [&str; STATS_LEN as usize] = [
@@ -100,6 +105,7 @@ pub const STATS: [&str; STATS_LEN as usize] = [
     "stack_fib",
     "stack_ttl",
     "stack_mtu",
+    "drop_spoofed_source",
 ];
 
 /// A pod CIDR entry, for dumps: `CIDR 10.244.1.0/24 local`.

@@ -75,6 +75,7 @@ fn write_bundle(dir: &Path, rootfs: &Path, netns: &Path, cgroup: &str) -> anyhow
         privileged: false,
         no_new_privileges: true,
         capabilities: DEFAULT_CAPS.iter().map(|s| s.to_string()).collect(),
+        seccomp: Default::default(),
         cgroup_path: cgroup.into(),
         netns: Some(netns.to_path_buf()),
     };

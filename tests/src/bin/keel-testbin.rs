@@ -26,6 +26,10 @@
 //!   keel-testbin lb-hold ADDR            one TCP connection; prints its first line,
 //!                                        then each stdin line is sent and the echo
 //!                                        printed; exits when stdin closes
+//!   keel-testbin sys-clone plain|newuser|newnet
+//!                                        one raw clone(2) with those flags (the
+//!                                        child exits at once); prints "ok" and
+//!                                        exits 0, or prints the errno and exits 1
 
 use std::{net::TcpStream, os::unix::process::CommandExt, process::Command, time::Duration};
 
@@ -44,9 +48,10 @@ fn main() {
         }
         Some("lb-hold") if args.len() == 2 => lb_hold(&args[1]),
         Some("lb-bench") if args.len() >= 3 => lb_bench(&args[1], &args[2..]),
+        Some("sys-clone") if args.len() == 2 => sys_clone(&args[1]),
         _ => {
             eprintln!(
-                "usage: keel-testbin connect ADDR | join-cgroup DIR -- CMD... | http-serve --port N [--healthy-for SECS] | alloc MIB | id-serve ADDR... | lb-dial tcp|udp|udp-connected ADDR [N] | lb-hold ADDR | lb-bench N ADDR..."
+                "usage: keel-testbin connect ADDR | join-cgroup DIR -- CMD... | http-serve --port N [--healthy-for SECS] | alloc MIB | id-serve ADDR... | lb-dial tcp|udp|udp-connected ADDR [N] | lb-hold ADDR | lb-bench N ADDR... | sys-clone plain|newuser|newnet"
             );
             2
         }
@@ -398,5 +403,39 @@ fn lb_bench(n: &str, addrs: &[String]) -> i32 {
         lat.len(),
         list.join(",")
     );
+    0
+}
+
+/// A raw `clone(2)` (not libc's wrapper, which may use clone3), so a
+/// seccomp filter's clone rule is what answers.
+fn sys_clone(what: &str) -> i32 {
+    let ns = match what {
+        "plain" => 0,
+        "newuser" => libc::CLONE_NEWUSER,
+        "newnet" => libc::CLONE_NEWNET,
+        _ => {
+            eprintln!("sys-clone: plain, newuser or newnet");
+            return 2;
+        }
+    };
+    let flags = (ns | libc::SIGCHLD) as libc::c_ulong;
+    // SAFETY: a fork-like clone (no new stack): the child only calls _exit.
+    let pid = unsafe { libc::syscall(libc::SYS_clone, flags, 0usize, 0usize, 0usize, 0usize) };
+    if pid == 0 {
+        // SAFETY: the child leaves at once.
+        unsafe { libc::_exit(0) };
+    }
+    if pid < 0 {
+        let e = std::io::Error::last_os_error();
+        println!(
+            "{}",
+            nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0))
+        );
+        return 1;
+    }
+    let mut status = 0;
+    // SAFETY: waiting for the child just made.
+    unsafe { libc::waitpid(pid as libc::pid_t, &mut status, 0) };
+    println!("ok");
     0
 }

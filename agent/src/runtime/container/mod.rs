@@ -90,6 +90,10 @@ pub struct ContainerRequest {
     pub no_new_privileges: bool,
     /// Final capability set (bounding = effective = permitted).
     pub capabilities: Vec<String>,
+    /// The seccomp filter (ignored for privileged containers, which run
+    /// unconfined as under containerd's CRI plugin).
+    #[serde(default)]
+    pub seccomp: seccomp::Profile,
     /// cgroup path relative to the hierarchy roots, e.g. `/keel/<pod>/<id>`.
     pub cgroup_path: String,
     /// The pod's network namespace (bind-mounted file).

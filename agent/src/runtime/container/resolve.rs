@@ -11,8 +11,11 @@
 //! - resources: requests → cpu.shares, limits → CFS quota and memory limit;
 //!   oom_score_adj from the QoS class, clamped at 0.
 //! - securityContext: default capabilities ± add/drop, readOnlyRootFilesystem,
-//!   privileged only where the node allows it, no-new-privileges unless
-//!   allowPrivilegeEscalation is true.
+//!   privileged, and capabilities beyond Pod Security "baseline"
+//!   (`BASELINE_ADD`), only where the node allows it, no-new-privileges unless
+//!   allowPrivilegeEscalation is true; seccompProfile (container over pod)
+//!   RuntimeDefault when unset, Unconfined only where privileged is
+//!   allowed, Localhost from the node's profile directory.
 
 use std::path::{Path, PathBuf};
 
@@ -22,7 +25,7 @@ use keel_api::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, ContainerRequest, Resources, volumes};
+use super::{ConfigError, ContainerRequest, Resources, seccomp, volumes};
 use crate::runtime::images::ImageConfig;
 
 /// Containerd's and Docker's default capability set.
@@ -41,6 +44,25 @@ pub const DEFAULT_CAPS: &[&str] = &[
     "CAP_SYS_CHROOT",
     "CAP_KILL",
     "CAP_AUDIT_WRITE",
+];
+
+/// What Pod Security's "baseline" level lets a container add: the
+/// default set without NET_RAW. Anything else (ALL, SYS_ADMIN, NET_ADMIN,
+/// SYS_PTRACE, BPF …) needs a node started with `--allow-privileged`.
+pub const BASELINE_ADD: &[&str] = &[
+    "CAP_AUDIT_WRITE",
+    "CAP_CHOWN",
+    "CAP_DAC_OVERRIDE",
+    "CAP_FOWNER",
+    "CAP_FSETID",
+    "CAP_KILL",
+    "CAP_MKNOD",
+    "CAP_NET_BIND_SERVICE",
+    "CAP_SETFCAP",
+    "CAP_SETGID",
+    "CAP_SETPCAP",
+    "CAP_SETUID",
+    "CAP_SYS_CHROOT",
 ];
 
 /// Every capability, for privileged containers, in the kernel's order
@@ -95,10 +117,15 @@ const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/b
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", default)]
 pub struct NodeRuntimeConfig {
-    /// Whether `securityContext.privileged: true` is accepted.
+    /// Whether `securityContext.privileged: true`, capabilities beyond
+    /// Pod Security "baseline" and an `Unconfined` seccomp profile are
+    /// accepted.
     pub allow_privileged: bool,
-    /// hostPath volumes must lie under one of these.
+    /// hostPath volumes must lie under one of these (none by default:
+    /// no hostPath at all, as a Pod Security "baseline" node).
     pub host_path_roots: Vec<PathBuf>,
+    /// Where `Localhost` seccomp profiles are read from.
+    pub seccomp_profile_dir: PathBuf,
     /// cgroup parent of every pod (relative to the hierarchy roots).
     pub cgroup_parent: String,
     /// The node's memory, for the Burstable oom_score_adj.
@@ -109,7 +136,8 @@ impl Default for NodeRuntimeConfig {
     fn default() -> Self {
         Self {
             allow_privileged: false,
-            host_path_roots: vec![PathBuf::from("/")],
+            host_path_roots: Vec::new(),
+            seccomp_profile_dir: PathBuf::from("/var/lib/keel/agent/seccomp"),
             cgroup_parent: "keel".into(),
             memory_capacity: total_memory(),
         }
@@ -347,6 +375,15 @@ pub fn resolve(
     if let Some(cs) = &sc.capabilities {
         for (j, a) in cs.add.iter().enumerate() {
             let a = norm(a);
+            if !privileged && !node.allow_privileged && !BASELINE_ADD.contains(&a.as_str()) {
+                return Err(ConfigError::new(
+                    format!("{field}.securityContext.capabilities.add[{j}]"),
+                    format!(
+                        "{a} is beyond the Pod Security baseline set; this node adds it only \
+                         when started with --allow-privileged"
+                    ),
+                ));
+            }
             if a == "CAP_ALL" {
                 caps = ALL_CAPS.iter().map(|s| s.to_string()).collect();
             } else if !ALL_CAPS.contains(&a.as_str()) {
@@ -367,6 +404,8 @@ pub fn resolve(
             }
         }
     }
+
+    let seccomp = seccomp_profile(&field, &sc, psc, node)?;
 
     volumes::validate(&pod.spec.volumes, &node.host_path_roots)?;
     let mounts = volumes::mounts(&field, c, &pod.spec.volumes, pod_dir, &node.host_path_roots)?;
@@ -398,8 +437,51 @@ pub fn resolve(
         privileged,
         no_new_privileges: sc.allow_privilege_escalation != Some(true) && !privileged,
         capabilities: caps,
+        seccomp,
         netns: netns.map(Path::to_path_buf),
     })
+}
+
+/// `securityContext.seccompProfile`, the container's over the pod's;
+/// unset is `RuntimeDefault`, as containerd's CRI plugin defaults it.
+fn seccomp_profile(
+    field: &str,
+    sc: &keel_api::pod::SecurityContext,
+    psc: Option<&PodSecurityContext>,
+    node: &NodeRuntimeConfig,
+) -> Result<seccomp::Profile, ConfigError> {
+    let (f, p) = match (
+        &sc.seccomp_profile,
+        psc.and_then(|p| p.seccomp_profile.as_ref()),
+    ) {
+        (Some(p), _) => (format!("{field}.securityContext.seccompProfile"), p),
+        (None, Some(p)) => ("spec.securityContext.seccompProfile".to_string(), p),
+        (None, None) => return Ok(seccomp::Profile::RuntimeDefault),
+    };
+    match p.type_.as_str() {
+        "RuntimeDefault" => Ok(seccomp::Profile::RuntimeDefault),
+        "Unconfined" if node.allow_privileged || sc.privileged == Some(true) => {
+            Ok(seccomp::Profile::Unconfined)
+        }
+        "Unconfined" => Err(ConfigError::new(
+            format!("{f}.type"),
+            "Unconfined is accepted only on nodes started with --allow-privileged",
+        )),
+        "Localhost" => {
+            let rel = p.localhost_profile.as_deref().unwrap_or_default();
+            let lf = format!("{f}.localhostProfile");
+            if rel.is_empty() {
+                return Err(ConfigError::new(lf, "required when type is Localhost"));
+            }
+            seccomp::localhost(&node.seccomp_profile_dir, rel)
+                .map(seccomp::Profile::Localhost)
+                .map_err(|e| ConfigError::new(lf, e.to_string()))
+        }
+        other => Err(ConfigError::new(
+            format!("{f}.type"),
+            format!("{other:?} is not one of RuntimeDefault, Unconfined, Localhost"),
+        )),
+    }
 }
 
 #[cfg(test)]

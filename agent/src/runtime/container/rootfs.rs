@@ -35,6 +35,9 @@ pub fn mount_rootfs(bundle: &Path, layers: &[PathBuf]) -> io::Result<PathBuf> {
     let upper = bundle.join("upper");
     let work = bundle.join("work");
     let empty = bundle.join("empty");
+    // The bundle is root's (0700); `upper` keeps 0755, since it is the
+    // container's `/`.
+    crate::private::private_dir(bundle)?;
     for d in [&rootfs, &upper, &work, &empty] {
         fs::create_dir_all(d)?;
     }

@@ -100,7 +100,13 @@ pub fn build(req: &ContainerRequest, rootfs: &str) -> Value {
     if !req.privileged {
         linux["maskedPaths"] = json!(MASKED_PATHS);
         linux["readonlyPaths"] = json!(READONLY_PATHS);
-        linux["seccomp"] = seccomp::default_profile();
+        match &req.seccomp {
+            seccomp::Profile::RuntimeDefault => {
+                linux["seccomp"] = seccomp::default_profile(&req.capabilities);
+            }
+            seccomp::Profile::Localhost(profile) => linux["seccomp"] = profile.clone(),
+            seccomp::Profile::Unconfined => {}
+        }
     }
 
     json!({

@@ -2,16 +2,22 @@
 //! for `medium: Memory`) and `hostPath`, mounted at each container's
 //! `volumeMounts`. Paths that climb out — a hostPath outside the node's
 //! allowed roots or with `..`, a subPath that leaves its volume — are
-//! refused with the field that did it.
+//! refused with the field that did it. Whatever is created (a
+//! `DirectoryOrCreate`/`FileOrCreate` hostPath, a missing subPath) is
+//! resolved inside its root first ([`inroot`]), never created and checked
+//! after.
 
 use std::{
-    fs,
+    fs, io,
     path::{Component, Path, PathBuf},
 };
+
+use nix::fcntl::OFlag;
 
 use keel_api::pod::{Container, Volume};
 
 use super::{BindMount, ConfigError};
+use crate::runtime::inroot::{self, Scope};
 
 /// Where a pod's volumes live on the node.
 pub fn volume_dir(pod_dir: &Path, name: &str) -> PathBuf {
@@ -50,11 +56,16 @@ pub fn validate(volumes: &[Volume], host_path_roots: &[PathBuf]) -> Result<(), C
                         format!(
                             "{:?} is outside the host paths this node allows ({})",
                             h.path,
-                            host_path_roots
-                                .iter()
-                                .map(|r| r.display().to_string())
-                                .collect::<Vec<_>>()
-                                .join(", ")
+                            if host_path_roots.is_empty() {
+                                "none: the node's agent takes them with --allow-host-path DIR"
+                                    .to_string()
+                            } else {
+                                host_path_roots
+                                    .iter()
+                                    .map(|r| r.display().to_string())
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            }
                         ),
                     ));
                 }
@@ -118,16 +129,12 @@ pub fn mounts(
             let h = v.host_path.as_ref().expect("validated");
             let p = PathBuf::from(&h.path);
             match h.type_.as_str() {
-                "DirectoryOrCreate" => fs::create_dir_all(&p).map_err(|e| {
-                    ConfigError::new(&mf, format!("creating hostPath {}: {e}", p.display()))
-                })?,
-                "FileOrCreate" if !p.exists() => {
-                    if let Some(parent) = p.parent() {
-                        let _ = fs::create_dir_all(parent);
-                    }
-                    fs::write(&p, b"").map_err(|e| {
-                        ConfigError::new(&mf, format!("creating hostPath {}: {e}", p.display()))
-                    })?
+                "DirectoryOrCreate" | "FileOrCreate" => {
+                    create_host_path(&p, h.type_ == "FileOrCreate", host_path_roots).map_err(
+                        |e| {
+                            ConfigError::new(&mf, format!("creating hostPath {}: {e}", p.display()))
+                        },
+                    )?
                 }
                 "Directory" if !p.is_dir() => {
                     return Err(ConfigError::new(
@@ -167,9 +174,28 @@ pub fn mounts(
                 ));
             }
             let p = base.join(&m.sub_path);
-            if !p.exists() {
-                fs::create_dir_all(&p)
-                    .map_err(|e| ConfigError::new(&mf, format!("creating subPath: {e}")))?;
+            // Resolved beneath the volume before anything is made: a link
+            // in the volume (its owner is the container) cannot lead the
+            // create out.
+            let made = inroot::open_root(&base).and_then(|r| {
+                match inroot::open(&r, Path::new(&m.sub_path), OFlag::O_PATH, 0, Scope::Beneath) {
+                    Ok(_) => Ok(()),
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                        inroot::open_dir(&r, Path::new(&m.sub_path), Scope::Beneath, Some(0o755))
+                            .map(drop)
+                    }
+                    Err(e) => Err(e),
+                }
+            });
+            match made {
+                Ok(()) => {}
+                Err(e) if inroot::is_escape(&e) => {
+                    return Err(ConfigError::new(
+                        format!("{mf}.subPath"),
+                        format!("{:?} resolves outside volume {:?}", m.sub_path, m.name),
+                    ));
+                }
+                Err(e) => return Err(ConfigError::new(&mf, format!("creating subPath: {e}"))),
             }
             let real =
                 fs::canonicalize(&p).map_err(|e| ConfigError::new(&mf, format!("subPath: {e}")))?;
@@ -195,6 +221,46 @@ pub fn mounts(
         });
     }
     Ok(out)
+}
+
+/// Creates a `DirectoryOrCreate`/`FileOrCreate` hostPath, every
+/// component resolved beneath the allowed root that holds it (validated
+/// before), so a symlink on the way cannot make the agent create outside
+/// it. Made as the kubelet makes them: directories 0755, files 0644.
+fn create_host_path(p: &Path, file: bool, roots: &[PathBuf]) -> io::Result<()> {
+    let root = roots
+        .iter()
+        .filter(|r| p.starts_with(r))
+        .max_by_key(|r| r.as_os_str().len())
+        .ok_or_else(|| {
+            io::Error::new(io::ErrorKind::PermissionDenied, "not under an allowed root")
+        })?;
+    let rel = p.strip_prefix(root).unwrap_or(p);
+    // Beneath `/` there is no outside; absolute links resolve as usual.
+    let scope = if root == Path::new("/") {
+        Scope::InRoot
+    } else {
+        Scope::Beneath
+    };
+    let r = inroot::open_root(root)?;
+    if !file {
+        return inroot::open_dir(&r, rel, scope, Some(0o755)).map(drop);
+    }
+    match inroot::open(&r, rel, OFlag::O_PATH, 0, scope) {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            let (parent, name) = inroot::open_parent(&r, rel, scope, Some(0o755))?;
+            nix::fcntl::openat(
+                &parent,
+                name,
+                OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                nix::sys::stat::Mode::from_bits_truncate(0o644),
+            )
+            .map(drop)
+            .map_err(io::Error::from)
+        }
+        Err(e) => Err(e),
+    }
 }
 
 #[cfg(test)]

@@ -206,8 +206,12 @@ fn ms(t: Option<&prost_types::Timestamp>) -> Option<u64> {
 impl ContainerdRuntime {
     pub fn new(cfg: ContainerdConfig) -> Result<Self, RuntimeError> {
         let images = ImageStore::open(cfg.root.join("images"))?;
+        // The runtime root and everything of the pods' is root's alone: a
+        // Memory emptyDir's 0777 tmpfs and the rootfs upper dirs are
+        // reachable only through the container.
+        crate::private::private_dir(&cfg.root).map_err(io("creating", &cfg.root))?;
         let pods = cfg.root.join("pods");
-        fs::create_dir_all(&pods).map_err(io("creating", &pods))?;
+        crate::private::private_dir(&pods).map_err(io("creating", &pods))?;
         Ok(Self {
             cfg,
             images,

@@ -56,6 +56,7 @@ impl ImageStore {
     /// Opens (creating) a store under `root`.
     pub fn open(root: impl Into<PathBuf>) -> Result<Self, ImageError> {
         let root = root.into();
+        crate::private::private_dir(&root).map_err(|e| ImageError::io(&root, e))?;
         for d in ["blobs/sha256", "layers", "tmp"] {
             let p = root.join(d);
             fs::create_dir_all(&p).map_err(|e| ImageError::io(&p, e))?;

@@ -165,3 +165,46 @@ fn invalid_configs_name_the_field_and_code() {
         assert_eq!(err.code(), *code, "{input}: {err}");
     }
 }
+
+#[test]
+fn non_unicast_subnets_are_refused() {
+    for subnet in [
+        "0.0.0.0/0",
+        "0.0.0.0/8",
+        "127.0.0.0/8",
+        "127.1.0.0/24",
+        "224.0.0.0/24",
+        "239.1.0.0/16",
+        "255.255.255.0/24",
+        "240.0.0.0/8",
+        "0.0.0.0/1",
+    ] {
+        let e = parse(&format!(
+            r#"{{"cniVersion":"1.1.0","name":"n","type":"keel","subnet":"{subnet}"}}"#
+        ))
+        .unwrap_err();
+        assert!(e.to_string().starts_with("subnet"), "{subnet}: {e}");
+        assert!(e.to_string().contains("unicast"), "{subnet}: {e}");
+    }
+    for ok in [
+        "10.0.0.0/8",
+        "1.0.0.0/24",
+        "223.255.255.0/24",
+        "100.64.0.0/10",
+    ] {
+        parse(&format!(
+            r#"{{"cniVersion":"1.1.0","name":"n","type":"keel","subnet":"{ok}"}}"#
+        ))
+        .unwrap();
+    }
+}
+
+#[test]
+fn network_names_fit_the_alias() {
+    let name = "n".repeat(MAX_NAME + 1);
+    let e = parse(&format!(
+        r#"{{"cniVersion":"1.1.0","name":"{name}","type":"keel","subnet":"10.1.0.0/24"}}"#
+    ))
+    .unwrap_err();
+    assert!(e.to_string().starts_with("name"), "{e}");
+}

@@ -93,3 +93,26 @@ fn cni_args() {
     assert!(CniArgs::parse("K8S_POD_NAME=x;K8S_POD_NAMESPACE=y").is_ok());
     assert!(CniArgs::parse("FOO").is_err());
 }
+
+#[test]
+fn oversized_values_are_refused_up_front() {
+    let huge = "a".repeat(100 * 1024);
+    let long = "b".repeat(300);
+    let netns = format!("/{}", "n".repeat(5000));
+    for (var, value) in [
+        ("CNI_CONTAINERID", huge.as_str()),
+        ("CNI_CONTAINERID", long.as_str()),
+        ("CNI_NETNS", netns.as_str()),
+    ] {
+        let mut vars: Vec<(&str, &str)> = without(var).into_iter().collect();
+        vars.push((var, value));
+        let err = env(&vars).expect_err(var);
+        assert!(err.to_string().starts_with(var), "{err}");
+        assert!(err.to_string().len() < 300, "the value is not echoed whole");
+        assert_eq!(err.code(), 4);
+    }
+    let id = "c".repeat(MAX_CONTAINER_ID);
+    let mut vars: Vec<(&str, &str)> = without("CNI_CONTAINERID").into_iter().collect();
+    vars.push(("CNI_CONTAINERID", &id));
+    env(&vars).unwrap();
+}

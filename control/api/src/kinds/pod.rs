@@ -280,6 +280,8 @@ pub struct PodSecurityContext {
     pub run_as_group: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_as_non_root: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp_profile: Option<SeccompProfile>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -299,6 +301,20 @@ pub struct SecurityContext {
     pub allow_privilege_escalation: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub capabilities: Option<Capabilities>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub seccomp_profile: Option<SeccompProfile>,
+}
+
+/// `securityContext.seccompProfile`: `RuntimeDefault`, `Unconfined` or
+/// `Localhost` (with `localhostProfile`, a path relative to the node's
+/// profile directory).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SeccompProfile {
+    #[serde(rename = "type")]
+    pub type_: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub localhost_profile: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -646,6 +662,20 @@ pub fn validate_spec(spec: &PodSpec, at: &str, errs: &mut Errors) {
                 );
             }
         }
+        if let Some(p) = c
+            .security_context
+            .as_ref()
+            .and_then(|s| s.seccomp_profile.as_ref())
+        {
+            validate_seccomp_profile(p, &format!("{path}.securityContext.seccompProfile"), errs);
+        }
+    }
+    if let Some(p) = spec
+        .security_context
+        .as_ref()
+        .and_then(|s| s.seccomp_profile.as_ref())
+    {
+        validate_seccomp_profile(p, &format!("{at}.securityContext.seccompProfile"), errs);
     }
     let mut vnames = std::collections::BTreeSet::new();
     for (i, v) in spec.volumes.iter().enumerate() {
@@ -710,6 +740,41 @@ pub fn validate_spec(spec: &PodSpec, at: &str, errs: &mut Errors) {
             format!("{at}.hostname"),
             validate::dns1123_label(&spec.hostname),
         );
+    }
+}
+
+/// Kubernetes' rules for `seccompProfile`: one of the three types, and a
+/// relative `localhostProfile` exactly when the type is `Localhost`.
+fn validate_seccomp_profile(p: &SeccompProfile, at: &str, errs: &mut Errors) {
+    let local = p.localhost_profile.as_deref().unwrap_or_default();
+    match p.type_.as_str() {
+        "RuntimeDefault" | "Unconfined" => {
+            if p.localhost_profile.is_some() {
+                errs.add(
+                    format!("{at}.localhostProfile"),
+                    "can only be set when type is Localhost",
+                );
+            }
+        }
+        "Localhost" => {
+            if local.is_empty() {
+                errs.add(
+                    format!("{at}.localhostProfile"),
+                    "required when type is Localhost",
+                );
+            } else if local.starts_with('/') || local.split('/').any(|s| s == "..") {
+                errs.add(
+                    format!("{at}.localhostProfile"),
+                    format!("{local:?} must be a relative path without '..'"),
+                );
+            }
+        }
+        other => errs.add(
+            format!("{at}.type"),
+            format!(
+                "{other:?}: supported values: \"Localhost\", \"RuntimeDefault\", \"Unconfined\""
+            ),
+        ),
     }
 }
 

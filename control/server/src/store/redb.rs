@@ -2,7 +2,10 @@
 //! ACID with copy-on-write B-trees, and a commit is durable once it returns,
 //! so a crash loses nothing acknowledged.
 
-use std::path::Path;
+use std::{
+    os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt},
+    path::Path,
+};
 
 use bytes::Bytes;
 use redb::{Database, Durability, ReadableDatabase, ReadableTable, TableDefinition};
@@ -21,8 +24,31 @@ fn err(context: &str) -> impl Fn(redb::Error) -> BackendError + '_ {
     move |e| BackendError(format!("{context}: {e}"))
 }
 
+/// Creates keel-control's data directory 0700, or tightens it to 0700.
+pub fn private_dir(dir: &Path) -> std::io::Result<()> {
+    std::fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(dir)?;
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+}
+
 impl RedbBackend {
+    /// Opens (creating) the store file, readable and writable by its
+    /// owner only (0600; an older, wider file is tightened).
     pub fn open(path: &Path) -> Result<Self, BackendError> {
+        let io = |e: std::io::Error| BackendError(format!("opening {}: {e}", path.display()));
+        match std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(path)
+        {
+            Ok(_) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(io(e)),
+        }
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600)).map_err(io)?;
         // Everything is also held in memory by the store and redb is only
         // written to (and read once at start): a small page cache suffices.
         let db = Database::builder()
@@ -123,3 +149,6 @@ impl Backend for RedbBackend {
         txn.commit().map_err(|e| err("commit")(e.into()))
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -1,8 +1,8 @@
 //! Packet surgery for the TC programs: header parsing through
 //! `bpf_skb_load_bytes`, address/port rewrites with incremental checksum
 //! updates (`bpf_l3_csum_replace`/`bpf_l4_csum_replace`), forwarding through
-//! a FIB lookup, and the ICMP port-unreachable answer for Services without
-//! backends.
+//! a FIB lookup, the ICMP port-unreachable answer for Services without
+//! backends, and the reverse translation of ICMP errors about a NATed flow.
 
 use core::mem::{size_of, zeroed};
 
@@ -169,12 +169,12 @@ pub fn rewrite(ctx: &TcContext, p: &Packet, to: &Tuple) -> Result<(), i64> {
 
 /// Decrements the TTL as a router does (the caller checked it is > 1).
 #[inline(always)]
-fn decrement_ttl(ctx: &TcContext, p: &Packet) -> Result<(), i64> {
+fn decrement_ttl(ctx: &TcContext, ip: &Ipv4Hdr) -> Result<(), i64> {
     // The 16-bit word holding TTL and protocol, as it sits in the header.
-    let old = u16::from_ne_bytes([p.ip.ttl, p.ip.proto]);
-    let new = u16::from_ne_bytes([p.ip.ttl - 1, p.ip.proto]);
+    let old = u16::from_ne_bytes([ip.ttl, ip.proto]);
+    let new = u16::from_ne_bytes([ip.ttl - 1, ip.proto]);
     ctx.l3_csum_replace(IP_CSUM_OFF, old as u64, new as u64, 2)?;
-    ctx.store(IP_TTL_OFF, &(p.ip.ttl - 1), 0)
+    ctx.store(IP_TTL_OFF, &(ip.ttl - 1), 0)
 }
 
 /// Drops the packet, counting why.
@@ -192,16 +192,28 @@ pub fn forward(ctx: &TcContext, p: &Packet, to: &Tuple) -> i32 {
     if p.ip.ttl <= 1 {
         return drop(Stat::Ttl);
     }
-    if rewrite(ctx, p, to).is_err() || decrement_ttl(ctx, p).is_err() {
+    if rewrite(ctx, p, to).is_err() {
+        return drop(Stat::Rewrite);
+    }
+    route(ctx, &p.ip, to)
+}
+
+/// Decrements the TTL of a packet already rewritten to `to` (its header
+/// before the rewrite is `ip`) and sends it out of the device the FIB
+/// picks for it.
+#[inline(always)]
+fn route(ctx: &TcContext, ip: &Ipv4Hdr, to: &Tuple) -> i32 {
+    let p = ip;
+    if decrement_ttl(ctx, p).is_err() {
         return drop(Stat::Rewrite);
     }
     // SAFETY: zeroed is a valid bpf_fib_lookup / bpf_redir_neigh.
     let mut fib: bpf_fib_lookup = unsafe { zeroed() };
     fib.family = AF_INET;
-    fib.l4_protocol = p.ip.proto;
+    fib.l4_protocol = p.proto;
     fib.sport = to.sport;
     fib.dport = to.dport;
-    fib.__bindgen_anon_1.tot_len = u16::from_be(p.ip.tot_len);
+    fib.__bindgen_anon_1.tot_len = u16::from_be(p.tot_len);
     // SAFETY: ctx.skb.skb is this program's __sk_buff.
     fib.ifindex = unsafe { (*ctx.skb.skb).ifindex };
     fib.__bindgen_anon_3.ipv4_src = to.saddr;
@@ -326,4 +338,104 @@ fn fold(sum: u64) -> u16 {
     let sum = (sum & 0xffff) + (sum >> 16);
     let sum = (sum & 0xffff) + (sum >> 16);
     !(sum as u16)
+}
+
+const ICMP_OFF: usize = IP_OFF + 20;
+const ICMP_CSUM_OFF: usize = ICMP_OFF + 2;
+const INNER_OFF: usize = ICMP_OFF + 8;
+const INNER_CSUM_OFF: usize = INNER_OFF + 10;
+const INNER_SRC_OFF: usize = INNER_OFF + 12;
+const INNER_DST_OFF: usize = INNER_OFF + 16;
+const INNER_L4_OFF: usize = INNER_OFF + 20;
+
+/// An ICMP error (destination unreachable — "fragmentation needed" among
+/// them —, time exceeded, parameter problem) quoting a TCP or UDP packet,
+/// both IPv4 headers without options.
+#[derive(Clone, Copy)]
+pub struct IcmpError {
+    pub outer: Ipv4Hdr,
+    pub inner: Ipv4Hdr,
+    /// The quoted packet's ports, network byte order.
+    pub sport: u16,
+    pub dport: u16,
+}
+
+#[inline(always)]
+pub fn parse_icmp_error(ctx: &TcContext) -> Option<IcmpError> {
+    let eth_type = ctx.load::<u16>(12).ok()?;
+    if u16::from_be(eth_type) != ETH_P_IP {
+        return None;
+    }
+    let outer = ctx.load::<Ipv4Hdr>(IP_OFF).ok()?;
+    if outer.vihl != 0x45
+        || outer.proto != IPPROTO_ICMP
+        || u16::from_be(outer.frag_off) & 0x3fff != 0
+    {
+        return None;
+    }
+    let icmp_type = ctx.load::<u8>(ICMP_OFF).ok()?;
+    if !matches!(icmp_type, 3 | 11 | 12) {
+        return None;
+    }
+    let inner = ctx.load::<Ipv4Hdr>(INNER_OFF).ok()?;
+    if inner.vihl != 0x45 || (inner.proto != IPPROTO_TCP && inner.proto != IPPROTO_UDP) {
+        return None;
+    }
+    let ports = ctx.load::<[u16; 2]>(INNER_L4_OFF).ok()?;
+    Some(IcmpError {
+        outer,
+        inner,
+        sport: ports[0],
+        dport: ports[1],
+    })
+}
+
+/// Translates an ICMP error about a NATed packet back into the terms of
+/// the flow's other side and routes it there, as the kernel's NAT does
+/// (`nf_nat_icmp_reply_translation`): the quoted packet becomes `quoted`
+/// (addresses and ports), the outer header goes from `outer.saddr` to
+/// `outer.daddr`.
+///
+/// Checksums: the quoted IP header's is updated with its addresses, which
+/// leaves the ICMP checksum as it was (the header still sums to zero);
+/// the quoted ports move the ICMP checksum; the outer addresses only the
+/// outer header's (ICMP has no pseudo-header). The quoted TCP/UDP
+/// checksum is left as it was: routers usually quote only 8 bytes of the
+/// transport header, and receivers do not check it.
+#[inline(always)]
+pub fn translate_icmp_error(ctx: &TcContext, e: &IcmpError, quoted: &Tuple, outer: &Tuple) -> i32 {
+    if e.outer.ttl <= 1 {
+        return drop(Stat::Ttl);
+    }
+    let r = (|| -> Result<(), i64> {
+        if e.inner.saddr != quoted.saddr {
+            ctx.l3_csum_replace(INNER_CSUM_OFF, e.inner.saddr as u64, quoted.saddr as u64, 4)?;
+            ctx.store(INNER_SRC_OFF, &quoted.saddr, 0)?;
+        }
+        if e.inner.daddr != quoted.daddr {
+            ctx.l3_csum_replace(INNER_CSUM_OFF, e.inner.daddr as u64, quoted.daddr as u64, 4)?;
+            ctx.store(INNER_DST_OFF, &quoted.daddr, 0)?;
+        }
+        if e.sport != quoted.sport {
+            ctx.l4_csum_replace(ICMP_CSUM_OFF, e.sport as u64, quoted.sport as u64, 2)?;
+            ctx.store(INNER_L4_OFF, &quoted.sport, 0)?;
+        }
+        if e.dport != quoted.dport {
+            ctx.l4_csum_replace(ICMP_CSUM_OFF, e.dport as u64, quoted.dport as u64, 2)?;
+            ctx.store(INNER_L4_OFF + 2, &quoted.dport, 0)?;
+        }
+        if e.outer.saddr != outer.saddr {
+            ctx.l3_csum_replace(IP_CSUM_OFF, e.outer.saddr as u64, outer.saddr as u64, 4)?;
+            ctx.store(IP_SRC_OFF, &outer.saddr, 0)?;
+        }
+        if e.outer.daddr != outer.daddr {
+            ctx.l3_csum_replace(IP_CSUM_OFF, e.outer.daddr as u64, outer.daddr as u64, 4)?;
+            ctx.store(IP_DST_OFF, &outer.daddr, 0)?;
+        }
+        Ok(())
+    })();
+    if r.is_err() {
+        return drop(Stat::Rewrite);
+    }
+    route(ctx, &e.outer, outer)
 }

@@ -6,8 +6,9 @@
 //! backend by Maglev (or ClientIP affinity), creates both conntrack entries
 //! and is forwarded: DNAT only to a backend on this node (its reply leaves
 //! through the uplink and egress translates it), DNAT + SNAT to the node IP
-//! for a backend elsewhere (so its reply comes back here). Anything else
-//! passes untouched.
+//! for a backend elsewhere (so its reply comes back here); an ICMP error
+//! about a packet sent to such a backend is translated back and sent to
+//! the client. Anything else passes untouched.
 
 use aya_ebpf::{
     bindings::{BPF_NOEXIST, TC_ACT_OK},
@@ -22,7 +23,10 @@ use keel_ebpf_common::lb::{
 
 use super::{
     BACKENDS, CONFIG, CT, Frontend, Pick, bump, choose,
-    nat::{Packet, Tuple, drop, forward, parse, refuse, rewrite},
+    nat::{
+        IcmpError, Packet, Tuple, drop, forward, parse, parse_icmp_error, refuse, rewrite,
+        translate_icmp_error,
+    },
 };
 
 const PASS: i32 = TC_ACT_OK;
@@ -31,8 +35,60 @@ const PASS: i32 = TC_ACT_OK;
 pub fn keel_lb_tc_in(ctx: TcContext) -> i32 {
     match parse(&ctx) {
         Some(p) => ingress(&ctx, &p),
-        None => PASS,
+        None => match parse_icmp_error(&ctx) {
+            Some(e) => icmp_error(&ctx, &e),
+            None => PASS,
+        },
     }
+}
+
+/// An ICMP error about a packet this node sent to a backend with DNAT +
+/// SNAT (a router on the way says "fragmentation needed", the backend's
+/// host says "port unreachable"): the quoted packet is looked up as the
+/// flow's reply would be, and the error goes to the client about the
+/// packet the client sent — so path MTU discovery works through a
+/// NodePort. From the backend itself, it appears to come from the
+/// frontend, as the flow's replies do. Anything else passes.
+#[inline(always)]
+fn icmp_error(ctx: &TcContext, e: &IcmpError) -> i32 {
+    let key = CtKey {
+        saddr: e.inner.daddr,
+        daddr: e.inner.saddr,
+        sport: e.dport,
+        dport: e.sport,
+        proto: e.inner.proto,
+        dir: CT_REPLY,
+        _pad: 0,
+    };
+    // SAFETY: LRU map; copied out at once.
+    let Some(v) = (unsafe { CT.get(key) }).copied() else {
+        return PASS;
+    };
+    // Only a packet this node sent (SNAT to one of its addresses): an
+    // error about a local backend's packet is the stack's.
+    if e.outer.daddr != e.inner.saddr {
+        return PASS;
+    }
+    // The reply entry maps backend → SNAT onto frontend → client; the
+    // quoted packet (SNAT → backend) becomes client → frontend.
+    let quoted = Tuple {
+        saddr: v.daddr,
+        daddr: v.saddr,
+        sport: v.dport,
+        dport: v.sport,
+    };
+    let outer = Tuple {
+        saddr: if e.outer.saddr == e.inner.daddr {
+            v.saddr
+        } else {
+            e.outer.saddr
+        },
+        daddr: v.daddr,
+        sport: 0,
+        dport: 0,
+    };
+    bump(Stat::TcTracked);
+    translate_icmp_error(ctx, e, &quoted, &outer)
 }
 
 #[classifier]

@@ -14,10 +14,13 @@
 //! the backlog queue. Local pods come from the endpoint map; every other
 //! hop is decided by the routing table (`bpf_fib_lookup` in the node's
 //! namespace, with its policy rules, forwarding switches and neighbours).
-//! The programs never drop: anything they do not forward — not IPv4, not to
-//! a pod, TTL expiring, larger than the egress MTU, no forwarding route —
-//! goes on to the next TCX program and the stack, which does what it
-//! always did.
+//! The programs drop one thing: an IPv4 packet arriving on a pod's veth
+//! whose source is not that pod's address (the endpoint map's entry for
+//! the source must name this veth) — a pod has CAP_NET_RAW by default, and
+//! under BPF host routing its packets never meet the stack's reverse-path
+//! filter. Anything else they do not forward — not IPv4, not to a pod, TTL
+//! expiring, larger than the egress MTU, no forwarding route — goes on to
+//! the next TCX program and the stack, which does what it always did.
 
 use core::mem::{MaybeUninit, size_of};
 
@@ -25,8 +28,9 @@ use aya_ebpf::{
     EbpfContext,
     bindings::{
         BPF_F_NO_PREALLOC, BPF_FIB_LKUP_RET_FRAG_NEEDED, BPF_FIB_LKUP_RET_NO_NEIGH,
-        BPF_FIB_LKUP_RET_SUCCESS, TC_ACT_UNSPEC, bpf_check_mtu_flags::BPF_MTU_CHK_SEGS,
-        bpf_fib_lookup, bpf_redir_neigh, bpf_redir_neigh__bindgen_ty_1,
+        BPF_FIB_LKUP_RET_SUCCESS, TC_ACT_SHOT, TC_ACT_UNSPEC,
+        bpf_check_mtu_flags::BPF_MTU_CHK_SEGS, bpf_fib_lookup, bpf_redir_neigh,
+        bpf_redir_neigh__bindgen_ty_1,
     },
     helpers::{
         bpf_check_mtu, bpf_fib_lookup as fib_lookup, bpf_redirect, bpf_redirect_neigh,
@@ -233,6 +237,17 @@ fn from_pod(ctx: &TcContext) -> i32 {
     let Some(ip) = parse(ctx) else {
         return NEXT;
     };
+    // At TC ingress the device is the one the packet arrived on: the pod's
+    // veth, whose pod's address the endpoint map holds.
+    // SAFETY: this program's __sk_buff.
+    let ingress = unsafe { (*ctx.skb.skb).ifindex };
+    // SAFETY: the value is read at once (entries are freed only after a
+    // grace period).
+    let own = unsafe { ENDPOINTS.get(ip.saddr) }.is_some_and(|ep| ep.ifindex == ingress);
+    if !own {
+        bump(NetStat::DropSpoofed);
+        return TC_ACT_SHOT as i32;
+    }
     if let Some(verdict) = to_local_pod(ctx, &ip) {
         return verdict;
     }
@@ -243,9 +258,6 @@ fn from_pod(ctx: &TcContext) -> i32 {
         bump(NetStat::StackTtl);
         return NEXT;
     }
-    // At TC ingress the device is the one the packet arrived on.
-    // SAFETY: this program's __sk_buff.
-    let ingress = unsafe { (*ctx.skb.skb).ifindex };
     // Built in a zeroed u64 array: the helper reads every byte, and
     // zeroing the struct itself costs memset calls per packet. tot_len 0:
     // the kernel checks the skb itself against the egress MTU (GSO

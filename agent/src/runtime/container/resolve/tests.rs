@@ -125,7 +125,29 @@ fn capabilities_add_drop_and_privileged() {
         }),
         ..Default::default()
     });
-    let r = run(&pod(ct.clone()), &img).unwrap();
+    // NET_ADMIN is beyond "baseline": refused, then accepted by a node
+    // that allows privileged pods.
+    let e = run(&pod(ct.clone()), &img).unwrap_err();
+    assert_eq!(
+        e.field,
+        "spec.containers[0].securityContext.capabilities.add[0]"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeRuntimeConfig {
+        allow_privileged: true,
+        ..Default::default()
+    };
+    let r = resolve(
+        &pod(ct.clone()),
+        Kind::App,
+        0,
+        &img,
+        &node,
+        dir.path(),
+        None,
+        0,
+    )
+    .unwrap();
     assert!(r.capabilities.contains(&"CAP_NET_ADMIN".to_string()));
     assert!(!r.capabilities.contains(&"CAP_NET_RAW".to_string()));
     assert!(!r.capabilities.contains(&"CAP_KILL".to_string()));
@@ -189,4 +211,161 @@ fn resources_and_oom_score() {
     assert_eq!(qos(&pod(c(&[], &[]))), Qos::BestEffort);
     let best = run(&pod(c(&[], &[])), &img).unwrap().resources;
     assert_eq!((best.cpu_shares, best.memory_limit), (Some(2), None));
+}
+
+#[test]
+fn only_baseline_capabilities_without_allow_privileged() {
+    let img = image(&["/entry"], &[]);
+    for (cap, ok) in [
+        ("ALL", false),
+        ("SYS_ADMIN", false),
+        ("CAP_NET_ADMIN", false),
+        ("sys_ptrace", false),
+        ("SYS_MODULE", false),
+        ("BPF", false),
+        ("PERFMON", false),
+        ("NET_RAW", false),
+        ("NET_BIND_SERVICE", true),
+        ("CAP_CHOWN", true),
+        ("sys_chroot", true),
+    ] {
+        let mut ct = c(&[], &[]);
+        ct.security_context = Some(SecurityContext {
+            capabilities: Some(Capabilities {
+                add: vec!["KILL".into(), cap.into()],
+                drop: vec![],
+            }),
+            ..Default::default()
+        });
+        match run(&pod(ct), &img) {
+            Ok(_) => assert!(ok, "{cap} accepted without --allow-privileged"),
+            Err(e) => {
+                assert!(!ok, "{cap} refused: {e}");
+                assert_eq!(
+                    e.field,
+                    "spec.containers[0].securityContext.capabilities.add[1]"
+                );
+                assert!(e.message.contains("--allow-privileged"), "{e}");
+            }
+        }
+    }
+}
+
+#[test]
+fn no_host_path_by_default() {
+    assert!(NodeRuntimeConfig::default().host_path_roots.is_empty());
+    let img = image(&["/entry"], &[]);
+    let mut p = pod(c(&[], &[]));
+    p.spec.volumes = vec![keel_api::pod::Volume {
+        name: "h".into(),
+        empty_dir: None,
+        host_path: Some(keel_api::pod::HostPathVolumeSource {
+            path: "/tmp".into(),
+            type_: String::new(),
+        }),
+    }];
+    let e = run(&p, &img).unwrap_err();
+    assert_eq!(e.field, "spec.volumes[0].hostPath.path");
+    assert!(
+        e.message
+            .contains("outside the host paths this node allows"),
+        "{e}"
+    );
+}
+
+#[test]
+fn seccomp_profiles() {
+    use keel_api::pod::{PodSecurityContext, SeccompProfile};
+    let img = image(&["/entry"], &[]);
+    let profile = |t: &str, l: Option<&str>| SeccompProfile {
+        type_: t.into(),
+        localhost_profile: l.map(Into::into),
+    };
+    let with = |p: Option<SeccompProfile>| {
+        let mut ct = c(&[], &[]);
+        ct.security_context = Some(SecurityContext {
+            seccomp_profile: p,
+            ..Default::default()
+        });
+        pod(ct)
+    };
+    // Unset and RuntimeDefault: keel's default.
+    assert_eq!(
+        run(&with(None), &img).unwrap().seccomp,
+        crate::runtime::container::seccomp::Profile::RuntimeDefault
+    );
+    assert_eq!(
+        run(&with(Some(profile("RuntimeDefault", None))), &img)
+            .unwrap()
+            .seccomp,
+        crate::runtime::container::seccomp::Profile::RuntimeDefault
+    );
+    // Unconfined: only with --allow-privileged.
+    let e = run(&with(Some(profile("Unconfined", None))), &img).unwrap_err();
+    assert_eq!(
+        e.field,
+        "spec.containers[0].securityContext.seccompProfile.type"
+    );
+    assert!(e.message.contains("--allow-privileged"), "{e}");
+    let dir = tempfile::tempdir().unwrap();
+    let mut node = NodeRuntimeConfig {
+        allow_privileged: true,
+        seccomp_profile_dir: dir.path().to_path_buf(),
+        ..Default::default()
+    };
+    let p = with(Some(profile("Unconfined", None)));
+    let r = resolve(&p, Kind::App, 0, &img, &node, dir.path(), None, 0).unwrap();
+    assert_eq!(
+        r.seccomp,
+        crate::runtime::container::seccomp::Profile::Unconfined
+    );
+    node.allow_privileged = false;
+    // Localhost: read from the node's directory, named field on errors.
+    std::fs::write(
+        dir.path().join("p.json"),
+        r#"{"defaultAction":"SCMP_ACT_ALLOW"}"#,
+    )
+    .unwrap();
+    let p = with(Some(profile("Localhost", Some("p.json"))));
+    let r = resolve(&p, Kind::App, 0, &img, &node, dir.path(), None, 0).unwrap();
+    assert_eq!(
+        r.seccomp,
+        crate::runtime::container::seccomp::Profile::Localhost(json_of(
+            r#"{"defaultAction":"SCMP_ACT_ALLOW"}"#
+        ))
+    );
+    for (p, field) in [
+        (profile("Localhost", None), "localhostProfile"),
+        (profile("Localhost", Some("../p.json")), "localhostProfile"),
+        (profile("Localhost", Some("nope.json")), "localhostProfile"),
+        (profile("Bogus", None), "type"),
+    ] {
+        let e = resolve(
+            &with(Some(p)),
+            Kind::App,
+            0,
+            &img,
+            &node,
+            dir.path(),
+            None,
+            0,
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.field,
+            format!("spec.containers[0].securityContext.seccompProfile.{field}")
+        );
+    }
+    // The pod's profile applies when the container has none.
+    let mut p = pod(c(&[], &[]));
+    p.spec.security_context = Some(PodSecurityContext {
+        seccomp_profile: Some(profile("Unconfined", None)),
+        ..Default::default()
+    });
+    let e = run(&p, &img).unwrap_err();
+    assert_eq!(e.field, "spec.securityContext.seccompProfile.type");
+}
+
+fn json_of(s: &str) -> serde_json::Value {
+    serde_json::from_str(s).unwrap()
 }

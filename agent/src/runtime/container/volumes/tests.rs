@@ -56,3 +56,92 @@ fn sub_paths_cannot_leave_their_volume() {
     assert_eq!(m[0].source, fs::canonicalize(vd.join("logs")).unwrap());
     assert_eq!(m[0].destination, "/data");
 }
+
+fn mount_of(volume: &str, sub_path: &str) -> Container {
+    Container {
+        name: "c".into(),
+        volume_mounts: vec![VolumeMount {
+            name: volume.into(),
+            mount_path: "/data".into(),
+            read_only: false,
+            sub_path: sub_path.into(),
+        }],
+        ..Default::default()
+    }
+}
+
+#[test]
+fn host_paths_are_created_only_inside_their_root() {
+    let t = tempfile::tempdir().unwrap();
+    let (root, outside) = (t.path().join("root"), t.path().join("outside"));
+    fs::create_dir_all(&root).unwrap();
+    fs::create_dir_all(&outside).unwrap();
+    std::os::unix::fs::symlink(&outside, root.join("link")).unwrap();
+    let roots = vec![root.clone()];
+    for ty in ["DirectoryOrCreate", "FileOrCreate"] {
+        let mut v = host("h", root.join("link/a/b").to_str().unwrap());
+        v.host_path.as_mut().unwrap().type_ = ty.into();
+        let e = mounts(
+            "spec.containers[0]",
+            &mount_of("h", ""),
+            &[v],
+            t.path(),
+            &roots,
+        )
+        .unwrap_err();
+        assert_eq!(e.field, "spec.containers[0].volumeMounts[0]", "{ty}");
+        assert!(e.message.contains("creating hostPath"), "{ty}: {e}");
+        assert!(
+            fs::read_dir(&outside).unwrap().next().is_none(),
+            "{ty} created outside its root"
+        );
+    }
+    // Inside the root both are made, as the kubelet makes them.
+    let mut v = host("h", root.join("d/e").to_str().unwrap());
+    v.host_path.as_mut().unwrap().type_ = "DirectoryOrCreate".into();
+    mounts(
+        "spec.containers[0]",
+        &mount_of("h", ""),
+        &[v],
+        t.path(),
+        &roots,
+    )
+    .unwrap();
+    assert!(root.join("d/e").is_dir());
+    let mut v = host("h", root.join("f/g").to_str().unwrap());
+    v.host_path.as_mut().unwrap().type_ = "FileOrCreate".into();
+    mounts(
+        "spec.containers[0]",
+        &mount_of("h", ""),
+        &[v],
+        t.path(),
+        &roots,
+    )
+    .unwrap();
+    assert!(root.join("f/g").is_file());
+}
+
+#[test]
+fn sub_paths_are_created_only_inside_their_volume() {
+    let pod = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    let vols = vec![Volume {
+        name: "scratch".into(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        host_path: None,
+    }];
+    let vd = volume_dir(pod.path(), "scratch");
+    fs::create_dir_all(&vd).unwrap();
+    std::os::unix::fs::symlink(outside.path(), vd.join("link")).unwrap();
+    let e = mounts(
+        "spec.containers[0]",
+        &mount_of("scratch", "link/new/dir"),
+        &vols,
+        pod.path(),
+        &[],
+    )
+    .unwrap_err();
+    assert_eq!(e.field, "spec.containers[0].volumeMounts[0].subPath");
+    assert!(e.message.contains("outside volume"), "{e}");
+    assert!(fs::read_dir(outside.path()).unwrap().next().is_none());
+}

@@ -1,0 +1,45 @@
+use super::*;
+
+fn parse(args: &[&str]) -> Result<Args, clap::Error> {
+    Args::try_parse_from(std::iter::once("keel-agent").chain(args.iter().copied()))
+}
+
+#[test]
+fn node_policy_flags() {
+    // Nothing given: no host paths, nothing privileged, profiles under the data dir.
+    let a = parse(&[]).unwrap();
+    assert!(a.allow_host_path.is_empty());
+    assert!(!a.allow_privileged);
+    assert!(a.seccomp_profile_dir.is_none());
+    // Repeatable and ':'-separated.
+    let a = parse(&[
+        "--allow-host-path",
+        "/srv/a:/srv/b",
+        "--allow-host-path",
+        "/data",
+    ])
+    .unwrap();
+    assert_eq!(
+        a.allow_host_path,
+        vec![
+            PathBuf::from("/srv/a"),
+            PathBuf::from("/srv/b"),
+            PathBuf::from("/data")
+        ]
+    );
+    for bad in ["relative", "/srv/../etc"] {
+        let e = parse(&["--allow-host-path", bad]).unwrap_err();
+        assert!(e.to_string().contains("absolute path without '..'"), "{e}");
+    }
+    let a = parse(&[
+        "--allow-privileged",
+        "--seccomp-profile-dir",
+        "/etc/keel/seccomp",
+    ])
+    .unwrap();
+    assert!(a.allow_privileged);
+    assert_eq!(
+        a.seccomp_profile_dir,
+        Some(PathBuf::from("/etc/keel/seccomp"))
+    );
+}
