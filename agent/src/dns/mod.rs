@@ -2,7 +2,8 @@
 //! pods' queries itself, from its watched view — no query goes to
 //! keel-control — on an address every pod of the node reaches without
 //! leaving it: a link-local address on a dummy device (`keel.dns`) in the
-//! node's network namespace, as NodeLocal DNSCache does. Pods route
+//! node's network namespace, as NodeLocal DNSCache does (on `lo` where the
+//! kernel has no dummy driver). Pods route
 //! everything through the node, so the node's own stack delivers to it.
 //!
 //! - [`zone`]: the cluster's names, answered from a view (pure).
@@ -109,7 +110,7 @@ impl Running {
 pub async fn start(opts: DnsOptions, views: &Views) -> Result<Running, DnsError> {
     let zone = zone::Zone::new(&opts.domain).map_err(DnsError::Domain)?;
     let addr = opts.addr;
-    tokio::task::spawn_blocking(move || ensure_device(addr))
+    let device = tokio::task::spawn_blocking(move || ensure_device(addr))
         .await
         .expect("device task")
         .map_err(|source| DnsError::Device { addr, source })?;
@@ -132,35 +133,40 @@ pub async fn start(opts: DnsOptions, views: &Views) -> Result<Running, DnsError>
         .await
         .map_err(|source| DnsError::Listen { addr: sa, source })?;
     tokio::spawn(server::serve_on(resolver.clone(), udp, tcp));
-    tracing::info!(%addr, domain = %opts.domain, upstreams = ?resolver.forwarder.upstreams(), "cluster DNS serving");
+    tracing::info!(%addr, %device, domain = %opts.domain, upstreams = ?resolver.forwarder.upstreams(), "cluster DNS serving");
     Ok(Running { resolver, addr })
 }
 
 /// `ip link add keel.dns type dummy; ip addr add ADDR/32 dev keel.dns`,
-/// idempotent.
-pub fn ensure_device(addr: Ipv4Addr) -> Result<(), NetlinkError> {
+/// idempotent. A kernel without the dummy driver (EOPNOTSUPP) gets the
+/// address on `lo` instead: either way it is local to the node's stack.
+/// Returns the device used.
+pub fn ensure_device(addr: Ipv4Addr) -> Result<&'static str, NetlinkError> {
     let mut h = Handle::new()?;
-    let link = match LinkGet::Name(DNS_DEVICE.into()).execute(&mut h)? {
-        Some(l) => l,
+    let (name, link) = match LinkGet::Name(DNS_DEVICE.into()).execute(&mut h)? {
+        Some(l) => (DNS_DEVICE, l),
         None => {
-            match LinkAdd::new(DNS_DEVICE, LinkKind::Dummy)
+            let name = match LinkAdd::new(DNS_DEVICE, LinkKind::Dummy)
                 .up()
                 .execute(&mut h)
             {
-                Ok(()) => {}
-                Err(e) if e.is_exists() => {}
+                Ok(()) => DNS_DEVICE,
+                Err(e) if e.is_exists() => DNS_DEVICE,
+                Err(e) if e.errno() == Some(libc::EOPNOTSUPP) => "lo",
                 Err(e) => return Err(e),
-            }
-            LinkGet::Name(DNS_DEVICE.into())
-                .execute(&mut h)?
-                .ok_or_else(|| NetlinkError::Unexpected {
-                    what: format!("adding {DNS_DEVICE}"),
+            };
+            let link = LinkGet::Name(name.into()).execute(&mut h)?.ok_or_else(|| {
+                NetlinkError::Unexpected {
+                    what: format!("adding {name}"),
                     reason: "gone right after it was made".into(),
-                })?
+                }
+            })?;
+            (name, link)
         }
     };
     if !link.up {
         LinkSet::index(link.index).up().execute(&mut h)?;
     }
-    AddrAdd::new(link.index, IpNet::V4(Ipv4Net::new(addr, 32).expect("/32"))).execute(&mut h)
+    AddrAdd::new(link.index, IpNet::V4(Ipv4Net::new(addr, 32).expect("/32"))).execute(&mut h)?;
+    Ok(name)
 }
