@@ -4,7 +4,8 @@
 //! container's resolv.conf is the kubelet's; it reaches the `web` Service
 //! by `web`, `web.default` and `web.default.svc.cluster.local` and finds
 //! its SRV record (busybox `nslookup`/`wget` in the container); a headless
-//! Service answers with its ready pods and follows a scale-down; an
+//! Service answers with its ready pods and follows a scale-down, and names
+//! a pod by its hostname and subdomain (whose hosts file says so too); an
 //! ExternalName and a name outside the cluster resolve through the upstream.
 
 use std::{
@@ -159,6 +160,8 @@ fn pods_resolve_services_headless_pods_and_outside_names() {
                "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": "http"}]}}),
         json!({"metadata": {"name": "web-hl", "namespace": "default"},
                "spec": {"clusterIP": "None", "selector": {"app": "web"}, "ports": [{"name": "http", "port": 8080}]}}),
+        json!({"metadata": {"name": "db", "namespace": "default"},
+               "spec": {"clusterIP": "None", "selector": {"app": "db"}}}),
         json!({"metadata": {"name": "ext", "namespace": "default"},
                "spec": {"type": "ExternalName", "externalName": UPSTREAM_NAME}}),
     ] {
@@ -172,12 +175,19 @@ fn pods_resolve_services_headless_pods_and_outside_names() {
     }))
     .unwrap();
     block_on(c.create(&client)).expect("client pod");
+    let db: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "db-0", "namespace": "default", "labels": {"app": "db"}},
+        "spec": {"hostname": "db-0", "subdomain": "db", "terminationGracePeriodSeconds": 1,
+                 "containers": [{"name": "shell", "image": image, "command": ["sleep", "1000000"]}]}
+    }))
+    .unwrap();
+    block_on(c.create(&db)).expect("db pod");
     wait_for(
-        "2 web pods and the client Ready",
+        "2 web pods, db-0 and the client Ready",
         Duration::from_secs(180),
         || {
             let l = block_on(c.list::<Pod>("default", &ListParams::default())).ok()?;
-            (l.items.len() == 3 && l.items.iter().all(Pod::is_ready)).then_some(())
+            (l.items.len() == 4 && l.items.iter().all(Pod::is_ready)).then_some(())
         },
     );
     let two = web_ips(lab);
@@ -198,6 +208,29 @@ fn pods_resolve_services_headless_pods_and_outside_names() {
         .status
         .pod_ip;
     assert!(ok && out.contains(&format!("{ip}\tclient\n")), "{out}");
+
+    // A pod by hostname and subdomain, behind its headless Service, and
+    // its own hosts file naming it so.
+    let db_ip = block_on(c.get::<Pod>("default", "db-0"))
+        .unwrap()
+        .status
+        .pod_ip;
+    let (_, out) = wait_for("db-0's record", Duration::from_secs(10), || {
+        let r = exec(
+            &name,
+            "client",
+            &["nslookup", "db-0.db.default.svc.cluster.local"],
+        );
+        addresses(&r.1).contains(&db_ip).then_some(r)
+    });
+    assert_eq!(addresses(&out), BTreeSet::from([db_ip.clone()]), "{out}");
+    let (ok, out) = exec(&name, "db-0", &["cat", "/etc/hosts"]);
+    assert!(
+        ok && out.contains(&format!(
+            "{db_ip}\tdb-0.db.default.svc.cluster.local\tdb-0\n"
+        )),
+        "{out}"
+    );
 
     // The Service by its short, namespaced and full names.
     let pod_names: BTreeSet<String> =
