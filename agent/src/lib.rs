@@ -4,6 +4,7 @@
 
 pub mod api;
 pub mod bpf;
+pub mod dns;
 pub mod lb;
 pub mod memory;
 pub mod net;

@@ -124,6 +124,21 @@ struct Args {
     /// How often the load balancer re-reads its maps and compares everything.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     lb_resync: Duration,
+    /// Serve cluster DNS for this node's pods on this address (put on a
+    /// `keel.dns` dummy device in the agent's network namespace; NodeLocal
+    /// DNSCache's 169.254.20.10 is the usual choice) and make it their
+    /// nameserver under dnsPolicy ClusterFirst. Unset, as the kubelet's
+    /// --cluster-dns: no cluster DNS, ClusterFirst pods get the node's
+    /// resolv.conf.
+    #[arg(long, env = "KEEL_CLUSTER_DNS")]
+    cluster_dns: Option<Ipv4Addr>,
+    /// The cluster's DNS domain.
+    #[arg(long, default_value = "cluster.local")]
+    cluster_domain: String,
+    /// The node's resolver configuration: cluster DNS's upstreams, and the
+    /// search domains and servers pods' resolv.conf inherit.
+    #[arg(long, default_value = "/etc/resolv.conf")]
+    resolv_conf: PathBuf,
 }
 
 fn first_ipv4() -> Option<Ipv4Addr> {
@@ -213,6 +228,31 @@ async fn agent_main() -> anyhow::Result<()> {
         args.data_dir.join("cache"),
     );
     let mut status = keel_agent::api::Reconcilers::default();
+    keel_agent::dns::zone::Zone::new(&args.cluster_domain)
+        .map_err(|e| anyhow::anyhow!("--cluster-domain: {e}"))?;
+    // A node without a resolv.conf has no upstream and nothing for pods to
+    // inherit; that is no reason not to run.
+    let host_dns = match std::fs::read_to_string(&args.resolv_conf) {
+        Ok(t) => keel_agent::dns::podfiles::ResolvConf::parse(&t),
+        Err(e) => {
+            tracing::warn!(path = %args.resolv_conf.display(), error = %e, "--resolv-conf unreadable: no upstream DNS");
+            Default::default()
+        }
+    };
+    let mut routes = axum::Router::new();
+    if let Some(addr) = args.cluster_dns {
+        let dns = keel_agent::dns::start(
+            keel_agent::dns::DnsOptions {
+                addr,
+                domain: args.cluster_domain.clone(),
+                host: host_dns.clone(),
+            },
+            &views,
+        )
+        .await
+        .context("starting cluster DNS")?;
+        routes = routes.merge(dns.router());
+    }
 
     let net = keel_agent::net::NetConfig {
         mode: args.network_mode,
@@ -232,7 +272,6 @@ async fn agent_main() -> anyhow::Result<()> {
         .bpffs
         .clone()
         .unwrap_or_else(|| PathBuf::from("/sys/fs/bpf/keel").join(&node_name));
-    let mut routes = axum::Router::new();
     if args.network_mode != keel_agent::net::plan::Mode::None {
         let hr = keel_agent::net::hostrouting::start(
             keel_agent::net::hostrouting::Options {
@@ -299,6 +338,11 @@ async fn agent_main() -> anyhow::Result<()> {
                 .pod_cgroup_parent
                 .clone()
                 .unwrap_or_else(|| args.pod_netns_prefix.trim_end_matches('-').to_string()),
+            dns: keel_agent::dns::podfiles::NodeDns {
+                cluster_dns: args.cluster_dns.map(std::net::IpAddr::V4),
+                cluster_domain: args.cluster_domain.clone(),
+                host: host_dns.clone(),
+            },
             ..Default::default()
         };
         let pull = runtime::images::PullOptions {

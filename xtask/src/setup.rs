@@ -29,6 +29,8 @@ const APT_PACKAGES: &[&str] = &[
     "umoci",
     "docker-registry",
     "busybox-static",
+    // the cluster DNS lab test's upstream resolver
+    "dnsmasq-base",
     "iperf3",
     "sockperf",
     "hyperfine",

@@ -35,7 +35,7 @@ pub async fn prepare(
     image: &ImageInfo,
     root_path: &str,
 ) -> Result<Prepared, RuntimeError> {
-    let shared = write_pod_files(dir, &req.hostname)
+    let shared = write_pod_files_with(dir, &req.hostname, &req.hosts, req.resolv_conf.as_deref())
         .map_err(|e| RuntimeError::io("writing the pod's shared files in", dir, e))?;
     req.mounts.splice(0..0, shared);
     let bundle = dir.join("containers").join(&req.id);
@@ -80,16 +80,31 @@ pub async fn prepare(
 /// `<pod dir>/etc` and returns their bind mounts (plus resolv.conf when one
 /// was written there).
 pub fn write_pod_files(dir: &Path, hostname: &str) -> std::io::Result<Vec<BindMount>> {
+    write_pod_files_with(dir, hostname, "", None)
+}
+
+/// [`write_pod_files`] with the pod's own hosts file (empty: a minimal one
+/// naming `hostname`) and resolv.conf (None: the image's stays). Each is
+/// written once per pod: the first container's start; later containers and
+/// restarts share it, as the kubelet's pods do.
+pub fn write_pod_files_with(
+    dir: &Path,
+    hostname: &str,
+    hosts_text: &str,
+    resolv_conf: Option<&str>,
+) -> std::io::Result<Vec<BindMount>> {
     let etc = dir.join("etc");
     fs::create_dir_all(&etc)?;
     let hosts = etc.join("hosts");
     if !hosts.exists() {
-        fs::write(
-            &hosts,
+        let text = if hosts_text.is_empty() {
             format!(
                 "# Kubernetes-managed hosts file (keel).\n127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t{hostname}\n"
-            ),
-        )?;
+            )
+        } else {
+            hosts_text.to_string()
+        };
+        write_new(&hosts, &text)?;
     }
     let hn = etc.join("hostname");
     if !hn.exists() {
@@ -108,6 +123,11 @@ pub fn write_pod_files(dir: &Path, hostname: &str) -> std::io::Result<Vec<BindMo
         },
     ];
     let resolv = etc.join("resolv.conf");
+    if let Some(text) = resolv_conf
+        && !resolv.exists()
+    {
+        write_new(&resolv, text)?;
+    }
     if resolv.exists() {
         m.push(BindMount {
             source: resolv,
@@ -116,6 +136,14 @@ pub fn write_pod_files(dir: &Path, hostname: &str) -> std::io::Result<Vec<BindMo
         });
     }
     Ok(m)
+}
+
+/// Writes `path` whole or not at all (a temporary file renamed over it), so
+/// a container never sees half of it.
+fn write_new(path: &Path, text: &str) -> std::io::Result<()> {
+    let tmp = path.with_extension("tmp");
+    fs::write(&tmp, text)?;
+    fs::rename(&tmp, path)
 }
 
 /// The capabilities in this process's bounding set, by name.

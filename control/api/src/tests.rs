@@ -339,3 +339,109 @@ fn unknown_kinds_are_refused_naming_the_served_ones() {
         r#"kind: "Secret" is not a kind keel serves (Node, Pod, Service, Endpoints, Deployment)"#
     );
 }
+
+#[test]
+fn headless_and_external_name_services() {
+    let AnyObject::Service(h) = yaml(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: db, namespace: default}\nspec:\n  clusterIP: None\n  selector: {app: db}\n",
+    )
+    .unwrap() else {
+        panic!()
+    };
+    assert_eq!(h.validate(), vec![], "headless, no ports: DNS only");
+    assert!(h.is_headless() && !h.wants_cluster_ip());
+
+    let AnyObject::Service(e) = yaml(
+        "apiVersion: v1\nkind: Service\nmetadata: {name: ext, namespace: default}\nspec:\n  type: ExternalName\n  externalName: db.example.com.\n",
+    )
+    .unwrap() else {
+        panic!()
+    };
+    assert_eq!(e.validate(), vec![]);
+    assert!(!e.wants_cluster_ip());
+    let mut bad = e.clone();
+    bad.spec.external_name = "not_a name".into();
+    bad.spec.cluster_ip = "10.96.0.9".into();
+    assert_eq!(
+        fields(bad.validate()),
+        vec!["spec.externalName", "spec.clusterIP"]
+    );
+    bad.spec.external_name.clear();
+    assert!(fields(bad.validate()).contains(&"spec.externalName".to_string()));
+    let mut bad = h.clone();
+    bad.spec.external_name = "x.example".into();
+    assert_eq!(fields(bad.validate()), vec!["spec.externalName"]);
+    let mut plain = h;
+    plain.spec.cluster_ip.clear();
+    assert_eq!(
+        fields(plain.validate()),
+        vec!["spec.ports"],
+        "a ClusterIP Service needs a port"
+    );
+}
+
+#[test]
+fn pod_dns_fields_decode_and_validate_like_kubernetes() {
+    let AnyObject::Pod(p) = yaml(
+        r#"
+apiVersion: v1
+kind: Pod
+metadata: {name: dns-example, namespace: default}
+spec:
+  hostname: db-0
+  subdomain: db
+  dnsPolicy: "None"
+  dnsConfig:
+    nameservers: [192.0.2.1]
+    searches: [ns1.svc.cluster-domain.example, my.dns.search.suffix]
+    options:
+    - {name: ndots, value: "2"}
+    - name: edns0
+  hostAliases:
+  - ip: "127.0.0.1"
+    hostnames: ["foo.local", "bar.local"]
+  containers:
+  - {name: test, image: nginx}
+"#,
+    )
+    .unwrap() else {
+        panic!()
+    };
+    assert_eq!(p.validate(), vec![]);
+    assert_eq!(p.spec.dns_policy, Some(crate::pod::DnsPolicy::None));
+    let back: Pod = serde_json::from_value(serde_json::to_value(&p).unwrap()).unwrap();
+    assert_eq!(back, p, "round trip");
+
+    let mut bad = p.clone();
+    bad.spec.dns_config = None;
+    assert_eq!(fields(bad.validate()), vec!["spec.dnsConfig"]);
+    let mut bad = p.clone();
+    let cfg = bad.spec.dns_config.as_mut().unwrap();
+    cfg.nameservers = vec![
+        "1.1.1.1".into(),
+        "2.2.2.2".into(),
+        "3.3.3.3".into(),
+        "x".into(),
+    ];
+    cfg.searches.push("Bad_Domain".into());
+    cfg.options.push(Default::default());
+    bad.spec.subdomain = "a.b".into();
+    bad.spec.host_aliases[0].ip = "nope".into();
+    bad.spec.host_aliases[0].hostnames.push("in valid".into());
+    assert_eq!(
+        fields(bad.validate()),
+        vec![
+            "spec.subdomain",
+            "spec.dnsConfig.nameservers",
+            "spec.dnsConfig.nameservers[3]",
+            "spec.dnsConfig.searches[2]",
+            "spec.dnsConfig.options[2].name",
+            "spec.hostAliases[0].ip",
+            "spec.hostAliases[0].hostnames[2]",
+        ]
+    );
+    let mut bad = p;
+    bad.spec.dns_config.as_mut().unwrap().nameservers.clear();
+    assert_eq!(fields(bad.validate()), vec!["spec.dnsConfig.nameservers"]);
+    assert!(yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: default}\nspec:\n  dnsPolicy: Sometimes\n  containers: [{name: c, image: i}]\n").is_err());
+}

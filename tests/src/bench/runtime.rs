@@ -64,6 +64,8 @@ fn write_bundle(dir: &Path, rootfs: &Path, netns: &Path, cgroup: &str) -> anyhow
         additional_gids: vec![],
         user_name: None,
         hostname: "bench".into(),
+        hosts: String::new(),
+        resolv_conf: None,
         mounts: vec![],
         resources: Resources {
             cpu_shares: Some(102),

@@ -227,3 +227,16 @@ fn addresses_round_trip_through_network_byte_order() {
     assert_eq!(Addr::from_be(a.ip_be(), a.port_be(), 1), None);
     assert_eq!(a.to_string(), "10.96.0.10:8080/UDP");
 }
+
+#[test]
+fn headless_and_external_name_services_are_not_balanced() {
+    for s in [
+        json!({"metadata": {"name": "db", "namespace": "default"},
+               "spec": {"clusterIP": "None", "ports": [{"name": "http", "port": 80, "targetPort": 8080}]}}),
+        json!({"metadata": {"name": "ext", "namespace": "default"},
+               "spec": {"type": "ExternalName", "externalName": "example.com"}}),
+    ] {
+        let (out, errors) = frontends(&svc(s), Some(&web_endpoints()), &node());
+        assert!(out.is_empty() && errors.is_empty(), "{out:?} {errors:?}");
+    }
+}

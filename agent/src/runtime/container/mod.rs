@@ -83,6 +83,12 @@ pub struct ContainerRequest {
     /// when it is not numeric.
     pub user_name: Option<String>,
     pub hostname: String,
+    /// The pod's `/etc/hosts` (empty: a minimal one naming `hostname`).
+    #[serde(default)]
+    pub hosts: String,
+    /// The pod's `/etc/resolv.conf` by its dnsPolicy (None: the image's).
+    #[serde(default)]
+    pub resolv_conf: Option<String>,
     pub mounts: Vec<BindMount>,
     pub resources: Resources,
     pub read_only_rootfs: bool,

@@ -130,6 +130,8 @@ pub struct NodeRuntimeConfig {
     pub cgroup_parent: String,
     /// The node's memory, for the Burstable oom_score_adj.
     pub memory_capacity: u64,
+    /// Cluster DNS and the node's resolv.conf, for pods' resolv.conf.
+    pub dns: crate::dns::podfiles::NodeDns,
 }
 
 impl Default for NodeRuntimeConfig {
@@ -140,6 +142,10 @@ impl Default for NodeRuntimeConfig {
             seccomp_profile_dir: PathBuf::from("/var/lib/keel/agent/seccomp"),
             cgroup_parent: "keel".into(),
             memory_capacity: total_memory(),
+            dns: crate::dns::podfiles::NodeDns {
+                cluster_domain: "cluster.local".into(),
+                ..Default::default()
+            },
         }
     }
 }
@@ -277,11 +283,7 @@ pub fn resolve(
         ));
     }
 
-    let hostname = if pod.spec.hostname.is_empty() {
-        pod.metadata.name.clone()
-    } else {
-        pod.spec.hostname.clone()
-    };
+    let hostname = crate::dns::podfiles::hostname(pod);
     let mut env: Vec<String> = run.env.clone().unwrap_or_default();
     let mut set = |kv: String| {
         let name = kv.split('=').next().unwrap_or_default().to_string();
@@ -431,6 +433,11 @@ pub fn resolve(
         additional_gids: Vec::new(),
         user_name,
         hostname,
+        hosts: crate::dns::podfiles::hosts(pod, &node.dns.cluster_domain),
+        resolv_conf: node
+            .dns
+            .writes_resolv_conf(pod)
+            .then(|| crate::dns::podfiles::resolv_conf(pod, &node.dns).render()),
         mounts,
         resources: resources(pod, c, node),
         read_only_rootfs: sc.read_only_root_filesystem == Some(true),

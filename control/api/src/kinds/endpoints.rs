@@ -40,6 +40,10 @@ pub struct EndpointSubset {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EndpointAddress {
     pub ip: String,
+    /// The pod's `hostname` when its `subdomain` names this Service (cluster
+    /// DNS answers `hostname.SERVICE.NS.svc.<domain>` with `ip`).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub hostname: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub node_name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -49,7 +49,72 @@ pub struct PodSpec {
     pub security_context: Option<PodSecurityContext>,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub hostname: String,
+    /// With `hostname`, the pod's FQDN is
+    /// `hostname.subdomain.NS.svc.<cluster domain>` (answered by cluster DNS
+    /// when a headless Service of that name selects the pod).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subdomain: String,
+    /// How the pod's `/etc/resolv.conf` is made (ClusterFirst when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_policy: Option<DnsPolicy>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dns_config: Option<PodDnsConfig>,
+    /// Extra `/etc/hosts` entries.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub host_aliases: Vec<HostAlias>,
 }
+
+/// Kubernetes' `dnsPolicy`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DnsPolicy {
+    /// The cluster DNS first, then the node's search domains.
+    #[default]
+    ClusterFirst,
+    /// ClusterFirst for host-network pods too (keel's pods all have their
+    /// own network, so the same as ClusterFirst).
+    ClusterFirstWithHostNet,
+    /// The node's own resolv.conf.
+    Default,
+    /// Only what `dnsConfig` says.
+    None,
+}
+
+/// Kubernetes' `dnsConfig`: merged into what the policy gives.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PodDnsConfig {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub nameservers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub searches: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub options: Vec<PodDnsConfigOption>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PodDnsConfigOption {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+/// One `/etc/hosts` line: `ip hostnames…`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct HostAlias {
+    #[serde(default)]
+    pub ip: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub hostnames: Vec<String>,
+}
+
+/// Kubernetes' limits on `dnsConfig` (validation.go: MaxDNSNameservers,
+/// MaxDNSSearchPaths, MaxDNSSearchListChars).
+pub const MAX_DNS_NAMESERVERS: usize = 3;
+pub const MAX_DNS_SEARCHES: usize = 32;
+pub const MAX_DNS_SEARCH_CHARS: usize = 2048;
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum RestartPolicy {
@@ -740,6 +805,88 @@ pub fn validate_spec(spec: &PodSpec, at: &str, errs: &mut Errors) {
             format!("{at}.hostname"),
             validate::dns1123_label(&spec.hostname),
         );
+    }
+    if !spec.subdomain.is_empty() {
+        errs.check(
+            format!("{at}.subdomain"),
+            validate::dns1123_label(&spec.subdomain),
+        );
+    }
+    validate_dns(spec, at, errs);
+    for (i, a) in spec.host_aliases.iter().enumerate() {
+        let f = format!("{at}.hostAliases[{i}]");
+        if a.ip.parse::<std::net::IpAddr>().is_err() {
+            errs.add(
+                format!("{f}.ip"),
+                format!("{:?} is not an IP address", a.ip),
+            );
+        }
+        for (j, h) in a.hostnames.iter().enumerate() {
+            errs.check(
+                format!("{f}.hostnames[{j}]"),
+                validate::dns1123_subdomain(h),
+            );
+        }
+    }
+}
+
+/// Kubernetes' validateDNSPolicy and validatePodDNSConfig.
+fn validate_dns(spec: &PodSpec, at: &str, errs: &mut Errors) {
+    let none = spec.dns_policy == Some(DnsPolicy::None);
+    let Some(cfg) = &spec.dns_config else {
+        if none {
+            errs.add(
+                format!("{at}.dnsConfig"),
+                "must provide `dnsConfig` when `dnsPolicy` is None",
+            );
+        }
+        return;
+    };
+    let f = format!("{at}.dnsConfig");
+    if none && cfg.nameservers.is_empty() {
+        errs.add(
+            format!("{f}.nameservers"),
+            "must provide at least one DNS nameserver when `dnsPolicy` is None",
+        );
+    }
+    if cfg.nameservers.len() > MAX_DNS_NAMESERVERS {
+        errs.add(
+            format!("{f}.nameservers"),
+            format!("must not have more than {MAX_DNS_NAMESERVERS} nameservers"),
+        );
+    }
+    for (i, ns) in cfg.nameservers.iter().enumerate() {
+        if ns.parse::<std::net::IpAddr>().is_err() {
+            errs.add(
+                format!("{f}.nameservers[{i}]"),
+                format!("{ns:?} is not an IP address"),
+            );
+        }
+    }
+    if cfg.searches.len() > MAX_DNS_SEARCHES {
+        errs.add(
+            format!("{f}.searches"),
+            format!("must not have more than {MAX_DNS_SEARCHES} search paths"),
+        );
+    }
+    let chars = cfg.searches.iter().map(String::len).sum::<usize>() + cfg.searches.len();
+    if chars > MAX_DNS_SEARCH_CHARS {
+        errs.add(
+            format!("{f}.searches"),
+            format!("must not have more than {MAX_DNS_SEARCH_CHARS} characters (including spaces) in the search list"),
+        );
+    }
+    for (i, s) in cfg.searches.iter().enumerate() {
+        // A trailing dot (a fully qualified name) is allowed.
+        errs.check(
+            format!("{f}.searches[{i}]"),
+            validate::dns1123_subdomain(s.strip_suffix('.').unwrap_or(s)),
+        );
+    }
+    for (i, o) in cfg.options.iter().enumerate() {
+        if o.name.is_empty() {
+            errs.add(format!("{f}.options[{i}].name"), "must not be empty");
+        }
     }
 }
 

@@ -55,6 +55,9 @@ pub struct ServiceSpec {
     pub session_affinity_config: Option<SessionAffinityConfig>,
     #[serde(default)]
     pub external_traffic_policy: TrafficPolicy,
+    /// For `type: ExternalName`: the name cluster DNS answers with (a CNAME).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub external_name: String,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -62,7 +65,14 @@ pub enum ServiceType {
     #[default]
     ClusterIP,
     NodePort,
+    /// No address and no load balancing: cluster DNS answers the Service's
+    /// name with a CNAME to `spec.externalName`.
+    ExternalName,
 }
+
+/// The `clusterIP` of a headless Service: no virtual IP, cluster DNS
+/// answers with the ready pods' addresses.
+pub const CLUSTER_IP_NONE: &str = "None";
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub enum SessionAffinity {
@@ -127,6 +137,16 @@ impl ServicePort {
 pub struct ServiceStatus {}
 
 impl Service {
+    /// `clusterIP: None`: DNS answers with the pods, nothing is balanced.
+    pub fn is_headless(&self) -> bool {
+        self.spec.cluster_ip == CLUSTER_IP_NONE
+    }
+
+    /// Whether keel-control allocates a cluster IP for it.
+    pub fn wants_cluster_ip(&self) -> bool {
+        !self.is_headless() && self.spec.type_ != ServiceType::ExternalName
+    }
+
     /// The ClientIP affinity timeout in seconds, if affinity is on.
     pub fn affinity_timeout(&self) -> Option<i64> {
         (self.spec.session_affinity == SessionAffinity::ClientIp).then(|| {
@@ -162,7 +182,8 @@ impl Resource for Service {
             errs.check(format!("spec.selector[{k}]"), validate::label_key(k));
             errs.check(format!("spec.selector[{k}]"), validate::label_value(v));
         }
-        if spec.ports.is_empty() {
+        // Headless and ExternalName Services may have no ports (DNS only).
+        if spec.ports.is_empty() && self.wants_cluster_ip() {
             errs.add("spec.ports", "at least one port is required");
         }
         let mut seen = BTreeSet::new();
@@ -218,12 +239,34 @@ impl Resource for Service {
                 }
             }
         }
-        if spec.cluster_ip == "None" {
+        if spec.type_ == ServiceType::ExternalName {
+            if spec.external_name.is_empty() {
+                errs.add("spec.externalName", "required when type is ExternalName");
+            } else {
+                let name = spec
+                    .external_name
+                    .strip_suffix('.')
+                    .unwrap_or(&spec.external_name);
+                errs.check("spec.externalName", validate::dns1123_subdomain(name));
+            }
+            if !spec.cluster_ip.is_empty() {
+                errs.add("spec.clusterIP", "must be empty for ExternalName services");
+            }
+        } else if !spec.external_name.is_empty() {
             errs.add(
-                "spec.clusterIP",
-                "headless services (clusterIP: None) are not supported by keel",
+                "spec.externalName",
+                "may only be set when type is ExternalName",
             );
-        } else if !spec.cluster_ip.is_empty()
+        }
+        if self.is_headless() {
+            if spec.type_ != ServiceType::ClusterIP {
+                errs.add(
+                    "spec.clusterIP",
+                    format!("may not be set to 'None' for {:?} services", spec.type_),
+                );
+            }
+        } else if spec.type_ != ServiceType::ExternalName
+            && !spec.cluster_ip.is_empty()
             && spec.cluster_ip.parse::<std::net::Ipv4Addr>().is_err()
         {
             errs.add(

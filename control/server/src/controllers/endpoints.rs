@@ -38,12 +38,22 @@ pub fn desired(svc: &Service, pods: &[Arc<Pod>]) -> Endpoints {
                 });
             }
         }
-        if ports.is_empty() {
+        // A Service with ports lists only pods that expose one; a headless
+        // Service without ports (DNS only) lists every selected pod.
+        if ports.is_empty() && !svc.spec.ports.is_empty() {
             continue;
         }
         ports.sort();
+        // As Kubernetes' endpoints controller: the hostname is published
+        // when the pod's subdomain names this Service.
+        let hostname = if !pod.spec.hostname.is_empty() && pod.spec.subdomain == svc.metadata.name {
+            pod.spec.hostname.clone()
+        } else {
+            String::new()
+        };
         let addr = EndpointAddress {
             ip: pod.status.pod_ip.clone(),
+            hostname,
             node_name: pod.spec.node_name.clone(),
             target_ref: Some(ObjectReference {
                 kind: "Pod".into(),

@@ -128,6 +128,11 @@ fn allocate_service(
     let owner = format!("service {}/{}", svc.metadata.namespace, svc.metadata.name);
     let owner_key = format!("{}/{}", svc.metadata.namespace, svc.metadata.name);
     let mut errs = Vec::new();
+    if !svc.wants_cluster_ip() {
+        // Headless or ExternalName: no address of its own (validation
+        // refuses an ExternalName with a clusterIP).
+        return Ok(());
+    }
     if svc.spec.cluster_ip.is_empty()
         && let Some(o) = old
     {

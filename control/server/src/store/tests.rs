@@ -335,3 +335,32 @@ async fn an_agent_status_write_keeps_the_route_controllers_condition() {
     };
     assert!(dropped.condition("Ready").is_none());
 }
+
+#[tokio::test]
+async fn headless_and_external_name_services_get_no_cluster_ip() {
+    let store = open(&MemoryBackend::new());
+    let headless: Service = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "db", "namespace": "default"},
+        "spec": {"clusterIP": "None", "selector": {"app": "db"}}
+    }))
+    .unwrap();
+    let Obj::Service(h) = store.create(headless).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(h.spec.cluster_ip, "None");
+    let ext: Service = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "ext", "namespace": "default"},
+        "spec": {"type": "ExternalName", "externalName": "example.com"}
+    }))
+    .unwrap();
+    let Obj::Service(e) = store.create(ext).await.unwrap() else {
+        panic!()
+    };
+    assert_eq!(e.spec.cluster_ip, "");
+    assert!(store.snapshot().cluster_ips.is_empty(), "nothing allocated");
+    // clusterIP stays immutable: a headless Service cannot take an address.
+    let mut h2 = (*h).clone();
+    h2.spec.cluster_ip = "10.96.0.50".into();
+    h2.spec.ports = vec![serde_json::from_value(serde_json::json!({"port": 80})).unwrap()];
+    assert!(store.update(h2).await.is_err());
+}

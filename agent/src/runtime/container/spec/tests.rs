@@ -16,6 +16,8 @@ pub(crate) fn request() -> ContainerRequest {
         additional_gids: vec![],
         user_name: None,
         hostname: "web".into(),
+        hosts: String::new(),
+        resolv_conf: None,
         mounts: vec![BindMount {
             source: "/var/lib/x".into(),
             destination: "/data".into(),

@@ -101,3 +101,25 @@ fn pods_without_ip_or_finished_are_left_out() {
     let ep = desired(&svc(), &[pod("a", "", true, Some(80)), Arc::new(done)]);
     assert!(ep.subsets.is_empty());
 }
+
+#[test]
+fn hostnames_are_published_for_the_subdomains_service_and_portless_services_list_every_pod() {
+    let mut s = svc();
+    s.spec.ports.clear();
+    s.spec.cluster_ip = "None".into();
+    let mut a = (*pod("a", "10.0.0.2", true, None)).clone();
+    a.spec.hostname = "a-0".into();
+    a.spec.subdomain = "web".into();
+    let mut b = (*pod("b", "10.0.0.3", true, None)).clone();
+    b.spec.hostname = "b-0".into();
+    b.spec.subdomain = "other".into();
+    let e = desired(&s, &[Arc::new(a), Arc::new(b)]);
+    assert_eq!(e.subsets.len(), 1);
+    let got: Vec<_> = e.subsets[0]
+        .addresses
+        .iter()
+        .map(|a| (a.ip.as_str(), a.hostname.as_str()))
+        .collect();
+    assert_eq!(got, [("10.0.0.2", "a-0"), ("10.0.0.3", "")]);
+    assert!(e.subsets[0].ports.is_empty());
+}

@@ -1,0 +1,240 @@
+//! The DNS server: UDP and TCP on the cluster DNS address. Every question
+//! is answered from the view current when it arrives ([`Zone::answer`]),
+//! so an answer follows a change as soon as the informers publish it; what
+//! is not a cluster name goes to the [`Forwarder`]. An ExternalName's CNAME
+//! is followed once through the upstreams, as CoreDNS does, so stub
+//! resolvers that do not chase CNAMEs (musl's, busybox's) get addresses.
+
+use std::{
+    sync::{
+        Arc,
+        atomic::{AtomicU64, Ordering},
+    },
+    time::Duration,
+};
+
+use hickory_proto::{
+    op::{Edns, Message, MessageType, OpCode, Query, ResponseCode},
+    rr::{RData, RecordType},
+};
+use tokio::{
+    io::{AsyncReadExt, AsyncWriteExt},
+    net::{TcpListener, UdpSocket},
+    sync::Semaphore,
+};
+
+use super::{
+    forward::Forwarder,
+    zone::{Answer, Zone},
+};
+use crate::sync::view::Views;
+
+/// The largest UDP answer without EDNS (RFC 1035 §4.2.1).
+const PLAIN_UDP: usize = 512;
+/// What keel offers and accepts with EDNS (the DNS Flag Day 2020 size).
+const EDNS_UDP: u16 = 1232;
+/// TCP connections served at once, and how long an idle one is kept.
+const TCP_CONNECTIONS: usize = 256;
+const TCP_IDLE: Duration = Duration::from_secs(10);
+
+/// Queries answered, by kind (for the agent's status).
+#[derive(Debug, Default)]
+pub struct Stats {
+    pub cluster: AtomicU64,
+    pub nxdomain: AtomicU64,
+    pub forwarded: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+impl Stats {
+    pub fn snapshot(&self) -> serde_json::Value {
+        let l = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        serde_json::json!({
+            "cluster": l(&self.cluster),
+            "nxdomain": l(&self.nxdomain),
+            "forwarded": l(&self.forwarded),
+            "failed": l(&self.failed),
+        })
+    }
+}
+
+/// What answers a query: the zone over the current view, the forwarder.
+pub struct Resolver {
+    pub zone: Zone,
+    pub views: Views,
+    pub forwarder: Forwarder,
+    pub stats: Stats,
+}
+
+impl Resolver {
+    /// The response to the wire-format request `req`; None for garbage too
+    /// short to carry an id. `udp`: the answer must fit a datagram.
+    pub async fn handle(&self, req: &[u8], udp: bool) -> Option<Vec<u8>> {
+        let request = match Message::from_vec(req) {
+            Ok(m) => m,
+            Err(_) => {
+                let id = u16::from_be_bytes([*req.first()?, *req.get(1)?]);
+                let m = Message::error_msg(id, OpCode::Query, ResponseCode::FormErr);
+                return m.to_vec().ok();
+            }
+        };
+        let mut resp = Message::new();
+        resp.set_id(request.id())
+            .set_message_type(MessageType::Response)
+            .set_op_code(request.op_code())
+            .set_recursion_desired(request.recursion_desired())
+            .set_recursion_available(true)
+            .add_queries(request.queries().iter().cloned());
+        let limit = match request.extensions() {
+            Some(e) => {
+                let mut edns = Edns::new();
+                edns.set_max_payload(EDNS_UDP);
+                resp.set_edns(edns);
+                usize::from(e.max_payload().clamp(PLAIN_UDP as u16, EDNS_UDP))
+            }
+            None => PLAIN_UDP,
+        };
+        if request.message_type() != MessageType::Query || request.op_code() != OpCode::Query {
+            resp.set_response_code(ResponseCode::NotImp);
+        } else if request.queries().len() != 1 {
+            resp.set_response_code(ResponseCode::FormErr);
+        } else {
+            self.answer(&request.queries()[0], &mut resp).await;
+        }
+        let bytes = resp.to_vec().ok()?;
+        if udp && bytes.len() > limit {
+            // The client asks again over TCP.
+            let mut t = resp.truncate();
+            t.set_truncated(true);
+            return t.to_vec().ok();
+        }
+        Some(bytes)
+    }
+
+    async fn answer(&self, q: &Query, resp: &mut Message) {
+        let view = self.views.current();
+        match self.zone.answer(&view, q.name(), q.query_type()) {
+            Answer::Records {
+                answers,
+                additionals,
+            } => {
+                self.stats.cluster.fetch_add(1, Ordering::Relaxed);
+                resp.set_authoritative(true);
+                let chase = match answers.as_slice() {
+                    [r] if q.query_type() != RecordType::CNAME => match r.data() {
+                        RData::CNAME(c) => Some(c.0.clone()),
+                        _ => None,
+                    },
+                    _ => None,
+                };
+                if answers.is_empty() {
+                    resp.add_name_server(self.zone.soa());
+                }
+                resp.add_answers(answers);
+                resp.add_additionals(additionals);
+                if let Some(target) = chase {
+                    let mut tq = q.clone();
+                    tq.set_name(target);
+                    if let Ok(m) = self.forwarder.resolve(&tq).await {
+                        resp.add_answers(m.answers().iter().cloned());
+                    }
+                }
+            }
+            Answer::NxDomain => {
+                self.stats.nxdomain.fetch_add(1, Ordering::Relaxed);
+                resp.set_authoritative(true)
+                    .set_response_code(ResponseCode::NXDomain)
+                    .add_name_server(self.zone.soa());
+            }
+            Answer::Forward => match self.forwarder.resolve(q).await {
+                Ok(m) => {
+                    self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
+                    resp.set_response_code(m.response_code());
+                    resp.add_answers(m.answers().iter().cloned());
+                    resp.add_name_servers(m.name_servers().iter().cloned());
+                    resp.add_additionals(
+                        m.additionals()
+                            .iter()
+                            .filter(|r| r.record_type() != RecordType::OPT)
+                            .cloned(),
+                    );
+                }
+                Err(e) => {
+                    self.stats.failed.fetch_add(1, Ordering::Relaxed);
+                    tracing::debug!(name = %q.name(), error = %e, "dns: forwarding failed");
+                    resp.set_response_code(ResponseCode::ServFail);
+                }
+            },
+        }
+    }
+}
+
+/// Serves `resolver` on the bound sockets until the task is dropped.
+pub async fn serve_on(resolver: Arc<Resolver>, udp: UdpSocket, tcp: TcpListener) {
+    let t = tokio::spawn(serve_tcp(resolver.clone(), tcp));
+    if let Err(e) = serve_udp(resolver, Arc::new(udp)).await {
+        tracing::error!(error = %e, "cluster DNS: UDP socket failed");
+    }
+    t.abort();
+}
+
+async fn serve_udp(resolver: Arc<Resolver>, sock: Arc<UdpSocket>) -> std::io::Result<()> {
+    let mut buf = vec![0u8; 65_535];
+    loop {
+        let (n, peer) = match sock.recv_from(&mut buf).await {
+            Ok(x) => x,
+            // ICMP errors of earlier replies surface here; not fatal.
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => continue,
+            Err(e) => return Err(e),
+        };
+        let req = buf[..n].to_vec();
+        let (r, s) = (resolver.clone(), sock.clone());
+        tokio::spawn(async move {
+            if let Some(out) = r.handle(&req, true).await {
+                let _ = s.send_to(&out, peer).await;
+            }
+        });
+    }
+}
+
+async fn serve_tcp(resolver: Arc<Resolver>, listener: TcpListener) {
+    let slots = Arc::new(Semaphore::new(TCP_CONNECTIONS));
+    loop {
+        let Ok((mut conn, _)) = listener.accept().await else {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            continue;
+        };
+        let Ok(permit) = slots.clone().try_acquire_owned() else {
+            continue; // dropped: too many at once
+        };
+        let r = resolver.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            loop {
+                let mut len = [0u8; 2];
+                match tokio::time::timeout(TCP_IDLE, conn.read_exact(&mut len)).await {
+                    Ok(Ok(_)) => {}
+                    _ => return,
+                }
+                let mut req = vec![0u8; usize::from(u16::from_be_bytes(len))];
+                if !matches!(
+                    tokio::time::timeout(TCP_IDLE, conn.read_exact(&mut req)).await,
+                    Ok(Ok(_))
+                ) {
+                    return;
+                }
+                let Some(out) = r.handle(&req, false).await else {
+                    return;
+                };
+                let mut framed = (out.len() as u16).to_be_bytes().to_vec();
+                framed.extend_from_slice(&out);
+                if conn.write_all(&framed).await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests;
