@@ -68,6 +68,7 @@ pub async fn run(
         )?)),
         None => None,
     };
+    crate::kubernetes_service::ensure(&store, config.ranges.service_cidr, &config.url()).await;
     controllers::spawn_all(&store, &config.controllers, vpc);
 
     let app = api::router(Arc::new(AppState {
