@@ -4,6 +4,7 @@ mod apply;
 mod connect;
 mod describe;
 mod get;
+mod kubeconfig;
 mod lab;
 mod lb;
 mod logs;
@@ -69,6 +70,16 @@ enum Command {
     },
     /// Show one object in detail.
     Describe { kind: String, name: String },
+    /// Write a kubeconfig for kubectl (server, CA, token) from keelctl's
+    /// connection settings.
+    Kubeconfig {
+        /// Where to write it (`-`: stdout).
+        #[arg(short = 'o', long = "output", default_value = "-")]
+        output: PathBuf,
+        /// The name of its cluster, user and context.
+        #[arg(long, default_value = "keel")]
+        name: String,
+    },
     /// A multi-node keel cluster in network namespaces on this machine.
     #[command(subcommand)]
     Lab(lab::LabCommand),
@@ -180,6 +191,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             Ok(code)
+        }
+        Command::Kubeconfig { output, name } => {
+            kubeconfig::write(&cli.conn.config()?, &name, &ns, &output)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Describe { kind, name } => {
             let kind = connect::parse_kind(&kind)?;

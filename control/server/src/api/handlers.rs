@@ -264,15 +264,24 @@ fn decode_value(
                 } else {
                     parent
                 };
-                if !remove_field(&mut v, parent, field) {
+                let Some(dropped) = remove_field(&mut v, parent, field) else {
                     return Err(ApiError::bad_request(DecodeError::Field(e).to_string()));
-                }
+                };
+                // An empty value (`status: {loadBalancer: {}}` from `kubectl
+                // expose`) loses nothing: no warning.
+                let empty = match &dropped {
+                    Value::Null => true,
+                    Value::Object(m) => m.is_empty(),
+                    Value::Array(a) => a.is_empty(),
+                    _ => false,
+                };
                 let full = if parent.is_empty() {
                     field.to_string()
                 } else {
                     format!("{parent}.{field}")
                 };
-                if KUBERNETES_FIELDS_KEEL_IGNORES.contains(&field) {
+                if empty {
+                } else if KUBERNETES_FIELDS_KEEL_IGNORES.contains(&field) {
                     warnings.push(format!(
                         "{full}: keel does not implement this field; it was dropped"
                     ));
@@ -315,6 +324,7 @@ const KUBERNETES_FIELDS_KEEL_IGNORES: &[&str] = &[
     "ipFamilies",
     "ipFamilyPolicy",
     "clusterIPs",
+    "loadBalancer",
 ];
 
 /// The field serde names in `unknown field `x`, expected …`.
@@ -323,29 +333,22 @@ fn unknown_field(message: &str) -> Option<&str> {
     rest.split_once('`').map(|(f, _)| f)
 }
 
-/// Removes `field` from the object at `path` (`spec.containers[0]`).
-fn remove_field(v: &mut Value, path: &str, field: &str) -> bool {
+/// Removes `field` from the object at `path` (`spec.containers[0]`);
+/// its value, or None when there is no such field.
+fn remove_field(v: &mut Value, path: &str, field: &str) -> Option<Value> {
     let mut at = v;
     for seg in path.split('.').filter(|s| !s.is_empty()) {
         let (name, indices) = match seg.find('[') {
             Some(i) => (&seg[..i], &seg[i..]),
             None => (seg, ""),
         };
-        let Some(next) = at.get_mut(name) else {
-            return false;
-        };
-        at = next;
+        at = at.get_mut(name)?;
         for idx in indices.split('[').filter(|s| !s.is_empty()) {
-            let Some(i) = idx.trim_end_matches(']').parse::<usize>().ok() else {
-                return false;
-            };
-            let Some(next) = at.get_mut(i) else {
-                return false;
-            };
-            at = next;
+            let i = idx.trim_end_matches(']').parse::<usize>().ok()?;
+            at = at.get_mut(i)?;
         }
     }
-    at.as_object_mut().and_then(|m| m.remove(field)).is_some()
+    at.as_object_mut().and_then(|m| m.remove(field))
 }
 
 /// Runs or dry-runs a write.
