@@ -496,6 +496,32 @@ async fn kubectl_drives_keel_control() {
         k.jsonpath(&["svc", "web-8080"], "{.spec.selector.app}"),
         "web"
     );
+    // kubectl's typed clients send protobuf.
+    assert_eq!(
+        k.ok(&[
+            "create",
+            "deployment",
+            "nginx",
+            "--image=nginx:1",
+            "--replicas=2",
+            "--port=80"
+        ])
+        .trim(),
+        "deployment.apps/nginx created"
+    );
+    assert_eq!(
+        k.jsonpath(&["deploy", "nginx"], "{.spec.replicas} {.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].ports[0].containerPort}"),
+        "2 nginx:1 80"
+    );
+    assert_eq!(
+        k.ok(&["create", "service", "nodeport", "np", "--tcp=80:8080"])
+            .trim(),
+        "service/np created"
+    );
+    assert_eq!(
+        k.jsonpath(&["svc", "np"], "{.spec.type} {.spec.ports[0].targetPort}"),
+        "NodePort 8080"
+    );
     let watch = k.run(&["get", "pods", "-l", "job=one", "-w", "--request-timeout=2s"]);
     assert_eq!(
         header(&watch.out),

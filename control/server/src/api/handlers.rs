@@ -24,7 +24,7 @@ use super::{
     apply,
     error::ApiError,
     options::ListOptions,
-    patch,
+    patch, protobuf,
     state::AppState,
     table::{self, IncludeObject},
     watch,
@@ -170,9 +170,15 @@ fn unsupported_media(media: &str, supported: &str) -> ApiError {
     )
 }
 
-/// Parses a create or update body: JSON only (protobuf is refused with 415).
+/// Parses a create or update body: JSON, or the protobuf kubectl's typed
+/// clients send for the fields `protobuf` reads (415 otherwise).
 fn json_body(w: &Write) -> Result<Value> {
     let media = media_type(&w.headers);
+    if media == "application/vnd.kubernetes.protobuf" {
+        return protobuf::decode(&w.body).map_err(|e| {
+            ApiError::new(415, "UnsupportedMediaType", format!("protobuf body: {e}"))
+        });
+    }
     if !matches!(media.as_str(), "application/json" | "" | "*/*") {
         return Err(unsupported_media(&media, "application/json"));
     }

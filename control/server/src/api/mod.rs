@@ -20,6 +20,7 @@ pub mod error;
 mod handlers;
 mod options;
 mod patch;
+mod protobuf;
 mod routes;
 mod state;
 mod table;
