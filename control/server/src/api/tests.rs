@@ -617,3 +617,157 @@ async fn tables_and_the_scale_subresource() {
     let (_, d) = send(&mut app, Method::GET, &format!("{deploys}/web"), None, true).await;
     assert_eq!(d["spec"]["replicas"], 4);
 }
+
+#[tokio::test]
+async fn delete_options_are_honoured_or_refused_naming_the_option() {
+    let mut app = app();
+    let deploys = "/apis/apps/v1/namespaces/default/deployments";
+    let d = json!({"metadata": {"name": "web"}, "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+        "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}});
+    assert_eq!(
+        call(&mut app, Method::POST, deploys, Some(d)).await,
+        StatusCode::CREATED
+    );
+    for policy in ["Orphan", "Foreground"] {
+        let (code, _, s) = send_raw(
+            &mut app,
+            Method::DELETE,
+            &format!("{deploys}/web"),
+            "application/json",
+            &json!({"propagationPolicy": policy}).to_string(),
+        )
+        .await;
+        assert_eq!(code, StatusCode::BAD_REQUEST);
+        assert!(
+            s["message"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("propagationPolicy: {policy}")),
+            "{s}"
+        );
+    }
+    assert_eq!(
+        call(&mut app, Method::GET, &format!("{deploys}/web"), None).await,
+        StatusCode::OK
+    );
+    // A precondition on the wrong uid refuses; Background deletes.
+    let (code, _, _) = send_raw(
+        &mut app,
+        Method::DELETE,
+        &format!("{deploys}/web"),
+        "application/json",
+        r#"{"preconditions":{"uid":"not-it"}}"#,
+    )
+    .await;
+    assert_eq!(code, StatusCode::CONFLICT);
+    let (code, _, _) = send_raw(
+        &mut app,
+        Method::DELETE,
+        &format!("{deploys}/web"),
+        "application/json",
+        r#"{"propagationPolicy":"Background"}"#,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
+
+    // A pod's gracePeriodSeconds is answered with a warning.
+    let pods = "/api/v1/namespaces/default/pods";
+    assert_eq!(
+        call(&mut app, Method::POST, pods, Some(pod_json("a"))).await,
+        StatusCode::CREATED
+    );
+    let (code, headers, _) = send_raw(
+        &mut app,
+        Method::DELETE,
+        &format!("{pods}/a"),
+        "application/json",
+        r#"{"gracePeriodSeconds":0}"#,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(
+        headers
+            .get(header::WARNING)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains("gracePeriodSeconds")
+    );
+}
+
+#[tokio::test]
+async fn a_collection_delete_removes_what_its_selector_matches() {
+    let mut app = app();
+    let pods = "/api/v1/namespaces/default/pods";
+    for n in ["a", "b"] {
+        assert_eq!(
+            call(&mut app, Method::POST, pods, Some(pod_json(n))).await,
+            StatusCode::CREATED
+        );
+    }
+    let mut other = pod_json("c");
+    other["metadata"]["labels"] = json!({"app": "db"});
+    assert_eq!(
+        call(&mut app, Method::POST, pods, Some(other)).await,
+        StatusCode::CREATED
+    );
+    let (code, body) = send(
+        &mut app,
+        Method::DELETE,
+        &format!("{pods}?labelSelector=app%3Dweb"),
+        None,
+        true,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(body["items"].as_array().unwrap().len(), 2);
+    let (_, left) = send(&mut app, Method::GET, pods, None, true).await;
+    let names: Vec<_> = left["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["metadata"]["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("c")]);
+}
+
+#[tokio::test]
+async fn the_first_service_address_is_kept_for_default_kubernetes() {
+    let mut app = app();
+    let svcs = "/api/v1/namespaces/default/services";
+    let svc = |name: &str, ip: Option<&str>| {
+        let mut s = json!({"metadata": {"name": name}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}});
+        if let Some(ip) = ip {
+            s["spec"]["clusterIP"] = json!(ip);
+        }
+        s
+    };
+    let (code, body) = send(
+        &mut app,
+        Method::POST,
+        svcs,
+        Some(svc("web", Some("10.96.0.1"))),
+        true,
+    )
+    .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("reserved for the default/kubernetes Service"),
+        "{body}"
+    );
+    let (code, body) = send(&mut app, Method::POST, svcs, Some(svc("web", None)), true).await;
+    assert_eq!(code, StatusCode::CREATED);
+    assert_eq!(body["spec"]["clusterIP"], "10.96.0.2");
+    let (code, body) = send(
+        &mut app,
+        Method::POST,
+        svcs,
+        Some(svc("kubernetes", Some("10.96.0.1"))),
+        true,
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+}
