@@ -557,6 +557,45 @@ async fn kubectl_drives_keel_control() {
             .all(|l| l != "pod/client")
     );
 
+    // keelctl where it overlaps with kubectl.
+    let keelctl = |args: &[&str]| {
+        let out = Command::new(bin("keelctl"))
+            .arg("--config")
+            .arg(control.client_config_path())
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, names, _) = keelctl(&["get", "deploy,svc", "-o", "name"]);
+    assert!(ok);
+    assert!(
+        names.lines().any(|l| l == "deployment.apps/web")
+            && names.lines().any(|l| l == "service/np"),
+        "{names}"
+    );
+    let (ok, out, err) = keelctl(&["delete", "svc", "-l", "app=np"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "service/np deleted");
+    let (ok, out, err) = keelctl(&[
+        "delete",
+        "-f",
+        examples().join("web.yaml").to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("deployment/web deleted") && out.contains("service/web-nodeport deleted"),
+        "{out}"
+    );
+    let empty = control.data_dir().join("empty.yaml");
+    std::fs::write(&empty, "# nothing\n").unwrap();
+    let (ok, _, err) = keelctl(&["apply", "-f", empty.to_str().unwrap()]);
+    assert!(!ok && err.contains("no objects passed to apply"), "{err}");
+
     agent.abort();
     let log = control.log();
     assert!(
