@@ -433,6 +433,31 @@ async fn kubectl_drives_keel_control() {
         .split(' ')
         .all(|i| i == "registry.keel.test/keel-testbin:v2")
     );
+    // History and undo, through the ReplicaSets derived from the
+    // Deployment's revisions.
+    let history = k.ok(&["rollout", "history", "deploy/web"]);
+    let revisions: Vec<&str> = history
+        .lines()
+        .skip_while(|l| !l.starts_with("REVISION"))
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(revisions.len() >= 2, "{history}");
+    let rs = k.ok(&["get", "rs", "-l", "app=web"]);
+    assert_eq!(header(&rs), ["NAME", "DESIRED", "CURRENT", "READY", "AGE"]);
+    assert_eq!(
+        k.ok(&["rollout", "undo", "deploy/web"]).trim(),
+        "deployment.apps/web rolled back"
+    );
+    assert_eq!(
+        k.jsonpath(
+            &["deploy", "web"],
+            "{.spec.template.spec.containers[0].image}"
+        ),
+        "registry.keel.test/keel-testbin:latest"
+    );
+    let status = k.ok(&["rollout", "status", "deploy/web", "--timeout=60s"]);
+    assert!(status.contains("successfully rolled out"), "{status}");
     assert_eq!(
         k.ok(&["rollout", "restart", "deploy/web"]).trim(),
         "deployment.apps/web restarted"

@@ -142,6 +142,17 @@ pub fn resource_list(group_version: &str) -> Value {
             resources.push(r);
         }
     }
+    if group_version == "apps/v1" {
+        // Derived from Deployments' revision history (see `replicasets`).
+        resources.push(json!({
+            "name": "replicasets",
+            "singularName": "replicaset",
+            "namespaced": true,
+            "kind": "ReplicaSet",
+            "verbs": ["get", "list"],
+            "shortNames": ["rs"],
+        }));
+    }
     json!({
         "kind": "APIResourceList",
         "apiVersion": "v1",

@@ -21,6 +21,7 @@ mod handlers;
 mod options;
 mod patch;
 mod protobuf;
+mod replicasets;
 mod routes;
 mod state;
 mod table;
@@ -48,6 +49,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .iter()
         .fold(Router::new(), routes::add)
         .merge(discovery::routes())
+        .merge(replicasets::routes())
         .fallback(routes::no_such_resource)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()

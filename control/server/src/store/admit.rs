@@ -226,4 +226,18 @@ fn allocate_service(
 
 impl Admit for Endpoints {}
 
-impl Admit for Deployment {}
+impl Admit for Deployment {
+    fn admit_create(&mut self, _state: &State, _ctx: &mut Ctx) -> Result<(), Vec<FieldError>> {
+        crate::controllers::deployments::history::record(self, None);
+        Ok(())
+    }
+    fn admit_update(
+        &mut self,
+        old: &Self,
+        _state: &State,
+        _ctx: &mut Ctx,
+    ) -> Result<(), Vec<FieldError>> {
+        crate::controllers::deployments::history::record(self, Some(old));
+        Ok(())
+    }
+}
