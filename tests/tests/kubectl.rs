@@ -631,3 +631,94 @@ async fn kubectl_drives_keel_control() {
         "requests are logged:\n{log}"
     );
 }
+
+/// What the Python `kubernetes` client (client-go's sibling, from
+/// Debian's python3-kubernetes, which `cargo xtask setup` installs) does
+/// against keel-control: create, list, watch resumed from a
+/// resourceVersion, patch. Prints one JSON object for the test to check.
+const PYTHON_CLIENT: &str = r#"
+import json, kubernetes
+from kubernetes import client, config, watch
+config.load_kube_config()
+v1 = client.CoreV1Api()
+def pod(name):
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": "py"}},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+out = {}
+out["created"] = v1.create_namespaced_pod("default", pod("py-a")).metadata.name
+listed = v1.list_namespaced_pod("default", label_selector="app=py")
+out["listed"] = [p.metadata.name for p in listed.items]
+rv = listed.metadata.resource_version
+v1.create_namespaced_pod("default", pod("py-b"))
+patched = v1.patch_namespaced_pod("py-a", "default", {"metadata": {"labels": {"patched": "yes"}}})
+out["patched"] = patched.metadata.labels.get("patched")
+events = []
+w = watch.Watch()
+for e in w.stream(v1.list_namespaced_pod, "default", label_selector="app=py", resource_version=rv, timeout_seconds=2):
+    o = e["object"]
+    events.append([e["type"], o.metadata.name])
+    if (o.metadata.labels or {}).get("patched") == "yes" or len(events) == 10:
+        w.stop()
+out["resumed"] = events
+print(json.dumps(out))
+"#;
+
+#[tokio::test]
+async fn the_python_kubernetes_client_lists_watches_creates_and_patches() {
+    let python = Path::new("/usr/bin/python3");
+    let has_client = Command::new(python)
+        .args(["-c", "import kubernetes"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_client {
+        eprintln!(
+            "SKIPPED: /usr/bin/python3 has no `kubernetes` module (Debian's python3-kubernetes; `cargo xtask setup` installs it)"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let control = ControlProcess::start(&[
+        "--tls-cert",
+        cert_path.to_str().unwrap(),
+        "--tls-key",
+        key_path.to_str().unwrap(),
+    ]);
+    let kubeconfig = control.data_dir().join("kubeconfig");
+    let status = Command::new(bin("keelctl"))
+        .arg("--config")
+        .arg(control.client_config_path())
+        .args(["kubeconfig", "-o"])
+        .arg(&kubeconfig)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = Command::new(python)
+        .args(["-c", PYTHON_CLIENT])
+        .env("KUBECONFIG", &kubeconfig)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got["created"], "py-a");
+    assert_eq!(got["listed"], json!(["py-a"]));
+    assert_eq!(got["patched"], "yes");
+    // The watch resumed after the list: it sees what came after (py-b's
+    // creation, the scheduler's status writes, the patch of py-a), not
+    // py-a's creation.
+    let events = got["resumed"].as_array().unwrap();
+    assert!(events.contains(&json!(["ADDED", "py-b"])), "{events:?}");
+    assert_eq!(
+        events.last().unwrap(),
+        &json!(["MODIFIED", "py-a"]),
+        "{events:?}"
+    );
+    assert!(!events.contains(&json!(["ADDED", "py-a"])), "{events:?}");
+}
