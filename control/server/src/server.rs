@@ -78,6 +78,7 @@ pub async fn run(
         store,
         token,
         bookmark_interval: config.bookmark_interval,
+        requests: Default::default(),
     }));
     match &config.tls {
         Some(tls) => {

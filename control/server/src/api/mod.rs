@@ -50,19 +50,33 @@ pub fn router(state: Arc<AppState>) -> Router {
         .fold(Router::new(), routes::add)
         .merge(discovery::routes())
         .merge(replicasets::routes())
+        .merge(routes::not_proxied(Router::new()))
+        .route(
+            "/metrics",
+            get(|State(app): State<Arc<AppState>>| async move {
+                (
+                    [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
+                    app.requests.render(),
+                )
+            }),
+        )
         .fallback(routes::no_such_resource)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .merge(api)
-        .layer(middleware::from_fn(log_and_explain))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            log_and_explain,
+        ))
         .with_state(state)
 }
 
-/// Logs every request (method, path, user, code, latency) at info, and
+/// Logs every request (method, path, user, code, latency) at info, counts
+/// it by method and code (`/metrics`), and
 /// gives the bodiless errors the router itself answers (405 for a method
 /// a path does not take, 415 …) a `Status` body as Kubernetes does.
-async fn log_and_explain(req: Request, next: Next) -> Response {
+async fn log_and_explain(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let start = std::time::Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
@@ -91,6 +105,7 @@ async fn log_and_explain(req: Request, next: Next) -> Response {
         };
         resp = ApiError::new(code.as_u16(), reason, message).into_response();
     }
+    app.requests.count(method.as_str(), code.as_u16());
     tracing::info!(
         target: "keel_control::request",
         %method,

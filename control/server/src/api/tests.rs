@@ -26,6 +26,7 @@ fn app() -> Router {
         store,
         token: TOKEN.into(),
         bookmark_interval: Duration::from_secs(60),
+        requests: Default::default(),
     }))
 }
 
@@ -770,4 +771,61 @@ async fn the_first_service_address_is_kept_for_default_kubernetes() {
     )
     .await;
     assert_eq!(code, StatusCode::CREATED, "{body}");
+}
+
+#[tokio::test]
+async fn logs_and_exec_say_they_are_not_proxied_yet_and_what_to_use() {
+    let mut app = app();
+    let (code, body) = send(
+        &mut app,
+        Method::GET,
+        "/api/v1/namespaces/default/pods/a/log",
+        None,
+        true,
+    )
+    .await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    assert!(
+        body["message"].as_str().unwrap().contains("keelctl logs"),
+        "{body}"
+    );
+    let (code, _) = send(
+        &mut app,
+        Method::POST,
+        "/api/v1/namespaces/default/pods/a/exec",
+        None,
+        true,
+    )
+    .await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn requests_are_counted_by_method_and_code() {
+    let mut app = app();
+    send(&mut app, Method::GET, "/api/v1/nodes", None, true).await;
+    send(&mut app, Method::GET, "/api/v1/nodes", None, false).await;
+    let req = Request::builder()
+        .uri("/metrics")
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .body(Body::empty())
+        .unwrap();
+    let resp = app.call(req).await.unwrap();
+    let text = String::from_utf8(
+        resp.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(
+        text.contains(r#"keel_control_requests_total{method="GET",code="200"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"keel_control_requests_total{method="GET",code="401"} 1"#),
+        "{text}"
+    );
 }
