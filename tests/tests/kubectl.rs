@@ -631,6 +631,8 @@ async fn kubectl_drives_keel_control() {
         out.contains("deployment/web deleted") && out.contains("service/web-nodeport deleted"),
         "{out}"
     );
+    let (ok, script, _) = keelctl(&["completion", "bash"]);
+    assert!(ok && script.contains("_keelctl()") && script.contains("kubeconfig"));
     let empty = control.data_dir().join("empty.yaml");
     std::fs::write(&empty, "# nothing\n").unwrap();
     let (ok, _, err) = keelctl(&["apply", "-f", empty.to_str().unwrap()]);

@@ -77,6 +77,8 @@ enum Command {
     },
     /// Show one object in detail.
     Describe { kind: String, name: String },
+    /// Print a shell completion script (e.g. `source <(keelctl completion bash)`).
+    Completion { shell: clap_complete::Shell },
     /// Write a kubeconfig for kubectl (server, CA, token) from keelctl's
     /// connection settings.
     Kubeconfig {
@@ -261,6 +263,14 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             Ok(code)
+        }
+        Command::Completion { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "keelctl", &mut script);
+            // A closed pipe (`| head`) is not an error worth a panic.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
+            Ok(ExitCode::SUCCESS)
         }
         Command::Kubeconfig { output, name } => {
             kubeconfig::write(&cli.conn.config()?, &name, &ns, &output)?;
