@@ -37,6 +37,9 @@ const APT_PACKAGES: &[&str] = &[
     // keel-cni's runtime test: podman 4.3 with its CNI backend (conmon comes
     // with it).
     "podman",
+    // keel-control's client test: the Python Kubernetes client (kubectl
+    // itself comes with the machine image).
+    "python3-kubernetes",
 ];
 
 /// bpf-linker, built against Debian's LLVM 22 (the LLVM of the pinned nightly).

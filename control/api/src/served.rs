@@ -162,7 +162,7 @@ served_kinds! { $
         singular: "deployment",
         short_names: ["deploy"],
         categories: ["all"],
-        subresources: [Status],
+        subresources: [Status, Scale],
         user_writable: true,
     },
 }
@@ -173,6 +173,9 @@ pub enum Subresource {
     /// `…/NAME/status`: reads the object; a write changes only its status
     /// (the path agents and controllers report through).
     Status,
+    /// `…/NAME/scale`: an `autoscaling/v1` `Scale` of the object's
+    /// `spec.replicas` (`kubectl scale`).
+    Scale,
 }
 
 impl Subresource {
@@ -180,6 +183,7 @@ impl Subresource {
     pub fn path(self) -> &'static str {
         match self {
             Subresource::Status => "status",
+            Subresource::Scale => "scale",
         }
     }
 }
@@ -251,7 +255,16 @@ impl KindInfo {
     /// The verbs users have on the kind, as discovery lists them.
     pub fn verbs(&self) -> &'static [&'static str] {
         if self.user_writable {
-            &["create", "delete", "get", "list", "update", "watch"]
+            &[
+                "create",
+                "delete",
+                "deletecollection",
+                "get",
+                "list",
+                "patch",
+                "update",
+                "watch",
+            ]
         } else {
             &["get", "list", "watch"]
         }

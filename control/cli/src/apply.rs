@@ -11,7 +11,7 @@ use keel_api::{AnyObject, client::Client};
 use serde::Deserialize;
 
 /// Every document in the files (directories: their .yaml/.yml/.json files, sorted).
-fn documents(paths: &[PathBuf]) -> anyhow::Result<Vec<(String, serde_json::Value)>> {
+pub fn documents(paths: &[PathBuf]) -> anyhow::Result<Vec<(String, serde_json::Value)>> {
     let mut files = Vec::new();
     for p in paths {
         if p.is_dir() {
@@ -72,6 +72,9 @@ pub async fn run(client: &Client, namespace: &str, files: &[PathBuf]) -> anyhow:
             );
         }
         objects.push(obj);
+    }
+    if objects.is_empty() {
+        anyhow::bail!("no objects passed to apply");
     }
     let mut code = ExitCode::SUCCESS;
     for obj in objects {

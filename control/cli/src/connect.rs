@@ -40,6 +40,16 @@ impl ConnectArgs {
             // The lab's own client: it connects from inside the lab.
             return keel_lab::Lab::load(lab)?.client();
         }
+        Ok(Client::new(&self.config()?)?)
+    }
+
+    /// The connection settings: a lab's client.json, --server with
+    /// --token-file, or --config.
+    pub fn config(&self) -> anyhow::Result<ClientConfig> {
+        if let Some(lab) = &self.lab {
+            let path = keel_lab::Lab::load(lab)?.client_config_path();
+            return Ok(ClientConfig::load(&path)?);
+        }
         let config = match (&self.server, &self.config) {
             (Some(server), _) => {
                 let token = self
@@ -57,7 +67,7 @@ impl ConnectArgs {
                 })?
             }
         };
-        Ok(Client::new(&config)?)
+        Ok(config)
     }
 }
 

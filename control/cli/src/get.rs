@@ -14,6 +14,8 @@ pub enum Output {
     Wide,
     Yaml,
     Json,
+    /// `kind/name` per line (`deployment.apps/web`), as kubectl prints.
+    Name,
 }
 
 impl FromStr for Output {
@@ -24,7 +26,8 @@ impl FromStr for Output {
             "wide" => Output::Wide,
             "yaml" => Output::Yaml,
             "json" => Output::Json,
-            _ => anyhow::bail!("-o: unknown output format {s:?} (use wide, yaml or json)"),
+            "name" => Output::Name,
+            _ => anyhow::bail!("-o: unknown output format {s:?} (use wide, yaml, json or name)"),
         })
     }
 }
@@ -55,6 +58,11 @@ pub async fn run(
         }
     };
     match opts.output {
+        Output::Name => {
+            for o in &objects {
+                println!("{}", name_of(o));
+            }
+        }
         Output::Json => {
             let v: Vec<serde_json::Value> = objects.iter().map(AnyObject::to_json_value).collect();
             let out = if name.is_some() {
@@ -90,6 +98,17 @@ pub async fn run(
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `pod/web`, `deployment.apps/web`: how kubectl names an object.
+pub fn name_of(obj: &AnyObject) -> String {
+    let info = obj.kind().info();
+    let kind = info.name.to_lowercase();
+    if info.group().is_empty() {
+        format!("{kind}/{}", obj.meta().name)
+    } else {
+        format!("{kind}.{}/{}", info.group(), obj.meta().name)
+    }
 }
 
 fn age(obj: &AnyObject) -> String {

@@ -4,6 +4,7 @@ mod apply;
 mod connect;
 mod describe;
 mod get;
+mod kubeconfig;
 mod lab;
 mod lb;
 mod logs;
@@ -42,10 +43,11 @@ enum Command {
     },
     /// List objects of a kind, or show one.
     Get {
-        /// node(s), pod(s), service(s)/svc, endpoints/ep, deployment(s)/deploy
+        /// node(s), pod(s), service(s)/svc, endpoints/ep, deployment(s)/deploy;
+        /// several separated by commas (deploy,svc,pods).
         kind: String,
         name: Option<String>,
-        /// Output: table (default), wide, yaml, json.
+        /// Output: table (default), wide, yaml, json, name.
         #[arg(short = 'o', long, default_value = "table")]
         output: String,
         /// Every namespace.
@@ -58,17 +60,35 @@ enum Command {
         #[arg(long)]
         field_selector: Option<String>,
     },
-    /// Delete objects by kind and name.
+    /// Delete objects: by kind and names, by kind and label selector, or
+    /// those in files (`-f FILE|DIR`).
     Delete {
-        kind: String,
-        #[arg(required = true)]
+        kind: Option<String>,
         names: Vec<String>,
+        /// Label selector, e.g. app=web.
+        #[arg(short = 'l', long)]
+        selector: Option<String>,
+        /// Delete the objects these files (or directories) describe.
+        #[arg(short = 'f', long = "filename")]
+        files: Vec<PathBuf>,
         /// Succeed if the object does not exist.
         #[arg(long)]
         ignore_not_found: bool,
     },
     /// Show one object in detail.
     Describe { kind: String, name: String },
+    /// Print a shell completion script (e.g. `source <(keelctl completion bash)`).
+    Completion { shell: clap_complete::Shell },
+    /// Write a kubeconfig for kubectl (server, CA, token) from keelctl's
+    /// connection settings.
+    Kubeconfig {
+        /// Where to write it (`-`: stdout).
+        #[arg(short = 'o', long = "output", default_value = "-")]
+        output: PathBuf,
+        /// The name of its cluster, user and context.
+        #[arg(long, default_value = "keel")]
+        name: String,
+    },
     /// A multi-node keel cluster in network namespaces on this machine.
     #[command(subcommand)]
     Lab(lab::LabCommand),
@@ -151,24 +171,87 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             selector,
             field_selector,
         } => {
-            let kind = connect::parse_kind(&kind)?;
+            // Several kinds at once (`get deploy,svc,pods`), one after
+            // the other, as kubectl does.
+            let kinds = kind
+                .split(',')
+                .map(connect::parse_kind)
+                .collect::<anyhow::Result<Vec<_>>>()?;
+            anyhow::ensure!(
+                name.is_none() || kinds.len() == 1,
+                "a name needs exactly one kind (got {kind})"
+            );
             let opts = get::Options {
                 output: output.parse()?,
                 all_namespaces,
                 selector,
                 field_selector,
             };
-            get::run(&cli.conn.client()?, kind, &ns, name.as_deref(), &opts).await
+            let client = cli.conn.client()?;
+            let mut code = ExitCode::SUCCESS;
+            for (i, kind) in kinds.into_iter().enumerate() {
+                if i > 0 && matches!(opts.output, get::Output::Table | get::Output::Wide) {
+                    println!();
+                }
+                if get::run(&client, kind, &ns, name.as_deref(), &opts).await? != ExitCode::SUCCESS
+                {
+                    code = ExitCode::FAILURE;
+                }
+            }
+            Ok(code)
         }
         Command::Delete {
             kind,
             names,
+            selector,
+            files,
             ignore_not_found,
         } => {
-            let kind = connect::parse_kind(&kind)?;
             let client = cli.conn.client()?;
+            // What to delete: the objects in files, or a kind with names or
+            // a label selector.
+            let mut targets: Vec<(keel_api::Kind, String, String)> = Vec::new();
+            if !files.is_empty() {
+                anyhow::ensure!(
+                    kind.is_none() && names.is_empty() && selector.is_none(),
+                    "-f takes no kind, names or -l"
+                );
+                for (origin, doc) in apply::documents(&files)? {
+                    let obj = keel_api::AnyObject::from_value(doc)
+                        .map_err(|e| anyhow::anyhow!("{origin}: {e}"))?;
+                    let obj_ns = match obj.meta().namespace.as_str() {
+                        "" => ns.clone(),
+                        n => n.to_string(),
+                    };
+                    targets.push((obj.kind(), obj_ns, obj.meta().name.clone()));
+                }
+                anyhow::ensure!(!targets.is_empty(), "no objects passed to delete");
+            } else {
+                let Some(kind) = kind else {
+                    anyhow::bail!("delete: give a kind with names or -l, or -f FILE|DIR");
+                };
+                let kind = connect::parse_kind(&kind)?;
+                match (&selector, names.is_empty()) {
+                    (Some(sel), true) => {
+                        let params = keel_api::client::ListParams {
+                            label_selector: Some(sel.clone()),
+                            field_selector: None,
+                        };
+                        for o in client.list_any(kind, &ns, &params).await? {
+                            targets.push((kind, ns.clone(), o.meta().name.clone()));
+                        }
+                        if targets.is_empty() {
+                            eprintln!("No resources found");
+                        }
+                    }
+                    (None, false) => {
+                        targets.extend(names.into_iter().map(|n| (kind, ns.clone(), n)));
+                    }
+                    _ => anyhow::bail!("delete: give names or -l, not both (nor neither)"),
+                }
+            }
             let mut code = ExitCode::SUCCESS;
-            for name in names {
+            for (kind, ns, name) in targets {
                 match client.delete_any(kind, &ns, &name).await {
                     Ok(()) => println!("{}/{name} deleted", kind.as_str().to_lowercase()),
                     Err(e) if e.is_not_found() && ignore_not_found => {}
@@ -180,6 +263,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 }
             }
             Ok(code)
+        }
+        Command::Completion { shell } => {
+            let mut cmd = <Cli as clap::CommandFactory>::command();
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cmd, "keelctl", &mut script);
+            // A closed pipe (`| head`) is not an error worth a panic.
+            let _ = std::io::Write::write_all(&mut std::io::stdout(), &script);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Kubeconfig { output, name } => {
+            kubeconfig::write(&cli.conn.config()?, &name, &ns, &output)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Describe { kind, name } => {
             let kind = connect::parse_kind(&kind)?;

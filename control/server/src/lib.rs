@@ -8,6 +8,7 @@ pub mod api;
 pub mod auth;
 pub mod config;
 pub mod controllers;
+pub mod kubernetes_service;
 pub mod server;
 pub mod store;
 pub mod tls;

@@ -38,10 +38,13 @@ pub async fn run(
     let client = ClientConfigFile {
         server: config.url(),
         token_file: "token".into(),
+        // Absolute: a client resolves a relative path against client.json's
+        // directory, not keel-control's working directory.
         ca_file: config
             .tls
             .as_ref()
-            .map(|t| t.client_ca.clone().unwrap_or_else(|| t.cert.clone())),
+            .map(|t| t.client_ca.clone().unwrap_or_else(|| t.cert.clone()))
+            .map(|p| std::path::absolute(&p).unwrap_or(p)),
     };
 
     auth::write_private(
@@ -68,12 +71,14 @@ pub async fn run(
         )?)),
         None => None,
     };
+    crate::kubernetes_service::ensure(&store, config.ranges.service_cidr, &config.url()).await;
     controllers::spawn_all(&store, &config.controllers, vpc);
 
     let app = api::router(Arc::new(AppState {
         store,
         token,
         bookmark_interval: config.bookmark_interval,
+        requests: Default::default(),
     }));
     match &config.tls {
         Some(tls) => {

@@ -133,6 +133,98 @@ impl ClientConfig {
                     .map_err(|source| ConfigError::CaCert { source })?;
             }
         }
-        Ok(builder.with_root_certificates(roots).with_no_client_auth())
+        let ca_certs: Vec<Vec<u8>> = roots_der(self.ca_pem.as_deref().unwrap_or_default());
+        let webpki = rustls::client::WebPkiServerVerifier::builder_with_provider(
+            Arc::new(roots),
+            Arc::new(rustls::crypto::ring::default_provider()),
+        )
+        .build();
+        match webpki {
+            Ok(inner) => Ok(builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(PinnedOrWebPki { inner, ca_certs }))
+                .with_no_client_auth()),
+            // No CA given: nothing to pin, nothing to trust.
+            Err(_) => Ok(builder
+                .with_root_certificates(rustls::RootCertStore::empty())
+                .with_no_client_auth()),
+        }
+    }
+}
+
+/// The DER of every certificate in a PEM bundle (unparseable ones left out:
+/// `tls_config` has refused them already).
+fn roots_der(pem: &[u8]) -> Vec<Vec<u8>> {
+    use rustls_pki_types::{CertificateDer, pem::PemObject};
+    CertificateDer::pem_slice_iter(pem)
+        .filter_map(Result::ok)
+        .map(|c| c.as_ref().to_vec())
+        .collect()
+}
+
+/// WebPKI verification, plus what Go's crypto/x509 (and so kubectl)
+/// accepts and WebPKI refuses (`CaUsedAsEndEntity`): a server presenting
+/// exactly a certificate of the CA file, alone, e.g. a self-signed
+/// certificate with `CA:TRUE` used as its own CA. Its name must still
+/// match the server's.
+#[derive(Debug)]
+struct PinnedOrWebPki {
+    inner: Arc<rustls::client::WebPkiServerVerifier>,
+    ca_certs: Vec<Vec<u8>>,
+}
+
+impl rustls::client::danger::ServerCertVerifier for PinnedOrWebPki {
+    fn verify_server_cert(
+        &self,
+        end_entity: &rustls_pki_types::CertificateDer<'_>,
+        intermediates: &[rustls_pki_types::CertificateDer<'_>],
+        server_name: &rustls_pki_types::ServerName<'_>,
+        ocsp_response: &[u8],
+        now: rustls_pki_types::UnixTime,
+    ) -> Result<rustls::client::danger::ServerCertVerified, rustls::Error> {
+        match self.inner.verify_server_cert(
+            end_entity,
+            intermediates,
+            server_name,
+            ocsp_response,
+            now,
+        ) {
+            Ok(v) => Ok(v),
+            Err(e) => {
+                let pinned = intermediates.is_empty()
+                    && self
+                        .ca_certs
+                        .iter()
+                        .any(|c| c.as_slice() == end_entity.as_ref());
+                if !pinned {
+                    return Err(e);
+                }
+                let parsed = rustls::server::ParsedCertificate::try_from(end_entity)?;
+                rustls::client::verify_server_name(&parsed, server_name)?;
+                Ok(rustls::client::danger::ServerCertVerified::assertion())
+            }
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls12_signature(message, cert, dss)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &rustls_pki_types::CertificateDer<'_>,
+        dss: &rustls::DigitallySignedStruct,
+    ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
+        self.inner.verify_tls13_signature(message, cert, dss)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
+        self.inner.supported_verify_schemes()
     }
 }

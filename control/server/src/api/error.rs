@@ -45,7 +45,17 @@ impl ApiError {
 
 impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> Self {
-        let message = e.to_string();
+        // Kubernetes' wording (`deployments.apps "web" not found`), which
+        // kubectl prints as it is.
+        let message = match &e {
+            StoreError::NotFound { kind, key } => {
+                format!("{} {:?} not found", resource(*kind), short(key))
+            }
+            StoreError::AlreadyExists { kind, key } => {
+                format!("{} {:?} already exists", resource(*kind), short(key))
+            }
+            _ => e.to_string(),
+        };
         let (code, reason, kind, name, causes) = match e {
             StoreError::NotFound { kind, key } => (404, "NotFound", Some(kind), key, vec![]),
             StoreError::AlreadyExists { kind, key } => {
@@ -58,14 +68,34 @@ impl From<StoreError> for ApiError {
         };
         let mut status = Status::failure(code, reason, message);
         if kind.is_some() || !causes.is_empty() {
+            // As Kubernetes: the object's name without its namespace, and
+            // the resource (plural) rather than the kind.
+            let name = name.rsplit('/').next().unwrap_or_default().to_string();
             status.details = Some(StatusDetails {
                 name,
-                kind: kind.map(|k: Kind| k.to_string()).unwrap_or_default(),
+                kind: kind
+                    .map(|k: Kind| k.plural().to_string())
+                    .unwrap_or_default(),
                 causes,
             });
         }
         ApiError(Box::new(status))
     }
+}
+
+/// `pods`, `deployments.apps`: a kind's resource as Kubernetes names it.
+fn resource(kind: Kind) -> String {
+    let info = kind.info();
+    if info.group().is_empty() {
+        info.plural.to_string()
+    } else {
+        format!("{}.{}", info.plural, info.group())
+    }
+}
+
+/// A store key's name part.
+fn short(key: &str) -> &str {
+    key.rsplit('/').next().unwrap_or(key)
 }
 
 impl IntoResponse for ApiError {

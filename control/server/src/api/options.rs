@@ -37,7 +37,12 @@ impl ListOptions {
                 kind.field_selectors().collect::<Vec<_>>().join(", ")
             )));
         }
-        let flag = |k: &str| q.get(k).is_some_and(|v| v == "true" || v == "1");
+        // Go's strconv.ParseBool, as Kubernetes reads these (the Python
+        // client sends `watch=True`).
+        let flag = |k: &str| {
+            q.get(k)
+                .is_some_and(|v| matches!(v.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True"))
+        };
         let timeout = match q.get("timeoutSeconds") {
             Some(t) => Some(Duration::from_secs(t.parse().map_err(|_| {
                 ApiError::bad_request(format!("timeoutSeconds: {t:?} is not a number"))

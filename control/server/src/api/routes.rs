@@ -10,14 +10,14 @@ use axum::{
     Router,
     body::Bytes,
     extract::{Path, Query, State},
-    http::Uri,
+    http::{HeaderMap, Uri},
     routing::{MethodRouter, any, get, post},
 };
 use keel_api::{KindInfo, Subresource};
 
 use super::{
     error::ApiError,
-    handlers::{self, Target},
+    handlers::{self, Part, Target, Write},
     state::AppState,
 };
 
@@ -60,53 +60,118 @@ pub(super) fn add(router: Routes, kind: &'static KindInfo) -> Routes {
     }
 }
 
+/// A pod's streaming subresources, which keel-control does not serve yet
+/// (they need a way to each node's agent): a 404 saying what to use.
+pub(super) fn not_proxied(router: Routes) -> Routes {
+    ["log", "exec", "attach", "portforward"]
+        .into_iter()
+        .fold(router, |r, sub| {
+            r.route(
+                &format!("/api/v1/namespaces/{{ns}}/pods/{{name}}/{sub}"),
+                any(move || {
+                    std::future::ready(ApiError::not_found(format!(
+                        "pods/{sub}: keel-control does not proxy logs, exec, attach or port-forward to nodes yet; use `keelctl logs` or `keelctl exec`"
+                    )))
+                }),
+            )
+        })
+}
+
 /// What a path the table has no route for answers.
 pub(super) async fn no_such_resource(uri: Uri) -> ApiError {
     ApiError::not_found(format!("the server has no resource at {}", uri.path()))
 }
 
-/// GET on a collection: list, or watch.
+/// GET on a collection: list, or watch; DELETE: deletecollection.
 fn list(kind: &'static KindInfo) -> Methods {
     get(
-        move |State(app): App, Path(at): Path<Target>, Query(q): Params| {
-            handlers::list(app, kind, at, q)
+        move |State(app): App, Path(at): Path<Target>, Query(q): Params, headers: HeaderMap| {
+            handlers::list(app, kind, at, q, headers)
         },
     )
 }
 
 fn create(kind: &'static KindInfo) -> Methods {
     post(
-        move |State(app): App, Path(at): Path<Target>, body: Bytes| {
-            handlers::create(app, kind, at, body)
+        move |State(app): App,
+              Path(at): Path<Target>,
+              Query(q): Params,
+              headers: HeaderMap,
+              body: Bytes| { handlers::create(app, kind, at, Write { q, headers, body }) },
+    )
+    .delete(
+        move |State(app): App,
+              Path(at): Path<Target>,
+              Query(q): Params,
+              headers: HeaderMap,
+              body: Bytes| {
+            handlers::delete_collection(app, kind, at, Write { q, headers, body })
         },
     )
 }
 
-/// An object's path: get, replace, delete.
+/// An object's path: get, replace, patch, delete.
 fn object(kind: &'static KindInfo) -> Methods {
-    get(move |State(app): App, Path(at): Path<Target>| handlers::get(app, kind, at))
-        .put(
-            move |State(app): App, Path(at): Path<Target>, body: Bytes| {
-                handlers::update(app, kind, at, body, false)
-            },
-        )
-        .delete(
-            move |State(app): App, Path(at): Path<Target>, Query(q): Params| {
-                handlers::delete(app, kind, at, q)
-            },
-        )
+    get(
+        move |State(app): App, Path(at): Path<Target>, Query(q): Params, headers: HeaderMap| {
+            handlers::get(app, kind, at, q, headers)
+        },
+    )
+    .put(
+        move |State(app): App,
+              Path(at): Path<Target>,
+              Query(q): Params,
+              headers: HeaderMap,
+              body: Bytes| {
+            handlers::update(app, kind, at, Write { q, headers, body }, Part::Object)
+        },
+    )
+    .patch(
+        move |State(app): App,
+              Path(at): Path<Target>,
+              Query(q): Params,
+              headers: HeaderMap,
+              body: Bytes| {
+            handlers::patch(app, kind, at, Write { q, headers, body }, Part::Object)
+        },
+    )
+    .delete(
+        move |State(app): App,
+              Path(at): Path<Target>,
+              Query(q): Params,
+              headers: HeaderMap,
+              body: Bytes| { handlers::delete(app, kind, at, Write { q, headers, body }) },
+    )
 }
 
 fn subresource(kind: &'static KindInfo, sub: Subresource) -> Methods {
-    match sub {
-        Subresource::Status => {
-            get(move |State(app): App, Path(at): Path<Target>| handlers::get(app, kind, at)).put(
-                move |State(app): App, Path(at): Path<Target>, body: Bytes| {
-                    handlers::update(app, kind, at, body, true)
-                },
-            )
-        }
-    }
+    let part = match sub {
+        Subresource::Status => Part::Status,
+        Subresource::Scale => Part::Scale,
+    };
+    get(
+        move |State(app): App, Path(at): Path<Target>, Query(q): Params, headers: HeaderMap| {
+            handlers::get_part(app, kind, at, q, headers, part)
+        },
+    )
+    .put(
+        move |State(app): App,
+              Path(at): Path<Target>,
+              Query(q): Params,
+              headers: HeaderMap,
+              body: Bytes| {
+            handlers::update(app, kind, at, Write { q, headers, body }, part)
+        },
+    )
+    .patch(
+        move |State(app): App,
+              Path(at): Path<Target>,
+              Query(q): Params,
+              headers: HeaderMap,
+              body: Bytes| {
+            handlers::patch(app, kind, at, Write { q, headers, body }, part)
+        },
+    )
 }
 
 /// A path of the other scope: 404, naming the kind's own paths.

@@ -26,6 +26,7 @@ fn app() -> Router {
         store,
         token: TOKEN.into(),
         bookmark_interval: Duration::from_secs(60),
+        requests: Default::default(),
     }))
 }
 
@@ -263,4 +264,568 @@ async fn everything_but_healthz_needs_the_token() {
             "{path}"
         );
     }
+}
+
+/// Sends one request with the token, a body of `content_type` and extra
+/// headers; returns the status, the headers and the JSON body.
+async fn send_raw(
+    app: &mut Router,
+    method: Method,
+    path: &str,
+    content_type: &str,
+    body: &str,
+) -> (StatusCode, axum::http::HeaderMap, Value) {
+    let req = Request::builder()
+        .method(method)
+        .uri(path)
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .header(header::CONTENT_TYPE, content_type)
+        .body(Body::from(body.to_string()))
+        .unwrap();
+    let resp = app.call(req).await.unwrap();
+    let code = resp.status();
+    let headers = resp.headers().clone();
+    let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+    (
+        code,
+        headers,
+        serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+    )
+}
+
+fn pod_json(name: &str) -> Value {
+    json!({"metadata": {"name": name, "labels": {"app": "web"}},
+           "spec": {"containers": [{"name": "c", "image": "busybox"}]}})
+}
+
+#[tokio::test]
+async fn errors_the_router_answers_are_status_objects_too() {
+    let mut app = app();
+    let (code, body) = send(
+        &mut app,
+        Method::PUT,
+        "/api/v1/namespaces/default/pods",
+        None,
+        true,
+    )
+    .await;
+    assert_eq!(code, StatusCode::METHOD_NOT_ALLOWED);
+    assert_eq!(body["kind"], "Status");
+    assert_eq!(body["reason"], "MethodNotAllowed");
+    let (code, _, body) = send_raw(
+        &mut app,
+        Method::POST,
+        "/api/v1/namespaces/default/pods",
+        "application/vnd.kubernetes.protobuf",
+        "k8s\0",
+    )
+    .await;
+    assert_eq!(code, StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert_eq!(body["reason"], "UnsupportedMediaType");
+    let (code, body) = send(
+        &mut app,
+        Method::GET,
+        "/api/v1/namespaces/default/services/nope",
+        None,
+        true,
+    )
+    .await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    assert_eq!(body["details"]["name"], "nope");
+    assert_eq!(body["details"]["kind"], "services");
+    assert_eq!(body["message"], "services \"nope\" not found");
+}
+
+#[tokio::test]
+async fn a_dry_run_validates_and_writes_nothing() {
+    let mut app = app();
+    let pods = "/api/v1/namespaces/default/pods";
+    let (code, body) = send(
+        &mut app,
+        Method::POST,
+        &format!("{pods}?dryRun=All"),
+        Some(pod_json("a")),
+        true,
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    assert_eq!(body["metadata"]["name"], "a");
+    assert_eq!(
+        send(&mut app, Method::GET, &format!("{pods}/a"), None, true)
+            .await
+            .0,
+        StatusCode::NOT_FOUND
+    );
+    let mut bad = pod_json("b");
+    bad["spec"]["containers"][0]["ports"] = json!([{"containerPort": 70000}]);
+    let (code, _) = send(
+        &mut app,
+        Method::POST,
+        &format!("{pods}?dryRun=All"),
+        Some(bad),
+        true,
+    )
+    .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+    assert_eq!(
+        call(&mut app, Method::POST, pods, Some(pod_json("a"))).await,
+        StatusCode::CREATED
+    );
+    let (code, body) = send(
+        &mut app,
+        Method::DELETE,
+        &format!("{pods}/a?dryRun=All"),
+        None,
+        true,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let (code, body) = send(&mut app, Method::GET, &format!("{pods}/a"), None, true).await;
+    assert_eq!(code, StatusCode::OK);
+    let rv = body["metadata"]["resourceVersion"].clone();
+    let (code, _, body) = send_raw(
+        &mut app,
+        Method::PATCH,
+        &format!("{pods}/a?dryRun=All"),
+        "application/merge-patch+json",
+        r#"{"metadata":{"labels":{"x":"y"}}}"#,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(body["metadata"]["labels"]["x"], "y");
+    assert_eq!(body["metadata"]["resourceVersion"], rv);
+    let (_, body) = send(&mut app, Method::GET, &format!("{pods}/a"), None, true).await;
+    assert!(body["metadata"]["labels"].get("x").is_none());
+    assert_eq!(
+        call(
+            &mut app,
+            Method::POST,
+            &format!("{pods}?dryRun=Some"),
+            Some(pod_json("c"))
+        )
+        .await,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn field_validation_strict_refuses_warn_names_ignore_drops() {
+    let mut app = app();
+    let pods = "/api/v1/namespaces/default/pods";
+    let mut pod = pod_json("a");
+    pod["spec"]["containers"][0]["imagePolicy"] = json!("x");
+    let body = pod.to_string();
+    let (code, _, s) = send_raw(
+        &mut app,
+        Method::POST,
+        &format!("{pods}?fieldValidation=Strict"),
+        "application/json",
+        &body,
+    )
+    .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert!(s["message"].as_str().unwrap().contains("imagePolicy"));
+    let (code, headers, _) = send_raw(
+        &mut app,
+        Method::POST,
+        &format!("{pods}?fieldValidation=Warn"),
+        "application/json",
+        &body,
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED);
+    assert_eq!(
+        headers.get(header::WARNING).unwrap(),
+        r#"299 - "unknown field \"spec.containers[0].imagePolicy\"""#
+    );
+    let body = body.replace("\"a\"", "\"b\"");
+    let (code, headers, _) = send_raw(
+        &mut app,
+        Method::POST,
+        &format!("{pods}?fieldValidation=Ignore"),
+        "application/json",
+        &body,
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED);
+    assert!(headers.get(header::WARNING).is_none());
+    let mut run = pod_json("c");
+    run["spec"]["dnsPolicy"] = json!("ClusterFirst");
+    let (code, headers, _) = send_raw(
+        &mut app,
+        Method::POST,
+        pods,
+        "application/json",
+        &run.to_string(),
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED);
+    assert!(
+        headers
+            .get(header::WARNING)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains("spec.dnsPolicy")
+    );
+}
+
+#[tokio::test]
+async fn lists_page_with_limit_and_continue() {
+    let mut app = app();
+    let pods = "/api/v1/namespaces/default/pods";
+    for n in ["a", "b", "c", "d", "e"] {
+        assert_eq!(
+            call(&mut app, Method::POST, pods, Some(pod_json(n))).await,
+            StatusCode::CREATED
+        );
+    }
+    let mut names = Vec::new();
+    let mut token = String::new();
+    for _ in 0..3 {
+        let (code, body) = send(
+            &mut app,
+            Method::GET,
+            &format!("{pods}?limit=2&continue={token}"),
+            None,
+            true,
+        )
+        .await;
+        assert_eq!(code, StatusCode::OK);
+        for i in body["items"].as_array().unwrap() {
+            names.push(i["metadata"]["name"].as_str().unwrap().to_string());
+        }
+        token = body["metadata"]["continue"]
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        if token.is_empty() {
+            break;
+        }
+    }
+    assert_eq!(names, ["a", "b", "c", "d", "e"]);
+    assert_eq!(
+        call(
+            &mut app,
+            Method::GET,
+            &format!("{pods}?continue=bogus"),
+            None
+        )
+        .await,
+        StatusCode::BAD_REQUEST
+    );
+}
+
+#[tokio::test]
+async fn discovery_lists_every_kind_with_its_verbs_and_short_names() {
+    let mut app = app();
+    let (code, v) = send(&mut app, Method::GET, "/version", None, true).await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(v["major"], "1");
+    let (_, v) = send(&mut app, Method::GET, "/api", None, true).await;
+    assert_eq!(v["versions"], json!(["v1"]));
+    let (_, v) = send(&mut app, Method::GET, "/apis", None, true).await;
+    assert_eq!(v["groups"][0]["name"], "apps");
+    for kind in &KINDS {
+        let (code, list) = send(
+            &mut app,
+            Method::GET,
+            &kind.group_version_path(),
+            None,
+            true,
+        )
+        .await;
+        assert_eq!(code, StatusCode::OK);
+        let r = list["resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["name"] == kind.plural)
+            .unwrap();
+        assert_eq!(r["kind"], kind.name);
+        assert_eq!(r["shortNames"], json!(kind.short_names));
+        assert_eq!(
+            r["verbs"].as_array().unwrap().iter().any(|v| v == "patch"),
+            kind.user_writable
+        );
+    }
+    let (code, _) = send(&mut app, Method::GET, "/apis/nope", None, true).await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    let (_, root) = send(&mut app, Method::GET, "/openapi/v3", None, true).await;
+    let url = root["paths"]["apis/apps/v1"]["serverRelativeURL"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let (code, doc) = send(&mut app, Method::GET, &url, None, true).await;
+    assert_eq!(code, StatusCode::OK);
+    let patch = &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
+    assert_eq!(
+        patch["x-kubernetes-group-version-kind"]["kind"],
+        "Deployment"
+    );
+    assert!(
+        patch["parameters"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "fieldValidation")
+    );
+}
+
+#[tokio::test]
+async fn tables_and_the_scale_subresource() {
+    let mut app = app();
+    let pods = "/api/v1/namespaces/default/pods";
+    assert_eq!(
+        call(&mut app, Method::POST, pods, Some(pod_json("a"))).await,
+        StatusCode::CREATED
+    );
+    let req = Request::builder()
+        .uri(pods)
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .header(
+            header::ACCEPT,
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+        )
+        .body(Body::empty())
+        .unwrap();
+    let resp = app.call(req).await.unwrap();
+    let t: Value =
+        serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap();
+    assert_eq!(t["kind"], "Table");
+    assert_eq!(t["rows"][0]["cells"][0], "a");
+    assert_eq!(t["rows"][0]["cells"][1], "0/1");
+
+    let deploys = "/apis/apps/v1/namespaces/default/deployments";
+    let d = json!({"metadata": {"name": "web"}, "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+        "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}});
+    assert_eq!(
+        call(&mut app, Method::POST, deploys, Some(d)).await,
+        StatusCode::CREATED
+    );
+    let (code, _, scale) = send_raw(
+        &mut app,
+        Method::PATCH,
+        &format!("{deploys}/web/scale"),
+        "application/merge-patch+json",
+        r#"{"spec":{"replicas":4}}"#,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{scale}");
+    assert_eq!(scale["kind"], "Scale");
+    assert_eq!(scale["spec"]["replicas"], 4);
+    assert_eq!(scale["status"]["selector"], "app=web");
+    let (_, d) = send(&mut app, Method::GET, &format!("{deploys}/web"), None, true).await;
+    assert_eq!(d["spec"]["replicas"], 4);
+}
+
+#[tokio::test]
+async fn delete_options_are_honoured_or_refused_naming_the_option() {
+    let mut app = app();
+    let deploys = "/apis/apps/v1/namespaces/default/deployments";
+    let d = json!({"metadata": {"name": "web"}, "spec": {"replicas": 1, "selector": {"matchLabels": {"app": "web"}},
+        "template": {"metadata": {"labels": {"app": "web"}}, "spec": {"containers": [{"name": "c", "image": "i"}]}}}});
+    assert_eq!(
+        call(&mut app, Method::POST, deploys, Some(d)).await,
+        StatusCode::CREATED
+    );
+    for policy in ["Orphan", "Foreground"] {
+        let (code, _, s) = send_raw(
+            &mut app,
+            Method::DELETE,
+            &format!("{deploys}/web"),
+            "application/json",
+            &json!({"propagationPolicy": policy}).to_string(),
+        )
+        .await;
+        assert_eq!(code, StatusCode::BAD_REQUEST);
+        assert!(
+            s["message"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("propagationPolicy: {policy}")),
+            "{s}"
+        );
+    }
+    assert_eq!(
+        call(&mut app, Method::GET, &format!("{deploys}/web"), None).await,
+        StatusCode::OK
+    );
+    // A precondition on the wrong uid refuses; Background deletes.
+    let (code, _, _) = send_raw(
+        &mut app,
+        Method::DELETE,
+        &format!("{deploys}/web"),
+        "application/json",
+        r#"{"preconditions":{"uid":"not-it"}}"#,
+    )
+    .await;
+    assert_eq!(code, StatusCode::CONFLICT);
+    let (code, _, _) = send_raw(
+        &mut app,
+        Method::DELETE,
+        &format!("{deploys}/web"),
+        "application/json",
+        r#"{"propagationPolicy":"Background"}"#,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
+
+    // A pod's gracePeriodSeconds is answered with a warning.
+    let pods = "/api/v1/namespaces/default/pods";
+    assert_eq!(
+        call(&mut app, Method::POST, pods, Some(pod_json("a"))).await,
+        StatusCode::CREATED
+    );
+    let (code, headers, _) = send_raw(
+        &mut app,
+        Method::DELETE,
+        &format!("{pods}/a"),
+        "application/json",
+        r#"{"gracePeriodSeconds":0}"#,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(
+        headers
+            .get(header::WARNING)
+            .unwrap()
+            .to_str()
+            .unwrap()
+            .contains("gracePeriodSeconds")
+    );
+}
+
+#[tokio::test]
+async fn a_collection_delete_removes_what_its_selector_matches() {
+    let mut app = app();
+    let pods = "/api/v1/namespaces/default/pods";
+    for n in ["a", "b"] {
+        assert_eq!(
+            call(&mut app, Method::POST, pods, Some(pod_json(n))).await,
+            StatusCode::CREATED
+        );
+    }
+    let mut other = pod_json("c");
+    other["metadata"]["labels"] = json!({"app": "db"});
+    assert_eq!(
+        call(&mut app, Method::POST, pods, Some(other)).await,
+        StatusCode::CREATED
+    );
+    let (code, body) = send(
+        &mut app,
+        Method::DELETE,
+        &format!("{pods}?labelSelector=app%3Dweb"),
+        None,
+        true,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(body["items"].as_array().unwrap().len(), 2);
+    let (_, left) = send(&mut app, Method::GET, pods, None, true).await;
+    let names: Vec<_> = left["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["metadata"]["name"].clone())
+        .collect();
+    assert_eq!(names, [json!("c")]);
+}
+
+#[tokio::test]
+async fn the_first_service_address_is_kept_for_default_kubernetes() {
+    let mut app = app();
+    let svcs = "/api/v1/namespaces/default/services";
+    let svc = |name: &str, ip: Option<&str>| {
+        let mut s = json!({"metadata": {"name": name}, "spec": {"selector": {"app": "web"}, "ports": [{"port": 80}]}});
+        if let Some(ip) = ip {
+            s["spec"]["clusterIP"] = json!(ip);
+        }
+        s
+    };
+    let (code, body) = send(
+        &mut app,
+        Method::POST,
+        svcs,
+        Some(svc("web", Some("10.96.0.1"))),
+        true,
+    )
+    .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        body["message"]
+            .as_str()
+            .unwrap()
+            .contains("reserved for the default/kubernetes Service"),
+        "{body}"
+    );
+    let (code, body) = send(&mut app, Method::POST, svcs, Some(svc("web", None)), true).await;
+    assert_eq!(code, StatusCode::CREATED);
+    assert_eq!(body["spec"]["clusterIP"], "10.96.0.2");
+    let (code, body) = send(
+        &mut app,
+        Method::POST,
+        svcs,
+        Some(svc("kubernetes", Some("10.96.0.1"))),
+        true,
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+}
+
+#[tokio::test]
+async fn logs_and_exec_say_they_are_not_proxied_yet_and_what_to_use() {
+    let mut app = app();
+    let (code, body) = send(
+        &mut app,
+        Method::GET,
+        "/api/v1/namespaces/default/pods/a/log",
+        None,
+        true,
+    )
+    .await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+    assert!(
+        body["message"].as_str().unwrap().contains("keelctl logs"),
+        "{body}"
+    );
+    let (code, _) = send(
+        &mut app,
+        Method::POST,
+        "/api/v1/namespaces/default/pods/a/exec",
+        None,
+        true,
+    )
+    .await;
+    assert_eq!(code, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn requests_are_counted_by_method_and_code() {
+    let mut app = app();
+    send(&mut app, Method::GET, "/api/v1/nodes", None, true).await;
+    send(&mut app, Method::GET, "/api/v1/nodes", None, false).await;
+    let req = Request::builder()
+        .uri("/metrics")
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .body(Body::empty())
+        .unwrap();
+    let resp = app.call(req).await.unwrap();
+    let text = String::from_utf8(
+        resp.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    assert!(
+        text.contains(r#"keel_control_requests_total{method="GET",code="200"} 1"#),
+        "{text}"
+    );
+    assert!(
+        text.contains(r#"keel_control_requests_total{method="GET",code="401"} 1"#),
+        "{text}"
+    );
 }

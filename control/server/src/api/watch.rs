@@ -12,7 +12,12 @@ use axum::{
 use keel_api::KindInfo;
 use tokio_stream::wrappers::ReceiverStream;
 
-use super::{error::ApiError, options::ListOptions, state::AppState};
+use super::{
+    error::ApiError,
+    options::ListOptions,
+    state::AppState,
+    table::{self, IncludeObject},
+};
 use crate::store::Obj;
 
 /// Frames buffered per watcher before it waits for the client to read.
@@ -23,6 +28,7 @@ pub(super) fn serve(
     kind: &'static KindInfo,
     ns: Option<String>,
     opts: ListOptions,
+    table: Option<IncludeObject>,
 ) -> Result<Response, ApiError> {
     let from: Option<u64> = match opts.resource_version.as_str() {
         "" | "0" => None,
@@ -38,7 +44,7 @@ pub(super) fn serve(
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(BUFFER);
     tokio::spawn(async move {
-        let _ = stream(app, kind, ns, opts, from, tx).await;
+        let _ = stream(app, kind, ns, opts, from, table, tx).await;
     });
     let body = Body::from_stream(ReceiverStream::new(rx));
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
@@ -54,6 +60,21 @@ fn bookmark(kind: &KindInfo, revision: u64) -> Bytes {
 fn error_line(e: &ApiError) -> Bytes {
     let mut v = serde_json::to_vec(&serde_json::json!({"type": "ERROR", "object": e.0}))
         .expect("serializable");
+    v.push(b'\n');
+    Bytes::from(v)
+}
+
+/// An event whose object is a Table of one row (`kubectl get -w`).
+fn table_line(kind: &KindInfo, type_: &str, obj: &Obj, include: IncludeObject) -> Bytes {
+    let t = table::render(
+        kind,
+        &[obj.to_value()],
+        &obj.meta().resource_version,
+        include,
+        std::time::SystemTime::now(),
+    );
+    let mut v =
+        serde_json::to_vec(&serde_json::json!({"type": type_, "object": t})).expect("serializable");
     v.push(b'\n');
     Bytes::from(v)
 }
@@ -78,6 +99,7 @@ async fn stream(
     ns: Option<String>,
     opts: ListOptions,
     from: Option<u64>,
+    table: Option<IncludeObject>,
     tx: Tx,
 ) -> Result<(), ()> {
     let mut revisions = app.store.subscribe();
@@ -89,7 +111,11 @@ async fn stream(
             let snap = app.store.snapshot();
             for obj in snap.list(kind.kind, ns.as_deref().unwrap_or("")) {
                 if opts.matches(&obj, ns.as_deref()) {
-                    send(&tx, added_line(&obj)).await?;
+                    let line = match table {
+                        Some(include) => table_line(kind, "ADDED", &obj, include),
+                        None => added_line(&obj),
+                    };
+                    send(&tx, line).await?;
                 }
             }
             snap.revision
@@ -115,7 +141,19 @@ async fn stream(
                 for e in events {
                     cursor = e.revision;
                     if e.obj.kind() == kind.kind && opts.matches(&e.obj, ns.as_deref()) {
-                        send(&tx, e.line().clone()).await?;
+                        let line = match table {
+                            Some(include) => {
+                                let type_ = serde_json::to_value(e.type_).unwrap_or_default();
+                                table_line(
+                                    kind,
+                                    type_.as_str().unwrap_or("MODIFIED"),
+                                    &e.obj,
+                                    include,
+                                )
+                            }
+                            None => e.line().clone(),
+                        };
+                        send(&tx, line).await?;
                         sent_since_tick = true;
                     }
                 }

@@ -320,5 +320,7 @@ async fn collect_orphans(store: &Store, state: &State) {
     }
 }
 
+pub mod history;
+
 #[cfg(test)]
 mod tests;

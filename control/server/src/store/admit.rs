@@ -148,13 +148,39 @@ fn allocate_service(
                 .map_err(|_| field("spec.clusterIP", "not an IPv4 address"))?,
         )
     };
-    match alloc::cluster_ip(
+    // The service CIDR's first address belongs to default/kubernetes, as
+    // in Kubernetes (a Service that held it before keeps it).
+    let reserved = crate::kubernetes_service::reserved_ip(ctx.ranges.service_cidr);
+    let is_api = owner_key
+        == format!(
+            "{}/{}",
+            crate::kubernetes_service::NAMESPACE,
+            crate::kubernetes_service::NAME
+        );
+    let had_it = old.is_some_and(|o| o.spec.cluster_ip == reserved.to_string());
+    if requested == Some(reserved) && !is_api && !had_it {
+        return Err(field(
+            "spec.clusterIP",
+            format!("{reserved} is reserved for the default/kubernetes Service"),
+        ));
+    }
+    let mut allocated = alloc::cluster_ip(
         &state.cluster_ips,
         ctx.ranges,
         &mut ctx.cursors.cluster_ip,
         requested,
         &owner_key,
-    ) {
+    );
+    if requested.is_none() && !is_api && allocated.as_ref().is_ok_and(|ip| *ip == reserved) {
+        allocated = alloc::cluster_ip(
+            &state.cluster_ips,
+            ctx.ranges,
+            &mut ctx.cursors.cluster_ip,
+            None,
+            &owner_key,
+        );
+    }
+    match allocated {
         Ok(ip) => svc.spec.cluster_ip = ip.to_string(),
         Err(e) => errs.extend(field("spec.clusterIP", e)),
     }
@@ -205,4 +231,18 @@ fn allocate_service(
 
 impl Admit for Endpoints {}
 
-impl Admit for Deployment {}
+impl Admit for Deployment {
+    fn admit_create(&mut self, _state: &State, _ctx: &mut Ctx) -> Result<(), Vec<FieldError>> {
+        crate::controllers::deployments::history::record(self, None);
+        Ok(())
+    }
+    fn admit_update(
+        &mut self,
+        old: &Self,
+        _state: &State,
+        _ctx: &mut Ctx,
+    ) -> Result<(), Vec<FieldError>> {
+        crate::controllers::deployments::history::record(self, Some(old));
+        Ok(())
+    }
+}

@@ -114,6 +114,10 @@ pub enum WriteOp {
 
 struct Request {
     op: WriteOp,
+    /// Validate, default and allocate as the write would, on a scratch copy
+    /// of the state: nothing is stored, no event is sent, no allocation
+    /// stays taken (`dryRun=All`).
+    dry_run: bool,
     reply: tokio::sync::oneshot::Sender<Result<Obj, StoreError>>,
 }
 
@@ -220,7 +224,27 @@ impl Store {
     pub async fn write(&self, op: WriteOp) -> Result<Obj, StoreError> {
         let (reply, rx) = tokio::sync::oneshot::channel();
         self.writer
-            .send(Request { op, reply })
+            .send(Request {
+                op,
+                dry_run: false,
+                reply,
+            })
+            .await
+            .map_err(|_| StoreError::Closed)?;
+        rx.await.map_err(|_| StoreError::Closed)?
+    }
+
+    /// What `write(op)` would answer now, without writing anything: the
+    /// same validation, defaults and allocations, run by the writer on a
+    /// scratch copy of the state and allocators.
+    pub async fn dry_run(&self, op: WriteOp) -> Result<Obj, StoreError> {
+        let (reply, rx) = tokio::sync::oneshot::channel();
+        self.writer
+            .send(Request {
+                op,
+                dry_run: true,
+                reply,
+            })
             .await
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
@@ -291,7 +315,24 @@ impl Writer {
         let mut events = Vec::new();
         let mut results = Vec::with_capacity(requests.len());
         let mut replies = Vec::with_capacity(requests.len());
-        for Request { op, reply } in requests {
+        for Request { op, dry_run, reply } in requests {
+            if dry_run {
+                let mut scratch = next.clone();
+                let mut cursors = self.cursors.clone();
+                let mut ctx = Ctx {
+                    ranges: &self.config.ranges,
+                    cursors: &mut cursors,
+                };
+                let result = apply(
+                    &mut scratch,
+                    &mut ctx,
+                    op,
+                    &mut Batch::default(),
+                    &mut Vec::new(),
+                );
+                let _ = reply.send(result);
+                continue;
+            }
             let mut ctx = Ctx {
                 ranges: &self.config.ranges,
                 cursors: &mut self.cursors,

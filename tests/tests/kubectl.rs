@@ -1,0 +1,741 @@
+//! The real kubectl (v1.32, on PATH) against keel-control: one keel-control
+//! over TLS with a self-signed `CA:TRUE` certificate given by a relative
+//! path, a kubeconfig written by `keelctl kubeconfig`, and kubectl's
+//! everyday commands, each one's output checked. A Node is registered
+//! through the API and the test plays its agent: it reports every pod
+//! bound to the node Running and Ready, as keel-agent would, so rollouts
+//! finish. Everything listens on loopback, as the other keel-control tests
+//! do; nothing is sent anywhere else.
+
+use std::{
+    path::{Path, PathBuf},
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use keel_api::{
+    Pod,
+    client::{Client, ListParams},
+};
+use keel_tests::process::{ControlProcess, bin};
+use serde_json::{Value, json};
+
+/// One kubectl run: exit code, stdout, stderr.
+struct Run {
+    code: i32,
+    out: String,
+    err: String,
+}
+
+struct Kubectl {
+    kubeconfig: PathBuf,
+    /// kubectl's discovery and HTTP cache, kept out of $HOME.
+    cache: PathBuf,
+}
+
+impl Kubectl {
+    fn run(&self, args: &[&str]) -> Run {
+        let out = Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&self.kubeconfig)
+            .arg("--cache-dir")
+            .arg(&self.cache)
+            .arg("--request-timeout=20s")
+            .args(args)
+            .output()
+            .expect("kubectl on PATH");
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            out: String::from_utf8_lossy(&out.stdout).into_owned(),
+            err: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+
+    /// Runs and insists on success; stdout.
+    fn ok(&self, args: &[&str]) -> String {
+        let r = self.run(args);
+        assert_eq!(
+            r.code, 0,
+            "kubectl {args:?} failed:\nstdout: {}\nstderr: {}",
+            r.out, r.err
+        );
+        r.out
+    }
+
+    /// A jsonpath of one object.
+    fn jsonpath(&self, what: &[&str], path: &str) -> String {
+        let arg = format!("jsonpath={path}");
+        let mut args = vec!["get"];
+        args.extend_from_slice(what);
+        args.extend(["-o", &arg]);
+        self.ok(&args)
+    }
+}
+
+/// The first line of a table, its columns split on runs of spaces.
+fn header(table: &str) -> Vec<String> {
+    table
+        .lines()
+        .next()
+        .unwrap_or("")
+        .split("  ")
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+fn examples() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples")
+}
+
+/// Reports every pod bound to a node Running and Ready (what an agent
+/// does once its containers pass their readiness probes).
+async fn play_agent(c: &Client) {
+    let Ok(pods) = c.list::<Pod>("", &ListParams::default()).await else {
+        return;
+    };
+    for pod in pods.items {
+        let ready = pod
+            .status
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
+        if pod.spec.node_name.is_empty() || ready {
+            continue;
+        }
+        let mut v = serde_json::to_value(&pod).unwrap();
+        let containers: Vec<Value> = pod
+            .spec
+            .containers
+            .iter()
+            .map(|c| {
+                json!({"name": c.name, "image": c.image, "ready": true, "started": true,
+                            "restartCount": 0, "state": {"running": {}}})
+            })
+            .collect();
+        v["status"]["phase"] = json!("Running");
+        v["status"]["podIP"] = json!("10.244.0.9");
+        v["status"]["conditions"] = json!([
+            {"type": "PodScheduled", "status": "True"},
+            {"type": "Ready", "status": "True"},
+            {"type": "ContainersReady", "status": "True"}
+        ]);
+        v["status"]["containerStatuses"] = json!(containers);
+        let pod: Pod = serde_json::from_value(v).unwrap();
+        let _ = c.update_status(&pod).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kubectl_drives_keel_control() {
+    if Command::new("kubectl")
+        .args(["version", "--client"])
+        .output()
+        .is_err()
+    {
+        eprintln!("SKIPPED: no kubectl on PATH (the machine image brings kubectl 1.32)");
+        return;
+    }
+    // A self-signed certificate that is its own CA (CA:TRUE), as kubeadm-
+    // style scripts make them; given to keel-control by a relative path.
+    let here = tempfile::Builder::new()
+        .prefix(".keel-t-kubectl-")
+        .tempdir_in(".")
+        .unwrap();
+    let mut params =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_string(), "localhost".to_string()])
+            .unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let key = rcgen::KeyPair::generate().unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    std::fs::write(here.path().join("cert.pem"), cert.pem()).unwrap();
+    std::fs::write(here.path().join("key.pem"), key.serialize_pem()).unwrap();
+    let rel = |f: &str| {
+        format!(
+            "./{}/{f}",
+            here.path().file_name().unwrap().to_str().unwrap()
+        )
+    };
+    let control = ControlProcess::start(&[
+        "--tls-cert",
+        &rel("cert.pem"),
+        "--tls-key",
+        &rel("key.pem"),
+        "--node-monitor-grace",
+        "10m",
+    ]);
+    // keel's own client reads client.json (its CA path made absolute) and
+    // accepts the CA:TRUE certificate, as kubectl does.
+    let c = control.client();
+    c.list::<Pod>("", &ListParams::default()).await.unwrap();
+
+    let kubeconfig = control.data_dir().join("kubeconfig");
+    let status = Command::new(bin("keelctl"))
+        .arg("--config")
+        .arg(control.client_config_path())
+        .args(["kubeconfig", "-o"])
+        .arg(&kubeconfig)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let k = Kubectl {
+        kubeconfig,
+        cache: control.data_dir().join("kube-cache"),
+    };
+
+    // Discovery.
+    let version: Value = serde_json::from_str(&k.ok(&["version", "-o", "json"])).unwrap();
+    assert_eq!(version["serverVersion"]["minor"], "32", "{version}");
+    let resources = k.ok(&["api-resources"]);
+    for row in [
+        ["pods", "po", "v1", "true", "Pod"],
+        ["deployments", "deploy", "apps/v1", "true", "Deployment"],
+        ["nodes", "no", "v1", "false", "Node"],
+    ] {
+        assert!(
+            resources
+                .lines()
+                .any(|l| l.split_whitespace().collect::<Vec<_>>() == row),
+            "{row:?} in\n{resources}"
+        );
+    }
+    // The API server's own Service.
+    assert_eq!(
+        k.jsonpath(
+            &["svc", "kubernetes"],
+            "{.spec.clusterIP} {.spec.ports[0].port}"
+        ),
+        "10.96.0.1 443"
+    );
+
+    // A Node for the scheduler, and the test as its agent.
+    let node = json!({"apiVersion": "v1", "kind": "Node", "metadata": {"name": "node-1"},
+        "status": {"conditions": [{"type": "Ready", "status": "True"}],
+                   "addresses": [{"type": "InternalIP", "address": "192.0.2.10"}],
+                   "capacity": {"cpu": "8", "memory": "16Gi", "pods": "110"},
+                   "allocatable": {"cpu": "8", "memory": "16Gi", "pods": "110"}}});
+    let node_file = control.data_dir().join("node.json");
+    std::fs::write(&node_file, node.to_string()).unwrap();
+    assert_eq!(
+        k.ok(&["create", "-f", node_file.to_str().unwrap()]).trim(),
+        "node/node-1 created"
+    );
+    c.request_raw(
+        keel_api::client::HttpMethod::PUT,
+        "/api/v1/nodes/node-1/status",
+        Some(node.to_string().into_bytes()),
+    )
+    .await
+    .unwrap();
+    let agent_client = control.client();
+    let agent = tokio::spawn(async move {
+        loop {
+            play_agent(&agent_client).await;
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+
+    // apply -f a directory, client-side.
+    let applied = k.ok(&["apply", "-f", examples().to_str().unwrap()]);
+    for line in [
+        "pod/client created",
+        "deployment.apps/web created",
+        "service/web created",
+        "service/web-nodeport created",
+    ] {
+        assert!(applied.contains(line), "{line} in {applied}");
+    }
+
+    // get, in every output.
+    let wait_ready = |what: &str, want: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let got = k.jsonpath(&["deploy", what], "{.status.readyReplicas}");
+            if got == want {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{what}: ready {got}, want {want}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    };
+    wait_ready("web", "3");
+    let pods = k.ok(&["get", "pods"]);
+    assert_eq!(
+        header(&pods),
+        ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    );
+    assert!(
+        pods.lines()
+            .any(|l| l.starts_with("client ") && l.contains(" 1/1 ") && l.contains(" Running ")),
+        "{pods}"
+    );
+    let wide = k.ok(&["get", "pods", "-o", "wide"]);
+    assert_eq!(
+        header(&wide),
+        [
+            "NAME",
+            "READY",
+            "STATUS",
+            "RESTARTS",
+            "AGE",
+            "IP",
+            "NODE",
+            "NOMINATED NODE",
+            "READINESS GATES"
+        ]
+    );
+    assert!(wide.contains("node-1"), "{wide}");
+    let names = k.ok(&["get", "pods", "-l", "app=web", "-o", "name"]);
+    assert_eq!(names.lines().count(), 3, "{names}");
+    assert!(names.lines().all(|l| l.starts_with("pod/web-")), "{names}");
+    let all = k.ok(&["get", "pods", "-A"]);
+    assert_eq!(header(&all)[0], "NAMESPACE");
+    let yaml = k.ok(&["get", "deploy", "web", "-o", "yaml"]);
+    assert!(
+        yaml.contains("kind: Deployment") && yaml.contains("replicas: 3"),
+        "{yaml}"
+    );
+    let json_out: Value = serde_json::from_str(&k.ok(&["get", "svc", "-o", "json"])).unwrap();
+    assert_eq!(json_out["kind"], "List");
+    let svcs = k.ok(&["get", "svc,deploy"]);
+    assert!(
+        svcs.contains("service/web-nodeport") && svcs.contains("80:30080/TCP"),
+        "{svcs}"
+    );
+    assert!(
+        svcs.contains("deployment.apps/web") && svcs.contains("3/3"),
+        "{svcs}"
+    );
+    let nodes = k.ok(&["get", "no"]);
+    assert!(
+        nodes
+            .lines()
+            .any(|l| l.starts_with("node-1") && l.contains(" Ready ")),
+        "{nodes}"
+    );
+    let ep = k.ok(&["get", "ep", "kubernetes"]);
+    assert_eq!(header(&ep), ["NAME", "ENDPOINTS", "AGE"]);
+    let missing = k.run(&["get", "svc", "nope"]);
+    assert_eq!(missing.code, 1);
+    assert!(
+        missing
+            .err
+            .contains(r#"Error from server (NotFound): services "nope" not found"#),
+        "{}",
+        missing.err
+    );
+
+    // diff and re-apply an edited file: updated in place.
+    let edited = control.data_dir().join("web.yaml");
+    std::fs::write(
+        &edited,
+        std::fs::read_to_string(examples().join("web.yaml"))
+            .unwrap()
+            .replace("replicas: 3", "replicas: 2"),
+    )
+    .unwrap();
+    let diff = k.run(&["diff", "-f", edited.to_str().unwrap()]);
+    assert_eq!(diff.code, 1, "{}", diff.err);
+    assert!(
+        diff.out.contains("-  replicas: 3") && diff.out.contains("+  replicas: 2"),
+        "{}",
+        diff.out
+    );
+    let uid = k.jsonpath(&["deploy", "web"], "{.metadata.uid}");
+    let reapplied = k.ok(&["apply", "-f", edited.to_str().unwrap()]);
+    assert!(
+        reapplied.contains("deployment.apps/web configured"),
+        "{reapplied}"
+    );
+    assert!(reapplied.contains("service/web unchanged"), "{reapplied}");
+    assert_eq!(
+        k.jsonpath(&["deploy", "web"], "{.spec.replicas} {.metadata.uid}"),
+        format!("2 {uid}")
+    );
+
+    // Server-side apply, twice: the second drops a label the first set.
+    let ssa = control.data_dir().join("ssa.yaml");
+    let cm = |labels: &str| {
+        format!(
+            "apiVersion: v1\nkind: Service\nmetadata:\n  name: ssa\n  labels: {{{labels}}}\nspec:\n  selector: {{app: web}}\n  ports:\n  - port: 81\n"
+        )
+    };
+    std::fs::write(&ssa, cm("a: '1', b: '2'")).unwrap();
+    let out = k.ok(&["apply", "--server-side", "-f", ssa.to_str().unwrap()]);
+    assert_eq!(out.trim(), "service/ssa serverside-applied");
+    std::fs::write(&ssa, cm("a: '1'")).unwrap();
+    k.ok(&["apply", "--server-side", "-f", ssa.to_str().unwrap()]);
+    assert_eq!(
+        k.jsonpath(&["svc", "ssa"], "{.metadata.labels}"),
+        r#"{"a":"1"}"#
+    );
+
+    // label, annotate, and the three patch types.
+    assert_eq!(
+        k.ok(&["label", "pod", "client", "tier=front"]).trim(),
+        "pod/client labeled"
+    );
+    assert_eq!(
+        k.ok(&["annotate", "pod", "client", "note=hi"]).trim(),
+        "pod/client annotated"
+    );
+    assert_eq!(
+        k.jsonpath(
+            &["pod", "client"],
+            "{.metadata.labels.tier} {.metadata.annotations.note}"
+        ),
+        "front hi"
+    );
+    k.ok(&[
+        "patch",
+        "svc",
+        "web",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"labels":{"m":"1"}}}"#,
+    ]);
+    k.ok(&[
+        "patch",
+        "svc",
+        "web",
+        "--type=json",
+        "-p",
+        r#"[{"op":"add","path":"/metadata/labels/j","value":"2"}]"#,
+    ]);
+    k.ok(&[
+        "patch",
+        "deploy",
+        "web",
+        "-p",
+        r#"{"spec":{"template":{"spec":{"containers":[{"name":"server","env":[{"name":"A","value":"1"}]}]}}}}"#,
+    ]);
+    assert_eq!(
+        k.jsonpath(&["svc", "web"], "{.metadata.labels.m}{.metadata.labels.j}"),
+        "12"
+    );
+    assert_eq!(
+        k.jsonpath(&["deploy", "web"], "{.spec.template.spec.containers[0].name} {.spec.template.spec.containers[0].env[0].name}"),
+        "server A"
+    );
+
+    // scale (the scale subresource), set image, rollout status / restart, wait.
+    assert_eq!(
+        k.ok(&["scale", "deploy", "web", "--replicas=3"]).trim(),
+        "deployment.apps/web scaled"
+    );
+    assert_eq!(k.jsonpath(&["deploy", "web"], "{.spec.replicas}"), "3");
+    assert_eq!(
+        k.ok(&[
+            "set",
+            "image",
+            "deploy/web",
+            "server=registry.keel.test/keel-testbin:v2"
+        ])
+        .trim(),
+        "deployment.apps/web image updated"
+    );
+    let status = k.ok(&["rollout", "status", "deploy/web", "--timeout=60s"]);
+    assert!(status.contains("successfully rolled out"), "{status}");
+    assert!(
+        k.jsonpath(
+            &["pods", "-l", "app=web"],
+            "{.items[*].spec.containers[0].image}"
+        )
+        .split(' ')
+        .all(|i| i == "registry.keel.test/keel-testbin:v2")
+    );
+    // History and undo, through the ReplicaSets derived from the
+    // Deployment's revisions.
+    let history = k.ok(&["rollout", "history", "deploy/web"]);
+    let revisions: Vec<&str> = history
+        .lines()
+        .skip_while(|l| !l.starts_with("REVISION"))
+        .skip(1)
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(revisions.len() >= 2, "{history}");
+    let rs = k.ok(&["get", "rs", "-l", "app=web"]);
+    assert_eq!(header(&rs), ["NAME", "DESIRED", "CURRENT", "READY", "AGE"]);
+    assert_eq!(
+        k.ok(&["rollout", "undo", "deploy/web"]).trim(),
+        "deployment.apps/web rolled back"
+    );
+    assert_eq!(
+        k.jsonpath(
+            &["deploy", "web"],
+            "{.spec.template.spec.containers[0].image}"
+        ),
+        "registry.keel.test/keel-testbin:latest"
+    );
+    let status = k.ok(&["rollout", "status", "deploy/web", "--timeout=60s"]);
+    assert!(status.contains("successfully rolled out"), "{status}");
+    assert_eq!(
+        k.ok(&["rollout", "restart", "deploy/web"]).trim(),
+        "deployment.apps/web restarted"
+    );
+    assert!(
+        !k.jsonpath(
+            &["deploy", "web"],
+            "{.spec.template.metadata.annotations.kubectl\\.kubernetes\\.io/restartedAt}"
+        )
+        .is_empty()
+    );
+    let waited = k.ok(&[
+        "wait",
+        "--for=condition=Available",
+        "deploy/web",
+        "--timeout=60s",
+    ]);
+    assert_eq!(waited.trim(), "deployment.apps/web condition met");
+    let waited = k.ok(&[
+        "wait",
+        "--for=condition=Ready",
+        "pod/client",
+        "--timeout=20s",
+    ]);
+    assert_eq!(waited.trim(), "pod/client condition met");
+
+    // describe.
+    let described = k.ok(&["describe", "deploy", "web"]);
+    assert!(
+        described.contains("Name:") && described.contains("web") && described.contains("Replicas:"),
+        "{described}"
+    );
+    let described = k.ok(&["describe", "pod", "client"]);
+    assert!(
+        described.contains("Node:") && described.contains("node-1"),
+        "{described}"
+    );
+
+    // run and expose (kubectl's own generators), get -w briefly.
+    let run = k.run(&[
+        "run",
+        "one",
+        "--image=busybox",
+        "--labels=job=one",
+        "--",
+        "sleep",
+        "100",
+    ]);
+    assert_eq!(run.out.trim(), "pod/one created", "{}", run.err);
+    assert!(
+        run.err.contains("spec.dnsPolicy"),
+        "the dropped field is named: {}",
+        run.err
+    );
+    assert_eq!(
+        k.ok(&["expose", "deploy", "web", "--port=8080", "--name=web-8080"])
+            .trim(),
+        "service/web-8080 exposed"
+    );
+    assert_eq!(
+        k.jsonpath(&["svc", "web-8080"], "{.spec.selector.app}"),
+        "web"
+    );
+    // kubectl's typed clients send protobuf.
+    assert_eq!(
+        k.ok(&[
+            "create",
+            "deployment",
+            "nginx",
+            "--image=nginx:1",
+            "--replicas=2",
+            "--port=80"
+        ])
+        .trim(),
+        "deployment.apps/nginx created"
+    );
+    assert_eq!(
+        k.jsonpath(&["deploy", "nginx"], "{.spec.replicas} {.spec.template.spec.containers[0].image} {.spec.template.spec.containers[0].ports[0].containerPort}"),
+        "2 nginx:1 80"
+    );
+    assert_eq!(
+        k.ok(&["create", "service", "nodeport", "np", "--tcp=80:8080"])
+            .trim(),
+        "service/np created"
+    );
+    assert_eq!(
+        k.jsonpath(&["svc", "np"], "{.spec.type} {.spec.ports[0].targetPort}"),
+        "NodePort 8080"
+    );
+    let watch = k.run(&["get", "pods", "-l", "job=one", "-w", "--request-timeout=2s"]);
+    assert_eq!(
+        header(&watch.out),
+        ["NAME", "READY", "STATUS", "RESTARTS", "AGE"]
+    );
+    assert!(
+        watch.out.lines().any(|l| l.starts_with("one ")),
+        "{}",
+        watch.out
+    );
+
+    // Server dry runs write nothing.
+    let dry = k.ok(&["delete", "pod", "one", "--dry-run=server"]);
+    assert_eq!(dry.trim(), r#"pod "one" deleted (server dry run)"#);
+    k.ok(&["get", "pod", "one"]);
+    let dry = k.ok(&["apply", "-f", ssa.to_str().unwrap(), "--dry-run=server"]);
+    assert!(dry.contains("(server dry run)"), "{dry}");
+
+    // delete -l, delete -f, wait --for=delete.
+    let deleted = k.ok(&["delete", "pod", "-l", "job=one"]);
+    assert_eq!(deleted.trim(), r#"pod "one" deleted"#);
+    let deleted = k.ok(&[
+        "delete",
+        "-f",
+        examples().join("client.yaml").to_str().unwrap(),
+    ]);
+    assert_eq!(deleted.trim(), r#"pod "client" deleted"#);
+    let gone = k.run(&["wait", "--for=delete", "pod/client", "--timeout=5s"]);
+    assert_eq!(gone.code, 0, "{}", gone.err);
+    assert!(
+        k.ok(&["get", "pods", "-o", "name"])
+            .lines()
+            .all(|l| l != "pod/client")
+    );
+
+    // keelctl where it overlaps with kubectl.
+    let keelctl = |args: &[&str]| {
+        let out = Command::new(bin("keelctl"))
+            .arg("--config")
+            .arg(control.client_config_path())
+            .args(args)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, names, _) = keelctl(&["get", "deploy,svc", "-o", "name"]);
+    assert!(ok);
+    assert!(
+        names.lines().any(|l| l == "deployment.apps/web")
+            && names.lines().any(|l| l == "service/np"),
+        "{names}"
+    );
+    let (ok, out, err) = keelctl(&["delete", "svc", "-l", "app=np"]);
+    assert!(ok, "{err}");
+    assert_eq!(out.trim(), "service/np deleted");
+    let (ok, out, err) = keelctl(&[
+        "delete",
+        "-f",
+        examples().join("web.yaml").to_str().unwrap(),
+    ]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("deployment/web deleted") && out.contains("service/web-nodeport deleted"),
+        "{out}"
+    );
+    let (ok, script, _) = keelctl(&["completion", "bash"]);
+    assert!(ok && script.contains("_keelctl()") && script.contains("kubeconfig"));
+    let empty = control.data_dir().join("empty.yaml");
+    std::fs::write(&empty, "# nothing\n").unwrap();
+    let (ok, _, err) = keelctl(&["apply", "-f", empty.to_str().unwrap()]);
+    assert!(!ok && err.contains("no objects passed to apply"), "{err}");
+
+    agent.abort();
+    let log = control.log();
+    assert!(
+        log.lines().any(|l| l.contains("keel_control::request")
+            && l.contains("method=POST")
+            && l.contains("/api/v1/namespaces/default/pods")
+            && l.contains("code=201")),
+        "requests are logged:\n{log}"
+    );
+}
+
+/// What the Python `kubernetes` client (client-go's sibling, from
+/// Debian's python3-kubernetes, which `cargo xtask setup` installs) does
+/// against keel-control: create, list, watch resumed from a
+/// resourceVersion, patch. Prints one JSON object for the test to check.
+const PYTHON_CLIENT: &str = r#"
+import json, kubernetes
+from kubernetes import client, config, watch
+config.load_kube_config()
+v1 = client.CoreV1Api()
+def pod(name):
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": name, "labels": {"app": "py"}},
+            "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+out = {}
+out["created"] = v1.create_namespaced_pod("default", pod("py-a")).metadata.name
+listed = v1.list_namespaced_pod("default", label_selector="app=py")
+out["listed"] = [p.metadata.name for p in listed.items]
+rv = listed.metadata.resource_version
+v1.create_namespaced_pod("default", pod("py-b"))
+patched = v1.patch_namespaced_pod("py-a", "default", {"metadata": {"labels": {"patched": "yes"}}})
+out["patched"] = patched.metadata.labels.get("patched")
+events = []
+w = watch.Watch()
+for e in w.stream(v1.list_namespaced_pod, "default", label_selector="app=py", resource_version=rv, timeout_seconds=2):
+    o = e["object"]
+    events.append([e["type"], o.metadata.name])
+    if (o.metadata.labels or {}).get("patched") == "yes" or len(events) == 10:
+        w.stop()
+out["resumed"] = events
+print(json.dumps(out))
+"#;
+
+#[tokio::test]
+async fn the_python_kubernetes_client_lists_watches_creates_and_patches() {
+    let python = Path::new("/usr/bin/python3");
+    let has_client = Command::new(python)
+        .args(["-c", "import kubernetes"])
+        .status()
+        .is_ok_and(|s| s.success());
+    if !has_client {
+        eprintln!(
+            "SKIPPED: /usr/bin/python3 has no `kubernetes` module (Debian's python3-kubernetes; `cargo xtask setup` installs it)"
+        );
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let cert = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let (cert_path, key_path) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert_path, cert.cert.pem()).unwrap();
+    std::fs::write(&key_path, cert.signing_key.serialize_pem()).unwrap();
+    let control = ControlProcess::start(&[
+        "--tls-cert",
+        cert_path.to_str().unwrap(),
+        "--tls-key",
+        key_path.to_str().unwrap(),
+    ]);
+    let kubeconfig = control.data_dir().join("kubeconfig");
+    let status = Command::new(bin("keelctl"))
+        .arg("--config")
+        .arg(control.client_config_path())
+        .args(["kubeconfig", "-o"])
+        .arg(&kubeconfig)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let out = Command::new(python)
+        .args(["-c", PYTHON_CLIENT])
+        .env("KUBECONFIG", &kubeconfig)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let got: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(got["created"], "py-a");
+    assert_eq!(got["listed"], json!(["py-a"]));
+    assert_eq!(got["patched"], "yes");
+    // The watch resumed after the list: it sees what came after (py-b's
+    // creation, the scheduler's status writes, the patch of py-a), not
+    // py-a's creation.
+    let events = got["resumed"].as_array().unwrap();
+    assert!(events.contains(&json!(["ADDED", "py-b"])), "{events:?}");
+    assert_eq!(
+        events.last().unwrap(),
+        &json!(["MODIFIED", "py-a"]),
+        "{events:?}"
+    );
+    assert!(!events.contains(&json!(["ADDED", "py-a"])), "{events:?}");
+}
