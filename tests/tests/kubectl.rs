@@ -522,10 +522,12 @@ async fn kubectl_drives_keel_control() {
         "100",
     ]);
     assert_eq!(run.out.trim(), "pod/one created", "{}", run.err);
-    assert!(
-        run.err.contains("spec.dnsPolicy"),
-        "the dropped field is named: {}",
-        run.err
+    // kubectl run sends dnsPolicy, which keel implements: kept, no warning.
+    assert!(!run.err.contains("spec.dnsPolicy"), "{}", run.err);
+    assert_eq!(
+        k.ok(&["get", "pod", "one", "-o", "jsonpath={.spec.dnsPolicy}"])
+            .trim(),
+        "ClusterFirst"
     );
     assert_eq!(
         k.ok(&["expose", "deploy", "web", "--port=8080", "--name=web-8080"])

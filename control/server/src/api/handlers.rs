@@ -303,11 +303,9 @@ fn decode_value(
 
 /// Fields of Kubernetes' schema that keel does not implement: accepted
 /// and dropped with a warning naming them, whatever `fieldValidation` says
-/// (kubectl's generators send several of them, e.g. `kubectl run` sends
-/// `dnsPolicy`).
+/// (kubectl's generators send several of them, e.g. `kubectl create
+/// deployment` sends `terminationMessagePath`).
 const KUBERNETES_FIELDS_KEEL_IGNORES: &[&str] = &[
-    "dnsPolicy",
-    "dnsConfig",
     "enableServiceLinks",
     "schedulerName",
     "serviceAccountName",

@@ -450,7 +450,7 @@ async fn field_validation_strict_refuses_warn_names_ignore_drops() {
     assert_eq!(code, StatusCode::CREATED);
     assert!(headers.get(header::WARNING).is_none());
     let mut run = pod_json("c");
-    run["spec"]["dnsPolicy"] = json!("ClusterFirst");
+    run["spec"]["tolerations"] = json!([{"operator": "Exists"}]);
     let (code, headers, _) = send_raw(
         &mut app,
         Method::POST,
@@ -466,7 +466,7 @@ async fn field_validation_strict_refuses_warn_names_ignore_drops() {
             .unwrap()
             .to_str()
             .unwrap()
-            .contains("spec.dnsPolicy")
+            .contains("spec.tolerations")
     );
 }
 
