@@ -9,7 +9,7 @@ use keel_api::client::ClientConfigFile;
 use crate::{
     api::{self, AppState},
     auth,
-    config::ServerConfig,
+    config::{ServerConfig, StoreBackend},
     controllers,
     store::{Store, StoreConfig, redb::RedbBackend},
 };
@@ -26,15 +26,21 @@ pub async fn run(
     fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
     let token = auth::load_or_create_token(&config.token_path())?;
-    let backend = RedbBackend::open(&config.db_path())?;
-    let store = Store::open(
-        Box::new(backend),
-        StoreConfig {
-            ranges: config.ranges.clone(),
-            history: config.watch_history,
-        },
-    )
-    .context("opening the store")?;
+    let store_config = StoreConfig {
+        ranges: config.ranges.clone(),
+        history: config.watch_history,
+    };
+    let store = match &config.store {
+        StoreBackend::Redb => {
+            let backend = RedbBackend::open(&config.db_path())?;
+            Store::open(Box::new(backend), store_config).context("opening the store")?
+        }
+        StoreBackend::Etcd(etcd) => Store::open_etcd(etcd.clone(), store_config)
+            .await
+            .with_context(|| {
+                format!("opening the store on etcd at {}", etcd.endpoints.join(","))
+            })?,
+    };
     let client = ClientConfigFile {
         server: config.url(),
         token_file: "token".into(),

@@ -9,6 +9,7 @@
 
 mod admit;
 pub mod backend;
+pub mod etcd;
 pub mod history;
 pub mod redb;
 pub mod state;

@@ -1,0 +1,199 @@
+//! keel-control on etcd: the test etcd itself (one member and three, removed
+//! by PID with their namespace), then keel-control's store and API against a
+//! real etcd.
+
+use std::{
+    io::{Read, Write},
+    net::TcpStream,
+    time::Duration,
+};
+
+use std::collections::BTreeSet;
+
+use keel_api::{Kind, Node, Service};
+use keel_control::store::{Obj, Store, StoreConfig, StoreError, etcd::EtcdConfig};
+use keel_tests::{etcd::EtcdCluster, process::wait_for};
+
+/// etcd's `/health` over plain HTTP/1.0 from inside the namespace.
+fn healthy(endpoint: &str) -> bool {
+    let addr = endpoint.trim_start_matches("http://");
+    let Ok(mut s) = TcpStream::connect(addr) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    if s.write_all(b"GET /health HTTP/1.0\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut body = String::new();
+    let _ = s.read_to_string(&mut body);
+    body.contains("\"health\":\"true\"")
+}
+
+fn alive(pid: u32) -> bool {
+    std::path::Path::new(&format!("/proc/{pid}")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .unwrap_or_default()
+            .contains(") Z ")
+}
+
+#[test]
+fn test_etcd_starts_one_or_three_members_and_cleans_up() {
+    let (pid, ns) = {
+        let one = EtcdCluster::single();
+        let ep = one.endpoint(0);
+        one.run(|| {
+            wait_for("a healthy member", Duration::from_secs(10), || {
+                healthy(&ep).then_some(())
+            })
+        });
+        (one.pid(0).unwrap(), one.netns().name().to_string())
+    };
+    assert!(!alive(pid), "etcd {pid} still runs after drop");
+    assert!(
+        !std::path::Path::new(&format!("/run/netns/{ns}")).exists(),
+        "namespace {ns} left behind"
+    );
+
+    let mut three = EtcdCluster::start(3);
+    let pids: Vec<u32> = (0..3).map(|i| three.pid(i).unwrap()).collect();
+    for i in 0..3 {
+        let ep = three.endpoint(i);
+        three.run(|| {
+            wait_for("every member healthy", Duration::from_secs(20), || {
+                healthy(&ep).then_some(())
+            })
+        });
+    }
+    // A killed member's peers keep a quorum and stay healthy; it rejoins.
+    three.kill(1);
+    assert!(!alive(pids[1]));
+    let ep0 = three.endpoint(0);
+    three.run(|| {
+        wait_for("quorum of two", Duration::from_secs(20), || {
+            healthy(&ep0).then_some(())
+        })
+    });
+    three.restart(1);
+    let ep1 = three.endpoint(1);
+    three.run(|| {
+        wait_for("the member rejoined", Duration::from_secs(20), || {
+            healthy(&ep1).then_some(())
+        })
+    });
+    drop(three);
+    for p in pids {
+        assert!(!alive(p), "etcd {p} still runs after drop");
+    }
+}
+
+fn service(name: &str) -> Service {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {"type": "NodePort", "selector": {"app": "web"}, "ports": [{"port": 80}]}
+    }))
+    .unwrap()
+}
+
+fn node(name: &str) -> Node {
+    serde_json::from_value(serde_json::json!({"metadata": {"name": name}})).unwrap()
+}
+
+async fn replica(endpoints: &str) -> Store {
+    Store::open_etcd(
+        EtcdConfig::new(endpoints.split(',').map(String::from).collect()),
+        StoreConfig::default(),
+    )
+    .await
+    .expect("store on etcd")
+}
+
+/// Two replicas on one etcd allocate concurrently: every cluster IP, node
+/// port and pod CIDR is handed out once, both replicas converge on the same
+/// objects at the same resourceVersions (etcd's mod revisions), and a write
+/// from a stale read on one replica is refused after the other changed it.
+#[test]
+fn two_replicas_allocate_without_conflict_and_converge() {
+    let etcd = EtcdCluster::single();
+    let endpoints = etcd.endpoints();
+    etcd.block_on(|| async {
+        let a = replica(&endpoints).await;
+        let b = replica(&endpoints).await;
+        let mut tasks = Vec::new();
+        for i in 0..40 {
+            let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tasks.push(tokio::spawn(async move {
+                s.create(service(&format!("s{i}"))).await
+            }));
+            let s = if i % 2 == 0 { b.clone() } else { a.clone() };
+            tasks.push(tokio::spawn(async move {
+                s.create(node(&format!("n{i}"))).await
+            }));
+        }
+        let (mut ips, mut ports, mut cidrs) = (BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+        for t in tasks {
+            match t.await.unwrap().unwrap() {
+                Obj::Service(s) => {
+                    assert!(
+                        ips.insert(s.spec.cluster_ip.clone()),
+                        "cluster IP handed out twice"
+                    );
+                    assert!(
+                        ports.insert(s.spec.ports[0].node_port.unwrap()),
+                        "node port handed out twice"
+                    );
+                }
+                Obj::Node(n) => assert!(
+                    cidrs.insert(n.spec.pod_cidr.clone()),
+                    "pod CIDR handed out twice"
+                ),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert_eq!((ips.len(), ports.len(), cidrs.len()), (40, 40, 40));
+
+        // Both replicas see the same objects at the same revisions.
+        let target = a.revision().max(b.revision());
+        for s in [&a, &b] {
+            let mut rx = s.subscribe();
+            tokio::time::timeout(Duration::from_secs(10), rx.wait_for(|r| *r >= target))
+                .await
+                .expect("replica caught up")
+                .unwrap();
+        }
+        let (sa, sb) = (a.snapshot(), b.snapshot());
+        let rvs = |st: &keel_control::store::State| {
+            st.list(Kind::Service, "")
+                .iter()
+                .map(|o| (o.key(), o.meta().resource_version.clone()))
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(rvs(&sa), rvs(&sb));
+        assert_eq!(sa.services.len(), 40);
+
+        // Optimistic concurrency across replicas.
+        let Some(Obj::Service(s0)) = sa.get(Kind::Service, "default/s0") else {
+            panic!("s0 missing")
+        };
+        let mut first = (*s0).clone();
+        first.metadata.labels.insert("v".into(), "1".into());
+        a.update(first).await.unwrap();
+        let mut stale = (*s0).clone();
+        stale.metadata.labels.insert("v".into(), "2".into());
+        let err = b.update(stale).await.unwrap_err();
+        assert!(matches!(err, StoreError::Conflict { .. }), "{err}");
+
+        // A third replica started now reads everything, and its watch
+        // history reaches back to the first write.
+        let c = replica(&endpoints).await;
+        assert_eq!(rvs(&c.snapshot()), rvs(&a.snapshot()));
+        let first_rv = sa
+            .list(Kind::Service, "")
+            .iter()
+            .chain(sa.list(Kind::Node, "").iter())
+            .map(|o| o.meta().revision())
+            .min()
+            .unwrap();
+        let events = c.events_after(first_rv - 1).expect("history from etcd");
+        assert_eq!(events.len(), 81, "80 creates and one update");
+    });
+}
