@@ -28,9 +28,19 @@ pub const ETCD: &str = "/usr/bin/etcd";
 const CLIENT_PORT: u16 = 2379;
 const PEER_PORT: u16 = 2380 + 100;
 
+/// Serving certificate, key and client CA (PEM files): members serve
+/// clients over HTTPS and require a client certificate signed by the CA.
+#[derive(Debug, Clone)]
+pub struct ServerTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+    pub client_ca: PathBuf,
+}
+
 /// A running etcd cluster.
 pub struct EtcdCluster {
     members: Vec<Option<Child>>,
+    tls: Option<ServerTls>,
     dir: tempfile::TempDir,
     // Fields drop in order after `Drop::drop` ended the members: the
     // namespace goes last.
@@ -45,6 +55,15 @@ impl EtcdCluster {
 
     /// `n` members forming one cluster; returns once every member serves.
     pub fn start(n: usize) -> Self {
+        Self::start_with(n, None)
+    }
+
+    /// `n` members serving clients over HTTPS with client certificates.
+    pub fn start_tls(n: usize, tls: ServerTls) -> Self {
+        Self::start_with(n, Some(tls))
+    }
+
+    fn start_with(n: usize, tls: Option<ServerTls>) -> Self {
         crate::require_root();
         assert!(
             std::path::Path::new(ETCD).is_file(),
@@ -57,6 +76,7 @@ impl EtcdCluster {
             .expect("temp dir");
         let mut c = Self {
             members: (0..n).map(|_| None).collect(),
+            tls,
             dir,
             netns,
         };
@@ -102,11 +122,19 @@ impl EtcdCluster {
             .append(true)
             .open(self.dir.path().join(format!("{}.log", Self::name(i))))
             .expect("etcd log file");
-        let client = format!("http://127.0.0.1:{}", CLIENT_PORT + i as u16);
+        let client = self.endpoint(i);
         let peer = format!("http://127.0.0.1:{}", PEER_PORT + i as u16);
-        let child = self
-            .netns
-            .command(ETCD)
+        let mut cmd = self.netns.command(ETCD);
+        if let Some(tls) = &self.tls {
+            cmd.arg("--cert-file")
+                .arg(&tls.cert)
+                .arg("--key-file")
+                .arg(&tls.key)
+                .arg("--trusted-ca-file")
+                .arg(&tls.client_ca)
+                .arg("--client-cert-auth");
+        }
+        let child = cmd
             .arg("--name")
             .arg(Self::name(i))
             .arg("--data-dir")
@@ -150,7 +178,8 @@ impl EtcdCluster {
 
     /// The client URL of member `i` (reachable only inside the namespace).
     pub fn endpoint(&self, i: usize) -> String {
-        format!("http://127.0.0.1:{}", CLIENT_PORT + i as u16)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", CLIENT_PORT + i as u16)
     }
 
     /// Every member's client URL, comma-separated (`--etcd-endpoints`).

@@ -11,8 +11,14 @@ use std::{
 use std::collections::BTreeSet;
 
 use keel_api::{Kind, Node, Service};
-use keel_control::store::{Obj, Store, StoreConfig, StoreError, etcd::EtcdConfig};
-use keel_tests::{etcd::EtcdCluster, process::wait_for};
+use keel_control::store::{
+    Obj, Store, StoreConfig, StoreError,
+    etcd::{EtcdConfig, EtcdTls},
+};
+use keel_tests::{
+    etcd::{EtcdCluster, ServerTls},
+    process::{wait_for, wait_until},
+};
 
 /// etcd's `/health` over plain HTTP/1.0 from inside the namespace.
 fn healthy(endpoint: &str) -> bool {
@@ -195,5 +201,102 @@ fn two_replicas_allocate_without_conflict_and_converge() {
             .unwrap();
         let events = c.events_after(first_rv - 1).expect("history from etcd");
         assert_eq!(events.len(), 81, "80 creates and one update");
+    });
+}
+
+/// etcd compacts to the revision seen one interval earlier; a replica
+/// started after that cannot serve a watch from before it (410 Expired,
+/// relist) but serves one from after it.
+#[test]
+fn compaction_is_periodic_and_older_watches_expire() {
+    let etcd = EtcdCluster::single();
+    let endpoints = etcd.endpoints();
+    etcd.block_on(|| async {
+        let mut cfg = EtcdConfig::new(vec![endpoints.clone()]);
+        cfg.compact_interval = Duration::from_millis(500);
+        let a = Store::open_etcd(cfg, StoreConfig::default()).await.unwrap();
+        let first = a.create(node("n0")).await.unwrap().meta().revision();
+        for i in 1..5 {
+            a.create(node(&format!("n{i}"))).await.unwrap();
+        }
+        // Compaction reaches `first` within two intervals.
+        let b = wait_until("etcd compacted", Duration::from_secs(10), || async {
+            let b = replica(&endpoints).await;
+            b.events_after(first).is_err().then_some(b)
+        })
+        .await;
+        assert_eq!(b.snapshot().nodes.len(), 5, "compaction keeps the objects");
+        let expired = b.events_after(first).unwrap_err();
+        assert!(expired.oldest > first, "{expired:?}");
+        assert!(b.events_after(expired.oldest - 1).is_ok());
+    });
+}
+
+/// Client certificates to etcd: with the CA and a client certificate the
+/// store works; without a client certificate etcd refuses it.
+#[test]
+fn tls_with_client_certificates() {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let dir = tempfile::tempdir().unwrap();
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca_params = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca_params, ca_key);
+    let leaf = |names: Vec<String>, file: &str| {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(names)
+            .unwrap()
+            .signed_by(&key, &issuer)
+            .unwrap();
+        let (c, k) = (
+            dir.path().join(format!("{file}.pem")),
+            dir.path().join(format!("{file}-key.pem")),
+        );
+        std::fs::write(&c, cert.pem()).unwrap();
+        std::fs::write(&k, key.serialize_pem()).unwrap();
+        (c, k)
+    };
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, ca_cert.pem()).unwrap();
+    let (server_cert, server_key) = leaf(vec!["127.0.0.1".into(), "localhost".into()], "server");
+    let (client_cert, client_key) = leaf(vec!["keel-control".into()], "client");
+    let etcd = EtcdCluster::start_tls(
+        1,
+        ServerTls {
+            cert: server_cert,
+            key: server_key,
+            client_ca: ca.clone(),
+        },
+    );
+    let endpoint = etcd.endpoint(0);
+    assert!(endpoint.starts_with("https://"));
+    etcd.block_on(|| async {
+        let mut cfg = EtcdConfig::new(vec![endpoint.clone()]);
+        cfg.tls = Some(EtcdTls {
+            ca: ca.clone(),
+            cert: Some(client_cert),
+            key: Some(client_key),
+        });
+        let store = Store::open_etcd(cfg.clone(), StoreConfig::default())
+            .await
+            .expect("store over TLS");
+        store.create(node("n1")).await.unwrap();
+        assert_eq!(store.snapshot().nodes.len(), 1);
+
+        cfg.tls = Some(EtcdTls {
+            ca,
+            cert: None,
+            key: None,
+        });
+        let err = tokio::time::timeout(
+            Duration::from_secs(20),
+            Store::open_etcd(cfg, StoreConfig::default()),
+        )
+        .await
+        .expect("refused in time")
+        .err()
+        .expect("no client certificate: refused");
+        assert!(matches!(err, StoreError::Backend(_)), "{err}");
     });
 }

@@ -121,6 +121,8 @@ pub enum EtcdError {
     Decode { key: String, message: String },
     #[error("etcd watch: {0}")]
     Watch(String),
+    #[error("{0}; start again")]
+    Compacted(String),
 }
 
 impl From<EtcdError> for StoreError {
@@ -189,12 +191,13 @@ async fn load(kv: &mut KvClient, cfg: &EtcdConfig) -> Result<State, EtcdError> {
 }
 
 /// Opens a watch on everything under the prefix from `from` (inclusive),
-/// moving `from` up to etcd's compaction point when it is older.
+/// moving `from` up to etcd's compaction point when it is older; returns
+/// the revision it starts from.
 async fn open_watch(
     client: &Client,
     cfg: &EtcdConfig,
     from: i64,
-) -> Result<WatchStream, EtcdError> {
+) -> Result<(WatchStream, i64), EtcdError> {
     let mut from = from.max(1);
     loop {
         let opts = WatchOptions::new()
@@ -220,7 +223,7 @@ async fn open_watch(
                 first.cancel_reason()
             )));
         }
-        return Ok(stream);
+        return Ok((stream, from));
     }
 }
 
@@ -230,14 +233,15 @@ enum Applied {
     Events(Vec<Arc<Event>>, u64),
     /// Nothing changed in the registry up to this revision.
     Progress(u64),
-    /// The watch fell behind etcd's compaction: relist.
-    Compacted,
+    /// The watch fell behind etcd's compaction (at this revision; 0:
+    /// unknown): relist.
+    Compacted(i64),
     Nothing,
 }
 
 fn interpret(resp: &WatchResponse, cfg: &EtcdConfig) -> Result<Applied, EtcdError> {
     if resp.compact_revision() > 0 {
-        return Ok(Applied::Compacted);
+        return Ok(Applied::Compacted(resp.compact_revision()));
     }
     if resp.canceled() {
         return Err(EtcdError::Watch(format!(
@@ -278,7 +282,7 @@ fn interpret(resp: &WatchResponse, cfg: &EtcdConfig) -> Result<Applied, EtcdErro
                         key = %String::from_utf8_lossy(kv.key()),
                         "etcd delete without the previous value (compacted); relisting"
                     );
-                    return Ok(Applied::Compacted);
+                    return Ok(Applied::Compacted(0));
                 };
                 // The deleted object carries the revision of its deletion.
                 let obj = decode(prev.key(), prev.value(), kv.mod_revision())?;
@@ -306,6 +310,68 @@ fn fold(state: &mut State, events: &[Arc<Event>], revision: u64) {
     state.revision = state.revision.max(revision);
 }
 
+/// Reads every object, opens the watch as far back as the history reaches
+/// and reads it up to a barrier written after the list.
+async fn start(
+    client: &Client,
+    kv: &mut KvClient,
+    cfg: &EtcdConfig,
+    config: &StoreConfig,
+    id: &str,
+) -> Result<(State, History, WatchStream), EtcdError> {
+    let mut state = load(kv, cfg).await?;
+    let loaded = state.revision;
+    // History: as far back as `history` revisions (or etcd's compaction).
+    let from = loaded.saturating_sub(config.history as u64) + 1;
+    let (mut stream, from) = open_watch(client, cfg, from as i64).await?;
+    if from as u64 > loaded + 1 {
+        return Err(EtcdError::Compacted(format!(
+            "etcd compacted past revision {loaded} while it was read"
+        )));
+    }
+    // Revisions before `from` are gone (or older than the history keeps).
+    let mut history = History::new(config.history, (from as u64).saturating_sub(1));
+    // Read until the watch has delivered a barrier written after the list:
+    // then the history holds every change up to the list and the state
+    // everything up to the barrier. (etcd 3.4 answers a progress request at
+    // once with its current revision, even to a watcher still catching up,
+    // so a progress response cannot serve as that mark.)
+    let barrier = barrier(kv, cfg, id).await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while state.revision < barrier {
+        let msg = tokio::time::timeout_at(deadline, stream.message())
+            .await
+            .map_err(|_| {
+                EtcdError::Watch("the watch did not deliver the start barrier within 30 s".into())
+            })??
+            .ok_or_else(|| EtcdError::Watch("closed".into()))?;
+        match interpret(&msg, cfg)? {
+            Applied::Events(events, rev) => {
+                fold(&mut state, &events, rev);
+                history.push(events);
+            }
+            Applied::Progress(_) | Applied::Nothing => {}
+            // etcd confirms a watch from a compacted revision, then cancels
+            // it: start from the compaction point when nothing was read yet.
+            Applied::Compacted(at)
+                if at > 0
+                    && at as u64 <= loaded + 1
+                    && state.revision == loaded
+                    && history.is_empty() =>
+            {
+                stream = open_watch(client, cfg, at).await?.0;
+                history = History::new(config.history, (at as u64).saturating_sub(1));
+            }
+            Applied::Compacted(_) => {
+                return Err(EtcdError::Compacted(
+                    "etcd compacted the history while it was read".into(),
+                ));
+            }
+        }
+    }
+    Ok((state, history, stream))
+}
+
 impl super::Store {
     /// Opens the store on etcd: reads every object, fills the watch history
     /// from etcd's, and starts the watch, the writer and the compactor.
@@ -313,44 +379,18 @@ impl super::Store {
         config.ranges.validate().map_err(StoreError::Backend)?;
         let client = connect(&cfg).await?;
         let mut kv = client.kv_client();
-        let mut state = load(&mut kv, &cfg).await?;
-        let loaded = state.revision;
-        // History: as far back as `history` revisions (or etcd's compaction).
-        let from = loaded.saturating_sub(config.history as u64) + 1;
-        let mut stream = open_watch(&client, &cfg, from as i64).await?;
-        let mut history = History::new(config.history, from.saturating_sub(1));
-        // Read until the watch has delivered a barrier written after the
-        // list: then the history holds every change up to the list and the
-        // state everything up to the barrier. (etcd 3.4 answers a progress
-        // request at once with its current revision, even to a watcher still
-        // catching up, so a progress response cannot serve as that mark.)
         let id = uuid::Uuid::new_v4().to_string();
-        let barrier = barrier(&mut kv, &cfg, &id).await?;
-        let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-        while state.revision < barrier {
-            let msg = tokio::time::timeout_at(deadline, stream.message())
-                .await
-                .map_err(|_| {
-                    EtcdError::Watch(
-                        "the watch did not deliver the start barrier within 30 s".into(),
-                    )
-                })?
-                .map_err(EtcdError::from)?
-                .ok_or_else(|| EtcdError::Watch("closed".into()))?;
-            match interpret(&msg, &cfg)? {
-                Applied::Events(events, rev) => {
-                    fold(&mut state, &events, rev);
-                    history.push(events);
+        // A compaction racing the start cancels the watch: read again.
+        let mut attempt = 0;
+        let (state, history, stream) = loop {
+            match start(&client, &mut kv, &cfg, &config, &id).await {
+                Err(EtcdError::Compacted(e)) if attempt < 5 => {
+                    attempt += 1;
+                    tracing::info!(error = %e, "etcd: starting again");
                 }
-                Applied::Progress(_) | Applied::Nothing => {}
-                Applied::Compacted => {
-                    return Err(EtcdError::Watch(
-                        "etcd compacted the history while it was read; start again".into(),
-                    )
-                    .into());
-                }
+                r => break r?,
             }
-        }
+        };
         let (revision, _) = tokio::sync::watch::channel(state.revision);
         let shared = Arc::new(Shared {
             state: std::sync::RwLock::new(Arc::new(state)),
@@ -428,7 +468,7 @@ async fn mirror(
                         }
                         Ok(Applied::Progress(rev)) => publish(&shared, Vec::new(), rev),
                         Ok(Applied::Nothing) => {}
-                        Ok(Applied::Compacted) => break EtcdError::Watch("compacted".into()),
+                        Ok(Applied::Compacted(_)) => break EtcdError::Watch("compacted".into()),
                         Err(e) => break e,
                     }
                 }
