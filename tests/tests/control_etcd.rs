@@ -5,19 +5,20 @@
 use std::{
     io::{Read, Write},
     net::TcpStream,
-    time::Duration,
+    time::{Duration, Instant},
 };
 
 use std::collections::BTreeSet;
 
-use keel_api::{Kind, Node, Service};
+use keel_api::{Endpoints, Kind, Node, Service};
 use keel_control::store::{
     Obj, Store, StoreConfig, StoreError,
     etcd::{EtcdConfig, EtcdTls},
+    leader::Elector,
 };
 use keel_tests::{
     etcd::{EtcdCluster, ServerTls},
-    process::{wait_for, wait_until},
+    process::{ControlProcess, wait_for, wait_until},
 };
 
 /// etcd's `/health` over plain HTTP/1.0 from inside the namespace.
@@ -95,7 +96,7 @@ fn test_etcd_starts_one_or_three_members_and_cleans_up() {
 fn service(name: &str) -> Service {
     serde_json::from_value(serde_json::json!({
         "metadata": {"name": name, "namespace": "default"},
-        "spec": {"type": "NodePort", "selector": {"app": "web"}, "ports": [{"port": 80}]}
+        "spec": {"type": "NodePort", "selector": {"app": name}, "ports": [{"port": 80}]}
     }))
     .unwrap()
 }
@@ -298,5 +299,109 @@ fn tls_with_client_certificates() {
         .err()
         .expect("no client certificate: refused");
         assert!(matches!(err, StoreError::Backend(_)), "{err}");
+    });
+}
+
+/// Leader election for the controllers: one replica leads, a second waits;
+/// when the leader stops renewing (its keeper ends, as in a crash) the second
+/// takes over within the lease TTL, and a write fenced by the old leadership
+/// is refused by etcd.
+#[test]
+fn one_leader_at_a_time_and_fenced_writes() {
+    let etcd = EtcdCluster::single();
+    let endpoints = etcd.endpoints();
+    etcd.block_on(|| async {
+        let cfg = EtcdConfig::new(vec![endpoints.clone()]);
+        let store = replica(&endpoints).await;
+        let ttl = Duration::from_secs(2);
+        let a = Elector::new(keel_control::store::etcd::connect(&cfg).await.unwrap(), &cfg, "a", ttl);
+        let b = Elector::new(keel_control::store::etcd::connect(&cfg).await.unwrap(), &cfg, "b", ttl);
+        let la = a.acquire().await.unwrap();
+        let contender = tokio::spawn(async move { b.acquire().await.map(|l| (l, Instant::now())) });
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        assert!(!contender.is_finished(), "a second leader while the first renews");
+
+        let fenced = store.fenced(la.fence.clone());
+        fenced.create(node("by-a")).await.expect("the leader writes");
+
+        let crashed = Instant::now();
+        drop(la);
+        let (lb, took_over) = tokio::time::timeout(Duration::from_secs(10), contender)
+            .await
+            .expect("a new leader within the TTL")
+            .unwrap()
+            .unwrap();
+        let failover = took_over - crashed;
+        eprintln!("failover after the leader stopped renewing: {failover:?} (ttl {ttl:?})");
+        assert!(failover <= ttl + Duration::from_secs(2), "{failover:?}");
+
+        let err = fenced.create(node("late-from-a")).await.unwrap_err();
+        assert!(
+            matches!(&err, StoreError::Conflict { message, .. } if message.contains("no longer leads")),
+            "{err}"
+        );
+        store
+            .fenced(lb.fence.clone())
+            .create(node("by-b"))
+            .await
+            .expect("the new leader writes");
+        assert!(store.snapshot().get(Kind::Node, "late-from-a").is_none());
+    });
+}
+
+/// Two keel-control processes on one etcd: both serve, the controllers run
+/// on the one that leads; after it is killed with SIGKILL the other takes
+/// the controllers over within the lease TTL (an Endpoints object derived
+/// for a Service created after the kill shows they run).
+#[test]
+fn controllers_fail_over_to_another_replica() {
+    let etcd = EtcdCluster::single();
+    let endpoints = etcd.endpoints();
+    etcd.block_on(|| async {
+        let flags = [
+            "--store",
+            "etcd",
+            "--etcd-endpoints",
+            endpoints.as_str(),
+            "--leader-lease-ttl",
+            "3s",
+        ];
+        let mut replicas = [ControlProcess::start(&flags), ControlProcess::start(&flags)];
+        let leading = |r: &ControlProcess| r.log().contains("leading the controllers");
+        let leader = wait_until("a leader", Duration::from_secs(20), || {
+            let l = replicas.iter().position(leading);
+            async move { l }
+        })
+        .await;
+        let other = 1 - leader;
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        assert!(!leading(&replicas[other]), "two leaders");
+
+        // Both replicas serve; what one writes the other reads.
+        let c_leader = replicas[leader].client();
+        c_leader.create(&service("before")).await.unwrap();
+        let c = replicas[other].client();
+        wait_until("endpoints from the leader", Duration::from_secs(10), || {
+            let c = c.clone();
+            async move { c.get::<Endpoints>("default", "before").await.ok() }
+        })
+        .await;
+
+        let killed = Instant::now();
+        replicas[leader].kill();
+        c.create(&service("after")).await.unwrap();
+        wait_until(
+            "endpoints after the failover",
+            Duration::from_secs(15),
+            || {
+                let c = c.clone();
+                async move { c.get::<Endpoints>("default", "after").await.ok() }
+            },
+        )
+        .await;
+        let took = killed.elapsed();
+        eprintln!("controllers resumed {took:?} after SIGKILL of the leader (lease TTL 3s)");
+        assert!(took < Duration::from_secs(3 + 3), "{took:?}");
+        assert!(leading(&replicas[other]));
     });
 }

@@ -21,6 +21,9 @@ pub struct ServerConfig {
     pub vpc_provider_timeout: Duration,
     /// `--store`: where desired state lives.
     pub store: StoreBackend,
+    /// `--leader-lease-ttl`: on etcd, how long a replica that stopped
+    /// renewing still counts as the controllers' leader.
+    pub leader_lease_ttl: Duration,
 }
 
 /// `--store redb|etcd`.

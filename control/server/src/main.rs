@@ -94,6 +94,10 @@ struct Args {
     /// Client key for etcd (PEM), with --etcd-certfile.
     #[arg(long, requires_all = ["etcd_certfile", "etcd_cafile"])]
     etcd_keyfile: Option<PathBuf>,
+    /// On etcd, the controllers run on one replica at a time, elected with
+    /// an etcd lease of this TTL: another replica takes over within it.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    leader_lease_ttl: Duration,
     /// How often etcd's history is compacted (0s: never).
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     etcd_compaction_interval: Duration,
@@ -173,6 +177,7 @@ async fn main() -> anyhow::Result<()> {
     let store = store_backend(&args)?;
     let config = ServerConfig {
         store,
+        leader_lease_ttl: args.leader_lease_ttl,
         listen: args.listen,
         data_dir: args.data_dir,
         ranges: Ranges {

@@ -11,8 +11,38 @@ use crate::{
     auth,
     config::{ServerConfig, StoreBackend},
     controllers,
-    store::{Store, StoreConfig, redb::RedbBackend},
+    store::{Store, StoreConfig, leader::Elector, redb::RedbBackend},
 };
+
+/// Runs the controllers whenever this replica leads (on etcd), stopping
+/// them as soon as it does not; their writes are fenced by the leader key.
+async fn lead(
+    elector: Elector,
+    store: Store,
+    config: controllers::ControllerConfig,
+    vpc: Option<Arc<dyn crate::vpc::VpcProvider>>,
+) {
+    loop {
+        let mut leadership = match elector.acquire().await {
+            Ok(l) => l,
+            Err(e) => {
+                tracing::warn!(error = %e, "leader election: etcd unreachable; trying again");
+                tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        let tasks = controllers::spawn_all(
+            &store.fenced(leadership.fence.clone()),
+            &config,
+            vpc.clone(),
+        );
+        leadership.wait_lost().await;
+        for t in &tasks {
+            t.abort();
+        }
+        tracing::warn!("stopped the controllers: this replica no longer leads");
+    }
+}
 
 /// Runs until `shutdown` resolves.
 pub async fn run(
@@ -74,7 +104,20 @@ pub async fn run(
         )?)),
         None => None,
     };
-    controllers::spawn_all(&store, &config.controllers, vpc);
+    match &config.store {
+        StoreBackend::Redb => drop(controllers::spawn_all(&store, &config.controllers, vpc)),
+        StoreBackend::Etcd(etcd) => {
+            let client = crate::store::etcd::connect(etcd).await?;
+            let id = format!("{}/{}", config.url(), uuid::Uuid::new_v4());
+            let elector = Elector::new(client, etcd, id, config.leader_lease_ttl);
+            tokio::spawn(lead(
+                elector,
+                store.clone(),
+                config.controllers.clone(),
+                vpc,
+            ));
+        }
+    }
 
     let app = api::router(Arc::new(AppState {
         store,

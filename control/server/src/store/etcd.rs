@@ -40,6 +40,7 @@ use etcd_client::{
 };
 use keel_api::{AnyObject, EventType, Kind};
 
+use super::leader::Fence;
 use super::{
     Event, Obj, Request, Shared, State, StoreConfig, StoreError, WriteOp, admit::Ctx, apply,
     backend::Batch, history::History,
@@ -419,7 +420,11 @@ impl super::Store {
             }
             .run(rx),
         );
-        Ok(Self { shared, writer: tx })
+        Ok(Self {
+            shared,
+            writer: tx,
+            fence: None,
+        })
     }
 }
 
@@ -616,8 +621,8 @@ struct EtcdWriter {
 
 impl EtcdWriter {
     async fn run(mut self, mut rx: tokio::sync::mpsc::Receiver<Request>) {
-        while let Some(Request { op, reply }) = rx.recv().await {
-            let result = self.write(op).await;
+        while let Some(Request { op, reply, fence }) = rx.recv().await {
+            let result = self.write(op, fence.as_deref()).await;
             let _ = reply.send(result);
         }
     }
@@ -633,7 +638,7 @@ impl EtcdWriter {
         }
     }
 
-    async fn write(&mut self, op: WriteOp) -> Result<Obj, StoreError> {
+    async fn write(&mut self, op: WriteOp, fence: Option<&Fence>) -> Result<Obj, StoreError> {
         let allocates = may_allocate(&op);
         for _ in 0..MAX_ATTEMPTS {
             let base = self.shared.state.read().expect("state lock").clone();
@@ -679,6 +684,13 @@ impl EtcdWriter {
                 ));
                 ops.push(TxnOp::put(alloc, Vec::<u8>::new(), None));
             }
+            if let Some(f) = fence {
+                compares.push(Compare::create_revision(
+                    f.key.clone(),
+                    CompareOp::Equal,
+                    f.revision,
+                ));
+            }
             let resp = self
                 .kv
                 .txn(etcd_client::Txn::new().when(compares).and_then(ops))
@@ -688,6 +700,24 @@ impl EtcdWriter {
             if resp.succeeded() {
                 self.caught_up(revision).await?;
                 return Ok(obj.with_resource_version(&revision.to_string()));
+            }
+            if let Some(f) = fence {
+                let now = self
+                    .kv
+                    .get(f.key.clone(), None)
+                    .await
+                    .map_err(|e| StoreError::Backend(format!("etcd: {e}")))?;
+                let holder = now.kvs().first().map(|kv| kv.create_revision());
+                if holder != Some(f.revision) {
+                    let e = &events[0].obj;
+                    return Err(StoreError::Conflict {
+                        kind: e.kind(),
+                        key: e.key(),
+                        message:
+                            "this replica no longer leads the controllers; the write is refused"
+                                .into(),
+                    });
+                }
             }
             // Another writer changed what this write read: wait until the
             // state has everything up to a barrier written after the failed

@@ -11,6 +11,7 @@ mod admit;
 pub mod backend;
 pub mod etcd;
 pub mod history;
+pub mod leader;
 pub mod redb;
 pub mod state;
 
@@ -115,6 +116,8 @@ pub enum WriteOp {
 
 struct Request {
     op: WriteOp,
+    /// On etcd: commit only while this replica leads (controllers' writes).
+    fence: Option<Arc<leader::Fence>>,
     reply: tokio::sync::oneshot::Sender<Result<Obj, StoreError>>,
 }
 
@@ -129,6 +132,7 @@ struct Shared {
 pub struct Store {
     shared: Arc<Shared>,
     writer: tokio::sync::mpsc::Sender<Request>,
+    fence: Option<Arc<leader::Fence>>,
 }
 
 /// The storage key of an object: `Kind/namespace/name` or `Kind/name`.
@@ -182,7 +186,20 @@ impl Store {
                 .run(rx)
             })
             .map_err(|e| StoreError::Backend(format!("starting the writer: {e}")))?;
-        Ok(Self { shared, writer: tx })
+        Ok(Self {
+            shared,
+            writer: tx,
+            fence: None,
+        })
+    }
+
+    /// A handle whose writes commit only while `fence` holds (the leader
+    /// key is the one this replica won); for the controllers on etcd.
+    pub fn fenced(&self, fence: Arc<leader::Fence>) -> Self {
+        Self {
+            fence: Some(fence),
+            ..self.clone()
+        }
     }
 
     /// The current state (an O(1) snapshot).
@@ -221,7 +238,11 @@ impl Store {
     pub async fn write(&self, op: WriteOp) -> Result<Obj, StoreError> {
         let (reply, rx) = tokio::sync::oneshot::channel();
         self.writer
-            .send(Request { op, reply })
+            .send(Request {
+                op,
+                reply,
+                fence: self.fence.clone(),
+            })
             .await
             .map_err(|_| StoreError::Closed)?;
         rx.await.map_err(|_| StoreError::Closed)?
@@ -292,7 +313,8 @@ impl Writer {
         let mut events = Vec::new();
         let mut results = Vec::with_capacity(requests.len());
         let mut replies = Vec::with_capacity(requests.len());
-        for Request { op, reply } in requests {
+        // One process is its only writer: nothing to fence.
+        for Request { op, reply, .. } in requests {
             let mut ctx = Ctx {
                 ranges: &self.config.ranges,
                 cursors: &mut self.cursors,
