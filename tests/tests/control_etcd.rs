@@ -10,7 +10,10 @@ use std::{
 
 use std::collections::BTreeSet;
 
-use keel_api::{Endpoints, Kind, Node, Service};
+use keel_api::{
+    Endpoints, EventType, Kind, Node, Service,
+    client::{Client, ClientConfig, ListParams},
+};
 use keel_control::store::{
     Obj, Store, StoreConfig, StoreError,
     etcd::{EtcdConfig, EtcdTls},
@@ -403,5 +406,58 @@ fn controllers_fail_over_to_another_replica() {
         eprintln!("controllers resumed {took:?} after SIGKILL of the leader (lease TTL 3s)");
         assert!(took < Duration::from_secs(3 + 3), "{took:?}");
         assert!(leading(&replicas[other]));
+    });
+}
+
+/// A client given both replicas' URLs keeps working when the one it uses
+/// is killed, and a watch resumed on the other replica from the last
+/// resourceVersion misses nothing (the replicas share the token through
+/// etcd, and each fills its watch history from etcd's).
+#[test]
+fn clients_fail_over_and_watches_resume_on_another_replica() {
+    let etcd = EtcdCluster::single();
+    let endpoints = etcd.endpoints();
+    etcd.block_on(|| async {
+        let flags = ["--store", "etcd", "--etcd-endpoints", endpoints.as_str()];
+        let mut first = ControlProcess::start(&flags);
+        let second = ControlProcess::start(&flags);
+        assert_eq!(first.token(), second.token(), "one token for every replica");
+        let both = format!("{},{}", first.url(), second.url());
+        let c = Client::new(
+            &ClientConfig::from_parts(&both, &first.data_dir().join("token"), None).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(c.server(), first.url());
+        c.create(&service("a")).await.unwrap();
+        let rv = c
+            .list::<Service>("default", &ListParams::default())
+            .await
+            .unwrap()
+            .metadata
+            .resource_version;
+
+        first.kill();
+        c.create(&service("b"))
+            .await
+            .expect("written through the other replica");
+        assert_eq!(c.server(), second.url());
+        let mut w = c
+            .watch::<Service>("default", &ListParams::default(), &rv)
+            .await
+            .expect("resumed from the old resourceVersion");
+        let e = tokio::time::timeout(Duration::from_secs(10), async {
+            loop {
+                let e = w.next().await.unwrap().unwrap();
+                if e.type_ != EventType::Bookmark {
+                    return e;
+                }
+            }
+        })
+        .await
+        .unwrap();
+        assert_eq!(
+            (e.type_, e.object.metadata.name.as_str()),
+            (EventType::Added, "b")
+        );
     });
 }

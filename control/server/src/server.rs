@@ -55,7 +55,7 @@ pub async fn run(
         .map_err(|e| anyhow::anyhow!("invalid ranges: {e}"))?;
     fs::create_dir_all(&config.data_dir)
         .with_context(|| format!("creating {}", config.data_dir.display()))?;
-    let token = auth::load_or_create_token(&config.token_path())?;
+    let mut token = auth::load_or_create_token(&config.token_path())?;
     let store_config = StoreConfig {
         ranges: config.ranges.clone(),
         history: config.watch_history,
@@ -71,6 +71,18 @@ pub async fn run(
                 format!("opening the store on etcd at {}", etcd.endpoints.join(","))
             })?,
     };
+    if let StoreBackend::Etcd(etcd) = &config.store {
+        // Every replica accepts the same token: the first to start stores
+        // its own in etcd, the others take that one.
+        let shared = crate::store::etcd::shared_token(etcd, &token)
+            .await
+            .context("sharing the API token through etcd")?;
+        if shared != token {
+            tracing::info!(path = %config.token_path().display(), "taking the replicas' shared token from etcd");
+            auth::write_private(&config.token_path(), shared.as_bytes())?;
+            token = shared;
+        }
+    }
     let client = ClientConfigFile {
         server: config.url(),
         token_file: "token".into(),

@@ -167,6 +167,36 @@ pub async fn connect(cfg: &EtcdConfig) -> Result<Client, EtcdError> {
         })
 }
 
+/// The API token every replica accepts: `<prefix>/token`, set to
+/// `candidate` when absent (readable by whoever can read etcd, like
+/// Kubernetes' Secrets).
+pub async fn shared_token(cfg: &EtcdConfig, candidate: &str) -> Result<String, EtcdError> {
+    let mut kv = connect(cfg).await?.kv_client();
+    let key = format!("{}/token", cfg.prefix);
+    let resp = kv
+        .txn(
+            etcd_client::Txn::new()
+                .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+                .and_then([TxnOp::put(key.clone(), candidate, None)])
+                .or_else([TxnOp::get(key.clone(), None)]),
+        )
+        .await?;
+    if resp.succeeded() {
+        return Ok(candidate.to_string());
+    }
+    for r in resp.op_responses() {
+        if let etcd_client::TxnOpResponse::Get(g) = r
+            && let Some(kv) = g.kvs().first()
+        {
+            return Ok(String::from_utf8_lossy(kv.value()).trim().to_string());
+        }
+    }
+    Err(EtcdError::Decode {
+        key,
+        message: "present but unreadable".into(),
+    })
+}
+
 fn decode(key: &[u8], value: &[u8], revision: i64) -> Result<Obj, EtcdError> {
     let any = AnyObject::from_json(value).map_err(|e| EtcdError::Decode {
         key: String::from_utf8_lossy(key).into_owned(),
