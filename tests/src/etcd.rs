@@ -217,6 +217,21 @@ impl EtcdCluster {
         self.netns.run(f)
     }
 
+    /// A multi-threaded runtime whose workers are inside the cluster's
+    /// namespace, for tests that kill and restart members while tasks run:
+    /// run futures with `rt.block_on(rt.spawn(…))`, so they run on the
+    /// workers (a future given to `block_on` itself runs on the caller's
+    /// thread, outside the namespace).
+    pub fn runtime(&self) -> tokio::runtime::Runtime {
+        self.netns.run(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .enable_all()
+                .build()
+                .expect("tokio runtime")
+        })
+    }
+
     /// Runs an async test body on a multi-threaded runtime whose workers are
     /// all inside the cluster's namespace.
     pub fn block_on<R: Send, F: std::future::Future<Output = R>>(

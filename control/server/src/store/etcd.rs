@@ -625,6 +625,18 @@ async fn barrier(kv: &mut KvClient, cfg: &EtcdConfig, id: &str) -> Result<u64, E
     Ok(resp.header().map(|h| h.revision()).unwrap_or(0).max(0) as u64)
 }
 
+/// Whether a failed call surely never reached etcd (the connection to the
+/// member could not be made).
+fn never_sent(e: &etcd_client::Error) -> bool {
+    let mut text = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        text.push_str(&s.to_string());
+        src = s.source();
+    }
+    text.contains("tcp connect error") || text.contains("ConnectionRefused")
+}
+
 /// Whether a write may allocate (a pod CIDR, a cluster IP, node ports).
 fn may_allocate(op: &WriteOp) -> bool {
     match op {
@@ -654,6 +666,24 @@ impl EtcdWriter {
         while let Some(Request { op, reply, fence }) = rx.recv().await {
             let result = self.write(op, fence.as_deref()).await;
             let _ = reply.send(result);
+        }
+    }
+
+    /// Sends a transaction; a member that cannot be connected to (killed,
+    /// restarting) never saw it, so it goes to another one, for up to
+    /// [`WATCH_WAIT`]. Any other failure may or may not have committed and
+    /// is the client's to retry, as with kube-apiserver.
+    async fn txn(&mut self, txn: etcd_client::Txn) -> Result<etcd_client::TxnResponse, StoreError> {
+        let deadline = tokio::time::Instant::now() + WATCH_WAIT;
+        loop {
+            match self.kv.txn(txn.clone()).await {
+                Ok(r) => return Ok(r),
+                Err(e) if never_sent(&e) && tokio::time::Instant::now() < deadline => {
+                    tracing::debug!(error = %e, "etcd: a member is unreachable; trying another");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(StoreError::Backend(format!("etcd: {e}"))),
+            }
         }
     }
 
@@ -721,11 +751,8 @@ impl EtcdWriter {
                     f.revision,
                 ));
             }
-            let resp = self
-                .kv
-                .txn(etcd_client::Txn::new().when(compares).and_then(ops))
-                .await
-                .map_err(|e| StoreError::Backend(format!("etcd: {e}")))?;
+            let txn = etcd_client::Txn::new().when(compares).and_then(ops);
+            let resp = self.txn(txn).await?;
             let revision = resp.header().map(|h| h.revision()).unwrap_or(0).max(0) as u64;
             if resp.succeeded() {
                 self.caught_up(revision).await?;
