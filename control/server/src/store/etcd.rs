@@ -50,6 +50,8 @@ use crate::alloc::Cursors;
 /// How often a write is computed again after losing a race to another
 /// replica before it is refused as a conflict.
 const MAX_ATTEMPTS: usize = 32;
+/// Writes one replica sends to etcd at once.
+const MAX_IN_FLIGHT: usize = 256;
 /// How long a write waits for the replica's watch to reach its revision.
 const WATCH_WAIT: Duration = Duration::from_secs(10);
 
@@ -445,7 +447,7 @@ impl super::Store {
                 cfg,
                 shared: shared.clone(),
                 config,
-                cursors: Cursors::default(),
+                cursors: Default::default(),
                 id,
             }
             .run(rx),
@@ -656,16 +658,29 @@ struct EtcdWriter {
     cfg: EtcdConfig,
     shared: Arc<Shared>,
     config: StoreConfig,
-    cursors: Cursors,
+    cursors: Arc<tokio::sync::Mutex<Cursors>>,
     /// This replica's barrier key name.
     id: String,
 }
 
 impl EtcdWriter {
-    async fn run(mut self, mut rx: tokio::sync::mpsc::Receiver<Request>) {
+    /// Writes run concurrently (up to [`MAX_IN_FLIGHT`]): etcd orders
+    /// them and its compares refuse the loser of a race on one key. Writes
+    /// that may allocate run one at a time on this replica, so they do not
+    /// all pick the same free value and lose to each other.
+    async fn run(self, mut rx: tokio::sync::mpsc::Receiver<Request>) {
+        let this = Arc::new(self);
+        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
         while let Some(Request { op, reply, fence }) = rx.recv().await {
-            let result = self.write(op, fence.as_deref()).await;
-            let _ = reply.send(result);
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            let this = this.clone();
+            tokio::spawn(async move {
+                let result = this.write(op, fence.as_deref()).await;
+                let _ = reply.send(result);
+                drop(slot);
+            });
         }
     }
 
@@ -673,10 +688,11 @@ impl EtcdWriter {
     /// restarting) never saw it, so it goes to another one, for up to
     /// [`WATCH_WAIT`]. Any other failure may or may not have committed and
     /// is the client's to retry, as with kube-apiserver.
-    async fn txn(&mut self, txn: etcd_client::Txn) -> Result<etcd_client::TxnResponse, StoreError> {
+    async fn txn(&self, txn: etcd_client::Txn) -> Result<etcd_client::TxnResponse, StoreError> {
         let deadline = tokio::time::Instant::now() + WATCH_WAIT;
+        let mut kv = self.kv.clone();
         loop {
-            match self.kv.txn(txn.clone()).await {
+            match kv.txn(txn.clone()).await {
                 Ok(r) => return Ok(r),
                 Err(e) if never_sent(&e) && tokio::time::Instant::now() < deadline => {
                     tracing::debug!(error = %e, "etcd: a member is unreachable; trying another");
@@ -698,8 +714,16 @@ impl EtcdWriter {
         }
     }
 
-    async fn write(&mut self, op: WriteOp, fence: Option<&Fence>) -> Result<Obj, StoreError> {
+    async fn write(&self, op: WriteOp, fence: Option<&Fence>) -> Result<Obj, StoreError> {
         let allocates = may_allocate(&op);
+        // Held for the whole write when it may allocate; other writes never
+        // touch the cursors.
+        let mut shared_cursors = if allocates {
+            Some(self.cursors.clone().lock_owned().await)
+        } else {
+            None
+        };
+        let mut unused = Cursors::default();
         for _ in 0..MAX_ATTEMPTS {
             let base = self.shared.state.read().expect("state lock").clone();
             let mut next = (*base).clone();
@@ -707,7 +731,10 @@ impl EtcdWriter {
             let mut events = Vec::new();
             let mut ctx = Ctx {
                 ranges: &self.config.ranges,
-                cursors: &mut self.cursors,
+                cursors: match shared_cursors.as_mut() {
+                    Some(c) => c,
+                    None => &mut unused,
+                },
             };
             let obj = apply(&mut next, &mut ctx, op.clone(), &mut batch, &mut events)?;
             if events.is_empty() {
@@ -761,6 +788,7 @@ impl EtcdWriter {
             if let Some(f) = fence {
                 let now = self
                     .kv
+                    .clone()
                     .get(f.key.clone(), None)
                     .await
                     .map_err(|e| StoreError::Backend(format!("etcd: {e}")))?;
@@ -780,7 +808,7 @@ impl EtcdWriter {
             // state has everything up to a barrier written after the failed
             // transaction, then decide again.
             let _ = revision;
-            let barrier = barrier(&mut self.kv, &self.cfg, &self.id).await?;
+            let barrier = barrier(&mut self.kv.clone(), &self.cfg, &self.id).await?;
             self.caught_up(barrier).await?;
         }
         let (kind, key) = match &op {
