@@ -71,7 +71,8 @@ impl Elector {
             client,
             key: format!("{}/leader", cfg.prefix),
             id: id.into(),
-            ttl: ttl.max(Duration::from_secs(2)),
+            // etcd leases have whole seconds.
+            ttl: Duration::from_secs(ttl.as_secs().max(2)),
         }
     }
 
@@ -79,8 +80,10 @@ impl Elector {
     pub async fn acquire(&self) -> Result<Leadership, EtcdError> {
         let ttl_secs = self.ttl.as_secs().max(2) as i64;
         loop {
-            let lease = self.client.lease_client().grant(ttl_secs, None).await?.id();
+            // The lease's TTL runs from when etcd granted it: count from
+            // before asking.
             let granted_at = tokio::time::Instant::now();
+            let lease = self.client.lease_client().grant(ttl_secs, None).await?.id();
             let resp = self
                 .client
                 .kv_client()
