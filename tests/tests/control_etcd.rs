@@ -607,3 +607,40 @@ fn controller_failover_over_20_kills() {
         assert!(*times.last().unwrap() < Duration::from_secs(5), "{times:?}");
     });
 }
+
+/// A leader cut off from etcd (here: its only member killed) stops leading
+/// on its own before its lease can have expired at etcd, so another replica
+/// can only start after this one stopped.
+#[test]
+fn a_leader_cut_off_from_etcd_steps_down_before_its_lease_expires() {
+    let mut etcd = EtcdCluster::single();
+    let endpoints = etcd.endpoints();
+    let rt = etcd.runtime();
+    let ttl = Duration::from_secs(3);
+    let mut leadership = rt
+        .block_on(rt.spawn(async move {
+            let cfg = EtcdConfig::new(vec![endpoints]);
+            let client = keel_control::store::etcd::connect(&cfg).await.unwrap();
+            Elector::new(client, &cfg, "cut-off", ttl)
+                .acquire()
+                .await
+                .unwrap()
+        }))
+        .unwrap();
+    // Let at least one keep-alive be answered.
+    std::thread::sleep(Duration::from_millis(1500));
+    let cut = Instant::now();
+    etcd.kill(0);
+    let stepped_down = rt
+        .block_on(rt.spawn(async move {
+            tokio::time::timeout(Duration::from_secs(10), leadership.wait_lost())
+                .await
+                .expect("stepped down");
+            Instant::now()
+        }))
+        .unwrap();
+    let after = stepped_down - cut;
+    eprintln!("stepped down {after:?} after losing etcd (lease TTL {ttl:?})");
+    assert!(after < ttl, "{after:?}: the lease may have expired first");
+    rt.shutdown_timeout(Duration::from_secs(2));
+}
