@@ -21,7 +21,8 @@ struct Args {
     /// keel-control's client.json.
     #[arg(long, env = "KEEL_CONFIG")]
     config: Option<PathBuf>,
-    /// Server URL (with --token-file instead of --config).
+    /// Server URL, or several replicas comma-separated, tried in turn (with
+    /// --token-file instead of --config).
     #[arg(long, env = "KEEL_SERVER")]
     server: Option<String>,
     #[arg(long, env = "KEEL_TOKEN_FILE")]

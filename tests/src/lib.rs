@@ -10,6 +10,7 @@ pub mod bpffs;
 pub mod cgroup;
 pub mod cni;
 pub mod containerd;
+pub mod etcd;
 pub mod labnet;
 pub mod lb;
 pub mod lb_node;

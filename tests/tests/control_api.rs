@@ -1,6 +1,8 @@
 //! keel-control's API against the real binary: CRUD, selectors, conflicts,
 //! validation, authentication, watch (including resume after a restart and
-//! expiry), persistence, the status subresource and TLS.
+//! expiry), persistence, the status subresource and TLS. The tests of what
+//! the store decides run twice: on redb (`redb::…`) and on a real etcd
+//! (`etcd::…`, keel-control with `--store etcd` in the etcd's namespace).
 
 use std::time::Duration;
 
@@ -8,7 +10,54 @@ use keel_api::{
     EventType, Pod, Service,
     client::{Client, ClientConfig, ClientError, ListParams},
 };
-use keel_tests::process::ControlProcess;
+use keel_tests::{etcd::EtcdCluster, process::ControlProcess};
+
+/// keel-control's flags: the store's, then the test's own.
+fn args<'a>(store: &'a [String], extra: &[&'a str]) -> Vec<&'a str> {
+    store
+        .iter()
+        .map(String::as_str)
+        .chain(extra.iter().copied())
+        .collect()
+}
+
+/// Runs each named test (an `async fn(store: &[String])`) on redb (no store
+/// flags) and on a fresh single-member etcd.
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {
+        mod redb {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(&[]).await
+                }
+            )*
+        }
+        mod etcd {
+            $(
+                #[test]
+                fn $name() {
+                    let etcd = super::EtcdCluster::single();
+                    let store = vec![
+                        "--store".to_string(),
+                        "etcd".to_string(),
+                        "--etcd-endpoints".to_string(),
+                        etcd.endpoints(),
+                    ];
+                    etcd.block_on(|| super::$name(&store));
+                }
+            )*
+        }
+    };
+}
+
+on_both_stores!(
+    crud_selectors_and_conflicts,
+    bad_input_is_refused_naming_the_field_and_changes_nothing,
+    watch_streams_changes_and_resumes_after_restart,
+    watch_from_compacted_history_says_relist,
+    status_is_a_separate_subresource,
+);
 
 fn pod(name: &str, app: &str) -> Pod {
     serde_json::from_value(serde_json::json!({
@@ -33,9 +82,8 @@ fn api_code(e: ClientError) -> (u16, keel_api::Status) {
     }
 }
 
-#[tokio::test]
-async fn crud_selectors_and_conflicts() {
-    let control = ControlProcess::start(&[]);
+async fn crud_selectors_and_conflicts(store: &[String]) {
+    let control = ControlProcess::start(&args(store, &[]));
     let c = control.client();
     for (n, app) in [("a", "web"), ("b", "web"), ("c", "db")] {
         c.create(&pod(n, app)).await.unwrap();
@@ -93,9 +141,8 @@ async fn crud_selectors_and_conflicts() {
     );
 }
 
-#[tokio::test]
-async fn bad_input_is_refused_naming_the_field_and_changes_nothing() {
-    let control = ControlProcess::start(&[]);
+async fn bad_input_is_refused_naming_the_field_and_changes_nothing(store: &[String]) {
+    let control = ControlProcess::start(&args(store, &[]));
     let c = control.client();
     let mut bad = pod("bad", "web");
     bad.spec.containers[0].ports[0].container_port = 70000;
@@ -221,9 +268,8 @@ async fn requests_without_the_token_are_refused() {
     );
 }
 
-#[tokio::test]
-async fn watch_streams_changes_and_resumes_after_restart() {
-    let mut control = ControlProcess::start(&[]);
+async fn watch_streams_changes_and_resumes_after_restart(store: &[String]) {
+    let mut control = ControlProcess::start(&args(store, &[]));
     let c = control.client();
     let list = c
         .list::<Pod>("default", &ListParams::default())
@@ -314,9 +360,8 @@ async fn watch_streams_changes_and_resumes_after_restart() {
     );
 }
 
-#[tokio::test]
-async fn watch_from_compacted_history_says_relist() {
-    let control = ControlProcess::start(&["--watch-history", "5"]);
+async fn watch_from_compacted_history_says_relist(store: &[String]) {
+    let control = ControlProcess::start(&args(store, &["--watch-history", "5"]));
     let c = control.client();
     for i in 0..20 {
         c.create(&pod(&format!("p{i}"), "web")).await.unwrap();
@@ -346,9 +391,8 @@ async fn watch_from_compacted_history_says_relist() {
     }
 }
 
-#[tokio::test]
-async fn status_is_a_separate_subresource() {
-    let control = ControlProcess::start(&[]);
+async fn status_is_a_separate_subresource(store: &[String]) {
+    let control = ControlProcess::start(&args(store, &[]));
     let c = control.client();
     let created: Pod = c.create(&pod("a", "web")).await.unwrap();
     let mut st = created.clone();

@@ -34,6 +34,9 @@ const APT_PACKAGES: &[&str] = &[
     "iperf3",
     "sockperf",
     "hyperfine",
+    // keel-control's etcd backend (issue 15) is tested against Debian's etcd
+    // 3.4 (`/usr/bin/etcd`; the package's systemd unit is never started).
+    "etcd-server",
     // keel-cni's runtime test: podman 4.3 with its CNI backend (conmon comes
     // with it).
     "podman",

@@ -18,7 +18,8 @@ pub struct ConnectArgs {
     /// Talk to the keel-control of this lab (see `keelctl lab`).
     #[arg(long, global = true, env = "KEEL_LAB")]
     lab: Option<String>,
-    /// Server URL, e.g. http://127.0.0.1:6443 (with --token-file instead of --config).
+    /// Server URL, e.g. http://127.0.0.1:6443, or several replicas
+    /// comma-separated, tried in turn (with --token-file instead of --config).
     #[arg(long, global = true, env = "KEEL_SERVER")]
     server: Option<String>,
     /// File holding the bearer token.

@@ -19,6 +19,21 @@ pub struct ServerConfig {
     pub vpc_provider: Option<String>,
     /// `--vpc-provider-timeout`: how long one run of the provider may take.
     pub vpc_provider_timeout: Duration,
+    /// `--store`: where desired state lives.
+    pub store: StoreBackend,
+    /// `--leader-lease-ttl`: on etcd, how long a replica that stopped
+    /// renewing still counts as the controllers' leader.
+    pub leader_lease_ttl: Duration,
+}
+
+/// `--store redb|etcd`.
+#[derive(Debug, Clone, Default)]
+pub enum StoreBackend {
+    /// One redb file in the data directory (the default).
+    #[default]
+    Redb,
+    /// An etcd cluster (`--etcd-endpoints`), shared by every replica.
+    Etcd(crate::store::etcd::EtcdConfig),
 }
 
 #[derive(Debug, Clone)]

@@ -6,8 +6,9 @@ use anyhow::Context;
 use clap::Parser;
 use keel_control::{
     alloc::Ranges,
-    config::{ServerConfig, TlsConfig},
+    config::{ServerConfig, StoreBackend, TlsConfig},
     controllers::ControllerConfig,
+    store::etcd::{EtcdConfig, EtcdTls},
 };
 
 /// keel's control service: desired state for nodes, pods, services and
@@ -74,6 +75,72 @@ struct Args {
     /// How long one run of the VPC provider may take before it is killed.
     #[arg(long, default_value = "2m", value_parser = humantime::parse_duration)]
     vpc_provider_timeout: Duration,
+    /// Where desired state lives: one redb file in --data-dir, or an etcd
+    /// cluster (--etcd-endpoints) that several replicas can share.
+    #[arg(long, value_enum, default_value_t = StoreKind::Redb)]
+    store: StoreKind,
+    /// etcd client URLs, comma-separated (with --store etcd).
+    #[arg(long, value_delimiter = ',')]
+    etcd_endpoints: Vec<String>,
+    /// Every key keel-control writes in etcd starts with this.
+    #[arg(long, default_value = "/keel")]
+    etcd_prefix: String,
+    /// CA that signed etcd's serving certificates (turns on TLS to etcd).
+    #[arg(long)]
+    etcd_cafile: Option<PathBuf>,
+    /// Client certificate for etcd (PEM), with --etcd-keyfile.
+    #[arg(long, requires_all = ["etcd_keyfile", "etcd_cafile"])]
+    etcd_certfile: Option<PathBuf>,
+    /// Client key for etcd (PEM), with --etcd-certfile.
+    #[arg(long, requires_all = ["etcd_certfile", "etcd_cafile"])]
+    etcd_keyfile: Option<PathBuf>,
+    /// On etcd, the controllers run on one replica at a time, elected with
+    /// an etcd lease of this TTL: another replica takes over within it.
+    #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
+    leader_lease_ttl: Duration,
+    /// How often etcd's history is compacted (0s: never).
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    etcd_compaction_interval: Duration,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+enum StoreKind {
+    Redb,
+    Etcd,
+}
+
+fn store_backend(args: &Args) -> anyhow::Result<StoreBackend> {
+    let etcd_flags = !args.etcd_endpoints.is_empty() || args.etcd_cafile.is_some();
+    match args.store {
+        StoreKind::Redb => {
+            anyhow::ensure!(
+                !etcd_flags,
+                "--etcd-endpoints/--etcd-cafile need --store etcd (the store is redb)"
+            );
+            Ok(StoreBackend::Redb)
+        }
+        StoreKind::Etcd => {
+            anyhow::ensure!(
+                !args.etcd_endpoints.is_empty(),
+                "--store etcd needs --etcd-endpoints (e.g. https://10.0.0.1:2379,https://10.0.0.2:2379)"
+            );
+            let prefix = args.etcd_prefix.trim_end_matches('/').to_string();
+            anyhow::ensure!(
+                prefix.starts_with('/'),
+                "--etcd-prefix: {:?} must start with /",
+                args.etcd_prefix
+            );
+            let mut etcd = EtcdConfig::new(args.etcd_endpoints.clone());
+            etcd.prefix = prefix;
+            etcd.compact_interval = args.etcd_compaction_interval;
+            etcd.tls = args.etcd_cafile.clone().map(|ca| EtcdTls {
+                ca,
+                cert: args.etcd_certfile.clone(),
+                key: args.etcd_keyfile.clone(),
+            });
+            Ok(StoreBackend::Etcd(etcd))
+        }
+    }
 }
 
 fn parse_port_range(s: &str) -> anyhow::Result<std::ops::RangeInclusive<u16>> {
@@ -107,7 +174,10 @@ async fn main() -> anyhow::Result<()> {
             .with_ansi(ansi)
             .init();
     }
+    let store = store_backend(&args)?;
     let config = ServerConfig {
+        store,
+        leader_lease_ttl: args.leader_lease_ttl,
         listen: args.listen,
         data_dir: args.data_dir,
         ranges: Ranges {

@@ -51,7 +51,8 @@ pub enum ConfigError {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClientConfigFile {
-    /// `http://10.0.0.1:6443` or `https://…`.
+    /// `http://10.0.0.1:6443` or `https://…`; several replicas
+    /// comma-separated (`https://a:6443,https://b:6443`), tried in turn.
     pub server: String,
     /// File holding the bearer token; relative paths are relative to this file.
     pub token_file: PathBuf,
@@ -106,16 +107,26 @@ impl ClientConfig {
             });
         }
         let ca_pem = ca_file.map(read).transpose()?;
-        if !server.starts_with("http://") && !server.starts_with("https://") {
-            return Err(ConfigError::Scheme {
-                server: server.to_string(),
-            });
+        for one in server.split(',').map(str::trim) {
+            if !one.starts_with("http://") && !one.starts_with("https://") {
+                return Err(ConfigError::Scheme {
+                    server: one.to_string(),
+                });
+            }
         }
         Ok(Self {
             server: server.to_string(),
             token,
             ca_pem,
         })
+    }
+
+    /// Each server URL (`server` may list several replicas, comma-separated).
+    pub fn servers(&self) -> impl Iterator<Item = &str> {
+        self.server
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
     }
 
     pub(crate) fn tls_config(&self) -> Result<rustls::ClientConfig, ConfigError> {
@@ -228,3 +239,6 @@ impl rustls::client::danger::ServerCertVerifier for PinnedOrWebPki {
         self.inner.supported_verify_schemes()
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -81,18 +81,21 @@ fn encode(s: &str) -> String {
     out
 }
 
-/// A client for one keel-control server. Cheap to clone.
+/// A client for keel-control: one server, or several replicas
+/// (`server` = comma-separated URLs) it fails over between. Cheap to clone;
+/// clones share which replica is in use.
 #[derive(Clone)]
 pub struct Client {
     http: HyperClient<Connector, Full<Bytes>>,
-    server: Arc<str>,
+    servers: Arc<[Arc<str>]>,
+    current: Arc<std::sync::atomic::AtomicUsize>,
     auth: Arc<str>,
 }
 
 impl std::fmt::Debug for Client {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Client")
-            .field("server", &self.server)
+            .field("servers", &self.servers)
             .finish_non_exhaustive()
     }
 }
@@ -131,13 +134,19 @@ impl Client {
             .build(connector);
         Ok(Self {
             http,
-            server: config.server.trim_end_matches('/').into(),
+            servers: config
+                .servers()
+                .map(|s| Arc::from(s.trim_end_matches('/')))
+                .collect(),
+            current: Default::default(),
             auth: format!("Bearer {}", config.token).into(),
         })
     }
 
+    /// The server in use (the first of several until one fails).
     pub fn server(&self) -> &str {
-        &self.server
+        let i = self.current.load(std::sync::atomic::Ordering::Relaxed);
+        &self.servers[i % self.servers.len()]
     }
 
     async fn send(
@@ -146,30 +155,55 @@ impl Client {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<hyper::Response<hyper::body::Incoming>, ClientError> {
-        let uri = format!("{}{path}", self.server);
-        let req = Request::builder()
-            .method(method)
-            .uri(&uri)
-            .header(header::AUTHORIZATION, &*self.auth)
-            .header(header::ACCEPT, "application/json")
-            .header(header::CONTENT_TYPE, "application/json")
-            .body(Full::new(Bytes::from(body.unwrap_or_default())))
-            .map_err(|e| ClientError::Protocol {
-                path: path.into(),
-                message: e.to_string(),
-            })?;
-        self.http.request(req).await.map_err(|e| {
-            let mut message = e.to_string();
-            let mut src: Option<&dyn std::error::Error> = std::error::Error::source(&e);
-            while let Some(s) = src {
-                message = format!("{message}: {s}");
-                src = s.source();
+        let body = Bytes::from(body.unwrap_or_default());
+        // With several replicas: on to the next when one cannot be reached.
+        // A request that may have reached a server is sent again only when
+        // it is a read: a write is retried elsewhere only when its
+        // connection was never made.
+        let first = self.current.load(std::sync::atomic::Ordering::Relaxed);
+        let mut attempt = 0;
+        loop {
+            let server = &self.servers[(first + attempt) % self.servers.len()];
+            let req = Request::builder()
+                .method(method.clone())
+                .uri(format!("{server}{path}"))
+                .header(header::AUTHORIZATION, &*self.auth)
+                .header(header::ACCEPT, "application/json")
+                .header(header::CONTENT_TYPE, "application/json")
+                .body(Full::new(body.clone()))
+                .map_err(|e| ClientError::Protocol {
+                    path: path.into(),
+                    message: e.to_string(),
+                })?;
+            match self.http.request(req).await {
+                Ok(resp) => {
+                    if attempt > 0 {
+                        self.current.store(
+                            (first + attempt) % self.servers.len(),
+                            std::sync::atomic::Ordering::Relaxed,
+                        );
+                    }
+                    return Ok(resp);
+                }
+                Err(e) => {
+                    attempt += 1;
+                    let retry = e.is_connect() || method == Method::GET;
+                    if retry && attempt < self.servers.len() {
+                        continue;
+                    }
+                    let mut message = e.to_string();
+                    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(&e);
+                    while let Some(s) = src {
+                        message = format!("{message}: {s}");
+                        src = s.source();
+                    }
+                    return Err(ClientError::Unreachable {
+                        server: server.to_string(),
+                        message,
+                    });
+                }
             }
-            ClientError::Unreachable {
-                server: self.server.to_string(),
-                message,
-            }
-        })
+        }
     }
 
     /// Sends a request and reads the whole answer; non-2xx becomes ClientError::Api.
@@ -187,7 +221,7 @@ impl Client {
                 .collect()
                 .await
                 .map_err(|e| ClientError::Unreachable {
-                    server: self.server.to_string(),
+                    server: self.server().to_string(),
                     message: e.to_string(),
                 })?
                 .to_bytes();

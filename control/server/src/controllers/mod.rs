@@ -101,18 +101,22 @@ impl Follower {
     }
 }
 
-/// Starts every controller; they run until the runtime shuts down. The
-/// route controller runs only with a VPC provider (`vpc` mode).
+/// Starts every controller; they run until the runtime shuts down or the
+/// returned tasks are aborted (a replica that stops leading). The route
+/// controller runs only with a VPC provider (`vpc` mode).
 pub fn spawn_all(
     store: &Store,
     config: &ControllerConfig,
     vpc: Option<Arc<dyn crate::vpc::VpcProvider>>,
-) {
-    tokio::spawn(nodes::run(store.clone(), config.clone()));
-    tokio::spawn(scheduler::run(store.clone(), config.clone()));
-    tokio::spawn(endpoints::run(store.clone(), config.clone()));
-    tokio::spawn(deployments::run(store.clone(), config.clone()));
+) -> Vec<tokio::task::JoinHandle<()>> {
+    let mut tasks = vec![
+        tokio::spawn(nodes::run(store.clone(), config.clone())),
+        tokio::spawn(scheduler::run(store.clone(), config.clone())),
+        tokio::spawn(endpoints::run(store.clone(), config.clone())),
+        tokio::spawn(deployments::run(store.clone(), config.clone())),
+    ];
     if let Some(p) = vpc {
-        tokio::spawn(routes::run(store.clone(), config.clone(), p));
+        tasks.push(tokio::spawn(routes::run(store.clone(), config.clone(), p)));
     }
+    tasks
 }

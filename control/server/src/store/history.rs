@@ -95,15 +95,13 @@ impl History {
         self.events.is_empty()
     }
 
-    /// Appends events (consecutive revisions), dropping the oldest beyond
-    /// capacity. Returns the new compaction point.
+    /// Appends events (ascending revisions: consecutive from the embedded
+    /// writer, with gaps on etcd, whose revisions also count writes outside
+    /// the registry), dropping the oldest beyond capacity. Returns the new
+    /// compaction point.
     pub fn push(&mut self, events: impl IntoIterator<Item = Arc<Event>>) -> u64 {
         for e in events {
-            debug_assert!(
-                self.events
-                    .back()
-                    .is_none_or(|b| b.revision + 1 == e.revision)
-            );
+            debug_assert!(self.events.back().is_none_or(|b| b.revision < e.revision));
             self.events.push_back(e);
         }
         while self.events.len() > self.capacity {
@@ -121,15 +119,8 @@ impl History {
                 oldest: self.compacted + 1,
             });
         }
-        let Some(first) = self.events.front().map(|e| e.revision) else {
-            return Ok(Vec::new());
-        };
-        let start = (after + 1).saturating_sub(first) as usize;
-        Ok(self
-            .events
-            .range(start.min(self.events.len())..)
-            .cloned()
-            .collect())
+        let start = self.events.partition_point(|e| e.revision <= after);
+        Ok(self.events.range(start..).cloned().collect())
     }
 }
 

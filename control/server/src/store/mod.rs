@@ -9,7 +9,9 @@
 
 mod admit;
 pub mod backend;
+pub mod etcd;
 pub mod history;
+pub mod leader;
 pub mod redb;
 pub mod state;
 
@@ -118,6 +120,8 @@ struct Request {
     /// of the state: nothing is stored, no event is sent, no allocation
     /// stays taken (`dryRun=All`).
     dry_run: bool,
+    /// On etcd: commit only while this replica leads (controllers' writes).
+    fence: Option<Arc<leader::Fence>>,
     reply: tokio::sync::oneshot::Sender<Result<Obj, StoreError>>,
 }
 
@@ -132,6 +136,7 @@ struct Shared {
 pub struct Store {
     shared: Arc<Shared>,
     writer: tokio::sync::mpsc::Sender<Request>,
+    fence: Option<Arc<leader::Fence>>,
 }
 
 /// The storage key of an object: `Kind/namespace/name` or `Kind/name`.
@@ -185,7 +190,20 @@ impl Store {
                 .run(rx)
             })
             .map_err(|e| StoreError::Backend(format!("starting the writer: {e}")))?;
-        Ok(Self { shared, writer: tx })
+        Ok(Self {
+            shared,
+            writer: tx,
+            fence: None,
+        })
+    }
+
+    /// A handle whose writes commit only while `fence` holds (the leader
+    /// key is the one this replica won); for the controllers on etcd.
+    pub fn fenced(&self, fence: Arc<leader::Fence>) -> Self {
+        Self {
+            fence: Some(fence),
+            ..self.clone()
+        }
     }
 
     /// The current state (an O(1) snapshot).
@@ -228,6 +246,7 @@ impl Store {
                 op,
                 dry_run: false,
                 reply,
+                fence: self.fence.clone(),
             })
             .await
             .map_err(|_| StoreError::Closed)?;
@@ -244,6 +263,7 @@ impl Store {
                 op,
                 dry_run: true,
                 reply,
+                fence: None,
             })
             .await
             .map_err(|_| StoreError::Closed)?;
@@ -315,7 +335,11 @@ impl Writer {
         let mut events = Vec::new();
         let mut results = Vec::with_capacity(requests.len());
         let mut replies = Vec::with_capacity(requests.len());
-        for Request { op, dry_run, reply } in requests {
+        // One process is its only writer: nothing to fence.
+        for Request {
+            op, dry_run, reply, ..
+        } in requests
+        {
             if dry_run {
                 let mut scratch = next.clone();
                 let mut cursors = self.cursors.clone();

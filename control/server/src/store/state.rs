@@ -79,6 +79,15 @@ impl Obj {
         }
     }
 
+    /// A copy with `metadata.resourceVersion` set to `rv`.
+    pub fn with_resource_version(&self, rv: &str) -> Self {
+        with_obj!(self, o => {
+            let mut c = (**o).clone();
+            c.meta_mut().resource_version = rv.to_string();
+            Obj::from_any(c.into())
+        })
+    }
+
     /// A field-selector field's value.
     pub fn field(&self, path: &str) -> Option<String> {
         with_obj!(self, o => o.field(path))

@@ -1,0 +1,875 @@
+//! The store on etcd (v3 API, through `etcd-client`): etcd holds the
+//! objects and decides every write; each keel-control replica keeps the same
+//! in-memory state and watch history as on redb, fed by one etcd watch.
+//!
+//! - Objects live at `<prefix>/registry/<plural>/<namespace>/<name>` (or
+//!   `<plural>/<name>` when cluster-scoped); their `resourceVersion` is the
+//!   key's mod revision, so it is etcd's revision and the same on every
+//!   replica.
+//! - A write is computed against the replica's state at revision R (the same
+//!   validation and admission as on redb), then committed as one etcd
+//!   transaction that compares the mod revision of the key it writes with the
+//!   one that state had (0: absent). If another replica wrote first, the
+//!   transaction fails, the replica waits until its watch has the newer
+//!   state and computes the write again: optimistic concurrency is etcd's.
+//! - Allocations (pod CIDRs, cluster IPs, node ports) are computed from the
+//!   state like everything else; a write that may allocate also requires
+//!   that `<prefix>/alloc` was last written at or before R, and writes it.
+//!   Every allocation thus commits in the transaction of the object that
+//!   holds it, and no replica allocates from a state that misses another
+//!   replica's allocation.
+//! - A write is acknowledged once this replica's watch has applied its
+//!   revision, so a client reads its own writes from the replica it wrote to.
+//! - A replica that lost a race, or starts, writes a barrier key
+//!   (`<prefix>/sync/<replica>`) and waits until its watch delivers it: then
+//!   its state has everything before. etcd's own progress notifications
+//!   move the revision on when nothing changes. On start the
+//!   watch begins up to `history` revisions back (as far as etcd still has
+//!   them), so a client resumes from a resourceVersion it got from another
+//!   replica or before a restart; older than that is `410 Expired`, as is
+//!   everything before a relist the replica had to make after falling behind
+//!   etcd's compaction.
+//! - One task compacts etcd's history periodically (to the revision seen one
+//!   interval earlier, as kube-apiserver does).
+
+use std::{path::PathBuf, sync::Arc, time::Duration};
+
+use etcd_client::{
+    Client, Compare, CompareOp, ConnectOptions, EventType as EtcdEventType, GetOptions, KvClient,
+    TxnOp, WatchOptions, WatchResponse, WatchStream,
+};
+use keel_api::{AnyObject, EventType, Kind};
+
+use super::leader::Fence;
+use super::{
+    Event, Obj, Request, Shared, State, StoreConfig, StoreError, WriteOp, admit::Ctx, apply,
+    backend::Batch, history::History,
+};
+use crate::alloc::Cursors;
+
+/// How often a write is computed again after losing a race to another
+/// replica before it is refused as a conflict.
+const MAX_ATTEMPTS: usize = 32;
+/// Writes one replica sends to etcd at once.
+const MAX_IN_FLIGHT: usize = 256;
+/// How long a write waits for the replica's watch to reach its revision.
+const WATCH_WAIT: Duration = Duration::from_secs(10);
+
+/// Client certificate authentication to etcd (kube-apiserver's
+/// `--etcd-cafile`, `--etcd-certfile`, `--etcd-keyfile`).
+#[derive(Debug, Clone)]
+pub struct EtcdTls {
+    pub ca: PathBuf,
+    pub cert: Option<PathBuf>,
+    pub key: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone)]
+pub struct EtcdConfig {
+    /// Client URLs of the members (`http://host:2379` or `https://…`).
+    pub endpoints: Vec<String>,
+    /// Every key keel writes starts with this (no trailing slash).
+    pub prefix: String,
+    pub tls: Option<EtcdTls>,
+    /// How often etcd's history is compacted; zero: never.
+    pub compact_interval: Duration,
+    pub dial_timeout: Duration,
+}
+
+impl EtcdConfig {
+    pub fn new(endpoints: Vec<String>) -> Self {
+        Self {
+            endpoints,
+            prefix: "/keel".into(),
+            tls: None,
+            compact_interval: Duration::from_secs(300),
+            dial_timeout: Duration::from_secs(5),
+        }
+    }
+
+    fn registry(&self) -> String {
+        format!("{}/registry/", self.prefix)
+    }
+
+    fn alloc_key(&self) -> String {
+        format!("{}/alloc", self.prefix)
+    }
+
+    fn object_key(&self, obj: &Obj) -> String {
+        format!("{}{}/{}", self.registry(), obj.kind().plural(), obj.key())
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum EtcdError {
+    #[error("--etcd-endpoints: at least one endpoint is needed")]
+    NoEndpoints,
+    #[error("etcd TLS: reading {path}: {source}")]
+    Tls {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("etcd TLS: --etcd-certfile and --etcd-keyfile go together")]
+    HalfIdentity,
+    #[error("connecting to etcd at {endpoints}: {source}")]
+    Connect {
+        endpoints: String,
+        #[source]
+        source: etcd_client::Error,
+    },
+    #[error("etcd: {0}")]
+    Call(#[from] etcd_client::Error),
+    #[error("etcd key {key}: {message}")]
+    Decode { key: String, message: String },
+    #[error("etcd watch: {0}")]
+    Watch(String),
+    #[error("{0}; start again")]
+    Compacted(String),
+}
+
+impl From<EtcdError> for StoreError {
+    fn from(e: EtcdError) -> Self {
+        StoreError::Backend(e.to_string())
+    }
+}
+
+/// Connects to the cluster (any member that answers).
+pub async fn connect(cfg: &EtcdConfig) -> Result<Client, EtcdError> {
+    if cfg.endpoints.is_empty() {
+        return Err(EtcdError::NoEndpoints);
+    }
+    let mut opts = ConnectOptions::new()
+        .with_connect_timeout(cfg.dial_timeout)
+        .with_keep_alive(Duration::from_secs(5), Duration::from_secs(5))
+        .with_keep_alive_while_idle(true);
+    if let Some(tls) = &cfg.tls {
+        let read = |p: &PathBuf| {
+            std::fs::read(p).map_err(|source| EtcdError::Tls {
+                path: p.clone(),
+                source,
+            })
+        };
+        let mut t = etcd_client::TlsOptions::new()
+            .ca_certificate(etcd_client::Certificate::from_pem(read(&tls.ca)?));
+        match (&tls.cert, &tls.key) {
+            (Some(c), Some(k)) => {
+                t = t.identity(etcd_client::Identity::from_pem(read(c)?, read(k)?));
+            }
+            (None, None) => {}
+            _ => return Err(EtcdError::HalfIdentity),
+        }
+        opts = opts.with_tls(t);
+    }
+    Client::connect(&cfg.endpoints, Some(opts))
+        .await
+        .map_err(|source| EtcdError::Connect {
+            endpoints: cfg.endpoints.join(","),
+            source,
+        })
+}
+
+/// The API token every replica accepts: `<prefix>/token`, set to
+/// `candidate` when absent (readable by whoever can read etcd, like
+/// Kubernetes' Secrets).
+pub async fn shared_token(cfg: &EtcdConfig, candidate: &str) -> Result<String, EtcdError> {
+    let mut kv = connect(cfg).await?.kv_client();
+    let key = format!("{}/token", cfg.prefix);
+    let resp = kv
+        .txn(
+            etcd_client::Txn::new()
+                .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+                .and_then([TxnOp::put(key.clone(), candidate, None)])
+                .or_else([TxnOp::get(key.clone(), None)]),
+        )
+        .await?;
+    if resp.succeeded() {
+        return Ok(candidate.to_string());
+    }
+    for r in resp.op_responses() {
+        if let etcd_client::TxnOpResponse::Get(g) = r
+            && let Some(kv) = g.kvs().first()
+        {
+            return Ok(String::from_utf8_lossy(kv.value()).trim().to_string());
+        }
+    }
+    Err(EtcdError::Decode {
+        key,
+        message: "present but unreadable".into(),
+    })
+}
+
+fn decode(key: &[u8], value: &[u8], revision: i64) -> Result<Obj, EtcdError> {
+    let any = AnyObject::from_json(value).map_err(|e| EtcdError::Decode {
+        key: String::from_utf8_lossy(key).into_owned(),
+        message: e.to_string(),
+    })?;
+    Ok(Obj::from_any(any).with_resource_version(&revision.to_string()))
+}
+
+/// Reads every object: the state at etcd's current revision.
+async fn load(kv: &mut KvClient, cfg: &EtcdConfig) -> Result<State, EtcdError> {
+    let resp = kv
+        .get(cfg.registry(), Some(GetOptions::new().with_prefix()))
+        .await?;
+    let revision = resp.header().map(|h| h.revision()).unwrap_or(0);
+    let mut state = State {
+        revision: revision.max(0) as u64,
+        ..State::default()
+    };
+    for kv in resp.kvs() {
+        state.put(decode(kv.key(), kv.value(), kv.mod_revision())?);
+    }
+    Ok(state)
+}
+
+/// Opens a watch on everything under the prefix from `from` (inclusive),
+/// moving `from` up to etcd's compaction point when it is older; returns
+/// the revision it starts from.
+async fn open_watch(
+    client: &Client,
+    cfg: &EtcdConfig,
+    from: i64,
+) -> Result<(WatchStream, i64), EtcdError> {
+    let mut from = from.max(1);
+    loop {
+        let opts = WatchOptions::new()
+            .with_prefix()
+            .with_prev_key()
+            .with_progress_notify()
+            .with_start_revision(from);
+        let mut stream = client
+            .watch_client()
+            .watch(format!("{}/", cfg.prefix), Some(opts))
+            .await?;
+        let first = stream
+            .message()
+            .await?
+            .ok_or_else(|| EtcdError::Watch("closed before it was created".into()))?;
+        if first.compact_revision() > 0 && first.compact_revision() > from {
+            from = first.compact_revision();
+            continue;
+        }
+        if first.canceled() {
+            return Err(EtcdError::Watch(format!(
+                "canceled: {}",
+                first.cancel_reason()
+            )));
+        }
+        return Ok((stream, from));
+    }
+}
+
+/// What one watch response means for the store.
+enum Applied {
+    /// Events (each newer than the state), the revision reached.
+    Events(Vec<Arc<Event>>, u64),
+    /// Nothing changed in the registry up to this revision.
+    Progress(u64),
+    /// The watch fell behind etcd's compaction (at this revision; 0:
+    /// unknown): relist.
+    Compacted(i64),
+    Nothing,
+}
+
+fn interpret(resp: &WatchResponse, cfg: &EtcdConfig) -> Result<Applied, EtcdError> {
+    if resp.compact_revision() > 0 {
+        return Ok(Applied::Compacted(resp.compact_revision()));
+    }
+    if resp.canceled() {
+        return Err(EtcdError::Watch(format!(
+            "canceled: {}",
+            resp.cancel_reason()
+        )));
+    }
+    if resp.events().is_empty() {
+        if resp.created() {
+            return Ok(Applied::Nothing);
+        }
+        let rev = resp.header().map(|h| h.revision()).unwrap_or(0).max(0) as u64;
+        return Ok(Applied::Progress(rev));
+    }
+    let registry = cfg.registry();
+    let mut events = Vec::new();
+    let mut last = 0u64;
+    for e in resp.events() {
+        let Some(kv) = e.kv() else { continue };
+        let rev = kv.mod_revision().max(0) as u64;
+        last = last.max(rev);
+        if !kv.key().starts_with(registry.as_bytes()) {
+            continue;
+        }
+        let ev = match e.event_type() {
+            EtcdEventType::Put => {
+                let obj = decode(kv.key(), kv.value(), kv.mod_revision())?;
+                let type_ = if kv.create_revision() == kv.mod_revision() {
+                    EventType::Added
+                } else {
+                    EventType::Modified
+                };
+                Event::new(rev, type_, obj)
+            }
+            EtcdEventType::Delete => {
+                let Some(prev) = e.prev_kv() else {
+                    tracing::warn!(
+                        key = %String::from_utf8_lossy(kv.key()),
+                        "etcd delete without the previous value (compacted); relisting"
+                    );
+                    return Ok(Applied::Compacted(0));
+                };
+                // The deleted object carries the revision of its deletion.
+                let obj = decode(prev.key(), prev.value(), kv.mod_revision())?;
+                Event::new(rev, EventType::Deleted, obj)
+            }
+        };
+        events.push(Arc::new(ev));
+    }
+    Ok(Applied::Events(events, last))
+}
+
+/// Folds events into a state (only those newer than it).
+fn fold(state: &mut State, events: &[Arc<Event>], revision: u64) {
+    for e in events {
+        if e.revision <= state.revision {
+            continue;
+        }
+        match e.type_ {
+            EventType::Deleted => {
+                state.remove(e.obj.kind(), &e.obj.key());
+            }
+            _ => state.put(e.obj.clone()),
+        }
+    }
+    state.revision = state.revision.max(revision);
+}
+
+/// Reads every object, opens the watch as far back as the history reaches
+/// and reads it up to a barrier written after the list.
+async fn start(
+    client: &Client,
+    kv: &mut KvClient,
+    cfg: &EtcdConfig,
+    config: &StoreConfig,
+    id: &str,
+) -> Result<(State, History, WatchStream), EtcdError> {
+    let mut state = load(kv, cfg).await?;
+    let loaded = state.revision;
+    // History: as far back as `history` revisions (or etcd's compaction).
+    let from = loaded.saturating_sub(config.history as u64) + 1;
+    let (mut stream, from) = open_watch(client, cfg, from as i64).await?;
+    if from as u64 > loaded + 1 {
+        return Err(EtcdError::Compacted(format!(
+            "etcd compacted past revision {loaded} while it was read"
+        )));
+    }
+    // Revisions before `from` are gone (or older than the history keeps).
+    let mut history = History::new(config.history, (from as u64).saturating_sub(1));
+    // Read until the watch has delivered a barrier written after the list:
+    // then the history holds every change up to the list and the state
+    // everything up to the barrier. (etcd 3.4 answers a progress request at
+    // once with its current revision, even to a watcher still catching up,
+    // so a progress response cannot serve as that mark.)
+    let barrier = barrier(kv, cfg, id).await?;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while state.revision < barrier {
+        let msg = tokio::time::timeout_at(deadline, stream.message())
+            .await
+            .map_err(|_| {
+                EtcdError::Watch("the watch did not deliver the start barrier within 30 s".into())
+            })??
+            .ok_or_else(|| EtcdError::Watch("closed".into()))?;
+        match interpret(&msg, cfg)? {
+            Applied::Events(events, rev) => {
+                fold(&mut state, &events, rev);
+                history.push(events);
+            }
+            Applied::Progress(_) | Applied::Nothing => {}
+            // etcd confirms a watch from a compacted revision, then cancels
+            // it: start from the compaction point when nothing was read yet.
+            Applied::Compacted(at)
+                if at > 0
+                    && at as u64 <= loaded + 1
+                    && state.revision == loaded
+                    && history.is_empty() =>
+            {
+                stream = open_watch(client, cfg, at).await?.0;
+                history = History::new(config.history, (at as u64).saturating_sub(1));
+            }
+            Applied::Compacted(_) => {
+                return Err(EtcdError::Compacted(
+                    "etcd compacted the history while it was read".into(),
+                ));
+            }
+        }
+    }
+    Ok((state, history, stream))
+}
+
+impl super::Store {
+    /// Opens the store on etcd: reads every object, fills the watch history
+    /// from etcd's, and starts the watch, the writer and the compactor.
+    pub async fn open_etcd(cfg: EtcdConfig, config: StoreConfig) -> Result<Self, StoreError> {
+        config.ranges.validate().map_err(StoreError::Backend)?;
+        let client = connect(&cfg).await?;
+        let mut kv = client.kv_client();
+        let id = uuid::Uuid::new_v4().to_string();
+        // A compaction racing the start cancels the watch: read again.
+        let mut attempt = 0;
+        let (state, history, stream) = loop {
+            match start(&client, &mut kv, &cfg, &config, &id).await {
+                Err(EtcdError::Compacted(e)) if attempt < 5 => {
+                    attempt += 1;
+                    tracing::info!(error = %e, "etcd: starting again");
+                }
+                r => break r?,
+            }
+        };
+        let (revision, _) = tokio::sync::watch::channel(state.revision);
+        let shared = Arc::new(Shared {
+            state: std::sync::RwLock::new(Arc::new(state)),
+            history: std::sync::RwLock::new(history),
+            revision,
+        });
+        tokio::spawn(mirror(
+            client.clone(),
+            cfg.clone(),
+            config.clone(),
+            shared.clone(),
+            stream,
+        ));
+        if !cfg.compact_interval.is_zero() {
+            tokio::spawn(compactor(kv.clone(), cfg.compact_interval, shared.clone()));
+        }
+        let (tx, rx) = tokio::sync::mpsc::channel::<Request>(4096);
+        tokio::spawn(
+            EtcdWriter {
+                kv,
+                cfg,
+                shared: shared.clone(),
+                config,
+                cursors: Default::default(),
+                id,
+            }
+            .run(rx),
+        );
+        Ok(Self {
+            shared,
+            writer: tx,
+            fence: None,
+        })
+    }
+}
+
+fn publish(shared: &Shared, events: Vec<Arc<Event>>, revision: u64) {
+    {
+        let mut st = shared.state.write().expect("state lock");
+        if events.is_empty() && revision <= st.revision {
+            return;
+        }
+        let mut next = (**st).clone();
+        fold(&mut next, &events, revision);
+        *st = Arc::new(next);
+        shared.history.write().expect("history lock").push(events);
+    }
+    let rev = shared.state.read().expect("state lock").revision;
+    shared.revision.send_replace(rev);
+}
+
+/// Follows etcd: applies every change to the state and history (and etcd's
+/// progress notifications, sent only to a watcher that has caught up, to
+/// the revision), reconnects from the last revision, relists after
+/// falling behind etcd's compaction.
+async fn mirror(
+    client: Client,
+    cfg: EtcdConfig,
+    config: StoreConfig,
+    shared: Arc<Shared>,
+    mut stream: WatchStream,
+) {
+    let mut backoff = Duration::from_millis(100);
+    loop {
+        let failed = loop {
+            tokio::select! {
+                m = stream.message() => {
+                    let msg = match m {
+                        Ok(Some(m)) => m,
+                        Ok(None) => break EtcdError::Watch("closed by etcd".into()),
+                        Err(e) => break e.into(),
+                    };
+                    backoff = Duration::from_millis(100);
+                    match interpret(&msg, &cfg) {
+                        Ok(Applied::Events(events, rev)) => {
+                            let current = shared.state.read().expect("state lock").revision;
+                            let events: Vec<_> = events.into_iter().filter(|e| e.revision > current).collect();
+                            publish(&shared, events, rev);
+                        }
+                        Ok(Applied::Progress(rev)) => publish(&shared, Vec::new(), rev),
+                        Ok(Applied::Nothing) => {}
+                        Ok(Applied::Compacted(_)) => break EtcdError::Watch("compacted".into()),
+                        Err(e) => break e,
+                    }
+                }
+            }
+        };
+        tracing::warn!(error = %failed, "etcd watch ended; resuming");
+        loop {
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+            let after = shared.state.read().expect("state lock").revision;
+            let compacted = matches!(&failed, EtcdError::Watch(m) if m == "compacted");
+            if !compacted {
+                match open_watch_exact(&client, &cfg, after as i64 + 1).await {
+                    Ok(Some(s)) => {
+                        stream = s;
+                        break;
+                    }
+                    Ok(None) => {}
+                    Err(e) => {
+                        tracing::warn!(error = %e, "etcd watch: reconnecting");
+                        continue;
+                    }
+                }
+            }
+            // The revisions after ours are gone: relist, and tell watchers
+            // older than the new list to relist too.
+            match relist(&client, &cfg, &config, &shared).await {
+                Ok(s) => {
+                    stream = s;
+                    break;
+                }
+                Err(e) => tracing::warn!(error = %e, "etcd: relisting"),
+            }
+        }
+    }
+}
+
+/// A watch from exactly `from`, or None when etcd compacted past it.
+async fn open_watch_exact(
+    client: &Client,
+    cfg: &EtcdConfig,
+    from: i64,
+) -> Result<Option<WatchStream>, EtcdError> {
+    let opts = WatchOptions::new()
+        .with_prefix()
+        .with_prev_key()
+        .with_progress_notify()
+        .with_start_revision(from);
+    let mut stream = client
+        .watch_client()
+        .watch(format!("{}/", cfg.prefix), Some(opts))
+        .await?;
+    let first = stream
+        .message()
+        .await?
+        .ok_or_else(|| EtcdError::Watch("closed before it was created".into()))?;
+    if first.compact_revision() > 0 {
+        return Ok(None);
+    }
+    if first.canceled() {
+        return Err(EtcdError::Watch(format!(
+            "canceled: {}",
+            first.cancel_reason()
+        )));
+    }
+    Ok(Some(stream))
+}
+
+async fn relist(
+    client: &Client,
+    cfg: &EtcdConfig,
+    config: &StoreConfig,
+    shared: &Shared,
+) -> Result<WatchStream, EtcdError> {
+    let state = load(&mut client.kv_client(), cfg).await?;
+    let revision = state.revision;
+    let stream = open_watch_exact(client, cfg, revision as i64 + 1)
+        .await?
+        .ok_or_else(|| EtcdError::Watch("compacted again while relisting".into()))?;
+    {
+        let mut st = shared.state.write().expect("state lock");
+        *st = Arc::new(state);
+        *shared.history.write().expect("history lock") = History::new(config.history, revision);
+    }
+    tracing::warn!(
+        revision,
+        "etcd: relisted after falling behind its compaction"
+    );
+    shared.revision.send_replace(revision);
+    Ok(stream)
+}
+
+/// Compacts etcd's history to the revision seen one interval earlier.
+async fn compactor(mut kv: KvClient, every: Duration, shared: Arc<Shared>) {
+    let mut tick = tokio::time::interval(every);
+    tick.tick().await;
+    let mut previous = 0u64;
+    loop {
+        tick.tick().await;
+        if previous > 0 {
+            match kv.compact(previous as i64, None).await {
+                Ok(_) => tracing::info!(revision = previous, "etcd: compacted"),
+                // Another replica compacted to here or further.
+                Err(e) if e.to_string().contains("compacted") => {}
+                Err(e) => tracing::warn!(error = %e, "etcd: compaction failed"),
+            }
+        }
+        previous = shared.state.read().expect("state lock").revision;
+    }
+}
+
+/// Writes `<prefix>/sync/<id>` and returns its revision: once the watch
+/// (which covers the prefix) has delivered it, it has delivered everything
+/// before it.
+async fn barrier(kv: &mut KvClient, cfg: &EtcdConfig, id: &str) -> Result<u64, EtcdError> {
+    let resp = kv
+        .put(format!("{}/sync/{id}", cfg.prefix), Vec::<u8>::new(), None)
+        .await?;
+    Ok(resp.header().map(|h| h.revision()).unwrap_or(0).max(0) as u64)
+}
+
+/// Whether a failed call surely never reached etcd (the connection to the
+/// member could not be made).
+fn never_sent(e: &etcd_client::Error) -> bool {
+    let mut text = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        text.push_str(&s.to_string());
+        src = s.source();
+    }
+    text.contains("tcp connect error") || text.contains("ConnectionRefused")
+}
+
+/// Whether a write may allocate (a pod CIDR, a cluster IP, node ports).
+fn may_allocate(op: &WriteOp) -> bool {
+    match op {
+        WriteOp::Create(o)
+        | WriteOp::Update {
+            obj: o,
+            status: false,
+        } => {
+            matches!(o, AnyObject::Node(_) | AnyObject::Service(_))
+        }
+        _ => false,
+    }
+}
+
+struct EtcdWriter {
+    kv: KvClient,
+    cfg: EtcdConfig,
+    shared: Arc<Shared>,
+    config: StoreConfig,
+    cursors: Arc<tokio::sync::Mutex<Cursors>>,
+    /// This replica's barrier key name.
+    id: String,
+}
+
+impl EtcdWriter {
+    /// Writes run concurrently (up to [`MAX_IN_FLIGHT`]): etcd orders
+    /// them and its compares refuse the loser of a race on one key. Writes
+    /// that may allocate run one at a time on this replica, so they do not
+    /// all pick the same free value and lose to each other.
+    async fn run(self, mut rx: tokio::sync::mpsc::Receiver<Request>) {
+        let this = Arc::new(self);
+        let slots = Arc::new(tokio::sync::Semaphore::new(MAX_IN_FLIGHT));
+        while let Some(Request {
+            op,
+            reply,
+            fence,
+            dry_run,
+        }) = rx.recv().await
+        {
+            if dry_run {
+                let _ = reply.send(this.dry_run(op).await);
+                continue;
+            }
+            let Ok(slot) = slots.clone().acquire_owned().await else {
+                return;
+            };
+            let this = this.clone();
+            tokio::spawn(async move {
+                let result = this.write(op, fence.as_deref()).await;
+                let _ = reply.send(result);
+                drop(slot);
+            });
+        }
+    }
+
+    /// Sends a transaction; a member that cannot be connected to (killed,
+    /// restarting) never saw it, so it goes to another one, for up to
+    /// [`WATCH_WAIT`]. Any other failure may or may not have committed and
+    /// is the client's to retry, as with kube-apiserver.
+    async fn txn(&self, txn: etcd_client::Txn) -> Result<etcd_client::TxnResponse, StoreError> {
+        let deadline = tokio::time::Instant::now() + WATCH_WAIT;
+        let mut kv = self.kv.clone();
+        loop {
+            match kv.txn(txn.clone()).await {
+                Ok(r) => return Ok(r),
+                Err(e) if never_sent(&e) && tokio::time::Instant::now() < deadline => {
+                    tracing::debug!(error = %e, "etcd: a member is unreachable; trying another");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Err(e) => return Err(StoreError::Backend(format!("etcd: {e}"))),
+            }
+        }
+    }
+
+    /// Waits until the replica's state has reached `revision`.
+    async fn caught_up(&self, revision: u64) -> Result<(), StoreError> {
+        let mut rx = self.shared.revision.subscribe();
+        match tokio::time::timeout(WATCH_WAIT, rx.wait_for(|r| *r >= revision)).await {
+            Ok(Ok(_)) => Ok(()),
+            _ => Err(StoreError::Backend(format!(
+                "etcd committed revision {revision} but this replica's watch has not seen it within {WATCH_WAIT:?}"
+            ))),
+        }
+    }
+
+    /// `dryRun=All`: the write applied to a scratch copy of this replica's
+    /// state and allocation cursors; nothing reaches etcd.
+    async fn dry_run(&self, op: WriteOp) -> Result<Obj, StoreError> {
+        let base = self.shared.state.read().expect("state lock").clone();
+        let mut scratch = (*base).clone();
+        let mut cursors = self.cursors.lock().await.clone();
+        let mut ctx = Ctx {
+            ranges: &self.config.ranges,
+            cursors: &mut cursors,
+        };
+        apply(
+            &mut scratch,
+            &mut ctx,
+            op,
+            &mut Batch::default(),
+            &mut Vec::new(),
+        )
+    }
+
+    async fn write(&self, op: WriteOp, fence: Option<&Fence>) -> Result<Obj, StoreError> {
+        let allocates = may_allocate(&op);
+        // Held for the whole write when it may allocate; other writes never
+        // touch the cursors.
+        let mut shared_cursors = if allocates {
+            Some(self.cursors.clone().lock_owned().await)
+        } else {
+            None
+        };
+        let mut unused = Cursors::default();
+        for _ in 0..MAX_ATTEMPTS {
+            let base = self.shared.state.read().expect("state lock").clone();
+            let mut next = (*base).clone();
+            let mut batch = Batch::default();
+            let mut events = Vec::new();
+            let mut ctx = Ctx {
+                ranges: &self.config.ranges,
+                cursors: match shared_cursors.as_mut() {
+                    Some(c) => c,
+                    None => &mut unused,
+                },
+            };
+            let obj = apply(&mut next, &mut ctx, op.clone(), &mut batch, &mut events)?;
+            if events.is_empty() {
+                return Ok(obj);
+            }
+            let mut compares = Vec::new();
+            let mut ops = Vec::new();
+            for e in &events {
+                let key = self.cfg.object_key(&e.obj);
+                let current = base
+                    .get(e.obj.kind(), &e.obj.key())
+                    .map(|o| o.meta().revision())
+                    .unwrap_or(0);
+                compares.push(Compare::mod_revision(
+                    key.clone(),
+                    CompareOp::Equal,
+                    current as i64,
+                ));
+                match e.type_ {
+                    EventType::Deleted => ops.push(TxnOp::delete(key, None)),
+                    _ => ops.push(TxnOp::put(
+                        key,
+                        e.obj.with_resource_version("").to_json(),
+                        None,
+                    )),
+                }
+            }
+            if allocates {
+                let alloc = self.cfg.alloc_key();
+                compares.push(Compare::mod_revision(
+                    alloc.clone(),
+                    CompareOp::Less,
+                    base.revision as i64 + 1,
+                ));
+                ops.push(TxnOp::put(alloc, Vec::<u8>::new(), None));
+            }
+            if let Some(f) = fence {
+                compares.push(Compare::create_revision(
+                    f.key.clone(),
+                    CompareOp::Equal,
+                    f.revision,
+                ));
+            }
+            let txn = etcd_client::Txn::new().when(compares).and_then(ops);
+            let resp = self.txn(txn).await?;
+            let revision = resp.header().map(|h| h.revision()).unwrap_or(0).max(0) as u64;
+            if resp.succeeded() {
+                self.caught_up(revision).await?;
+                return Ok(obj.with_resource_version(&revision.to_string()));
+            }
+            if let Some(f) = fence {
+                let now = self
+                    .kv
+                    .clone()
+                    .get(f.key.clone(), None)
+                    .await
+                    .map_err(|e| StoreError::Backend(format!("etcd: {e}")))?;
+                let holder = now.kvs().first().map(|kv| kv.create_revision());
+                if holder != Some(f.revision) {
+                    let e = &events[0].obj;
+                    return Err(StoreError::Conflict {
+                        kind: e.kind(),
+                        key: e.key(),
+                        message:
+                            "this replica no longer leads the controllers; the write is refused"
+                                .into(),
+                    });
+                }
+            }
+            // Another writer changed what this write read: wait until the
+            // state has everything up to a barrier written after the failed
+            // transaction, then decide again.
+            let _ = revision;
+            let barrier = barrier(&mut self.kv.clone(), &self.cfg, &self.id).await?;
+            self.caught_up(barrier).await?;
+        }
+        let (kind, key) = match &op {
+            WriteOp::Create(o) | WriteOp::Update { obj: o, .. } => {
+                let m = o.meta();
+                (o.kind(), join_key(&m.namespace, &m.name))
+            }
+            WriteOp::Bind {
+                namespace, name, ..
+            } => (Kind::Pod, join_key(namespace, name)),
+            WriteOp::Delete {
+                kind,
+                namespace,
+                name,
+                ..
+            } => (*kind, join_key(namespace, name)),
+        };
+        Err(StoreError::Conflict {
+            kind,
+            key,
+            message: format!("lost {MAX_ATTEMPTS} races with other writers in a row; retry"),
+        })
+    }
+}
+
+fn join_key(namespace: &str, name: &str) -> String {
+    if namespace.is_empty() {
+        name.to_string()
+    } else {
+        format!("{namespace}/{name}")
+    }
+}
+
+#[cfg(test)]
+mod tests;
