@@ -471,9 +471,7 @@ fn idle(lab: &Lab, a: &Args) -> anyhow::Result<()> {
     let woke = |keys: &[&str]| match (&wakes0, &wakes1) {
         (Some(w0), Some(w1)) => {
             let sum = |w: &serde_json::Value| {
-                keys.iter()
-                    .map(|k| w[k].as_u64().unwrap_or(0))
-                    .sum::<u64>()
+                keys.iter().map(|k| w[k].as_u64().unwrap_or(0)).sum::<u64>()
             };
             sum(w1).saturating_sub(sum(w0)).to_string()
         }
@@ -489,7 +487,8 @@ fn idle(lab: &Lab, a: &Args) -> anyhow::Result<()> {
         String::new(),
     ]);
     t.row(vec![
-        "pod worker wake-ups by their own clocks meanwhile (timers, runtime resyncs; all pods)".into(),
+        "pod worker wake-ups by their own clocks meanwhile (timers, runtime resyncs; all pods)"
+            .into(),
         "-".into(),
         woke(&["runtime", "timer"]),
         String::new(),

@@ -18,7 +18,10 @@ fn a_service_keeps_what_the_agent_reads() {
     assert!(s.metadata.labels.is_empty() && s.metadata.annotations.is_empty());
     assert_eq!(s.metadata.name, before.metadata.name);
     assert_eq!(s.metadata.uid, before.metadata.uid);
-    assert_eq!(s.metadata.resource_version, before.metadata.resource_version);
+    assert_eq!(
+        s.metadata.resource_version,
+        before.metadata.resource_version
+    );
     assert_eq!(s.spec.cluster_ip, before.spec.cluster_ip);
     assert_eq!(s.spec.ports, before.spec.ports);
     // Trimming twice (a cached object trimmed again) changes nothing.
