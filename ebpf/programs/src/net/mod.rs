@@ -246,7 +246,7 @@ fn from_pod(ctx: &TcContext) -> i32 {
     let own = unsafe { ENDPOINTS.get(ip.saddr) }.is_some_and(|ep| ep.ifindex == ingress);
     if !own {
         bump(NetStat::DropSpoofed);
-        return TC_ACT_SHOT as i32;
+        return TC_ACT_SHOT;
     }
     if let Some(verdict) = to_local_pod(ctx, &ip) {
         return verdict;
