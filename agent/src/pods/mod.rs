@@ -70,6 +70,10 @@ pub struct PodsConfig {
 /// A pod's worker, as the reconciler knows it.
 struct Worker {
     uid: String,
+    /// The resourceVersion of the pod it was last handed: a full pass
+    /// (start, resync) hands it nothing it already has, so the
+    /// reconciler's own clock wakes no worker.
+    sent: String,
     tx: mpsc::UnboundedSender<Msg>,
     task: JoinHandle<()>,
 }
@@ -205,11 +209,15 @@ impl<R: PodRuntime + Clone> Pods<R> {
     /// Brings the worker of `key` in line with the view.
     fn dispatch(&mut self, v: &View, key: &str) {
         let want = v.pods.get(key).filter(|p| !p.metadata.uid.is_empty());
-        if let (Some(w), Some(p)) = (self.workers.get(key), want)
+        if let (Some(w), Some(p)) = (self.workers.get_mut(key), want)
             && w.uid == p.metadata.uid
             && !w.task.is_finished()
         {
-            let _ = w.tx.send(Msg::Update(p.clone()));
+            let rv = &p.metadata.resource_version;
+            if rv.is_empty() || *rv != w.sent {
+                w.sent = rv.clone();
+                let _ = w.tx.send(Msg::Update(p.clone()));
+            }
             return;
         }
         // Gone, replaced by a pod of the same name, or its worker died.
@@ -224,6 +232,7 @@ impl<R: PodRuntime + Clone> Pods<R> {
                 key.to_string(),
                 Worker {
                     uid: p.metadata.uid.clone(),
+                    sent: p.metadata.resource_version.clone(),
                     tx,
                     task,
                 },

@@ -142,6 +142,17 @@ async fn each_worker_wakes_for_its_own_pod_and_nothing_else() {
     assert_eq!(wakes(&e), before, "unrelated changes woke a worker");
     assert_eq!(e.rt.calls(), calls, "unrelated changes reached the runtime");
 
+    // The reconciler's own full pass (as at every resync) hands no worker
+    // a pod it already has.
+    let passes = e.running.handle.status().full_passes;
+    e.running.handle.trigger_all();
+    until("a full pass", || {
+        e.running.handle.status().full_passes > passes
+    })
+    .await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert_eq!(wakes(&e), before, "a full pass woke a worker");
+
     // Pod a changes: its worker, and only its, makes a pass.
     let mut a2 = (*pod("a", "ua")).clone();
     a2.metadata.resource_version = "2".into();
