@@ -223,6 +223,41 @@ async fn load(kv: &mut KvClient, cfg: &EtcdConfig) -> Result<State, EtcdError> {
     Ok(state)
 }
 
+/// Opens a watch on everything under the prefix from `from` (inclusive)
+/// and reads etcd's first answer to it (the confirmation, which says
+/// whether `from` was compacted).
+async fn start_watch(
+    client: &Client,
+    cfg: &EtcdConfig,
+    from: i64,
+) -> Result<(WatchStream, WatchResponse), EtcdError> {
+    let opts = WatchOptions::new()
+        .with_prefix()
+        .with_prev_key()
+        .with_progress_notify()
+        .with_start_revision(from);
+    let mut stream = client
+        .watch_client()
+        .watch(format!("{}/", cfg.prefix), Some(opts))
+        .await?;
+    let first = stream
+        .message()
+        .await?
+        .ok_or_else(|| EtcdError::Watch("closed before it was created".into()))?;
+    Ok((stream, first))
+}
+
+/// A confirmed watch that etcd canceled all the same.
+fn refused(first: &WatchResponse) -> Result<(), EtcdError> {
+    if first.canceled() {
+        return Err(EtcdError::Watch(format!(
+            "canceled: {}",
+            first.cancel_reason()
+        )));
+    }
+    Ok(())
+}
+
 /// Opens a watch on everything under the prefix from `from` (inclusive),
 /// moving `from` up to etcd's compaction point when it is older; returns
 /// the revision it starts from.
@@ -233,29 +268,12 @@ async fn open_watch(
 ) -> Result<(WatchStream, i64), EtcdError> {
     let mut from = from.max(1);
     loop {
-        let opts = WatchOptions::new()
-            .with_prefix()
-            .with_prev_key()
-            .with_progress_notify()
-            .with_start_revision(from);
-        let mut stream = client
-            .watch_client()
-            .watch(format!("{}/", cfg.prefix), Some(opts))
-            .await?;
-        let first = stream
-            .message()
-            .await?
-            .ok_or_else(|| EtcdError::Watch("closed before it was created".into()))?;
+        let (stream, first) = start_watch(client, cfg, from).await?;
         if first.compact_revision() > 0 && first.compact_revision() > from {
             from = first.compact_revision();
             continue;
         }
-        if first.canceled() {
-            return Err(EtcdError::Watch(format!(
-                "canceled: {}",
-                first.cancel_reason()
-            )));
-        }
+        refused(&first)?;
         return Ok((stream, from));
     }
 }
@@ -549,28 +567,11 @@ async fn open_watch_exact(
     cfg: &EtcdConfig,
     from: i64,
 ) -> Result<Option<WatchStream>, EtcdError> {
-    let opts = WatchOptions::new()
-        .with_prefix()
-        .with_prev_key()
-        .with_progress_notify()
-        .with_start_revision(from);
-    let mut stream = client
-        .watch_client()
-        .watch(format!("{}/", cfg.prefix), Some(opts))
-        .await?;
-    let first = stream
-        .message()
-        .await?
-        .ok_or_else(|| EtcdError::Watch("closed before it was created".into()))?;
+    let (stream, first) = start_watch(client, cfg, from).await?;
     if first.compact_revision() > 0 {
         return Ok(None);
     }
-    if first.canceled() {
-        return Err(EtcdError::Watch(format!(
-            "canceled: {}",
-            first.cancel_reason()
-        )));
-    }
+    refused(&first)?;
     Ok(Some(stream))
 }
 
