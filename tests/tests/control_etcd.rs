@@ -574,7 +574,14 @@ fn controller_failover_over_20_kills() {
             let killed = Instant::now();
             replicas[leader].kill();
             let name = format!("k{k}");
-            c.create(&service(&name)).await.unwrap();
+            // A create already sent to the killed replica fails; the
+            // client's to retry (as with kube-apiserver).
+            let mut tries = 0;
+            while let Err(e) = c.create(&service(&name)).await {
+                tries += 1;
+                assert!(tries < 10, "create {name} after the kill: {e}");
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
             wait_until(
                 "controllers on another replica",
                 Duration::from_secs(15),
