@@ -16,6 +16,7 @@
 
 pub mod client;
 pub mod kinds;
+pub mod pki;
 pub mod primitives;
 pub mod resource;
 pub mod served;

@@ -98,6 +98,7 @@ mod tests {
             server: "https://10.0.0.1:6443".into(),
             token: "t0k".into(),
             ca_pem: Some(b"PEM".to_vec()),
+            identity: None,
         };
         let doc: serde_yaml_ng::Value =
             serde_yaml_ng::from_str(&render(&config, "keel", "web")).unwrap();

@@ -24,6 +24,10 @@ pub struct ServerConfig {
     /// `--leader-lease-ttl`: on etcd, how long a replica that stopped
     /// renewing still counts as the controllers' leader.
     pub leader_lease_ttl: Duration,
+    /// `--insecure-http`: serve plain HTTP (no TLS, no node credentials).
+    pub insecure_http: bool,
+    /// `--node-cert-lifetime`: how long a node's client certificate is valid.
+    pub node_cert_lifetime: Duration,
 }
 
 /// `--store redb|etcd`.
@@ -36,6 +40,8 @@ pub enum StoreBackend {
     Etcd(crate::store::etcd::EtcdConfig),
 }
 
+/// `--tls-cert/--tls-key`: serve with this certificate instead of one the
+/// cluster CA issues.
 #[derive(Debug, Clone)]
 pub struct TlsConfig {
     pub cert: PathBuf,
@@ -54,6 +60,10 @@ impl ServerConfig {
         self.data_dir.join("client.json")
     }
 
+    pub fn bootstrap_path(&self) -> PathBuf {
+        self.data_dir.join("bootstrap.json")
+    }
+
     pub fn db_path(&self) -> PathBuf {
         self.data_dir.join("state.redb")
     }
@@ -63,7 +73,7 @@ impl ServerConfig {
         if let Some(u) = &self.advertise_url {
             return u.clone();
         }
-        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        let scheme = if self.insecure_http { "http" } else { "https" };
         let host = if self.listen.ip().is_unspecified() {
             "127.0.0.1".to_string()
         } else {

@@ -6,9 +6,12 @@
 pub mod alloc;
 pub mod api;
 pub mod auth;
+pub mod authz;
+pub mod bootstrap;
 pub mod config;
 pub mod controllers;
 pub mod kubernetes_service;
+pub mod pki;
 pub mod server;
 pub mod store;
 pub mod tls;

@@ -61,6 +61,14 @@ struct Args {
     /// CA clients should trust (written to client.json); default: the certificate itself.
     #[arg(long)]
     tls_client_ca: Option<PathBuf>,
+    /// Serve plain HTTP instead of TLS with the cluster CA (no node join,
+    /// no node credentials: for tests and debugging only).
+    #[arg(long, conflicts_with_all = ["tls_cert", "tls_key"])]
+    insecure_http: bool,
+    /// How long a node's client certificate is valid; nodes renew it when
+    /// less than a third is left.
+    #[arg(long, default_value = "8760h", value_parser = humantime::parse_duration)]
+    node_cert_lifetime: Duration,
     /// URL written to client.json for agents and keelctl (default: from --listen).
     #[arg(long)]
     advertise_url: Option<String>,
@@ -176,6 +184,8 @@ async fn main() -> anyhow::Result<()> {
     }
     let store = store_backend(&args)?;
     let config = ServerConfig {
+        insecure_http: args.insecure_http,
+        node_cert_lifetime: args.node_cert_lifetime,
         store,
         leader_lease_ttl: args.leader_lease_ttl,
         listen: args.listen,

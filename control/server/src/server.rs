@@ -1,15 +1,25 @@
 //! Starting keel-control: open the store, write the token and client
 //! config, start the controllers, serve the API until shutdown.
 
-use std::sync::Arc;
+use std::{sync::Arc, time::SystemTime};
 
 use anyhow::Context;
 use keel_api::client::ClientConfigFile;
+use rustls::server::ResolvesServerCert;
 
 use crate::{
     api::{self, AppState},
     auth,
+    bootstrap::{
+        Join,
+        store::{BootstrapStore, Persist},
+    },
     config::{ServerConfig, StoreBackend},
+    pki::{
+        ClusterCa,
+        sans::{self, SanInputs},
+        serving::{self, ServingCert, ServingFiles},
+    },
     controllers,
     store::{Store, StoreConfig, leader::Elector, redb::RedbBackend},
 };
@@ -43,6 +53,33 @@ async fn lead(
         tracing::warn!("stopped the controllers: this replica no longer leads");
     }
 }
+
+/// The serving certificate's SANs for this configuration.
+fn serving_sans(config: &ServerConfig) -> Vec<String> {
+    let service_ip = config
+        .ranges
+        .service_cidr
+        .hosts()
+        .next()
+        .unwrap_or(config.ranges.service_cidr.addr());
+    sans::sans(&SanInputs {
+        listen: config.listen,
+        local_addrs: sans::local_addrs(),
+        hostname: nix::unistd::gethostname()
+            .ok()
+            .map(|h| h.to_string_lossy().into_owned()),
+        advertise_host: config
+            .advertise_url
+            .as_deref()
+            .and_then(|u| u.split(',').next())
+            .and_then(sans::url_host),
+        service_ip,
+        cluster_domain: CLUSTER_DOMAIN.into(),
+    })
+}
+
+/// The cluster DNS domain in the `kubernetes` Service's names.
+const CLUSTER_DOMAIN: &str = "cluster.local";
 
 /// Runs until `shutdown` resolves.
 pub async fn run(
@@ -83,16 +120,50 @@ pub async fn run(
             token = shared;
         }
     }
+    let pki_dir = crate::pki::dir(&config.data_dir);
+    let join = if config.insecure_http {
+        tracing::warn!("--insecure-http: plain HTTP, no node join, no node credentials");
+        None
+    } else {
+        let mut ca = ClusterCa::load_or_create(&pki_dir, SystemTime::now())
+            .context("the cluster CA")?;
+        if let StoreBackend::Etcd(etcd) = &config.store {
+            let mine = ca.cert_pem.clone();
+            ca = crate::pki::shared_ca(etcd, ca)
+                .await
+                .context("sharing the cluster CA through etcd")?;
+            if ca.cert_pem != mine {
+                tracing::info!("taking the replicas' shared cluster CA from etcd");
+                ca.store(&pki_dir)?;
+            }
+        }
+        let persist = match &config.store {
+            StoreBackend::Redb => Persist::File(config.bootstrap_path()),
+            StoreBackend::Etcd(etcd) => Persist::Etcd(etcd.clone()),
+        };
+        Some(Arc::new(Join {
+            ca: Arc::new(ca),
+            store: BootstrapStore::open(persist)
+                .await
+                .context("opening the bootstrap tokens")?,
+            node_cert_lifetime: config.node_cert_lifetime,
+        }))
+    };
+    // What clients trust: the certificate or CA given with --tls-cert,
+    // else the cluster CA. Absolute: a client resolves a relative path
+    // against client.json's directory, not keel-control's working directory.
+    let ca_file = match (&config.tls, &join) {
+        (Some(t), _) => Some(t.client_ca.clone().unwrap_or_else(|| t.cert.clone())),
+        (None, Some(_)) => Some(pki_dir.join("ca.crt")),
+        (None, None) => None,
+    }
+    .map(|p| std::path::absolute(&p).unwrap_or(p));
     let client = ClientConfigFile {
         server: config.url(),
         token_file: "token".into(),
-        // Absolute: a client resolves a relative path against client.json's
-        // directory, not keel-control's working directory.
-        ca_file: config
-            .tls
-            .as_ref()
-            .map(|t| t.client_ca.clone().unwrap_or_else(|| t.cert.clone()))
-            .map(|p| std::path::absolute(&p).unwrap_or(p)),
+        ca_file,
+        cert_file: None,
+        key_file: None,
     };
 
     auth::write_private(
@@ -135,15 +206,39 @@ pub async fn run(
         }
     }
 
+    let serving: Option<Arc<dyn ResolvesServerCert>> = match (&config.tls, &join) {
+        (Some(tls), _) => Some(crate::tls::fixed_cert(&tls.cert, &tls.key)?),
+        (None, Some(join)) => {
+            let want = serving_sans(&config);
+            let files = ServingFiles::in_dir(&pki_dir);
+            if let Some(reason) = serving::ensure(&join.ca, &files, &want, SystemTime::now())? {
+                tracing::info!(?reason, sans = ?want, "serving certificate issued by the cluster CA");
+            }
+            let cert = Arc::new(ServingCert::load(&files)?);
+            tokio::spawn(serving::renew_periodically(
+                join.ca.clone(),
+                files,
+                want,
+                cert.clone(),
+            ));
+            Some(cert)
+        }
+        (None, None) => None,
+    };
+    if let Some(join) = &join {
+        tokio::spawn(crate::bootstrap::maintain(join.clone()));
+    }
+    let client_ca = join.as_ref().map(|j| j.ca.cert_pem.clone());
     let app = api::router(Arc::new(AppState {
         store,
         token,
         bookmark_interval: config.bookmark_interval,
         requests: Default::default(),
+        join,
     }));
-    match &config.tls {
-        Some(tls) => {
-            let acceptor = crate::tls::acceptor(&tls.cert, &tls.key)?;
+    match serving {
+        Some(cert) => {
+            let acceptor = crate::tls::acceptor(cert, client_ca.as_deref().map(str::as_bytes))?;
             crate::tls::serve(listener, acceptor, app, shutdown).await;
         }
         None => {

@@ -293,7 +293,9 @@ impl Lab {
         let client_file = ClientConfigFile {
             server: t.control_url(),
             token_file: "control/token".into(),
-            ca_file: None,
+            ca_file: Some("control/pki/ca.crt".into()),
+            cert_file: None,
+            key_file: None,
         };
         let client_json = self.state.dir.join("client.json");
         let deadline = Instant::now() + Duration::from_secs(30);

@@ -193,7 +193,7 @@ impl Topology {
     }
 
     pub fn control_url(&self) -> String {
-        format!("http://{}:{CONTROL_PORT}", self.control.ip)
+        format!("https://{}:{CONTROL_PORT}", self.control.ip)
     }
 
     pub fn node(&self, name: &str) -> Option<&Host> {

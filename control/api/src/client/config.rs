@@ -40,6 +40,10 @@ pub enum ConfigError {
         #[source]
         source: rustls::Error,
     },
+    #[error("TLS: {message}")]
+    Identity { message: String },
+    #[error("{path}: neither a token file nor a client certificate (certFile and keyFile)")]
+    NoCredential { path: PathBuf },
     #[error("TLS: {source}")]
     Tls {
         #[source]
@@ -54,11 +58,23 @@ pub struct ClientConfigFile {
     /// `http://10.0.0.1:6443` or `https://…`; several replicas
     /// comma-separated (`https://a:6443,https://b:6443`), tried in turn.
     pub server: String,
-    /// File holding the bearer token; relative paths are relative to this file.
+    /// File holding the bearer token; relative paths are relative to this
+    /// file. Empty: none (a node authenticates with its certificate).
+    #[serde(default, skip_serializing_if = "path_is_empty")]
     pub token_file: PathBuf,
     /// CA certificate (PEM) that signed the server's certificate, for https.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ca_file: Option<PathBuf>,
+    /// Client certificate (PEM) to present (mTLS), with `keyFile`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cert_file: Option<PathBuf>,
+    /// The client certificate's private key (PEM).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub key_file: Option<PathBuf>,
+}
+
+fn path_is_empty(p: &Path) -> bool {
+    p.as_os_str().is_empty()
 }
 
 /// Everything a [`super::Client`] needs.
@@ -68,6 +84,8 @@ pub struct ClientConfig {
     pub token: String,
     /// PEM bytes of the CA to trust for https.
     pub ca_pem: Option<Vec<u8>>,
+    /// A client certificate to present (mTLS); the token may then be empty.
+    pub identity: Option<super::Identity>,
 }
 
 fn read(path: &Path) -> Result<Vec<u8>, ConfigError> {
@@ -87,9 +105,32 @@ impl ClientConfig {
                 source,
             })?;
         let base = path.parent().unwrap_or(Path::new("."));
-        let token_file = base.join(&file.token_file);
         let ca_file = file.ca_file.map(|c| base.join(c));
-        Self::from_parts(&file.server, &token_file, ca_file.as_deref())
+        let identity = match (&file.cert_file, &file.key_file) {
+            (Some(cert), Some(key)) => Some(super::Identity::from_pem(
+                &read(&base.join(cert))?,
+                &read(&base.join(key))?,
+            )?),
+            _ => None,
+        };
+        if file.token_file.as_os_str().is_empty() {
+            let Some(identity) = identity else {
+                return Err(ConfigError::NoCredential {
+                    path: path.to_path_buf(),
+                });
+            };
+            check_servers(&file.server)?;
+            return Ok(Self {
+                server: file.server,
+                token: String::new(),
+                ca_pem: ca_file.map(|c| read(&c)).transpose()?,
+                identity: Some(identity),
+            });
+        }
+        let token_file = base.join(&file.token_file);
+        let mut config = Self::from_parts(&file.server, &token_file, ca_file.as_deref())?;
+        config.identity = identity;
+        Ok(config)
     }
 
     /// From a server URL, a token file and an optional CA file.
@@ -107,17 +148,12 @@ impl ClientConfig {
             });
         }
         let ca_pem = ca_file.map(read).transpose()?;
-        for one in server.split(',').map(str::trim) {
-            if !one.starts_with("http://") && !one.starts_with("https://") {
-                return Err(ConfigError::Scheme {
-                    server: one.to_string(),
-                });
-            }
-        }
+        check_servers(server)?;
         Ok(Self {
             server: server.to_string(),
             token,
             ca_pem,
+            identity: None,
         })
     }
 
@@ -151,16 +187,36 @@ impl ClientConfig {
         )
         .build();
         match webpki {
-            Ok(inner) => Ok(builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(PinnedOrWebPki { inner, ca_certs }))
-                .with_no_client_auth()),
+            Ok(inner) => {
+                let b = builder
+                    .dangerous()
+                    .with_custom_certificate_verifier(Arc::new(PinnedOrWebPki { inner, ca_certs }));
+                Ok(match &self.identity {
+                    Some(id) => b.with_client_cert_resolver(id.resolver()),
+                    None => b.with_no_client_auth(),
+                })
+            }
             // No CA given: nothing to pin, nothing to trust.
-            Err(_) => Ok(builder
-                .with_root_certificates(rustls::RootCertStore::empty())
-                .with_no_client_auth()),
+            Err(_) => {
+                let b = builder.with_root_certificates(rustls::RootCertStore::empty());
+                Ok(match &self.identity {
+                    Some(id) => b.with_client_cert_resolver(id.resolver()),
+                    None => b.with_no_client_auth(),
+                })
+            }
         }
     }
+}
+
+fn check_servers(server: &str) -> Result<(), ConfigError> {
+    for one in server.split(',').map(str::trim) {
+        if !one.starts_with("http://") && !one.starts_with("https://") {
+            return Err(ConfigError::Scheme {
+                server: one.to_string(),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// The DER of every certificate in a PEM bundle (unparseable ones left out:

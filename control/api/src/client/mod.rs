@@ -3,7 +3,9 @@
 
 mod config;
 mod connect;
+mod discovery;
 mod error;
+mod identity;
 mod watch;
 
 use std::{sync::Arc, time::Duration};
@@ -15,7 +17,9 @@ use hyper_util::{client::legacy::Client as HyperClient, rt::TokioExecutor};
 
 pub use config::{ClientConfig, ClientConfigFile, ConfigError, DEFAULT_DATA_DIR};
 pub use connect::{CONNECT_TIMEOUT, Connect};
+pub use discovery::cluster_info_unverified;
 pub use error::ClientError;
+pub use identity::Identity;
 pub use hyper::Method as HttpMethod;
 pub use watch::WatchStream;
 
@@ -139,7 +143,11 @@ impl Client {
                 .map(|s| Arc::from(s.trim_end_matches('/')))
                 .collect(),
             current: Default::default(),
-            auth: format!("Bearer {}", config.token).into(),
+            auth: if config.token.is_empty() {
+                "".into()
+            } else {
+                format!("Bearer {}", config.token).into()
+            },
         })
     }
 
@@ -164,10 +172,13 @@ impl Client {
         let mut attempt = 0;
         loop {
             let server = &self.servers[(first + attempt) % self.servers.len()];
-            let req = Request::builder()
+            let mut req = Request::builder()
                 .method(method.clone())
-                .uri(format!("{server}{path}"))
-                .header(header::AUTHORIZATION, &*self.auth)
+                .uri(format!("{server}{path}"));
+            if !self.auth.is_empty() {
+                req = req.header(header::AUTHORIZATION, &*self.auth);
+            }
+            let req = req
                 .header(header::ACCEPT, "application/json")
                 .header(header::CONTENT_TYPE, "application/json")
                 .body(Full::new(body.clone()))

@@ -12,7 +12,9 @@
 //!
 //! GET lists (or watches with `?watch=true&resourceVersion=N`), POST
 //! creates, PUT replaces (optimistic on resourceVersion), DELETE deletes.
-//! Every request needs the bearer token except `/healthz`.
+//! Every request needs a credential except `/healthz` and the cluster
+//! info a joining node fetches: the admin's bearer token, or a node's
+//! client certificate (then `crate::authz` decides what it may do).
 
 mod apply;
 mod discovery;
@@ -40,6 +42,10 @@ use axum::{
 use keel_api::KINDS;
 
 use self::error::ApiError;
+use crate::authz::{
+    self, Decision, User,
+    request::{RequestInfo, Verb},
+};
 pub use self::state::AppState;
 
 pub fn router(state: Arc<AppState>) -> Router {
@@ -64,6 +70,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .merge(crate::bootstrap::routes())
         .merge(api)
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -118,22 +125,89 @@ async fn log_and_explain(State(app): State<Arc<AppState>>, req: Request, next: N
     resp
 }
 
-/// Refuses requests without the bearer token.
+/// Who is asking: the admin's bearer token, or a client certificate of the
+/// cluster CA (verified by the TLS acceptor, then checked against
+/// revocations); nobody else gets in (401). Then `crate::authz` decides
+/// (403 with a Kubernetes `Status` naming user, verb and resource).
 async fn authenticate(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let given = req
         .headers()
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .unwrap_or("");
-    if constant_time_eq(given.as_bytes(), app.token.as_bytes()) {
-        next.run(req).await
-    } else {
-        ApiError::unauthorized().into_response()
+        .and_then(|v| v.strip_prefix("Bearer "));
+    let peer = req.extensions().get::<crate::pki::peer::PeerCert>();
+    let user = match (given, peer, app.join.as_deref()) {
+        (Some(t), _, _) if constant_time_eq(t.as_bytes(), app.token.as_bytes()) => User::Admin,
+        (None, Some(peer), Some(join)) => match join.user_of(peer) {
+            Ok(user) => user,
+            Err(why) => return ApiError::new(401, "Unauthorized", why).into_response(),
+        },
+        _ => return ApiError::unauthorized().into_response(),
+    };
+    authorize(app, user, req, next).await
+}
+
+/// Applies `crate::authz` to an authenticated request; records node
+/// revocations around a deletion of Nodes.
+async fn authorize(app: Arc<AppState>, user: User, req: Request, next: Next) -> Response {
+    let watch = req
+        .uri()
+        .query()
+        .is_some_and(|q| q.split('&').any(|p| p == "watch=true" || p == "watch=1"));
+    let mut info = RequestInfo::parse(req.method().as_str(), req.uri().path(), watch);
+    let mut req = req;
+    if matches!(user, User::Node(_)) && info.verb == Verb::Create && info.name.is_none() {
+        // NodeRestriction: what a node creates is named in the body.
+        let (parts, body) = req.into_parts();
+        let bytes = match axum::body::to_bytes(body, MAX_AUTHORIZED_BODY).await {
+            Ok(b) => b,
+            Err(e) => {
+                return ApiError::new(413, "RequestEntityTooLarge", format!("request body: {e}"))
+                    .into_response();
+            }
+        };
+        info.name = serde_json::from_slice::<serde_json::Value>(&bytes)
+            .ok()
+            .and_then(|v| v["metadata"]["name"].as_str().map(str::to_string));
+        req = Request::from_parts(parts, axum::body::Body::from(bytes));
+    }
+    let facts = StoreFacts(app.store.snapshot());
+    if let Decision::Deny(why) = authz::authorize(&user, &info, &facts) {
+        return ApiError::forbidden(why).into_response();
+    }
+    match (&app.join, info.resource.as_deref(), info.verb) {
+        (Some(join), Some("nodes"), Verb::Delete | Verb::DeleteCollection)
+            if info.subresource.is_none() =>
+        {
+            let names: Vec<String> = match &info.name {
+                Some(n) => vec![n.clone()],
+                None => facts.0.nodes.keys().cloned().collect(),
+            };
+            crate::bootstrap::revoke_around(join, &app.store, &names, next.run(req)).await
+        }
+        _ => {
+            let mut req = req;
+            req.extensions_mut().insert(user);
+            next.run(req).await
+        }
     }
 }
 
-fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+/// How much of a node's create request is read to find the name.
+const MAX_AUTHORIZED_BODY: usize = 4 << 20;
+
+struct StoreFacts(Arc<crate::store::State>);
+
+impl authz::Facts for StoreFacts {
+    fn pod_node(&self, namespace: &str, name: &str) -> Option<String> {
+        self.0
+            .pods
+            .get(&format!("{namespace}/{name}"))
+            .map(|p| p.spec.node_name.clone())
+    }
+}
+
+pub(crate) fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 

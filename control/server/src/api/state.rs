@@ -12,6 +12,9 @@ pub struct AppState {
     pub bookmark_interval: Duration,
     /// Requests served, by method and code (`/metrics`).
     pub requests: RequestCounts,
+    /// The cluster CA, bootstrap tokens and revocations: node join and
+    /// node credentials (`None`: only the admin token authenticates).
+    pub join: Option<std::sync::Arc<crate::bootstrap::Join>>,
 }
 
 /// Requests served, by method and status code.

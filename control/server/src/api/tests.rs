@@ -27,6 +27,7 @@ fn app() -> Router {
         token: TOKEN.into(),
         bookmark_interval: Duration::from_secs(60),
         requests: Default::default(),
+        join: None,
     }))
 }
 

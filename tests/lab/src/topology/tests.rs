@@ -30,7 +30,7 @@ fn nodes_spread_over_segments_with_distinct_addresses() {
     assert_eq!(t.control.ip.to_string(), "172.30.0.2");
     assert_eq!(t.namespaces().len(), 2 + 1 + 2 + 4);
     assert!(t.namespaces().iter().all(|n| n.starts_with("keel-lab-t-")));
-    assert_eq!(t.control_url(), "http://172.30.0.2:6443");
+    assert_eq!(t.control_url(), "https://172.30.0.2:6443");
 }
 
 #[test]
