@@ -150,6 +150,40 @@ fn first_ipv4() -> Option<Ipv4Addr> {
     })
 }
 
+/// `keel-agent join`: the agent's flags and these.
+#[derive(clap::Args, Debug)]
+struct JoinFlags {
+    /// Bootstrap token from `keelctl token create` (ID.SECRET).
+    #[arg(long, env = "KEEL_JOIN_TOKEN")]
+    token: String,
+    /// The cluster CA's hash (sha256:…), as `keelctl token create` prints it.
+    #[arg(long)]
+    ca_hash: String,
+}
+
+/// `keel-agent join --server URL --token ID.SECRET --ca-hash sha256:… [agent flags]`:
+/// get this node's credential with a bootstrap token, then run as the agent.
+#[derive(Parser, Debug)]
+#[command(name = "keel-agent join", version)]
+struct JoinCli {
+    #[command(flatten)]
+    agent: Args,
+    #[command(flatten)]
+    join: JoinFlags,
+}
+
+/// The agent's flags, and the join flags when the first argument is `join`.
+fn parse_args() -> (Args, Option<JoinFlags>) {
+    let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    if argv.get(1).is_some_and(|a| a == "join") {
+        argv.remove(1);
+        let cli = JoinCli::parse_from(argv);
+        (cli.agent, Some(cli.join))
+    } else {
+        (Args::parse_from(argv), None)
+    }
+}
+
 fn main() -> anyhow::Result<()> {
     // A pod's shim and the exec helper are this binary re-executed; they
     // must start before any thread or async runtime exists.
@@ -168,7 +202,7 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn agent_main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let (args, join) = parse_args();
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     if args.log_json {
@@ -195,21 +229,60 @@ async fn agent_main() -> anyhow::Result<()> {
         .node_ip
         .or_else(first_ipv4)
         .context("--node-ip: no non-loopback IPv4 address found; pass one")?;
-    let client_config = match args.server {
-        Some(server) => {
+    // `own_credential`: the node's credential in the data dir, which the
+    // agent renews.
+    let (client_config, own_credential) = match (join, args.server) {
+        (Some(join), Some(server)) => {
+            let path = keel_agent::join::join(
+                &server,
+                &join.token,
+                &join.ca_hash,
+                &node_name,
+                &args.data_dir,
+            )
+            .await?;
+            (
+                ClientConfig::load(&path).with_context(|| format!("{}", path.display()))?,
+                true,
+            )
+        }
+        (Some(_), None) => anyhow::bail!("join: --server https://HOST:PORT is required"),
+        // A joined node uses its stored credential.
+        (None, None)
+            if args.config.is_none() && keel_agent::join::stored(&args.data_dir).is_some() =>
+        {
+            let path = keel_agent::join::stored(&args.data_dir).expect("checked");
+            let config = ClientConfig::load(&path)
+                .with_context(|| format!("the node credential {}", path.display()))?;
+            (config, true)
+        }
+        (None, Some(server)) => {
             let token = args
                 .token_file
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR).join("token"));
-            ClientConfig::from_parts(&server, &token, args.ca_file.as_deref())?
+            (
+                ClientConfig::from_parts(&server, &token, args.ca_file.as_deref())?,
+                false,
+            )
         }
-        None => {
+        (None, None) => {
             let path = args
                 .config
                 .unwrap_or_else(|| PathBuf::from(DEFAULT_DATA_DIR).join("client.json"));
-            ClientConfig::load(&path).with_context(|| format!("--config {}", path.display()))?
+            let config = ClientConfig::load(&path)
+                .with_context(|| format!("--config {}", path.display()))?;
+            (config, false)
         }
     };
     let client = Client::new(&client_config)?;
+    if let Some(identity) = client_config.identity.clone().filter(|_| own_credential) {
+        tokio::spawn(keel_agent::join::renew_periodically(
+            client.clone(),
+            identity,
+            node_name.clone(),
+            args.data_dir.clone(),
+        ));
+    }
     keel_agent::private::private_dir(&args.data_dir)
         .with_context(|| format!("creating {} (0700)", args.data_dir.display()))?;
     tracing::info!(node = %node_name, %node_ip, server = %client.server(), "keel-agent starting");

@@ -9,6 +9,7 @@ mod lab;
 mod lb;
 mod logs;
 mod net;
+mod token;
 
 use std::{path::PathBuf, process::ExitCode};
 
@@ -89,6 +90,9 @@ enum Command {
         #[arg(long, default_value = "keel")]
         name: String,
     },
+    /// Bootstrap tokens for joining nodes (`token create` prints the join command).
+    #[command(subcommand)]
+    Token(token::TokenCommand),
     /// A multi-node keel cluster in network namespaces on this machine.
     #[command(subcommand)]
     Lab(lab::LabCommand),
@@ -141,6 +145,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     let ns = cli.namespace.clone();
     match cli.command {
         Command::Lab(cmd) => lab::run(cmd),
+        Command::Token(cmd) => token::run(&cli.conn.client()?, cmd).await,
         Command::Lb(cmd) => lb::run(cmd, cli.conn.lab()),
         Command::Net(cmd) => net::run(cmd, cli.conn.lab()),
         Command::Logs {

@@ -15,12 +15,12 @@ use crate::{
         store::{BootstrapStore, Persist},
     },
     config::{ServerConfig, StoreBackend},
+    controllers,
     pki::{
         ClusterCa,
         sans::{self, SanInputs},
         serving::{self, ServingCert, ServingFiles},
     },
-    controllers,
     store::{Store, StoreConfig, leader::Elector, redb::RedbBackend},
 };
 
@@ -125,8 +125,8 @@ pub async fn run(
         tracing::warn!("--insecure-http: plain HTTP, no node join, no node credentials");
         None
     } else {
-        let mut ca = ClusterCa::load_or_create(&pki_dir, SystemTime::now())
-            .context("the cluster CA")?;
+        let mut ca =
+            ClusterCa::load_or_create(&pki_dir, SystemTime::now()).context("the cluster CA")?;
         if let StoreBackend::Etcd(etcd) = &config.store {
             let mine = ca.cert_pem.clone();
             ca = crate::pki::shared_ca(etcd, ca)

@@ -34,8 +34,8 @@ fn certified(cert_pem: &[u8], key_pem: &[u8]) -> Result<Arc<CertifiedKey>, Confi
         return Err(bad("client certificate", &"no certificate in the PEM"));
     }
     let key = PrivateKeyDer::from_pem_slice(key_pem).map_err(|e| bad("client key", &e))?;
-    let key: Arc<dyn SigningKey> = rustls::crypto::ring::sign::any_supported_type(&key)
-        .map_err(|e| bad("client key", &e))?;
+    let key: Arc<dyn SigningKey> =
+        rustls::crypto::ring::sign::any_supported_type(&key).map_err(|e| bad("client key", &e))?;
     let ck = CertifiedKey::new(certs, key);
     ck.keys_match()
         .map_err(|e| bad("client certificate and key", &e))?;
@@ -56,7 +56,9 @@ impl Identity {
 
     /// The certificate presented now (DER).
     pub fn cert_der(&self) -> Vec<u8> {
-        self.0.read().expect("identity lock").cert[0].as_ref().to_vec()
+        self.0.read().expect("identity lock").cert[0]
+            .as_ref()
+            .to_vec()
     }
 
     pub(crate) fn resolver(&self) -> Arc<dyn ResolvesClientCert> {

@@ -19,8 +19,8 @@ pub use config::{ClientConfig, ClientConfigFile, ConfigError, DEFAULT_DATA_DIR};
 pub use connect::{CONNECT_TIMEOUT, Connect};
 pub use discovery::cluster_info_unverified;
 pub use error::ClientError;
-pub use identity::Identity;
 pub use hyper::Method as HttpMethod;
+pub use identity::Identity;
 pub use watch::WatchStream;
 
 use crate::{

@@ -54,8 +54,7 @@ impl std::fmt::Debug for BootstrapToken {
 
 fn token_part(s: &str, len: usize) -> bool {
     s.len() == len
-        && s
-            .bytes()
+        && s.bytes()
             .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit())
 }
 
@@ -101,11 +100,10 @@ impl BootstrapToken {
 /// `sha256:<hex>` of a certificate's DER-encoded SubjectPublicKeyInfo, the
 /// form kubeadm prints and pins.
 pub fn ca_hash(cert_der: &[u8]) -> Result<String, PkiError> {
-    let (_, cert) = x509_parser::parse_x509_certificate(cert_der).map_err(|e| {
-        PkiError::Certificate {
+    let (_, cert) =
+        x509_parser::parse_x509_certificate(cert_der).map_err(|e| PkiError::Certificate {
             reason: format!("not a DER X.509 certificate: {e}"),
-        }
-    })?;
+        })?;
     let spki = cert.tbs_certificate.subject_pki.raw;
     Ok(format!("sha256:{}", hex::encode(Sha256::digest(spki))))
 }
@@ -129,11 +127,10 @@ pub struct Validity {
 
 impl Validity {
     pub fn of(cert_der: &[u8]) -> Result<Self, PkiError> {
-        let (_, cert) = x509_parser::parse_x509_certificate(cert_der).map_err(|e| {
-            PkiError::Certificate {
+        let (_, cert) =
+            x509_parser::parse_x509_certificate(cert_der).map_err(|e| PkiError::Certificate {
                 reason: format!("not a DER X.509 certificate: {e}"),
-            }
-        })?;
+            })?;
         let at = |t: x509_parser::time::ASN1Time| {
             let secs = t.timestamp();
             if secs >= 0 {
@@ -177,7 +174,8 @@ pub fn node_user(name: &str) -> String {
 
 /// The node name in `system:node:<name>`, if it is one.
 pub fn node_of_user(user: &str) -> Option<&str> {
-    user.strip_prefix(NODE_USER_PREFIX).filter(|n| !n.is_empty())
+    user.strip_prefix(NODE_USER_PREFIX)
+        .filter(|n| !n.is_empty())
 }
 
 /// `GET /keel/v1/cluster-info`.

@@ -7,7 +7,10 @@ use super::*;
 #[test]
 fn tokens_parse_as_kubeadm_writes_them() {
     let t = BootstrapToken::parse("abcdef.0123456789abcdef").unwrap();
-    assert_eq!((t.id.as_str(), t.secret.as_str()), ("abcdef", "0123456789abcdef"));
+    assert_eq!(
+        (t.id.as_str(), t.secret.as_str()),
+        ("abcdef", "0123456789abcdef")
+    );
     assert_eq!(t.to_token_string(), "abcdef.0123456789abcdef");
     for bad in [
         "",
@@ -47,7 +50,12 @@ fn the_ca_hash_is_sha256_of_the_subject_public_key_info() {
         .unwrap()
         .self_signed(&key)
         .unwrap();
-    let want = format!("sha256:{}", hex::encode(Sha256::digest(rcgen::PublicKeyData::subject_public_key_info(&key))));
+    let want = format!(
+        "sha256:{}",
+        hex::encode(Sha256::digest(
+            rcgen::PublicKeyData::subject_public_key_info(&key)
+        ))
+    );
     assert_eq!(ca_hash(cert.der()).unwrap(), want);
     // Another key, another hash.
     let other = rcgen::KeyPair::generate().unwrap();
@@ -56,7 +64,10 @@ fn the_ca_hash_is_sha256_of_the_subject_public_key_info() {
         .self_signed(&other)
         .unwrap();
     assert_ne!(ca_hash(cert2.der()).unwrap(), want);
-    assert!(matches!(ca_hash(b"nope"), Err(PkiError::Certificate { .. })));
+    assert!(matches!(
+        ca_hash(b"nope"),
+        Err(PkiError::Certificate { .. })
+    ));
 }
 
 #[test]
@@ -73,7 +84,10 @@ fn ca_hashes_are_checked_and_lower_cased() {
         format!("sha256:{}", "ab".repeat(31)),
         format!("sha256:{}zz", "ab".repeat(31)),
     ] {
-        assert!(matches!(parse_ca_hash(&bad), Err(PkiError::HashSyntax { .. })), "{bad}");
+        assert!(
+            matches!(parse_ca_hash(&bad), Err(PkiError::HashSyntax { .. })),
+            "{bad}"
+        );
     }
 }
 
@@ -107,7 +121,10 @@ fn validity_is_read_from_the_certificate() {
     let v = Validity::of(cert.der()).unwrap();
     assert_eq!(v.lifetime(), Duration::from_secs(365 * 86_400));
     assert_eq!(
-        v.not_before.duration_since(SystemTime::UNIX_EPOCH).unwrap().as_secs(),
+        v.not_before
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .unwrap()
+            .as_secs(),
         1_893_456_000
     );
 }

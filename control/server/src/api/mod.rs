@@ -42,11 +42,11 @@ use axum::{
 use keel_api::KINDS;
 
 use self::error::ApiError;
+pub use self::state::AppState;
 use crate::authz::{
     self, Decision, User,
     request::{RequestInfo, Verb},
 };
-pub use self::state::AppState;
 
 pub fn router(state: Arc<AppState>) -> Router {
     // The fallback is behind the token too: without it, which paths exist

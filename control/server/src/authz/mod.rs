@@ -120,11 +120,15 @@ fn in_scope(scope: Scope, node: &str, req: &RequestInfo, facts: &dyn Facts) -> R
         Scope::OwnNode => match req.name.as_deref() {
             Some(n) if n == node => Ok(()),
             Some(_) => Err(format!("node {node:?} may only change its own Node")),
-            None => Err(format!("node {node:?} may only change its own Node, by name")),
+            None => Err(format!(
+                "node {node:?} may only change its own Node, by name"
+            )),
         },
         Scope::PodsBoundToNode => {
             let (Some(ns), Some(name)) = (req.namespace.as_deref(), req.name.as_deref()) else {
-                return Err(format!("node {node:?} may only change pods bound to it, by name"));
+                return Err(format!(
+                    "node {node:?} may only change pods bound to it, by name"
+                ));
             };
             match facts.pod_node(ns, name) {
                 Some(n) if n == node => Ok(()),
@@ -177,9 +181,8 @@ pub fn authorize(user: &User, req: &RequestInfo, facts: &dyn Facts) -> Decision 
             Err(e) => why = Some(e),
         }
     }
-    let why = why.unwrap_or_else(|| {
-        format!("no rule lets a node {} {}", req.verb, req.resource_path())
-    });
+    let why =
+        why.unwrap_or_else(|| format!("no rule lets a node {} {}", req.verb, req.resource_path()));
     Decision::Deny(req.forbidden(&user.name(), &why))
 }
 

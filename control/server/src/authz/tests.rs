@@ -28,17 +28,116 @@ fn facts() -> Pods {
 
 #[test]
 fn requests_are_read_as_kubernetes_reads_them() {
-    let cases: &[(&str, &str, bool, Verb, Option<&str>, Option<&str>, Option<&str>, Option<&str>)] = &[
-        ("GET", "/api/v1/nodes", false, Verb::List, Some("nodes"), None, None, None),
-        ("GET", "/api/v1/nodes", true, Verb::Watch, Some("nodes"), None, None, None),
-        ("GET", "/api/v1/nodes/n1", false, Verb::Get, Some("nodes"), Some("n1"), None, None),
-        ("PUT", "/api/v1/nodes/n1/status", false, Verb::Update, Some("nodes"), Some("n1"), Some("status"), None),
-        ("POST", "/api/v1/namespaces/default/pods", false, Verb::Create, Some("pods"), None, None, Some("default")),
-        ("PATCH", "/api/v1/namespaces/d/pods/p/status", false, Verb::Patch, Some("pods"), Some("p"), Some("status"), Some("d")),
-        ("DELETE", "/api/v1/namespaces/d/pods", false, Verb::DeleteCollection, Some("pods"), None, None, Some("d")),
-        ("DELETE", "/api/v1/nodes/n", false, Verb::Delete, Some("nodes"), Some("n"), None, None),
-        ("GET", "/api/v1/namespaces/d", false, Verb::Get, Some("namespaces"), Some("d"), None, None),
-        ("GET", "/apis/apps/v1/namespaces/d/deployments", false, Verb::List, Some("deployments"), None, None, Some("d")),
+    let cases: &[(
+        &str,
+        &str,
+        bool,
+        Verb,
+        Option<&str>,
+        Option<&str>,
+        Option<&str>,
+        Option<&str>,
+    )] = &[
+        (
+            "GET",
+            "/api/v1/nodes",
+            false,
+            Verb::List,
+            Some("nodes"),
+            None,
+            None,
+            None,
+        ),
+        (
+            "GET",
+            "/api/v1/nodes",
+            true,
+            Verb::Watch,
+            Some("nodes"),
+            None,
+            None,
+            None,
+        ),
+        (
+            "GET",
+            "/api/v1/nodes/n1",
+            false,
+            Verb::Get,
+            Some("nodes"),
+            Some("n1"),
+            None,
+            None,
+        ),
+        (
+            "PUT",
+            "/api/v1/nodes/n1/status",
+            false,
+            Verb::Update,
+            Some("nodes"),
+            Some("n1"),
+            Some("status"),
+            None,
+        ),
+        (
+            "POST",
+            "/api/v1/namespaces/default/pods",
+            false,
+            Verb::Create,
+            Some("pods"),
+            None,
+            None,
+            Some("default"),
+        ),
+        (
+            "PATCH",
+            "/api/v1/namespaces/d/pods/p/status",
+            false,
+            Verb::Patch,
+            Some("pods"),
+            Some("p"),
+            Some("status"),
+            Some("d"),
+        ),
+        (
+            "DELETE",
+            "/api/v1/namespaces/d/pods",
+            false,
+            Verb::DeleteCollection,
+            Some("pods"),
+            None,
+            None,
+            Some("d"),
+        ),
+        (
+            "DELETE",
+            "/api/v1/nodes/n",
+            false,
+            Verb::Delete,
+            Some("nodes"),
+            Some("n"),
+            None,
+            None,
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/d",
+            false,
+            Verb::Get,
+            Some("namespaces"),
+            Some("d"),
+            None,
+            None,
+        ),
+        (
+            "GET",
+            "/apis/apps/v1/namespaces/d/deployments",
+            false,
+            Verb::List,
+            Some("deployments"),
+            None,
+            None,
+            Some("d"),
+        ),
         ("GET", "/api", false, Verb::Get, None, None, None, None),
         ("GET", "/version", false, Verb::Get, None, None, None, None),
     ];
@@ -51,7 +150,9 @@ fn requests_are_read_as_kubernetes_reads_them() {
         assert_eq!(r.namespace.as_deref(), *ns, "{method} {path}");
     }
     assert_eq!(
-        RequestInfo::parse("GET", "/apis/apps/v1/deployments", false).group.as_deref(),
+        RequestInfo::parse("GET", "/apis/apps/v1/deployments", false)
+            .group
+            .as_deref(),
         Some("apps")
     );
 }
@@ -80,18 +181,58 @@ fn the_node_rule_table() {
         ("DELETE", "/api/v1/nodes/n1", None, false),
         ("DELETE", "/api/v1/nodes/n2", None, false),
         // The status of pods bound to it.
-        ("PUT", "/api/v1/namespaces/default/pods/mine/status", None, true),
-        ("PATCH", "/api/v1/namespaces/default/pods/mine/status", None, true),
-        ("PUT", "/api/v1/namespaces/default/pods/theirs/status", None, false),
-        ("PUT", "/api/v1/namespaces/default/pods/pending/status", None, false),
-        ("PUT", "/api/v1/namespaces/default/pods/gone/status", None, false),
+        (
+            "PUT",
+            "/api/v1/namespaces/default/pods/mine/status",
+            None,
+            true,
+        ),
+        (
+            "PATCH",
+            "/api/v1/namespaces/default/pods/mine/status",
+            None,
+            true,
+        ),
+        (
+            "PUT",
+            "/api/v1/namespaces/default/pods/theirs/status",
+            None,
+            false,
+        ),
+        (
+            "PUT",
+            "/api/v1/namespaces/default/pods/pending/status",
+            None,
+            false,
+        ),
+        (
+            "PUT",
+            "/api/v1/namespaces/default/pods/gone/status",
+            None,
+            false,
+        ),
         ("PUT", "/api/v1/namespaces/default/pods/mine", None, false),
-        ("DELETE", "/api/v1/namespaces/default/pods/mine", None, false),
+        (
+            "DELETE",
+            "/api/v1/namespaces/default/pods/mine",
+            None,
+            false,
+        ),
         // Nothing else.
-        ("POST", "/api/v1/namespaces/default/services", Some("web"), false),
+        (
+            "POST",
+            "/api/v1/namespaces/default/services",
+            Some("web"),
+            false,
+        ),
         ("POST", "/api/v1/namespaces/default/pods", Some("p"), false),
         ("GET", "/apis/apps/v1/deployments", None, false),
-        ("POST", "/apis/apps/v1/namespaces/default/deployments", Some("d"), false),
+        (
+            "POST",
+            "/apis/apps/v1/namespaces/default/deployments",
+            Some("d"),
+            false,
+        ),
         ("GET", "/metrics", None, false),
     ];
     for (method, path, body_name, allowed) in cases {
@@ -111,7 +252,11 @@ fn the_node_rule_table() {
 
 #[test]
 fn a_denial_names_the_user_the_verb_and_the_resource() {
-    let r = RequestInfo::parse("PUT", "/api/v1/namespaces/default/pods/theirs/status", false);
+    let r = RequestInfo::parse(
+        "PUT",
+        "/api/v1/namespaces/default/pods/theirs/status",
+        false,
+    );
     let Decision::Deny(m) = authorize(&User::Node("n1".into()), &r, &facts()) else {
         panic!("allowed")
     };

@@ -23,10 +23,10 @@ use std::{
 
 use axum::{
     Json, Router,
-    response::IntoResponse,
     body::Bytes,
     extract::{Path, State},
     http::{HeaderMap, header},
+    response::IntoResponse,
     routing::{delete, get, post},
 };
 use keel_api::pki::{
@@ -143,7 +143,10 @@ pub fn routes() -> Router<Arc<AppState>> {
     Router::new()
         .route(CLUSTER_INFO_PATH, get(cluster_info))
         .route(BOOTSTRAP_TOKENS_PATH, get(list_tokens).post(create_token))
-        .route(&format!("{BOOTSTRAP_TOKENS_PATH}/{{id}}"), delete(delete_token))
+        .route(
+            &format!("{BOOTSTRAP_TOKENS_PATH}/{{id}}"),
+            delete(delete_token),
+        )
         .route(NODE_CERTIFICATES_PATH, post(sign_node))
 }
 
@@ -166,7 +169,9 @@ fn require_admin(app: &AppState, headers: &HeaderMap, what: &str) -> Result<(), 
         Some(_) | None => Err(ApiError::new(
             401,
             "Unauthorized",
-            format!("{what}: only the admin credential (Authorization: Bearer <admin token>) may manage bootstrap tokens"),
+            format!(
+                "{what}: only the admin credential (Authorization: Bearer <admin token>) may manage bootstrap tokens"
+            ),
         )),
     }
 }
@@ -220,14 +225,26 @@ async fn create_token(
     let token = BootstrapToken::from_random(&rand::random());
     let now = SystemTime::now();
     let record = TokenRecord::new(&token, &req.description, ttl, now);
-    if join.store.token(&token.id).await.map_err(internal)?.is_some() {
+    if join
+        .store
+        .token(&token.id)
+        .await
+        .map_err(internal)?
+        .is_some()
+    {
         return Err(ApiError::new(
             409,
             "AlreadyExists",
-            format!("bootstrap token {}: the random ID is taken; try again", token.id),
+            format!(
+                "bootstrap token {}: the random ID is taken; try again",
+                token.id
+            ),
         ));
     }
-    join.store.put_token(record.clone()).await.map_err(internal)?;
+    join.store
+        .put_token(record.clone())
+        .await
+        .map_err(internal)?;
     tracing::info!(token = %token.id, ttl_s = ttl.as_secs(), "bootstrap token created");
     let mut info = record.info();
     info.token = Some(token.to_token_string());
@@ -271,7 +288,10 @@ async fn sign_node(
         ApiError::new(
             422,
             "Invalid",
-            format!("node certificate request: nodeName {:?}: {e}", req.node_name),
+            format!(
+                "node certificate request: nodeName {:?}: {e}",
+                req.node_name
+            ),
         )
     })?;
     let now = SystemTime::now();
@@ -283,7 +303,14 @@ async fn sign_node(
             .token(&token.id)
             .await
             .map_err(internal)?
-            .ok_or_else(|| unauthorized(tokens::Refusal::Unknown { id: token.id.clone() }.to_string()))?;
+            .ok_or_else(|| {
+                unauthorized(
+                    tokens::Refusal::Unknown {
+                        id: token.id.clone(),
+                    }
+                    .to_string(),
+                )
+            })?;
         record
             .check(&token, now)
             .map_err(|e| unauthorized(e.to_string()))?;

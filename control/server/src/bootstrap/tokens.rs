@@ -30,7 +30,9 @@ pub struct TokenRecord {
 /// Why a presented bootstrap token is refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {
-    #[error("bootstrap token {id}: no such token (deleted, expired and collected, or never created)")]
+    #[error(
+        "bootstrap token {id}: no such token (deleted, expired and collected, or never created)"
+    )]
     Unknown { id: String },
     #[error("bootstrap token {id}: wrong secret")]
     WrongSecret { id: String },
@@ -154,7 +156,12 @@ mod tests {
         let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_000_000);
         let r = TokenRecord::new(&tok("abcdef.0123456789abcdef"), "", DEFAULT_TTL, now);
         let err = r.check(&tok("abcdef.0123456789abcdee"), now).unwrap_err();
-        assert_eq!(err, Refusal::WrongSecret { id: "abcdef".into() });
+        assert_eq!(
+            err,
+            Refusal::WrongSecret {
+                id: "abcdef".into()
+            }
+        );
     }
 
     #[test]
@@ -173,9 +180,17 @@ mod tests {
     fn requests_are_validated() {
         assert_eq!(validate_request(None, ""), Ok(DEFAULT_TTL));
         assert_eq!(validate_request(Some(5), "x"), Ok(Duration::from_secs(5)));
-        assert!(validate_request(Some(0), "").unwrap_err().contains("ttlSeconds"));
+        assert!(
+            validate_request(Some(0), "")
+                .unwrap_err()
+                .contains("ttlSeconds")
+        );
         assert!(validate_request(Some(MAX_TTL.as_secs() + 1), "").is_err());
-        assert!(validate_request(None, &"x".repeat(300)).unwrap_err().contains("description"));
+        assert!(
+            validate_request(None, &"x".repeat(300))
+                .unwrap_err()
+                .contains("description")
+        );
         assert!(validate_request(None, "a\nb").is_err());
     }
 }

@@ -137,9 +137,11 @@ impl ClusterCa {
         let key = KeyPair::from_pem(key_pem).map_err(rc("the CA key"))?;
         let der = rustls_pki_types::pem::PemObject::from_pem_slice(cert_pem.as_bytes())
             .map(|c: rustls_pki_types::CertificateDer<'static>| c.as_ref().to_vec())
-            .map_err(|e| PkiError::Api(keel_api::pki::PkiError::Certificate {
-                reason: format!("the CA certificate: {e}"),
-            }))?;
+            .map_err(|e| {
+                PkiError::Api(keel_api::pki::PkiError::Certificate {
+                    reason: format!("the CA certificate: {e}"),
+                })
+            })?;
         let issuer = Issuer::from_ca_cert_pem(cert_pem, key).map_err(rc("the CA certificate"))?;
         Ok(Self {
             cert_pem: cert_pem.into(),
@@ -157,7 +159,10 @@ impl ClusterCa {
             let path = path.to_path_buf();
             move |source| PkiError::Io { path, source }
         };
-        match (std::fs::read_to_string(&cert), std::fs::read_to_string(&key)) {
+        match (
+            std::fs::read_to_string(&cert),
+            std::fs::read_to_string(&key),
+        ) {
             (Ok(c), Ok(k)) => return Self::from_pem(&c, &k),
             (Err(e), _) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&cert)(e)),
             (_, Err(e)) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&key)(e)),
@@ -218,12 +223,11 @@ impl ClusterCa {
         lifetime: Duration,
         now: SystemTime,
     ) -> Result<String, PkiError> {
-        let csr = CertificateSigningRequestParams::from_pem(csr_pem).map_err(|e| {
-            PkiError::Csr {
+        let csr =
+            CertificateSigningRequestParams::from_pem(csr_pem).map_err(|e| PkiError::Csr {
                 node: node.into(),
                 reason: format!("not a valid PKCS#10 request in PEM: {e}"),
-            }
-        })?;
+            })?;
         let mut params = CertificateParams::default();
         params
             .distinguished_name

@@ -45,7 +45,10 @@ fn sans_cover_listen_host_advertise_and_the_kubernetes_service() {
     ] {
         assert!(got.iter().any(|s| s == want), "{want} missing from {got:?}");
     }
-    assert!(!got.iter().any(|s| s == "10.0.0.5"), "a specific listen address: only it");
+    assert!(
+        !got.iter().any(|s| s == "10.0.0.5"),
+        "a specific listen address: only it"
+    );
     let mut sorted = got.clone();
     sorted.sort();
     sorted.dedup();
@@ -63,7 +66,10 @@ fn an_unspecified_listen_address_covers_every_local_address() {
 fn url_hosts() {
     assert_eq!(url_host("https://a.b:6443/x").as_deref(), Some("a.b"));
     assert_eq!(url_host("https://10.0.0.1").as_deref(), Some("10.0.0.1"));
-    assert_eq!(url_host("https://[fd00::1]:6443").as_deref(), Some("fd00::1"));
+    assert_eq!(
+        url_host("https://[fd00::1]:6443").as_deref(),
+        Some("fd00::1")
+    );
     assert_eq!(url_host("https://").as_deref(), None);
 }
 
@@ -82,7 +88,11 @@ fn the_serving_certificate_is_reissued_when_sans_change_or_renewal_is_due() {
         Some(Reissue::SansChanged)
     );
     assert_eq!(
-        decide(Some((want.clone(), v, true)), &want, t0 + Duration::from_secs(250)),
+        decide(
+            Some((want.clone(), v, true)),
+            &want,
+            t0 + Duration::from_secs(250)
+        ),
         Some(Reissue::RenewalDue)
     );
     assert_eq!(
@@ -107,7 +117,10 @@ fn ca_and_serving_certificate_are_created_once_and_reused() {
 
     let files = ServingFiles::in_dir(&pki);
     let want = sans(&inputs("127.0.0.1:6443"));
-    assert_eq!(ensure(&ca, &files, &want, now).unwrap(), Some(Reissue::Missing));
+    assert_eq!(
+        ensure(&ca, &files, &want, now).unwrap(),
+        Some(Reissue::Missing)
+    );
     assert_eq!(mode(&files.key), 0o600);
     let first = std::fs::read(&files.cert).unwrap();
     assert_eq!(ensure(&again, &files, &want, now).unwrap(), None, "reused");
@@ -155,12 +168,22 @@ fn node_certificates_name_the_node_whatever_the_csr_asks() {
         .issued
         .duration_since(now)
         .unwrap_or_else(|e| e.duration());
-    assert!(skew < Duration::from_millis(1), "issued {:?} vs {now:?}", peer.issued);
+    assert!(
+        skew < Duration::from_millis(1),
+        "issued {:?} vs {now:?}",
+        peer.issued
+    );
     let v = Validity::of(der.as_ref()).unwrap();
     assert_eq!(v.lifetime(), Duration::from_secs(3660));
     // The node's own key is in it.
     let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).unwrap();
-    assert_eq!(cert.public_key().raw, rcgen::PublicKeyData::subject_public_key_info(&key));
-    assert!(ca.sign_node("garbage", "n", Duration::from_secs(1), now).is_err());
+    assert_eq!(
+        cert.public_key().raw,
+        rcgen::PublicKeyData::subject_public_key_info(&key)
+    );
+    assert!(
+        ca.sign_node("garbage", "n", Duration::from_secs(1), now)
+            .is_err()
+    );
     let _ = SocketAddr::from(([127, 0, 0, 1], 1));
 }
