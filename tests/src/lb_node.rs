@@ -150,9 +150,7 @@ impl LbNode {
             || control_dir.join("client.json").exists().then_some(()),
         );
         // keel-control listens on the namespace's loopback: connect from there.
-        let config =
-            ClientConfig::from_parts("http://127.0.0.1:6443", &control_dir.join("token"), None)
-                .expect("client config");
+        let config = ClientConfig::load(&control_dir.join("client.json")).expect("client config");
         let client = Client::with_connector(
             &config,
             keel_lab::connect::in_netns(&NetNs::named_path(netns.name())),

@@ -158,8 +158,19 @@ impl ControlProcess {
         self.dir.path()
     }
 
+    /// `https://…`, or `http://…` when started with `--insecure-http`.
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
+        let scheme = if self.args.iter().any(|a| a == "--insecure-http") {
+            "http"
+        } else {
+            "https"
+        };
+        format!("{scheme}://127.0.0.1:{}", self.port)
+    }
+
+    /// The cluster CA keel-control created (what client.json trusts).
+    pub fn ca_path(&self) -> PathBuf {
+        self.dir.path().join("pki").join("ca.crt")
     }
 
     pub fn client_config_path(&self) -> PathBuf {

@@ -244,7 +244,10 @@ async fn requests_without_the_token_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     let wrong = dir.path().join("token");
     std::fs::write(&wrong, "not-the-token").unwrap();
-    let c = Client::new(&ClientConfig::from_parts(&control.url(), &wrong, None).unwrap()).unwrap();
+    let c = Client::new(
+        &ClientConfig::from_parts(&control.url(), &wrong, Some(&control.ca_path())).unwrap(),
+    )
+    .unwrap();
     let (code, s) = api_code(c.list::<Pod>("", &ListParams::default()).await.unwrap_err());
     assert_eq!((code, s.reason.as_str()), (401, "Unauthorized"));
     let (code, _) = api_code(c.create(&pod("x", "y")).await.unwrap_err());
@@ -447,18 +450,18 @@ async fn serves_tls_when_configured() {
     );
     // Plain HTTP to the TLS port gets nowhere.
     let plain = Client::new(
-        &ClientConfig::from_parts(&control.url(), &control.data_dir().join("token"), None).unwrap(),
+        &ClientConfig::from_parts(
+            &control.url().replace("https://", "http://"),
+            &control.data_dir().join("token"),
+            None,
+        )
+        .unwrap(),
     )
     .unwrap();
     assert!(plain.list::<Pod>("", &ListParams::default()).await.is_err());
     // A client that does not trust the certificate is refused.
     let untrusting = Client::new(
-        &ClientConfig::from_parts(
-            &control.url().replace("http://", "https://"),
-            &control.data_dir().join("token"),
-            None,
-        )
-        .unwrap(),
+        &ClientConfig::from_parts(&control.url(), &control.data_dir().join("token"), None).unwrap(),
     )
     .unwrap();
     assert!(

@@ -424,7 +424,12 @@ fn clients_fail_over_and_watches_resume_on_another_replica() {
         assert_eq!(first.token(), second.token(), "one token for every replica");
         let both = format!("{},{}", first.url(), second.url());
         let c = Client::new(
-            &ClientConfig::from_parts(&both, &first.data_dir().join("token"), None).unwrap(),
+            &ClientConfig::from_parts(
+                &both,
+                &first.data_dir().join("token"),
+                Some(&first.ca_path()),
+            )
+            .unwrap(),
         )
         .unwrap();
         assert_eq!(c.server(), first.url());
@@ -558,7 +563,12 @@ fn controller_failover_over_20_kills() {
             .collect::<Vec<_>>()
             .join(",");
         let c = Client::new(
-            &ClientConfig::from_parts(&all, &replicas[0].data_dir().join("token"), None).unwrap(),
+            &ClientConfig::from_parts(
+                &all,
+                &replicas[0].data_dir().join("token"),
+                Some(&replicas[0].ca_path()),
+            )
+            .unwrap(),
         )
         .unwrap();
         let leads = |r: &ControlProcess| r.log().matches("leading the controllers").count();

@@ -43,8 +43,7 @@ fn control(netns: &TestNetns, dir: &Path, provider: &str) -> (NsProcess, Client)
     wait_for("keel-control's token", Duration::from_secs(20), || {
         data.join("client.json").exists().then_some(())
     });
-    let config = ClientConfig::from_parts("http://127.0.0.1:6443", &data.join("token"), None)
-        .expect("client config");
+    let config = ClientConfig::load(&data.join("client.json")).expect("client config");
     let client = Client::with_connector(
         &config,
         keel_lab::connect::in_netns(&NetNs::named_path(netns.name())),

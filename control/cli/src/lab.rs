@@ -92,7 +92,8 @@ pub fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
             let lab = Lab::up(&spec, &bins, &opts)?;
             print!("{}", table(&lab.status()?));
             println!(
-                "\nlab {name} is up. Talk to it:\n  keelctl --lab {name} get nodes -o wide\n  keelctl --lab {name} apply -f examples/\n  keelctl lab run {name} POD -- CMD…\n  keelctl lab status {name}\nRemove it:\n  keelctl lab down {name}"
+                "\nlab {name} is up (TLS with the lab's cluster CA; nodes joined with a bootstrap token). Talk to it:\n  keelctl --lab {name} get nodes -o wide\n  keelctl --lab {name} apply -f examples/\n  keelctl lab run {name} POD -- CMD…\n  keelctl lab status {name}\nWith kubectl (keel-control is reachable from the lab's control namespace {control}):\n  keelctl --lab {name} kubeconfig -o {name}.kubeconfig\n  ip netns exec {control} kubectl --kubeconfig {name}.kubeconfig get nodes\nJoin another node: keelctl --lab {name} token create\nRemove it:\n  keelctl lab down {name}",
+                control = lab.topology().control.netns,
             );
             Ok(ExitCode::SUCCESS)
         }

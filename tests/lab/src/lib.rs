@@ -311,16 +311,19 @@ impl Lab {
             None
         };
 
+        // Nodes join as real machines do: a bootstrap token from keelctl,
+        // the CA pinned by hash, a per-node credential over TLS.
+        let join = self.create_join_token(bins)?;
         for n in &t.nodes {
             let data = self.state.dir.join(&n.role);
             std::fs::create_dir_all(&data)?;
-            let mut args: Vec<String> = vec![
+            let mut args: Vec<String> = vec!["join".into()];
+            args.extend(join.iter().cloned());
+            args.extend([
                 "--node-name".into(),
                 n.role.clone(),
                 "--node-ip".into(),
                 n.ip.to_string(),
-                "--config".into(),
-                control_dir.join("client.json").display().to_string(),
                 "--data-dir".into(),
                 data.display().to_string(),
                 "--heartbeat-interval".into(),
@@ -333,7 +336,7 @@ impl Lab {
                 data.join("net.d").display().to_string(),
                 "--pod-netns-prefix".into(),
                 t.pod_netns_prefix(&n.role),
-            ];
+            ]);
             if let Some(registry) = &registry {
                 args.extend([
                     "--runtime".into(),
@@ -392,6 +395,33 @@ impl Lab {
                 "only {ready} of {want} nodes became Ready within 60 s"
             );
             std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// `keelctl --lab NAME token create`: the `--server`, `--token` and
+    /// `--ca-hash` flags of the join command it prints.
+    fn create_join_token(&mut self, bins: &Bins) -> anyhow::Result<Vec<String>> {
+        let keelctl = bins.path("keelctl")?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            self.check_alive()?;
+            let out = std::process::Command::new(&keelctl)
+                .args(["--lab", self.name(), "token", "create", "--ttl", "24h"])
+                .args(["--description", &format!("lab {} nodes", self.name())])
+                .output()
+                .context("running keelctl token create")?;
+            let stdout = String::from_utf8_lossy(&out.stdout);
+            if out.status.success() {
+                return join_flags(&stdout).with_context(|| {
+                    format!("keelctl token create printed no join command: {stdout}")
+                });
+            }
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "keelctl token create failed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            std::thread::sleep(Duration::from_millis(200));
         }
     }
 
@@ -555,6 +585,8 @@ impl Lab {
             !procs::is_ours(&old),
             "the agent of {node} is still running"
         );
+        // A restarted agent uses the credential it stored when it joined.
+        old.command = without_join(&old.command);
         for (flag, value) in flags {
             match old.command.iter().position(|a| a == flag) {
                 Some(at) if at + 1 < old.command.len() => old.command[at + 1] = value.to_string(),
@@ -708,5 +740,87 @@ impl Drop for LabGuard {
         for c in &mut self.0.children {
             let _ = c.wait();
         }
+    }
+}
+
+/// The `--server`, `--token` and `--ca-hash` flags (with values) of the
+/// `keel-agent join …` command `keelctl token create` prints.
+pub fn join_flags(printed: &str) -> Option<Vec<String>> {
+    let line = printed
+        .lines()
+        .find(|l| l.trim_start().starts_with("keel-agent join "))?;
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let mut out = Vec::new();
+    for flag in ["--server", "--token", "--ca-hash"] {
+        let at = words.iter().position(|w| *w == flag)?;
+        out.push(flag.to_string());
+        out.push(words.get(at + 1)?.to_string());
+    }
+    Some(out)
+}
+
+/// An agent's command line without `join` and its flags: how it starts
+/// again once it holds its credential.
+pub fn without_join(command: &[String]) -> Vec<String> {
+    if command.get(1).map(String::as_str) != Some("join") {
+        return command.to_vec();
+    }
+    let mut out = vec![command[0].clone()];
+    let mut rest = command[2..].iter();
+    while let Some(a) = rest.next() {
+        if matches!(a.as_str(), "--server" | "--token" | "--ca-hash") {
+            rest.next();
+        } else {
+            out.push(a.clone());
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod join_tests {
+    use super::*;
+
+    #[test]
+    fn the_join_flags_come_from_the_printed_command() {
+        let printed = "keel-agent join --server https://172.30.0.2:6443 --token abcdef.0123456789abcdef --ca-hash sha256:ab\n";
+        assert_eq!(
+            join_flags(printed).unwrap(),
+            [
+                "--server",
+                "https://172.30.0.2:6443",
+                "--token",
+                "abcdef.0123456789abcdef",
+                "--ca-hash",
+                "sha256:ab"
+            ]
+        );
+        assert_eq!(join_flags("nothing"), None);
+    }
+
+    #[test]
+    fn a_restart_drops_join_and_its_flags() {
+        let cmd: Vec<String> = [
+            "/bin/keel-agent",
+            "join",
+            "--server",
+            "https://x",
+            "--token",
+            "t",
+            "--ca-hash",
+            "h",
+            "--node-name",
+            "node-1",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            without_join(&cmd),
+            ["/bin/keel-agent", "--node-name", "node-1"]
+        );
+        let plain: Vec<String> = ["/bin/keel-agent", "--node-name", "n"]
+            .map(String::from)
+            .to_vec();
+        assert_eq!(without_join(&plain), plain);
     }
 }
