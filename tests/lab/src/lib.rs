@@ -557,6 +557,39 @@ impl Lab {
         self.start_agent_with(node, &[])
     }
 
+    /// Starts a stopped node's agent with `keel-agent join` and `join`
+    /// (the `--server`, `--token`, `--ca-hash` flags of a join command), as
+    /// an operator re-joins a machine whose Node was deleted; later
+    /// restarts use the new credential.
+    pub fn rejoin_agent(&mut self, node: &str, join: &[String]) -> anyhow::Result<()> {
+        let i = self
+            .state
+            .processes
+            .iter()
+            .position(|p| p.role == node)
+            .with_context(|| format!("no agent for {node}"))?;
+        let old = self.state.processes[i].clone();
+        anyhow::ensure!(
+            !procs::is_ours(&old),
+            "the agent of {node} is still running"
+        );
+        let plain = without_join(&old.command);
+        let mut args: Vec<String> = vec!["join".into()];
+        args.extend(join.iter().cloned());
+        args.extend(plain[1..].iter().cloned());
+        let (p, child) = procs::spawn(
+            node,
+            &old.netns,
+            old.cgroup.as_deref(),
+            Path::new(&plain[0]),
+            &args,
+            &old.log,
+        )?;
+        self.state.processes[i] = p;
+        self.children.push(child);
+        self.state.save()
+    }
+
     /// Starts a node's agent again from another binary (an older build, to
     /// compare two side by side in one lab), kept for later restarts.
     pub fn start_agent_exe(&mut self, node: &str, exe: &Path) -> anyhow::Result<()> {
