@@ -230,17 +230,24 @@ async fn agent_keeps_its_view_through_a_control_outage_and_resumes_watching() {
             .as_array()
             .is_some_and(|a| a.iter().any(|s| s == key))
     };
+    // Its pod CIDR too: the restarted agent is checked for it below, and
+    // the Node (with the CIDR the controller gives it) can arrive after
+    // the Services.
     wait_until(
-        "the agent to see both services",
+        "the agent to see both services and its pod CIDR",
         Duration::from_secs(10),
         || async {
-            agent
-                .state()
-                .filter(|s| has(s, "default/one") && has(s, "default/two"))
+            agent.state().filter(|s| {
+                has(s, "default/one") && has(s, "default/two") && s["podCIDR"].is_string()
+            })
         },
     )
     .await;
 
+    // What the agent sees reaches its disk cache within a tenth of a
+    // second (more after a slow save: agent/src/sync/persist.rs); give it
+    // that before stopping it.
+    std::thread::sleep(Duration::from_secs(1));
     // keel-control goes away; the agent restarts meanwhile and still knows everything.
     control.stop();
     agent.stop();
