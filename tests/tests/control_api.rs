@@ -472,3 +472,51 @@ async fn serves_tls_when_configured() {
             .is_unreachable()
     );
 }
+
+#[tokio::test]
+async fn tls_with_the_cluster_ca_is_the_default_and_plain_http_is_explicit() {
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let mut control = ControlProcess::start(&[]);
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(control.client_config_path()).unwrap()).unwrap();
+    assert!(config["server"].as_str().unwrap().starts_with("https://"));
+    assert_eq!(
+        config["caFile"].as_str().unwrap(),
+        control.ca_path().to_str().unwrap(),
+        "client.json trusts the cluster CA"
+    );
+    let pki = control.data_dir().join("pki");
+    assert_eq!(mode(control.data_dir()), 0o700);
+    assert_eq!(mode(&pki), 0o700);
+    assert_eq!(mode(&pki.join("ca.key")), 0o600);
+    assert_eq!(mode(&pki.join("serving.key")), 0o600);
+    let c = control.client();
+    c.create(&pod("a", "web")).await.unwrap();
+    // The join discovery endpoint answers without credentials, with the CA.
+    let info = keel_api::client::cluster_info_unverified(&control.url())
+        .await
+        .unwrap();
+    assert_eq!(
+        info.ca_pem,
+        std::fs::read_to_string(control.ca_path()).unwrap()
+    );
+    // A restart reuses the CA and the serving certificate.
+    let (ca, serving) = (
+        std::fs::read(control.ca_path()).unwrap(),
+        std::fs::read(pki.join("serving.crt")).unwrap(),
+    );
+    control.restart();
+    assert_eq!(std::fs::read(control.ca_path()).unwrap(), ca);
+    assert_eq!(std::fs::read(pki.join("serving.crt")).unwrap(), serving);
+    control.client().get::<Pod>("default", "a").await.unwrap();
+
+    // Plain HTTP only when asked for.
+    let plain = ControlProcess::start(&["--insecure-http"]);
+    assert!(plain.url().starts_with("http://"));
+    let config: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(plain.client_config_path()).unwrap()).unwrap();
+    assert!(config["server"].as_str().unwrap().starts_with("http://"));
+    assert!(config.get("caFile").is_none());
+    plain.client().create(&pod("a", "web")).await.unwrap();
+}

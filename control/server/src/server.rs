@@ -170,6 +170,25 @@ pub async fn run(
         &config.client_config_path(),
         &serde_json::to_vec_pretty(&client)?,
     )?;
+    let serving: Option<Arc<dyn ResolvesServerCert>> = match (&config.tls, &join) {
+        (Some(tls), _) => Some(crate::tls::fixed_cert(&tls.cert, &tls.key)?),
+        (None, Some(join)) => {
+            let want = serving_sans(&config);
+            let files = ServingFiles::in_dir(&pki_dir);
+            if let Some(reason) = serving::ensure(&join.ca, &files, &want, SystemTime::now())? {
+                tracing::info!(?reason, sans = ?want, "serving certificate issued by the cluster CA");
+            }
+            let cert = Arc::new(ServingCert::load(&files)?);
+            tokio::spawn(serving::renew_periodically(
+                join.ca.clone(),
+                files,
+                want,
+                cert.clone(),
+            ));
+            Some(cert)
+        }
+        (None, None) => None,
+    };
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
@@ -206,25 +225,6 @@ pub async fn run(
         }
     }
 
-    let serving: Option<Arc<dyn ResolvesServerCert>> = match (&config.tls, &join) {
-        (Some(tls), _) => Some(crate::tls::fixed_cert(&tls.cert, &tls.key)?),
-        (None, Some(join)) => {
-            let want = serving_sans(&config);
-            let files = ServingFiles::in_dir(&pki_dir);
-            if let Some(reason) = serving::ensure(&join.ca, &files, &want, SystemTime::now())? {
-                tracing::info!(?reason, sans = ?want, "serving certificate issued by the cluster CA");
-            }
-            let cert = Arc::new(ServingCert::load(&files)?);
-            tokio::spawn(serving::renew_periodically(
-                join.ca.clone(),
-                files,
-                want,
-                cert.clone(),
-            ));
-            Some(cert)
-        }
-        (None, None) => None,
-    };
     if let Some(join) = &join {
         tokio::spawn(crate::bootstrap::maintain(join.clone()));
     }
