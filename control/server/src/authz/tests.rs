@@ -26,18 +26,21 @@ fn facts() -> Pods {
     ]))
 }
 
+/// method, path, watch; verb, resource, name, subresource, namespace.
+type Case = (
+    &'static str,
+    &'static str,
+    bool,
+    Verb,
+    Option<&'static str>,
+    Option<&'static str>,
+    Option<&'static str>,
+    Option<&'static str>,
+);
+
 #[test]
 fn requests_are_read_as_kubernetes_reads_them() {
-    let cases: &[(
-        &str,
-        &str,
-        bool,
-        Verb,
-        Option<&str>,
-        Option<&str>,
-        Option<&str>,
-        Option<&str>,
-    )] = &[
+    let cases: &[Case] = &[
         (
             "GET",
             "/api/v1/nodes",

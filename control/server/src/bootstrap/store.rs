@@ -11,7 +11,7 @@
 
 use std::{
     collections::BTreeMap,
-    path::PathBuf,
+    path::{Path, PathBuf},
     sync::RwLock,
     time::{Duration, SystemTime},
 };
@@ -73,9 +73,9 @@ impl BootstrapStore {
         Ok(s)
     }
 
-    fn read_file(path: &PathBuf) -> Result<FileData, BootstrapStoreError> {
+    fn read_file(path: &Path) -> Result<FileData, BootstrapStoreError> {
         let err = |message: String| BootstrapStoreError::File {
-            path: path.clone(),
+            path: path.to_path_buf(),
             message,
         };
         match std::fs::read(path) {
@@ -85,17 +85,17 @@ impl BootstrapStore {
         }
     }
 
-    fn write_file(path: &PathBuf, data: &FileData) -> Result<(), BootstrapStoreError> {
+    fn write_file(path: &Path, data: &FileData) -> Result<(), BootstrapStoreError> {
         let bytes = serde_json::to_vec_pretty(data).expect("bootstrap data serializes");
         keel_sys::fs::write_atomic(path, &bytes, 0o600).map_err(|e| BootstrapStoreError::File {
-            path: path.clone(),
+            path: path.to_path_buf(),
             message: e.to_string(),
         })
     }
 
     async fn modify<T>(
         &self,
-        path: &PathBuf,
+        path: &Path,
         f: impl FnOnce(&mut FileData) -> T,
     ) -> Result<T, BootstrapStoreError> {
         let _guard = self.lock.lock().await;
