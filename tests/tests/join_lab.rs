@@ -86,7 +86,7 @@ fn refused_join(lab: &Lab, server: &str, token: &str, ca_hash: &str) -> String {
     let stderr = std::fs::read_to_string(&log).unwrap();
     assert!(!status.success(), "the join succeeded: {stderr}");
     assert!(
-        !dir.path().join("data/credential/node.crt").exists(),
+        !dir.path().join("data/credential/node.pem").exists(),
         "a refused join stores no credential"
     );
     stderr
@@ -140,7 +140,7 @@ fn nodes_join_with_bootstrap_tokens_and_are_authorized_as_nodes() {
     // their own credential (key 0600) and are Ready.
     for n in ["node-1", "node-2"] {
         let cred = guard.state.dir.join(n).join("credential");
-        assert_eq!(mode(&cred.join("node.key")), 0o600);
+        assert_eq!(mode(&cred.join("node.pem")), 0o600);
         let agent = guard.state.processes.iter().find(|p| p.role == n).unwrap();
         assert_eq!(agent.command.get(1).map(String::as_str), Some("join"));
         assert!(!agent.command.iter().any(|a| a == "--config"));

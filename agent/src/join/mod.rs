@@ -9,7 +9,8 @@
 //!    CSR for it, authenticated by the bootstrap token, to keel-control,
 //!    verified against that CA;
 //! 3. keep the signed certificate, the key (0600) and the CA in
-//!    `<data-dir>/credential/`, with a `client.json` naming them; every
+//!    `<data-dir>/credential/` (`node.pem`: certificate and key, 0600;
+//!    `ca.crt`), with a `client.json` naming them; every
 //!    later start uses it, with no token.
 //!
 //! Renewal: when less than a third of the certificate's lifetime is left,
@@ -89,8 +90,13 @@ fn write(path: &Path, data: &[u8], mode: u32) -> anyhow::Result<()> {
         .with_context(|| format!("writing {}", path.display()))
 }
 
-/// Writes the credential (key first, so a crash never leaves a
-/// certificate without its key) and its client.json.
+/// `node.pem`: the certificate and its key in one file (0600), so a
+/// renewal replaces both at once (one atomic rename).
+fn node_pem(cert_pem: &str, key_pem: &str) -> String {
+    format!("{}\n{}", cert_pem.trim_end(), key_pem)
+}
+
+/// Writes the credential and its client.json.
 fn store(
     data_dir: &Path,
     server: &str,
@@ -100,15 +106,18 @@ fn store(
 ) -> anyhow::Result<PathBuf> {
     let d = dir(data_dir);
     crate::private::private_dir(&d).with_context(|| format!("creating {} (0700)", d.display()))?;
-    write(&d.join("node.key"), key_pem.as_bytes(), 0o600)?;
-    write(&d.join("node.crt"), cert_pem.as_bytes(), 0o600)?;
     write(&d.join("ca.crt"), ca_pem.as_bytes(), 0o600)?;
+    write(
+        &d.join("node.pem"),
+        node_pem(cert_pem, key_pem).as_bytes(),
+        0o600,
+    )?;
     let file = ClientConfigFile {
         server: server.into(),
         token_file: PathBuf::new(),
         ca_file: Some("ca.crt".into()),
-        cert_file: Some("node.crt".into()),
-        key_file: Some("node.key".into()),
+        cert_file: Some("node.pem".into()),
+        key_file: Some("node.pem".into()),
     };
     let path = d.join("client.json");
     write(&path, &serde_json::to_vec_pretty(&file)?, 0o600)?;
@@ -211,8 +220,9 @@ async fn renew(
     let (key_pem, csr) = key_and_csr(node)?;
     let signed = request_cert(client, node, csr).await?;
     identity.replace(signed.cert_pem.as_bytes(), key_pem.as_bytes())?;
-    let d = dir(data_dir);
-    write(&d.join("node.key"), key_pem.as_bytes(), 0o600)?;
-    write(&d.join("node.crt"), signed.cert_pem.as_bytes(), 0o600)?;
-    Ok(())
+    write(
+        &dir(data_dir).join("node.pem"),
+        node_pem(&signed.cert_pem, &key_pem).as_bytes(),
+        0o600,
+    )
 }

@@ -99,6 +99,12 @@ fn serial(now: SystemTime) -> SerialNumber {
     SerialNumber::from_slice(&bytes)
 }
 
+/// How far before `now` a certificate of `lifetime` starts: a minute, or a
+/// tenth of a short lifetime.
+fn backdate(lifetime: Duration) -> Duration {
+    (lifetime / 10).min(Duration::from_secs(60))
+}
+
 fn offset(t: SystemTime) -> time::OffsetDateTime {
     let secs = t
         .duration_since(SystemTime::UNIX_EPOCH)
@@ -203,7 +209,7 @@ impl ClusterCa {
             KeyUsagePurpose::KeyEncipherment,
         ];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        params.not_before = offset(now - Duration::from_secs(60));
+        params.not_before = offset(now - backdate(lifetime));
         params.not_after = offset(now + lifetime);
         params.serial_number = Some(serial(now));
         params.use_authority_key_identifier_extension = true;
@@ -238,9 +244,10 @@ impl ClusterCa {
         params.subject_alt_names = Vec::<SanType>::new();
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        // A few seconds back: a node whose clock is slightly behind still
-        // accepts it. Revocation reads the serial, not this.
-        params.not_before = offset(now - Duration::from_secs(60));
+        // A little back: a node whose clock is slightly behind still
+        // accepts it (a tenth of the lifetime at most, so the renewal
+        // point, two thirds in, stays ahead). Revocation reads the serial.
+        params.not_before = offset(now - backdate(lifetime));
         params.not_after = offset(now + lifetime);
         params.serial_number = Some(serial(now));
         params.use_authority_key_identifier_extension = true;

@@ -175,6 +175,15 @@ fn node_certificates_name_the_node_whatever_the_csr_asks() {
     );
     let v = Validity::of(der.as_ref()).unwrap();
     assert_eq!(v.lifetime(), Duration::from_secs(3660));
+    // A short lifetime is backdated by a tenth, so renewal is still ahead.
+    let short = ca
+        .sign_node(&csr, "node-1", Duration::from_secs(30), now)
+        .unwrap();
+    let der: rustls_pki_types::CertificateDer =
+        rustls_pki_types::pem::PemObject::from_pem_slice(short.as_bytes()).unwrap();
+    let v = Validity::of(der.as_ref()).unwrap();
+    assert_eq!(v.lifetime(), Duration::from_secs(33));
+    assert!(!v.renewal_due(now), "not due when issued");
     // The node's own key is in it.
     let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).unwrap();
     assert_eq!(
