@@ -191,6 +191,29 @@ fn nodes_join_with_bootstrap_tokens_and_are_authorized_as_nodes() {
     let err = refused_join(&guard, &server, &deleted_token, &ca_hash);
     assert!(err.contains("no such token"), "{err}");
 
+    // kubectl from the lab's control namespace, with the kubeconfig
+    // `keelctl --lab N kubeconfig` writes (as `lab up` says): the server's
+    // certificate verifies against the cluster CA it embeds.
+    let kubeconfig = guard.state.dir.join("test.kubeconfig");
+    let (ok, _, err) = keelctl(&name, &["kubeconfig", "-o", kubeconfig.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let out = guard
+        .command("control", "kubectl")
+        .unwrap()
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .arg("--cache-dir")
+        .arg(guard.state.dir.join("kube-cache"))
+        .args(["--request-timeout=20s", "get", "nodes", "-o", "name"])
+        .output()
+        .expect("kubectl on PATH");
+    let nodes = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && nodes.contains("node/node-1"),
+        "kubectl: {nodes} {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     // What a node credential may do.
     let n1 = node_client(&guard, "node-1");
     block_on(n1.list::<Pod>("", &ListParams::default())).expect("nodes list pods");
