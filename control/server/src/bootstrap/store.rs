@@ -279,3 +279,51 @@ impl BootstrapStore {
         matches!(self.persist, Persist::Etcd(_))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use keel_api::pki::BootstrapToken;
+
+    use super::*;
+
+    #[tokio::test]
+    async fn tokens_and_revocations_persist_and_expired_tokens_are_collected() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bootstrap.json");
+        let now = SystemTime::now();
+        let s = BootstrapStore::open(Persist::File(path.clone()))
+            .await
+            .unwrap();
+        let live = BootstrapToken::parse("aaaaaa.0123456789abcdef").unwrap();
+        let old = BootstrapToken::parse("bbbbbb.0123456789abcdef").unwrap();
+        s.put_token(TokenRecord::new(&live, "live", Duration::from_secs(60), now))
+            .await
+            .unwrap();
+        s.put_token(TokenRecord::new(&old, "old", Duration::from_secs(1), now))
+            .await
+            .unwrap();
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert_eq!(
+            s.collect_expired(now + Duration::from_secs(2))
+                .await
+                .unwrap(),
+            1
+        );
+        assert!(s.token("bbbbbb").await.unwrap().is_none());
+        assert!(s.token("aaaaaa").await.unwrap().is_some());
+        assert!(s.delete_token("aaaaaa").await.unwrap());
+        assert!(!s.delete_token("aaaaaa").await.unwrap(), "already gone");
+
+        assert_eq!(s.revoked_at("n1"), None);
+        s.revoke_node("n1", now).await.unwrap();
+        // Nanosecond precision survives the file.
+        let reopened = BootstrapStore::open(Persist::File(path)).await.unwrap();
+        assert_eq!(reopened.revoked_at("n1"), Some(now));
+        reopened.set_revoked("n1", None).await.unwrap();
+        assert_eq!(reopened.revoked_at("n1"), None);
+    }
+}
