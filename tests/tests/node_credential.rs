@@ -91,3 +91,90 @@ async fn a_joined_node_renews_its_certificate_before_it_expires() {
         .expect("the renewed credential works");
     renewal.abort();
 }
+
+async fn create_token(admin: &Client) -> TokenInfo {
+    let created = admin
+        .request_raw(
+            HttpMethod::POST,
+            BOOTSTRAP_TOKENS_PATH,
+            Some(b"{}".to_vec()),
+        )
+        .await
+        .unwrap();
+    serde_json::from_slice(&created).unwrap()
+}
+
+/// Two replicas on etcd: one CA, a token created on one joins through the
+/// other, and a Node deleted on one revokes its credential on the other.
+#[test]
+fn replicas_on_etcd_share_the_ca_tokens_and_revocations() {
+    let etcd = keel_tests::etcd::EtcdCluster::single();
+    let endpoints = etcd.endpoints();
+    etcd.block_on(|| async {
+        let flags = ["--store", "etcd", "--etcd-endpoints", endpoints.as_str()];
+        let a = ControlProcess::start(&flags);
+        let b = ControlProcess::start(&flags);
+        assert_eq!(
+            std::fs::read(a.ca_path()).unwrap(),
+            std::fs::read(b.ca_path()).unwrap(),
+            "one cluster CA"
+        );
+        b.client()
+            .list::<Node>("", &ListParams::default())
+            .await
+            .expect("b serves with a certificate of the shared CA");
+        let info = create_token(&a.client()).await;
+        let listed = b
+            .client()
+            .request_raw(HttpMethod::GET, BOOTSTRAP_TOKENS_PATH, None)
+            .await
+            .unwrap();
+        assert!(String::from_utf8_lossy(&listed).contains(&info.id));
+        let dir = tempfile::Builder::new()
+            .prefix("keel-t-cred-")
+            .tempdir()
+            .unwrap();
+        let path = keel_agent::join::join(
+            &b.url(),
+            info.token.as_deref().unwrap(),
+            info.ca_hash.as_deref().unwrap(),
+            "etcd-node",
+            dir.path(),
+        )
+        .await
+        .expect("a token made on one replica joins through another");
+        let on = |url: String| {
+            let mut config = ClientConfig::load(&path).unwrap();
+            config.server = url;
+            Client::new(&config).unwrap()
+        };
+        let (via_a, via_b) = (on(a.url()), on(b.url()));
+        let node: Node =
+            serde_json::from_value(serde_json::json!({"metadata": {"name": "etcd-node"}})).unwrap();
+        via_a
+            .create(&node)
+            .await
+            .expect("a node creates its own Node");
+        via_b
+            .list::<Node>("", &ListParams::default())
+            .await
+            .unwrap();
+        a.client().delete::<Node>("", "etcd-node").await.unwrap();
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        loop {
+            match via_b.list::<Node>("", &ListParams::default()).await {
+                Err(keel_api::client::ClientError::Api(s)) if s.code == 401 => {
+                    assert!(s.message.contains("revoked"), "{}", s.message);
+                    break;
+                }
+                other => {
+                    assert!(
+                        tokio::time::Instant::now() < deadline,
+                        "b still accepts the revoked credential: {other:?}"
+                    );
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
+        }
+    });
+}

@@ -296,9 +296,14 @@ mod tests {
             .unwrap();
         let live = BootstrapToken::parse("aaaaaa.0123456789abcdef").unwrap();
         let old = BootstrapToken::parse("bbbbbb.0123456789abcdef").unwrap();
-        s.put_token(TokenRecord::new(&live, "live", Duration::from_secs(60), now))
-            .await
-            .unwrap();
+        s.put_token(TokenRecord::new(
+            &live,
+            "live",
+            Duration::from_secs(60),
+            now,
+        ))
+        .await
+        .unwrap();
         s.put_token(TokenRecord::new(&old, "old", Duration::from_secs(1), now))
             .await
             .unwrap();
