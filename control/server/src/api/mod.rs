@@ -87,10 +87,11 @@ async fn log_and_explain(State(app): State<Arc<AppState>>, req: Request, next: N
     let start = std::time::Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
-    let user = if req.headers().contains_key(header::AUTHORIZATION) {
-        "token"
-    } else {
-        "anonymous"
+    // Who, as far as the request says (authentication decides later).
+    let user = match req.extensions().get::<crate::pki::peer::PeerCert>() {
+        _ if req.headers().contains_key(header::AUTHORIZATION) => "token".to_string(),
+        Some(peer) => peer.user.clone(),
+        None => "anonymous".to_string(),
     };
     let mut resp = next.run(req).await;
     let code = resp.status();

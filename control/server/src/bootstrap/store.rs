@@ -54,6 +54,8 @@ pub struct BootstrapStore {
     /// Serializes this replica's read-modify-writes of the file.
     lock: tokio::sync::Mutex<()>,
     revoked: RwLock<BTreeMap<String, u64>>,
+    /// One etcd connection, opened on first use and shared.
+    etcd: tokio::sync::OnceCell<etcd_client::Client>,
 }
 
 fn nanos(t: SystemTime) -> u64 {
@@ -68,6 +70,7 @@ impl BootstrapStore {
             persist,
             lock: Default::default(),
             revoked: Default::default(),
+            etcd: Default::default(),
         };
         s.refresh_revocations().await?;
         Ok(s)
@@ -109,11 +112,13 @@ impl BootstrapStore {
         format!("{}/{range}/{name}", cfg.prefix)
     }
 
-    async fn etcd(cfg: &EtcdConfig) -> Result<etcd_client::KvClient, BootstrapStoreError> {
-        Ok(connect(cfg)
+    async fn kv(&self, cfg: &EtcdConfig) -> Result<etcd_client::KvClient, BootstrapStoreError> {
+        let client = self
+            .etcd
+            .get_or_try_init(|| connect(cfg))
             .await
-            .map_err(|e| BootstrapStoreError::Etcd(e.to_string()))?
-            .kv_client())
+            .map_err(|e| BootstrapStoreError::Etcd(e.to_string()))?;
+        Ok(client.kv_client())
     }
 
     pub async fn put_token(&self, rec: TokenRecord) -> Result<(), BootstrapStoreError> {
@@ -124,7 +129,7 @@ impl BootstrapStore {
             }
             Persist::Etcd(cfg) => {
                 let value = serde_json::to_vec(&rec).expect("token record serializes");
-                Self::etcd(cfg)
+                self.kv(cfg)
                     .await?
                     .put(Self::key(cfg, "bootstrap-tokens", &rec.id), value, None)
                     .await
@@ -141,7 +146,8 @@ impl BootstrapStore {
                 Ok(Self::read_file(path)?.tokens.into_values().collect())
             }
             Persist::Etcd(cfg) => {
-                let resp = Self::etcd(cfg)
+                let resp = self
+                    .kv(cfg)
                     .await?
                     .get(
                         Self::key(cfg, "bootstrap-tokens", ""),
@@ -173,7 +179,8 @@ impl BootstrapStore {
         match &self.persist {
             Persist::File(path) => self.modify(path, |d| d.tokens.remove(id).is_some()).await,
             Persist::Etcd(cfg) => {
-                let resp = Self::etcd(cfg)
+                let resp = self
+                    .kv(cfg)
                     .await?
                     .delete(
                         Self::key(cfg, "bootstrap-tokens", id),
@@ -220,7 +227,7 @@ impl BootstrapStore {
             }
             Persist::Etcd(cfg) => {
                 let key = Self::key(cfg, "revoked-nodes", name);
-                let mut kv = Self::etcd(cfg).await?;
+                let mut kv = self.kv(cfg).await?;
                 let done = match at {
                     Some(at) => kv.put(key, at.to_string(), None).await.map(drop),
                     None => kv.delete(key, None::<DeleteOptions>).await.map(drop),
@@ -254,7 +261,8 @@ impl BootstrapStore {
             }
             Persist::Etcd(cfg) => {
                 let prefix = Self::key(cfg, "revoked-nodes", "");
-                let resp = Self::etcd(cfg)
+                let resp = self
+                    .kv(cfg)
                     .await?
                     .get(prefix.clone(), Some(GetOptions::new().with_prefix()))
                     .await
