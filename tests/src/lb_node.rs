@@ -179,6 +179,14 @@ impl LbNode {
                 cgroup.path().display().to_string(),
                 "--bpffs".into(),
                 bpffs.path().join(NODE).display().to_string(),
+                // Only the load balancer: the production defaults' node
+                // networking, runtime and pods stay off.
+                "--network-mode".into(),
+                "none".into(),
+                "--runtime".into(),
+                "none".into(),
+                "--cni-bin-dir".into(),
+                "none".into(),
             ],
             dir.path().join("agent.log"),
         );

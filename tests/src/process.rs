@@ -228,6 +228,16 @@ pub struct AgentProcess {
     log: PathBuf,
 }
 
+/// The agent's flags that turn off everything touching the node (its
+/// defaults turn it all on): no node networking, no runtime, no load
+/// balancer, no pods.
+pub const AGENT_FEATURES_OFF: [(&str, &str); 4] = [
+    ("--network-mode", "none"),
+    ("--runtime", "none"),
+    ("--cgroup-root", "none"),
+    ("--cni-bin-dir", "none"),
+];
+
 impl AgentProcess {
     pub fn start(control: &ControlProcess, name: &str, node_ip: &str, extra: &[&str]) -> Self {
         let dir = tempfile::Builder::new()
@@ -243,6 +253,14 @@ impl AgentProcess {
             "--config".to_string(),
             control.client_config_path().display().to_string(),
         ];
+        // This agent runs in the test's own namespace: every feature that
+        // touches the node (the production defaults) is off unless the
+        // test turns it on in `extra`.
+        for (flag, off) in AGENT_FEATURES_OFF {
+            if !extra.contains(&flag) {
+                args.extend([flag.to_string(), off.to_string()]);
+            }
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         let mut a = Self {
             child: None,

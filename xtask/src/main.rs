@@ -5,10 +5,12 @@
 //!   demo         setup, then keel's main job (see README)
 //!   bench SUITE  setup, then run a benchmark suite and print its table
 //!   sweep [P]    remove leftovers of tests and labs by name prefix (default "keel")
+//!   dist         the release tarball target/dist/keel-<version>-<arch>-linux.tar.gz (see dist.rs)
 //!
 //! Pure Rust dependencies only (std and serde_json): this crate must build
 //! on a machine where nothing else is installed yet, since it installs the rest.
 
+mod dist;
 mod setup;
 
 use std::{
@@ -26,9 +28,11 @@ fn main() -> ExitCode {
         Some("demo") => setup::run().and_then(|()| demo(&rest())),
         Some("bench") => setup::run().and_then(|()| bench(&rest())),
         Some("sweep") => sweep(&rest()),
-        _ => {
-            Err("usage: cargo xtask setup | test | demo | bench SUITE | sweep [PREFIX]".to_string())
-        }
+        Some("dist") => dist::run(&rest()),
+        _ => Err(
+            "usage: cargo xtask setup | test | demo | bench SUITE | sweep [PREFIX] | dist [--profile P] [--out DIR]"
+                .to_string(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
