@@ -307,7 +307,9 @@ fn units_verify(root: &Path, scratch: &Path) {
         .output()
         .is_err()
     {
-        panic!("systemd-analyze is missing (Debian's systemd package)");
+        panic!(
+            "systemd-analyze is missing (Debian's systemd package; `cargo xtask setup` installs it)"
+        );
     }
     let dir = scratch.join("verify");
     std::fs::create_dir_all(&dir).unwrap();
