@@ -87,6 +87,23 @@ fn profile_dir(profile: &str) -> PathBuf {
 
 pub fn run(args: &[&str]) -> Result<(), String> {
     let o = parse(args)?;
+    let bins = build(&o)?;
+    let tarball = pack(&bins, &o.out)?;
+    println!("{}", tarball.display());
+    Ok(())
+}
+
+/// `cargo xtask image` (image.rs), with the same options.
+pub fn image(args: &[&str]) -> Result<(), String> {
+    let o = parse(args)?;
+    let bins = build(&o)?;
+    let archive = crate::image::build(&bins, &o.out)?;
+    println!("{}", archive.display());
+    Ok(())
+}
+
+/// Builds the binaries (unless `--bin-dir`); returns where they are.
+fn build(o: &Options) -> Result<PathBuf, String> {
     if o.bin_dir.is_none() {
         crate::setup::run()?;
         crate::run(
@@ -107,14 +124,11 @@ pub fn run(args: &[&str]) -> Result<(), String> {
             ],
         )?;
     }
-    let bins = o.bin_dir.clone().unwrap_or_else(|| profile_dir(&o.profile));
-    let tarball = pack(&bins, &o.out)?;
-    println!("{}", tarball.display());
-    Ok(())
+    Ok(o.bin_dir.clone().unwrap_or_else(|| profile_dir(&o.profile)))
 }
 
 /// Refuses an agent that embeds no BPF programs (its `--version` says).
-fn check_agent(agent: &Path) -> Result<(), String> {
+pub(crate) fn check_agent(agent: &Path) -> Result<(), String> {
     let out = Command::new(agent)
         .arg("--version")
         .output()

@@ -6,11 +6,13 @@
 //!   bench SUITE  setup, then run a benchmark suite and print its table
 //!   sweep [P]    remove leftovers of tests and labs by name prefix (default "keel")
 //!   dist         the release tarball target/dist/keel-<version>-<arch>-linux.tar.gz (see dist.rs)
+//!   image        the OCI image of keel-agent + keel-cni, target/dist/keel-agent-<version>-oci.tar (image.rs)
 //!
 //! Pure Rust dependencies only (std and serde_json): this crate must build
 //! on a machine where nothing else is installed yet, since it installs the rest.
 
 mod dist;
+mod image;
 mod setup;
 
 use std::{
@@ -29,8 +31,9 @@ fn main() -> ExitCode {
         Some("bench") => setup::run().and_then(|()| bench(&rest())),
         Some("sweep") => sweep(&rest()),
         Some("dist") => dist::run(&rest()),
+        Some("image") => dist::image(&rest()),
         _ => Err(
-            "usage: cargo xtask setup | test | demo | bench SUITE | sweep [PREFIX] | dist [--profile P] [--out DIR]"
+            "usage: cargo xtask setup | test | demo | bench SUITE | sweep [PREFIX] | dist|image [--profile P] [--out DIR]"
                 .to_string(),
         ),
     };
