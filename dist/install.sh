@@ -196,7 +196,9 @@ uninstall_all() {
     # Deepest first; a directory that still holds something stays.
     echo "$dirs" | while IFS= read -r d; do
         [ -n "$d" ] || continue
-        rmdir "$R$d" 2>/dev/null && echo "removed    $d/" || true
+        if rmdir "$R$d" 2>/dev/null; then
+            echo "removed    $d/"
+        fi
     done
     if systemd_running; then
         systemctl daemon-reload

@@ -136,6 +136,16 @@ fn dist_installs_runs_verifies_and_uninstalls() {
     std::fs::write(root.join("usr/local/bin/other-tool"), "#!/bin/sh\n").unwrap();
     let before = tree(&root);
 
+    let lint = Command::new("shellcheck")
+        .arg(rel.unpacked.join("install.sh"))
+        .output()
+        .expect("shellcheck (`cargo xtask setup` installs it)");
+    assert!(
+        lint.status.success(),
+        "shellcheck install.sh:\n{}",
+        String::from_utf8_lossy(&lint.stdout)
+    );
+
     let first = install(&rel, &root, &[]);
     assert!(
         first.contains("installed  /usr/local/bin/keel-agent"),

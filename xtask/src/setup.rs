@@ -46,6 +46,8 @@ const APT_PACKAGES: &[&str] = &[
     // The dist test verifies keel's units with `systemd-analyze verify`
     // (no systemd needs to run).
     "systemd",
+    // ...and lints install.sh.
+    "shellcheck",
 ];
 
 /// bpf-linker, built against Debian's LLVM 22 (the LLVM of the pinned nightly).
