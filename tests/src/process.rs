@@ -136,6 +136,8 @@ impl ControlProcess {
             .arg(self.data_dir())
             .args(&self.args)
             .env("RUST_LOG", "info,keel_control=debug")
+            // On its flags alone, whatever this machine's /etc/keel holds.
+            .env("KEEL_CONTROL_CONFIG", "/dev/null")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -284,6 +286,8 @@ impl AgentProcess {
             .arg("--data-dir")
             .arg(self.dir.path())
             .env("RUST_LOG", "info,keel_agent=debug")
+            // On its flags alone, whatever this machine's /etc/keel holds.
+            .env("KEEL_AGENT_CONFIG", "/dev/null")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
