@@ -303,8 +303,48 @@ fn installed_binaries_run(root: &Path) {
     ] {
         assert!(shown.contains(want), "missing {want:?} in:\n{shown}");
     }
+    automatic_values_resolve(&agent);
+
     let keelctl = root.join("usr/local/bin/keelctl");
     run(Command::new(&keelctl).arg("--version"));
+}
+
+/// `config show` says what the automatic values are on this host: the node
+/// IP from the default route (in a test namespace whose default route
+/// leaves by its second link) and the cgroup v2 root from mountinfo.
+fn automatic_values_resolve(agent: &Path) {
+    let ns = keel_tests::TestNetns::new("dist").expect("netns");
+    for args in [
+        "link add lan0 type veth peer name lan0p",
+        "link add wan0 type veth peer name wan0p",
+        "addr add 10.9.0.5/24 dev lan0",
+        "addr add 10.0.0.7/24 dev wan0",
+        "link set lan0 up",
+        "link set lan0p up",
+        "link set wan0 up",
+        "link set wan0p up",
+        "route add default via 10.0.0.1 dev wan0",
+    ] {
+        let st = ns
+            .command("ip")
+            .args(args.split_whitespace())
+            .status()
+            .unwrap();
+        assert!(st.success(), "ip {args}");
+    }
+    let shown = text(&run(ns
+        .command(&agent.display().to_string())
+        .args(["--config-file", "/dev/null", "config", "show"])
+        .env_remove("KEEL_CGROUP_ROOT")));
+    assert!(
+        shown.contains("# node-ip resolves to 10.0.0.7\n"),
+        "{shown}"
+    );
+    let cg = keel_tests::cgroup::cgroup2_root().expect("a cgroup2 mount");
+    assert!(
+        shown.contains(&format!("# cgroup-root resolves to {}\n", cg.display())),
+        "{shown}"
+    );
 }
 
 /// `systemd-analyze verify` on the installed units. The scratch root has no
