@@ -200,6 +200,22 @@ fn dist_installs_runs_verifies_and_uninstalls() {
     units_verify(&root, rel.dir.path());
     start_up_checks_refuse(&root, rel.dir.path());
 
+    // A newer release with another default control.yaml: the installed
+    // one, never edited, is brought up to it.
+    let shipped = rel.unpacked.join("etc/keel/control.yaml");
+    let mut newer = std::fs::read_to_string(&shipped).unwrap();
+    newer.push_str("# a newer release's default\n");
+    std::fs::write(&shipped, &newer).unwrap();
+    let upgraded = install(&rel, &root, &[]);
+    assert!(
+        upgraded.contains("updated    /etc/keel/control.yaml (it had the earlier default)"),
+        "{upgraded}"
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("etc/keel/control.yaml")).unwrap(),
+        newer
+    );
+
     // An admin edits agent.yaml: a new install keeps it, uninstall too.
     let agent_yaml = root.join("etc/keel/agent.yaml");
     let mut edited = std::fs::read_to_string(&agent_yaml).unwrap();
