@@ -17,6 +17,10 @@
 //!   one of the directories; `--cni-conf-dir` a directory or creatable.
 //! - the runtime, for pods: `direct` a cgroup filesystem (v2, or v1
 //!   controllers); `containerd` its socket.
+//! - the capabilities each of them uses (as root the agent has them all):
+//!   CAP_NET_ADMIN for node networking, pods, the load balancer and host
+//!   routing; CAP_BPF (or CAP_SYS_ADMIN) for the BPF programs;
+//!   CAP_SYS_ADMIN for pods (network namespaces) and the direct runtime.
 
 use std::path::{Path, PathBuf};
 
@@ -70,9 +74,16 @@ pub enum Runtime {
     Containerd { socket: PathBuf },
 }
 
+/// Capability numbers (linux/capability.h).
+pub const CAP_NET_ADMIN: u32 = 12;
+pub const CAP_SYS_ADMIN: u32 = 21;
+pub const CAP_BPF: u32 = 39;
+
 /// What the flags turn on.
 #[derive(Debug, Clone)]
 pub struct Features {
+    /// `--network-mode` other than none.
+    pub node_networking: bool,
     pub cgroup_root: CgroupRoot,
     /// The uplink for NodePort (`None`: the node IP's; `Some("none")`: no NodePort).
     pub uplink: Option<String>,
@@ -313,9 +324,68 @@ pub fn check(f: &Features, host: &impl Probe) -> Result<(), Refused> {
             }
         }
     }
+    capabilities(f, host.capabilities(), &mut problems);
     if problems.is_empty() {
         Ok(())
     } else {
         Err(Refused(problems))
+    }
+}
+
+/// The capabilities each enabled feature uses, against the effective set
+/// (None: unknown, nothing is claimed missing).
+fn capabilities(f: &Features, eff: Option<u64>, problems: &mut Vec<Problem>) {
+    let Some(eff) = eff else { return };
+    let has = |cap: u32| eff & (1u64 << cap) != 0;
+    let mut need = |feature: &'static str, off: &'static str, caps: &[(u32, &str)]| {
+        let missing: Vec<&str> = caps
+            .iter()
+            .filter(|(c, _)| !has(*c))
+            .map(|(_, name)| *name)
+            .collect();
+        if !missing.is_empty() {
+            problems.push(Problem {
+                feature,
+                missing: format!("lacks {} (run it as root)", missing.join(" and ")),
+                off,
+            });
+        }
+    };
+    // CAP_SYS_ADMIN stands in for CAP_BPF (kernels before 5.8 have only it).
+    let bpf = if has(CAP_SYS_ADMIN) {
+        CAP_SYS_ADMIN
+    } else {
+        CAP_BPF
+    };
+    if f.node_networking {
+        need(
+            "node networking",
+            "--network-mode none",
+            &[(CAP_NET_ADMIN, "CAP_NET_ADMIN")],
+        );
+    }
+    if f.cgroup_root != CgroupRoot::None {
+        need(
+            "load balancer",
+            "--cgroup-root none",
+            &[(CAP_NET_ADMIN, "CAP_NET_ADMIN"), (bpf, "CAP_BPF")],
+        );
+    }
+    if f.host_routing_bpf {
+        need(
+            "BPF host routing",
+            "--host-routing kernel",
+            &[(CAP_NET_ADMIN, "CAP_NET_ADMIN"), (bpf, "CAP_BPF")],
+        );
+    }
+    if !f.cni_bin_dirs.is_empty() {
+        need(
+            "pods",
+            "--cni-bin-dir none",
+            &[
+                (CAP_NET_ADMIN, "CAP_NET_ADMIN"),
+                (CAP_SYS_ADMIN, "CAP_SYS_ADMIN"),
+            ],
+        );
     }
 }

@@ -9,6 +9,7 @@ struct Fake {
     dirs: BTreeSet<PathBuf>,
     files: BTreeSet<PathBuf>,
     executables: BTreeSet<PathBuf>,
+    caps: Option<u64>,
 }
 
 impl Probe for Fake {
@@ -27,7 +28,13 @@ impl Probe for Fake {
     fn is_executable(&self, p: &Path) -> bool {
         self.executables.contains(p)
     }
+    fn capabilities(&self) -> Option<u64> {
+        self.caps
+    }
 }
+
+/// Root's effective set on this machine (`CapEff: 000001fffeffffff`).
+const ROOT_CAPS: u64 = 0x0000_01ff_feff_ffff;
 
 const HYBRID: &str = "\
 31 23 0:26 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro
@@ -54,12 +61,14 @@ fn good_host() -> Fake {
         ]),
         files: set(&[BTF_PATH]),
         executables: set(&["/opt/cni/bin/keel"]),
+        caps: Some(ROOT_CAPS),
     }
 }
 
 /// The production defaults.
 fn defaults() -> Features {
     Features {
+        node_networking: true,
         cgroup_root: CgroupRoot::Auto,
         uplink: None,
         host_routing_bpf: false,
@@ -96,6 +105,7 @@ fn an_old_bare_host_gets_every_problem_at_once() {
         dirs: set(&["/", "/etc"]),
         files: set(&["/etc/cni"]),
         executables: BTreeSet::new(),
+        caps: Some(ROOT_CAPS),
     };
     let mut f = defaults();
     f.bpf_built = false;
@@ -133,8 +143,10 @@ fn turning_features_off_turns_their_checks_off() {
         dirs: set(&["/"]),
         files: BTreeSet::new(),
         executables: BTreeSet::new(),
+        caps: Some(ROOT_CAPS),
     };
     let off = Features {
+        node_networking: false,
         cgroup_root: CgroupRoot::None,
         cni_bin_dirs: vec![],
         runtime: Runtime::None,
@@ -217,4 +229,44 @@ fn parses_kernel_releases_and_cgroup_roots() {
         Ok(CgroupRoot::Path("/sys/fs/cgroup".into()))
     );
     assert!("relative".parse::<CgroupRoot>().is_err());
+}
+
+#[test]
+fn capabilities_each_feature_uses() {
+    use crate::host::probe::cap_eff;
+    assert_eq!(
+        cap_eff("Name:\tx\nCapInh:\t0000000000000000\nCapEff:\t000001fffeffffff\n"),
+        Some(ROOT_CAPS)
+    );
+    assert_eq!(cap_eff("Name: x\n"), None);
+    // No capabilities at all: every enabled feature says what it lacks.
+    let none = Fake {
+        caps: Some(0),
+        ..good_host()
+    };
+    let text = check(&defaults(), &none).unwrap_err().to_string();
+    for want in [
+        "node networking: lacks CAP_NET_ADMIN (run it as root) (turn it off with --network-mode none)",
+        "load balancer: lacks CAP_NET_ADMIN and CAP_BPF (run it as root)",
+        "pods: lacks CAP_NET_ADMIN and CAP_SYS_ADMIN (run it as root)",
+    ] {
+        assert!(text.contains(want), "missing {want:?} in:\n{text}");
+    }
+    // CAP_BPF and CAP_NET_ADMIN are enough for the load balancer alone.
+    let bpf_only = Fake {
+        caps: Some((1 << CAP_BPF) | (1 << CAP_NET_ADMIN)),
+        ..good_host()
+    };
+    let lb_only = Features {
+        node_networking: false,
+        cni_bin_dirs: vec![],
+        ..defaults()
+    };
+    assert_eq!(problems(&lb_only, &bpf_only), vec![]);
+    // Unknown capabilities: nothing claimed.
+    let unknown = Fake {
+        caps: None,
+        ..good_host()
+    };
+    assert_eq!(problems(&defaults(), &unknown), vec![]);
 }

@@ -13,6 +13,17 @@ pub trait Probe {
     fn is_dir(&self, path: &Path) -> bool;
     /// A regular file with an execute bit.
     fn is_executable(&self, path: &Path) -> bool;
+    /// The agent's effective capabilities (`CapEff` of
+    /// `/proc/self/status`), None when unreadable.
+    fn capabilities(&self) -> Option<u64>;
+}
+
+/// `CapEff` of a `/proc/PID/status` text.
+pub fn cap_eff(status: &str) -> Option<u64> {
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("CapEff:"))
+        .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
 }
 
 /// The host itself.
@@ -41,5 +52,9 @@ impl Probe for Real {
     fn is_executable(&self, path: &Path) -> bool {
         use std::os::unix::fs::PermissionsExt;
         std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    }
+
+    fn capabilities(&self) -> Option<u64> {
+        cap_eff(&std::fs::read_to_string("/proc/self/status").ok()?)
     }
 }

@@ -57,6 +57,7 @@ pub fn node_ip() -> anyhow::Result<Ipv4Addr> {
 pub fn check(args: &Args, bpffs: &std::path::Path) -> anyhow::Result<Option<PathBuf>> {
     let cni_bin_dirs = args.cni_bin_dir.clone();
     let features = Features {
+        node_networking: args.network_mode != keel_agent::net::plan::Mode::None,
         cgroup_root: args.cgroup_root.clone(),
         uplink: args.uplink.clone(),
         host_routing_bpf: args.host_routing == keel_agent::net::hostrouting::Mode::Bpf
