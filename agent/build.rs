@@ -58,6 +58,8 @@ fn main() -> anyhow::Result<()> {
         for o in OBJECTS {
             fs::write(out.join(o), [])?;
         }
+        // `keel-agent --version` says so; `cargo xtask dist` refuses it.
+        println!("cargo:rustc-env=KEEL_BPF_OBJECTS=missing");
         // A path that does not exist makes cargo rerun this script on every
         // build, so installing the toolchain later is picked up.
         println!(
@@ -135,11 +137,22 @@ fn build(programs: &Path, toolchain: &str, out: &Path) -> anyhow::Result<()> {
             found.push(name.to_string());
         }
     }
+    let mut sizes = Vec::new();
     for o in OBJECTS {
         if !found.iter().any(|f| f == o) {
             bail!("the BPF build made no {o} object (made: {found:?})");
         }
+        let size = fs::metadata(out.join(o))?.len();
+        if size == 0 {
+            bail!("the BPF build made an empty {o} object");
+        }
+        sizes.push(format!("{o} {size} bytes"));
     }
+    // `keel-agent --version` says what it embeds; `cargo xtask dist` checks.
+    println!(
+        "cargo:rustc-env=KEEL_BPF_OBJECTS=embedded ({})",
+        sizes.join(", ")
+    );
     Ok(())
 }
 

@@ -10,15 +10,28 @@ use keel_api::client::{Client, ClientConfig, DEFAULT_DATA_DIR};
 /// keel's node agent: registers the node, mirrors its desired state and
 /// runs its pods, services and networking.
 #[derive(Parser, Debug)]
-#[command(version)]
+#[command(
+    version,
+    long_version = concat!(env!("CARGO_PKG_VERSION"), "\nBPF programs: ", env!("KEEL_BPF_OBJECTS"))
+)]
 struct Args {
+    /// The agent's config file: YAML keyed by these flags' long names
+    /// (flags and environment variables override it; a missing file at the
+    /// default path is fine).
+    #[arg(long, env = "KEEL_AGENT_CONFIG", value_name = "FILE")]
+    config_file: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
     /// This node's name (default: the host name).
     #[arg(long, env = "KEEL_NODE_NAME")]
     node_name: Option<String>,
-    /// The node's IP on the cluster network (default: the first non-loopback IPv4 address).
+    /// The node's IP on the cluster network (default: the address of the
+    /// default route's interface; without a default route, the first
+    /// non-loopback IPv4 address).
     #[arg(long, env = "KEEL_NODE_IP")]
     node_ip: Option<Ipv4Addr>,
-    /// keel-control's client.json.
+    /// keel-control's client.json (not the agent's own config file: that
+    /// is --config-file).
     #[arg(long, env = "KEEL_CONFIG")]
     config: Option<PathBuf>,
     /// Server URL, or several replicas comma-separated, tried in turn (with
@@ -40,7 +53,7 @@ struct Args {
     log_json: bool,
     /// How pods reach other nodes: vxlan, route, vpc, auto, or none (keel
     /// does not touch node networking).
-    #[arg(long, default_value = "none", value_parser = |s: &str| s.parse::<keel_agent::net::plan::Mode>())]
+    #[arg(long, default_value = "auto", value_parser = |s: &str| s.parse::<keel_agent::net::plan::Mode>())]
     network_mode: keel_agent::net::plan::Mode,
     /// What forwards pod traffic through this node: "bpf" (TC programs,
     /// no pass through the node's IP stack or its netfilter rules),
@@ -55,8 +68,9 @@ struct Args {
     /// VXLAN UDP port (8472 as flannel and the Linux default, or 4789).
     #[arg(long, default_value_t = 8472)]
     vxlan_port: u16,
-    /// Directories holding CNI plugins; pods get sandboxes only when set.
-    #[arg(long, value_delimiter = ':')]
+    /// Directories holding CNI plugins (keel's is `keel`); "none": no
+    /// pods on this node.
+    #[arg(long, value_delimiter = ':', default_value = "/opt/cni/bin")]
     cni_bin_dir: Vec<PathBuf>,
     /// Where the agent writes (and runtimes read) the CNI configuration.
     #[arg(long, default_value = "/etc/cni/net.d")]
@@ -64,7 +78,7 @@ struct Args {
     /// What runs the pods' containers: "direct" (keel's per-pod shim with
     /// youki's libcontainer), "containerd" (containerd's runc shim, keel's
     /// images and specs) or "none" (pods are network sandboxes only).
-    #[arg(long, default_value = "none", value_parser = ["none", "direct", "containerd"])]
+    #[arg(long, default_value = "direct", value_parser = ["none", "direct", "containerd"])]
     runtime: String,
     /// containerd's gRPC socket (with --runtime containerd).
     #[arg(long, default_value = "/run/containerd/containerd.sock")]
@@ -109,10 +123,10 @@ struct Args {
     #[arg(long, default_value = "keel-pod-")]
     pod_netns_prefix: String,
     /// cgroup v2 directory whose processes get Service load balancing at
-    /// the socket layer (the node's pods and clients); the load balancer is
-    /// off without it.
-    #[arg(long, env = "KEEL_CGROUP_ROOT")]
-    cgroup_root: Option<PathBuf>,
+    /// the socket layer: "auto" (the node's cgroup v2 root, from
+    /// /proc/self/mountinfo), a directory, or "none" (no load balancer).
+    #[arg(long, env = "KEEL_CGROUP_ROOT", default_value = "auto", value_parser = |s: &str| s.parse::<keel_agent::host::checks::CgroupRoot>())]
+    cgroup_root: keel_agent::host::checks::CgroupRoot,
     /// Interface for the NodePort/externalIP TC programs (default: the one
     /// holding the node IP; "none": no NodePort).
     #[arg(long, env = "KEEL_UPLINK")]
@@ -140,6 +154,22 @@ struct Args {
     /// search domains and servers pods' resolv.conf inherit.
     #[arg(long, default_value = "/etc/resolv.conf")]
     resolv_conf: PathBuf,
+}
+
+/// Subcommands (the agent itself runs without one).
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// The agent's configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum ConfigCommand {
+    /// Print the effective configuration (flags over environment over the
+    /// config file over defaults) as YAML, each value commented with where
+    /// it came from.
+    Show,
 }
 
 fn first_ipv4() -> Option<Ipv4Addr> {
@@ -172,15 +202,19 @@ struct JoinCli {
     join: JoinFlags,
 }
 
-/// The agent's flags, and the join flags when the first argument is `join`.
-fn parse_args() -> (Args, Option<JoinFlags>) {
+/// The agent's flags (under its config file), and the join flags when the
+/// first argument is `join`.
+fn parse_args() -> (Args, Option<JoinFlags>, keel_config::Effective) {
     let mut argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
     if argv.get(1).is_some_and(|a| a == "join") {
         argv.remove(1);
-        let cli = JoinCli::parse_from(argv);
-        (cli.agent, Some(cli.join))
+        let (cli, effective) =
+            keel_config::parse_or_exit_from::<JoinCli, _, _>(argv, startup::CONFIG_FILE);
+        (cli.agent, Some(cli.join), effective)
     } else {
-        (Args::parse_from(argv), None)
+        let (args, effective) =
+            keel_config::parse_or_exit_from::<Args, _, _>(argv, startup::CONFIG_FILE);
+        (args, None, effective)
     }
 }
 
@@ -202,7 +236,12 @@ fn main() -> anyhow::Result<()> {
 }
 
 async fn agent_main() -> anyhow::Result<()> {
-    let (args, join) = parse_args();
+    let (mut args, join, effective) = parse_args();
+    if let Some(Command::Config(ConfigCommand::Show)) = args.command {
+        print!("{}", startup::show(&args, &effective));
+        return Ok(());
+    }
+    args.cni_bin_dir.retain(|d| d.as_os_str() != "none");
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     if args.log_json {
@@ -219,16 +258,22 @@ async fn agent_main() -> anyhow::Result<()> {
             .with_ansi(ansi)
             .init();
     }
-    let node_name = match args.node_name {
+    let node_name = match args.node_name.clone() {
         Some(n) => n,
         None => nix::unistd::gethostname()?.to_string_lossy().into_owned(),
     };
     keel_api::validate::dns1123_subdomain(&node_name)
         .map_err(|e| anyhow::anyhow!("--node-name: {e}"))?;
-    let node_ip = args
-        .node_ip
-        .or_else(first_ipv4)
-        .context("--node-ip: no non-loopback IPv4 address found; pass one")?;
+    let node_ip = match args.node_ip {
+        Some(ip) => ip,
+        None => startup::node_ip()?,
+    };
+    let bpffs = args
+        .bpffs
+        .clone()
+        .unwrap_or_else(|| PathBuf::from("/sys/fs/bpf/keel").join(&node_name));
+    // Before anything is touched: everything the enabled features need.
+    let cgroup_root = startup::check(&args, &bpffs)?;
     // `own_credential`: the node's credential in the data dir, which the
     // agent renews.
     let (client_config, own_credential) = match (join, args.server) {
@@ -342,15 +387,11 @@ async fn agent_main() -> anyhow::Result<()> {
     {
         status.add("net", h);
     }
-    let bpffs = args
-        .bpffs
-        .clone()
-        .unwrap_or_else(|| PathBuf::from("/sys/fs/bpf/keel").join(&node_name));
     if args.network_mode != keel_agent::net::plan::Mode::None {
         let hr = keel_agent::net::hostrouting::start(
             keel_agent::net::hostrouting::Options {
                 mode: args.host_routing,
-                lb: args.cgroup_root.is_some(),
+                lb: cgroup_root.is_some(),
                 dir: bpffs.join("net"),
                 node_ip,
             },
@@ -458,7 +499,7 @@ async fn agent_main() -> anyhow::Result<()> {
         status.add("pods", running.handle);
         status.pod_wakes = Some(running.wakes);
     }
-    if let Some(cgroup_root) = args.cgroup_root.clone() {
+    if let Some(cgroup_root) = cgroup_root {
         let lb = keel_agent::lb::start(
             keel_agent::lb::LbOptions {
                 node: keel_agent::lb::model::NodeInfo {
@@ -515,6 +556,9 @@ fn parse_mirror(s: &str) -> Result<(String, String), String> {
         )),
     }
 }
+
+#[path = "main/startup.rs"]
+mod startup;
 
 #[cfg(test)]
 #[path = "main/tests.rs"]

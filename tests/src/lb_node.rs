@@ -57,6 +57,9 @@ impl NsProcess {
         let mut cmd = ns.command(&self.program).expect("netns handle");
         cmd.args(&self.args)
             .env("RUST_LOG", "info,keel_agent=debug")
+            // On their flags alone, whatever this machine's /etc/keel holds.
+            .env("KEEL_AGENT_CONFIG", "/dev/null")
+            .env("KEEL_CONTROL_CONFIG", "/dev/null")
             .stdout(Stdio::null())
             .stderr(log);
         self.child = Some(cmd.spawn().expect("spawning a keel binary"));
@@ -177,6 +180,14 @@ impl LbNode {
                 cgroup.path().display().to_string(),
                 "--bpffs".into(),
                 bpffs.path().join(NODE).display().to_string(),
+                // Only the load balancer: the production defaults' node
+                // networking, runtime and pods stay off.
+                "--network-mode".into(),
+                "none".into(),
+                "--runtime".into(),
+                "none".into(),
+                "--cni-bin-dir".into(),
+                "none".into(),
             ],
             dir.path().join("agent.log"),
         );

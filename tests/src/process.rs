@@ -136,6 +136,8 @@ impl ControlProcess {
             .arg(self.data_dir())
             .args(&self.args)
             .env("RUST_LOG", "info,keel_control=debug")
+            // On its flags alone, whatever this machine's /etc/keel holds.
+            .env("KEEL_CONTROL_CONFIG", "/dev/null")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -239,6 +241,16 @@ pub struct AgentProcess {
     log: PathBuf,
 }
 
+/// The agent's flags that turn off everything touching the node (its
+/// defaults turn it all on): no node networking, no runtime, no load
+/// balancer, no pods.
+pub const AGENT_FEATURES_OFF: [(&str, &str); 4] = [
+    ("--network-mode", "none"),
+    ("--runtime", "none"),
+    ("--cgroup-root", "none"),
+    ("--cni-bin-dir", "none"),
+];
+
 impl AgentProcess {
     pub fn start(control: &ControlProcess, name: &str, node_ip: &str, extra: &[&str]) -> Self {
         let dir = tempfile::Builder::new()
@@ -254,6 +266,14 @@ impl AgentProcess {
             "--config".to_string(),
             control.client_config_path().display().to_string(),
         ];
+        // This agent runs in the test's own namespace: every feature that
+        // touches the node (the production defaults) is off unless the
+        // test turns it on in `extra`.
+        for (flag, off) in AGENT_FEATURES_OFF {
+            if !extra.contains(&flag) {
+                args.extend([flag.to_string(), off.to_string()]);
+            }
+        }
         args.extend(extra.iter().map(|s| s.to_string()));
         let mut a = Self {
             child: None,
@@ -277,6 +297,8 @@ impl AgentProcess {
             .arg("--data-dir")
             .arg(self.dir.path())
             .env("RUST_LOG", "info,keel_agent=debug")
+            // On its flags alone, whatever this machine's /etc/keel holds.
+            .env("KEEL_AGENT_CONFIG", "/dev/null")
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -5,10 +5,14 @@
 //!   demo         setup, then keel's main job (see README)
 //!   bench SUITE  setup, then run a benchmark suite and print its table
 //!   sweep [P]    remove leftovers of tests and labs by name prefix (default "keel")
+//!   dist         the release tarball target/dist/keel-<version>-<arch>-linux.tar.gz (see dist.rs)
+//!   image        the OCI image of keel-agent + keel-cni, target/dist/keel-agent-<version>-oci.tar (image.rs)
 //!
 //! Pure Rust dependencies only (std and serde_json): this crate must build
 //! on a machine where nothing else is installed yet, since it installs the rest.
 
+mod dist;
+mod image;
 mod setup;
 
 use std::{
@@ -26,9 +30,12 @@ fn main() -> ExitCode {
         Some("demo") => setup::run().and_then(|()| demo(&rest())),
         Some("bench") => setup::run().and_then(|()| bench(&rest())),
         Some("sweep") => sweep(&rest()),
-        _ => {
-            Err("usage: cargo xtask setup | test | demo | bench SUITE | sweep [PREFIX]".to_string())
-        }
+        Some("dist") => dist::run(&rest()),
+        Some("image") => dist::image(&rest()),
+        _ => Err(
+            "usage: cargo xtask setup | test | demo | bench SUITE | sweep [PREFIX] | dist|image [--profile P] [--out DIR]"
+                .to_string(),
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

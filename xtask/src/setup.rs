@@ -43,6 +43,11 @@ const APT_PACKAGES: &[&str] = &[
     // keel-control's client test: the Python Kubernetes client (kubectl
     // itself comes with the machine image).
     "python3-kubernetes",
+    // The dist test verifies keel's units with `systemd-analyze verify`
+    // (no systemd needs to run).
+    "systemd",
+    // ...and lints install.sh.
+    "shellcheck",
 ];
 
 /// bpf-linker, built against Debian's LLVM 22 (the LLVM of the pinned nightly).

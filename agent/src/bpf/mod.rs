@@ -51,6 +51,12 @@ pub enum BpfError {
     },
 }
 
+/// Whether this build embeds its BPF programs (the load balancer's and
+/// host routing's).
+pub fn built() -> bool {
+    !OBJECT.is_empty() && !NET_OBJECT.is_empty()
+}
+
 /// The embedded load-balancer object, or [`BpfError::NotBuilt`].
 pub fn object() -> Result<&'static [u8], BpfError> {
     if OBJECT.is_empty() {

@@ -43,3 +43,36 @@ fn node_policy_flags() {
         Some(PathBuf::from("/etc/keel/seccomp"))
     );
 }
+
+#[test]
+fn production_defaults_and_their_off_switches() {
+    use keel_agent::host::checks::CgroupRoot;
+    let a = parse(&[]).unwrap();
+    assert_eq!(a.runtime, "direct");
+    assert_eq!(a.network_mode, keel_agent::net::plan::Mode::Auto);
+    assert_eq!(a.host_routing, keel_agent::net::hostrouting::Mode::Auto);
+    assert_eq!(a.cgroup_root, CgroupRoot::Auto);
+    assert_eq!(a.cni_bin_dir, vec![PathBuf::from("/opt/cni/bin")]);
+    assert_eq!(a.node_ip, None);
+    let a = parse(&[
+        "--runtime",
+        "none",
+        "--network-mode",
+        "none",
+        "--cgroup-root",
+        "none",
+        "--cni-bin-dir",
+        "none",
+    ])
+    .unwrap();
+    assert_eq!(a.runtime, "none");
+    assert_eq!(a.network_mode, keel_agent::net::plan::Mode::None);
+    assert_eq!(a.cgroup_root, CgroupRoot::None);
+    // Taken out before the agent starts (agent_main).
+    assert_eq!(a.cni_bin_dir, vec![PathBuf::from("none")]);
+    let e = parse(&["--cgroup-root", "relative/dir"]).unwrap_err();
+    assert!(
+        e.to_string().contains("expected auto, none or an absolute"),
+        "{e}"
+    );
+}

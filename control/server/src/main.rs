@@ -3,7 +3,6 @@
 use std::{net::SocketAddr, path::PathBuf, time::Duration};
 
 use anyhow::Context;
-use clap::Parser;
 use keel_control::{
     alloc::Ranges,
     config::{ServerConfig, StoreBackend, TlsConfig},
@@ -13,9 +12,21 @@ use keel_control::{
 
 /// keel's control service: desired state for nodes, pods, services and
 /// deployments, with a Kubernetes-shaped HTTP/JSON API and watch.
-#[derive(Parser, Debug)]
+#[derive(clap::Parser, Debug)]
 #[command(version)]
 struct Args {
+    /// keel-control's config file: YAML keyed by these flags' long names
+    /// (flags and environment variables override it; a missing file at the
+    /// default path, /etc/keel/control.yaml, is fine).
+    #[arg(
+        long,
+        visible_alias = "config-file",
+        env = "KEEL_CONTROL_CONFIG",
+        value_name = "FILE"
+    )]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Option<Command>,
     /// Address to serve the API on.
     #[arg(long, default_value = "127.0.0.1:6443", env = "KEEL_CONTROL_LISTEN")]
     listen: SocketAddr,
@@ -111,6 +122,28 @@ struct Args {
     etcd_compaction_interval: Duration,
 }
 
+/// Subcommands (the service itself runs without one).
+#[derive(clap::Subcommand, Debug)]
+enum Command {
+    /// keel-control's configuration.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+#[derive(clap::Subcommand, Debug)]
+enum ConfigCommand {
+    /// Print the effective configuration (flags over environment over the
+    /// config file over defaults) as YAML, each value commented with where
+    /// it came from.
+    Show,
+}
+
+/// keel-control's config file: `--config`, `KEEL_CONTROL_CONFIG`, else this path.
+const CONFIG_FILE: keel_config::FileFlag = keel_config::FileFlag {
+    id: "config",
+    default_path: "/etc/keel/control.yaml",
+};
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 enum StoreKind {
     Redb,
@@ -165,7 +198,11 @@ fn parse_port_range(s: &str) -> anyhow::Result<std::ops::RangeInclusive<u16>> {
 
 #[tokio::main]
 async fn main() -> anyhow::Result<()> {
-    let args = Args::parse();
+    let (args, effective) = keel_config::parse_or_exit::<Args>(CONFIG_FILE);
+    if let Some(Command::Config(ConfigCommand::Show)) = args.command {
+        print!("{}", effective.to_yaml("keel-control"));
+        return Ok(());
+    }
     let filter =
         tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     if args.log_json {

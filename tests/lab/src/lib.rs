@@ -346,6 +346,10 @@ impl Lab {
                     "--registry-mirror".into(),
                     format!("{LAB_REGISTRY}={registry}"),
                 ]);
+            } else if !opts.agent_args.iter().any(|a| a == "--runtime") {
+                // The agent's default is keel's runtime; a lab without a
+                // registry runs pods as network sandboxes only.
+                args.extend(["--runtime".into(), "none".into()]);
             }
             let cgroup = cg.join(t.node_cgroup(&n.role));
             // Host routing pins under <bpffs>/net, the load balancer
@@ -354,9 +358,14 @@ impl Lab {
                 "--bpffs".into(),
                 t.node_bpffs(&n.role).display().to_string(),
             ]);
-            if opts.lb {
-                args.extend(["--cgroup-root".into(), cgroup.display().to_string()]);
-            }
+            // The agent's default is the node's whole cgroup v2 root; a lab
+            // node's load balancer covers only its own subtree, or is off.
+            let cgroup_root = if opts.lb {
+                cgroup.display().to_string()
+            } else {
+                "none".into()
+            };
+            args.extend(["--cgroup-root".into(), cgroup_root]);
             args.extend(opts.agent_args.iter().cloned());
             let (p, child) = procs::spawn(
                 &n.role,

@@ -47,7 +47,11 @@ pub fn spawn(
         .env(
             "RUST_LOG",
             std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()),
-        );
+        )
+        // A lab's daemons run on their flags alone, whatever this
+        // machine's /etc/keel holds.
+        .env("KEEL_AGENT_CONFIG", "/dev/null")
+        .env("KEEL_CONTROL_CONFIG", "/dev/null");
     let child = cmd
         .spawn()
         .with_context(|| format!("starting {}", program.display()))?;
