@@ -103,14 +103,32 @@ fn image_runs_privileged_and_registers_a_node() {
         Duration::from_secs(20),
         || control_dir.join("client.json").exists().then_some(()),
     );
-    let config =
-        ClientConfig::from_parts("http://127.0.0.1:6443", &control_dir.join("token"), None)
-            .expect("client config");
+    let config = ClientConfig::load(&control_dir.join("client.json")).expect("client config");
     let client = Client::with_connector(
         &config,
         keel_lab::connect::in_netns(&NetNs::named_path(netns.name())),
     )
     .expect("client");
+
+    // The containerized agent joins as a real machine does: a bootstrap
+    // token, the cluster CA pinned by its hash, TLS.
+    let created = netns
+        .command(bin("keelctl").to_str().unwrap())
+        .arg("--config")
+        .arg(control_dir.join("client.json"))
+        .args([
+            "token",
+            "create",
+            "--ttl",
+            "10m",
+            "--description",
+            "image test",
+        ])
+        .output()
+        .expect("keelctl token create");
+    ok(&created, "keelctl token create");
+    let join = keel_lab::join_flags(&String::from_utf8_lossy(&created.stdout))
+        .expect("keelctl token create printed a join command");
 
     // `--network host` runs no CNI plugin; podman wants a directory all the same.
     let pm = Podman::new(std::slice::from_ref(&bins), &[]).expect("podman setup");
@@ -130,18 +148,15 @@ fn image_runs_privileged_and_registers_a_node() {
     .map(|s| s.to_string())
     .collect();
     args.extend(pm.run_args());
+    args.extend([format!("oci-archive:{}", archive.display()), "join".into()]);
+    args.extend(join);
     args.extend([
-        "-v".into(),
-        format!("{}:/etc/keel/control:ro", control_dir.display()),
-        format!("oci-archive:{}", archive.display()),
         // Only registration: the node's networking, runtime, load
         // balancer and pods stay off in this test node.
         "--node-name".into(),
         NODE.into(),
         "--node-ip".into(),
         NODE_IP.into(),
-        "--config".into(),
-        "/etc/keel/control/client.json".into(),
         "--heartbeat-interval".into(),
         "1s".into(),
         "--network-mode".into(),

@@ -75,6 +75,14 @@ fn refused_join(lab: &Lab, server: &str, token: &str, ca_hash: &str) -> String {
         ca_hash,
     ])
     .args(["--node-name", "joiner", "--node-ip", "10.255.0.1"])
+    // Only the join is under test: the node features stay off, and the
+    // machine's /etc/keel plays no part.
+    .args(
+        keel_tests::process::AGENT_FEATURES_OFF
+            .iter()
+            .flat_map(|(flag, value)| [*flag, *value]),
+    )
+    .env("KEEL_AGENT_CONFIG", "/dev/null")
     .arg("--data-dir")
     .arg(dir.path().join("data"))
     .stdout(std::process::Stdio::null())
