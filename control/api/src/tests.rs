@@ -445,3 +445,135 @@ spec:
     assert_eq!(fields(bad.validate()), vec!["spec.dnsConfig.nameservers"]);
     assert!(yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: default}\nspec:\n  dnsPolicy: Sometimes\n  containers: [{name: c, image: i}]\n").is_err());
 }
+
+#[test]
+fn env_sources_and_config_volumes_are_validated() {
+    let pod = |containers: serde_json::Value, volumes: serde_json::Value| -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "namespace": "d"},
+            "spec": {"containers": containers, "volumes": volumes}
+        }))
+        .unwrap()
+    };
+    let c = |extra: serde_json::Value| {
+        let mut c = serde_json::json!({"name": "c", "image": "busybox"});
+        c.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        serde_json::json!([c])
+    };
+    let none = serde_json::json!([]);
+    let cases: Vec<(Pod, Vec<&str>)> = vec![
+        (
+            pod(
+                c(serde_json::json!({"env": [
+            {"name": "A", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "k", "optional": true}}},
+            {"name": "B", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
+            {"name": "C", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
+            {"name": "D", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+            {"name": "E", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory"}}}],
+            "envFrom": [{"prefix": "P_", "configMapRef": {"name": "cm"}}, {"secretRef": {"name": "s"}}]})),
+                none.clone(),
+            ),
+            vec![],
+        ),
+        (
+            pod(
+                c(
+                    serde_json::json!({"env": [{"name": "A", "value": "x", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]}),
+                ),
+                none.clone(),
+            ),
+            vec!["spec.containers[0].env[0].valueFrom"],
+        ),
+        (
+            pod(
+                c(serde_json::json!({"env": [{"name": "A", "valueFrom": {}}]})),
+                none.clone(),
+            ),
+            vec!["spec.containers[0].env[0].valueFrom"],
+        ),
+        (
+            pod(
+                c(
+                    serde_json::json!({"env": [{"name": "A", "valueFrom": {"fieldRef": {"fieldPath": "spec.hostname"}}}]}),
+                ),
+                none.clone(),
+            ),
+            vec!["spec.containers[0].env[0].valueFrom.fieldRef.fieldPath"],
+        ),
+        (
+            pod(
+                c(
+                    serde_json::json!({"env": [{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "a/b"}}}]}),
+                ),
+                none.clone(),
+            ),
+            vec!["spec.containers[0].env[0].valueFrom.configMapKeyRef.key"],
+        ),
+        (
+            pod(
+                c(
+                    serde_json::json!({"envFrom": [{"configMapRef": {"name": "cm"}, "secretRef": {"name": "s"}}]}),
+                ),
+                none.clone(),
+            ),
+            vec!["spec.containers[0].envFrom[0]"],
+        ),
+        (
+            pod(
+                c(
+                    serde_json::json!({"envFrom": [{"prefix": "1X", "configMapRef": {"name": "cm"}}]}),
+                ),
+                none.clone(),
+            ),
+            vec!["spec.containers[0].envFrom[0].prefix"],
+        ),
+        (
+            pod(
+                c(serde_json::json!({})),
+                serde_json::json!([
+            {"name": "a", "configMap": {"name": "cm", "items": [{"key": "k", "path": "dir/file", "mode": 0o400}], "defaultMode": 0o644}},
+            {"name": "b", "secret": {"secretName": "s", "defaultMode": 0o400, "optional": true}},
+            {"name": "c", "projected": {"sources": [{"configMap": {"name": "cm"}}, {"secret": {"name": "s"}}]}}]),
+            ),
+            vec![],
+        ),
+        (
+            pod(
+                c(serde_json::json!({})),
+                serde_json::json!([
+            {"name": "a", "configMap": {"name": "cm", "items": [{"key": "k", "path": "../x"}, {"key": "k", "path": "/abs"}, {"key": "k", "path": "..d"}]}}]),
+            ),
+            vec![
+                "spec.volumes[0].configMap.items[0].path",
+                "spec.volumes[0].configMap.items[1].path",
+                "spec.volumes[0].configMap.items[2].path",
+            ],
+        ),
+        (
+            pod(
+                c(serde_json::json!({})),
+                serde_json::json!([{"name": "a", "secret": {"secretName": "s", "defaultMode": 4096}}]),
+            ),
+            vec!["spec.volumes[0].secret.defaultMode"],
+        ),
+        (
+            pod(
+                c(serde_json::json!({})),
+                serde_json::json!([{"name": "a", "secret": {"secretName": "s"}, "emptyDir": {}}]),
+            ),
+            vec!["spec.volumes[0]"],
+        ),
+        (
+            pod(
+                c(serde_json::json!({})),
+                serde_json::json!([{"name": "a", "projected": {"sources": [{}]}}]),
+            ),
+            vec!["spec.volumes[0].projected.sources[0]"],
+        ),
+    ];
+    for (i, (p, want)) in cases.into_iter().enumerate() {
+        assert_eq!(fields(p.validate()), want, "case {i}");
+    }
+}
