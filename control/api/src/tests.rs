@@ -71,8 +71,8 @@ fn unknown_fields_are_rejected_with_their_path() {
         .to_string();
     assert!(err.contains("unknown field `spex`"), "{err}");
     assert_eq!(
-        yaml("kind: Secret\n").unwrap_err(),
-        DecodeError::UnknownKind("Secret".into())
+        yaml("kind: LimitRange\n").unwrap_err(),
+        DecodeError::UnknownKind("LimitRange".into())
     );
     assert_eq!(
         yaml("metadata: {}\n").unwrap_err(),
@@ -281,10 +281,16 @@ fn kinds_are_named_as_kubectl_names_them() {
         ("deployment", Kind::Deployment),
         ("deployments", Kind::Deployment),
         ("deploy", Kind::Deployment),
+        ("configmaps", Kind::ConfigMap),
+        ("configmap", Kind::ConfigMap),
+        ("cm", Kind::ConfigMap),
+        ("ConfigMap", Kind::ConfigMap),
+        ("secret", Kind::Secret),
+        ("secrets", Kind::Secret),
     ] {
         assert_eq!(Kind::parse(name), Some(kind), "{name}");
     }
-    for name in ["secret", "s", "", "podss", "all"] {
+    for name in ["limitrange", "s", "", "podss", "all"] {
         assert_eq!(Kind::parse(name), None, "{name}");
     }
     assert_eq!(Kind::of::<Deployment>(), Kind::Deployment);
@@ -335,8 +341,8 @@ fn every_field_selector_of_a_kind_is_answered_by_its_objects() {
 #[test]
 fn unknown_kinds_are_refused_naming_the_served_ones() {
     assert_eq!(
-        DecodeError::UnknownKind("Secret".into()).to_string(),
-        r#"kind: "Secret" is not a kind keel serves (Node, Pod, Service, Endpoints, Deployment)"#
+        DecodeError::UnknownKind("LimitRange".into()).to_string(),
+        r#"kind: "LimitRange" is not a kind keel serves (Node, Pod, Service, Endpoints, Deployment, ConfigMap, Secret)"#
     );
 }
 
