@@ -12,6 +12,7 @@ pub mod plan;
 use std::{
     collections::BTreeMap,
     net::{IpAddr, Ipv4Addr},
+    sync::Arc,
     time::Duration,
 };
 
@@ -20,12 +21,21 @@ use keel_api::Pod;
 use self::plan::{Action, RestartState};
 use super::{
     backend::{Observed, PodRef, PodRuntime, RuntimeError},
-    container::resolve::{Kind, resolve},
+    container::{
+        env::{NoSources, Sources},
+        resolve::{Kind, resolve},
+        volumes,
+    },
     probe::{ProbeKind, Prober},
     restart::Backoff,
     shim::proto::now_ms,
     status::{self, ContainerView},
 };
+
+/// A container waiting with `CreateContainerConfigError` (a ConfigMap or
+/// Secret not there yet) is tried again this soon, without growing
+/// back-off: it starts by itself shortly after the object appears.
+const CONFIG_RETRY: Duration = Duration::from_secs(2);
 
 /// SIGTERM, then SIGKILL.
 const SIGTERM: i32 = 15;
@@ -71,6 +81,8 @@ pub struct PodLifecycle<R: PodRuntime> {
     /// When the next sync is due (ms since the epoch); None: only when
     /// something happens.
     next_ms: Option<u64>,
+    /// ConfigMaps, Secrets and Services for the containers' environment.
+    sources: Arc<dyn Sources>,
 }
 
 impl<R: PodRuntime + Clone> PodLifecycle<R> {
@@ -91,7 +103,15 @@ impl<R: PodRuntime + Clone> PodLifecycle<R> {
             retry_at: BTreeMap::new(),
             pod_ip,
             next_ms: None,
+            sources: Arc::new(NoSources),
         }
+    }
+
+    /// Where the containers' ConfigMaps, Secrets and Services come from
+    /// (none by default).
+    pub fn with_sources(mut self, sources: Arc<dyn Sources>) -> Self {
+        self.sources = sources;
+        self
     }
 
     /// Takes a new version of the pod (spec unchanged; status fields such
@@ -162,6 +182,15 @@ impl<R: PodRuntime + Clone> PodLifecycle<R> {
             }
         };
         let now = now_ms();
+        // configMap/secret volumes follow their objects while containers run.
+        for e in volumes::refresh_projected(
+            &self.pod.spec.volumes,
+            &self.runtime.pod_dir(&self.pod_ref),
+            &self.pod.metadata.namespace,
+            &*self.sources,
+        ) {
+            tracing::warn!(pod = %self.pod_ref.key(), "keeping a volume's files as they were: {e}");
+        }
         self.escalate(&observed, now).await;
         let base = self.cfg.clone();
         let p = plan::plan(
@@ -313,6 +342,7 @@ impl<R: PodRuntime + Clone> PodLifecycle<R> {
                 &self.runtime.pod_dir(&self.pod_ref),
                 self.pod_ref.netns.as_deref(),
                 attempt,
+                &*self.sources,
             )?;
             self.runtime
                 .start_container(&self.pod_ref, req, &image)
@@ -341,7 +371,11 @@ impl<R: PodRuntime + Clone> PodLifecycle<R> {
                     .insert(key.clone(), (reason.to_string(), e.to_string()));
                 let base = self.backoff();
                 let entry = self.retry_at.entry(key).or_insert((0, base));
-                let wait = entry.1.on_exit(Duration::ZERO);
+                let wait = if matches!(e, RuntimeError::Config(_)) {
+                    CONFIG_RETRY
+                } else {
+                    entry.1.on_exit(Duration::ZERO)
+                };
                 entry.0 = now + wait.as_millis() as u64;
             }
         }
