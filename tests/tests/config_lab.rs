@@ -1,0 +1,262 @@
+//! ConfigMaps, Secrets and what uses them, end to end in one lab (one node,
+//! keel's runtime): objects made with `keelctl apply` (a Secret's value
+//! shown by neither `keelctl get` nor `describe`); a container's
+//! environment from a ConfigMap key, a Secret key, `envFrom` with a prefix,
+//! `fieldRef` (pod IP, node name), `$(VAR)` expansion and the variables of
+//! an existing Service, read with `env` inside the container; a configMap
+//! volume whose file changes in the running container after `keelctl
+//! apply` of a new value; a secret volume with its mode; a pod referencing
+//! a missing ConfigMap waits with `CreateContainerConfigError` naming it
+//! and starts by itself once the ConfigMap is made. No log of keel-control
+//! or the agent holds the Secret's value.
+
+use std::{
+    collections::BTreeMap,
+    process::Command,
+    time::{Duration, Instant},
+};
+
+use keel_api::{Pod, Service};
+use keel_lab::{Bins, Lab, LabGuard, Mode, Options, Spec, block_on};
+use keel_tests::{process::bin, process::wait_for, require_root};
+use serde_json::json;
+
+const IMAGE: &str = "registry.keel.test/keel-testbin:latest";
+const PASSWORD: &str = "hunter2-s3cret";
+
+fn keelctl(lab: &str, args: &[&str]) -> (bool, String) {
+    let out = Command::new(bin("keelctl"))
+        .args(["--lab", lab])
+        .args(args)
+        .output()
+        .expect("keelctl");
+    (
+        out.status.success(),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        ),
+    )
+}
+
+fn exec(lab: &str, pod: &str, cmd: &[&str]) -> (bool, String) {
+    let mut args = vec!["exec", pod, "--"];
+    args.extend_from_slice(cmd);
+    keelctl(lab, &args)
+}
+
+/// `keelctl apply -f` of `docs` (JSON objects) written to a file in `dir`.
+fn apply(lab: &str, dir: &std::path::Path, docs: &[serde_json::Value]) {
+    let path = dir.join("objects.yaml");
+    let text: Vec<String> = docs.iter().map(|d| d.to_string()).collect();
+    std::fs::write(&path, text.join("\n---\n")).unwrap();
+    let (ok, out) = keelctl(lab, &["apply", "-f", path.to_str().unwrap()]);
+    assert!(ok, "keelctl apply: {out}");
+}
+
+fn config_map(app_conf: &str) -> serde_json::Value {
+    json!({"apiVersion": "v1", "kind": "ConfigMap",
+           "metadata": {"name": "app-config", "namespace": "default"},
+           "data": {"MODE": "fast", "LEVEL": "3", "app.conf": app_conf}})
+}
+
+fn env_of(lab: &str, pod: &str) -> BTreeMap<String, String> {
+    let (ok, out) = exec(lab, pod, &["env"]);
+    assert!(ok, "env: {out}");
+    out.lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect()
+}
+
+#[test]
+fn config_maps_and_secrets_reach_env_and_volumes() {
+    require_root();
+    let name = format!("tcfg{}", std::process::id() % 100_000);
+    let spec = Spec {
+        name: name.clone(),
+        nodes: 1,
+        mode: Mode::Route,
+        segments: 1,
+    };
+    let opts = Options {
+        runtime: true,
+        ..Default::default()
+    };
+    let dir = tempfile::Builder::new()
+        .prefix("keel-t-cfg-")
+        .tempdir()
+        .unwrap();
+    let bins = Bins::beside_current_exe().expect("binaries");
+    let guard = LabGuard(Lab::up(&spec, &bins, &opts).expect("lab up"));
+    let lab = &guard.0;
+    let c = lab.client().unwrap();
+
+    apply(
+        &name,
+        dir.path(),
+        &[
+            config_map("v1"),
+            json!({"apiVersion": "v1", "kind": "Secret",
+                   "metadata": {"name": "db", "namespace": "default"},
+                   "stringData": {"password": PASSWORD}}),
+            json!({"apiVersion": "v1", "kind": "Service",
+                   "metadata": {"name": "redis-main", "namespace": "default"},
+                   "spec": {"ports": [{"name": "redis", "port": 6379}]}}),
+        ],
+    );
+    // Neither get nor describe shows the Secret's value.
+    let (ok, out) = keelctl(&name, &["get", "secrets"]);
+    assert!(ok && out.contains("db") && out.contains("Opaque"), "{out}");
+    let (ok, out) = keelctl(&name, &["describe", "secret", "db"]);
+    assert!(ok, "{out}");
+    assert!(
+        out.contains(&format!("password:  {} bytes", PASSWORD.len())),
+        "{out}"
+    );
+    let (_, got) = keelctl(&name, &["get", "configmaps"]);
+    assert!(got.contains("app-config"), "{got}");
+    for out in [&out, &got] {
+        assert!(!out.contains(PASSWORD), "{out}");
+    }
+
+    let app: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "app", "namespace": "default", "labels": {"app": "demo"}},
+        "spec": {
+            "terminationGracePeriodSeconds": 1,
+            "containers": [{
+                "name": "app", "image": IMAGE, "command": ["sleep", "1000000"],
+                "envFrom": [{"prefix": "CFG_", "configMapRef": {"name": "app-config"}}],
+                "env": [
+                    {"name": "MODE", "valueFrom": {"configMapKeyRef": {"name": "app-config", "key": "MODE"}}},
+                    {"name": "DB_PASSWORD", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}},
+                    {"name": "POD_IP", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+                    {"name": "NODE", "valueFrom": {"fieldRef": {"fieldPath": "spec.nodeName"}}},
+                    {"name": "APP", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
+                    {"name": "URL", "value": "redis://$(REDIS_MAIN_SERVICE_HOST):$(REDIS_MAIN_SERVICE_PORT)/$(MODE)"},
+                    {"name": "MISSING_OK", "valueFrom": {"configMapKeyRef": {"name": "nope", "key": "k", "optional": true}}}
+                ],
+                "volumeMounts": [
+                    {"name": "config", "mountPath": "/etc/config"},
+                    {"name": "creds", "mountPath": "/etc/creds", "readOnly": true}
+                ]
+            }],
+            "volumes": [
+                {"name": "config", "configMap": {"name": "app-config"}},
+                {"name": "creds", "secret": {"secretName": "db", "defaultMode": 0o400}}
+            ]
+        }
+    }))
+    .unwrap();
+    block_on(c.create(&app)).expect("app pod");
+    let app = wait_for("the app pod Ready", Duration::from_secs(180), || {
+        block_on(c.get::<Pod>("default", "app"))
+            .ok()
+            .filter(Pod::is_ready)
+    });
+    let svc = block_on(c.get::<Service>("default", "redis-main")).unwrap();
+
+    // The environment, from inside the container.
+    let env = env_of(&name, "app");
+    let want = [
+        ("MODE", "fast".to_string()),
+        ("DB_PASSWORD", PASSWORD.to_string()),
+        ("CFG_MODE", "fast".to_string()),
+        ("CFG_LEVEL", "3".to_string()),
+        ("CFG_app.conf", "v1".to_string()),
+        ("POD_IP", app.status.pod_ip.clone()),
+        ("NODE", app.spec.node_name.clone()),
+        ("APP", "demo".to_string()),
+        ("URL", format!("redis://{}:6379/fast", svc.spec.cluster_ip)),
+        ("REDIS_MAIN_SERVICE_HOST", svc.spec.cluster_ip.clone()),
+        ("REDIS_MAIN_SERVICE_PORT", "6379".to_string()),
+        ("REDIS_MAIN_SERVICE_PORT_REDIS", "6379".to_string()),
+        (
+            "REDIS_MAIN_PORT_6379_TCP",
+            format!("tcp://{}:6379", svc.spec.cluster_ip),
+        ),
+        ("REDIS_MAIN_PORT_6379_TCP_PROTO", "tcp".to_string()),
+    ];
+    for (k, v) in &want {
+        assert_eq!(env.get(*k), Some(v), "{k} in {env:?}");
+    }
+    assert!(env.contains_key("KUBERNETES_SERVICE_HOST"), "{env:?}");
+    assert!(!env.contains_key("MISSING_OK"), "{env:?}");
+
+    // The volumes: the kubelet's layout, the secret's mode.
+    let (ok, out) = exec(&name, "app", &["cat", "/etc/config/app.conf"]);
+    assert!(ok && out == "v1", "{out}");
+    let (ok, out) = exec(&name, "app", &["ls", "-a", "/etc/config"]);
+    assert!(
+        ok && out.contains("..data") && out.contains("MODE"),
+        "{out}"
+    );
+    let (ok, out) = exec(&name, "app", &["ls", "-lL", "/etc/creds/password"]);
+    assert!(ok && out.starts_with("-r--------"), "{out}");
+    let (ok, out) = exec(&name, "app", &["cat", "/etc/creds/password"]);
+    assert!(ok && out == PASSWORD, "{out}");
+
+    // A new value reaches the running container.
+    let t0 = Instant::now();
+    apply(&name, dir.path(), &[config_map("v2")]);
+    wait_for(
+        "the new app.conf in the running container",
+        Duration::from_secs(60),
+        || {
+            let (ok, out) = exec(&name, "app", &["cat", "/etc/config/app.conf"]);
+            (ok && out == "v2").then_some(())
+        },
+    );
+    eprintln!("configMap volume updated in {:?}", t0.elapsed());
+    // The container kept running (no restart), its env as it started.
+    let p = block_on(c.get::<Pod>("default", "app")).unwrap();
+    assert_eq!(p.status.container_statuses[0].restart_count, 0);
+
+    // A missing ConfigMap: CreateContainerConfigError naming it, then a start
+    // once it exists.
+    let waiter: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "waiter", "namespace": "default"},
+        "spec": {"terminationGracePeriodSeconds": 1,
+                 "containers": [{"name": "w", "image": IMAGE, "command": ["sleep", "1000000"],
+                    "env": [{"name": "X", "valueFrom": {"configMapKeyRef": {"name": "late", "key": "x"}}}]}]}
+    }))
+    .unwrap();
+    block_on(c.create(&waiter)).expect("waiter pod");
+    let waiting = wait_for(
+        "the waiter waiting with CreateContainerConfigError",
+        Duration::from_secs(120),
+        || {
+            let p = block_on(c.get::<Pod>("default", "waiter")).ok()?;
+            let w = p.status.container_statuses.first()?.state.waiting.clone()?;
+            (w.reason == "CreateContainerConfigError").then_some(w)
+        },
+    );
+    assert!(waiting.message.contains("\"late\""), "{}", waiting.message);
+    let (ok, out) = keelctl(&name, &["get", "pods"]);
+    assert!(ok && out.contains("CreateContainerConfigError"), "{out}");
+    apply(
+        &name,
+        dir.path(),
+        &[json!({"apiVersion": "v1", "kind": "ConfigMap",
+                 "metadata": {"name": "late", "namespace": "default"}, "data": {"x": "here"}})],
+    );
+    wait_for("the waiter Ready", Duration::from_secs(60), || {
+        block_on(c.get::<Pod>("default", "waiter"))
+            .ok()
+            .filter(Pod::is_ready)
+    });
+    assert_eq!(
+        env_of(&name, "waiter").get("X").map(String::as_str),
+        Some("here")
+    );
+
+    // No log holds the Secret's value.
+    for entry in std::fs::read_dir(&lab.state.dir).unwrap() {
+        let p = entry.unwrap().path();
+        if p.extension().is_some_and(|e| e == "log") {
+            let text = std::fs::read_to_string(&p).unwrap_or_default();
+            assert!(!text.contains(PASSWORD), "{} holds the secret", p.display());
+        }
+    }
+}
