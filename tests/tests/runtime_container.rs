@@ -969,6 +969,7 @@ fn runtime_state_is_roots_alone<R: TestRuntime>(e: Env) {
             ..Default::default()
         }),
         host_path: None,
+        ..Default::default()
     }];
     p.spec.restart_policy = RestartPolicy::Never;
     let mut w = worker(&e, rt.clone(), p);
