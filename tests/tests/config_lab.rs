@@ -196,6 +196,18 @@ fn config_maps_and_secrets_reach_env_and_volumes() {
     assert!(ok && out.starts_with("-r--------"), "{out}");
     let (ok, out) = exec(&name, "app", &["cat", "/etc/creds/password"]);
     assert!(ok && out == PASSWORD, "{out}");
+    // The secret volume is a tmpfs, the configMap one is not.
+    let (ok, mounts) = exec(&name, "app", &["cat", "/proc/mounts"]);
+    assert!(ok, "{mounts}");
+    let fs_of = |dir: &str| {
+        mounts
+            .lines()
+            .find(|l| l.split_whitespace().nth(1) == Some(dir))
+            .and_then(|l| l.split_whitespace().nth(2))
+            .map(str::to_string)
+    };
+    assert_eq!(fs_of("/etc/creds").as_deref(), Some("tmpfs"), "{mounts}");
+    assert_ne!(fs_of("/etc/config").as_deref(), Some("tmpfs"), "{mounts}");
 
     // A new value reaches the running container.
     let t0 = Instant::now();
