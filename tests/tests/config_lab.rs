@@ -7,22 +7,91 @@
 //! volume whose file changes in the running container after `keelctl
 //! apply` of a new value; a secret volume with its mode; a pod referencing
 //! a missing ConfigMap waits with `CreateContainerConfigError` naming it
-//! and starts by itself once the ConfigMap is made. No log of keel-control
-//! or the agent holds the Secret's value.
+//! and starts by itself once the ConfigMap is made; an image from a
+//! registry that needs basic auth (a second docker-registry with htpasswd
+//! auth over the lab registry's storage) is refused without a pull Secret
+//! and pulled with one. No log of keel-control or the agent holds the
+//! Secret's value.
 
 use std::{
     collections::BTreeMap,
-    process::Command,
+    process::{Child, Command, Stdio},
     time::{Duration, Instant},
 };
 
 use keel_api::{Pod, Service};
-use keel_lab::{Bins, Lab, LabGuard, Mode, Options, Spec, block_on};
+use keel_lab::{Bins, Lab, LabGuard, Mode, Options, Spec, block_on, topology::Topology};
 use keel_tests::{process::bin, process::wait_for, require_root};
 use serde_json::json;
 
 const IMAGE: &str = "registry.keel.test/keel-testbin:latest";
 const PASSWORD: &str = "hunter2-s3cret";
+/// The registry that needs credentials: its port on the control namespace's address.
+const AUTH_PORT: u16 = 5099;
+const PULL_USER: &str = "keel";
+const PULL_PASSWORD: &str = "pull-s3cret";
+
+/// A process in a namespace, ended by PID on drop.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// docker-registry with htpasswd auth (a bcrypt hash made by perl's crypt,
+/// libxcrypt's bcrypt), serving the lab registry's storage read-only.
+fn auth_registry(lab: &Lab, netns: &str, host: &str) -> Proc {
+    let dir = lab.state.dir.join("auth-registry");
+    std::fs::create_dir_all(&dir).unwrap();
+    let hash = Command::new("perl")
+        .args([
+            "-e",
+            &format!("print crypt(q{{{PULL_PASSWORD}}}, q{{$2b$05$abcdefghijklmnopqrstuu}})"),
+        ])
+        .output()
+        .expect("perl");
+    let hash = String::from_utf8(hash.stdout).unwrap();
+    assert!(
+        hash.starts_with("$2b$05$"),
+        "bcrypt from perl's crypt: {hash:?}"
+    );
+    std::fs::write(dir.join("htpasswd"), format!("{PULL_USER}:{hash}\n")).unwrap();
+    let cfg = dir.join("config.yml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: {}\n  maintenance:\n    uploadpurging:\n      enabled: false\n    readonly:\n      enabled: true\nhttp:\n  addr: {host}\nauth:\n  htpasswd:\n    realm: keel-test\n    path: {}\n",
+            lab.state.dir.join("registry").join("data").display(),
+            dir.join("htpasswd").display()
+        ),
+    )
+    .unwrap();
+    let child = Command::new("ip")
+        .args(["netns", "exec", netns, "/usr/bin/docker-registry", "serve"])
+        .arg(&cfg)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(dir.join("registry.log")).unwrap())
+        .spawn()
+        .expect("docker-registry");
+    let p = Proc(child);
+    wait_for(
+        "the auth registry listening",
+        Duration::from_secs(20),
+        || {
+            Command::new("ip")
+                .args(["netns", "exec", netns, "bash", "-c"])
+                .arg(format!("echo > /dev/tcp/{}", host.replace(':', "/")))
+                .stderr(Stdio::null())
+                .status()
+                .ok()
+                .filter(|s| s.success())
+        },
+    );
+    p
+}
 
 fn keelctl(lab: &str, args: &[&str]) -> (bool, String) {
     let out = Command::new(bin("keelctl"))
@@ -80,8 +149,11 @@ fn config_maps_and_secrets_reach_env_and_volumes() {
         mode: Mode::Route,
         segments: 1,
     };
+    let control = Topology::plan(&spec).unwrap().control;
+    let auth_host = format!("{}:{AUTH_PORT}", control.ip);
     let opts = Options {
         runtime: true,
+        agent_args: vec!["--insecure-registry".into(), auth_host.clone()],
         ..Default::default()
     };
     let dir = tempfile::Builder::new()
@@ -263,12 +335,67 @@ fn config_maps_and_secrets_reach_env_and_volumes() {
         Some("here")
     );
 
+    // A private registry: refused without credentials, pulled with them.
+    let _registry = auth_registry(lab, &control.netns, &auth_host);
+    let private = format!("{auth_host}/keel-testbin:latest");
+    let pod_with = |name: &str, secrets: serde_json::Value| -> Pod {
+        serde_json::from_value(json!({
+            "metadata": {"name": name, "namespace": "default"},
+            "spec": {"terminationGracePeriodSeconds": 1, "imagePullSecrets": secrets,
+                     "containers": [{"name": "c", "image": private, "command": ["sleep", "1000000"]}]}
+        }))
+        .unwrap()
+    };
+    block_on(c.create(&pod_with("nocreds", json!([])))).expect("nocreds pod");
+    let refused = wait_for(
+        "the pod without credentials failing to pull",
+        Duration::from_secs(60),
+        || {
+            let p = block_on(c.get::<Pod>("default", "nocreds")).ok()?;
+            let w = p.status.container_statuses.first()?.state.waiting.clone()?;
+            matches!(w.reason.as_str(), "ErrImagePull" | "ImagePullBackOff").then_some(w)
+        },
+    );
+    eprintln!(
+        "without credentials: {}: {}",
+        refused.reason, refused.message
+    );
+    let dockerconfig =
+        json!({"auths": {auth_host.clone(): {"username": PULL_USER, "password": PULL_PASSWORD}}});
+    apply(
+        &name,
+        dir.path(),
+        &[
+            json!({"apiVersion": "v1", "kind": "Secret", "type": "kubernetes.io/dockerconfigjson",
+                 "metadata": {"name": "regcred", "namespace": "default"},
+                 "stringData": {".dockerconfigjson": dockerconfig.to_string()}}),
+        ],
+    );
+    block_on(c.create(&pod_with("withcreds", json!([{"name": "regcred"}]))))
+        .expect("withcreds pod");
+    wait_for(
+        "the pod with a pull secret Ready",
+        Duration::from_secs(120),
+        || {
+            block_on(c.get::<Pod>("default", "withcreds"))
+                .ok()
+                .filter(Pod::is_ready)
+        },
+    );
+    let p = block_on(c.get::<Pod>("default", "nocreds")).unwrap();
+    assert!(!p.is_ready(), "pulled without credentials");
+
     // No log holds the Secret's value.
     for entry in std::fs::read_dir(&lab.state.dir).unwrap() {
         let p = entry.unwrap().path();
         if p.extension().is_some_and(|e| e == "log") {
             let text = std::fs::read_to_string(&p).unwrap_or_default();
             assert!(!text.contains(PASSWORD), "{} holds the secret", p.display());
+            assert!(
+                !text.contains(PULL_PASSWORD),
+                "{} holds the pull secret",
+                p.display()
+            );
         }
     }
 }

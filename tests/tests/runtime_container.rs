@@ -823,7 +823,11 @@ fn imported_layouts_and_archives_run_with_pull_policy_never_and_gc_reclaims_them
 
                 // Never + absent image: ErrImageNeverPull.
                 let err = rt2
-                    .ensure_image("local.test/keel/absent:v1", PullPolicy::Never)
+                    .ensure_image(
+                        "local.test/keel/absent:v1",
+                        PullPolicy::Never,
+                        &Default::default(),
+                    )
                     .await
                     .unwrap_err();
                 assert_eq!(err.reason(), "ErrImageNeverPull");

@@ -20,12 +20,14 @@ use keel_api::Pod;
 
 use self::plan::{Action, RestartState};
 use super::{
-    backend::{Observed, PodRef, PodRuntime, RuntimeError},
+    backend::{Observed, PodRef, PodRuntime, PullAuth, RuntimeError},
     container::{
-        env::{NoSources, Sources},
+        ConfigError,
+        env::{Fetched, NoSources, Sources},
         resolve::{Kind, resolve},
         volumes,
     },
+    images::credentials,
     probe::{ProbeKind, Prober},
     restart::Backoff,
     shim::proto::now_ms,
@@ -329,9 +331,10 @@ impl<R: PodRuntime + Clone> PodLifecycle<R> {
                 .insert(key.clone(), (prev.started_at_ms, e.clone()));
         }
         let result = async {
+            let auth = self.pull_auth()?;
             let image = self
                 .runtime
-                .ensure_image(&c.image, c.effective_pull_policy())
+                .ensure_image(&c.image, c.effective_pull_policy(), &auth)
                 .await?;
             let req = resolve(
                 &self.pod,
@@ -379,6 +382,43 @@ impl<R: PodRuntime + Clone> PodLifecycle<R> {
                 entry.0 = now + wait.as_millis() as u64;
             }
         }
+    }
+
+    /// Registry credentials from the pod's imagePullSecrets, in order (the
+    /// first Secret naming a registry wins). A Secret that is missing or
+    /// unreadable is skipped with a warning and the pull goes on without
+    /// it, as the kubelet does; one not fetched yet is waited for.
+    fn pull_auth(&self) -> Result<PullAuth, RuntimeError> {
+        let mut out = PullAuth::new();
+        let ns = &self.pod.metadata.namespace;
+        for r in &self.pod.spec.image_pull_secrets {
+            match self.sources.secret(ns, &r.name) {
+                Fetched::Found(s) => match credentials::from_secret(&s) {
+                    Ok(creds) => {
+                        for (k, v) in creds {
+                            out.entry(k).or_insert(v);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(pod = %self.pod_ref.key(), "imagePullSecrets: {e}");
+                    }
+                },
+                Fetched::Missing => {
+                    tracing::warn!(pod = %self.pod_ref.key(), "imagePullSecrets: secret {ns}/{} is not there; pulling without it", r.name);
+                }
+                Fetched::Pending => {
+                    return Err(ConfigError::new(
+                        "spec.imagePullSecrets",
+                        format!(
+                            "secret {ns}/{} is not fetched from keel-control yet",
+                            r.name
+                        ),
+                    )
+                    .into());
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn probe(&mut self, observed: &[Observed]) {
