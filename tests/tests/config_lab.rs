@@ -211,12 +211,17 @@ fn config_maps_and_secrets_reach_env_and_volumes() {
                 ],
                 "volumeMounts": [
                     {"name": "config", "mountPath": "/etc/config"},
-                    {"name": "creds", "mountPath": "/etc/creds", "readOnly": true}
+                    {"name": "config", "mountPath": "/etc/pinned.conf", "subPath": "app.conf"},
+                    {"name": "creds", "mountPath": "/etc/creds", "readOnly": true},
+                    {"name": "all", "mountPath": "/etc/all"}
                 ]
             }],
             "volumes": [
                 {"name": "config", "configMap": {"name": "app-config"}},
-                {"name": "creds", "secret": {"secretName": "db", "defaultMode": 0o400}}
+                {"name": "creds", "secret": {"secretName": "db", "defaultMode": 0o400}},
+                {"name": "all", "projected": {"sources": [
+                    {"configMap": {"name": "app-config", "items": [{"key": "LEVEL", "path": "cfg/level", "mode": 0o600}]}},
+                    {"secret": {"name": "db"}}]}}
             ]
         }
     }))
@@ -268,6 +273,14 @@ fn config_maps_and_secrets_reach_env_and_volumes() {
     assert!(ok && out.starts_with("-r--------"), "{out}");
     let (ok, out) = exec(&name, "app", &["cat", "/etc/creds/password"]);
     assert!(ok && out == PASSWORD, "{out}");
+    let (ok, out) = exec(
+        &name,
+        "app",
+        &["cat", "/etc/all/cfg/level", "/etc/all/password"],
+    );
+    assert!(ok && out == format!("3{PASSWORD}"), "{out}");
+    let (ok, out) = exec(&name, "app", &["ls", "-lL", "/etc/all/cfg/level"]);
+    assert!(ok && out.starts_with("-rw-------"), "{out}");
     // The secret volume is a tmpfs, the configMap one is not.
     let (ok, mounts) = exec(&name, "app", &["cat", "/proc/mounts"]);
     assert!(ok, "{mounts}");
@@ -293,6 +306,9 @@ fn config_maps_and_secrets_reach_env_and_volumes() {
         },
     );
     eprintln!("configMap volume updated in {:?}", t0.elapsed());
+    // A subPath mount keeps the file it was made from, as in Kubernetes.
+    let (ok, out) = exec(&name, "app", &["cat", "/etc/pinned.conf"]);
+    assert!(ok && out == "v1", "{out}");
     // The container kept running (no restart), its env as it started.
     let p = block_on(c.get::<Pod>("default", "app")).unwrap();
     assert_eq!(p.status.container_statuses[0].restart_count, 0);
