@@ -24,6 +24,7 @@ use super::{
     container::{
         ConfigError,
         env::{Fetched, NoSources, Sources},
+        projection,
         resolve::{Kind, resolve},
         volumes,
     },
@@ -85,6 +86,9 @@ pub struct PodLifecycle<R: PodRuntime> {
     next_ms: Option<u64>,
     /// ConfigMaps, Secrets and Services for the containers' environment.
     sources: Arc<dyn Sources>,
+    /// What the configMap/secret volumes were last brought up to date
+    /// from ([`projection::fingerprint`]).
+    volumes_from: String,
 }
 
 impl<R: PodRuntime + Clone> PodLifecycle<R> {
@@ -106,6 +110,7 @@ impl<R: PodRuntime + Clone> PodLifecycle<R> {
             pod_ip,
             next_ms: None,
             sources: Arc::new(NoSources),
+            volumes_from: String::new(),
         }
     }
 
@@ -184,14 +189,23 @@ impl<R: PodRuntime + Clone> PodLifecycle<R> {
             }
         };
         let now = now_ms();
-        // configMap/secret volumes follow their objects while containers run.
-        for e in volumes::refresh_projected(
-            &self.pod.spec.volumes,
-            &self.runtime.pod_dir(&self.pod_ref),
-            &self.pod.metadata.namespace,
-            &*self.sources,
-        ) {
-            tracing::warn!(pod = %self.pod_ref.key(), "keeping a volume's files as they were: {e}");
+        // configMap/secret volumes follow their objects while containers
+        // run; only a change of an object makes the files be looked at.
+        let ns = &self.pod.metadata.namespace;
+        let fp = projection::fingerprint(&self.pod.spec.volumes, ns, &*self.sources);
+        if fp != self.volumes_from {
+            let errs = volumes::refresh_projected(
+                &self.pod.spec.volumes,
+                &self.runtime.pod_dir(&self.pod_ref),
+                ns,
+                &*self.sources,
+            );
+            for e in &errs {
+                tracing::warn!(pod = %self.pod_ref.key(), "keeping a volume's files as they were: {e}");
+            }
+            if errs.is_empty() {
+                self.volumes_from = fp;
+            }
         }
         self.escalate(&observed, now).await;
         let base = self.cfg.clone();

@@ -152,3 +152,25 @@ fn missing_objects_keys_and_bad_paths_name_the_field() {
         );
     }
 }
+
+#[test]
+fn the_fingerprint_follows_the_referenced_objects_versions() {
+    let mut src = sources();
+    let vols = vec![
+        vol(json!({"name": "a", "configMap": {"name": "cfg"}})),
+        vol(json!({"name": "b", "emptyDir": {}})),
+        vol(json!({"name": "c", "projected": {"sources": [
+            {"secret": {"name": "creds"}}, {"configMap": {"name": "absent"}}]}})),
+    ];
+    let set_rv = |src: &mut Map, rv: &str| {
+        let mut cm = (*src.0["ns/cfg"]).clone();
+        cm.metadata.resource_version = rv.into();
+        src.0.insert("ns/cfg".into(), Arc::new(cm));
+    };
+    set_rv(&mut src, "7");
+    let first = fingerprint(&vols, "ns", &src);
+    assert_eq!(first, "cm/cfg=7;cm/absent=missing;secret/creds=;");
+    assert_eq!(fingerprint(&vols, "ns", &src), first);
+    set_rv(&mut src, "8");
+    assert_ne!(fingerprint(&vols, "ns", &src), first);
+}
