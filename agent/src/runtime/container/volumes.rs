@@ -190,6 +190,14 @@ pub fn mounts(
                 ));
             }
             let p = base.join(&m.sub_path);
+            // A configMap/secret volume holds only its files: a subPath
+            // that is not one of them is an error, never a new directory.
+            if projection::is_projected(v) && fs::metadata(&p).is_err() {
+                return Err(ConfigError::new(
+                    format!("{mf}.subPath"),
+                    format!("{:?} is not a file of volume {:?}", m.sub_path, m.name),
+                ));
+            }
             // Resolved beneath the volume before anything is made: a link
             // in the volume (its owner is the container) cannot lead the
             // create out.

@@ -184,3 +184,67 @@ fn sub_paths_are_created_only_inside_their_volume() {
     assert!(e.message.contains("outside volume"), "{e}");
     assert!(fs::read_dir(outside.path()).unwrap().next().is_none());
 }
+
+#[test]
+fn config_map_volumes_are_written_and_their_sub_paths_must_exist() {
+    use std::sync::Arc;
+
+    use crate::runtime::container::env::{Fetched, Sources};
+
+    struct One(Arc<keel_api::ConfigMap>);
+    impl Sources for One {
+        fn config_map(&self, _: &str, _: &str) -> Fetched<Arc<keel_api::ConfigMap>> {
+            Fetched::Found(self.0.clone())
+        }
+        fn secret(&self, _: &str, _: &str) -> Fetched<Arc<keel_api::Secret>> {
+            Fetched::Missing
+        }
+        fn services(&self, _: &str) -> Vec<Arc<keel_api::Service>> {
+            Vec::new()
+        }
+    }
+    let cm: keel_api::ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "cfg", "namespace": "default"}, "data": {"app.conf": "v1"}
+    }))
+    .unwrap();
+    let src = One(Arc::new(cm));
+    let pod = tempfile::tempdir().unwrap();
+    let vols = vec![Volume {
+        name: "cfg".into(),
+        config_map: Some(keel_api::pod::ConfigMapVolumeSource {
+            name: "cfg".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }];
+    validate(&vols, &[]).unwrap();
+    let m = mounts(
+        "spec.containers[0]",
+        &mount_of("cfg", "app.conf"),
+        &vols,
+        pod.path(),
+        &[],
+        "default",
+        &src,
+    )
+    .unwrap();
+    // The subPath is the file of the current generation (it keeps it).
+    assert_eq!(fs::read_to_string(&m[0].source).unwrap(), "v1");
+    assert!(
+        m[0].source.to_string_lossy().contains("/.."),
+        "{:?}",
+        m[0].source
+    );
+    let e = mounts(
+        "spec.containers[0]",
+        &mount_of("cfg", "nope"),
+        &vols,
+        pod.path(),
+        &[],
+        "default",
+        &src,
+    )
+    .unwrap_err();
+    assert_eq!(e.field, "spec.containers[0].volumeMounts[0].subPath");
+    assert!(!volume_dir(pod.path(), "cfg").join("nope").exists());
+}
