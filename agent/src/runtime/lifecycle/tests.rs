@@ -240,3 +240,17 @@ fn a_missing_config_map_waits_with_create_container_config_error_then_starts() {
         assert!(p.status.container_statuses[0].state.running.is_some());
     });
 }
+
+#[test]
+fn a_missing_pull_secret_is_skipped_as_the_kubelet_does() {
+    let fake = FakeRuntime::new();
+    let mut p = pod(&[], &["app"]);
+    p.spec.image_pull_secrets = vec![keel_api::pod::LocalObjectReference {
+        name: "absent".into(),
+    }];
+    let mut w = worker(&fake, p).with_sources(Arc::new(LateConfigMaps::default()));
+    rt().block_on(async {
+        w.sync().await.unwrap();
+        assert_eq!(fake.running("app"), 1);
+    });
+}
