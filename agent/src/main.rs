@@ -436,6 +436,7 @@ async fn agent_main() -> anyhow::Result<()> {
             mtu,
             registry: registry.clone(),
             lifecycle: Default::default(),
+            client: Some(client.clone()),
         };
         let root = args.runtime_root.clone().unwrap_or_else(|| {
             args.data_dir

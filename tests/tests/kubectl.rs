@@ -192,6 +192,7 @@ async fn kubectl_drives_keel_control() {
         ["pods", "po", "v1", "true", "Pod"],
         ["deployments", "deploy", "apps/v1", "true", "Deployment"],
         ["nodes", "no", "v1", "false", "Node"],
+        ["configmaps", "cm", "v1", "true", "ConfigMap"],
     ] {
         assert!(
             resources
@@ -640,8 +641,13 @@ async fn kubectl_drives_keel_control() {
     let (ok, _, err) = keelctl(&["apply", "-f", empty.to_str().unwrap()]);
     assert!(!ok && err.contains("no objects passed to apply"), "{err}");
 
+    config_maps_and_secrets(&k);
     agent.abort();
     let log = control.log();
+    assert!(
+        !log.contains("hunter2"),
+        "a Secret's value in keel-control's log"
+    );
     assert!(
         log.lines().any(|l| l.contains("keel_control::request")
             && l.contains("method=POST")
@@ -740,4 +746,81 @@ async fn the_python_kubernetes_client_lists_watches_creates_and_patches() {
         "{events:?}"
     );
     assert!(!events.contains(&json!(["ADDED", "py-a"])), "{events:?}");
+}
+
+/// ConfigMaps and Secrets as kubectl makes and shows them.
+fn config_maps_and_secrets(k: &Kubectl) {
+    let resources = k.ok(&["api-resources"]);
+    assert!(
+        resources.lines().any(
+            |l| l.split_whitespace().collect::<Vec<_>>() == ["secrets", "v1", "true", "Secret"]
+        ),
+        "{resources}"
+    );
+    k.ok(&[
+        "create",
+        "configmap",
+        "app",
+        "--from-literal=MODE=fast",
+        "--from-literal=LEVEL=3",
+    ]);
+    k.ok(&[
+        "create",
+        "secret",
+        "generic",
+        "db",
+        "--from-literal=password=hunter2",
+    ]);
+    k.ok(&[
+        "create",
+        "secret",
+        "docker-registry",
+        "regcred",
+        "--docker-server=registry.example",
+        "--docker-username=u",
+        "--docker-password=p",
+    ]);
+    let out = k.ok(&["get", "cm", "app"]);
+    assert_eq!(header(&out), ["NAME", "DATA", "AGE"], "{out}");
+    assert!(out.lines().nth(1).unwrap().starts_with("app "), "{out}");
+    assert_eq!(
+        out.lines().nth(1).unwrap().split_whitespace().nth(1),
+        Some("2"),
+        "{out}"
+    );
+    let out = k.ok(&["get", "secrets"]);
+    assert_eq!(header(&out), ["NAME", "TYPE", "DATA", "AGE"], "{out}");
+    let row = |name: &str| {
+        out.lines()
+            .find(|l| l.starts_with(&format!("{name} ")))
+            .map(|l| l.split_whitespace().take(3).collect::<Vec<_>>())
+    };
+    assert_eq!(row("db"), Some(vec!["db", "Opaque", "1"]), "{out}");
+    assert_eq!(
+        row("regcred"),
+        Some(vec!["regcred", "kubernetes.io/dockerconfigjson", "1"]),
+        "{out}"
+    );
+    assert!(!out.contains("hunter2"), "{out}");
+    assert_eq!(
+        k.jsonpath(&["secret", "db"], "{.data.password}"),
+        "aHVudGVyMg=="
+    );
+    assert_eq!(k.jsonpath(&["configmap", "app"], "{.data.MODE}"), "fast");
+    let out = k.ok(&["describe", "secret", "db"]);
+    assert!(out.contains("password:  7 bytes"), "{out}");
+    assert!(!out.contains("hunter2"), "{out}");
+    // Immutable means immutable.
+    k.ok(&["patch", "configmap", "app", "-p", r#"{"immutable":true}"#]);
+    let r = k.run(&[
+        "patch",
+        "configmap",
+        "app",
+        "-p",
+        r#"{"data":{"MODE":"slow"}}"#,
+    ]);
+    assert_ne!(r.code, 0, "{}", r.out);
+    assert!(r.err.contains("immutable"), "{}", r.err);
+    k.ok(&["delete", "configmap", "app"]);
+    k.ok(&["delete", "secret", "db", "regcred"]);
 }

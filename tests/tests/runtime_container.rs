@@ -271,6 +271,7 @@ fn pulled_image_runs_in_the_pod_netns_serves_execs_and_logs<R: TestRuntime>(e: E
             name: "scratch".into(),
             empty_dir: Some(EmptyDirVolumeSource::default()),
             host_path: None,
+            ..Default::default()
         },
         Volume {
             name: "mem".into(),
@@ -279,6 +280,7 @@ fn pulled_image_runs_in_the_pod_netns_serves_execs_and_logs<R: TestRuntime>(e: E
                 size_limit: Some(Quantity::parse("8Mi").unwrap()),
             }),
             host_path: None,
+            ..Default::default()
         },
     ];
     let mut w = worker(&e, rt.clone(), p);
@@ -650,6 +652,7 @@ fn bad_input_gets_a_clear_reason_and_disturbs_nothing_else<R: TestRuntime>(e: En
             name: "v".into(),
             empty_dir: Some(EmptyDirVolumeSource::default()),
             host_path: None,
+            ..Default::default()
         }];
         let mut w = worker(&e, rt.clone(), p);
         e.block_on(async {
@@ -685,6 +688,7 @@ fn bad_input_gets_a_clear_reason_and_disturbs_nothing_else<R: TestRuntime>(e: En
             path: format!("{}/../../etc", e.root.path().display()),
             type_: String::new(),
         }),
+        ..Default::default()
     }];
     let mut w = worker(&e, rt.clone(), p);
     e.block_on(async {
@@ -819,7 +823,11 @@ fn imported_layouts_and_archives_run_with_pull_policy_never_and_gc_reclaims_them
 
                 // Never + absent image: ErrImageNeverPull.
                 let err = rt2
-                    .ensure_image("local.test/keel/absent:v1", PullPolicy::Never)
+                    .ensure_image(
+                        "local.test/keel/absent:v1",
+                        PullPolicy::Never,
+                        &Default::default(),
+                    )
                     .await
                     .unwrap_err();
                 assert_eq!(err.reason(), "ErrImageNeverPull");
@@ -965,6 +973,7 @@ fn runtime_state_is_roots_alone<R: TestRuntime>(e: Env) {
             ..Default::default()
         }),
         host_path: None,
+        ..Default::default()
     }];
     p.spec.restart_policy = RestartPolicy::Never;
     let mut w = worker(&e, rt.clone(), p);

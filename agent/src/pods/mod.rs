@@ -42,7 +42,10 @@ use self::{
 use crate::{
     reconcile::{self, Batch, Handle, Reconcile, Report, backoff::Backoff},
     runtime::{api::Registry, backend::PodRuntime, lifecycle::WorkerConfig},
-    sync::{View, Views},
+    sync::{
+        View, Views,
+        refs::{Refs, references},
+    },
 };
 
 /// Sandboxes made at once.
@@ -65,6 +68,9 @@ pub struct PodsConfig {
     pub mtu: u32,
     pub registry: Registry,
     pub lifecycle: WorkerConfig,
+    /// Fetches the ConfigMaps and Secrets the pods reference (None: none
+    /// can be fetched; every reference is missing).
+    pub client: Option<keel_api::client::Client>,
 }
 
 /// A pod's worker, as the reconciler knows it.
@@ -89,6 +95,8 @@ struct Pods<R: PodRuntime + Clone> {
     workers: BTreeMap<String, Worker>,
     /// Workers tearing their pod down, by uid.
     leaving: BTreeMap<String, JoinHandle<()>>,
+    /// Pods whose ConfigMaps or Secrets changed since their worker last heard.
+    pokes: Arc<Mutex<BTreeSet<String>>>,
 }
 
 /// The running pods reconciler.
@@ -105,7 +113,9 @@ pub fn start<R: PodRuntime + Clone>(
     runtime: Option<R>,
     views: &Views,
 ) -> std::io::Result<Running> {
+    let refs = Refs::new(cfg.client, views.clone());
     let ctx = Arc::new(Ctx {
+        refs: refs.clone(),
         status: cfg.status,
         node_ip: cfg.node_ip,
         sandboxes: cfg.sandboxes,
@@ -119,6 +129,7 @@ pub fn start<R: PodRuntime + Clone>(
     if let Some(r) = ctx.runtime.clone() {
         rt.spawn(image_gc(r, views.clone()));
     }
+    let pokes: Arc<Mutex<BTreeSet<String>>> = Arc::default();
     let (handle, _thread) = reconcile::spawn(
         "pods",
         Pods {
@@ -129,6 +140,7 @@ pub fn start<R: PodRuntime + Clone>(
             mtu: cfg.mtu,
             workers: BTreeMap::new(),
             leaving: BTreeMap::new(),
+            pokes: pokes.clone(),
         },
         reconcile::Options {
             debounce: Duration::from_millis(1),
@@ -136,6 +148,15 @@ pub fn start<R: PodRuntime + Clone>(
             backoff: Backoff::new(Duration::from_secs(1), Duration::from_secs(30)),
         },
     )?;
+    // A referenced ConfigMap or Secret changed: poke the pods using it.
+    let h = handle.clone();
+    refs.on_change(Box::new(move |keys| {
+        pokes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(keys.iter().cloned());
+        h.trigger_many(keys);
+    }));
     let h = handle.clone();
     let node = cfg.node_name;
     let cidr = Mutex::new(None);
@@ -209,6 +230,14 @@ impl<R: PodRuntime + Clone> Pods<R> {
     /// Brings the worker of `key` in line with the view.
     fn dispatch(&mut self, v: &View, key: &str) {
         let want = v.pods.get(key).filter(|p| !p.metadata.uid.is_empty());
+        self.ctx
+            .refs
+            .set_pod(key, want.map(|p| references(p)).unwrap_or_default());
+        let poked = self
+            .pokes
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(key);
         if let (Some(w), Some(p)) = (self.workers.get_mut(key), want)
             && w.uid == p.metadata.uid
             && !w.task.is_finished()
@@ -217,6 +246,8 @@ impl<R: PodRuntime + Clone> Pods<R> {
             if rv.is_empty() || *rv != w.sent {
                 w.sent = rv.clone();
                 let _ = w.tx.send(Msg::Update(p.clone()));
+            } else if poked {
+                let _ = w.tx.send(Msg::Poke);
             }
             return;
         }

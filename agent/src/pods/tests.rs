@@ -63,6 +63,7 @@ fn env() -> Env {
             mtu: 1500,
             registry: Default::default(),
             lifecycle: WorkerConfig::default(),
+            client: None,
         },
         Some(rt.clone()),
         &views,

@@ -106,6 +106,8 @@ impl Wakes {
 
 /// What every worker of a node shares.
 pub struct Ctx<R> {
+    /// The ConfigMaps and Secrets the node's pods reference.
+    pub refs: Arc<crate::sync::refs::Refs>,
     /// Where pod status goes (keel-control).
     pub status: Arc<dyn StatusWriter>,
     pub node_ip: Ipv4Addr,
@@ -445,7 +447,10 @@ impl<R: PodRuntime + Clone> PodWorker<R> {
                     .lock()
                     .await
                     .insert(self.key.clone(), pr.clone());
-                self.lifecycle = Some(PodLifecycle::new(rt, p, pr, self.ctx.lifecycle.clone()));
+                self.lifecycle = Some(
+                    PodLifecycle::new(rt, p, pr, self.ctx.lifecycle.clone())
+                        .with_sources(self.ctx.refs.clone()),
+                );
             }
         }
         let l = self.lifecycle.as_mut().expect("made above");

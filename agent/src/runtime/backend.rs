@@ -28,6 +28,9 @@ use super::{
     shim::client::ShimError,
 };
 
+/// Registry credentials by `host[:port]`.
+pub type PullAuth = std::collections::BTreeMap<String, super::images::pull::RegistryAuth>;
+
 /// The pod a runtime call is about.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PodRef {
@@ -149,11 +152,13 @@ pub trait PodRuntime: Send + Sync + 'static {
     /// Makes the pod's runtime side exist (its shim); idempotent.
     fn start_pod(&self, pod: &PodRef) -> impl Future<Output = Result<(), RuntimeError>> + Send;
 
-    /// Makes an image present per its pull policy.
+    /// Makes an image present per its pull policy, with the pod's registry
+    /// credentials (from its imagePullSecrets) before the node's.
     fn ensure_image(
         &self,
         image: &str,
         policy: PullPolicy,
+        auth: &PullAuth,
     ) -> impl Future<Output = Result<ImageInfo, RuntimeError>> + Send;
 
     /// Creates and starts a resolved container from `image`.

@@ -118,8 +118,14 @@ impl PodRuntime for DirectRuntime {
         &self,
         image: &str,
         policy: PullPolicy,
+        auth: &crate::runtime::backend::PullAuth,
     ) -> Result<ImageInfo, RuntimeError> {
-        Ok(self.images.ensure(image, policy, &self.cfg.pull).await?)
+        if auth.is_empty() {
+            return Ok(self.images.ensure(image, policy, &self.cfg.pull).await?);
+        }
+        let mut pull = self.cfg.pull.clone();
+        pull.auth.extend(auth.clone());
+        Ok(self.images.ensure(image, policy, &pull).await?)
     }
 
     async fn start_container(

@@ -7,10 +7,13 @@
 //! - [`view`]: the immutable [`View`] the informers publish, and the
 //!   [`Changes`] each step brings, which reconcilers subscribe to.
 //! - [`register`]: the Node object and its heartbeat.
+//! - [`refs`]: the ConfigMaps and Secrets the node's pods reference, one
+//!   watch per object.
 
 pub mod cache;
 pub mod informer;
 pub mod persist;
+pub mod refs;
 pub mod register;
 pub mod trim;
 pub mod view;

@@ -1,5 +1,5 @@
 //! keel's API: Kubernetes-shaped objects (`Node`, `Pod`, `Service`,
-//! `Endpoints`, `Deployment`), their validation, label and field selectors,
+//! `Endpoints`, `Deployment`, `ConfigMap`, `Secret`), their validation, label and field selectors,
 //! and the HTTP client the agent, the CLI and the tests use.
 //!
 //! Layers, bottom up; a module uses only the layers below its own (and, in
@@ -24,11 +24,11 @@ pub mod vpc;
 
 // The modules' own paths, which the agent, the CLI and the tests name
 // (`keel_api::pod::Container`, `keel_api::validate::dns1123_subdomain`).
-pub use kinds::{deployment, endpoints, node, pod, service};
+pub use kinds::{config_map, deployment, endpoints, node, pod, secret, service};
 pub use primitives::{quantity, selector, validate};
 pub use resource::meta;
 
-pub use kinds::{Deployment, Endpoints, Node, Pod, Service};
+pub use kinds::{ConfigMap, Deployment, Endpoints, Node, Pod, Secret, Service};
 pub use primitives::{
     FieldError, FieldSelector, IntOrString, LabelSelector, Protocol, Quantity, Selector,
 };

@@ -13,7 +13,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    kinds::{Deployment, Endpoints, Node, Pod, Service},
+    kinds::{ConfigMap, Deployment, Endpoints, Node, Pod, Secret, Service},
     primitives::FieldError,
     resource::{self, FieldDecodeError, META_FIELDS, ObjectMeta, Resource},
 };
@@ -163,6 +163,20 @@ served_kinds! { $
         short_names: ["deploy"],
         categories: ["all"],
         subresources: [Status, Scale],
+        user_writable: true,
+    },
+    ConfigMap {
+        singular: "configmap",
+        short_names: ["cm"],
+        categories: [],
+        subresources: [],
+        user_writable: true,
+    },
+    Secret {
+        singular: "secret",
+        short_names: [],
+        categories: [],
+        subresources: [],
         user_writable: true,
     },
 }

@@ -71,8 +71,8 @@ fn unknown_fields_are_rejected_with_their_path() {
         .to_string();
     assert!(err.contains("unknown field `spex`"), "{err}");
     assert_eq!(
-        yaml("kind: Secret\n").unwrap_err(),
-        DecodeError::UnknownKind("Secret".into())
+        yaml("kind: LimitRange\n").unwrap_err(),
+        DecodeError::UnknownKind("LimitRange".into())
     );
     assert_eq!(
         yaml("metadata: {}\n").unwrap_err(),
@@ -281,10 +281,16 @@ fn kinds_are_named_as_kubectl_names_them() {
         ("deployment", Kind::Deployment),
         ("deployments", Kind::Deployment),
         ("deploy", Kind::Deployment),
+        ("configmaps", Kind::ConfigMap),
+        ("configmap", Kind::ConfigMap),
+        ("cm", Kind::ConfigMap),
+        ("ConfigMap", Kind::ConfigMap),
+        ("secret", Kind::Secret),
+        ("secrets", Kind::Secret),
     ] {
         assert_eq!(Kind::parse(name), Some(kind), "{name}");
     }
-    for name in ["secret", "s", "", "podss", "all"] {
+    for name in ["limitrange", "s", "", "podss", "all"] {
         assert_eq!(Kind::parse(name), None, "{name}");
     }
     assert_eq!(Kind::of::<Deployment>(), Kind::Deployment);
@@ -335,8 +341,8 @@ fn every_field_selector_of_a_kind_is_answered_by_its_objects() {
 #[test]
 fn unknown_kinds_are_refused_naming_the_served_ones() {
     assert_eq!(
-        DecodeError::UnknownKind("Secret".into()).to_string(),
-        r#"kind: "Secret" is not a kind keel serves (Node, Pod, Service, Endpoints, Deployment)"#
+        DecodeError::UnknownKind("LimitRange".into()).to_string(),
+        r#"kind: "LimitRange" is not a kind keel serves (Node, Pod, Service, Endpoints, Deployment, ConfigMap, Secret)"#
     );
 }
 
@@ -444,4 +450,136 @@ spec:
     bad.spec.dns_config.as_mut().unwrap().nameservers.clear();
     assert_eq!(fields(bad.validate()), vec!["spec.dnsConfig.nameservers"]);
     assert!(yaml("apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: default}\nspec:\n  dnsPolicy: Sometimes\n  containers: [{name: c, image: i}]\n").is_err());
+}
+
+#[test]
+fn env_sources_and_config_volumes_are_validated() {
+    let pod = |containers: serde_json::Value, volumes: serde_json::Value| -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "p", "namespace": "d"},
+            "spec": {"containers": containers, "volumes": volumes}
+        }))
+        .unwrap()
+    };
+    let c = |extra: serde_json::Value| {
+        let mut c = serde_json::json!({"name": "c", "image": "busybox"});
+        c.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        serde_json::json!([c])
+    };
+    let none = serde_json::json!([]);
+    let cases: Vec<(Pod, Vec<&str>)> = vec![
+        (
+            pod(
+                c(serde_json::json!({"env": [
+            {"name": "A", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "k", "optional": true}}},
+            {"name": "B", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
+            {"name": "C", "valueFrom": {"fieldRef": {"fieldPath": "metadata.labels['app']"}}},
+            {"name": "D", "valueFrom": {"fieldRef": {"fieldPath": "status.podIP"}}},
+            {"name": "E", "valueFrom": {"resourceFieldRef": {"resource": "limits.memory"}}}],
+            "envFrom": [{"prefix": "P_", "configMapRef": {"name": "cm"}}, {"secretRef": {"name": "s"}}]})),
+                none.clone(),
+            ),
+            vec![],
+        ),
+        (
+            pod(
+                c(
+                    serde_json::json!({"env": [{"name": "A", "value": "x", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}]}),
+                ),
+                none.clone(),
+            ),
+            vec!["spec.containers[0].env[0].valueFrom"],
+        ),
+        (
+            pod(
+                c(serde_json::json!({"env": [{"name": "A", "valueFrom": {}}]})),
+                none.clone(),
+            ),
+            vec!["spec.containers[0].env[0].valueFrom"],
+        ),
+        (
+            pod(
+                c(
+                    serde_json::json!({"env": [{"name": "A", "valueFrom": {"fieldRef": {"fieldPath": "spec.hostname"}}}]}),
+                ),
+                none.clone(),
+            ),
+            vec!["spec.containers[0].env[0].valueFrom.fieldRef.fieldPath"],
+        ),
+        (
+            pod(
+                c(
+                    serde_json::json!({"env": [{"name": "A", "valueFrom": {"configMapKeyRef": {"name": "cm", "key": "a/b"}}}]}),
+                ),
+                none.clone(),
+            ),
+            vec!["spec.containers[0].env[0].valueFrom.configMapKeyRef.key"],
+        ),
+        (
+            pod(
+                c(
+                    serde_json::json!({"envFrom": [{"configMapRef": {"name": "cm"}, "secretRef": {"name": "s"}}]}),
+                ),
+                none.clone(),
+            ),
+            vec!["spec.containers[0].envFrom[0]"],
+        ),
+        (
+            pod(
+                c(
+                    serde_json::json!({"envFrom": [{"prefix": "1X", "configMapRef": {"name": "cm"}}]}),
+                ),
+                none.clone(),
+            ),
+            vec!["spec.containers[0].envFrom[0].prefix"],
+        ),
+        (
+            pod(
+                c(serde_json::json!({})),
+                serde_json::json!([
+            {"name": "a", "configMap": {"name": "cm", "items": [{"key": "k", "path": "dir/file", "mode": 0o400}], "defaultMode": 0o644}},
+            {"name": "b", "secret": {"secretName": "s", "defaultMode": 0o400, "optional": true}},
+            {"name": "c", "projected": {"sources": [{"configMap": {"name": "cm"}}, {"secret": {"name": "s"}}]}}]),
+            ),
+            vec![],
+        ),
+        (
+            pod(
+                c(serde_json::json!({})),
+                serde_json::json!([
+            {"name": "a", "configMap": {"name": "cm", "items": [{"key": "k", "path": "../x"}, {"key": "k", "path": "/abs"}, {"key": "k", "path": "..d"}]}}]),
+            ),
+            vec![
+                "spec.volumes[0].configMap.items[0].path",
+                "spec.volumes[0].configMap.items[1].path",
+                "spec.volumes[0].configMap.items[2].path",
+            ],
+        ),
+        (
+            pod(
+                c(serde_json::json!({})),
+                serde_json::json!([{"name": "a", "secret": {"secretName": "s", "defaultMode": 4096}}]),
+            ),
+            vec!["spec.volumes[0].secret.defaultMode"],
+        ),
+        (
+            pod(
+                c(serde_json::json!({})),
+                serde_json::json!([{"name": "a", "secret": {"secretName": "s"}, "emptyDir": {}}]),
+            ),
+            vec!["spec.volumes[0]"],
+        ),
+        (
+            pod(
+                c(serde_json::json!({})),
+                serde_json::json!([{"name": "a", "projected": {"sources": [{}]}}]),
+            ),
+            vec!["spec.volumes[0].projected.sources[0]"],
+        ),
+    ];
+    for (i, (p, want)) in cases.into_iter().enumerate() {
+        assert_eq!(fields(p.validate()), want, "case {i}");
+    }
 }

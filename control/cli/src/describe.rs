@@ -179,6 +179,29 @@ pub fn describe(obj: &AnyObject) -> String {
                 }
             }
         }
+        AnyObject::ConfigMap(c) => {
+            // As kubectl: a ConfigMap's values are shown, binary ones by size.
+            let _ = writeln!(out, "\nData\n====");
+            for (k, v) in &c.data {
+                let _ = writeln!(out, "{k}:\n----\n{v}\n");
+            }
+            let _ = writeln!(out, "\nBinaryData\n====");
+            for (k, v) in c
+                .entries()
+                .iter()
+                .filter(|(k, _)| c.binary_data.contains_key(*k))
+            {
+                let _ = writeln!(out, "{k}: {} bytes", v.len());
+            }
+        }
+        AnyObject::Secret(s) => {
+            // As kubectl: a Secret's values are never shown, only their sizes.
+            let _ = writeln!(out, "Type:  {}", s.secret_type());
+            let _ = writeln!(out, "\nData\n====");
+            for (k, v) in s.entries() {
+                let _ = writeln!(out, "{k}:  {} bytes", v.len());
+            }
+        }
         AnyObject::Deployment(d) => {
             let _ = writeln!(out, "Selector:     {}", d.spec.selector.to_selector());
             let st = &d.status;

@@ -175,6 +175,8 @@ fn table(kind: Kind, objects: &[AnyObject], wide: bool, with_ns: bool) -> String
         ],
         Kind::Endpoints => vec!["NAME", "ENDPOINTS", "AGE"],
         Kind::Deployment => vec!["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
+        Kind::ConfigMap => vec!["NAME", "DATA", "AGE"],
+        Kind::Secret => vec!["NAME", "TYPE", "DATA", "AGE"],
     };
     if wide {
         header.extend(match kind {
@@ -183,6 +185,7 @@ fn table(kind: Kind, objects: &[AnyObject], wide: bool, with_ns: bool) -> String
             Kind::Service => vec!["SELECTOR"],
             Kind::Endpoints => vec![],
             Kind::Deployment => vec!["CONTAINERS", "IMAGES", "SELECTOR"],
+            Kind::ConfigMap | Kind::Secret => vec![],
         });
     }
     if with_ns {
@@ -321,6 +324,17 @@ fn table(kind: Kind, objects: &[AnyObject], wide: bool, with_ns: bool) -> String
                 };
                 vec![name, shown, age(obj)]
             }
+            AnyObject::ConfigMap(c) => vec![
+                name,
+                (c.data.len() + c.binary_data.len()).to_string(),
+                age(obj),
+            ],
+            AnyObject::Secret(s) => vec![
+                name,
+                s.secret_type().to_string(),
+                s.entries().len().to_string(),
+                age(obj),
+            ],
             AnyObject::Deployment(d) => {
                 let mut r = vec![
                     name,

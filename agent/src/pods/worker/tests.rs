@@ -45,6 +45,7 @@ fn env(with_runtime: bool) -> Env {
     let sandboxes = FakeSandboxes::default();
     let status = FakeStatus::default();
     let ctx = Arc::new(Ctx {
+        refs: crate::sync::refs::Refs::new(None, crate::sync::Views::default()),
         status: Arc::new(status.clone()),
         node_ip: NODE_IP,
         sandboxes: Arc::new(sandboxes.clone()),

@@ -122,7 +122,12 @@ impl PodRuntime for FakeRuntime {
         Ok(())
     }
 
-    async fn ensure_image(&self, image: &str, _p: PullPolicy) -> Result<ImageInfo, RuntimeError> {
+    async fn ensure_image(
+        &self,
+        image: &str,
+        _p: PullPolicy,
+        _auth: &crate::runtime::backend::PullAuth,
+    ) -> Result<ImageInfo, RuntimeError> {
         if self
             .call("ensure_image")
             .missing_images

@@ -4,8 +4,12 @@
 //! dir, user, volumes, resources, securityContext); [`spec`] turns that into
 //! an OCI runtime `config.json`; [`rootfs`] mounts the image's layers as an
 //! overlayfs with a writable upper dir per container. Everything but the
-//! mount is pure.
+//! mount is pure. [`env`] is the container's environment (envFrom, env,
+//! valueFrom, Service variables, `$(VAR)` expansion).
 
+pub mod atomic_writer;
+pub mod env;
+pub mod projection;
 pub mod resolve;
 pub mod rootfs;
 pub mod seccomp;

@@ -3,8 +3,9 @@
 //! - command/args (Kubernetes "Define a command and arguments"): neither set
 //!   → image Entrypoint + Cmd; command set → command + args, the image's
 //!   ignored; only args → image Entrypoint + args.
-//! - env: the image's, then the container's (same name wins), plus
-//!   HOSTNAME; a PATH default when neither has one.
+//! - env: the image's, then HOSTNAME, then the container's as
+//!   [`super::env`] resolves them (same name wins); a PATH default when
+//!   none has one. The pod's command and args expand `$(VAR)`.
 //! - workingDir: the container's, else the image's, else `/`.
 //! - user: securityContext runAsUser/runAsGroup (container over pod), else
 //!   the image's User; runAsNonRoot refuses uid 0.
@@ -25,7 +26,7 @@ use keel_api::{
 };
 use serde::{Deserialize, Serialize};
 
-use super::{ConfigError, ContainerRequest, Resources, seccomp, volumes};
+use super::{ConfigError, ContainerRequest, Resources, env, seccomp, volumes};
 use crate::runtime::images::ImageConfig;
 
 /// Containerd's and Docker's default capability set.
@@ -261,6 +262,7 @@ pub fn resolve(
     pod_dir: &Path,
     netns: Option<&Path>,
     attempt: u32,
+    sources: &dyn env::Sources,
 ) -> Result<ContainerRequest, ConfigError> {
     let (list, c) = match kind {
         Kind::Init => ("initContainers", &pod.spec.init_containers[index]),
@@ -268,6 +270,15 @@ pub fn resolve(
     };
     let field = format!("spec.{list}[{index}]");
     let run = image.run();
+    let facts = env::NodeFacts {
+        host_ip: String::new(),
+        cpu_milli: std::thread::available_parallelism().map_or(1, |n| n.get() as u64) * 1000,
+        memory: node.memory_capacity,
+    };
+    let resolved = env::resolve(pod, c, &field, sources, &facts)?;
+    for w in &resolved.warnings {
+        tracing::warn!(pod = %format!("{}/{}", pod.metadata.namespace, pod.metadata.name), container = %c.name, reason = "InvalidEnvironmentVariableNames", "{w}");
+    }
 
     let entrypoint = run.entrypoint.clone().unwrap_or_default();
     let cmd = run.cmd.clone().unwrap_or_default();
@@ -275,6 +286,29 @@ pub fn resolve(
         (true, true) => entrypoint.into_iter().chain(cmd).collect(),
         (false, _) => c.command.iter().chain(&c.args).cloned().collect(),
         (true, false) => entrypoint.into_iter().chain(c.args.clone()).collect(),
+    };
+    // The pod's own command and args expand `$(VAR)` against the
+    // container's variables, as the kubelet does; the image's never do.
+    let expand = |a: &String| {
+        env::expand(a, |n| {
+            resolved
+                .vars
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.clone())
+        })
+    };
+    let args: Vec<String> = match (c.command.is_empty(), c.args.is_empty()) {
+        (true, true) => args,
+        (false, _) => c.command.iter().chain(&c.args).map(expand).collect(),
+        (true, false) => {
+            let n = args.len() - c.args.len();
+            args[..n]
+                .iter()
+                .cloned()
+                .chain(c.args.iter().map(expand))
+                .collect()
+        }
     };
     if args.is_empty() {
         return Err(ConfigError::new(
@@ -291,8 +325,8 @@ pub fn resolve(
         env.push(kv);
     };
     set(format!("HOSTNAME={hostname}"));
-    for e in &c.env {
-        set(format!("{}={}", e.name, e.value));
+    for (k, v) in &resolved.vars {
+        set(format!("{k}={v}"));
     }
     if !env.iter().any(|e| e.starts_with("PATH=")) {
         env.insert(0, DEFAULT_PATH.into());
@@ -410,7 +444,15 @@ pub fn resolve(
     let seccomp = seccomp_profile(&field, &sc, psc, node)?;
 
     volumes::validate(&pod.spec.volumes, &node.host_path_roots)?;
-    let mounts = volumes::mounts(&field, c, &pod.spec.volumes, pod_dir, &node.host_path_roots)?;
+    let mounts = volumes::mounts(
+        &field,
+        c,
+        &pod.spec.volumes,
+        pod_dir,
+        &node.host_path_roots,
+        &pod.metadata.namespace,
+        sources,
+    )?;
 
     let uid_pod = if pod.metadata.uid.is_empty() {
         format!("{}_{}", pod.metadata.namespace, pod.metadata.name)

@@ -1,6 +1,8 @@
 //! Volumes: `emptyDir` (a directory under the pod's directory, or a tmpfs
-//! for `medium: Memory`) and `hostPath`, mounted at each container's
-//! `volumeMounts`. Paths that climb out — a hostPath outside the node's
+//! for `medium: Memory`), `hostPath`, and `configMap`, `secret` and
+//! `projected` (files from [`projection`] written by the
+//! [`atomic_writer`], Secret data on a tmpfs, brought up to date by
+//! [`refresh_projected`]), mounted at each container's `volumeMounts`. Paths that climb out — a hostPath outside the node's
 //! allowed roots or with `..`, a subPath that leaves its volume — are
 //! refused with the field that did it. Whatever is created (a
 //! `DirectoryOrCreate`/`FileOrCreate` hostPath, a missing subPath) is
@@ -16,7 +18,7 @@ use nix::fcntl::OFlag;
 
 use keel_api::pod::{Container, Volume};
 
-use super::{BindMount, ConfigError};
+use super::{BindMount, ConfigError, atomic_writer, env::Sources, projection};
 use crate::runtime::inroot::{self, Scope};
 
 /// Where a pod's volumes live on the node.
@@ -34,46 +36,48 @@ fn has_parent(p: &str) -> bool {
 pub fn validate(volumes: &[Volume], host_path_roots: &[PathBuf]) -> Result<(), ConfigError> {
     for (i, v) in volumes.iter().enumerate() {
         let field = format!("spec.volumes[{i}]");
-        match (&v.empty_dir, &v.host_path) {
-            (Some(_), None) => {}
-            (None, Some(h)) => {
-                let f = format!("{field}.hostPath.path");
-                if !h.path.starts_with('/') {
-                    return Err(ConfigError::new(f, format!("{:?} is not absolute", h.path)));
-                }
-                if has_parent(&h.path) {
-                    return Err(ConfigError::new(
-                        f,
-                        format!("{:?} contains '..' and escapes its directory", h.path),
-                    ));
-                }
-                if !host_path_roots
-                    .iter()
-                    .any(|r| Path::new(&h.path).starts_with(r))
-                {
-                    return Err(ConfigError::new(
-                        f,
-                        format!(
-                            "{:?} is outside the host paths this node allows ({})",
-                            h.path,
-                            if host_path_roots.is_empty() {
-                                "none: the node's agent takes them with --allow-host-path DIR"
-                                    .to_string()
-                            } else {
-                                host_path_roots
-                                    .iter()
-                                    .map(|r| r.display().to_string())
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
-                            }
-                        ),
-                    ));
-                }
+        let kinds = usize::from(v.empty_dir.is_some())
+            + usize::from(v.host_path.is_some())
+            + usize::from(v.config_map.is_some())
+            + usize::from(v.secret.is_some())
+            + usize::from(v.projected.is_some());
+        if kinds != 1 {
+            return Err(ConfigError::new(
+                field,
+                "exactly one of emptyDir, hostPath, configMap, secret and projected must be set",
+            ));
+        }
+        if let Some(h) = &v.host_path {
+            let f = format!("{field}.hostPath.path");
+            if !h.path.starts_with('/') {
+                return Err(ConfigError::new(f, format!("{:?} is not absolute", h.path)));
             }
-            _ => {
+            if has_parent(&h.path) {
                 return Err(ConfigError::new(
-                    field,
-                    "exactly one of emptyDir and hostPath must be set",
+                    f,
+                    format!("{:?} contains '..' and escapes its directory", h.path),
+                ));
+            }
+            if !host_path_roots
+                .iter()
+                .any(|r| Path::new(&h.path).starts_with(r))
+            {
+                return Err(ConfigError::new(
+                    f,
+                    format!(
+                        "{:?} is outside the host paths this node allows ({})",
+                        h.path,
+                        if host_path_roots.is_empty() {
+                            "none: the node's agent takes them with --allow-host-path DIR"
+                                .to_string()
+                        } else {
+                            host_path_roots
+                                .iter()
+                                .map(|r| r.display().to_string())
+                                .collect::<Vec<_>>()
+                                .join(", ")
+                        }
+                    ),
                 ));
             }
         }
@@ -90,6 +94,8 @@ pub fn mounts(
     volumes: &[Volume],
     pod_dir: &Path,
     host_path_roots: &[PathBuf],
+    namespace: &str,
+    sources: &dyn Sources,
 ) -> Result<Vec<BindMount>, ConfigError> {
     let mut out = Vec::new();
     for (i, m) in c.volume_mounts.iter().enumerate() {
@@ -106,7 +112,17 @@ pub fn mounts(
                 format!("no volume named {:?} in spec.volumes", m.name),
             )
         })?;
-        let base = if let Some(ed) = &v.empty_dir {
+        let base = if projection::is_projected(v) {
+            let i = volumes.iter().position(|x| x.name == v.name).unwrap_or(0);
+            write_projected(
+                v,
+                &format!("spec.volumes[{i}]"),
+                pod_dir,
+                namespace,
+                sources,
+            )?;
+            volume_dir(pod_dir, &v.name)
+        } else if let Some(ed) = &v.empty_dir {
             let d = volume_dir(pod_dir, &v.name);
             fs::create_dir_all(&d)
                 .map_err(|e| ConfigError::new(&mf, format!("creating emptyDir: {e}")))?;
@@ -174,6 +190,14 @@ pub fn mounts(
                 ));
             }
             let p = base.join(&m.sub_path);
+            // A configMap/secret volume holds only its files: a subPath
+            // that is not one of them is an error, never a new directory.
+            if projection::is_projected(v) && fs::metadata(&p).is_err() {
+                return Err(ConfigError::new(
+                    format!("{mf}.subPath"),
+                    format!("{:?} is not a file of volume {:?}", m.sub_path, m.name),
+                ));
+            }
             // Resolved beneath the volume before anything is made: a link
             // in the volume (its owner is the container) cannot lead the
             // create out.
@@ -221,6 +245,72 @@ pub fn mounts(
         });
     }
     Ok(out)
+}
+
+/// Writes (or brings up to date) the files of a configMap, secret or
+/// projected volume with the atomic writer; a volume holding Secret data
+/// is a tmpfs of its own (never on the node's disk), made the first time.
+/// Returns whether the files changed.
+pub fn write_projected(
+    v: &Volume,
+    field: &str,
+    pod_dir: &Path,
+    namespace: &str,
+    sources: &dyn Sources,
+) -> Result<bool, ConfigError> {
+    let payload = projection::payload(v, field, namespace, sources)?;
+    let d = volume_dir(pod_dir, &v.name);
+    fs::create_dir_all(&d)
+        .map_err(|e| ConfigError::new(field, format!("creating the volume: {e}")))?;
+    if projection::holds_secrets(v) && !super::rootfs::is_mountpoint(&d) {
+        nix::mount::mount(
+            Some("tmpfs"),
+            &d,
+            Some("tmpfs"),
+            nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
+            Some("mode=0755"),
+        )
+        .map_err(|e| ConfigError::new(field, format!("mounting the secret volume's tmpfs: {e}")))?;
+    }
+    atomic_writer::write(&d, &payload)
+        .map_err(|e| ConfigError::new(field, format!("writing the volume's files: {e}")))
+}
+
+/// Brings every configMap, secret and projected volume of a pod that was
+/// written before (a container uses it) up to date with the objects, as
+/// the kubelet's periodic volume sync does; `subPath` mounts of them keep
+/// the file they were made from. Returns the volumes that could not be
+/// written (an object gone, …): their files stay as they were.
+pub fn refresh_projected(
+    volumes: &[Volume],
+    pod_dir: &Path,
+    namespace: &str,
+    sources: &dyn Sources,
+) -> Vec<ConfigError> {
+    let mut errs = Vec::new();
+    for (i, v) in volumes.iter().enumerate() {
+        if !projection::is_projected(v) {
+            continue;
+        }
+        let d = volume_dir(pod_dir, &v.name);
+        if fs::symlink_metadata(d.join(atomic_writer::DATA_DIR)).is_err() {
+            continue;
+        }
+        match write_projected(
+            v,
+            &format!("spec.volumes[{i}]"),
+            pod_dir,
+            namespace,
+            sources,
+        ) {
+            Ok(true) => {
+                tracing::info!(volume = %v.name, dir = %d.display(), "updated the volume's files")
+            }
+            Ok(false) => {}
+            Err(e) => errs.push(e),
+        }
+    }
+    errs
 }
 
 /// Creates a `DirectoryOrCreate`/`FileOrCreate` hostPath, every

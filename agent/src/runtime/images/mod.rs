@@ -13,6 +13,7 @@
 //! ```
 
 pub mod config;
+pub mod credentials;
 pub mod gc;
 pub mod import;
 pub mod manifest;

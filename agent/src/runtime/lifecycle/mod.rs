@@ -12,6 +12,7 @@ pub mod plan;
 use std::{
     collections::BTreeMap,
     net::{IpAddr, Ipv4Addr},
+    sync::Arc,
     time::Duration,
 };
 
@@ -19,13 +20,25 @@ use keel_api::Pod;
 
 use self::plan::{Action, RestartState};
 use super::{
-    backend::{Observed, PodRef, PodRuntime, RuntimeError},
-    container::resolve::{Kind, resolve},
+    backend::{Observed, PodRef, PodRuntime, PullAuth, RuntimeError},
+    container::{
+        ConfigError,
+        env::{Fetched, NoSources, Sources},
+        projection,
+        resolve::{Kind, resolve},
+        volumes,
+    },
+    images::credentials,
     probe::{ProbeKind, Prober},
     restart::Backoff,
     shim::proto::now_ms,
     status::{self, ContainerView},
 };
+
+/// A container waiting with `CreateContainerConfigError` (a ConfigMap or
+/// Secret not there yet) is tried again this soon, without growing
+/// back-off: it starts by itself shortly after the object appears.
+const CONFIG_RETRY: Duration = Duration::from_secs(2);
 
 /// SIGTERM, then SIGKILL.
 const SIGTERM: i32 = 15;
@@ -71,6 +84,11 @@ pub struct PodLifecycle<R: PodRuntime> {
     /// When the next sync is due (ms since the epoch); None: only when
     /// something happens.
     next_ms: Option<u64>,
+    /// ConfigMaps, Secrets and Services for the containers' environment.
+    sources: Arc<dyn Sources>,
+    /// What the configMap/secret volumes were last brought up to date
+    /// from ([`projection::fingerprint`]).
+    volumes_from: String,
 }
 
 impl<R: PodRuntime + Clone> PodLifecycle<R> {
@@ -91,7 +109,16 @@ impl<R: PodRuntime + Clone> PodLifecycle<R> {
             retry_at: BTreeMap::new(),
             pod_ip,
             next_ms: None,
+            sources: Arc::new(NoSources),
+            volumes_from: String::new(),
         }
+    }
+
+    /// Where the containers' ConfigMaps, Secrets and Services come from
+    /// (none by default).
+    pub fn with_sources(mut self, sources: Arc<dyn Sources>) -> Self {
+        self.sources = sources;
+        self
     }
 
     /// Takes a new version of the pod (spec unchanged; status fields such
@@ -162,6 +189,24 @@ impl<R: PodRuntime + Clone> PodLifecycle<R> {
             }
         };
         let now = now_ms();
+        // configMap/secret volumes follow their objects while containers
+        // run; only a change of an object makes the files be looked at.
+        let ns = &self.pod.metadata.namespace;
+        let fp = projection::fingerprint(&self.pod.spec.volumes, ns, &*self.sources);
+        if fp != self.volumes_from {
+            let errs = volumes::refresh_projected(
+                &self.pod.spec.volumes,
+                &self.runtime.pod_dir(&self.pod_ref),
+                ns,
+                &*self.sources,
+            );
+            for e in &errs {
+                tracing::warn!(pod = %self.pod_ref.key(), "keeping a volume's files as they were: {e}");
+            }
+            if errs.is_empty() {
+                self.volumes_from = fp;
+            }
+        }
         self.escalate(&observed, now).await;
         let base = self.cfg.clone();
         let p = plan::plan(
@@ -300,9 +345,10 @@ impl<R: PodRuntime + Clone> PodLifecycle<R> {
                 .insert(key.clone(), (prev.started_at_ms, e.clone()));
         }
         let result = async {
+            let auth = self.pull_auth()?;
             let image = self
                 .runtime
-                .ensure_image(&c.image, c.effective_pull_policy())
+                .ensure_image(&c.image, c.effective_pull_policy(), &auth)
                 .await?;
             let req = resolve(
                 &self.pod,
@@ -313,6 +359,7 @@ impl<R: PodRuntime + Clone> PodLifecycle<R> {
                 &self.runtime.pod_dir(&self.pod_ref),
                 self.pod_ref.netns.as_deref(),
                 attempt,
+                &*self.sources,
             )?;
             self.runtime
                 .start_container(&self.pod_ref, req, &image)
@@ -341,10 +388,51 @@ impl<R: PodRuntime + Clone> PodLifecycle<R> {
                     .insert(key.clone(), (reason.to_string(), e.to_string()));
                 let base = self.backoff();
                 let entry = self.retry_at.entry(key).or_insert((0, base));
-                let wait = entry.1.on_exit(Duration::ZERO);
+                let wait = if matches!(e, RuntimeError::Config(_)) {
+                    CONFIG_RETRY
+                } else {
+                    entry.1.on_exit(Duration::ZERO)
+                };
                 entry.0 = now + wait.as_millis() as u64;
             }
         }
+    }
+
+    /// Registry credentials from the pod's imagePullSecrets, in order (the
+    /// first Secret naming a registry wins). A Secret that is missing or
+    /// unreadable is skipped with a warning and the pull goes on without
+    /// it, as the kubelet does; one not fetched yet is waited for.
+    fn pull_auth(&self) -> Result<PullAuth, RuntimeError> {
+        let mut out = PullAuth::new();
+        let ns = &self.pod.metadata.namespace;
+        for r in &self.pod.spec.image_pull_secrets {
+            match self.sources.secret(ns, &r.name) {
+                Fetched::Found(s) => match credentials::from_secret(&s) {
+                    Ok(creds) => {
+                        for (k, v) in creds {
+                            out.entry(k).or_insert(v);
+                        }
+                    }
+                    Err(e) => {
+                        tracing::warn!(pod = %self.pod_ref.key(), "imagePullSecrets: {e}");
+                    }
+                },
+                Fetched::Missing => {
+                    tracing::warn!(pod = %self.pod_ref.key(), "imagePullSecrets: secret {ns}/{} is not there; pulling without it", r.name);
+                }
+                Fetched::Pending => {
+                    return Err(ConfigError::new(
+                        "spec.imagePullSecrets",
+                        format!(
+                            "secret {ns}/{} is not fetched from keel-control yet",
+                            r.name
+                        ),
+                    )
+                    .into());
+                }
+            }
+        }
+        Ok(out)
     }
 
     async fn probe(&mut self, observed: &[Observed]) {

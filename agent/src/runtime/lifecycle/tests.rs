@@ -173,3 +173,84 @@ fn missing_image_waits_with_err_image_pull_then_back_off() {
         assert_eq!(p.status.phase, Some(PodPhase::Pending));
     });
 }
+
+/// ConfigMaps that appear while the test runs.
+#[derive(Default)]
+struct LateConfigMaps(std::sync::Mutex<Option<Arc<keel_api::ConfigMap>>>);
+
+impl crate::runtime::container::env::Sources for LateConfigMaps {
+    fn config_map(&self, _: &str, name: &str) -> Fetched<Arc<keel_api::ConfigMap>> {
+        match &*self.0.lock().unwrap() {
+            Some(c) if c.metadata.name == name => Fetched::Found(c.clone()),
+            _ => Fetched::Missing,
+        }
+    }
+    fn secret(&self, _: &str, _: &str) -> Fetched<Arc<keel_api::Secret>> {
+        Fetched::Missing
+    }
+    fn services(&self, _: &str) -> Vec<Arc<keel_api::Service>> {
+        Vec::new()
+    }
+}
+
+#[test]
+fn a_missing_config_map_waits_with_create_container_config_error_then_starts() {
+    let fake = FakeRuntime::new();
+    let mut p = pod(&[], &["app"]);
+    p.spec.containers[0].env = vec![keel_api::pod::EnvVar {
+        name: "X".into(),
+        value: String::new(),
+        value_from: Some(keel_api::pod::EnvVarSource {
+            config_map_key_ref: Some(keel_api::pod::KeySelector {
+                name: "late".into(),
+                key: "x".into(),
+                optional: None,
+            }),
+            ..Default::default()
+        }),
+    }];
+    let sources = Arc::new(LateConfigMaps::default());
+    let mut w = worker(&fake, p).with_sources(sources.clone());
+    rt().block_on(async {
+        let p = w.sync().await.unwrap().clone();
+        let waiting = p.status.container_statuses[0]
+            .state
+            .waiting
+            .clone()
+            .unwrap();
+        assert_eq!(waiting.reason, "CreateContainerConfigError");
+        assert!(
+            waiting.message.contains("configmap \"late\" not found"),
+            "{}",
+            waiting.message
+        );
+        assert_eq!(fake.running("app"), 0);
+        // Tried again soon, without growing back-off.
+        let due = w.next_due().expect("a retry is due");
+        assert!(due <= now_ms() + CONFIG_RETRY.as_millis() as u64);
+        *sources.0.lock().unwrap() = Some(Arc::new(
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": "late", "namespace": "default"}, "data": {"x": "1"}
+            }))
+            .unwrap(),
+        ));
+        tokio::time::sleep(CONFIG_RETRY + Duration::from_millis(50)).await;
+        let p = w.sync().await.unwrap().clone();
+        assert_eq!(fake.running("app"), 1);
+        assert!(p.status.container_statuses[0].state.running.is_some());
+    });
+}
+
+#[test]
+fn a_missing_pull_secret_is_skipped_as_the_kubelet_does() {
+    let fake = FakeRuntime::new();
+    let mut p = pod(&[], &["app"]);
+    p.spec.image_pull_secrets = vec![keel_api::pod::LocalObjectReference {
+        name: "absent".into(),
+    }];
+    let mut w = worker(&fake, p).with_sources(Arc::new(LateConfigMaps::default()));
+    rt().block_on(async {
+        w.sync().await.unwrap();
+        assert_eq!(fake.running("app"), 1);
+    });
+}

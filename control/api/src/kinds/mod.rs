@@ -3,12 +3,15 @@
 //! served is `crate::served`'s table; a kind knows another only as part of
 //! its schema (a Deployment's Pod template).
 
+pub mod config_map;
 pub mod deployment;
 pub mod endpoints;
 pub mod node;
 pub mod pod;
+pub mod secret;
 pub mod service;
 
 pub use self::{
-    deployment::Deployment, endpoints::Endpoints, node::Node, pod::Pod, service::Service,
+    config_map::ConfigMap, deployment::Deployment, endpoints::Endpoints, node::Node, pod::Pod,
+    secret::Secret, service::Service,
 };

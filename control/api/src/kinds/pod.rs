@@ -62,6 +62,49 @@ pub struct PodSpec {
     /// Extra `/etc/hosts` entries.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub host_aliases: Vec<HostAlias>,
+    /// Whether containers get the environment variables of the Services in
+    /// their namespace (`WEB_SERVICE_HOST`, `WEB_PORT_80_TCP…`); `true` when
+    /// unset. Those of the `default/kubernetes` Service are set either way,
+    /// as the kubelet does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub enable_service_links: Option<bool>,
+    /// The pod's service account (`default` when unset); shown to the
+    /// pod through `fieldRef: spec.serviceAccountName`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub service_account_name: String,
+    /// Deprecated alias of `serviceAccountName`, kept as sent.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub service_account: String,
+    /// Secrets (`kubernetes.io/dockerconfigjson` or `kubernetes.io/dockercfg`)
+    /// in the pod's namespace giving registry credentials for its images.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub image_pull_secrets: Vec<LocalObjectReference>,
+}
+
+impl PodSpec {
+    /// `serviceAccountName`, else the deprecated `serviceAccount`, else `default`.
+    pub fn service_account(&self) -> &str {
+        if !self.service_account_name.is_empty() {
+            &self.service_account_name
+        } else if !self.service_account.is_empty() {
+            &self.service_account
+        } else {
+            "default"
+        }
+    }
+
+    /// `enableServiceLinks`, true when unset.
+    pub fn service_links(&self) -> bool {
+        self.enable_service_links.unwrap_or(true)
+    }
+}
+
+/// A reference to an object of a known kind in the pod's namespace.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct LocalObjectReference {
+    #[serde(default)]
+    pub name: String,
 }
 
 /// Kubernetes' `dnsPolicy`.
@@ -139,6 +182,8 @@ pub struct Container {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub working_dir: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env_from: Vec<EnvFromSource>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<EnvVar>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<ContainerPort>,
@@ -182,8 +227,90 @@ pub enum PullPolicy {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EnvVar {
     pub name: String,
-    #[serde(default)]
+    /// May refer to earlier variables as `$(NAME)`; `$$` is a literal `$`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
     pub value: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value_from: Option<EnvVarSource>,
+}
+
+/// Where an environment variable's value comes from (exactly one source).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnvVarSource {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field_ref: Option<ObjectFieldSelector>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_field_ref: Option<ResourceFieldSelector>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map_key_ref: Option<KeySelector>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_key_ref: Option<KeySelector>,
+}
+
+/// The downward API paths `fieldRef` takes (Kubernetes' `validEnvDownwardAPIFieldPathExpressions`,
+/// plus `metadata.labels['k']` and `metadata.annotations['k']`).
+pub const ENV_FIELD_PATHS: &[&str] = &[
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.uid",
+    "spec.nodeName",
+    "spec.serviceAccountName",
+    "status.hostIP",
+    "status.hostIPs",
+    "status.podIP",
+    "status.podIPs",
+];
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ObjectFieldSelector {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub api_version: String,
+    pub field_path: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResourceFieldSelector {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub container_name: String,
+    pub resource: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub divisor: Option<Quantity>,
+}
+
+/// A key of a ConfigMap or Secret in the pod's namespace.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KeySelector {
+    #[serde(default)]
+    pub name: String,
+    pub key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optional: Option<bool>,
+}
+
+/// Every key of a ConfigMap or Secret as a variable, with an optional prefix.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnvFromSource {
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub prefix: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map_ref: Option<OptionalReference>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret_ref: Option<OptionalReference>,
+}
+
+/// A ConfigMap or Secret by name, which may be allowed to be missing.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct OptionalReference {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optional: Option<bool>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -296,7 +423,7 @@ pub struct TcpSocketAction {
     pub host: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Volume {
     pub name: String,
@@ -304,6 +431,136 @@ pub struct Volume {
     pub empty_dir: Option<EmptyDirVolumeSource>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub host_path: Option<HostPathVolumeSource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map: Option<ConfigMapVolumeSource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<SecretVolumeSource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub projected: Option<ProjectedVolumeSource>,
+}
+
+impl Volume {
+    /// How many volume types the volume names (exactly one is valid).
+    fn type_count(&self) -> usize {
+        usize::from(self.empty_dir.is_some())
+            + usize::from(self.host_path.is_some())
+            + usize::from(self.config_map.is_some())
+            + usize::from(self.secret.is_some())
+            + usize::from(self.projected.is_some())
+    }
+}
+
+/// The files of a ConfigMap: every key, or only `items`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ConfigMapVolumeSource {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<KeyToPath>,
+    /// File mode (0644 when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_mode: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optional: Option<bool>,
+}
+
+/// The files of a Secret: every key, or only `items`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SecretVolumeSource {
+    #[serde(default)]
+    pub secret_name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<KeyToPath>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_mode: Option<i32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optional: Option<bool>,
+}
+
+/// One key written to a relative path, with its own mode.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KeyToPath {
+    pub key: String,
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<i32>,
+}
+
+/// Several ConfigMaps and Secrets in one directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProjectedVolumeSource {
+    #[serde(default)]
+    pub sources: Vec<VolumeProjection>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_mode: Option<i32>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct VolumeProjection {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub config_map: Option<ProjectionSource>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub secret: Option<ProjectionSource>,
+}
+
+/// A ConfigMap or Secret projected into a projected volume.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ProjectionSource {
+    #[serde(default)]
+    pub name: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<KeyToPath>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub optional: Option<bool>,
+}
+
+/// A path a volume item is written to: relative, no `..` element, and
+/// not starting with `..` (Kubernetes' `validateLocalNonReservedPath`).
+pub fn validate_item_path(p: &str) -> Result<(), String> {
+    if p.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if p.starts_with('/') {
+        return Err(format!("{p:?} must be a relative path"));
+    }
+    if p.split('/').any(|e| e == "..") {
+        return Err(format!("{p:?} must not contain '..'"));
+    }
+    if p.starts_with("..") {
+        return Err(format!("{p:?} must not start with '..'"));
+    }
+    Ok(())
+}
+
+fn validate_mode(m: Option<i32>, field: String, errs: &mut Errors) {
+    if let Some(m) = m
+        && !(0..=0o777).contains(&m)
+    {
+        errs.add(
+            field,
+            format!("{m} must be a file mode between 0 and 0777 (511)"),
+        );
+    }
+}
+
+fn validate_items(items: &[KeyToPath], at: &str, errs: &mut Errors) {
+    for (i, it) in items.iter().enumerate() {
+        errs.check(
+            format!("{at}.items[{i}].key"),
+            crate::kinds::config_map::data_key(&it.key),
+        );
+        errs.check(
+            format!("{at}.items[{i}].path"),
+            validate_item_path(&it.path),
+        );
+        validate_mode(it.mode, format!("{at}.items[{i}].mode"), errs);
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -602,6 +859,77 @@ pub(crate) fn set_condition(
     }
 }
 
+/// Checks one `env[].valueFrom` (`at` is the variable's path).
+fn validate_env_source(from: &EnvVarSource, value: &str, at: &str, errs: &mut Errors) {
+    if !value.is_empty() {
+        errs.add(
+            format!("{at}.valueFrom"),
+            "may not be specified when `value` is not empty",
+        );
+    }
+    let n = usize::from(from.field_ref.is_some())
+        + usize::from(from.resource_field_ref.is_some())
+        + usize::from(from.config_map_key_ref.is_some())
+        + usize::from(from.secret_key_ref.is_some());
+    if n != 1 {
+        errs.add(
+            format!("{at}.valueFrom"),
+            "must specify exactly one of fieldRef, resourceFieldRef, configMapKeyRef or secretKeyRef",
+        );
+    }
+    if let Some(f) = &from.field_ref {
+        let p = f.field_path.as_str();
+        let subscript = ["metadata.labels['", "metadata.annotations['"]
+            .iter()
+            .any(|pre| p.starts_with(pre) && p.ends_with("']") && p.len() > pre.len() + 2);
+        if !ENV_FIELD_PATHS.contains(&p) && !subscript {
+            errs.add(
+                format!("{at}.valueFrom.fieldRef.fieldPath"),
+                format!(
+                    "{p:?} is not supported (use {}, metadata.labels['KEY'] or metadata.annotations['KEY'])",
+                    ENV_FIELD_PATHS.join(", ")
+                ),
+            );
+        }
+        if !matches!(f.api_version.as_str(), "" | "v1") {
+            errs.add(
+                format!("{at}.valueFrom.fieldRef.apiVersion"),
+                format!("{:?} is not supported (use v1)", f.api_version),
+            );
+        }
+    }
+    if let Some(r) = &from.resource_field_ref
+        && !matches!(
+            r.resource.as_str(),
+            "limits.cpu"
+                | "limits.memory"
+                | "limits.ephemeral-storage"
+                | "requests.cpu"
+                | "requests.memory"
+                | "requests.ephemeral-storage"
+        )
+    {
+        errs.add(
+            format!("{at}.valueFrom.resourceFieldRef.resource"),
+            format!("{:?} is not a supported resource", r.resource),
+        );
+    }
+    for (field, r) in [
+        ("configMapKeyRef", &from.config_map_key_ref),
+        ("secretKeyRef", &from.secret_key_ref),
+    ] {
+        let Some(r) = r else { continue };
+        errs.check(
+            format!("{at}.valueFrom.{field}.name"),
+            validate::dns1123_subdomain(&r.name),
+        );
+        errs.check(
+            format!("{at}.valueFrom.{field}.key"),
+            crate::kinds::config_map::data_key(&r.key),
+        );
+    }
+}
+
 /// Checks a pod spec; `at` is the path prefix (`spec` or `spec.template.spec`).
 pub fn validate_spec(spec: &PodSpec, at: &str, errs: &mut Errors) {
     if spec.containers.is_empty() {
@@ -646,6 +974,26 @@ pub fn validate_spec(spec: &PodSpec, at: &str, errs: &mut Errors) {
                 format!("{path}.env[{j}].name"),
                 validate::env_var_name(&e.name),
             );
+            if let Some(from) = &e.value_from {
+                validate_env_source(from, &e.value, &format!("{path}.env[{j}]"), errs);
+            }
+        }
+        for (j, e) in c.env_from.iter().enumerate() {
+            let at = format!("{path}.envFrom[{j}]");
+            if !e.prefix.is_empty() {
+                errs.check(format!("{at}.prefix"), validate::env_var_name(&e.prefix));
+            }
+            match (&e.config_map_ref, &e.secret_ref) {
+                (Some(r), None) => errs.check(
+                    format!("{at}.configMapRef.name"),
+                    validate::dns1123_subdomain(&r.name),
+                ),
+                (None, Some(r)) => errs.check(
+                    format!("{at}.secretRef.name"),
+                    validate::dns1123_subdomain(&r.name),
+                ),
+                _ => errs.add(&at, "must specify exactly one of configMapRef or secretRef"),
+            }
         }
         for (j, p) in c.ports.iter().enumerate() {
             errs.check(
@@ -752,16 +1100,67 @@ pub fn validate_spec(spec: &PodSpec, at: &str, errs: &mut Errors) {
                 format!("duplicate volume name {:?}", v.name),
             );
         }
-        match (&v.empty_dir, &v.host_path) {
-            (Some(_), Some(_)) => errs.add(&path, "may not specify more than one volume type"),
-            (None, None) => errs.add(&path, "must specify a volume type (emptyDir or hostPath)"),
-            (Some(e), None) => {
-                if !matches!(e.medium.as_str(), "" | "Memory") {
-                    errs.add(
-                        format!("{path}.emptyDir.medium"),
-                        format!("{:?} is not supported (use \"\" or Memory)", e.medium),
-                    );
+        match v.type_count() {
+            0 => errs.add(
+                &path,
+                "must specify a volume type (emptyDir, hostPath, configMap, secret or projected)",
+            ),
+            1 => {}
+            _ => errs.add(&path, "may not specify more than one volume type"),
+        }
+        if let Some(c) = &v.config_map {
+            errs.check(
+                format!("{path}.configMap.name"),
+                validate::dns1123_subdomain(&c.name),
+            );
+            validate_items(&c.items, &format!("{path}.configMap"), errs);
+            validate_mode(
+                c.default_mode,
+                format!("{path}.configMap.defaultMode"),
+                errs,
+            );
+        }
+        if let Some(c) = &v.secret {
+            errs.check(
+                format!("{path}.secret.secretName"),
+                validate::dns1123_subdomain(&c.secret_name),
+            );
+            validate_items(&c.items, &format!("{path}.secret"), errs);
+            validate_mode(c.default_mode, format!("{path}.secret.defaultMode"), errs);
+        }
+        if let Some(p) = &v.projected {
+            validate_mode(
+                p.default_mode,
+                format!("{path}.projected.defaultMode"),
+                errs,
+            );
+            for (j, src) in p.sources.iter().enumerate() {
+                let at = format!("{path}.projected.sources[{j}]");
+                match (&src.config_map, &src.secret) {
+                    (Some(c), None) => {
+                        errs.check(
+                            format!("{at}.configMap.name"),
+                            validate::dns1123_subdomain(&c.name),
+                        );
+                        validate_items(&c.items, &format!("{at}.configMap"), errs);
+                    }
+                    (None, Some(c)) => {
+                        errs.check(
+                            format!("{at}.secret.name"),
+                            validate::dns1123_subdomain(&c.name),
+                        );
+                        validate_items(&c.items, &format!("{at}.secret"), errs);
+                    }
+                    _ => errs.add(&at, "must specify exactly one of configMap or secret"),
                 }
+            }
+        }
+        match (&v.empty_dir, &v.host_path) {
+            (Some(e), None) if !matches!(e.medium.as_str(), "" | "Memory") => {
+                errs.add(
+                    format!("{path}.emptyDir.medium"),
+                    format!("{:?} is not supported (use \"\" or Memory)", e.medium),
+                );
             }
             (None, Some(h)) => {
                 if !h.path.starts_with('/') || h.path.split('/').any(|p| p == "..") {
@@ -780,6 +1179,7 @@ pub fn validate_spec(spec: &PodSpec, at: &str, errs: &mut Errors) {
                     );
                 }
             }
+            _ => {}
         }
     }
     if !spec.node_name.is_empty() {

@@ -50,6 +50,17 @@ fn record(doc: &mut Value, applied: &Value, manager: &str) {
     {
         m.retain(|k, _| !k.starts_with("applied.keel.dev/"));
     }
+    // A Secret's values stay out of its metadata: only the keys are kept
+    // (all that finding removed fields needs).
+    if kept.get("kind").and_then(Value::as_str) == Some("Secret") {
+        for field in ["data", "stringData"] {
+            if let Some(m) = kept.get_mut(field).and_then(Value::as_object_mut) {
+                for v in m.values_mut() {
+                    *v = json!("");
+                }
+            }
+        }
+    }
     let text = kept.to_string();
     let meta = doc
         .as_object_mut()
@@ -178,5 +189,29 @@ mod tests {
             annotation("kubectl-client-side-apply"),
             "applied.keel.dev/kubectl-client-side-apply"
         );
+    }
+
+    #[test]
+    fn a_secrets_applied_configuration_keeps_its_keys_not_its_values() {
+        let applied = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"},
+            "stringData": {"password": "hunter2"}, "data": {"token": "dG9r"}});
+        let doc = first(&applied, "kubectl").unwrap();
+        let kept = doc["metadata"]["annotations"][annotation("kubectl")]
+            .as_str()
+            .unwrap();
+        assert!(
+            !kept.contains("hunter2") && !kept.contains("dG9r"),
+            "{kept}"
+        );
+        let kept: Value = serde_json::from_str(kept).unwrap();
+        assert_eq!(kept["stringData"], json!({"password": ""}));
+        // The object itself still carries the values.
+        assert_eq!(doc["stringData"]["password"], "hunter2");
+        // A later apply without the key removes it.
+        let mut doc = doc;
+        let next = json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"},
+            "stringData": {"password": "hunter2"}});
+        apply(&mut doc, &next, "kubectl").unwrap();
+        assert!(doc["data"].get("token").is_none(), "{doc}");
     }
 }

@@ -306,10 +306,7 @@ fn decode_value(
 /// (kubectl's generators send several of them, e.g. `kubectl create
 /// deployment` sends `terminationMessagePath`).
 const KUBERNETES_FIELDS_KEEL_IGNORES: &[&str] = &[
-    "enableServiceLinks",
     "schedulerName",
-    "serviceAccountName",
-    "serviceAccount",
     "automountServiceAccountToken",
     "priority",
     "priorityClassName",

@@ -203,7 +203,7 @@ async fn a_path_of_the_wrong_scope_names_the_right_one() {
 async fn unknown_resources_are_not_found() {
     let mut app = app();
     for path in [
-        "/api/v1/secrets",
+        "/api/v1/limitranges",
         "/apis/apps/v1/pods",
         "/api/v1/namespaces/default/deployments",
         "/api/v2/pods",
@@ -828,5 +828,124 @@ async fn requests_are_counted_by_method_and_code() {
     assert!(
         text.contains(r#"keel_control_requests_total{method="GET",code="401"} 1"#),
         "{text}"
+    );
+}
+
+/// A Table of `path`'s collection.
+async fn table_of(app: &mut Router, path: &str) -> Value {
+    let req = Request::builder()
+        .uri(path)
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .header(
+            header::ACCEPT,
+            "application/json;as=Table;v=v1;g=meta.k8s.io,application/json",
+        )
+        .body(Body::empty())
+        .unwrap();
+    let resp = app.call(req).await.unwrap();
+    serde_json::from_slice(&resp.into_body().collect().await.unwrap().to_bytes()).unwrap()
+}
+
+#[tokio::test]
+async fn config_maps_and_secrets_are_stored_as_kubernetes_stores_them() {
+    let mut app = app();
+    let cms = "/api/v1/namespaces/default/configmaps";
+    let secrets = "/api/v1/namespaces/default/secrets";
+    let (code, body) = send(
+        &mut app,
+        Method::POST,
+        cms,
+        Some(json!({"metadata": {"name": "cfg"}, "data": {"a": "1", "b": "2"}, "immutable": true})),
+        true,
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    // Immutable: a data change is refused naming the field.
+    let (code, body) = send(
+        &mut app,
+        Method::PUT,
+        &format!("{cms}/cfg"),
+        Some(json!({"metadata": {"name": "cfg"}, "data": {"a": "9"}, "immutable": true})),
+        true,
+    )
+    .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(message(body).contains("data"));
+    // A key in data and binaryData is refused.
+    let (code, body) = send(
+        &mut app,
+        Method::POST,
+        cms,
+        Some(json!({"metadata": {"name": "dup"}, "data": {"k": "1"}, "binaryData": {"k": "AA=="}})),
+        true,
+    )
+    .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(message(body).contains("binaryData[k]"));
+
+    // stringData is merged into data and never returned.
+    let (code, body) = send(
+        &mut app,
+        Method::POST,
+        secrets,
+        Some(json!({"metadata": {"name": "db"}, "stringData": {"password": "hunter2"}})),
+        true,
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    assert_eq!(body["data"]["password"], "aHVudGVyMg==");
+    assert_eq!(body["type"], "Opaque");
+    assert!(body.get("stringData").is_none());
+    let (_, got) = send(&mut app, Method::GET, &format!("{secrets}/db"), None, true).await;
+    assert_eq!(got["data"]["password"], "aHVudGVyMg==");
+    assert!(got.get("stringData").is_none());
+    // A dockerconfigjson Secret needs its key.
+    let (code, body) = send(
+        &mut app,
+        Method::POST,
+        secrets,
+        Some(json!({"metadata": {"name": "reg"}, "type": "kubernetes.io/dockerconfigjson"})),
+        true,
+    )
+    .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(message(body).contains(".dockerconfigjson"));
+
+    // kubectl get's Tables: DATA counts keys; a Secret's row shows no value.
+    let t = table_of(&mut app, cms).await;
+    assert_eq!(t["rows"][0]["cells"][0], "cfg");
+    assert_eq!(t["rows"][0]["cells"][1], 2);
+    let t = table_of(&mut app, secrets).await;
+    assert_eq!(t["rows"][0]["cells"][0], "db");
+    assert_eq!(t["rows"][0]["cells"][1], "Opaque");
+    assert_eq!(t["rows"][0]["cells"][2], 1);
+    assert!(!t.to_string().contains("aHVudGVyMg"), "{t}");
+}
+
+#[tokio::test]
+async fn pod_fields_keel_now_implements_are_kept_without_a_warning() {
+    let mut app = app();
+    let pod = json!({"metadata": {"name": "p"}, "spec": {
+        "enableServiceLinks": false, "serviceAccountName": "builder",
+        "imagePullSecrets": [{"name": "regcred"}],
+        "containers": [{"name": "c", "image": "busybox",
+            "envFrom": [{"configMapRef": {"name": "cfg"}}],
+            "env": [{"name": "A", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}]}]}});
+    let (code, headers, body) = send_raw(
+        &mut app,
+        Method::POST,
+        "/api/v1/namespaces/default/pods",
+        "application/json",
+        &pod.to_string(),
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    assert!(headers.get(header::WARNING).is_none(), "{headers:?}");
+    assert_eq!(body["spec"]["enableServiceLinks"], false);
+    assert_eq!(body["spec"]["serviceAccountName"], "builder");
+    assert_eq!(body["spec"]["imagePullSecrets"][0]["name"], "regcred");
+    assert_eq!(
+        body["spec"]["containers"][0]["env"][0]["valueFrom"]["secretKeyRef"]["key"],
+        "password"
     );
 }

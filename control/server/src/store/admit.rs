@@ -231,6 +231,26 @@ fn allocate_service(
 
 impl Admit for Endpoints {}
 
+impl Admit for keel_api::ConfigMap {}
+
+/// `stringData` is write-only: merged into `data` before the Secret is
+/// stored, on create and on update (Kubernetes' secret strategy).
+impl Admit for keel_api::Secret {
+    fn admit_create(&mut self, _state: &State, _ctx: &mut Ctx) -> Result<(), Vec<FieldError>> {
+        self.normalize();
+        Ok(())
+    }
+    fn admit_update(
+        &mut self,
+        _old: &Self,
+        _state: &State,
+        _ctx: &mut Ctx,
+    ) -> Result<(), Vec<FieldError>> {
+        self.normalize();
+        Ok(())
+    }
+}
+
 impl Admit for Deployment {
     fn admit_create(&mut self, _state: &State, _ctx: &mut Ctx) -> Result<(), Vec<FieldError>> {
         crate::controllers::deployments::history::record(self, None);

@@ -413,6 +413,8 @@ fn apply(
             AnyObject::Service(o) => create(state, ctx, o, batch, events),
             AnyObject::Endpoints(o) => create(state, ctx, o, batch, events),
             AnyObject::Deployment(o) => create(state, ctx, o, batch, events),
+            AnyObject::ConfigMap(o) => create(state, ctx, o, batch, events),
+            AnyObject::Secret(o) => create(state, ctx, o, batch, events),
         },
         WriteOp::Update { obj, status } => match obj {
             AnyObject::Node(o) => update(state, ctx, o, status, batch, events),
@@ -420,6 +422,8 @@ fn apply(
             AnyObject::Service(o) => update(state, ctx, o, status, batch, events),
             AnyObject::Endpoints(o) => update(state, ctx, o, status, batch, events),
             AnyObject::Deployment(o) => update(state, ctx, o, status, batch, events),
+            AnyObject::ConfigMap(o) => update(state, ctx, o, status, batch, events),
+            AnyObject::Secret(o) => update(state, ctx, o, status, batch, events),
         },
         WriteOp::Bind {
             namespace,
@@ -663,6 +667,8 @@ fn delete(
         Obj::Service(o) => Obj::Service(with_rv::<Service>(&o, &rev)),
         Obj::Endpoints(o) => Obj::Endpoints(with_rv::<Endpoints>(&o, &rev)),
         Obj::Deployment(o) => Obj::Deployment(with_rv::<Deployment>(&o, &rev)),
+        Obj::ConfigMap(o) => Obj::ConfigMap(with_rv::<keel_api::ConfigMap>(&o, &rev)),
+        Obj::Secret(o) => Obj::Secret(with_rv::<keel_api::Secret>(&o, &rev)),
     };
     record(state, EventType::Deleted, gone.clone(), batch, events);
     Ok(gone)

@@ -7,7 +7,8 @@ use std::{net::Ipv4Addr, sync::Arc};
 use imbl::{OrdMap, OrdSet};
 use ipnet::Ipv4Net;
 use keel_api::{
-    AnyObject, Deployment, Endpoints, Kind, Node, ObjectMeta, Pod, Resource, Selector, Service,
+    AnyObject, ConfigMap, Deployment, Endpoints, Kind, Node, ObjectMeta, Pod, Resource, Secret,
+    Selector, Service,
 };
 
 /// A stored object: the typed value behind an `Arc`, cheap to clone.
@@ -18,6 +19,8 @@ pub enum Obj {
     Service(Arc<Service>),
     Endpoints(Arc<Endpoints>),
     Deployment(Arc<Deployment>),
+    ConfigMap(Arc<ConfigMap>),
+    Secret(Arc<Secret>),
 }
 
 macro_rules! with_obj {
@@ -28,6 +31,8 @@ macro_rules! with_obj {
             Obj::Service($o) => $body,
             Obj::Endpoints($o) => $body,
             Obj::Deployment($o) => $body,
+            Obj::ConfigMap($o) => $body,
+            Obj::Secret($o) => $body,
         }
     };
 }
@@ -40,6 +45,8 @@ impl Obj {
             Obj::Service(_) => Kind::Service,
             Obj::Endpoints(_) => Kind::Endpoints,
             Obj::Deployment(_) => Kind::Deployment,
+            Obj::ConfigMap(_) => Kind::ConfigMap,
+            Obj::Secret(_) => Kind::Secret,
         }
     }
 
@@ -66,6 +73,8 @@ impl Obj {
             Obj::Service(o) => AnyObject::Service((**o).clone()),
             Obj::Endpoints(o) => AnyObject::Endpoints((**o).clone()),
             Obj::Deployment(o) => AnyObject::Deployment((**o).clone()),
+            Obj::ConfigMap(o) => AnyObject::ConfigMap((**o).clone()),
+            Obj::Secret(o) => AnyObject::Secret((**o).clone()),
         }
     }
 
@@ -76,6 +85,8 @@ impl Obj {
             AnyObject::Service(o) => Obj::Service(Arc::new(o)),
             AnyObject::Endpoints(o) => Obj::Endpoints(Arc::new(o)),
             AnyObject::Deployment(o) => Obj::Deployment(Arc::new(o)),
+            AnyObject::ConfigMap(o) => Obj::ConfigMap(Arc::new(o)),
+            AnyObject::Secret(o) => Obj::Secret(Arc::new(o)),
         }
     }
 
@@ -124,6 +135,8 @@ stored!(Pod, pods);
 stored!(Service, services);
 stored!(Endpoints, endpoints);
 stored!(Deployment, deployments);
+stored!(ConfigMap, config_maps);
+stored!(Secret, secrets);
 
 /// (namespace, label key, label value) → keys of objects carrying it.
 type LabelIndex = OrdMap<(String, String, String), OrdSet<String>>;
@@ -137,6 +150,8 @@ pub struct State {
     pub services: OrdMap<String, Arc<Service>>,
     pub endpoints: OrdMap<String, Arc<Endpoints>>,
     pub deployments: OrdMap<String, Arc<Deployment>>,
+    pub config_maps: OrdMap<String, Arc<ConfigMap>>,
+    pub secrets: OrdMap<String, Arc<Secret>>,
     /// Pods by `spec.nodeName` ("" for unscheduled).
     pub pods_by_node: OrdMap<String, OrdSet<String>>,
     /// Pods by the uid of their controller (a Deployment).
@@ -188,6 +203,8 @@ impl State {
             Kind::Service => self.services.get(key).cloned().map(Obj::Service),
             Kind::Endpoints => self.endpoints.get(key).cloned().map(Obj::Endpoints),
             Kind::Deployment => self.deployments.get(key).cloned().map(Obj::Deployment),
+            Kind::ConfigMap => self.config_maps.get(key).cloned().map(Obj::ConfigMap),
+            Kind::Secret => self.secrets.get(key).cloned().map(Obj::Secret),
         }
     }
 
@@ -211,6 +228,8 @@ impl State {
             Kind::Service => pick::<Service>(self, namespace),
             Kind::Endpoints => pick::<Endpoints>(self, namespace),
             Kind::Deployment => pick::<Deployment>(self, namespace),
+            Kind::ConfigMap => pick::<ConfigMap>(self, namespace),
+            Kind::Secret => pick::<Secret>(self, namespace),
         }
     }
 
@@ -221,6 +240,8 @@ impl State {
             Kind::Service => self.services.len(),
             Kind::Endpoints => self.endpoints.len(),
             Kind::Deployment => self.deployments.len(),
+            Kind::ConfigMap => self.config_maps.len(),
+            Kind::Secret => self.secrets.len(),
         }
     }
 
@@ -247,6 +268,12 @@ impl State {
             Obj::Deployment(o) => {
                 self.deployments.insert(key, o);
             }
+            Obj::ConfigMap(o) => {
+                self.config_maps.insert(key, o);
+            }
+            Obj::Secret(o) => {
+                self.secrets.insert(key, o);
+            }
         }
     }
 
@@ -259,6 +286,8 @@ impl State {
             Kind::Service => drop(self.services.remove(key)),
             Kind::Endpoints => drop(self.endpoints.remove(key)),
             Kind::Deployment => drop(self.deployments.remove(key)),
+            Kind::ConfigMap => drop(self.config_maps.remove(key)),
+            Kind::Secret => drop(self.secrets.remove(key)),
         }
         Some(old)
     }

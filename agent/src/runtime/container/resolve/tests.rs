@@ -1,4 +1,5 @@
 use super::*;
+use crate::runtime::container::env::NoSources;
 use crate::runtime::images::RunConfig;
 use keel_api::{
     Quantity,
@@ -38,6 +39,7 @@ fn run(p: &Pod, img: &ImageConfig) -> Result<ContainerRequest, ConfigError> {
         dir.path(),
         None,
         0,
+        &NoSources,
     )
 }
 
@@ -80,6 +82,7 @@ fn env_workdir_and_user_come_from_the_image_unless_set() {
     ct.env = vec![EnvVar {
         name: "MODE".into(),
         value: "pod".into(),
+        value_from: None,
     }];
     ct.working_dir = "/work".into();
     ct.security_context = Some(SecurityContext {
@@ -146,6 +149,7 @@ fn capabilities_add_drop_and_privileged() {
         dir.path(),
         None,
         0,
+        &NoSources,
     )
     .unwrap();
     assert!(r.capabilities.contains(&"CAP_NET_ADMIN".to_string()));
@@ -175,7 +179,18 @@ fn capabilities_add_drop_and_privileged() {
         allow_privileged: true,
         ..Default::default()
     };
-    let r = resolve(&pod(ct), Kind::App, 0, &img, &node, dir.path(), None, 0).unwrap();
+    let r = resolve(
+        &pod(ct),
+        Kind::App,
+        0,
+        &img,
+        &node,
+        dir.path(),
+        None,
+        0,
+        &NoSources,
+    )
+    .unwrap();
     assert!(r.privileged && r.capabilities.len() == ALL_CAPS.len());
 }
 
@@ -263,6 +278,7 @@ fn no_host_path_by_default() {
             path: "/tmp".into(),
             type_: String::new(),
         }),
+        ..Default::default()
     }];
     let e = run(&p, &img).unwrap_err();
     assert_eq!(e.field, "spec.volumes[0].hostPath.path");
@@ -314,7 +330,18 @@ fn seccomp_profiles() {
         ..Default::default()
     };
     let p = with(Some(profile("Unconfined", None)));
-    let r = resolve(&p, Kind::App, 0, &img, &node, dir.path(), None, 0).unwrap();
+    let r = resolve(
+        &p,
+        Kind::App,
+        0,
+        &img,
+        &node,
+        dir.path(),
+        None,
+        0,
+        &NoSources,
+    )
+    .unwrap();
     assert_eq!(
         r.seccomp,
         crate::runtime::container::seccomp::Profile::Unconfined
@@ -327,7 +354,18 @@ fn seccomp_profiles() {
     )
     .unwrap();
     let p = with(Some(profile("Localhost", Some("p.json"))));
-    let r = resolve(&p, Kind::App, 0, &img, &node, dir.path(), None, 0).unwrap();
+    let r = resolve(
+        &p,
+        Kind::App,
+        0,
+        &img,
+        &node,
+        dir.path(),
+        None,
+        0,
+        &NoSources,
+    )
+    .unwrap();
     assert_eq!(
         r.seccomp,
         crate::runtime::container::seccomp::Profile::Localhost(json_of(
@@ -349,6 +387,7 @@ fn seccomp_profiles() {
             dir.path(),
             None,
             0,
+            &NoSources,
         )
         .unwrap_err();
         assert_eq!(

@@ -1,4 +1,5 @@
 use super::*;
+use crate::runtime::container::env::NoSources;
 use keel_api::pod::{EmptyDirVolumeSource, HostPathVolumeSource, VolumeMount};
 
 fn host(name: &str, path: &str) -> Volume {
@@ -9,6 +10,7 @@ fn host(name: &str, path: &str) -> Volume {
             path: path.into(),
             type_: String::new(),
         }),
+        ..Default::default()
     }
 }
 
@@ -31,6 +33,7 @@ fn sub_paths_cannot_leave_their_volume() {
         name: "scratch".into(),
         empty_dir: Some(EmptyDirVolumeSource::default()),
         host_path: None,
+        ..Default::default()
     }];
     let mut c = Container {
         name: "c".into(),
@@ -42,17 +45,44 @@ fn sub_paths_cannot_leave_their_volume() {
         }],
         ..Default::default()
     };
-    let e = mounts("spec.containers[0]", &c, &vols, pod.path(), &[]).unwrap_err();
+    let e = mounts(
+        "spec.containers[0]",
+        &c,
+        &vols,
+        pod.path(),
+        &[],
+        "default",
+        &NoSources,
+    )
+    .unwrap_err();
     assert_eq!(e.field, "spec.containers[0].volumeMounts[0].subPath");
     // A symlink inside the volume pointing out is caught after resolving.
     let vd = volume_dir(pod.path(), "scratch");
     fs::create_dir_all(&vd).unwrap();
     std::os::unix::fs::symlink("/etc", vd.join("link")).unwrap();
     c.volume_mounts[0].sub_path = "link".into();
-    let e = mounts("spec.containers[0]", &c, &vols, pod.path(), &[]).unwrap_err();
+    let e = mounts(
+        "spec.containers[0]",
+        &c,
+        &vols,
+        pod.path(),
+        &[],
+        "default",
+        &NoSources,
+    )
+    .unwrap_err();
     assert!(e.message.contains("outside volume"), "{e}");
     c.volume_mounts[0].sub_path = "logs".into();
-    let m = mounts("spec.containers[0]", &c, &vols, pod.path(), &[]).unwrap();
+    let m = mounts(
+        "spec.containers[0]",
+        &c,
+        &vols,
+        pod.path(),
+        &[],
+        "default",
+        &NoSources,
+    )
+    .unwrap();
     assert_eq!(m[0].source, fs::canonicalize(vd.join("logs")).unwrap());
     assert_eq!(m[0].destination, "/data");
 }
@@ -87,6 +117,8 @@ fn host_paths_are_created_only_inside_their_root() {
             &[v],
             t.path(),
             &roots,
+            "default",
+            &NoSources,
         )
         .unwrap_err();
         assert_eq!(e.field, "spec.containers[0].volumeMounts[0]", "{ty}");
@@ -105,6 +137,8 @@ fn host_paths_are_created_only_inside_their_root() {
         &[v],
         t.path(),
         &roots,
+        "default",
+        &NoSources,
     )
     .unwrap();
     assert!(root.join("d/e").is_dir());
@@ -116,6 +150,8 @@ fn host_paths_are_created_only_inside_their_root() {
         &[v],
         t.path(),
         &roots,
+        "default",
+        &NoSources,
     )
     .unwrap();
     assert!(root.join("f/g").is_file());
@@ -129,6 +165,7 @@ fn sub_paths_are_created_only_inside_their_volume() {
         name: "scratch".into(),
         empty_dir: Some(EmptyDirVolumeSource::default()),
         host_path: None,
+        ..Default::default()
     }];
     let vd = volume_dir(pod.path(), "scratch");
     fs::create_dir_all(&vd).unwrap();
@@ -139,9 +176,75 @@ fn sub_paths_are_created_only_inside_their_volume() {
         &vols,
         pod.path(),
         &[],
+        "default",
+        &NoSources,
     )
     .unwrap_err();
     assert_eq!(e.field, "spec.containers[0].volumeMounts[0].subPath");
     assert!(e.message.contains("outside volume"), "{e}");
     assert!(fs::read_dir(outside.path()).unwrap().next().is_none());
+}
+
+#[test]
+fn config_map_volumes_are_written_and_their_sub_paths_must_exist() {
+    use std::sync::Arc;
+
+    use crate::runtime::container::env::{Fetched, Sources};
+
+    struct One(Arc<keel_api::ConfigMap>);
+    impl Sources for One {
+        fn config_map(&self, _: &str, _: &str) -> Fetched<Arc<keel_api::ConfigMap>> {
+            Fetched::Found(self.0.clone())
+        }
+        fn secret(&self, _: &str, _: &str) -> Fetched<Arc<keel_api::Secret>> {
+            Fetched::Missing
+        }
+        fn services(&self, _: &str) -> Vec<Arc<keel_api::Service>> {
+            Vec::new()
+        }
+    }
+    let cm: keel_api::ConfigMap = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "cfg", "namespace": "default"}, "data": {"app.conf": "v1"}
+    }))
+    .unwrap();
+    let src = One(Arc::new(cm));
+    let pod = tempfile::tempdir().unwrap();
+    let vols = vec![Volume {
+        name: "cfg".into(),
+        config_map: Some(keel_api::pod::ConfigMapVolumeSource {
+            name: "cfg".into(),
+            ..Default::default()
+        }),
+        ..Default::default()
+    }];
+    validate(&vols, &[]).unwrap();
+    let m = mounts(
+        "spec.containers[0]",
+        &mount_of("cfg", "app.conf"),
+        &vols,
+        pod.path(),
+        &[],
+        "default",
+        &src,
+    )
+    .unwrap();
+    // The subPath is the file of the current generation (it keeps it).
+    assert_eq!(fs::read_to_string(&m[0].source).unwrap(), "v1");
+    assert!(
+        m[0].source.to_string_lossy().contains("/.."),
+        "{:?}",
+        m[0].source
+    );
+    let e = mounts(
+        "spec.containers[0]",
+        &mount_of("cfg", "nope"),
+        &vols,
+        pod.path(),
+        &[],
+        "default",
+        &src,
+    )
+    .unwrap_err();
+    assert_eq!(e.field, "spec.containers[0].volumeMounts[0].subPath");
+    assert!(!volume_dir(pod.path(), "cfg").join("nope").exists());
 }

@@ -1,5 +1,5 @@
 //! The protobuf bodies kubectl's typed clients send (`kubectl create
-//! deployment`, `create service …`: `Content-Type:
+//! deployment`, `create service …`, `create configmap`, `create secret …`: `Content-Type:
 //! application/vnd.kubernetes.protobuf`), read into JSON for the usual
 //! decoding. Only the fields those generators set are known here (by
 //! their numbers in Kubernetes' `generated.proto`); the many fields
@@ -22,6 +22,10 @@ enum F {
     Strs,
     /// `map<string, string>`.
     Map,
+    /// `map<string, bytes>`: values as base64, JSON's form of `[]byte`.
+    BytesMap,
+    /// `optional bool`: written only when set.
+    Bool,
     /// Read and dropped (set by the server: `creationTimestamp`).
     Ignore,
     /// `IntOrString`: `type` (0 int, 1 string), `intVal`, `strVal`.
@@ -76,6 +80,19 @@ const SERVICE_SPEC: &[(u32, &str, F)] = &[
 const SERVICE: &[(u32, &str, F)] = &[
     (1, "metadata", F::Msg(META)),
     (2, "spec", F::Msg(SERVICE_SPEC)),
+];
+const CONFIG_MAP: &[(u32, &str, F)] = &[
+    (1, "metadata", F::Msg(META)),
+    (2, "data", F::Map),
+    (3, "binaryData", F::BytesMap),
+    (4, "immutable", F::Bool),
+];
+const SECRET: &[(u32, &str, F)] = &[
+    (1, "metadata", F::Msg(META)),
+    (2, "data", F::BytesMap),
+    (3, "type", F::Str),
+    (4, "stringData", F::Map),
+    (5, "immutable", F::Bool),
 ];
 
 /// One field off the wire.
@@ -225,13 +242,20 @@ fn message(b: &[u8], schema: &[(u32, &str, F)], path: &str) -> Result<Value, Str
                 let list = out.entry(name).or_insert_with(|| json!([]));
                 list.as_array_mut().expect("a list").push(json!(s));
             }
-            F::Map => match w {
+            F::Bool => match w {
+                Wire::Varint(v) => drop(out.insert(name.into(), json!(v != 0))),
+                _ => return Err(format!("{here}: expected a bool")),
+            },
+            F::Map | F::BytesMap => match w {
                 Wire::Bytes(b) => {
                     let (mut k, mut v) = (String::new(), String::new());
                     for (n, w) in fields(b)? {
-                        match n {
-                            1 => k = string(&w, &here)?,
-                            2 => v = string(&w, &here)?,
+                        match (n, &w, f) {
+                            (1, _, _) => k = string(&w, &here)?,
+                            (2, Wire::Bytes(b), F::BytesMap) => {
+                                v = keel_api::config_map::encode_base64(b);
+                            }
+                            (2, _, _) => v = string(&w, &here)?,
                             _ => return Err(format!("{here}: not a map entry")),
                         }
                     }
@@ -272,9 +296,11 @@ pub fn decode(body: &[u8]) -> Result<Value, String> {
     let schema = match (api_version.as_str(), kind.as_str()) {
         ("apps/v1", "Deployment") => DEPLOYMENT,
         ("v1", "Service") => SERVICE,
+        ("v1", "ConfigMap") => CONFIG_MAP,
+        ("v1", "Secret") => SECRET,
         _ => {
             return Err(format!(
-                "keel reads {api_version} {kind} only as JSON (protobuf: Deployment and Service)"
+                "keel reads {api_version} {kind} only as JSON (protobuf: Deployment, Service, ConfigMap and Secret)"
             ));
         }
     };

@@ -132,3 +132,32 @@ fn a_service_as_kubectl_create_service_sends_it() {
                "selector": {"app": "cs"}, "type": "ClusterIP"})
     );
 }
+
+#[test]
+fn config_maps_and_secrets_as_kubectl_create_sends_them() {
+    let meta = msg(&[bytes(1, b"app"), bytes(3, b"default")]);
+    let raw = msg(&[
+        bytes(1, &meta),
+        bytes(2, &label("MODE", "fast")),
+        bytes(3, &msg(&[bytes(1, b"bin"), bytes(2, &[0, 1])])),
+        int(4, 1),
+    ]);
+    let v = decode(&envelope("v1", "ConfigMap", &raw)).unwrap();
+    assert_eq!(
+        v,
+        json!({"apiVersion": "v1", "kind": "ConfigMap",
+            "metadata": {"name": "app", "namespace": "default"},
+            "data": {"MODE": "fast"}, "binaryData": {"bin": "AAE="}, "immutable": true})
+    );
+    let raw = msg(&[
+        bytes(1, &msg(&[bytes(1, b"db")])),
+        bytes(2, &msg(&[bytes(1, b"password"), bytes(2, b"hunter2")])),
+        bytes(3, b"Opaque"),
+    ]);
+    let v = decode(&envelope("v1", "Secret", &raw)).unwrap();
+    assert_eq!(
+        v,
+        json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "db"},
+            "data": {"password": "aHVudGVyMg=="}, "type": "Opaque"})
+    );
+}

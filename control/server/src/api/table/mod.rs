@@ -60,6 +60,17 @@ fn columns(kind: Kind) -> Vec<Column> {
             col("Endpoints", "string"),
             col("Age", "string"),
         ],
+        Kind::ConfigMap => vec![
+            col("Name", "string"),
+            col("Data", "integer"),
+            col("Age", "string"),
+        ],
+        Kind::Secret => vec![
+            col("Name", "string"),
+            col("Type", "string"),
+            col("Data", "integer"),
+            col("Age", "string"),
+        ],
         Kind::Deployment => vec![
             col("Name", "string"),
             col("Ready", "string"),
@@ -238,6 +249,16 @@ pub fn cells(kind: Kind, o: &Value, now: SystemTime) -> Vec<Value> {
             ]
         }
         Kind::Endpoints => vec![name, json!(endpoints(o)), age],
+        Kind::ConfigMap => vec![name, json!(keys(o, "/data") + keys(o, "/binaryData")), age],
+        Kind::Secret => vec![
+            name,
+            json!(match s(o, "/type") {
+                "" => "Opaque",
+                t => t,
+            }),
+            json!(keys(o, "/data")),
+            age,
+        ],
         Kind::Deployment => {
             let n = |p: &str| o.pointer(p).and_then(Value::as_i64).unwrap_or(0);
             let desired = o
@@ -367,6 +388,13 @@ fn map_string(v: Option<&Value>) -> String {
 }
 
 /// `10.244.1.5:8080,10.244.2.3:8080 + 1 more...`, as Kubernetes prints
+/// How many keys the map at `pointer` has (kubectl's DATA column).
+fn keys(o: &Value, pointer: &str) -> usize {
+    o.pointer(pointer)
+        .and_then(Value::as_object)
+        .map_or(0, serde_json::Map::len)
+}
+
 /// Endpoints (ready addresses only, at most three).
 fn endpoints(o: &Value) -> String {
     let mut all = Vec::new();
