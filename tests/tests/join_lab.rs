@@ -2,14 +2,15 @@
 //! nodes joined with a bootstrap token from `keelctl token create` over TLS
 //! and are Ready; joins with an unknown, wrong, expired or deleted token
 //! or a wrong CA hash are refused with clear errors; a node credential may
-//! write its own Node and its pods' status and gets 403 for anything else;
+//! write its own Node and its pods' status, read the Secrets its pods use,
+//! and gets 403 for anything else;
 //! after `keelctl delete node` its credential is refused and a re-join with
 //! a new token works; plain HTTP to the TLS port gets nowhere.
 
 use std::{path::Path, process::Command, time::Duration};
 
 use keel_api::{
-    Node, Pod, Service,
+    Node, Pod, Secret, Service,
     client::{Client, ClientConfig, ClientError, ListParams},
 };
 use keel_lab::{Bins, Lab, LabGuard, Mode, Options, Spec, block_on, join_flags};
@@ -121,6 +122,14 @@ fn pod_on(name: &str, node: &str) -> Pod {
     serde_json::from_value(serde_json::json!({
         "metadata": {"name": name, "namespace": "default"},
         "spec": {"nodeName": node, "containers": [{"name": "c", "image": "busybox"}]}
+    }))
+    .unwrap()
+}
+
+fn opaque_secret(name: &str) -> Secret {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name, "namespace": "default"},
+        "stringData": {"password": "s3cret"}
     }))
     .unwrap()
 }
@@ -263,6 +272,23 @@ fn nodes_join_with_bootstrap_tokens_and_are_authorized_as_nodes() {
     st.metadata.resource_version.clear();
     st.status.message = "written by node-1".into();
     block_on(n1.update_status(&st)).expect("a node writes its own pod's status");
+    // Secrets: only those its pods use, by name or a one-name watch.
+    block_on(admin.create(&opaque_secret("used"))).unwrap();
+    block_on(admin.create(&opaque_secret("unused"))).unwrap();
+    let mut user = pod_on("uses-secret", "node-1");
+    user.spec.image_pull_secrets = vec![keel_api::pod::LocalObjectReference {
+        name: "used".into(),
+    }];
+    block_on(admin.create(&user)).unwrap();
+    block_on(n1.get::<Secret>("default", "used")).expect("a node reads a Secret its pod uses");
+    block_on(n1.list::<Secret>("default", &ListParams::fields("metadata.name=used")))
+        .expect("a node lists a Secret its pod uses by name");
+    let (code, msg) = api_error(block_on(n1.get::<Secret>("default", "unused")).unwrap_err());
+    assert_eq!(code, 403, "{msg}");
+    assert!(msg.contains("references secrets default/unused"), "{msg}");
+    let (code, msg) =
+        api_error(block_on(n1.list::<Secret>("default", &ListParams::default())).unwrap_err());
+    assert_eq!(code, 403, "{msg}");
 
     // Deleting node-2's Node revokes its credential...
     let n2 = node_client(&guard, "node-2");

@@ -29,12 +29,7 @@ use crate::{
     runtime::container::env::{Fetched, Sources},
 };
 
-/// Which kind a reference is to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum RefKind {
-    ConfigMap,
-    Secret,
-}
+pub use keel_api::kinds::pod::RefKind;
 
 /// A referenced object: kind, namespace, name.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -47,54 +42,15 @@ pub struct ObjRef {
 /// Every ConfigMap and Secret `pod` references: env, envFrom, volumes
 /// (projected sources too) and imagePullSecrets.
 pub fn references(pod: &Pod) -> BTreeSet<ObjRef> {
-    let ns = &pod.metadata.namespace;
-    let mk = |kind, name: &str| ObjRef {
-        kind,
-        namespace: ns.clone(),
-        name: name.to_string(),
-    };
-    let mut out = BTreeSet::new();
-    for c in pod.spec.containers.iter().chain(&pod.spec.init_containers) {
-        for e in &c.env_from {
-            if let Some(r) = &e.config_map_ref {
-                out.insert(mk(RefKind::ConfigMap, &r.name));
-            }
-            if let Some(r) = &e.secret_ref {
-                out.insert(mk(RefKind::Secret, &r.name));
-            }
-        }
-        for e in &c.env {
-            let Some(from) = &e.value_from else { continue };
-            if let Some(r) = &from.config_map_key_ref {
-                out.insert(mk(RefKind::ConfigMap, &r.name));
-            }
-            if let Some(r) = &from.secret_key_ref {
-                out.insert(mk(RefKind::Secret, &r.name));
-            }
-        }
-    }
-    for v in &pod.spec.volumes {
-        if let Some(c) = &v.config_map {
-            out.insert(mk(RefKind::ConfigMap, &c.name));
-        }
-        if let Some(s) = &v.secret {
-            out.insert(mk(RefKind::Secret, &s.secret_name));
-        }
-        if let Some(p) = &v.projected {
-            for s in &p.sources {
-                if let Some(c) = &s.config_map {
-                    out.insert(mk(RefKind::ConfigMap, &c.name));
-                }
-                if let Some(c) = &s.secret {
-                    out.insert(mk(RefKind::Secret, &c.name));
-                }
-            }
-        }
-    }
-    for s in &pod.spec.image_pull_secrets {
-        out.insert(mk(RefKind::Secret, &s.name));
-    }
-    out
+    pod.spec
+        .references()
+        .into_iter()
+        .map(|(kind, name)| ObjRef {
+            kind,
+            namespace: pod.metadata.namespace.clone(),
+            name,
+        })
+        .collect()
 }
 
 /// A fetched object.

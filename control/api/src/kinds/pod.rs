@@ -1,6 +1,6 @@
 //! `Pod`: one or more containers sharing a network namespace, bound to a node.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use serde::{Deserialize, Serialize};
 
@@ -96,6 +96,71 @@ impl PodSpec {
     /// `enableServiceLinks`, true when unset.
     pub fn service_links(&self) -> bool {
         self.enable_service_links.unwrap_or(true)
+    }
+
+    /// Every ConfigMap and Secret (in the pod's namespace) the pod uses:
+    /// env, envFrom, volumes (projected sources too) and imagePullSecrets.
+    /// What the agent fetches for a pod, and what a node may read.
+    pub fn references(&self) -> BTreeSet<(RefKind, String)> {
+        let mut out = BTreeSet::new();
+        let mut add = |kind, name: &str| {
+            out.insert((kind, name.to_string()));
+        };
+        for c in self.containers.iter().chain(&self.init_containers) {
+            for e in &c.env_from {
+                if let Some(r) = &e.config_map_ref {
+                    add(RefKind::ConfigMap, &r.name);
+                }
+                if let Some(r) = &e.secret_ref {
+                    add(RefKind::Secret, &r.name);
+                }
+            }
+            for from in c.env.iter().filter_map(|e| e.value_from.as_ref()) {
+                if let Some(r) = &from.config_map_key_ref {
+                    add(RefKind::ConfigMap, &r.name);
+                }
+                if let Some(r) = &from.secret_key_ref {
+                    add(RefKind::Secret, &r.name);
+                }
+            }
+        }
+        for v in &self.volumes {
+            if let Some(c) = &v.config_map {
+                add(RefKind::ConfigMap, &c.name);
+            }
+            if let Some(s) = &v.secret {
+                add(RefKind::Secret, &s.secret_name);
+            }
+            for s in v.projected.iter().flat_map(|p| &p.sources) {
+                if let Some(c) = &s.config_map {
+                    add(RefKind::ConfigMap, &c.name);
+                }
+                if let Some(c) = &s.secret {
+                    add(RefKind::Secret, &c.name);
+                }
+            }
+        }
+        for s in &self.image_pull_secrets {
+            add(RefKind::Secret, &s.name);
+        }
+        out
+    }
+}
+
+/// The kinds a pod references by name ([`PodSpec::references`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum RefKind {
+    ConfigMap,
+    Secret,
+}
+
+impl RefKind {
+    /// The API resource (`configmaps`, `secrets`).
+    pub fn resource(self) -> &'static str {
+        match self {
+            RefKind::ConfigMap => "configmaps",
+            RefKind::Secret => "secrets",
+        }
     }
 }
 

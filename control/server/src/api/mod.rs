@@ -155,7 +155,12 @@ async fn authorize(app: Arc<AppState>, user: User, req: Request, next: Next) -> 
         .uri()
         .query()
         .is_some_and(|q| q.split('&').any(|p| p == "watch=true" || p == "watch=1"));
-    let mut info = RequestInfo::parse(req.method().as_str(), req.uri().path(), watch);
+    let field_selector =
+        axum::extract::Query::<std::collections::HashMap<String, String>>::try_from_uri(req.uri())
+            .ok()
+            .and_then(|q| q.0.get("fieldSelector").cloned());
+    let mut info = RequestInfo::parse(req.method().as_str(), req.uri().path(), watch)
+        .with_name_selector(field_selector.as_deref());
     let mut req = req;
     if matches!(user, User::Node(_)) && info.verb == Verb::Create && info.name.is_none() {
         // NodeRestriction: what a node creates is named in the body.
@@ -205,6 +210,22 @@ impl authz::Facts for StoreFacts {
             .pods
             .get(&format!("{namespace}/{name}"))
             .map(|p| p.spec.node_name.clone())
+    }
+
+    fn referenced_by_node(&self, node: &str, resource: &str, namespace: &str, name: &str) -> bool {
+        let Some(keys) = self.0.pods_by_node.get(node) else {
+            return false;
+        };
+        let prefix = format!("{namespace}/");
+        keys.iter()
+            .filter(|k| k.starts_with(&prefix))
+            .filter_map(|k| self.0.pods.get(k))
+            .any(|p| {
+                p.spec
+                    .references()
+                    .iter()
+                    .any(|(kind, n)| kind.resource() == resource && n == name)
+            })
     }
 }
 

@@ -6,9 +6,9 @@
 //!   RequestInfo resolver does.
 //! - [`NODE_RULES`]: what a node credential (`system:node:<name>` in group
 //!   `system:nodes`) may do. A rule names verbs, resources, subresources and
-//!   a [`Scope`] (any object, the node's own Node, the pods bound to it).
-//!   To let nodes read something new, add a row; a scope that needs a new
-//!   fact (e.g. "secrets referenced by pods bound to the node") adds a
+//!   a [`Scope`] (any object, the node's own Node, the pods bound to it,
+//!   the ConfigMaps and Secrets those pods use). To let nodes read
+//!   something new, add a row; a scope that needs a new fact adds a
 //!   [`Scope`] variant and a method on [`Facts`].
 //! - [`authorize`]: the decision, pure; [`Facts`] answers the questions a
 //!   scope asks about the store.
@@ -49,6 +49,11 @@ pub enum Scope {
     OwnNode,
     /// Pods whose `spec.nodeName` is the node.
     PodsBoundToNode,
+    /// ConfigMaps and Secrets a pod bound to the node references (env,
+    /// envFrom, volumes, imagePullSecrets), by name: a get, or a list/watch
+    /// whose field selector is `metadata.name=NAME` (what the agent's
+    /// per-object watch sends, as the kubelet's does).
+    ReferencedByPodsOnNode,
 }
 
 /// One row: these verbs on these resources (and subresources).
@@ -81,6 +86,12 @@ pub const NODE_RULES: &[Rule] = &[
         scope: Scope::Any,
     },
     Rule {
+        verbs: READ,
+        resources: &["configmaps", "secrets"],
+        subresources: &[None],
+        scope: Scope::ReferencedByPodsOnNode,
+    },
+    Rule {
         verbs: &[Verb::Create],
         resources: &["nodes"],
         subresources: &[None],
@@ -104,6 +115,9 @@ pub const NODE_RULES: &[Rule] = &[
 pub trait Facts {
     /// `spec.nodeName` of pod `namespace/name`, if it exists.
     fn pod_node(&self, namespace: &str, name: &str) -> Option<String>;
+    /// Whether a pod bound to `node` references `resource`
+    /// (`configmaps`/`secrets`) `namespace/name`.
+    fn referenced_by_node(&self, node: &str, resource: &str, namespace: &str, name: &str) -> bool;
 }
 
 /// The decision.
@@ -141,6 +155,21 @@ fn in_scope(scope: Scope, node: &str, req: &RequestInfo, facts: &dyn Facts) -> R
                 None => Err(format!(
                     "node {node:?} may only change pods bound to it; pod {ns}/{name} does not exist"
                 )),
+            }
+        }
+        Scope::ReferencedByPodsOnNode => {
+            let resource = req.resource.as_deref().unwrap_or_default();
+            let (Some(ns), Some(name)) = (req.namespace.as_deref(), req.name.as_deref()) else {
+                return Err(format!(
+                    "node {node:?} may only read {resource} its pods use, by name (or with fieldSelector=metadata.name=NAME)"
+                ));
+            };
+            if facts.referenced_by_node(node, resource, ns, name) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "no pod bound to node {node:?} references {resource} {ns}/{name}"
+                ))
             }
         }
     }

@@ -92,6 +92,23 @@ impl RequestInfo {
         info
     }
 
+    /// A list or watch whose field selector is exactly
+    /// `metadata.name=NAME` names one object, as Kubernetes' request info
+    /// reads it: the authorizer then judges it like a get of NAME.
+    pub fn with_name_selector(mut self, field_selector: Option<&str>) -> Self {
+        if !matches!(self.verb, Verb::List | Verb::Watch) || self.name.is_some() {
+            return self;
+        }
+        if let Some(sel) = field_selector.and_then(|s| keel_api::FieldSelector::parse(s).ok())
+            && let [(field, true, value)] = sel.terms.as_slice()
+            && field == "metadata.name"
+            && !value.is_empty()
+        {
+            self.name = Some(value.clone());
+        }
+        self
+    }
+
     /// `pods/status`, `nodes`.
     pub fn resource_path(&self) -> String {
         match (&self.resource, &self.subresource) {

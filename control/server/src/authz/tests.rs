@@ -16,6 +16,17 @@ impl Facts for Pods {
             .find(|((ns, n), _)| *ns == namespace && *n == name)
             .map(|(_, node)| node.to_string())
     }
+
+    /// Pod default/mine (on n1) uses ConfigMap web-config and Secret
+    /// db-pass; default/theirs (on n2) uses Secret other.
+    fn referenced_by_node(&self, node: &str, resource: &str, namespace: &str, name: &str) -> bool {
+        let uses: &[(&str, &str, &str)] = &[
+            ("n1", "configmaps", "web-config"),
+            ("n1", "secrets", "db-pass"),
+            ("n2", "secrets", "other"),
+        ];
+        namespace == "default" && uses.contains(&(node, resource, name))
+    }
 }
 
 fn facts() -> Pods {
@@ -237,6 +248,39 @@ fn the_node_rule_table() {
             false,
         ),
         ("GET", "/metrics", None, false),
+        // ConfigMaps and Secrets its pods use, and no others.
+        (
+            "GET",
+            "/api/v1/namespaces/default/configmaps/web-config",
+            None,
+            true,
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/default/secrets/db-pass",
+            None,
+            true,
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/default/secrets/other",
+            None,
+            false,
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/other/secrets/db-pass",
+            None,
+            false,
+        ),
+        ("GET", "/api/v1/namespaces/default/secrets", None, false),
+        ("GET", "/api/v1/secrets", None, false),
+        (
+            "PUT",
+            "/api/v1/namespaces/default/secrets/db-pass",
+            None,
+            false,
+        ),
     ];
     for (method, path, body_name, allowed) in cases {
         let mut r = RequestInfo::parse(method, path, false);
@@ -251,6 +295,40 @@ fn the_node_rule_table() {
             Decision::Deny(_)
         ));
     }
+}
+
+#[test]
+fn a_list_or_watch_of_one_name_is_judged_as_that_name() {
+    let n1 = User::Node("n1".into());
+    // (watch, fieldSelector, allowed)
+    let cases: &[(bool, Option<&str>, bool)] = &[
+        (false, Some("metadata.name=db-pass"), true),
+        (true, Some("metadata.name=db-pass"), true),
+        (true, Some("metadata.name==db-pass"), true),
+        (true, Some("metadata.name=other"), false),
+        (true, Some("metadata.name!=other"), false),
+        (
+            true,
+            Some("metadata.name=db-pass,metadata.namespace=default"),
+            false,
+        ),
+        (true, Some("type=Opaque"), false),
+        (true, None, false),
+    ];
+    for (watch, selector, allowed) in cases {
+        let r = RequestInfo::parse("GET", "/api/v1/namespaces/default/secrets", *watch)
+            .with_name_selector(*selector);
+        let d = authorize(&n1, &r, &facts());
+        assert_eq!(
+            d == Decision::Allow,
+            *allowed,
+            "{watch} {selector:?}: {d:?}"
+        );
+    }
+    // A named get keeps its name whatever the selector says.
+    let r = RequestInfo::parse("GET", "/api/v1/namespaces/default/secrets/other", false)
+        .with_name_selector(Some("metadata.name=db-pass"));
+    assert_eq!(r.name.as_deref(), Some("other"));
 }
 
 #[test]
