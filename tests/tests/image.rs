@@ -112,20 +112,31 @@ fn image_runs_privileged_and_registers_a_node() {
 
     // The containerized agent joins as a real machine does: a bootstrap
     // token, the cluster CA pinned by its hash, TLS.
-    let created = netns
-        .command(bin("keelctl").to_str().unwrap())
-        .arg("--config")
-        .arg(control_dir.join("client.json"))
-        .args([
-            "token",
-            "create",
-            "--ttl",
-            "10m",
-            "--description",
-            "image test",
-        ])
-        .output()
-        .expect("keelctl token create");
+    // client.json is written before the port listens: retry until it does.
+    let mut created = None;
+    for _ in 0..40 {
+        let out = netns
+            .command(bin("keelctl").to_str().unwrap())
+            .arg("--config")
+            .arg(control_dir.join("client.json"))
+            .args([
+                "token",
+                "create",
+                "--ttl",
+                "10m",
+                "--description",
+                "image test",
+            ])
+            .output()
+            .expect("keelctl token create");
+        let refused = String::from_utf8_lossy(&out.stderr).contains("Connection refused");
+        created = Some(out);
+        if !refused {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(250));
+    }
+    let created = created.expect("at least one try");
     ok(&created, "keelctl token create");
     let join = keel_lab::join_flags(&String::from_utf8_lossy(&created.stdout))
         .expect("keelctl token create printed a join command");
