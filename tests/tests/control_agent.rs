@@ -67,12 +67,21 @@ async fn agents_register_get_distinct_pod_cidrs_and_heartbeat() {
         Duration::from_secs(10),
         || async {
             a.state().filter(|s| {
-                s["podCIDR"].as_str() == Some(na.spec.pod_cidr.as_str()) && s["synced"] == true
+                s["podCIDR"].as_str() == Some(na.spec.pod_cidr.as_str())
+                    && s["synced"] == true
+                    && s["nodes"].as_array().map(Vec::len) == Some(2)
             })
         },
     )
     .await;
-    assert_eq!(state["nodes"].as_array().map(Vec::len), Some(2));
+    let mut names: Vec<&str> = state["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|n| n.as_str())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["node-a", "node-b"], "{state}");
     // Heartbeats keep it Ready well past the grace period.
     let hb1 = na.condition("Ready").unwrap().last_heartbeat_time.unwrap();
     tokio::time::sleep(Duration::from_secs(4)).await;
@@ -172,13 +181,19 @@ async fn missed_heartbeats_make_a_node_not_ready_and_its_pods_move() {
     })
     .await;
     // Its pod is marked not ready (so it would leave every Endpoints)...
-    let lost: Pod = c.get("default", &on_a).await.unwrap();
-    assert!(
-        lost.condition("Ready")
-            .is_some_and(|c| c.status == "False" && c.reason == "NodeLost"),
-        "{:?}",
-        lost.status
-    );
+    // (the node's status and its pods' are separate writes of the node
+    // lifecycle controller: the pod's may land a moment after the node's).
+    wait_until(
+        "node-a's pod Ready=False NodeLost",
+        Duration::from_secs(10),
+        || async {
+            let lost: Pod = c.get("default", &on_a).await.ok()?;
+            lost.condition("Ready")
+                .is_some_and(|c| c.status == "False" && c.reason == "NodeLost")
+                .then_some(())
+        },
+    )
+    .await;
     // ...then evicted, and the Deployment's replacement lands on node-b.
     wait_until(
         "both replicas on node-b",
