@@ -154,6 +154,11 @@ struct Args {
     /// search domains and servers pods' resolv.conf inherit.
     #[arg(long, default_value = "/etc/resolv.conf")]
     resolv_conf: PathBuf,
+    /// The HTTPS port keel-control proxies logs and exec to (the kubelet's
+    /// 10250), on the node IP; `none` turns it off. Needs the node's own
+    /// credential (a joined node) and a runtime.
+    #[arg(long, alias = "server-port", env = "KEEL_NODE_PORT_LISTEN", default_value = "10250", value_parser = parse_node_port)]
+    node_port_listen: Option<u16>,
 }
 
 /// Subcommands (the agent itself runs without one).
@@ -332,7 +337,35 @@ async fn agent_main() -> anyhow::Result<()> {
         .with_context(|| format!("creating {} (0700)", args.data_dir.display()))?;
     tracing::info!(node = %node_name, %node_ip, server = %client.server(), "keel-agent starting");
 
-    let facts = NodeFacts::detect(&node_name, node_ip);
+    // The HTTPS port for keel-control: only with the node's own credential
+    // (it signs the serving certificate) and a runtime to serve.
+    let node_port = match args.node_port_listen {
+        Some(port) if own_credential && args.runtime != "none" => {
+            let addresses = vec![node_ip.to_string(), node_name.clone()];
+            let (cert, key, ca) =
+                keel_agent::nodeport::request(&client, &node_name, &addresses).await?;
+            let serving = keel_api::client::Identity::from_pem(cert.as_bytes(), key.as_bytes())?;
+            let acceptor = keel_agent::nodeport::acceptor(serving.clone(), &ca)?;
+            let listener = tokio::net::TcpListener::bind((node_ip, port))
+                .await
+                .with_context(|| format!("--node-port-listen: binding {node_ip}:{port}"))?;
+            tokio::spawn(keel_agent::nodeport::renew_periodically(
+                client.clone(),
+                serving,
+                node_name.clone(),
+                addresses,
+            ));
+            tracing::info!(%node_ip, port, "node port for keel-control (logs, exec)");
+            Some((listener, acceptor, port))
+        }
+        Some(_) => {
+            tracing::info!("node port off: it needs a joined node's own credential and a runtime");
+            None
+        }
+        None => None,
+    };
+    let mut facts = NodeFacts::detect(&node_name, node_ip);
+    facts.agent_port = node_port.as_ref().map(|(_, _, port)| *port);
     let (conditions_tx, conditions) = tokio::sync::watch::channel(Vec::new());
     tokio::spawn(sync::register::run(
         client.clone(),
@@ -427,6 +460,7 @@ async fn agent_main() -> anyhow::Result<()> {
             records: args.data_dir.join("sandboxes"),
         };
         let registry = runtime::api::Registry::default();
+        let mut node_routes = None;
         let cfg = pods::PodsConfig {
             status: std::sync::Arc::new(client.clone()),
             node_name: node_name.clone(),
@@ -481,7 +515,9 @@ async fn agent_main() -> anyhow::Result<()> {
                         pull,
                     },
                 )?;
-                routes = routes.merge(runtime::api::router(rt.clone(), registry));
+                let r = runtime::api::router(rt.clone(), registry);
+                node_routes = Some(r.clone());
+                routes = routes.merge(r);
                 pods::start(cfg, Some(rt), &views)
             }
             "direct" => {
@@ -491,12 +527,17 @@ async fn agent_main() -> anyhow::Result<()> {
                     node,
                     pull,
                 })?;
-                routes = routes.merge(runtime::api::router(rt.clone(), registry));
+                let r = runtime::api::router(rt.clone(), registry);
+                node_routes = Some(r.clone());
+                routes = routes.merge(r);
                 pods::start(cfg, Some(rt), &views)
             }
             _ => pods::start::<runtime::direct::DirectRuntime>(cfg, None, &views),
         }
         .context("starting the pods reconciler")?;
+        if let (Some((listener, acceptor, _)), Some(app)) = (node_port, node_routes) {
+            tokio::spawn(keel_agent::nodeport::serve(listener, acceptor, app));
+        }
         status.add("pods", running.handle);
         status.pod_wakes = Some(running.wakes);
     }
@@ -534,6 +575,19 @@ async fn agent_main() -> anyhow::Result<()> {
     }
     tracing::info!("keel-agent stopping; pods and datapath stay as they are");
     Ok(())
+}
+
+/// `--node-port-listen`: a port, or `none`.
+fn parse_node_port(s: &str) -> Result<Option<u16>, String> {
+    match s {
+        "none" => Ok(None),
+        _ => s
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .map(Some)
+            .ok_or_else(|| format!("{s:?}: expected a port 1-65535 or none")),
+    }
 }
 
 /// A directory of `--allow-host-path`: absolute, without `..` (the check
