@@ -158,8 +158,12 @@ struct Args {
     /// 10250), on the node IP; `none` turns it off. Needs the node's own
     /// credential (a joined node) and a runtime.
     #[arg(long, alias = "server-port", env = "KEEL_NODE_PORT_LISTEN", default_value = "10250", value_parser = parse_node_port)]
-    node_port_listen: Option<u16>,
+    node_port_listen: NodePort,
 }
+
+/// `--node-port-listen`: the port, or None for `none`.
+#[derive(Debug, Clone, Copy)]
+struct NodePort(Option<u16>);
 
 /// Subcommands (the agent itself runs without one).
 #[derive(clap::Subcommand, Debug)]
@@ -339,7 +343,7 @@ async fn agent_main() -> anyhow::Result<()> {
 
     // The HTTPS port for keel-control: only with the node's own credential
     // (it signs the serving certificate) and a runtime to serve.
-    let node_port = match args.node_port_listen {
+    let node_port = match args.node_port_listen.0 {
         Some(port) if own_credential && args.runtime != "none" => {
             let addresses = vec![node_ip.to_string(), node_name.clone()];
             let (cert, key, ca) =
@@ -578,14 +582,14 @@ async fn agent_main() -> anyhow::Result<()> {
 }
 
 /// `--node-port-listen`: a port, or `none`.
-fn parse_node_port(s: &str) -> Result<Option<u16>, String> {
+fn parse_node_port(s: &str) -> Result<NodePort, String> {
     match s {
-        "none" => Ok(None),
+        "none" => Ok(NodePort(None)),
         _ => s
             .parse::<u16>()
             .ok()
             .filter(|p| *p != 0)
-            .map(Some)
+            .map(|p| NodePort(Some(p)))
             .ok_or_else(|| format!("{s:?}: expected a port 1-65535 or none")),
     }
 }
