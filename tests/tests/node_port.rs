@@ -26,32 +26,46 @@ use keel_tests::process::ControlProcess;
 /// The stand-in agent: echoes the pod and query; `follow` sends a second
 /// line later.
 fn agent_routes() -> axum::Router {
-    axum::Router::new().route(
-        "/pods/{ns}/{name}/logs",
-        get(
-            |Path((ns, name)): Path<(String, String)>, RawQuery(q): RawQuery| async move {
-                let q = q.unwrap_or_default();
-                let first = format!("{ns}/{name}?{q}\n");
-                if !q.contains("follow=true") {
-                    return Body::from(first);
-                }
-                let s = futures_util::stream::unfold(0, move |i| {
-                    let first = first.clone();
-                    async move {
-                        match i {
-                            0 => Some((Ok::<_, std::io::Error>(first), 1)),
-                            1 => {
-                                tokio::time::sleep(Duration::from_millis(300)).await;
-                                Some((Ok("later\n".to_string()), 2))
-                            }
-                            _ => None,
-                        }
+    axum::Router::new()
+        .route(
+            "/pods/{ns}/{name}/exec",
+            axum::routing::post(|body: String| async move {
+                let req: serde_json::Value = serde_json::from_str(&body).unwrap();
+                let cmd: Vec<String> = serde_json::from_value(req["command"].clone()).unwrap();
+                let code = cmd.last().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
+                axum::Json(serde_json::json!({
+                    "exitCode": code,
+                    "stdout": format!("ran {}\n", cmd.join(" ")),
+                    "stderr": "to stderr\n",
+                }))
+            }),
+        )
+        .route(
+            "/pods/{ns}/{name}/logs",
+            get(
+                |Path((ns, name)): Path<(String, String)>, RawQuery(q): RawQuery| async move {
+                    let q = q.unwrap_or_default();
+                    let first = format!("{ns}/{name}?{q}\n");
+                    if !q.contains("follow=true") {
+                        return Body::from(first);
                     }
-                });
-                Body::from_stream(s)
-            },
-        ),
-    )
+                    let s = futures_util::stream::unfold(0, move |i| {
+                        let first = first.clone();
+                        async move {
+                            match i {
+                                0 => Some((Ok::<_, std::io::Error>(first), 1)),
+                                1 => {
+                                    tokio::time::sleep(Duration::from_millis(300)).await;
+                                    Some((Ok("later\n".to_string()), 2))
+                                }
+                                _ => None,
+                            }
+                        }
+                    });
+                    Body::from_stream(s)
+                },
+            ),
+        )
 }
 
 async fn body_text(resp: hyper::Response<hyper::body::Incoming>) -> String {
@@ -63,6 +77,10 @@ async fn body_text(resp: hyper::Response<hyper::body::Incoming>) -> String {
     String::from_utf8_lossy(&b).into_owned()
 }
 
+fn code_of(e: ClientError) -> u16 {
+    code(e)
+}
+
 fn code(e: ClientError) -> u16 {
     match e {
         ClientError::Api(s) => s.code,
@@ -70,7 +88,7 @@ fn code(e: ClientError) -> u16 {
     }
 }
 
-#[tokio::test]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn logs_are_proxied_to_the_node_port_over_mtls_and_only_keel_control_gets_in() {
     let control = ControlProcess::start(&[]);
     let admin = control.client();
@@ -164,6 +182,60 @@ async fn logs_are_proxied_to_the_node_port_over_mtls_and_only_keel_control_gets_
     assert_eq!(code(e), 404);
     let e = node.get_stream(log).await.unwrap_err();
     assert_eq!(code(e), 403);
+
+    // Real kubectl: logs, and exec over its WebSocket (exit code and both
+    // streams), through the admin's kubeconfig.
+    let kubeconfig = control.data_dir().join("kubeconfig");
+    let status = std::process::Command::new(keel_tests::process::bin("keelctl"))
+        .arg("--config")
+        .arg(control.client_config_path())
+        .args(["kubeconfig", "-o"])
+        .arg(&kubeconfig)
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let kubectl = |args: &[&str]| {
+        let out = std::process::Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .arg("--cache-dir")
+            .arg(control.data_dir().join("kube-cache"))
+            .arg("--request-timeout=20s")
+            .args(args)
+            .output()
+            .expect("kubectl on PATH");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = kubectl(&["logs", "web", "--tail=2"]);
+    assert_eq!(
+        (code, out.as_str()),
+        (0, "default/web?container=c&tailLines=2\n"),
+        "{err}"
+    );
+    let (code, out, err) = kubectl(&["exec", "web", "--", "sh", "-c", "work", "7"]);
+    assert_eq!(code, 7, "{out}{err}");
+    assert_eq!(out, "ran sh -c work 7\n", "{err}");
+    assert!(err.contains("to stderr"), "{err}");
+    let (code, out, err) = kubectl(&["exec", "web", "-c", "c", "--", "true"]);
+    assert_eq!((code, out.as_str()), (0, "ran true\n"), "{err}");
+    // Not yet: stdin or a terminal, said so.
+    let (code, _, err) = kubectl(&["exec", "-i", "web", "--", "cat"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("not proxied"), "{err}");
+    // A node may not exec either.
+    let e = node
+        .request_raw(
+            HttpMethod::POST,
+            "/api/v1/namespaces/default/pods/web/exec?command=ls&stdout=true",
+            None,
+        )
+        .await
+        .unwrap_err();
+    assert_eq!(code_of(e), 403);
 
     // The port itself: keel-control's identity gets in, any other
     // certificate of the same CA (a node's) does not.

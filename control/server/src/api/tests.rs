@@ -775,7 +775,7 @@ async fn the_first_service_address_is_kept_for_default_kubernetes() {
 }
 
 #[tokio::test]
-async fn logs_need_the_cluster_ca_and_exec_says_it_is_not_proxied_yet() {
+async fn logs_and_exec_need_the_cluster_ca_and_exec_names_what_it_lacks() {
     let mut app = app();
     // This app runs without a cluster CA: it cannot dial nodes.
     let (code, body) = send(
@@ -799,9 +799,22 @@ async fn logs_need_the_cluster_ca_and_exec_says_it_is_not_proxied_yet() {
         true,
     )
     .await;
-    assert_eq!(code, StatusCode::NOT_FOUND);
+    assert_eq!(code, StatusCode::BAD_REQUEST);
     assert!(
-        body["message"].as_str().unwrap().contains("keelctl exec"),
+        body["message"].as_str().unwrap().contains("command"),
+        "{body}"
+    );
+    let (code, body) = send(
+        &mut app,
+        Method::POST,
+        "/api/v1/namespaces/default/pods/a/exec?command=ls&stdout=true",
+        None,
+        true,
+    )
+    .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert!(
+        body["message"].as_str().unwrap().contains("WebSocket"),
         "{body}"
     );
 }

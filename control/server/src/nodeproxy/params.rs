@@ -1,8 +1,8 @@
 //! Kubernetes' `PodLogOptions` from a query string: `container`, `follow`,
 //! `previous`, `tailLines`, `sinceSeconds`, `timestamps`, `limitBytes`,
 //! validated as the apiserver does (`tailLines` ≥ 0, `sinceSeconds` and
-//! `limitBytes` ≥ 1), unknown names refused, and written back as the
-//! agent's query.
+//! `limitBytes` ≥ 1), other names ignored (as the apiserver does), and
+//! written back as the agent's query.
 
 use std::collections::HashMap;
 
@@ -42,12 +42,13 @@ pub fn log_query(q: &HashMap<String, String>) -> Result<String, String> {
             }
             "tailLines" => out.push(format!("{k}={}", number(k, v, 0)?)),
             "sinceSeconds" | "limitBytes" => out.push(format!("{k}={}", number(k, v, 1)?)),
-            // kubectl sends these; the agent answers what it has.
-            "insecureSkipTLSVerifyBackend" | "pretty" => {}
             "sinceTime" => {
                 return Err("sinceTime: not supported; use sinceSeconds".into());
             }
-            other => return Err(format!("unknown parameter {other:?}")),
+            // Others (kubectl's `timeout`, `pretty`,
+            // `insecureSkipTLSVerifyBackend`) are ignored, as the
+            // apiserver ignores query parameters it does not know.
+            _ => {}
         }
     }
     Ok(out.join("&"))
@@ -92,7 +93,6 @@ mod tests {
         assert!(e.contains("follow"), "{e}");
         let e = log_query(&q(&[("container", "a&b=c")])).unwrap_err();
         assert!(e.contains("container"), "{e}");
-        let e = log_query(&q(&[("bogus", "1")])).unwrap_err();
-        assert!(e.contains("bogus"), "{e}");
+        assert_eq!(log_query(&q(&[("timeout", "20s")])).unwrap(), "");
     }
 }
