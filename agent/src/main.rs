@@ -342,25 +342,13 @@ async fn agent_main() -> anyhow::Result<()> {
     tracing::info!(node = %node_name, %node_ip, server = %client.server(), "keel-agent starting");
 
     // The HTTPS port for keel-control: only with the node's own credential
-    // (it signs the serving certificate) and a runtime to serve.
+    // (keel-control signs its serving certificate) and a runtime to serve.
     let node_port = match args.node_port_listen.0 {
         Some(port) if own_credential && args.runtime != "none" => {
-            let addresses = vec![node_ip.to_string(), node_name.clone()];
-            let (cert, key, ca) =
-                keel_agent::nodeport::request(&client, &node_name, &addresses).await?;
-            let serving = keel_api::client::Identity::from_pem(cert.as_bytes(), key.as_bytes())?;
-            let acceptor = keel_agent::nodeport::acceptor(serving.clone(), &ca)?;
             let listener = tokio::net::TcpListener::bind((node_ip, port))
                 .await
                 .with_context(|| format!("--node-port-listen: binding {node_ip}:{port}"))?;
-            tokio::spawn(keel_agent::nodeport::renew_periodically(
-                client.clone(),
-                serving,
-                node_name.clone(),
-                addresses,
-            ));
-            tracing::info!(%node_ip, port, "node port for keel-control (logs, exec)");
-            Some((listener, acceptor, port))
+            Some((listener, port))
         }
         Some(_) => {
             tracing::info!("node port off: it needs a joined node's own credential and a runtime");
@@ -369,7 +357,7 @@ async fn agent_main() -> anyhow::Result<()> {
         None => None,
     };
     let mut facts = NodeFacts::detect(&node_name, node_ip);
-    facts.agent_port = node_port.as_ref().map(|(_, _, port)| *port);
+    facts.agent_port = node_port.as_ref().map(|(_, port)| *port);
     let (conditions_tx, conditions) = tokio::sync::watch::channel(Vec::new());
     tokio::spawn(sync::register::run(
         client.clone(),
@@ -539,8 +527,14 @@ async fn agent_main() -> anyhow::Result<()> {
             _ => pods::start::<runtime::direct::DirectRuntime>(cfg, None, &views),
         }
         .context("starting the pods reconciler")?;
-        if let (Some((listener, acceptor, _)), Some(app)) = (node_port, node_routes) {
-            tokio::spawn(keel_agent::nodeport::serve(listener, acceptor, app));
+        if let (Some((listener, _)), Some(app)) = (node_port, node_routes) {
+            tokio::spawn(keel_agent::nodeport::start(
+                client.clone(),
+                node_name.clone(),
+                vec![node_ip.to_string(), node_name.clone()],
+                listener,
+                app,
+            ));
         }
         status.add("pods", running.handle);
         status.pod_wakes = Some(running.wakes);

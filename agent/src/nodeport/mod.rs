@@ -141,6 +141,39 @@ pub async fn serve(listener: TcpListener, acceptor: TlsAcceptor, app: Router) {
     }
 }
 
+/// Gets the serving certificate (retrying while keel-control cannot be
+/// reached: a node starts and keeps its pods without it), then serves
+/// `app` on `listener` and keeps the certificate renewed.
+pub async fn start(
+    client: Client,
+    node: String,
+    addresses: Vec<String>,
+    listener: TcpListener,
+    app: Router,
+) {
+    let mut wait = std::time::Duration::from_secs(1);
+    let (serving, acceptor) = loop {
+        let got = async {
+            let (cert, key, ca) = request(&client, &node, &addresses).await?;
+            let serving = Identity::from_pem(cert.as_bytes(), key.as_bytes())?;
+            let acceptor = acceptor(serving.clone(), &ca)?;
+            anyhow::Ok((serving, acceptor))
+        }
+        .await;
+        match got {
+            Ok(x) => break x,
+            Err(e) => {
+                tracing::warn!(node, error = %format!("{e:#}"), retry_s = wait.as_secs(), "node port: no serving certificate yet");
+                tokio::time::sleep(wait).await;
+                wait = (wait * 2).min(std::time::Duration::from_secs(30));
+            }
+        }
+    };
+    tracing::info!(node, addr = ?listener.local_addr().ok(), "node port for keel-control (logs, exec)");
+    tokio::spawn(renew_periodically(client, serving, node, addresses));
+    serve(listener, acceptor, app).await
+}
+
 /// Renews the serving certificate in `serving` when a third of its life
 /// is left, as the node's client certificate is.
 pub async fn renew_periodically(
