@@ -10,6 +10,7 @@ pub mod join;
 pub mod lb;
 pub mod memory;
 pub mod net;
+pub mod nodeport;
 pub mod pods;
 pub mod private;
 pub mod reconcile;

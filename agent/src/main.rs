@@ -154,7 +154,16 @@ struct Args {
     /// search domains and servers pods' resolv.conf inherit.
     #[arg(long, default_value = "/etc/resolv.conf")]
     resolv_conf: PathBuf,
+    /// The HTTPS port keel-control proxies logs and exec to (the kubelet's
+    /// 10250), on the node IP; `none` turns it off. Needs the node's own
+    /// credential (a joined node) and a runtime.
+    #[arg(long, alias = "server-port", env = "KEEL_NODE_PORT_LISTEN", default_value = "10250", value_parser = parse_node_port)]
+    node_port_listen: NodePort,
 }
+
+/// `--node-port-listen`: the port, or None for `none`.
+#[derive(Debug, Clone, Copy)]
+struct NodePort(Option<u16>);
 
 /// Subcommands (the agent itself runs without one).
 #[derive(clap::Subcommand, Debug)]
@@ -332,7 +341,23 @@ async fn agent_main() -> anyhow::Result<()> {
         .with_context(|| format!("creating {} (0700)", args.data_dir.display()))?;
     tracing::info!(node = %node_name, %node_ip, server = %client.server(), "keel-agent starting");
 
-    let facts = NodeFacts::detect(&node_name, node_ip);
+    // The HTTPS port for keel-control: only with the node's own credential
+    // (keel-control signs its serving certificate) and a runtime to serve.
+    let node_port = match args.node_port_listen.0 {
+        Some(port) if own_credential && args.runtime != "none" => {
+            let listener = tokio::net::TcpListener::bind((node_ip, port))
+                .await
+                .with_context(|| format!("--node-port-listen: binding {node_ip}:{port}"))?;
+            Some((listener, port))
+        }
+        Some(_) => {
+            tracing::info!("node port off: it needs a joined node's own credential and a runtime");
+            None
+        }
+        None => None,
+    };
+    let mut facts = NodeFacts::detect(&node_name, node_ip);
+    facts.agent_port = node_port.as_ref().map(|(_, port)| *port);
     let (conditions_tx, conditions) = tokio::sync::watch::channel(Vec::new());
     tokio::spawn(sync::register::run(
         client.clone(),
@@ -427,6 +452,7 @@ async fn agent_main() -> anyhow::Result<()> {
             records: args.data_dir.join("sandboxes"),
         };
         let registry = runtime::api::Registry::default();
+        let mut node_routes = None;
         let cfg = pods::PodsConfig {
             status: std::sync::Arc::new(client.clone()),
             node_name: node_name.clone(),
@@ -481,7 +507,9 @@ async fn agent_main() -> anyhow::Result<()> {
                         pull,
                     },
                 )?;
-                routes = routes.merge(runtime::api::router(rt.clone(), registry));
+                let r = runtime::api::router(rt.clone(), registry);
+                node_routes = Some(r.clone());
+                routes = routes.merge(r);
                 pods::start(cfg, Some(rt), &views)
             }
             "direct" => {
@@ -491,12 +519,23 @@ async fn agent_main() -> anyhow::Result<()> {
                     node,
                     pull,
                 })?;
-                routes = routes.merge(runtime::api::router(rt.clone(), registry));
+                let r = runtime::api::router(rt.clone(), registry);
+                node_routes = Some(r.clone());
+                routes = routes.merge(r);
                 pods::start(cfg, Some(rt), &views)
             }
             _ => pods::start::<runtime::direct::DirectRuntime>(cfg, None, &views),
         }
         .context("starting the pods reconciler")?;
+        if let (Some((listener, _)), Some(app)) = (node_port, node_routes) {
+            tokio::spawn(keel_agent::nodeport::start(
+                client.clone(),
+                node_name.clone(),
+                vec![node_ip.to_string(), node_name.clone()],
+                listener,
+                app,
+            ));
+        }
         status.add("pods", running.handle);
         status.pod_wakes = Some(running.wakes);
     }
@@ -534,6 +573,19 @@ async fn agent_main() -> anyhow::Result<()> {
     }
     tracing::info!("keel-agent stopping; pods and datapath stay as they are");
     Ok(())
+}
+
+/// `--node-port-listen`: a port, or `none`.
+fn parse_node_port(s: &str) -> Result<NodePort, String> {
+    match s {
+        "none" => Ok(NodePort(None)),
+        _ => s
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .map(|p| NodePort(Some(p)))
+            .ok_or_else(|| format!("{s:?}: expected a port 1-65535 or none")),
+    }
 }
 
 /// A directory of `--allow-host-path`: absolute, without `..` (the check

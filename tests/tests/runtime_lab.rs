@@ -265,10 +265,36 @@ fn deployment_runs_ready_replaced_and_survives_its_agent_on(runtime: &str) {
         assert!(body.ends_with(&format!("{}\n", p.metadata.name)), "{body}");
     }
 
-    // keelctl logs and exec, through the pod's agent.
+    // keelctl logs through keel-control, which asks the agent's HTTPS
+    // port (advertised on the Node); exec through the pod's agent.
+    let node: keel_api::Node =
+        block_on(guard.0.client().unwrap().get("", &pods[1].spec.node_name)).unwrap();
+    let port = node
+        .status
+        .daemon_endpoints
+        .as_ref()
+        .and_then(|d| d.kubelet_endpoint.as_ref())
+        .map(|e| e.port);
+    assert_eq!(port, Some(10250), "{:?}", node.status);
     let (code, out, err) = keelctl(&name, &["logs", &pods[1].metadata.name]);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("listening on :8080"), "{out}");
+    let (code, out, err) = keelctl(
+        &name,
+        &[
+            "logs",
+            "--tail",
+            "1",
+            "--timestamps",
+            &pods[1].metadata.name,
+        ],
+    );
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(
+        out.starts_with("20") && out.contains('T') && out.contains("Z "),
+        "{out}"
+    );
     let (code, out, err) = keelctl(
         &name,
         &[

@@ -76,3 +76,14 @@ fn production_defaults_and_their_off_switches() {
         "{e}"
     );
 }
+
+#[test]
+fn node_port_defaults_to_10250_and_none_turns_it_off() {
+    assert_eq!(parse(&[]).unwrap().node_port_listen.0, Some(10250));
+    let a = parse(&["--node-port-listen", "none"]).unwrap();
+    assert_eq!(a.node_port_listen.0, None);
+    let a = parse(&["--server-port", "11250"]).unwrap();
+    assert_eq!(a.node_port_listen.0, Some(11250));
+    let e = parse(&["--node-port-listen", "0"]).unwrap_err();
+    assert!(e.to_string().contains("1-65535 or none"), "{e}");
+}

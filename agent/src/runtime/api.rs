@@ -1,9 +1,11 @@
 //! The runtime's routes on the agent's local socket, for `keelctl logs` and
 //! `keelctl exec`:
 //!
-//! - `GET /pods/{namespace}/{name}/logs?container=C&follow=true&previous=true`:
-//!   the container's log lines (CRI records joined back into lines); with
-//!   `follow`, new lines as they are written, until the client goes away.
+//! - `GET /pods/{namespace}/{name}/logs?container=C&follow=true&previous=true`
+//!   (and Kubernetes' `tailLines`, `sinceSeconds`, `timestamps`,
+//!   `limitBytes`): the container's log lines (CRI records joined back into
+//!   lines); with `follow`, new lines as they are written, until the client
+//!   goes away.
 //! - `POST /pods/{namespace}/{name}/exec` with `{"container": C,
 //!   "command": [...], "timeoutSeconds": N}`: runs the command in the
 //!   container and answers `{"exitCode", "stdout", "stderr"}`.
@@ -51,6 +53,15 @@ struct LogQuery {
     follow: bool,
     #[serde(default)]
     previous: bool,
+    /// Kubernetes' `tailLines`, `sinceSeconds`, `timestamps`, `limitBytes`.
+    #[serde(default, rename = "tailLines")]
+    tail_lines: Option<usize>,
+    #[serde(default, rename = "sinceSeconds")]
+    since_seconds: Option<u64>,
+    #[serde(default)]
+    timestamps: bool,
+    #[serde(default, rename = "limitBytes")]
+    limit_bytes: Option<usize>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -149,33 +160,42 @@ async fn logs_handler<R: PodRuntime + Clone>(
         Err(r) => return r,
     };
     let path = o.log.clone();
-    let lines = {
+    let entries = {
         let p = path.clone();
-        tokio::task::spawn_blocking(move || logs::read_lines(&p, LOG_KEEP))
+        tokio::task::spawn_blocking(move || logs::read_entries(&p, LOG_KEEP))
             .await
             .ok()
             .and_then(Result::ok)
             .unwrap_or_default()
     };
-    let mut text = lines.join("\n");
-    if !text.is_empty() {
-        text.push('\n');
-    }
+    let since = q
+        .since_seconds
+        .map(|s| logs::timestamp(std::time::SystemTime::now() - Duration::from_secs(s)));
+    let text = logs::select(
+        &entries,
+        &logs::Selection {
+            tail: q.tail_lines,
+            since,
+            timestamps: q.timestamps,
+            limit: q.limit_bytes,
+        },
+    );
     if !q.follow {
         return text.into_response();
     }
-    Body::from_stream(follow(path, text)).into_response()
+    Body::from_stream(follow(path, text, q.timestamps)).into_response()
 }
 
 /// The text so far, then whatever is appended to the file, polled.
 fn follow(
     path: PathBuf,
     first: String,
+    timestamps: bool,
 ) -> impl futures_util::Stream<Item = Result<String, std::io::Error>> {
     let start = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
     futures_util::stream::unfold(
         (Some(first), start, path),
-        |(first, mut offset, path)| async move {
+        move |(first, mut offset, path)| async move {
             if let Some(f) = first {
                 return Some((Ok(f), (None, offset, path)));
             }
@@ -197,10 +217,15 @@ fn follow(
                         .lines()
                         .filter_map(logs::parse)
                         .map(|r| {
-                            if r.partial {
-                                r.text
+                            let t = if timestamps {
+                                format!("{} ", r.time)
                             } else {
-                                format!("{}\n", r.text)
+                                String::new()
+                            };
+                            if r.partial {
+                                format!("{t}{}", r.text)
+                            } else {
+                                format!("{t}{}\n", r.text)
                             }
                         })
                         .collect();

@@ -163,6 +163,14 @@ impl LogWriter {
 /// The records of a log file and its rotated predecessors, oldest first,
 /// joined back into lines (partials merged), as `kubectl logs` prints them.
 pub fn read_lines(path: &Path, keep: usize) -> io::Result<Vec<String>> {
+    Ok(read_entries(path, keep)?
+        .into_iter()
+        .map(|(_, text)| text)
+        .collect())
+}
+
+/// Like [`read_lines`], each line with the time of its first record.
+pub fn read_entries(path: &Path, keep: usize) -> io::Result<Vec<(String, String)>> {
     let mut files: Vec<PathBuf> = (1..=keep.max(1))
         .rev()
         .map(|i| PathBuf::from(format!("{}.{i}", path.display())))
@@ -171,22 +179,68 @@ pub fn read_lines(path: &Path, keep: usize) -> io::Result<Vec<String>> {
     files.push(path.to_path_buf());
     let mut out = Vec::new();
     let mut cur = String::new();
+    let mut time: Option<String> = None;
     for f in files {
         let Ok(file) = File::open(&f) else { continue };
         for line in io::BufReader::new(file).lines() {
             let line = line?;
             if let Some(r) = parse(&line) {
+                let t = time.get_or_insert(r.time);
                 cur.push_str(&r.text);
                 if !r.partial {
-                    out.push(std::mem::take(&mut cur));
+                    out.push((std::mem::take(t), std::mem::take(&mut cur)));
+                    time = None;
                 }
             }
         }
     }
     if !cur.is_empty() {
-        out.push(cur);
+        out.push((time.unwrap_or_default(), cur));
     }
     Ok(out)
+}
+
+/// What `kubectl logs` asks for besides the container: the last
+/// `tail` lines, only those written since `since` (an RFC 3339 nano time,
+/// as records carry it), each prefixed with its time when `timestamps`,
+/// at most `limit` bytes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Selection {
+    pub tail: Option<usize>,
+    pub since: Option<String>,
+    pub timestamps: bool,
+    pub limit: Option<usize>,
+}
+
+/// The text of `entries` as `sel` selects it. Pure.
+pub fn select(entries: &[(String, String)], sel: &Selection) -> String {
+    let recent: Vec<&(String, String)> = entries
+        .iter()
+        .filter(|(t, _)| sel.since.as_ref().is_none_or(|s| t.as_str() >= s.as_str()))
+        .collect();
+    let skip = sel
+        .tail
+        .map(|n| recent.len().saturating_sub(n))
+        .unwrap_or(0);
+    let mut out = String::new();
+    for (t, text) in &recent[skip..] {
+        if sel.timestamps {
+            out.push_str(t);
+            out.push(' ');
+        }
+        out.push_str(text);
+        out.push('\n');
+    }
+    if let Some(limit) = sel.limit
+        && out.len() > limit
+    {
+        let mut end = limit;
+        while !out.is_char_boundary(end) {
+            end -= 1;
+        }
+        out.truncate(end);
+    }
+    out
 }
 
 #[cfg(test)]

@@ -6,7 +6,9 @@ use std::{collections::BTreeMap, net::Ipv4Addr, time::Duration};
 use keel_api::{
     Node, ObjectMeta, Quantity, Time,
     client::{Client, ClientError},
-    node::{NodeAddress, NodeSpec, NodeStatus, NodeSystemInfo},
+    node::{
+        DaemonEndpoint, NodeAddress, NodeDaemonEndpoints, NodeSpec, NodeStatus, NodeSystemInfo,
+    },
 };
 
 use crate::reconcile::backoff::{CONTROL, Retry};
@@ -22,6 +24,9 @@ pub struct NodeFacts {
     pub max_pods: u64,
     pub kernel_version: String,
     pub os_image: String,
+    /// The agent's HTTPS port for keel-control, advertised as the Node's
+    /// `status.daemonEndpoints.kubeletEndpoint.port` (None: off).
+    pub agent_port: Option<u16>,
 }
 
 impl NodeFacts {
@@ -68,6 +73,7 @@ impl NodeFacts {
             max_pods: 110,
             kernel_version,
             os_image,
+            agent_port: None,
         }
     }
 
@@ -103,6 +109,9 @@ impl NodeFacts {
                 operating_system: "linux".into(),
                 container_runtime_version: format!("keel://{}", env!("CARGO_PKG_VERSION")),
                 kubelet_version: format!("keel-agent/{}", env!("CARGO_PKG_VERSION")),
+            }),
+            daemon_endpoints: self.agent_port.map(|port| NodeDaemonEndpoints {
+                kubelet_endpoint: Some(DaemonEndpoint { port }),
             }),
         }
     }

@@ -1,7 +1,10 @@
-//! `keelctl logs POD [-c C] [-f] [--previous]` and `keelctl exec POD [-c C]
-//! -- CMD…`: like kubectl, but straight to the agent of the pod's node over
-//! its local socket (root only): the agent's data dir on this machine, or a
-//! lab node's with `--lab NAME`.
+//! `keelctl logs POD [-c C] [-f] [--previous] [--tail N] [--since D]
+//! [--timestamps]`: like kubectl, through keel-control's
+//! `pods/NAME/log` (which asks the agent of the pod's node over its HTTPS
+//! port), or with `--local` straight to the agent's local socket (root
+//! only). `keelctl exec POD [-c C] -- CMD…`: through the agent's local
+//! socket: the agent's data dir on this machine, or a lab node's with
+//! `--lab NAME`.
 
 use std::{
     io::{Read, Write},
@@ -25,6 +28,93 @@ pub struct Target {
     /// The agent's local API socket (when not using --lab).
     #[arg(long, default_value = "/var/lib/keel/agent/agent.sock")]
     pub agent_socket: PathBuf,
+}
+
+/// kubectl's log selection flags.
+#[derive(Args, Debug)]
+pub struct Select {
+    /// Only the last N lines (-1: all).
+    #[arg(long, default_value_t = -1, allow_negative_numbers = true)]
+    pub tail: i64,
+    /// Only lines newer than this (5s, 2m, 3h).
+    #[arg(long, value_parser = humantime::parse_duration)]
+    pub since: Option<Duration>,
+    /// Each line with its time (RFC 3339).
+    #[arg(long)]
+    pub timestamps: bool,
+    /// At most this many bytes.
+    #[arg(long)]
+    pub limit_bytes: Option<u64>,
+}
+
+impl Default for Select {
+    fn default() -> Self {
+        Self {
+            tail: -1,
+            since: None,
+            timestamps: false,
+            limit_bytes: None,
+        }
+    }
+}
+
+/// The `pods/NAME/log` query kubectl would send. Pure.
+pub fn log_query(container: Option<&str>, follow: bool, previous: bool, s: &Select) -> String {
+    let mut q = Vec::new();
+    if let Some(c) = container {
+        q.push(format!("container={}", encode(c)));
+    }
+    if follow {
+        q.push("follow=true".into());
+    }
+    if previous {
+        q.push("previous=true".into());
+    }
+    if s.tail >= 0 {
+        q.push(format!("tailLines={}", s.tail));
+    }
+    if let Some(d) = s.since {
+        // Kubernetes counts whole seconds, at least one.
+        q.push(format!("sinceSeconds={}", d.as_secs().max(1)));
+    }
+    if s.timestamps {
+        q.push("timestamps=true".into());
+    }
+    if let Some(n) = s.limit_bytes {
+        q.push(format!("limitBytes={n}"));
+    }
+    q.join("&")
+}
+
+/// `keelctl logs` through keel-control.
+pub async fn logs_through_control(
+    client: &Client,
+    ns: &str,
+    t: &Target,
+    follow: bool,
+    previous: bool,
+    select: &Select,
+) -> anyhow::Result<ExitCode> {
+    use http_body_util::BodyExt;
+    let q = log_query(t.container.as_deref(), follow, previous, select);
+    let mut path = format!(
+        "/api/v1/namespaces/{}/pods/{}/log",
+        encode(ns),
+        encode(&t.pod)
+    );
+    if !q.is_empty() {
+        path = format!("{path}?{q}");
+    }
+    let mut body = client.get_stream(&path).await?.into_body();
+    let mut out = std::io::stdout().lock();
+    while let Some(frame) = body.frame().await {
+        let frame = frame.with_context(|| format!("reading the logs of pod {ns}/{}", t.pod))?;
+        if let Some(data) = frame.data_ref() {
+            out.write_all(data)?;
+            out.flush()?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn encode(s: &str) -> String {
@@ -175,4 +265,24 @@ pub async fn exec(
         Ok(ExitCode::from(code.clamp(0, 255) as u8))
     })
     .await?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kubectl_s_log_flags_become_its_query() {
+        assert_eq!(log_query(None, false, false, &Select::default()), "");
+        let s = Select {
+            tail: 0,
+            since: Some(Duration::from_millis(1500)),
+            timestamps: true,
+            limit_bytes: Some(10),
+        };
+        assert_eq!(
+            log_query(Some("web"), true, true, &s),
+            "container=web&follow=true&previous=true&tailLines=0&sinceSeconds=1&timestamps=true&limitBytes=10"
+        );
+    }
 }

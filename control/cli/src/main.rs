@@ -102,7 +102,8 @@ enum Command {
     /// A node's host routing (BPF or kernel), through its agent's local socket.
     #[command(subcommand)]
     Net(net::NetCommand),
-    /// Print a container's logs (through the agent of the pod's node).
+    /// Print a container's logs (through keel-control, which asks the
+    /// agent of the pod's node; `--local` for the agent's local socket).
     Logs {
         #[command(flatten)]
         target: logs::Target,
@@ -112,6 +113,12 @@ enum Command {
         /// The previous run of the container (after a restart).
         #[arg(short = 'p', long)]
         previous: bool,
+        #[command(flatten)]
+        select: logs::Select,
+        /// Straight to the agent's local socket (root, on the pod's node or
+        /// with --lab) instead of through keel-control.
+        #[arg(long)]
+        local: bool,
     },
     /// Run a command in a container (through the agent of the pod's node).
     Exec {
@@ -152,6 +159,18 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             target,
             follow,
             previous,
+            select,
+            local: false,
+        } => {
+            logs::logs_through_control(&cli.conn.client()?, &ns, &target, follow, previous, &select)
+                .await
+        }
+        Command::Logs {
+            target,
+            follow,
+            previous,
+            select: _,
+            local: true,
         } => {
             logs::logs(
                 &cli.conn.client()?,

@@ -11,6 +11,7 @@ pub mod bootstrap;
 pub mod config;
 pub mod controllers;
 pub mod kubernetes_service;
+pub mod nodeproxy;
 pub mod pki;
 pub mod server;
 pub mod store;

@@ -99,7 +99,12 @@ pub async fn serve(
                 },
             );
             let conn = hyper::server::conn::http1::Builder::new();
-            if let Err(e) = conn.serve_connection(TokioIo::new(tls), service).await {
+            // Upgrades: exec's WebSocket.
+            if let Err(e) = conn
+                .serve_connection(TokioIo::new(tls), service)
+                .with_upgrades()
+                .await
+            {
                 tracing::debug!(%peer, error = %e, "connection ended with an error");
             }
         });

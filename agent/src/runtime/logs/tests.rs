@@ -54,3 +54,57 @@ fn rotates_by_size_and_reads_back_in_order() {
     assert!(nums.windows(2).all(|w| w[1] == w[0] + 1), "{nums:?}");
     assert!(lines.len() < 20, "oldest lines rotated away");
 }
+
+fn entries() -> Vec<(String, String)> {
+    (1..=4)
+        .map(|i| (format!("2026-01-01T00:00:0{i}.000000000Z"), format!("l{i}")))
+        .collect()
+}
+
+#[test]
+fn select_applies_tail_since_timestamps_and_limit() {
+    let e = entries();
+    assert_eq!(select(&e, &Selection::default()), "l1\nl2\nl3\nl4\n");
+    let tail = Selection {
+        tail: Some(2),
+        ..Default::default()
+    };
+    assert_eq!(select(&e, &tail), "l3\nl4\n");
+    let zero = Selection {
+        tail: Some(0),
+        ..Default::default()
+    };
+    assert_eq!(select(&e, &zero), "");
+    let since = Selection {
+        since: Some("2026-01-01T00:00:03.000000000Z".into()),
+        timestamps: true,
+        ..Default::default()
+    };
+    assert_eq!(
+        select(&e, &since),
+        "2026-01-01T00:00:03.000000000Z l3\n2026-01-01T00:00:04.000000000Z l4\n"
+    );
+    let limit = Selection {
+        limit: Some(4),
+        ..Default::default()
+    };
+    assert_eq!(select(&e, &limit), "l1\nl");
+}
+
+#[test]
+fn read_entries_keeps_each_line_s_first_time() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("0.log");
+    fs::write(
+        &path,
+        "2026-01-01T00:00:01.000000000Z stdout P ab\n2026-01-01T00:00:02.000000000Z stdout F cd\n2026-01-01T00:00:03.000000000Z stderr F ef\n",
+    )
+    .unwrap();
+    assert_eq!(
+        read_entries(&path, 1).unwrap(),
+        vec![
+            ("2026-01-01T00:00:01.000000000Z".into(), "abcd".into()),
+            ("2026-01-01T00:00:03.000000000Z".into(), "ef".into())
+        ]
+    );
+}

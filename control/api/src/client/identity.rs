@@ -82,3 +82,11 @@ impl ResolvesClientCert for Resolver {
         true
     }
 }
+
+/// The same replaceable certificate presented by a server (a node's agent
+/// port renews its serving certificate this way).
+impl rustls::server::ResolvesServerCert for Identity {
+    fn resolve(&self, _hello: rustls::server::ClientHello<'_>) -> Option<Arc<CertifiedKey>> {
+        Some(self.0.read().expect("identity lock").clone())
+    }
+}

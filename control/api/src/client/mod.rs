@@ -250,6 +250,32 @@ impl Client {
             })?
     }
 
+    /// A GET whose body is streamed (logs, `follow`): the response once its
+    /// head arrived (non-2xx becomes ClientError::Api); the body is read by
+    /// the caller for as long as it wants, with no overall timeout.
+    pub async fn get_stream(
+        &self,
+        path: &str,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, ClientError> {
+        let resp = tokio::time::timeout(REQUEST_TIMEOUT, self.send(Method::GET, path, None))
+            .await
+            .map_err(|_| ClientError::Timeout {
+                path: path.into(),
+                secs: REQUEST_TIMEOUT.as_secs(),
+            })??;
+        let status = resp.status();
+        if status.is_success() {
+            return Ok(resp);
+        }
+        let bytes = tokio::time::timeout(REQUEST_TIMEOUT, resp.into_body().collect())
+            .await
+            .ok()
+            .and_then(Result::ok)
+            .map(|b| b.to_bytes())
+            .unwrap_or_default();
+        Err(ClientError::Api(Box::new(status_from(status, &bytes))))
+    }
+
     async fn request<T: serde::de::DeserializeOwned>(
         &self,
         method: Method,

@@ -51,6 +51,51 @@ pub struct NodeStatus {
     pub addresses: Vec<NodeAddress>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_info: Option<NodeSystemInfo>,
+    /// The agent's HTTPS port keel-control proxies logs and exec to (the
+    /// kubelet's `kubeletEndpoint`, 10250 by default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daemon_endpoints: Option<NodeDaemonEndpoints>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeDaemonEndpoints {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kubelet_endpoint: Option<DaemonEndpoint>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DaemonEndpoint {
+    #[serde(rename = "Port")]
+    pub port: u16,
+}
+
+impl Node {
+    /// `host:port` of the node's agent HTTPS port: its InternalIP (else
+    /// its first address) and the advertised kubelet endpoint port.
+    pub fn agent_endpoint(&self) -> Option<String> {
+        let port = self
+            .status
+            .daemon_endpoints
+            .as_ref()?
+            .kubelet_endpoint
+            .as_ref()?
+            .port;
+        if port == 0 {
+            return None;
+        }
+        let addr = self
+            .status
+            .addresses
+            .iter()
+            .find(|a| a.type_ == "InternalIP")
+            .or_else(|| self.status.addresses.first())?;
+        Some(match addr.address.parse::<std::net::IpAddr>() {
+            Ok(std::net::IpAddr::V6(v6)) => format!("[{v6}]:{port}"),
+            _ => format!("{}:{port}", addr.address),
+        })
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

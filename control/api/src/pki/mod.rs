@@ -23,6 +23,14 @@ pub const CLUSTER_INFO_PATH: &str = "/keel/v1/cluster-info";
 pub const BOOTSTRAP_TOKENS_PATH: &str = "/keel/v1/bootstrap-tokens";
 /// A bootstrap token or a node's current certificate: sign a node CSR.
 pub const NODE_CERTIFICATES_PATH: &str = "/keel/v1/node-certificates";
+/// A node's current certificate: sign the serving CSR of its agent's HTTPS
+/// port (Kubernetes' `kubernetes.io/kubelet-serving` signer).
+pub const NODE_SERVING_CERTIFICATES_PATH: &str = "/keel/v1/node-serving-certificates";
+/// The user of keel-control's own client certificate, the only client a
+/// node's agent port accepts (Kubernetes' apiserver-kubelet-client).
+pub const CONTROL_CLIENT_USER: &str = "keel-control";
+/// The group of keel-control's client certificate.
+pub const CONTROL_CLIENT_GROUP: &str = "keel:control";
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum PkiError {
@@ -230,12 +238,36 @@ pub struct NodeCertificateRequest {
     pub csr_pem: String,
 }
 
+/// `POST /keel/v1/node-serving-certificates`: a serving certificate for
+/// the node's name and these addresses (IPs or DNS names).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct NodeServingCertificateRequest {
+    pub node_name: String,
+    pub csr_pem: String,
+    #[serde(default)]
+    pub addresses: Vec<String>,
+}
+
 /// The answer: the node's certificate and the CA that signed it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct NodeCertificate {
     pub cert_pem: String,
     pub ca_pem: String,
+}
+
+/// The subject of a DER certificate as Kubernetes' x509 authenticator
+/// reads it: the CN (user) and the O values (groups).
+pub fn subject(cert_der: &[u8]) -> Option<(String, Vec<String>)> {
+    let (_, cert) = x509_parser::parse_x509_certificate(cert_der).ok()?;
+    let s = cert.subject();
+    let user = s.iter_common_name().next()?.as_str().ok()?.to_string();
+    let groups = s
+        .iter_organization()
+        .filter_map(|o| o.as_str().ok().map(str::to_string))
+        .collect();
+    Some((user, groups))
 }
 
 #[cfg(test)]

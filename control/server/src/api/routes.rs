@@ -60,17 +60,27 @@ pub(super) fn add(router: Routes, kind: &'static KindInfo) -> Routes {
     }
 }
 
-/// A pod's streaming subresources, which keel-control does not serve yet
-/// (they need a way to each node's agent): a 404 saying what to use.
+/// A pod's streaming subresources: `log` and `exec` proxied to the pod's
+/// node (`crate::nodeproxy`); the others, which keel-control does not serve
+/// yet, a 404 saying what to use.
 pub(super) fn not_proxied(router: Routes) -> Routes {
-    ["log", "exec", "attach", "portforward"]
+    let router = router
+        .route(
+            "/api/v1/namespaces/{ns}/pods/{name}/log",
+            get(crate::nodeproxy::pod_log),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/pods/{name}/exec",
+            get(crate::nodeproxy::pod_exec).post(crate::nodeproxy::pod_exec),
+        );
+    ["attach", "portforward"]
         .into_iter()
         .fold(router, |r, sub| {
             r.route(
                 &format!("/api/v1/namespaces/{{ns}}/pods/{{name}}/{sub}"),
                 any(move || {
                     std::future::ready(ApiError::not_found(format!(
-                        "pods/{sub}: keel-control does not proxy logs, exec, attach or port-forward to nodes yet; use `keelctl logs` or `keelctl exec`"
+                        "pods/{sub}: keel-control does not proxy attach or port-forward to nodes yet"
                     )))
                 }),
             )

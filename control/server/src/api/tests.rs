@@ -775,8 +775,9 @@ async fn the_first_service_address_is_kept_for_default_kubernetes() {
 }
 
 #[tokio::test]
-async fn logs_and_exec_say_they_are_not_proxied_yet_and_what_to_use() {
+async fn logs_and_exec_need_the_cluster_ca_and_exec_names_what_it_lacks() {
     let mut app = app();
+    // This app runs without a cluster CA: it cannot dial nodes.
     let (code, body) = send(
         &mut app,
         Method::GET,
@@ -787,10 +788,10 @@ async fn logs_and_exec_say_they_are_not_proxied_yet_and_what_to_use() {
     .await;
     assert_eq!(code, StatusCode::NOT_FOUND);
     assert!(
-        body["message"].as_str().unwrap().contains("keelctl logs"),
+        body["message"].as_str().unwrap().contains("cluster CA"),
         "{body}"
     );
-    let (code, _) = send(
+    let (code, body) = send(
         &mut app,
         Method::POST,
         "/api/v1/namespaces/default/pods/a/exec",
@@ -798,7 +799,24 @@ async fn logs_and_exec_say_they_are_not_proxied_yet_and_what_to_use() {
         true,
     )
     .await;
-    assert_eq!(code, StatusCode::NOT_FOUND);
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert!(
+        body["message"].as_str().unwrap().contains("command"),
+        "{body}"
+    );
+    let (code, body) = send(
+        &mut app,
+        Method::POST,
+        "/api/v1/namespaces/default/pods/a/exec?command=ls&stdout=true",
+        None,
+        true,
+    )
+    .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert!(
+        body["message"].as_str().unwrap().contains("WebSocket"),
+        "{body}"
+    );
 }
 
 #[tokio::test]

@@ -31,7 +31,8 @@ use axum::{
 };
 use keel_api::pki::{
     BOOTSTRAP_TOKENS_PATH, BootstrapToken, CLUSTER_INFO_PATH, ClusterInfo, NODE_CERTIFICATES_PATH,
-    NodeCertificate, NodeCertificateRequest, TokenInfo, TokenList, TokenRequest,
+    NODE_SERVING_CERTIFICATES_PATH, NodeCertificate, NodeCertificateRequest,
+    NodeServingCertificateRequest, TokenInfo, TokenList, TokenRequest,
 };
 
 use self::{store::BootstrapStore, tokens::TokenRecord};
@@ -51,6 +52,9 @@ pub struct Join {
     pub ca: Arc<ClusterCa>,
     pub store: BootstrapStore,
     pub node_cert_lifetime: Duration,
+    /// keel-control's client certificate for nodes' agent ports (logs,
+    /// exec); `None` when it could not be issued.
+    pub dialer: Option<crate::nodeproxy::NodeDialer>,
 }
 
 impl Join {
@@ -148,6 +152,7 @@ pub fn routes() -> Router<Arc<AppState>> {
             delete(delete_token),
         )
         .route(NODE_CERTIFICATES_PATH, post(sign_node))
+        .route(NODE_SERVING_CERTIFICATES_PATH, post(sign_node_serving))
 }
 
 fn join_of(app: &AppState) -> Result<&Join, ApiError> {
@@ -337,6 +342,66 @@ async fn sign_node(
         .ca
         .sign_node(&req.csr_pem, &req.node_name, join.node_cert_lifetime, now)
         .map_err(|e| ApiError::new(422, "Invalid", e.to_string()))?;
+    Ok(Json(NodeCertificate {
+        cert_pem,
+        ca_pem: join.ca.cert_pem.clone(),
+    }))
+}
+
+/// The serving certificate of a node's agent port, for the node itself
+/// (its current client certificate): its name and the addresses it asks
+/// for, each an IP address or a DNS name.
+async fn sign_node_serving(
+    State(app): State<Arc<AppState>>,
+    peer: Option<axum::Extension<PeerCert>>,
+    body: Bytes,
+) -> Result<Json<NodeCertificate>, ApiError> {
+    let join = join_of(&app)?;
+    let req: NodeServingCertificateRequest = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("node serving certificate request: {e}")))?;
+    let invalid = |m: String| ApiError::new(422, "Invalid", m);
+    keel_api::validate::dns1123_subdomain(&req.node_name).map_err(|e| {
+        invalid(format!(
+            "node serving certificate request: nodeName {:?}: {e}",
+            req.node_name
+        ))
+    })?;
+    for (i, a) in req.addresses.iter().enumerate() {
+        if a.parse::<std::net::IpAddr>().is_err() {
+            keel_api::validate::dns1123_subdomain(a).map_err(|e| {
+                invalid(format!(
+                    "node serving certificate request: addresses[{i}] {a:?}: neither an IP address nor a DNS name: {e}"
+                ))
+            })?;
+        }
+    }
+    let unauthorized = |m: String| ApiError::new(401, "Unauthorized", m);
+    let Some(axum::Extension(peer)) = peer else {
+        return Err(unauthorized(
+            "a node serving certificate needs the node's own client certificate".into(),
+        ));
+    };
+    match join.user_of(&peer).map_err(unauthorized)? {
+        User::Node(n) if n == req.node_name => {}
+        other => {
+            return Err(ApiError::forbidden(format!(
+                "User {:?} cannot get a serving certificate for node {:?}: a node gets only its own",
+                other.name(),
+                req.node_name
+            )));
+        }
+    }
+    let cert_pem = join
+        .ca
+        .sign_node_serving(
+            &req.csr_pem,
+            &req.node_name,
+            &req.addresses,
+            join.node_cert_lifetime,
+            SystemTime::now(),
+        )
+        .map_err(|e| invalid(e.to_string()))?;
+    tracing::info!(node = %req.node_name, addresses = ?req.addresses, "node serving certificate signed");
     Ok(Json(NodeCertificate {
         cert_pem,
         ca_pem: join.ca.cert_pem.clone(),

@@ -260,6 +260,83 @@ impl ClusterCa {
             .map_err(rc(format!("signing node {node}'s certificate")))?;
         Ok(cert.pem())
     }
+
+    /// Signs the serving CSR of a node's agent port: only its public key
+    /// is taken; subject `CN=system:node:<node>, O=system:nodes`, SANs the
+    /// node's name and `addresses` (IPs or DNS names), server auth only
+    /// (Kubernetes' kubelet-serving certificates).
+    pub fn sign_node_serving(
+        &self,
+        csr_pem: &str,
+        node: &str,
+        addresses: &[String],
+        lifetime: Duration,
+        now: SystemTime,
+    ) -> Result<String, PkiError> {
+        let csr =
+            CertificateSigningRequestParams::from_pem(csr_pem).map_err(|e| PkiError::Csr {
+                node: node.into(),
+                reason: format!("not a valid PKCS#10 request in PEM: {e}"),
+            })?;
+        let mut names = vec![node.to_string()];
+        names.extend(addresses.iter().filter(|a| *a != node).cloned());
+        let mut params = CertificateParams::new(names).map_err(|e| PkiError::Csr {
+            node: node.into(),
+            reason: format!("addresses: {e}"),
+        })?;
+        params
+            .distinguished_name
+            .push(DnType::CommonName, keel_api::pki::node_user(node));
+        params
+            .distinguished_name
+            .push(DnType::OrganizationName, keel_api::pki::NODES_GROUP);
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        params.not_before = offset(now - backdate(lifetime));
+        params.not_after = offset(now + lifetime);
+        params.serial_number = Some(serial(now));
+        params.use_authority_key_identifier_extension = true;
+        let signed = CertificateSigningRequestParams {
+            params,
+            public_key: csr.public_key,
+        };
+        let cert = signed
+            .signed_by(&self.issuer)
+            .map_err(rc(format!("signing node {node}'s serving certificate")))?;
+        Ok(cert.pem())
+    }
+
+    /// keel-control's own client certificate and key (PEM), with which it
+    /// dials nodes' agent ports: `CN=keel-control, O=keel:control`, client
+    /// auth only.
+    pub fn issue_control_client(
+        &self,
+        lifetime: Duration,
+        now: SystemTime,
+    ) -> Result<(String, String), PkiError> {
+        let key = KeyPair::generate().map_err(rc("generating keel-control's client key"))?;
+        let mut params = CertificateParams::default();
+        params
+            .distinguished_name
+            .push(DnType::CommonName, keel_api::pki::CONTROL_CLIENT_USER);
+        params.distinguished_name.push(
+            DnType::OrganizationName,
+            keel_api::pki::CONTROL_CLIENT_GROUP,
+        );
+        params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
+        params.not_before = offset(now - backdate(lifetime));
+        params.not_after = offset(now + lifetime);
+        params.serial_number = Some(serial(now));
+        params.use_authority_key_identifier_extension = true;
+        let cert = params
+            .signed_by(&key, &self.issuer)
+            .map_err(rc("signing keel-control's client certificate"))?;
+        Ok((cert.pem(), key.serialize_pem()))
+    }
 }
 
 #[cfg(test)]

@@ -196,3 +196,63 @@ fn node_certificates_name_the_node_whatever_the_csr_asks() {
     );
     let _ = SocketAddr::from(([127, 0, 0, 1], 1));
 }
+
+#[test]
+fn node_serving_certificates_name_the_node_and_its_addresses_for_server_auth() {
+    let ca = ClusterCa::generate(SystemTime::now()).unwrap();
+    let key = rcgen::KeyPair::generate().unwrap();
+    let mut params = rcgen::CertificateParams::new(vec!["evil".into()]).unwrap();
+    params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "keel-control");
+    let csr = params.serialize_request(&key).unwrap().pem().unwrap();
+    let now = SystemTime::now();
+    let pem = ca
+        .sign_node_serving(
+            &csr,
+            "node-1",
+            &["10.0.0.7".into(), "node-1".into()],
+            Duration::from_secs(3600),
+            now,
+        )
+        .unwrap();
+    let der: rustls_pki_types::CertificateDer =
+        rustls_pki_types::pem::PemObject::from_pem_slice(pem.as_bytes()).unwrap();
+    let peer = PeerCert::parse(der.as_ref()).unwrap();
+    assert_eq!(peer.user, "system:node:node-1");
+    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).unwrap();
+    let sans: Vec<String> = cert
+        .subject_alternative_name()
+        .unwrap()
+        .unwrap()
+        .value
+        .general_names
+        .iter()
+        .map(|n| format!("{n}"))
+        .collect();
+    assert_eq!(sans.len(), 2, "{sans:?}");
+    assert!(sans.iter().any(|s| s == "DNSName(node-1)"), "{sans:?}");
+    assert!(
+        sans.iter().any(|s| s == "IPAddress(0a:00:00:07)"),
+        "{sans:?}"
+    );
+    let eku = cert.extended_key_usage().unwrap().unwrap().value;
+    assert!(eku.server_auth && !eku.client_auth);
+}
+
+#[test]
+fn keel_control_s_client_certificate_is_its_own_identity() {
+    let ca = ClusterCa::generate(SystemTime::now()).unwrap();
+    let (pem, key) = ca
+        .issue_control_client(Duration::from_secs(3600), SystemTime::now())
+        .unwrap();
+    assert!(key.contains("PRIVATE KEY"));
+    let der: rustls_pki_types::CertificateDer =
+        rustls_pki_types::pem::PemObject::from_pem_slice(pem.as_bytes()).unwrap();
+    let peer = PeerCert::parse(der.as_ref()).unwrap();
+    assert_eq!(peer.user, keel_api::pki::CONTROL_CLIENT_USER);
+    assert_eq!(peer.groups, [keel_api::pki::CONTROL_CLIENT_GROUP]);
+    let (_, cert) = x509_parser::parse_x509_certificate(der.as_ref()).unwrap();
+    let eku = cert.extended_key_usage().unwrap().unwrap().value;
+    assert!(eku.client_auth && !eku.server_auth);
+}

@@ -1,0 +1,208 @@
+//! Proxying a pod's streaming subresources to the agent of its node, as
+//! Kubernetes' apiserver does to the kubelet: `GET …/pods/NAME/log` goes
+//! to the node's HTTPS port (its InternalIP and the advertised
+//! `status.daemonEndpoints.kubeletEndpoint.port`) over mTLS: keel-control
+//! presents its own client certificate (`CN=keel-control`) and trusts only
+//! the cluster CA. Who may ask is decided before (`crate::authz`: the
+//! admin; nodes may not).
+//!
+//! `…/pods/NAME/exec` is a WebSocket in Kubernetes' channel protocol
+//! ([`exec`]).
+//!
+//! - [`params`]: Kubernetes' log parameters, validated, turned into the
+//!   agent's query (pure).
+
+pub mod exec;
+pub mod params;
+
+use std::{collections::HashMap, sync::Arc};
+
+use axum::{
+    body::Body,
+    extract::{
+        Path, Query, RawQuery, State,
+        ws::{Message, WebSocketUpgrade},
+    },
+    response::{IntoResponse, Response},
+};
+use keel_api::client::{Client, ClientConfig, Identity};
+
+use crate::api::{AppState, error::ApiError};
+
+/// keel-control's credential for nodes' agent ports.
+pub struct NodeDialer {
+    pub identity: Identity,
+    pub ca_pem: String,
+}
+
+impl NodeDialer {
+    fn client(&self, endpoint: &str) -> Result<Client, ApiError> {
+        Client::new(&ClientConfig {
+            server: format!("https://{endpoint}"),
+            token: String::new(),
+            ca_pem: Some(self.ca_pem.clone().into_bytes()),
+            identity: Some(self.identity.clone()),
+        })
+        .map_err(|e| ApiError::new(500, "InternalError", e.to_string()))
+    }
+}
+
+fn encode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The agent endpoint of the node running `ns/name`.
+fn endpoint(app: &AppState, ns: &str, name: &str) -> Result<String, ApiError> {
+    let state = app.store.snapshot();
+    let pod = state
+        .pods
+        .get(&format!("{ns}/{name}"))
+        .ok_or_else(|| ApiError::not_found(format!("pods \"{name}\" not found")))?;
+    let node = &pod.spec.node_name;
+    if node.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "pod {ns}/{name} is not scheduled to a node yet"
+        )));
+    }
+    let n = state.nodes.get(node).ok_or_else(|| {
+        ApiError::not_found(format!("pod {ns}/{name}: its node {node} has no Node"))
+    })?;
+    n.agent_endpoint().ok_or_else(|| {
+        ApiError::new(
+            503,
+            "ServiceUnavailable",
+            format!(
+                "pod {ns}/{name}: node {node} advertises no agent port (status.daemonEndpoints.kubeletEndpoint); is its keel-agent joined, with a runtime and --node-port-listen?"
+            ),
+        )
+    })
+}
+
+fn dialer<'a>(app: &'a AppState, sub: &str) -> Result<&'a NodeDialer, ApiError> {
+    app.join
+        .as_ref()
+        .and_then(|j| j.dialer.as_ref())
+        .ok_or_else(|| {
+            ApiError::not_found(format!(
+                "pods/{sub}: keel-control runs without its cluster CA, so it cannot reach nodes"
+            ))
+        })
+}
+
+/// `GET /api/v1/namespaces/NS/pods/NAME/log`.
+pub async fn pod_log(
+    State(app): State<Arc<AppState>>,
+    Path((ns, name)): Path<(String, String)>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, ApiError> {
+    let dialer = dialer(&app, "log")?;
+    let query =
+        params::log_query(&q).map_err(|e| ApiError::bad_request(format!("pods/log: {e}")))?;
+    let endpoint = endpoint(&app, &ns, &name)?;
+    let path = format!("/pods/{}/{}/logs?{query}", encode(&ns), encode(&name));
+    let resp = dialer
+        .client(&endpoint)?
+        .get_stream(&path)
+        .await
+        .map_err(|e| match e {
+            keel_api::client::ClientError::Api(s) => ApiError::new(
+                s.code,
+                if s.code == 404 {
+                    "NotFound"
+                } else {
+                    "BadRequest"
+                },
+                format!("pod {ns}/{name}: {}", s.message.trim()),
+            ),
+            other => ApiError::new(
+                502,
+                "InternalError",
+                format!("pod {ns}/{name}: reaching its node's agent at {endpoint}: {other}"),
+            ),
+        })?;
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, "text/plain")],
+        Body::new(resp.into_body()),
+    )
+        .into_response())
+}
+
+/// `GET|POST /api/v1/namespaces/NS/pods/NAME/exec` (a WebSocket upgrade).
+pub async fn pod_exec(
+    State(app): State<Arc<AppState>>,
+    Path((ns, name)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+    ws: Result<WebSocketUpgrade, axum::extract::ws::rejection::WebSocketUpgradeRejection>,
+) -> Result<Response, ApiError> {
+    let p = exec::parse(q.as_deref().unwrap_or(""))
+        .map_err(|e| ApiError::bad_request(format!("pods/exec: {e}")))?;
+    if p.stdin || p.tty {
+        return Err(ApiError::bad_request(format!(
+            "pod {ns}/{name}: exec with stdin or a terminal (-i, -t) is not proxied by keel-control yet; run the command without them"
+        )));
+    }
+    let Ok(ws) = ws else {
+        return Err(ApiError::bad_request(
+            "pods/exec: keel-control streams exec over a WebSocket (v5.channel.k8s.io or v4.channel.k8s.io); SPDY is not supported",
+        ));
+    };
+    let endpoint = endpoint(&app, &ns, &name)?;
+    let client = dialer(&app, "exec")?.client(&endpoint)?;
+    let path = format!("/pods/{}/{}/exec", encode(&ns), encode(&name));
+    let body = serde_json::to_vec(&serde_json::json!({
+        "container": p.container,
+        "command": p.command,
+        "timeoutSeconds": 25,
+    }))
+    .expect("exec request serializes");
+    let ws = ws.protocols(exec::PROTOCOLS);
+    Ok(ws
+        .on_upgrade(move |mut socket| async move {
+            let answer = client
+                .request_raw(keel_api::client::HttpMethod::POST, &path, Some(body))
+                .await;
+            let status = match answer
+                .map_err(|e| format!("pod {ns}/{name}: {e}"))
+                .and_then(|b| {
+                    serde_json::from_slice::<serde_json::Value>(&b)
+                        .map_err(|e| format!("pod {ns}/{name}: the agent's exec answer: {e}"))
+                }) {
+                Ok(r) => {
+                    for (channel, key, wanted) in [
+                        (exec::STDOUT, "stdout", p.stdout),
+                        (exec::STDERR, "stderr", p.stderr),
+                    ] {
+                        let text = r[key].as_str().unwrap_or_default();
+                        if wanted && !text.is_empty() {
+                            let m = Message::Binary(exec::frame(channel, text.as_bytes()).into());
+                            if socket.send(m).await.is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    exec::status(r["exitCode"].as_i64().unwrap_or(1) as i32)
+                }
+                Err(e) => exec::failure(&e),
+            };
+            let status = serde_json::to_vec(&status).expect("status serializes");
+            let _ = socket
+                .send(Message::Binary(exec::frame(exec::ERROR, &status).into()))
+                .await;
+            // A normal closure (1000): client-go reads the error stream to
+            // its end and takes any other close as an error.
+            let _ = socket
+                .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                    code: axum::extract::ws::close_code::NORMAL,
+                    reason: "".into(),
+                })))
+                .await;
+        })
+        .into_response())
+}
