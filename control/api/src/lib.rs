@@ -24,11 +24,11 @@ pub mod vpc;
 
 // The modules' own paths, which the agent, the CLI and the tests name
 // (`keel_api::pod::Container`, `keel_api::validate::dns1123_subdomain`).
-pub use kinds::{config_map, deployment, endpoints, node, pod, secret, service};
+pub use kinds::{config_map, deployment, endpoints, event, node, pod, secret, service};
 pub use primitives::{quantity, selector, validate};
 pub use resource::meta;
 
-pub use kinds::{ConfigMap, Deployment, Endpoints, Node, Pod, Secret, Service};
+pub use kinds::{ConfigMap, Deployment, Endpoints, Event, Node, Pod, Secret, Service};
 pub use primitives::{
     FieldError, FieldSelector, IntOrString, LabelSelector, Protocol, Quantity, Selector,
 };

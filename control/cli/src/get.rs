@@ -177,6 +177,7 @@ fn table(kind: Kind, objects: &[AnyObject], wide: bool, with_ns: bool) -> String
         Kind::Deployment => vec!["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
         Kind::ConfigMap => vec!["NAME", "DATA", "AGE"],
         Kind::Secret => vec!["NAME", "TYPE", "DATA", "AGE"],
+        Kind::Event => vec!["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
     };
     if wide {
         header.extend(match kind {
@@ -186,6 +187,7 @@ fn table(kind: Kind, objects: &[AnyObject], wide: bool, with_ns: bool) -> String
             Kind::Endpoints => vec![],
             Kind::Deployment => vec!["CONTAINERS", "IMAGES", "SELECTOR"],
             Kind::ConfigMap | Kind::Secret => vec![],
+            Kind::Event => vec!["SOURCE", "FIRST SEEN", "COUNT", "NAME"],
         });
     }
     if with_ns {
@@ -335,6 +337,27 @@ fn table(kind: Kind, objects: &[AnyObject], wide: bool, with_ns: bool) -> String
                 s.entries().len().to_string(),
                 age(obj),
             ],
+            AnyObject::Event(e) => {
+                let now = std::time::SystemTime::now();
+                let mut r = vec![
+                    e.last_seen_column(now),
+                    e.type_.clone(),
+                    e.reason.clone(),
+                    e.object_column(),
+                    e.message.trim().to_string(),
+                ];
+                if wide {
+                    r.push(e.source_column());
+                    r.push(
+                        e.first_seen()
+                            .map(|t| short_age(t.elapsed()))
+                            .unwrap_or_else(|| "<unknown>".into()),
+                    );
+                    r.push(e.count.to_string());
+                    r.push(name);
+                }
+                r
+            }
             AnyObject::Deployment(d) => {
                 let mut r = vec![
                     name,

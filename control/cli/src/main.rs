@@ -283,8 +283,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Describe { kind, name } => {
             let kind = connect::parse_kind(&kind)?;
-            let obj = cli.conn.client()?.get_any(kind, &ns, &name).await?;
+            let client = cli.conn.client()?;
+            let obj = client.get_any(kind, &ns, &name).await?;
             print!("{}", describe::describe(&obj));
+            if matches!(kind, keel_api::Kind::Pod | keel_api::Kind::Node) {
+                // As kubectl: the object's events, found by field selector.
+                let (events_ns, selector) = describe::events_query(&obj);
+                let events = client
+                    .list::<keel_api::Event>(
+                        &events_ns,
+                        &keel_api::client::ListParams::fields(selector),
+                    )
+                    .await?
+                    .items;
+                print!(
+                    "{}",
+                    describe::events_section(&events, std::time::SystemTime::now())
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

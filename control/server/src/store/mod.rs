@@ -415,6 +415,7 @@ fn apply(
             AnyObject::Deployment(o) => create(state, ctx, o, batch, events),
             AnyObject::ConfigMap(o) => create(state, ctx, o, batch, events),
             AnyObject::Secret(o) => create(state, ctx, o, batch, events),
+            AnyObject::Event(o) => create(state, ctx, o, batch, events),
         },
         WriteOp::Update { obj, status } => match obj {
             AnyObject::Node(o) => update(state, ctx, o, status, batch, events),
@@ -424,6 +425,7 @@ fn apply(
             AnyObject::Deployment(o) => update(state, ctx, o, status, batch, events),
             AnyObject::ConfigMap(o) => update(state, ctx, o, status, batch, events),
             AnyObject::Secret(o) => update(state, ctx, o, status, batch, events),
+            AnyObject::Event(o) => update(state, ctx, o, status, batch, events),
         },
         WriteOp::Bind {
             namespace,
@@ -669,6 +671,7 @@ fn delete(
         Obj::Deployment(o) => Obj::Deployment(with_rv::<Deployment>(&o, &rev)),
         Obj::ConfigMap(o) => Obj::ConfigMap(with_rv::<keel_api::ConfigMap>(&o, &rev)),
         Obj::Secret(o) => Obj::Secret(with_rv::<keel_api::Secret>(&o, &rev)),
+        Obj::Event(o) => Obj::Event(with_rv::<keel_api::Event>(&o, &rev)),
     };
     record(state, EventType::Deleted, gone.clone(), batch, events);
     Ok(gone)
