@@ -949,3 +949,91 @@ async fn pod_fields_keel_now_implements_are_kept_without_a_warning() {
         "password"
     );
 }
+
+#[tokio::test]
+async fn events_are_stored_listed_by_involved_object_and_shown_as_kubectl_shows_them() {
+    let mut app = app();
+    let events = "/api/v1/namespaces/default/events";
+    let ev = |name: &str, pod: &str, reason: &str| {
+        json!({"metadata": {"name": name},
+               "involvedObject": {"kind": "Pod", "namespace": "default", "name": pod, "uid": format!("uid-{pod}")},
+               "reason": reason, "message": format!("{reason} {pod}"), "type": "Normal",
+               "source": {"component": "kubelet", "host": "node-1"}})
+    };
+    for (name, pod, reason) in [
+        ("a.1", "web", "Scheduled"),
+        ("a.2", "web", "Pulled"),
+        ("b.1", "db", "Pulled"),
+    ] {
+        let (code, body) = send(
+            &mut app,
+            Method::POST,
+            events,
+            Some(ev(name, pod, reason)),
+            true,
+        )
+        .await;
+        assert_eq!(code, StatusCode::CREATED, "{body}");
+        // Filled on create as Kubernetes' recorder fills them.
+        assert_eq!(body["count"], 1, "{body}");
+        assert!(body["firstTimestamp"].is_string(), "{body}");
+        assert_eq!(body["firstTimestamp"], body["lastTimestamp"]);
+    }
+    // An event about a pod in another namespace is refused naming the field.
+    let mut bad = ev("c.1", "web", "Pulled");
+    bad["involvedObject"]["namespace"] = json!("other");
+    let (code, body) = send(&mut app, Method::POST, events, Some(bad), true).await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(message(body).contains("involvedObject.namespace"));
+
+    // kubectl describe's query: the object's events only.
+    let sel = "involvedObject.name=web,involvedObject.namespace=default,involvedObject.kind=Pod,involvedObject.uid=uid-web";
+    let (code, body) = send(
+        &mut app,
+        Method::GET,
+        &format!("{events}?fieldSelector={sel}"),
+        None,
+        true,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let reasons: Vec<&str> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["Scheduled", "Pulled"]);
+    let (_, body) = send(
+        &mut app,
+        Method::GET,
+        "/api/v1/events?fieldSelector=reason%3DPulled",
+        None,
+        true,
+    )
+    .await;
+    assert_eq!(body["items"].as_array().unwrap().len(), 2, "{body}");
+
+    // kubectl get events' Table.
+    let t = table_of(&mut app, events).await;
+    let names: Vec<&str> = t["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["priority"] == 0)
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Last Seen", "Type", "Reason", "Object", "Message"]);
+    let row = t["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["cells"][9] == "a.1")
+        .unwrap();
+    assert_eq!(row["cells"][1], "Normal");
+    assert_eq!(row["cells"][2], "Scheduled");
+    assert_eq!(row["cells"][3], "pod/web");
+    assert_eq!(row["cells"][5], "kubelet, node-1");
+    assert_eq!(row["cells"][6], "Scheduled web");
+    assert_eq!(row["cells"][8], "1");
+}
