@@ -1,5 +1,5 @@
 //! keel's API: Kubernetes-shaped objects (`Node`, `Pod`, `Service`,
-//! `Endpoints`, `Deployment`, `ConfigMap`, `Secret`), their validation, label and field selectors,
+//! `Endpoints`, `Deployment`, `ConfigMap`, `Secret`, `Event`), their validation, label and field selectors,
 //! and the HTTP client the agent, the CLI and the tests use.
 //!
 //! Layers, bottom up; a module uses only the layers below its own (and, in
@@ -13,11 +13,14 @@
 //! 4. [`served`]: the closed set of kinds ([`Kind`], [`AnyObject`],
 //!    [`with_object!`]) and the table of how each is served.
 //! 5. [`client`]: the HTTP client.
+//! 6. [`recorder`]: recording Events (aggregated, rate-limited, never
+//!    blocking), through the client or any other [`recorder::Sink`].
 
 pub mod client;
 pub mod kinds;
 pub mod pki;
 pub mod primitives;
+pub mod recorder;
 pub mod resource;
 pub mod served;
 pub mod vpc;
