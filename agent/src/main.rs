@@ -332,6 +332,13 @@ async fn agent_main() -> anyhow::Result<()> {
         .with_context(|| format!("creating {} (0700)", args.data_dir.display()))?;
     tracing::info!(node = %node_name, %node_ip, server = %client.server(), "keel-agent starting");
 
+    // Events as the kubelet records them (component `kubelet`, this node).
+    let events = keel_api::recorder::Recorder::spawn(client.clone(), "kubelet", &node_name);
+    events.normal(
+        keel_agent::sync::register::node_reference(&node_name),
+        "Starting",
+        "Starting kubelet.",
+    );
     let facts = NodeFacts::detect(&node_name, node_ip);
     let (conditions_tx, conditions) = tokio::sync::watch::channel(Vec::new());
     tokio::spawn(sync::register::run(
@@ -339,6 +346,7 @@ async fn agent_main() -> anyhow::Result<()> {
         facts,
         args.heartbeat_interval,
         conditions,
+        events.clone(),
     ));
     tokio::spawn(keel_agent::memory::trim_periodically());
     let views = sync::start(
@@ -437,6 +445,7 @@ async fn agent_main() -> anyhow::Result<()> {
             registry: registry.clone(),
             lifecycle: Default::default(),
             client: Some(client.clone()),
+            events: events.clone(),
         };
         let root = args.runtime_root.clone().unwrap_or_else(|| {
             args.data_dir

@@ -271,8 +271,15 @@ pub fn events_query(obj: &AnyObject) -> (String, String) {
         format!("involvedObject.namespace={}", m.namespace),
         format!("involvedObject.kind={}", obj.kind().info().name),
     ];
-    if !m.uid.is_empty() {
-        sel.push(format!("involvedObject.uid={}", m.uid));
+    // As kubectl: a Node's events carry its name as uid (the kubelet's
+    // node reference), so that is what is asked for.
+    let uid = if obj.kind() == keel_api::Kind::Node {
+        &m.name
+    } else {
+        &m.uid
+    };
+    if !uid.is_empty() {
+        sel.push(format!("involvedObject.uid={uid}"));
     }
     (m.namespace.clone(), sel.join(","))
 }
