@@ -60,6 +60,9 @@ enum Command {
         /// Field selector, e.g. spec.nodeName=node-1.
         #[arg(long)]
         field_selector: Option<String>,
+        /// After listing, print each change as it happens (one kind, no name).
+        #[arg(short = 'w', long)]
+        watch: bool,
     },
     /// Delete objects: by kind and names, by kind and label selector, or
     /// those in files (`-f FILE|DIR`).
@@ -175,6 +178,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             all_namespaces,
             selector,
             field_selector,
+            watch,
         } => {
             // Several kinds at once (`get deploy,svc,pods`), one after
             // the other, as kubectl does.
@@ -193,6 +197,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 field_selector,
             };
             let client = cli.conn.client()?;
+            if watch {
+                anyhow::ensure!(
+                    kinds.len() == 1 && name.is_none(),
+                    "-w watches one kind, without a name (got {kind})"
+                );
+                anyhow::ensure!(
+                    matches!(opts.output, get::Output::Table | get::Output::Wide),
+                    "-w prints tables (-o wide or the default)"
+                );
+                return get::watch(&client, kinds[0], &ns, &opts).await;
+            }
             let mut code = ExitCode::SUCCESS;
             for (i, kind) in kinds.into_iter().enumerate() {
                 if i > 0 && matches!(opts.output, get::Output::Table | get::Output::Wide) {
