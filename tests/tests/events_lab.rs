@@ -1,0 +1,245 @@
+//! Events end to end in the lab (one node, the runtime on, an image from a
+//! registry on the node's loopback): a pod's Scheduled, Pulling/Pulled,
+//! Created and Started events, and a failing readiness probe's Unhealthy
+//! repeats folded into one Event with count > 1, all seen through
+//! `keelctl get events`, `keelctl describe pod`, and the real kubectl's
+//! `get events` and `describe pod` (which asks by fieldSelector
+//! involvedObject.*); the node's Starting/NodeReady in `describe node`.
+
+use std::{path::PathBuf, time::Duration};
+
+use keel_api::{Event, Pod, client::ListParams};
+use keel_lab::{Bins, Lab, LabGuard, Mode, Options, Spec, block_on};
+use keel_sys::ns::NetNs;
+use keel_tests::{
+    process::bin,
+    require_root,
+    runtime::{ImageSpec, TestRegistry, build_layout},
+};
+use serde_json::json;
+
+const PORT: u16 = 5000;
+
+fn keelctl(lab: &str, args: &[&str]) -> (i32, String, String) {
+    let out = std::process::Command::new(bin("keelctl"))
+        .arg("--lab")
+        .arg(lab)
+        .args(args)
+        .output()
+        .expect("keelctl");
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+/// The pod's events, by kubectl describe's field selector.
+fn pod_events(lab: &Lab, pod: &Pod) -> Vec<Event> {
+    let c = lab.client().unwrap();
+    let sel = format!(
+        "involvedObject.name={},involvedObject.namespace=default,involvedObject.kind=Pod,involvedObject.uid={}",
+        pod.metadata.name, pod.metadata.uid
+    );
+    block_on(c.list::<Event>("default", &ListParams::fields(sel)))
+        .map(|l| l.items)
+        .unwrap_or_default()
+}
+
+fn wait<T>(what: &str, secs: u64, mut f: impl FnMut() -> Result<T, String>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        match f() {
+            Ok(v) => return v,
+            Err(last) if std::time::Instant::now() > deadline => {
+                panic!("timed out after {secs}s waiting for {what}; last: {last}")
+            }
+            Err(_) => std::thread::sleep(Duration::from_millis(200)),
+        }
+    }
+}
+
+#[test]
+fn pod_and_node_events_reach_keelctl_and_kubectl() {
+    require_root();
+    let name = format!("tev{}", std::process::id() % 100_000);
+    let spec = Spec {
+        name: name.clone(),
+        nodes: 1,
+        mode: Mode::Route,
+        segments: 1,
+    };
+    let opts = Options {
+        agent_args: vec![
+            "--runtime".into(),
+            "direct".into(),
+            "--insecure-registry".into(),
+            format!("127.0.0.1:{PORT}"),
+        ],
+        ..Default::default()
+    };
+    let bins = Bins::beside_current_exe().expect("binaries");
+    let guard = LabGuard(Lab::up(&spec, &bins, &opts).expect("lab up"));
+    let lab = &guard.0;
+    let node_ns: PathBuf = NetNs::named_path(&lab.topology().nodes[0].netns);
+    let images = tempfile::Builder::new()
+        .prefix("keel-t-images-")
+        .tempdir()
+        .unwrap();
+    let layout = build_layout(&ImageSpec::testbin("v1"), images.path());
+    let registry = TestRegistry::start_at(&node_ns, PORT, None);
+    let image = registry.push_at(&node_ns, &layout, "v1", "keel/testbin");
+
+    // A pod whose readiness probe never passes (nothing on 8081).
+    let c = lab.client().unwrap();
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "ev", "namespace": "default"},
+        "spec": {
+            "containers": [{
+                "name": "web", "image": image, "imagePullPolicy": "Always",
+                "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8081},
+                                   "periodSeconds": 1, "failureThreshold": 1}
+            }]
+        }
+    }))
+    .unwrap();
+    let pod = block_on(c.create(&pod)).expect("create pod");
+
+    let events = wait("the pod's events, Unhealthy counted twice", 120, || {
+        let evs = pod_events(lab, &pod);
+        let reasons: Vec<(String, i32)> = evs.iter().map(|e| (e.reason.clone(), e.count)).collect();
+        let has = |r: &str| evs.iter().any(|e| e.reason == r);
+        let unhealthy = evs.iter().filter(|e| e.reason == "Unhealthy").count();
+        // Counted, and lastTimestamp moved on (timestamps have seconds).
+        let counted = evs.iter().any(|e| {
+            e.reason == "Unhealthy" && e.count > 1 && e.last_timestamp > e.first_timestamp
+        });
+        if ["Scheduled", "Pulling", "Pulled", "Created", "Started"]
+            .iter()
+            .all(|r| has(r))
+            && counted
+        {
+            // Repeats of the same message are one Event, not several.
+            assert_eq!(unhealthy, 1, "{reasons:?}");
+            Ok(evs)
+        } else {
+            Err(format!("{reasons:?}"))
+        }
+    });
+    let by = |r: &str| events.iter().find(|e| e.reason == r).unwrap();
+    assert_eq!(by("Scheduled").source.component, "default-scheduler");
+    assert!(
+        by("Scheduled")
+            .message
+            .contains("Successfully assigned default/ev to node-1"),
+        "{:?}",
+        by("Scheduled")
+    );
+    let started = by("Started");
+    assert_eq!(started.source.component, "kubelet");
+    assert_eq!(started.source.host, "node-1");
+    assert_eq!(started.involved_object.field_path, "spec.containers{web}");
+    let unhealthy = by("Unhealthy");
+    assert_eq!(unhealthy.type_, "Warning");
+    assert!(
+        unhealthy.message.starts_with("Readiness probe failed"),
+        "{unhealthy:?}"
+    );
+
+    // keelctl get events and describe pod.
+    let (code, out, err) = keelctl(&name, &["get", "events"]);
+    assert_eq!(code, 0, "{err}");
+    let header: Vec<&str> = out
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
+    assert_eq!(
+        header,
+        ["LAST", "SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
+        "kubectl's columns: {out}"
+    );
+    for want in [
+        "Scheduled",
+        "Pulled",
+        "Started",
+        "Unhealthy",
+        "pod/ev",
+        "(x",
+    ] {
+        assert!(out.contains(want), "{want} in {out}");
+    }
+    let (code, out, err) = keelctl(&name, &["describe", "pod", "ev"]);
+    assert_eq!(code, 0, "{err}");
+    let events_part = out.split("Events:").nth(1).unwrap_or_default();
+    for want in [
+        "Type",
+        "Reason",
+        "From",
+        "default-scheduler",
+        "kubelet",
+        "Started container web",
+        "Readiness probe failed",
+    ] {
+        assert!(events_part.contains(want), "{want} in {out}");
+    }
+    let (code, out, err) = keelctl(&name, &["describe", "node", "node-1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("Starting kubelet."), "{out}");
+    assert!(out.contains("NodeReady"), "{out}");
+
+    // The real kubectl, from the control namespace.
+    let kubeconfig = lab.state.dir.join("test.kubeconfig");
+    let (code, _, err) = keelctl(&name, &["kubeconfig", "-o", kubeconfig.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let kubectl = |args: &[&str]| {
+        let out = lab
+            .command("control", "kubectl")
+            .unwrap()
+            .arg("--kubeconfig")
+            .arg(&kubeconfig)
+            .arg("--cache-dir")
+            .arg(lab.state.dir.join("kube-cache"))
+            .arg("--request-timeout=20s")
+            .args(args)
+            .output()
+            .expect("kubectl on PATH");
+        let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {stdout} {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        stdout
+    };
+    let out = kubectl(&["get", "events"]);
+    assert!(out.starts_with("LAST SEEN"), "{out}");
+    for want in ["Scheduled", "Started", "Unhealthy", "pod/ev"] {
+        assert!(out.contains(want), "{want} in {out}");
+    }
+    let out = kubectl(&["describe", "pod", "ev"]);
+    let events_part = out.split("Events:").nth(1).unwrap_or_default();
+    for want in [
+        "Scheduled",
+        "Pulled",
+        "Created",
+        "Started",
+        "Unhealthy",
+        "Readiness probe failed",
+    ] {
+        assert!(events_part.contains(want), "{want} in {out}");
+    }
+    let out = kubectl(&[
+        "get",
+        "events",
+        "--field-selector",
+        "reason=Unhealthy",
+        "-o",
+        "json",
+    ]);
+    let list: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let items = list["items"].as_array().unwrap();
+    assert_eq!(items.len(), 1, "{out}");
+    assert!(items[0]["count"].as_i64() > Some(1), "{out}");
+}
