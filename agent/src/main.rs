@@ -45,6 +45,10 @@ struct Args {
     /// Where the agent keeps its cache and socket.
     #[arg(long, default_value = "/var/lib/keel/agent")]
     data_dir: PathBuf,
+    /// Plain HTTP address for /healthz, /livez, /readyz and Prometheus
+    /// /metrics (like the kubelet's read-only port), or `none`.
+    #[arg(long, default_value = "127.0.0.1:10255")]
+    metrics_listen: String,
     /// How often the node posts its status.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     heartbeat_interval: Duration,
@@ -509,6 +513,7 @@ async fn agent_main() -> anyhow::Result<()> {
         status.add("pods", running.handle);
         status.pod_wakes = Some(running.wakes);
     }
+    let lb_on = cgroup_root.is_some();
     if let Some(cgroup_root) = cgroup_root {
         let lb = keel_agent::lb::start(
             keel_agent::lb::LbOptions {
@@ -528,6 +533,41 @@ async fn agent_main() -> anyhow::Result<()> {
         status.add("lb", lb.reconciler);
     }
 
+    if args.metrics_listen != "none" {
+        let addr: std::net::SocketAddr = args.metrics_listen.parse().with_context(|| {
+            format!(
+                "--metrics-listen {:?}: not HOST:PORT or none",
+                args.metrics_listen
+            )
+        })?;
+        let mut files = Vec::new();
+        if !args.cni_bin_dir.is_empty() {
+            files.push(keel_agent::health::FileCheck {
+                name: "cni-config",
+                path: args.cni_conf_dir.join(keel_agent::pods::cni::CONF_FILE),
+                why: "written once the node has a pod CIDR",
+            });
+        }
+        if lb_on {
+            files.push(keel_agent::health::FileCheck {
+                name: "lb-programs",
+                path: bpffs.join("links"),
+                why: "the LB's programs are attached through links pinned there",
+            });
+        }
+        let health = keel_agent::health::Health {
+            views: views.clone(),
+            reconcilers: status.clone(),
+            events: events.clone(),
+            files,
+        };
+        // Health is auxiliary: a taken port is said loudly, the node runs on.
+        tokio::spawn(async move {
+            if let Err(e) = keel_agent::health::serve(addr, health).await {
+                tracing::error!(error = %e, "health and metrics are not served");
+            }
+        });
+    }
     let socket = args.data_dir.join("agent.sock");
     let api = tokio::spawn({
         // Reconcilers merge their routes here.
