@@ -1037,3 +1037,76 @@ async fn events_are_stored_listed_by_involved_object_and_shown_as_kubectl_shows_
     assert_eq!(row["cells"][6], "Scheduled web");
     assert_eq!(row["cells"][8], "1");
 }
+
+#[tokio::test]
+async fn health_is_public_and_metrics_pass_promtool() {
+    let mut app = app();
+    for path in ["/healthz", "/livez", "/readyz"] {
+        let (code, _) = send(&mut app, Method::GET, path, None, false).await;
+        assert_eq!(code, StatusCode::OK, "{path}");
+    }
+    // A write, so the store has committed something.
+    let (code, _) = send(
+        &mut app,
+        Method::POST,
+        "/api/v1/namespaces/default/configmaps",
+        Some(json!({"metadata": {"name": "m"}})),
+        true,
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED);
+    let resp = app
+        .call(
+            Request::builder()
+                .uri("/metrics")
+                .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let text = String::from_utf8(
+        resp.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    for want in [
+        "keel_control_objects{kind=\"ConfigMap\"} 1",
+        "keel_control_objects{kind=\"Event\"} 0",
+        "keel_control_store_commits_total ",
+        "keel_control_store_commit_seconds_total ",
+        "keel_control_store_subscribers ",
+    ] {
+        assert!(text.contains(want), "{want} in:\n{text}");
+    }
+    assert!(
+        !text.contains("keel_control_store_commits_total 0\n"),
+        "{text}"
+    );
+    // promtool (Debian's prometheus package, which `cargo xtask setup` installs).
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool on PATH");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
