@@ -5,6 +5,10 @@
 //! `keelctl get events`, `keelctl describe pod`, and the real kubectl's
 //! `get events` and `describe pod` (which asks by fieldSelector
 //! involvedObject.*); the node's Starting/NodeReady in `describe node`.
+//! Health and metrics: keel-control's and the agent's (scraped from inside
+//! the node's namespace on `--metrics-listen`'s default 127.0.0.1:10255)
+//! `/readyz` answer 200 and their `/metrics` pass `promtool check metrics`
+//! with the expected series.
 
 use std::{path::PathBuf, time::Duration};
 
@@ -19,6 +23,55 @@ use keel_tests::{
 use serde_json::json;
 
 const PORT: u16 = 5000;
+
+/// `GET path` over plain HTTP from inside `netns`: (status line, body).
+fn http_get_in(netns: &std::path::Path, addr: &str, path: &str) -> Option<(String, String)> {
+    use std::io::{Read, Write};
+    let (addr, path) = (addr.to_string(), path.to_string());
+    NetNs::open(netns)
+        .ok()?
+        .run(move || {
+            let mut s =
+                std::net::TcpStream::connect_timeout(&addr.parse().ok()?, Duration::from_secs(3))
+                    .ok()?;
+            s.set_read_timeout(Some(Duration::from_secs(3))).ok()?;
+            write!(
+                s,
+                "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+            )
+            .ok()?;
+            let mut r = String::new();
+            s.read_to_string(&mut r).ok()?;
+            let (head, body) = r.split_once("\r\n\r\n")?;
+            Some((head.lines().next()?.to_string(), body.to_string()))
+        })
+        .ok()?
+}
+
+/// `promtool check metrics` on `text`.
+fn promtool(what: &str, text: &str) {
+    use std::io::Write;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool (Debian's prometheus package; `cargo xtask setup` installs it)");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "{what}: promtool check metrics: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
 
 fn keelctl(lab: &str, args: &[&str]) -> (i32, String, String) {
     let out = std::process::Command::new(bin("keelctl"))
@@ -190,6 +243,60 @@ fn pod_and_node_events_reach_keelctl_and_kubectl() {
     assert!(out.contains("NodeReady"), "{out}");
 
     // The real kubectl, from the control namespace.
+    // Health and metrics, keel-control's (with the admin credential) and
+    // the agent's (from inside its node's namespace).
+    let text = String::from_utf8(
+        block_on(c.request_raw(keel_api::client::HttpMethod::GET, "/metrics", None))
+            .expect("keel-control /metrics")
+            .to_vec(),
+    )
+    .unwrap();
+    for want in [
+        "keel_control_requests_total{",
+        "keel_control_objects{kind=\"Event\"}",
+        "keel_control_store_commits_total",
+        "keel_control_store_commit_seconds_total",
+        "keel_control_store_subscribers",
+    ] {
+        assert!(
+            text.contains(want),
+            "{want} in keel-control's metrics:\n{text}"
+        );
+    }
+    promtool("keel-control", &text);
+    block_on(c.request_raw(keel_api::client::HttpMethod::GET, "/readyz", None))
+        .expect("keel-control /readyz");
+    let (status, body) = wait("the agent's /readyz", 30, || {
+        match http_get_in(&node_ns, "127.0.0.1:10255", "/readyz") {
+            Some((s, b)) if s.contains(" 200 ") => Ok((s, b)),
+            other => Err(format!("{other:?}")),
+        }
+    });
+    for want in [
+        "[+]view-synced ok",
+        "[+]cni-config ok",
+        "readyz check passed",
+    ] {
+        assert!(body.contains(want), "{want} in {status}: {body}");
+    }
+    let (status, text) =
+        http_get_in(&node_ns, "127.0.0.1:10255", "/metrics").expect("agent /metrics");
+    assert!(status.contains(" 200 "), "{status}");
+    for want in [
+        "keel_agent_pods{phase=\"Running\"} 1",
+        "keel_agent_reconciler_syncs_total{reconciler=\"pods\"}",
+        "keel_agent_reconciler_sync_seconds_total{reconciler=\"pods\"}",
+        "keel_agent_view_synced 1",
+        "keel_agent_events_total{outcome=\"updated\"}",
+        "keel_agent_container_restarts_total 0",
+    ] {
+        assert!(
+            text.contains(want),
+            "{want} in the agent's metrics:\n{text}"
+        );
+    }
+    promtool("keel-agent", &text);
+
     let kubeconfig = lab.state.dir.join("test.kubeconfig");
     let (code, _, err) = keelctl(&name, &["kubeconfig", "-o", kubeconfig.to_str().unwrap()]);
     assert_eq!(code, 0, "{err}");
