@@ -66,3 +66,121 @@ async fn the_controllers_recorder_aggregates_in_the_store() {
     assert_eq!(events[0].source.component, SCHEDULER);
     assert_eq!(events[0].involved_object.name, "web");
 }
+
+#[tokio::test]
+async fn the_controllers_record_what_they_do() {
+    let s = store();
+    let tasks = crate::controllers::spawn_all(&s, &Default::default(), None);
+    let d: keel_api::Deployment = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {
+            "replicas": 1,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                         "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+        }
+    }))
+    .unwrap();
+    s.create(d).await.unwrap();
+    // No node: the pod is created, and cannot be scheduled.
+    let mut seen = Vec::new();
+    for _ in 0..300 {
+        seen = s
+            .snapshot()
+            .events
+            .values()
+            .map(|e| {
+                (
+                    e.involved_object.kind.clone(),
+                    e.reason.clone(),
+                    e.source.component.clone(),
+                    e.message.clone(),
+                )
+            })
+            .collect::<Vec<_>>();
+        if seen.iter().any(|e| e.1 == "SuccessfulCreate")
+            && seen.iter().any(|e| e.1 == "FailedScheduling")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    for t in tasks {
+        t.abort();
+    }
+    let created = seen
+        .iter()
+        .find(|e| e.1 == "SuccessfulCreate")
+        .expect("SuccessfulCreate");
+    assert_eq!(created.0, "Deployment");
+    assert_eq!(created.2, DEPLOYMENT_CONTROLLER);
+    assert!(created.3.starts_with("Created pod: web-"), "{seen:?}");
+    let failed = seen
+        .iter()
+        .find(|e| e.1 == "FailedScheduling")
+        .expect("FailedScheduling");
+    assert_eq!(failed.0, "Pod");
+    assert_eq!(failed.2, SCHEDULER);
+    assert!(failed.3.starts_with("0/0 nodes are available"), "{seen:?}");
+}
+
+#[tokio::test]
+async fn the_node_controller_records_not_ready_and_eviction() {
+    let s = store();
+    let node: keel_api::Node = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "n1"},
+        "status": {"conditions": [{"type": "Ready", "status": "True",
+            "lastHeartbeatTime": "2020-01-01T00:00:00Z", "lastTransitionTime": "2020-01-01T00:00:00Z"}]}
+    }))
+    .unwrap();
+    s.create(node).await.unwrap();
+    let pod: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "p", "namespace": "default"},
+        "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "busybox"}]}
+    }))
+    .unwrap();
+    s.create(pod).await.unwrap();
+    let cfg = crate::controllers::ControllerConfig {
+        node_monitor_period: Duration::from_millis(20),
+        ..Default::default()
+    };
+    let task = tokio::spawn(crate::controllers::nodes::run(
+        s.clone(),
+        cfg,
+        recorder(&s, NODE_CONTROLLER),
+    ));
+    let mut seen = Vec::new();
+    for _ in 0..300 {
+        seen = s
+            .snapshot()
+            .events
+            .values()
+            .map(|e| {
+                (
+                    e.involved_object.kind.clone(),
+                    e.reason.clone(),
+                    e.message.clone(),
+                )
+            })
+            .collect::<Vec<_>>();
+        if seen.iter().any(|e| e.0 == "Node" && e.1 == "NodeNotReady")
+            && seen.iter().any(|e| e.1 == "NodeControllerEviction")
+        {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    task.abort();
+    assert!(
+        seen.iter()
+            .any(|e| e.0 == "Node" && e.2 == "Node n1 status is now: NodeNotReady"),
+        "{seen:?}"
+    );
+    assert!(
+        seen.iter().any(|e| e.0 == "Pod"
+            && e.1 == "NodeControllerEviction"
+            && e.2 == "Marking for deletion Pod default/p from Node n1"),
+        "{seen:?}"
+    );
+    assert!(s.snapshot().pods.is_empty(), "the pod was evicted");
+}
