@@ -8,7 +8,8 @@
 //! Health and metrics: keel-control's and the agent's (scraped from inside
 //! the node's namespace on `--metrics-listen`'s default 127.0.0.1:10255)
 //! `/readyz` answer 200 and their `/metrics` pass `promtool check metrics`
-//! with the expected series.
+//! with the expected series. `keelctl get events -w` prints the Killing
+//! recorded when the pod is deleted.
 
 use std::{path::PathBuf, time::Duration};
 
@@ -349,4 +350,48 @@ fn pod_and_node_events_reach_keelctl_and_kubectl() {
     let items = list["items"].as_array().unwrap();
     assert_eq!(items.len(), 1, "{out}");
     assert!(items[0]["count"].as_i64() > Some(1), "{out}");
+
+    // keelctl get events -w: an event recorded after it started (the
+    // agent's Killing when the pod is deleted) arrives as a row.
+    let mut watch = std::process::Command::new(bin("keelctl"))
+        .args([
+            "--lab",
+            &name,
+            "get",
+            "events",
+            "-w",
+            "--field-selector",
+            "reason=Killing",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = watch.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        for line in std::io::BufReader::new(stdout).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    // The (empty) list first; a moment for the watch to be established,
+    // then the pod goes.
+    std::thread::sleep(Duration::from_secs(2));
+    block_on(c.delete::<Pod>("default", "ev")).expect("delete pod");
+    let deadline = std::time::Instant::now() + Duration::from_secs(40);
+    let mut lines = Vec::new();
+    let got = loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(l) if l.contains("Killing") && l.contains("pod/ev") => break true,
+            Ok(l) => lines.push(l),
+            Err(_) => break false,
+        }
+    };
+    keel_tests::process::stop_child(&mut watch, Duration::from_secs(1));
+    assert!(got, "no Killing row from get -w: {lines:?}");
 }
