@@ -23,6 +23,18 @@ pub struct Reconcilers {
 }
 
 impl Reconcilers {
+    /// Every driver's status, now.
+    pub fn statuses(&self) -> Vec<DriverStatus> {
+        self.drivers
+            .iter()
+            .map(|(n, f)| {
+                let mut s = f();
+                s.name = n.clone();
+                s
+            })
+            .collect()
+    }
+
     pub fn add<K: Ord + Clone + std::fmt::Display + Send + 'static>(
         &mut self,
         name: &str,

@@ -5,6 +5,7 @@
 pub mod api;
 pub mod bpf;
 pub mod dns;
+pub mod health;
 pub mod host;
 pub mod join;
 pub mod lb;

@@ -45,6 +45,10 @@ struct Args {
     /// Where the agent keeps its cache and socket.
     #[arg(long, default_value = "/var/lib/keel/agent")]
     data_dir: PathBuf,
+    /// Plain HTTP address for /healthz, /livez, /readyz and Prometheus
+    /// /metrics (like the kubelet's read-only port), or `none`.
+    #[arg(long, default_value = "127.0.0.1:10255")]
+    metrics_listen: String,
     /// How often the node posts its status.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     heartbeat_interval: Duration,
@@ -341,6 +345,13 @@ async fn agent_main() -> anyhow::Result<()> {
         .with_context(|| format!("creating {} (0700)", args.data_dir.display()))?;
     tracing::info!(node = %node_name, %node_ip, server = %client.server(), "keel-agent starting");
 
+    // Events as the kubelet records them (component `kubelet`, this node).
+    let events = keel_api::recorder::Recorder::spawn(client.clone(), "kubelet", &node_name);
+    events.normal(
+        keel_agent::sync::register::node_reference(&node_name),
+        "Starting",
+        "Starting kubelet.",
+    );
     // The HTTPS port for keel-control: only with the node's own credential
     // (keel-control signs its serving certificate) and a runtime to serve.
     let node_port = match args.node_port_listen.0 {
@@ -364,6 +375,7 @@ async fn agent_main() -> anyhow::Result<()> {
         facts,
         args.heartbeat_interval,
         conditions,
+        events.clone(),
     ));
     tokio::spawn(keel_agent::memory::trim_periodically());
     let views = sync::start(
@@ -463,6 +475,7 @@ async fn agent_main() -> anyhow::Result<()> {
             registry: registry.clone(),
             lifecycle: Default::default(),
             client: Some(client.clone()),
+            events: events.clone(),
         };
         let root = args.runtime_root.clone().unwrap_or_else(|| {
             args.data_dir
@@ -539,6 +552,7 @@ async fn agent_main() -> anyhow::Result<()> {
         status.add("pods", running.handle);
         status.pod_wakes = Some(running.wakes);
     }
+    let lb_on = cgroup_root.is_some();
     if let Some(cgroup_root) = cgroup_root {
         let lb = keel_agent::lb::start(
             keel_agent::lb::LbOptions {
@@ -558,6 +572,41 @@ async fn agent_main() -> anyhow::Result<()> {
         status.add("lb", lb.reconciler);
     }
 
+    if args.metrics_listen != "none" {
+        let addr: std::net::SocketAddr = args.metrics_listen.parse().with_context(|| {
+            format!(
+                "--metrics-listen {:?}: not HOST:PORT or none",
+                args.metrics_listen
+            )
+        })?;
+        let mut files = Vec::new();
+        if !args.cni_bin_dir.is_empty() {
+            files.push(keel_agent::health::FileCheck {
+                name: "cni-config",
+                path: args.cni_conf_dir.join(keel_agent::pods::cni::CONF_FILE),
+                why: "written once the node has a pod CIDR",
+            });
+        }
+        if lb_on {
+            files.push(keel_agent::health::FileCheck {
+                name: "lb-programs",
+                path: bpffs.join("links"),
+                why: "the LB's programs are attached through links pinned there",
+            });
+        }
+        let health = keel_agent::health::Health {
+            views: views.clone(),
+            reconcilers: status.clone(),
+            events: events.clone(),
+            files,
+        };
+        // Health is auxiliary: a taken port is said loudly, the node runs on.
+        tokio::spawn(async move {
+            if let Err(e) = keel_agent::health::serve(addr, health).await {
+                tracing::error!(error = %e, "health and metrics are not served");
+            }
+        });
+    }
     let socket = args.data_dir.join("agent.sock");
     let api = tokio::spawn({
         // Reconcilers merge their routes here.

@@ -29,6 +29,8 @@ const APT_PACKAGES: &[&str] = &[
     "umoci",
     "docker-registry",
     "busybox-static",
+    // `promtool check metrics` lints keel's metrics expositions in tests
+    "prometheus",
     // the cluster DNS lab test's upstream resolver
     "dnsmasq-base",
     "iperf3",

@@ -71,6 +71,8 @@ pub struct PodsConfig {
     /// Fetches the ConfigMaps and Secrets the pods reference (None: none
     /// can be fetched; every reference is missing).
     pub client: Option<keel_api::client::Client>,
+    /// Where the pods' Events go.
+    pub events: keel_api::recorder::Recorder,
 }
 
 /// A pod's worker, as the reconciler knows it.
@@ -124,6 +126,7 @@ pub fn start<R: PodRuntime + Clone>(
         slots: Arc::new(Semaphore::new(PARALLEL_CREATES)),
         lifecycle: cfg.lifecycle,
         wakes: Wakes::default(),
+        events: cfg.events,
     });
     let rt = tokio::runtime::Handle::current();
     if let Some(r) = ctx.runtime.clone() {

@@ -64,6 +64,7 @@ fn env() -> Env {
             registry: Default::default(),
             lifecycle: WorkerConfig::default(),
             client: None,
+            events: keel_api::recorder::Recorder::disabled("kubelet"),
         },
         Some(rt.clone()),
         &views,

@@ -119,6 +119,8 @@ pub struct Ctx<R> {
     pub slots: Arc<Semaphore>,
     pub lifecycle: WorkerConfig,
     pub wakes: Wakes,
+    /// Where the pods' Events go (as the kubelet, on this node).
+    pub events: keel_api::recorder::Recorder,
 }
 
 /// Runs the worker of `pod` until it is told the pod is gone.
@@ -449,7 +451,8 @@ impl<R: PodRuntime + Clone> PodWorker<R> {
                     .insert(self.key.clone(), pr.clone());
                 self.lifecycle = Some(
                     PodLifecycle::new(rt, p, pr, self.ctx.lifecycle.clone())
-                        .with_sources(self.ctx.refs.clone()),
+                        .with_sources(self.ctx.refs.clone())
+                        .with_events(self.ctx.events.clone()),
                 );
             }
         }

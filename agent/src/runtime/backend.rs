@@ -152,6 +152,10 @@ pub trait PodRuntime: Send + Sync + 'static {
     /// Makes the pod's runtime side exist (its shim); idempotent.
     fn start_pod(&self, pod: &PodRef) -> impl Future<Output = Result<(), RuntimeError>> + Send;
 
+    /// Whether `image` is in the node's image store (so `IfNotPresent`
+    /// will not pull it).
+    fn image_present(&self, image: &str) -> bool;
+
     /// Makes an image present per its pull policy, with the pod's registry
     /// credentials (from its imagePullSecrets) before the node's.
     fn ensure_image(

@@ -121,11 +121,25 @@ impl NodeFacts {
 /// task is dropped. Errors are logged and retried with backoff.
 /// `extra` carries conditions other parts of the agent report (e.g. node
 /// networking's NetworkUnavailable); a change is posted at once.
+/// The Node as the kubelet names it in its Events: the uid is the node's
+/// name (kubectl's describe node looks for exactly that).
+pub fn node_reference(name: &str) -> keel_api::endpoints::ObjectReference {
+    keel_api::endpoints::ObjectReference {
+        kind: "Node".into(),
+        name: name.into(),
+        uid: name.into(),
+        ..Default::default()
+    }
+}
+
+/// Registers the node, then posts its status every `interval` (and when
+/// `extra` conditions change), recording `NodeReady` when it becomes Ready.
 pub async fn run(
     client: Client,
     facts: NodeFacts,
     interval: Duration,
     mut extra: tokio::sync::watch::Receiver<Vec<keel_api::node::NodeCondition>>,
+    events: keel_api::recorder::Recorder,
 ) {
     let mut backoff = Retry::new(CONTROL);
     let mut node = loop {
@@ -141,6 +155,9 @@ pub async fn run(
     tracing::info!(node = %facts.name, pod_cidr = %node.spec.pod_cidr, "node registered");
     loop {
         let previous = std::mem::take(&mut node.status.conditions);
+        let was_ready = previous
+            .iter()
+            .any(|c| c.type_ == "Ready" && c.status == "True");
         node.status = facts.status();
         node.status.conditions = previous
             .into_iter()
@@ -168,6 +185,13 @@ pub async fn run(
             Ok(n) => {
                 node = n;
                 backoff.reset();
+                if !was_ready {
+                    events.normal(
+                        node_reference(&facts.name),
+                        "NodeReady",
+                        format!("Node {} status is now: NodeReady", facts.name),
+                    );
+                }
                 tokio::select! {
                     _ = tokio::time::sleep(interval) => {}
                     _ = extra.changed() => {}

@@ -1,5 +1,5 @@
 //! keel's API: Kubernetes-shaped objects (`Node`, `Pod`, `Service`,
-//! `Endpoints`, `Deployment`, `ConfigMap`, `Secret`), their validation, label and field selectors,
+//! `Endpoints`, `Deployment`, `ConfigMap`, `Secret`, `Event`), their validation, label and field selectors,
 //! and the HTTP client the agent, the CLI and the tests use.
 //!
 //! Layers, bottom up; a module uses only the layers below its own (and, in
@@ -13,22 +13,25 @@
 //! 4. [`served`]: the closed set of kinds ([`Kind`], [`AnyObject`],
 //!    [`with_object!`]) and the table of how each is served.
 //! 5. [`client`]: the HTTP client.
+//! 6. [`recorder`]: recording Events (aggregated, rate-limited, never
+//!    blocking), through the client or any other [`recorder::Sink`].
 
 pub mod client;
 pub mod kinds;
 pub mod pki;
 pub mod primitives;
+pub mod recorder;
 pub mod resource;
 pub mod served;
 pub mod vpc;
 
 // The modules' own paths, which the agent, the CLI and the tests name
 // (`keel_api::pod::Container`, `keel_api::validate::dns1123_subdomain`).
-pub use kinds::{config_map, deployment, endpoints, node, pod, secret, service};
+pub use kinds::{config_map, deployment, endpoints, event, node, pod, secret, service};
 pub use primitives::{quantity, selector, validate};
 pub use resource::meta;
 
-pub use kinds::{ConfigMap, Deployment, Endpoints, Node, Pod, Secret, Service};
+pub use kinds::{ConfigMap, Deployment, Endpoints, Event, Node, Pod, Secret, Service};
 pub use primitives::{
     FieldError, FieldSelector, IntOrString, LabelSelector, Protocol, Quantity, Selector,
 };

@@ -13,7 +13,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::{
-    kinds::{ConfigMap, Deployment, Endpoints, Node, Pod, Secret, Service},
+    kinds::{ConfigMap, Deployment, Endpoints, Event, Node, Pod, Secret, Service},
     primitives::FieldError,
     resource::{self, FieldDecodeError, META_FIELDS, ObjectMeta, Resource},
 };
@@ -175,6 +175,15 @@ served_kinds! { $
     Secret {
         singular: "secret",
         short_names: [],
+        categories: [],
+        subresources: [],
+        user_writable: true,
+    },
+    // Written by the scheduler, the controllers and the agents; people may
+    // write them too, as Kubernetes allows.
+    Event {
+        singular: "event",
+        short_names: ["ev"],
         categories: [],
         subresources: [],
         user_writable: true,

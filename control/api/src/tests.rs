@@ -342,7 +342,7 @@ fn every_field_selector_of_a_kind_is_answered_by_its_objects() {
 fn unknown_kinds_are_refused_naming_the_served_ones() {
     assert_eq!(
         DecodeError::UnknownKind("LimitRange".into()).to_string(),
-        r#"kind: "LimitRange" is not a kind keel serves (Node, Pod, Service, Endpoints, Deployment, ConfigMap, Secret)"#
+        r#"kind: "LimitRange" is not a kind keel serves (Node, Pod, Service, Endpoints, Deployment, ConfigMap, Secret, Event)"#
     );
 }
 

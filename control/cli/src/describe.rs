@@ -2,7 +2,9 @@
 
 use std::fmt::Write;
 
-use keel_api::{AnyObject, ObjectMeta};
+use std::time::SystemTime;
+
+use keel_api::{AnyObject, Event, ObjectMeta, Resource};
 
 fn meta(out: &mut String, m: &ObjectMeta, namespaced: bool) {
     let _ = writeln!(out, "Name:         {}", m.name);
@@ -202,6 +204,29 @@ pub fn describe(obj: &AnyObject) -> String {
                 let _ = writeln!(out, "{k}:  {} bytes", v.len());
             }
         }
+        AnyObject::Event(e) => {
+            let o = &e.involved_object;
+            let _ = writeln!(out, "Involved Object:");
+            let _ = writeln!(out, "  Kind:       {}", o.kind);
+            let _ = writeln!(out, "  Name:       {}", o.name);
+            if !o.namespace.is_empty() {
+                let _ = writeln!(out, "  Namespace:  {}", o.namespace);
+            }
+            if !o.field_path.is_empty() {
+                let _ = writeln!(out, "  Field Path: {}", o.field_path);
+            }
+            let _ = writeln!(out, "Type:         {}", e.type_);
+            let _ = writeln!(out, "Reason:       {}", e.reason);
+            let _ = writeln!(out, "Message:      {}", e.message);
+            let _ = writeln!(out, "Source:       {}", e.source_column());
+            let _ = writeln!(out, "Count:        {}", e.count);
+            if let Some(t) = e.first_seen() {
+                let _ = writeln!(out, "First Seen:   {t}");
+            }
+            if let Some(t) = e.last_seen() {
+                let _ = writeln!(out, "Last Seen:    {t}");
+            }
+        }
         AnyObject::Deployment(d) => {
             let _ = writeln!(out, "Selector:     {}", d.spec.selector.to_selector());
             let st = &d.status;
@@ -234,3 +259,68 @@ pub fn describe(obj: &AnyObject) -> String {
     }
     out
 }
+
+/// The field selector kubectl's describe lists an object's events with
+/// (`involvedObject.name=…,involvedObject.namespace=…,involvedObject.kind=…,
+/// involvedObject.uid=…`), and the namespace to list in ("" for all: a
+/// cluster-scoped object's events may be in any namespace).
+pub fn events_query(obj: &AnyObject) -> (String, String) {
+    let m = obj.meta();
+    let mut sel = vec![
+        format!("involvedObject.name={}", m.name),
+        format!("involvedObject.namespace={}", m.namespace),
+        format!("involvedObject.kind={}", obj.kind().info().name),
+    ];
+    // As kubectl: a Node's events carry its name as uid (the kubelet's
+    // node reference), so that is what is asked for.
+    let uid = if obj.kind() == keel_api::Kind::Node {
+        &m.name
+    } else {
+        &m.uid
+    };
+    if !uid.is_empty() {
+        sel.push(format!("involvedObject.uid={uid}"));
+    }
+    (m.namespace.clone(), sel.join(","))
+}
+
+/// kubectl's `Events:` section: oldest first, `<none>` when there are none;
+/// a repeated event's age reads `5s (x3 over 40s)`.
+pub fn events_section(events: &[Event], now: SystemTime) -> String {
+    let mut out = String::new();
+    if events.is_empty() {
+        out.push_str("Events:       <none>\n");
+        return out;
+    }
+    let mut events: Vec<&Event> = events.iter().collect();
+    events.sort_by_key(|e| (e.last_seen(), e.meta().name.clone()));
+    let rows: Vec<Vec<String>> = events
+        .iter()
+        .map(|e| {
+            vec![
+                e.type_.clone(),
+                e.reason.clone(),
+                e.last_seen_column(now),
+                e.from().to_string(),
+                e.message.trim().to_string(),
+            ]
+        })
+        .collect();
+    out.push_str("Events:\n");
+    let table = crate::get::render(&["Type", "Reason", "Age", "From", "Message"], &{
+        let mut all = vec![
+            ["----", "------", "----", "----", "-------"]
+                .map(String::from)
+                .to_vec(),
+        ];
+        all.extend(rows);
+        all
+    });
+    for line in table.lines() {
+        let _ = writeln!(out, "  {line}");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests;

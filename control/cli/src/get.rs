@@ -100,6 +100,66 @@ pub async fn run(
     Ok(ExitCode::SUCCESS)
 }
 
+/// `get -w`: the table, then a row per change (a deleted object's last
+/// row too), as kubectl's `get --watch` prints them; runs until interrupted,
+/// resuming from the last resourceVersion when the server ends a watch.
+pub async fn watch(
+    client: &Client,
+    kind: Kind,
+    namespace: &str,
+    opts: &Options,
+) -> anyhow::Result<ExitCode> {
+    use keel_api::{ConfigMap, Deployment, Endpoints, Event, Node, Secret, Service};
+    match kind {
+        Kind::Node => watch_typed::<Node>(client, namespace, opts).await,
+        Kind::Pod => watch_typed::<Pod>(client, namespace, opts).await,
+        Kind::Service => watch_typed::<Service>(client, namespace, opts).await,
+        Kind::Endpoints => watch_typed::<Endpoints>(client, namespace, opts).await,
+        Kind::Deployment => watch_typed::<Deployment>(client, namespace, opts).await,
+        Kind::ConfigMap => watch_typed::<ConfigMap>(client, namespace, opts).await,
+        Kind::Secret => watch_typed::<Secret>(client, namespace, opts).await,
+        Kind::Event => watch_typed::<Event>(client, namespace, opts).await,
+    }
+}
+
+async fn watch_typed<R: keel_api::Resource + Into<AnyObject>>(
+    client: &Client,
+    namespace: &str,
+    opts: &Options,
+) -> anyhow::Result<ExitCode> {
+    use std::io::Write as _;
+    let kind = Kind::of::<R>();
+    let ns = if opts.all_namespaces { "" } else { namespace };
+    let params = ListParams {
+        label_selector: opts.selector.clone(),
+        field_selector: opts.field_selector.clone(),
+    };
+    let wide = opts.output == Output::Wide;
+    let with_ns = opts.all_namespaces && kind.namespaced();
+    let list = client.list::<R>(ns, &params).await?;
+    let mut rv = list.metadata.resource_version.clone();
+    let objects: Vec<AnyObject> = list.items.into_iter().map(Into::into).collect();
+    print!("{}", table(kind, &objects, wide, with_ns));
+    std::io::stdout().flush()?;
+    loop {
+        let mut stream = client.watch::<R>(ns, &params, &rv).await?;
+        while let Some(ev) = stream.next().await {
+            let ev = ev?;
+            let seen = ev.object.meta().resource_version.clone();
+            if !seen.is_empty() {
+                rv = seen;
+            }
+            if ev.type_ == keel_api::EventType::Bookmark {
+                continue;
+            }
+            let row = table(kind, &[ev.object.into()], wide, with_ns);
+            // The header line is printed once, above.
+            print!("{}", row.split_once('\n').map_or("", |(_, rows)| rows));
+            std::io::stdout().flush()?;
+        }
+    }
+}
+
 /// `pod/web`, `deployment.apps/web`: how kubectl names an object.
 pub fn name_of(obj: &AnyObject) -> String {
     let info = obj.kind().info();
@@ -177,6 +237,7 @@ fn table(kind: Kind, objects: &[AnyObject], wide: bool, with_ns: bool) -> String
         Kind::Deployment => vec!["NAME", "READY", "UP-TO-DATE", "AVAILABLE", "AGE"],
         Kind::ConfigMap => vec!["NAME", "DATA", "AGE"],
         Kind::Secret => vec!["NAME", "TYPE", "DATA", "AGE"],
+        Kind::Event => vec!["LAST SEEN", "TYPE", "REASON", "OBJECT", "MESSAGE"],
     };
     if wide {
         header.extend(match kind {
@@ -186,6 +247,7 @@ fn table(kind: Kind, objects: &[AnyObject], wide: bool, with_ns: bool) -> String
             Kind::Endpoints => vec![],
             Kind::Deployment => vec!["CONTAINERS", "IMAGES", "SELECTOR"],
             Kind::ConfigMap | Kind::Secret => vec![],
+            Kind::Event => vec!["SOURCE", "FIRST SEEN", "COUNT", "NAME"],
         });
     }
     if with_ns {
@@ -335,6 +397,27 @@ fn table(kind: Kind, objects: &[AnyObject], wide: bool, with_ns: bool) -> String
                 s.entries().len().to_string(),
                 age(obj),
             ],
+            AnyObject::Event(e) => {
+                let now = std::time::SystemTime::now();
+                let mut r = vec![
+                    e.last_seen_column(now),
+                    e.type_.clone(),
+                    e.reason.clone(),
+                    e.object_column(),
+                    e.message.trim().to_string(),
+                ];
+                if wide {
+                    r.push(e.source_column());
+                    r.push(
+                        e.first_seen()
+                            .map(|t| short_age(t.elapsed()))
+                            .unwrap_or_else(|| "<unknown>".into()),
+                    );
+                    r.push(e.count.to_string());
+                    r.push(name);
+                }
+                r
+            }
             AnyObject::Deployment(d) => {
                 let mut r = vec![
                     name,

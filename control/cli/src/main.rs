@@ -60,6 +60,9 @@ enum Command {
         /// Field selector, e.g. spec.nodeName=node-1.
         #[arg(long)]
         field_selector: Option<String>,
+        /// After listing, print each change as it happens (one kind, no name).
+        #[arg(short = 'w', long)]
+        watch: bool,
     },
     /// Delete objects: by kind and names, by kind and label selector, or
     /// those in files (`-f FILE|DIR`).
@@ -194,6 +197,7 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             all_namespaces,
             selector,
             field_selector,
+            watch,
         } => {
             // Several kinds at once (`get deploy,svc,pods`), one after
             // the other, as kubectl does.
@@ -212,6 +216,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 field_selector,
             };
             let client = cli.conn.client()?;
+            if watch {
+                anyhow::ensure!(
+                    kinds.len() == 1 && name.is_none(),
+                    "-w watches one kind, without a name (got {kind})"
+                );
+                anyhow::ensure!(
+                    matches!(opts.output, get::Output::Table | get::Output::Wide),
+                    "-w prints tables (-o wide or the default)"
+                );
+                return get::watch(&client, kinds[0], &ns, &opts).await;
+            }
             let mut code = ExitCode::SUCCESS;
             for (i, kind) in kinds.into_iter().enumerate() {
                 if i > 0 && matches!(opts.output, get::Output::Table | get::Output::Wide) {
@@ -302,8 +317,24 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         }
         Command::Describe { kind, name } => {
             let kind = connect::parse_kind(&kind)?;
-            let obj = cli.conn.client()?.get_any(kind, &ns, &name).await?;
+            let client = cli.conn.client()?;
+            let obj = client.get_any(kind, &ns, &name).await?;
             print!("{}", describe::describe(&obj));
+            if matches!(kind, keel_api::Kind::Pod | keel_api::Kind::Node) {
+                // As kubectl: the object's events, found by field selector.
+                let (events_ns, selector) = describe::events_query(&obj);
+                let events = client
+                    .list::<keel_api::Event>(
+                        &events_ns,
+                        &keel_api::client::ListParams::fields(selector),
+                    )
+                    .await?
+                    .items;
+                print!(
+                    "{}",
+                    describe::events_section(&events, std::time::SystemTime::now())
+                );
+            }
             Ok(ExitCode::SUCCESS)
         }
     }

@@ -57,6 +57,10 @@ struct Args {
     /// Pods of a node NotReady this long are evicted and replaced elsewhere.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     pod_eviction_timeout: Duration,
+    /// Events last seen longer ago than this are deleted (Kubernetes'
+    /// `--event-ttl`).
+    #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+    event_ttl: Duration,
     /// Full recomputation period of the controllers.
     #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
     resync: Duration,
@@ -240,6 +244,7 @@ async fn main() -> anyhow::Result<()> {
             node_grace: args.node_monitor_grace,
             pod_eviction_timeout: args.pod_eviction_timeout,
             resync: args.resync,
+            event_ttl: args.event_ttl,
         },
         tls: args
             .tls_cert

@@ -57,6 +57,7 @@ fn env(with_runtime: bool) -> Env {
             backoff_max: Duration::from_millis(40),
         },
         wakes: Wakes::default(),
+        events: keel_api::recorder::Recorder::disabled("kubelet"),
     });
     Env {
         rt,

@@ -122,6 +122,11 @@ impl PodRuntime for FakeRuntime {
         Ok(())
     }
 
+    /// The fake has no store: every image is pulled (from nowhere).
+    fn image_present(&self, _image: &str) -> bool {
+        false
+    }
+
     async fn ensure_image(
         &self,
         image: &str,

@@ -454,6 +454,13 @@ impl PodRuntime for ContainerdRuntime {
         self.channel().await.map(|_| ())
     }
 
+    fn image_present(&self, image: &str) -> bool {
+        crate::runtime::images::reference::normalise(image)
+            .ok()
+            .and_then(|name| self.images.get(&name))
+            .is_some()
+    }
+
     async fn ensure_image(
         &self,
         image: &str,

@@ -16,7 +16,7 @@ use std::{
     time::Duration,
 };
 
-use keel_api::Pod;
+use keel_api::{Pod, recorder::Recorder};
 
 use self::plan::{Action, RestartState};
 use super::{
@@ -89,6 +89,9 @@ pub struct PodLifecycle<R: PodRuntime> {
     /// What the configMap/secret volumes were last brought up to date
     /// from ([`projection::fingerprint`]).
     volumes_from: String,
+    /// Where the pod's Events go (the kubelet's: Pulling, Pulled, Created,
+    /// Started, Killing, Unhealthy, BackOff, Failed).
+    events: Recorder,
 }
 
 impl<R: PodRuntime + Clone> PodLifecycle<R> {
@@ -111,6 +114,31 @@ impl<R: PodRuntime + Clone> PodLifecycle<R> {
             next_ms: None,
             sources: Arc::new(NoSources),
             volumes_from: String::new(),
+            events: Recorder::disabled("kubelet"),
+        }
+    }
+
+    /// Records the pod's Events with `events` (none are recorded by default).
+    pub fn with_events(mut self, events: Recorder) -> Self {
+        self.events = events;
+        self
+    }
+
+    /// Records an event about container `name` of the pod (the kubelet's
+    /// `fieldPath`: `spec.containers{name}`).
+    fn event(&self, init: bool, name: &str, warning: bool, reason: &str, message: String) {
+        let mut r = keel_api::recorder::correlate::reference(&self.pod);
+        if !name.is_empty() {
+            r.field_path = if init {
+                format!("spec.initContainers{{{name}}}")
+            } else {
+                format!("spec.containers{{{name}}}")
+            };
+        }
+        if warning {
+            self.events.warning(r, reason, message);
+        } else {
+            self.events.normal(r, reason, message);
         }
     }
 
@@ -225,6 +253,17 @@ impl<R: PodRuntime + Clone> PodLifecycle<R> {
                 .iter()
                 .any(|c| &c.name == name)
                 && !p.initialized;
+            // Repeats fold into one Event (count, lastTimestamp).
+            self.event(
+                key_init,
+                name,
+                true,
+                "BackOff",
+                format!(
+                    "Back-off restarting failed container {name} in pod {}_{}({})",
+                    self.pod_ref.name, self.pod_ref.namespace, self.pod.metadata.uid
+                ),
+            );
             self.waiting.insert(
                 (key_init, name.clone()),
                 (
@@ -256,6 +295,15 @@ impl<R: PodRuntime + Clone> PodLifecycle<R> {
                 Action::Kill { id, reason } => {
                     if !self.stopping.contains_key(&id) {
                         tracing::info!(pod = %self.pod_ref.key(), %id, "{reason}; stopping container");
+                        if let Some(o) = observed.iter().find(|o| o.id == id) {
+                            self.event(
+                                o.kind_init,
+                                &o.name,
+                                false,
+                                "Killing",
+                                format!("Stopping container {}: {reason}", o.name),
+                            );
+                        }
                         self.stop(&id, now).await;
                     }
                 }
@@ -346,10 +394,44 @@ impl<R: PodRuntime + Clone> PodLifecycle<R> {
         }
         let result = async {
             let auth = self.pull_auth()?;
-            let image = self
-                .runtime
-                .ensure_image(&c.image, c.effective_pull_policy(), &auth)
-                .await?;
+            let policy = c.effective_pull_policy();
+            // The kubelet's image events: already present, or Pulling then
+            // Pulled with the time it took (a failure is recorded below).
+            let present =
+                policy != keel_api::pod::PullPolicy::Always && self.runtime.image_present(&c.image);
+            if present {
+                self.event(
+                    init,
+                    &c.name,
+                    false,
+                    "Pulled",
+                    format!("Container image {:?} already present on machine", c.image),
+                );
+            } else if policy != keel_api::pod::PullPolicy::Never {
+                self.event(
+                    init,
+                    &c.name,
+                    false,
+                    "Pulling",
+                    format!("Pulling image {:?}", c.image),
+                );
+            }
+            let pull_started = std::time::Instant::now();
+            let image = self.runtime.ensure_image(&c.image, policy, &auth).await?;
+            if !present && policy != keel_api::pod::PullPolicy::Never {
+                let took = pull_started.elapsed();
+                self.event(
+                    init,
+                    &c.name,
+                    false,
+                    "Pulled",
+                    format!(
+                        "Successfully pulled image {:?} in {:.3}s",
+                        c.image,
+                        took.as_secs_f64()
+                    ),
+                );
+            }
             let req = resolve(
                 &self.pod,
                 kind,
@@ -371,6 +453,20 @@ impl<R: PodRuntime + Clone> PodLifecycle<R> {
                 self.waiting.remove(&key);
                 self.retry_at.remove(&key);
                 self.probers.insert(o.id.clone(), Prober::new(&c));
+                self.event(
+                    init,
+                    &c.name,
+                    false,
+                    "Created",
+                    format!("Created container {}", c.name),
+                );
+                self.event(
+                    init,
+                    &c.name,
+                    false,
+                    "Started",
+                    format!("Started container {}", c.name),
+                );
             }
             Err(e) => {
                 let reason = match e.reason() {
@@ -384,6 +480,32 @@ impl<R: PodRuntime + Clone> PodLifecycle<R> {
                     r => r,
                 };
                 tracing::warn!(pod = %self.pod_ref.key(), container = %c.name, "{reason}: {e}");
+                // The kubelet's events for each: the pull failure and
+                // "Error: ErrImagePull", the back-off, or "Error: <why>"
+                // (CreateContainerConfigError and start failures).
+                match reason {
+                    "ImagePullBackOff" => {
+                        self.event(
+                            init,
+                            &c.name,
+                            false,
+                            "BackOff",
+                            format!("Back-off pulling image {:?}", c.image),
+                        );
+                        self.event(init, &c.name, true, "Failed", format!("Error: {reason}"));
+                    }
+                    "ErrImagePull" | "ErrImageNeverPull" | "InvalidImageName" => {
+                        self.event(
+                            init,
+                            &c.name,
+                            true,
+                            "Failed",
+                            format!("Failed to pull image {:?}: {e}", c.image),
+                        );
+                        self.event(init, &c.name, true, "Failed", format!("Error: {reason}"));
+                    }
+                    _ => self.event(init, &c.name, true, "Failed", format!("Error: {e}")),
+                }
                 self.waiting
                     .insert(key.clone(), (reason.to_string(), e.to_string()));
                 let base = self.backoff();
@@ -483,6 +605,23 @@ impl<R: PodRuntime + Clone> PodLifecycle<R> {
                     .await;
                 let prober = self.probers.get_mut(&o.id).expect("inserted above");
                 prober.record(kind, outcome.ok, at, &outcome.detail);
+                if !outcome.ok {
+                    // kubectl describe's "Readiness probe failed: …"; repeats
+                    // are aggregated into one Event's count.
+                    let kind_name = match kind {
+                        ProbeKind::Startup => "Startup",
+                        ProbeKind::Liveness => "Liveness",
+                        ProbeKind::Readiness => "Readiness",
+                    };
+                    self.event(
+                        false,
+                        &o.name,
+                        true,
+                        "Unhealthy",
+                        format!("{kind_name} probe failed: {}", outcome.detail),
+                    );
+                }
+                let prober = self.probers.get_mut(&o.id).expect("inserted above");
                 tracing::debug!(pod = %self.pod_ref.key(), container = %o.name, ?kind, ok = outcome.ok, since_start_ms = at, next_ms = ?prober.next_due(), "probe: {}", outcome.detail);
                 if kind != ProbeKind::Readiness && !outcome.ok {
                     tracing::info!(pod = %self.pod_ref.key(), container = %o.name, ?kind, "probe failed: {}", outcome.detail);
@@ -574,6 +713,13 @@ impl<R: PodRuntime + Clone> PodLifecycle<R> {
             Err(_) => return self.runtime.remove_pod(&self.pod_ref).await,
         };
         for o in observed.iter().filter(|o| o.exit.is_none()) {
+            self.event(
+                o.kind_init,
+                &o.name,
+                false,
+                "Killing",
+                format!("Stopping container {}", o.name),
+            );
             self.stop(&o.id, now).await;
         }
         loop {

@@ -254,3 +254,121 @@ fn a_missing_pull_secret_is_skipped_as_the_kubelet_does() {
         assert_eq!(fake.running("app"), 1);
     });
 }
+
+/// Events recorded into memory, for the tests below.
+#[derive(Clone, Default)]
+struct Recorded(Arc<std::sync::Mutex<Vec<keel_api::Event>>>);
+
+impl keel_api::recorder::Sink for Recorded {
+    async fn create(
+        &self,
+        e: keel_api::Event,
+    ) -> Result<keel_api::Event, keel_api::recorder::SinkError> {
+        self.0.lock().unwrap().push(e.clone());
+        Ok(e)
+    }
+    async fn update(
+        &self,
+        e: keel_api::Event,
+    ) -> Result<keel_api::Event, keel_api::recorder::SinkError> {
+        let mut all = self.0.lock().unwrap();
+        for x in all
+            .iter_mut()
+            .filter(|x| x.metadata.name == e.metadata.name)
+        {
+            *x = e.clone();
+        }
+        Ok(e)
+    }
+}
+
+impl Recorded {
+    /// (reason, count, message) of every Event once `n` writes settled.
+    async fn settle(&self, r: &Recorder, n: u64) -> Vec<(String, i32, String)> {
+        use std::sync::atomic::Ordering::Relaxed;
+        for _ in 0..400 {
+            let s = r.stats();
+            if s.created.load(Relaxed) + s.updated.load(Relaxed) >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        self.0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| (e.reason.clone(), e.count, e.message.clone()))
+            .collect()
+    }
+}
+
+#[test]
+fn the_kubelets_events_are_recorded_and_a_failing_probe_aggregates() {
+    let fake = FakeRuntime::new();
+    let mut p = pod(&[], &["app"]);
+    p.spec.containers[0].readiness_probe = Some(Probe {
+        exec: Some(ExecAction {
+            command: vec!["check".into()],
+        }),
+        period_seconds: Some(1),
+        ..Default::default()
+    });
+    fake.state
+        .lock()
+        .unwrap()
+        .exec_codes
+        .insert("app".into(), 1);
+    rt().block_on(async {
+        let sink = Recorded::default();
+        let rec = Recorder::spawn(sink.clone(), "kubelet", "n1");
+        let mut w = worker(&fake, p).with_events(rec.clone());
+        w.sync().await.unwrap();
+        // Two more probe rounds, each failing.
+        for _ in 0..2 {
+            tokio::time::sleep(Duration::from_millis(1050)).await;
+            w.sync().await.unwrap();
+        }
+        let got = sink.settle(&rec, 5).await;
+        let reasons: Vec<&str> = got.iter().map(|g| g.0.as_str()).collect();
+        assert_eq!(
+            reasons,
+            ["Pulling", "Pulled", "Created", "Started", "Unhealthy"],
+            "{got:?}"
+        );
+        let unhealthy = &got[4];
+        assert!(
+            unhealthy.1 >= 2,
+            "repeats aggregate into one Event: {got:?}"
+        );
+        assert!(unhealthy.2.starts_with("Readiness probe failed"), "{got:?}");
+        let e = sink.0.lock().unwrap()[4].clone();
+        assert_eq!(e.involved_object.field_path, "spec.containers{app}");
+        assert_eq!(e.involved_object.kind, "Pod");
+        assert_eq!(e.type_, "Warning");
+        assert_eq!(e.source.host, "n1");
+        // Stopping records Killing.
+        w.terminate().await.unwrap();
+        let got = sink.settle(&rec, 6).await;
+        assert!(got.iter().any(|g| g.0 == "Killing"), "{got:?}");
+    });
+}
+
+#[test]
+fn a_missing_image_records_failed_then_back_off() {
+    let fake = FakeRuntime::new();
+    fake.state.lock().unwrap().missing_images.push("img".into());
+    rt().block_on(async {
+        let sink = Recorded::default();
+        let rec = Recorder::spawn(sink.clone(), "kubelet", "n1");
+        let mut w = worker(&fake, pod(&[], &["app"])).with_events(rec.clone());
+        w.sync().await.unwrap();
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        w.sync().await.unwrap();
+        let got = sink.settle(&rec, 5).await;
+        let has = |reason: &str, msg: &str| got.iter().any(|g| g.0 == reason && g.2.contains(msg));
+        assert!(has("Pulling", "Pulling image \"img\""), "{got:?}");
+        assert!(has("Failed", "Failed to pull image \"img\""), "{got:?}");
+        assert!(has("Failed", "Error: ErrImagePull"), "{got:?}");
+        assert!(has("BackOff", "Back-off pulling image \"img\""), "{got:?}");
+    });
+}

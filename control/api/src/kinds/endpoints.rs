@@ -50,15 +50,27 @@ pub struct EndpointAddress {
     pub target_ref: Option<ObjectReference>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+/// Kubernetes' `ObjectReference`: an Endpoints address's pod, an Event's
+/// involved object.
+#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ObjectReference {
+    #[serde(default)]
     pub kind: String,
     #[serde(default)]
     pub namespace: String,
+    #[serde(default)]
     pub name: String,
     #[serde(default)]
     pub uid: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub api_version: String,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub resource_version: String,
+    /// A part of the object (`spec.containers{web}`), as the kubelet names
+    /// the container an event is about.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub field_path: String,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]

@@ -6,12 +6,13 @@
 pub mod config_map;
 pub mod deployment;
 pub mod endpoints;
+pub mod event;
 pub mod node;
 pub mod pod;
 pub mod secret;
 pub mod service;
 
 pub use self::{
-    config_map::ConfigMap, deployment::Deployment, endpoints::Endpoints, node::Node, pod::Pod,
-    secret::Secret, service::Service,
+    config_map::ConfigMap, deployment::Deployment, endpoints::Endpoints, event::Event, node::Node,
+    pod::Pod, secret::Secret, service::Service,
 };

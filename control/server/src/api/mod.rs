@@ -12,7 +12,7 @@
 //!
 //! GET lists (or watches with `?watch=true&resourceVersion=N`), POST
 //! creates, PUT replaces (optimistic on resourceVersion), DELETE deletes.
-//! Every request needs a credential except `/healthz` and the cluster
+//! Every request needs a credential except `/healthz`, `/livez`, `/readyz` and the cluster
 //! info a joining node fetches: the admin's bearer token, or a node's
 //! client certificate (then `crate::authz` decides what it may do).
 
@@ -62,14 +62,17 @@ pub fn router(state: Arc<AppState>) -> Router {
             get(|State(app): State<Arc<AppState>>| async move {
                 (
                     [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-                    app.requests.render(),
+                    format!("{}{}", app.requests.render(), store_metrics(&app.store)),
                 )
             }),
         )
         .fallback(routes::no_such_resource)
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
+        // Kubernetes serves these to everyone (system:public-info-viewer).
         .route("/healthz", get(|| async { "ok" }))
+        .route("/livez", get(|| async { "ok" }))
+        .route("/readyz", get(readyz))
         .merge(crate::bootstrap::routes())
         .merge(api)
         .layer(middleware::from_fn_with_state(
@@ -77,6 +80,59 @@ pub fn router(state: Arc<AppState>) -> Router {
             log_and_explain,
         ))
         .with_state(state)
+}
+
+/// Ready when the store answers (a snapshot at its current revision).
+async fn readyz(State(app): State<Arc<AppState>>) -> String {
+    let snap = app.store.snapshot();
+    format!(
+        "[+]store ok (revision {})\nreadyz check passed\n",
+        snap.revision
+    )
+}
+
+/// The store's series in Prometheus' text format: objects by kind, group
+/// commits (count, writes carried, seconds), revision and subscribers.
+fn store_metrics(store: &crate::store::Store) -> String {
+    use std::{fmt::Write, sync::atomic::Ordering::Relaxed};
+    let mut out = String::new();
+    let snap = store.snapshot();
+    out.push_str(
+        "# HELP keel_control_objects Stored objects, by kind.\n# TYPE keel_control_objects gauge\n",
+    );
+    for k in &KINDS {
+        let _ = writeln!(
+            out,
+            "keel_control_objects{{kind=\"{}\"}} {}",
+            k.name,
+            snap.len(k.kind)
+        );
+    }
+    let st = store.commit_stats();
+    let _ = write!(
+        out,
+        "# HELP keel_control_store_commits_total Group commits written to the store's backend.\n\
+         # TYPE keel_control_store_commits_total counter\n\
+         keel_control_store_commits_total {}\n\
+         # HELP keel_control_store_committed_writes_total Writes carried by the group commits.\n\
+         # TYPE keel_control_store_committed_writes_total counter\n\
+         keel_control_store_committed_writes_total {}\n\
+         # HELP keel_control_store_commit_seconds_total Time spent committing to the backend.\n\
+         # TYPE keel_control_store_commit_seconds_total counter\n\
+         keel_control_store_commit_seconds_total {}\n\
+         # HELP keel_control_store_revision The store's current revision.\n\
+         # TYPE keel_control_store_revision gauge\n\
+         keel_control_store_revision {}\n\
+         # HELP keel_control_store_subscribers Followers of the store's revision: API watches and controllers.\n\
+         # TYPE keel_control_store_subscribers gauge\n\
+         keel_control_store_subscribers {}\n",
+        st.commits.load(Relaxed),
+        st.writes.load(Relaxed),
+        st.commit_us.load(Relaxed) as f64 / 1e6,
+        snap.revision,
+        store.subscribers(),
+    );
+    out
 }
 
 /// Logs every request (method, path, user, code, latency) at info, counts

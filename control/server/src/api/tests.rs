@@ -967,3 +967,164 @@ async fn pod_fields_keel_now_implements_are_kept_without_a_warning() {
         "password"
     );
 }
+
+#[tokio::test]
+async fn events_are_stored_listed_by_involved_object_and_shown_as_kubectl_shows_them() {
+    let mut app = app();
+    let events = "/api/v1/namespaces/default/events";
+    let ev = |name: &str, pod: &str, reason: &str| {
+        json!({"metadata": {"name": name},
+               "involvedObject": {"kind": "Pod", "namespace": "default", "name": pod, "uid": format!("uid-{pod}")},
+               "reason": reason, "message": format!("{reason} {pod}"), "type": "Normal",
+               "source": {"component": "kubelet", "host": "node-1"}})
+    };
+    for (name, pod, reason) in [
+        ("a.1", "web", "Scheduled"),
+        ("a.2", "web", "Pulled"),
+        ("b.1", "db", "Pulled"),
+    ] {
+        let (code, body) = send(
+            &mut app,
+            Method::POST,
+            events,
+            Some(ev(name, pod, reason)),
+            true,
+        )
+        .await;
+        assert_eq!(code, StatusCode::CREATED, "{body}");
+        // Filled on create as Kubernetes' recorder fills them.
+        assert_eq!(body["count"], 1, "{body}");
+        assert!(body["firstTimestamp"].is_string(), "{body}");
+        assert_eq!(body["firstTimestamp"], body["lastTimestamp"]);
+    }
+    // An event about a pod in another namespace is refused naming the field.
+    let mut bad = ev("c.1", "web", "Pulled");
+    bad["involvedObject"]["namespace"] = json!("other");
+    let (code, body) = send(&mut app, Method::POST, events, Some(bad), true).await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY, "{body}");
+    assert!(message(body).contains("involvedObject.namespace"));
+
+    // kubectl describe's query: the object's events only.
+    let sel = "involvedObject.name=web,involvedObject.namespace=default,involvedObject.kind=Pod,involvedObject.uid=uid-web";
+    let (code, body) = send(
+        &mut app,
+        Method::GET,
+        &format!("{events}?fieldSelector={sel}"),
+        None,
+        true,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    let reasons: Vec<&str> = body["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(reasons, ["Scheduled", "Pulled"]);
+    let (_, body) = send(
+        &mut app,
+        Method::GET,
+        "/api/v1/events?fieldSelector=reason%3DPulled",
+        None,
+        true,
+    )
+    .await;
+    assert_eq!(body["items"].as_array().unwrap().len(), 2, "{body}");
+
+    // kubectl get events' Table.
+    let t = table_of(&mut app, events).await;
+    let names: Vec<&str> = t["columnDefinitions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["priority"] == 0)
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["Last Seen", "Type", "Reason", "Object", "Message"]);
+    let row = t["rows"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["cells"][9] == "a.1")
+        .unwrap();
+    assert_eq!(row["cells"][1], "Normal");
+    assert_eq!(row["cells"][2], "Scheduled");
+    assert_eq!(row["cells"][3], "pod/web");
+    assert_eq!(row["cells"][5], "kubelet, node-1");
+    assert_eq!(row["cells"][6], "Scheduled web");
+    assert_eq!(row["cells"][8], "1");
+}
+
+#[tokio::test]
+async fn health_is_public_and_metrics_pass_promtool() {
+    let mut app = app();
+    for path in ["/healthz", "/livez", "/readyz"] {
+        let (code, _) = send(&mut app, Method::GET, path, None, false).await;
+        assert_eq!(code, StatusCode::OK, "{path}");
+    }
+    // A write, so the store has committed something.
+    let (code, _) = send(
+        &mut app,
+        Method::POST,
+        "/api/v1/namespaces/default/configmaps",
+        Some(json!({"metadata": {"name": "m"}})),
+        true,
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED);
+    let resp = app
+        .call(
+            Request::builder()
+                .uri("/metrics")
+                .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+                .body(Body::empty())
+                .unwrap(),
+        )
+        .await
+        .unwrap();
+    let text = String::from_utf8(
+        resp.into_body()
+            .collect()
+            .await
+            .unwrap()
+            .to_bytes()
+            .to_vec(),
+    )
+    .unwrap();
+    for want in [
+        "keel_control_objects{kind=\"ConfigMap\"} 1",
+        "keel_control_objects{kind=\"Event\"} 0",
+        "keel_control_store_commits_total ",
+        "keel_control_store_commit_seconds_total ",
+        "keel_control_store_subscribers ",
+    ] {
+        assert!(text.contains(want), "{want} in:\n{text}");
+    }
+    assert!(
+        !text.contains("keel_control_store_commits_total 0\n"),
+        "{text}"
+    );
+    // promtool (Debian's prometheus package, which `cargo xtask setup` installs).
+    use std::io::Write as _;
+    let mut child = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("promtool on PATH");
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(text.as_bytes())
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(
+        out.status.success(),
+        "promtool: {}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

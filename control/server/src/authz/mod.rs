@@ -70,7 +70,7 @@ const READ: &[Verb] = &[Verb::Get, Verb::List, Verb::Watch];
 const WRITE: &[Verb] = &[Verb::Get, Verb::Update, Verb::Patch];
 
 /// What a node may do: read what the agent mirrors (agent/src/sync), write
-/// its own Node and the status of the pods bound to it.
+/// its own Node and the status of the pods bound to it, record Events.
 pub const NODE_RULES: &[Rule] = &[
     Rule {
         verbs: READ,
@@ -108,6 +108,16 @@ pub const NODE_RULES: &[Rule] = &[
         resources: &["pods"],
         subresources: &[Some("status")],
         scope: Scope::PodsBoundToNode,
+    },
+    // Events about its pods and itself. Kubernetes' `system:node` role
+    // grants exactly this (create, update, patch on events) without looking
+    // at `involvedObject`: the authorizer decides before the body is read,
+    // and an Event changes nothing but what people read.
+    Rule {
+        verbs: &[Verb::Create, Verb::Update, Verb::Patch],
+        resources: &["events"],
+        subresources: &[None],
+        scope: Scope::Any,
     },
 ];
 

@@ -232,6 +232,23 @@ fn the_node_rule_table() {
             None,
             false,
         ),
+        // Events: recorded and aggregated (create, update, patch), as
+        // Kubernetes' system:node role allows; not read, not deleted.
+        (
+            "POST",
+            "/api/v1/namespaces/default/events",
+            Some("e.1"),
+            true,
+        ),
+        ("PATCH", "/api/v1/namespaces/default/events/e.1", None, true),
+        ("PUT", "/api/v1/namespaces/default/events/e.1", None, true),
+        ("GET", "/api/v1/namespaces/default/events", None, false),
+        (
+            "DELETE",
+            "/api/v1/namespaces/default/events/e.1",
+            None,
+            false,
+        ),
         // Nothing else.
         (
             "POST",

@@ -6,8 +6,10 @@
 use std::{collections::BTreeSet, sync::Arc};
 
 use keel_api::{
-    Deployment, Kind, ObjectMeta, Pod, Resource, deployment::DeploymentCondition,
+    Deployment, Kind, ObjectMeta, Pod, Resource,
+    deployment::DeploymentCondition,
     meta::OwnerReference,
+    recorder::{Recorder, correlate::reference},
 };
 
 use super::{ControllerConfig, Follower, Work};
@@ -211,7 +213,7 @@ fn new_pod(d: &Deployment, hash: &str) -> Pod {
     }
 }
 
-pub async fn run(store: Store, cfg: ControllerConfig) {
+pub async fn run(store: Store, cfg: ControllerConfig, events: Recorder) {
     let mut follower = Follower::new(store.clone(), cfg.resync);
     loop {
         let (state, dirty) = match follower.next().await {
@@ -249,7 +251,7 @@ pub async fn run(store: Store, cfg: ControllerConfig) {
         };
         for key in dirty {
             if let Some(d) = state.deployments.get(&key)
-                && let Err(e) = sync(&store, &state, d).await
+                && let Err(e) = sync(&store, &state, d, &events).await
             {
                 tracing::debug!(deployment = %key, error = %e, "deployment sync refused; will retry");
             }
@@ -257,14 +259,34 @@ pub async fn run(store: Store, cfg: ControllerConfig) {
     }
 }
 
-async fn sync(store: &Store, state: &State, d: &Arc<Deployment>) -> Result<(), StoreError> {
+/// Creates and deletes the Deployment's pods (recording `SuccessfulCreate`
+/// and `SuccessfulDelete` on it, as Kubernetes' ReplicaSet controller does
+/// on the ReplicaSet keel does not have) and writes its status.
+async fn sync(
+    store: &Store,
+    state: &State,
+    d: &Arc<Deployment>,
+    events: &Recorder,
+) -> Result<(), StoreError> {
     let owned = state.pods_owned_by(&d.metadata.uid);
     let (actions, status) = plan(d, &owned);
     for action in actions {
         match action {
-            Action::Create(pod) => {
-                store.create(*pod).await?;
-            }
+            Action::Create(pod) => match store.create(*pod).await {
+                Ok(o) => events.normal(
+                    reference(&**d),
+                    "SuccessfulCreate",
+                    format!("Created pod: {}", o.meta().name),
+                ),
+                Err(e) => {
+                    events.warning(
+                        reference(&**d),
+                        "FailedCreate",
+                        format!("Error creating: {e}"),
+                    );
+                    return Err(e);
+                }
+            },
             Action::Delete(pod) => {
                 let pre = Precondition {
                     uid: Some(pod.metadata.uid.clone()),
@@ -274,7 +296,12 @@ async fn sync(store: &Store, state: &State, d: &Arc<Deployment>) -> Result<(), S
                     .delete(Kind::Pod, &pod.metadata.namespace, &pod.metadata.name, pre)
                     .await
                 {
-                    Ok(_) | Err(StoreError::NotFound { .. }) => {}
+                    Ok(_) => events.normal(
+                        reference(&**d),
+                        "SuccessfulDelete",
+                        format!("Deleted pod: {}", pod.metadata.name),
+                    ),
+                    Err(StoreError::NotFound { .. }) => {}
                     Err(e) => return Err(e),
                 }
             }

@@ -60,6 +60,7 @@ pub fn desired(svc: &Service, pods: &[Arc<Pod>]) -> Endpoints {
                 namespace: pod.metadata.namespace.clone(),
                 name: pod.metadata.name.clone(),
                 uid: pod.metadata.uid.clone(),
+                ..ObjectReference::default()
             }),
         };
         let (ready, not_ready) = groups.entry(ports).or_default();

@@ -6,6 +6,7 @@
 
 pub mod deployments;
 pub mod endpoints;
+pub mod events;
 pub mod nodes;
 pub mod routes;
 pub mod scheduler;
@@ -25,6 +26,8 @@ pub struct ControllerConfig {
     pub pod_eviction_timeout: Duration,
     /// Full recomputation period of the event-driven controllers.
     pub resync: Duration,
+    /// Events last seen longer ago than this are deleted.
+    pub event_ttl: Duration,
 }
 
 impl Default for ControllerConfig {
@@ -34,6 +37,7 @@ impl Default for ControllerConfig {
             node_grace: Duration::from_secs(40),
             pod_eviction_timeout: Duration::from_secs(300),
             resync: Duration::from_secs(30),
+            event_ttl: Duration::from_secs(3600),
         }
     }
 }
@@ -110,10 +114,23 @@ pub fn spawn_all(
     vpc: Option<Arc<dyn crate::vpc::VpcProvider>>,
 ) -> Vec<tokio::task::JoinHandle<()>> {
     let mut tasks = vec![
-        tokio::spawn(nodes::run(store.clone(), config.clone())),
-        tokio::spawn(scheduler::run(store.clone(), config.clone())),
+        tokio::spawn(nodes::run(
+            store.clone(),
+            config.clone(),
+            events::recorder(store, events::NODE_CONTROLLER),
+        )),
+        tokio::spawn(scheduler::run(
+            store.clone(),
+            config.clone(),
+            events::recorder(store, events::SCHEDULER),
+        )),
         tokio::spawn(endpoints::run(store.clone(), config.clone())),
-        tokio::spawn(deployments::run(store.clone(), config.clone())),
+        tokio::spawn(deployments::run(
+            store.clone(),
+            config.clone(),
+            events::recorder(store, events::DEPLOYMENT_CONTROLLER),
+        )),
+        tokio::spawn(events::run_ttl(store.clone(), config.event_ttl)),
     ];
     if let Some(p) = vpc {
         tasks.push(tokio::spawn(routes::run(store.clone(), config.clone(), p)));

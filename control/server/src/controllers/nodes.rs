@@ -5,7 +5,10 @@
 
 use std::{sync::Arc, time::SystemTime};
 
-use keel_api::{Kind, Node, Pod, Resource, Time};
+use keel_api::{
+    Kind, Node, Pod, Resource, Time,
+    recorder::{Recorder, correlate::reference},
+};
 
 use super::ControllerConfig;
 use crate::store::{Precondition, State, Store};
@@ -75,20 +78,26 @@ pub fn plan(state: &State, now: SystemTime, cfg: &ControllerConfig) -> Vec<Actio
     actions
 }
 
-pub async fn run(store: Store, cfg: ControllerConfig) {
+pub async fn run(store: Store, cfg: ControllerConfig, events: Recorder) {
     let mut tick = tokio::time::interval(cfg.node_monitor_period);
     loop {
         tick.tick().await;
         let state = store.snapshot();
         for action in plan(&state, SystemTime::now(), &cfg) {
-            if let Err(e) = apply(&store, action).await {
+            if let Err(e) = apply(&store, action, &events).await {
                 tracing::debug!(error = %e, "node lifecycle write refused; retrying next period");
             }
         }
     }
 }
 
-async fn apply(store: &Store, action: Action) -> Result<(), crate::store::StoreError> {
+/// Writes one action, recording what Kubernetes' node controller records:
+/// `NodeNotReady` on the Node and on each of its pods, and the eviction.
+async fn apply(
+    store: &Store,
+    action: Action,
+    events: &Recorder,
+) -> Result<(), crate::store::StoreError> {
     match action {
         Action::MarkUnknown(node) => {
             let mut n = (*node).clone();
@@ -102,6 +111,11 @@ async fn apply(store: &Store, action: Action) -> Result<(), crate::store::StoreE
             );
             tracing::warn!(node = %n.metadata.name, "node stopped posting status: Ready=Unknown");
             store.update_status(n).await?;
+            events.normal(
+                reference(&*node),
+                "NodeNotReady",
+                format!("Node {} status is now: NodeNotReady", node.metadata.name),
+            );
         }
         Action::MarkPodNotReady(pod) => {
             let mut p = (*pod).clone();
@@ -118,6 +132,7 @@ async fn apply(store: &Store, action: Action) -> Result<(), crate::store::StoreE
                 "the pod's node stopped posting status",
             );
             store.update_status(p).await?;
+            events.warning(reference(&*pod), "NodeNotReady", "Node is not ready");
         }
         Action::Evict(pod) => {
             tracing::warn!(pod = %pod.key(), node = %pod.spec.node_name, "evicting pod from a lost node");
@@ -128,6 +143,15 @@ async fn apply(store: &Store, action: Action) -> Result<(), crate::store::StoreE
             store
                 .delete(Kind::Pod, &pod.metadata.namespace, &pod.metadata.name, pre)
                 .await?;
+            events.normal(
+                reference(&*pod),
+                "NodeControllerEviction",
+                format!(
+                    "Marking for deletion Pod {} from Node {}",
+                    pod.key(),
+                    pod.spec.node_name
+                ),
+            );
         }
     }
     Ok(())

@@ -8,7 +8,10 @@ use std::{
     sync::Arc,
 };
 
-use keel_api::{Node, Pod, Resource, Selector};
+use keel_api::{
+    Node, Pod, Resource, Selector,
+    recorder::{Recorder, correlate::reference},
+};
 
 use super::{ControllerConfig, Follower, Work};
 use crate::store::{Obj, State, Store, WriteOp};
@@ -132,7 +135,7 @@ pub fn pick(pod: &Pod, nodes: &[Arc<Node>], cache: &Cache) -> Result<String, Str
     }
 }
 
-pub async fn run(store: Store, cfg: ControllerConfig) {
+pub async fn run(store: Store, cfg: ControllerConfig, events: Recorder) {
     let mut follower = Follower::new(store.clone(), cfg.resync);
     let mut cache = Cache::default();
     loop {
@@ -156,13 +159,19 @@ pub async fn run(store: Store, cfg: ControllerConfig) {
                 (state, nodes_changed)
             }
         };
-        schedule(&store, &state, &mut cache, nodes_changed).await;
+        schedule(&store, &state, &mut cache, nodes_changed, &events).await;
     }
 }
 
 /// Binds every unscheduled pod it can. Pods already marked unschedulable are
 /// only retried when nodes changed.
-async fn schedule(store: &Store, state: &State, cache: &mut Cache, nodes_changed: bool) {
+async fn schedule(
+    store: &Store,
+    state: &State,
+    cache: &mut Cache,
+    nodes_changed: bool,
+    events: &Recorder,
+) {
     use futures_util::StreamExt;
     let nodes: Vec<Arc<Node>> = state.nodes.values().cloned().collect();
     // Decide every placement first (each one counts against the next), then
@@ -186,8 +195,9 @@ async fn schedule(store: &Store, state: &State, cache: &mut Cache, nodes_changed
                         namespace: placed.metadata.namespace.clone(),
                         name: placed.metadata.name.clone(),
                         uid: placed.metadata.uid.clone(),
-                        node,
+                        node: node.clone(),
                     },
+                    node,
                 ));
             }
             Err(why) => {
@@ -200,22 +210,32 @@ async fn schedule(store: &Store, state: &State, cache: &mut Cache, nodes_changed
                         obj: st.into(),
                         status: true,
                     },
+                    why,
                 ));
             }
         }
     }
     let results: Vec<_> = futures_util::stream::iter(writes)
-        .map(|(pod, op)| async move {
+        .map(|(pod, op, detail)| async move {
             let bind = matches!(op, WriteOp::Bind { .. });
-            (pod, bind, store.write(op).await)
+            (pod, bind, detail, store.write(op).await)
         })
         .buffer_unordered(256)
         .collect()
         .await;
-    for (pod, bind, result) in results {
+    // What users look for in `kubectl describe pod`: Scheduled (the node is
+    // the detail) or FailedScheduling (why no node fits).
+    for (pod, bind, detail, result) in results {
         match result {
-            Ok(_) if bind => tracing::debug!(pod = %pod.key(), "scheduled"),
-            Ok(_) => {}
+            Ok(_) if bind => {
+                tracing::debug!(pod = %pod.key(), "scheduled");
+                events.normal(
+                    reference(&*pod),
+                    "Scheduled",
+                    format!("Successfully assigned {} to {detail}", pod.key()),
+                );
+            }
+            Ok(_) => events.warning(reference(&*pod), "FailedScheduling", detail),
             Err(e) => {
                 tracing::debug!(pod = %pod.key(), error = %e, "scheduling write refused; will retry");
                 if bind {

@@ -233,6 +233,21 @@ impl Admit for Endpoints {}
 
 impl Admit for keel_api::ConfigMap {}
 
+/// An Event's missing timestamps and count are filled on create, as
+/// Kubernetes' recorder does, so a hand-written Event lists and sorts like a
+/// recorded one.
+impl Admit for keel_api::Event {
+    fn admit_create(&mut self, _state: &State, _ctx: &mut Ctx) -> Result<(), Vec<FieldError>> {
+        let now = keel_api::meta::Time::now();
+        let first = *self.first_timestamp.get_or_insert(now);
+        self.last_timestamp.get_or_insert(first);
+        if self.count == 0 {
+            self.count = 1;
+        }
+        Ok(())
+    }
+}
+
 /// `stringData` is write-only: merged into `data` before the Secret is
 /// stored, on create and on update (Kubernetes' secret strategy).
 impl Admit for keel_api::Secret {

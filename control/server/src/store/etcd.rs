@@ -447,6 +447,7 @@ impl super::Store {
             state: std::sync::RwLock::new(Arc::new(state)),
             history: std::sync::RwLock::new(history),
             revision,
+            stats: Default::default(),
         });
         tokio::spawn(mirror(
             client.clone(),

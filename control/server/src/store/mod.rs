@@ -129,6 +129,18 @@ struct Shared {
     state: RwLock<Arc<State>>,
     history: RwLock<History>,
     revision: tokio::sync::watch::Sender<u64>,
+    stats: CommitStats,
+}
+
+/// What the local writer's group commits did (`/metrics`).
+#[derive(Debug, Default)]
+pub struct CommitStats {
+    /// Group commits written to the backend.
+    pub commits: std::sync::atomic::AtomicU64,
+    /// Writes those commits carried (the sum of group sizes).
+    pub writes: std::sync::atomic::AtomicU64,
+    /// Time spent committing to the backend, in microseconds.
+    pub commit_us: std::sync::atomic::AtomicU64,
 }
 
 /// A handle on the store; cheap to clone.
@@ -175,6 +187,7 @@ impl Store {
             state: RwLock::new(Arc::new(state)),
             history: RwLock::new(history),
             revision,
+            stats: CommitStats::default(),
         });
         let (tx, rx) = tokio::sync::mpsc::channel::<Request>(4096);
         let writer_shared = shared.clone();
@@ -231,6 +244,16 @@ impl Store {
             .read()
             .expect("history lock")
             .compacted()
+    }
+
+    /// Group-commit counters (the local writer's; etcd commits are etcd's).
+    pub fn commit_stats(&self) -> &CommitStats {
+        &self.shared.stats
+    }
+
+    /// How many follow the revision: API watches and the controllers.
+    pub fn subscribers(&self) -> usize {
+        self.shared.revision.receiver_count()
     }
 
     /// A receiver that changes whenever the revision advances.
@@ -377,7 +400,17 @@ impl Writer {
                 .iter()
                 .map(|e: &Arc<Event>| (e.revision, e.record()))
                 .collect();
-            if let Err(e) = self.backend.commit(&batch) {
+            let started = std::time::Instant::now();
+            let committed = self.backend.commit(&batch);
+            {
+                use std::sync::atomic::Ordering::Relaxed;
+                let st = &self.shared.stats;
+                st.commits.fetch_add(1, Relaxed);
+                st.writes.fetch_add(replies.len() as u64, Relaxed);
+                st.commit_us
+                    .fetch_add(started.elapsed().as_micros() as u64, Relaxed);
+            }
+            if let Err(e) = committed {
                 tracing::error!(error = %e, "commit failed; the batch is refused");
                 for reply in replies {
                     let _ = reply.send(Err(StoreError::Backend(e.to_string())));
@@ -415,6 +448,7 @@ fn apply(
             AnyObject::Deployment(o) => create(state, ctx, o, batch, events),
             AnyObject::ConfigMap(o) => create(state, ctx, o, batch, events),
             AnyObject::Secret(o) => create(state, ctx, o, batch, events),
+            AnyObject::Event(o) => create(state, ctx, o, batch, events),
         },
         WriteOp::Update { obj, status } => match obj {
             AnyObject::Node(o) => update(state, ctx, o, status, batch, events),
@@ -424,6 +458,7 @@ fn apply(
             AnyObject::Deployment(o) => update(state, ctx, o, status, batch, events),
             AnyObject::ConfigMap(o) => update(state, ctx, o, status, batch, events),
             AnyObject::Secret(o) => update(state, ctx, o, status, batch, events),
+            AnyObject::Event(o) => update(state, ctx, o, status, batch, events),
         },
         WriteOp::Bind {
             namespace,
@@ -669,6 +704,7 @@ fn delete(
         Obj::Deployment(o) => Obj::Deployment(with_rv::<Deployment>(&o, &rev)),
         Obj::ConfigMap(o) => Obj::ConfigMap(with_rv::<keel_api::ConfigMap>(&o, &rev)),
         Obj::Secret(o) => Obj::Secret(with_rv::<keel_api::Secret>(&o, &rev)),
+        Obj::Event(o) => Obj::Event(with_rv::<keel_api::Event>(&o, &rev)),
     };
     record(state, EventType::Deleted, gone.clone(), batch, events);
     Ok(gone)

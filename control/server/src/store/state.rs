@@ -7,8 +7,8 @@ use std::{net::Ipv4Addr, sync::Arc};
 use imbl::{OrdMap, OrdSet};
 use ipnet::Ipv4Net;
 use keel_api::{
-    AnyObject, ConfigMap, Deployment, Endpoints, Kind, Node, ObjectMeta, Pod, Resource, Secret,
-    Selector, Service,
+    AnyObject, ConfigMap, Deployment, Endpoints, Event, Kind, Node, ObjectMeta, Pod, Resource,
+    Secret, Selector, Service,
 };
 
 /// A stored object: the typed value behind an `Arc`, cheap to clone.
@@ -21,6 +21,7 @@ pub enum Obj {
     Deployment(Arc<Deployment>),
     ConfigMap(Arc<ConfigMap>),
     Secret(Arc<Secret>),
+    Event(Arc<Event>),
 }
 
 macro_rules! with_obj {
@@ -33,6 +34,7 @@ macro_rules! with_obj {
             Obj::Deployment($o) => $body,
             Obj::ConfigMap($o) => $body,
             Obj::Secret($o) => $body,
+            Obj::Event($o) => $body,
         }
     };
 }
@@ -47,6 +49,7 @@ impl Obj {
             Obj::Deployment(_) => Kind::Deployment,
             Obj::ConfigMap(_) => Kind::ConfigMap,
             Obj::Secret(_) => Kind::Secret,
+            Obj::Event(_) => Kind::Event,
         }
     }
 
@@ -75,6 +78,7 @@ impl Obj {
             Obj::Deployment(o) => AnyObject::Deployment((**o).clone()),
             Obj::ConfigMap(o) => AnyObject::ConfigMap((**o).clone()),
             Obj::Secret(o) => AnyObject::Secret((**o).clone()),
+            Obj::Event(o) => AnyObject::Event((**o).clone()),
         }
     }
 
@@ -87,6 +91,7 @@ impl Obj {
             AnyObject::Deployment(o) => Obj::Deployment(Arc::new(o)),
             AnyObject::ConfigMap(o) => Obj::ConfigMap(Arc::new(o)),
             AnyObject::Secret(o) => Obj::Secret(Arc::new(o)),
+            AnyObject::Event(o) => Obj::Event(Arc::new(o)),
         }
     }
 
@@ -137,6 +142,7 @@ stored!(Endpoints, endpoints);
 stored!(Deployment, deployments);
 stored!(ConfigMap, config_maps);
 stored!(Secret, secrets);
+stored!(Event, events);
 
 /// (namespace, label key, label value) → keys of objects carrying it.
 type LabelIndex = OrdMap<(String, String, String), OrdSet<String>>;
@@ -152,6 +158,7 @@ pub struct State {
     pub deployments: OrdMap<String, Arc<Deployment>>,
     pub config_maps: OrdMap<String, Arc<ConfigMap>>,
     pub secrets: OrdMap<String, Arc<Secret>>,
+    pub events: OrdMap<String, Arc<Event>>,
     /// Pods by `spec.nodeName` ("" for unscheduled).
     pub pods_by_node: OrdMap<String, OrdSet<String>>,
     /// Pods by the uid of their controller (a Deployment).
@@ -205,6 +212,7 @@ impl State {
             Kind::Deployment => self.deployments.get(key).cloned().map(Obj::Deployment),
             Kind::ConfigMap => self.config_maps.get(key).cloned().map(Obj::ConfigMap),
             Kind::Secret => self.secrets.get(key).cloned().map(Obj::Secret),
+            Kind::Event => self.events.get(key).cloned().map(Obj::Event),
         }
     }
 
@@ -230,6 +238,7 @@ impl State {
             Kind::Deployment => pick::<Deployment>(self, namespace),
             Kind::ConfigMap => pick::<ConfigMap>(self, namespace),
             Kind::Secret => pick::<Secret>(self, namespace),
+            Kind::Event => pick::<Event>(self, namespace),
         }
     }
 
@@ -242,6 +251,7 @@ impl State {
             Kind::Deployment => self.deployments.len(),
             Kind::ConfigMap => self.config_maps.len(),
             Kind::Secret => self.secrets.len(),
+            Kind::Event => self.events.len(),
         }
     }
 
@@ -274,6 +284,9 @@ impl State {
             Obj::Secret(o) => {
                 self.secrets.insert(key, o);
             }
+            Obj::Event(o) => {
+                self.events.insert(key, o);
+            }
         }
     }
 
@@ -288,6 +301,7 @@ impl State {
             Kind::Deployment => drop(self.deployments.remove(key)),
             Kind::ConfigMap => drop(self.config_maps.remove(key)),
             Kind::Secret => drop(self.secrets.remove(key)),
+            Kind::Event => drop(self.events.remove(key)),
         }
         Some(old)
     }

@@ -71,6 +71,20 @@ fn columns(kind: Kind) -> Vec<Column> {
             col("Data", "integer"),
             col("Age", "string"),
         ],
+        // Kubernetes' event printer; kubectl shows LAST SEEN TYPE REASON
+        // OBJECT MESSAGE, and the rest with -o wide.
+        Kind::Event => vec![
+            col("Last Seen", "string"),
+            col("Type", "string"),
+            col("Reason", "string"),
+            col("Object", "string"),
+            wide("Subobject"),
+            wide("Source"),
+            col("Message", "string"),
+            wide("First Seen"),
+            wide("Count"),
+            wide("Name"),
+        ],
         Kind::Deployment => vec![
             col("Name", "string"),
             col("Ready", "string"),
@@ -259,6 +273,25 @@ pub fn cells(kind: Kind, o: &Value, now: SystemTime) -> Vec<Value> {
             json!(keys(o, "/data")),
             age,
         ],
+        Kind::Event => {
+            let e: keel_api::Event = serde_json::from_value(o.clone()).unwrap_or_default();
+            let first = e.first_seen().map_or_else(
+                || "<unknown>".to_string(),
+                |t| keel_api::meta::short_age(now.duration_since(t.0).unwrap_or_default()),
+            );
+            vec![
+                json!(e.last_seen_column(now)),
+                json!(e.type_),
+                json!(e.reason),
+                json!(e.object_column()),
+                json!(e.involved_object.field_path),
+                json!(e.source_column()),
+                json!(e.message.trim()),
+                json!(first),
+                json!(e.count.to_string()),
+                name,
+            ]
+        }
         Kind::Deployment => {
             let n = |p: &str| o.pointer(p).and_then(Value::as_i64).unwrap_or(0);
             let desired = o
