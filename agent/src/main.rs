@@ -144,13 +144,13 @@ struct Args {
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     lb_resync: Duration,
     /// Serve cluster DNS for this node's pods on this address (put on a
-    /// `keel.dns` dummy device in the agent's network namespace; NodeLocal
-    /// DNSCache's 169.254.20.10 is the usual choice) and make it their
-    /// nameserver under dnsPolicy ClusterFirst. Unset, as the kubelet's
-    /// --cluster-dns: no cluster DNS, ClusterFirst pods get the node's
-    /// resolv.conf.
-    #[arg(long, env = "KEEL_CLUSTER_DNS")]
-    cluster_dns: Option<Ipv4Addr>,
+    /// `keel.dns` dummy device in the agent's network namespace, on `lo`
+    /// where the kernel has no dummy driver) and make it their nameserver
+    /// under dnsPolicy ClusterFirst. On by default at NodeLocal DNSCache's
+    /// 169.254.20.10; `none` turns it off, and ClusterFirst pods then get
+    /// the node's resolv.conf (the kubelet without --cluster-dns).
+    #[arg(long, env = "KEEL_CLUSTER_DNS", default_value = "169.254.20.10", value_parser = parse_cluster_dns)]
+    cluster_dns: ClusterDns,
     /// The cluster's DNS domain.
     #[arg(long, default_value = "cluster.local")]
     cluster_domain: String,
@@ -164,6 +164,10 @@ struct Args {
     #[arg(long, alias = "server-port", env = "KEEL_NODE_PORT_LISTEN", default_value = "10250", value_parser = parse_node_port)]
     node_port_listen: NodePort,
 }
+
+/// `--cluster-dns`: the address, or None for `none`.
+#[derive(Debug, Clone, Copy)]
+struct ClusterDns(Option<Ipv4Addr>);
 
 /// `--node-port-listen`: the port, or None for `none`.
 #[derive(Debug, Clone, Copy)]
@@ -396,7 +400,7 @@ async fn agent_main() -> anyhow::Result<()> {
         }
     };
     let mut routes = axum::Router::new();
-    if let Some(addr) = args.cluster_dns {
+    if let ClusterDns(Some(addr)) = args.cluster_dns {
         let dns = keel_agent::dns::start(
             keel_agent::dns::DnsOptions {
                 addr,
@@ -494,7 +498,7 @@ async fn agent_main() -> anyhow::Result<()> {
                 .clone()
                 .unwrap_or_else(|| args.pod_netns_prefix.trim_end_matches('-').to_string()),
             dns: keel_agent::dns::podfiles::NodeDns {
-                cluster_dns: args.cluster_dns.map(std::net::IpAddr::V4),
+                cluster_dns: args.cluster_dns.0.map(std::net::IpAddr::V4),
                 cluster_domain: args.cluster_domain.clone(),
                 host: host_dns.clone(),
             },
@@ -622,6 +626,19 @@ async fn agent_main() -> anyhow::Result<()> {
     }
     tracing::info!("keel-agent stopping; pods and datapath stay as they are");
     Ok(())
+}
+
+/// `--cluster-dns`: an IPv4 address, or `none`.
+fn parse_cluster_dns(s: &str) -> Result<ClusterDns, String> {
+    match s {
+        "none" => Ok(ClusterDns(None)),
+        _ => s
+            .parse::<Ipv4Addr>()
+            .ok()
+            .filter(|a| !a.is_unspecified() && !a.is_broadcast() && !a.is_multicast())
+            .map(|a| ClusterDns(Some(a)))
+            .ok_or_else(|| format!("{s:?}: expected an IPv4 unicast address or none")),
+    }
 }
 
 /// `--node-port-listen`: a port, or `none`.

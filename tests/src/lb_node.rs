@@ -188,6 +188,8 @@ impl LbNode {
                 "none".into(),
                 "--cni-bin-dir".into(),
                 "none".into(),
+                "--cluster-dns".into(),
+                "none".into(),
             ],
             dir.path().join("agent.log"),
         );

@@ -243,12 +243,13 @@ pub struct AgentProcess {
 
 /// The agent's flags that turn off everything touching the node (its
 /// defaults turn it all on): no node networking, no runtime, no load
-/// balancer, no pods.
-pub const AGENT_FEATURES_OFF: [(&str, &str); 4] = [
+/// balancer, no pods, no cluster DNS.
+pub const AGENT_FEATURES_OFF: [(&str, &str); 5] = [
     ("--network-mode", "none"),
     ("--runtime", "none"),
     ("--cgroup-root", "none"),
     ("--cni-bin-dir", "none"),
+    ("--cluster-dns", "none"),
 ];
 
 impl AgentProcess {

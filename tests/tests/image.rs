@@ -178,6 +178,8 @@ fn image_runs_privileged_and_registers_a_node() {
         "none".into(),
         "--cni-bin-dir".into(),
         "none".into(),
+        "--cluster-dns".into(),
+        "none".into(),
     ]);
     let argv: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = pm

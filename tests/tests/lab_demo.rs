@@ -1,7 +1,7 @@
 //! The lab as `keelctl lab up` builds it by default (what `cargo xtask demo`
 //! runs): real containers from the lab's registry, the example manifests
-//! applied with keelctl, the Service reached through its ClusterIP from
-//! inside a container and through its NodePort from outside; then `lab down`
+//! applied with keelctl, the Service reached through its ClusterIP and by
+//! its name (cluster DNS, on by default) from inside a container and through its NodePort from outside; then `lab down`
 //! leaves no namespace, cgroup, bpffs pin or process behind.
 
 use std::{collections::BTreeSet, path::Path, process::Command, time::Duration};
@@ -84,6 +84,39 @@ fn default_lab_runs_the_examples_and_serves_the_service() {
         seen.insert(who);
     }
     assert!(seen.len() > 1, "the ClusterIP always chose {seen:?}");
+
+    // Cluster DNS is on by default: the client's resolv.conf names the
+    // node-local server, and the Service answers by its short and full names.
+    let (ok, resolv, err) = keelctl(&[
+        "--lab",
+        &name,
+        "exec",
+        "client",
+        "--",
+        "cat",
+        "/etc/resolv.conf",
+    ]);
+    assert!(ok, "cat /etc/resolv.conf: {err}");
+    assert!(
+        resolv.lines().any(|l| l.trim() == "nameserver 169.254.20.10")
+            && resolv.contains("search default.svc.cluster.local svc.cluster.local cluster.local")
+            && resolv.contains("options ndots:5"),
+        "{resolv}"
+    );
+    for host in ["web", "web.default.svc.cluster.local"] {
+        let (ok, out, err) = keelctl(&[
+            "--lab",
+            &name,
+            "exec",
+            "client",
+            "--",
+            "wget",
+            "-qO-",
+            &format!("http://{host}/"),
+        ]);
+        assert!(ok, "wget http://{host}/ in the client container: {err}");
+        assert!(web.contains(out.trim()), "{out:?} from {host}");
+    }
 
     // From outside the cluster, through the NodePort of each node.
     for n in &lab.topology().nodes {

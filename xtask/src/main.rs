@@ -229,13 +229,16 @@ fn demo(_extra: &[&str]) -> Result<(), String> {
             "lab", "run", "demo", "client", "--", "ping", "-c", "2", "-W", "2", ip,
         ])?;
     }
-    // The Service: its ClusterIP from inside the client container, balanced
+    // The Service: by name from inside the client container (cluster DNS
+    // answers with the ClusterIP), balanced
     // by the eBPF socket programs over the three replicas (each answers with
     // its pod name); the NodePort from outside the cluster, through each node.
     // (No `wget -T`: Debian's static busybox 1.35 crashes on it.)
     let svc = get_json(&["get", "service", "web"]);
     let vip = svc["spec"]["clusterIP"].as_str().unwrap_or("").to_string();
-    eprintln!("\n# the client container → Service web ({vip}:80), six requests");
+    eprintln!(
+        "\n# the client container → Service web ({vip}:80) by its name, which the node's cluster DNS resolves: six requests"
+    );
     for _ in 0..6 {
         keelctl(&[
             "--lab",
@@ -245,7 +248,7 @@ fn demo(_extra: &[&str]) -> Result<(), String> {
             "--",
             "wget",
             "-qO-",
-            &format!("http://{vip}/"),
+            "http://web/",
         ])?;
     }
     let nodes = get_json(&["get", "nodes"]);
@@ -272,7 +275,7 @@ fn demo(_extra: &[&str]) -> Result<(), String> {
     }
     println!(
         "\nThe lab \"demo\" is up: keel-control and three keel-agents in network namespaces (see `keelctl lab status demo`).\n\
-         Look around:\n  target/release/keelctl --lab demo get pods -o wide\n  target/release/keelctl --lab demo logs POD (names from get pods)\n  target/release/keelctl --lab demo exec client -- wget -qO- http://{vip}/\n  target/release/keelctl --lab demo lb dump --node node-1\n  target/release/keelctl --lab demo net dump --node node-1 (BPF host routing: pods, links, counters)\n  target/release/keelctl lab run demo node-1 -- ip route\n  target/release/keelctl lab status demo -o json\n\
+         Look around:\n  target/release/keelctl --lab demo get pods -o wide\n  target/release/keelctl --lab demo logs POD (names from get pods)\n  target/release/keelctl --lab demo exec client -- wget -qO- http://web/ (or http://{vip}/)\n  target/release/keelctl --lab demo lb dump --node node-1\n  target/release/keelctl --lab demo net dump --node node-1 (BPF host routing: pods, links, counters)\n  target/release/keelctl lab run demo node-1 -- ip route\n  target/release/keelctl lab status demo -o json\n\
          Tear it down:\n  target/release/keelctl lab down demo"
     );
     Ok(())
