@@ -6,6 +6,7 @@
 pub mod agent;
 pub mod api;
 pub mod cni;
+pub mod dns;
 pub mod lb;
 pub mod lb_lab;
 pub mod lb_rules;
@@ -58,6 +59,11 @@ pub fn suites() -> Vec<Suite> {
             name: "pods",
             about: "pod startup in the lab: 1, 10, 50 pods at once, create → Ready p50/p99 (keel-agent --runtime direct)",
             run: runtime_pods::run,
+        },
+        Suite {
+            name: "dns",
+            about: "cluster DNS on a node: keel-agent vs dnsmasq with the same records, both on one core: queries/s and p50/p99 for Service names and cached outside names (dnsperf)",
+            run: dns::run,
         },
         Suite {
             name: "net",
