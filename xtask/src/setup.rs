@@ -33,6 +33,8 @@ const APT_PACKAGES: &[&str] = &[
     "prometheus",
     // the cluster DNS lab test's upstream resolver
     "dnsmasq-base",
+    // `cargo xtask bench dns` (and taskset, from util-linux, pins its servers)
+    "dnsperf",
     "iperf3",
     "sockperf",
     "hyperfine",
