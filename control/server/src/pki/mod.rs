@@ -113,6 +113,18 @@ fn offset(t: SystemTime) -> time::OffsetDateTime {
     time::OffsetDateTime::from_unix_timestamp(secs).unwrap_or(time::OffsetDateTime::UNIX_EPOCH)
 }
 
+/// What every certificate the CA issues carries: valid `lifetime` from
+/// `now`, started a little back (a node whose clock is slightly behind
+/// still accepts it; a tenth of the lifetime at most, so the renewal point,
+/// two thirds in, stays ahead), a serial revocation can read, and the CA's
+/// key identifier.
+fn stamp(params: &mut CertificateParams, lifetime: Duration, now: SystemTime) {
+    params.not_before = offset(now - backdate(lifetime));
+    params.not_after = offset(now + lifetime);
+    params.serial_number = Some(serial(now));
+    params.use_authority_key_identifier_extension = true;
+}
+
 impl ClusterCa {
     /// A new CA (ECDSA P-256), valid for [`CA_LIFETIME`].
     pub fn generate(now: SystemTime) -> Result<Self, PkiError> {
@@ -209,10 +221,7 @@ impl ClusterCa {
             KeyUsagePurpose::KeyEncipherment,
         ];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        params.not_before = offset(now - backdate(lifetime));
-        params.not_after = offset(now + lifetime);
-        params.serial_number = Some(serial(now));
-        params.use_authority_key_identifier_extension = true;
+        stamp(&mut params, lifetime, now);
         let cert = params
             .signed_by(&key, &self.issuer)
             .map_err(rc("signing the serving certificate"))?;
@@ -229,36 +238,11 @@ impl ClusterCa {
         lifetime: Duration,
         now: SystemTime,
     ) -> Result<String, PkiError> {
-        let csr =
-            CertificateSigningRequestParams::from_pem(csr_pem).map_err(|e| PkiError::Csr {
-                node: node.into(),
-                reason: format!("not a valid PKCS#10 request in PEM: {e}"),
-            })?;
         let mut params = CertificateParams::default();
-        params
-            .distinguished_name
-            .push(DnType::CommonName, keel_api::pki::node_user(node));
-        params
-            .distinguished_name
-            .push(DnType::OrganizationName, keel_api::pki::NODES_GROUP);
         params.subject_alt_names = Vec::<SanType>::new();
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        // A little back: a node whose clock is slightly behind still
-        // accepts it (a tenth of the lifetime at most, so the renewal
-        // point, two thirds in, stays ahead). Revocation reads the serial.
-        params.not_before = offset(now - backdate(lifetime));
-        params.not_after = offset(now + lifetime);
-        params.serial_number = Some(serial(now));
-        params.use_authority_key_identifier_extension = true;
-        let signed = CertificateSigningRequestParams {
-            params,
-            public_key: csr.public_key,
-        };
-        let cert = signed
-            .signed_by(&self.issuer)
-            .map_err(rc(format!("signing node {node}'s certificate")))?;
-        Ok(cert.pem())
+        self.sign_node_csr(csr_pem, node, params, "certificate", lifetime, now)
     }
 
     /// Signs the serving CSR of a node's agent port: only its public key
@@ -273,39 +257,51 @@ impl ClusterCa {
         lifetime: Duration,
         now: SystemTime,
     ) -> Result<String, PkiError> {
-        let csr =
-            CertificateSigningRequestParams::from_pem(csr_pem).map_err(|e| PkiError::Csr {
-                node: node.into(),
-                reason: format!("not a valid PKCS#10 request in PEM: {e}"),
-            })?;
         let mut names = vec![node.to_string()];
         names.extend(addresses.iter().filter(|a| *a != node).cloned());
         let mut params = CertificateParams::new(names).map_err(|e| PkiError::Csr {
             node: node.into(),
             reason: format!("addresses: {e}"),
         })?;
+        params.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        self.sign_node_csr(csr_pem, node, params, "serving certificate", lifetime, now)
+    }
+
+    /// Signs `csr_pem` with `params` (its SANs and usages): only the CSR's
+    /// public key is taken; the subject is `CN=system:node:<node>,
+    /// O=system:nodes`.
+    fn sign_node_csr(
+        &self,
+        csr_pem: &str,
+        node: &str,
+        mut params: CertificateParams,
+        what: &str,
+        lifetime: Duration,
+        now: SystemTime,
+    ) -> Result<String, PkiError> {
+        let csr =
+            CertificateSigningRequestParams::from_pem(csr_pem).map_err(|e| PkiError::Csr {
+                node: node.into(),
+                reason: format!("not a valid PKCS#10 request in PEM: {e}"),
+            })?;
         params
             .distinguished_name
             .push(DnType::CommonName, keel_api::pki::node_user(node));
         params
             .distinguished_name
             .push(DnType::OrganizationName, keel_api::pki::NODES_GROUP);
-        params.key_usages = vec![
-            KeyUsagePurpose::DigitalSignature,
-            KeyUsagePurpose::KeyEncipherment,
-        ];
-        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-        params.not_before = offset(now - backdate(lifetime));
-        params.not_after = offset(now + lifetime);
-        params.serial_number = Some(serial(now));
-        params.use_authority_key_identifier_extension = true;
+        stamp(&mut params, lifetime, now);
         let signed = CertificateSigningRequestParams {
             params,
             public_key: csr.public_key,
         };
         let cert = signed
             .signed_by(&self.issuer)
-            .map_err(rc(format!("signing node {node}'s serving certificate")))?;
+            .map_err(rc(format!("signing node {node}'s {what}")))?;
         Ok(cert.pem())
     }
 
@@ -328,10 +324,7 @@ impl ClusterCa {
         );
         params.key_usages = vec![KeyUsagePurpose::DigitalSignature];
         params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-        params.not_before = offset(now - backdate(lifetime));
-        params.not_after = offset(now + lifetime);
-        params.serial_number = Some(serial(now));
-        params.use_authority_key_identifier_extension = true;
+        stamp(&mut params, lifetime, now);
         let cert = params
             .signed_by(&key, &self.issuer)
             .map_err(rc("signing keel-control's client certificate"))?;
