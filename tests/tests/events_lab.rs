@@ -51,27 +51,7 @@ fn http_get_in(netns: &std::path::Path, addr: &str, path: &str) -> Option<(Strin
 
 /// `promtool check metrics` on `text`.
 fn promtool(what: &str, text: &str) {
-    use std::io::Write;
-    let mut child = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool (Debian's prometheus package; `cargo xtask setup` installs it)");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "{what}: promtool check metrics: {}{}\n{text}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    keel_api::testing::promtool_check(what, text);
 }
 
 fn keelctl(lab: &str, args: &[&str]) -> (i32, String, String) {

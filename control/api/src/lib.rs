@@ -23,6 +23,8 @@ pub mod primitives;
 pub mod recorder;
 pub mod resource;
 pub mod served;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod vpc;
 
 // The modules' own paths, which the agent, the CLI and the tests name

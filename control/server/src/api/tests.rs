@@ -1105,26 +1105,5 @@ async fn health_is_public_and_metrics_pass_promtool() {
         !text.contains("keel_control_store_commits_total 0\n"),
         "{text}"
     );
-    // promtool (Debian's prometheus package, which `cargo xtask setup` installs).
-    use std::io::Write as _;
-    let mut child = std::process::Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("promtool on PATH");
-    child
-        .stdin
-        .take()
-        .unwrap()
-        .write_all(text.as_bytes())
-        .unwrap();
-    let out = child.wait_with_output().unwrap();
-    assert!(
-        out.status.success(),
-        "promtool: {}{}\n{text}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    keel_api::testing::promtool_check("keel-control's metrics", &text);
 }
