@@ -105,6 +105,37 @@ pub struct ControlProcess {
 }
 
 impl ControlProcess {
+    /// A bootstrap token, created with the admin credential (what
+    /// `keelctl token create` does).
+    pub async fn create_token(&self) -> keel_api::pki::TokenInfo {
+        let created = self
+            .client()
+            .request_raw(
+                keel_api::client::HttpMethod::POST,
+                keel_api::pki::BOOTSTRAP_TOKENS_PATH,
+                Some(b"{}".to_vec()),
+            )
+            .await
+            .expect("creating a bootstrap token");
+        serde_json::from_slice(&created).expect("the token keel-control answered with")
+    }
+
+    /// Joins `node` as a real node does (a new bootstrap token, the CA
+    /// pinned by hash), its credential kept under `data_dir`: the path of
+    /// the node's client configuration.
+    pub async fn join_node(&self, node: &str, data_dir: &Path) -> PathBuf {
+        let info = self.create_token().await;
+        keel_agent::join::join(
+            &self.url(),
+            info.token.as_deref().expect("the token's secret"),
+            info.ca_hash.as_deref().expect("the CA's hash"),
+            node,
+            data_dir,
+        )
+        .await
+        .expect("joining with a new bootstrap token")
+    }
+
     /// Starts on a free loopback port with a fresh data directory.
     pub fn start(extra: &[&str]) -> Self {
         let dir = tempfile::Builder::new()

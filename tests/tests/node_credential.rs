@@ -8,36 +8,18 @@ use std::time::Duration;
 use keel_api::{
     Node,
     client::{Client, ClientConfig, HttpMethod, ListParams},
-    pki::{BOOTSTRAP_TOKENS_PATH, TokenInfo, Validity},
+    pki::{BOOTSTRAP_TOKENS_PATH, Validity},
 };
 use keel_tests::process::ControlProcess;
 
 #[tokio::test]
 async fn a_joined_node_renews_its_certificate_before_it_expires() {
     let control = ControlProcess::start(&["--node-cert-lifetime", "9s"]);
-    let admin = control.client();
-    let created = admin
-        .request_raw(
-            HttpMethod::POST,
-            BOOTSTRAP_TOKENS_PATH,
-            Some(b"{}".to_vec()),
-        )
-        .await
-        .unwrap();
-    let info: TokenInfo = serde_json::from_slice(&created).unwrap();
     let dir = tempfile::Builder::new()
         .prefix("keel-t-cred-")
         .tempdir()
         .unwrap();
-    let path = keel_agent::join::join(
-        &control.url(),
-        info.token.as_deref().unwrap(),
-        info.ca_hash.as_deref().unwrap(),
-        "renewer",
-        dir.path(),
-    )
-    .await
-    .unwrap();
+    let path = control.join_node("renewer", dir.path()).await;
     use std::os::unix::fs::PermissionsExt;
     let key = dir.path().join("credential/node.pem");
     assert_eq!(
@@ -92,18 +74,6 @@ async fn a_joined_node_renews_its_certificate_before_it_expires() {
     renewal.abort();
 }
 
-async fn create_token(admin: &Client) -> TokenInfo {
-    let created = admin
-        .request_raw(
-            HttpMethod::POST,
-            BOOTSTRAP_TOKENS_PATH,
-            Some(b"{}".to_vec()),
-        )
-        .await
-        .unwrap();
-    serde_json::from_slice(&created).unwrap()
-}
-
 /// Two replicas on etcd: one CA, a token created on one joins through the
 /// other, and a Node deleted on one revokes its credential on the other.
 #[test]
@@ -123,7 +93,7 @@ fn replicas_on_etcd_share_the_ca_tokens_and_revocations() {
             .list::<Node>("", &ListParams::default())
             .await
             .expect("b serves with a certificate of the shared CA");
-        let info = create_token(&a.client()).await;
+        let info = a.create_token().await;
         let listed = b
             .client()
             .request_raw(HttpMethod::GET, BOOTSTRAP_TOKENS_PATH, None)

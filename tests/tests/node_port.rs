@@ -18,7 +18,6 @@ use http_body_util::BodyExt;
 use keel_api::{
     Node, Pod,
     client::{Client, ClientConfig, ClientError, HttpMethod, Identity},
-    pki::{BOOTSTRAP_TOKENS_PATH, TokenInfo},
 };
 use keel_control::pki::ClusterCa;
 use keel_tests::process::ControlProcess;
@@ -92,28 +91,11 @@ fn code(e: ClientError) -> u16 {
 async fn logs_are_proxied_to_the_node_port_over_mtls_and_only_keel_control_gets_in() {
     let control = ControlProcess::start(&[]);
     let admin = control.client();
-    let created = admin
-        .request_raw(
-            HttpMethod::POST,
-            BOOTSTRAP_TOKENS_PATH,
-            Some(b"{}".to_vec()),
-        )
-        .await
-        .unwrap();
-    let info: TokenInfo = serde_json::from_slice(&created).unwrap();
     let dir = tempfile::Builder::new()
         .prefix("keel-t-nodeport-")
         .tempdir()
         .unwrap();
-    let path = keel_agent::join::join(
-        &control.url(),
-        info.token.as_deref().unwrap(),
-        info.ca_hash.as_deref().unwrap(),
-        "np-1",
-        dir.path(),
-    )
-    .await
-    .unwrap();
+    let path = control.join_node("np-1", dir.path()).await;
     let node = Client::new(&ClientConfig::load(&path).unwrap()).unwrap();
 
     // The serving certificate, for this node only.
