@@ -98,6 +98,18 @@ async fn logs_are_proxied_to_the_node_port_over_mtls_and_only_keel_control_gets_
     let path = control.join_node("np-1", dir.path()).await;
     let node = Client::new(&ClientConfig::load(&path).unwrap()).unwrap();
 
+    // The Node first (an agent registers before it asks): its serving
+    // certificate may name only the Node's own name and addresses.
+    let mut n: Node =
+        serde_json::from_value(serde_json::json!({"metadata": {"name": "np-1"}})).unwrap();
+    n = admin.create(&n).await.unwrap();
+    n.metadata.resource_version.clear();
+    n.status = serde_json::from_value(serde_json::json!({
+        "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],
+    }))
+    .unwrap();
+    n = admin.update_status(&n).await.unwrap();
+
     // The serving certificate, for this node only.
     let addresses = vec!["127.0.0.1".to_string(), "np-1".to_string()];
     let (cert, key, ca) = keel_agent::nodeport::request(&node, "np-1", &addresses)
@@ -107,6 +119,14 @@ async fn logs_are_proxied_to_the_node_port_over_mtls_and_only_keel_control_gets_
         .await
         .unwrap_err();
     assert!(format!("{other:#}").contains("Forbidden"), "{other:#}");
+    let foreign = vec!["127.0.0.1".to_string(), "10.0.0.99".to_string()];
+    let e = keel_agent::nodeport::request(&node, "np-1", &foreign)
+        .await
+        .unwrap_err();
+    assert!(
+        format!("{e:#}").contains("addresses[1] \"10.0.0.99\" is not one of node \"np-1\"'s addresses"),
+        "{e:#}"
+    );
     let serving = Identity::from_pem(cert.as_bytes(), key.as_bytes()).unwrap();
     let acceptor = keel_agent::nodeport::acceptor(serving, &ca).unwrap();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -118,9 +138,6 @@ async fn logs_are_proxied_to_the_node_port_over_mtls_and_only_keel_control_gets_
     ));
 
     // The Node advertises the port; a pod runs there.
-    let mut n: Node =
-        serde_json::from_value(serde_json::json!({"metadata": {"name": "np-1"}})).unwrap();
-    n = admin.create(&n).await.unwrap();
     n.metadata.resource_version.clear();
     n.status = serde_json::from_value(serde_json::json!({
         "addresses": [{"type": "InternalIP", "address": "127.0.0.1"}],

@@ -16,6 +16,9 @@
 pub mod store;
 pub mod tokens;
 
+#[cfg(test)]
+mod tests;
+
 use std::{
     sync::Arc,
     time::{Duration, SystemTime},
@@ -348,6 +351,39 @@ async fn sign_node(
     }))
 }
 
+/// Whether a node's serving certificate may name `addresses`: its own name,
+/// the IP addresses in its `status.addresses` (any type), and the DNS names
+/// there (`Hostname`, `InternalDNS`, `ExternalDNS`). The error names the
+/// first address that is not the node's.
+pub fn serving_addresses_allowed(
+    node: &keel_api::Node,
+    addresses: &[String],
+) -> Result<(), String> {
+    let name = &node.metadata.name;
+    for (i, a) in addresses.iter().enumerate() {
+        let ok = match a.parse::<std::net::IpAddr>() {
+            Ok(ip) => node
+                .status
+                .addresses
+                .iter()
+                .any(|na| na.address.parse::<std::net::IpAddr>() == Ok(ip)),
+            Err(_) => {
+                a == name
+                    || node.status.addresses.iter().any(|na| {
+                        matches!(na.type_.as_str(), "Hostname" | "InternalDNS" | "ExternalDNS")
+                            && na.address.eq_ignore_ascii_case(a)
+                    })
+            }
+        };
+        if !ok {
+            return Err(format!(
+                "node serving certificate request: addresses[{i}] {a:?} is not one of node {name:?}'s addresses (its name and status.addresses)"
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// The serving certificate of a node's agent port, for the node itself
 /// (its current client certificate): its name and the addresses it asks
 /// for, each an IP address or a DNS name.
@@ -391,6 +427,21 @@ async fn sign_node_serving(
             )));
         }
     }
+    // Only the names and addresses the Node has: a node cannot get a
+    // certificate for another machine's address (the check kubelet-serving
+    // CSR approvers make).
+    let registered = app.store.snapshot().nodes.get(&req.node_name).cloned();
+    let Some(registered) = registered else {
+        return Err(ApiError::new(
+            409,
+            "Conflict",
+            format!(
+                "node {:?} is not registered yet: its serving certificate may name only the Node's own addresses",
+                req.node_name
+            ),
+        ));
+    };
+    serving_addresses_allowed(&registered, &req.addresses).map_err(ApiError::forbidden)?;
     let cert_pem = join
         .ca
         .sign_node_serving(
