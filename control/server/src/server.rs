@@ -141,22 +141,16 @@ pub async fn run(
             StoreBackend::Redb => Persist::File(config.bootstrap_path()),
             StoreBackend::Etcd(etcd) => Persist::Etcd(etcd.clone()),
         };
-        let dialer = ca
-            .issue_control_client(crate::pki::SERVING_LIFETIME, std::time::SystemTime::now())
-            .map_err(anyhow::Error::from)
-            .and_then(|(cert, key)| {
-                Ok(crate::nodeproxy::NodeDialer {
-                    identity: keel_api::client::Identity::from_pem(
-                        cert.as_bytes(),
-                        key.as_bytes(),
-                    )?,
-                    ca_pem: ca.cert_pem.clone(),
-                })
-            })
-            .context("keel-control's client certificate for nodes")?;
+        let ca = Arc::new(ca);
+        let dialer = crate::nodeproxy::NodeDialer::new(
+            ca.clone(),
+            crate::pki::SERVING_LIFETIME,
+            std::time::SystemTime::now(),
+        )
+        .context("keel-control's client certificate for nodes")?;
         Some(Arc::new(Join {
             dialer: Some(dialer),
-            ca: Arc::new(ca),
+            ca,
             store: BootstrapStore::open(persist)
                 .await
                 .context("opening the bootstrap tokens")?,

@@ -15,7 +15,11 @@
 pub mod exec;
 pub mod params;
 
-use std::{collections::HashMap, sync::Arc};
+use std::{
+    collections::HashMap,
+    sync::Arc,
+    time::{Duration, SystemTime},
+};
 
 use axum::{
     body::Body,
@@ -27,24 +31,68 @@ use axum::{
 };
 use keel_api::client::{Client, ClientConfig, Identity};
 
-use crate::api::{AppState, error::ApiError};
+use crate::{
+    api::{AppState, error::ApiError},
+    pki::ClusterCa,
+};
 
-/// keel-control's credential for nodes' agent ports.
+/// keel-control's credential for nodes' agent ports: a client certificate
+/// from the cluster CA, issued again once two thirds of its life have
+/// passed (on the first dial after that), so a long-running keel-control
+/// never presents an expired one.
 pub struct NodeDialer {
-    pub identity: Identity,
-    pub ca_pem: String,
+    ca: Arc<ClusterCa>,
+    lifetime: Duration,
+    current: std::sync::Mutex<Issued>,
+}
+
+struct Issued {
+    identity: Identity,
+    renew_at: SystemTime,
 }
 
 impl NodeDialer {
+    /// Issues the first certificate, valid `lifetime` from `now`.
+    pub fn new(ca: Arc<ClusterCa>, lifetime: Duration, now: SystemTime) -> anyhow::Result<Self> {
+        let issued = issue(&ca, lifetime, now)?;
+        Ok(Self {
+            ca,
+            lifetime,
+            current: std::sync::Mutex::new(issued),
+        })
+    }
+
+    /// The certificate to present at `now`, renewed when due.
+    pub fn identity_at(&self, now: SystemTime) -> anyhow::Result<Identity> {
+        let mut current = self.current.lock().unwrap_or_else(|e| e.into_inner());
+        if now >= current.renew_at {
+            *current = issue(&self.ca, self.lifetime, now)?;
+            tracing::info!("keel-control's client certificate for nodes renewed");
+        }
+        Ok(current.identity.clone())
+    }
+
     fn client(&self, endpoint: &str) -> Result<Client, ApiError> {
+        let internal = |e: String| ApiError::new(500, "InternalError", e);
+        let identity = self
+            .identity_at(SystemTime::now())
+            .map_err(|e| internal(format!("keel-control's client certificate: {e:#}")))?;
         Client::new(&ClientConfig {
             server: format!("https://{endpoint}"),
             token: String::new(),
-            ca_pem: Some(self.ca_pem.clone().into_bytes()),
-            identity: Some(self.identity.clone()),
+            ca_pem: Some(self.ca.cert_pem.clone().into_bytes()),
+            identity: Some(identity),
         })
-        .map_err(|e| ApiError::new(500, "InternalError", e.to_string()))
+        .map_err(|e| internal(e.to_string()))
     }
+}
+
+fn issue(ca: &ClusterCa, lifetime: Duration, now: SystemTime) -> anyhow::Result<Issued> {
+    let (cert, key) = ca.issue_control_client(lifetime, now)?;
+    Ok(Issued {
+        identity: Identity::from_pem(cert.as_bytes(), key.as_bytes())?,
+        renew_at: now + lifetime * 2 / 3,
+    })
 }
 
 fn encode(s: &str) -> String {
@@ -206,3 +254,6 @@ pub async fn pod_exec(
         })
         .into_response())
 }
+
+#[cfg(test)]
+mod tests;
