@@ -60,6 +60,25 @@ fn default_lab_runs_the_examples_and_serves_the_service() {
         .map(|p| p.metadata.name.clone())
         .collect();
     assert_eq!(web.len(), 3);
+    // kubectl's JSONPath templates in keelctl get.
+    let (ok, out, err) = keelctl(&[
+        "--lab",
+        &name,
+        "get",
+        "pods",
+        "-l",
+        "app=web",
+        "-o",
+        r#"jsonpath={range .items[*]}{.metadata.name}{"\t"}{.status.podIP}{"\n"}{end}"#,
+    ]);
+    assert!(ok, "keelctl get -o jsonpath: {err}");
+    let printed: BTreeSet<String> = out.lines().map(str::to_string).collect();
+    let want: BTreeSet<String> = pods
+        .iter()
+        .filter(|p| web.contains(&p.metadata.name))
+        .map(|p| format!("{}\t{}", p.metadata.name, p.status.pod_ip))
+        .collect();
+    assert_eq!(printed, want);
     let svc: Service = block_on(c.get("default", "web")).unwrap();
     let vip = svc.spec.cluster_ip.clone();
 

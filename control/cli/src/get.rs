@@ -8,7 +8,7 @@ use keel_api::{
     meta::short_age,
 };
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Output {
     Table,
     Wide,
@@ -16,6 +16,8 @@ pub enum Output {
     Json,
     /// `kind/name` per line (`deployment.apps/web`), as kubectl prints.
     Name,
+    /// `jsonpath=TEMPLATE` or `jsonpath-file=FILE`: kubectl's templates.
+    JsonPath(crate::jsonpath::Template),
 }
 
 impl FromStr for Output {
@@ -27,7 +29,22 @@ impl FromStr for Output {
             "yaml" => Output::Yaml,
             "json" => Output::Json,
             "name" => Output::Name,
-            _ => anyhow::bail!("-o: unknown output format {s:?} (use wide, yaml, json or name)"),
+            _ if s.starts_with("jsonpath=") => Output::JsonPath(
+                crate::jsonpath::Template::parse(&s["jsonpath=".len()..])
+                    .map_err(|e| anyhow::anyhow!("-o {e}"))?,
+            ),
+            _ if s.starts_with("jsonpath-file=") => {
+                let path = &s["jsonpath-file=".len()..];
+                let text = std::fs::read_to_string(path)
+                    .map_err(|e| anyhow::anyhow!("-o jsonpath-file: {path}: {e}"))?;
+                Output::JsonPath(
+                    crate::jsonpath::Template::parse(text.trim_end_matches('\n'))
+                        .map_err(|e| anyhow::anyhow!("-o jsonpath-file: {path}: {e}"))?,
+                )
+            }
+            _ => anyhow::bail!(
+                "-o: unknown output format {s:?} (use wide, yaml, json, name, jsonpath=TEMPLATE or jsonpath-file=FILE)"
+            ),
         })
     }
 }
@@ -71,6 +88,18 @@ pub async fn run(
                 serde_json::json!({"apiVersion": "v1", "kind": "List", "items": v})
             };
             println!("{}", serde_json::to_string_pretty(&out)?);
+        }
+        Output::JsonPath(template) => {
+            let v: Vec<serde_json::Value> = objects.iter().map(AnyObject::to_json_value).collect();
+            let data = if name.is_some() {
+                v.into_iter().next().unwrap_or_default()
+            } else {
+                serde_json::json!({"apiVersion": "v1", "kind": "List", "items": v})
+            };
+            print!(
+                "{}",
+                template.render(&data).map_err(|e| anyhow::anyhow!(e))?
+            );
         }
         Output::Yaml => {
             let v: Vec<serde_json::Value> = objects.iter().map(AnyObject::to_json_value).collect();

@@ -4,6 +4,7 @@ mod apply;
 mod connect;
 mod describe;
 mod get;
+mod jsonpath;
 mod kubeconfig;
 mod lab;
 mod lb;
@@ -48,7 +49,8 @@ enum Command {
         /// several separated by commas (deploy,svc,pods).
         kind: String,
         name: Option<String>,
-        /// Output: table (default), wide, yaml, json, name.
+        /// Output: table (default), wide, yaml, json, name,
+        /// jsonpath=TEMPLATE (kubectl's), jsonpath-file=FILE.
         #[arg(short = 'o', long, default_value = "table")]
         output: String,
         /// Every namespace.
