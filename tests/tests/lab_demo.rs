@@ -33,14 +33,28 @@ fn default_lab_runs_the_examples_and_serves_the_service() {
         mode: Mode::Vxlan,
         segments: 1,
     };
+    // The steps `keelctl lab up` prints as they happen.
+    static STEPS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
     let opts = Options {
         runtime: true,
         lb: true,
+        progress: Some(|step| STEPS.lock().unwrap().push(step.to_string())),
         ..Default::default()
     };
     let bins = Bins::beside_current_exe().expect("binaries");
     let guard = LabGuard(Lab::up(&spec, &bins, &opts).expect("lab up"));
     let lab = &guard.0;
+    let steps = STEPS.lock().unwrap().join("\n");
+    for want in [
+        "] network: 5 namespaces",
+        "] keel-control at https://",
+        "] registry: building the lab's image",
+        "] node-1: keel-agent joins with a bootstrap token",
+        "] node-2: keel-agent joins with a bootstrap token",
+        "] nodes Ready: 2 of 2",
+    ] {
+        assert!(steps.contains(want), "{want:?} in:\n{steps}");
+    }
     let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples");
     let (ok, _, err) = keelctl(&["--lab", &name, "apply", "-f", examples.to_str().unwrap()]);
     assert!(ok, "keelctl apply: {err}");

@@ -87,6 +87,7 @@ pub fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
             let opts = Options {
                 runtime: runtime == "direct",
                 lb: !no_lb,
+                progress: Some(|step| eprintln!("  {step}")),
                 ..Default::default()
             };
             let lab = Lab::up(&spec, &bins, &opts)?;

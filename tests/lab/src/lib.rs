@@ -93,6 +93,9 @@ pub struct Options {
     /// cgroup v2 subtree (so pods' containers do too) with BPF pinned under
     /// `/sys/fs/bpf/keel-lab-<name>-bpf/<node>` (swept with the lab).
     pub lb: bool,
+    /// Told each step of `up` as it happens (`keelctl lab up` prints them);
+    /// None says nothing.
+    pub progress: Option<fn(&str)>,
 }
 
 impl Default for Options {
@@ -103,6 +106,7 @@ impl Default for Options {
             agent_args: Vec::new(),
             runtime: false,
             lb: false,
+            progress: None,
         }
     }
 }
@@ -239,6 +243,21 @@ impl Lab {
 
     fn build(&mut self, bins: &Bins, opts: &Options) -> anyhow::Result<()> {
         let t = self.state.topology.clone();
+        let started = Instant::now();
+        let say = |what: String| {
+            if let Some(progress) = opts.progress {
+                progress(&format!(
+                    "[{:>5.1}s] {what}",
+                    started.elapsed().as_secs_f64()
+                ));
+            }
+        };
+        say(format!(
+            "network: {} namespaces ({} node(s) on {} segment(s), router, control, ext)",
+            t.nodes.len() + 3,
+            t.nodes.len(),
+            t.spec.segments
+        ));
         fabric::create(&t)?;
         let cg = cgroup2_root()?;
         for n in &t.nodes {
@@ -277,6 +296,10 @@ impl Lab {
                 ),
             ]);
         }
+        say(format!(
+            "keel-control at {} (its cluster CA, TLS, the embedded store)",
+            t.control_url()
+        ));
         let (p, child) = procs::spawn(
             "control",
             &t.control.netns,
@@ -306,6 +329,7 @@ impl Lab {
         }
         std::fs::write(&client_json, serde_json::to_vec_pretty(&client_file)?)?;
         let registry = if opts.runtime {
+            say("registry: building the lab's image and pushing it".into());
             Some(self.start_registry(bins)?)
         } else {
             None
@@ -315,6 +339,10 @@ impl Lab {
         // the CA pinned by hash, a per-node credential over TLS.
         let join = self.create_join_token(bins)?;
         for n in &t.nodes {
+            say(format!(
+                "{}: keel-agent joins with a bootstrap token ({})",
+                n.role, n.ip
+            ));
             let data = self.state.dir.join(&n.role);
             std::fs::create_dir_all(&data)?;
             let mut args: Vec<String> = vec!["join".into()];
@@ -382,6 +410,7 @@ impl Lab {
         let client = self.client()?;
         let want = t.nodes.len();
         let deadline = Instant::now() + Duration::from_secs(60);
+        let mut told = usize::MAX;
         loop {
             self.check_alive()?;
             let ready = block_on(async {
@@ -396,6 +425,10 @@ impl Lab {
                     })
             })
             .unwrap_or(0);
+            if ready != told {
+                say(format!("nodes Ready: {ready} of {want}"));
+                told = ready;
+            }
             if ready == want {
                 return Ok(());
             }
