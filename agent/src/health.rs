@@ -19,6 +19,8 @@ use prometheus_client::{
 
 use crate::{api::Reconcilers, sync::Views};
 
+pub mod ops;
+
 /// One readiness check: a file that must exist once the agent has done
 /// its part (the CNI configuration, the LB's pinned programs).
 #[derive(Clone, Debug)]
@@ -35,6 +37,8 @@ pub struct Health {
     pub reconcilers: Reconcilers,
     pub events: Recorder,
     pub files: Vec<FileCheck>,
+    /// The eBPF datapaths whose maps `/metrics` reads.
+    pub datapaths: ops::Datapaths,
 }
 
 /// The readiness checks and their outcomes. Pure given the view and files.
@@ -211,6 +215,7 @@ pub fn render(h: &Health) -> String {
         "Events recorded, by outcome (updated: a repeat counted on an existing Event)",
         events,
     );
+    ops::register(&mut reg, &h.datapaths);
     let mut out = String::new();
     encode(&mut out, &reg).expect("writing to a String");
     prometheus_text(&out)
@@ -253,13 +258,22 @@ pub fn router(h: Health) -> Router {
         .route(
             "/metrics",
             get(|State(h): State<Health>| async move {
-                (
-                    [(
-                        axum::http::header::CONTENT_TYPE,
-                        "text/plain; version=0.0.4; charset=utf-8",
-                    )],
-                    render(&h),
-                )
+                // Reading pinned maps is blocking work.
+                match tokio::task::spawn_blocking(move || render(&h)).await {
+                    Ok(text) => (
+                        StatusCode::OK,
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )],
+                        text,
+                    ),
+                    Err(e) => (
+                        StatusCode::INTERNAL_SERVER_ERROR,
+                        [(axum::http::header::CONTENT_TYPE, "text/plain")],
+                        format!("rendering the metrics: {e}"),
+                    ),
+                }
             }),
         )
         .with_state(h)

@@ -603,6 +603,11 @@ async fn agent_main() -> anyhow::Result<()> {
             reconcilers: status.clone(),
             events: events.clone(),
             files,
+            datapaths: keel_agent::health::ops::Datapaths {
+                lb_maps: lb_on.then(|| bpffs.join("maps")),
+                host_routing: (args.network_mode != keel_agent::net::plan::Mode::None)
+                    .then(|| bpffs.join("net")),
+            },
         };
         // Health is auxiliary: a taken port is said loudly, the node runs on.
         tokio::spawn(async move {

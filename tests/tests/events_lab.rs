@@ -270,6 +270,9 @@ fn pod_and_node_events_reach_keelctl_and_kubectl() {
         "keel_agent_view_synced 1",
         "keel_agent_events_total{outcome=\"updated\"}",
         "keel_agent_container_restarts_total 0",
+        // The pod's image was pulled and its sandbox attached, and timed.
+        "keel_agent_image_pull_duration_seconds_count{result=\"success\"}",
+        "keel_agent_cni_operation_duration_seconds_count{operation=\"ADD\",result=\"success\"}",
     ] {
         assert!(
             text.contains(want),

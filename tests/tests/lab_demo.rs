@@ -151,6 +151,44 @@ fn default_lab_runs_the_examples_and_serves_the_service() {
         assert!(web.contains(out.trim()), "{out:?} from {host}");
     }
 
+    // The agents' /metrics read the datapaths' pinned maps: the Services'
+    // entries, the socket translations the wgets above made, and BPF host
+    // routing's counters (the client's node delivered the answers).
+    let client_node = pods
+        .iter()
+        .find(|p| p.metadata.name == "client")
+        .map(|p| p.spec.node_name.clone())
+        .unwrap();
+    let (ok, metrics, err) = keelctl(&[
+        "lab",
+        "run",
+        &name,
+        &client_node,
+        "--",
+        "busybox",
+        "wget",
+        "-qO-",
+        "http://127.0.0.1:10255/metrics",
+    ]);
+    assert!(ok, "the agent's /metrics on {client_node}: {err}");
+    let value = |series: &str| -> f64 {
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.trim().parse().ok())
+            .unwrap_or_else(|| panic!("{series} in:\n{metrics}"))
+    };
+    assert!(value("keel_agent_lb_map_entries{map=\"KEEL_LB_SVC\"}") >= 2.0);
+    assert!(value("keel_agent_lb_map_entries{map=\"KEEL_LB_BE\"}") >= 3.0);
+    assert!(value("keel_agent_lb_translations_total{counter=\"sock_xlate\"}") >= 30.0);
+    assert_eq!(value("keel_agent_lb_drops_total{reason=\"sock_no_backend\"}"), 0.0);
+    assert!(value("keel_agent_host_routing_packets_total{counter=\"to_pod\"}") > 0.0);
+    assert!(value("keel_agent_host_routing_map_entries{map=\"endpoints\"}") >= 1.0);
+    assert!(
+        !metrics.contains("keel_agent_datapath_read_errors_total{"),
+        "{metrics}"
+    );
+    keel_api::testing::promtool_check("keel-agent with its datapaths", &metrics);
+
     // From outside the cluster, through the NodePort of each node.
     for n in &lab.topology().nodes {
         let (ok, out, err) = keelctl(&[

@@ -31,6 +31,7 @@ fn health(synced: bool, files: Vec<FileCheck>) -> Health {
         reconcilers: Reconcilers::default(),
         events: Recorder::disabled("kubelet"),
         files,
+        datapaths: Default::default(),
     }
 }
 
@@ -67,6 +68,8 @@ fn readiness_names_what_is_missing() {
 
 #[test]
 fn metrics_have_the_series_and_pass_promtool() {
+    ops::image_pulled(&Ok::<(), ()>(()), std::time::Duration::from_millis(300));
+    ops::cni_done("ADD", &Err::<(), ()>(()), std::time::Duration::from_millis(3));
     let text = render(&health(true, vec![]));
     for want in [
         "keel_agent_pods{phase=\"Running\"} 2",
@@ -75,6 +78,8 @@ fn metrics_have_the_series_and_pass_promtool() {
         "keel_agent_container_restarts_total 3",
         "keel_agent_view_synced 1",
         "keel_agent_events_total{outcome=\"dropped\"} 0",
+        "keel_agent_image_pull_duration_seconds_bucket{le=\"0.4\",result=\"success\"} 1",
+        "keel_agent_cni_operation_duration_seconds_count{operation=\"ADD\",result=\"error\"} 1",
     ] {
         assert!(text.contains(want), "{want} in:\n{text}");
     }

@@ -175,6 +175,19 @@ impl AyaMaps {
     }
 
     /// Counters summed over CPUs, indexed by `Stat`.
+    /// How many entries each hash map holds (keys walked; entries deleted
+    /// during the walk are not counted).
+    pub fn entry_counts(&self) -> Result<Vec<(&'static str, usize)>, MapsError> {
+        Ok(vec![
+            (SERVICES_MAP, count(self.services.keys(), SERVICES_MAP)?),
+            (BACKENDS_MAP, count(self.backends.keys(), BACKENDS_MAP)?),
+            (MAGLEV_MAP, count(self.maglev.keys(), MAGLEV_MAP)?),
+            (AFFINITY_MAP, count(self.affinity.keys(), AFFINITY_MAP)?),
+            (SOCK_REVNAT_MAP, count(self.sock_revnat.keys(), SOCK_REVNAT_MAP)?),
+            (CT_MAP, count(self.ct.keys(), CT_MAP)?),
+        ])
+    }
+
     pub fn stats(&self) -> Result<Vec<u64>, MapsError> {
         (0..STATS_LEN)
             .map(|i| {
@@ -272,6 +285,28 @@ impl AyaMaps {
 }
 
 /// Up to `limit` entries of a hash map, and how many more there were.
+fn count<K>(
+    keys: impl Iterator<Item = Result<K, aya::maps::MapError>>,
+    name: &'static str,
+) -> Result<usize, MapsError> {
+    let mut n = 0;
+    for k in keys {
+        match k {
+            Ok(_) => n += 1,
+            Err(e) if not_found(&e) => {}
+            Err(source) => {
+                return Err(MapsError::Map {
+                    map: name,
+                    op: "iterate",
+                    key: String::new(),
+                    source: Box::new(source),
+                });
+            }
+        }
+    }
+    Ok(n)
+}
+
 fn collect<K: aya::Pod, V: aya::Pod>(
     map: &AyaHashMap<MapData, K, V>,
     name: &'static str,

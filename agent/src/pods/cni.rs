@@ -235,6 +235,18 @@ impl CniSetup {
         netns: &Path,
         ifname: &str,
     ) -> Result<Attachment, CniError> {
+        let started = std::time::Instant::now();
+        let r = self.add_untimed(container_id, netns, ifname);
+        crate::health::ops::cni_done("ADD", &r, started.elapsed());
+        r
+    }
+
+    fn add_untimed(
+        &self,
+        container_id: &str,
+        netns: &Path,
+        ifname: &str,
+    ) -> Result<Attachment, CniError> {
         let list = self.load()?;
         let plugins = list["plugins"].as_array().cloned().unwrap_or_default();
         let mut prev: Option<Value> = None;
@@ -273,6 +285,19 @@ impl CniSetup {
 
     /// DEL: every plugin in reverse order, with the result of the ADD.
     pub fn del(
+        &self,
+        container_id: &str,
+        netns: &Path,
+        ifname: &str,
+        prev: Option<&Value>,
+    ) -> Result<(), CniError> {
+        let started = std::time::Instant::now();
+        let r = self.del_untimed(container_id, netns, ifname, prev);
+        crate::health::ops::cni_done("DEL", &r, started.elapsed());
+        r
+    }
+
+    fn del_untimed(
         &self,
         container_id: &str,
         netns: &Path,

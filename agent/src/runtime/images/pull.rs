@@ -162,8 +162,16 @@ impl ImageStore {
         }
     }
 
-    /// Pulls `image` from its registry into the store.
+    /// Pulls `image` from its registry into the store (timed for
+    /// `/metrics`).
     pub async fn pull(&self, image: &str, opts: &PullOptions) -> Result<ImageInfo, ImageError> {
+        let started = std::time::Instant::now();
+        let r = self.pull_untimed(image, opts).await;
+        crate::health::ops::image_pulled(&r, started.elapsed());
+        r
+    }
+
+    async fn pull_untimed(&self, image: &str, opts: &PullOptions) -> Result<ImageInfo, ImageError> {
         install_crypto_provider();
         let r = reference::parse(image)?;
         let name = r.whole();

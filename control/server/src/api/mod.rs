@@ -143,6 +143,7 @@ async fn log_and_explain(State(app): State<Arc<AppState>>, req: Request, next: N
     let start = std::time::Instant::now();
     let method = req.method().clone();
     let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
     // Who, as far as the request says (authentication decides later).
     let user = match req.extensions().get::<crate::pki::peer::PeerCert>() {
         _ if req.headers().contains_key(header::AUTHORIZATION) => "token".to_string(),
@@ -170,6 +171,10 @@ async fn log_and_explain(State(app): State<Arc<AppState>>, req: Request, next: N
         resp = ApiError::new(code.as_u16(), reason, message).into_response();
     }
     app.requests.count(method.as_str(), code.as_u16());
+    if let Some((verb, resource)) = latency_labels(method.as_str(), &path, &query) {
+        app.requests
+            .observe(&verb, &resource, start.elapsed().as_secs_f64());
+    }
     tracing::info!(
         target: "keel_control::request",
         %method,
@@ -180,6 +185,27 @@ async fn log_and_explain(State(app): State<Arc<AppState>>, req: Request, next: N
         "request"
     );
     resp
+}
+
+/// The verb and resource a request's latency is recorded under; None for
+/// non-resource paths and long-running requests (watches, exec, attach,
+/// port-forward, followed logs), as Kubernetes leaves those out of
+/// `apiserver_request_duration_seconds`.
+pub fn latency_labels(method: &str, path: &str, query: &str) -> Option<(String, String)> {
+    let param = |k: &str| {
+        query
+            .split('&')
+            .any(|p| p == format!("{k}=true") || p == format!("{k}=1"))
+    };
+    let info = crate::authz::request::RequestInfo::parse(method, path, param("watch"));
+    info.resource.as_ref()?;
+    let long_running = info.verb == crate::authz::request::Verb::Watch
+        || matches!(
+            info.subresource.as_deref(),
+            Some("exec" | "attach" | "portforward" | "proxy")
+        )
+        || (info.subresource.as_deref() == Some("log") && param("follow"));
+    (!long_running).then(|| (info.verb.to_string(), info.resource_path()))
 }
 
 /// Who is asking: the admin's bearer token, or a client certificate of the

@@ -1098,6 +1098,9 @@ async fn health_is_public_and_metrics_pass_promtool() {
         "keel_control_store_commits_total ",
         "keel_control_store_commit_seconds_total ",
         "keel_control_store_subscribers ",
+        // The create's latency, under its verb and resource.
+        "keel_control_request_duration_seconds_count{verb=\"create\",resource=\"configmaps\"} 1",
+        "keel_control_request_duration_seconds_bucket{verb=\"create\",resource=\"configmaps\",le=\"+Inf\"} 1",
     ] {
         assert!(text.contains(want), "{want} in:\n{text}");
     }
@@ -1106,4 +1109,23 @@ async fn health_is_public_and_metrics_pass_promtool() {
         "{text}"
     );
     keel_api::testing::promtool_check("keel-control's metrics", &text);
+}
+
+#[test]
+fn request_latency_is_labelled_by_verb_and_resource_without_long_running_requests() {
+    use super::latency_labels;
+    let l = |m: &str, p: &str, q: &str| latency_labels(m, p, q);
+    let some = |v: &str, r: &str| Some((v.to_string(), r.to_string()));
+    assert_eq!(l("GET", "/api/v1/namespaces/default/pods", ""), some("list", "pods"));
+    assert_eq!(l("GET", "/api/v1/namespaces/default/pods/web", ""), some("get", "pods"));
+    assert_eq!(l("PUT", "/api/v1/namespaces/default/pods/web/status", ""), some("update", "pods/status"));
+    assert_eq!(l("POST", "/apis/apps/v1/namespaces/default/deployments", ""), some("create", "deployments"));
+    assert_eq!(l("GET", "/api/v1/namespaces/default/pods/web/log", "tailLines=5"), some("get", "pods/log"));
+    // Long-running: left out.
+    assert_eq!(l("GET", "/api/v1/pods", "watch=true"), None);
+    assert_eq!(l("GET", "/api/v1/namespaces/default/pods/web/log", "follow=true"), None);
+    assert_eq!(l("GET", "/api/v1/namespaces/default/pods/web/exec", "command=ls"), None);
+    // Not a resource.
+    assert_eq!(l("GET", "/metrics", ""), None);
+    assert_eq!(l("GET", "/version", ""), None);
 }
