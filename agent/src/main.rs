@@ -357,16 +357,21 @@ async fn agent_main() -> anyhow::Result<()> {
         "Starting kubelet.",
     );
     // The HTTPS port for keel-control: only with the node's own credential
-    // (keel-control signs its serving certificate) and a runtime to serve.
+    // (keel-control signs its serving certificate) and something to serve:
+    // the runtime (logs, exec), the load balancer or host routing (their
+    // dumps, through keel-control's node proxy).
+    let serves = args.runtime != "none"
+        || cgroup_root.is_some()
+        || args.network_mode != keel_agent::net::plan::Mode::None;
     let node_port = match args.node_port_listen.0 {
-        Some(port) if own_credential && args.runtime != "none" => {
+        Some(port) if own_credential && serves => {
             let listener = tokio::net::TcpListener::bind((node_ip, port))
                 .await
                 .with_context(|| format!("--node-port-listen: binding {node_ip}:{port}"))?;
             Some((listener, port))
         }
         Some(_) => {
-            tracing::info!("node port off: it needs a joined node's own credential and a runtime");
+            tracing::info!("node port off: it needs a joined node's own credential and a runtime, load balancer or node networking");
             None
         }
         None => None,
@@ -400,6 +405,8 @@ async fn agent_main() -> anyhow::Result<()> {
         }
     };
     let mut routes = axum::Router::new();
+    // What keel-control reaches on the node port (logs, exec, dumps).
+    let mut node_app = axum::Router::new();
     if let ClusterDns(Some(addr)) = args.cluster_dns {
         let dns = keel_agent::dns::start(
             keel_agent::dns::DnsOptions {
@@ -439,6 +446,7 @@ async fn agent_main() -> anyhow::Result<()> {
             &views,
         )
         .context("starting host routing")?;
+        node_app = node_app.merge(hr.router.clone());
         routes = routes.merge(hr.router);
         if let Some(h) = hr.handle {
             status.add("hostrouting", h);
@@ -468,7 +476,6 @@ async fn agent_main() -> anyhow::Result<()> {
             records: args.data_dir.join("sandboxes"),
         };
         let registry = runtime::api::Registry::default();
-        let mut node_routes = None;
         let cfg = pods::PodsConfig {
             status: std::sync::Arc::new(client.clone()),
             node_name: node_name.clone(),
@@ -525,7 +532,7 @@ async fn agent_main() -> anyhow::Result<()> {
                     },
                 )?;
                 let r = runtime::api::router(rt.clone(), registry);
-                node_routes = Some(r.clone());
+                node_app = node_app.merge(r.clone());
                 routes = routes.merge(r);
                 pods::start(cfg, Some(rt), &views)
             }
@@ -537,22 +544,13 @@ async fn agent_main() -> anyhow::Result<()> {
                     pull,
                 })?;
                 let r = runtime::api::router(rt.clone(), registry);
-                node_routes = Some(r.clone());
+                node_app = node_app.merge(r.clone());
                 routes = routes.merge(r);
                 pods::start(cfg, Some(rt), &views)
             }
             _ => pods::start::<runtime::direct::DirectRuntime>(cfg, None, &views),
         }
         .context("starting the pods reconciler")?;
-        if let (Some((listener, _)), Some(app)) = (node_port, node_routes) {
-            tokio::spawn(keel_agent::nodeport::start(
-                client.clone(),
-                node_name.clone(),
-                vec![node_ip.to_string(), node_name.clone()],
-                listener,
-                app,
-            ));
-        }
         status.add("pods", running.handle);
         status.pod_wakes = Some(running.wakes);
     }
@@ -572,8 +570,18 @@ async fn agent_main() -> anyhow::Result<()> {
             &views,
         )
         .context("starting the load balancer")?;
+        node_app = node_app.merge(lb.router.clone());
         routes = routes.merge(lb.router);
         status.add("lb", lb.reconciler);
+    }
+    if let Some((listener, _)) = node_port {
+        tokio::spawn(keel_agent::nodeport::start(
+            client.clone(),
+            node_name.clone(),
+            vec![node_ip.to_string(), node_name.clone()],
+            listener,
+            node_app,
+        ));
     }
 
     if args.metrics_listen != "none" {

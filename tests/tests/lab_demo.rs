@@ -189,6 +189,19 @@ fn default_lab_runs_the_examples_and_serves_the_service() {
     );
     keel_api::testing::promtool_check("keel-agent with its datapaths", &metrics);
 
+    // The same datapaths through keel-control's node proxy.
+    let (ok, drops, err) = keelctl(&["--lab", &name, "lb", "drops", "--node", &client_node]);
+    assert!(ok, "keelctl lb drops --node {client_node}: {err}");
+    assert!(
+        drops.starts_with("COUNTERS sock_xlate=") && drops.contains("\nDROPS "),
+        "{drops}"
+    );
+    let (ok, dump, err) = keelctl(&["--lab", &name, "net", "dump", "--node", &client_node]);
+    assert!(ok, "keelctl net dump --node {client_node}: {err}");
+    assert!(dump.contains("STAT to_pod "), "{dump}");
+    let (ok, _, err) = keelctl(&["--lab", &name, "lb", "drops", "--node", "node-9"]);
+    assert!(!ok && err.contains("nodes \"node-9\" not found"), "{err}");
+
     // From outside the cluster, through the NodePort of each node.
     for n in &lab.topology().nodes {
         let (ok, out, err) = keelctl(&[

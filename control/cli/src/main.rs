@@ -158,8 +158,8 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Lab(cmd) => lab::run(cmd),
         Command::Token(cmd) => token::run(&cli.conn.client()?, cmd).await,
-        Command::Lb(cmd) => lb::run(cmd, cli.conn.lab()),
-        Command::Net(cmd) => net::run(cmd, cli.conn.lab()),
+        Command::Lb(cmd) => lb::run(cmd, &cli.conn).await,
+        Command::Net(cmd) => net::run(cmd, &cli.conn).await,
         Command::Logs {
             target,
             follow,

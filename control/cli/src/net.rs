@@ -1,4 +1,5 @@
-//! `keelctl net`: a node's host routing, through its agent's local socket:
+//! `keelctl net`: a node's host routing, through keel-control's node proxy
+//! (`--node N`) or its agent's local socket:
 //! the reconciler's status (`status`) and the pinned maps, links and
 //! counters as the kernel holds them (`dump`).
 
@@ -6,7 +7,7 @@ use std::process::ExitCode;
 
 use clap::Subcommand;
 
-use crate::lb::{AgentArgs, get};
+use crate::lb::AgentArgs;
 
 #[derive(Subcommand, Debug)]
 pub enum NetCommand {
@@ -22,16 +23,18 @@ pub enum NetCommand {
     },
 }
 
-pub fn run(cmd: NetCommand, lab: Option<&str>) -> anyhow::Result<ExitCode> {
+pub async fn run(cmd: NetCommand, conn: &crate::connect::ConnectArgs) -> anyhow::Result<ExitCode> {
     let (agent, path) = match &cmd {
         NetCommand::Status { agent } => (agent, "/net/status"),
         NetCommand::Dump { agent } => (agent, "/net/dump"),
     };
-    let body = get(
-        &agent.socket(lab)?,
-        path,
-        "the agent does no node networking (it runs with --network-mode none)",
-    )?;
+    let body = agent
+        .get(
+            conn,
+            path,
+            "the agent does no node networking (it runs with --network-mode none)",
+        )
+        .await?;
     print!("{body}");
     if !body.ends_with('\n') {
         println!();

@@ -72,6 +72,10 @@ pub(super) fn not_proxied(router: Routes) -> Routes {
         .route(
             "/api/v1/namespaces/{ns}/pods/{name}/exec",
             get(crate::nodeproxy::pod_exec).post(crate::nodeproxy::pod_exec),
+        )
+        .route(
+            "/api/v1/nodes/{name}/proxy/{*path}",
+            get(crate::nodeproxy::node_proxy),
         );
     ["attach", "portforward"]
         .into_iter()

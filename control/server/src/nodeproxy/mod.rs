@@ -139,7 +139,7 @@ fn dialer<'a>(app: &'a AppState, sub: &str) -> Result<&'a NodeDialer, ApiError> 
         .and_then(|j| j.dialer.as_ref())
         .ok_or_else(|| {
             ApiError::not_found(format!(
-                "pods/{sub}: keel-control runs without its cluster CA, so it cannot reach nodes"
+                "{sub}: keel-control runs without its cluster CA, so it cannot reach nodes"
             ))
         })
 }
@@ -150,7 +150,7 @@ pub async fn pod_log(
     Path((ns, name)): Path<(String, String)>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, ApiError> {
-    let dialer = dialer(&app, "log")?;
+    let dialer = dialer(&app, "pods/log")?;
     let query =
         params::log_query(&q).map_err(|e| ApiError::bad_request(format!("pods/log: {e}")))?;
     let endpoint = endpoint(&app, &ns, &name)?;
@@ -182,6 +182,68 @@ pub async fn pod_log(
         .into_response())
 }
 
+/// `GET /api/v1/nodes/NAME/proxy/PATH`: Kubernetes' node proxy, to the
+/// node's agent port (what `keelctl lb dump|drops|status` and `keelctl net
+/// status|dump` read; `kubectl get --raw` works too). Admin only: the
+/// authorizer gives nodes no `nodes/proxy`.
+pub async fn node_proxy(
+    State(app): State<Arc<AppState>>,
+    Path((node, path)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> Result<Response, ApiError> {
+    let dialer = dialer(&app, "nodes/proxy")?;
+    let endpoint = {
+        let state = app.store.snapshot();
+        let n = state
+            .nodes
+            .get(&node)
+            .ok_or_else(|| ApiError::not_found(format!("nodes \"{node}\" not found")))?;
+        n.agent_endpoint().ok_or_else(|| {
+            ApiError::new(
+                503,
+                "ServiceUnavailable",
+                format!(
+                    "node {node} advertises no agent port (status.daemonEndpoints.kubeletEndpoint); is its keel-agent joined, with --node-port-listen?"
+                ),
+            )
+        })?
+    };
+    let target = match q.as_deref() {
+        Some(q) if !q.is_empty() => format!("/{path}?{q}"),
+        _ => format!("/{path}"),
+    };
+    let resp = dialer
+        .client(&endpoint)?
+        .get_stream(&target)
+        .await
+        .map_err(|e| match e {
+            keel_api::client::ClientError::Api(s) => ApiError::new(
+                s.code,
+                if s.code == 404 {
+                    "NotFound"
+                } else {
+                    "BadRequest"
+                },
+                format!("node {node}: {target}: {}", s.message.trim()),
+            ),
+            other => ApiError::new(
+                502,
+                "InternalError",
+                format!("node {node}: reaching its agent at {endpoint}: {other}"),
+            ),
+        })?;
+    let content_type = resp
+        .headers()
+        .get(axum::http::header::CONTENT_TYPE)
+        .cloned()
+        .unwrap_or(axum::http::HeaderValue::from_static("text/plain"));
+    Ok((
+        [(axum::http::header::CONTENT_TYPE, content_type)],
+        Body::new(resp.into_body()),
+    )
+        .into_response())
+}
+
 /// `GET|POST /api/v1/namespaces/NS/pods/NAME/exec` (a WebSocket upgrade).
 pub async fn pod_exec(
     State(app): State<Arc<AppState>>,
@@ -202,7 +264,7 @@ pub async fn pod_exec(
         ));
     };
     let endpoint = endpoint(&app, &ns, &name)?;
-    let client = dialer(&app, "exec")?.client(&endpoint)?;
+    let client = dialer(&app, "pods/exec")?.client(&endpoint)?;
     let path = format!("/pods/{}/{}/exec", encode(&ns), encode(&name));
     let body = serde_json::to_vec(&serde_json::json!({
         "container": p.container,
