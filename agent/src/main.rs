@@ -371,7 +371,9 @@ async fn agent_main() -> anyhow::Result<()> {
             Some((listener, port))
         }
         Some(_) => {
-            tracing::info!("node port off: it needs a joined node's own credential and a runtime, load balancer or node networking");
+            tracing::info!(
+                "node port off: it needs a joined node's own credential and a runtime, load balancer or node networking"
+            );
             None
         }
         None => None,

@@ -131,7 +131,9 @@ fn default_lab_runs_the_examples_and_serves_the_service() {
     ]);
     assert!(ok, "cat /etc/resolv.conf: {err}");
     assert!(
-        resolv.lines().any(|l| l.trim() == "nameserver 169.254.20.10")
+        resolv
+            .lines()
+            .any(|l| l.trim() == "nameserver 169.254.20.10")
             && resolv.contains("search default.svc.cluster.local svc.cluster.local cluster.local")
             && resolv.contains("options ndots:5"),
         "{resolv}"
@@ -180,7 +182,10 @@ fn default_lab_runs_the_examples_and_serves_the_service() {
     assert!(value("keel_agent_lb_map_entries{map=\"KEEL_LB_SVC\"}") >= 2.0);
     assert!(value("keel_agent_lb_map_entries{map=\"KEEL_LB_BE\"}") >= 3.0);
     assert!(value("keel_agent_lb_translations_total{counter=\"sock_xlate\"}") >= 30.0);
-    assert_eq!(value("keel_agent_lb_drops_total{reason=\"sock_no_backend\"}"), 0.0);
+    assert_eq!(
+        value("keel_agent_lb_drops_total{reason=\"sock_no_backend\"}"),
+        0.0
+    );
     assert!(value("keel_agent_host_routing_packets_total{counter=\"to_pod\"}") > 0.0);
     assert!(value("keel_agent_host_routing_map_entries{map=\"endpoints\"}") >= 1.0);
     assert!(

@@ -124,7 +124,8 @@ async fn logs_are_proxied_to_the_node_port_over_mtls_and_only_keel_control_gets_
         .await
         .unwrap_err();
     assert!(
-        format!("{e:#}").contains("addresses[1] \"10.0.0.99\" is not one of node \"np-1\"'s addresses"),
+        format!("{e:#}")
+            .contains("addresses[1] \"10.0.0.99\" is not one of node \"np-1\"'s addresses"),
         "{e:#}"
     );
     let serving = Identity::from_pem(cert.as_bytes(), key.as_bytes()).unwrap();

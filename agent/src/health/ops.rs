@@ -3,11 +3,7 @@
 //! eBPF datapaths' own numbers (map entries, packet counters and drops by
 //! reason), read from their pinned maps when `/metrics` is scraped.
 
-use std::{
-    path::PathBuf,
-    sync::LazyLock,
-    time::Duration,
-};
+use std::{path::PathBuf, sync::LazyLock, time::Duration};
 
 use prometheus_client::{
     encoding::EncodeLabelSet,
@@ -136,9 +132,7 @@ fn lb(reg: &mut Registry, dir: &std::path::Path, errors: &Family<MapLabel, Count
         Ok(m) => m,
         Err(e) => {
             tracing::debug!(error = %e, "metrics: LB maps");
-            errors
-                .get_or_create(&MapLabel { map: "lb".into() })
-                .inc();
+            errors.get_or_create(&MapLabel { map: "lb".into() }).inc();
             return;
         }
     };

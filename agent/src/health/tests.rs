@@ -69,7 +69,11 @@ fn readiness_names_what_is_missing() {
 #[test]
 fn metrics_have_the_series_and_pass_promtool() {
     ops::image_pulled(&Ok::<(), ()>(()), std::time::Duration::from_millis(300));
-    ops::cni_done("ADD", &Err::<(), ()>(()), std::time::Duration::from_millis(3));
+    ops::cni_done(
+        "ADD",
+        &Err::<(), ()>(()),
+        std::time::Duration::from_millis(3),
+    );
     let text = render(&health(true, vec![]));
     for want in [
         "keel_agent_pods{phase=\"Running\"} 2",

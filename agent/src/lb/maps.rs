@@ -183,7 +183,10 @@ impl AyaMaps {
             (BACKENDS_MAP, count(self.backends.keys(), BACKENDS_MAP)?),
             (MAGLEV_MAP, count(self.maglev.keys(), MAGLEV_MAP)?),
             (AFFINITY_MAP, count(self.affinity.keys(), AFFINITY_MAP)?),
-            (SOCK_REVNAT_MAP, count(self.sock_revnat.keys(), SOCK_REVNAT_MAP)?),
+            (
+                SOCK_REVNAT_MAP,
+                count(self.sock_revnat.keys(), SOCK_REVNAT_MAP)?,
+            ),
             (CT_MAP, count(self.ct.keys(), CT_MAP)?),
         ])
     }

@@ -94,11 +94,17 @@ fn cluster_dns_is_on_by_default_and_none_turns_it_off() {
         parse(&[]).unwrap().cluster_dns.0,
         Some(Ipv4Addr::new(169, 254, 20, 10))
     );
-    assert_eq!(parse(&["--cluster-dns", "none"]).unwrap().cluster_dns.0, None);
+    assert_eq!(
+        parse(&["--cluster-dns", "none"]).unwrap().cluster_dns.0,
+        None
+    );
     let a = parse(&["--cluster-dns", "169.254.0.53"]).unwrap();
     assert_eq!(a.cluster_dns.0, Some(Ipv4Addr::new(169, 254, 0, 53)));
     for bad in ["0.0.0.0", "224.0.0.1", "255.255.255.255", "fd00::1", "dns"] {
         let e = parse(&["--cluster-dns", bad]).unwrap_err();
-        assert!(e.to_string().contains("IPv4 unicast address or none"), "{bad}: {e}");
+        assert!(
+            e.to_string().contains("IPv4 unicast address or none"),
+            "{bad}: {e}"
+        );
     }
 }

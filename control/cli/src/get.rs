@@ -74,7 +74,7 @@ pub async fn run(
             client.list_any(kind, ns, &params).await?
         }
     };
-    match opts.output {
+    match &opts.output {
         Output::Name => {
             for o in &objects {
                 println!("{}", name_of(o));

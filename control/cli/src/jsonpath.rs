@@ -418,7 +418,11 @@ impl Parser<'_> {
             self.skip_ws();
             let part = if self.eat("*") {
                 Step::Wildcard
-            } else if let Some(q) = self.rest().chars().next().filter(|c| *c == '\'' || *c == '"')
+            } else if let Some(q) = self
+                .rest()
+                .chars()
+                .next()
+                .filter(|c| *c == '\'' || *c == '"')
             {
                 Step::Field(self.string(q)?)
             } else {
@@ -466,7 +470,12 @@ impl Parser<'_> {
 
     /// A filter's right side: a quoted string, a number, true/false/null.
     fn literal(&mut self) -> Result<Value, String> {
-        if let Some(q) = self.rest().chars().next().filter(|c| *c == '\'' || *c == '"') {
+        if let Some(q) = self
+            .rest()
+            .chars()
+            .next()
+            .filter(|c| *c == '\'' || *c == '"')
+        {
             return Ok(Value::String(self.string(q)?));
         }
         let rest = self.rest();

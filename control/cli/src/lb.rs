@@ -97,7 +97,9 @@ impl AgentArgs {
             {
                 bail!("node {node}: {missing}")
             }
-            Err(e) => Err(e).with_context(|| format!("node {node}: GET {path} through keel-control")),
+            Err(e) => {
+                Err(e).with_context(|| format!("node {node}: GET {path} through keel-control"))
+            }
         }
     }
 }

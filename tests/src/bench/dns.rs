@@ -175,7 +175,9 @@ fn dnsmasq(lab: &Lab, target: &str, addr: &str, args: &[String]) -> anyhow::Resu
         .args(args)
         .stdout(Stdio::null())
         .stderr(Stdio::null());
-    Ok(Owned(cmd.spawn().context("dnsmasq (Debian's dnsmasq-base)")?))
+    Ok(Owned(
+        cmd.spawn().context("dnsmasq (Debian's dnsmasq-base)")?,
+    ))
 }
 
 pub fn run(args: &[String]) -> anyhow::Result<()> {
@@ -312,7 +314,10 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
     }
 
     let servers = [("keel-agent", AGENT_DNS), ("dnsmasq", DNSMASQ)];
-    let sets = [("cluster names", &cluster), ("outside names, cached", &outside)];
+    let sets = [
+        ("cluster names", &cluster),
+        ("outside names, cached", &outside),
+    ];
     // [set][server]: per-round qps, losses, latency samples.
     let mut qps = vec![vec![Vec::<f64>::new(); 2]; 2];
     let mut lost = vec![vec![0u64; 2]; 2];
@@ -329,7 +334,14 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
                     lab,
                     server,
                     set,
-                    &["-l".into(), secs.clone(), "-c".into(), "8".into(), "-q".into(), "500".into()],
+                    &[
+                        "-l".into(),
+                        secs.clone(),
+                        "-c".into(),
+                        "8".into(),
+                        "-q".into(),
+                        "500".into(),
+                    ],
                 )?;
                 qps[si][vi].push(t.qps);
                 lost[si][vi] += t.lost;

@@ -37,11 +37,20 @@ fn paths_wildcards_indices_and_slices() {
     assert_eq!(run("{.items[1:].spec.containers[*].name}"), "c sidecar");
     assert_eq!(run("{$.kind}"), "List");
     assert_eq!(run("{.items[0].metadata['name']}"), "web-1");
-    assert_eq!(run("{.items[0].metadata.labels.app\\.kubernetes\\.io/name}"), "w");
+    assert_eq!(
+        run("{.items[0].metadata.labels.app\\.kubernetes\\.io/name}"),
+        "w"
+    );
     assert_eq!(run("{.items[*].status.restarts}"), "2 0");
     assert_eq!(run("{..podIP}"), "10.244.1.5 10.244.2.7");
-    assert_eq!(run("{.items[0].metadata.labels}"), r#"{"app":"web","app.kubernetes.io/name":"w"}"#);
-    assert_eq!(run("{.items[0].status['phase','podIP']}"), "Running 10.244.1.5");
+    assert_eq!(
+        run("{.items[0].metadata.labels}"),
+        r#"{"app":"web","app.kubernetes.io/name":"w"}"#
+    );
+    assert_eq!(
+        run("{.items[0].status['phase','podIP']}"),
+        "Running 10.244.1.5"
+    );
     // kubectl allows missing keys: nothing is printed.
     assert_eq!(run("{.items[*].status.hostIP}"), "");
     assert_eq!(run("{.nope}"), "");
@@ -49,7 +58,10 @@ fn paths_wildcards_indices_and_slices() {
 
 #[test]
 fn text_literals_and_ranges() {
-    assert_eq!(run("pods: {.items[*].metadata.name}!"), "pods: web-1 web-2!");
+    assert_eq!(
+        run("pods: {.items[*].metadata.name}!"),
+        "pods: web-1 web-2!"
+    );
     assert_eq!(
         run(r#"{range .items[*]}{.metadata.name}{"\t"}{.spec.nodeName}{"\n"}{end}"#),
         "web-1\tnode-1\nweb-2\tnode-2\n"
@@ -75,8 +87,14 @@ fn filters() {
         run("{.items[?(@.status.phase!='Running')].metadata.name}"),
         "web-2"
     );
-    assert_eq!(run("{.items[?(@.status.restarts > 1)].metadata.name}"), "web-1");
-    assert_eq!(run("{.items[?(@.status.restarts<=0)].metadata.name}"), "web-2");
+    assert_eq!(
+        run("{.items[?(@.status.restarts > 1)].metadata.name}"),
+        "web-1"
+    );
+    assert_eq!(
+        run("{.items[?(@.status.restarts<=0)].metadata.name}"),
+        "web-2"
+    );
     assert_eq!(
         run("{.items[?(@.spec.containers[0].ports)].metadata.name}"),
         "web-1"

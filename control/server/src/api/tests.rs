@@ -1116,15 +1116,48 @@ fn request_latency_is_labelled_by_verb_and_resource_without_long_running_request
     use super::latency_labels;
     let l = |m: &str, p: &str, q: &str| latency_labels(m, p, q);
     let some = |v: &str, r: &str| Some((v.to_string(), r.to_string()));
-    assert_eq!(l("GET", "/api/v1/namespaces/default/pods", ""), some("list", "pods"));
-    assert_eq!(l("GET", "/api/v1/namespaces/default/pods/web", ""), some("get", "pods"));
-    assert_eq!(l("PUT", "/api/v1/namespaces/default/pods/web/status", ""), some("update", "pods/status"));
-    assert_eq!(l("POST", "/apis/apps/v1/namespaces/default/deployments", ""), some("create", "deployments"));
-    assert_eq!(l("GET", "/api/v1/namespaces/default/pods/web/log", "tailLines=5"), some("get", "pods/log"));
+    assert_eq!(
+        l("GET", "/api/v1/namespaces/default/pods", ""),
+        some("list", "pods")
+    );
+    assert_eq!(
+        l("GET", "/api/v1/namespaces/default/pods/web", ""),
+        some("get", "pods")
+    );
+    assert_eq!(
+        l("PUT", "/api/v1/namespaces/default/pods/web/status", ""),
+        some("update", "pods/status")
+    );
+    assert_eq!(
+        l("POST", "/apis/apps/v1/namespaces/default/deployments", ""),
+        some("create", "deployments")
+    );
+    assert_eq!(
+        l(
+            "GET",
+            "/api/v1/namespaces/default/pods/web/log",
+            "tailLines=5"
+        ),
+        some("get", "pods/log")
+    );
     // Long-running: left out.
     assert_eq!(l("GET", "/api/v1/pods", "watch=true"), None);
-    assert_eq!(l("GET", "/api/v1/namespaces/default/pods/web/log", "follow=true"), None);
-    assert_eq!(l("GET", "/api/v1/namespaces/default/pods/web/exec", "command=ls"), None);
+    assert_eq!(
+        l(
+            "GET",
+            "/api/v1/namespaces/default/pods/web/log",
+            "follow=true"
+        ),
+        None
+    );
+    assert_eq!(
+        l(
+            "GET",
+            "/api/v1/namespaces/default/pods/web/exec",
+            "command=ls"
+        ),
+        None
+    );
     // Not a resource.
     assert_eq!(l("GET", "/metrics", ""), None);
     assert_eq!(l("GET", "/version", ""), None);

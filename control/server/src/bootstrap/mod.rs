@@ -370,8 +370,10 @@ pub fn serving_addresses_allowed(
             Err(_) => {
                 a == name
                     || node.status.addresses.iter().any(|na| {
-                        matches!(na.type_.as_str(), "Hostname" | "InternalDNS" | "ExternalDNS")
-                            && na.address.eq_ignore_ascii_case(a)
+                        matches!(
+                            na.type_.as_str(),
+                            "Hostname" | "InternalDNS" | "ExternalDNS"
+                        ) && na.address.eq_ignore_ascii_case(a)
                     })
             }
         };

@@ -29,7 +29,10 @@ fn a_serving_certificate_names_only_the_nodes_own_addresses() {
     assert!(ok(&["10.0.0.11.example"]).is_err());
     // An IP written as a Hostname address is not an IP of the node's.
     let n = node(serde_json::json!([{"type": "Hostname", "address": "10.9.9.9"}]));
-    assert!(serving_addresses_allowed(&n, &["10.9.9.9".into()]).is_ok(), "the same IP, any type");
+    assert!(
+        serving_addresses_allowed(&n, &["10.9.9.9".into()]).is_ok(),
+        "the same IP, any type"
+    );
     let n = node(serde_json::json!([]));
     assert!(serving_addresses_allowed(&n, &["node-1".into()]).is_ok());
     assert!(serving_addresses_allowed(&n, &["127.0.0.1".into()]).is_err());

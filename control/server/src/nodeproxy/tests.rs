@@ -16,7 +16,10 @@ fn the_client_certificate_is_renewed_two_thirds_into_its_life() {
     let d = NodeDialer::new(ca, life, t0).unwrap();
     let first = d.identity_at(t0).unwrap().cert_der();
     // Before two thirds: the same certificate.
-    let same = d.identity_at(t0 + Duration::from_secs(1999)).unwrap().cert_der();
+    let same = d
+        .identity_at(t0 + Duration::from_secs(1999))
+        .unwrap()
+        .cert_der();
     assert_eq!(first, same);
     // From two thirds on: a new one, valid a full lifetime from then.
     let later = t0 + Duration::from_secs(2000);
@@ -27,7 +30,9 @@ fn the_client_certificate_is_renewed_two_thirds_into_its_life() {
     assert!(v.not_after > not_after, "{v:?}");
     // And it stays until its own renewal point.
     assert_eq!(
-        d.identity_at(later + Duration::from_secs(1000)).unwrap().cert_der(),
+        d.identity_at(later + Duration::from_secs(1000))
+            .unwrap()
+            .cert_der(),
         renewed
     );
 }
