@@ -174,10 +174,6 @@ pub async fn run(
         key_file: None,
     };
 
-    auth::write_private(
-        &config.client_config_path(),
-        &serde_json::to_vec_pretty(&client)?,
-    )?;
     let serving: Option<Arc<dyn ResolvesServerCert>> = match (&config.tls, &join) {
         (Some(tls), _) => Some(crate::tls::fixed_cert(&tls.cert, &tls.key)?),
         (None, Some(join)) => {
@@ -200,6 +196,12 @@ pub async fn run(
     let listener = tokio::net::TcpListener::bind(config.listen)
         .await
         .with_context(|| format!("listening on {}", config.listen))?;
+    // Written once the port is bound: a client that sees the file connects
+    // (the backlog holds it until the server answers), never "refused".
+    auth::write_private(
+        &config.client_config_path(),
+        &serde_json::to_vec_pretty(&client)?,
+    )?;
     let snap = store.snapshot();
     tracing::info!(
         url = %config.url(),
