@@ -592,7 +592,9 @@ fn host_network_and_host_ports_decode_and_validate_like_kubernetes() {
         ))
         .unwrap()
     };
-    let p = pod("  hostNetwork: true\n  containers:\n  - name: c\n    image: busybox\n    ports:\n    - {containerPort: 8080, hostPort: 8080}\n    - {containerPort: 53, protocol: UDP}\n");
+    let p = pod(
+        "  hostNetwork: true\n  containers:\n  - name: c\n    image: busybox\n    ports:\n    - {containerPort: 8080, hostPort: 8080}\n    - {containerPort: 53, protocol: UDP}\n",
+    );
     assert!(p.spec.host_network);
     assert_eq!(p.validate(), vec![]);
     // A hostNetwork pod holds every container port on its node.
@@ -610,19 +612,28 @@ fn host_network_and_host_ports_decode_and_validate_like_kubernetes() {
     assert_eq!(v["spec"]["hostNetwork"], true);
     assert_eq!(v["spec"]["containers"][0]["ports"][0]["hostPort"], 8080);
 
-    let p = pod("  containers:\n  - name: c\n    image: busybox\n    ports:\n    - {containerPort: 80, hostPort: 8080, hostIP: 0.0.0.0}\n    - {containerPort: 81}\n    - {containerPort: 82, hostPort: 8082, hostIP: 10.0.0.5, protocol: UDP}\n");
+    let p = pod(
+        "  containers:\n  - name: c\n    image: busybox\n    ports:\n    - {containerPort: 80, hostPort: 8080, hostIP: 0.0.0.0}\n    - {containerPort: 81}\n    - {containerPort: 82, hostPort: 8082, hostIP: 10.0.0.5, protocol: UDP}\n",
+    );
     assert_eq!(p.validate(), vec![]);
     assert!(!p.spec.host_network);
-    assert!(!serde_json::to_value(&p).unwrap()["spec"]
-        .as_object()
-        .unwrap()
-        .contains_key("hostNetwork"));
+    assert!(
+        !serde_json::to_value(&p).unwrap()["spec"]
+            .as_object()
+            .unwrap()
+            .contains_key("hostNetwork")
+    );
     assert_eq!(
         p.spec.host_ports(),
-        vec![hp(Protocol::Tcp, "", 8080), hp(Protocol::Udp, "10.0.0.5", 8082)]
+        vec![
+            hp(Protocol::Tcp, "", 8080),
+            hp(Protocol::Udp, "10.0.0.5", 8082)
+        ]
     );
 
-    let bad = pod("  hostNetwork: true\n  containers:\n  - name: c\n    image: busybox\n    ports:\n    - {containerPort: 80, hostPort: 8080}\n    - {containerPort: 81, hostPort: 70000}\n    - {containerPort: 82, hostPort: 0}\n    - {containerPort: 83, hostPort: 83, hostIP: nope}\n");
+    let bad = pod(
+        "  hostNetwork: true\n  containers:\n  - name: c\n    image: busybox\n    ports:\n    - {containerPort: 80, hostPort: 8080}\n    - {containerPort: 81, hostPort: 70000}\n    - {containerPort: 82, hostPort: 0}\n    - {containerPort: 83, hostPort: 83, hostIP: nope}\n",
+    );
     let errs = bad.validate();
     assert_eq!(
         fields(errs.clone()),
