@@ -7,8 +7,8 @@
 //! a stopped agent leaves its containers serving and its restart adopts them
 //! (same container, no restart); `keelctl logs` and `keelctl exec` reach the
 //! containers through the agent; a hostNetwork pod sees its node's
-//! interfaces, hostname and IP and is adopted across the restart; a
-//! hostPort answers on the node IP from `ext` until its pod is deleted.
+//! interfaces, hostname and IP, serves on the node's address and is adopted
+//! across the restart.
 
 use std::{
     collections::BTreeMap,
@@ -429,7 +429,7 @@ fn deployment_runs_ready_replaced_and_survives_its_agent_on(runtime: &str) {
         .find(|p| p.spec.node_name != node)
         .expect("a pod on the other node");
     let from = NetNs::named_path(&guard.0.pod_netns(client_pod).unwrap());
-    let hostnet = host_network_and_host_port(&guard.0, &c, &image, &node);
+    let hostnet = host_network(&guard.0, &c, &image, &node);
     guard.0.stop_agent(&node).unwrap();
     for p in &mine {
         assert!(
@@ -511,16 +511,10 @@ fn interfaces(dev: &str) -> std::collections::BTreeSet<String> {
 
 /// On `node` (whose agent allows privileged pods): a hostNetwork pod sees
 /// the node's interfaces and hostname, has the node's IP and serves on it
-/// (its readiness probe dials the node IP); a pod with a hostPort answers
-/// on node IP:hostPort from the lab's `ext` namespace through keel's load
-/// balancer, and no longer once deleted. The hostNetwork pod is left
-/// running (Ready) for the agent restart that follows; returned.
-fn host_network_and_host_port(
-    lab: &Lab,
-    c: &keel_api::client::Client,
-    image: &str,
-    node: &str,
-) -> Pod {
+/// (its readiness probe dials the node IP; `ext` reaches it). It is left
+/// running (Ready) for the agent restart that follows; returned. (hostPort
+/// is in lb_lab: this lab runs without keel's load balancer.)
+fn host_network(lab: &Lab, c: &keel_api::client::Client, image: &str, node: &str) -> Pod {
     let host = lab
         .topology()
         .nodes
@@ -591,38 +585,5 @@ fn host_network_and_host_port(
     });
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
 
-    // hostPort: node IP:18080 → the pod's 8080, from ext.
-    let hp: Pod = serde_json::from_value(json!({
-        "metadata": {"name": "hostport", "namespace": "default"},
-        "spec": {
-            "nodeName": node,
-            "terminationGracePeriodSeconds": 2,
-            "containers": [{
-                "name": "web", "image": image, "imagePullPolicy": "IfNotPresent",
-                "ports": [{"containerPort": 8080, "hostPort": 18080}],
-                "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 1}
-            }]
-        }
-    }))
-    .unwrap();
-    block_on(c.create(&hp)).expect("create the hostPort pod");
-    let hp = wait(lab, "the hostPort pod Ready", 60, || {
-        block_on(c.get::<Pod>("default", "hostport"))
-            .ok()
-            .filter(|p| p.is_ready())
-    });
-    assert_ne!(hp.status.pod_ip, host.ip.to_string());
-    let addr = format!("{}:18080", host.ip);
-    let body = wait(lab, "the hostPort from ext", 30, || {
-        http_get_in(&ext, &addr, "/").filter(|b| b.starts_with("HTTP/1.1 200"))
-    });
-    assert!(body.ends_with("hostport\n"), "{body}");
-    block_on(c.delete::<Pod>("default", "hostport")).unwrap();
-    wait(
-        lab,
-        "the hostPort to stop answering once its pod is gone",
-        60,
-        || http_get_in(&ext, &addr, "/").is_none().then_some(()),
-    );
     hostnet
 }
