@@ -524,7 +524,7 @@ fn host_network(lab: &Lab, c: &keel_api::client::Client, image: &str, node: &str
         .clone();
     let ext = NetNs::named_path(&lab.topology().ext.netns);
     let hostnet: Pod = serde_json::from_value(json!({
-        "metadata": {"name": "hostnet", "namespace": "default"},
+        "metadata": {"name": "hostnet", "namespace": "default", "labels": {"app": "hostnet"}},
         "spec": {
             "nodeName": node,
             "hostNetwork": true,
@@ -579,6 +579,19 @@ fn host_network(lab: &Lab, c: &keel_api::client::Client, image: &str, node: &str
     assert_eq!(code, 0, "{err}");
     let node_hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     assert_eq!(out.trim(), node_hostname.trim());
+    // A Service selecting it has the node's IP as its endpoint.
+    let svc: keel_api::Service = serde_json::from_value(json!({
+        "metadata": {"name": "hostnet", "namespace": "default"},
+        "spec": {"selector": {"app": "hostnet"}, "ports": [{"port": 80, "targetPort": HOST_NET_PORT}]}
+    }))
+    .unwrap();
+    block_on(c.create(&svc)).expect("create the hostnet service");
+    wait(
+        lab,
+        "the node IP as the hostnet Service's endpoint",
+        30,
+        || (endpoints(lab, "hostnet").0 == [host.ip.to_string()]).then_some(()),
+    );
     // It serves on the node's own address, reached from outside.
     let body = wait(lab, "the hostNetwork pod from ext", 20, || {
         http_get_in(&ext, &format!("{}:{HOST_NET_PORT}", host.ip), "/")
