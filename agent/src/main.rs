@@ -103,7 +103,8 @@ struct Args {
     #[arg(long, value_parser = parse_mirror)]
     registry_mirror: Vec<(String, String)>,
     /// Accept `securityContext.privileged: true`, capabilities beyond Pod
-    /// Security "baseline" and `seccompProfile: Unconfined`.
+    /// Security "baseline", `seccompProfile: Unconfined` and `hostNetwork:
+    /// true` pods.
     #[arg(long, env = "KEEL_ALLOW_PRIVILEGED")]
     allow_privileged: bool,
     /// Where `seccompProfile: Localhost` profiles are read from (default:

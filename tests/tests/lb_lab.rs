@@ -1,7 +1,8 @@
 //! Service load balancing end to end in the lab: two nodes (VXLAN), pods
 //! on both, the load balancer on in every agent (`--cgroup-root` = the
 //! node's cgroup subtree, pins in a private bpffs), clients in pods, on a
-//! node itself and in the external namespace.
+//! node itself and in the external namespace; a pod's hostPort (TCP, UDP)
+//! reached on its node's IP from outside, until the pod is deleted.
 //!
 //! The lab starts its agents without load balancing; [`enable_lb`] restarts
 //! each with the LB flags (the agents' recorded command lines are
@@ -161,6 +162,11 @@ fn services_across_nodes_from_pods_nodes_and_outside() {
         assert_eq!(servers(&lines), both, "via {}: {lines:?}", n.role);
     }
 
+    // A pod's hostPort, TCP and UDP: node-1's IP:hostPort from outside
+    // reaches that pod's containerPort through the NodePort path, until
+    // the pod is deleted.
+    host_ports(&lab);
+
     // A Service without endpoints refuses at once, on the socket path and
     // on the NodePort path.
     let empty = create_service(
@@ -303,4 +309,71 @@ fn client_ip_affinity_in_the_lab() {
         }
     }
     assert!(moved, "affinity never expired");
+}
+
+/// A pod with hostPorts on node-1 answers on node-1's IP from `ext` (TCP
+/// and UDP), and not once it is deleted.
+fn host_ports(lab: &Lab) {
+    let c = lab.client().unwrap();
+    let hp: Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "hostport", "namespace": "default"},
+        "spec": {"nodeName": "node-1", "containers": [{"name": "c", "image": "none",
+            "ports": [
+                {"containerPort": 8080, "hostPort": 18080},
+                {"containerPort": 8080, "hostPort": 18053, "protocol": "UDP"}
+            ]}]}
+    }))
+    .unwrap();
+    block_on(c.create(&hp)).unwrap();
+    let hp = wait_for("the hostPort pod Ready", Duration::from_secs(60), || {
+        block_on(c.get::<Pod>("default", "hostport"))
+            .ok()
+            .filter(|p| p.is_ready())
+    });
+    let ip: std::net::Ipv4Addr = hp.status.pod_ip.parse().unwrap();
+    let netns = lab.pod_netns(&hp).unwrap();
+    let _server = serve(
+        &[("hostport".to_string(), (ip, netns))]
+            .into_iter()
+            .collect(),
+        &["hostport"],
+    );
+    let n1 = lab.topology().node("node-1").unwrap().ip;
+    // Programmed on node-1 only.
+    let fe = format!("SVC {n1}:18080/TCP slot=0 ");
+    wait_for(
+        "node-1's hostPort frontend",
+        Duration::from_secs(30),
+        || {
+            agent_get(&socket(lab, "node-1"), "/lb/dump")?
+                .lines()
+                .any(|l| l.starts_with(&fe) && l.contains(" count=1 "))
+                .then_some(())
+        },
+    );
+    assert!(
+        !agent_get(&socket(lab, "node-2"), "/lb/dump")
+            .unwrap()
+            .contains(&fe)
+    );
+    let me: BTreeSet<String> = [format!("{ip}:8080")].into_iter().collect();
+    let lines = dial(lab, "ext", "tcp", &format!("{n1}:18080"), 5);
+    assert_eq!(servers(&lines), me, "{lines:?}");
+    let lines = dial(lab, "ext", "udp", &format!("{n1}:18053"), 5);
+    assert_eq!(servers(&lines), me, "UDP: {lines:?}");
+    // Only on its own node.
+    let n2 = lab.topology().node("node-2").unwrap().ip;
+    assert_eq!(
+        dial(lab, "ext", "tcp", &format!("{n2}:18080"), 1),
+        vec!["error=ConnectionRefused"]
+    );
+    block_on(c.delete::<Pod>("default", "hostport")).unwrap();
+    wait_for(
+        "the hostPort to stop answering",
+        Duration::from_secs(60),
+        || {
+            (dial(lab, "ext", "tcp", &format!("{n1}:18080"), 1) == ["error=ConnectionRefused"])
+                .then_some(())
+        },
+    );
 }

@@ -6,7 +6,9 @@
 //! the Endpoints (an unready pod leaves them); a deleted pod is replaced;
 //! a stopped agent leaves its containers serving and its restart adopts them
 //! (same container, no restart); `keelctl logs` and `keelctl exec` reach the
-//! containers through the agent.
+//! containers through the agent; a hostNetwork pod sees its node's
+//! interfaces, hostname and IP, serves on the node's address and is adopted
+//! across the restart.
 
 use std::{
     collections::BTreeMap,
@@ -149,6 +151,8 @@ fn deployment_runs_ready_replaced_and_survives_its_agent_on(runtime: &str) {
             runtime.to_string(),
             "--insecure-registry".into(),
             format!("127.0.0.1:{PORT}"),
+            // hostNetwork is a node-level privilege.
+            "--allow-privileged".into(),
         ]
         .into_iter()
         .chain(containerd.iter().flat_map(|c| {
@@ -425,6 +429,7 @@ fn deployment_runs_ready_replaced_and_survives_its_agent_on(runtime: &str) {
         .find(|p| p.spec.node_name != node)
         .expect("a pod on the other node");
     let from = NetNs::named_path(&guard.0.pod_netns(client_pod).unwrap());
+    let hostnet = host_network(&guard.0, &c, &image, &node);
     guard.0.stop_agent(&node).unwrap();
     for p in &mine {
         assert!(
@@ -460,4 +465,138 @@ fn deployment_runs_ready_replaced_and_survives_its_agent_on(runtime: &str) {
         assert_eq!(b.restart_count, 0);
         assert!(now.is_ready());
     }
+    // The hostNetwork pod is adopted too: same container, still Ready,
+    // still the node's IP.
+    let now: Pod = wait(
+        &guard.0,
+        "the hostNetwork pod after the restart",
+        30,
+        || {
+            block_on(c.get::<Pod>("default", "hostnet"))
+                .ok()
+                .filter(|p| p.is_ready())
+        },
+    );
+    assert_eq!(
+        now.status.container_statuses[0].container_id,
+        hostnet.status.container_statuses[0].container_id
+    );
+    assert_eq!(now.status.container_statuses[0].restart_count, 0);
+    assert_eq!(now.status.pod_ip, hostnet.status.pod_ip);
+    block_on(c.delete::<Pod>("default", "hostnet")).unwrap();
+    let ext = NetNs::named_path(&guard.0.topology().ext.netns);
+    wait(
+        &guard.0,
+        "the deleted hostNetwork pod to stop serving",
+        60,
+        || {
+            http_get_in(&ext, &format!("{}:{HOST_NET_PORT}", now.status.pod_ip), "/")
+                .is_none()
+                .then_some(())
+        },
+    );
+}
+
+/// The port the hostNetwork pod serves on (on its node's own address).
+const HOST_NET_PORT: u16 = 18081;
+
+/// Interface names in a `/proc/net/dev` listing.
+fn interfaces(dev: &str) -> std::collections::BTreeSet<String> {
+    dev.lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(name, _)| name.trim().to_string())
+        .filter(|n| !n.is_empty() && !n.contains(' ') && !n.contains('|'))
+        .collect()
+}
+
+/// On `node` (whose agent allows privileged pods): a hostNetwork pod sees
+/// the node's interfaces and hostname, has the node's IP and serves on it
+/// (its readiness probe dials the node IP; `ext` reaches it). It is left
+/// running (Ready) for the agent restart that follows; returned. (hostPort
+/// is in lb_lab: this lab runs without keel's load balancer.)
+fn host_network(lab: &Lab, c: &keel_api::client::Client, image: &str, node: &str) -> Pod {
+    let host = lab
+        .topology()
+        .nodes
+        .iter()
+        .find(|n| n.role == node)
+        .expect("the node")
+        .clone();
+    let ext = NetNs::named_path(&lab.topology().ext.netns);
+    let hostnet: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "hostnet", "namespace": "default", "labels": {"app": "hostnet"}},
+        "spec": {
+            "nodeName": node,
+            "hostNetwork": true,
+            "terminationGracePeriodSeconds": 2,
+            "containers": [{
+                "name": "web", "image": image, "imagePullPolicy": "IfNotPresent",
+                "args": ["http-serve", "--port", HOST_NET_PORT.to_string()],
+                "ports": [{"containerPort": HOST_NET_PORT}],
+                "readinessProbe": {"httpGet": {"path": "/healthz", "port": HOST_NET_PORT}, "periodSeconds": 1}
+            }]
+        }
+    }))
+    .unwrap();
+    block_on(c.create(&hostnet)).expect("create the hostNetwork pod");
+    let hostnet = wait(lab, "the hostNetwork pod Ready", 60, || {
+        block_on(c.get::<Pod>("default", "hostnet"))
+            .ok()
+            .filter(|p| p.is_ready())
+    });
+    assert_eq!(
+        (
+            hostnet.status.pod_ip.as_str(),
+            hostnet.status.host_ip.as_str()
+        ),
+        (host.ip.to_string().as_str(), host.ip.to_string().as_str()),
+        "a hostNetwork pod's IP is its node's"
+    );
+    // Its container lists the node's interfaces (read at the same moment
+    // in the node's namespace; retried, pods come and go).
+    let node_ns = NetNs::open(NetNs::named_path(&host.netns)).unwrap();
+    let mut seen = Vec::new();
+    let same = (0..5).any(|_| {
+        let (code, out, err) = keelctl(
+            &lab.topology().spec.name,
+            &["exec", "hostnet", "--", "cat", "/proc/net/dev"],
+        );
+        assert_eq!(code, 0, "{err}");
+        let mine = node_ns
+            .run(|| std::fs::read_to_string("/proc/thread-self/net/dev"))
+            .unwrap()
+            .unwrap();
+        let (a, b) = (interfaces(&out), interfaces(&mine));
+        seen.push((a.clone(), b.clone()));
+        a == b && a.len() > 2
+    });
+    assert!(same, "the container's interfaces are the node's: {seen:?}");
+    // The node's hostname (its UTS namespace is the node's).
+    let (code, out, err) = keelctl(
+        &lab.topology().spec.name,
+        &["exec", "hostnet", "--", "hostname"],
+    );
+    assert_eq!(code, 0, "{err}");
+    let node_hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(out.trim(), node_hostname.trim());
+    // A Service selecting it has the node's IP as its endpoint.
+    let svc: keel_api::Service = serde_json::from_value(json!({
+        "metadata": {"name": "hostnet", "namespace": "default"},
+        "spec": {"selector": {"app": "hostnet"}, "ports": [{"port": 80, "targetPort": HOST_NET_PORT}]}
+    }))
+    .unwrap();
+    block_on(c.create(&svc)).expect("create the hostnet service");
+    wait(
+        lab,
+        "the node IP as the hostnet Service's endpoint",
+        30,
+        || (endpoints(lab, "hostnet").0 == [host.ip.to_string()]).then_some(()),
+    );
+    // It serves on the node's own address, reached from outside.
+    let body = wait(lab, "the hostNetwork pod from ext", 20, || {
+        http_get_in(&ext, &format!("{}:{HOST_NET_PORT}", host.ip), "/")
+    });
+    assert!(body.starts_with("HTTP/1.1 200"), "{body}");
+
+    hostnet
 }

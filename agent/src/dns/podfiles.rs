@@ -2,11 +2,11 @@
 //! (pkg/kubelet/network/dns/dns.go and kubelet_pods.go), from the pod spec,
 //! the node's own resolv.conf and the cluster DNS settings. Pure.
 //!
-//! - `ClusterFirst` (the default) and `ClusterFirstWithHostNet` (keel's pods
-//!   always have their own network): the cluster DNS address, `search
+//! - `ClusterFirst` (the default): the cluster DNS address, `search
 //!   NS.svc.D svc.D D` plus the node's search domains, `options ndots:5`.
 //!   With no cluster DNS configured the kubelet falls back to `Default`, and
-//!   so does keel.
+//!   so does keel; on a hostNetwork pod `ClusterFirst` is `Default` too.
+//! - `ClusterFirstWithHostNet`: as `ClusterFirst`, hostNetwork pods included.
 //! - `Default`: the node's nameservers, search domains and options.
 //! - `None`: only `dnsConfig`.
 //!
@@ -107,15 +107,10 @@ pub fn resolv_conf(pod: &Pod, node: &NodeDns) -> ResolvConf {
     let ns = &pod.metadata.namespace;
     let d = node.cluster_domain.trim_end_matches('.');
     let mut rc = match (policy, node.cluster_dns) {
-        (DnsPolicy::ClusterFirst | DnsPolicy::ClusterFirstWithHostNet, Some(ip)) => {
-            let mut searches = vec![format!("{ns}.svc.{d}"), format!("svc.{d}"), d.to_string()];
-            searches.extend(node.host.searches.iter().cloned());
-            ResolvConf {
-                nameservers: vec![ip.to_string()],
-                searches,
-                options: vec!["ndots:5".into()],
-            }
+        (DnsPolicy::ClusterFirst, Some(ip)) if !pod.spec.host_network => {
+            cluster_first(ns, d, ip, node)
         }
+        (DnsPolicy::ClusterFirstWithHostNet, Some(ip)) => cluster_first(ns, d, ip, node),
         (DnsPolicy::None, _) => ResolvConf::default(),
         _ => node.host.clone(),
     };
@@ -141,6 +136,42 @@ pub fn resolv_conf(pod: &Pod, node: &NodeDns) -> ResolvConf {
     rc.searches.truncate(MAX_DNS_SEARCHES);
     rc.nameservers.truncate(MAX_DNS_NAMESERVERS);
     rc
+}
+
+/// What `ClusterFirst` gives a pod of namespace `ns` (cluster domain `d`).
+fn cluster_first(ns: &str, d: &str, ip: IpAddr, node: &NodeDns) -> ResolvConf {
+    let mut searches = vec![format!("{ns}.svc.{d}"), format!("svc.{d}"), d.to_string()];
+    searches.extend(node.host.searches.iter().cloned());
+    ResolvConf {
+        nameservers: vec![ip.to_string()],
+        searches,
+        options: vec!["ndots:5".into()],
+    }
+}
+
+/// The node's hostname: what a hostNetwork pod's containers see (they
+/// share the node's UTS namespace, as under the kubelet).
+pub fn node_hostname() -> String {
+    // The agent's own UTS namespace (the node's).
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| h.trim().to_string())
+        .unwrap_or_default()
+}
+
+/// A hostNetwork pod's `/etc/hosts`: the node's own (as the kubelet copies
+/// it), plus `hostAliases`.
+pub fn host_network_hosts(node_hosts: &str, pod: &Pod) -> String {
+    let mut s = node_hosts.to_string();
+    if !s.is_empty() && !s.ends_with('\n') {
+        s.push('\n');
+    }
+    if !pod.spec.host_aliases.is_empty() {
+        s += "\n# Entries added by HostAliases.\n";
+        for a in &pod.spec.host_aliases {
+            s += &format!("{}\t{}\n", a.ip, a.hostnames.join("\t"));
+        }
+    }
+    s
 }
 
 /// The pod's hostname: `spec.hostname`, else its name (truncated to 63

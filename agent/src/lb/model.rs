@@ -2,11 +2,15 @@
 //! frontends (ClusterIP, NodePort on this node's IP, externalIPs; one per
 //! port and protocol) and, for each, the ready backends, the flags and the
 //! affinity timeout. Pure: Services and Endpoints in, frontends out.
+//!
+//! A pod's `hostPort`s are frontends too ([`host_ports`]): node IP:hostPort
+//! served like a NodePort (socket LB and TC on the uplink) by that one
+//! pod's IP:containerPort, claimed under the pod's [`host_port_key`].
 
 use std::{fmt, net::Ipv4Addr};
 
 use keel_api::{
-    Endpoints, Protocol, Service,
+    Endpoints, Pod, Protocol, Service,
     service::{ServiceType, TrafficPolicy},
 };
 use keel_ebpf_common::lb::{
@@ -235,6 +239,79 @@ pub fn frontends(
             out.push((
                 Addr::new(*ip, port, proto),
                 spec_for(SVC_F_SOCK | SVC_F_TC | SVC_F_EXTERNAL_IP, true),
+            ));
+        }
+    }
+    (out, errors)
+}
+
+/// What the host ports of pod `namespace/name` are claimed under in the
+/// desired state (no Service key starts so: namespaces have no `:`).
+pub fn host_port_key(pod_key: &str) -> String {
+    format!("{HOST_PORT_PREFIX}{pod_key}")
+}
+
+/// The prefix of [`host_port_key`]s.
+pub const HOST_PORT_PREFIX: &str = "hostport:";
+
+/// The frontends of a pod's `hostPort`s on this node: `node IP:hostPort`
+/// forwarded (socket LB from the node, TC from outside) to the pod's
+/// `IP:containerPort`, as the CNI portmap plugin does with iptables. None
+/// for a hostNetwork pod (its containers bind the node's ports
+/// themselves), a finished pod, or one without an IP yet. A `hostIP`
+/// other than empty, `0.0.0.0` or this node's IP cannot be bound here: an
+/// error names it and that port is skipped.
+pub fn host_ports(pod: &Pod, node: &NodeInfo) -> (Vec<(Frontend, FrontendSpec)>, Vec<ModelError>) {
+    let key = format!("{}/{}", pod.metadata.namespace, pod.metadata.name);
+    let (mut out, mut errors) = (Vec::new(), Vec::new());
+    if pod.spec.host_network || !pod.is_active() || pod.spec.node_name != node.name {
+        return (out, errors);
+    }
+    let Ok(pod_ip) = pod.status.pod_ip.parse::<Ipv4Addr>() else {
+        return (out, errors);
+    };
+    for (i, c) in pod.spec.containers.iter().enumerate() {
+        for (j, p) in c.ports.iter().enumerate() {
+            let Some(h) = p.host_port else { continue };
+            let field = format!("spec.containers[{i}].ports[{j}]");
+            let mut error = |f: &str, message: String| {
+                errors.push(ModelError {
+                    service: format!("pod {key}"),
+                    field: format!("{field}.{f}"),
+                    message,
+                })
+            };
+            let (Ok(host), Ok(target)) = (u16::try_from(h), u16::try_from(p.container_port)) else {
+                error("hostPort", format!("{h} is out of range 1-65535"));
+                continue;
+            };
+            if host == 0 || target == 0 {
+                error("hostPort", format!("{h} is out of range 1-65535"));
+                continue;
+            }
+            let node_ip = node.ip.to_string();
+            if !matches!(p.host_ip.as_str(), "" | "0.0.0.0") && p.host_ip != node_ip {
+                error(
+                    "hostIP",
+                    format!(
+                        "{} is not this node's address {node_ip}; hostPort {h} is not forwarded",
+                        p.host_ip
+                    ),
+                );
+                continue;
+            }
+            let proto = Proto::from(p.protocol);
+            out.push((
+                Addr::new(node.ip, host, proto),
+                FrontendSpec {
+                    service: format!("{key} hostPort"),
+                    flags: SVC_F_SOCK | SVC_F_TC | SVC_F_NODEPORT,
+                    affinity_timeout: 0,
+                    backends: vec![BackendSpec {
+                        addr: Addr::new(pod_ip, target, proto),
+                        local: true,
+                    }],
+                },
             ));
         }
     }

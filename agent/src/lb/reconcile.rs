@@ -241,17 +241,37 @@ impl<M: LbMaps> Reconciler<M> {
         let gone: Vec<String> = self
             .desired
             .services()
-            .filter(|k| !view.services.contains_key(*k))
+            .filter(|k| match k.strip_prefix(model::HOST_PORT_PREFIX) {
+                Some(pod) => !view.pods.contains_key(pod),
+                None => !view.services.contains_key(*k),
+            })
             .map(str::to_string)
             .collect();
         let mut touched = BTreeSet::new();
         for key in gone.iter().chain(view.services.keys()) {
             touched.extend(self.recompute(view, key));
         }
+        for pod in view.pods.keys() {
+            touched.extend(self.recompute(view, &model::host_port_key(pod)));
+        }
         (view.services.len() + gone.len(), touched)
     }
 
+    /// Recomputes what `key` (a Service, or a pod's host ports) claims.
     fn recompute(&mut self, view: &View, key: &str) -> BTreeSet<Frontend> {
+        if let Some(pod) = key.strip_prefix(model::HOST_PORT_PREFIX) {
+            let (frontends, errors) = view
+                .pods
+                .get(pod)
+                .map(|p| model::host_ports(p, &self.node))
+                .unwrap_or_default();
+            // A pod without host ports claims nothing and is not tracked.
+            return if frontends.is_empty() && errors.is_empty() {
+                self.desired.remove_service(key)
+            } else {
+                self.desired.set_service(key, frontends, errors)
+            };
+        }
         match view.services.get(key) {
             Some(svc) => {
                 let (frontends, errors) =
@@ -352,7 +372,8 @@ pub fn start<M: LbMaps + Send + 'static, K: Send + 'static>(
                 .services
                 .iter()
                 .chain(changes.endpoints.iter())
-                .cloned(),
+                .cloned()
+                .chain(changes.pods.iter().map(|p| model::host_port_key(p))),
         );
     });
     Ok((handle, join))

@@ -79,6 +79,26 @@ pub struct SandboxRecord {
 }
 
 impl SandboxRecord {
+    /// What stands for the sandbox of a hostNetwork pod: the node's own
+    /// network, no namespace, no CNI, the node's IP. Never journaled and
+    /// never deleted (there is nothing of the pod's to give back).
+    pub fn host(pod: &Pod, node_ip: Ipv4Addr) -> Self {
+        Self {
+            uid: pod.metadata.uid.clone(),
+            namespace: pod.metadata.namespace.clone(),
+            name: pod.metadata.name.clone(),
+            netns: String::new(),
+            ip: Some(node_ip),
+            result: Value::Null,
+            created: Time::now(),
+        }
+    }
+
+    /// The node's network ([`SandboxRecord::host`]).
+    pub fn is_host(&self) -> bool {
+        self.netns.is_empty()
+    }
+
     pub fn key(&self) -> String {
         format!("{}/{}", self.namespace, self.name)
     }

@@ -6,7 +6,9 @@
 //! init containers, containers, probes), then the status, written only
 //! when it changed — this worker is the pod status's only writer. A pod
 //! that reached Succeeded or Failed keeps its exited containers (logs) and
-//! gives its sandbox back (CNI DEL frees the address). When the pod leaves
+//! gives its sandbox back (CNI DEL frees the address). A hostNetwork pod
+//! has no sandbox: it runs in the node's network with the node's IP, and
+//! nothing of its network is made or deleted. When the pod leaves
 //! the node the worker stops the containers (SIGTERM, grace, SIGKILL),
 //! tears the sandbox down, and ends.
 //!
@@ -382,6 +384,12 @@ impl<R: PodRuntime + Clone> PodWorker<R> {
         if let Some(rec) = &self.sandbox {
             return Some(rec.clone());
         }
+        // The node's network: nothing to make, nothing to adopt.
+        if self.pod.spec.host_network {
+            let rec = SandboxRecord::host(&self.pod, self.ctx.node_ip);
+            self.sandbox = Some(rec.clone());
+            return Some(rec);
+        }
         if self.sandbox_at.is_some_and(|t| Instant::now() < t) {
             return None;
         }
@@ -443,7 +451,10 @@ impl<R: PodRuntime + Clone> PodWorker<R> {
             Some(l) => l.update(with_ips(&self.pod)),
             None => {
                 let p = with_ips(&self.pod);
-                let pr = PodRef::of(&p, Some(&rec.netns_path()));
+                // A hostNetwork pod's probes dial from the agent's own
+                // namespace, the node's.
+                let netns = (!rec.is_host()).then(|| rec.netns_path());
+                let pr = PodRef::of(&p, netns.as_deref());
                 self.ctx
                     .registry
                     .lock()
@@ -612,6 +623,10 @@ async fn delete_sandbox(
     sandboxes: &Arc<dyn SandboxOps>,
     rec: &SandboxRecord,
 ) -> Result<(), SandboxError> {
+    // The node's network is not the pod's to give back (no CNI DEL).
+    if rec.is_host() {
+        return Ok(());
+    }
     let sb = sandboxes.clone();
     let rec = rec.clone();
     tokio::task::spawn_blocking(move || sb.delete(&rec.uid, &rec.netns, Some(&rec.result)))

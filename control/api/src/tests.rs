@@ -1,6 +1,6 @@
 //! Decoding the YAML a Kubernetes user writes, and validation that names fields.
 
-use crate::{AnyObject, DecodeError, Deployment, KINDS, Kind, Pod, Resource, Service};
+use crate::{AnyObject, DecodeError, Deployment, KINDS, Kind, Pod, Protocol, Resource, Service};
 
 fn yaml(text: &str) -> Result<AnyObject, DecodeError> {
     let value: serde_json::Value = serde_yaml_ng::from_str(text).expect("test YAML parses");
@@ -582,4 +582,82 @@ fn env_sources_and_config_volumes_are_validated() {
     for (i, (p, want)) in cases.into_iter().enumerate() {
         assert_eq!(fields(p.validate()), want, "case {i}");
     }
+}
+
+#[test]
+fn host_network_and_host_ports_decode_and_validate_like_kubernetes() {
+    let pod = |spec: &str| -> Pod {
+        serde_yaml_ng::from_str(&format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: a, namespace: default}}\nspec:\n{spec}"
+        ))
+        .unwrap()
+    };
+    let p = pod(
+        "  hostNetwork: true\n  containers:\n  - name: c\n    image: busybox\n    ports:\n    - {containerPort: 8080, hostPort: 8080}\n    - {containerPort: 53, protocol: UDP}\n",
+    );
+    assert!(p.spec.host_network);
+    assert_eq!(p.validate(), vec![]);
+    // A hostNetwork pod holds every container port on its node.
+    let hp = |protocol, ip: &str, port| crate::pod::HostPort {
+        protocol,
+        ip: ip.into(),
+        port,
+    };
+    assert_eq!(
+        p.spec.host_ports(),
+        vec![hp(Protocol::Tcp, "", 8080), hp(Protocol::Udp, "", 53)]
+    );
+    // Round trip keeps the Kubernetes names.
+    let v = serde_json::to_value(&p).unwrap();
+    assert_eq!(v["spec"]["hostNetwork"], true);
+    assert_eq!(v["spec"]["containers"][0]["ports"][0]["hostPort"], 8080);
+
+    let p = pod(
+        "  containers:\n  - name: c\n    image: busybox\n    ports:\n    - {containerPort: 80, hostPort: 8080, hostIP: 0.0.0.0}\n    - {containerPort: 81}\n    - {containerPort: 82, hostPort: 8082, hostIP: 10.0.0.5, protocol: UDP}\n",
+    );
+    assert_eq!(p.validate(), vec![]);
+    assert!(!p.spec.host_network);
+    assert!(
+        !serde_json::to_value(&p).unwrap()["spec"]
+            .as_object()
+            .unwrap()
+            .contains_key("hostNetwork")
+    );
+    assert_eq!(
+        p.spec.host_ports(),
+        vec![
+            hp(Protocol::Tcp, "", 8080),
+            hp(Protocol::Udp, "10.0.0.5", 8082)
+        ]
+    );
+
+    let bad = pod(
+        "  hostNetwork: true\n  containers:\n  - name: c\n    image: busybox\n    ports:\n    - {containerPort: 80, hostPort: 8080}\n    - {containerPort: 81, hostPort: 70000}\n    - {containerPort: 82, hostPort: 0}\n    - {containerPort: 83, hostPort: 83, hostIP: nope}\n",
+    );
+    let errs = bad.validate();
+    assert_eq!(
+        fields(errs.clone()),
+        vec![
+            "spec.containers[0].ports[0].hostPort",
+            "spec.containers[0].ports[1].hostPort",
+            "spec.containers[0].ports[1].hostPort",
+            "spec.containers[0].ports[2].hostPort",
+            "spec.containers[0].ports[2].hostPort",
+            "spec.containers[0].ports[3].hostIP",
+        ]
+    );
+    let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+    assert!(
+        text[0].contains("must match containerPort 80 when hostNetwork is true"),
+        "{text:?}"
+    );
+    assert!(text[1].contains("out of range 1-65535"), "{text:?}");
+
+    // Conflicts: same port and protocol, on the same address or on all.
+    let all = hp(Protocol::Tcp, "", 80);
+    assert!(all.conflicts(&hp(Protocol::Tcp, "10.0.0.5", 80)));
+    assert!(hp(Protocol::Tcp, "10.0.0.5", 80).conflicts(&hp(Protocol::Tcp, "10.0.0.5", 80)));
+    assert!(!hp(Protocol::Tcp, "10.0.0.5", 80).conflicts(&hp(Protocol::Tcp, "10.0.0.6", 80)));
+    assert!(!all.conflicts(&hp(Protocol::Udp, "", 80)));
+    assert!(!all.conflicts(&hp(Protocol::Tcp, "", 81)));
 }

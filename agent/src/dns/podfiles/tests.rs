@@ -159,3 +159,44 @@ fn hostname_is_the_kubelets() {
     p.spec.hostname = "h".into();
     assert_eq!(hostname(&p), "h");
 }
+
+#[test]
+fn host_network_pods_resolve_as_the_kubelet_says() {
+    let host = |policy| {
+        let mut p = pod(policy, None);
+        p.spec.host_network = true;
+        p
+    };
+    let cluster = resolv_conf(&pod(None, None), &node());
+    let default = resolv_conf(&pod(Some(DnsPolicy::Default), None), &node());
+    // ClusterFirst (and unset) on a hostNetwork pod is Default…
+    assert_eq!(resolv_conf(&host(None), &node()), default);
+    assert_eq!(
+        resolv_conf(&host(Some(DnsPolicy::ClusterFirst)), &node()),
+        default
+    );
+    // …ClusterFirstWithHostNet asks for the cluster DNS.
+    assert_eq!(
+        resolv_conf(&host(Some(DnsPolicy::ClusterFirstWithHostNet)), &node()),
+        cluster
+    );
+    assert_eq!(
+        resolv_conf(&host(Some(DnsPolicy::Default)), &node()),
+        default
+    );
+
+    // The node's /etc/hosts, plus hostAliases.
+    let mut p = host(None);
+    assert_eq!(
+        host_network_hosts("127.0.0.1 localhost\n10.0.0.7 node-a", &p),
+        "127.0.0.1 localhost\n10.0.0.7 node-a\n"
+    );
+    p.spec.host_aliases = vec![HostAlias {
+        ip: "10.1.2.3".into(),
+        hostnames: vec!["db".into()],
+    }];
+    assert_eq!(
+        host_network_hosts("127.0.0.1 localhost\n", &p),
+        "127.0.0.1 localhost\n\n# Entries added by HostAliases.\n10.1.2.3\tdb\n"
+    );
+}

@@ -240,3 +240,58 @@ fn headless_and_external_name_services_are_not_balanced() {
         assert!(out.is_empty() && errors.is_empty(), "{out:?} {errors:?}");
     }
 }
+
+fn pod(v: serde_json::Value) -> Pod {
+    serde_json::from_value(v).unwrap()
+}
+
+#[test]
+fn host_ports_forward_the_node_ip_to_the_pod() {
+    let spec = json!({
+        "nodeName": "n1",
+        "containers": [
+            {"name": "web", "image": "i", "ports": [
+                {"containerPort": 80, "hostPort": 8080},
+                {"containerPort": 81},
+                {"containerPort": 53, "hostPort": 5353, "protocol": "UDP", "hostIP": "0.0.0.0"},
+                {"containerPort": 82, "hostPort": 8082, "hostIP": "10.0.0.1"},
+                {"containerPort": 83, "hostPort": 8083, "hostIP": "10.0.0.9"}
+            ]}
+        ]
+    });
+    let mut p = pod(json!({
+        "metadata": {"name": "web", "namespace": "d"},
+        "spec": spec,
+        "status": {"podIP": "10.244.1.5", "phase": "Running"}
+    }));
+    let (out, errors) = host_ports(&p, &node());
+    let f = SVC_F_SOCK | SVC_F_TC | SVC_F_NODEPORT;
+    assert_eq!(
+        lines(&out),
+        [
+            format!("10.0.0.1:8080/TCP d/web hostPort flags={f} affinity=0 [10.244.1.5:80/TCP*]"),
+            format!("10.0.0.1:5353/UDP d/web hostPort flags={f} affinity=0 [10.244.1.5:53/UDP*]"),
+            format!("10.0.0.1:8082/TCP d/web hostPort flags={f} affinity=0 [10.244.1.5:82/TCP*]"),
+        ]
+    );
+    assert_eq!(errors.len(), 1);
+    assert_eq!(errors[0].field, "spec.containers[0].ports[4].hostIP");
+    assert_eq!(
+        errors[0].to_string(),
+        "service pod d/web: spec.containers[0].ports[4].hostIP: 10.0.0.9 is not this node's \
+         address 10.0.0.1; hostPort 8083 is not forwarded"
+    );
+
+    // No IP yet, finished, another node's or hostNetwork: nothing.
+    let mut none = p.clone();
+    none.status.pod_ip.clear();
+    assert!(host_ports(&none, &node()).0.is_empty());
+    let mut done = p.clone();
+    done.status.phase = Some(keel_api::pod::PodPhase::Failed);
+    assert!(host_ports(&done, &node()).0.is_empty());
+    let mut other = p.clone();
+    other.spec.node_name = "n2".into();
+    assert!(host_ports(&other, &node()).0.is_empty());
+    p.spec.host_network = true;
+    assert_eq!(host_ports(&p, &node()), (vec![], vec![]));
+}

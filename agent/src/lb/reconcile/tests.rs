@@ -216,3 +216,63 @@ fn a_failed_apply_is_retried_from_a_fresh_read() {
     );
     assert!(r.shared().read().unwrap().status.last_error.is_none());
 }
+
+#[test]
+fn a_pods_host_port_is_programmed_while_the_pod_is_there() {
+    let mut r = Reconciler::new(FakeMaps::default(), node()).unwrap();
+    let web: Arc<keel_api::Pod> = Arc::new(
+        serde_json::from_value(json!({
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "i",
+                "ports": [{"containerPort": 8080, "hostPort": 80}]}]},
+            "status": {"podIP": "10.244.1.7", "phase": "Running"}
+        }))
+        .unwrap(),
+    );
+    let plain: Arc<keel_api::Pod> = Arc::new(
+        serde_json::from_value(json!({
+            "metadata": {"name": "plain", "namespace": "default"},
+            "spec": {"nodeName": "n1", "containers": [{"name": "c", "image": "i"}]},
+            "status": {"podIP": "10.244.1.8", "phase": "Running"}
+        }))
+        .unwrap(),
+    );
+    let mut view = View {
+        synced: true,
+        ..Default::default()
+    };
+    let mut keys = BTreeSet::new();
+    apply(
+        &mut view.pods,
+        Update::Replace(vec![web.clone(), plain]),
+        &mut keys,
+    );
+    // A full pass finds it.
+    r.sync(&view, &BTreeSet::new(), true).unwrap().unwrap();
+    let backends = |m: &FakeMaps| m.resolve(vip("10.0.0.1").0, 80u16.to_be(), 6);
+    let b = backends(r.maps()).expect("node IP:80 is a frontend");
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].addr.to_ne_bytes(), [10, 244, 1, 7]);
+    assert_eq!(b[0].port, 8080u16.to_be());
+    assert_eq!(
+        r.observed().frontends.len(),
+        1,
+        "the plain pod claims nothing"
+    );
+    {
+        let shared = r.shared();
+        let s = shared.read().unwrap();
+        assert_eq!(s.services.values().next().unwrap(), "default/web hostPort");
+    }
+    // Deleted: its key (as the view's subscription names it) removes it.
+    let mut keys = BTreeSet::new();
+    apply(
+        &mut view.pods,
+        Update::Delete("default/web".into()),
+        &mut keys,
+    );
+    let keys: BTreeSet<String> = keys.iter().map(|k| model::host_port_key(k)).collect();
+    let rep = r.sync(&view, &keys, false).unwrap().unwrap();
+    assert_eq!(rep.deleted, 1);
+    assert_eq!(backends(r.maps()), None);
+}

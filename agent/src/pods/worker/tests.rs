@@ -41,7 +41,10 @@ struct Env {
 }
 
 fn env(with_runtime: bool) -> Env {
-    let rt = FakeRuntime::new();
+    env_on(FakeRuntime::new(), with_runtime)
+}
+
+fn env_on(rt: FakeRuntime, with_runtime: bool) -> Env {
     let sandboxes = FakeSandboxes::default();
     let status = FakeStatus::default();
     let ctx = Arc::new(Ctx {
@@ -297,4 +300,57 @@ async fn a_runtime_that_cannot_report_exits_is_polled() {
     tokio::time::sleep(Duration::from_secs(30)).await;
     let polled = lists() - before;
     assert!((25..=35).contains(&polled), "{polled} looks in 30 s");
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_host_network_pod_has_the_nodes_ip_and_no_sandbox() {
+    let mut p = (*pod("agent", "u9", RestartPolicy::Always)).clone();
+    p.spec.host_network = true;
+    let p = Arc::new(p);
+    // A node-level privilege: refused by a node without --allow-privileged.
+    let e = env(true);
+    let (tx, task) = spawn(&e, p.clone());
+    until("the refusal is posted", || {
+        e.status.last("agent").is_some_and(|p| {
+            p.status.container_statuses.iter().any(|c| {
+                c.state.waiting.as_ref().is_some_and(|w| {
+                    w.reason == "CreateContainerConfigError" && w.message.contains("hostNetwork")
+                })
+            })
+        })
+    })
+    .await;
+    assert_eq!(e.rt.running("app"), 0);
+    tx.send(Msg::Gone).unwrap();
+    task.await.unwrap();
+
+    let e = env_on(FakeRuntime::allowing_privileged(), true);
+    e.rt.state.lock().unwrap().honoured = vec![15];
+    let (tx, task) = spawn(&e, p);
+    until("agent is Ready", || {
+        e.status.last("agent").is_some_and(|p| p.is_ready())
+    })
+    .await;
+    let p = e.status.last("agent").unwrap();
+    assert_eq!(
+        (p.status.pod_ip.as_str(), p.status.host_ip.as_str()),
+        ("172.30.0.11", "172.30.0.11")
+    );
+    assert_eq!(e.rt.running("app"), 1);
+    assert_eq!(
+        e.ctx
+            .registry
+            .lock()
+            .await
+            .get("default/agent")
+            .map(|r| r.netns.clone()),
+        Some(None),
+        "probes and exec stay in the agent's (the node's) network"
+    );
+    // Deleted: containers stop, and no CNI DEL, no namespace removal.
+    tx.send(Msg::Gone).unwrap();
+    task.await.unwrap();
+    assert_eq!(e.rt.state.lock().unwrap().removed_pods, ["u9"]);
+    assert!(e.sandboxes.log().is_empty(), "{:?}", e.sandboxes.log());
+    assert!(e.ctx.registry.lock().await.is_empty());
 }

@@ -67,6 +67,13 @@ impl FakeRuntime {
         Self::default()
     }
 
+    /// One whose node allows privileged pods (hostNetwork too).
+    pub fn allowing_privileged() -> Self {
+        let mut r = Self::default();
+        r.node.allow_privileged = true;
+        r
+    }
+
     fn call(&self, name: &'static str) -> std::sync::MutexGuard<'_, FakeState> {
         let mut s = self.state.lock().unwrap();
         *s.calls.entry(name).or_default() += 1;

@@ -106,6 +106,11 @@ pub struct ContainerRequest {
     pub seccomp: seccomp::Profile,
     /// cgroup path relative to the hierarchy roots, e.g. `/keel/<pod>/<id>`.
     pub cgroup_path: String,
-    /// The pod's network namespace (bind-mounted file).
+    /// The pod's network namespace (bind-mounted file; a hostNetwork
+    /// pod's is the agent's own, `/proc/<agent pid>/ns/net`).
     pub netns: Option<PathBuf>,
+    /// A UTS namespace to join instead of a new one (a hostNetwork pod's:
+    /// the node's); then no hostname is set.
+    #[serde(default)]
+    pub uts_ns: Option<PathBuf>,
 }

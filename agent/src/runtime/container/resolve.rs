@@ -269,6 +269,15 @@ pub fn resolve(
         Kind::App => ("containers", &pod.spec.containers[index]),
     };
     let field = format!("spec.{list}[{index}]");
+    // The node's network is a node-level privilege (Pod Security
+    // "baseline" forbids hostNetwork): the same switch as privileged
+    // containers.
+    if pod.spec.host_network && !node.allow_privileged {
+        return Err(ConfigError::new(
+            "spec.hostNetwork",
+            "hostNetwork pods run only on nodes started with --allow-privileged",
+        ));
+    }
     let run = image.run();
     let facts = env::NodeFacts {
         host_ip: String::new(),
@@ -317,7 +326,11 @@ pub fn resolve(
         ));
     }
 
-    let hostname = crate::dns::podfiles::hostname(pod);
+    let hostname = if pod.spec.host_network {
+        crate::dns::podfiles::node_hostname()
+    } else {
+        crate::dns::podfiles::hostname(pod)
+    };
     let mut env: Vec<String> = run.env.clone().unwrap_or_default();
     let mut set = |kv: String| {
         let name = kv.split('=').next().unwrap_or_default().to_string();
@@ -475,7 +488,14 @@ pub fn resolve(
         additional_gids: Vec::new(),
         user_name,
         hostname,
-        hosts: crate::dns::podfiles::hosts(pod, &node.dns.cluster_domain),
+        hosts: if pod.spec.host_network {
+            crate::dns::podfiles::host_network_hosts(
+                &std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
+                pod,
+            )
+        } else {
+            crate::dns::podfiles::hosts(pod, &node.dns.cluster_domain)
+        },
         resolv_conf: node
             .dns
             .writes_resolv_conf(pod)
@@ -487,8 +507,21 @@ pub fn resolve(
         no_new_privileges: sc.allow_privilege_escalation != Some(true) && !privileged,
         capabilities: caps,
         seccomp,
-        netns: netns.map(Path::to_path_buf),
+        // A hostNetwork pod joins the namespaces the agent runs in (the
+        // node's), named through the agent's /proc entry, never the
+        // runtime's own (which may be elsewhere).
+        netns: if pod.spec.host_network {
+            Some(host_ns("net"))
+        } else {
+            netns.map(Path::to_path_buf)
+        },
+        uts_ns: pod.spec.host_network.then(|| host_ns("uts")),
     })
+}
+
+/// The agent's own namespace of `kind` (`net`, `uts`): the node's.
+fn host_ns(kind: &str) -> PathBuf {
+    PathBuf::from(format!("/proc/{}/ns/{kind}", std::process::id()))
 }
 
 /// `securityContext.seccompProfile`, the container's over the pod's;

@@ -65,9 +65,12 @@ pub fn build(req: &ContainerRequest, rootfs: &str) -> Value {
     let mut namespaces = vec![
         json!({"type": "pid"}),
         json!({"type": "ipc"}),
-        json!({"type": "uts"}),
         json!({"type": "mount"}),
     ];
+    match &req.uts_ns {
+        Some(p) => namespaces.push(json!({"type": "uts", "path": p})),
+        None => namespaces.push(json!({"type": "uts"})),
+    }
     match &req.netns {
         Some(p) => namespaces.push(json!({"type": "network", "path": p})),
         None => namespaces.push(json!({"type": "network"})),
@@ -109,7 +112,7 @@ pub fn build(req: &ContainerRequest, rootfs: &str) -> Value {
         }
     }
 
-    json!({
+    let mut spec = json!({
         "ociVersion": "1.0.2",
         "process": {
             "terminal": false,
@@ -133,7 +136,13 @@ pub fn build(req: &ContainerRequest, rootfs: &str) -> Value {
         "hostname": req.hostname,
         "mounts": mounts,
         "linux": linux,
-    })
+    });
+    // Joining the node's UTS namespace, the runtime must not set a
+    // hostname there (it would rename the node).
+    if req.uts_ns.is_some() {
+        spec.as_object_mut().expect("an object").remove("hostname");
+    }
+    spec
 }
 
 #[cfg(test)]

@@ -79,9 +79,47 @@ pub struct PodSpec {
     /// in the pod's namespace giving registry credentials for its images.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub image_pull_secrets: Vec<LocalObjectReference>,
+    /// The pod's containers run in the node's network namespace (and see
+    /// the node's hostname): no sandbox, no CNI, the pod IP is the node's.
+    /// A node-level privilege (Pod Security "baseline" forbids it): only
+    /// nodes started with `--allow-privileged` run such pods.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub host_network: bool,
 }
 
 impl PodSpec {
+    /// The ports the pod holds on its node: every container port with a
+    /// `hostPort`, and on a hostNetwork pod every container port (the
+    /// container binds it on the node itself; Kubernetes defaults
+    /// `hostPort` to `containerPort` there). Ports out of range are left
+    /// out (validation refuses them).
+    pub fn host_ports(&self) -> Vec<HostPort> {
+        let mut out: Vec<HostPort> = self
+            .containers
+            .iter()
+            .flat_map(|c| &c.ports)
+            .filter_map(|p| {
+                let port = match p.host_port {
+                    Some(h) => h,
+                    None if self.host_network => p.container_port,
+                    None => return None,
+                };
+                Some(HostPort {
+                    protocol: p.protocol,
+                    ip: if p.host_ip == "0.0.0.0" {
+                        String::new()
+                    } else {
+                        p.host_ip.clone()
+                    },
+                    port: u16::try_from(port).ok().filter(|p| *p != 0)?,
+                })
+            })
+            .collect();
+        out.sort();
+        out.dedup();
+        out
+    }
+
     /// `serviceAccountName`, else the deprecated `serviceAccount`, else `default`.
     pub fn service_account(&self) -> &str {
         if !self.service_account_name.is_empty() {
@@ -178,8 +216,8 @@ pub enum DnsPolicy {
     /// The cluster DNS first, then the node's search domains.
     #[default]
     ClusterFirst,
-    /// ClusterFirst for host-network pods too (keel's pods all have their
-    /// own network, so the same as ClusterFirst).
+    /// ClusterFirst for hostNetwork pods too (on a hostNetwork pod
+    /// `ClusterFirst` falls back to `Default`, as the kubelet does).
     ClusterFirstWithHostNet,
     /// The node's own resolv.conf.
     Default,
@@ -386,6 +424,37 @@ pub struct ContainerPort {
     pub container_port: i64,
     #[serde(default)]
     pub protocol: Protocol,
+    /// The port on the node's IP that reaches this container port (keel's
+    /// load balancer forwards it; no iptables). On a hostNetwork pod it
+    /// must equal `containerPort`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub host_port: Option<i64>,
+    /// The node address `hostPort` is bound to: empty, `0.0.0.0` or the
+    /// node's own IP (keel's nodes have one address; the agent refuses any
+    /// other).
+    #[serde(default, rename = "hostIP", skip_serializing_if = "String::is_empty")]
+    pub host_ip: String,
+}
+
+/// One port a pod holds on its node: what two pods on one node cannot
+/// share (the scheduler's NodePorts filter).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct HostPort {
+    pub protocol: Protocol,
+    /// Empty for every address (`0.0.0.0` is normalised to empty).
+    pub ip: String,
+    pub port: u16,
+}
+
+impl HostPort {
+    /// Whether the two cannot both be held on one node: the same port and
+    /// protocol, on the same address or with either on every address
+    /// (Kubernetes' `HostPortInfo.CheckConflict`).
+    pub fn conflicts(&self, other: &HostPort) -> bool {
+        self.protocol == other.protocol
+            && self.port == other.port
+            && (self.ip.is_empty() || other.ip.is_empty() || self.ip == other.ip)
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -1065,6 +1134,24 @@ pub fn validate_spec(spec: &PodSpec, at: &str, errs: &mut Errors) {
                 format!("{path}.ports[{j}].containerPort"),
                 validate::port(p.container_port),
             );
+            if let Some(h) = p.host_port {
+                errs.check(format!("{path}.ports[{j}].hostPort"), validate::port(h));
+                if spec.host_network && h != p.container_port {
+                    errs.add(
+                        format!("{path}.ports[{j}].hostPort"),
+                        format!(
+                            "{h} must match containerPort {} when hostNetwork is true",
+                            p.container_port
+                        ),
+                    );
+                }
+            }
+            if !p.host_ip.is_empty() && p.host_ip.parse::<std::net::IpAddr>().is_err() {
+                errs.add(
+                    format!("{path}.ports[{j}].hostIP"),
+                    format!("{:?} is not an IP address", p.host_ip),
+                );
+            }
             if !p.name.is_empty() {
                 errs.check(
                     format!("{path}.ports[{j}].name"),

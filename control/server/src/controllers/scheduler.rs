@@ -1,6 +1,8 @@
 //! The scheduler: binds each pod without a `nodeName` to the Ready,
 //! schedulable node with the fewest pods among those that match its
-//! nodeSelector and have room for its requests. Pods that fit nowhere get
+//! nodeSelector, have room for its requests and have its host ports free
+//! (Kubernetes' NodePorts filter: `hostPort`s, and a hostNetwork pod's
+//! container ports, by protocol and address). Pods that fit nowhere get
 //! PodScheduled=False (Unschedulable) and are retried when nodes change.
 
 use std::{
@@ -10,6 +12,7 @@ use std::{
 
 use keel_api::{
     Node, Pod, Resource, Selector,
+    pod::HostPort,
     recorder::{Recorder, correlate::reference},
 };
 
@@ -32,6 +35,11 @@ pub struct Usage {
 pub struct Cache {
     placed: HashMap<String, (String, Usage)>,
     usage: HashMap<String, Usage>,
+    /// Host ports held on each node, with how many pods hold each (a pod
+    /// bound by hand may share one with another).
+    ports: HashMap<String, BTreeMap<HostPort, u32>>,
+    /// The host ports each placed pod holds.
+    held: HashMap<String, Vec<HostPort>>,
 }
 
 impl Cache {
@@ -45,10 +53,23 @@ impl Cache {
 
     fn unplace(&mut self, key: &str) {
         if let Some((node, u)) = self.placed.remove(key) {
-            let n = self.usage.entry(node).or_default();
+            let n = self.usage.entry(node.clone()).or_default();
             n.pods -= u.pods;
             n.cpu_milli -= u.cpu_milli;
             n.memory_milli -= u.memory_milli;
+            if let (Some(held), Some(ports)) = (self.held.remove(key), self.ports.get_mut(&node)) {
+                for hp in held {
+                    if let Some(c) = ports.get_mut(&hp) {
+                        *c -= 1;
+                        if *c == 0 {
+                            ports.remove(&hp);
+                        }
+                    }
+                }
+                if ports.is_empty() {
+                    self.ports.remove(&node);
+                }
+            }
         }
     }
 
@@ -67,12 +88,28 @@ impl Cache {
         n.pods += 1;
         n.cpu_milli += u.cpu_milli;
         n.memory_milli += u.memory_milli;
+        let held = pod.spec.host_ports();
+        if !held.is_empty() {
+            let ports = self.ports.entry(pod.spec.node_name.clone()).or_default();
+            for hp in &held {
+                *ports.entry(hp.clone()).or_default() += 1;
+            }
+            self.held.insert(key.to_string(), held);
+        }
         self.placed
             .insert(key.to_string(), (pod.spec.node_name.clone(), u));
     }
 
     pub fn usage(&self, node: &str) -> Usage {
         self.usage.get(node).copied().unwrap_or_default()
+    }
+
+    /// Whether one of `wanted` is already held on `node`.
+    pub fn ports_conflict(&self, node: &str, wanted: &[HostPort]) -> bool {
+        let Some(held) = self.ports.get(node) else {
+            return false;
+        };
+        wanted.iter().any(|w| held.keys().any(|h| h.conflicts(w)))
     }
 }
 
@@ -88,6 +125,7 @@ fn allocatable(node: &Node, resource: &str) -> Option<u64> {
 pub fn pick(pod: &Pod, nodes: &[Arc<Node>], cache: &Cache) -> Result<String, String> {
     let selector = Selector::from_map(&pod.spec.node_selector);
     let (cpu, mem) = (pod.request_milli("cpu"), pod.request_milli("memory"));
+    let host_ports = pod.spec.host_ports();
     let mut reasons: BTreeMap<&str, usize> = BTreeMap::new();
     let mut best: Option<(u64, &str)> = None;
     for node in nodes {
@@ -108,6 +146,8 @@ pub fn pick(pod: &Pod, nodes: &[Arc<Node>], cache: &Cache) -> Result<String, Str
             Some("insufficient cpu")
         } else if allocatable(node, "memory").is_some_and(|a| u.memory_milli + mem > a) {
             Some("insufficient memory")
+        } else if cache.ports_conflict(&node.metadata.name, &host_ports) {
+            Some("node(s) didn't have free ports for the requested pod ports")
         } else {
             None
         };

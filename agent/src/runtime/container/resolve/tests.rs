@@ -408,3 +408,70 @@ fn seccomp_profiles() {
 fn json_of(s: &str) -> serde_json::Value {
     serde_json::from_str(s).unwrap()
 }
+
+#[test]
+fn host_network_needs_allow_privileged_and_joins_the_agents_namespaces() {
+    let img = image(&["/bin/sh"], &[]);
+    let mut p = pod(c(&[], &[]));
+    p.spec.host_network = true;
+    let e = run(&p, &img).unwrap_err();
+    assert_eq!(e.field, "spec.hostNetwork");
+    assert!(e.message.contains("--allow-privileged"), "{}", e.message);
+
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeRuntimeConfig {
+        allow_privileged: true,
+        ..Default::default()
+    };
+    let sandbox = std::path::Path::new("/run/netns/never-used");
+    let r = resolve(
+        &p,
+        Kind::App,
+        0,
+        &img,
+        &node,
+        dir.path(),
+        Some(sandbox),
+        0,
+        &NoSources,
+    )
+    .unwrap();
+    let me = std::process::id();
+    assert_eq!(r.netns, Some(format!("/proc/{me}/ns/net").into()));
+    assert_eq!(r.uts_ns, Some(format!("/proc/{me}/ns/uts").into()));
+    // The node's hostname, in HOSTNAME too.
+    let node_name = crate::dns::podfiles::node_hostname();
+    assert!(!node_name.is_empty());
+    assert_eq!(r.hostname, node_name);
+    assert!(
+        r.env.contains(&format!("HOSTNAME={node_name}")),
+        "{:?}",
+        r.env
+    );
+    // The node's /etc/hosts.
+    assert_eq!(
+        r.hosts,
+        crate::dns::podfiles::host_network_hosts(
+            &std::fs::read_to_string("/etc/hosts").unwrap_or_default(),
+            &p
+        )
+    );
+
+    // A pod of its own network keeps its sandbox and a UTS namespace of its own.
+    p.spec.host_network = false;
+    let r = resolve(
+        &p,
+        Kind::App,
+        0,
+        &img,
+        &node,
+        dir.path(),
+        Some(sandbox),
+        0,
+        &NoSources,
+    )
+    .unwrap();
+    assert_eq!(r.netns.as_deref(), Some(sandbox));
+    assert_eq!(r.uts_ns, None);
+    assert_eq!(r.hostname, "web");
+}

@@ -35,6 +35,7 @@ pub(crate) fn request() -> ContainerRequest {
         capabilities: vec!["CAP_KILL".into()],
         seccomp: Default::default(),
         cgroup_path: "/keel/u1/u1-app-0".into(),
+        uts_ns: None,
         netns: Some("/run/netns/x".into()),
     }
 }
@@ -70,4 +71,30 @@ fn privileged_drops_masks_and_seccomp() {
     let v = build(&r, "rootfs");
     assert!(v["linux"].get("seccomp").is_none());
     assert!(v["linux"].get("maskedPaths").is_none());
+}
+
+#[test]
+fn host_network_joins_the_nodes_namespaces_without_a_hostname() {
+    let mut r = request();
+    assert_eq!(build(&r, "rootfs")["hostname"], r.hostname.as_str());
+    r.netns = Some("/proc/42/ns/net".into());
+    r.uts_ns = Some("/proc/42/ns/uts".into());
+    let v = build(&r, "rootfs");
+    let spec: oci_spec::runtime::Spec = serde_json::from_value(v.clone()).unwrap();
+    let ns = spec.linux().as_ref().unwrap().namespaces().clone().unwrap();
+    let path_of = |t: oci_spec::runtime::LinuxNamespaceType| {
+        ns.iter()
+            .find(|n| n.typ() == t)
+            .and_then(|n| n.path().clone())
+    };
+    assert_eq!(
+        path_of(oci_spec::runtime::LinuxNamespaceType::Network),
+        Some("/proc/42/ns/net".into())
+    );
+    assert_eq!(
+        path_of(oci_spec::runtime::LinuxNamespaceType::Uts),
+        Some("/proc/42/ns/uts".into())
+    );
+    // Setting one would rename the node.
+    assert!(v.get("hostname").is_none(), "{v}");
 }
