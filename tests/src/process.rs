@@ -183,7 +183,9 @@ impl ControlProcess {
             {
                 panic!("keel-control exited early ({status}):\n{}", self.log());
             }
-            std::net::TcpStream::connect(&url).ok().map(drop)
+            // client.json is written just after the port is bound.
+            (std::net::TcpStream::connect(&url).is_ok() && self.client_config_path().exists())
+                .then_some(())
         });
     }
 
