@@ -32,7 +32,7 @@ pub struct Service {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct ServiceSpec {
     #[serde(default, rename = "type")]
     pub type_: ServiceType,
@@ -58,6 +58,9 @@ pub struct ServiceSpec {
     /// For `type: ExternalName`: the name cluster DNS answers with (a CNAME).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub external_name: String,
+    /// Kubernetes' fields keel keeps without acting on them.
+    #[serde(flatten)]
+    pub preserved: ServiceSpecFields,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -133,8 +136,39 @@ impl ServicePort {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ServiceStatus {}
+#[serde(rename_all = "camelCase")]
+pub struct ServiceStatus {
+    /// Kubernetes' fields keel keeps without acting on them
+    /// (`kubectl expose` sends `loadBalancer: {}`).
+    #[serde(flatten)]
+    pub preserved: ServiceStatusFields,
+}
+
+crate::preserved_fields!(
+    /// `spec` fields of a Service keel keeps without acting on them.
+    ServiceSpecFields,
+    "a Service's spec",
+    [
+        "clusterIPs",
+        "ipFamilies",
+        "ipFamilyPolicy",
+        "internalTrafficPolicy",
+        "loadBalancerIP",
+        "loadBalancerSourceRanges",
+        "loadBalancerClass",
+        "allocateLoadBalancerNodePorts",
+        "healthCheckNodePort",
+        "publishNotReadyAddresses",
+        "trafficDistribution",
+    ]
+);
+
+crate::preserved_fields!(
+    /// `status` fields of a Service keel keeps without acting on them.
+    ServiceStatusFields,
+    "a Service's status",
+    ["loadBalancer", "conditions"]
+);
 
 impl Service {
     /// `clusterIP: None`: DNS answers with the pods, nothing is balanced.
