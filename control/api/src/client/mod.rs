@@ -224,7 +224,9 @@ impl Client {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<Bytes, ClientError> {
-        self.request_warned(method, path, body).await.map(|(b, _)| b)
+        self.request_warned(method, path, body)
+            .await
+            .map(|(b, _)| b)
     }
 
     /// [`Client::request_raw`], with the texts of the answer's `Warning`

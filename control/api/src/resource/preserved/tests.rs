@@ -52,9 +52,15 @@ fn kubernetes_fields_keel_does_not_act_on_are_kept_and_round_trip() {
         pod.containers[0].preserved.get("terminationMessagePath"),
         Some(&json!("/dev/termination-log"))
     );
-    assert_eq!(d.spec.preserved.get("revisionHistoryLimit"), Some(&json!(10)));
+    assert_eq!(
+        d.spec.preserved.get("revisionHistoryLimit"),
+        Some(&json!(10))
+    );
     // What keel models is still read as before.
-    assert_eq!(pod.security_context.as_ref().unwrap().run_as_non_root, Some(true));
+    assert_eq!(
+        pod.security_context.as_ref().unwrap().run_as_non_root,
+        Some(true)
+    );
     // Serialized back, nothing is lost or added.
     let back = serde_json::to_value(&d).unwrap();
     let again: Deployment = serde_json::from_value(back.clone()).unwrap();
@@ -63,9 +69,18 @@ fn kubernetes_fields_keel_does_not_act_on_are_kept_and_round_trip() {
         ("/spec/revisionHistoryLimit", json!(10)),
         ("/spec/template/spec/tolerations/0/key", json!("k")),
         ("/spec/template/spec/securityContext/fsGroup", json!(2000)),
-        ("/spec/template/spec/containers/0/terminationMessagePolicy", json!("File")),
-        ("/spec/template/spec/containers/0/securityContext/procMount", json!("Default")),
-        ("/spec/template/spec/containers/0/readinessProbe/terminationGracePeriodSeconds", json!(5)),
+        (
+            "/spec/template/spec/containers/0/terminationMessagePolicy",
+            json!("File"),
+        ),
+        (
+            "/spec/template/spec/containers/0/securityContext/procMount",
+            json!("Default"),
+        ),
+        (
+            "/spec/template/spec/containers/0/readinessProbe/terminationGracePeriodSeconds",
+            json!(5),
+        ),
     ] {
         assert_eq!(back.pointer(path), Some(&want), "{path}");
     }
@@ -97,11 +112,14 @@ fn preserved_paths_name_each_kept_field() {
             .pointer("/spec/revisionHistoryLimit")
             .is_some()
     );
-    let empty = preserved_paths(&serde_json::from_value::<Service>(json!({
-        "metadata": {"name": "s", "namespace": "d"},
-        "spec": {"ipFamilyPolicy": "SingleStack"},
-        "status": {"loadBalancer": {}},
-    })).unwrap());
+    let empty = preserved_paths(
+        &serde_json::from_value::<Service>(json!({
+            "metadata": {"name": "s", "namespace": "d"},
+            "spec": {"ipFamilyPolicy": "SingleStack"},
+            "status": {"loadBalancer": {}},
+        }))
+        .unwrap(),
+    );
     assert_eq!(
         empty,
         [
@@ -136,7 +154,10 @@ fn a_kubernetes_field_at_the_wrong_place_is_refused_with_its_path() {
         "spec": {"revisionHistoryLimit": 3, "containers": [{"name": "c", "image": "i"}]},
     }));
     assert_eq!(path, "spec");
-    assert!(message.contains("unknown field `revisionHistoryLimit`"), "{message}");
+    assert!(
+        message.contains("unknown field `revisionHistoryLimit`"),
+        "{message}"
+    );
 }
 
 #[test]
@@ -152,7 +173,10 @@ fn a_field_kubernetes_does_not_have_is_refused_with_its_path() {
     d["spec"]["template"]["spec"]["containers"][0]["securityContext"]["capabilities"] =
         json!({"ad": ["NET_ADMIN"]});
     let (path, message) = refusal(d);
-    assert_eq!(path, "spec.template.spec.containers[0].securityContext.capabilities.ad");
+    assert_eq!(
+        path,
+        "spec.template.spec.containers[0].securityContext.capabilities.ad"
+    );
     assert!(message.contains("unknown field `ad`"), "{message}");
 }
 
