@@ -826,11 +826,14 @@ fn config_maps_and_secrets(k: &Kubectl) {
     k.ok(&["delete", "secret", "db", "regcred"]);
 }
 
+/// A command's success, stdout and stderr.
+type Outcome = (bool, String, String);
+
 /// The corpus (`examples/corpus`): manifests as the Kubernetes
 /// documentation writes them apply unchanged; the fields keel does not act
 /// on are named in warnings, kept, returned, carried into the pods and the
 /// ReplicaSets, and a second apply changes nothing.
-fn manifest_corpus(k: &Kubectl, keelctl: &dyn Fn(&[&str]) -> (bool, String, String)) {
+fn manifest_corpus(k: &Kubectl, keelctl: &dyn Fn(&[&str]) -> Outcome) {
     let corpus = examples().join("corpus");
     let corpus = corpus.to_str().unwrap();
     let r = k.run(&["apply", "-f", corpus]);
