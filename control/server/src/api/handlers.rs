@@ -7,7 +7,9 @@
 //! write (validation, defaults, allocations) and stores nothing;
 //! `fieldValidation=Strict` (keel's default) refuses unknown fields naming
 //! them, `Warn` drops them with a `Warning` header naming each, `Ignore`
-//! drops them silently.
+//! drops them silently. Fields of Kubernetes' schema keel does not act on
+//! are not unknown: they are kept with the object and named in warnings
+//! (`keel_api::resource::preserved`).
 
 use std::{collections::HashMap, sync::Arc, time::SystemTime};
 
