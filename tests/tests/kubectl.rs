@@ -858,12 +858,13 @@ fn manifest_corpus(k: &Kubectl, keelctl: &dyn Fn(&[&str]) -> Outcome) {
         "spec.internalTrafficPolicy",
         "spec.ipFamilyPolicy",
         "spec.ipFamilies",
+        "spec.ports[0].appProtocol",
     ] {
         let want = format!("Warning: {path}: keel does not act on this field; it is kept as sent");
         assert!(r.err.contains(&want), "{want} in\n{}", r.err);
     }
     // Nothing else is warned about: keel acts on the rest.
-    assert_eq!(r.err.lines().count(), 11, "{}", r.err);
+    assert_eq!(r.err.lines().count(), 12, "{}", r.err);
 
     // get -o json returns them as sent.
     let d: Value =
@@ -887,6 +888,7 @@ fn manifest_corpus(k: &Kubectl, keelctl: &dyn Fn(&[&str]) -> Outcome) {
     let svc: Value =
         serde_json::from_str(&k.ok(&["get", "svc", "guestbook", "-o", "json"])).unwrap();
     assert_eq!(svc["spec"]["ipFamilies"], json!(["IPv4"]), "{svc}");
+    assert_eq!(svc["spec"]["ports"][0]["appProtocol"], "http", "{svc}");
 
     // The pods made from the template carry them, as Kubernetes' do, and
     // so does the ReplicaSet of the revision.

@@ -514,3 +514,6 @@ fn status_from(code: StatusCode, body: &[u8]) -> Status {
         )
     })
 }
+
+#[cfg(test)]
+mod tests;

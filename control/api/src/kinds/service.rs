@@ -112,7 +112,7 @@ pub struct ClientIpConfig {
 pub const DEFAULT_AFFINITY_TIMEOUT: i64 = 10_800;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct ServicePort {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
@@ -125,6 +125,9 @@ pub struct ServicePort {
     /// Allocated from 30000-32767 for NodePort services when empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_port: Option<i64>,
+    /// Kubernetes' fields keel keeps without acting on them.
+    #[serde(flatten)]
+    pub preserved: ServicePortFields,
 }
 
 impl ServicePort {
@@ -161,6 +164,13 @@ crate::preserved_fields!(
         "publishNotReadyAddresses",
         "trafficDistribution",
     ]
+);
+
+crate::preserved_fields!(
+    /// Service port fields keel keeps without acting on them.
+    ServicePortFields,
+    "a Service port",
+    ["appProtocol"]
 );
 
 crate::preserved_fields!(
