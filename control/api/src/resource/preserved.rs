@@ -107,11 +107,20 @@ macro_rules! preserved_fields {
 /// (`spec.containers[0].terminationMessagePath`) with whether its value is
 /// empty (`{}`, `[]`), in document order.
 pub fn preserved_paths<T: Serialize>(obj: &T) -> Vec<(String, bool)> {
+    /// Shows the fields again however the serialization ends (a panic
+    /// included), so nothing else on the thread ever loses them.
+    struct Hide;
+    impl Drop for Hide {
+        fn drop(&mut self) {
+            HIDDEN.with(|h| h.set(false));
+        }
+    }
     let with = serde_json::to_value(obj).expect("API objects serialize");
-    HIDDEN.with(|h| h.set(true));
-    let without = serde_json::to_value(obj);
-    HIDDEN.with(|h| h.set(false));
-    let without = without.expect("API objects serialize");
+    let without = {
+        HIDDEN.with(|h| h.set(true));
+        let _shown_after = Hide;
+        serde_json::to_value(obj).expect("API objects serialize")
+    };
     let mut out = Vec::new();
     diff(&with, &without, "", &mut out);
     out
