@@ -941,6 +941,29 @@ fn manifest_corpus(k: &Kubectl, keelctl: &dyn Fn(&[&str]) -> Outcome) {
         assert!(again.contains(line), "{line} in {again}");
     }
 
+    // Server-side apply of the same files keeps them too.
+    let ssa = k.run(&["apply", "--server-side", "--force-conflicts", "-f", corpus]);
+    assert_eq!(ssa.code, 0, "stdout: {}\nstderr: {}", ssa.out, ssa.err);
+    assert!(
+        ssa.out
+            .contains("deployment.apps/guestbook serverside-applied"),
+        "{}",
+        ssa.out
+    );
+    assert!(
+        ssa.err
+            .contains("Warning: spec.template.spec.affinity: keel does not act on this field"),
+        "{}",
+        ssa.err
+    );
+    assert_eq!(
+        k.jsonpath(
+            &["deploy", "guestbook"],
+            "{.spec.template.spec.containers[0].terminationMessagePath}"
+        ),
+        "/dev/termination-log"
+    );
+
     // keelctl apply reads the same files and prints the same warnings.
     let (ok, out, err) = keelctl(&["apply", "-f", corpus]);
     assert!(ok, "{out}\n{err}");
