@@ -642,6 +642,7 @@ async fn kubectl_drives_keel_control() {
     assert!(!ok && err.contains("no objects passed to apply"), "{err}");
 
     config_maps_and_secrets(&k);
+    manifest_corpus(&k, &keelctl);
     agent.abort();
     let log = control.log();
     assert!(
@@ -823,4 +824,174 @@ fn config_maps_and_secrets(k: &Kubectl) {
     assert!(r.err.contains("immutable"), "{}", r.err);
     k.ok(&["delete", "configmap", "app"]);
     k.ok(&["delete", "secret", "db", "regcred"]);
+}
+
+/// A command's success, stdout and stderr.
+type Outcome = (bool, String, String);
+
+/// The corpus (`examples/corpus`): manifests as the Kubernetes
+/// documentation writes them apply unchanged; the fields keel does not act
+/// on are named in warnings, kept, returned, carried into the pods and the
+/// ReplicaSets, and a second apply changes nothing.
+fn manifest_corpus(k: &Kubectl, keelctl: &dyn Fn(&[&str]) -> Outcome) {
+    let corpus = examples().join("corpus");
+    let corpus = corpus.to_str().unwrap();
+    let r = k.run(&["apply", "-f", corpus]);
+    assert_eq!(r.code, 0, "stdout: {}\nstderr: {}", r.out, r.err);
+    for line in [
+        "configmap/guestbook-config created",
+        "secret/guestbook-secret created",
+        "deployment.apps/guestbook created",
+        "service/guestbook created",
+    ] {
+        assert!(r.out.contains(line), "{line} in {}", r.out);
+    }
+    for path in [
+        "spec.revisionHistoryLimit",
+        "spec.progressDeadlineSeconds",
+        "spec.template.spec.schedulerName",
+        "spec.template.spec.tolerations",
+        "spec.template.spec.affinity",
+        "spec.template.spec.securityContext.fsGroup",
+        "spec.template.spec.containers[0].terminationMessagePath",
+        "spec.template.spec.containers[0].terminationMessagePolicy",
+        "spec.internalTrafficPolicy",
+        "spec.ipFamilyPolicy",
+        "spec.ipFamilies",
+        "spec.ports[0].appProtocol",
+    ] {
+        let want = format!("Warning: {path}: keel does not act on this field; it is kept as sent");
+        assert!(r.err.contains(&want), "{want} in\n{}", r.err);
+    }
+    // Nothing else is warned about: keel acts on the rest.
+    assert_eq!(r.err.lines().count(), 12, "{}", r.err);
+
+    // get -o json returns them as sent.
+    let d: Value =
+        serde_json::from_str(&k.ok(&["get", "deploy", "guestbook", "-o", "json"])).unwrap();
+    let spec = &d["spec"]["template"]["spec"];
+    assert_eq!(d["spec"]["revisionHistoryLimit"], 10, "{d}");
+    assert_eq!(spec["schedulerName"], "default-scheduler", "{d}");
+    assert_eq!(
+        spec["tolerations"],
+        json!([{"key": "node.kubernetes.io/not-ready", "operator": "Exists",
+                "effect": "NoExecute", "tolerationSeconds": 300}])
+    );
+    assert_eq!(
+        spec["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]["weight"],
+        100
+    );
+    assert_eq!(
+        spec["containers"][0]["terminationMessagePath"],
+        "/dev/termination-log"
+    );
+    let svc: Value =
+        serde_json::from_str(&k.ok(&["get", "svc", "guestbook", "-o", "json"])).unwrap();
+    assert_eq!(svc["spec"]["ipFamilies"], json!(["IPv4"]), "{svc}");
+    assert_eq!(svc["spec"]["ports"][0]["appProtocol"], "http", "{svc}");
+
+    // The pods made from the template carry them, as Kubernetes' do, and
+    // so does the ReplicaSet of the revision.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let got = k.jsonpath(&["deploy", "guestbook"], "{.status.readyReplicas}");
+        if got == "2" {
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "guestbook: ready {got:?}, want 2"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let pods: Value =
+        serde_json::from_str(&k.ok(&["get", "pods", "-l", "app=guestbook", "-o", "json"])).unwrap();
+    let items = pods["items"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{pods}");
+    for p in items {
+        assert_eq!(p["spec"]["tolerations"], spec["tolerations"], "{p}");
+        assert_eq!(p["spec"]["schedulerName"], "default-scheduler", "{p}");
+        assert_eq!(
+            p["spec"]["containers"][0]["terminationMessagePolicy"], "File",
+            "{p}"
+        );
+    }
+    let rs: Value =
+        serde_json::from_str(&k.ok(&["get", "rs", "-l", "app=guestbook", "-o", "json"])).unwrap();
+    assert_eq!(
+        rs["items"][0]["spec"]["template"]["spec"]["tolerations"], spec["tolerations"],
+        "{rs}"
+    );
+
+    // Round trip: nothing to diff, and a second apply changes nothing.
+    let diff = k.run(&["diff", "-f", corpus]);
+    assert_eq!(
+        (diff.code, diff.out.as_str()),
+        (0, ""),
+        "kubectl diff after apply: {}",
+        diff.err
+    );
+    let again = k.ok(&["apply", "-f", corpus]);
+    for line in [
+        "configmap/guestbook-config unchanged",
+        "secret/guestbook-secret unchanged",
+        "deployment.apps/guestbook unchanged",
+        "service/guestbook unchanged",
+    ] {
+        assert!(again.contains(line), "{line} in {again}");
+    }
+
+    // Server-side apply of the same files keeps them too.
+    let ssa = k.run(&["apply", "--server-side", "--force-conflicts", "-f", corpus]);
+    assert_eq!(ssa.code, 0, "stdout: {}\nstderr: {}", ssa.out, ssa.err);
+    assert!(
+        ssa.out
+            .contains("deployment.apps/guestbook serverside-applied"),
+        "{}",
+        ssa.out
+    );
+    assert!(
+        ssa.err
+            .contains("Warning: spec.template.spec.affinity: keel does not act on this field"),
+        "{}",
+        ssa.err
+    );
+    assert_eq!(
+        k.jsonpath(
+            &["deploy", "guestbook"],
+            "{.spec.template.spec.containers[0].terminationMessagePath}"
+        ),
+        "/dev/termination-log"
+    );
+
+    // keelctl apply reads the same files and prints the same warnings.
+    let (ok, out, err) = keelctl(&["apply", "-f", corpus]);
+    assert!(ok, "{out}\n{err}");
+    assert!(out.contains("deployment/guestbook "), "{out}");
+    assert!(
+        err.contains("Warning: spec.template.spec.tolerations: keel does not act on this field"),
+        "{err}"
+    );
+    assert!(
+        err.contains("Warning: spec.ipFamilyPolicy: keel does not act on this field"),
+        "{err}"
+    );
+
+    // A field Kubernetes has only elsewhere is refused with its path.
+    let wrong = k.run(&[
+        "patch",
+        "deploy",
+        "guestbook",
+        "--type=json",
+        "-p",
+        r#"[{"op": "add", "path": "/spec/template/spec/containers/0/tolerations", "value": []}]"#,
+    ]);
+    assert_ne!(wrong.code, 0, "{}", wrong.out);
+    assert!(
+        wrong.err.contains("spec.template.spec.containers[0]")
+            && wrong.err.contains("unknown field `tolerations`"),
+        "{}",
+        wrong.err
+    );
+    k.ok(&["delete", "-f", corpus]);
 }

@@ -1,7 +1,9 @@
 //! The lab as `keelctl lab up` builds it by default (what `cargo xtask demo`
 //! runs): real containers from the lab's registry, the example manifests
 //! applied with keelctl, the Service reached through its ClusterIP and by
-//! its name (cluster DNS, on by default) from inside a container and through its NodePort from outside; then `lab down`
+//! its name (cluster DNS, on by default) from inside a container and
+//! through its NodePort from outside; the manifest corpus
+//! (`examples/corpus`) applied unchanged runs and serves; then `lab down`
 //! leaves no namespace, cgroup, bpffs pin or process behind.
 
 use std::{collections::BTreeSet, path::Path, process::Command, time::Duration};
@@ -223,6 +225,62 @@ fn default_lab_runs_the_examples_and_serves_the_service() {
         assert!(ok, "NodePort via {}: {err}", n.role);
         assert!(web.contains(out.trim()), "{out:?} via {}", n.role);
     }
+
+    // The manifest corpus (as the Kubernetes documentation writes
+    // manifests), applied unchanged: keel warns about what it keeps without
+    // acting on, and runs it.
+    let corpus = examples.join("corpus");
+    let (ok, out, err) = keelctl(&["--lab", &name, "apply", "-f", corpus.to_str().unwrap()]);
+    assert!(ok, "keelctl apply {}: {out}\n{err}", corpus.display());
+    assert!(
+        err.contains("Warning: spec.template.spec.tolerations: keel does not act on this field"),
+        "{err}"
+    );
+    let guestbook = wait_for(
+        "the corpus's guestbook pods to be Ready",
+        Duration::from_secs(120),
+        || {
+            let l =
+                block_on(c.list::<Pod>("default", &ListParams::labels("app=guestbook"))).ok()?;
+            (l.items.len() == 2 && l.items.iter().all(Pod::is_ready)).then_some(l.items)
+        },
+    );
+    let names: BTreeSet<String> = guestbook.iter().map(|p| p.metadata.name.clone()).collect();
+    let pod = guestbook[0].metadata.name.as_str();
+    let exec = |cmd: &[&str]| {
+        let mut args = vec!["--lab", name.as_str(), "exec", pod, "--"];
+        args.extend_from_slice(cmd);
+        let (ok, out, err) = keelctl(&args);
+        assert!(ok, "{cmd:?} in {pod}: {err}");
+        out
+    };
+    // What keel models is acted on: env from the Secret and the
+    // ConfigMap, the configMap volume.
+    let env = exec(&["env"]);
+    for var in [
+        "GUESTBOOK_PASSWORD=guestbook-password",
+        "GUESTBOOK_USER=guestbook",
+        "GUESTBOOK_MODE=production",
+        "GUESTBOOK_TITLE=keel guestbook",
+    ] {
+        assert!(env.lines().any(|l| l == var), "{var} in\n{env}");
+    }
+    let props = exec(&["cat", "/etc/guestbook/guestbook.properties"]);
+    assert!(props.contains("title=keel guestbook"), "{props}");
+    // And its Service answers from the client pod.
+    let svc: Service = block_on(c.get("default", "guestbook")).unwrap();
+    let (ok, out, err) = keelctl(&[
+        "--lab",
+        &name,
+        "exec",
+        "client",
+        "--",
+        "wget",
+        "-qO-",
+        &format!("http://{}/", svc.spec.cluster_ip),
+    ]);
+    assert!(ok, "wget the guestbook Service: {err}");
+    assert!(names.contains(out.trim()), "{out:?} is not a guestbook pod");
 
     // Down: nothing named after the lab is left.
     let prefix = format!("{}-", keel_lab::topology::netns_prefix(&name));

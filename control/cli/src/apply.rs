@@ -89,23 +89,36 @@ pub async fn run(client: &Client, namespace: &str, files: &[PathBuf]) -> anyhow:
                 let mut next = obj;
                 next.meta_mut().resource_version.clear();
                 next.meta_mut().uid = current.meta().uid.clone();
-                client.update_any(&next).await.map(|stored| {
-                    let (a, b) = (stored.meta(), current.meta());
-                    if a.generation == b.generation
-                        && a.labels == b.labels
-                        && a.annotations == b.annotations
-                    {
-                        "unchanged"
-                    } else {
-                        "configured"
-                    }
-                })
+                client
+                    .update_any_warned(&next)
+                    .await
+                    .map(|(stored, warnings)| {
+                        let (a, b) = (stored.meta(), current.meta());
+                        let what = if a.generation == b.generation
+                            && a.labels == b.labels
+                            && a.annotations == b.annotations
+                        {
+                            "unchanged"
+                        } else {
+                            "configured"
+                        };
+                        (what, warnings)
+                    })
             }
-            Err(e) if e.is_not_found() => client.create_any(&obj).await.map(|_| "created"),
+            Err(e) if e.is_not_found() => client
+                .create_any_warned(&obj)
+                .await
+                .map(|(_, warnings)| ("created", warnings)),
             Err(e) => Err(e),
         };
         match result {
-            Ok(what) => println!("{label} {what}"),
+            Ok((what, warnings)) => {
+                // As kubectl: the server's warnings on stderr, before the line.
+                for w in warnings {
+                    eprintln!("Warning: {w}");
+                }
+                println!("{label} {what}");
+            }
             Err(keel_api::client::ClientError::Api(s)) => {
                 eprintln!(
                     "Error from server ({}): error when applying {label}: {}",

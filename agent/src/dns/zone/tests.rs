@@ -24,6 +24,7 @@ fn port(name: &str, port: i64, protocol: Protocol) -> ServicePort {
         port,
         target_port: None,
         node_port: None,
+        preserved: Default::default(),
     }
 }
 

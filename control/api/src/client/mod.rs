@@ -224,9 +224,28 @@ impl Client {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<Bytes, ClientError> {
+        self.request_warned(method, path, body)
+            .await
+            .map(|(b, _)| b)
+    }
+
+    /// [`Client::request_raw`], with the texts of the answer's `Warning`
+    /// headers (`299 - "text"`), which kubectl prints as `Warning: text`.
+    pub async fn request_warned(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<(Bytes, Vec<String>), ClientError> {
         let fut = async {
             let resp = self.send(method, path, body).await?;
             let status = resp.status();
+            let warnings = resp
+                .headers()
+                .get_all(header::WARNING)
+                .iter()
+                .filter_map(|v| warning_text(v.to_str().ok()?))
+                .collect();
             let bytes = resp
                 .into_body()
                 .collect()
@@ -237,7 +256,7 @@ impl Client {
                 })?
                 .to_bytes();
             if status.is_success() {
-                Ok(bytes)
+                Ok((bytes, warnings))
             } else {
                 Err(ClientError::Api(Box::new(status_from(status, &bytes))))
             }
@@ -422,26 +441,44 @@ impl Client {
     }
 
     pub async fn create_any(&self, obj: &AnyObject) -> Result<AnyObject, ClientError> {
+        self.create_any_warned(obj).await.map(|(o, _)| o)
+    }
+
+    /// Creates `obj`; the stored object and the server's warnings.
+    pub async fn create_any_warned(
+        &self,
+        obj: &AnyObject,
+    ) -> Result<(AnyObject, Vec<String>), ClientError> {
         let path = obj.kind().collection_path(&obj.meta().namespace);
-        let bytes = self
-            .request_raw(Method::POST, &path, Some(obj.to_json()))
+        let (bytes, warnings) = self
+            .request_warned(Method::POST, &path, Some(obj.to_json()))
             .await?;
-        AnyObject::from_json(&bytes).map_err(|e| ClientError::Protocol {
+        let stored = AnyObject::from_json(&bytes).map_err(|e| ClientError::Protocol {
             path,
             message: e.to_string(),
-        })
+        })?;
+        Ok((stored, warnings))
     }
 
     pub async fn update_any(&self, obj: &AnyObject) -> Result<AnyObject, ClientError> {
+        self.update_any_warned(obj).await.map(|(o, _)| o)
+    }
+
+    /// Replaces `obj`; the stored object and the server's warnings.
+    pub async fn update_any_warned(
+        &self,
+        obj: &AnyObject,
+    ) -> Result<(AnyObject, Vec<String>), ClientError> {
         let m = obj.meta();
         let path = object_path(obj.kind(), &m.namespace, &m.name);
-        let bytes = self
-            .request_raw(Method::PUT, &path, Some(obj.to_json()))
+        let (bytes, warnings) = self
+            .request_warned(Method::PUT, &path, Some(obj.to_json()))
             .await?;
-        AnyObject::from_json(&bytes).map_err(|e| ClientError::Protocol {
+        let stored = AnyObject::from_json(&bytes).map_err(|e| ClientError::Protocol {
             path,
             message: e.to_string(),
-        })
+        })?;
+        Ok((stored, warnings))
     }
 
     pub async fn delete_any(
@@ -456,6 +493,16 @@ impl Client {
     }
 }
 
+/// The text of a `Warning` header (`299 - "text"`, RFC 7234's form, as
+/// Kubernetes sends them); None for another form.
+fn warning_text(header: &str) -> Option<String> {
+    let rest = header.strip_prefix("299 ")?;
+    let (_agent, quoted) = rest.split_once(' ')?;
+    serde_json::from_str::<String>(quoted.trim())
+        .ok()
+        .or_else(|| Some(quoted.trim().trim_matches('"').to_string()))
+}
+
 /// Reads a Status body, or makes one from the HTTP status.
 fn status_from(code: StatusCode, body: &[u8]) -> Status {
     serde_json::from_slice::<Status>(body).unwrap_or_else(|_| {
@@ -467,3 +514,6 @@ fn status_from(code: StatusCode, body: &[u8]) -> Status {
         )
     })
 }
+
+#[cfg(test)]
+mod tests;

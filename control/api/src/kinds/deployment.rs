@@ -28,8 +28,15 @@ pub struct Deployment {
     pub status: DeploymentStatus,
 }
 
+crate::preserved_fields!(
+    /// `spec` fields of a Deployment keel keeps without acting on them.
+    DeploymentSpecFields,
+    "a Deployment's spec",
+    ["progressDeadlineSeconds", "revisionHistoryLimit", "minReadySeconds"]
+);
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct DeploymentSpec {
     /// Defaults to 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -40,6 +47,9 @@ pub struct DeploymentSpec {
     pub template: PodTemplateSpec,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strategy: Option<DeploymentStrategy>,
+    /// Kubernetes' fields keel keeps without acting on them.
+    #[serde(flatten)]
+    pub preserved: DeploymentSpecFields,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

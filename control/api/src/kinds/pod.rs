@@ -27,8 +27,82 @@ pub struct Pod {
     pub status: PodStatus,
 }
 
+crate::preserved_fields!(
+    /// Pod `spec` fields keel keeps without acting on them. `hostPID`,
+    /// `hostIPC` and volume sources keel lacks are not here: a pod that
+    /// asks for them is refused rather than run without them.
+    PodSpecFields,
+    "a pod spec",
+    [
+        "schedulerName",
+        "tolerations",
+        "affinity",
+        "topologySpreadConstraints",
+        "priority",
+        "priorityClassName",
+        "preemptionPolicy",
+        "automountServiceAccountToken",
+        "activeDeadlineSeconds",
+        "runtimeClassName",
+        "overhead",
+        "readinessGates",
+        "schedulingGates",
+        "shareProcessNamespace",
+        "setHostnameAsFQDN",
+        "os",
+        "hostUsers",
+    ]
+);
+
+crate::preserved_fields!(
+    /// Container fields keel keeps without acting on them (for containers
+    /// and init containers).
+    ContainerFields,
+    "a container",
+    [
+        "terminationMessagePath",
+        "terminationMessagePolicy",
+        "stdin",
+        "stdinOnce",
+        "tty",
+        "lifecycle",
+        "resizePolicy",
+    ]
+);
+
+crate::preserved_fields!(
+    /// Probe fields keel keeps without acting on them.
+    ProbeFields,
+    "a probe",
+    ["terminationGracePeriodSeconds"]
+);
+
+crate::preserved_fields!(
+    /// Pod `securityContext` fields keel keeps without acting on them.
+    PodSecurityContextFields,
+    "a pod's securityContext",
+    [
+        "fsGroup",
+        "fsGroupChangePolicy",
+        "supplementalGroups",
+        "supplementalGroupsPolicy",
+        "seLinuxOptions",
+        "seLinuxChangePolicy",
+        "sysctls",
+        "windowsOptions",
+        "appArmorProfile",
+    ]
+);
+
+crate::preserved_fields!(
+    /// Container `securityContext` fields keel keeps without acting on them.
+    SecurityContextFields,
+    "a container's securityContext",
+    ["seLinuxOptions", "windowsOptions", "procMount", "appArmorProfile"]
+);
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct PodSpec {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub init_containers: Vec<Container>,
@@ -85,6 +159,9 @@ pub struct PodSpec {
     /// nodes started with `--allow-privileged` run such pods.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub host_network: bool,
+    /// Kubernetes' fields keel keeps without acting on them.
+    #[serde(flatten)]
+    pub preserved: PodSpecFields,
 }
 
 impl PodSpec {
@@ -271,7 +348,7 @@ pub enum RestartPolicy {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Container {
     pub name: String,
     #[serde(default)]
@@ -302,6 +379,9 @@ pub struct Container {
     pub volume_mounts: Vec<VolumeMount>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_context: Option<SecurityContext>,
+    /// Kubernetes' fields keel keeps without acting on them.
+    #[serde(flatten)]
+    pub preserved: ContainerFields,
 }
 
 impl Container {
@@ -481,7 +561,7 @@ impl ResourceRequirements {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Probe {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub exec: Option<ExecAction>,
@@ -499,6 +579,9 @@ pub struct Probe {
     pub success_threshold: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure_threshold: Option<i64>,
+    /// Kubernetes' fields keel keeps without acting on them.
+    #[serde(flatten)]
+    pub preserved: ProbeFields,
 }
 
 impl Probe {
@@ -728,7 +811,7 @@ pub struct VolumeMount {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct PodSecurityContext {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_as_user: Option<i64>,
@@ -738,10 +821,13 @@ pub struct PodSecurityContext {
     pub run_as_non_root: Option<bool>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seccomp_profile: Option<SeccompProfile>,
+    /// Kubernetes' fields keel keeps without acting on them.
+    #[serde(flatten)]
+    pub preserved: PodSecurityContextFields,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct SecurityContext {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run_as_user: Option<i64>,
@@ -759,6 +845,9 @@ pub struct SecurityContext {
     pub capabilities: Option<Capabilities>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub seccomp_profile: Option<SeccompProfile>,
+    /// Kubernetes' fields keel keeps without acting on them.
+    #[serde(flatten)]
+    pub preserved: SecurityContextFields,
 }
 
 /// `securityContext.seccompProfile`: `RuntimeDefault`, `Unconfined` or

@@ -32,7 +32,7 @@ pub struct Service {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct ServiceSpec {
     #[serde(default, rename = "type")]
     pub type_: ServiceType,
@@ -58,6 +58,9 @@ pub struct ServiceSpec {
     /// For `type: ExternalName`: the name cluster DNS answers with (a CNAME).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub external_name: String,
+    /// Kubernetes' fields keel keeps without acting on them.
+    #[serde(flatten)]
+    pub preserved: ServiceSpecFields,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,7 +112,7 @@ pub struct ClientIpConfig {
 pub const DEFAULT_AFFINITY_TIMEOUT: i64 = 10_800;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct ServicePort {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
@@ -122,6 +125,9 @@ pub struct ServicePort {
     /// Allocated from 30000-32767 for NodePort services when empty.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node_port: Option<i64>,
+    /// Kubernetes' fields keel keeps without acting on them.
+    #[serde(flatten)]
+    pub preserved: ServicePortFields,
 }
 
 impl ServicePort {
@@ -133,8 +139,46 @@ impl ServicePort {
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-pub struct ServiceStatus {}
+#[serde(rename_all = "camelCase")]
+pub struct ServiceStatus {
+    /// Kubernetes' fields keel keeps without acting on them
+    /// (`kubectl expose` sends `loadBalancer: {}`).
+    #[serde(flatten)]
+    pub preserved: ServiceStatusFields,
+}
+
+crate::preserved_fields!(
+    /// `spec` fields of a Service keel keeps without acting on them.
+    ServiceSpecFields,
+    "a Service's spec",
+    [
+        "clusterIPs",
+        "ipFamilies",
+        "ipFamilyPolicy",
+        "internalTrafficPolicy",
+        "loadBalancerIP",
+        "loadBalancerSourceRanges",
+        "loadBalancerClass",
+        "allocateLoadBalancerNodePorts",
+        "healthCheckNodePort",
+        "publishNotReadyAddresses",
+        "trafficDistribution",
+    ]
+);
+
+crate::preserved_fields!(
+    /// Service port fields keel keeps without acting on them.
+    ServicePortFields,
+    "a Service port",
+    ["appProtocol"]
+);
+
+crate::preserved_fields!(
+    /// `status` fields of a Service keel keeps without acting on them.
+    ServiceStatusFields,
+    "a Service's status",
+    ["loadBalancer", "conditions"]
+);
 
 impl Service {
     /// `clusterIP: None`: DNS answers with the pods, nothing is balanced.

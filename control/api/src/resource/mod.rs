@@ -7,6 +7,7 @@ pub mod decode;
 pub mod list;
 pub mod meta;
 pub mod object;
+pub mod preserved;
 pub mod status;
 pub mod watch;
 
@@ -16,6 +17,7 @@ pub use self::{
     list::{List, ListMeta},
     meta::{ObjectMeta, OwnerReference, Time},
     object::{META_FIELDS, Resource},
+    preserved::preserved_paths,
     status::{Status, StatusDetails},
     watch::{EventType, WatchEvent},
 };

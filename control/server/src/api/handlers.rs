@@ -7,7 +7,9 @@
 //! write (validation, defaults, allocations) and stores nothing;
 //! `fieldValidation=Strict` (keel's default) refuses unknown fields naming
 //! them, `Warn` drops them with a `Warning` header naming each, `Ignore`
-//! drops them silently.
+//! drops them silently. Fields of Kubernetes' schema keel does not act on
+//! are not unknown: they are kept with the object and named in warnings
+//! (`keel_api::resource::preserved`).
 
 use std::{collections::HashMap, sync::Arc, time::SystemTime};
 
@@ -241,9 +243,12 @@ fn complete(kind: &KindInfo, at: &Target, v: &mut Value) -> Result<()> {
     Ok(())
 }
 
-/// Reads `v` as an object of `kind` (see [`complete`]); unknown fields
-/// are refused, or with `Warn`/`Ignore` dropped (and named in the
-/// returned warnings for `Warn`).
+/// Reads `v` as an object of `kind` (see [`complete`]). Fields of
+/// Kubernetes' schema keel does not act on are kept (see
+/// `keel_api::resource::preserved`) and named in the returned warnings;
+/// fields Kubernetes' schema does not have at their place are refused
+/// with their path, or with `Warn`/`Ignore` dropped (and named in the
+/// warnings for `Warn`), as Kubernetes' field validation does.
 fn decode_value(
     kind: &KindInfo,
     at: &Target,
@@ -255,12 +260,11 @@ fn decode_value(
     // Each round drops one unknown field; a body has few, this bounds it.
     for _ in 0..256 {
         match AnyObject::from_value(v.clone()) {
-            Ok(obj) => return Ok((obj, warnings)),
-            Err(DecodeError::Field(e))
-                if validation != Validation::Strict
-                    || unknown_field(&e.message)
-                        .is_some_and(|f| KUBERNETES_FIELDS_KEEL_IGNORES.contains(&f)) =>
-            {
+            Ok(obj) => {
+                warnings.extend(preserved_warnings(&obj));
+                return Ok((obj, warnings));
+            }
+            Err(DecodeError::Field(e)) if validation != Validation::Strict => {
                 let Some(field) = unknown_field(&e.message) else {
                     return Err(ApiError::bad_request(DecodeError::Field(e).to_string()));
                 };
@@ -270,28 +274,15 @@ fn decode_value(
                 } else {
                     parent
                 };
-                let Some(dropped) = remove_field(&mut v, parent, field) else {
+                if remove_field(&mut v, parent, field).is_none() {
                     return Err(ApiError::bad_request(DecodeError::Field(e).to_string()));
-                };
-                // An empty value (`status: {loadBalancer: {}}` from `kubectl
-                // expose`) loses nothing: no warning.
-                let empty = match &dropped {
-                    Value::Null => true,
-                    Value::Object(m) => m.is_empty(),
-                    Value::Array(a) => a.is_empty(),
-                    _ => false,
-                };
-                let full = if parent.is_empty() {
-                    field.to_string()
-                } else {
-                    format!("{parent}.{field}")
-                };
-                if empty {
-                } else if KUBERNETES_FIELDS_KEEL_IGNORES.contains(&field) {
-                    warnings.push(format!(
-                        "{full}: keel does not implement this field; it was dropped"
-                    ));
-                } else if validation == Validation::Warn {
+                }
+                if validation == Validation::Warn {
+                    let full = if parent.is_empty() {
+                        field.to_string()
+                    } else {
+                        format!("{parent}.{field}")
+                    };
                     warnings.push(format!("unknown field \"{full}\""));
                 }
             }
@@ -301,32 +292,16 @@ fn decode_value(
     Err(ApiError::bad_request("too many unknown fields"))
 }
 
-/// Fields of Kubernetes' schema that keel does not implement: accepted
-/// and dropped with a warning naming them, whatever `fieldValidation` says
-/// (kubectl's generators send several of them, e.g. `kubectl create
-/// deployment` sends `terminationMessagePath`).
-const KUBERNETES_FIELDS_KEEL_IGNORES: &[&str] = &[
-    "schedulerName",
-    "automountServiceAccountToken",
-    "priority",
-    "priorityClassName",
-    "preemptionPolicy",
-    "tolerations",
-    "affinity",
-    "terminationMessagePath",
-    "terminationMessagePolicy",
-    "stdin",
-    "stdinOnce",
-    "tty",
-    "progressDeadlineSeconds",
-    "revisionHistoryLimit",
-    "minReadySeconds",
-    "internalTrafficPolicy",
-    "ipFamilies",
-    "ipFamilyPolicy",
-    "clusterIPs",
-    "loadBalancer",
-];
+/// One warning per field of Kubernetes' schema `obj` carries that keel
+/// keeps without acting on, by path. An empty value (`status:
+/// {loadBalancer: {}}` from `kubectl expose`) asks for nothing: no warning.
+fn preserved_warnings(obj: &AnyObject) -> Vec<String> {
+    keel_api::with_object!(obj, o => keel_api::resource::preserved_paths(o))
+        .into_iter()
+        .filter(|(_, empty)| !empty)
+        .map(|(path, _)| format!("{path}: keel does not act on this field; it is kept as sent"))
+        .collect()
+}
 
 /// The field serde names in `unknown field `x`, expected …`.
 fn unknown_field(message: &str) -> Option<&str> {

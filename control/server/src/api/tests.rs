@@ -968,6 +968,157 @@ async fn pod_fields_keel_now_implements_are_kept_without_a_warning() {
     );
 }
 
+/// The `Warning` headers of a response, as texts.
+fn warnings(headers: &axum::http::HeaderMap) -> Vec<String> {
+    headers
+        .get_all(header::WARNING)
+        .iter()
+        .map(|v| v.to_str().unwrap().to_string())
+        .collect()
+}
+
+#[tokio::test]
+async fn kubernetes_fields_keel_does_not_act_on_are_kept_through_every_verb() {
+    let mut app = app();
+    let pods = "/api/v1/namespaces/default/pods";
+    let pod = json!({"metadata": {"name": "p"}, "spec": {
+        "schedulerName": "default-scheduler",
+        "tolerations": [{"key": "k", "operator": "Exists"}],
+        "containers": [{"name": "c", "image": "busybox",
+            "terminationMessagePath": "/dev/termination-log", "stdin": false}]}});
+    let (code, headers, body) = send_raw(
+        &mut app,
+        Method::POST,
+        pods,
+        "application/json",
+        &pod.to_string(),
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    let w = warnings(&headers);
+    assert_eq!(w.len(), 4, "{w:?}");
+    for path in [
+        "spec.containers[0].stdin",
+        "spec.containers[0].terminationMessagePath",
+        "spec.schedulerName",
+        "spec.tolerations",
+    ] {
+        assert!(
+            w.iter()
+                .any(|w| w.contains(&format!("{path}: keel does not act on this field"))),
+            "{path}: {w:?}"
+        );
+    }
+    assert_eq!(body["spec"]["tolerations"][0]["key"], "k");
+
+    // GET and LIST return them as sent.
+    let (_, got) = send(&mut app, Method::GET, &format!("{pods}/p"), None, true).await;
+    assert_eq!(got["spec"]["schedulerName"], "default-scheduler");
+    assert_eq!(got["spec"]["containers"][0]["stdin"], false);
+    let (_, list) = send(&mut app, Method::GET, pods, None, true).await;
+    assert_eq!(
+        list["items"][0]["spec"]["containers"][0]["terminationMessagePath"],
+        "/dev/termination-log"
+    );
+
+    // A status write keeps them.
+    let mut status = got.clone();
+    status["status"] = json!({"phase": "Running"});
+    let (code, after) = send(
+        &mut app,
+        Method::PUT,
+        &format!("{pods}/p/status"),
+        Some(status),
+        true,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{after}");
+    assert_eq!(after["spec"]["tolerations"][0]["key"], "k");
+
+    // Patches apply to the whole document, kept fields included (on a
+    // Deployment: a pod's spec is immutable).
+    let deploys = "/apis/apps/v1/namespaces/default/deployments";
+    let d = json!({"metadata": {"name": "web"}, "spec": {
+        "revisionHistoryLimit": 5,
+        "selector": {"matchLabels": {"app": "web"}},
+        "template": {"metadata": {"labels": {"app": "web"}}, "spec": {
+            "tolerations": [{"operator": "Exists"}],
+            "schedulerName": "default-scheduler",
+            "containers": [{"name": "c", "image": "busybox",
+                "terminationMessagePath": "/dev/termination-log"}]}}}});
+    let (code, body) = send(&mut app, Method::POST, deploys, Some(d), true).await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    let (code, _, patched) = send_raw(
+        &mut app,
+        Method::PATCH,
+        &format!("{deploys}/web"),
+        "application/strategic-merge-patch+json",
+        r#"{"spec": {"template": {"spec": {"containers": [{"name": "c", "terminationMessagePolicy": "FallbackToLogsOnError"}]}}}}"#,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{patched}");
+    let c = &patched["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(c["terminationMessagePolicy"], "FallbackToLogsOnError");
+    assert_eq!(c["terminationMessagePath"], "/dev/termination-log");
+    assert_eq!(patched["spec"]["revisionHistoryLimit"], 5);
+    assert_eq!(
+        patched["metadata"]["generation"], 2,
+        "a change of kept fields is a change of the spec"
+    );
+    let (code, _, patched) = send_raw(
+        &mut app,
+        Method::PATCH,
+        &format!("{deploys}/web"),
+        "application/json-patch+json",
+        r#"[{"op": "remove", "path": "/spec/template/spec/tolerations"}]"#,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{patched}");
+    let spec = &patched["spec"]["template"]["spec"];
+    assert!(spec.get("tolerations").is_none(), "{patched}");
+    assert_eq!(spec["schedulerName"], "default-scheduler");
+
+    // Server-side apply creates with them and keeps them.
+    let (code, _, applied) = send_raw(
+        &mut app,
+        Method::PATCH,
+        &format!("{pods}/q?fieldManager=kubectl"),
+        "application/apply-patch+yaml",
+        "apiVersion: v1\nkind: Pod\nmetadata: {name: q}\nspec:\n  priorityClassName: high\n  containers: [{name: c, image: busybox, tty: true}]\n",
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED, "{applied}");
+    let (_, got) = send(&mut app, Method::GET, &format!("{pods}/q"), None, true).await;
+    assert_eq!(got["spec"]["priorityClassName"], "high");
+    assert_eq!(got["spec"]["containers"][0]["tty"], true);
+
+    // A field of the pod spec under a container is refused with its path,
+    // or with Warn dropped and named.
+    let mut wrong = pod_json("r");
+    wrong["spec"]["containers"][0]["tolerations"] = json!([]);
+    let (code, body) = send(&mut app, Method::POST, pods, Some(wrong.clone()), true).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{body}");
+    let m = message(body);
+    assert!(
+        m.contains("spec.containers[0]") && m.contains("unknown field `tolerations`"),
+        "{m}"
+    );
+    let (code, headers, body) = send_raw(
+        &mut app,
+        Method::POST,
+        &format!("{pods}?fieldValidation=Warn"),
+        "application/json",
+        &wrong.to_string(),
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        warnings(&headers),
+        [r#"299 - "unknown field \"spec.containers[0].tolerations\"""#]
+    );
+    assert!(body["spec"]["containers"][0].get("tolerations").is_none());
+}
+
 #[tokio::test]
 async fn events_are_stored_listed_by_involved_object_and_shown_as_kubectl_shows_them() {
     let mut app = app();

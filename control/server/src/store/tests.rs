@@ -364,3 +364,48 @@ async fn headless_and_external_name_services_get_no_cluster_ip() {
     h2.spec.ports = vec![serde_json::from_value(serde_json::json!({"port": 80})).unwrap()];
     assert!(store.update(h2).await.is_err());
 }
+
+#[tokio::test]
+async fn kept_kubernetes_fields_survive_a_restart_on_redb() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("keel.redb");
+    // The committer of a dropped store lets the file go soon after: the
+    // reopen waits for it, boundedly.
+    let open_redb = async || {
+        for _ in 0..100 {
+            if let Ok(b) = redb::RedbBackend::open(&db) {
+                return Store::open(Box::new(b), StoreConfig::default()).unwrap();
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("{} stayed locked for 5 s", db.display());
+    };
+    let mut p = pod("web");
+    let mut v = serde_json::to_value(&p).unwrap();
+    v["spec"]["tolerations"] = serde_json::json!([{"operator": "Exists"}]);
+    v["spec"]["containers"][0]["terminationMessagePolicy"] = "File".into();
+    p = serde_json::from_value(v).unwrap();
+    let store = open_redb().await;
+    store.create(p).await.unwrap();
+    drop(store);
+    let store = open_redb().await;
+    let stored = store
+        .snapshot()
+        .get(Kind::Pod, "default/web")
+        .unwrap()
+        .to_value();
+    assert_eq!(
+        stored["spec"]["tolerations"],
+        serde_json::json!([{"operator": "Exists"}])
+    );
+    assert_eq!(
+        stored["spec"]["containers"][0]["terminationMessagePolicy"],
+        "File"
+    );
+    // The watch history read back from the file has them too.
+    let events = store.events_after(0).unwrap();
+    assert_eq!(
+        events[0].obj.to_value()["spec"]["tolerations"][0]["operator"],
+        "Exists"
+    );
+}

@@ -115,3 +115,32 @@ fn template_hash_is_stable_and_template_sensitive() {
     );
     assert_eq!(template_hash(&deployment(1, "v1")).len(), 10);
 }
+
+#[test]
+fn pods_carry_the_templates_kept_kubernetes_fields_and_a_change_of_them_is_a_rollout() {
+    let with = |tolerations: serde_json::Value| -> Deployment {
+        let mut v = serde_json::to_value(deployment(1, "v1")).unwrap();
+        v["spec"]["template"]["spec"]["tolerations"] = tolerations;
+        v["spec"]["template"]["spec"]["containers"][0]["terminationMessagePath"] =
+            "/dev/termination-log".into();
+        serde_json::from_value(v).unwrap()
+    };
+    let d = with(serde_json::json!([{"operator": "Exists"}]));
+    let (a, _) = plan(&d, &[]);
+    let Action::Create(p) = &a[0] else { panic!() };
+    let pod = serde_json::to_value(p).unwrap();
+    assert_eq!(
+        pod["spec"]["tolerations"],
+        serde_json::json!([{"operator": "Exists"}])
+    );
+    assert_eq!(
+        pod["spec"]["containers"][0]["terminationMessagePath"],
+        "/dev/termination-log"
+    );
+    // As Kubernetes' pod-template-hash: the whole template counts.
+    let other = with(serde_json::json!([{"operator": "Exists", "effect": "NoSchedule"}]));
+    assert_ne!(template_hash(&d), template_hash(&other));
+    assert_ne!(template_hash(&d), template_hash(&deployment(1, "v1")));
+    let (a, _) = plan(&other, &owned(&d, 1, true));
+    assert_eq!(count(&a), (1, 0), "a new pod of the new template first");
+}
