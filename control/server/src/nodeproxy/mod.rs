@@ -184,7 +184,7 @@ pub async fn pod_log(
 
 /// `GET /api/v1/nodes/NAME/proxy/PATH`: Kubernetes' node proxy, to the
 /// node's agent port (what `keelctl lb dump|drops|status` and `keelctl net
-/// status|dump` read; `kubectl get --raw` works too). Admin only: the
+/// status|dump` read). Admin only: the
 /// authorizer gives nodes no `nodes/proxy`.
 pub async fn node_proxy(
     State(app): State<Arc<AppState>>,
