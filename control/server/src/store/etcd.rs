@@ -234,6 +234,48 @@ fn secret_aad(key: &str) -> String {
     format!("{}/{key}", Kind::Secret.as_str())
 }
 
+/// Refuses a replica whose key file cannot open what the others seal:
+/// the first replica stores a sealed check value at `<prefix>/encryption-check`,
+/// every later one must open it (a replica with another key would otherwise
+/// fail on the first Secret another replica writes).
+async fn same_key_as_the_others(
+    kv: &mut KvClient,
+    cfg: &EtcdConfig,
+    ring: &super::envelope::KeyRing,
+) -> Result<(), StoreError> {
+    const AAD: &str = "encryption-check";
+    let key = format!("{}/{AAD}", cfg.prefix);
+    let resp = kv
+        .txn(
+            etcd_client::Txn::new()
+                .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+                .and_then([TxnOp::put(key.clone(), ring.seal(AAD, b"keel"), None)])
+                .or_else([TxnOp::get(key.clone(), None)]),
+        )
+        .await
+        .map_err(EtcdError::from)?;
+    if resp.succeeded() {
+        return Ok(());
+    }
+    for r in resp.op_responses() {
+        if let etcd_client::TxnOpResponse::Get(g) = r
+            && let Some(kv) = g.kvs().first()
+        {
+            return match ring.open(&key, AAD, kv.value()) {
+                Ok(v) if &*v == b"keel" => Ok(()),
+                Ok(_) => Err(StoreError::Backend(format!(
+                    "etcd key {key}: unexpected value"
+                ))),
+                Err(e) => Err(StoreError::Backend(format!(
+                    "{e}: the other replicas on this etcd seal Secrets with another key; \
+                     give every replica the same --encryption-key-file"
+                ))),
+            };
+        }
+    }
+    Ok(())
+}
+
 /// Reads every object: the state at etcd's current revision.
 async fn load(kv: &mut KvClient, cfg: &EtcdConfig) -> Result<State, EtcdError> {
     let resp = kv
@@ -458,6 +500,9 @@ impl super::Store {
         config.ranges.validate().map_err(StoreError::Backend)?;
         let client = connect(&cfg).await?;
         let mut kv = client.kv_client();
+        if let Some(ring) = cfg.encryption.clone() {
+            same_key_as_the_others(&mut kv, &cfg, &ring).await?;
+        }
         let id = uuid::Uuid::new_v4().to_string();
         // A compaction racing the start cancels the watch: read again.
         let mut attempt = 0;
