@@ -16,9 +16,16 @@ use std::{
 
 use nix::fcntl::OFlag;
 
-use keel_api::pod::{Container, Volume};
+use keel_api::{
+    Pod,
+    pod::{Container, Volume},
+};
 
-use super::{BindMount, ConfigError, atomic_writer, env::Sources, projection};
+use super::{
+    BindMount, ConfigError, atomic_writer,
+    env::{NodeFacts, Sources},
+    projection,
+};
 use crate::runtime::inroot::{self, Scope};
 
 /// Where a pod's volumes live on the node.
@@ -94,7 +101,8 @@ pub fn mounts(
     volumes: &[Volume],
     pod_dir: &Path,
     host_path_roots: &[PathBuf],
-    namespace: &str,
+    pod: &Pod,
+    node: &NodeFacts,
     sources: &dyn Sources,
 ) -> Result<Vec<BindMount>, ConfigError> {
     let mut out = Vec::new();
@@ -118,7 +126,8 @@ pub fn mounts(
                 v,
                 &format!("spec.volumes[{i}]"),
                 pod_dir,
-                namespace,
+                pod,
+                node,
                 sources,
             )?;
             volume_dir(pod_dir, &v.name)
@@ -255,10 +264,11 @@ pub fn write_projected(
     v: &Volume,
     field: &str,
     pod_dir: &Path,
-    namespace: &str,
+    pod: &Pod,
+    node: &NodeFacts,
     sources: &dyn Sources,
 ) -> Result<bool, ConfigError> {
-    let payload = projection::payload(v, field, namespace, sources)?;
+    let payload = projection::payload(v, field, pod, node, sources)?;
     let d = volume_dir(pod_dir, &v.name);
     fs::create_dir_all(&d)
         .map_err(|e| ConfigError::new(field, format!("creating the volume: {e}")))?;
@@ -282,11 +292,12 @@ pub fn write_projected(
 /// the file they were made from. Returns the volumes that could not be
 /// written (an object gone, …): their files stay as they were.
 pub fn refresh_projected(
-    volumes: &[Volume],
+    pod: &Pod,
     pod_dir: &Path,
-    namespace: &str,
+    node: &NodeFacts,
     sources: &dyn Sources,
 ) -> Vec<ConfigError> {
+    let volumes = &pod.spec.volumes;
     let mut errs = Vec::new();
     for (i, v) in volumes.iter().enumerate() {
         if !projection::is_projected(v) {
@@ -300,7 +311,8 @@ pub fn refresh_projected(
             v,
             &format!("spec.volumes[{i}]"),
             pod_dir,
-            namespace,
+            pod,
+            node,
             sources,
         ) {
             Ok(true) => {
