@@ -194,11 +194,13 @@ fn config_maps_and_secrets_reach_env_and_volumes() {
     }
 
     let app: Pod = serde_json::from_value(json!({
-        "metadata": {"name": "app", "namespace": "default", "labels": {"app": "demo"}},
+        "metadata": {"name": "app", "namespace": "default", "labels": {"app": "demo"},
+                     "annotations": {"note": "say \"hi\""}},
         "spec": {
             "terminationGracePeriodSeconds": 1,
             "containers": [{
                 "name": "app", "image": IMAGE, "command": ["sleep", "1000000"],
+                "resources": {"limits": {"memory": "128Mi"}},
                 "envFrom": [{"prefix": "CFG_", "configMapRef": {"name": "app-config"}}],
                 "env": [
                     {"name": "MODE", "valueFrom": {"configMapKeyRef": {"name": "app-config", "key": "MODE"}}},
@@ -213,7 +215,8 @@ fn config_maps_and_secrets_reach_env_and_volumes() {
                     {"name": "config", "mountPath": "/etc/config"},
                     {"name": "config", "mountPath": "/etc/pinned.conf", "subPath": "app.conf"},
                     {"name": "creds", "mountPath": "/etc/creds", "readOnly": true},
-                    {"name": "all", "mountPath": "/etc/all"}
+                    {"name": "all", "mountPath": "/etc/all"},
+                    {"name": "info", "mountPath": "/etc/info"}
                 ]
             }],
             "volumes": [
@@ -221,7 +224,13 @@ fn config_maps_and_secrets_reach_env_and_volumes() {
                 {"name": "creds", "secret": {"secretName": "db", "defaultMode": 0o400}},
                 {"name": "all", "projected": {"sources": [
                     {"configMap": {"name": "app-config", "items": [{"key": "LEVEL", "path": "cfg/level", "mode": 0o600}]}},
-                    {"secret": {"name": "db"}}]}}
+                    {"secret": {"name": "db"}},
+                    {"downwardAPI": {"items": [{"path": "pod/name", "fieldRef": {"fieldPath": "metadata.name"}}]}}]}},
+                {"name": "info", "downwardAPI": {"defaultMode": 0o440, "items": [
+                    {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
+                    {"path": "annotations", "fieldRef": {"fieldPath": "metadata.annotations"}},
+                    {"path": "app", "fieldRef": {"fieldPath": "metadata.labels['app']"}},
+                    {"path": "mem", "resourceFieldRef": {"containerName": "app", "resource": "limits.memory", "divisor": "1Mi"}}]}}
             ]
         }
     }))
@@ -309,6 +318,38 @@ fn config_maps_and_secrets_reach_env_and_volumes() {
     // A subPath mount keeps the file it was made from, as in Kubernetes.
     let (ok, out) = exec(&name, "app", &["cat", "/etc/pinned.conf"]);
     assert!(ok && out == "v1", "{out}");
+    // The downward API: the kubelet's files, and a label change reaching
+    // the running container.
+    let (ok, out) = exec(
+        &name,
+        "app",
+        &[
+            "cat",
+            "/etc/info/labels",
+            "/etc/info/app",
+            "/etc/info/mem",
+            "/etc/all/pod/name",
+        ],
+    );
+    assert!(ok && out == "app=\"demo\"demo128app", "{out}");
+    let (ok, out) = exec(&name, "app", &["cat", "/etc/info/annotations"]);
+    assert!(ok && out.contains(r#"note="say \"hi\"""#), "{out}");
+    let (ok, out) = exec(&name, "app", &["ls", "-lL", "/etc/info/labels"]);
+    assert!(ok && out.starts_with("-r--r-----"), "{out}");
+    let t0 = Instant::now();
+    let mut p = block_on(c.get::<Pod>("default", "app")).unwrap();
+    p.metadata.labels.insert("tier".into(), "front".into());
+    p.metadata.resource_version.clear();
+    block_on(c.update(&p)).expect("relabel the app pod");
+    wait_for(
+        "the new label in the running container",
+        Duration::from_secs(30),
+        || {
+            let (ok, out) = exec(&name, "app", &["cat", "/etc/info/labels"]);
+            (ok && out == "app=\"demo\"\ntier=\"front\"").then_some(())
+        },
+    );
+    eprintln!("downwardAPI labels updated in {:?}", t0.elapsed());
     // The container kept running (no restart), its env as it started.
     let p = block_on(c.get::<Pod>("default", "app")).unwrap();
     assert_eq!(p.status.container_statuses[0].restart_count, 0);
