@@ -47,11 +47,12 @@ pub fn validate(volumes: &[Volume], host_path_roots: &[PathBuf]) -> Result<(), C
             + usize::from(v.host_path.is_some())
             + usize::from(v.config_map.is_some())
             + usize::from(v.secret.is_some())
-            + usize::from(v.projected.is_some());
+            + usize::from(v.projected.is_some())
+            + usize::from(v.downward_api.is_some());
         if kinds != 1 {
             return Err(ConfigError::new(
                 field,
-                "exactly one of emptyDir, hostPath, configMap, secret and projected must be set",
+                "exactly one of emptyDir, hostPath, configMap, secret, projected and downwardAPI must be set",
             ));
         }
         if let Some(h) = &v.host_path {
