@@ -96,6 +96,10 @@ pub fn validate(volumes: &[Volume], host_path_roots: &[PathBuf]) -> Result<(), C
 /// The bind mounts of one container. Creates emptyDirs and
 /// `DirectoryOrCreate`/`FileOrCreate` hostPaths; resolves symlinks so a
 /// subPath or hostPath cannot lead out through a link.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the container, the pod it belongs to, and the node's paths and facts"
+)]
 pub fn mounts(
     field: &str,
     c: &Container,
