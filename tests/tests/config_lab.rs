@@ -151,15 +151,22 @@ fn config_maps_and_secrets_reach_env_and_volumes() {
     };
     let control = Topology::plan(&spec).unwrap().control;
     let auth_host = format!("{}:{AUTH_PORT}", control.ip);
-    let opts = Options {
-        runtime: true,
-        agent_args: vec!["--insecure-registry".into(), auth_host.clone()],
-        ..Default::default()
-    };
     let dir = tempfile::Builder::new()
         .prefix("keel-t-cfg-")
         .tempdir()
         .unwrap();
+    // The node's credentials file: absent at first (no credentials).
+    let node_creds = dir.path().join("registry-credentials.json");
+    let opts = Options {
+        runtime: true,
+        agent_args: vec![
+            "--insecure-registry".into(),
+            auth_host.clone(),
+            "--registry-credentials".into(),
+            node_creds.display().to_string(),
+        ],
+        ..Default::default()
+    };
     let bins = Bins::beside_current_exe().expect("binaries");
     let guard = LabGuard(Lab::up(&spec, &bins, &opts).expect("lab up"));
     let lab = &guard.0;
@@ -441,6 +448,64 @@ fn config_maps_and_secrets_reach_env_and_volumes() {
     );
     let p = block_on(c.get::<Pod>("default", "nocreds")).unwrap();
     assert!(!p.is_ready(), "pulled without credentials");
+
+    // The node's credentials file, read at each pull: wrong credentials give
+    // the pod a pull error saying so; the right ones pull without a Secret.
+    let node_file = |user: &str, password: &str| {
+        let auth = std::process::Command::new("base64")
+            .arg("-w0")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut ch| {
+                use std::io::Write;
+                ch.stdin
+                    .take()
+                    .unwrap()
+                    .write_all(format!("{user}:{password}").as_bytes())?;
+                ch.wait_with_output()
+            })
+            .expect("base64");
+        let auth = String::from_utf8(auth.stdout).unwrap();
+        std::fs::write(
+            &node_creds,
+            json!({"auths": {format!("http://{auth_host}"): {"auth": auth}}}).to_string(),
+        )
+        .unwrap();
+    };
+    node_file(PULL_USER, "wrong-password");
+    block_on(c.create(&pod_with("nodewrong", json!([])))).expect("nodewrong pod");
+    let refused = wait_for(
+        "the pod failing to pull with the node's wrong credentials",
+        Duration::from_secs(60),
+        || {
+            let p = block_on(c.get::<Pod>("default", "nodewrong")).ok()?;
+            let w = p.status.container_statuses.first()?.state.waiting.clone()?;
+            matches!(w.reason.as_str(), "ErrImagePull" | "ImagePullBackOff").then_some(w)
+        },
+    );
+    assert!(
+        refused.message.contains("authorized") || refused.message.contains("401"),
+        "{}: {}",
+        refused.reason,
+        refused.message
+    );
+    eprintln!(
+        "node credentials wrong: {}: {}",
+        refused.reason, refused.message
+    );
+    block_on(c.delete::<Pod>("default", "nodewrong")).unwrap();
+    node_file(PULL_USER, PULL_PASSWORD);
+    block_on(c.create(&pod_with("nodecreds", json!([])))).expect("nodecreds pod");
+    wait_for(
+        "the pod pulled with the node's credentials Ready",
+        Duration::from_secs(120),
+        || {
+            block_on(c.get::<Pod>("default", "nodecreds"))
+                .ok()
+                .filter(Pod::is_ready)
+        },
+    );
 
     // No log holds the Secret's value.
     for entry in std::fs::read_dir(&lab.state.dir).unwrap() {
