@@ -102,6 +102,17 @@ struct Args {
     /// (repeatable; the images keep their names).
     #[arg(long, value_parser = parse_mirror)]
     registry_mirror: Vec<(String, String)>,
+    /// The node's registry credentials: a docker `config.json` (`auths`
+    /// with `auth` or `username`/`password`), read at each pull and used
+    /// where the pod's imagePullSecrets have none for the registry
+    /// contacted (a mirror's own host when mirrored); a missing file means
+    /// none.
+    #[arg(
+        long,
+        value_name = "FILE",
+        default_value = "/etc/keel/registry-credentials.json"
+    )]
+    registry_credentials: PathBuf,
     /// Accept `securityContext.privileged: true`, capabilities beyond Pod
     /// Security "baseline", `seccompProfile: Unconfined` and `hostNetwork:
     /// true` pods.
@@ -517,6 +528,7 @@ async fn agent_main() -> anyhow::Result<()> {
         let pull = runtime::images::PullOptions {
             insecure_registries: args.insecure_registry.clone(),
             mirrors: args.registry_mirror.iter().cloned().collect(),
+            credentials_file: Some(args.registry_credentials.clone()),
             ..Default::default()
         };
         let running = match args.runtime.as_str() {

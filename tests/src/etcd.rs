@@ -190,6 +190,32 @@ impl EtcdCluster {
             .join(",")
     }
 
+    /// A key file for keel-control's `--encryption-key-file` that every
+    /// replica on this cluster shares (created on first call, 0600).
+    pub fn encryption_key_file(&self) -> String {
+        use base64::Engine;
+        use std::{io::Read, os::unix::fs::OpenOptionsExt};
+        let path = self.dir.path().join("encryption.key");
+        if !path.exists() {
+            let mut key = [0u8; 32];
+            std::fs::File::open("/dev/urandom")
+                .and_then(|mut f| f.read_exact(&mut key))
+                .expect("random key");
+            let line = format!(
+                "shared {}\n",
+                base64::engine::general_purpose::STANDARD.encode(key)
+            );
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&path)
+                .and_then(|mut f| std::io::Write::write_all(&mut f, line.as_bytes()))
+                .expect("writing the shared key file");
+        }
+        path.display().to_string()
+    }
+
     pub fn pid(&self, i: usize) -> Option<u32> {
         self.members[i].as_ref().map(Child::id)
     }

@@ -151,15 +151,22 @@ fn config_maps_and_secrets_reach_env_and_volumes() {
     };
     let control = Topology::plan(&spec).unwrap().control;
     let auth_host = format!("{}:{AUTH_PORT}", control.ip);
-    let opts = Options {
-        runtime: true,
-        agent_args: vec!["--insecure-registry".into(), auth_host.clone()],
-        ..Default::default()
-    };
     let dir = tempfile::Builder::new()
         .prefix("keel-t-cfg-")
         .tempdir()
         .unwrap();
+    // The node's credentials file: absent at first (no credentials).
+    let node_creds = dir.path().join("registry-credentials.json");
+    let opts = Options {
+        runtime: true,
+        agent_args: vec![
+            "--insecure-registry".into(),
+            auth_host.clone(),
+            "--registry-credentials".into(),
+            node_creds.display().to_string(),
+        ],
+        ..Default::default()
+    };
     let bins = Bins::beside_current_exe().expect("binaries");
     let guard = LabGuard(Lab::up(&spec, &bins, &opts).expect("lab up"));
     let lab = &guard.0;
@@ -194,11 +201,13 @@ fn config_maps_and_secrets_reach_env_and_volumes() {
     }
 
     let app: Pod = serde_json::from_value(json!({
-        "metadata": {"name": "app", "namespace": "default", "labels": {"app": "demo"}},
+        "metadata": {"name": "app", "namespace": "default", "labels": {"app": "demo"},
+                     "annotations": {"note": "say \"hi\""}},
         "spec": {
             "terminationGracePeriodSeconds": 1,
             "containers": [{
                 "name": "app", "image": IMAGE, "command": ["sleep", "1000000"],
+                "resources": {"limits": {"memory": "128Mi"}},
                 "envFrom": [{"prefix": "CFG_", "configMapRef": {"name": "app-config"}}],
                 "env": [
                     {"name": "MODE", "valueFrom": {"configMapKeyRef": {"name": "app-config", "key": "MODE"}}},
@@ -213,7 +222,8 @@ fn config_maps_and_secrets_reach_env_and_volumes() {
                     {"name": "config", "mountPath": "/etc/config"},
                     {"name": "config", "mountPath": "/etc/pinned.conf", "subPath": "app.conf"},
                     {"name": "creds", "mountPath": "/etc/creds", "readOnly": true},
-                    {"name": "all", "mountPath": "/etc/all"}
+                    {"name": "all", "mountPath": "/etc/all"},
+                    {"name": "info", "mountPath": "/etc/info"}
                 ]
             }],
             "volumes": [
@@ -221,7 +231,13 @@ fn config_maps_and_secrets_reach_env_and_volumes() {
                 {"name": "creds", "secret": {"secretName": "db", "defaultMode": 0o400}},
                 {"name": "all", "projected": {"sources": [
                     {"configMap": {"name": "app-config", "items": [{"key": "LEVEL", "path": "cfg/level", "mode": 0o600}]}},
-                    {"secret": {"name": "db"}}]}}
+                    {"secret": {"name": "db"}},
+                    {"downwardAPI": {"items": [{"path": "pod/name", "fieldRef": {"fieldPath": "metadata.name"}}]}}]}},
+                {"name": "info", "downwardAPI": {"defaultMode": 0o440, "items": [
+                    {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
+                    {"path": "annotations", "fieldRef": {"fieldPath": "metadata.annotations"}},
+                    {"path": "app", "fieldRef": {"fieldPath": "metadata.labels['app']"}},
+                    {"path": "mem", "resourceFieldRef": {"containerName": "app", "resource": "limits.memory", "divisor": "1Mi"}}]}}
             ]
         }
     }))
@@ -309,6 +325,38 @@ fn config_maps_and_secrets_reach_env_and_volumes() {
     // A subPath mount keeps the file it was made from, as in Kubernetes.
     let (ok, out) = exec(&name, "app", &["cat", "/etc/pinned.conf"]);
     assert!(ok && out == "v1", "{out}");
+    // The downward API: the kubelet's files, and a label change reaching
+    // the running container.
+    let (ok, out) = exec(
+        &name,
+        "app",
+        &[
+            "cat",
+            "/etc/info/labels",
+            "/etc/info/app",
+            "/etc/info/mem",
+            "/etc/all/pod/name",
+        ],
+    );
+    assert!(ok && out == "app=\"demo\"demo128app", "{out}");
+    let (ok, out) = exec(&name, "app", &["cat", "/etc/info/annotations"]);
+    assert!(ok && out.contains(r#"note="say \"hi\"""#), "{out}");
+    let (ok, out) = exec(&name, "app", &["ls", "-lL", "/etc/info/labels"]);
+    assert!(ok && out.starts_with("-r--r-----"), "{out}");
+    let t0 = Instant::now();
+    let mut p = block_on(c.get::<Pod>("default", "app")).unwrap();
+    p.metadata.labels.insert("tier".into(), "front".into());
+    p.metadata.resource_version.clear();
+    block_on(c.update(&p)).expect("relabel the app pod");
+    wait_for(
+        "the new label in the running container",
+        Duration::from_secs(30),
+        || {
+            let (ok, out) = exec(&name, "app", &["cat", "/etc/info/labels"]);
+            (ok && out == "app=\"demo\"\ntier=\"front\"").then_some(())
+        },
+    );
+    eprintln!("downwardAPI labels updated in {:?}", t0.elapsed());
     // The container kept running (no restart), its env as it started.
     let p = block_on(c.get::<Pod>("default", "app")).unwrap();
     assert_eq!(p.status.container_statuses[0].restart_count, 0);
@@ -400,6 +448,64 @@ fn config_maps_and_secrets_reach_env_and_volumes() {
     );
     let p = block_on(c.get::<Pod>("default", "nocreds")).unwrap();
     assert!(!p.is_ready(), "pulled without credentials");
+
+    // The node's credentials file, read at each pull: wrong credentials give
+    // the pod a pull error saying so; the right ones pull without a Secret.
+    let node_file = |user: &str, password: &str| {
+        let auth = std::process::Command::new("base64")
+            .arg("-w0")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .and_then(|mut ch| {
+                use std::io::Write;
+                ch.stdin
+                    .take()
+                    .unwrap()
+                    .write_all(format!("{user}:{password}").as_bytes())?;
+                ch.wait_with_output()
+            })
+            .expect("base64");
+        let auth = String::from_utf8(auth.stdout).unwrap();
+        std::fs::write(
+            &node_creds,
+            json!({"auths": {format!("http://{auth_host}"): {"auth": auth}}}).to_string(),
+        )
+        .unwrap();
+    };
+    node_file(PULL_USER, "wrong-password");
+    block_on(c.create(&pod_with("nodewrong", json!([])))).expect("nodewrong pod");
+    let refused = wait_for(
+        "the pod failing to pull with the node's wrong credentials",
+        Duration::from_secs(60),
+        || {
+            let p = block_on(c.get::<Pod>("default", "nodewrong")).ok()?;
+            let w = p.status.container_statuses.first()?.state.waiting.clone()?;
+            matches!(w.reason.as_str(), "ErrImagePull" | "ImagePullBackOff").then_some(w)
+        },
+    );
+    assert!(
+        refused.message.contains("authorized") || refused.message.contains("401"),
+        "{}: {}",
+        refused.reason,
+        refused.message
+    );
+    eprintln!(
+        "node credentials wrong: {}: {}",
+        refused.reason, refused.message
+    );
+    block_on(c.delete::<Pod>("default", "nodewrong")).unwrap();
+    node_file(PULL_USER, PULL_PASSWORD);
+    block_on(c.create(&pod_with("nodecreds", json!([])))).expect("nodecreds pod");
+    wait_for(
+        "the pod pulled with the node's credentials Ready",
+        Duration::from_secs(120),
+        || {
+            block_on(c.get::<Pod>("default", "nodecreds"))
+                .ok()
+                .filter(Pod::is_ready)
+        },
+    );
 
     // No log holds the Secret's value.
     for entry in std::fs::read_dir(&lab.state.dir).unwrap() {

@@ -57,6 +57,7 @@ on_both_stores!(
     watch_streams_changes_and_resumes_after_restart,
     watch_from_compacted_history_says_relist,
     status_is_a_separate_subresource,
+    secrets_are_sealed_at_rest_and_read_back_after_restart,
 );
 
 fn pod(name: &str, app: &str) -> Pod {
@@ -519,4 +520,70 @@ async fn tls_with_the_cluster_ca_is_the_default_and_plain_http_is_explicit() {
     assert!(config["server"].as_str().unwrap().starts_with("http://"));
     assert!(config.get("caFile").is_none());
     plain.client().create(&pod("a", "web")).await.unwrap();
+}
+
+/// A Secret's value is nowhere in the store in the clear (nor base64 of
+/// it): not in the redb file, not in etcd's value for its key; keel-control
+/// restarted on the same data (and key file) reads it back.
+async fn secrets_are_sealed_at_rest_and_read_back_after_restart(store: &[String]) {
+    use base64::Engine;
+    use std::os::unix::fs::PermissionsExt;
+    let mut control = ControlProcess::start(&args(store, &[]));
+    let c = control.client();
+    let value = format!("pl41n-{}", std::process::id());
+    let b64 = base64::engine::general_purpose::STANDARD.encode(&value);
+    let secret: keel_api::Secret = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "db", "namespace": "default"},
+        "stringData": {"password": value}
+    }))
+    .unwrap();
+    c.create(&secret).await.unwrap();
+    let key = control.data_dir().join("encryption.key");
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let contains =
+        |hay: &[u8], needle: &str| hay.windows(needle.len()).any(|w| w == needle.as_bytes());
+    if store.is_empty() {
+        control.stop();
+        let raw = std::fs::read(control.data_dir().join("state.redb")).unwrap();
+        assert!(
+            contains(&raw, "k8s:enc:xchacha20poly1305:v1:"),
+            "no sealed value in the file"
+        );
+        assert!(
+            !contains(&raw, &value),
+            "the redb file holds the Secret in the clear"
+        );
+        assert!(
+            !contains(&raw, &b64),
+            "the redb file holds the Secret's base64"
+        );
+        control.start_again();
+    } else {
+        let cfg = keel_control::store::etcd::EtcdConfig::new(vec![store[3].clone()]);
+        let etcd = keel_control::store::etcd::connect(&cfg).await.unwrap();
+        let resp = etcd
+            .kv_client()
+            .get("/keel/registry/secrets/default/db", None)
+            .await
+            .unwrap();
+        let raw = resp
+            .kvs()
+            .first()
+            .expect("the Secret's key in etcd")
+            .value();
+        assert!(
+            raw.starts_with(b"k8s:enc:xchacha20poly1305:v1:"),
+            "{}",
+            String::from_utf8_lossy(raw)
+        );
+        assert!(!contains(raw, &value), "etcd holds the Secret in the clear");
+        assert!(!contains(raw, &b64), "etcd holds the Secret's base64");
+        control.restart();
+    }
+    let c = control.client();
+    let back: keel_api::Secret = c.get("default", "db").await.unwrap();
+    assert_eq!(back.data.get("password"), Some(&b64));
 }

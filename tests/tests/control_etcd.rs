@@ -361,6 +361,7 @@ fn controllers_fail_over_to_another_replica() {
     let etcd = EtcdCluster::single();
     let endpoints = etcd.endpoints();
     etcd.block_on(|| async {
+        let key = etcd.encryption_key_file();
         let flags = [
             "--store",
             "etcd",
@@ -368,6 +369,8 @@ fn controllers_fail_over_to_another_replica() {
             endpoints.as_str(),
             "--leader-lease-ttl",
             "3s",
+            "--encryption-key-file",
+            key.as_str(),
         ];
         let mut replicas = [ControlProcess::start(&flags), ControlProcess::start(&flags)];
         let leading = |r: &ControlProcess| r.log().contains("leading the controllers");
@@ -418,7 +421,15 @@ fn clients_fail_over_and_watches_resume_on_another_replica() {
     let etcd = EtcdCluster::single();
     let endpoints = etcd.endpoints();
     etcd.block_on(|| async {
-        let flags = ["--store", "etcd", "--etcd-endpoints", endpoints.as_str()];
+        let key = etcd.encryption_key_file();
+        let flags = [
+            "--store",
+            "etcd",
+            "--etcd-endpoints",
+            endpoints.as_str(),
+            "--encryption-key-file",
+            key.as_str(),
+        ];
         let mut first = ControlProcess::start(&flags);
         let second = ControlProcess::start(&flags);
         assert_eq!(first.token(), second.token(), "one token for every replica");
@@ -547,6 +558,7 @@ fn controller_failover_over_20_kills() {
     let etcd = EtcdCluster::single();
     let endpoints = etcd.endpoints();
     etcd.block_on(|| async {
+        let key = etcd.encryption_key_file();
         let flags = [
             "--store",
             "etcd",
@@ -554,6 +566,8 @@ fn controller_failover_over_20_kills() {
             endpoints.as_str(),
             "--leader-lease-ttl",
             "2s",
+            "--encryption-key-file",
+            key.as_str(),
         ];
         let mut replicas: Vec<ControlProcess> =
             (0..3).map(|_| ControlProcess::start(&flags)).collect();
@@ -664,4 +678,52 @@ fn a_leader_cut_off_from_etcd_steps_down_before_its_lease_expires() {
     eprintln!("stepped down {after:?} after losing etcd (lease TTL {ttl:?})");
     assert!(after < ttl, "{after:?}: the lease may have expired first");
     rt.shutdown_timeout(Duration::from_secs(2));
+}
+
+/// Replicas on one etcd must hold the same key: a replica whose key file
+/// cannot open what the others seal refuses to start (naming the flag), as
+/// does one without a key once Secrets are sealed; nothing is overwritten,
+/// and a replica with the right key reads the Secret.
+#[test]
+fn a_replica_with_another_key_refuses_to_start() {
+    use keel_control::store::envelope::KeyRing;
+    let etcd = EtcdCluster::single();
+    let endpoints = etcd.endpoints();
+    let shared = std::path::PathBuf::from(etcd.encryption_key_file());
+    etcd.block_on(|| async {
+        let other = tempfile::tempdir().unwrap();
+        let config = |ring: KeyRing| StoreConfig {
+            encryption: Some(std::sync::Arc::new(ring)),
+            ..StoreConfig::default()
+        };
+        let cfg = || EtcdConfig::new(vec![endpoints.clone()]);
+        let a = Store::open_etcd(
+            cfg(),
+            config(KeyRing::load_or_create(&shared, false).unwrap()),
+        )
+        .await
+        .unwrap();
+        let secret: keel_api::Secret = serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "db", "namespace": "default"},
+            "stringData": {"password": "v"}
+        }))
+        .unwrap();
+        a.create(secret).await.unwrap();
+        let wrong = KeyRing::load_or_create(&other.path().join("k"), true).unwrap();
+        let Err(e) = Store::open_etcd(cfg(), config(wrong)).await else {
+            panic!("a replica with another key started");
+        };
+        assert!(e.to_string().contains("--encryption-key-file"), "{e}");
+        let Err(e) = Store::open_etcd(cfg(), StoreConfig::default()).await else {
+            panic!("a replica without a key started");
+        };
+        assert!(e.to_string().contains("Secret default/db"), "{e}");
+        let b = Store::open_etcd(
+            cfg(),
+            config(KeyRing::load_or_create(&shared, false).unwrap()),
+        )
+        .await
+        .unwrap();
+        assert!(b.snapshot().get(Kind::Secret, "default/db").is_some());
+    });
 }

@@ -81,7 +81,15 @@ fn replicas_on_etcd_share_the_ca_tokens_and_revocations() {
     let etcd = keel_tests::etcd::EtcdCluster::single();
     let endpoints = etcd.endpoints();
     etcd.block_on(|| async {
-        let flags = ["--store", "etcd", "--etcd-endpoints", endpoints.as_str()];
+        let key = etcd.encryption_key_file();
+        let flags = [
+            "--store",
+            "etcd",
+            "--etcd-endpoints",
+            endpoints.as_str(),
+            "--encryption-key-file",
+            key.as_str(),
+        ];
         let a = ControlProcess::start(&flags);
         let b = ControlProcess::start(&flags);
         assert_eq!(

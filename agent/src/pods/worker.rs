@@ -276,6 +276,9 @@ impl<R: PodRuntime + Clone> PodWorker<R> {
     /// Takes a new version of the pod; whether it needs a pass.
     fn take(&mut self, p: Arc<Pod>) -> bool {
         let spec_changed = p.spec != self.pod.spec;
+        // downwardAPI volumes show the labels and annotations.
+        let meta_changed = p.metadata.labels != self.pod.metadata.labels
+            || p.metadata.annotations != self.pod.metadata.annotations;
         // Someone else wrote the status (the node controller marking the
         // pod not ready while the node was unreachable): write ours again.
         let status_changed = self
@@ -286,7 +289,7 @@ impl<R: PodRuntime + Clone> PodWorker<R> {
             self.posted = Some(p.status.clone());
         }
         self.pod = p;
-        spec_changed || status_changed
+        spec_changed || status_changed || meta_changed
     }
 
     /// Waits for the next reason to act.

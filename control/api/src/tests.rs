@@ -578,6 +578,48 @@ fn env_sources_and_config_volumes_are_validated() {
             ),
             vec!["spec.volumes[0].projected.sources[0]"],
         ),
+        // downwardAPI: the volume field paths, resources with their
+        // container, relative paths, modes.
+        (
+            pod(
+                c(serde_json::json!({})),
+                serde_json::json!([
+            {"name": "a", "downwardAPI": {"defaultMode": 0o600, "items": [
+                {"path": "labels", "fieldRef": {"fieldPath": "metadata.labels"}},
+                {"path": "t", "fieldRef": {"fieldPath": "metadata.labels['tier']"}},
+                {"path": "uid", "fieldRef": {"fieldPath": "metadata.uid"}, "mode": 0o400},
+                {"path": "d/cpu", "resourceFieldRef": {"containerName": "c", "resource": "limits.cpu", "divisor": "1m"}}]}},
+            {"name": "b", "projected": {"sources": [{"downwardAPI": {"items": [
+                {"path": "n", "fieldRef": {"fieldPath": "metadata.name"}}]}}]}}]),
+            ),
+            vec![],
+        ),
+        (
+            pod(
+                c(serde_json::json!({})),
+                serde_json::json!([
+            {"name": "a", "downwardAPI": {"defaultMode": 4096, "items": [
+                {"path": "ip", "fieldRef": {"fieldPath": "status.podIP"}},
+                {"path": "../x", "fieldRef": {"fieldPath": "metadata.name"}},
+                {"path": "m", "resourceFieldRef": {"resource": "limits.memory"}},
+                {"path": "g", "resourceFieldRef": {"containerName": "c", "resource": "limits.gpu"}},
+                {"path": "both", "fieldRef": {"fieldPath": "metadata.name"}, "resourceFieldRef": {"containerName": "c", "resource": "limits.cpu"}},
+                {"path": "n", "fieldRef": {"fieldPath": "metadata.name"}, "mode": 512}]}},
+            {"name": "b", "projected": {"sources": [{"downwardAPI": {"items": [
+                {"path": "/abs", "fieldRef": {"fieldPath": "spec.nodeName"}}]}}]}}]),
+            ),
+            vec![
+                "spec.volumes[0].downwardAPI.items[0].fieldRef.fieldPath",
+                "spec.volumes[0].downwardAPI.items[1].path",
+                "spec.volumes[0].downwardAPI.items[2].resourceFieldRef.containerName",
+                "spec.volumes[0].downwardAPI.items[3].resourceFieldRef.resource",
+                "spec.volumes[0].downwardAPI.items[4]",
+                "spec.volumes[0].downwardAPI.items[5].mode",
+                "spec.volumes[0].downwardAPI.defaultMode",
+                "spec.volumes[1].projected.sources[0].downwardAPI.items[0].path",
+                "spec.volumes[1].projected.sources[0].downwardAPI.items[0].fieldRef.fieldPath",
+            ],
+        ),
     ];
     for (i, (p, want)) in cases.into_iter().enumerate() {
         assert_eq!(fields(p.validate()), want, "case {i}");

@@ -28,6 +28,9 @@ pub struct ServerConfig {
     pub insecure_http: bool,
     /// `--node-cert-lifetime`: how long a node's client certificate is valid.
     pub node_cert_lifetime: Duration,
+    /// `--encryption-key-file`: the keys that seal Secrets at rest; None:
+    /// `<data-dir>/encryption.key`, generated on first start.
+    pub encryption_key_file: Option<PathBuf>,
 }
 
 /// `--store redb|etcd`.
@@ -62,6 +65,15 @@ impl ServerConfig {
 
     pub fn bootstrap_path(&self) -> PathBuf {
         self.data_dir.join("bootstrap.json")
+    }
+
+    /// The key file sealing Secrets, and whether keel-control may create it
+    /// (only its own, in the data dir: a named file is shared and must exist).
+    pub fn encryption_key_path(&self) -> (PathBuf, bool) {
+        match &self.encryption_key_file {
+            Some(p) => (p.clone(), false),
+            None => (self.data_dir.join("encryption.key"), true),
+        }
     }
 
     pub fn db_path(&self) -> PathBuf {

@@ -121,6 +121,12 @@ struct Args {
     /// an etcd lease of this TTL: another replica takes over within it.
     #[arg(long, default_value = "15s", value_parser = humantime::parse_duration)]
     leader_lease_ttl: Duration,
+    /// The keys that seal Secrets at rest (`NAME BASE64-KEY` lines, the
+    /// first seals); default: `<data-dir>/encryption.key`, generated (0600)
+    /// on first start. etcd replicas must share one file; a named file must
+    /// exist.
+    #[arg(long, value_name = "FILE")]
+    encryption_key_file: Option<PathBuf>,
     /// How often etcd's history is compacted (0s: never).
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     etcd_compaction_interval: Duration,
@@ -227,6 +233,7 @@ async fn main() -> anyhow::Result<()> {
     let config = ServerConfig {
         insecure_http: args.insecure_http,
         node_cert_lifetime: args.node_cert_lifetime,
+        encryption_key_file: args.encryption_key_file,
         store,
         leader_lease_ttl: args.leader_lease_ttl,
         listen: args.listen,

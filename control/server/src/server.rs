@@ -93,9 +93,13 @@ pub async fn run(
     crate::store::redb::private_dir(&config.data_dir)
         .with_context(|| format!("creating {} (0700)", config.data_dir.display()))?;
     let mut token = auth::load_or_create_token(&config.token_path())?;
+    let (key_path, create_key) = config.encryption_key_path();
+    let ring = crate::store::envelope::KeyRing::load_or_create(&key_path, create_key)?;
+    tracing::info!(path = %key_path.display(), keys = ?ring.names(), "Secrets are sealed at rest");
     let store_config = StoreConfig {
         ranges: config.ranges.clone(),
         history: config.watch_history,
+        encryption: Some(Arc::new(ring)),
     };
     let store = match &config.store {
         StoreBackend::Redb => {

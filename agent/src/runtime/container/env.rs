@@ -76,6 +76,17 @@ pub struct NodeFacts {
     pub memory: u64,
 }
 
+impl NodeFacts {
+    /// This machine's CPUs and memory (no host IP: the pod's own is used).
+    pub fn this_node() -> Self {
+        Self {
+            host_ip: String::new(),
+            cpu_milli: std::thread::available_parallelism().map_or(1, |n| n.get() as u64) * 1000,
+            memory: super::resolve::total_memory(),
+        }
+    }
+}
+
 /// The resolved environment, in the kubelet's order, and the warnings
 /// (skipped envFrom keys) to report.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -302,7 +313,7 @@ pub fn field_value(pod: &Pod, path: &str, node: &NodeFacts) -> Result<String, St
 /// A container's resource (`resourceFieldRef`): the limit, or the node's
 /// allocatable when none is set, or the request; divided by `divisor`
 /// (1 by default) and rounded up, as the kubelet does.
-fn resource_value(
+pub fn resource_value(
     pod: &Pod,
     c: &Container,
     r: &ResourceFieldSelector,

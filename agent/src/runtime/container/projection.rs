@@ -8,12 +8,15 @@
 
 use std::collections::BTreeMap;
 
-use keel_api::pod::{KeyToPath, Volume};
+use keel_api::{
+    Pod,
+    pod::{DownwardApiVolumeFile, KeyToPath, Volume},
+};
 
 use super::{
     ConfigError,
     atomic_writer::{FileProjection, Payload, validate_path},
-    env::{Fetched, Sources},
+    env::{self, Fetched, NodeFacts, Sources},
 };
 
 /// The default file mode of these volumes (Kubernetes'
@@ -22,7 +25,19 @@ pub const DEFAULT_MODE: u32 = 0o644;
 
 /// Whether the volume is one this module writes.
 pub fn is_projected(v: &Volume) -> bool {
-    v.config_map.is_some() || v.secret.is_some() || v.projected.is_some()
+    v.config_map.is_some()
+        || v.secret.is_some()
+        || v.projected.is_some()
+        || v.downward_api.is_some()
+}
+
+/// Whether the volume shows the pod's own fields (rewritten when the pod's
+/// labels or annotations change).
+fn shows_the_pod(v: &Volume) -> bool {
+    v.downward_api.is_some()
+        || v.projected
+            .as_ref()
+            .is_some_and(|p| p.sources.iter().any(|s| s.downward_api.is_some()))
 }
 
 /// Whether the volume holds Secret data (kept on tmpfs).
@@ -35,9 +50,11 @@ pub fn holds_secrets(v: &Volume) -> bool {
 
 /// What the pod's configMap, secret and projected volumes were made from:
 /// each referenced object's resourceVersion (or that it is missing or not
-/// fetched yet), in the volumes' order. Equal fingerprints: the files need
-/// no rewrite, so a sync that changes nothing reads no file.
-pub fn fingerprint(volumes: &[Volume], namespace: &str, sources: &dyn Sources) -> String {
+/// fetched yet), in the volumes' order, and the pod's labels and
+/// annotations when a downwardAPI volume shows them. Equal fingerprints: the
+/// files need no rewrite, so a sync that changes nothing reads no file.
+pub fn fingerprint(pod: &Pod, sources: &dyn Sources) -> String {
+    let (volumes, namespace) = (&pod.spec.volumes, pod.metadata.namespace.as_str());
     fn state<T: keel_api::Resource>(f: Fetched<std::sync::Arc<T>>) -> String {
         match f {
             Fetched::Found(o) => o.meta().resource_version.clone(),
@@ -46,6 +63,12 @@ pub fn fingerprint(volumes: &[Volume], namespace: &str, sources: &dyn Sources) -
         }
     }
     let mut out = String::new();
+    if volumes.iter().any(shows_the_pod) {
+        out.push_str(&format!(
+            "meta={:?}{:?};",
+            pod.metadata.labels, pod.metadata.annotations
+        ));
+    }
     for v in volumes.iter().filter(|v| is_projected(v)) {
         let mut cms: Vec<&str> = Vec::new();
         let mut secrets: Vec<&str> = Vec::new();
@@ -79,15 +102,27 @@ pub fn fingerprint(volumes: &[Volume], namespace: &str, sources: &dyn Sources) -
     out
 }
 
-/// The files of volume `v` (at `field`, e.g. `spec.volumes[1]`) of a pod in
-/// `namespace`.
+/// The files of volume `v` (at `field`, e.g. `spec.volumes[1]`) of `pod`.
 pub fn payload(
     v: &Volume,
     field: &str,
-    namespace: &str,
+    pod: &Pod,
+    node: &NodeFacts,
     sources: &dyn Sources,
 ) -> Result<Payload, ConfigError> {
+    let namespace = pod.metadata.namespace.as_str();
     let mut out = Payload::new();
+    if let Some(d) = &v.downward_api {
+        let mode = mode_of(d.default_mode);
+        downward(
+            &mut out,
+            pod,
+            node,
+            &d.items,
+            mode,
+            &format!("{field}.downwardAPI"),
+        )?;
+    }
     if let Some(c) = &v.config_map {
         let mode = mode_of(c.default_mode);
         let data = config_map(
@@ -154,6 +189,16 @@ pub fn payload(
                 let data = secret(sources, namespace, &s.name, &at, s.optional)?;
                 add(
                     &mut out, data, &s.items, mode, &at, "Secret", namespace, &s.name, s.optional,
+                )?;
+            }
+            if let Some(d) = &src.downward_api {
+                downward(
+                    &mut out,
+                    pod,
+                    node,
+                    &d.items,
+                    mode,
+                    &format!("{at}.downwardAPI"),
                 )?;
             }
         }
@@ -253,6 +298,105 @@ fn add(
         }
     }
     Ok(())
+}
+
+/// The files of downwardAPI items, as the kubelet writes them: a field's
+/// value as it is; `metadata.labels`/`metadata.annotations` as sorted
+/// `key="value"` lines ([`format_map`]); a resource divided by its divisor.
+fn downward(
+    out: &mut Payload,
+    pod: &Pod,
+    node: &NodeFacts,
+    items: &[DownwardApiVolumeFile],
+    mode: u32,
+    at: &str,
+) -> Result<(), ConfigError> {
+    for (i, it) in items.iter().enumerate() {
+        let at = format!("{at}.items[{i}]");
+        validate_path(&it.path).map_err(|m| ConfigError::new(format!("{at}.path"), m))?;
+        let value = match (&it.field_ref, &it.resource_field_ref) {
+            (Some(f), _) => match f.field_path.as_str() {
+                "metadata.labels" => format_map(&pod.metadata.labels),
+                "metadata.annotations" => format_map(&pod.metadata.annotations),
+                p => env::field_value(pod, p, node)
+                    .map_err(|m| ConfigError::new(format!("{at}.fieldRef.fieldPath"), m))?,
+            },
+            (None, Some(r)) => {
+                let c = pod
+                    .spec
+                    .containers
+                    .iter()
+                    .chain(&pod.spec.init_containers)
+                    .find(|c| c.name == r.container_name)
+                    .ok_or_else(|| {
+                        ConfigError::new(
+                            format!("{at}.resourceFieldRef.containerName"),
+                            format!("no container named {:?}", r.container_name),
+                        )
+                    })?;
+                env::resource_value(pod, c, r, node)
+                    .map_err(|m| ConfigError::new(format!("{at}.resourceFieldRef"), m))?
+            }
+            (None, None) => {
+                return Err(ConfigError::new(
+                    at,
+                    "must specify exactly one of fieldRef or resourceFieldRef",
+                ));
+            }
+        };
+        out.insert(
+            it.path.clone(),
+            FileProjection {
+                data: value.into_bytes(),
+                mode: it.mode.map_or(mode, |m| (m as u32) & 0o777),
+            },
+        );
+    }
+    Ok(())
+}
+
+/// Kubernetes' `fieldpath.FormatMap`: one `key="value"` line per entry,
+/// sorted by key, the value quoted as Go's `%q`, no newline after the last.
+pub fn format_map(m: &BTreeMap<String, String>) -> String {
+    m.iter()
+        .map(|(k, v)| format!("{k}={}", go_quote(v)))
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Go's `strconv.Quote`: `"`, `\` and the control characters escaped
+/// (`\a \b \f \n \r \t \v`, else `\xNN` below 0x80 or `\uNNNN`),
+/// printable characters kept as they are.
+pub fn go_quote(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\u{07}' => out.push_str("\\a"),
+            '\u{08}' => out.push_str("\\b"),
+            '\u{0c}' => out.push_str("\\f"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{0b}' => out.push_str("\\v"),
+            c if (c as u32) < 0x20 || c == '\u{7f}' => {
+                out.push_str(&format!("\\x{:02x}", c as u32))
+            }
+            c if c.is_control() => {
+                let n = c as u32;
+                if n > 0xffff {
+                    out.push_str(&format!("\\U{n:08x}"))
+                } else {
+                    out.push_str(&format!("\\u{n:04x}"))
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 #[cfg(test)]

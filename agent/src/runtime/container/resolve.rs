@@ -463,7 +463,8 @@ pub fn resolve(
         &pod.spec.volumes,
         pod_dir,
         &node.host_path_roots,
-        &pod.metadata.namespace,
+        pod,
+        &facts,
         sources,
     )?;
 

@@ -16,9 +16,16 @@ use std::{
 
 use nix::fcntl::OFlag;
 
-use keel_api::pod::{Container, Volume};
+use keel_api::{
+    Pod,
+    pod::{Container, Volume},
+};
 
-use super::{BindMount, ConfigError, atomic_writer, env::Sources, projection};
+use super::{
+    BindMount, ConfigError, atomic_writer,
+    env::{NodeFacts, Sources},
+    projection,
+};
 use crate::runtime::inroot::{self, Scope};
 
 /// Where a pod's volumes live on the node.
@@ -40,11 +47,12 @@ pub fn validate(volumes: &[Volume], host_path_roots: &[PathBuf]) -> Result<(), C
             + usize::from(v.host_path.is_some())
             + usize::from(v.config_map.is_some())
             + usize::from(v.secret.is_some())
-            + usize::from(v.projected.is_some());
+            + usize::from(v.projected.is_some())
+            + usize::from(v.downward_api.is_some());
         if kinds != 1 {
             return Err(ConfigError::new(
                 field,
-                "exactly one of emptyDir, hostPath, configMap, secret and projected must be set",
+                "exactly one of emptyDir, hostPath, configMap, secret, projected and downwardAPI must be set",
             ));
         }
         if let Some(h) = &v.host_path {
@@ -88,13 +96,18 @@ pub fn validate(volumes: &[Volume], host_path_roots: &[PathBuf]) -> Result<(), C
 /// The bind mounts of one container. Creates emptyDirs and
 /// `DirectoryOrCreate`/`FileOrCreate` hostPaths; resolves symlinks so a
 /// subPath or hostPath cannot lead out through a link.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "the container, the pod it belongs to, and the node's paths and facts"
+)]
 pub fn mounts(
     field: &str,
     c: &Container,
     volumes: &[Volume],
     pod_dir: &Path,
     host_path_roots: &[PathBuf],
-    namespace: &str,
+    pod: &Pod,
+    node: &NodeFacts,
     sources: &dyn Sources,
 ) -> Result<Vec<BindMount>, ConfigError> {
     let mut out = Vec::new();
@@ -118,7 +131,8 @@ pub fn mounts(
                 v,
                 &format!("spec.volumes[{i}]"),
                 pod_dir,
-                namespace,
+                pod,
+                node,
                 sources,
             )?;
             volume_dir(pod_dir, &v.name)
@@ -255,10 +269,11 @@ pub fn write_projected(
     v: &Volume,
     field: &str,
     pod_dir: &Path,
-    namespace: &str,
+    pod: &Pod,
+    node: &NodeFacts,
     sources: &dyn Sources,
 ) -> Result<bool, ConfigError> {
-    let payload = projection::payload(v, field, namespace, sources)?;
+    let payload = projection::payload(v, field, pod, node, sources)?;
     let d = volume_dir(pod_dir, &v.name);
     fs::create_dir_all(&d)
         .map_err(|e| ConfigError::new(field, format!("creating the volume: {e}")))?;
@@ -282,11 +297,12 @@ pub fn write_projected(
 /// the file they were made from. Returns the volumes that could not be
 /// written (an object gone, …): their files stay as they were.
 pub fn refresh_projected(
-    volumes: &[Volume],
+    pod: &Pod,
     pod_dir: &Path,
-    namespace: &str,
+    node: &NodeFacts,
     sources: &dyn Sources,
 ) -> Vec<ConfigError> {
+    let volumes = &pod.spec.volumes;
     let mut errs = Vec::new();
     for (i, v) in volumes.iter().enumerate() {
         if !projection::is_projected(v) {
@@ -300,7 +316,8 @@ pub fn refresh_projected(
             v,
             &format!("spec.volumes[{i}]"),
             pod_dir,
-            namespace,
+            pod,
+            node,
             sources,
         ) {
             Ok(true) => {

@@ -47,6 +47,22 @@ pub fn registry_key(key: &str) -> String {
     }
 }
 
+/// The node's credentials file (docker's `config.json`: `auths` with `auth`
+/// or `username`/`password`, like the kubelet's `/var/lib/kubelet/config.json`),
+/// by registry; a file that does not exist gives none. Read at each pull, so
+/// a change applies to the next one without a restart.
+pub fn from_node_file(path: &std::path::Path) -> Result<BTreeMap<String, RegistryAuth>, String> {
+    let raw = match std::fs::read(path) {
+        Ok(r) => r,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(BTreeMap::new()),
+        Err(e) => return Err(format!("--registry-credentials {}: {e}", path.display())),
+    };
+    let what = format!("--registry-credentials {}", path.display());
+    let cfg = serde_json::from_slice::<DockerConfig>(&raw)
+        .map_err(|e| format!("{what}: not a docker config.json: {e}"))?;
+    entries_to_auth(&what, cfg.auths)
+}
+
 /// The credentials a pull Secret gives, by registry.
 pub fn from_secret(s: &Secret) -> Result<BTreeMap<String, RegistryAuth>, String> {
     let name = format!("{}/{}", s.metadata.namespace, s.metadata.name);
@@ -74,6 +90,16 @@ pub fn from_secret(s: &Secret) -> Result<BTreeMap<String, RegistryAuth>, String>
             ));
         }
     };
+    entries_to_auth(&format!("secret {name}"), entries)
+}
+
+/// Docker config entries as credentials by `host[:port]`; `what` names the
+/// source in errors (never a value).
+fn entries_to_auth(
+    what: &str,
+    entries: BTreeMap<String, Entry>,
+) -> Result<BTreeMap<String, RegistryAuth>, String> {
+    let name = what;
     let mut out = BTreeMap::new();
     for (key, e) in entries {
         let auth = if !e.registrytoken.is_empty() {
@@ -81,12 +107,12 @@ pub fn from_secret(s: &Secret) -> Result<BTreeMap<String, RegistryAuth>, String>
         } else if !e.auth.is_empty() {
             let decoded = base64::engine::general_purpose::STANDARD
                 .decode(e.auth.trim())
-                .map_err(|_| format!("secret {name}: the auth of {key:?} is not base64"))?;
+                .map_err(|_| format!("{name}: the auth of {key:?} is not base64"))?;
             let text = String::from_utf8(decoded)
-                .map_err(|_| format!("secret {name}: the auth of {key:?} is not UTF-8"))?;
-            let (u, p) = text.split_once(':').ok_or_else(|| {
-                format!("secret {name}: the auth of {key:?} is not user:password")
-            })?;
+                .map_err(|_| format!("{name}: the auth of {key:?} is not UTF-8"))?;
+            let (u, p) = text
+                .split_once(':')
+                .ok_or_else(|| format!("{name}: the auth of {key:?} is not user:password"))?;
             RegistryAuth::Basic {
                 username: u.to_string(),
                 password: p.to_string(),

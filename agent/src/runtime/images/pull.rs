@@ -57,6 +57,10 @@ pub struct PullOptions {
     /// images named after the registry are fetched from the mirror and
     /// keep their name (containerd's `hosts.toml` mirrors).
     pub mirrors: BTreeMap<String, String>,
+    /// `--registry-credentials`: the node's docker `config.json`, read at
+    /// each pull, used for a registry `auth` (the pod's pull Secrets) has
+    /// no entry for.
+    pub credentials_file: Option<std::path::PathBuf>,
 }
 
 impl PullOptions {
@@ -90,12 +94,29 @@ impl PullOptions {
         }
     }
 
+    /// The credentials for the registry actually contacted (`r` is the
+    /// mirror when there is one, as containerd's hosts are): the pod's pull
+    /// Secrets first, then the node's credentials file, else anonymous.
     fn auth_for(&self, r: &Reference) -> oci_client::secrets::RegistryAuth {
-        self.auth
-            .get(r.resolve_registry())
-            .or_else(|| self.auth.get(r.registry()))
-            .map(RegistryAuth::to_oci)
-            .unwrap_or(oci_client::secrets::RegistryAuth::Anonymous)
+        let pick = |m: &BTreeMap<String, RegistryAuth>| {
+            m.get(r.resolve_registry())
+                .or_else(|| m.get(r.registry()))
+                .map(RegistryAuth::to_oci)
+        };
+        if let Some(a) = pick(&self.auth) {
+            return a;
+        }
+        if let Some(path) = &self.credentials_file {
+            match super::credentials::from_node_file(path) {
+                Ok(node) => {
+                    if let Some(a) = pick(&node) {
+                        return a;
+                    }
+                }
+                Err(e) => tracing::warn!("ignoring the node's registry credentials: {e}"),
+            }
+        }
+        oci_client::secrets::RegistryAuth::Anonymous
     }
 }
 

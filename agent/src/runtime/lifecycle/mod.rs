@@ -219,13 +219,12 @@ impl<R: PodRuntime + Clone> PodLifecycle<R> {
         let now = now_ms();
         // configMap/secret volumes follow their objects while containers
         // run; only a change of an object makes the files be looked at.
-        let ns = &self.pod.metadata.namespace;
-        let fp = projection::fingerprint(&self.pod.spec.volumes, ns, &*self.sources);
+        let fp = projection::fingerprint(&self.pod, &*self.sources);
         if fp != self.volumes_from {
             let errs = volumes::refresh_projected(
-                &self.pod.spec.volumes,
+                &self.pod,
                 &self.runtime.pod_dir(&self.pod_ref),
-                ns,
+                &crate::runtime::container::env::NodeFacts::this_node(),
                 &*self.sources,
             );
             for e in &errs {

@@ -654,7 +654,56 @@ pub struct Volume {
     pub secret: Option<SecretVolumeSource>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub projected: Option<ProjectedVolumeSource>,
+    #[serde(
+        default,
+        rename = "downwardAPI",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub downward_api: Option<DownwardApiVolumeSource>,
 }
+
+/// Files holding the pod's own fields (`downwardAPI` volume).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DownwardApiVolumeSource {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<DownwardApiVolumeFile>,
+    /// File mode (0644 when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_mode: Option<i32>,
+}
+
+/// The `downwardAPI` source of a projected volume.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DownwardApiProjection {
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub items: Vec<DownwardApiVolumeFile>,
+}
+
+/// One file of the downward API: a pod field or a container's resource.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct DownwardApiVolumeFile {
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub field_ref: Option<ObjectFieldSelector>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resource_field_ref: Option<ResourceFieldSelector>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mode: Option<i32>,
+}
+
+/// The pod fields a downwardAPI volume file takes (Kubernetes'
+/// `validVolumeDownwardAPIFieldPathExpressions`, plus
+/// `metadata.labels['k']` and `metadata.annotations['k']`).
+pub const VOLUME_FIELD_PATHS: &[&str] = &[
+    "metadata.name",
+    "metadata.namespace",
+    "metadata.labels",
+    "metadata.annotations",
+    "metadata.uid",
+];
 
 impl Volume {
     /// How many volume types the volume names (exactly one is valid).
@@ -664,6 +713,7 @@ impl Volume {
             + usize::from(self.config_map.is_some())
             + usize::from(self.secret.is_some())
             + usize::from(self.projected.is_some())
+            + usize::from(self.downward_api.is_some())
     }
 }
 
@@ -723,6 +773,12 @@ pub struct VolumeProjection {
     pub config_map: Option<ProjectionSource>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<ProjectionSource>,
+    #[serde(
+        default,
+        rename = "downwardAPI",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub downward_api: Option<DownwardApiProjection>,
 }
 
 /// A ConfigMap or Secret projected into a projected volume.
@@ -1082,6 +1138,74 @@ pub(crate) fn set_condition(
     }
 }
 
+/// Checks the files of a downwardAPI volume or projection (Kubernetes'
+/// `validateDownwardAPIVolumeFile`): a relative path without `..`, exactly
+/// one of fieldRef (a volume field path) or resourceFieldRef (with its
+/// containerName), a mode 0-0777.
+fn validate_downward_items(items: &[DownwardApiVolumeFile], at: &str, errs: &mut Errors) {
+    let mut paths = BTreeSet::new();
+    for (i, it) in items.iter().enumerate() {
+        let at = format!("{at}.items[{i}]");
+        errs.check(format!("{at}.path"), validate_item_path(&it.path));
+        if !paths.insert(it.path.as_str()) {
+            errs.add(
+                format!("{at}.path"),
+                format!("duplicate path {:?}", it.path),
+            );
+        }
+        validate_mode(it.mode, format!("{at}.mode"), errs);
+        match (&it.field_ref, &it.resource_field_ref) {
+            (Some(f), None) => {
+                let p = f.field_path.as_str();
+                let subscript = ["metadata.labels['", "metadata.annotations['"]
+                    .iter()
+                    .any(|pre| p.starts_with(pre) && p.ends_with("']") && p.len() > pre.len() + 2);
+                if !VOLUME_FIELD_PATHS.contains(&p) && !subscript {
+                    errs.add(
+                        format!("{at}.fieldRef.fieldPath"),
+                        format!(
+                            "{p:?} is not supported (use {}, metadata.labels['KEY'] or metadata.annotations['KEY'])",
+                            VOLUME_FIELD_PATHS.join(", ")
+                        ),
+                    );
+                }
+                if !matches!(f.api_version.as_str(), "" | "v1") {
+                    errs.add(
+                        format!("{at}.fieldRef.apiVersion"),
+                        format!("{:?} is not supported (use v1)", f.api_version),
+                    );
+                }
+            }
+            (None, Some(r)) => {
+                if r.container_name.is_empty() {
+                    errs.add(
+                        format!("{at}.resourceFieldRef.containerName"),
+                        "required in a volume",
+                    );
+                }
+                if !matches!(
+                    r.resource.as_str(),
+                    "limits.cpu"
+                        | "limits.memory"
+                        | "limits.ephemeral-storage"
+                        | "requests.cpu"
+                        | "requests.memory"
+                        | "requests.ephemeral-storage"
+                ) {
+                    errs.add(
+                        format!("{at}.resourceFieldRef.resource"),
+                        format!("{:?} is not a supported resource", r.resource),
+                    );
+                }
+            }
+            _ => errs.add(
+                &at,
+                "must specify exactly one of fieldRef or resourceFieldRef",
+            ),
+        }
+    }
+}
+
 /// Checks one `env[].valueFrom` (`at` is the variable's path).
 fn validate_env_source(from: &EnvVarSource, value: &str, at: &str, errs: &mut Errors) {
     if !value.is_empty() {
@@ -1344,7 +1468,7 @@ pub fn validate_spec(spec: &PodSpec, at: &str, errs: &mut Errors) {
         match v.type_count() {
             0 => errs.add(
                 &path,
-                "must specify a volume type (emptyDir, hostPath, configMap, secret or projected)",
+                "must specify a volume type (emptyDir, hostPath, configMap, secret, projected or downwardAPI)",
             ),
             1 => {}
             _ => errs.add(&path, "may not specify more than one volume type"),
@@ -1369,6 +1493,14 @@ pub fn validate_spec(spec: &PodSpec, at: &str, errs: &mut Errors) {
             validate_items(&c.items, &format!("{path}.secret"), errs);
             validate_mode(c.default_mode, format!("{path}.secret.defaultMode"), errs);
         }
+        if let Some(d) = &v.downward_api {
+            validate_downward_items(&d.items, &format!("{path}.downwardAPI"), errs);
+            validate_mode(
+                d.default_mode,
+                format!("{path}.downwardAPI.defaultMode"),
+                errs,
+            );
+        }
         if let Some(p) = &v.projected {
             validate_mode(
                 p.default_mode,
@@ -1377,22 +1509,28 @@ pub fn validate_spec(spec: &PodSpec, at: &str, errs: &mut Errors) {
             );
             for (j, src) in p.sources.iter().enumerate() {
                 let at = format!("{path}.projected.sources[{j}]");
-                match (&src.config_map, &src.secret) {
-                    (Some(c), None) => {
+                match (&src.config_map, &src.secret, &src.downward_api) {
+                    (None, None, Some(d)) => {
+                        validate_downward_items(&d.items, &format!("{at}.downwardAPI"), errs);
+                    }
+                    (Some(c), None, None) => {
                         errs.check(
                             format!("{at}.configMap.name"),
                             validate::dns1123_subdomain(&c.name),
                         );
                         validate_items(&c.items, &format!("{at}.configMap"), errs);
                     }
-                    (None, Some(c)) => {
+                    (None, Some(c), None) => {
                         errs.check(
                             format!("{at}.secret.name"),
                             validate::dns1123_subdomain(&c.name),
                         );
                         validate_items(&c.items, &format!("{at}.secret"), errs);
                     }
-                    _ => errs.add(&at, "must specify exactly one of configMap or secret"),
+                    _ => errs.add(
+                        &at,
+                        "must specify exactly one of configMap, secret or downwardAPI",
+                    ),
                 }
             }
         }

@@ -74,6 +74,9 @@ pub struct EtcdConfig {
     /// How often etcd's history is compacted; zero: never.
     pub compact_interval: Duration,
     pub dial_timeout: Duration,
+    /// The store's key ring (from [`StoreConfig::encryption`], set when the
+    /// store opens): Secrets are sealed in etcd.
+    encryption: Option<Arc<super::envelope::KeyRing>>,
 }
 
 impl EtcdConfig {
@@ -84,6 +87,7 @@ impl EtcdConfig {
             tls: None,
             compact_interval: Duration::from_secs(300),
             dial_timeout: Duration::from_secs(5),
+            encryption: None,
         }
     }
 
@@ -199,12 +203,77 @@ pub async fn shared_token(cfg: &EtcdConfig, candidate: &str) -> Result<String, E
     })
 }
 
-fn decode(key: &[u8], value: &[u8], revision: i64) -> Result<Obj, EtcdError> {
-    let any = AnyObject::from_json(value).map_err(|e| EtcdError::Decode {
+fn decode(cfg: &EtcdConfig, key: &[u8], value: &[u8], revision: i64) -> Result<Obj, EtcdError> {
+    let secrets = format!("{}{}/", cfg.registry(), Kind::Secret.plural());
+    let value = match key.strip_prefix(secrets.as_bytes()) {
+        Some(name) => {
+            let name = String::from_utf8_lossy(name);
+            super::envelope::reveal(
+                cfg.encryption.as_deref(),
+                &format!("Secret {name}"),
+                &secret_aad(&name),
+                value,
+            )
+            .map_err(|e| EtcdError::Decode {
+                key: String::from_utf8_lossy(key).into_owned(),
+                message: e.to_string(),
+            })?
+        }
+        None => std::borrow::Cow::Borrowed(value),
+    };
+    let any = AnyObject::from_json(&value).map_err(|e| EtcdError::Decode {
         key: String::from_utf8_lossy(key).into_owned(),
         message: e.to_string(),
     })?;
     Ok(Obj::from_any(any).with_resource_version(&revision.to_string()))
+}
+
+/// What a Secret's sealed value is bound to (`ns/name` → the same identity
+/// as on redb, independent of the etcd prefix).
+fn secret_aad(key: &str) -> String {
+    format!("{}/{key}", Kind::Secret.as_str())
+}
+
+/// Refuses a replica whose key file cannot open what the others seal:
+/// the first replica stores a sealed check value at `<prefix>/encryption-check`,
+/// every later one must open it (a replica with another key would otherwise
+/// fail on the first Secret another replica writes).
+async fn same_key_as_the_others(
+    kv: &mut KvClient,
+    cfg: &EtcdConfig,
+    ring: &super::envelope::KeyRing,
+) -> Result<(), StoreError> {
+    const AAD: &str = "encryption-check";
+    let key = format!("{}/{AAD}", cfg.prefix);
+    let resp = kv
+        .txn(
+            etcd_client::Txn::new()
+                .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+                .and_then([TxnOp::put(key.clone(), ring.seal(AAD, b"keel"), None)])
+                .or_else([TxnOp::get(key.clone(), None)]),
+        )
+        .await
+        .map_err(EtcdError::from)?;
+    if resp.succeeded() {
+        return Ok(());
+    }
+    for r in resp.op_responses() {
+        if let etcd_client::TxnOpResponse::Get(g) = r
+            && let Some(kv) = g.kvs().first()
+        {
+            return match ring.open(&key, AAD, kv.value()) {
+                Ok(v) if &*v == b"keel" => Ok(()),
+                Ok(_) => Err(StoreError::Backend(format!(
+                    "etcd key {key}: unexpected value"
+                ))),
+                Err(e) => Err(StoreError::Backend(format!(
+                    "{e}: the other replicas on this etcd seal Secrets with another key; \
+                     give every replica the same --encryption-key-file"
+                ))),
+            };
+        }
+    }
+    Ok(())
 }
 
 /// Reads every object: the state at etcd's current revision.
@@ -218,7 +287,7 @@ async fn load(kv: &mut KvClient, cfg: &EtcdConfig) -> Result<State, EtcdError> {
         ..State::default()
     };
     for kv in resp.kvs() {
-        state.put(decode(kv.key(), kv.value(), kv.mod_revision())?);
+        state.put(decode(cfg, kv.key(), kv.value(), kv.mod_revision())?);
     }
     Ok(state)
 }
@@ -319,7 +388,7 @@ fn interpret(resp: &WatchResponse, cfg: &EtcdConfig) -> Result<Applied, EtcdErro
         }
         let ev = match e.event_type() {
             EtcdEventType::Put => {
-                let obj = decode(kv.key(), kv.value(), kv.mod_revision())?;
+                let obj = decode(cfg, kv.key(), kv.value(), kv.mod_revision())?;
                 let type_ = if kv.create_revision() == kv.mod_revision() {
                     EventType::Added
                 } else {
@@ -336,7 +405,7 @@ fn interpret(resp: &WatchResponse, cfg: &EtcdConfig) -> Result<Applied, EtcdErro
                     return Ok(Applied::Compacted(0));
                 };
                 // The deleted object carries the revision of its deletion.
-                let obj = decode(prev.key(), prev.value(), kv.mod_revision())?;
+                let obj = decode(cfg, prev.key(), prev.value(), kv.mod_revision())?;
                 Event::new(rev, EventType::Deleted, obj)
             }
         };
@@ -426,10 +495,14 @@ async fn start(
 impl super::Store {
     /// Opens the store on etcd: reads every object, fills the watch history
     /// from etcd's, and starts the watch, the writer and the compactor.
-    pub async fn open_etcd(cfg: EtcdConfig, config: StoreConfig) -> Result<Self, StoreError> {
+    pub async fn open_etcd(mut cfg: EtcdConfig, config: StoreConfig) -> Result<Self, StoreError> {
+        cfg.encryption = config.encryption.clone();
         config.ranges.validate().map_err(StoreError::Backend)?;
         let client = connect(&cfg).await?;
         let mut kv = client.kv_client();
+        if let Some(ring) = cfg.encryption.clone() {
+            same_key_as_the_others(&mut kv, &cfg, &ring).await?;
+        }
         let id = uuid::Uuid::new_v4().to_string();
         // A compaction racing the start cancels the watch: read again.
         let mut attempt = 0;
@@ -786,11 +859,15 @@ impl EtcdWriter {
                 ));
                 match e.type_ {
                     EventType::Deleted => ops.push(TxnOp::delete(key, None)),
-                    _ => ops.push(TxnOp::put(
-                        key,
-                        e.obj.with_resource_version("").to_json(),
-                        None,
-                    )),
+                    _ => {
+                        let mut value = e.obj.with_resource_version("").to_json();
+                        if let (Kind::Secret, Some(ring)) =
+                            (e.obj.kind(), self.cfg.encryption.as_deref())
+                        {
+                            value = ring.seal(&secret_aad(&e.obj.key()), &value);
+                        }
+                        ops.push(TxnOp::put(key, value, None))
+                    }
                 }
             }
             if allocates {

@@ -9,6 +9,7 @@
 
 mod admit;
 pub mod backend;
+pub mod envelope;
 pub mod etcd;
 pub mod history;
 pub mod leader;
@@ -47,6 +48,9 @@ pub struct StoreConfig {
     pub ranges: Ranges,
     /// Events kept for watch resume.
     pub history: usize,
+    /// Seals Secrets (objects and their watch events) before they reach the
+    /// backend; None stores them as they are.
+    pub encryption: Option<Arc<envelope::KeyRing>>,
 }
 
 impl Default for StoreConfig {
@@ -54,6 +58,7 @@ impl Default for StoreConfig {
         Self {
             ranges: Ranges::default(),
             history: 20_000,
+            encryption: None,
         }
     }
 }
@@ -151,6 +156,38 @@ pub struct Store {
     fence: Option<Arc<leader::Fence>>,
 }
 
+/// Storage keys of Secrets start with this.
+const SECRET_PREFIX: &str = "Secret/";
+
+/// `Secret ns/name` from a Secret's storage key (errors name the Secret).
+fn secret_name(skey: &str) -> String {
+    format!(
+        "Secret {}",
+        skey.strip_prefix(SECRET_PREFIX).unwrap_or(skey)
+    )
+}
+
+/// What a sealed watch event is bound to (its revision: the record itself
+/// is opaque until opened).
+fn event_aad(revision: u64) -> String {
+    format!("event/{revision}")
+}
+
+/// Seals the Secrets a batch persists: their objects (bound to their
+/// storage key) and their watch events (bound to the revision).
+fn seal_secrets(ring: &envelope::KeyRing, batch: &mut Batch, events: &[Arc<Event>]) {
+    for (key, value) in &mut batch.writes {
+        if let (true, Some(v)) = (key.starts_with(SECRET_PREFIX), value.as_mut()) {
+            *v = Bytes::from(ring.seal(key, v));
+        }
+    }
+    for (e, (rev, record)) in events.iter().zip(batch.events.iter_mut()) {
+        if e.obj.kind() == Kind::Secret {
+            *record = Bytes::from(ring.seal(&event_aad(*rev), record));
+        }
+    }
+}
+
 /// The storage key of an object: `Kind/namespace/name` or `Kind/name`.
 fn storage_key(kind: Kind, key: &str) -> String {
     format!("{}/{key}", kind.as_str())
@@ -167,15 +204,29 @@ impl Store {
             revision: snap.revision,
             ..State::default()
         };
-        for (key, json) in &snap.objects {
-            let obj = AnyObject::from_json(json)
+        let ring = config.encryption.as_deref();
+        for (key, stored) in &snap.objects {
+            let json = if key.starts_with(SECRET_PREFIX) {
+                envelope::reveal(ring, &secret_name(key), key, stored)
+                    .map_err(|e| StoreError::Backend(e.to_string()))?
+            } else {
+                std::borrow::Cow::Borrowed(&stored[..])
+            };
+            let obj = AnyObject::from_json(&json)
                 .map_err(|e| StoreError::Backend(format!("stored object {key}: {e}")))?;
             state.put(Obj::from_any(obj));
         }
         let mut history = History::new(config.history, snap.compacted);
         let mut events = Vec::with_capacity(snap.events.len());
-        for (rev, json) in &snap.events {
-            let rec: EventRecord = serde_json::from_slice(json)
+        for (rev, stored) in &snap.events {
+            let json = envelope::reveal(
+                ring,
+                &format!("stored watch event of a Secret at revision {rev}"),
+                &event_aad(*rev),
+                stored,
+            )
+            .map_err(|e| StoreError::Backend(e.to_string()))?;
+            let rec: EventRecord = serde_json::from_slice(&json)
                 .map_err(|e| StoreError::Backend(format!("stored event {rev}: {e}")))?;
             let obj = AnyObject::from_value(rec.object)
                 .map_err(|e| StoreError::Backend(format!("stored event {rev}: {e}")))?;
@@ -400,6 +451,9 @@ impl Writer {
                 .iter()
                 .map(|e: &Arc<Event>| (e.revision, e.record()))
                 .collect();
+            if let Some(ring) = &self.config.encryption {
+                seal_secrets(ring, &mut batch, &events);
+            }
             let started = std::time::Instant::now();
             let committed = self.backend.commit(&batch);
             {

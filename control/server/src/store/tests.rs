@@ -409,3 +409,138 @@ async fn kept_kubernetes_fields_survive_a_restart_on_redb() {
         "Exists"
     );
 }
+
+fn sealed_config(dir: &std::path::Path) -> StoreConfig {
+    StoreConfig {
+        history: 100,
+        encryption: Some(Arc::new(
+            envelope::KeyRing::load_or_create(&dir.join("encryption.key"), true).unwrap(),
+        )),
+        ..StoreConfig::default()
+    }
+}
+
+fn secret(name: &str, value: &str) -> keel_api::Secret {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name, "namespace": "default"},
+        "stringData": {"password": value}
+    }))
+    .unwrap()
+}
+
+/// Every byte the backend holds (objects and events).
+fn persisted(backend: &MemoryBackend) -> Vec<u8> {
+    let snap = backend.clone().load().unwrap();
+    let mut all = Vec::new();
+    for (k, v) in &snap.objects {
+        all.extend_from_slice(k.as_bytes());
+        all.extend_from_slice(v);
+    }
+    for (_, v) in &snap.events {
+        all.extend_from_slice(v);
+    }
+    all
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+#[tokio::test]
+async fn secrets_are_sealed_in_the_backend_and_read_back_after_restart() {
+    use base64::Engine;
+    let t = tempfile::tempdir().unwrap();
+    let backend = MemoryBackend::new();
+    let store = Store::open(Box::new(backend.clone()), sealed_config(t.path())).unwrap();
+    store
+        .create(secret("db", "pl41ntext-hunter2"))
+        .await
+        .unwrap();
+    store.create(node("n1")).await.unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD.encode("pl41ntext-hunter2");
+    let mut updated = secret("db", "second-v4lue");
+    updated.metadata.resource_version = String::new();
+    store.update(updated).await.unwrap();
+    store
+        .delete(Kind::Secret, "default", "db", Precondition::default())
+        .await
+        .unwrap();
+    store.create(secret("kept", "th1rd-v4lue")).await.unwrap();
+    let raw = persisted(&backend);
+    for plain in [
+        "pl41ntext-hunter2",
+        &b64,
+        "second-v4lue",
+        "th1rd-v4lue",
+        "password",
+    ] {
+        assert!(
+            !contains(&raw, plain.as_bytes()),
+            "{plain} is stored in the clear"
+        );
+    }
+    // Other kinds stay readable as they are.
+    assert!(contains(&raw, b"\"name\":\"n1\""));
+    drop(store);
+    let store = Store::open(Box::new(backend.clone()), sealed_config(t.path())).unwrap();
+    let s = store.snapshot();
+    let kept = s.get(Kind::Secret, "default/kept").unwrap().to_json();
+    assert!(contains(
+        &kept,
+        base64::engine::general_purpose::STANDARD
+            .encode("th1rd-v4lue")
+            .as_bytes()
+    ));
+    // The history (every write above) also came back.
+    assert_eq!(store.events_after(0).unwrap().len(), 5);
+}
+
+#[tokio::test]
+async fn a_plaintext_secret_from_before_is_read_and_sealed_on_its_next_write() {
+    let t = tempfile::tempdir().unwrap();
+    let backend = MemoryBackend::new();
+    // Written by a keel-control without encryption.
+    let plain = Store::open(Box::new(backend.clone()), StoreConfig::default()).unwrap();
+    plain.create(secret("old", "0ld-plaintext")).await.unwrap();
+    drop(plain);
+    assert!(contains(&persisted(&backend), b"\"name\":\"old\""));
+    let store = Store::open(Box::new(backend.clone()), sealed_config(t.path())).unwrap();
+    let old = store
+        .snapshot()
+        .get(Kind::Secret, "default/old")
+        .unwrap()
+        .clone();
+    let mut s: keel_api::Secret = serde_json::from_slice(&old.to_json()).unwrap();
+    s.metadata.labels.insert("rotated".into(), "yes".into());
+    store.update(s).await.unwrap();
+    let snap = backend.clone().load().unwrap();
+    let (_, v) = snap
+        .objects
+        .iter()
+        .find(|(k, _)| k == "Secret/default/old")
+        .unwrap();
+    assert!(envelope::is_sealed(v));
+}
+
+#[tokio::test]
+async fn a_wrong_or_missing_key_refuses_to_start_naming_the_secret() {
+    let t = tempfile::tempdir().unwrap();
+    let other = tempfile::tempdir().unwrap();
+    let backend = MemoryBackend::new();
+    let store = Store::open(Box::new(backend.clone()), sealed_config(t.path())).unwrap();
+    store.create(secret("db", "v")).await.unwrap();
+    drop(store);
+    let before = persisted(&backend);
+    let Err(e) = Store::open(Box::new(backend.clone()), sealed_config(other.path())) else {
+        panic!("opened with the wrong key");
+    };
+    assert!(e.to_string().contains("Secret default/db"), "{e}");
+    let Err(e) = Store::open(Box::new(backend.clone()), StoreConfig::default()) else {
+        panic!("opened without a key");
+    };
+    assert!(e.to_string().contains("Secret default/db"), "{e}");
+    // Nothing was lost: the right key still reads it.
+    assert_eq!(persisted(&backend), before);
+    let store = Store::open(Box::new(backend.clone()), sealed_config(t.path())).unwrap();
+    assert!(store.snapshot().get(Kind::Secret, "default/db").is_some());
+}

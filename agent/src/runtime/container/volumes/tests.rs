@@ -1,5 +1,12 @@
 use super::*;
-use crate::runtime::container::env::NoSources;
+use crate::runtime::container::env::{NoSources, NodeFacts};
+
+/// A pod in namespace `default` (what the volumes' objects are looked up in).
+fn ns_default() -> Pod {
+    let mut p = Pod::default();
+    p.metadata.namespace = "default".into();
+    p
+}
 use keel_api::pod::{EmptyDirVolumeSource, HostPathVolumeSource, VolumeMount};
 
 fn host(name: &str, path: &str) -> Volume {
@@ -51,7 +58,8 @@ fn sub_paths_cannot_leave_their_volume() {
         &vols,
         pod.path(),
         &[],
-        "default",
+        &ns_default(),
+        &NodeFacts::default(),
         &NoSources,
     )
     .unwrap_err();
@@ -67,7 +75,8 @@ fn sub_paths_cannot_leave_their_volume() {
         &vols,
         pod.path(),
         &[],
-        "default",
+        &ns_default(),
+        &NodeFacts::default(),
         &NoSources,
     )
     .unwrap_err();
@@ -79,7 +88,8 @@ fn sub_paths_cannot_leave_their_volume() {
         &vols,
         pod.path(),
         &[],
-        "default",
+        &ns_default(),
+        &NodeFacts::default(),
         &NoSources,
     )
     .unwrap();
@@ -117,7 +127,8 @@ fn host_paths_are_created_only_inside_their_root() {
             &[v],
             t.path(),
             &roots,
-            "default",
+            &ns_default(),
+            &NodeFacts::default(),
             &NoSources,
         )
         .unwrap_err();
@@ -137,7 +148,8 @@ fn host_paths_are_created_only_inside_their_root() {
         &[v],
         t.path(),
         &roots,
-        "default",
+        &ns_default(),
+        &NodeFacts::default(),
         &NoSources,
     )
     .unwrap();
@@ -150,7 +162,8 @@ fn host_paths_are_created_only_inside_their_root() {
         &[v],
         t.path(),
         &roots,
-        "default",
+        &ns_default(),
+        &NodeFacts::default(),
         &NoSources,
     )
     .unwrap();
@@ -176,7 +189,8 @@ fn sub_paths_are_created_only_inside_their_volume() {
         &vols,
         pod.path(),
         &[],
-        "default",
+        &ns_default(),
+        &NodeFacts::default(),
         &NoSources,
     )
     .unwrap_err();
@@ -224,7 +238,8 @@ fn config_map_volumes_are_written_and_their_sub_paths_must_exist() {
         &vols,
         pod.path(),
         &[],
-        "default",
+        &ns_default(),
+        &NodeFacts::default(),
         &src,
     )
     .unwrap();
@@ -241,7 +256,8 @@ fn config_map_volumes_are_written_and_their_sub_paths_must_exist() {
         &vols,
         pod.path(),
         &[],
-        "default",
+        &ns_default(),
+        &NodeFacts::default(),
         &src,
     )
     .unwrap_err();

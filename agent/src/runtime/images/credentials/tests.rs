@@ -73,3 +73,31 @@ fn bad_pull_secrets_are_named_without_their_values() {
             .contains("not kubernetes.io/dockerconfigjson")
     );
 }
+
+#[test]
+fn the_node_file_gives_credentials_and_a_missing_one_none() {
+    let t = tempfile::tempdir().unwrap();
+    let path = t.path().join("registry-credentials.json");
+    assert!(from_node_file(&path).unwrap().is_empty());
+    std::fs::write(
+        &path,
+        json!({"auths": {
+            "http://10.0.0.5:5000": {"auth": "dTE6cDE="},
+            "index.docker.io": {"username": "u2", "password": "p2"}
+        }})
+        .to_string(),
+    )
+    .unwrap();
+    let m = from_node_file(&path).unwrap();
+    assert_eq!(m.get("10.0.0.5:5000"), Some(&basic("u1", "p1")));
+    assert_eq!(m.get("index.docker.io"), Some(&basic("u2", "p2")));
+    std::fs::write(&path, "{not json").unwrap();
+    let e = from_node_file(&path).unwrap_err();
+    assert!(
+        e.contains("--registry-credentials") && e.contains("registry-credentials.json"),
+        "{e}"
+    );
+    std::fs::write(&path, json!({"auths": {"r": {"auth": "!!"}}}).to_string()).unwrap();
+    let e = from_node_file(&path).unwrap_err();
+    assert!(e.contains("\"r\"") && e.contains("not base64"), "{e}");
+}
