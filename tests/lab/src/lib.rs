@@ -379,6 +379,14 @@ impl Lab {
                 // registry runs pods as network sandboxes only.
                 args.extend(["--runtime".into(), "none".into()]);
             }
+            // The node's own registry credentials (none unless a test
+            // writes them), never the host's /etc/keel.
+            if !opts.agent_args.iter().any(|a| a == "--registry-credentials") {
+                args.extend([
+                    "--registry-credentials".into(),
+                    data.join("registry-credentials.json").display().to_string(),
+                ]);
+            }
             let cgroup = cg.join(t.node_cgroup(&n.role));
             // Host routing pins under <bpffs>/net, the load balancer
             // directly under <bpffs>; both are swept with the lab.
