@@ -381,7 +381,11 @@ impl Lab {
             }
             // The node's own registry credentials (none unless a test
             // writes them), never the host's /etc/keel.
-            if !opts.agent_args.iter().any(|a| a == "--registry-credentials") {
+            if !opts
+                .agent_args
+                .iter()
+                .any(|a| a == "--registry-credentials")
+            {
                 args.extend([
                     "--registry-credentials".into(),
                     data.join("registry-credentials.json").display().to_string(),
