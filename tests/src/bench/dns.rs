@@ -221,7 +221,12 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         lab,
         "ext",
         &ext.ip.to_string(),
-        &[format!("--address=/{OUTSIDE_ZONE}/{OUTSIDE_ADDR}")],
+        // A TTL, so both servers may cache the answers (dnsmasq's own
+        // records have TTL 0 by default, which neither would cache).
+        &[
+            format!("--address=/{OUTSIDE_ZONE}/{OUTSIDE_ADDR}"),
+            "--local-ttl=600".into(),
+        ],
     )?;
 
     // The Services, then their ClusterIPs as keel-control gave them.
