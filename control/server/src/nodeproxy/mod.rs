@@ -144,6 +144,37 @@ fn dialer<'a>(app: &'a AppState, sub: &str) -> Result<&'a NodeDialer, ApiError> 
         })
 }
 
+/// `GET path` on the agent at `endpoint`, its body left to stream. The
+/// agent's own errors keep their code; an agent that cannot be reached is
+/// a 502. Messages start with `who`.
+async fn agent_get(
+    dialer: &NodeDialer,
+    endpoint: &str,
+    path: &str,
+    who: &str,
+) -> Result<hyper::Response<hyper::body::Incoming>, ApiError> {
+    dialer
+        .client(endpoint)?
+        .get_stream(path)
+        .await
+        .map_err(|e| match e {
+            keel_api::client::ClientError::Api(s) => ApiError::new(
+                s.code,
+                if s.code == 404 {
+                    "NotFound"
+                } else {
+                    "BadRequest"
+                },
+                format!("{who}: {}", s.message.trim()),
+            ),
+            other => ApiError::new(
+                502,
+                "InternalError",
+                format!("{who}: reaching its node's agent at {endpoint}: {other}"),
+            ),
+        })
+}
+
 /// `GET /api/v1/namespaces/NS/pods/NAME/log`.
 pub async fn pod_log(
     State(app): State<Arc<AppState>>,
@@ -155,26 +186,7 @@ pub async fn pod_log(
         params::log_query(&q).map_err(|e| ApiError::bad_request(format!("pods/log: {e}")))?;
     let endpoint = endpoint(&app, &ns, &name)?;
     let path = format!("/pods/{}/{}/logs?{query}", encode(&ns), encode(&name));
-    let resp = dialer
-        .client(&endpoint)?
-        .get_stream(&path)
-        .await
-        .map_err(|e| match e {
-            keel_api::client::ClientError::Api(s) => ApiError::new(
-                s.code,
-                if s.code == 404 {
-                    "NotFound"
-                } else {
-                    "BadRequest"
-                },
-                format!("pod {ns}/{name}: {}", s.message.trim()),
-            ),
-            other => ApiError::new(
-                502,
-                "InternalError",
-                format!("pod {ns}/{name}: reaching its node's agent at {endpoint}: {other}"),
-            ),
-        })?;
+    let resp = agent_get(dialer, &endpoint, &path, &format!("pod {ns}/{name}")).await?;
     Ok((
         [(axum::http::header::CONTENT_TYPE, "text/plain")],
         Body::new(resp.into_body()),
@@ -212,26 +224,13 @@ pub async fn node_proxy(
         Some(q) if !q.is_empty() => format!("/{path}?{q}"),
         _ => format!("/{path}"),
     };
-    let resp = dialer
-        .client(&endpoint)?
-        .get_stream(&target)
-        .await
-        .map_err(|e| match e {
-            keel_api::client::ClientError::Api(s) => ApiError::new(
-                s.code,
-                if s.code == 404 {
-                    "NotFound"
-                } else {
-                    "BadRequest"
-                },
-                format!("node {node}: {target}: {}", s.message.trim()),
-            ),
-            other => ApiError::new(
-                502,
-                "InternalError",
-                format!("node {node}: reaching its agent at {endpoint}: {other}"),
-            ),
-        })?;
+    let resp = agent_get(
+        dialer,
+        &endpoint,
+        &target,
+        &format!("node {node}: {target}"),
+    )
+    .await?;
     let content_type = resp
         .headers()
         .get(axum::http::header::CONTENT_TYPE)
