@@ -474,6 +474,78 @@ async fn kubectl_drives_keel_control() {
     );
     let status = k.ok(&["rollout", "status", "deploy/web", "--timeout=60s"]);
     assert!(status.contains("successfully rolled out"), "{status}");
+
+    // pause / resume: a paused Deployment keeps its pods through a template
+    // change, and rolls once resumed.
+    assert_eq!(
+        k.ok(&["rollout", "pause", "deploy/web"]).trim(),
+        "deployment.apps/web paused"
+    );
+    k.ok(&[
+        "set",
+        "image",
+        "deploy/web",
+        "server=registry.keel.test/keel-testbin:v2",
+    ]);
+    let paused_reason = || {
+        k.jsonpath(
+            &["deploy", "web"],
+            "{.status.conditions[?(@.type==\"Progressing\")].reason}",
+        )
+    };
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while paused_reason() != "DeploymentPaused" {
+        assert!(Instant::now() < deadline, "no DeploymentPaused condition");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let images = || {
+        k.jsonpath(
+            &["pods", "-l", "app=web"],
+            "{.items[*].spec.containers[0].image}",
+        )
+    };
+    assert!(
+        images()
+            .split(' ')
+            .all(|i| i == "registry.keel.test/keel-testbin:latest"),
+        "paused, yet rolled: {}",
+        images()
+    );
+    let restart = k.run(&["rollout", "restart", "deploy/web"]);
+    assert!(
+        restart.err.contains("can't restart paused deployment"),
+        "kubectl reads spec.paused: {}",
+        restart.err
+    );
+    assert_eq!(
+        k.ok(&["rollout", "resume", "deploy/web"]).trim(),
+        "deployment.apps/web resumed"
+    );
+    let status = k.ok(&["rollout", "status", "deploy/web", "--timeout=60s"]);
+    assert!(status.contains("successfully rolled out"), "{status}");
+    assert!(
+        images()
+            .split(' ')
+            .all(|i| i == "registry.keel.test/keel-testbin:v2"),
+        "{}",
+        images()
+    );
+    // revisionHistoryLimit bounds what `rollout history` keeps.
+    k.ok(&[
+        "patch",
+        "deploy/web",
+        "-p",
+        r#"{"spec":{"revisionHistoryLimit":1}}"#,
+    ]);
+    let history = k.ok(&["rollout", "history", "deploy/web"]);
+    let kept = history
+        .lines()
+        .skip_while(|l| !l.starts_with("REVISION"))
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .count();
+    assert_eq!(kept, 2, "the current revision and one old one: {history}");
+
     assert_eq!(
         k.ok(&["rollout", "restart", "deploy/web"]).trim(),
         "deployment.apps/web restarted"
@@ -847,7 +919,6 @@ fn manifest_corpus(k: &Kubectl, keelctl: &dyn Fn(&[&str]) -> Outcome) {
         assert!(r.out.contains(line), "{line} in {}", r.out);
     }
     for path in [
-        "spec.revisionHistoryLimit",
         "spec.progressDeadlineSeconds",
         "spec.template.spec.schedulerName",
         "spec.template.spec.tolerations",
@@ -863,8 +934,9 @@ fn manifest_corpus(k: &Kubectl, keelctl: &dyn Fn(&[&str]) -> Outcome) {
         let want = format!("Warning: {path}: keel does not act on this field; it is kept as sent");
         assert!(r.err.contains(&want), "{want} in\n{}", r.err);
     }
-    // Nothing else is warned about: keel acts on the rest.
-    assert_eq!(r.err.lines().count(), 12, "{}", r.err);
+    // Nothing else is warned about: keel acts on the rest
+    // (`revisionHistoryLimit` included).
+    assert_eq!(r.err.lines().count(), 11, "{}", r.err);
 
     // get -o json returns them as sent.
     let d: Value =

@@ -32,7 +32,7 @@ crate::preserved_fields!(
     /// `spec` fields of a Deployment keel keeps without acting on them.
     DeploymentSpecFields,
     "a Deployment's spec",
-    ["progressDeadlineSeconds", "revisionHistoryLimit", "minReadySeconds"]
+    ["progressDeadlineSeconds", "minReadySeconds"]
 );
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -47,6 +47,14 @@ pub struct DeploymentSpec {
     pub template: PodTemplateSpec,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strategy: Option<DeploymentStrategy>,
+    /// Old templates kept for `kubectl rollout undo` (Kubernetes' default:
+    /// 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revision_history_limit: Option<i64>,
+    /// A paused Deployment does not roll to a changed template; it still
+    /// scales and replaces lost pods, as Kubernetes' ReplicaSets do.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
     /// Kubernetes' fields keel keeps without acting on them.
     #[serde(flatten)]
     pub preserved: DeploymentSpecFields,
@@ -116,6 +124,11 @@ pub struct DeploymentCondition {
 impl Deployment {
     pub fn replicas(&self) -> i64 {
         self.spec.replicas.unwrap_or(1)
+    }
+
+    /// Old revisions to keep besides the current one.
+    pub fn revision_history_limit(&self) -> usize {
+        self.spec.revision_history_limit.unwrap_or(10).max(0) as usize
     }
 
     pub fn is_recreate(&self) -> bool {
@@ -200,6 +213,14 @@ impl Resource for Deployment {
             && r < 0
         {
             errs.add("spec.replicas", format!("{r} must be non-negative"));
+        }
+        if let Some(l) = spec.revision_history_limit
+            && l < 0
+        {
+            errs.add(
+                "spec.revisionHistoryLimit",
+                format!("{l} must be greater than or equal to 0"),
+            );
         }
         if spec.selector.is_empty() {
             errs.add(

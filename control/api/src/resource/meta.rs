@@ -68,6 +68,11 @@ pub struct OwnerReference {
     pub uid: String,
     #[serde(default)]
     pub controller: bool,
+    /// Kubernetes' foreground deletion waits for dependents that set this.
+    /// keel-control refuses foreground deletion where it has dependents
+    /// (Deployments), so the field is kept and has nothing to act on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub block_owner_deletion: Option<bool>,
 }
 
 /// A point in time, serialized as RFC 3339 in UTC with seconds precision

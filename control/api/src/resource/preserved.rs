@@ -1,7 +1,7 @@
 //! Fields of Kubernetes' schema that keel accepts and keeps but does not
-//! act on (`tolerations`, `terminationMessagePath`, `revisionHistoryLimit`
-//! …), so the manifests people already have apply unchanged and `kubectl
-//! get -o yaml` / `kubectl apply` round-trip.
+//! act on (`tolerations`, `terminationMessagePath`,
+//! `progressDeadlineSeconds` …), so the manifests people already have apply
+//! unchanged and `kubectl get -o yaml` / `kubectl apply` round-trip.
 //!
 //! Each struct of a kind that has such fields carries one
 //! `#[serde(flatten)]` value of a type made by [`preserved_fields!`]: it

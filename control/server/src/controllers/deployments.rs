@@ -60,48 +60,72 @@ pub fn plan(
     let (surge, max_unavailable) = (surge.max(0) as usize, max_unavailable.max(0) as usize);
     let mut creates = 0usize;
     let mut deletes: Vec<Arc<Pod>> = Vec::new();
-    if d.is_recreate() {
-        if !old.is_empty() {
-            deletes.extend(old.iter().map(|p| (*p).clone()));
-        } else if new.len() < replicas {
-            creates = replicas - new.len();
-        }
-    } else if new.len() < replicas {
-        // Room above replicas while old pods remain.
-        let total = new.len() + old.len();
-        let allowed = (replicas + surge).saturating_sub(total);
-        creates = (replicas - new.len()).min(if old.is_empty() { usize::MAX } else { allowed });
-    }
-    if new.len() > replicas {
-        deletes.extend(victims(&new, new.len() - replicas));
-    }
-    if !d.is_recreate() && !old.is_empty() {
-        // As Kubernetes scales down the old ReplicaSet: never below
-        // replicas - maxUnavailable available pods, counting new pods that
-        // are not ready yet as unavailable; unready old pods go first.
-        let min_available = replicas.saturating_sub(max_unavailable);
-        let new_unavailable = new.len() - new_ready;
-        let mut budget = (new.len() + old.len()).saturating_sub(min_available + new_unavailable);
-        let mut old_sorted: Vec<&Arc<Pod>> = old.clone();
-        old_sorted.sort_by_key(|p| {
-            (
-                p.is_ready(),
-                std::cmp::Reverse(p.metadata.creation_timestamp),
-            )
-        });
-        let mut healthy_budget = (new_ready + old_ready).saturating_sub(min_available);
-        for p in old_sorted {
-            if budget == 0 {
-                break;
+    if d.spec.paused {
+        // As Kubernetes: a paused Deployment does not roll, but its
+        // ReplicaSets still keep their pods and follow a change of
+        // replicas. keel has no ReplicaSets: a lost pod is replaced from
+        // its own template group (the current template's if it has pods,
+        // else the largest old one), and surplus pods go old first.
+        let total = active.len();
+        if total < replicas {
+            if !new.is_empty() {
+                creates = replicas - total;
+            } else if let Some(model) = largest_group(&old) {
+                for _ in total..replicas {
+                    actions.push(Action::Create(Box::new(sibling(model))));
+                }
             }
-            if p.is_ready() {
-                if healthy_budget == 0 {
+        } else if total > replicas {
+            let surplus = total - replicas;
+            let from_old = surplus.min(old.len());
+            deletes.extend(victims(&old, from_old));
+            deletes.extend(victims(&new, surplus - from_old));
+        }
+    } else {
+        if d.is_recreate() {
+            if !old.is_empty() {
+                deletes.extend(old.iter().map(|p| (*p).clone()));
+            } else if new.len() < replicas {
+                creates = replicas - new.len();
+            }
+        } else if new.len() < replicas {
+            // Room above replicas while old pods remain.
+            let total = new.len() + old.len();
+            let allowed = (replicas + surge).saturating_sub(total);
+            creates = (replicas - new.len()).min(if old.is_empty() { usize::MAX } else { allowed });
+        }
+        if new.len() > replicas {
+            deletes.extend(victims(&new, new.len() - replicas));
+        }
+        if !d.is_recreate() && !old.is_empty() {
+            // As Kubernetes scales down the old ReplicaSet: never below
+            // replicas - maxUnavailable available pods, counting new pods that
+            // are not ready yet as unavailable; unready old pods go first.
+            let min_available = replicas.saturating_sub(max_unavailable);
+            let new_unavailable = new.len() - new_ready;
+            let mut budget =
+                (new.len() + old.len()).saturating_sub(min_available + new_unavailable);
+            let mut old_sorted: Vec<&Arc<Pod>> = old.clone();
+            old_sorted.sort_by_key(|p| {
+                (
+                    p.is_ready(),
+                    std::cmp::Reverse(p.metadata.creation_timestamp),
+                )
+            });
+            let mut healthy_budget = (new_ready + old_ready).saturating_sub(min_available);
+            for p in old_sorted {
+                if budget == 0 {
                     break;
                 }
-                healthy_budget -= 1;
+                if p.is_ready() {
+                    if healthy_budget == 0 {
+                        break;
+                    }
+                    healthy_budget -= 1;
+                }
+                deletes.push(p.clone());
+                budget -= 1;
             }
-            deletes.push(p.clone());
-            budget -= 1;
         }
     }
     for _ in 0..creates {
@@ -124,7 +148,7 @@ pub fn plan(
     set_condition(
         &mut status.conditions,
         "Available",
-        is_available,
+        if is_available { "True" } else { "False" },
         if is_available {
             "MinimumReplicasAvailable"
         } else {
@@ -133,28 +157,51 @@ pub fn plan(
         &format!("{available} of {desired} replicas available"),
     );
     let done = new.len() == replicas && old.is_empty() && new_ready == replicas;
-    set_condition(
-        &mut status.conditions,
-        "Progressing",
-        true,
-        if done {
-            "NewReplicaSetAvailable"
-        } else {
-            "ReplicaSetUpdated"
-        },
-        &format!("{} of {desired} replicas updated", new.len()),
-    );
+    let was_paused = d
+        .status
+        .conditions
+        .iter()
+        .any(|c| c.type_ == "Progressing" && c.reason == "DeploymentPaused");
+    if d.spec.paused {
+        // Kubernetes' checkPausedConditions.
+        set_condition(
+            &mut status.conditions,
+            "Progressing",
+            "Unknown",
+            "DeploymentPaused",
+            "Deployment is paused",
+        );
+    } else if was_paused {
+        set_condition(
+            &mut status.conditions,
+            "Progressing",
+            "Unknown",
+            "DeploymentResumed",
+            "Deployment is resumed",
+        );
+    } else {
+        set_condition(
+            &mut status.conditions,
+            "Progressing",
+            "True",
+            if done {
+                "NewReplicaSetAvailable"
+            } else {
+                "ReplicaSetUpdated"
+            },
+            &format!("{} of {desired} replicas updated", new.len()),
+        );
+    }
     (actions, status)
 }
 
 fn set_condition(
     conditions: &mut Vec<DeploymentCondition>,
     type_: &str,
-    ok: bool,
+    status: &str,
     reason: &str,
     message: &str,
 ) {
-    let status = if ok { "True" } else { "False" };
     match conditions.iter_mut().find(|c| c.type_ == type_) {
         Some(c) => {
             if c.status != status {
@@ -188,6 +235,54 @@ fn victims(pods: &[&Arc<Pod>], n: usize) -> Vec<Arc<Pod>> {
     v.into_iter().take(n).cloned().collect()
 }
 
+/// A pod of the largest template group among `pods` (ties: the group
+/// with the newest pod), to copy.
+fn largest_group<'a>(pods: &[&'a Arc<Pod>]) -> Option<&'a Arc<Pod>> {
+    let mut groups: std::collections::BTreeMap<&str, Vec<&'a Arc<Pod>>> = Default::default();
+    for p in pods {
+        let hash = p.metadata.labels.get(TEMPLATE_HASH_LABEL);
+        groups
+            .entry(hash.map_or("", String::as_str))
+            .or_default()
+            .push(p);
+    }
+    groups
+        .into_values()
+        .max_by_key(|g| {
+            (
+                g.len(),
+                g.iter().map(|p| p.metadata.creation_timestamp).max(),
+            )
+        })
+        .and_then(|g| g.into_iter().max_by_key(|p| p.metadata.creation_timestamp))
+}
+
+/// A new pod like `model` (same template group, labels and owner), not
+/// yet scheduled.
+fn sibling(model: &Pod) -> Pod {
+    let m = &model.metadata;
+    let prefix = match m.generate_name.as_str() {
+        "" => format!("{}-", m.name),
+        g => g.to_string(),
+    };
+    let mut spec = model.spec.clone();
+    spec.node_name.clear();
+    Pod {
+        api_version: "v1".into(),
+        kind: "Pod".into(),
+        metadata: ObjectMeta {
+            generate_name: prefix,
+            namespace: m.namespace.clone(),
+            labels: m.labels.clone(),
+            annotations: m.annotations.clone(),
+            owner_references: m.owner_references.clone(),
+            ..ObjectMeta::default()
+        },
+        spec,
+        status: Default::default(),
+    }
+}
+
 fn new_pod(d: &Deployment, hash: &str) -> Pod {
     let mut labels = d.spec.template.metadata.labels.clone();
     labels.insert(TEMPLATE_HASH_LABEL.into(), hash.into());
@@ -205,6 +300,7 @@ fn new_pod(d: &Deployment, hash: &str) -> Pod {
                 name: d.metadata.name.clone(),
                 uid: d.metadata.uid.clone(),
                 controller: true,
+                block_owner_deletion: Some(true),
             }],
             ..ObjectMeta::default()
         },

@@ -53,9 +53,11 @@ fn kubernetes_fields_keel_does_not_act_on_are_kept_and_round_trip() {
         Some(&json!("/dev/termination-log"))
     );
     assert_eq!(
-        d.spec.preserved.get("revisionHistoryLimit"),
-        Some(&json!(10))
+        d.spec.preserved.get("progressDeadlineSeconds"),
+        Some(&json!(600))
     );
+    // `revisionHistoryLimit` is modelled, not kept aside.
+    assert_eq!(d.spec.revision_history_limit, Some(10));
     // What keel models is still read as before.
     assert_eq!(
         pod.security_context.as_ref().unwrap().run_as_non_root,
@@ -67,6 +69,7 @@ fn kubernetes_fields_keel_does_not_act_on_are_kept_and_round_trip() {
     assert_eq!(again, d);
     for (path, want) in [
         ("/spec/revisionHistoryLimit", json!(10)),
+        ("/spec/progressDeadlineSeconds", json!(600)),
         ("/spec/template/spec/tolerations/0/key", json!("k")),
         ("/spec/template/spec/securityContext/fsGroup", json!(2000)),
         (
@@ -94,7 +97,6 @@ fn preserved_paths_name_each_kept_field() {
         paths,
         [
             "spec.progressDeadlineSeconds",
-            "spec.revisionHistoryLimit",
             "spec.template.spec.affinity",
             "spec.template.spec.containers[0].readinessProbe.terminationGracePeriodSeconds",
             "spec.template.spec.containers[0].securityContext.procMount",
@@ -109,7 +111,7 @@ fn preserved_paths_name_each_kept_field() {
     assert!(
         serde_json::to_value(&d)
             .unwrap()
-            .pointer("/spec/revisionHistoryLimit")
+            .pointer("/spec/progressDeadlineSeconds")
             .is_some()
     );
     let empty = preserved_paths(

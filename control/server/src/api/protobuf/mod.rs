@@ -59,6 +59,8 @@ const DEPLOYMENT_SPEC: &[(u32, &str, F)] = &[
     (1, "replicas", F::Int),
     (2, "selector", F::Msg(SELECTOR)),
     (3, "template", F::Msg(TEMPLATE)),
+    (6, "revisionHistoryLimit", F::Int),
+    (7, "paused", F::Bool),
 ];
 const DEPLOYMENT: &[(u32, &str, F)] = &[
     (1, "metadata", F::Msg(META)),
@@ -216,9 +218,10 @@ fn message(b: &[u8], schema: &[(u32, &str, F)], path: &str) -> Result<Value, Str
                 }
             }
             F::Int => match w {
-                // A zero is protobuf's "unset", except for the pointer
-                // `replicas`, which is written only when set.
-                Wire::Varint(0) if name != "replicas" => {}
+                // A zero is protobuf's "unset", except for the pointers
+                // `replicas` and `revisionHistoryLimit`, written only when
+                // set.
+                Wire::Varint(0) if !matches!(name, "replicas" | "revisionHistoryLimit") => {}
                 Wire::Varint(v) => drop(out.insert(name.into(), json!(v as i64 as i32))),
                 _ => return Err(format!("{here}: expected a number")),
             },

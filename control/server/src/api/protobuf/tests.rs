@@ -96,13 +96,19 @@ fn a_deployment_as_kubectl_create_deployment_sends_it() {
 
 #[test]
 fn a_field_keel_does_not_read_is_refused_by_number_not_dropped() {
-    let spec = msg(&[int(7, 1)]); // paused: true
+    let spec = msg(&[int(5, 3)]); // minReadySeconds: 3
     let raw = msg(&[bytes(1, &msg(&[bytes(1, b"web")])), bytes(2, &spec)]);
     let err = decode(&envelope("apps/v1", "Deployment", &raw)).unwrap_err();
     assert_eq!(
         err,
-        "spec: field number 7 is not one keel reads from protobuf; send JSON"
+        "spec: field number 5 is not one keel reads from protobuf; send JSON"
     );
+    // paused and revisionHistoryLimit are read (0 is a limit, not unset).
+    let spec = msg(&[int(6, 0), int(7, 1)]);
+    let raw = msg(&[bytes(1, &msg(&[bytes(1, b"web")])), bytes(2, &spec)]);
+    let v = decode(&envelope("apps/v1", "Deployment", &raw)).unwrap();
+    assert_eq!(v["spec"]["paused"], true);
+    assert_eq!(v["spec"]["revisionHistoryLimit"], 0);
     let err = decode(&envelope("v1", "Pod", b"")).unwrap_err();
     assert!(err.contains("only as JSON"), "{err}");
     assert!(decode(b"{}").is_err());

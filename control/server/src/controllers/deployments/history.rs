@@ -7,17 +7,15 @@
 //! Kubernetes. The API serves each entry as a read-only ReplicaSet
 //! (`kubectl rollout history|undo` read them). Going back to an earlier
 //! template moves its entry to a new revision, as Kubernetes does; at most
-//! `HISTORY_LIMIT` old revisions are kept (Kubernetes' default
-//! `revisionHistoryLimit`).
+//! `spec.revisionHistoryLimit` old revisions are kept (default 10), and
+//! lowering the limit drops the oldest at the next write, as Kubernetes'
+//! cleanup of old ReplicaSets does.
 
 use keel_api::Deployment;
 use serde_json::{Value, json};
 
 pub const HISTORY_ANNOTATION: &str = "keel.dev/revision-history";
 pub const REVISION_ANNOTATION: &str = "deployment.kubernetes.io/revision";
-/// Old revisions kept besides the current one.
-pub const HISTORY_LIMIT: usize = 10;
-
 /// The history entries: `(revision, template)`.
 pub fn entries(d: &Deployment) -> Vec<(u64, Value)> {
     d.metadata
@@ -43,9 +41,9 @@ pub fn record(d: &mut Deployment, old: Option<&Deployment>) {
         history.retain(|(_, t)| *t != template);
         history.push((next, template));
         history.sort_by_key(|(r, _)| *r);
-        let excess = history.len().saturating_sub(HISTORY_LIMIT + 1);
-        history.drain(..excess);
     }
+    let excess = history.len().saturating_sub(d.revision_history_limit() + 1);
+    history.drain(..excess);
     let revision = history.iter().map(|(r, _)| *r).max().unwrap_or(1);
     let list: Vec<Value> = history
         .into_iter()
@@ -116,7 +114,22 @@ mod tests {
             d = next;
         }
         let r = revisions(&d);
-        assert_eq!(r.len(), HISTORY_LIMIT + 1);
+        assert_eq!(r.len(), 10 + 1, "Kubernetes' default limit");
         assert_eq!(r.last().unwrap(), &(20, "19".to_string()));
+
+        // A lower revisionHistoryLimit drops the oldest at the next write,
+        // even one that leaves the template alone.
+        let mut lower = deployment("19");
+        lower.spec.revision_history_limit = Some(2);
+        record(&mut lower, Some(&d));
+        assert_eq!(
+            revisions(&lower),
+            [(18, "17".into()), (19, "18".into()), (20, "19".into())]
+        );
+        // 0 keeps only the current template.
+        let mut none = deployment("x");
+        none.spec.revision_history_limit = Some(0);
+        record(&mut none, Some(&lower));
+        assert_eq!(revisions(&none), [(21, "x".into())]);
     }
 }

@@ -144,3 +144,82 @@ fn pods_carry_the_templates_kept_kubernetes_fields_and_a_change_of_them_is_a_rol
     let (a, _) = plan(&other, &owned(&d, 1, true));
     assert_eq!(count(&a), (1, 0), "a new pod of the new template first");
 }
+
+fn progressing(st: &keel_api::deployment::DeploymentStatus) -> (&str, &str) {
+    let c = st
+        .conditions
+        .iter()
+        .find(|c| c.type_ == "Progressing")
+        .expect("a Progressing condition");
+    (c.status.as_str(), c.reason.as_str())
+}
+
+#[test]
+fn a_paused_deployment_does_not_roll_but_still_scales_and_replaces() {
+    let old_d = deployment(3, "v1");
+    let mut d = deployment(3, "v2");
+    d.spec.paused = true;
+    let old = owned(&old_d, 3, true);
+
+    // A new template while paused: nothing rolls.
+    let (a, st) = plan(&d, &old);
+    assert!(a.is_empty(), "{a:?}");
+    assert_eq!(progressing(&st), ("Unknown", "DeploymentPaused"));
+    assert_eq!(st.updated_replicas, 0);
+
+    // A lost pod is replaced from its own (old) template group.
+    let (a, _) = plan(&d, &old[..2]);
+    assert_eq!(count(&a), (1, 0));
+    let Action::Create(p) = &a[0] else { panic!() };
+    assert_eq!(
+        p.metadata.labels[TEMPLATE_HASH_LABEL],
+        template_hash(&old_d)
+    );
+    assert_eq!(p.spec.containers[0].image, "v1");
+    assert!(p.spec.node_name.is_empty(), "the copy is not yet scheduled");
+    assert_eq!(p.metadata.owner_references[0].uid, "dep-uid");
+
+    // Scaling while paused: up from the group, down old first.
+    let mut up = d.clone();
+    up.spec.replicas = Some(5);
+    assert_eq!(count(&plan(&up, &old).0), (2, 0));
+    let mut mixed = old.clone();
+    mixed.extend(owned(&d, 1, true));
+    let mut down = d.clone();
+    down.spec.replicas = Some(2);
+    let (a, _) = plan(&down, &mixed);
+    assert_eq!(count(&a), (0, 2));
+    assert!(a.iter().all(|x| matches!(x, Action::Delete(p)
+        if p.metadata.labels[TEMPLATE_HASH_LABEL] == template_hash(&old_d))));
+    // Mid-rollout, the current template's group gets the new pods.
+    let (a, _) = plan(&up, &mixed);
+    assert_eq!(count(&a), (1, 0));
+    let Action::Create(p) = &a[0] else { panic!() };
+    assert_eq!(p.spec.containers[0].image, "v2");
+
+    // Created paused: no pods at all, as Kubernetes makes no ReplicaSet.
+    assert!(plan(&d, &[]).0.is_empty());
+
+    // Resumed: the rollout starts, and the condition says so once.
+    let mut resumed = d.clone();
+    resumed.spec.paused = false;
+    resumed.status = st.clone();
+    let (a, st) = plan(&resumed, &old);
+    assert_eq!(count(&a), (1, 0), "maxSurge 1 of 3");
+    assert_eq!(progressing(&st), ("Unknown", "DeploymentResumed"));
+    resumed.status = st;
+    let (_, st) = plan(&resumed, &old);
+    assert_eq!(progressing(&st), ("True", "ReplicaSetUpdated"));
+}
+
+#[test]
+fn revision_history_limit_is_validated() {
+    use keel_api::Resource;
+    let mut d = deployment(1, "v1");
+    d.spec.revision_history_limit = Some(-1);
+    let errs = d.validate();
+    assert!(
+        errs.iter().any(|e| e.field == "spec.revisionHistoryLimit"),
+        "{errs:?}"
+    );
+}
