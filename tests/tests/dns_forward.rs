@@ -111,7 +111,7 @@ fn forwarder_falls_back_to_tcp_caches_and_skips_a_silent_upstream() {
                 let up: SocketAddr = UPSTREAM.parse().unwrap();
                 let f = Forwarder::new(vec![SILENT.parse().unwrap(), up], 16);
                 let m = f.resolve(&query("big.example.")).await.unwrap();
-                assert_eq!(m.answers().len(), BIG);
+                assert_eq!(m.answers().count(), BIG);
                 assert_eq!(
                     (
                         counts.udp.load(Ordering::SeqCst),
@@ -121,7 +121,7 @@ fn forwarder_falls_back_to_tcp_caches_and_skips_a_silent_upstream() {
                     "truncated over UDP, asked again over TCP"
                 );
                 let m = f.resolve(&query("BIG.example.")).await.unwrap();
-                assert_eq!(m.answers().len(), BIG);
+                assert_eq!(m.answers().count(), BIG);
                 assert_eq!(
                     counts.udp.load(Ordering::SeqCst),
                     1,
@@ -204,6 +204,89 @@ fn server_serves_cluster_and_forwarded_names_on_its_address() {
                 let st = running.resolver.stats.snapshot();
                 assert_eq!(st["cluster"], 1, "{st}");
                 assert_eq!(st["forwarded"], 2, "{st}");
+            })
+    });
+}
+
+const SLOW: &str = "127.0.0.4:53";
+/// What the slow upstream gives its answers, and how long it takes.
+const SLOW_TTL: u32 = 5;
+const SLOW_DELAY: Duration = Duration::from_millis(300);
+
+/// Answers every UDP query after [`SLOW_DELAY`], with TTL [`SLOW_TTL`],
+/// counting them.
+async fn slow_upstream(count: Arc<AtomicU32>) {
+    let udp = Arc::new(UdpSocket::bind(SLOW).await.unwrap());
+    let mut buf = vec![0u8; 4096];
+    loop {
+        let (n, peer) = udp.recv_from(&mut buf).await.unwrap();
+        count.fetch_add(1, Ordering::SeqCst);
+        let req = Message::from_vec(&buf[..n]).unwrap();
+        let udp = udp.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(SLOW_DELAY).await;
+            let mut m = Message::new();
+            m.set_id(req.id())
+                .set_message_type(MessageType::Response)
+                .add_queries(req.queries().iter().cloned());
+            m.add_answer(Record::from_rdata(
+                req.queries()[0].name().clone(),
+                SLOW_TTL,
+                RData::A(A(Ipv4Addr::new(192, 0, 2, 7))),
+            ));
+            udp.send_to(&m.to_vec().unwrap(), peer).await.unwrap();
+        });
+    }
+}
+
+#[test]
+fn identical_questions_share_one_upstream_query_and_names_in_use_are_refreshed_before_expiry() {
+    require_root();
+    let ns = TestNetns::new("dnspre").unwrap();
+    ns.run(|| {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+            .block_on(async {
+                let count = Arc::new(AtomicU32::new(0));
+                tokio::spawn(slow_upstream(count.clone()));
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                let f = Forwarder::new(vec![SLOW.parse().unwrap()], 16);
+                let ttl = |m: &dns::forward::Reply| m.answers().next().unwrap().ttl();
+
+                // Ten identical questions at once: one upstream query.
+                let asks = (0..10).map(|_| {
+                    let f = f.clone();
+                    tokio::spawn(async move { f.resolve(&query("same.example.")).await })
+                });
+                let answers = futures_util::future::join_all(asks).await;
+                let t0 = std::time::Instant::now();
+                for a in answers {
+                    assert_eq!(ttl(&a.unwrap().unwrap()), SLOW_TTL);
+                }
+                assert_eq!(count.load(Ordering::SeqCst), 1, "one query upstream");
+
+                // Asked in the last tenth of its life: answered from the
+                // cache (TTL aged) and fetched again in the background.
+                tokio::time::sleep_until((t0 + Duration::from_millis(4_600)).into()).await;
+                let m = f.resolve(&query("same.example.")).await.unwrap();
+                assert!(
+                    t0.elapsed() < Duration::from_secs(u64::from(SLOW_TTL)),
+                    "the machine slept past the entry's life; the test cannot tell"
+                );
+                assert_eq!(ttl(&m), SLOW_TTL - 4, "from the cache, aged");
+                let deadline = std::time::Instant::now() + Duration::from_secs(5);
+                while count.load(Ordering::SeqCst) < 2 {
+                    assert!(std::time::Instant::now() < deadline, "no prefetch");
+                    tokio::time::sleep(Duration::from_millis(20)).await;
+                }
+                // Past the first answer's life the name is still cached,
+                // from the prefetch: no miss, no new query.
+                tokio::time::sleep_until((t0 + Duration::from_millis(5_300)).into()).await;
+                let m = f.resolve(&query("same.example.")).await.unwrap();
+                assert!(ttl(&m) >= SLOW_TTL - 1, "the refreshed entry");
+                assert_eq!(count.load(Ordering::SeqCst), 2);
             })
     });
 }

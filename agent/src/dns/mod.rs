@@ -47,6 +47,9 @@ pub enum DnsError {
         upstream: SocketAddr,
         message: String,
     },
+    /// The upstream query an identical one waited for failed: its error.
+    #[error("{0}")]
+    Shared(String),
     #[error("--cluster-domain: {0}")]
     Domain(String),
     #[error("setting up {DNS_DEVICE} with {addr}: {source}")]

@@ -136,7 +136,7 @@ impl Resolver {
                     let mut tq = q.clone();
                     tq.set_name(target);
                     if let Ok(m) = self.forwarder.resolve(&tq).await {
-                        resp.add_answers(m.answers().iter().cloned());
+                        resp.add_answers(m.answers());
                     }
                 }
             }
@@ -150,14 +150,9 @@ impl Resolver {
                 Ok(m) => {
                     self.stats.forwarded.fetch_add(1, Ordering::Relaxed);
                     resp.set_response_code(m.response_code());
-                    resp.add_answers(m.answers().iter().cloned());
-                    resp.add_name_servers(m.name_servers().iter().cloned());
-                    resp.add_additionals(
-                        m.additionals()
-                            .iter()
-                            .filter(|r| r.record_type() != RecordType::OPT)
-                            .cloned(),
-                    );
+                    resp.add_answers(m.answers());
+                    resp.add_name_servers(m.name_servers());
+                    resp.add_additionals(m.additionals());
                 }
                 Err(e) => {
                     self.stats.failed.fetch_add(1, Ordering::Relaxed);

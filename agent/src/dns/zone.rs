@@ -110,7 +110,8 @@ impl Zone {
 
     /// Answers `qtype` for `qname` from `view`.
     pub fn answer(&self, view: &View, qname: &Name, qtype: RecordType) -> Answer {
-        let ascii = qname.to_ascii().to_ascii_lowercase();
+        let mut ascii = qname.to_ascii();
+        ascii.make_ascii_lowercase();
         let name = ascii.trim_end_matches('.');
         if let Some(rest) = name.strip_suffix(".in-addr.arpa") {
             return self.reverse(view, qname, qtype, rest);

@@ -1,7 +1,7 @@
 use std::time::{Duration, Instant};
 
 use hickory_proto::rr::{
-    RData, Record,
+    Name, RData, Record,
     rdata::{A, SOA},
 };
 
@@ -66,12 +66,20 @@ fn how_long_answers_are_kept() {
 fn cache_expires_ages_and_stays_bounded() {
     let t0 = Instant::now();
     let mut c = Cache::new(2);
-    c.put(&q("a.example."), &answer("a.example.", 20), t0);
+    c.put(&q("a.example."), Arc::new(answer("a.example.", 20)), t0);
     // Keys ignore case.
     let hit = c
         .get(&q("A.Example."), t0 + Duration::from_secs(5))
         .unwrap();
-    assert_eq!(hit.answers()[0].ttl(), 15, "TTL lowered by the entry's age");
+    let reply = Reply {
+        msg: hit.msg,
+        age: hit.age,
+    };
+    assert_eq!(
+        reply.answers().next().unwrap().ttl(),
+        15,
+        "TTL lowered by the entry's age"
+    );
     assert!(
         c.get(&q("a.example."), t0 + Duration::from_secs(20))
             .is_none(),
@@ -79,28 +87,32 @@ fn cache_expires_ages_and_stays_bounded() {
     );
     assert!(c.is_empty());
     // Zero TTL and failures are not kept.
-    c.put(&q("z.example."), &answer("z.example.", 0), t0);
+    c.put(&q("z.example."), Arc::new(answer("z.example.", 0)), t0);
     c.put(
         &q("f.example."),
-        &negative(ResponseCode::ServFail, None),
+        Arc::new(negative(ResponseCode::ServFail, None)),
         t0,
     );
     assert!(c.is_empty());
     // Full: the oldest goes.
     for n in ["a", "b", "c"] {
         let name = format!("{n}.example.");
-        c.put(&q(&name), &answer(&name, 30), t0);
+        c.put(&q(&name), Arc::new(answer(&name, 30)), t0);
     }
     assert_eq!(c.len(), 2);
     assert!(c.get(&q("a.example."), t0).is_none());
     assert!(c.get(&q("c.example."), t0).is_some());
     // Full with an expired entry: that one goes first.
     let mut c = Cache::new(2);
-    c.put(&q("old.example."), &answer("old.example.", 1), t0);
-    c.put(&q("keep.example."), &answer("keep.example.", 30), t0);
+    c.put(&q("old.example."), Arc::new(answer("old.example.", 1)), t0);
+    c.put(
+        &q("keep.example."),
+        Arc::new(answer("keep.example.", 30)),
+        t0,
+    );
     c.put(
         &q("new.example."),
-        &answer("new.example.", 30),
+        Arc::new(answer("new.example.", 30)),
         t0 + Duration::from_secs(2),
     );
     assert!(
@@ -111,6 +123,39 @@ fn cache_expires_ages_and_stays_bounded() {
         c.get(&q("new.example."), t0 + Duration::from_secs(2))
             .is_some()
     );
+}
+
+#[test]
+fn a_name_asked_in_the_last_tenth_of_its_life_is_refreshed_once() {
+    let t0 = Instant::now();
+    let mut c = Cache::new(4);
+    c.put(&q("a.example."), Arc::new(answer("a.example.", 30)), t0);
+    let at = |ms: u64| t0 + Duration::from_millis(ms);
+    assert!(!c.get(&q("a.example."), at(26_000)).unwrap().refresh);
+    let hit = c.get(&q("a.example."), at(27_100)).unwrap();
+    assert!(hit.refresh, "under 3 s of 30 left");
+    assert_eq!(hit.age, 27);
+    assert!(
+        !c.get(&q("a.example."), at(28_000)).unwrap().refresh,
+        "handed out once"
+    );
+    // The refreshed answer starts a new life.
+    c.put(
+        &q("a.example."),
+        Arc::new(answer("a.example.", 30)),
+        at(28_000),
+    );
+    let hit = c.get(&q("a.example."), at(31_000)).unwrap();
+    assert!(!hit.refresh);
+    assert_eq!(hit.age, 3);
+    // A short negative entry: the window is a tenth of its 5 s.
+    c.put(
+        &q("n.example."),
+        Arc::new(negative(ResponseCode::NXDomain, Some(5))),
+        t0,
+    );
+    assert!(!c.get(&q("n.example."), at(4_400)).unwrap().refresh);
+    assert!(c.get(&q("n.example."), at(4_600)).unwrap().refresh);
 }
 
 #[tokio::test]
