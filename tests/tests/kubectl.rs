@@ -896,6 +896,73 @@ fn config_maps_and_secrets(k: &Kubectl) {
     assert!(r.err.contains("immutable"), "{}", r.err);
     k.ok(&["delete", "configmap", "app"]);
     k.ok(&["delete", "secret", "db", "regcred"]);
+
+    // Finalizers: a DELETE marks the object and it stays until the last
+    // finalizer is removed; a pod waiting so shows as Terminating.
+    k.ok(&["create", "configmap", "held", "--from-literal=a=b"]);
+    k.ok(&[
+        "patch",
+        "configmap",
+        "held",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":["keel.test/hold"]}}"#,
+    ]);
+    assert_eq!(
+        k.ok(&["delete", "configmap", "held", "--wait=false"])
+            .trim(),
+        "configmap \"held\" deleted"
+    );
+    assert!(
+        !k.jsonpath(&["configmap", "held"], "{.metadata.deletionTimestamp}")
+            .is_empty()
+    );
+    let late = k.run(&[
+        "patch",
+        "configmap",
+        "held",
+        "--type=json",
+        "-p",
+        r#"[{"op":"add","path":"/metadata/finalizers/-","value":"keel.test/late"}]"#,
+    ]);
+    assert!(
+        late.err
+            .contains("no new finalizers can be added if the object is being deleted"),
+        "{}",
+        late.err
+    );
+    k.ok(&[
+        "patch",
+        "configmap",
+        "held",
+        "--type=json",
+        "-p",
+        r#"[{"op":"remove","path":"/metadata/finalizers"}]"#,
+    ]);
+    let gone = k.run(&["get", "configmap", "held"]);
+    assert!(gone.err.contains("not found"), "{}", gone.err);
+    k.ok(&["run", "held", "--image=busybox"]);
+    k.ok(&[
+        "patch",
+        "pod",
+        "held",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":["keel.test/hold"]}}"#,
+    ]);
+    k.ok(&["delete", "pod", "held", "--wait=false"]);
+    let table = k.ok(&["get", "pod", "held", "--no-headers"]);
+    assert!(table.contains("Terminating"), "{table}");
+    k.ok(&[
+        "patch",
+        "pod",
+        "held",
+        "--type=merge",
+        "-p",
+        r#"{"metadata":{"finalizers":null}}"#,
+    ]);
+    let gone = k.run(&["get", "pod", "held"]);
+    assert!(gone.err.contains("not found"), "{}", gone.err);
 }
 
 /// A command's success, stdout and stderr.

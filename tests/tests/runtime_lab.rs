@@ -495,6 +495,44 @@ fn deployment_runs_ready_replaced_and_survives_its_agent_on(runtime: &str) {
                 .then_some(())
         },
     );
+
+    // A pod with a finalizer: a DELETE marks it, its agent stops it as a
+    // deleted pod, and it goes once the finalizer is removed.
+    let held: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "held", "namespace": "default", "labels": {"app": "held"},
+                     "finalizers": ["keel.test/hold"]},
+        "spec": {
+            "nodeName": nodes[0].0,
+            "terminationGracePeriodSeconds": 2,
+            "containers": [{
+                "name": "web", "image": image, "imagePullPolicy": "IfNotPresent",
+                "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8080}, "periodSeconds": 1}
+            }]
+        }
+    }))
+    .unwrap();
+    block_on(c.create(&held)).expect("create the held pod");
+    let held = wait(&guard.0, "the held pod Ready", 60, || {
+        block_on(c.get::<Pod>("default", "held"))
+            .ok()
+            .filter(|p| p.is_ready())
+    });
+    let addr = format!("{}:8080", held.status.pod_ip);
+    assert!(http_get_in(&nodes[0].1, &addr, "/healthz").is_some());
+    block_on(c.delete::<Pod>("default", "held")).unwrap();
+    let marked = block_on(c.get::<Pod>("default", "held")).expect("kept for its finalizer");
+    assert!(marked.metadata.deletion_timestamp.is_some());
+    wait(&guard.0, "the agent to stop the deleted pod", 60, || {
+        http_get_in(&nodes[0].1, &addr, "/healthz")
+            .is_none()
+            .then_some(())
+    });
+    let mut release = block_on(c.get::<Pod>("default", "held")).expect("still held");
+    release.metadata.finalizers.clear();
+    block_on(c.update(&release)).expect("remove the finalizer");
+    wait(&guard.0, "the released pod to go", 20, || {
+        block_on(c.get::<Pod>("default", "held")).err().map(drop)
+    });
 }
 
 /// The port the hostNetwork pod serves on (on its node's own address).

@@ -264,7 +264,11 @@ pub const HOST_PORT_PREFIX: &str = "hostport:";
 pub fn host_ports(pod: &Pod, node: &NodeInfo) -> (Vec<(Frontend, FrontendSpec)>, Vec<ModelError>) {
     let key = format!("{}/{}", pod.metadata.namespace, pod.metadata.name);
     let (mut out, mut errors) = (Vec::new(), Vec::new());
-    if pod.spec.host_network || !pod.is_active() || pod.spec.node_name != node.name {
+    if pod.spec.host_network
+        || !pod.is_active()
+        || pod.metadata.is_terminating()
+        || pod.spec.node_name != node.name
+    {
         return (out, errors);
     }
     let Ok(pod_ip) = pod.status.pod_ip.parse::<Ipv4Addr>() else {

@@ -232,7 +232,11 @@ impl<R: PodRuntime + Clone> Pods<R> {
 
     /// Brings the worker of `key` in line with the view.
     fn dispatch(&mut self, v: &View, key: &str) {
-        let want = v.pods.get(key).filter(|p| !p.metadata.uid.is_empty());
+        // A deleted pod waiting for its finalizers is stopped like a gone one.
+        let want = v
+            .pods
+            .get(key)
+            .filter(|p| !p.metadata.uid.is_empty() && !p.metadata.is_terminating());
         self.ctx
             .refs
             .set_pod(key, want.map(|p| references(p)).unwrap_or_default());
@@ -276,7 +280,12 @@ impl<R: PodRuntime + Clone> Pods<R> {
 
     /// Removes what no pod and no worker owns.
     fn clean_up(&mut self, v: &View) {
-        let desired: BTreeSet<String> = v.pods.values().map(|p| p.metadata.uid.clone()).collect();
+        let desired: BTreeSet<String> = v
+            .pods
+            .values()
+            .filter(|p| !p.metadata.is_terminating())
+            .map(|p| p.metadata.uid.clone())
+            .collect();
         let busy: BTreeSet<String> = self
             .workers
             .values()

@@ -37,6 +37,16 @@ pub struct ObjectMeta {
     pub creation_timestamp: Option<Time>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub owner_references: Vec<OwnerReference>,
+    /// Names of what must clean up before the object goes: a DELETE of an
+    /// object with finalizers only sets `deletionTimestamp`, and the
+    /// object is removed once the last finalizer is.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub finalizers: Vec<String>,
+    /// Set by the server when a DELETE waits for finalizers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_timestamp: Option<Time>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deletion_grace_period_seconds: Option<i64>,
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -47,6 +57,11 @@ impl ObjectMeta {
     /// `resourceVersion` as a number (0 when unset or not a number).
     pub fn revision(&self) -> u64 {
         self.resource_version.parse().unwrap_or(0)
+    }
+
+    /// Deleted, waiting for its finalizers.
+    pub fn is_terminating(&self) -> bool {
+        self.deletion_timestamp.is_some()
     }
 
     /// The uid of the controller that owns this object, if any.

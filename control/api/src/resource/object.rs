@@ -117,6 +117,25 @@ pub(crate) fn validate_common<R: Resource>(
     for k in m.annotations.keys() {
         errs.check(format!("metadata.annotations[{k}]"), validate::label_key(k));
     }
+    for (i, f) in m.finalizers.iter().enumerate() {
+        let path = format!("metadata.finalizers[{i}]");
+        match f.as_str() {
+            "orphan" | "foregroundDeletion" => errs.add(
+                path,
+                format!(
+                    "{f:?}: keel-control's garbage collector does not process this finalizer, so the object would never go (delete with propagationPolicy Background)"
+                ),
+            ),
+            "kubernetes" => {}
+            f if !f.contains('/') => errs.add(
+                path,
+                format!(
+                    "{f:?}: name is neither a standard finalizer name nor is it fully qualified (use DOMAIN/NAME)"
+                ),
+            ),
+            f => errs.check(path, validate::label_key(f)),
+        }
+    }
 }
 
 /// The [`Resource`] methods every kind with `metadata`, `spec` and `status`

@@ -110,7 +110,7 @@ pub fn derive(d: &Deployment, pods: &[Arc<Pod>]) -> Vec<Value> {
             let mine: Vec<&Arc<Pod>> = pods
                 .iter()
                 .filter(|p| p.metadata.labels.get(TEMPLATE_HASH_LABEL) == Some(&hash))
-                .filter(|p| p.is_active())
+                .filter(|p| p.is_active() && !p.metadata.is_terminating())
                 .collect();
             let ready = mine.iter().filter(|p| p.is_ready()).count();
             let mut labels = at.spec.template.metadata.labels.clone();

@@ -43,6 +43,14 @@ pub fn plan(
 ) -> (Vec<Action>, keel_api::deployment::DeploymentStatus) {
     let hash = template_hash(d);
     let replicas = d.replicas().max(0) as usize;
+    // Deleted pods waiting for their finalizers count for nothing, as
+    // Kubernetes' FilterActivePods has it.
+    let owned: Vec<Arc<Pod>> = owned
+        .iter()
+        .filter(|p| !p.metadata.is_terminating())
+        .cloned()
+        .collect();
+    let owned = owned.as_slice();
     let active: Vec<&Arc<Pod>> = owned.iter().filter(|p| p.is_active()).collect();
     let (new, old): (Vec<&Arc<Pod>>, Vec<&Arc<Pod>>) = active
         .iter()
@@ -50,6 +58,8 @@ pub fn plan(
     let ready = |ps: &[&Arc<Pod>]| ps.iter().filter(|p| p.is_ready()).count();
     let (new_ready, old_ready) = (ready(&new), ready(&old));
     let mut actions = Vec::new();
+    // A deleted Deployment waiting for its finalizers only reports status.
+    let deleting = d.metadata.is_terminating();
 
     // Finished pods of a Deployment (which restarts Always) are replaced.
     for p in owned.iter().filter(|p| !p.is_active()) {
@@ -132,6 +142,9 @@ pub fn plan(
         actions.push(Action::Create(Box::new(new_pod(d, &hash))));
     }
     actions.extend(deletes.into_iter().map(Action::Delete));
+    if deleting {
+        actions.clear();
+    }
 
     let available = (new_ready + old_ready) as i64;
     let desired = replicas as i64;

@@ -25,7 +25,9 @@ pub fn desired(svc: &Service, pods: &[Arc<Pod>]) -> Endpoints {
     let mut groups: BTreeMap<Vec<EndpointPort>, (Vec<EndpointAddress>, Vec<EndpointAddress>)> =
         BTreeMap::new();
     for pod in pods {
-        if pod.status.pod_ip.is_empty() || !pod.is_active() {
+        // A deleted pod waiting for its finalizers is no endpoint, as in
+        // Kubernetes' Endpoints.
+        if pod.status.pod_ip.is_empty() || !pod.is_active() || pod.metadata.is_terminating() {
             continue;
         }
         let mut ports = Vec::new();

@@ -218,6 +218,9 @@ async fn schedule(
     // write them all at once so the store commits them in groups.
     let mut writes = Vec::new();
     for pod in state.pods_on("") {
+        if pod.metadata.is_terminating() {
+            continue; // deleted, waiting for its finalizers
+        }
         let marked = pod
             .condition("PodScheduled")
             .is_some_and(|c| c.status == "False");

@@ -22,10 +22,7 @@ use std::{
 };
 
 use bytes::Bytes;
-use keel_api::{
-    AnyObject, Deployment, Endpoints, EventType, FieldError, Kind, Node, Pod, Resource, Service,
-    Time,
-};
+use keel_api::{AnyObject, EventType, FieldError, Kind, Resource, Time};
 use rand::Rng;
 
 use self::{
@@ -610,6 +607,9 @@ fn create<R: Stored + Admit>(
         m.uid = uuid::Uuid::new_v4().to_string();
         m.creation_timestamp = Some(Time::now());
         m.generation = 1;
+        // Only a DELETE sets these.
+        m.deletion_timestamp = None;
+        m.deletion_grace_period_seconds = None;
     }
     obj.admit_create(state, ctx)
         .map_err(|causes| invalid::<R>(&key, causes))?;
@@ -702,11 +702,27 @@ fn update<R: Stored + Admit>(
         m.creation_timestamp = keep.creation_timestamp;
         m.generation = keep.generation;
         m.generate_name = keep.generate_name.clone();
+        m.deletion_timestamp = keep.deletion_timestamp;
+        m.deletion_grace_period_seconds = keep.deletion_grace_period_seconds;
         n
     };
     new.set_type_meta();
     new.meta_mut().resource_version = old.meta().resource_version.clone();
     let mut errs = new.validate();
+    if old.meta().is_terminating()
+        && let Some(added) = new
+            .meta()
+            .finalizers
+            .iter()
+            .find(|f| !old.meta().finalizers.contains(f))
+    {
+        errs.push(FieldError {
+            field: "metadata.finalizers".into(),
+            message: format!(
+                "{added:?}: no new finalizers can be added if the object is being deleted"
+            ),
+        });
+    }
     if !status && errs.is_empty() {
         // Carry server-assigned values (cluster IP, node ports, pod CIDR)
         // that the update omitted, then check what may not change.
@@ -724,6 +740,10 @@ fn update<R: Stored + Admit>(
     if new == *old {
         // Nothing changed: no new revision, no event.
         return Ok(R::wrap(old));
+    }
+    if new.meta().is_terminating() && new.meta().finalizers.is_empty() {
+        // The last finalizer is gone: so is the object.
+        return Ok(remove(state, R::wrap(Arc::new(new)), batch, events));
     }
     state.revision += 1;
     new.meta_mut().resource_version = state.revision.to_string();
@@ -746,28 +766,35 @@ fn delete(
         key: key.into(),
     })?;
     check_precondition(kind, key, old.meta(), pre)?;
-    state.remove(kind, key);
+    if !old.meta().finalizers.is_empty() {
+        // As Kubernetes: the object stays, marked, until its finalizers
+        // are removed (an update that removes the last one deletes it).
+        if old.meta().is_terminating() {
+            return Ok(old);
+        }
+        state.revision += 1;
+        let marked = old.with_meta(|m| {
+            m.deletion_timestamp = Some(Time::now());
+            m.deletion_grace_period_seconds = Some(0);
+        });
+        let marked = marked.with_resource_version(&state.revision.to_string());
+        state.put(marked.clone());
+        record(state, EventType::Modified, marked.clone(), batch, events);
+        return Ok(marked);
+    }
+    Ok(remove(state, old, batch, events))
+}
+
+/// Removes `old` from the state, recording its DELETED event.
+fn remove(state: &mut State, old: Obj, batch: &mut Batch, events: &mut Vec<Arc<Event>>) -> Obj {
+    let (kind, key) = (old.kind(), old.key());
+    state.remove(kind, &key);
     state.revision += 1;
     // The deleted object carries the revision of its deletion, as in Kubernetes.
     let rev = state.revision.to_string();
-    let gone = match old {
-        Obj::Node(o) => Obj::Node(with_rv::<Node>(&o, &rev)),
-        Obj::Pod(o) => Obj::Pod(with_rv::<Pod>(&o, &rev)),
-        Obj::Service(o) => Obj::Service(with_rv::<Service>(&o, &rev)),
-        Obj::Endpoints(o) => Obj::Endpoints(with_rv::<Endpoints>(&o, &rev)),
-        Obj::Deployment(o) => Obj::Deployment(with_rv::<Deployment>(&o, &rev)),
-        Obj::ConfigMap(o) => Obj::ConfigMap(with_rv::<keel_api::ConfigMap>(&o, &rev)),
-        Obj::Secret(o) => Obj::Secret(with_rv::<keel_api::Secret>(&o, &rev)),
-        Obj::Event(o) => Obj::Event(with_rv::<keel_api::Event>(&o, &rev)),
-    };
+    let gone = old.with_resource_version(&rev);
     record(state, EventType::Deleted, gone.clone(), batch, events);
-    Ok(gone)
-}
-
-fn with_rv<R: Resource>(o: &Arc<R>, rev: &str) -> Arc<R> {
-    let mut o = (**o).clone();
-    o.meta_mut().resource_version = rev.to_string();
-    Arc::new(o)
+    gone
 }
 
 fn bind(

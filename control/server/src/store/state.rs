@@ -104,6 +104,15 @@ impl Obj {
         })
     }
 
+    /// A copy with `f` applied to its metadata.
+    pub fn with_meta(&self, f: impl FnOnce(&mut keel_api::ObjectMeta)) -> Self {
+        with_obj!(self, o => {
+            let mut c = (**o).clone();
+            f(c.meta_mut());
+            Obj::from_any(c.into())
+        })
+    }
+
     /// A field-selector field's value.
     pub fn field(&self, path: &str) -> Option<String> {
         with_obj!(self, o => o.field(path))

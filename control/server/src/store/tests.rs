@@ -544,3 +544,100 @@ async fn a_wrong_or_missing_key_refuses_to_start_naming_the_secret() {
     let store = Store::open(Box::new(backend.clone()), sealed_config(t.path())).unwrap();
     assert!(store.snapshot().get(Kind::Secret, "default/db").is_some());
 }
+
+#[tokio::test]
+async fn finalizers_hold_a_deleted_object_until_the_last_is_removed() {
+    let store = open(&MemoryBackend::new());
+    let mut s = service("web");
+    s.metadata.finalizers = vec!["example.com/cleanup".into(), "example.com/other".into()];
+    let Obj::Service(created) = store.create(s).await.unwrap() else {
+        panic!()
+    };
+    assert!(created.metadata.deletion_timestamp.is_none());
+
+    // DELETE only marks it; its cluster IP stays allocated.
+    let Obj::Service(marked) = store
+        .delete(Kind::Service, "default", "web", Precondition::default())
+        .await
+        .unwrap()
+    else {
+        panic!()
+    };
+    assert!(marked.metadata.deletion_timestamp.is_some());
+    assert_eq!(marked.metadata.deletion_grace_period_seconds, Some(0));
+    let snap = store.snapshot();
+    assert!(snap.services.contains_key("default/web"));
+    assert_eq!(snap.cluster_ips.len(), 1);
+    // A second DELETE changes nothing.
+    let rev = store.revision();
+    store
+        .delete(Kind::Service, "default", "web", Precondition::default())
+        .await
+        .unwrap();
+    assert_eq!(store.revision(), rev);
+
+    // No new finalizer on an object being deleted, and the mark cannot be
+    // cleared by an update.
+    let mut add = (*marked).clone();
+    add.metadata.finalizers.push("example.com/late".into());
+    let err = store.update(add).await.unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("no new finalizers can be added if the object is being deleted"),
+        "{err}"
+    );
+    let mut one = (*marked).clone();
+    one.metadata.finalizers.remove(0);
+    one.metadata.deletion_timestamp = None;
+    let Obj::Service(one) = store.update(one).await.unwrap() else {
+        panic!()
+    };
+    assert!(
+        one.metadata.deletion_timestamp.is_some(),
+        "kept by the server"
+    );
+    assert_eq!(one.metadata.finalizers, ["example.com/other"]);
+
+    // Removing the last one deletes it, and frees its allocations.
+    let mut last = (*one).clone();
+    last.metadata.finalizers.clear();
+    store.update(last).await.unwrap();
+    let snap = store.snapshot();
+    assert!(!snap.services.contains_key("default/web"));
+    assert!(snap.cluster_ips.is_empty());
+    let types: Vec<_> = store
+        .events_after(0)
+        .unwrap()
+        .iter()
+        .map(|e| e.type_)
+        .collect();
+    assert_eq!(
+        types,
+        [
+            EventType::Added,
+            EventType::Modified,
+            EventType::Modified,
+            EventType::Deleted
+        ]
+    );
+
+    // A create ignores a deletionTimestamp sent with it; a finalizer name
+    // must be qualified, and the garbage collector's are refused.
+    let mut p = pod("p");
+    p.metadata.deletion_timestamp = Some(keel_api::Time::now());
+    let Obj::Pod(p) = store.create(p).await.unwrap() else {
+        panic!()
+    };
+    assert!(p.metadata.deletion_timestamp.is_none());
+    for (name, why) in [
+        ("cleanup", "neither a standard finalizer name"),
+        ("orphan", "does not process this finalizer"),
+        ("foregroundDeletion", "does not process this finalizer"),
+    ] {
+        let mut p = pod("q");
+        p.metadata.finalizers = vec![name.into()];
+        let err = store.create(p).await.unwrap_err();
+        assert!(err.to_string().contains("metadata.finalizers[0]"), "{err}");
+        assert!(err.to_string().contains(why), "{err}");
+    }
+}

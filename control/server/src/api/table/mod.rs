@@ -401,6 +401,9 @@ fn pod_status(o: &Value) -> String {
             };
         }
     }
+    if o.pointer("/metadata/deletionTimestamp").is_some() {
+        return "Terminating".into();
+    }
     if reason.is_empty() {
         "Pending".into()
     } else {

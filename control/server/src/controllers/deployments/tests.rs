@@ -223,3 +223,22 @@ fn revision_history_limit_is_validated() {
         "{errs:?}"
     );
 }
+
+#[test]
+fn deleted_pods_waiting_for_finalizers_count_for_nothing_and_a_deleted_deployment_only_reports() {
+    let d = deployment(2, "v1");
+    let mut pods = owned(&d, 2, true);
+    let mut held = (*pods[0]).clone();
+    held.metadata.deletion_timestamp = Some(keel_api::Time::now());
+    held.metadata.finalizers = vec!["example.com/hold".into()];
+    pods[0] = Arc::new(held);
+    let (a, st) = plan(&d, &pods);
+    assert_eq!(count(&a), (1, 0), "replaced, and not deleted again");
+    assert_eq!(st.replicas, 1);
+
+    let mut gone = deployment(2, "v1");
+    gone.metadata.deletion_timestamp = Some(keel_api::Time::now());
+    let (a, st) = plan(&gone, &[]);
+    assert!(a.is_empty(), "{a:?}");
+    assert_eq!(st.unavailable_replicas, 2);
+}
