@@ -993,7 +993,6 @@ fn manifest_corpus(k: &Kubectl, keelctl: &dyn Fn(&[&str]) -> Outcome) {
         "spec.template.spec.securityContext.fsGroup",
         "spec.template.spec.containers[0].terminationMessagePath",
         "spec.template.spec.containers[0].terminationMessagePolicy",
-        "spec.internalTrafficPolicy",
         "spec.ipFamilyPolicy",
         "spec.ipFamilies",
         "spec.ports[0].appProtocol",
@@ -1002,8 +1001,8 @@ fn manifest_corpus(k: &Kubectl, keelctl: &dyn Fn(&[&str]) -> Outcome) {
         assert!(r.err.contains(&want), "{want} in\n{}", r.err);
     }
     // Nothing else is warned about: keel acts on the rest
-    // (`revisionHistoryLimit` included).
-    assert_eq!(r.err.lines().count(), 11, "{}", r.err);
+    // (`revisionHistoryLimit` and `internalTrafficPolicy` included).
+    assert_eq!(r.err.lines().count(), 10, "{}", r.err);
 
     // get -o json returns them as sent.
     let d: Value =

@@ -162,6 +162,40 @@ fn services_across_nodes_from_pods_nodes_and_outside() {
         assert_eq!(servers(&lines), both, "via {}: {lines:?}", n.role);
     }
 
+    // Traffic policies. internalTrafficPolicy Local: a ClusterIP
+    // connection stays on the client's node. externalTrafficPolicy Local:
+    // a NodePort connection goes to the receiving node's own endpoint and
+    // keeps the client's address.
+    let local = create_service(
+        &lab,
+        serde_json::json!({
+            "metadata": {"name": "web-local", "namespace": "default"},
+            "spec": {"type": "NodePort", "selector": {"app": "web"},
+                     "internalTrafficPolicy": "Local", "externalTrafficPolicy": "Local",
+                     "ports": [{"port": 80, "targetPort": 8080}]}
+        }),
+    );
+    let local_vip = local.spec.cluster_ip.clone();
+    let local_port = local.spec.ports[0].node_port.unwrap();
+    wait_count(&lab, &format!("{local_vip}:80/TCP"), 1);
+    let only = |pod: &str| -> BTreeSet<String> { [format!("{}:8080", p[pod].0)].into() };
+    for (client, server) in [("client-1", "web-1"), ("client-2", "web-2")] {
+        let lines = dial(&lab, client, "tcp", &format!("{local_vip}:80"), 10);
+        assert_eq!(servers(&lines), only(server), "{client}: {lines:?}");
+    }
+    let ext_ip = lab.topology().ext.ip;
+    for (node, server) in [("node-1", "web-1"), ("node-2", "web-2")] {
+        let ip = lab.topology().node(node).unwrap().ip;
+        let lines = dial(&lab, "ext", "tcp", &format!("{ip}:{local_port}"), 10);
+        assert_eq!(servers(&lines), only(server), "via {node}: {lines:?}");
+        assert!(
+            lines
+                .iter()
+                .all(|l| field(l, "client").is_some_and(|c| c.starts_with(&format!("{ext_ip}:")))),
+            "the backend sees the client's own address via {node}: {lines:?}"
+        );
+    }
+
     // A pod's hostPort, TCP and UDP: node-1's IP:hostPort from outside
     // reaches that pod's containerPort through the NodePort path, until
     // the pod is deleted.
@@ -260,6 +294,24 @@ fn services_across_nodes_from_pods_nodes_and_outside() {
         [format!("{}:8080", p["web-1"].0)].into_iter().collect(),
         "{lines:?}"
     );
+    // With its only local endpoint gone, node-2 drops the Local NodePort
+    // (so that an outside balancer fails over) and refuses the Local
+    // ClusterIP; node-1 still serves both.
+    let n2 = lab.topology().node("node-2").unwrap().ip;
+    wait_for(
+        "node-2 to drop the Local NodePort",
+        Duration::from_secs(30),
+        || {
+            let l = dial(&lab, "ext", "tcp", &format!("{n2}:{local_port}"), 1);
+            l[0].starts_with("error=TimedOut").then_some(())
+        },
+    );
+    assert_eq!(
+        dial(&lab, "client-2", "tcp", &format!("{local_vip}:80"), 1),
+        vec!["error=ConnectionRefused"]
+    );
+    let lines = dial(&lab, "ext", "tcp", &format!("{n1}:{local_port}"), 5);
+    assert_eq!(servers(&lines), only("web-1"), "{lines:?}");
     drop(holds);
 }
 

@@ -187,6 +187,9 @@ pub fn frontends(
         None => (0, 0),
     };
     let local_only = spec.external_traffic_policy == TrafficPolicy::Local;
+    // ClusterIP connections (made on this node) under
+    // internalTrafficPolicy: Local reach only this node's endpoints.
+    let internal_local = spec.internal_traffic_policy == Some(TrafficPolicy::Local);
     for (i, p) in spec.ports.iter().enumerate() {
         let proto = Proto::from(p.protocol);
         let Ok(port) = u16::try_from(p.port) else {
@@ -207,11 +210,12 @@ pub fn frontends(
         let local: Vec<BackendSpec> = all.iter().copied().filter(|b| b.local).collect();
         let spec_for = |flags: u8, external: bool| {
             let external_local = external && local_only;
+            let only_local = external_local || (!external && internal_local);
             FrontendSpec {
                 service: service.clone(),
                 flags: flags | affinity_flag | if external_local { SVC_F_LOCAL_ONLY } else { 0 },
                 affinity_timeout,
-                backends: if external_local {
+                backends: if only_local {
                     local.clone()
                 } else {
                     all.clone()

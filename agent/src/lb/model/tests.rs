@@ -159,6 +159,25 @@ fn table_of_services() {
             0,
         ),
         (
+            "internalTrafficPolicy Local: the ClusterIP keeps local backends only, the NodePort all",
+            svc(json!({
+                "metadata": {"name": "web", "namespace": "default"},
+                "spec": {"type": "NodePort", "clusterIP": "10.96.0.10",
+                    "internalTrafficPolicy": "Local",
+                    "ports": [{"name": "http", "port": 80, "nodePort": 30080}]}
+            })),
+            Some(web_endpoints()),
+            vec![
+                format!(
+                    "10.96.0.10:80/TCP default/web:http flags={sock} affinity=0 [10.244.1.5:8080/TCP*]"
+                ),
+                format!(
+                    "10.0.0.1:30080/TCP default/web:http flags={np} affinity=0 [10.244.1.5:8080/TCP* 10.244.2.5:8080/TCP]"
+                ),
+            ],
+            0,
+        ),
+        (
             "port name or protocol that the endpoints lack: no backends",
             svc(json!({
                 "metadata": {"name": "web", "namespace": "default"},

@@ -55,6 +55,14 @@ pub struct ServiceSpec {
     pub session_affinity_config: Option<SessionAffinityConfig>,
     #[serde(default)]
     pub external_traffic_policy: TrafficPolicy,
+    /// `Local`: a ClusterIP connection from a node goes only to that node's
+    /// own endpoints (none: refused). Unset means `Cluster`; kept as sent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub internal_traffic_policy: Option<TrafficPolicy>,
+    /// Lists every selected pod with an IP as an endpoint, ready or not
+    /// (for peers that must find each other before they are ready).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub publish_not_ready_addresses: bool,
     /// For `type: ExternalName`: the name cluster DNS answers with (a CNAME).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub external_name: String,
@@ -155,13 +163,11 @@ crate::preserved_fields!(
         "clusterIPs",
         "ipFamilies",
         "ipFamilyPolicy",
-        "internalTrafficPolicy",
         "loadBalancerIP",
         "loadBalancerSourceRanges",
         "loadBalancerClass",
         "allocateLoadBalancerNodePorts",
         "healthCheckNodePort",
-        "publishNotReadyAddresses",
         "trafficDistribution",
     ]
 );

@@ -24,10 +24,16 @@ pub fn desired(svc: &Service, pods: &[Arc<Pod>]) -> Endpoints {
     // Group addresses by their resolved port list, as Kubernetes does.
     let mut groups: BTreeMap<Vec<EndpointPort>, (Vec<EndpointAddress>, Vec<EndpointAddress>)> =
         BTreeMap::new();
+    // As Kubernetes' ShouldPodBeInEndpoints: publishNotReadyAddresses
+    // lists every pod with an IP as ready, terminating ones included.
+    let publish = svc.spec.publish_not_ready_addresses;
     for pod in pods {
         // A deleted pod waiting for its finalizers is no endpoint, as in
         // Kubernetes' Endpoints.
-        if pod.status.pod_ip.is_empty() || !pod.is_active() || pod.metadata.is_terminating() {
+        if pod.status.pod_ip.is_empty()
+            || !pod.is_active()
+            || (pod.metadata.is_terminating() && !publish)
+        {
             continue;
         }
         let mut ports = Vec::new();
@@ -66,7 +72,7 @@ pub fn desired(svc: &Service, pods: &[Arc<Pod>]) -> Endpoints {
             }),
         };
         let (ready, not_ready) = groups.entry(ports).or_default();
-        if pod.is_ready() {
+        if publish || pod.is_ready() {
             ready.push(addr)
         } else {
             not_ready.push(addr)

@@ -123,3 +123,34 @@ fn hostnames_are_published_for_the_subdomains_service_and_portless_services_list
     assert_eq!(got, [("10.0.0.2", "a-0"), ("10.0.0.3", "")]);
     assert!(e.subsets[0].ports.is_empty());
 }
+
+#[test]
+fn terminating_pods_leave_and_publish_not_ready_addresses_lists_every_pod_as_ready() {
+    let mut held = (*pod("t", "10.0.0.5", true, Some(80))).clone();
+    held.metadata.deletion_timestamp = Some(keel_api::Time::now());
+    let pods = [
+        pod("a", "10.0.0.2", true, Some(80)),
+        pod("b", "10.0.0.3", false, Some(80)),
+        Arc::new(held),
+    ];
+    let ips = |e: &keel_api::Endpoints| -> (Vec<String>, Vec<String>) {
+        let s = &e.subsets[0];
+        (
+            s.addresses.iter().map(|a| a.ip.clone()).collect(),
+            s.not_ready_addresses.iter().map(|a| a.ip.clone()).collect(),
+        )
+    };
+    assert_eq!(
+        ips(&desired(&svc(), &pods)),
+        (vec!["10.0.0.2".into()], vec!["10.0.0.3".into()])
+    );
+    let mut publish = svc();
+    publish.spec.publish_not_ready_addresses = true;
+    assert_eq!(
+        ips(&desired(&publish, &pods)),
+        (
+            vec!["10.0.0.2".into(), "10.0.0.3".into(), "10.0.0.5".into()],
+            vec![]
+        )
+    );
+}
