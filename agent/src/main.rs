@@ -152,6 +152,11 @@ struct Args {
     /// a bpf filesystem.
     #[arg(long, env = "KEEL_BPFFS")]
     bpffs: Option<PathBuf>,
+    /// Answer NodePorts only on the uplink's addresses inside these CIDRs
+    /// (comma-separated), as kube-proxy's --nodeport-addresses; default:
+    /// every IPv4 address of the uplink.
+    #[arg(long, env = "KEEL_NODEPORT_ADDRESSES", value_delimiter = ',')]
+    nodeport_addresses: Vec<ipnet::Ipv4Net>,
     /// How often the load balancer re-reads its maps and compares everything.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     lb_resync: Duration,
@@ -573,10 +578,8 @@ async fn agent_main() -> anyhow::Result<()> {
     if let Some(cgroup_root) = cgroup_root {
         let lb = keel_agent::lb::start(
             keel_agent::lb::LbOptions {
-                node: keel_agent::lb::model::NodeInfo {
-                    name: node_name.clone(),
-                    ip: node_ip,
-                },
+                node: keel_agent::lb::model::NodeInfo::new(node_name.clone(), node_ip),
+                nodeport_addresses: args.nodeport_addresses.clone(),
                 cgroup_root,
                 uplink: args.uplink.clone(),
                 bpffs: bpffs.clone(),

@@ -131,7 +131,8 @@ fn services_across_nodes_from_pods_nodes_and_outside() {
     // every connection shows the Service as its peer, and both backends
     // (one local, one remote for every client) answer. 20 random picks over
     // two backends miss one with probability 2^-19.
-    for from in ["client-1", "client-2", "node-1"] {
+    // web-1 dialling its own Service reaches itself too (hairpin).
+    for from in ["client-1", "client-2", "node-1", "web-1"] {
         let lines = dial(&lab, from, "tcp", &format!("{vip}:80"), 20);
         assert!(
             lines
@@ -195,6 +196,33 @@ fn services_across_nodes_from_pods_nodes_and_outside() {
             "the backend sees the client's own address via {node}: {lines:?}"
         );
     }
+
+    // NodePorts answer on every address of the uplink: one added to
+    // node-1's is served within the agent's address poll.
+    let node1 = lab.topology().node("node-1").unwrap().clone();
+    let [a, b, c, _] = node1.ip.octets();
+    let extra = std::net::Ipv4Addr::new(a, b, c, 111);
+    let added = std::process::Command::new("ip")
+        .args([
+            "-n",
+            &node1.netns,
+            "addr",
+            "add",
+            &format!("{extra}/24"),
+            "dev",
+            "eth0",
+        ])
+        .status()
+        .unwrap();
+    assert!(added.success());
+    wait_for(
+        "node-1's NodePort on its second address",
+        Duration::from_secs(30),
+        || {
+            let l = dial(&lab, "ext", "tcp", &format!("{extra}:{node_port}"), 1);
+            field(&l[0], "server").map(drop)
+        },
+    );
 
     // A pod's hostPort, TCP and UDP: node-1's IP:hostPort from outside
     // reaches that pod's containerPort through the NodePort path, until

@@ -50,7 +50,13 @@ pub struct LbOptions {
     pub bpffs: PathBuf,
     /// How often to re-read the maps and compare everything.
     pub resync: Duration,
+    /// `--nodeport-addresses`: NodePorts answer only on uplink addresses
+    /// inside these (all of them when empty).
+    pub nodeport_addresses: Vec<ipnet::Ipv4Net>,
 }
+
+/// How often the uplink's addresses are read for NodePorts.
+const ADDRESS_POLL: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 pub enum StartError {
@@ -64,6 +70,17 @@ pub enum StartError {
     Thread(#[source] std::io::Error),
     #[error("--uplink: no interface holds the node IP {ip}; pass --uplink IFACE (or none)")]
     NoUplink { ip: Ipv4Addr },
+}
+
+/// The IPv4 addresses of interface `iface`.
+pub fn addresses_of(iface: &str) -> Vec<Ipv4Addr> {
+    nix::ifaddrs::getifaddrs()
+        .map(|it| {
+            it.filter(|ifa| ifa.interface_name == iface)
+                .filter_map(|ifa| Some(ifa.address?.as_sockaddr_in()?.ip()))
+                .collect()
+        })
+        .unwrap_or_default()
 }
 
 /// The interface holding `ip`.
@@ -104,7 +121,23 @@ pub fn start(opts: LbOptions, views: &Views) -> Result<Running, StartError> {
         },
     )
     .map_err(Box::new)?;
-    let rec = reconcile::Reconciler::new(maps, opts.node.clone())?;
+    let read_ips = {
+        let (uplink, node_ip, cidrs) = (
+            uplink.clone(),
+            opts.node.ip,
+            opts.nodeport_addresses.clone(),
+        );
+        move || {
+            let on_uplink = uplink.as_deref().map(addresses_of).unwrap_or_default();
+            model::node_port_ips(node_ip, &on_uplink, &cidrs)
+        }
+    };
+    let mut node = opts.node.clone();
+    node.node_port_ips = read_ips();
+    if node.node_port_ips.is_empty() {
+        tracing::warn!(cidrs = ?opts.nodeport_addresses, "lb: no uplink address is inside --nodeport-addresses; NodePorts answer nowhere");
+    }
+    let rec = reconcile::Reconciler::new(maps, node)?;
     dp.attach_cgroup(&opts.cgroup_root)?;
     if let Some(iface) = &uplink {
         dp.attach_tc(iface)?;
@@ -116,10 +149,29 @@ pub fn start(opts: LbOptions, views: &Views) -> Result<Running, StartError> {
         "lb: datapath attached"
     );
     let router = api::router(rec.shared(), dp.maps_dir());
+    let ips = rec.node_port_ips();
     // The datapath (programs) lives as long as the reconciler; the pinned
     // links keep the programs attached after the agent exits.
     let (reconciler, thread) =
         reconcile::start(rec, views, opts.resync, dp).map_err(StartError::Thread)?;
+    // Addresses come and go on the uplink: NodePorts follow within a poll.
+    let h = reconciler.clone();
+    std::thread::Builder::new()
+        .name("lb-addresses".into())
+        .spawn(move || {
+            loop {
+                std::thread::sleep(ADDRESS_POLL);
+                let now = read_ips();
+                let mut current = ips.write().unwrap_or_else(|e| e.into_inner());
+                if *current != now {
+                    tracing::info!(addresses = ?now, "lb: NodePort addresses changed");
+                    *current = now;
+                    drop(current);
+                    h.trigger_all();
+                }
+            }
+        })
+        .map_err(StartError::Thread)?;
     Ok(Running {
         router,
         reconciler,

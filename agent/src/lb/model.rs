@@ -127,8 +127,42 @@ pub struct FrontendSpec {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct NodeInfo {
     pub name: String,
-    /// NodePort frontends listen on this address.
+    /// The node's own address (SNAT source, hostPorts).
     pub ip: Ipv4Addr,
+    /// The addresses NodePort frontends answer on ([`node_port_ips`]).
+    pub node_port_ips: Vec<Ipv4Addr>,
+}
+
+impl NodeInfo {
+    /// A node whose NodePorts answer on its own address only.
+    pub fn new(name: impl Into<String>, ip: Ipv4Addr) -> Self {
+        Self {
+            name: name.into(),
+            ip,
+            node_port_ips: vec![ip],
+        }
+    }
+}
+
+/// The addresses NodePorts answer on, as kube-proxy's
+/// `--nodeport-addresses`: every IPv4 address of the uplink (where the TC
+/// programs see outside traffic) and the node's own, but loopback; only
+/// those inside `cidrs` when any are given. Sorted, without repeats.
+pub fn node_port_ips(
+    node_ip: Ipv4Addr,
+    uplink: &[Ipv4Addr],
+    cidrs: &[ipnet::Ipv4Net],
+) -> Vec<Ipv4Addr> {
+    let mut ips: Vec<Ipv4Addr> = uplink
+        .iter()
+        .copied()
+        .chain([node_ip])
+        .filter(|ip| !ip.is_loopback() && !ip.is_unspecified())
+        .filter(|ip| cidrs.is_empty() || cidrs.iter().any(|c| c.contains(ip)))
+        .collect();
+    ips.sort();
+    ips.dedup();
+    ips
 }
 
 /// A Service field the load balancer cannot use; the rest of the Service
@@ -229,10 +263,14 @@ pub fn frontends(
             && let Some(np) = p.node_port
         {
             match u16::try_from(np) {
-                Ok(np) if np != 0 => out.push((
-                    Addr::new(node.ip, np, proto),
-                    spec_for(SVC_F_SOCK | SVC_F_TC | SVC_F_NODEPORT, true),
-                )),
+                Ok(np) if np != 0 => {
+                    for ip in &node.node_port_ips {
+                        out.push((
+                            Addr::new(*ip, np, proto),
+                            spec_for(SVC_F_SOCK | SVC_F_TC | SVC_F_NODEPORT, true),
+                        ));
+                    }
+                }
                 _ => error(
                     format!("spec.ports[{i}].nodePort"),
                     format!("{np} is out of range 1-65535"),

@@ -95,6 +95,9 @@ pub struct Reconciler<M: LbMaps> {
     /// ... and re-reads the maps first.
     reread: bool,
     shared: Arc<RwLock<Shared>>,
+    /// Where the addresses NodePorts answer on may be changed from outside
+    /// (read at each sync; a change is a full pass).
+    node_port_ips: Arc<RwLock<Vec<std::net::Ipv4Addr>>>,
 }
 
 impl<M: LbMaps> Reconciler<M> {
@@ -110,6 +113,7 @@ impl<M: LbMaps> Reconciler<M> {
         }));
         Ok(Self {
             maps,
+            node_port_ips: Arc::new(RwLock::new(node.node_port_ips.clone())),
             node,
             observed,
             desired: Desired::default(),
@@ -122,6 +126,11 @@ impl<M: LbMaps> Reconciler<M> {
 
     pub fn shared(&self) -> Arc<RwLock<Shared>> {
         self.shared.clone()
+    }
+
+    /// The addresses NodePorts answer on, to change from outside.
+    pub fn node_port_ips(&self) -> Arc<RwLock<Vec<std::net::Ipv4Addr>>> {
+        self.node_port_ips.clone()
     }
 
     pub fn maps(&self) -> &M {
@@ -180,6 +189,15 @@ impl<M: LbMaps> Reconciler<M> {
         keys: &BTreeSet<String>,
         all: bool,
     ) -> Result<SyncReport, ReconcileError> {
+        let ips = self
+            .node_port_ips
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        if ips != self.node.node_port_ips {
+            self.node.node_port_ips = ips;
+            self.full = true;
+        }
         if self.reread {
             self.observed = observe(&self.maps).map_err(|e| ReconcileError::Read(Box::new(e)))?;
             self.reread = false;

@@ -192,10 +192,7 @@ fn keel(svcs: &[Svc], changes: &[(usize, usize, usize)]) -> anyhow::Result<Measu
     let pins = bpffs.path().join("node");
     let mut dp = Datapath::load(&pins)?;
     let maps = dp.maps()?;
-    let node = NodeInfo {
-        name: "bench".into(),
-        ip: "10.0.0.1".parse()?,
-    };
+    let node = NodeInfo::new("bench", "10.0.0.1".parse()?);
     let mut view = View {
         synced: true,
         ..Default::default()

@@ -6,10 +6,7 @@ use serde_json::json;
 use super::*;
 
 fn node() -> NodeInfo {
-    NodeInfo {
-        name: "n1".into(),
-        ip: "10.0.0.1".parse().unwrap(),
-    }
+    NodeInfo::new("n1", "10.0.0.1".parse().unwrap())
 }
 
 fn svc(v: serde_json::Value) -> Service {
@@ -313,4 +310,49 @@ fn host_ports_forward_the_node_ip_to_the_pod() {
     assert!(host_ports(&other, &node()).0.is_empty());
     p.spec.host_network = true;
     assert_eq!(host_ports(&p, &node()), (vec![], vec![]));
+}
+
+#[test]
+fn nodeport_addresses_are_the_uplinks_within_the_cidrs() {
+    let ip = |s: &str| s.parse::<std::net::Ipv4Addr>().unwrap();
+    let net = |s: &str| s.parse::<ipnet::Ipv4Net>().unwrap();
+    let node = ip("10.0.0.1");
+    let uplink = [ip("10.0.0.1"), ip("192.0.2.4"), ip("127.0.0.1")];
+    assert_eq!(
+        node_port_ips(node, &uplink, &[]),
+        [ip("10.0.0.1"), ip("192.0.2.4")],
+        "every uplink address but loopback"
+    );
+    assert_eq!(
+        node_port_ips(node, &uplink, &[net("192.0.2.0/24")]),
+        [ip("192.0.2.4")]
+    );
+    assert!(node_port_ips(node, &uplink, &[net("198.51.100.0/24")]).is_empty());
+    assert_eq!(
+        node_port_ips(node, &[], &[]),
+        [node],
+        "no uplink: the node's own"
+    );
+
+    let mut two = NodeInfo::new("n1", node);
+    two.node_port_ips = vec![node, ip("192.0.2.4")];
+    let s = svc(json!({
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"type": "NodePort", "clusterIP": "10.96.0.10",
+            "ports": [{"name": "http", "port": 80, "nodePort": 30080}]}
+    }));
+    let (out, errs) = frontends(&s, Some(&web_endpoints()), &two);
+    assert!(errs.is_empty());
+    let addrs: Vec<String> = lines(&out)
+        .iter()
+        .map(|l| l.split(' ').next().unwrap().to_string())
+        .collect();
+    assert_eq!(
+        addrs,
+        [
+            "10.96.0.10:80/TCP",
+            "10.0.0.1:30080/TCP",
+            "192.0.2.4:30080/TCP"
+        ]
+    );
 }

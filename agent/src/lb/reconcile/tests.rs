@@ -10,10 +10,7 @@ use crate::{
 };
 
 fn node() -> NodeInfo {
-    NodeInfo {
-        name: "n1".into(),
-        ip: "10.0.0.1".parse().unwrap(),
-    }
+    NodeInfo::new("n1", "10.0.0.1".parse().unwrap())
 }
 
 fn service(name: &str, ip: &str) -> Arc<Service> {
@@ -275,4 +272,61 @@ fn a_pods_host_port_is_programmed_while_the_pod_is_there() {
     let rep = r.sync(&view, &keys, false).unwrap().unwrap();
     assert_eq!(rep.deleted, 1);
     assert_eq!(backends(r.maps()), None);
+}
+
+#[test]
+fn nodeports_follow_the_addresses_they_answer_on() {
+    let mut r = Reconciler::new(FakeMaps::default(), node()).unwrap();
+    let mut feed = Feed::default();
+    let web: Arc<Service> = Arc::new(
+        serde_json::from_value(json!({
+            "metadata": {"name": "web", "namespace": "default"},
+            "spec": {"type": "NodePort", "clusterIP": "10.96.0.10",
+                     "ports": [{"port": 80, "targetPort": 8080, "nodePort": 30080}]}
+        }))
+        .unwrap(),
+    );
+    let ep = endpoints("web", &["10.244.2.5"]);
+    let np = |ip: &str| {
+        let a: std::net::Ipv4Addr = ip.parse().unwrap();
+        (u32::from_ne_bytes(a.octets()), 30080u16.to_be(), 6)
+    };
+    sync(&mut r, feed.step(&[web.clone()], &[ep.clone()], true)).unwrap();
+    assert!(
+        r.maps()
+            .resolve(np("10.0.0.1").0, np("10.0.0.1").1, 6)
+            .is_some()
+    );
+    assert!(
+        r.maps()
+            .resolve(np("10.0.0.9").0, np("10.0.0.9").1, 6)
+            .is_none()
+    );
+    // A second address on the uplink: the next sync answers there too,
+    // whatever keys it was handed.
+    *r.node_port_ips().write().unwrap() =
+        vec!["10.0.0.1".parse().unwrap(), "10.0.0.9".parse().unwrap()];
+    let rep = r
+        .sync(&feed.view.clone(), &BTreeSet::new(), false)
+        .unwrap()
+        .unwrap();
+    assert!(rep.full);
+    assert!(
+        r.maps()
+            .resolve(np("10.0.0.9").0, np("10.0.0.9").1, 6)
+            .is_some()
+    );
+    // Gone again: so is its frontend.
+    *r.node_port_ips().write().unwrap() = vec!["10.0.0.1".parse().unwrap()];
+    r.sync(&feed.view.clone(), &BTreeSet::new(), false).unwrap();
+    assert!(
+        r.maps()
+            .resolve(np("10.0.0.9").0, np("10.0.0.9").1, 6)
+            .is_none()
+    );
+    assert!(
+        r.maps()
+            .resolve(np("10.0.0.1").0, np("10.0.0.1").1, 6)
+            .is_some()
+    );
 }
