@@ -291,7 +291,7 @@ fn nodeports_follow_the_addresses_they_answer_on() {
         let a: std::net::Ipv4Addr = ip.parse().unwrap();
         (u32::from_ne_bytes(a.octets()), 30080u16.to_be(), 6)
     };
-    sync(&mut r, feed.step(&[web.clone()], &[ep.clone()], true)).unwrap();
+    sync(&mut r, feed.step(&[web], &[ep], true)).unwrap();
     assert!(
         r.maps()
             .resolve(np("10.0.0.1").0, np("10.0.0.1").1, 6)
