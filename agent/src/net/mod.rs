@@ -5,8 +5,10 @@
 //! over correct state changes nothing and cuts no flow.
 //!
 //! [`hostrouting`] is the other half: how packets cross the node itself
-//! (BPF programs at TC instead of the IP stack, by default).
+//! (BPF programs at TC instead of the IP stack, by default). [`egress`]
+//! masquerades pods' traffic leaving the cluster, in the same pass.
 
+pub mod egress;
 pub mod hostrouting;
 pub mod kernel;
 pub mod plan;
@@ -32,6 +34,7 @@ pub struct NetConfig {
     pub vxlan: VxlanConfig,
     pub node_name: String,
     pub node_ip: Ipv4Addr,
+    pub egress: egress::EgressConfig,
 }
 
 /// The underlay MTU of the interface holding the node IP (1500 if unknown).
@@ -79,11 +82,27 @@ impl Reconcile for Reconciler {
                 })
             })
             .collect();
+        let service_ips: Vec<Ipv4Addr> = v
+            .services
+            .values()
+            .filter_map(|s| s.spec.cluster_ip.parse().ok())
+            .collect();
         let cfg = &self.cfg;
-        let (condition, report) = match reconcile(cfg, pod_cidr, &peers) {
+        let mut egress_error = None;
+        let (condition, report) = match reconcile(cfg, pod_cidr, &peers, &service_ips) {
             Ok(report) => {
                 if report.changes > 0 {
                     tracing::info!(mode = ?cfg.mode, changes = report.changes, peers = report.peers, "node networking updated");
+                }
+                match &report.egress {
+                    Ok(Some(op)) => tracing::info!(%op, "egress updated"),
+                    Ok(None) => {}
+                    Err(e) => {
+                        // Pods still reach each other: the node's network
+                        // is not unavailable, the pass is retried.
+                        tracing::warn!(error = %e, "egress: masquerade rule not applied");
+                        egress_error = Some(e.to_string());
+                    }
                 }
                 let c = if report.problems.is_empty() {
                     condition(
@@ -122,7 +141,10 @@ impl Reconcile for Reconciler {
             }
             changed
         });
-        report
+        match egress_error {
+            Some(e) if report.is_ok() => Report::fail_batch(batch, format!("egress: {e}")),
+            _ => report,
+        }
     }
 }
 
@@ -153,7 +175,7 @@ pub fn start(
     )?;
     let h = handle.clone();
     views.subscribe(move |_, changes| {
-        if changes.synced || !changes.nodes.is_empty() {
+        if changes.synced || !changes.nodes.is_empty() || !changes.services.is_empty() {
             h.trigger(NodeNetwork);
         }
     });
@@ -196,9 +218,16 @@ struct Pass {
     changes: usize,
     peers: usize,
     problems: Vec<plan::Unreachable>,
+    /// The egress change made, if any, or why it failed.
+    egress: Result<Option<egress::Op>, egress::nft::NftError>,
 }
 
-fn reconcile(cfg: &NetConfig, pod_cidr: ipnet::Ipv4Net, peers: &[Peer]) -> Result<Pass, NetError> {
+fn reconcile(
+    cfg: &NetConfig,
+    pod_cidr: ipnet::Ipv4Net,
+    peers: &[Peer],
+    service_ips: &[Ipv4Addr],
+) -> Result<Pass, NetError> {
     let mut h = Netlink::new()?;
     let (uplink, subnet, mtu) =
         kernel::uplink(&mut h, cfg.node_ip)?.ok_or(NetError::NoUplink { ip: cfg.node_ip })?;
@@ -230,10 +259,25 @@ fn reconcile(cfg: &NetConfig, pod_cidr: ipnet::Ipv4Net, peers: &[Peer]) -> Resul
     for (rel, value) in plan::sysctls(&want) {
         keel_sys::sysctl::set_rel(&rel, value)?;
     }
+    let rules = egress::desired(&egress::Inputs {
+        config: &cfg.egress,
+        pod_cidr,
+        pod_cidrs: peers.iter().map(|p| p.pod_cidr).collect(),
+        node_ips: peers.iter().map(|p| p.ip).chain([cfg.node_ip]).collect(),
+        service_ips: service_ips.to_vec(),
+    });
+    let egress = egress::nft::observe().and_then(|have| {
+        let op = egress::plan(rules.as_ref(), &have);
+        if let Some(op) = &op {
+            egress::nft::apply(op)?;
+        }
+        Ok(op)
+    });
     let peers_total = peers.iter().filter(|p| p.name != cfg.node_name).count();
     Ok(Pass {
         changes: ops.len(),
         peers: peers_total - problems.len().min(peers_total),
         problems,
+        egress,
     })
 }
