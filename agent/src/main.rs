@@ -447,6 +447,7 @@ async fn agent_main() -> anyhow::Result<()> {
         routes = routes.merge(dns.router());
     }
 
+    let egress_status = keel_agent::net::egress::SharedStatus::default();
     let net = keel_agent::net::NetConfig {
         mode: args.network_mode,
         vxlan: keel_agent::net::plan::VxlanConfig {
@@ -459,6 +460,7 @@ async fn agent_main() -> anyhow::Result<()> {
             masquerade: args.masquerade,
             non_masquerade: args.non_masquerade_cidr.clone(),
         },
+        egress_status: egress_status.clone(),
     };
     if let Some(h) =
         keel_agent::net::start(net, &views, conditions_tx).context("starting node networking")?
@@ -472,6 +474,7 @@ async fn agent_main() -> anyhow::Result<()> {
                 lb: cgroup_root.is_some(),
                 dir: bpffs.join("net"),
                 node_ip,
+                egress: egress_status,
             },
             &views,
         )

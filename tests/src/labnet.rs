@@ -248,3 +248,12 @@ pub fn restart_agent(lab: &mut Lab, node: &str, flags: &[(&str, &str)]) -> Strin
         .unwrap()
         .to_string()
 }
+
+/// A node's `/net/status` (what `keelctl net status` prints), from its
+/// agent's local socket.
+pub fn net_status(lab: &Lab, node: &str) -> serde_json::Value {
+    let sock = crate::lb::lab_agent_socket(lab, node);
+    let body = crate::lb_node::agent_get(&sock, "/net/status")
+        .unwrap_or_else(|| panic!("{node}: no /net/status"));
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{node}: /net/status {e}: {body}"))
+}

@@ -16,11 +16,17 @@ use keel_lab::{Lab, Mode, block_on};
 use keel_tests::{
     labnet::{
         assert_fast_path, assert_flow_alive, check_pairs, egress_source, egress_table,
-        egress_udp_source, lab, open_flow, pods, restart_agent,
+        egress_udp_source, lab, net_status, open_flow, pods, restart_agent,
     },
     probe,
     process::wait_for,
 };
+
+/// A node's pod CIDR, from its Node.
+fn pod_cidr_of(lab: &Lab, node: &str) -> String {
+    let c = lab.client().unwrap();
+    block_on(c.get::<Node>("", node)).unwrap().spec.pod_cidr
+}
 
 /// A node's IP on the fabric.
 fn node_ip(lab: &Lab, node: &str) -> std::net::Ipv4Addr {
@@ -273,6 +279,20 @@ fn route_mode_reaches_adjacent_nodes_and_refuses_the_others() {
         egress_source(&lab, &a1.1, out).unwrap(),
         node_ip(&lab, "node-1")
     );
+    // `keelctl net status` says so.
+    let st = net_status(&lab, "node-1");
+    let eg = &st["egress"];
+    assert_eq!(eg["masquerade"], true, "{st}");
+    assert_eq!(eg["table"], "ip keel-egress", "{st}");
+    assert_eq!(eg["source"], pod_cidr_of(&lab, "node-1"), "{st}");
+    assert!(
+        eg["kept"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k == spare_cidr),
+        "{st}"
+    );
     // --masquerade=false: the table goes, the pod's own address reaches the
     // outside host, whose reply has no way back.
     restart_agent(&mut lab, "node-1", &[("--masquerade", "false")]);
@@ -280,6 +300,12 @@ fn route_mode_reaches_adjacent_nodes_and_refuses_the_others() {
         "node-1's egress table to go",
         Duration::from_secs(20),
         || egress_table(&lab, "node-1").is_none().then_some(()),
+    );
+    let st = net_status(&lab, "node-1");
+    assert_eq!(
+        (&st["egress"]["masquerade"], &st["egress"]["table"]),
+        (&serde_json::json!(false), &serde_json::Value::Null),
+        "{st}"
     );
     assert_eq!(egress_udp_source(&lab, &a1.1, out).unwrap(), a1.0);
     assert!(egress_source(&lab, &a1.1, out).is_err());

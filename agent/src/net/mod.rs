@@ -35,6 +35,8 @@ pub struct NetConfig {
     pub node_name: String,
     pub node_ip: Ipv4Addr,
     pub egress: egress::EgressConfig,
+    /// Where the pass reports egress (shown by `/net/status`).
+    pub egress_status: egress::SharedStatus,
 }
 
 /// The underlay MTU of the interface holding the node IP (1500 if unknown).
@@ -94,14 +96,32 @@ impl Reconcile for Reconciler {
                 if report.changes > 0 {
                     tracing::info!(mode = ?cfg.mode, changes = report.changes, peers = report.peers, "node networking updated");
                 }
+                let mut st = cfg.egress_status.write().unwrap_or_else(|e| e.into_inner());
+                st.masquerade = cfg.egress.masquerade;
+                st.source = report.egress_rules.as_ref().map(|r| r.source.to_string());
+                st.kept = report
+                    .egress_rules
+                    .iter()
+                    .flat_map(|r| r.keep.iter().map(|n| n.to_string()))
+                    .collect();
                 match &report.egress {
-                    Ok(Some(op)) => tracing::info!(%op, "egress updated"),
-                    Ok(None) => {}
+                    Ok(op) => {
+                        if let Some(op) = op {
+                            tracing::info!(%op, "egress updated");
+                            st.changes += 1;
+                        }
+                        st.table = report
+                            .egress_rules
+                            .is_some()
+                            .then(|| format!("ip {}", egress::TABLE));
+                        st.last_error = None;
+                    }
                     Err(e) => {
                         // Pods still reach each other: the node's network
                         // is not unavailable, the pass is retried.
                         tracing::warn!(error = %e, "egress: masquerade rule not applied");
                         egress_error = Some(e.to_string());
+                        st.last_error = egress_error.clone();
                     }
                 }
                 let c = if report.problems.is_empty() {
@@ -218,6 +238,8 @@ struct Pass {
     changes: usize,
     peers: usize,
     problems: Vec<plan::Unreachable>,
+    /// The egress rule wanted (None: masquerading is off).
+    egress_rules: Option<egress::Rules>,
     /// The egress change made, if any, or why it failed.
     egress: Result<Option<egress::Op>, egress::nft::NftError>,
 }
@@ -278,6 +300,7 @@ fn reconcile(
         changes: ops.len(),
         peers: peers_total - problems.len().min(peers_total),
         problems,
+        egress_rules: rules,
         egress,
     })
 }

@@ -52,6 +52,26 @@ impl Default for EgressConfig {
     }
 }
 
+/// What `/net/status` (`keelctl net status`) reports of egress.
+#[derive(Debug, Clone, Default, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Status {
+    /// `--masquerade`.
+    pub masquerade: bool,
+    /// keel's nftables table, while it holds the rule.
+    pub table: Option<String>,
+    /// The sources masqueraded (this node's pod CIDR).
+    pub source: Option<String>,
+    /// The destinations kept un-SNATed, aggregated.
+    pub kept: Vec<String>,
+    /// Changes made to the table since the agent started.
+    pub changes: u64,
+    pub last_error: Option<String>,
+}
+
+/// Shared between the net reconciler (the writer) and the status route.
+pub type SharedStatus = std::sync::Arc<std::sync::RwLock<Status>>;
+
 /// What the rule is built from: the config and the cluster as the agent
 /// sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
