@@ -89,9 +89,10 @@ impl Reconcile for Reconciler {
             .values()
             .filter_map(|s| s.spec.cluster_ip.parse().ok())
             .collect();
+        let served = served(&v);
         let cfg = &self.cfg;
         let mut egress_error = None;
-        let (condition, report) = match reconcile(cfg, pod_cidr, &peers, &service_ips) {
+        let (condition, report) = match reconcile(cfg, pod_cidr, &peers, &service_ips, &served) {
             Ok(report) => {
                 if report.changes > 0 {
                     tracing::info!(mode = ?cfg.mode, changes = report.changes, peers = report.peers, "node networking updated");
@@ -195,11 +196,53 @@ pub fn start(
     )?;
     let h = handle.clone();
     views.subscribe(move |_, changes| {
-        if changes.synced || !changes.nodes.is_empty() || !changes.services.is_empty() {
+        // Services, Endpoints and Pods feed egress (kept cluster IPs, served ports).
+        if changes.synced
+            || !changes.nodes.is_empty()
+            || !changes.services.is_empty()
+            || !changes.endpoints.is_empty()
+            || !changes.pods.is_empty()
+        {
             h.trigger(NodeNetwork);
         }
     });
     Ok(Some(handle))
+}
+
+/// The ports pods serve on, from the view: every Endpoints address and
+/// port (ready or not), every hostPort's pod IP and containerPort
+/// ([`egress::desired`] keeps this node's).
+fn served(v: &crate::sync::View) -> Vec<egress::Served> {
+    let mut out = Vec::new();
+    for e in v.endpoints.values() {
+        for s in &e.subsets {
+            for a in s.addresses.iter().chain(&s.not_ready_addresses) {
+                let Ok(ip) = a.ip.parse() else { continue };
+                out.extend(s.ports.iter().map(|p| egress::Served {
+                    ip,
+                    proto: p.protocol.into(),
+                    port: p.port,
+                }));
+            }
+        }
+    }
+    for p in v.pods.values() {
+        let Ok(ip) = p.status.pod_ip.parse() else {
+            continue;
+        };
+        for c in &p.spec.containers {
+            for port in c.ports.iter().filter(|port| port.host_port.is_some()) {
+                if let Ok(n) = u16::try_from(port.container_port) {
+                    out.push(egress::Served {
+                        ip,
+                        proto: port.protocol.into(),
+                        port: n,
+                    });
+                }
+            }
+        }
+    }
+    out
 }
 
 fn mode_name(m: Mode) -> &'static str {
@@ -249,6 +292,7 @@ fn reconcile(
     pod_cidr: ipnet::Ipv4Net,
     peers: &[Peer],
     service_ips: &[Ipv4Addr],
+    served: &[egress::Served],
 ) -> Result<Pass, NetError> {
     let mut h = Netlink::new()?;
     let (uplink, subnet, mtu) =
@@ -287,6 +331,7 @@ fn reconcile(
         pod_cidrs: peers.iter().map(|p| p.pod_cidr).collect(),
         node_ips: peers.iter().map(|p| p.ip).chain([cfg.node_ip]).collect(),
         service_ips: service_ips.to_vec(),
+        served: served.to_vec(),
     });
     let egress = egress::nft::observe().and_then(|have| {
         let op = egress::plan(rules.as_ref(), &have);

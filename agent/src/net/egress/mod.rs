@@ -9,9 +9,20 @@
 //!   Service's cluster IP, and the operator's `--non-masquerade-cidr`s
 //!   (ip-masq-agent's `nonMasqueradeCIDRs`), merged into the fewest
 //!   non-overlapping CIDRs (an nftables interval set refuses overlaps).
+//! - Replies are never masqueraded. A reply of a connection the node's
+//!   conntrack saw arrive is not NATed anyway, but keel's NodePort and
+//!   hostPort programs DNAT to a local pod at TC and BPF host routing hands
+//!   that packet straight into the pod, so the node's conntrack first
+//!   meets such a flow in its reply, which keel's TC program on the uplink
+//!   translates back to the NodePort (it must leave with the pod's
+//!   address). So TCP is masqueraded only from a connection's first SYN
+//!   (a mid-stream pickup is left alone), and packets from a local pod's
+//!   served port (an endpoint of a Service, or a hostPort's container port)
+//!   — the only way a UDP reply can be told apart — are left alone too.
 //! - The rule is one nftables table in the node's network namespace that
 //!   keel owns by name ([`TABLE`]): a `nat` chain at the `postrouting` hook,
-//!   `ip saddr <pod CIDR> ip daddr != @no_masquerade masquerade`.
+//!   `ip saddr <pod CIDR> ip daddr != @no_masquerade masquerade` after the
+//!   two exceptions above.
 //! - The table carries a fingerprint of its content in its comment: a pass
 //!   (or a restarted agent) that finds the same fingerprint changes
 //!   nothing. A change replaces the whole table in one `nft -f` transaction
@@ -33,6 +44,8 @@ use ipnet::Ipv4Net;
 pub const TABLE: &str = "keel-egress";
 /// The set of destinations kept un-SNATed.
 pub const SET: &str = "no_masquerade";
+/// The set of local pods' served (address, protocol, port).
+pub const SERVED: &str = "served";
 /// The table comment's prefix; the fingerprint follows it.
 const COMMENT_PREFIX: &str = "keel egress masquerade fp=";
 
@@ -85,6 +98,44 @@ pub struct Inputs<'a> {
     pub node_ips: Vec<Ipv4Addr>,
     /// Every Service's cluster IP.
     pub service_ips: Vec<Ipv4Addr>,
+    /// Ports pods serve on: Endpoints' (address, protocol, port) and
+    /// hostPorts' (pod IP, protocol, containerPort); only those of this
+    /// node's pod CIDR are kept.
+    pub served: Vec<Served>,
+}
+
+/// A port a pod serves on: its packets from there are replies.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Served {
+    pub ip: Ipv4Addr,
+    pub proto: L4,
+    pub port: u16,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum L4 {
+    Tcp,
+    Udp,
+}
+
+impl From<keel_api::Protocol> for L4 {
+    fn from(p: keel_api::Protocol) -> Self {
+        match p {
+            keel_api::Protocol::Tcp => L4::Tcp,
+            keel_api::Protocol::Udp => L4::Udp,
+        }
+    }
+}
+
+impl fmt::Display for Served {
+    /// An element of the nft set: `10.244.0.5 . udp . 53`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let proto = match self.proto {
+            L4::Tcp => "tcp",
+            L4::Udp => "udp",
+        };
+        write!(f, "{} . {proto} . {}", self.ip, self.port)
+    }
 }
 
 /// The masquerade rule wanted.
@@ -93,6 +144,8 @@ pub struct Rules {
     pub source: Ipv4Net,
     /// Destinations kept, aggregated (sorted, non-overlapping).
     pub keep: Vec<Ipv4Net>,
+    /// This node's pods' served ports (sorted, no duplicates).
+    pub served: Vec<Served>,
 }
 
 /// The rule for `inputs`, or None when masquerading is off.
@@ -111,9 +164,17 @@ pub fn desired(inputs: &Inputs<'_>) -> Option<Rules> {
             .map(|ip| Ipv4Net::from(*ip)),
     );
     all.extend(inputs.config.non_masquerade.iter().map(Ipv4Net::trunc));
+    let source = inputs.pod_cidr.trunc();
+    let served: std::collections::BTreeSet<Served> = inputs
+        .served
+        .iter()
+        .filter(|s| source.contains(&s.ip) && s.port != 0)
+        .copied()
+        .collect();
     Some(Rules {
-        source: inputs.pod_cidr.trunc(),
+        source,
         keep: Ipv4Net::aggregate(&all),
+        served: served.into_iter().collect(),
     })
 }
 
@@ -129,8 +190,23 @@ impl Rules {
             s.push_str(&format!("\t\telements = {{ {} }}\n", elements.join(", ")));
         }
         s.push_str("\t}\n");
+        s.push_str(&format!(
+            "\tset {SERVED} {{\n\t\ttype ipv4_addr . inet_proto . inet_service\n"
+        ));
+        if !self.served.is_empty() {
+            let served: Vec<String> = self.served.iter().map(|s| s.to_string()).collect();
+            s.push_str(&format!("\t\telements = {{ {} }}\n", served.join(", ")));
+        }
+        s.push_str("\t}\n");
         s.push_str("\tchain postrouting {\n");
         s.push_str("\t\ttype nat hook postrouting priority srcnat; policy accept;\n");
+        s.push_str(&format!(
+            "\t\tip saddr . meta l4proto . th sport @{SERVED} accept\n"
+        ));
+        s.push_str(&format!(
+            "\t\tip saddr {} meta l4proto tcp tcp flags & (fin | syn | rst | ack) != syn accept\n",
+            self.source
+        ));
         s.push_str(&format!(
             "\t\tip saddr {} ip daddr != @{SET} masquerade\n",
             self.source

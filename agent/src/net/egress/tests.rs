@@ -19,6 +19,22 @@ fn inputs(config: &EgressConfig) -> Inputs<'_> {
         ],
         node_ips: vec![ip("172.30.0.11"), ip("172.30.1.12"), ip("172.30.0.11")],
         service_ips: vec![ip("10.96.0.1"), ip("10.96.0.10")],
+        served: vec![
+            served("10.244.0.7", L4::Udp, 53),
+            served("10.244.0.5", L4::Tcp, 8080),
+            served("10.244.0.7", L4::Udp, 53),
+            // Another node's pod, and a hostNetwork pod's node address.
+            served("10.244.1.9", L4::Tcp, 80),
+            served("172.30.0.11", L4::Tcp, 80),
+        ],
+    }
+}
+
+fn served(a: &str, proto: L4, port: u16) -> Served {
+    Served {
+        ip: ip(a),
+        proto,
+        port,
     }
 }
 
@@ -41,6 +57,14 @@ fn cluster_destinations_are_kept_and_merged() {
             "10.244.3.0/24",
             "172.30.0.11/32",
             "172.30.1.12/32",
+        ]
+    );
+    // Only this node's pods' served ports, once each, sorted.
+    assert_eq!(
+        r.served,
+        [
+            served("10.244.0.5", L4::Tcp, 8080),
+            served("10.244.0.7", L4::Udp, 53)
         ]
     );
 }
@@ -86,6 +110,10 @@ fn the_script_replaces_the_table_in_one_transaction() {
     let r = Rules {
         source: net("10.244.0.0/24"),
         keep: vec![net("10.244.0.0/16"), net("172.30.0.11/32")],
+        served: vec![
+            served("10.244.0.5", L4::Tcp, 8080),
+            served("10.244.0.7", L4::Udp, 53),
+        ],
     };
     let fp = r.fingerprint();
     assert_eq!(
@@ -100,8 +128,14 @@ table ip keel-egress {{
 \t\tflags interval
 \t\telements = {{ 10.244.0.0/16, 172.30.0.11/32 }}
 \t}}
+\tset served {{
+\t\ttype ipv4_addr . inet_proto . inet_service
+\t\telements = {{ 10.244.0.5 . tcp . 8080, 10.244.0.7 . udp . 53 }}
+\t}}
 \tchain postrouting {{
 \t\ttype nat hook postrouting priority srcnat; policy accept;
+\t\tip saddr . meta l4proto . th sport @served accept
+\t\tip saddr 10.244.0.0/24 meta l4proto tcp tcp flags & (fin | syn | rst | ack) != syn accept
 \t\tip saddr 10.244.0.0/24 ip daddr != @no_masquerade masquerade
 \t}}
 }}
@@ -114,6 +148,17 @@ table ip keel-egress {{
         ..r.clone()
     };
     assert_ne!(other.fingerprint(), fp);
+    // No served ports: an empty set (nft refuses `elements = { }`).
+    let bare = Rules {
+        served: vec![],
+        ..r.clone()
+    };
+    assert!(
+        bare.script()
+            .contains("\tset served {\n\t\ttype ipv4_addr . inet_proto . inet_service\n\t}\n"),
+        "{}",
+        bare.script()
+    );
     assert_eq!(r.clone().fingerprint(), fp);
 }
 
@@ -168,6 +213,7 @@ fn plan_changes_only_what_differs() {
     let r = Rules {
         source: net("10.244.0.0/24"),
         keep: vec![net("10.244.0.0/16")],
+        served: vec![],
     };
     let current = Observed::parse(Some(&listing(&r.fingerprint())));
     // Same content (a restarted agent): nothing, so no flow is touched.
