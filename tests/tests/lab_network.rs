@@ -350,6 +350,8 @@ fn vpc_routes_across_two_segments() {
         node_routes(&lab, "node-1").is_empty(),
         "vpc mode adds no routes on nodes"
     );
+    // The router knows pod CIDRs here; the outside host still does not.
+    assert_egress_snat(&lab, &pods, &[("a1", "node-1"), ("b", "node-2")]);
     let cidr = remove_node(&mut lab, "node-3");
     wait_for(
         "node-3's VPC route to be withdrawn",
