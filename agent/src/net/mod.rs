@@ -333,13 +333,17 @@ fn reconcile(
         service_ips: service_ips.to_vec(),
         served: served.to_vec(),
     });
-    let egress = egress::nft::observe().and_then(|have| {
-        let op = egress::plan(rules.as_ref(), &have);
-        if let Some(op) = &op {
-            egress::nft::apply(op)?;
-        }
-        Ok(op)
-    });
+    let egress = match &rules {
+        Some(want) => egress::nft::observe().and_then(|have| {
+            let op = egress::plan(Some(want), &have);
+            if let Some(op) = &op {
+                egress::nft::apply(op)?;
+            }
+            Ok(op)
+        }),
+        // Off: a host without nft has no table of keel's to remove.
+        None => egress::nft::remove().map(|gone| gone.then_some(egress::Op::Delete)),
+    };
     let peers_total = peers.iter().filter(|p| p.name != cfg.node_name).count();
     Ok(Pass {
         changes: ops.len(),

@@ -17,6 +17,26 @@ pub enum NftError {
     Failed { action: String, stderr: String },
 }
 
+impl NftError {
+    /// No `nft` program: there can be no table to remove either (keel made
+    /// its table with `nft`).
+    pub fn is_missing(&self) -> bool {
+        matches!(self, NftError::Spawn(e) if e.kind() == std::io::ErrorKind::NotFound)
+    }
+}
+
+/// Removes keel's table if it is there (`--masquerade=false`); without
+/// `nft` there is nothing to remove.
+/// Returns whether it was there.
+pub fn remove() -> Result<bool, NftError> {
+    match observe() {
+        Ok(have) if have.present => apply(&Op::Delete).map(|()| true),
+        Ok(_) => Ok(false),
+        Err(e) if e.is_missing() => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 fn run(args: &[&str], stdin: Option<&str>) -> Result<(bool, String, String), NftError> {
     let mut child = Command::new("nft")
         .args(args)
