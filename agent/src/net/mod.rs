@@ -353,3 +353,6 @@ fn reconcile(
         egress,
     })
 }
+
+#[cfg(test)]
+mod tests;
