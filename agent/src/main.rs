@@ -66,6 +66,18 @@ struct Args {
     /// kernel takes the programs).
     #[arg(long, default_value = "auto", value_parser = |s: &str| s.parse::<keel_agent::net::hostrouting::Mode>())]
     host_routing: keel_agent::net::hostrouting::Mode,
+    /// SNAT pods' traffic to destinations outside the cluster network to
+    /// the node's address (an nftables masquerade rule in the node's
+    /// namespace, table `ip keel-egress`); `--masquerade=false` removes it
+    /// (Calico's natOutgoing). Cluster destinations — every node's pod CIDR
+    /// and IP, every Service's cluster IP — keep the pod's address.
+    #[arg(long, default_value_t = true, action = clap::ArgAction::Set)]
+    masquerade: bool,
+    /// Destinations pods reach with their own address, besides the
+    /// cluster's (like ip-masq-agent's nonMasqueradeCIDRs): repeatable or
+    /// comma-separated IPv4 CIDRs.
+    #[arg(long, value_name = "CIDR", value_delimiter = ',', value_parser = keel_agent::net::egress::parse_cidr)]
+    non_masquerade_cidr: Vec<ipnet::Ipv4Net>,
     /// VXLAN network identifier.
     #[arg(long, default_value_t = 1)]
     vxlan_vni: u32,
@@ -440,6 +452,7 @@ async fn agent_main() -> anyhow::Result<()> {
         routes = routes.merge(dns.router());
     }
 
+    let egress_status = keel_agent::net::egress::SharedStatus::default();
     let net = keel_agent::net::NetConfig {
         mode: args.network_mode,
         vxlan: keel_agent::net::plan::VxlanConfig {
@@ -448,6 +461,11 @@ async fn agent_main() -> anyhow::Result<()> {
         },
         node_name: node_name.clone(),
         node_ip,
+        egress: keel_agent::net::egress::EgressConfig {
+            masquerade: args.masquerade,
+            non_masquerade: args.non_masquerade_cidr.clone(),
+        },
+        egress_status: egress_status.clone(),
     };
     if let Some(h) =
         keel_agent::net::start(net, &views, conditions_tx).context("starting node networking")?
@@ -461,6 +479,7 @@ async fn agent_main() -> anyhow::Result<()> {
                 lb: cgroup_root.is_some(),
                 dir: bpffs.join("net"),
                 node_ip,
+                egress: egress_status,
             },
             &views,
         )

@@ -171,3 +171,89 @@ pub fn assert_flow_alive(client: &mut TcpStream, server: &mut TcpStream) {
     client.read_exact(&mut buf).unwrap();
     assert_eq!(&buf, b"still here");
 }
+
+/// The address a TCP server on the lab's outside host at `ip` sees a
+/// connection from the namespace `src` come from (after an echo round trip
+/// proves the replies find their way back).
+pub fn egress_source(lab: &Lab, src: &str, ip: Ipv4Addr) -> anyhow::Result<Ipv4Addr> {
+    probe::tcp_source(
+        &probe::open(src)?,
+        &probe::open(&lab.topology().outside.netns)?,
+        ip,
+    )
+}
+
+/// The address a UDP datagram from `src` arrives from on the outside host
+/// at `ip` (no reply needed: works where an un-SNATed reply would die).
+pub fn egress_udp_source(lab: &Lab, src: &str, ip: Ipv4Addr) -> anyhow::Result<Ipv4Addr> {
+    probe::udp_source(
+        &probe::open(src)?,
+        &probe::open(&lab.topology().outside.netns)?,
+        ip,
+    )
+}
+
+/// `nft list table ip keel-egress` in a node's namespace (None: no table).
+pub fn egress_table(lab: &Lab, node: &str) -> Option<String> {
+    let ns = &lab.topology().node(node).unwrap().netns;
+    let out = std::process::Command::new("ip")
+        .args([
+            "netns",
+            "exec",
+            ns,
+            "nft",
+            "list",
+            "table",
+            "ip",
+            keel_agent::net::egress::TABLE,
+        ])
+        .output()
+        .unwrap();
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Stops a node's agent (by its PID), starts it again with `flags` changed,
+/// waits until it has registered and taken a first pass; returns its log
+/// since the restart.
+pub fn restart_agent(lab: &mut Lab, node: &str, flags: &[(&str, &str)]) -> String {
+    let log = lab
+        .state
+        .processes
+        .iter()
+        .find(|p| p.role == node)
+        .unwrap()
+        .log
+        .clone();
+    let runs = || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .matches("keel-agent starting")
+            .count()
+    };
+    let before = runs();
+    lab.stop_agent(node).unwrap();
+    lab.start_agent_with(node, flags).unwrap();
+    wait_for("the agent to restart", Duration::from_secs(20), || {
+        let text = std::fs::read_to_string(&log).ok()?;
+        let since = text.rsplit("keel-agent starting").next()?.to_string();
+        (runs() > before && since.contains("node registered")).then_some(())
+    });
+    // Give the reconcilers a moment to act on what they found.
+    std::thread::sleep(Duration::from_secs(2));
+    let text = std::fs::read_to_string(&log).unwrap();
+    text.rsplit("keel-agent starting")
+        .next()
+        .unwrap()
+        .to_string()
+}
+
+/// A node's `/net/status` (what `keelctl net status` prints), from its
+/// agent's local socket.
+pub fn net_status(lab: &Lab, node: &str) -> serde_json::Value {
+    let sock = crate::lb::lab_agent_socket(lab, node);
+    let body = crate::lb_node::agent_get(&sock, "/net/status")
+        .unwrap_or_else(|| panic!("{node}: no /net/status"));
+    serde_json::from_str(&body).unwrap_or_else(|e| panic!("{node}: /net/status {e}: {body}"))
+}

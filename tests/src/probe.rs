@@ -22,17 +22,26 @@ pub fn open(netns: &str) -> anyhow::Result<NetNs> {
 /// One TCP connection from `src` to a listener in `dst` at `ip`: the bytes
 /// sent come back.
 pub fn tcp(src: &NetNs, dst: &NetNs, ip: Ipv4Addr) -> anyhow::Result<()> {
+    tcp_source(src, dst, ip).map(drop)
+}
+
+/// [`tcp`], returning the address the listener saw the connection come
+/// from (the client's own, or the one a NAT on the way put in its place).
+pub fn tcp_source(src: &NetNs, dst: &NetNs, ip: Ipv4Addr) -> anyhow::Result<Ipv4Addr> {
     let listener = dst.run(|| TcpListener::bind((Ipv4Addr::UNSPECIFIED, 0)))??;
     let port = listener.local_addr()?.port();
     std::thread::scope(|s| {
-        let server = s.spawn(move || -> anyhow::Result<()> {
+        let server = s.spawn(move || -> anyhow::Result<Ipv4Addr> {
             listener.set_nonblocking(false)?;
-            let (mut c, _) = accept_with_timeout(&listener)?;
+            let (mut c, from) = accept_with_timeout(&listener)?;
             c.set_read_timeout(Some(TIMEOUT))?;
             let mut buf = [0u8; 64];
             let n = c.read(&mut buf)?;
             c.write_all(&buf[..n])?;
-            Ok(())
+            match from.ip() {
+                std::net::IpAddr::V4(a) => Ok(a),
+                other => anyhow::bail!("an IPv6 peer {other}"),
+            }
         });
         let client = src.run(|| -> anyhow::Result<()> {
             let mut c = TcpStream::connect_timeout(&SocketAddr::from((ip, port)), TIMEOUT)?;
@@ -101,6 +110,30 @@ pub fn udp(src: &NetNs, dst: &NetNs, ip: Ipv4Addr) -> anyhow::Result<()> {
         client.with_context(|| format!("UDP to {ip}:{port}"))?;
         srv.with_context(|| format!("UDP server on {ip}:{port}"))
     })
+}
+
+/// One UDP datagram from `src` to a socket in `dst` at `ip`: the address it
+/// arrived from (no answer is sent, so this works where a reply could not
+/// be routed back).
+pub fn udp_source(src: &NetNs, dst: &NetNs, ip: Ipv4Addr) -> anyhow::Result<Ipv4Addr> {
+    let server = dst.run(|| UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0)))??;
+    let port = server.local_addr()?.port();
+    server.set_read_timeout(Some(TIMEOUT))?;
+    src.run(|| -> anyhow::Result<()> {
+        let c = UdpSocket::bind((Ipv4Addr::UNSPECIFIED, 0))?;
+        c.send_to(b"keel udp source probe", (ip, port))?;
+        Ok(())
+    })?
+    .with_context(|| format!("UDP to {ip}:{port}"))?;
+    let mut buf = [0u8; 64];
+    let (n, from) = server
+        .recv_from(&mut buf)
+        .with_context(|| format!("UDP server on {ip}:{port}"))?;
+    anyhow::ensure!(&buf[..n] == b"keel udp source probe", "datagram mismatch");
+    match from.ip() {
+        std::net::IpAddr::V4(a) => Ok(a),
+        other => anyhow::bail!("an IPv6 peer {other}"),
+    }
 }
 
 /// `ping -c 1` from `src` (Debian's iputils-ping, inside the namespace).

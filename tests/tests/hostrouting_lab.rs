@@ -3,7 +3,8 @@
 //! its kernel stack talks to nodes forwarding in BPF over every kind of
 //! peer, switching a node between the two leaves nothing behind, pods that
 //! come and go are tracked, and an agent restart adopts what is pinned
-//! without changing it or cutting a flow.
+//! without changing it or cutting a flow. Egress to the lab's outside host
+//! is SNATed to the node's IP whichever forwards pod traffic.
 
 use std::{collections::BTreeMap, path::PathBuf, time::Duration};
 
@@ -12,8 +13,8 @@ use keel_api::Pod;
 use keel_lab::{Lab, Mode, block_on};
 use keel_tests::{
     labnet::{
-        assert_flow_alive, check_pairs, create_pod, hostrouting, lab, open_flow, ready_pods,
-        wait_programmed,
+        assert_flow_alive, check_pairs, create_pod, egress_source, hostrouting, lab, open_flow,
+        ready_pods, wait_programmed,
     },
     process::wait_for,
 };
@@ -121,6 +122,18 @@ fn bpf_and_kernel_nodes_interoperate_and_switching_leaves_nothing_behind() {
         "{before:?} → {after:?}"
     );
     assert!(after["to_pod"] > before["to_pod"], "{before:?} → {after:?}");
+    // Egress from a node in its kernel stack and from one in BPF (auto
+    // mode: node-2 reaches node-1 by VXLAN, node-3 by a direct route).
+    let outside = lab.topology().outside.ips[0];
+    for (pod, node) in [("b", "node-2"), ("a1", "node-1"), ("c", "node-3")] {
+        let seen = egress_source(&lab, &pods[pod].1, outside)
+            .unwrap_or_else(|e| panic!("{pod} → outside: {e:#}"));
+        assert_eq!(
+            seen,
+            lab.topology().node(node).unwrap().ip,
+            "{pod} on {node}"
+        );
+    }
 
     // And back to BPF.
     let log = restart(&mut lab, "node-2", &[("--host-routing", "bpf")]);

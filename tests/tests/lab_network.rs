@@ -3,17 +3,50 @@
 //! directions (forwarded by BPF host routing, as its counters show); a
 //! removed node's routes withdrawn everywhere; an agent
 //! restart that changes nothing and keeps an established flow; and
-//! `lab down` leaving nothing behind.
+//! `lab down` leaving nothing behind. Egress in vxlan and route modes: pods
+//! reach the lab's outside host SNATed to their node's IP, keep their own
+//! address to other pods and to a `--non-masquerade-cidr`, a flow to the
+//! outside survives an agent restart, and `--masquerade=false` removes the
+//! rule.
 
 use std::time::Duration;
 
 use keel_api::Node;
 use keel_lab::{Lab, Mode, block_on};
 use keel_tests::{
-    labnet::{assert_fast_path, assert_flow_alive, check_pairs, lab, open_flow, pods},
+    labnet::{
+        assert_fast_path, assert_flow_alive, check_pairs, egress_source, egress_table,
+        egress_udp_source, lab, net_status, open_flow, pods, restart_agent,
+    },
     probe,
     process::wait_for,
 };
+
+/// A node's pod CIDR, from its Node.
+fn pod_cidr_of(lab: &Lab, node: &str) -> String {
+    let c = lab.client().unwrap();
+    block_on(c.get::<Node>("", node)).unwrap().spec.pod_cidr
+}
+
+/// A node's IP on the fabric.
+fn node_ip(lab: &Lab, node: &str) -> std::net::Ipv4Addr {
+    lab.topology().node(node).unwrap().ip
+}
+
+/// Each (pod, node): the outside host sees the pod's TCP connection come
+/// from its node's IP, and the reply finds its way back.
+fn assert_egress_snat(
+    lab: &Lab,
+    pods: &std::collections::BTreeMap<String, (std::net::Ipv4Addr, String)>,
+    on: &[(&str, &str)],
+) {
+    let outside = lab.topology().outside.ips[0];
+    for (pod, node) in on {
+        let seen = egress_source(lab, &pods[*pod].1, outside)
+            .unwrap_or_else(|e| panic!("{pod} → outside {outside}: {e:#}"));
+        assert_eq!(seen, node_ip(lab, node), "{pod} on {node} → outside");
+    }
+}
 
 fn node_routes(lab: &Lab, node: &str) -> String {
     let ns = &lab.topology().node(node).unwrap().netns;
@@ -86,11 +119,32 @@ fn vxlan_across_two_segments() {
             "2"
         );
     }
+    // Egress: to the outside host SNATed to the node's IP (from both
+    // segments, BPF host routing handing the packets to the stack);
+    // between pods across nodes the pod keeps its address.
+    assert_egress_snat(&lab, &pods, &[("a1", "node-1"), ("b", "node-2")]);
+    let table = egress_table(&lab, "node-1").expect("node-1's egress table");
+    assert!(
+        table.contains("ip saddr 10.244.") && table.contains("masquerade"),
+        "{table}"
+    );
 
     // An agent restart over correct state changes nothing and keeps an
-    // established cross-node connection.
+    // established cross-node connection, and one to the outside.
     let (b_ip, b_ns) = pods["b"].clone();
     let (mut client, mut server) = open_flow(&pods["a1"].1, &b_ns, b_ip);
+    assert_eq!(
+        server.peer_addr().unwrap().ip(),
+        pods["a1"].0,
+        "pod to pod across nodes is not SNATed"
+    );
+    let outside = lab.topology().outside.clone();
+    let (mut out_client, mut out_server) = open_flow(&pods["a1"].1, &outside.netns, outside.ips[0]);
+    assert_eq!(
+        out_server.peer_addr().unwrap().ip(),
+        node_ip(&lab, "node-1")
+    );
+    assert_flow_alive(&mut out_client, &mut out_server);
     let before = node_routes(&lab, "node-1");
     lab.stop_agent("node-1").unwrap();
     lab.start_agent("node-1").unwrap();
@@ -121,11 +175,16 @@ fn vxlan_across_two_segments() {
     let after_restart = text.rsplit("keel-agent starting").next().unwrap();
     assert!(
         !after_restart.contains("node networking updated")
-            && !after_restart.contains("host routing updated"),
+            && !after_restart.contains("host routing updated")
+            && !after_restart.contains("egress updated"),
         "the restarted agent changed networking:\n{text}"
     );
     assert_eq!(node_routes(&lab, "node-1"), before);
+    assert_eq!(egress_table(&lab, "node-1").as_ref(), Some(&table));
     assert_flow_alive(&mut client, &mut server);
+    for _ in 0..3 {
+        assert_flow_alive(&mut out_client, &mut out_server);
+    }
 
     // node-3 leaves: its route, neighbour and FDB entry go everywhere.
     let c3_ip = lab.topology().node("node-3").unwrap().ip.to_string();
@@ -145,7 +204,7 @@ fn vxlan_across_two_segments() {
 
 #[test]
 fn route_mode_reaches_adjacent_nodes_and_refuses_the_others() {
-    let lab = lab("rt", Mode::Route, 4, 2);
+    let mut lab = lab("rt", Mode::Route, 4, 2);
     // node-1 and node-3 share segment 0, node-2 and node-4 segment 1.
     let pods = pods(
         &lab,
@@ -186,6 +245,72 @@ fn route_mode_reaches_adjacent_nodes_and_refuses_the_others() {
         "{}",
         cond.message
     );
+
+    // Egress in route mode: SNATed to the node's IP, from both segments;
+    // to an adjacent node's pod the pod keeps its address.
+    assert_egress_snat(&lab, &pods, &[("a1", "node-1"), ("d", "node-4")]);
+    let (c_ip, c_ns) = pods["c"].clone();
+    let (_client, server) = open_flow(&pods["a1"].1, &c_ns, c_ip);
+    assert_eq!(server.peer_addr().unwrap().ip(), pods["a1"].0);
+    drop(server);
+    let [out, spare] = lab.topology().outside.ips;
+    let a1 = pods["a1"].clone();
+    // The outside host has no route to pod CIDRs: without SNAT, datagrams
+    // arrive from the pod's address and connections never complete.
+    assert_eq!(
+        egress_udp_source(&lab, &a1.1, spare).unwrap(),
+        node_ip(&lab, "node-1")
+    );
+    // A --non-masquerade-cidr keeps the pod's address for what it covers,
+    // and only that.
+    let spare_cidr = keel_lab::topology::Outside::SPARE_CIDR;
+    restart_agent(&mut lab, "node-1", &[("--non-masquerade-cidr", spare_cidr)]);
+    wait_for(
+        "the non-masquerade CIDR in node-1's table",
+        Duration::from_secs(20),
+        || {
+            egress_table(&lab, "node-1")
+                .filter(|t| t.contains(spare_cidr))
+                .map(drop)
+        },
+    );
+    assert_eq!(egress_udp_source(&lab, &a1.1, spare).unwrap(), a1.0);
+    assert_eq!(
+        egress_source(&lab, &a1.1, out).unwrap(),
+        node_ip(&lab, "node-1")
+    );
+    // `keelctl net status` says so.
+    let st = net_status(&lab, "node-1");
+    let eg = &st["egress"];
+    assert_eq!(eg["masquerade"], true, "{st}");
+    assert_eq!(eg["table"], "ip keel-egress", "{st}");
+    assert_eq!(eg["source"], pod_cidr_of(&lab, "node-1"), "{st}");
+    assert!(
+        eg["kept"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|k| k == spare_cidr),
+        "{st}"
+    );
+    // --masquerade=false: the table goes, the pod's own address reaches the
+    // outside host, whose reply has no way back.
+    restart_agent(&mut lab, "node-1", &[("--masquerade", "false")]);
+    wait_for(
+        "node-1's egress table to go",
+        Duration::from_secs(20),
+        || egress_table(&lab, "node-1").is_none().then_some(()),
+    );
+    let st = net_status(&lab, "node-1");
+    assert_eq!(
+        (&st["egress"]["masquerade"], &st["egress"]["table"]),
+        (&serde_json::json!(false), &serde_json::Value::Null),
+        "{st}"
+    );
+    assert_eq!(egress_udp_source(&lab, &a1.1, out).unwrap(), a1.0);
+    assert!(egress_source(&lab, &a1.1, out).is_err());
+    // Other nodes keep theirs.
+    assert_egress_snat(&lab, &pods, &[("d", "node-4")]);
 }
 
 #[test]
@@ -225,6 +350,8 @@ fn vpc_routes_across_two_segments() {
         node_routes(&lab, "node-1").is_empty(),
         "vpc mode adds no routes on nodes"
     );
+    // The router knows pod CIDRs here; the outside host still does not.
+    assert_egress_snat(&lab, &pods, &[("a1", "node-1"), ("b", "node-2")]);
     let cidr = remove_node(&mut lab, "node-3");
     wait_for(
         "node-3's VPC route to be withdrawn",

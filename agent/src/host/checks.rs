@@ -17,6 +17,8 @@
 //!   one of the directories; `--cni-conf-dir` a directory or creatable.
 //! - the runtime, for pods: `direct` a cgroup filesystem (v2, or v1
 //!   controllers); `containerd` its socket.
+//! - egress masquerade (`--masquerade`, on with node networking): the
+//!   `nft` program (nftables) in one of `$PATH`'s directories.
 //! - the capabilities each of them uses (as root the agent has them all):
 //!   CAP_NET_ADMIN for node networking, pods, the load balancer and host
 //!   routing; CAP_BPF (or CAP_SYS_ADMIN) for the BPF programs;
@@ -96,7 +98,14 @@ pub struct Features {
     pub runtime: Runtime,
     /// This build embeds its BPF programs.
     pub bpf_built: bool,
+    /// `--masquerade` (with node networking on).
+    pub masquerade: bool,
+    /// Where programs are looked for (`$PATH`'s directories).
+    pub path: Vec<PathBuf>,
 }
+
+/// The program egress masquerading runs.
+pub const NFT: &str = "nft";
 
 /// One missing piece.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -323,6 +332,14 @@ pub fn check(f: &Features, host: &impl Probe) -> Result<(), Refused> {
                 }
             }
         }
+    }
+    if f.node_networking && f.masquerade && !f.path.iter().any(|d| host.is_executable(&d.join(NFT)))
+    {
+        problems.push(Problem {
+            feature: "egress masquerade",
+            missing: format!("no {NFT:?} program (nftables) in PATH"),
+            off: "--masquerade=false",
+        });
     }
     capabilities(f, host.capabilities(), &mut problems);
     if problems.is_empty() {

@@ -60,7 +60,7 @@ fn good_host() -> Fake {
             "/opt/cni/bin",
         ]),
         files: set(&[BTF_PATH]),
-        executables: set(&["/opt/cni/bin/keel"]),
+        executables: set(&["/opt/cni/bin/keel", "/usr/sbin/nft"]),
         caps: Some(ROOT_CAPS),
     }
 }
@@ -77,6 +77,8 @@ fn defaults() -> Features {
         cni_conf_dir: PathBuf::from("/etc/cni/net.d"),
         runtime: Runtime::Direct,
         bpf_built: true,
+        masquerade: true,
+        path: vec![PathBuf::from("/usr/bin"), PathBuf::from("/usr/sbin")],
     }
 }
 
@@ -121,6 +123,7 @@ fn an_old_bare_host_gets_every_problem_at_once() {
         "pods: no CNI plugin \"keel\"",
         "pods: --cni-conf-dir /etc/cni/net.d: /etc/cni is not a directory",
         "runtime direct: no cgroup filesystem mounted",
+        "egress masquerade: no \"nft\" program (nftables) in PATH (turn it off with --masquerade=false)",
         "(turn it off with --cgroup-root none)",
         "(turn it off with --cni-bin-dir none)",
         "(turn it off with --runtime none)",
@@ -130,7 +133,7 @@ fn an_old_bare_host_gets_every_problem_at_once() {
     // Host routing's needs are the load balancer's: said once.
     assert_eq!(text.matches("older than 6.6").count(), 1, "{text}");
     assert!(
-        text.starts_with("this host lacks what the enabled features need (8 problems)"),
+        text.starts_with("this host lacks what the enabled features need (9 problems)"),
         "{text}"
     );
 }
@@ -154,6 +157,17 @@ fn turning_features_off_turns_their_checks_off() {
         ..defaults()
     };
     assert_eq!(problems(&off, &host), vec![]);
+    // Masquerade off: nft is not needed.
+    let no_nft = Fake {
+        executables: set(&["/opt/cni/bin/keel"]),
+        ..good_host()
+    };
+    assert_eq!(problems(&defaults(), &no_nft).len(), 1);
+    let f = Features {
+        masquerade: false,
+        ..defaults()
+    };
+    assert_eq!(problems(&f, &no_nft), vec![]);
 }
 
 #[test]

@@ -73,6 +73,10 @@ pub fn check(args: &Args, bpffs: &std::path::Path) -> anyhow::Result<Option<Path
             _ => Runtime::None,
         },
         bpf_built: keel_agent::bpf::built(),
+        masquerade: args.masquerade,
+        path: std::env::var_os("PATH")
+            .map(|p| std::env::split_paths(&p).collect())
+            .unwrap_or_default(),
     };
     checks::check(&features, &Real).map_err(|e| anyhow::anyhow!("keel-agent cannot start: {e}"))?;
     checks::cgroup_root(&args.cgroup_root, &Real.mountinfo()).map_err(anyhow::Error::msg)

@@ -108,3 +108,52 @@ fn cluster_dns_is_on_by_default_and_none_turns_it_off() {
         );
     }
 }
+
+#[test]
+fn masquerade_is_on_by_default_and_takes_non_masquerade_cidrs() {
+    let a = parse(&[]).unwrap();
+    assert!(a.masquerade);
+    assert!(a.non_masquerade_cidr.is_empty());
+    let a = parse(&[
+        "--masquerade=false",
+        "--non-masquerade-cidr",
+        "10.0.0.0/8,192.168.0.0/16",
+        "--non-masquerade-cidr",
+        "203.0.113.128/25",
+    ])
+    .unwrap();
+    assert!(!a.masquerade);
+    let cidrs: Vec<String> = a
+        .non_masquerade_cidr
+        .iter()
+        .map(|n| n.to_string())
+        .collect();
+    assert_eq!(cidrs, ["10.0.0.0/8", "192.168.0.0/16", "203.0.113.128/25"]);
+    let e = parse(&["--non-masquerade-cidr", "10.1.0.0/8"]).unwrap_err();
+    assert!(
+        e.to_string().contains("--non-masquerade-cidr") && e.to_string().contains("host bits"),
+        "{e}"
+    );
+    // From the config file, as every other flag.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("agent.yaml");
+    std::fs::write(
+        &file,
+        "masquerade: false\nnon-masquerade-cidr: [100.64.0.0/10]\n",
+    )
+    .unwrap();
+    let (a, _) = keel_config::load_from::<Args, _, _>(
+        ["keel-agent", "--config-file", file.to_str().unwrap()],
+        startup::CONFIG_FILE,
+    )
+    .unwrap();
+    assert!(!a.masquerade);
+    assert_eq!(a.non_masquerade_cidr[0].to_string(), "100.64.0.0/10");
+    std::fs::write(&file, "non-masquerade-cidr: [100.64.0.1/10]\n").unwrap();
+    let e = keel_config::load_from::<Args, _, _>(
+        ["keel-agent", "--config-file", file.to_str().unwrap()],
+        startup::CONFIG_FILE,
+    )
+    .unwrap_err();
+    assert!(e.to_string().contains("non-masquerade-cidr"), "{e}");
+}

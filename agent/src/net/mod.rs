@@ -5,8 +5,10 @@
 //! over correct state changes nothing and cuts no flow.
 //!
 //! [`hostrouting`] is the other half: how packets cross the node itself
-//! (BPF programs at TC instead of the IP stack, by default).
+//! (BPF programs at TC instead of the IP stack, by default). [`egress`]
+//! masquerades pods' traffic leaving the cluster, in the same pass.
 
+pub mod egress;
 pub mod hostrouting;
 pub mod kernel;
 pub mod plan;
@@ -32,6 +34,9 @@ pub struct NetConfig {
     pub vxlan: VxlanConfig,
     pub node_name: String,
     pub node_ip: Ipv4Addr,
+    pub egress: egress::EgressConfig,
+    /// Where the pass reports egress (shown by `/net/status`).
+    pub egress_status: egress::SharedStatus,
 }
 
 /// The underlay MTU of the interface holding the node IP (1500 if unknown).
@@ -79,11 +84,46 @@ impl Reconcile for Reconciler {
                 })
             })
             .collect();
+        let service_ips: Vec<Ipv4Addr> = v
+            .services
+            .values()
+            .filter_map(|s| s.spec.cluster_ip.parse().ok())
+            .collect();
+        let served = served(&v);
         let cfg = &self.cfg;
-        let (condition, report) = match reconcile(cfg, pod_cidr, &peers) {
+        let mut egress_error = None;
+        let (condition, report) = match reconcile(cfg, pod_cidr, &peers, &service_ips, &served) {
             Ok(report) => {
                 if report.changes > 0 {
                     tracing::info!(mode = ?cfg.mode, changes = report.changes, peers = report.peers, "node networking updated");
+                }
+                let mut st = cfg.egress_status.write().unwrap_or_else(|e| e.into_inner());
+                st.masquerade = cfg.egress.masquerade;
+                st.source = report.egress_rules.as_ref().map(|r| r.source.to_string());
+                st.kept = report
+                    .egress_rules
+                    .iter()
+                    .flat_map(|r| r.keep.iter().map(|n| n.to_string()))
+                    .collect();
+                match &report.egress {
+                    Ok(op) => {
+                        if let Some(op) = op {
+                            tracing::info!(%op, "egress updated");
+                            st.changes += 1;
+                        }
+                        st.table = report
+                            .egress_rules
+                            .is_some()
+                            .then(|| format!("ip {}", egress::TABLE));
+                        st.last_error = None;
+                    }
+                    Err(e) => {
+                        // Pods still reach each other: the node's network
+                        // is not unavailable, the pass is retried.
+                        tracing::warn!(error = %e, "egress: masquerade rule not applied");
+                        egress_error = Some(e.to_string());
+                        st.last_error = egress_error.clone();
+                    }
                 }
                 let c = if report.problems.is_empty() {
                     condition(
@@ -122,7 +162,10 @@ impl Reconcile for Reconciler {
             }
             changed
         });
-        report
+        match egress_error {
+            Some(e) if report.is_ok() => Report::fail_batch(batch, format!("egress: {e}")),
+            _ => report,
+        }
     }
 }
 
@@ -153,11 +196,53 @@ pub fn start(
     )?;
     let h = handle.clone();
     views.subscribe(move |_, changes| {
-        if changes.synced || !changes.nodes.is_empty() {
+        // Services, Endpoints and Pods feed egress (kept cluster IPs, served ports).
+        if changes.synced
+            || !changes.nodes.is_empty()
+            || !changes.services.is_empty()
+            || !changes.endpoints.is_empty()
+            || !changes.pods.is_empty()
+        {
             h.trigger(NodeNetwork);
         }
     });
     Ok(Some(handle))
+}
+
+/// The ports pods serve on, from the view: every Endpoints address and
+/// port (ready or not), every hostPort's pod IP and containerPort
+/// ([`egress::desired`] keeps this node's).
+fn served(v: &crate::sync::View) -> Vec<egress::Served> {
+    let mut out = Vec::new();
+    for e in v.endpoints.values() {
+        for s in &e.subsets {
+            for a in s.addresses.iter().chain(&s.not_ready_addresses) {
+                let Ok(ip) = a.ip.parse() else { continue };
+                out.extend(s.ports.iter().map(|p| egress::Served {
+                    ip,
+                    proto: p.protocol.into(),
+                    port: p.port,
+                }));
+            }
+        }
+    }
+    for p in v.pods.values() {
+        let Ok(ip) = p.status.pod_ip.parse() else {
+            continue;
+        };
+        for c in &p.spec.containers {
+            for port in c.ports.iter().filter(|port| port.host_port.is_some()) {
+                if let Ok(n) = u16::try_from(port.container_port) {
+                    out.push(egress::Served {
+                        ip,
+                        proto: port.protocol.into(),
+                        port: n,
+                    });
+                }
+            }
+        }
+    }
+    out
 }
 
 fn mode_name(m: Mode) -> &'static str {
@@ -196,9 +281,19 @@ struct Pass {
     changes: usize,
     peers: usize,
     problems: Vec<plan::Unreachable>,
+    /// The egress rule wanted (None: masquerading is off).
+    egress_rules: Option<egress::Rules>,
+    /// The egress change made, if any, or why it failed.
+    egress: Result<Option<egress::Op>, egress::nft::NftError>,
 }
 
-fn reconcile(cfg: &NetConfig, pod_cidr: ipnet::Ipv4Net, peers: &[Peer]) -> Result<Pass, NetError> {
+fn reconcile(
+    cfg: &NetConfig,
+    pod_cidr: ipnet::Ipv4Net,
+    peers: &[Peer],
+    service_ips: &[Ipv4Addr],
+    served: &[egress::Served],
+) -> Result<Pass, NetError> {
     let mut h = Netlink::new()?;
     let (uplink, subnet, mtu) =
         kernel::uplink(&mut h, cfg.node_ip)?.ok_or(NetError::NoUplink { ip: cfg.node_ip })?;
@@ -230,10 +325,34 @@ fn reconcile(cfg: &NetConfig, pod_cidr: ipnet::Ipv4Net, peers: &[Peer]) -> Resul
     for (rel, value) in plan::sysctls(&want) {
         keel_sys::sysctl::set_rel(&rel, value)?;
     }
+    let rules = egress::desired(&egress::Inputs {
+        config: &cfg.egress,
+        pod_cidr,
+        pod_cidrs: peers.iter().map(|p| p.pod_cidr).collect(),
+        node_ips: peers.iter().map(|p| p.ip).chain([cfg.node_ip]).collect(),
+        service_ips: service_ips.to_vec(),
+        served: served.to_vec(),
+    });
+    let egress = match &rules {
+        Some(want) => egress::nft::observe().and_then(|have| {
+            let op = egress::plan(Some(want), &have);
+            if let Some(op) = &op {
+                egress::nft::apply(op)?;
+            }
+            Ok(op)
+        }),
+        // Off: a host without nft has no table of keel's to remove.
+        None => egress::nft::remove().map(|gone| gone.then_some(egress::Op::Delete)),
+    };
     let peers_total = peers.iter().filter(|p| p.name != cfg.node_name).count();
     Ok(Pass {
         changes: ops.len(),
         peers: peers_total - problems.len().min(peers_total),
         problems,
+        egress_rules: rules,
+        egress,
     })
 }
+
+#[cfg(test)]
+mod tests;

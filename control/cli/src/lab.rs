@@ -37,7 +37,7 @@ pub enum LabCommand {
         #[arg(short = 'o', long, default_value = "table")]
         output: String,
     },
-    /// Run a command inside a pod (`[namespace/]name`), a node (`node-2`), `ext` or `control`.
+    /// Run a command inside a pod (`[namespace/]name`), a node (`node-2`), `ext`, `outside` or `control`.
     Run {
         name: String,
         target: String,
@@ -168,6 +168,24 @@ fn table(st: &serde_json::Value) -> String {
             s(&h["segment"]),
             s(&h["podCIDR"]),
             s(&h["ready"]),
+        ]);
+    }
+    // The host beyond the router standing for the internet (off the fabric).
+    if let Some(o) = st["outside"].as_object() {
+        let ips: Vec<String> = o
+            .get("ips")
+            .and_then(|v| v.as_array())
+            .into_iter()
+            .flatten()
+            .map(s)
+            .collect();
+        rows.push(vec![
+            "outside".into(),
+            o.get("netns").map(s).unwrap_or_else(|| "-".into()),
+            ips.join(","),
+            "-".into(),
+            "-".into(),
+            "-".into(),
         ]);
     }
     let mut out = format!(

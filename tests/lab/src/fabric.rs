@@ -74,6 +74,7 @@ pub fn create(t: &Topology) -> anyhow::Result<()> {
         )?;
     }
     router.run(|| sysctl::set("net.ipv4.ip_forward", "1"))??;
+    outside(t, &router)?;
     let mut hosts: Vec<&Host> = vec![&t.control, &t.ext];
     hosts.extend(&t.nodes);
     for host in hosts {
@@ -90,6 +91,43 @@ pub fn create(t: &Topology) -> anyhow::Result<()> {
     }
     // The nodes' forwarding and reverse-path settings are their agents'
     // (keel_agent::net::plan::sysctls), as on a real node.
+    Ok(())
+}
+
+/// The outside host: a veth from the router straight into its namespace,
+/// its two addresses, and routes back to the fabric's subnets only (no
+/// default route, none to a pod CIDR: a reply to a pod's own address finds
+/// no route, as on the internet).
+fn outside(t: &Topology, router: &NetNs) -> anyhow::Result<()> {
+    let o = &t.outside;
+    let ns = NetNs::open(NetNs::named_path(&o.netns))?;
+    let h = &mut Handle::in_netns(router)?;
+    let mut peer = VethPeer::new("eth0");
+    peer.netns_fd = Some(ns.as_fd().as_raw_fd());
+    LinkAdd::veth("outside", peer)
+        .execute(h)
+        .with_context(|| format!("creating veth outside in {}", t.router))?;
+    let i = index(h, "outside")?;
+    AddrAdd::new(
+        i,
+        IpNet::V4(Ipv4Net::new(o.router_ip, o.subnet.prefix_len())?),
+    )
+    .execute(h)?;
+    LinkSet::index(i).up().execute(h)?;
+    let h = &mut Handle::in_netns(&ns)?;
+    let i = index(h, "eth0")?;
+    for ip in o.ips {
+        AddrAdd::new(i, IpNet::V4(Ipv4Net::new(ip, o.subnet.prefix_len())?)).execute(h)?;
+    }
+    LinkSet::index(i).up().execute(h)?;
+    for seg in &t.segments {
+        RouteAdd(Route::via(
+            IpNet::V4(seg.subnet),
+            IpAddr::V4(o.router_ip),
+            Some(i),
+        ))
+        .execute(h)?;
+    }
     Ok(())
 }
 

@@ -553,13 +553,16 @@ impl Lab {
     }
 
     /// Where `keelctl lab run` runs a command: a pod (`[ns/]name`), a node
-    /// (`node-2`), `ext` or `control`: its network namespace and the cgroup
+    /// (`node-2`), `ext`, `outside` or `control`: its network namespace and the cgroup
     /// its processes belong in (pods and nodes: the node's subtree).
     pub fn target(&self, target: &str) -> anyhow::Result<(String, Option<PathBuf>)> {
         let t = &self.state.topology;
         let cg = |node: &str| cgroup2_root().ok().map(|r| r.join(t.node_cgroup(node)));
         if target == "ext" {
             return Ok((t.ext.netns.clone(), None));
+        }
+        if target == "outside" {
+            return Ok((t.outside.netns.clone(), None));
         }
         if target == "control" {
             return Ok((t.control.netns.clone(), None));
@@ -572,7 +575,7 @@ impl Lab {
         let pod: Pod =
             block_on(async { client.get::<Pod>(ns, name).await }).with_context(|| {
                 format!(
-                    "{target:?} is not a node, ext, control, or a pod of lab {}",
+                    "{target:?} is not a node, ext, outside, control, or a pod of lab {}",
                     self.name()
                 )
             })?;
@@ -781,6 +784,7 @@ impl Lab {
             "router": t.router,
             "control": host(&t.control),
             "ext": host(&t.ext),
+            "outside": t.outside,
             "nodes": t.nodes.iter().map(host).collect::<Vec<_>>(),
             "processes": procs,
             "pods": pods,

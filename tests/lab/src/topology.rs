@@ -4,8 +4,13 @@
 //! ```text
 //!   segment 0: 172.30.0.0/24 (bridge in keel-lab-N-seg0)     segment 1: 172.30.1.0/24 …
 //!     .1 router   .2 control   .3 ext   .10+i nodes            .1 router   .10+i nodes
-//!   router (keel-lab-N-router): one leg per segment, forwards between them;
-//!   it has no other link, so nothing can leave the machine.
+//!   router (keel-lab-N-router): one leg per segment, forwards between them,
+//!   and one to the outside; it has no other link, so nothing can leave the
+//!   machine.
+//!   outside (keel-lab-N-outside): 203.0.113.10 and .200 (TEST-NET-3) on its
+//!   own link to the router (.1), standing for the internet: it routes only
+//!   the fabric's subnets back through the router, never a pod CIDR, so a
+//!   reply to a pod's own address dies there (pods reach it SNATed).
 //! ```
 
 use std::{fmt, net::Ipv4Addr, str::FromStr};
@@ -129,6 +134,7 @@ pub struct Topology {
     pub router: String,
     pub control: Host,
     pub ext: Host,
+    pub outside: Outside,
     pub nodes: Vec<Host>,
     pub cluster_cidr: Ipv4Net,
     pub service_cidr: Ipv4Net,
@@ -140,6 +146,24 @@ pub struct Segment {
     pub subnet: Ipv4Net,
     /// The router's address on this segment (every host's gateway).
     pub router_ip: Ipv4Addr,
+}
+
+/// The host beyond the router standing for the internet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Outside {
+    pub netns: String,
+    /// The link between it and the router.
+    pub subnet: Ipv4Net,
+    /// The router's address on that link.
+    pub router_ip: Ipv4Addr,
+    /// Its addresses: the first for servers pods reach SNATed, the second
+    /// in [`Outside::SPARE_CIDR`], for a `--non-masquerade-cidr`.
+    pub ips: [Ipv4Addr; 2],
+}
+
+impl Outside {
+    /// The upper half of the outside link, holding its second address.
+    pub const SPARE_CIDR: &str = "203.0.113.128/25";
 }
 
 /// Port keel-control listens on in the lab.
@@ -175,6 +199,15 @@ impl Topology {
             router: format!("{p}-router"),
             control: host("control".into(), 0, 2),
             ext: host("ext".into(), 0, 3),
+            outside: Outside {
+                netns: format!("{p}-outside"),
+                subnet: "203.0.113.0/24".parse().expect("valid"),
+                router_ip: Ipv4Addr::new(203, 0, 113, 1),
+                ips: [
+                    Ipv4Addr::new(203, 0, 113, 10),
+                    Ipv4Addr::new(203, 0, 113, 200),
+                ],
+            },
             nodes,
             segments,
             cluster_cidr: "10.244.0.0/16".parse().expect("valid"),
@@ -188,6 +221,7 @@ impl Topology {
         v.push(self.router.clone());
         v.push(self.control.netns.clone());
         v.push(self.ext.netns.clone());
+        v.push(self.outside.netns.clone());
         v.extend(self.nodes.iter().map(|n| n.netns.clone()));
         v
     }

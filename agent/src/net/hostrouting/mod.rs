@@ -95,6 +95,8 @@ pub struct Options {
     /// Where the maps and links are pinned (`<bpffs>/net`).
     pub dir: PathBuf,
     pub node_ip: Ipv4Addr,
+    /// Egress's status, reported alongside (node networking writes it).
+    pub egress: crate::net::egress::SharedStatus,
 }
 
 /// What `/net/status` reports.
@@ -115,6 +117,8 @@ pub struct Status {
     pub syncs: u64,
     pub changes: u64,
     pub last_error: Option<String>,
+    /// Egress masquerading (not host routing's, reported here too).
+    pub egress: crate::net::egress::Status,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -167,7 +171,7 @@ pub fn start(opts: Options, views: &Views) -> Result<Running, StartError> {
             s.reason = reason;
         }
         Ok(Running {
-            router: router(status.clone(), None),
+            router: router(status.clone(), None, opts.egress.clone()),
             status: status.clone(),
             handle: None,
         })
@@ -241,7 +245,7 @@ pub fn start(opts: Options, views: &Views) -> Result<Running, StartError> {
         }
     });
     Ok(Running {
-        router: router(status.clone(), Some(dir)),
+        router: router(status.clone(), Some(dir), opts.egress.clone()),
         status,
         handle: Some(handle),
     })
@@ -370,19 +374,29 @@ impl Reconcile for Reconciler {
 struct Api {
     status: Arc<RwLock<Status>>,
     dir: Option<PathBuf>,
+    egress: crate::net::egress::SharedStatus,
 }
 
 /// `GET /net/status` (JSON) and `GET /net/dump` (the pinned maps and links
 /// as the kernel holds them, and the counters, one per line).
-fn router(status: Arc<RwLock<Status>>, dir: Option<PathBuf>) -> Router {
+fn router(
+    status: Arc<RwLock<Status>>,
+    dir: Option<PathBuf>,
+    egress: crate::net::egress::SharedStatus,
+) -> Router {
     Router::new()
         .route("/net/status", get(status_route))
         .route("/net/dump", get(dump_route))
-        .with_state(Api { status, dir })
+        .with_state(Api {
+            status,
+            dir,
+            egress,
+        })
 }
 
 async fn status_route(State(api): State<Api>) -> Response {
-    let s = api.status.read().unwrap_or_else(|e| e.into_inner()).clone();
+    let mut s = api.status.read().unwrap_or_else(|e| e.into_inner()).clone();
+    s.egress = api.egress.read().unwrap_or_else(|e| e.into_inner()).clone();
     Json(s).into_response()
 }
 

@@ -28,7 +28,16 @@ fn nodes_spread_over_segments_with_distinct_addresses() {
     );
     assert_eq!(t.nodes[1].gateway.to_string(), "172.30.1.1");
     assert_eq!(t.control.ip.to_string(), "172.30.0.2");
-    assert_eq!(t.namespaces().len(), 2 + 1 + 2 + 4);
+    assert_eq!(t.namespaces().len(), 2 + 1 + 3 + 4);
+    // The outside host: off the fabric, never inside a pod or Service CIDR.
+    assert_eq!(t.outside.netns, "keel-lab-t-outside");
+    for ip in t.outside.ips {
+        assert!(t.outside.subnet.contains(&ip));
+        assert!(!t.cluster_cidr.contains(&ip) && !t.service_cidr.contains(&ip));
+        assert!(t.segments.iter().all(|s| !s.subnet.contains(&ip)));
+    }
+    let spare: Ipv4Net = Outside::SPARE_CIDR.parse().unwrap();
+    assert!(!spare.contains(&t.outside.ips[0]) && spare.contains(&t.outside.ips[1]));
     assert!(t.namespaces().iter().all(|n| n.starts_with("keel-lab-t-")));
     assert_eq!(t.control_url(), "https://172.30.0.2:6443");
 }
