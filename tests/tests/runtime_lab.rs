@@ -533,6 +533,30 @@ fn deployment_runs_ready_replaced_and_survives_its_agent_on(runtime: &str) {
     wait(&guard.0, "the released pod to go", 20, || {
         block_on(c.get::<Pod>("default", "held")).err().map(drop)
     });
+
+    // A volume source keel has no driver for: the pod is accepted and kept,
+    // and its agent does not start the container without its storage.
+    let claims: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "claims", "namespace": "default"},
+        "spec": {
+            "nodeName": nodes[0].0,
+            "containers": [{"name": "web", "image": image, "imagePullPolicy": "IfNotPresent",
+                            "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "db"}}]
+        }
+    }))
+    .unwrap();
+    block_on(c.create(&claims)).expect("a pod with a persistentVolumeClaim is accepted");
+    let refused = wait(&guard.0, "the claims pod's container refused", 30, || {
+        let p = block_on(c.get::<Pod>("default", "claims")).ok()?;
+        let w = p.status.container_statuses.first()?.state.waiting.clone()?;
+        (w.reason == "CreateContainerConfigError").then_some(w.message)
+    });
+    assert!(
+        refused.contains("spec.volumes[0].persistentVolumeClaim"),
+        "{refused}"
+    );
+    block_on(c.delete::<Pod>("default", "claims")).unwrap();
 }
 
 /// The port the hostNetwork pod serves on (on its node's own address).

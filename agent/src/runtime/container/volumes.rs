@@ -43,6 +43,15 @@ fn has_parent(p: &str) -> bool {
 pub fn validate(volumes: &[Volume], host_path_roots: &[PathBuf]) -> Result<(), ConfigError> {
     for (i, v) in volumes.iter().enumerate() {
         let field = format!("spec.volumes[{i}]");
+        if let Some(source) = v.unsupported_source() {
+            return Err(ConfigError::new(
+                format!("{field}.{source}"),
+                format!(
+                    "volume {:?}: keel has no {source} volumes; the pod's containers are not started without their storage",
+                    v.name
+                ),
+            ));
+        }
         let kinds = usize::from(v.empty_dir.is_some())
             + usize::from(v.host_path.is_some())
             + usize::from(v.config_map.is_some())

@@ -640,8 +640,44 @@ pub struct TcpSocketAction {
     pub host: String,
 }
 
+crate::preserved_fields!(
+    /// Volume sources of Kubernetes' schema keel has no driver for. A pod
+    /// with one is accepted and kept (so its manifest applies and
+    /// round-trips, with a warning naming it), and its node's agent refuses
+    /// to start its containers, naming the volume, instead of running them
+    /// without their storage.
+    VolumeSourceFields,
+    "a volume",
+    [
+        "persistentVolumeClaim",
+        "ephemeral",
+        "csi",
+        "image",
+        "nfs",
+        "iscsi",
+        "fc",
+        "rbd",
+        "cephfs",
+        "glusterfs",
+        "gitRepo",
+        "flexVolume",
+        "cinder",
+        "flocker",
+        "gcePersistentDisk",
+        "awsElasticBlockStore",
+        "azureDisk",
+        "azureFile",
+        "vsphereVolume",
+        "quobyte",
+        "photonPersistentDisk",
+        "portworxVolume",
+        "scaleIO",
+        "storageos",
+    ]
+);
+
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct Volume {
     pub name: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -660,6 +696,9 @@ pub struct Volume {
         skip_serializing_if = "Option::is_none"
     )]
     pub downward_api: Option<DownwardApiVolumeSource>,
+    /// Sources keel has no driver for (see [`VolumeSourceFields`]).
+    #[serde(flatten)]
+    pub preserved: VolumeSourceFields,
 }
 
 /// Files holding the pod's own fields (`downwardAPI` volume).
@@ -714,6 +753,12 @@ impl Volume {
             + usize::from(self.secret.is_some())
             + usize::from(self.projected.is_some())
             + usize::from(self.downward_api.is_some())
+            + self.preserved.0.len()
+    }
+
+    /// The name of its source keel has no driver for, if that is its source.
+    pub fn unsupported_source(&self) -> Option<&str> {
+        self.preserved.0.keys().next().map(String::as_str)
     }
 }
 

@@ -264,3 +264,23 @@ fn config_map_volumes_are_written_and_their_sub_paths_must_exist() {
     assert_eq!(e.field, "spec.containers[0].volumeMounts[0].subPath");
     assert!(!volume_dir(pod.path(), "cfg").join("nope").exists());
 }
+
+#[test]
+fn a_volume_keel_has_no_driver_for_refuses_the_containers_naming_it() {
+    let v: Volume = serde_json::from_value(serde_json::json!({
+        "name": "data", "persistentVolumeClaim": {"claimName": "db"}
+    }))
+    .unwrap();
+    let e = validate(
+        &[host("a", "/var/lib/data/x"), v],
+        &[PathBuf::from("/var/lib/data")],
+    )
+    .unwrap_err();
+    assert_eq!(e.field, "spec.volumes[1].persistentVolumeClaim");
+    assert!(
+        e.message
+            .contains("keel has no persistentVolumeClaim volumes"),
+        "{e}"
+    );
+    assert!(e.message.contains("\"data\""), "{e}");
+}

@@ -192,3 +192,50 @@ fn a_null_is_an_absent_field() {
     assert!(p.spec.preserved.is_empty());
     assert!(preserved_paths(&p).is_empty());
 }
+
+#[test]
+fn volume_sources_keel_lacks_are_kept_warned_and_count_as_the_source() {
+    let pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "d"},
+        "spec": {
+            "containers": [{"name": "c", "image": "i",
+                "volumeMounts": [{"name": "data", "mountPath": "/data"}]}],
+            "volumes": [{"name": "data", "persistentVolumeClaim": {"claimName": "db"}}],
+        },
+    });
+    let p: Pod = serde_json::from_value(pod.clone()).unwrap();
+    use crate::Resource;
+    assert!(p.validate().is_empty(), "{:?}", p.validate());
+    assert_eq!(
+        p.spec.volumes[0].unsupported_source(),
+        Some("persistentVolumeClaim")
+    );
+    assert_eq!(
+        serde_json::to_value(&p).unwrap()["spec"]["volumes"][0]["persistentVolumeClaim"],
+        json!({"claimName": "db"})
+    );
+    assert_eq!(
+        preserved_paths(&p),
+        [("spec.volumes[0].persistentVolumeClaim".to_string(), false)]
+    );
+    // Two sources are still two; a name Kubernetes lacks is refused.
+    let mut two = pod.clone();
+    two["spec"]["volumes"][0]["emptyDir"] = json!({});
+    let p: Pod = serde_json::from_value(two).unwrap();
+    assert!(
+        p.validate()
+            .iter()
+            .any(|e| e.message.contains("more than one volume type")),
+        "{:?}",
+        p.validate()
+    );
+    let mut bad = pod;
+    bad["spec"]["volumes"][0] = json!({"name": "data", "persistentVolumeClaimz": {}});
+    let (path, message) = refusal(bad);
+    assert_eq!(path, "spec.volumes[0]");
+    assert!(
+        message.contains("unknown field `persistentVolumeClaimz`"),
+        "{message}"
+    );
+}
