@@ -393,6 +393,40 @@ fn controllers_fail_over_to_another_replica() {
         })
         .await;
 
+        // default/kubernetes lists every live replica (each renews its
+        // lease), as Kubernetes' lease endpoint reconciler does.
+        let port_of = |r: &ControlProcess| -> u16 {
+            r.url()
+                .rsplit(':')
+                .next()
+                .unwrap()
+                .trim_end_matches('/')
+                .parse()
+                .unwrap()
+        };
+        let api_ports = |c: Client| async move {
+            let e = c.get::<Endpoints>("default", "kubernetes").await.ok()?;
+            let mut ports: Vec<u16> = e
+                .subsets
+                .iter()
+                .flat_map(|s| s.ports.iter().map(|p| p.port as u16))
+                .collect();
+            ports.sort();
+            Some(ports)
+        };
+        let mut both = vec![port_of(&replicas[0]), port_of(&replicas[1])];
+        both.sort();
+        wait_until(
+            "both replicas in default/kubernetes",
+            Duration::from_secs(20),
+            || {
+                let (c, both) = (c.clone(), both.clone());
+                async move { api_ports(c).await.filter(|p| *p == both) }
+            },
+        )
+        .await;
+        let survivor = port_of(&replicas[other]);
+
         let killed = Instant::now();
         replicas[leader].kill();
         c.create(&service("after")).await.unwrap();
@@ -409,6 +443,20 @@ fn controllers_fail_over_to_another_replica() {
         eprintln!("controllers resumed {took:?} after SIGKILL of the leader (lease TTL 3s)");
         assert!(took < Duration::from_secs(3 + 3), "{took:?}");
         assert!(leading(&replicas[other]));
+        // The killed replica leaves default/kubernetes once its lease expires.
+        wait_until(
+            "the killed replica out of default/kubernetes",
+            Duration::from_secs(30),
+            || {
+                let c = c.clone();
+                async move { api_ports(c).await.filter(|p| *p == [survivor]) }
+            },
+        )
+        .await;
+        eprintln!(
+            "default/kubernetes lost the killed replica {:?} after its SIGKILL",
+            killed.elapsed()
+        );
     });
 }
 

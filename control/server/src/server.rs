@@ -223,7 +223,17 @@ pub async fn run(
         )?)),
         None => None,
     };
-    crate::kubernetes_service::ensure(&store, config.ranges.service_cidr, &config.url()).await;
+    match &config.store {
+        StoreBackend::Redb => {
+            crate::kubernetes_service::ensure(&store, config.ranges.service_cidr, &config.url())
+                .await
+        }
+        StoreBackend::Etcd(_) => drop(tokio::spawn(crate::kubernetes_service::keep(
+            store.clone(),
+            config.ranges.service_cidr,
+            config.url(),
+        ))),
+    }
     match &config.store {
         StoreBackend::Redb => drop(controllers::spawn_all(&store, &config.controllers, vpc)),
         StoreBackend::Etcd(etcd) => {
