@@ -409,7 +409,7 @@ fn controllers_fail_over_to_another_replica() {
             let mut ports: Vec<u16> = e
                 .subsets
                 .iter()
-                .flat_map(|s| s.ports.iter().map(|p| p.port as u16))
+                .flat_map(|s| s.ports.iter().map(|p| p.port))
                 .collect();
             ports.sort();
             Some(ports)
