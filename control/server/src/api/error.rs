@@ -41,6 +41,25 @@ impl ApiError {
             ),
         )
     }
+
+    /// A resourceVersion the store has not reached (Kubernetes'
+    /// `storage.NewTooLargeResourceVersionError`: 504 Timeout, retry in 1 s).
+    pub fn too_large_resource_version(requested: u64, current: u64) -> Self {
+        let mut status = Status::failure(
+            504,
+            "Timeout",
+            format!("Timeout: Too large resource version: {requested}, current: {current}"),
+        );
+        status.details = Some(StatusDetails {
+            causes: vec![keel_api::FieldError {
+                field: "resourceVersion".into(),
+                message: "Too large resource version".into(),
+            }],
+            retry_after_seconds: Some(1),
+            ..Default::default()
+        });
+        ApiError(Box::new(status))
+    }
 }
 
 impl From<StoreError> for ApiError {
@@ -77,6 +96,7 @@ impl From<StoreError> for ApiError {
                     .map(|k: Kind| k.plural().to_string())
                     .unwrap_or_default(),
                 causes,
+                retry_after_seconds: None,
             });
         }
         ApiError(Box::new(status))

@@ -18,6 +18,7 @@
 
 mod apply;
 mod discovery;
+mod duplicates;
 pub mod error;
 mod handlers;
 mod options;

@@ -1313,3 +1313,143 @@ fn request_latency_is_labelled_by_verb_and_resource_without_long_running_request
     assert_eq!(l("GET", "/metrics", ""), None);
     assert_eq!(l("GET", "/version", ""), None);
 }
+
+/// Opens a watch and returns its body, to read frame by frame.
+async fn open_watch(app: &mut Router, path: &str) -> Body {
+    let req = Request::builder()
+        .uri(path)
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .body(Body::empty())
+        .unwrap();
+    let resp = app.call(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "{path}");
+    resp.into_body()
+}
+
+/// The next watch line (None when the stream ended), within 10 s.
+async fn next_event(body: &mut Body) -> Option<Value> {
+    let frame = tokio::time::timeout(Duration::from_secs(10), body.frame())
+        .await
+        .expect("a watch event or the end within 10 s")?
+        .unwrap();
+    let data = frame.into_data().unwrap();
+    Some(serde_json::from_slice(&data).unwrap())
+}
+
+#[tokio::test]
+async fn resource_versions_and_watch_timeouts_are_checked() {
+    let mut app = app();
+    let pods = "/api/v1/namespaces/default/pods";
+    // Garbage is refused naming the parameter, on a list and on a watch.
+    for q in ["resourceVersion=abc", "watch=true&resourceVersion=-1"] {
+        let (code, body) = send(&mut app, Method::GET, &format!("{pods}?{q}"), None, true).await;
+        assert_eq!(code, StatusCode::BAD_REQUEST, "{q}");
+        assert!(message(body).starts_with("resourceVersion: "), "{q}");
+    }
+    call(&mut app, Method::POST, pods, Some(pod_json("a"))).await;
+    let (_, list) = send(&mut app, Method::GET, pods, None, true).await;
+    let rv: u64 = list["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    // A list at a version the store never reaches: after Kubernetes' 3 s
+    // wait, 504 "Too large resource version", retry after 1 s.
+    let started = std::time::Instant::now();
+    let (code, body) = send(
+        &mut app,
+        Method::GET,
+        &format!("{pods}?resourceVersion={}", rv + 1000),
+        None,
+        true,
+    )
+    .await;
+    assert_eq!(code, StatusCode::GATEWAY_TIMEOUT);
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    assert_eq!(body["reason"], "Timeout");
+    assert_eq!(body["details"]["retryAfterSeconds"], 1);
+    assert_eq!(
+        body["message"],
+        format!(
+            "Timeout: Too large resource version: {}, current: {rv}",
+            rv + 1000
+        )
+    );
+
+    // A watch from u64::MAX: one ERROR event of the same kind, then the end
+    // (not a replay of the history, not an endless silent stream).
+    let mut w = open_watch(
+        &mut app,
+        &format!("{pods}?watch=true&resourceVersion={}", u64::MAX),
+    )
+    .await;
+    let e = next_event(&mut w).await.unwrap();
+    assert_eq!(e["type"], "ERROR", "{e}");
+    assert_eq!(e["object"]["code"], 504, "{e}");
+    assert!(next_event(&mut w).await.is_none());
+
+    // A watch from the next version waits for it, then streams what
+    // follows it.
+    let mut w = open_watch(
+        &mut app,
+        &format!("{pods}?watch=true&resourceVersion={}", rv + 1),
+    )
+    .await;
+    call(&mut app, Method::POST, pods, Some(pod_json("b"))).await;
+    call(&mut app, Method::POST, pods, Some(pod_json("c"))).await;
+    let e = next_event(&mut w).await.unwrap();
+    assert_eq!(e["type"], "ADDED", "{e}");
+    assert_eq!(e["object"]["metadata"]["name"], "c", "{e}");
+
+    // timeoutSeconds beyond what a clock can add: no timeout (it panicked
+    // the watch's task, ending the stream with nothing).
+    let mut w = open_watch(
+        &mut app,
+        &format!("{pods}?watch=true&timeoutSeconds={}", u64::MAX),
+    )
+    .await;
+    let e = next_event(&mut w).await.unwrap();
+    assert_eq!(e["type"], "ADDED", "{e}");
+}
+
+#[tokio::test]
+async fn duplicate_keys_are_refused_strict_named_warn_and_last_wins() {
+    let mut app = app();
+    let pods = "/api/v1/namespaces/default/pods";
+    let body = |name: &str| {
+        format!(
+            r#"{{"metadata":{{"name":"{name}"}},"spec":{{"containers":[{{"name":"c","image":"one","image":"two"}}]}}}}"#
+        )
+    };
+    let (code, _, s) = send_raw(&mut app, Method::POST, pods, "application/json", &body("a")).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        s["message"],
+        r#"strict decoding error: duplicate field "spec.containers[0].image""#
+    );
+    let (code, headers, stored) = send_raw(
+        &mut app,
+        Method::POST,
+        &format!("{pods}?fieldValidation=Warn"),
+        "application/json",
+        &body("b"),
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED);
+    assert_eq!(stored["spec"]["containers"][0]["image"], "two");
+    assert_eq!(
+        warnings(&headers),
+        [r#"299 - "duplicate field \"spec.containers[0].image\"""#]
+    );
+    let (code, headers, _) = send_raw(
+        &mut app,
+        Method::POST,
+        &format!("{pods}?fieldValidation=Ignore"),
+        "application/json",
+        &body("c"),
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED);
+    assert!(warnings(&headers).is_empty());
+}

@@ -15,6 +15,7 @@ use tokio_stream::wrappers::ReceiverStream;
 use super::{
     error::ApiError,
     options::ListOptions,
+    options::{FRESHNESS_WAIT, wait_for_revision},
     state::AppState,
     table::{self, IncludeObject},
 };
@@ -30,12 +31,7 @@ pub(super) fn serve(
     opts: ListOptions,
     table: Option<IncludeObject>,
 ) -> Result<Response, ApiError> {
-    let from: Option<u64> = match opts.resource_version.as_str() {
-        "" | "0" => None,
-        rv => Some(rv.parse().map_err(|_| {
-            ApiError::bad_request(format!("resourceVersion: {rv:?} is not a number"))
-        })?),
-    };
+    let from = opts.resource_version;
     if let Some(rv) = from {
         let compacted = app.store.compacted();
         if rv < compacted {
@@ -103,9 +99,21 @@ async fn stream(
     tx: Tx,
 ) -> Result<(), ()> {
     let mut revisions = app.store.subscribe();
-    let deadline = opts.timeout.map(|t| tokio::time::Instant::now() + t);
+    // `timeoutSeconds` past what an Instant can hold means no timeout.
+    let deadline = opts
+        .timeout
+        .and_then(|t| tokio::time::Instant::now().checked_add(t));
     let mut cursor = match from {
-        Some(rv) => rv,
+        Some(rv) => {
+            // A version the store has not reached: wait a little for it
+            // (another replica may be ahead), then say so, as Kubernetes
+            // does, rather than stream nothing forever.
+            if let Err(e) = wait_for_revision(&app.store, rv, FRESHNESS_WAIT).await {
+                let _ = send(&tx, error_line(&e)).await;
+                return Ok(());
+            }
+            rv
+        }
         None => {
             // Start with the current state, then follow changes after it.
             let snap = app.store.snapshot();

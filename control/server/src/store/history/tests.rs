@@ -44,3 +44,11 @@ fn line_is_a_watch_event() {
     assert!(e.line().ends_with(b"\n"));
     assert!(!e.record().ends_with(b"\n"));
 }
+
+#[test]
+fn the_largest_revision_wraps_to_nothing() {
+    let mut h = History::new(3, 0);
+    h.push((1..=3).map(ev));
+    // `after + 1` would wrap to 0 and replay everything.
+    assert!(h.after(u64::MAX).unwrap().is_empty());
+}
