@@ -31,6 +31,10 @@ pub struct ServerConfig {
     /// `--encryption-key-file`: the keys that seal Secrets at rest; None:
     /// `<data-dir>/encryption.key`, generated on first start.
     pub encryption_key_file: Option<PathBuf>,
+    /// `--max-replicas`, `--max-service-ports`, `--max-objects-per-namespace`.
+    pub limits: crate::store::Limits,
+    /// `--max-connections`, `--max-connections-per-ip` and the read timeouts.
+    pub connections: crate::conn::ConnLimits,
 }
 
 /// `--store redb|etcd`.

@@ -130,6 +130,29 @@ struct Args {
     /// How often etcd's history is compacted (0s: never).
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     etcd_compaction_interval: Duration,
+    /// The most replicas a Deployment may ask for (0: no bound); its
+    /// controller creates them at most 500 per pass.
+    #[arg(long, default_value_t = 10_000)]
+    max_replicas: u64,
+    /// The most ports one Service may have (0: no bound).
+    #[arg(long, default_value_t = 256)]
+    max_service_ports: usize,
+    /// The most Pods, Services, Deployments, ConfigMaps and Secrets one
+    /// namespace may hold, counting what controllers create (0: no bound).
+    #[arg(long, default_value_t = 50_000)]
+    max_objects_per_namespace: usize,
+    /// The most client connections served at once; past it, new ones are
+    /// closed at accept.
+    #[arg(long, default_value_t = 4096)]
+    max_connections: usize,
+    /// The most connections one client address may hold, so one host
+    /// cannot take every slot.
+    #[arg(long, default_value_t = 512)]
+    max_connections_per_ip: usize,
+    /// How long a client has to finish its TLS handshake and then each
+    /// request's headers.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    client_read_timeout: Duration,
 }
 
 /// Subcommands (the service itself runs without one).
@@ -264,6 +287,16 @@ async fn main() -> anyhow::Result<()> {
         advertise_url: args.advertise_url,
         vpc_provider: args.vpc_provider,
         vpc_provider_timeout: args.vpc_provider_timeout,
+        limits: keel_control::store::Limits {
+            max_replicas: args.max_replicas,
+            max_service_ports: args.max_service_ports,
+            max_objects_per_namespace: args.max_objects_per_namespace,
+        },
+        connections: keel_control::conn::ConnLimits {
+            max: args.max_connections,
+            per_ip: args.max_connections_per_ip,
+            read_timeout: args.client_read_timeout,
+        },
     };
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

@@ -90,6 +90,10 @@ pub async fn run(
         .ranges
         .validate()
         .map_err(|e| anyhow::anyhow!("invalid ranges: {e}"))?;
+    match crate::conn::raise_nofile_limit() {
+        Ok(n) => tracing::info!(open_files = n, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
     crate::store::redb::private_dir(&config.data_dir)
         .with_context(|| format!("creating {} (0700)", config.data_dir.display()))?;
     let mut token = auth::load_or_create_token(&config.token_path())?;
@@ -100,6 +104,7 @@ pub async fn run(
         ranges: config.ranges.clone(),
         history: config.watch_history,
         encryption: Some(Arc::new(ring)),
+        limits: config.limits,
     };
     let store = match &config.store {
         StoreBackend::Redb => {
@@ -250,16 +255,20 @@ pub async fn run(
         requests: Default::default(),
         join,
     }));
-    match serving {
-        Some(cert) => {
-            let acceptor = crate::tls::acceptor(cert, client_ca.as_deref().map(str::as_bytes))?;
-            crate::tls::serve(listener, acceptor, app, shutdown).await;
-        }
-        None => {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await?;
-        }
-    }
+    let acceptor = match serving {
+        Some(cert) => Some(crate::tls::acceptor(
+            cert,
+            client_ca.as_deref().map(str::as_bytes),
+        )?),
+        None => None,
+    };
+    crate::conn::serve(
+        listener,
+        acceptor,
+        app,
+        config.connections.clone(),
+        shutdown,
+    )
+    .await;
     Ok(())
 }

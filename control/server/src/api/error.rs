@@ -73,6 +73,13 @@ impl From<StoreError> for ApiError {
             StoreError::AlreadyExists { kind, key } => {
                 format!("{} {:?} already exists", resource(*kind), short(key))
             }
+            StoreError::Forbidden { kind, key, message } => {
+                format!(
+                    "{} {:?} is forbidden: {message}",
+                    resource(*kind),
+                    short(key)
+                )
+            }
             _ => e.to_string(),
         };
         let (code, reason, kind, name, causes) = match e {
@@ -82,6 +89,7 @@ impl From<StoreError> for ApiError {
             }
             StoreError::Conflict { kind, key, .. } => (409, "Conflict", Some(kind), key, vec![]),
             StoreError::Invalid { kind, key, causes } => (422, "Invalid", Some(kind), key, causes),
+            StoreError::Forbidden { kind, key, .. } => (403, "Forbidden", Some(kind), key, vec![]),
             StoreError::Backend(_) => (500, "InternalError", None, String::new(), vec![]),
             StoreError::Closed => (503, "ServiceUnavailable", None, String::new(), vec![]),
         };

@@ -76,6 +76,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/readyz", get(readyz))
         .merge(crate::bootstrap::routes())
         .merge(api)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BODY))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             log_and_explain,
@@ -153,17 +154,21 @@ async fn log_and_explain(State(app): State<Arc<AppState>>, req: Request, next: N
     };
     let mut resp = next.run(req).await;
     let code = resp.status();
+    // axum's own refusals come as text (a body past the limit: 413).
     if (code.is_client_error() || code.is_server_error())
-        && !resp.headers().contains_key(header::CONTENT_TYPE)
+        && (!resp.headers().contains_key(header::CONTENT_TYPE)
+            || code == axum::http::StatusCode::PAYLOAD_TOO_LARGE)
     {
         let reason = match code.as_u16() {
             405 => "MethodNotAllowed",
+            413 => "RequestEntityTooLarge",
             415 => "UnsupportedMediaType",
             404 => "NotFound",
             _ => "BadRequest",
         };
         let message = match code.as_u16() {
             405 => format!("{method} is not supported on {path}"),
+            413 => format!("Request entity too large: limit is {MAX_REQUEST_BODY}"),
             _ => format!(
                 "{method} {path}: {}",
                 code.canonical_reason().unwrap_or("error")
@@ -248,11 +253,15 @@ async fn authorize(app: Arc<AppState>, user: User, req: Request, next: Next) -> 
     if matches!(user, User::Node(_)) && info.verb == Verb::Create && info.name.is_none() {
         // NodeRestriction: what a node creates is named in the body.
         let (parts, body) = req.into_parts();
-        let bytes = match axum::body::to_bytes(body, MAX_AUTHORIZED_BODY).await {
+        let bytes = match axum::body::to_bytes(body, MAX_REQUEST_BODY).await {
             Ok(b) => b,
-            Err(e) => {
-                return ApiError::new(413, "RequestEntityTooLarge", format!("request body: {e}"))
-                    .into_response();
+            Err(_) => {
+                return ApiError::new(
+                    413,
+                    "RequestEntityTooLarge",
+                    format!("Request entity too large: limit is {MAX_REQUEST_BODY}"),
+                )
+                .into_response();
             }
         };
         info.name = serde_json::from_slice::<serde_json::Value>(&bytes)
@@ -283,7 +292,9 @@ async fn authorize(app: Arc<AppState>, user: User, req: Request, next: Next) -> 
 }
 
 /// How much of a node's create request is read to find the name.
-const MAX_AUTHORIZED_BODY: usize = 4 << 20;
+/// The largest request body taken (Kubernetes' `MaxRequestBodyBytes`,
+/// 3 MiB); past it, 413.
+pub const MAX_REQUEST_BODY: usize = 3 << 20;
 
 struct StoreFacts(Arc<crate::store::State>);
 

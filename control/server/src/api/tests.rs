@@ -1453,3 +1453,47 @@ async fn duplicate_keys_are_refused_strict_named_warn_and_last_wins() {
     assert_eq!(code, StatusCode::CREATED);
     assert!(warnings(&headers).is_empty());
 }
+
+#[tokio::test]
+async fn bodies_past_3_mib_and_annotations_past_256_kib_are_refused() {
+    let mut app = app();
+    let cms = "/api/v1/namespaces/default/configmaps";
+    let big = "x".repeat(3 << 20);
+    let (code, _, s) = send_raw(
+        &mut app,
+        Method::POST,
+        cms,
+        "application/json",
+        &json!({"metadata": {"name": "big"}, "data": {"k": big}}).to_string(),
+    )
+    .await;
+    assert_eq!(code, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(s["reason"], "RequestEntityTooLarge");
+    assert_eq!(s["message"], "Request entity too large: limit is 3145728");
+
+    let notes = json!({"a": "y".repeat(200 << 10), "b": "y".repeat(60 << 10)});
+    let (code, body) = send(
+        &mut app,
+        Method::POST,
+        cms,
+        Some(json!({"metadata": {"name": "noted", "annotations": notes}})),
+        true,
+    )
+    .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        message(body).contains("metadata.annotations: Too long: must have at most 262144 bytes")
+    );
+    // Just under the limit is fine.
+    let notes = json!({"a": "y".repeat(200 << 10), "b": "y".repeat((56 << 10) - 2)});
+    assert_eq!(
+        call(
+            &mut app,
+            Method::POST,
+            cms,
+            Some(json!({"metadata": {"name": "noted", "annotations": notes}}))
+        )
+        .await,
+        StatusCode::CREATED
+    );
+}

@@ -807,6 +807,7 @@ impl EtcdWriter {
         let mut cursors = self.cursors.lock().await.clone();
         let mut ctx = Ctx {
             ranges: &self.config.ranges,
+            limits: &self.config.limits,
             cursors: &mut cursors,
         };
         apply(
@@ -835,6 +836,7 @@ impl EtcdWriter {
             let mut events = Vec::new();
             let mut ctx = Ctx {
                 ranges: &self.config.ranges,
+                limits: &self.config.limits,
                 cursors: match shared_cursors.as_mut() {
                     Some(c) => c,
                     None => &mut unused,

@@ -13,6 +13,7 @@ pub mod envelope;
 pub mod etcd;
 pub mod history;
 pub mod leader;
+pub mod limits;
 pub mod redb;
 pub mod state;
 
@@ -32,10 +33,12 @@ use self::{
     admit::{Admit, Ctx},
     backend::Batch,
     history::{EventRecord, History},
+    limits::Bounded,
 };
 pub use self::{
     backend::{Backend, BackendError, MemoryBackend},
     history::{Event, Expired},
+    limits::Limits,
     state::{Obj, State, Stored},
 };
 use crate::alloc::{Cursors, Ranges};
@@ -51,6 +54,8 @@ pub struct StoreConfig {
     /// Seals Secrets (objects and their watch events) before they reach the
     /// backend; None stores them as they are.
     pub encryption: Option<Arc<envelope::KeyRing>>,
+    /// Bounds on replicas, Service ports and objects per namespace.
+    pub limits: Limits,
 }
 
 impl Default for StoreConfig {
@@ -59,6 +64,7 @@ impl Default for StoreConfig {
             ranges: Ranges::default(),
             history: 20_000,
             encryption: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -80,6 +86,13 @@ pub enum StoreError {
         kind: Kind,
         key: String,
         causes: Vec<FieldError>,
+    },
+    /// Refused by policy, not by the object: a quota (403 Forbidden).
+    #[error("{kind} {key} is forbidden: {message}")]
+    Forbidden {
+        kind: Kind,
+        key: String,
+        message: String,
     },
     #[error("storage failed: {0}")]
     Backend(String),
@@ -419,6 +432,7 @@ impl Writer {
                 let mut cursors = self.cursors.clone();
                 let mut ctx = Ctx {
                     ranges: &self.config.ranges,
+                    limits: &self.config.limits,
                     cursors: &mut cursors,
                 };
                 let result = apply(
@@ -433,6 +447,7 @@ impl Writer {
             }
             let mut ctx = Ctx {
                 ranges: &self.config.ranges,
+                limits: &self.config.limits,
                 cursors: &mut self.cursors,
             };
             results.push(apply(&mut next, &mut ctx, op, &mut batch, &mut events));
@@ -573,7 +588,7 @@ fn kind_of<R: Resource>() -> Kind {
 /// Kubernetes' alphabet for generated name suffixes (no vowels, no look-alikes).
 const SUFFIX_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
-fn create<R: Stored + Admit>(
+fn create<R: Stored + Admit + Bounded>(
     state: &mut State,
     ctx: &mut Ctx,
     mut obj: R,
@@ -594,7 +609,8 @@ fn create<R: Stored + Admit>(
         }
     }
     let key = obj.key();
-    let errs = obj.validate();
+    let mut errs = obj.validate();
+    errs.extend(obj.check_limits(ctx.limits));
     if !errs.is_empty() {
         return Err(invalid::<R>(&key, errs));
     }
@@ -603,6 +619,17 @@ fn create<R: Stored + Admit>(
             kind: kind_of::<R>(),
             key,
         });
+    }
+    let max = ctx.limits.max_objects_per_namespace;
+    if max > 0 && limits::counted(kind_of::<R>()) {
+        let used = state.objects_in(&obj.meta().namespace);
+        if used >= max {
+            return Err(StoreError::Forbidden {
+                kind: kind_of::<R>(),
+                key,
+                message: limits::quota_message(&obj.meta().namespace, used, max),
+            });
+        }
     }
     obj.set_type_meta();
     {
@@ -654,7 +681,7 @@ fn check_precondition(
     Ok(())
 }
 
-fn update<R: Stored + Admit>(
+fn update<R: Stored + Admit + Bounded>(
     state: &mut State,
     ctx: &mut Ctx,
     obj: R,
@@ -714,6 +741,7 @@ fn update<R: Stored + Admit>(
             errs.extend(causes);
         }
         errs.extend(new.validate_update(&old));
+        errs.extend(new.check_limits(ctx.limits));
         if !new.spec_eq(&old) {
             new.meta_mut().generation += 1;
         }

@@ -544,3 +544,88 @@ async fn a_wrong_or_missing_key_refuses_to_start_naming_the_secret() {
     let store = Store::open(Box::new(backend.clone()), sealed_config(t.path())).unwrap();
     assert!(store.snapshot().get(Kind::Secret, "default/db").is_some());
 }
+
+fn deployment(name: &str, replicas: i64) -> keel_api::Deployment {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                         "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+        }
+    }))
+    .unwrap()
+}
+
+fn causes(e: StoreError) -> Vec<String> {
+    match e {
+        StoreError::Invalid { causes, .. } => causes.iter().map(|c| c.to_string()).collect(),
+        other => panic!("not Invalid: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn replicas_service_ports_and_namespace_objects_are_bounded() {
+    let store = Store::open(
+        Box::new(MemoryBackend::new()),
+        StoreConfig {
+            limits: Limits {
+                max_replicas: 100,
+                max_service_ports: 4,
+                max_objects_per_namespace: 5,
+            },
+            ..StoreConfig::default()
+        },
+    )
+    .unwrap();
+    // Replicas: on create and on update (how `kubectl scale` lands).
+    let refused = store
+        .create(deployment("big", 10_000_000))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        causes(refused),
+        [
+            "spec.replicas: Invalid value: 10000000: must be no more than 100 (keel-control --max-replicas)"
+        ]
+    );
+    store.create(deployment("web", 100)).await.unwrap();
+    let refused = store.update(deployment("web", 101)).await.unwrap_err();
+    assert!(causes(refused)[0].starts_with("spec.replicas: "));
+
+    // Ports per Service.
+    let mut many = service("many");
+    many.spec.ports = (0..5)
+        .map(|i| {
+            serde_json::from_value(serde_json::json!({"name": format!("p{i}"), "port": 80 + i}))
+                .unwrap()
+        })
+        .collect();
+    let refused = store.create(many).await.unwrap_err();
+    assert_eq!(
+        causes(refused),
+        ["spec.ports: Too many: 5: must have at most 4 (keel-control --max-service-ports)"]
+    );
+
+    // Objects per namespace: the Deployment and four pods fill it; Events
+    // are not counted; a delete frees a place; another namespace is apart.
+    for i in 0..4 {
+        store.create(pod(&format!("p{i}"))).await.unwrap();
+    }
+    let refused = store.create(pod("p4")).await.unwrap_err();
+    assert!(
+        matches!(&refused, StoreError::Forbidden { message, .. } if message.contains("exceeded quota") && message.contains("--max-objects-per-namespace 5")),
+        "{refused}"
+    );
+    let mut other = pod("p4");
+    other.metadata.namespace = "other".into();
+    store.create(other).await.unwrap();
+    assert_eq!(store.snapshot().objects_in("default"), 5);
+    store
+        .delete(Kind::Pod, "default", "p0", Precondition::default())
+        .await
+        .unwrap();
+    assert_eq!(store.snapshot().objects_in("default"), 4);
+    store.create(pod("p4")).await.unwrap();
+}
