@@ -35,6 +35,9 @@ pub struct ServerConfig {
     pub limits: crate::store::Limits,
     /// `--max-connections`, `--max-connections-per-ip` and the read timeouts.
     pub connections: crate::conn::ConnLimits,
+    /// `--disk-reserve-mib`: space the redb store keeps aside for when the
+    /// disk fills.
+    pub disk_reserve_mib: u64,
 }
 
 /// `--store redb|etcd`.

@@ -153,6 +153,10 @@ struct Args {
     /// request's headers.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     client_read_timeout: Duration,
+    /// MiB of the data directory's disk the store keeps in a reserve file,
+    /// released when the disk fills so that deletes still work (0: none).
+    #[arg(long, default_value_t = 64)]
+    disk_reserve_mib: u64,
 }
 
 /// Subcommands (the service itself runs without one).
@@ -292,6 +296,7 @@ async fn main() -> anyhow::Result<()> {
             max_service_ports: args.max_service_ports,
             max_objects_per_namespace: args.max_objects_per_namespace,
         },
+        disk_reserve_mib: args.disk_reserve_mib,
         connections: keel_control::conn::ConnLimits {
             max: args.max_connections,
             per_ip: args.max_connections_per_ip,

@@ -108,7 +108,8 @@ pub async fn run(
     };
     let store = match &config.store {
         StoreBackend::Redb => {
-            let backend = RedbBackend::open(&config.db_path())?;
+            let backend =
+                RedbBackend::open_with_reserve(&config.db_path(), config.disk_reserve_mib << 20)?;
             Store::open(Box::new(backend), store_config).context("opening the store")?
         }
         StoreBackend::Etcd(etcd) => Store::open_etcd(etcd.clone(), store_config)

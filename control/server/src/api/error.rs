@@ -91,6 +91,7 @@ impl From<StoreError> for ApiError {
             StoreError::Invalid { kind, key, causes } => (422, "Invalid", Some(kind), key, causes),
             StoreError::Forbidden { kind, key, .. } => (403, "Forbidden", Some(kind), key, vec![]),
             StoreError::Backend(_) => (500, "InternalError", None, String::new(), vec![]),
+            StoreError::NoSpace(_) => (507, "InsufficientStorage", None, String::new(), vec![]),
             StoreError::Closed => (503, "ServiceUnavailable", None, String::new(), vec![]),
         };
         let mut status = Status::failure(code, reason, message);

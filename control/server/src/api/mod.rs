@@ -71,8 +71,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         // Kubernetes serves these to everyone (system:public-info-viewer).
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/livez", get(|| async { "ok" }))
+        .route("/healthz", get(livez))
+        .route("/livez", get(livez))
         .route("/readyz", get(readyz))
         .merge(crate::bootstrap::routes())
         .merge(api)
@@ -85,12 +85,40 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 /// Ready when the store answers (a snapshot at its current revision).
-async fn readyz(State(app): State<Arc<AppState>>) -> String {
+/// Ready while the store takes writes: not while its disk is full or its
+/// writer has failed (Kubernetes' `[-]check failed` lines, 500).
+async fn readyz(State(app): State<Arc<AppState>>) -> (axum::http::StatusCode, String) {
+    use crate::store::WriterHealth;
     let snap = app.store.snapshot();
-    format!(
-        "[+]store ok (revision {})\nreadyz check passed\n",
-        snap.revision
-    )
+    match app.store.health() {
+        WriterHealth::Ok => (
+            axum::http::StatusCode::OK,
+            format!(
+                "[+]store ok (revision {})\nreadyz check passed\n",
+                snap.revision
+            ),
+        ),
+        WriterHealth::DiskFull(why) => (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!("[-]store failed: disk full, only deletes are taken ({why})\nreadyz check failed\n"),
+        ),
+        WriterHealth::Failed(why) => (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!("[-]store failed: the writer stopped ({why})\nreadyz check failed\n"),
+        ),
+    }
+}
+
+/// Live unless the store's writer has failed for good (a restart is then
+/// what helps).
+async fn livez(State(app): State<Arc<AppState>>) -> (axum::http::StatusCode, String) {
+    match app.store.health() {
+        crate::store::WriterHealth::Failed(why) => (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!("[-]store-writer failed: {why}\nhealthz check failed\n"),
+        ),
+        _ => (axum::http::StatusCode::OK, "ok".into()),
+    }
 }
 
 /// The store's series in Prometheus' text format: objects by kind, group

@@ -517,6 +517,7 @@ impl super::Store {
         };
         let (revision, _) = tokio::sync::watch::channel(state.revision);
         let shared = Arc::new(Shared {
+            health: Default::default(),
             state: std::sync::RwLock::new(Arc::new(state)),
             history: std::sync::RwLock::new(history),
             revision,
@@ -782,6 +783,10 @@ impl EtcdWriter {
                 Err(e) if never_sent(&e) && tokio::time::Instant::now() < deadline => {
                     tracing::debug!(error = %e, "etcd: a member is unreachable; trying another");
                     tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                // etcd's NOSPACE alarm: its quota is reached.
+                Err(e) if e.to_string().contains("database space exceeded") => {
+                    return Err(StoreError::NoSpace(format!("etcd: {e}")));
                 }
                 Err(e) => return Err(StoreError::Backend(format!("etcd: {e}"))),
             }

@@ -36,7 +36,7 @@ use self::{
     limits::Bounded,
 };
 pub use self::{
-    backend::{Backend, BackendError, MemoryBackend},
+    backend::{Backend, BackendError, Fault, MemoryBackend},
     history::{Event, Expired},
     limits::Limits,
     state::{Obj, State, Stored},
@@ -96,6 +96,9 @@ pub enum StoreError {
     },
     #[error("storage failed: {0}")]
     Backend(String),
+    /// The disk holding the store is full: only deletes are taken.
+    #[error("the disk holding keel-control's store is full ({0}): writes are refused until space is freed; deletes are still taken")]
+    NoSpace(String),
     #[error("the store is shut down")]
     Closed,
 }
@@ -144,10 +147,24 @@ struct Request {
 }
 
 struct Shared {
+    /// How the writer is doing (`/readyz`, `/healthz`).
+    health: RwLock<WriterHealth>,
     state: RwLock<Arc<State>>,
     history: RwLock<History>,
     revision: tokio::sync::watch::Sender<u64>,
     stats: CommitStats,
+}
+
+/// How the store's writer is doing.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum WriterHealth {
+    #[default]
+    Ok,
+    /// The disk is full: only deletes are taken (not ready; a restart would
+    /// not help, so still live).
+    DiskFull(String),
+    /// The backend failed and could not recover: neither ready nor live.
+    Failed(String),
 }
 
 /// What the local writer's group commits did (`/metrics`).
@@ -248,6 +265,7 @@ impl Store {
         history.push(events);
         let (revision, _) = tokio::sync::watch::channel(state.revision);
         let shared = Arc::new(Shared {
+            health: RwLock::new(WriterHealth::Ok),
             state: RwLock::new(Arc::new(state)),
             history: RwLock::new(history),
             revision,
@@ -308,6 +326,11 @@ impl Store {
             .read()
             .expect("history lock")
             .compacted()
+    }
+
+    /// How the writer is doing.
+    pub fn health(&self) -> WriterHealth {
+        self.shared.health.read().expect("health lock").clone()
     }
 
     /// Group-commit counters (the local writer's; etcd commits are etcd's).
@@ -415,7 +438,28 @@ impl Writer {
         }
     }
 
+    fn health(&self) -> WriterHealth {
+        self.shared.health.read().expect("health lock").clone()
+    }
+
+    fn set_health(&self, h: WriterHealth) {
+        let mut cur = self.shared.health.write().expect("health lock");
+        if *cur != h {
+            *cur = h;
+        }
+    }
+
     fn commit(&mut self, requests: Vec<Request>) {
+        // A full disk takes only deletes (which free space), as etcd's
+        // NOSPACE alarm does.
+        let full = self.backend.disk_full();
+        match (&full, self.health()) {
+            (true, WriterHealth::Ok) => self.set_health(WriterHealth::DiskFull(
+                "no space left on the store's disk".into(),
+            )),
+            (false, WriterHealth::DiskFull(_)) => self.set_health(WriterHealth::Ok),
+            _ => {}
+        }
         let base = self.shared.state.read().expect("state lock").clone();
         let mut next = (*base).clone();
         let mut batch = Batch::default();
@@ -427,6 +471,12 @@ impl Writer {
             op, dry_run, reply, ..
         } in requests
         {
+            if full && !dry_run && !matches!(op, WriteOp::Delete { .. }) {
+                let _ = reply.send(Err(StoreError::NoSpace(
+                    "no space left on device".into(),
+                )));
+                continue;
+            }
             if dry_run {
                 let mut scratch = next.clone();
                 let mut cursors = self.cursors.clone();
@@ -481,8 +531,27 @@ impl Writer {
             }
             if let Err(e) = committed {
                 tracing::error!(error = %e, "commit failed; the batch is refused");
+                let refusal = match e.fault {
+                    backend::Fault::NoSpace => {
+                        self.set_health(WriterHealth::DiskFull(e.message.clone()));
+                        StoreError::NoSpace(e.message.clone())
+                    }
+                    backend::Fault::Fatal => {
+                        self.set_health(WriterHealth::Failed(e.message.clone()));
+                        StoreError::Backend(e.to_string())
+                    }
+                    backend::Fault::Other => StoreError::Backend(e.to_string()),
+                };
                 for reply in replies {
-                    let _ = reply.send(Err(StoreError::Backend(e.to_string())));
+                    let _ = reply.send(Err(refusal.clone()));
+                }
+                if e.fault == backend::Fault::Fatal {
+                    // Nothing more can be stored: exit so the supervisor
+                    // restarts keel-control on a fresh open of the store
+                    // (health says so meanwhile, for whoever asks first).
+                    tracing::error!(error = %e, "the store cannot recover; exiting");
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                    std::process::exit(70);
                 }
                 return;
             }
@@ -494,6 +563,9 @@ impl Writer {
                 .expect("history lock")
                 .push(events);
             self.shared.revision.send_replace(revision);
+            if !full {
+                self.set_health(WriterHealth::Ok);
+            }
         }
         for (reply, result) in replies.into_iter().zip(results) {
             let _ = reply.send(result);

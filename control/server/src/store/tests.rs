@@ -629,3 +629,29 @@ async fn replicas_service_ports_and_namespace_objects_are_bounded() {
     assert_eq!(store.snapshot().objects_in("default"), 4);
     store.create(pod("p4")).await.unwrap();
 }
+
+#[tokio::test]
+async fn a_full_disk_takes_only_deletes_until_it_has_room() {
+    let backend = MemoryBackend::new();
+    let store = open(&backend);
+    store.create(pod("a")).await.unwrap();
+    store.create(pod("b")).await.unwrap();
+    backend.set_disk_full(true);
+    let refused = store.create(pod("c")).await.unwrap_err();
+    assert!(matches!(refused, StoreError::NoSpace(_)), "{refused}");
+    assert!(refused.to_string().contains("deletes are still taken"));
+    assert!(matches!(store.health(), WriterHealth::DiskFull(_)));
+    // Deletes (which free space) go through; updates do not.
+    store
+        .delete(Kind::Pod, "default", "a", Precondition::default())
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.update(pod("b")).await,
+        Err(StoreError::NoSpace(_))
+    ));
+    backend.set_disk_full(false);
+    store.create(pod("c")).await.unwrap();
+    assert_eq!(store.health(), WriterHealth::Ok);
+    assert_eq!(backend.object_count(), 2);
+}
