@@ -627,7 +627,9 @@ async fn hostile(
                 }
                 Hostile::HalfHello => {
                     // Handshake record, TLS 1.0, 512 bytes announced; 3 sent.
-                    let _ = tcp.write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01]).await;
+                    let _ = tcp
+                        .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01])
+                        .await;
                     let _ = tcp.read(&mut buf).await;
                 }
                 Hostile::SlowHeaders => {
@@ -674,7 +676,9 @@ async fn a_connection_flood_does_not_stop_legitimate_requests() {
     let to: std::net::SocketAddr = format!("127.0.0.1:{}", control.port).parse().unwrap();
     let mut roots = rustls::RootCertStore::empty();
     let ca_pem = std::fs::read(control.ca_path()).unwrap();
-    for c in <rustls_pki_types::CertificateDer as rustls_pki_types::pem::PemObject>::pem_slice_iter(&ca_pem) {
+    for c in <rustls_pki_types::CertificateDer as rustls_pki_types::pem::PemObject>::pem_slice_iter(
+        &ca_pem,
+    ) {
         roots.add(c.unwrap()).unwrap();
     }
     let tls = std::sync::Arc::new(
@@ -697,7 +701,13 @@ async fn a_connection_flood_does_not_stop_legitimate_requests() {
                 1 => Hostile::HalfHello,
                 _ => Hostile::SlowHeaders,
             };
-            flood.push(tokio::spawn(hostile(from, to, how, tls.clone(), stop.clone())));
+            flood.push(tokio::spawn(hostile(
+                from,
+                to,
+                how,
+                tls.clone(),
+                stop.clone(),
+            )));
         }
     }
     // Let the flood build up, then work as a client would.
@@ -710,7 +720,9 @@ async fn a_connection_flood_does_not_stop_legitimate_requests() {
         let result = if i % 4 == 0 {
             c.create(&pod(&format!("legit-{i}"), "web")).await.map(drop)
         } else {
-            c.list::<Pod>("default", &ListParams::default()).await.map(drop)
+            c.list::<Pod>("default", &ListParams::default())
+                .await
+                .map(drop)
         };
         match result {
             Ok(()) => latencies.push(started.elapsed()),
@@ -734,9 +746,122 @@ async fn a_connection_flood_does_not_stop_legitimate_requests() {
         pct(0.99),
         latencies.last().unwrap(),
     );
-    assert!(failures.is_empty(), "legitimate requests failed: {failures:#?}");
+    assert!(
+        failures.is_empty(),
+        "legitimate requests failed: {failures:#?}"
+    );
     assert!(opened >= 2000, "the flood opened only {opened} connections");
     // One line per legitimate request, a few warnings; not one per hostile
     // connection.
     assert!(lines < 400, "{lines} log lines during the flood:\n{log}");
+}
+
+/// A tmpfs this test mounts on a unique temporary directory (keel's
+/// "keel-t" prefix); unmounted and removed on drop, success or failure.
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    fn mount(mib: u64) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("keel-t-tmpfs-")
+            .tempdir()
+            .unwrap();
+        nix::mount::mount(
+            Some("tmpfs"),
+            dir.path(),
+            Some("tmpfs"),
+            nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
+            Some(format!("size={mib}m,mode=0700").as_str()),
+        )
+        .expect("mounting a tmpfs (needs root)");
+        Self(dir)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(self.0.path(), nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// keel-control's data on a 24 MiB tmpfs that fills up: writes get 507
+/// naming the full disk (not 500 "Previous I/O error"), /readyz says so
+/// while /healthz stays ok, deletes still work, and once space is freed
+/// writes work again, with no restart.
+#[tokio::test]
+async fn a_full_disk_refuses_writes_with_507_takes_deletes_and_recovers() {
+    use keel_api::client::HttpMethod;
+    let disk = Tmpfs::mount(24);
+    let data = disk.0.path().join("data");
+    // What an operator will delete to make room.
+    let filler = disk.0.path().join("filler");
+    std::fs::write(&filler, vec![1u8; 6 << 20]).unwrap();
+    let control = ControlProcess::start_with(
+        &["--disk-reserve-mib", "2"],
+        keel_tests::process::ControlOptions {
+            data_dir: Some(data),
+            ..Default::default()
+        },
+    );
+    let c = control.client();
+    let cm = |i: usize| -> keel_api::ConfigMap {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": format!("cm-{i}"), "namespace": "default"},
+            "data": {"blob": "z".repeat(256 << 10)}
+        }))
+        .unwrap()
+    };
+    let mut created = 0;
+    let refusal = loop {
+        assert!(created < 200, "24 MiB never filled");
+        match c.create(&cm(created)).await {
+            Ok(_) => created += 1,
+            Err(e) => break api_code(e),
+        }
+    };
+    println!("disk full after {created} ConfigMaps of 256 KiB: {refusal:?}");
+    assert_eq!(refusal.0, 507, "{refusal:?}");
+    assert_eq!(refusal.1.reason, "InsufficientStorage");
+    assert!(
+        refusal
+            .1
+            .message
+            .contains("disk holding keel-control's store is full"),
+        "{}",
+        refusal.1.message
+    );
+    assert!(created >= 5, "only {created} writes before the disk filled");
+    // Not ready, still live; the next write gets the same clear answer.
+    assert!(
+        c.request_raw(HttpMethod::GET, "/readyz", None)
+            .await
+            .is_err()
+    );
+    c.request_raw(HttpMethod::GET, "/healthz", None)
+        .await
+        .unwrap();
+    let again = api_code(c.create(&cm(1000)).await.unwrap_err());
+    assert_eq!(again.0, 507);
+    // Deletes are taken while the disk is full.
+    for i in 0..3 {
+        c.delete::<keel_api::ConfigMap>("default", &format!("cm-{i}"))
+            .await
+            .unwrap();
+    }
+    // The operator frees space: writes resume without a restart.
+    std::fs::remove_file(&filler).unwrap();
+    c.create(&cm(2000)).await.unwrap();
+    let ready = c
+        .request_raw(HttpMethod::GET, "/readyz", None)
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&ready).contains("[+]store ok"));
+    assert_eq!(
+        c.list::<keel_api::ConfigMap>("default", &ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        created - 3 + 1
+    );
 }

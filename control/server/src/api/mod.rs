@@ -100,7 +100,9 @@ async fn readyz(State(app): State<Arc<AppState>>) -> (axum::http::StatusCode, St
         ),
         WriterHealth::DiskFull(why) => (
             axum::http::StatusCode::INTERNAL_SERVER_ERROR,
-            format!("[-]store failed: disk full, only deletes are taken ({why})\nreadyz check failed\n"),
+            format!(
+                "[-]store failed: disk full, only deletes are taken ({why})\nreadyz check failed\n"
+            ),
         ),
         WriterHealth::Failed(why) => (
             axum::http::StatusCode::INTERNAL_SERVER_ERROR,

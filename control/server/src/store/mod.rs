@@ -97,7 +97,9 @@ pub enum StoreError {
     #[error("storage failed: {0}")]
     Backend(String),
     /// The disk holding the store is full: only deletes are taken.
-    #[error("the disk holding keel-control's store is full ({0}): writes are refused until space is freed; deletes are still taken")]
+    #[error(
+        "the disk holding keel-control's store is full ({0}): writes are refused until space is freed; deletes are still taken"
+    )]
     NoSpace(String),
     #[error("the store is shut down")]
     Closed,
@@ -472,9 +474,7 @@ impl Writer {
         } in requests
         {
             if full && !dry_run && !matches!(op, WriteOp::Delete { .. }) {
-                let _ = reply.send(Err(StoreError::NoSpace(
-                    "no space left on device".into(),
-                )));
+                let _ = reply.send(Err(StoreError::NoSpace("no space left on device".into())));
                 continue;
             }
             if dry_run {

@@ -171,7 +171,11 @@ impl RedbBackend {
                 self.db = Some(db);
                 tracing::warn!(error = %e.message, disk_full = self.full, "store file reopened after an I/O error");
                 BackendError {
-                    fault: if self.full { Fault::NoSpace } else { Fault::Other },
+                    fault: if self.full {
+                        Fault::NoSpace
+                    } else {
+                        Fault::Other
+                    },
                     message: e.message,
                 }
             }
@@ -188,7 +192,10 @@ impl RedbBackend {
     }
 
     fn try_commit(&mut self, batch: &Batch) -> Result<(), BackendError> {
-        let mut txn = self.db()?.begin_write().map_err(|e| err("begin")(e.into()))?;
+        let mut txn = self
+            .db()?
+            .begin_write()
+            .map_err(|e| err("begin")(e.into()))?;
         txn.set_durability(Durability::Immediate)
             .map_err(|e| BackendError::new(e.to_string()))?;
         {
