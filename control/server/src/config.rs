@@ -10,6 +10,8 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     pub ranges: Ranges,
     pub watch_history: usize,
+    /// `--watch-history-bytes`: the history's budget in bytes.
+    pub watch_history_bytes: usize,
     pub bookmark_interval: Duration,
     pub controllers: ControllerConfig,
     pub tls: Option<TlsConfig>,

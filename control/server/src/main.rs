@@ -48,6 +48,10 @@ struct Args {
     /// Events kept for watch resume.
     #[arg(long, default_value_t = 20_000)]
     watch_history: usize,
+    /// Bytes of events kept for watch resume (their JSON); the oldest go
+    /// first, and a watch that falls behind them is told to relist (410).
+    #[arg(long, default_value_t = 256 << 20)]
+    watch_history_bytes: usize,
     /// A node that posts no status for this long becomes NotReady.
     #[arg(long, default_value = "40s", value_parser = humantime::parse_duration)]
     node_monitor_grace: Duration,
@@ -272,6 +276,7 @@ async fn main() -> anyhow::Result<()> {
             node_ports: parse_port_range(&args.node_port_range)?,
         },
         watch_history: args.watch_history,
+        watch_history_bytes: args.watch_history_bytes,
         bookmark_interval: args.bookmark_interval,
         controllers: ControllerConfig {
             node_monitor_period: args.node_monitor_period,

@@ -103,6 +103,7 @@ pub async fn run(
     let store_config = StoreConfig {
         ranges: config.ranges.clone(),
         history: config.watch_history,
+        history_bytes: config.watch_history_bytes,
         encryption: Some(Arc::new(ring)),
         limits: config.limits,
     };

@@ -1497,3 +1497,49 @@ async fn bodies_past_3_mib_and_annotations_past_256_kib_are_refused() {
         StatusCode::CREATED
     );
 }
+
+#[tokio::test]
+async fn a_watcher_that_falls_behind_the_history_is_told_to_relist() {
+    let store = Store::open(
+        Box::new(MemoryBackend::new()),
+        StoreConfig {
+            history_bytes: 100 << 10,
+            ..StoreConfig::default()
+        },
+    )
+    .unwrap();
+    let mut app = router(Arc::new(AppState {
+        store,
+        token: TOKEN.into(),
+        bookmark_interval: Duration::from_secs(60),
+        requests: Default::default(),
+        join: None,
+    }));
+    let cms = "/api/v1/namespaces/default/configmaps";
+    let cm = |v: usize| json!({"metadata": {"name": "big"}, "data": {"blob": format!("{v}{}", "z".repeat(20 << 10))}});
+    call(&mut app, Method::POST, cms, Some(cm(0))).await;
+    let (_, list) = send(&mut app, Method::GET, cms, None, true).await;
+    let rv = list["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A watcher that reads nothing while 300 updates of 20 KiB go by (more
+    // than its buffer of 256 lines holds).
+    let mut w = open_watch(&mut app, &format!("{cms}?watch=true&resourceVersion={rv}")).await;
+    for v in 1..=300 {
+        assert_eq!(
+            call(&mut app, Method::PUT, &format!("{cms}/big"), Some(cm(v))).await,
+            StatusCode::OK
+        );
+    }
+    let mut last = Value::Null;
+    let mut n = 0;
+    while let Some(e) = next_event(&mut w).await {
+        n += 1;
+        last = e;
+        assert!(n <= 301, "the watch never ended");
+    }
+    assert_eq!(last["type"], "ERROR", "{last}");
+    assert_eq!(last["object"]["code"], 410, "{last}");
+    assert!(n < 300, "{n} events before the cut");
+}

@@ -147,6 +147,15 @@ async fn stream(
             }
             Ok(events) => {
                 for e in events {
+                    // A watcher this far behind would keep alive events the
+                    // history has let go: cut it, as Kubernetes does, so it
+                    // relists.
+                    let compacted = app.store.compacted();
+                    if e.revision <= compacted {
+                        let _ =
+                            send(&tx, error_line(&ApiError::expired(cursor, compacted + 1))).await;
+                        return Ok(());
+                    }
                     cursor = e.revision;
                     if e.obj.kind() == kind.kind && opts.matches(&e.obj, ns.as_deref()) {
                         let line = match table {

@@ -99,6 +99,11 @@ impl MemoryBackend {
         self.data.lock().expect("memory backend lock").disk_full = full;
     }
 
+    /// Watch events persisted.
+    pub fn event_count(&self) -> usize {
+        self.data.lock().expect("memory backend lock").events.len()
+    }
+
     pub fn object_count(&self) -> usize {
         self.data.lock().expect("memory backend lock").objects.len()
     }

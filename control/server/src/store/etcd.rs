@@ -450,7 +450,11 @@ async fn start(
         )));
     }
     // Revisions before `from` are gone (or older than the history keeps).
-    let mut history = History::new(config.history, (from as u64).saturating_sub(1));
+    let mut history = History::with_budget(
+        config.history,
+        config.history_bytes,
+        (from as u64).saturating_sub(1),
+    );
     // Read until the watch has delivered a barrier written after the list:
     // then the history holds every change up to the list and the state
     // everything up to the barrier. (etcd 3.4 answers a progress request at
@@ -480,7 +484,11 @@ async fn start(
                     && history.is_empty() =>
             {
                 stream = open_watch(client, cfg, at).await?.0;
-                history = History::new(config.history, (at as u64).saturating_sub(1));
+                history = History::with_budget(
+                    config.history,
+                    config.history_bytes,
+                    (at as u64).saturating_sub(1),
+                );
             }
             Applied::Compacted(_) => {
                 return Err(EtcdError::Compacted(
@@ -664,7 +672,8 @@ async fn relist(
     {
         let mut st = shared.state.write().expect("state lock");
         *st = Arc::new(state);
-        *shared.history.write().expect("history lock") = History::new(config.history, revision);
+        *shared.history.write().expect("history lock") =
+            History::with_budget(config.history, config.history_bytes, revision);
     }
     tracing::warn!(
         revision,

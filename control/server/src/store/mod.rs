@@ -51,6 +51,8 @@ pub struct StoreConfig {
     pub ranges: Ranges,
     /// Events kept for watch resume.
     pub history: usize,
+    /// Bytes of watch lines kept for watch resume (`--watch-history-bytes`).
+    pub history_bytes: usize,
     /// Seals Secrets (objects and their watch events) before they reach the
     /// backend; None stores them as they are.
     pub encryption: Option<Arc<envelope::KeyRing>>,
@@ -63,6 +65,7 @@ impl Default for StoreConfig {
         Self {
             ranges: Ranges::default(),
             history: 20_000,
+            history_bytes: 256 << 20,
             encryption: None,
             limits: Limits::default(),
         }
@@ -248,7 +251,8 @@ impl Store {
                 .map_err(|e| StoreError::Backend(format!("stored object {key}: {e}")))?;
             state.put(Obj::from_any(obj));
         }
-        let mut history = History::new(config.history, snap.compacted);
+        let mut history =
+            History::with_budget(config.history, config.history_bytes, snap.compacted);
         let mut events = Vec::with_capacity(snap.events.len());
         for (rev, stored) in &snap.events {
             let json = envelope::reveal(
@@ -504,12 +508,14 @@ impl Writer {
             replies.push(reply);
         }
         if !events.is_empty() {
-            let compacted = {
-                let h = self.shared.history.read().expect("history lock");
-                next.revision
-                    .saturating_sub(self.config.history as u64)
-                    .max(h.compacted())
-            };
+            // By count and by bytes, what the in-memory history will keep
+            // is what the backend keeps.
+            let compacted = self
+                .shared
+                .history
+                .read()
+                .expect("history lock")
+                .compaction_after(&events);
             batch.revision = next.revision;
             batch.compacted = compacted;
             batch.events = events

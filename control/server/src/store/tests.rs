@@ -655,3 +655,33 @@ async fn a_full_disk_takes_only_deletes_until_it_has_room() {
     assert_eq!(store.health(), WriterHealth::Ok);
     assert_eq!(backend.object_count(), 2);
 }
+
+#[tokio::test]
+async fn the_history_is_bounded_in_bytes_in_memory_and_in_the_backend() {
+    let backend = MemoryBackend::new();
+    let store = Store::open(
+        Box::new(backend.clone()),
+        StoreConfig {
+            history_bytes: 1 << 20,
+            ..StoreConfig::default()
+        },
+    )
+    .unwrap();
+    let cm = |v: usize| -> keel_api::ConfigMap {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "big", "namespace": "default"},
+            "data": {"blob": format!("{v}{}", "z".repeat(200 << 10))}
+        }))
+        .unwrap()
+    };
+    store.create(cm(0)).await.unwrap();
+    for v in 1..=50 {
+        store.update(cm(v)).await.unwrap();
+    }
+    // 51 events of ~200 KiB: ~10 MiB counted in events, ~5 kept.
+    let kept = store.shared.history.read().unwrap().len();
+    assert!((3..=5).contains(&kept), "{kept} events kept");
+    assert!(store.shared.history.read().unwrap().bytes() <= 1 << 20);
+    assert_eq!(backend.event_count(), kept);
+    assert_eq!(store.compacted(), 51 - kept as u64);
+}
