@@ -157,12 +157,16 @@ fn store_metrics(store: &crate::store::Store) -> String {
          keel_control_store_revision {}\n\
          # HELP keel_control_store_subscribers Followers of the store's revision: API watches and controllers.\n\
          # TYPE keel_control_store_subscribers gauge\n\
-         keel_control_store_subscribers {}\n",
+         keel_control_store_subscribers {}\n\
+         # HELP keel_control_watch_buffered_bytes Watch lines buffered for clients that have not read them yet.\n\
+         # TYPE keel_control_watch_buffered_bytes gauge\n\
+         keel_control_watch_buffered_bytes {}\n",
         st.commits.load(Relaxed),
         st.writes.load(Relaxed),
         st.commit_us.load(Relaxed) as f64 / 1e6,
         snap.revision,
         store.subscribers(),
+        watch::BUFFERED.load(std::sync::atomic::Ordering::Relaxed),
     );
     out
 }

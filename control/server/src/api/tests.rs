@@ -3,7 +3,7 @@
 //! kinds refuse writes, field selectors follow `Resource::EXTRA_FIELDS`, and
 //! everything but `/healthz` needs the token.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
 use axum::{
     Router,
@@ -1542,4 +1542,45 @@ async fn a_watcher_that_falls_behind_the_history_is_told_to_relist() {
     assert_eq!(last["type"], "ERROR", "{last}");
     assert_eq!(last["object"]["code"], 410, "{last}");
     assert!(n < 300, "{n} events before the cut");
+}
+
+#[tokio::test]
+async fn a_watcher_that_does_not_read_holds_a_bounded_buffer() {
+    use std::sync::atomic::Ordering::Relaxed;
+
+    use super::watch::{BUFFER_BYTES, BUFFERED};
+    let mut app = app();
+    let cms = "/api/v1/namespaces/default/configmaps";
+    for i in 0..20 {
+        let cm = json!({"metadata": {"name": format!("big-{i}")}, "data": {"blob": "z".repeat(1 << 20)}});
+        assert_eq!(
+            call(&mut app, Method::POST, cms, Some(cm)).await,
+            StatusCode::CREATED
+        );
+    }
+    // Three watchers of 20 MiB of state that read nothing.
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        idle.push(open_watch(&mut app, &format!("{cms}?watch=true")).await);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let held = BUFFERED.load(Relaxed);
+    // Other tests' watchers run alongside (each bounded the same way).
+    assert!(
+        held >= 3 * (BUFFER_BYTES - (2 << 20)) && held <= 8 * BUFFER_BYTES,
+        "{held} bytes buffered"
+    );
+    // Nothing is lost: a watcher that reads gets every object.
+    let mut names = BTreeSet::new();
+    while names.len() < 20 {
+        let e = next_event(&mut idle[0]).await.unwrap();
+        assert_eq!(e["type"], "ADDED");
+        names.insert(
+            e["object"]["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    drop(idle);
 }
