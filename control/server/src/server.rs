@@ -254,6 +254,7 @@ pub async fn run(
         store,
         token,
         bookmark_interval: config.bookmark_interval,
+        body_timeout: std::time::Duration::from_secs(60),
         requests: Default::default(),
         join,
     }));

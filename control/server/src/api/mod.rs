@@ -79,6 +79,10 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BODY))
         .layer(middleware::from_fn_with_state(
             state.clone(),
+            read_body_within,
+        ))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
             log_and_explain,
         ))
         .with_state(state)
@@ -175,6 +179,48 @@ fn store_metrics(store: &crate::store::Store) -> String {
 /// it by method and code (`/metrics`), and
 /// gives the bodiless errors the router itself answers (405 for a method
 /// a path does not take, 415 …) a `Status` body as Kubernetes does.
+/// Reads a write's body within `body_timeout` (and 3 MiB): a client that
+/// trickles it holds its connection no longer (hyper's timer covers only
+/// the headers). Bodiless requests (reads, upgrades) pass as they are.
+async fn read_body_within(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    use axum::http::Method;
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        || req.headers().contains_key(header::UPGRADE)
+    {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = match tokio::time::timeout(
+        app.body_timeout,
+        axum::body::to_bytes(body, MAX_REQUEST_BODY),
+    )
+    .await
+    {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => {
+            return ApiError::new(
+                413,
+                "RequestEntityTooLarge",
+                format!("Request entity too large: limit is {MAX_REQUEST_BODY}"),
+            )
+            .into_response();
+        }
+        Err(_) => {
+            return ApiError::new(
+                408,
+                "Timeout",
+                format!(
+                    "the request body did not arrive within {:?}",
+                    app.body_timeout
+                ),
+            )
+            .into_response();
+        }
+    };
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
+}
+
 async fn log_and_explain(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let start = std::time::Instant::now();
     let method = req.method().clone();

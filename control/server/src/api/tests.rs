@@ -26,6 +26,7 @@ fn app() -> Router {
         store,
         token: TOKEN.into(),
         bookmark_interval: Duration::from_secs(60),
+        body_timeout: Duration::from_millis(500),
         requests: Default::default(),
         join: None,
     }))
@@ -1512,6 +1513,7 @@ async fn a_watcher_that_falls_behind_the_history_is_told_to_relist() {
         store,
         token: TOKEN.into(),
         bookmark_interval: Duration::from_secs(60),
+        body_timeout: Duration::from_millis(500),
         requests: Default::default(),
         join: None,
     }));
@@ -1583,4 +1585,27 @@ async fn a_watcher_that_does_not_read_holds_a_bounded_buffer() {
         );
     }
     drop(idle);
+}
+
+#[tokio::test]
+async fn a_body_that_trickles_is_cut() {
+    use futures_util::StreamExt;
+    let mut app = app();
+    // Half a body, then nothing more.
+    let stream = futures_util::stream::iter([Ok::<_, std::io::Error>(
+        axum::body::Bytes::from_static(b"{\"metadata\":"),
+    )])
+    .chain(futures_util::stream::pending());
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/namespaces/default/configmaps")
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(stream))
+        .unwrap();
+    let resp = tokio::time::timeout(Duration::from_secs(10), app.call(req))
+        .await
+        .expect("answered within 10 s")
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::REQUEST_TIMEOUT);
 }
