@@ -102,6 +102,18 @@ pub struct ControlProcess {
     pub port: u16,
     args: Vec<String>,
     log: PathBuf,
+    options: ControlOptions,
+}
+
+/// How keel-control is started besides its flags.
+#[derive(Debug, Clone, Default)]
+pub struct ControlOptions {
+    /// The open-file soft limit it starts with (the hard one unchanged),
+    /// as a service manager's default of 1024 would leave it.
+    pub nofile_soft: Option<u64>,
+    /// Its data directory, when not the guard's own temporary one (the
+    /// caller owns it and removes it).
+    pub data_dir: Option<PathBuf>,
 }
 
 impl ControlProcess {
@@ -138,6 +150,11 @@ impl ControlProcess {
 
     /// Starts on a free loopback port with a fresh data directory.
     pub fn start(extra: &[&str]) -> Self {
+        Self::start_with(extra, ControlOptions::default())
+    }
+
+    /// Starts keel-control with `extra` flags and `options`.
+    pub fn start_with(extra: &[&str], options: ControlOptions) -> Self {
         let dir = tempfile::Builder::new()
             .prefix("keel-t-control-")
             .tempdir()
@@ -149,6 +166,7 @@ impl ControlProcess {
             port: free_port(),
             args: extra.iter().map(|s| s.to_string()).collect(),
             log,
+            options,
         };
         c.spawn();
         c
@@ -160,7 +178,29 @@ impl ControlProcess {
             .append(true)
             .open(&self.log)
             .expect("log file");
-        let child = Command::new(bin("keel-control"))
+        let mut cmd = Command::new(bin("keel-control"));
+        if let Some(soft) = self.options.nofile_soft {
+            use std::os::unix::process::CommandExt;
+            // SAFETY: between fork and exec only getrlimit/setrlimit run,
+            // both async-signal-safe, on the child's own stack values.
+            unsafe {
+                cmd.pre_exec(move || {
+                    let mut lim = libc::rlimit {
+                        rlim_cur: 0,
+                        rlim_max: 0,
+                    };
+                    if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    lim.rlim_cur = soft.min(lim.rlim_max);
+                    if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+        }
+        let child = cmd
             .arg("--listen")
             .arg(format!("127.0.0.1:{}", self.port))
             .arg("--data-dir")
@@ -190,7 +230,7 @@ impl ControlProcess {
     }
 
     pub fn data_dir(&self) -> &Path {
-        self.dir.path()
+        self.options.data_dir.as_deref().unwrap_or(self.dir.path())
     }
 
     /// `https://…`, or `http://…` when started with `--insecure-http`.
@@ -205,11 +245,11 @@ impl ControlProcess {
 
     /// The cluster CA keel-control created (what client.json trusts).
     pub fn ca_path(&self) -> PathBuf {
-        self.dir.path().join("pki").join("ca.crt")
+        self.data_dir().join("pki").join("ca.crt")
     }
 
     pub fn client_config_path(&self) -> PathBuf {
-        self.dir.path().join("client.json")
+        self.data_dir().join("client.json")
     }
 
     pub fn client(&self) -> Client {
@@ -218,7 +258,7 @@ impl ControlProcess {
     }
 
     pub fn token(&self) -> String {
-        std::fs::read_to_string(self.dir.path().join("token"))
+        std::fs::read_to_string(self.data_dir().join("token"))
             .expect("token")
             .trim()
             .to_string()

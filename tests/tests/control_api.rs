@@ -587,3 +587,295 @@ async fn secrets_are_sealed_at_rest_and_read_back_after_restart(store: &[String]
     let back: keel_api::Secret = c.get("default", "db").await.unwrap();
     assert_eq!(back.data.get("password"), Some(&b64));
 }
+
+/// One hostile client's behaviour.
+#[derive(Clone, Copy)]
+enum Hostile {
+    /// Connects and sends nothing (a TLS handshake that never starts).
+    Silent,
+    /// Starts a TLS record announcing a ClientHello, then stalls.
+    HalfHello,
+    /// Finishes the handshake, then sends a request's headers a byte a second.
+    SlowHeaders,
+}
+
+/// Keeps one hostile connection open from `from` until `stop`, opening a
+/// new one each time keel-control closes it. Returns how many it opened.
+async fn hostile(
+    from: std::net::Ipv4Addr,
+    to: std::net::SocketAddr,
+    how: Hostile,
+    tls: std::sync::Arc<rustls::ClientConfig>,
+    stop: tokio::sync::watch::Receiver<bool>,
+) -> usize {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut opened = 0;
+    while !*stop.borrow() {
+        let socket = tokio::net::TcpSocket::new_v4().unwrap();
+        socket.bind((from, 0).into()).unwrap();
+        let Ok(mut tcp) = socket.connect(to).await else {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            continue;
+        };
+        opened += 1;
+        let mut stop = stop.clone();
+        let hold = async {
+            let mut buf = [0u8; 64];
+            match how {
+                Hostile::Silent => {
+                    let _ = tcp.read(&mut buf).await;
+                }
+                Hostile::HalfHello => {
+                    // Handshake record, TLS 1.0, 512 bytes announced; 3 sent.
+                    let _ = tcp
+                        .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01, 0x00, 0x01])
+                        .await;
+                    let _ = tcp.read(&mut buf).await;
+                }
+                Hostile::SlowHeaders => {
+                    let name = rustls_pki_types::ServerName::try_from("127.0.0.1").unwrap();
+                    let Ok(mut s) = tokio_rustls::TlsConnector::from(tls.clone())
+                        .connect(name, tcp)
+                        .await
+                    else {
+                        return;
+                    };
+                    for b in b"GET /api/v1/pods HTTP/1.1\r\nHost: x\r\nX-Slow: " {
+                        if s.write_all(&[*b]).await.is_err() || s.flush().await.is_err() {
+                            return;
+                        }
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                    let _ = s.read(&mut buf).await;
+                }
+            }
+        };
+        tokio::select! {
+            _ = hold => {}
+            _ = stop.changed() => {}
+        }
+    }
+    opened
+}
+
+/// 2,000 hostile connections from four addresses (silent, half a TLS
+/// hello, headers a byte a second), renewed as keel-control cuts them,
+/// while a legitimate client keeps working: every one of its requests, each
+/// on a new connection, succeeds (latency printed, not asserted), and the
+/// log stays short. keel-control starts with the open-file soft limit at
+/// 1024, as a service manager leaves it; it raises the limit itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_connection_flood_does_not_stop_legitimate_requests() {
+    let control = ControlProcess::start_with(
+        &["--client-read-timeout", "4s"],
+        keel_tests::process::ControlOptions {
+            nofile_soft: Some(1024),
+            ..Default::default()
+        },
+    );
+    let to: std::net::SocketAddr = format!("127.0.0.1:{}", control.port).parse().unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    let ca_pem = std::fs::read(control.ca_path()).unwrap();
+    for c in <rustls_pki_types::CertificateDer as rustls_pki_types::pem::PemObject>::pem_slice_iter(
+        &ca_pem,
+    ) {
+        roots.add(c.unwrap()).unwrap();
+    }
+    let tls = std::sync::Arc::new(
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    );
+    let log_before = control.log().lines().count();
+    let (stop_tx, stop) = tokio::sync::watch::channel(false);
+    let mut flood = Vec::new();
+    for host in 2..=5u8 {
+        let from = std::net::Ipv4Addr::new(127, 0, 0, host);
+        for i in 0..500 {
+            let how = match i % 3 {
+                0 => Hostile::Silent,
+                1 => Hostile::HalfHello,
+                _ => Hostile::SlowHeaders,
+            };
+            flood.push(tokio::spawn(hostile(
+                from,
+                to,
+                how,
+                tls.clone(),
+                stop.clone(),
+            )));
+        }
+    }
+    // Let the flood build up, then work as a client would.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    // The legitimate client on a thread and runtime of its own, so its
+    // latency is keel-control's, not this test's flood tasks'.
+    let config = control.client_config_path();
+    let (mut latencies, failures) = tokio::task::spawn_blocking(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let mut latencies = Vec::new();
+            let mut failures = Vec::new();
+            for i in 0..60 {
+                let c = Client::new(&ClientConfig::load(&config).unwrap()).unwrap();
+                let started = std::time::Instant::now();
+                let result = if i % 4 == 0 {
+                    c.create(&pod(&format!("legit-{i}"), "web")).await.map(drop)
+                } else {
+                    c.list::<Pod>("default", &ListParams::default())
+                        .await
+                        .map(drop)
+                };
+                match result {
+                    Ok(()) => latencies.push(started.elapsed()),
+                    Err(e) => failures.push(format!("request {i}: {e}")),
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+            (latencies, failures)
+        })
+    })
+    .await
+    .unwrap();
+    stop_tx.send(true).unwrap();
+    let mut opened = 0;
+    for f in flood {
+        opened += f.await.unwrap();
+    }
+    latencies.sort();
+    let pct = |p: f64| latencies[((latencies.len() as f64 * p) as usize).min(latencies.len() - 1)];
+    let log = control.log();
+    let lines = log.lines().count() - log_before;
+    println!(
+        "flood: {opened} hostile connections opened (2000 held at a time); {} legitimate requests, p50 {:?}, p99 {:?}, max {:?}; {lines} log lines",
+        latencies.len(),
+        pct(0.5),
+        pct(0.99),
+        latencies.last().unwrap(),
+    );
+    assert!(
+        failures.is_empty(),
+        "legitimate requests failed: {failures:#?}"
+    );
+    assert!(opened >= 2000, "the flood opened only {opened} connections");
+    // One line per legitimate request, a few warnings; not one per hostile
+    // connection.
+    assert!(lines < 400, "{lines} log lines during the flood:\n{log}");
+}
+
+/// A tmpfs this test mounts on a unique temporary directory (keel's
+/// "keel-t" prefix); unmounted and removed on drop, success or failure.
+struct Tmpfs(tempfile::TempDir);
+
+impl Tmpfs {
+    fn mount(mib: u64) -> Self {
+        let dir = tempfile::Builder::new()
+            .prefix("keel-t-tmpfs-")
+            .tempdir()
+            .unwrap();
+        nix::mount::mount(
+            Some("tmpfs"),
+            dir.path(),
+            Some("tmpfs"),
+            nix::mount::MsFlags::MS_NOSUID | nix::mount::MsFlags::MS_NODEV,
+            Some(format!("size={mib}m,mode=0700").as_str()),
+        )
+        .expect("mounting a tmpfs (needs root)");
+        Self(dir)
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = nix::mount::umount2(self.0.path(), nix::mount::MntFlags::MNT_DETACH);
+    }
+}
+
+/// keel-control's data on a 24 MiB tmpfs that fills up: writes get 507
+/// naming the full disk (not 500 "Previous I/O error"), /readyz says so
+/// while /healthz stays ok, deletes still work, and once space is freed
+/// writes work again, with no restart.
+#[tokio::test]
+async fn a_full_disk_refuses_writes_with_507_takes_deletes_and_recovers() {
+    use keel_api::client::HttpMethod;
+    let disk = Tmpfs::mount(24);
+    let data = disk.0.path().join("data");
+    // What an operator will delete to make room.
+    let filler = disk.0.path().join("filler");
+    std::fs::write(&filler, vec![1u8; 6 << 20]).unwrap();
+    let control = ControlProcess::start_with(
+        &["--disk-reserve-mib", "2"],
+        keel_tests::process::ControlOptions {
+            data_dir: Some(data),
+            ..Default::default()
+        },
+    );
+    let c = control.client();
+    let cm = |i: usize| -> keel_api::ConfigMap {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": format!("cm-{i}"), "namespace": "default"},
+            "data": {"blob": "z".repeat(256 << 10)}
+        }))
+        .unwrap()
+    };
+    let mut created = 0;
+    let refusal = loop {
+        assert!(created < 200, "24 MiB never filled");
+        match c.create(&cm(created)).await {
+            Ok(_) => created += 1,
+            Err(e) => break api_code(e),
+        }
+    };
+    println!("disk full after {created} ConfigMaps of 256 KiB: {refusal:?}");
+    assert_eq!(refusal.0, 507, "{refusal:?}");
+    assert_eq!(refusal.1.reason, "InsufficientStorage");
+    assert!(
+        refusal
+            .1
+            .message
+            .contains("disk holding keel-control's store is full"),
+        "{}",
+        refusal.1.message
+    );
+    assert!(created >= 5, "only {created} writes before the disk filled");
+    // Not ready, still live; the next write gets the same clear answer.
+    assert!(
+        c.request_raw(HttpMethod::GET, "/readyz", None)
+            .await
+            .is_err()
+    );
+    c.request_raw(HttpMethod::GET, "/healthz", None)
+        .await
+        .unwrap();
+    let again = api_code(c.create(&cm(1000)).await.unwrap_err());
+    assert_eq!(again.0, 507);
+    // Deletes are taken while the disk is full.
+    for i in 0..3 {
+        c.delete::<keel_api::ConfigMap>("default", &format!("cm-{i}"))
+            .await
+            .unwrap();
+    }
+    // The operator frees space: writes resume without a restart.
+    std::fs::remove_file(&filler).unwrap();
+    c.create(&cm(2000)).await.unwrap();
+    let ready = c
+        .request_raw(HttpMethod::GET, "/readyz", None)
+        .await
+        .unwrap();
+    assert!(String::from_utf8_lossy(&ready).contains("[+]store ok"));
+    assert_eq!(
+        c.list::<keel_api::ConfigMap>("default", &ListParams::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        created - 3 + 1
+    );
+}

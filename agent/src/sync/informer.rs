@@ -136,6 +136,11 @@ impl<R: Resource, S: Send + 'static> Informer<R, S> {
                         rv.clear();
                         break;
                     }
+                    Some(Err(e)) if e.is_too_large_resource_version() => {
+                        tracing::info!(kind = R::KIND, error = %e, "the server has not reached this resourceVersion; relisting");
+                        rv.clear();
+                        break;
+                    }
                     Some(Err(e)) => {
                         tracing::warn!(kind = R::KIND, error = %e, "watch stream broke; resuming");
                         break;

@@ -10,6 +10,8 @@ pub struct ServerConfig {
     pub data_dir: PathBuf,
     pub ranges: Ranges,
     pub watch_history: usize,
+    /// `--watch-history-bytes`: the history's budget in bytes.
+    pub watch_history_bytes: usize,
     pub bookmark_interval: Duration,
     pub controllers: ControllerConfig,
     pub tls: Option<TlsConfig>,
@@ -31,6 +33,13 @@ pub struct ServerConfig {
     /// `--encryption-key-file`: the keys that seal Secrets at rest; None:
     /// `<data-dir>/encryption.key`, generated on first start.
     pub encryption_key_file: Option<PathBuf>,
+    /// `--max-replicas`, `--max-service-ports`, `--max-objects-per-namespace`.
+    pub limits: crate::store::Limits,
+    /// `--max-connections`, `--max-connections-per-ip` and the read timeouts.
+    pub connections: crate::conn::ConnLimits,
+    /// `--disk-reserve-mib`: space the redb store keeps aside for when the
+    /// disk fills.
+    pub disk_reserve_mib: u64,
 }
 
 /// `--store redb|etcd`.

@@ -9,6 +9,7 @@ pub mod auth;
 pub mod authz;
 pub mod bootstrap;
 pub mod config;
+pub mod conn;
 pub mod controllers;
 pub mod kubernetes_service;
 pub mod nodeproxy;

@@ -48,6 +48,10 @@ struct Args {
     /// Events kept for watch resume.
     #[arg(long, default_value_t = 20_000)]
     watch_history: usize,
+    /// Bytes of events kept for watch resume (their JSON); the oldest go
+    /// first, and a watch that falls behind them is told to relist (410).
+    #[arg(long, default_value_t = 256 << 20)]
+    watch_history_bytes: usize,
     /// A node that posts no status for this long becomes NotReady.
     #[arg(long, default_value = "40s", value_parser = humantime::parse_duration)]
     node_monitor_grace: Duration,
@@ -130,6 +134,33 @@ struct Args {
     /// How often etcd's history is compacted (0s: never).
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     etcd_compaction_interval: Duration,
+    /// The most replicas a Deployment may ask for (0: no bound); its
+    /// controller creates them at most 500 per pass.
+    #[arg(long, default_value_t = 10_000)]
+    max_replicas: u64,
+    /// The most ports one Service may have (0: no bound).
+    #[arg(long, default_value_t = 256)]
+    max_service_ports: usize,
+    /// The most Pods, Services, Deployments, ConfigMaps and Secrets one
+    /// namespace may hold, counting what controllers create (0: no bound).
+    #[arg(long, default_value_t = 50_000)]
+    max_objects_per_namespace: usize,
+    /// The most client connections served at once; past it, new ones are
+    /// closed at accept.
+    #[arg(long, default_value_t = 4096)]
+    max_connections: usize,
+    /// The most connections one client address may hold, so one host
+    /// cannot take every slot.
+    #[arg(long, default_value_t = 512)]
+    max_connections_per_ip: usize,
+    /// How long a client has to finish its TLS handshake and then each
+    /// request's headers.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    client_read_timeout: Duration,
+    /// MiB of the data directory's disk the store keeps in a reserve file,
+    /// released when the disk fills so that deletes still work (0: none).
+    #[arg(long, default_value_t = 64)]
+    disk_reserve_mib: u64,
 }
 
 /// Subcommands (the service itself runs without one).
@@ -245,6 +276,7 @@ async fn main() -> anyhow::Result<()> {
             node_ports: parse_port_range(&args.node_port_range)?,
         },
         watch_history: args.watch_history,
+        watch_history_bytes: args.watch_history_bytes,
         bookmark_interval: args.bookmark_interval,
         controllers: ControllerConfig {
             node_monitor_period: args.node_monitor_period,
@@ -264,6 +296,17 @@ async fn main() -> anyhow::Result<()> {
         advertise_url: args.advertise_url,
         vpc_provider: args.vpc_provider,
         vpc_provider_timeout: args.vpc_provider_timeout,
+        limits: keel_control::store::Limits {
+            max_replicas: args.max_replicas,
+            max_service_ports: args.max_service_ports,
+            max_objects_per_namespace: args.max_objects_per_namespace,
+        },
+        disk_reserve_mib: args.disk_reserve_mib,
+        connections: keel_control::conn::ConnLimits {
+            max: args.max_connections,
+            per_ip: args.max_connections_per_ip,
+            read_timeout: args.client_read_timeout,
+        },
     };
     let shutdown = async {
         let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())

@@ -90,6 +90,10 @@ pub async fn run(
         .ranges
         .validate()
         .map_err(|e| anyhow::anyhow!("invalid ranges: {e}"))?;
+    match crate::conn::raise_nofile_limit() {
+        Ok(n) => tracing::info!(open_files = n, "open-file limit"),
+        Err(e) => tracing::warn!(error = %e, "could not raise the open-file limit"),
+    }
     crate::store::redb::private_dir(&config.data_dir)
         .with_context(|| format!("creating {} (0700)", config.data_dir.display()))?;
     let mut token = auth::load_or_create_token(&config.token_path())?;
@@ -99,11 +103,14 @@ pub async fn run(
     let store_config = StoreConfig {
         ranges: config.ranges.clone(),
         history: config.watch_history,
+        history_bytes: config.watch_history_bytes,
         encryption: Some(Arc::new(ring)),
+        limits: config.limits,
     };
     let store = match &config.store {
         StoreBackend::Redb => {
-            let backend = RedbBackend::open(&config.db_path())?;
+            let backend =
+                RedbBackend::open_with_reserve(&config.db_path(), config.disk_reserve_mib << 20)?;
             Store::open(Box::new(backend), store_config).context("opening the store")?
         }
         StoreBackend::Etcd(etcd) => Store::open_etcd(etcd.clone(), store_config)
@@ -257,19 +264,24 @@ pub async fn run(
         store,
         token,
         bookmark_interval: config.bookmark_interval,
+        body_timeout: std::time::Duration::from_secs(60),
         requests: Default::default(),
         join,
     }));
-    match serving {
-        Some(cert) => {
-            let acceptor = crate::tls::acceptor(cert, client_ca.as_deref().map(str::as_bytes))?;
-            crate::tls::serve(listener, acceptor, app, shutdown).await;
-        }
-        None => {
-            axum::serve(listener, app)
-                .with_graceful_shutdown(shutdown)
-                .await?;
-        }
-    }
+    let acceptor = match serving {
+        Some(cert) => Some(crate::tls::acceptor(
+            cert,
+            client_ca.as_deref().map(str::as_bytes),
+        )?),
+        None => None,
+    };
+    crate::conn::serve(
+        listener,
+        acceptor,
+        app,
+        config.connections.clone(),
+        shutdown,
+    )
+    .await;
     Ok(())
 }

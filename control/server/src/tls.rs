@@ -8,13 +8,10 @@ use std::{path::Path, sync::Arc};
 
 use anyhow::Context;
 use axum::Router;
-use hyper_util::rt::TokioIo;
 use rustls::server::{ResolvesServerCert, WebPkiClientVerifier};
 use rustls_pki_types::{CertificateDer, pem::PemObject};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
-
-use crate::pki::peer::PeerCert;
 
 /// An acceptor presenting `cert` and accepting (optionally) client
 /// certificates signed by `client_ca_pem`.
@@ -54,61 +51,22 @@ pub fn fixed_cert(cert: &Path, key: &Path) -> anyhow::Result<Arc<dyn ResolvesSer
     Ok(Arc::new(crate::pki::serving::ServingCert::load(&files)?))
 }
 
-/// Accepts TLS connections until `shutdown` resolves.
+/// Accepts TLS connections until `shutdown` resolves (with the default
+/// connection limits; see `conn`).
 pub async fn serve(
     listener: TcpListener,
     acceptor: TlsAcceptor,
     app: Router,
     shutdown: impl std::future::Future<Output = ()>,
 ) {
-    tokio::pin!(shutdown);
-    loop {
-        let (tcp, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    tracing::warn!(error = %e, "accept failed");
-                    continue;
-                }
-            },
-            _ = &mut shutdown => return,
-        };
-        let _ = tcp.set_nodelay(true);
-        let (acceptor, app) = (acceptor.clone(), app.clone());
-        tokio::spawn(async move {
-            let tls = match acceptor.accept(tcp).await {
-                Ok(t) => t,
-                Err(e) => {
-                    tracing::debug!(%peer, error = %e, "TLS handshake failed");
-                    return;
-                }
-            };
-            let identity = tls
-                .get_ref()
-                .1
-                .peer_certificates()
-                .and_then(|c| c.first())
-                .and_then(|c| PeerCert::parse(c.as_ref()));
-            let service = hyper::service::service_fn(
-                move |mut req: axum::http::Request<hyper::body::Incoming>| {
-                    if let Some(id) = &identity {
-                        req.extensions_mut().insert(id.clone());
-                    }
-                    let mut app = app.clone();
-                    async move { tower_service::Service::call(&mut app, req).await }
-                },
-            );
-            let conn = hyper::server::conn::http1::Builder::new();
-            // Upgrades: exec's WebSocket.
-            if let Err(e) = conn
-                .serve_connection(TokioIo::new(tls), service)
-                .with_upgrades()
-                .await
-            {
-                tracing::debug!(%peer, error = %e, "connection ended with an error");
-            }
-        });
-    }
+    crate::conn::serve(
+        listener,
+        Some(acceptor),
+        app,
+        crate::conn::ConnLimits::default(),
+        shutdown,
+    )
+    .await
 }
 
 #[cfg(test)]
@@ -124,6 +82,7 @@ mod tests {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     use super::*;
+    use crate::pki::peer::PeerCert;
     use crate::pki::{
         ClusterCa,
         serving::{ServingCert, ServingFiles, ensure},

@@ -36,6 +36,12 @@ impl ClientError {
     pub fn is_expired(&self) -> bool {
         self.code() == Some(410)
     }
+    /// The server has not reached the resourceVersion asked for (504
+    /// "Too large resource version"); as for 410, relist from the latest.
+    pub fn is_too_large_resource_version(&self) -> bool {
+        matches!(self, ClientError::Api(s)
+            if s.code == 504 && s.message.contains("Too large resource version"))
+    }
     /// The server could not be reached (as opposed to answering with an error).
     pub fn is_unreachable(&self) -> bool {
         matches!(

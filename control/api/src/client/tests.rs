@@ -1,6 +1,6 @@
 //! The client's pure parts.
 
-use super::warning_text;
+use super::{ClientError, warning_text};
 
 #[test]
 fn warning_headers_are_read_as_kubernetes_writes_them() {
@@ -15,4 +15,17 @@ fn warning_headers_are_read_as_kubernetes_writes_them() {
     );
     assert_eq!(warning_text("199 - \"misc\""), None);
     assert_eq!(warning_text("299"), None);
+}
+
+#[test]
+fn too_large_resource_version_is_told_apart_from_other_timeouts() {
+    let status = |code: u16, message: &str| {
+        ClientError::Api(Box::new(crate::Status::failure(code, "Timeout", message)))
+    };
+    assert!(
+        status(504, "Timeout: Too large resource version: 9, current: 3")
+            .is_too_large_resource_version()
+    );
+    assert!(!status(504, "Timeout: request did not complete").is_too_large_resource_version());
+    assert!(!status(410, "too old resource version").is_too_large_resource_version());
 }

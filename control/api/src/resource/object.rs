@@ -136,7 +136,25 @@ pub(crate) fn validate_common<R: Resource>(
             f => errs.check(path, validate::label_key(f)),
         }
     }
+    // Kubernetes' ValidateAnnotationsSize: keys and values together. Labels
+    // have no such total in Kubernetes; keel bounds them the same way, as
+    // every label is indexed.
+    for (field, map) in [
+        ("metadata.annotations", &m.annotations),
+        ("metadata.labels", &m.labels),
+    ] {
+        let size: usize = map.iter().map(|(k, v)| k.len() + v.len()).sum();
+        if size > TOTAL_METADATA_MAP_BYTES {
+            errs.add(
+                field,
+                format!("Too long: must have at most {TOTAL_METADATA_MAP_BYTES} bytes"),
+            );
+        }
+    }
 }
+
+/// Kubernetes' `TotalAnnotationSizeLimitB` (256 KiB).
+pub const TOTAL_METADATA_MAP_BYTES: usize = 256 * 1024;
 
 /// The [`Resource`] methods every kind with `metadata`, `spec` and `status`
 /// fields writes the same way.

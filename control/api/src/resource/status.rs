@@ -33,6 +33,9 @@ pub struct StatusDetails {
     pub kind: String,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub causes: Vec<FieldError>,
+    /// When the client may retry (Kubernetes' `retryAfterSeconds`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retry_after_seconds: Option<u32>,
 }
 
 impl Status {

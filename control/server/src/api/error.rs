@@ -41,6 +41,25 @@ impl ApiError {
             ),
         )
     }
+
+    /// A resourceVersion the store has not reached (Kubernetes'
+    /// `storage.NewTooLargeResourceVersionError`: 504 Timeout, retry in 1 s).
+    pub fn too_large_resource_version(requested: u64, current: u64) -> Self {
+        let mut status = Status::failure(
+            504,
+            "Timeout",
+            format!("Timeout: Too large resource version: {requested}, current: {current}"),
+        );
+        status.details = Some(StatusDetails {
+            causes: vec![keel_api::FieldError {
+                field: "resourceVersion".into(),
+                message: "Too large resource version".into(),
+            }],
+            retry_after_seconds: Some(1),
+            ..Default::default()
+        });
+        ApiError(Box::new(status))
+    }
 }
 
 impl From<StoreError> for ApiError {
@@ -54,6 +73,13 @@ impl From<StoreError> for ApiError {
             StoreError::AlreadyExists { kind, key } => {
                 format!("{} {:?} already exists", resource(*kind), short(key))
             }
+            StoreError::Forbidden { kind, key, message } => {
+                format!(
+                    "{} {:?} is forbidden: {message}",
+                    resource(*kind),
+                    short(key)
+                )
+            }
             _ => e.to_string(),
         };
         let (code, reason, kind, name, causes) = match e {
@@ -63,7 +89,9 @@ impl From<StoreError> for ApiError {
             }
             StoreError::Conflict { kind, key, .. } => (409, "Conflict", Some(kind), key, vec![]),
             StoreError::Invalid { kind, key, causes } => (422, "Invalid", Some(kind), key, causes),
+            StoreError::Forbidden { kind, key, .. } => (403, "Forbidden", Some(kind), key, vec![]),
             StoreError::Backend(_) => (500, "InternalError", None, String::new(), vec![]),
+            StoreError::NoSpace(_) => (507, "InsufficientStorage", None, String::new(), vec![]),
             StoreError::Closed => (503, "ServiceUnavailable", None, String::new(), vec![]),
         };
         let mut status = Status::failure(code, reason, message);
@@ -77,6 +105,7 @@ impl From<StoreError> for ApiError {
                     .map(|k: Kind| k.plural().to_string())
                     .unwrap_or_default(),
                 causes,
+                retry_after_seconds: None,
             });
         }
         ApiError(Box::new(status))

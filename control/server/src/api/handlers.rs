@@ -173,19 +173,39 @@ fn unsupported_media(media: &str, supported: &str) -> ApiError {
 }
 
 /// Parses a create or update body: JSON, or the protobuf kubectl's typed
-/// clients send for the fields `protobuf` reads (415 otherwise).
-fn json_body(w: &Write) -> Result<Value> {
+/// clients send for the fields `protobuf` reads (415 otherwise). A key
+/// repeated within one JSON object is refused under `Strict` and named in
+/// the returned warnings under `Warn`, the last one winning under `Warn`
+/// and `Ignore` (Kubernetes' strict decoding).
+fn json_body(w: &Write, validation: Validation) -> Result<(Value, Vec<String>)> {
     let media = media_type(&w.headers);
     if media == "application/vnd.kubernetes.protobuf" {
-        return protobuf::decode(&w.body).map_err(|e| {
+        let v = protobuf::decode(&w.body).map_err(|e| {
             ApiError::new(415, "UnsupportedMediaType", format!("protobuf body: {e}"))
-        });
+        })?;
+        return Ok((v, Vec::new()));
     }
     if !matches!(media.as_str(), "application/json" | "" | "*/*") {
         return Err(unsupported_media(&media, "application/json"));
     }
-    serde_json::from_slice(&w.body)
-        .map_err(|e| ApiError::bad_request(format!("request body is not JSON: {e}")))
+    let v = serde_json::from_slice(&w.body)
+        .map_err(|e| ApiError::bad_request(format!("request body is not JSON: {e}")))?;
+    let mut warnings = Vec::new();
+    if validation != Validation::Ignore {
+        let dups: Vec<String> = super::duplicates::duplicate_fields(&w.body)
+            .map_err(|e| ApiError::bad_request(format!("request body is not JSON: {e}")))?
+            .into_iter()
+            .map(|path| format!("duplicate field {path:?}"))
+            .collect();
+        if validation == Validation::Strict && !dups.is_empty() {
+            return Err(ApiError::bad_request(format!(
+                "strict decoding error: {}",
+                dups.join(", ")
+            )));
+        }
+        warnings = dups;
+    }
+    Ok((v, warnings))
 }
 
 /// Fills apiVersion, kind, namespace and name of `v` from the path,
@@ -396,6 +416,11 @@ pub(super) async fn list(
         None | Some("") => None,
         Some(token) => Some(decode_continue(token)?),
     };
+    // A list is never older than the resourceVersion asked for (Kubernetes'
+    // NotOlderThan): wait for a version not reached yet, or say so.
+    if let Some(rv) = opts.resource_version {
+        super::options::wait_for_revision(&app.store, rv, super::options::FRESHNESS_WAIT).await?;
+    }
     let snap = app.store.snapshot();
     let mut matched = snap
         .list(kind.kind, ns.as_deref().unwrap_or(""))
@@ -572,7 +597,9 @@ pub(super) async fn create(
 ) -> Result<Response> {
     user_writable(kind)?;
     let opts = WriteOptions::parse(&w.q)?;
-    let (obj, warnings) = decode_value(kind, &at, json_body(&w)?, opts.validation)?;
+    let (body, mut warnings) = json_body(&w, opts.validation)?;
+    let (obj, more) = decode_value(kind, &at, body, opts.validation)?;
+    warnings.extend(more);
     let stored = write(&app, WriteOp::Create(obj), opts.dry_run).await?;
     Ok(respond(StatusCode::CREATED, stored.to_json(), &warnings))
 }
@@ -590,11 +617,12 @@ pub(super) async fn update(
         user_writable(kind)?;
     }
     let opts = WriteOptions::parse(&w.q)?;
-    let body = json_body(&w)?;
+    let (body, mut warnings) = json_body(&w, opts.validation)?;
     if part == Part::Scale {
         return write_scale(&app, kind, &at, &body, &opts).await;
     }
-    let (obj, warnings) = decode_value(kind, &at, body, opts.validation)?;
+    let (obj, more) = decode_value(kind, &at, body, opts.validation)?;
+    warnings.extend(more);
     let op = WriteOp::Update {
         obj,
         status: part == Part::Status,

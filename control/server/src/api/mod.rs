@@ -18,6 +18,7 @@
 
 mod apply;
 mod discovery;
+mod duplicates;
 pub mod error;
 mod handlers;
 mod options;
@@ -70,11 +71,16 @@ pub fn router(state: Arc<AppState>) -> Router {
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         // Kubernetes serves these to everyone (system:public-info-viewer).
-        .route("/healthz", get(|| async { "ok" }))
-        .route("/livez", get(|| async { "ok" }))
+        .route("/healthz", get(livez))
+        .route("/livez", get(livez))
         .route("/readyz", get(readyz))
         .merge(crate::bootstrap::routes())
         .merge(api)
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_REQUEST_BODY))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            read_body_within,
+        ))
         .layer(middleware::from_fn_with_state(
             state.clone(),
             log_and_explain,
@@ -83,12 +89,42 @@ pub fn router(state: Arc<AppState>) -> Router {
 }
 
 /// Ready when the store answers (a snapshot at its current revision).
-async fn readyz(State(app): State<Arc<AppState>>) -> String {
+/// Ready while the store takes writes: not while its disk is full or its
+/// writer has failed (Kubernetes' `[-]check failed` lines, 500).
+async fn readyz(State(app): State<Arc<AppState>>) -> (axum::http::StatusCode, String) {
+    use crate::store::WriterHealth;
     let snap = app.store.snapshot();
-    format!(
-        "[+]store ok (revision {})\nreadyz check passed\n",
-        snap.revision
-    )
+    match app.store.health() {
+        WriterHealth::Ok => (
+            axum::http::StatusCode::OK,
+            format!(
+                "[+]store ok (revision {})\nreadyz check passed\n",
+                snap.revision
+            ),
+        ),
+        WriterHealth::DiskFull(why) => (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "[-]store failed: disk full, only deletes are taken ({why})\nreadyz check failed\n"
+            ),
+        ),
+        WriterHealth::Failed(why) => (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!("[-]store failed: the writer stopped ({why})\nreadyz check failed\n"),
+        ),
+    }
+}
+
+/// Live unless the store's writer has failed for good (a restart is then
+/// what helps).
+async fn livez(State(app): State<Arc<AppState>>) -> (axum::http::StatusCode, String) {
+    match app.store.health() {
+        crate::store::WriterHealth::Failed(why) => (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!("[-]store-writer failed: {why}\nhealthz check failed\n"),
+        ),
+        _ => (axum::http::StatusCode::OK, "ok".into()),
+    }
 }
 
 /// The store's series in Prometheus' text format: objects by kind, group
@@ -125,12 +161,16 @@ fn store_metrics(store: &crate::store::Store) -> String {
          keel_control_store_revision {}\n\
          # HELP keel_control_store_subscribers Followers of the store's revision: API watches and controllers.\n\
          # TYPE keel_control_store_subscribers gauge\n\
-         keel_control_store_subscribers {}\n",
+         keel_control_store_subscribers {}\n\
+         # HELP keel_control_watch_buffered_bytes Watch lines buffered for clients that have not read them yet.\n\
+         # TYPE keel_control_watch_buffered_bytes gauge\n\
+         keel_control_watch_buffered_bytes {}\n",
         st.commits.load(Relaxed),
         st.writes.load(Relaxed),
         st.commit_us.load(Relaxed) as f64 / 1e6,
         snap.revision,
         store.subscribers(),
+        watch::BUFFERED.load(std::sync::atomic::Ordering::Relaxed),
     );
     out
 }
@@ -139,6 +179,48 @@ fn store_metrics(store: &crate::store::Store) -> String {
 /// it by method and code (`/metrics`), and
 /// gives the bodiless errors the router itself answers (405 for a method
 /// a path does not take, 415 …) a `Status` body as Kubernetes does.
+/// Reads a write's body within `body_timeout` (and 3 MiB): a client that
+/// trickles it holds its connection no longer (hyper's timer covers only
+/// the headers). Bodiless requests (reads, upgrades) pass as they are.
+async fn read_body_within(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
+    use axum::http::Method;
+    if matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS)
+        || req.headers().contains_key(header::UPGRADE)
+    {
+        return next.run(req).await;
+    }
+    let (parts, body) = req.into_parts();
+    let bytes = match tokio::time::timeout(
+        app.body_timeout,
+        axum::body::to_bytes(body, MAX_REQUEST_BODY),
+    )
+    .await
+    {
+        Ok(Ok(b)) => b,
+        Ok(Err(_)) => {
+            return ApiError::new(
+                413,
+                "RequestEntityTooLarge",
+                format!("Request entity too large: limit is {MAX_REQUEST_BODY}"),
+            )
+            .into_response();
+        }
+        Err(_) => {
+            return ApiError::new(
+                408,
+                "Timeout",
+                format!(
+                    "the request body did not arrive within {:?}",
+                    app.body_timeout
+                ),
+            )
+            .into_response();
+        }
+    };
+    next.run(Request::from_parts(parts, axum::body::Body::from(bytes)))
+        .await
+}
+
 async fn log_and_explain(State(app): State<Arc<AppState>>, req: Request, next: Next) -> Response {
     let start = std::time::Instant::now();
     let method = req.method().clone();
@@ -152,17 +234,21 @@ async fn log_and_explain(State(app): State<Arc<AppState>>, req: Request, next: N
     };
     let mut resp = next.run(req).await;
     let code = resp.status();
+    // axum's own refusals come as text (a body past the limit: 413).
     if (code.is_client_error() || code.is_server_error())
-        && !resp.headers().contains_key(header::CONTENT_TYPE)
+        && (!resp.headers().contains_key(header::CONTENT_TYPE)
+            || code == axum::http::StatusCode::PAYLOAD_TOO_LARGE)
     {
         let reason = match code.as_u16() {
             405 => "MethodNotAllowed",
+            413 => "RequestEntityTooLarge",
             415 => "UnsupportedMediaType",
             404 => "NotFound",
             _ => "BadRequest",
         };
         let message = match code.as_u16() {
             405 => format!("{method} is not supported on {path}"),
+            413 => format!("Request entity too large: limit is {MAX_REQUEST_BODY}"),
             _ => format!(
                 "{method} {path}: {}",
                 code.canonical_reason().unwrap_or("error")
@@ -247,11 +333,15 @@ async fn authorize(app: Arc<AppState>, user: User, req: Request, next: Next) -> 
     if matches!(user, User::Node(_)) && info.verb == Verb::Create && info.name.is_none() {
         // NodeRestriction: what a node creates is named in the body.
         let (parts, body) = req.into_parts();
-        let bytes = match axum::body::to_bytes(body, MAX_AUTHORIZED_BODY).await {
+        let bytes = match axum::body::to_bytes(body, MAX_REQUEST_BODY).await {
             Ok(b) => b,
-            Err(e) => {
-                return ApiError::new(413, "RequestEntityTooLarge", format!("request body: {e}"))
-                    .into_response();
+            Err(_) => {
+                return ApiError::new(
+                    413,
+                    "RequestEntityTooLarge",
+                    format!("Request entity too large: limit is {MAX_REQUEST_BODY}"),
+                )
+                .into_response();
             }
         };
         info.name = serde_json::from_slice::<serde_json::Value>(&bytes)
@@ -282,7 +372,9 @@ async fn authorize(app: Arc<AppState>, user: User, req: Request, next: Next) -> 
 }
 
 /// How much of a node's create request is read to find the name.
-const MAX_AUTHORIZED_BODY: usize = 4 << 20;
+/// The largest request body taken (Kubernetes' `MaxRequestBodyBytes`,
+/// 3 MiB); past it, 413.
+pub const MAX_REQUEST_BODY: usize = 3 << 20;
 
 struct StoreFacts(Arc<crate::store::State>);
 

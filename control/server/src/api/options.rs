@@ -7,14 +7,48 @@ use std::{collections::HashMap, time::Duration};
 use keel_api::{FieldSelector, KindInfo, Selector};
 
 use super::error::ApiError;
-use crate::store::Obj;
+use crate::store::{Obj, Store};
+
+/// How long a read waits for the store to reach a resourceVersion it has
+/// not seen yet (Kubernetes' watch cache `blockTimeout`), before answering
+/// "Too large resource version".
+pub(super) const FRESHNESS_WAIT: Duration = Duration::from_secs(3);
+
+/// Waits (at most `limit`) until the store is at `rv` or later; the
+/// Kubernetes error for a version it never reached otherwise.
+pub(super) async fn wait_for_revision(
+    store: &Store,
+    rv: u64,
+    limit: Duration,
+) -> Result<(), ApiError> {
+    let mut revisions = store.subscribe();
+    let reached = tokio::time::timeout(limit, async {
+        loop {
+            if store.snapshot().revision >= rv {
+                return true;
+            }
+            if revisions.changed().await.is_err() {
+                return false;
+            }
+        }
+    })
+    .await;
+    match reached {
+        Ok(true) => Ok(()),
+        _ => Err(ApiError::too_large_resource_version(
+            rv,
+            store.snapshot().revision,
+        )),
+    }
+}
 
 /// Parsed list/watch options.
 pub(super) struct ListOptions {
     pub labels: Selector,
     pub fields: FieldSelector,
     pub watch: bool,
-    pub resource_version: String,
+    /// `resourceVersion`: None when unset, "" or "0" (any version).
+    pub resource_version: Option<u64>,
     pub bookmarks: bool,
     pub timeout: Option<Duration>,
 }
@@ -43,6 +77,14 @@ impl ListOptions {
             q.get(k)
                 .is_some_and(|v| matches!(v.as_str(), "1" | "t" | "T" | "true" | "TRUE" | "True"))
         };
+        let resource_version = match q.get("resourceVersion").map(String::as_str) {
+            None | Some("") | Some("0") => None,
+            Some(rv) => Some(rv.parse::<u64>().map_err(|_| {
+                ApiError::bad_request(format!(
+                    "resourceVersion: {rv:?} is not a valid resource version (a number this server issued)"
+                ))
+            })?),
+        };
         let timeout = match q.get("timeoutSeconds") {
             Some(t) => Some(Duration::from_secs(t.parse().map_err(|_| {
                 ApiError::bad_request(format!("timeoutSeconds: {t:?} is not a number"))
@@ -53,7 +95,7 @@ impl ListOptions {
             labels,
             fields,
             watch: flag("watch"),
-            resource_version: q.get("resourceVersion").cloned().unwrap_or_default(),
+            resource_version,
             bookmarks: flag("allowWatchBookmarks"),
             timeout,
         })

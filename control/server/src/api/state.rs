@@ -10,6 +10,9 @@ pub struct AppState {
     pub token: String,
     /// How often an idle watch gets a BOOKMARK.
     pub bookmark_interval: Duration,
+    /// How long a request's body may take to arrive (Kubernetes'
+    /// `--request-timeout`, a minute): a client trickling it is cut.
+    pub body_timeout: Duration,
     /// Requests served, by method and code (`/metrics`).
     pub requests: RequestCounts,
     /// The cluster CA, bootstrap tokens and revocations: node join and

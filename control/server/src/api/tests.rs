@@ -3,7 +3,7 @@
 //! kinds refuse writes, field selectors follow `Resource::EXTRA_FIELDS`, and
 //! everything but `/healthz` needs the token.
 
-use std::{sync::Arc, time::Duration};
+use std::{collections::BTreeSet, sync::Arc, time::Duration};
 
 use axum::{
     Router,
@@ -26,6 +26,7 @@ fn app() -> Router {
         store,
         token: TOKEN.into(),
         bookmark_interval: Duration::from_secs(60),
+        body_timeout: Duration::from_millis(500),
         requests: Default::default(),
         join: None,
     }))
@@ -1312,4 +1313,299 @@ fn request_latency_is_labelled_by_verb_and_resource_without_long_running_request
     // Not a resource.
     assert_eq!(l("GET", "/metrics", ""), None);
     assert_eq!(l("GET", "/version", ""), None);
+}
+
+/// Opens a watch and returns its body, to read frame by frame.
+async fn open_watch(app: &mut Router, path: &str) -> Body {
+    let req = Request::builder()
+        .uri(path)
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .body(Body::empty())
+        .unwrap();
+    let resp = app.call(req).await.unwrap();
+    assert_eq!(resp.status(), StatusCode::OK, "{path}");
+    resp.into_body()
+}
+
+/// The next watch line (None when the stream ended), within 10 s.
+async fn next_event(body: &mut Body) -> Option<Value> {
+    let frame = tokio::time::timeout(Duration::from_secs(10), body.frame())
+        .await
+        .expect("a watch event or the end within 10 s")?
+        .unwrap();
+    let data = frame.into_data().unwrap();
+    Some(serde_json::from_slice(&data).unwrap())
+}
+
+#[tokio::test]
+async fn resource_versions_and_watch_timeouts_are_checked() {
+    let mut app = app();
+    let pods = "/api/v1/namespaces/default/pods";
+    // Garbage is refused naming the parameter, on a list and on a watch.
+    for q in ["resourceVersion=abc", "watch=true&resourceVersion=-1"] {
+        let (code, body) = send(&mut app, Method::GET, &format!("{pods}?{q}"), None, true).await;
+        assert_eq!(code, StatusCode::BAD_REQUEST, "{q}");
+        assert!(message(body).starts_with("resourceVersion: "), "{q}");
+    }
+    call(&mut app, Method::POST, pods, Some(pod_json("a"))).await;
+    let (_, list) = send(&mut app, Method::GET, pods, None, true).await;
+    let rv: u64 = list["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+
+    // A list at a version the store never reaches: after Kubernetes' 3 s
+    // wait, 504 "Too large resource version", retry after 1 s.
+    let started = std::time::Instant::now();
+    let (code, body) = send(
+        &mut app,
+        Method::GET,
+        &format!("{pods}?resourceVersion={}", rv + 1000),
+        None,
+        true,
+    )
+    .await;
+    assert_eq!(code, StatusCode::GATEWAY_TIMEOUT);
+    assert!(started.elapsed() >= Duration::from_secs(2));
+    assert_eq!(body["reason"], "Timeout");
+    assert_eq!(body["details"]["retryAfterSeconds"], 1);
+    assert_eq!(
+        body["message"],
+        format!(
+            "Timeout: Too large resource version: {}, current: {rv}",
+            rv + 1000
+        )
+    );
+
+    // A watch from u64::MAX: one ERROR event of the same kind, then the end
+    // (not a replay of the history, not an endless silent stream).
+    let mut w = open_watch(
+        &mut app,
+        &format!("{pods}?watch=true&resourceVersion={}", u64::MAX),
+    )
+    .await;
+    let e = next_event(&mut w).await.unwrap();
+    assert_eq!(e["type"], "ERROR", "{e}");
+    assert_eq!(e["object"]["code"], 504, "{e}");
+    assert!(next_event(&mut w).await.is_none());
+
+    // A watch from the next version waits for it, then streams what
+    // follows it.
+    let mut w = open_watch(
+        &mut app,
+        &format!("{pods}?watch=true&resourceVersion={}", rv + 1),
+    )
+    .await;
+    call(&mut app, Method::POST, pods, Some(pod_json("b"))).await;
+    call(&mut app, Method::POST, pods, Some(pod_json("c"))).await;
+    let e = next_event(&mut w).await.unwrap();
+    assert_eq!(e["type"], "ADDED", "{e}");
+    assert_eq!(e["object"]["metadata"]["name"], "c", "{e}");
+
+    // timeoutSeconds beyond what a clock can add: no timeout (it panicked
+    // the watch's task, ending the stream with nothing).
+    let mut w = open_watch(
+        &mut app,
+        &format!("{pods}?watch=true&timeoutSeconds={}", u64::MAX),
+    )
+    .await;
+    let e = next_event(&mut w).await.unwrap();
+    assert_eq!(e["type"], "ADDED", "{e}");
+}
+
+#[tokio::test]
+async fn duplicate_keys_are_refused_strict_named_warn_and_last_wins() {
+    let mut app = app();
+    let pods = "/api/v1/namespaces/default/pods";
+    let body = |name: &str| {
+        format!(
+            r#"{{"metadata":{{"name":"{name}"}},"spec":{{"containers":[{{"name":"c","image":"one","image":"two"}}]}}}}"#
+        )
+    };
+    let (code, _, s) = send_raw(&mut app, Method::POST, pods, "application/json", &body("a")).await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+    assert_eq!(
+        s["message"],
+        r#"strict decoding error: duplicate field "spec.containers[0].image""#
+    );
+    let (code, headers, stored) = send_raw(
+        &mut app,
+        Method::POST,
+        &format!("{pods}?fieldValidation=Warn"),
+        "application/json",
+        &body("b"),
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED);
+    assert_eq!(stored["spec"]["containers"][0]["image"], "two");
+    assert_eq!(
+        warnings(&headers),
+        [r#"299 - "duplicate field \"spec.containers[0].image\"""#]
+    );
+    let (code, headers, _) = send_raw(
+        &mut app,
+        Method::POST,
+        &format!("{pods}?fieldValidation=Ignore"),
+        "application/json",
+        &body("c"),
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED);
+    assert!(warnings(&headers).is_empty());
+}
+
+#[tokio::test]
+async fn bodies_past_3_mib_and_annotations_past_256_kib_are_refused() {
+    let mut app = app();
+    let cms = "/api/v1/namespaces/default/configmaps";
+    let big = "x".repeat(3 << 20);
+    let (code, _, s) = send_raw(
+        &mut app,
+        Method::POST,
+        cms,
+        "application/json",
+        &json!({"metadata": {"name": "big"}, "data": {"k": big}}).to_string(),
+    )
+    .await;
+    assert_eq!(code, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(s["reason"], "RequestEntityTooLarge");
+    assert_eq!(s["message"], "Request entity too large: limit is 3145728");
+
+    let notes = json!({"a": "y".repeat(200 << 10), "b": "y".repeat(60 << 10)});
+    let (code, body) = send(
+        &mut app,
+        Method::POST,
+        cms,
+        Some(json!({"metadata": {"name": "noted", "annotations": notes}})),
+        true,
+    )
+    .await;
+    assert_eq!(code, StatusCode::UNPROCESSABLE_ENTITY);
+    assert!(
+        message(body).contains("metadata.annotations: Too long: must have at most 262144 bytes")
+    );
+    // Just under the limit is fine.
+    let notes = json!({"a": "y".repeat(200 << 10), "b": "y".repeat((56 << 10) - 2)});
+    assert_eq!(
+        call(
+            &mut app,
+            Method::POST,
+            cms,
+            Some(json!({"metadata": {"name": "noted", "annotations": notes}}))
+        )
+        .await,
+        StatusCode::CREATED
+    );
+}
+
+#[tokio::test]
+async fn a_watcher_that_falls_behind_the_history_is_told_to_relist() {
+    let store = Store::open(
+        Box::new(MemoryBackend::new()),
+        StoreConfig {
+            history_bytes: 100 << 10,
+            ..StoreConfig::default()
+        },
+    )
+    .unwrap();
+    let mut app = router(Arc::new(AppState {
+        store,
+        token: TOKEN.into(),
+        bookmark_interval: Duration::from_secs(60),
+        body_timeout: Duration::from_millis(500),
+        requests: Default::default(),
+        join: None,
+    }));
+    let cms = "/api/v1/namespaces/default/configmaps";
+    let cm = |v: usize| json!({"metadata": {"name": "big"}, "data": {"blob": format!("{v}{}", "z".repeat(20 << 10))}});
+    call(&mut app, Method::POST, cms, Some(cm(0))).await;
+    let (_, list) = send(&mut app, Method::GET, cms, None, true).await;
+    let rv = list["metadata"]["resourceVersion"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    // A watcher that reads nothing while 300 updates of 20 KiB go by (more
+    // than its buffer of 256 lines holds).
+    let mut w = open_watch(&mut app, &format!("{cms}?watch=true&resourceVersion={rv}")).await;
+    for v in 1..=300 {
+        assert_eq!(
+            call(&mut app, Method::PUT, &format!("{cms}/big"), Some(cm(v))).await,
+            StatusCode::OK
+        );
+    }
+    let mut last = Value::Null;
+    let mut n = 0;
+    while let Some(e) = next_event(&mut w).await {
+        n += 1;
+        last = e;
+        assert!(n <= 301, "the watch never ended");
+    }
+    assert_eq!(last["type"], "ERROR", "{last}");
+    assert_eq!(last["object"]["code"], 410, "{last}");
+    assert!(n < 300, "{n} events before the cut");
+}
+
+#[tokio::test]
+async fn a_watcher_that_does_not_read_holds_a_bounded_buffer() {
+    use std::sync::atomic::Ordering::Relaxed;
+
+    use super::watch::{BUFFER_BYTES, BUFFERED};
+    let mut app = app();
+    let cms = "/api/v1/namespaces/default/configmaps";
+    for i in 0..20 {
+        let cm = json!({"metadata": {"name": format!("big-{i}")}, "data": {"blob": "z".repeat(1 << 20)}});
+        assert_eq!(
+            call(&mut app, Method::POST, cms, Some(cm)).await,
+            StatusCode::CREATED
+        );
+    }
+    // Three watchers of 20 MiB of state that read nothing.
+    let mut idle = Vec::new();
+    for _ in 0..3 {
+        idle.push(open_watch(&mut app, &format!("{cms}?watch=true")).await);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let held = BUFFERED.load(Relaxed);
+    // Other tests' watchers run alongside (each bounded the same way).
+    assert!(
+        (3 * (BUFFER_BYTES - (2 << 20))..=8 * BUFFER_BYTES).contains(&held),
+        "{held} bytes buffered"
+    );
+    // Nothing is lost: a watcher that reads gets every object.
+    let mut names = BTreeSet::new();
+    while names.len() < 20 {
+        let e = next_event(&mut idle[0]).await.unwrap();
+        assert_eq!(e["type"], "ADDED");
+        names.insert(
+            e["object"]["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .to_string(),
+        );
+    }
+    drop(idle);
+}
+
+#[tokio::test]
+async fn a_body_that_trickles_is_cut() {
+    use futures_util::StreamExt;
+    let mut app = app();
+    // Half a body, then nothing more.
+    let stream = futures_util::stream::iter([Ok::<_, std::io::Error>(
+        axum::body::Bytes::from_static(b"{\"metadata\":"),
+    )])
+    .chain(futures_util::stream::pending());
+    let req = Request::builder()
+        .method(Method::POST)
+        .uri("/api/v1/namespaces/default/configmaps")
+        .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
+        .header(header::CONTENT_TYPE, "application/json")
+        .body(Body::from_stream(stream))
+        .unwrap();
+    let resp = tokio::time::timeout(Duration::from_secs(10), app.call(req))
+        .await
+        .expect("answered within 10 s")
+        .unwrap();
+    assert_eq!(resp.status(), StatusCode::REQUEST_TIMEOUT);
 }

@@ -10,18 +10,40 @@ use axum::{
     response::{IntoResponse, Response},
 };
 use keel_api::KindInfo;
-use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::{StreamExt, wrappers::ReceiverStream};
 
 use super::{
     error::ApiError,
     options::ListOptions,
+    options::{FRESHNESS_WAIT, wait_for_revision},
     state::AppState,
     table::{self, IncludeObject},
 };
 use crate::store::Obj;
 
-/// Frames buffered per watcher before it waits for the client to read.
+/// Frames buffered per watcher before it waits for the client to read...
 const BUFFER: usize = 256;
+/// ...and bytes: a watcher that does not read holds at most this much (and
+/// the one line being written), whatever the objects weigh. Lines are the
+/// history's own, shared by every watcher; only the initial list is
+/// serialized per watcher, and this bounds it.
+pub const BUFFER_BYTES: usize = 4 << 20;
+
+/// Bytes buffered by all watchers now (`/metrics`).
+pub static BUFFERED: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// One buffered line's share of its watcher's budget; freed when the line
+/// is handed to the connection.
+struct Held {
+    _permit: tokio::sync::OwnedSemaphorePermit,
+    bytes: usize,
+}
+
+impl Drop for Held {
+    fn drop(&mut self) {
+        BUFFERED.fetch_sub(self.bytes, std::sync::atomic::Ordering::Relaxed);
+    }
+}
 
 pub(super) fn serve(
     app: Arc<AppState>,
@@ -30,23 +52,24 @@ pub(super) fn serve(
     opts: ListOptions,
     table: Option<IncludeObject>,
 ) -> Result<Response, ApiError> {
-    let from: Option<u64> = match opts.resource_version.as_str() {
-        "" | "0" => None,
-        rv => Some(rv.parse().map_err(|_| {
-            ApiError::bad_request(format!("resourceVersion: {rv:?} is not a number"))
-        })?),
-    };
+    let from = opts.resource_version;
     if let Some(rv) = from {
         let compacted = app.store.compacted();
         if rv < compacted {
             return Err(ApiError::expired(rv, compacted + 1));
         }
     }
-    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(BUFFER);
+    let (chan, rx) = tokio::sync::mpsc::channel::<(Bytes, Held)>(BUFFER);
+    let tx = Tx {
+        chan,
+        budget: Arc::new(tokio::sync::Semaphore::new(BUFFER_BYTES)),
+    };
     tokio::spawn(async move {
         let _ = stream(app, kind, ns, opts, from, table, tx).await;
     });
-    let body = Body::from_stream(ReceiverStream::new(rx));
+    let body = Body::from_stream(
+        ReceiverStream::new(rx).map(|(line, _held)| Ok::<_, std::io::Error>(line)),
+    );
     Ok(([(header::CONTENT_TYPE, "application/json")], body).into_response())
 }
 
@@ -86,11 +109,32 @@ fn added_line(obj: &Obj) -> Bytes {
     Bytes::from(v)
 }
 
-type Tx = tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>;
+struct Tx {
+    chan: tokio::sync::mpsc::Sender<(Bytes, Held)>,
+    budget: Arc<tokio::sync::Semaphore>,
+}
 
-/// Ends (Err) when the client goes away.
+impl Tx {
+    fn is_closed(&self) -> bool {
+        self.chan.is_closed()
+    }
+}
+
+/// Waits for room in the watcher's budget, then buffers `line`; ends (Err)
+/// when the client goes away.
 async fn send(tx: &Tx, line: Bytes) -> Result<(), ()> {
-    tx.send(Ok(line)).await.map_err(drop)
+    // A line larger than the whole budget waits for an empty buffer.
+    let bytes = line.len().min(BUFFER_BYTES);
+    let permit = tokio::select! {
+        p = tx.budget.clone().acquire_many_owned(bytes as u32) => p.map_err(drop)?,
+        _ = tx.chan.closed() => return Err(()),
+    };
+    BUFFERED.fetch_add(bytes, std::sync::atomic::Ordering::Relaxed);
+    let held = Held {
+        _permit: permit,
+        bytes,
+    };
+    tx.chan.send((line, held)).await.map_err(drop)
 }
 
 async fn stream(
@@ -103,9 +147,21 @@ async fn stream(
     tx: Tx,
 ) -> Result<(), ()> {
     let mut revisions = app.store.subscribe();
-    let deadline = opts.timeout.map(|t| tokio::time::Instant::now() + t);
+    // `timeoutSeconds` past what an Instant can hold means no timeout.
+    let deadline = opts
+        .timeout
+        .and_then(|t| tokio::time::Instant::now().checked_add(t));
     let mut cursor = match from {
-        Some(rv) => rv,
+        Some(rv) => {
+            // A version the store has not reached: wait a little for it
+            // (another replica may be ahead), then say so, as Kubernetes
+            // does, rather than stream nothing forever.
+            if let Err(e) = wait_for_revision(&app.store, rv, FRESHNESS_WAIT).await {
+                let _ = send(&tx, error_line(&e)).await;
+                return Ok(());
+            }
+            rv
+        }
         None => {
             // Start with the current state, then follow changes after it.
             let snap = app.store.snapshot();
@@ -139,6 +195,15 @@ async fn stream(
             }
             Ok(events) => {
                 for e in events {
+                    // A watcher this far behind would keep alive events the
+                    // history has let go: cut it, as Kubernetes does, so it
+                    // relists.
+                    let compacted = app.store.compacted();
+                    if e.revision <= compacted {
+                        let _ =
+                            send(&tx, error_line(&ApiError::expired(cursor, compacted + 1))).await;
+                        return Ok(());
+                    }
                     cursor = e.revision;
                     if e.obj.kind() == kind.kind && opts.matches(&e.obj, ns.as_deref()) {
                         let line = match table {

@@ -15,6 +15,14 @@ use keel_api::{
 use super::{ControllerConfig, Follower, Work};
 use crate::store::{Obj, Precondition, State, Store, StoreError};
 
+/// The most pods one pass creates for one Deployment (Kubernetes'
+/// ReplicaSet controller's `BurstReplicas`): however large `replicas`, a
+/// pass holds a bounded number of new pods; the next pass goes on.
+pub const BURST: usize = 500;
+
+/// The condition a refused pod create sets (Kubernetes' `ReplicaFailure`).
+pub const REPLICA_FAILURE: &str = "ReplicaFailure";
+
 /// Label carrying the hash of the template a pod was made from.
 pub const TEMPLATE_HASH_LABEL: &str = "pod-template-hash";
 
@@ -81,7 +89,7 @@ pub fn plan(
             if !new.is_empty() {
                 creates = replicas - total;
             } else if let Some(model) = largest_group(&old) {
-                for _ in total..replicas {
+                for _ in total..replicas.min(total + BURST) {
                     actions.push(Action::Create(Box::new(sibling(model))));
                 }
             }
@@ -138,7 +146,7 @@ pub fn plan(
             }
         }
     }
-    for _ in 0..creates {
+    for _ in 0..creates.min(BURST) {
         actions.push(Action::Create(Box::new(new_pod(d, &hash))));
     }
     actions.extend(deletes.into_iter().map(Action::Delete));
@@ -378,7 +386,8 @@ async fn sync(
     events: &Recorder,
 ) -> Result<(), StoreError> {
     let owned = state.pods_owned_by(&d.metadata.uid);
-    let (actions, status) = plan(d, &owned);
+    let (actions, mut status) = plan(d, &owned);
+    let mut failed = None;
     for action in actions {
         match action {
             Action::Create(pod) => match store.create(*pod).await {
@@ -388,12 +397,23 @@ async fn sync(
                     format!("Created pod: {}", o.meta().name),
                 ),
                 Err(e) => {
+                    // Refused (a quota, say): report it on the Deployment and
+                    // stop this pass; a later one tries again.
+                    let message = crate::api::error::ApiError::from(e.clone()).0.message;
                     events.warning(
                         reference(&**d),
                         "FailedCreate",
-                        format!("Error creating: {e}"),
+                        format!("Error creating: {message}"),
                     );
-                    return Err(e);
+                    set_condition(
+                        &mut status.conditions,
+                        REPLICA_FAILURE,
+                        "True",
+                        "FailedCreate",
+                        &message,
+                    );
+                    failed = Some(e);
+                    break;
                 }
             },
             Action::Delete(pod) => {
@@ -416,12 +436,15 @@ async fn sync(
             }
         }
     }
+    if failed.is_none() {
+        status.conditions.retain(|c| c.type_ != REPLICA_FAILURE);
+    }
     if status != d.status {
         let mut next = (**d).clone();
         next.status = status;
         store.update_status(next).await?;
     }
-    Ok(())
+    failed.map_or(Ok(()), Err)
 }
 
 /// Deletes pods whose controlling Deployment no longer exists.

@@ -11,6 +11,7 @@ use crate::alloc::{self, Cursors, Ranges};
 /// What admission may use and change besides the object.
 pub struct Ctx<'a> {
     pub ranges: &'a Ranges,
+    pub limits: &'a super::limits::Limits,
     pub cursors: &'a mut Cursors,
 }
 

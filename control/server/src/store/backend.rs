@@ -7,8 +7,32 @@ use std::collections::BTreeMap;
 use bytes::Bytes;
 
 #[derive(Debug, thiserror::Error)]
-#[error("store backend: {0}")]
-pub struct BackendError(pub String);
+#[error("store backend: {message}")]
+pub struct BackendError {
+    pub message: String,
+    pub fault: Fault,
+}
+
+/// What a backend error means for the writer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// This write failed; the next may succeed.
+    Other,
+    /// The disk is full: the backend recovered and now takes only deletes
+    /// (see [`Backend::disk_full`]) until there is space again.
+    NoSpace,
+    /// The backend cannot go on (it failed to recover from an I/O error).
+    Fatal,
+}
+
+impl BackendError {
+    pub fn new(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            fault: Fault::Other,
+        }
+    }
+}
 
 /// Everything persisted, as read at start.
 #[derive(Debug, Default, Clone)]
@@ -35,6 +59,11 @@ pub struct Batch {
 pub trait Backend: Send + 'static {
     fn load(&mut self) -> Result<Snapshot, BackendError>;
     fn commit(&mut self, batch: &Batch) -> Result<(), BackendError>;
+    /// Whether the disk is too full for anything but deletes; asked before
+    /// each group commit (a backend may find space again here).
+    fn disk_full(&mut self) -> bool {
+        false
+    }
 }
 
 /// Keeps everything in memory, shared between clones so a test can "restart"
@@ -51,6 +80,7 @@ struct MemoryData {
     objects: BTreeMap<String, Bytes>,
     events: BTreeMap<u64, Bytes>,
     fail_commits: bool,
+    disk_full: bool,
 }
 
 impl MemoryBackend {
@@ -61,6 +91,17 @@ impl MemoryBackend {
     /// Makes every following commit fail (or succeed again).
     pub fn fail_commits(&self, fail: bool) {
         self.data.lock().expect("memory backend lock").fail_commits = fail;
+    }
+
+    /// Makes the next commit fail as a full disk does (and the backend
+    /// report a full disk until told otherwise).
+    pub fn set_disk_full(&self, full: bool) {
+        self.data.lock().expect("memory backend lock").disk_full = full;
+    }
+
+    /// Watch events persisted.
+    pub fn event_count(&self) -> usize {
+        self.data.lock().expect("memory backend lock").events.len()
     }
 
     pub fn object_count(&self) -> usize {
@@ -83,10 +124,20 @@ impl Backend for MemoryBackend {
         })
     }
 
+    fn disk_full(&mut self) -> bool {
+        self.data.lock().expect("memory backend lock").disk_full
+    }
+
     fn commit(&mut self, batch: &Batch) -> Result<(), BackendError> {
         let mut d = self.data.lock().expect("memory backend lock");
         if d.fail_commits {
-            return Err(BackendError("injected failure".into()));
+            return Err(BackendError::new("injected failure"));
+        }
+        if d.disk_full && batch.writes.iter().any(|(_, v)| v.is_some()) {
+            return Err(BackendError {
+                message: "injected: no space left on device".into(),
+                fault: Fault::NoSpace,
+            });
         }
         for (k, v) in &batch.writes {
             match v {

@@ -450,7 +450,11 @@ async fn start(
         )));
     }
     // Revisions before `from` are gone (or older than the history keeps).
-    let mut history = History::new(config.history, (from as u64).saturating_sub(1));
+    let mut history = History::with_budget(
+        config.history,
+        config.history_bytes,
+        (from as u64).saturating_sub(1),
+    );
     // Read until the watch has delivered a barrier written after the list:
     // then the history holds every change up to the list and the state
     // everything up to the barrier. (etcd 3.4 answers a progress request at
@@ -480,7 +484,11 @@ async fn start(
                     && history.is_empty() =>
             {
                 stream = open_watch(client, cfg, at).await?.0;
-                history = History::new(config.history, (at as u64).saturating_sub(1));
+                history = History::with_budget(
+                    config.history,
+                    config.history_bytes,
+                    (at as u64).saturating_sub(1),
+                );
             }
             Applied::Compacted(_) => {
                 return Err(EtcdError::Compacted(
@@ -517,6 +525,7 @@ impl super::Store {
         };
         let (revision, _) = tokio::sync::watch::channel(state.revision);
         let shared = Arc::new(Shared {
+            health: Default::default(),
             state: std::sync::RwLock::new(Arc::new(state)),
             history: std::sync::RwLock::new(history),
             revision,
@@ -663,7 +672,8 @@ async fn relist(
     {
         let mut st = shared.state.write().expect("state lock");
         *st = Arc::new(state);
-        *shared.history.write().expect("history lock") = History::new(config.history, revision);
+        *shared.history.write().expect("history lock") =
+            History::with_budget(config.history, config.history_bytes, revision);
     }
     tracing::warn!(
         revision,
@@ -783,6 +793,10 @@ impl EtcdWriter {
                     tracing::debug!(error = %e, "etcd: a member is unreachable; trying another");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
+                // etcd's NOSPACE alarm: its quota is reached.
+                Err(e) if e.to_string().contains("database space exceeded") => {
+                    return Err(StoreError::NoSpace(format!("etcd: {e}")));
+                }
                 Err(e) => return Err(StoreError::Backend(format!("etcd: {e}"))),
             }
         }
@@ -807,6 +821,7 @@ impl EtcdWriter {
         let mut cursors = self.cursors.lock().await.clone();
         let mut ctx = Ctx {
             ranges: &self.config.ranges,
+            limits: &self.config.limits,
             cursors: &mut cursors,
         };
         apply(
@@ -835,6 +850,7 @@ impl EtcdWriter {
             let mut events = Vec::new();
             let mut ctx = Ctx {
                 ranges: &self.config.ranges,
+                limits: &self.config.limits,
                 cursors: match shared_cursors.as_mut() {
                     Some(c) => c,
                     None => &mut unused,

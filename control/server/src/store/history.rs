@@ -1,5 +1,7 @@
 //! The change history watchers read from: one event per revision, the most
-//! recent `capacity` of them kept in memory (and on disk by the backend).
+//! recent `capacity` of them, and at most `max_bytes` of their watch lines,
+//! kept in memory (and on disk by the backend): a few updates of one large
+//! object cost what they weigh, not `capacity` copies of it.
 
 use std::{
     collections::VecDeque,
@@ -70,17 +72,49 @@ pub struct Expired {
 pub struct History {
     events: VecDeque<Arc<Event>>,
     capacity: usize,
+    max_bytes: usize,
+    /// The watch lines' bytes of `events`.
+    bytes: usize,
     /// Every event with revision <= compacted is gone.
     compacted: u64,
 }
 
 impl History {
     pub fn new(capacity: usize, compacted: u64) -> Self {
+        Self::with_budget(capacity, usize::MAX, compacted)
+    }
+
+    /// At most `capacity` events and `max_bytes` of them (the newest event
+    /// is kept whatever it weighs).
+    pub fn with_budget(capacity: usize, max_bytes: usize, compacted: u64) -> Self {
         Self {
             events: VecDeque::new(),
             capacity: capacity.max(1),
+            max_bytes,
+            bytes: 0,
             compacted,
         }
+    }
+
+    /// The watch lines' bytes kept.
+    pub fn bytes(&self) -> usize {
+        self.bytes
+    }
+
+    /// The compaction point `push(new)` would leave, without pushing.
+    pub fn compaction_after(&self, new: &[Arc<Event>]) -> u64 {
+        let mut len = self.events.len() + new.len();
+        let mut bytes = self.bytes + new.iter().map(|e| e.line().len()).sum::<usize>();
+        let mut compacted = self.compacted;
+        for old in self.events.iter().chain(new) {
+            if len <= 1 || (len <= self.capacity && bytes <= self.max_bytes) {
+                break;
+            }
+            len -= 1;
+            bytes -= old.line().len();
+            compacted = old.revision;
+        }
+        compacted
     }
 
     pub fn compacted(&self) -> u64 {
@@ -102,10 +136,14 @@ impl History {
     pub fn push(&mut self, events: impl IntoIterator<Item = Arc<Event>>) -> u64 {
         for e in events {
             debug_assert!(self.events.back().is_none_or(|b| b.revision < e.revision));
+            self.bytes += e.line().len();
             self.events.push_back(e);
         }
-        while self.events.len() > self.capacity {
+        while self.events.len() > 1
+            && (self.events.len() > self.capacity || self.bytes > self.max_bytes)
+        {
             let old = self.events.pop_front().expect("non-empty");
+            self.bytes -= old.line().len();
             self.compacted = old.revision;
         }
         self.compacted

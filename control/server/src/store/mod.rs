@@ -13,6 +13,7 @@ pub mod envelope;
 pub mod etcd;
 pub mod history;
 pub mod leader;
+pub mod limits;
 pub mod redb;
 pub mod state;
 
@@ -29,10 +30,12 @@ use self::{
     admit::{Admit, Ctx},
     backend::Batch,
     history::{EventRecord, History},
+    limits::Bounded,
 };
 pub use self::{
-    backend::{Backend, BackendError, MemoryBackend},
+    backend::{Backend, BackendError, Fault, MemoryBackend},
     history::{Event, Expired},
+    limits::Limits,
     state::{Obj, State, Stored},
 };
 use crate::alloc::{Cursors, Ranges};
@@ -45,9 +48,13 @@ pub struct StoreConfig {
     pub ranges: Ranges,
     /// Events kept for watch resume.
     pub history: usize,
+    /// Bytes of watch lines kept for watch resume (`--watch-history-bytes`).
+    pub history_bytes: usize,
     /// Seals Secrets (objects and their watch events) before they reach the
     /// backend; None stores them as they are.
     pub encryption: Option<Arc<envelope::KeyRing>>,
+    /// Bounds on replicas, Service ports and objects per namespace.
+    pub limits: Limits,
 }
 
 impl Default for StoreConfig {
@@ -55,7 +62,9 @@ impl Default for StoreConfig {
         Self {
             ranges: Ranges::default(),
             history: 20_000,
+            history_bytes: 256 << 20,
             encryption: None,
+            limits: Limits::default(),
         }
     }
 }
@@ -78,8 +87,20 @@ pub enum StoreError {
         key: String,
         causes: Vec<FieldError>,
     },
+    /// Refused by policy, not by the object: a quota (403 Forbidden).
+    #[error("{kind} {key} is forbidden: {message}")]
+    Forbidden {
+        kind: Kind,
+        key: String,
+        message: String,
+    },
     #[error("storage failed: {0}")]
     Backend(String),
+    /// The disk holding the store is full: only deletes are taken.
+    #[error(
+        "the disk holding keel-control's store is full ({0}): writes are refused until space is freed; deletes are still taken"
+    )]
+    NoSpace(String),
     #[error("the store is shut down")]
     Closed,
 }
@@ -128,10 +149,24 @@ struct Request {
 }
 
 struct Shared {
+    /// How the writer is doing (`/readyz`, `/healthz`).
+    health: RwLock<WriterHealth>,
     state: RwLock<Arc<State>>,
     history: RwLock<History>,
     revision: tokio::sync::watch::Sender<u64>,
     stats: CommitStats,
+}
+
+/// How the store's writer is doing.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum WriterHealth {
+    #[default]
+    Ok,
+    /// The disk is full: only deletes are taken (not ready; a restart would
+    /// not help, so still live).
+    DiskFull(String),
+    /// The backend failed and could not recover: neither ready nor live.
+    Failed(String),
 }
 
 /// What the local writer's group commits did (`/metrics`).
@@ -213,7 +248,8 @@ impl Store {
                 .map_err(|e| StoreError::Backend(format!("stored object {key}: {e}")))?;
             state.put(Obj::from_any(obj));
         }
-        let mut history = History::new(config.history, snap.compacted);
+        let mut history =
+            History::with_budget(config.history, config.history_bytes, snap.compacted);
         let mut events = Vec::with_capacity(snap.events.len());
         for (rev, stored) in &snap.events {
             let json = envelope::reveal(
@@ -232,6 +268,7 @@ impl Store {
         history.push(events);
         let (revision, _) = tokio::sync::watch::channel(state.revision);
         let shared = Arc::new(Shared {
+            health: RwLock::new(WriterHealth::Ok),
             state: RwLock::new(Arc::new(state)),
             history: RwLock::new(history),
             revision,
@@ -292,6 +329,11 @@ impl Store {
             .read()
             .expect("history lock")
             .compacted()
+    }
+
+    /// How the writer is doing.
+    pub fn health(&self) -> WriterHealth {
+        self.shared.health.read().expect("health lock").clone()
     }
 
     /// Group-commit counters (the local writer's; etcd commits are etcd's).
@@ -399,7 +441,28 @@ impl Writer {
         }
     }
 
+    fn health(&self) -> WriterHealth {
+        self.shared.health.read().expect("health lock").clone()
+    }
+
+    fn set_health(&self, h: WriterHealth) {
+        let mut cur = self.shared.health.write().expect("health lock");
+        if *cur != h {
+            *cur = h;
+        }
+    }
+
     fn commit(&mut self, requests: Vec<Request>) {
+        // A full disk takes only deletes (which free space), as etcd's
+        // NOSPACE alarm does.
+        let full = self.backend.disk_full();
+        match (&full, self.health()) {
+            (true, WriterHealth::Ok) => self.set_health(WriterHealth::DiskFull(
+                "no space left on the store's disk".into(),
+            )),
+            (false, WriterHealth::DiskFull(_)) => self.set_health(WriterHealth::Ok),
+            _ => {}
+        }
         let base = self.shared.state.read().expect("state lock").clone();
         let mut next = (*base).clone();
         let mut batch = Batch::default();
@@ -411,11 +474,16 @@ impl Writer {
             op, dry_run, reply, ..
         } in requests
         {
+            if full && !dry_run && !matches!(op, WriteOp::Delete { .. }) {
+                let _ = reply.send(Err(StoreError::NoSpace("no space left on device".into())));
+                continue;
+            }
             if dry_run {
                 let mut scratch = next.clone();
                 let mut cursors = self.cursors.clone();
                 let mut ctx = Ctx {
                     ranges: &self.config.ranges,
+                    limits: &self.config.limits,
                     cursors: &mut cursors,
                 };
                 let result = apply(
@@ -430,18 +498,21 @@ impl Writer {
             }
             let mut ctx = Ctx {
                 ranges: &self.config.ranges,
+                limits: &self.config.limits,
                 cursors: &mut self.cursors,
             };
             results.push(apply(&mut next, &mut ctx, op, &mut batch, &mut events));
             replies.push(reply);
         }
         if !events.is_empty() {
-            let compacted = {
-                let h = self.shared.history.read().expect("history lock");
-                next.revision
-                    .saturating_sub(self.config.history as u64)
-                    .max(h.compacted())
-            };
+            // By count and by bytes, what the in-memory history will keep
+            // is what the backend keeps.
+            let compacted = self
+                .shared
+                .history
+                .read()
+                .expect("history lock")
+                .compaction_after(&events);
             batch.revision = next.revision;
             batch.compacted = compacted;
             batch.events = events
@@ -463,8 +534,27 @@ impl Writer {
             }
             if let Err(e) = committed {
                 tracing::error!(error = %e, "commit failed; the batch is refused");
+                let refusal = match e.fault {
+                    backend::Fault::NoSpace => {
+                        self.set_health(WriterHealth::DiskFull(e.message.clone()));
+                        StoreError::NoSpace(e.message.clone())
+                    }
+                    backend::Fault::Fatal => {
+                        self.set_health(WriterHealth::Failed(e.message.clone()));
+                        StoreError::Backend(e.to_string())
+                    }
+                    backend::Fault::Other => StoreError::Backend(e.to_string()),
+                };
                 for reply in replies {
-                    let _ = reply.send(Err(StoreError::Backend(e.to_string())));
+                    let _ = reply.send(Err(refusal.clone()));
+                }
+                if e.fault == backend::Fault::Fatal {
+                    // Nothing more can be stored: exit so the supervisor
+                    // restarts keel-control on a fresh open of the store
+                    // (health says so meanwhile, for whoever asks first).
+                    tracing::error!(error = %e, "the store cannot recover; exiting");
+                    std::thread::sleep(std::time::Duration::from_millis(200));
+                    std::process::exit(70);
                 }
                 return;
             }
@@ -476,6 +566,9 @@ impl Writer {
                 .expect("history lock")
                 .push(events);
             self.shared.revision.send_replace(revision);
+            if !full {
+                self.set_health(WriterHealth::Ok);
+            }
         }
         for (reply, result) in replies.into_iter().zip(results) {
             let _ = reply.send(result);
@@ -570,7 +663,7 @@ fn kind_of<R: Resource>() -> Kind {
 /// Kubernetes' alphabet for generated name suffixes (no vowels, no look-alikes).
 const SUFFIX_ALPHABET: &[u8] = b"bcdfghjklmnpqrstvwxz2456789";
 
-fn create<R: Stored + Admit>(
+fn create<R: Stored + Admit + Bounded>(
     state: &mut State,
     ctx: &mut Ctx,
     mut obj: R,
@@ -591,7 +684,8 @@ fn create<R: Stored + Admit>(
         }
     }
     let key = obj.key();
-    let errs = obj.validate();
+    let mut errs = obj.validate();
+    errs.extend(obj.check_limits(ctx.limits));
     if !errs.is_empty() {
         return Err(invalid::<R>(&key, errs));
     }
@@ -600,6 +694,17 @@ fn create<R: Stored + Admit>(
             kind: kind_of::<R>(),
             key,
         });
+    }
+    let max = ctx.limits.max_objects_per_namespace;
+    if max > 0 && limits::counted(kind_of::<R>()) {
+        let used = state.objects_in(&obj.meta().namespace);
+        if used >= max {
+            return Err(StoreError::Forbidden {
+                kind: kind_of::<R>(),
+                key,
+                message: limits::quota_message(&obj.meta().namespace, used, max),
+            });
+        }
     }
     obj.set_type_meta();
     {
@@ -654,7 +759,7 @@ fn check_precondition(
     Ok(())
 }
 
-fn update<R: Stored + Admit>(
+fn update<R: Stored + Admit + Bounded>(
     state: &mut State,
     ctx: &mut Ctx,
     obj: R,
@@ -730,6 +835,7 @@ fn update<R: Stored + Admit>(
             errs.extend(causes);
         }
         errs.extend(new.validate_update(&old));
+        errs.extend(new.check_limits(ctx.limits));
         if !new.spec_eq(&old) {
             new.meta_mut().generation += 1;
         }

@@ -180,6 +180,8 @@ pub struct State {
     pub pod_cidrs: OrdMap<Ipv4Net, String>,
     pub cluster_ips: OrdMap<Ipv4Addr, String>,
     pub node_ports: OrdMap<u16, String>,
+    /// Objects the namespace quota counts, by namespace (`limits::counted`).
+    pub objects_by_namespace: OrdMap<String, usize>,
 }
 
 fn index_add(ix: &mut OrdMap<String, OrdSet<String>>, k: &str, v: &str) {
@@ -315,7 +317,21 @@ impl State {
         Some(old)
     }
 
+    /// How many objects the namespace quota counts in `namespace`.
+    pub fn objects_in(&self, namespace: &str) -> usize {
+        self.objects_by_namespace
+            .get(namespace)
+            .copied()
+            .unwrap_or(0)
+    }
+
     fn index(&mut self, obj: &Obj) {
+        if super::limits::counted(obj.kind()) {
+            *self
+                .objects_by_namespace
+                .entry(obj.meta().namespace.clone())
+                .or_default() += 1;
+        }
         match obj {
             Obj::Pod(p) => {
                 let key = obj.key();
@@ -356,6 +372,13 @@ impl State {
     }
 
     fn unindex(&mut self, obj: &Obj) {
+        if super::limits::counted(obj.kind()) {
+            let ns = &obj.meta().namespace;
+            match self.objects_by_namespace.get(ns).copied() {
+                Some(n) if n > 1 => drop(self.objects_by_namespace.insert(ns.clone(), n - 1)),
+                _ => drop(self.objects_by_namespace.remove(ns)),
+            }
+        }
         match obj {
             Obj::Pod(p) => {
                 let key = obj.key();

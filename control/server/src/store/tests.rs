@@ -641,3 +641,144 @@ async fn finalizers_hold_a_deleted_object_until_the_last_is_removed() {
         assert!(err.to_string().contains(why), "{err}");
     }
 }
+
+fn deployment(name: &str, replicas: i64) -> keel_api::Deployment {
+    serde_json::from_value(serde_json::json!({
+        "metadata": {"name": name, "namespace": "default"},
+        "spec": {
+            "replicas": replicas,
+            "selector": {"matchLabels": {"app": "web"}},
+            "template": {"metadata": {"labels": {"app": "web"}},
+                         "spec": {"containers": [{"name": "c", "image": "busybox"}]}}
+        }
+    }))
+    .unwrap()
+}
+
+fn causes(e: StoreError) -> Vec<String> {
+    match e {
+        StoreError::Invalid { causes, .. } => causes.iter().map(|c| c.to_string()).collect(),
+        other => panic!("not Invalid: {other}"),
+    }
+}
+
+#[tokio::test]
+async fn replicas_service_ports_and_namespace_objects_are_bounded() {
+    let store = Store::open(
+        Box::new(MemoryBackend::new()),
+        StoreConfig {
+            limits: Limits {
+                max_replicas: 100,
+                max_service_ports: 4,
+                max_objects_per_namespace: 5,
+            },
+            ..StoreConfig::default()
+        },
+    )
+    .unwrap();
+    // Replicas: on create and on update (how `kubectl scale` lands).
+    let refused = store
+        .create(deployment("big", 10_000_000))
+        .await
+        .unwrap_err();
+    assert_eq!(
+        causes(refused),
+        [
+            "spec.replicas: Invalid value: 10000000: must be no more than 100 (keel-control --max-replicas)"
+        ]
+    );
+    store.create(deployment("web", 100)).await.unwrap();
+    let refused = store.update(deployment("web", 101)).await.unwrap_err();
+    assert!(causes(refused)[0].starts_with("spec.replicas: "));
+
+    // Ports per Service.
+    let mut many = service("many");
+    many.spec.ports = (0..5)
+        .map(|i| {
+            serde_json::from_value(serde_json::json!({"name": format!("p{i}"), "port": 80 + i}))
+                .unwrap()
+        })
+        .collect();
+    let refused = store.create(many).await.unwrap_err();
+    assert_eq!(
+        causes(refused),
+        ["spec.ports: Too many: 5: must have at most 4 (keel-control --max-service-ports)"]
+    );
+
+    // Objects per namespace: the Deployment and four pods fill it; Events
+    // are not counted; a delete frees a place; another namespace is apart.
+    for i in 0..4 {
+        store.create(pod(&format!("p{i}"))).await.unwrap();
+    }
+    let refused = store.create(pod("p4")).await.unwrap_err();
+    assert!(
+        matches!(&refused, StoreError::Forbidden { message, .. } if message.contains("exceeded quota") && message.contains("--max-objects-per-namespace 5")),
+        "{refused}"
+    );
+    let mut other = pod("p4");
+    other.metadata.namespace = "other".into();
+    store.create(other).await.unwrap();
+    assert_eq!(store.snapshot().objects_in("default"), 5);
+    store
+        .delete(Kind::Pod, "default", "p0", Precondition::default())
+        .await
+        .unwrap();
+    assert_eq!(store.snapshot().objects_in("default"), 4);
+    store.create(pod("p4")).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_full_disk_takes_only_deletes_until_it_has_room() {
+    let backend = MemoryBackend::new();
+    let store = open(&backend);
+    store.create(pod("a")).await.unwrap();
+    store.create(pod("b")).await.unwrap();
+    backend.set_disk_full(true);
+    let refused = store.create(pod("c")).await.unwrap_err();
+    assert!(matches!(refused, StoreError::NoSpace(_)), "{refused}");
+    assert!(refused.to_string().contains("deletes are still taken"));
+    assert!(matches!(store.health(), WriterHealth::DiskFull(_)));
+    // Deletes (which free space) go through; updates do not.
+    store
+        .delete(Kind::Pod, "default", "a", Precondition::default())
+        .await
+        .unwrap();
+    assert!(matches!(
+        store.update(pod("b")).await,
+        Err(StoreError::NoSpace(_))
+    ));
+    backend.set_disk_full(false);
+    store.create(pod("c")).await.unwrap();
+    assert_eq!(store.health(), WriterHealth::Ok);
+    assert_eq!(backend.object_count(), 2);
+}
+
+#[tokio::test]
+async fn the_history_is_bounded_in_bytes_in_memory_and_in_the_backend() {
+    let backend = MemoryBackend::new();
+    let store = Store::open(
+        Box::new(backend.clone()),
+        StoreConfig {
+            history_bytes: 1 << 20,
+            ..StoreConfig::default()
+        },
+    )
+    .unwrap();
+    let cm = |v: usize| -> keel_api::ConfigMap {
+        serde_json::from_value(serde_json::json!({
+            "metadata": {"name": "big", "namespace": "default"},
+            "data": {"blob": format!("{v}{}", "z".repeat(200 << 10))}
+        }))
+        .unwrap()
+    };
+    store.create(cm(0)).await.unwrap();
+    for v in 1..=50 {
+        store.update(cm(v)).await.unwrap();
+    }
+    // 51 events of ~200 KiB: ~10 MiB counted in events, ~5 kept.
+    let kept = store.shared.history.read().unwrap().len();
+    assert!((3..=5).contains(&kept), "{kept} events kept");
+    assert!(store.shared.history.read().unwrap().bytes() <= 1 << 20);
+    assert_eq!(backend.event_count(), kept);
+    assert_eq!(store.compacted(), 51 - kept as u64);
+}

@@ -242,3 +242,73 @@ fn deleted_pods_waiting_for_finalizers_count_for_nothing_and_a_deleted_deploymen
     assert!(a.is_empty(), "{a:?}");
     assert_eq!(st.unavailable_replicas, 2);
 }
+
+#[test]
+fn one_pass_creates_at_most_a_burst_however_many_replicas() {
+    let d = deployment(10_000_000, "v1");
+    let (a, _) = plan(&d, &[]);
+    assert_eq!(count(&a), (BURST, 0));
+}
+
+#[tokio::test]
+async fn a_namespace_quota_stops_the_controller_which_reports_it() {
+    use std::time::Duration;
+
+    use crate::store::{Limits, MemoryBackend, StoreConfig};
+    let store = Store::open(
+        Box::new(MemoryBackend::new()),
+        StoreConfig {
+            limits: Limits {
+                max_objects_per_namespace: 10,
+                ..Limits::default()
+            },
+            ..StoreConfig::default()
+        },
+    )
+    .unwrap();
+    let config = ControllerConfig {
+        resync: Duration::from_millis(200),
+        ..ControllerConfig::default()
+    };
+    let task = tokio::spawn(run(
+        store.clone(),
+        config,
+        crate::controllers::events::recorder(
+            &store,
+            crate::controllers::events::DEPLOYMENT_CONTROLLER,
+        ),
+    ));
+    let mut d = deployment(50, "v1");
+    d.metadata.uid = String::new();
+    d.metadata.generation = 0;
+    store.create(d).await.unwrap();
+    let mut seen = None;
+    for _ in 0..300 {
+        let s = store.snapshot();
+        let dep = s.deployments.get("d/web").cloned().unwrap();
+        let failure = dep
+            .status
+            .conditions
+            .iter()
+            .find(|c| c.type_ == REPLICA_FAILURE)
+            .cloned();
+        let warned = s.events.values().any(|e| e.reason == "FailedCreate");
+        if let Some(c) = failure
+            && warned
+        {
+            seen = Some((c, s.pods.len()));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let (c, pods) = seen.expect("a ReplicaFailure condition and a FailedCreate event");
+    assert_eq!(c.status, "True");
+    assert_eq!(c.reason, "FailedCreate");
+    assert!(c.message.contains("exceeded quota"), "{}", c.message);
+    // The Deployment and nine pods fill the namespace; nothing more.
+    assert_eq!(pods, 9);
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(store.snapshot().pods.len(), 9);
+    assert!(!task.is_finished(), "the controller keeps running");
+    task.abort();
+}

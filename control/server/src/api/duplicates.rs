@@ -1,0 +1,116 @@
+//! Duplicate keys in a JSON body. serde_json keeps the last of a repeated
+//! key without a word; Kubernetes' strict decoding (sigs.k8s.io/json)
+//! names each, by path (`duplicate field "spec.replicas"`), and refuses the
+//! body under `fieldValidation=Strict`, warns under `Warn`.
+
+use std::{collections::HashSet, fmt};
+
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+
+/// The paths of the keys repeated within one object, in body order
+/// (`metadata.name`, `spec.containers[0].image`); a repeated key at the top
+/// is its own name.
+pub(super) fn duplicate_fields(body: &[u8]) -> Result<Vec<String>, serde_json::Error> {
+    let mut found = Vec::new();
+    let mut de = serde_json::Deserializer::from_slice(body);
+    Walk {
+        path: String::new(),
+        found: &mut found,
+    }
+    .deserialize(&mut de)?;
+    de.end()?;
+    Ok(found)
+}
+
+struct Walk<'a> {
+    path: String,
+    found: &'a mut Vec<String>,
+}
+
+impl<'de> DeserializeSeed<'de> for Walk<'_> {
+    type Value = ();
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for Walk<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("JSON")
+    }
+
+    fn visit_bool<E>(self, _: bool) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_str<E>(self, _: &str) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_unit<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+        let mut i = 0usize;
+        loop {
+            let walk = Walk {
+                path: format!("{}[{i}]", self.path),
+                found: &mut *self.found,
+            };
+            if seq.next_element_seed(walk)?.is_none() {
+                return Ok(());
+            }
+            i += 1;
+        }
+    }
+
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
+        let mut seen = HashSet::new();
+        while let Some(key) = map.next_key::<String>()? {
+            let path = if self.path.is_empty() {
+                key.clone()
+            } else {
+                format!("{}.{key}", self.path)
+            };
+            if !seen.insert(key) && !self.found.contains(&path) {
+                self.found.push(path.clone());
+            }
+            map.next_value_seed(Walk {
+                path,
+                found: &mut *self.found,
+            })?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::duplicate_fields;
+
+    #[test]
+    fn repeated_keys_are_named_by_path_once_each() {
+        let body = br#"{"kind":"Pod","metadata":{"name":"a","name":"b","name":"c"},
+            "spec":{"containers":[{"name":"x","image":"i","image":"j"}]},"kind":"Pod"}"#;
+        assert_eq!(
+            duplicate_fields(body).unwrap(),
+            ["metadata.name", "spec.containers[0].image", "kind"]
+        );
+        assert!(
+            duplicate_fields(br#"{"a":{"b":1},"c":{"b":2},"d":[{"b":1},{"b":2}]}"#)
+                .unwrap()
+                .is_empty()
+        );
+        assert!(duplicate_fields(b"{\"a\":").is_err());
+    }
+}
