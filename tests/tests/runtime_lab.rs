@@ -8,7 +8,8 @@
 //! (same container, no restart); `keelctl logs` and `keelctl exec` reach the
 //! containers through the agent; a hostNetwork pod sees its node's
 //! interfaces, hostname and IP, serves on the node's address and is adopted
-//! across the restart.
+//! across the restart; with hostPID and hostIPC it is in the agent's PID and
+//! IPC namespaces and sees the agent's process (a pod of its own does not).
 
 use std::{
     collections::BTreeMap,
@@ -528,6 +529,8 @@ fn host_network(lab: &Lab, c: &keel_api::client::Client, image: &str, node: &str
         "spec": {
             "nodeName": node,
             "hostNetwork": true,
+            "hostPID": true,
+            "hostIPC": true,
             "terminationGracePeriodSeconds": 2,
             "containers": [{
                 "name": "web", "image": image, "imagePullPolicy": "IfNotPresent",
@@ -579,6 +582,40 @@ fn host_network(lab: &Lab, c: &keel_api::client::Client, image: &str, node: &str
     assert_eq!(code, 0, "{err}");
     let node_hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     assert_eq!(out.trim(), node_hostname.trim());
+    // hostPID and hostIPC: the agent's own PID and IPC namespaces. The
+    // container sees the agent's process; a pod of its own does not.
+    let agent = lab
+        .state
+        .processes
+        .iter()
+        .find(|p| p.role == node)
+        .expect("the node's agent")
+        .pid;
+    let lab_name = lab.topology().spec.name.clone();
+    let exec = |pod: &str, cmd: &[&str]| {
+        let (code, out, err) = keelctl(&lab_name, &[&["exec", pod, "--"][..], cmd].concat());
+        assert_eq!(code, 0, "{pod}: {cmd:?}: {err}");
+        out.trim().to_string()
+    };
+    let agent_proc = format!("/proc/{agent}");
+    for ns in ["pid", "ipc"] {
+        let node_ns = std::fs::read_link(format!("{agent_proc}/ns/{ns}")).unwrap();
+        let node_ns = node_ns.display().to_string();
+        let cmd = format!("readlink /proc/self/ns/{ns}");
+        assert_eq!(exec("hostnet", &["sh", "-c", &cmd]), node_ns, "{ns}");
+        let own = ready_pods(lab, "app=web")[0].metadata.name.clone();
+        assert_ne!(exec(&own, &["sh", "-c", &cmd]), node_ns, "{own}: {ns}");
+    }
+    let see_agent = format!("cat {agent_proc}/cmdline 2>/dev/null; true");
+    assert!(
+        exec("hostnet", &["sh", "-c", &see_agent]).contains("keel-agent"),
+        "a hostPID container sees the agent's process"
+    );
+    let own = ready_pods(lab, "app=web")[0].metadata.name.clone();
+    assert!(
+        !exec(&own, &["sh", "-c", &see_agent]).contains("keel-agent"),
+        "a pod of its own does not"
+    );
     // A Service selecting it has the node's IP as its endpoint.
     let svc: keel_api::Service = serde_json::from_value(json!({
         "metadata": {"name": "hostnet", "namespace": "default"},

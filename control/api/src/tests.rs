@@ -703,3 +703,43 @@ fn host_network_and_host_ports_decode_and_validate_like_kubernetes() {
     assert!(!all.conflicts(&hp(Protocol::Udp, "", 80)));
     assert!(!all.conflicts(&hp(Protocol::Tcp, "", 81)));
 }
+
+#[test]
+fn host_pid_and_host_ipc_round_trip_and_exclude_share_process_namespace() {
+    let pod = |spec: &str| -> Pod {
+        serde_yaml_ng::from_str(&format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: a, namespace: default}}\nspec:\n{spec}"
+        ))
+        .unwrap()
+    };
+    let p = pod("  hostPID: true\n  hostIPC: true\n  containers:\n  - {name: c, image: busybox}\n");
+    assert!(p.spec.host_pid && p.spec.host_ipc);
+    assert_eq!(p.validate(), vec![]);
+    let v = serde_json::to_value(&p).unwrap();
+    assert_eq!(
+        (&v["spec"]["hostPID"], &v["spec"]["hostIPC"]),
+        (&true.into(), &true.into())
+    );
+    // Nothing to warn about: keel acts on both.
+    assert!(crate::resource::preserved::preserved_paths(&p).is_empty());
+    // Unset: left out.
+    let p = pod("  containers:\n  - {name: c, image: busybox}\n");
+    let v = serde_json::to_value(&p).unwrap();
+    assert!(v["spec"].get("hostPID").is_none() && v["spec"].get("hostIPC").is_none());
+    // One PID namespace or the other, as Kubernetes validates it.
+    let p = pod(
+        "  hostPID: true\n  shareProcessNamespace: true\n  containers:\n  - {name: c, image: busybox}\n",
+    );
+    let errs = p.validate();
+    assert_eq!(fields(errs.clone()), vec!["spec.shareProcessNamespace"]);
+    assert!(
+        errs[0]
+            .to_string()
+            .contains("ShareProcessNamespace and HostPID cannot both be enabled")
+    );
+    assert_eq!(
+        pod("  hostIPC: true\n  shareProcessNamespace: true\n  containers:\n  - {name: c, image: busybox}\n")
+            .validate(),
+        vec![]
+    );
+}

@@ -278,6 +278,19 @@ pub fn resolve(
             "hostNetwork pods run only on nodes started with --allow-privileged",
         ));
     }
+    // So are the node's PID and IPC namespaces (Pod Security "baseline"
+    // forbids hostPID and hostIPC alike).
+    for (on, name) in [
+        (pod.spec.host_pid, "hostPID"),
+        (pod.spec.host_ipc, "hostIPC"),
+    ] {
+        if on && !node.allow_privileged {
+            return Err(ConfigError::new(
+                format!("spec.{name}"),
+                format!("{name} pods run only on nodes started with --allow-privileged"),
+            ));
+        }
+    }
     let run = image.run();
     let facts = env::NodeFacts {
         host_ip: String::new(),
@@ -517,10 +530,13 @@ pub fn resolve(
             netns.map(Path::to_path_buf)
         },
         uts_ns: pod.spec.host_network.then(|| host_ns("uts")),
+        pid_ns: pod.spec.host_pid.then(|| host_ns("pid")),
+        ipc_ns: pod.spec.host_ipc.then(|| host_ns("ipc")),
     })
 }
 
-/// The agent's own namespace of `kind` (`net`, `uts`): the node's.
+/// The agent's own namespace of `kind` (`net`, `uts`, `pid`, `ipc`): the
+/// node's.
 fn host_ns(kind: &str) -> PathBuf {
     PathBuf::from(format!("/proc/{}/ns/{kind}", std::process::id()))
 }

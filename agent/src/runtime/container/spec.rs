@@ -1,6 +1,7 @@
 //! [`ContainerRequest`] → OCI runtime spec (`config.json`), shaped like
-//! containerd's CRI default spec: own pid/ipc/uts/mount namespaces, the
-//! pod's network namespace joined by path, the usual /proc, /dev, /sys
+//! containerd's CRI default spec: own pid/ipc/uts/mount namespaces (or the
+//! node's pid/ipc/uts for hostPID/hostIPC/hostNetwork pods), the pod's
+//! network namespace joined by path, the usual /proc, /dev, /sys
 //! mounts, masked and read-only paths, the default seccomp profile, cgroup
 //! limits. Pure; the same bundle runs under keel's shim, runc and crun.
 
@@ -44,8 +45,16 @@ pub fn build(req: &ContainerRequest, rootfs: &str) -> Value {
                "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
                "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-               "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
+        // The node's IPC namespace goes with the node's /dev/shm (POSIX
+        // shared memory lives there), as containerd's CRI plugin mounts it
+        // for hostIPC.
+        if req.ipc_ns.is_some() {
+            json!({"destination": "/dev/shm", "type": "bind", "source": "/dev/shm",
+                   "options": ["rbind", "rprivate", "nosuid", "noexec", "nodev"]})
+        } else {
+            json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+                   "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]})
+        },
         json!({"destination": "/sys", "type": "sysfs", "source": "sysfs",
                "options": ["nosuid", "noexec", "nodev", "ro"]}),
     ];
@@ -62,9 +71,13 @@ pub fn build(req: &ContainerRequest, rootfs: &str) -> Value {
         }));
     }
 
+    let join = |kind: &str, path: &Option<std::path::PathBuf>| match path {
+        Some(p) => json!({"type": kind, "path": p}),
+        None => json!({"type": kind}),
+    };
     let mut namespaces = vec![
-        json!({"type": "pid"}),
-        json!({"type": "ipc"}),
+        join("pid", &req.pid_ns),
+        join("ipc", &req.ipc_ns),
         json!({"type": "mount"}),
     ];
     match &req.uts_ns {

@@ -28,9 +28,9 @@ pub struct Pod {
 }
 
 crate::preserved_fields!(
-    /// Pod `spec` fields keel keeps without acting on them. `hostPID`,
-    /// `hostIPC` and volume sources keel lacks are not here: a pod that
-    /// asks for them is refused rather than run without them.
+    /// Pod `spec` fields keel keeps without acting on them. Volume sources
+    /// keel lacks are not here: a pod that asks for them is refused rather
+    /// than run without them.
     PodSpecFields,
     "a pod spec",
     [
@@ -159,6 +159,23 @@ pub struct PodSpec {
     /// nodes started with `--allow-privileged` run such pods.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub host_network: bool,
+    /// The pod's containers run in the node's PID namespace (they see
+    /// every process of the node). A node-level privilege, like
+    /// `hostNetwork`: only nodes started with `--allow-privileged` run it.
+    #[serde(
+        default,
+        rename = "hostPID",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub host_pid: bool,
+    /// The pod's containers run in the node's IPC namespace (System V IPC,
+    /// POSIX message queues) and share its `/dev/shm`. Same privilege.
+    #[serde(
+        default,
+        rename = "hostIPC",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub host_ipc: bool,
     /// Kubernetes' fields keel keeps without acting on them.
     #[serde(flatten)]
     pub preserved: PodSpecFields,
@@ -1592,6 +1609,20 @@ pub fn validate_spec(spec: &PodSpec, at: &str, errs: &mut Errors) {
         );
     }
     validate_dns(spec, at, errs);
+    // Kubernetes' validatePodSpecSecurityContext: one PID namespace or
+    // the other.
+    if spec.host_pid
+        && spec
+            .preserved
+            .get("shareProcessNamespace")
+            .and_then(serde_json::Value::as_bool)
+            == Some(true)
+    {
+        errs.add(
+            format!("{at}.shareProcessNamespace"),
+            "ShareProcessNamespace and HostPID cannot both be enabled",
+        );
+    }
     for (i, a) in spec.host_aliases.iter().enumerate() {
         let f = format!("{at}.hostAliases[{i}]");
         if a.ip.parse::<std::net::IpAddr>().is_err() {
