@@ -140,6 +140,7 @@ fn pod_validation_names_fields() {
             mount_path: "data".into(),
             read_only: false,
             sub_path: "../x".into(),
+            ..Default::default()
         });
     let f = fields(p.validate());
     for want in [
@@ -742,4 +743,69 @@ fn host_pid_and_host_ipc_round_trip_and_exclude_share_process_namespace() {
             .validate(),
         vec![]
     );
+}
+
+#[test]
+fn sub_path_expr_and_mount_propagation_validate_like_kubernetes() {
+    let pod = |mounts: serde_json::Value, privileged: bool| -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "a", "namespace": "default"},
+            "spec": {
+                "containers": [{"name": "c", "image": "busybox", "volumeMounts": mounts,
+                                "securityContext": {"privileged": privileged}}],
+                "volumes": [{"name": "v", "emptyDir": {}}]
+            }
+        }))
+        .unwrap()
+    };
+    let good = pod(
+        serde_json::json!([
+            {"name": "v", "mountPath": "/a", "subPathExpr": "$(POD_NAME)/logs"},
+            {"name": "v", "mountPath": "/b", "mountPropagation": "HostToContainer"},
+            {"name": "v", "mountPath": "/c", "mountPropagation": "None"},
+            {"name": "v", "mountPath": "/d", "mountPropagation": "Bidirectional"}
+        ]),
+        true,
+    );
+    assert_eq!(good.validate(), vec![]);
+    // Kept as sent; nothing to warn about (keel acts on both).
+    let v = serde_json::to_value(&good).unwrap();
+    let m = &v["spec"]["containers"][0]["volumeMounts"];
+    assert_eq!(m[0]["subPathExpr"], "$(POD_NAME)/logs");
+    assert_eq!(m[1]["mountPropagation"], "HostToContainer");
+    assert!(crate::resource::preserved::preserved_paths(&good).is_empty());
+
+    let bad = pod(
+        serde_json::json!([
+            {"name": "v", "mountPath": "/a", "subPath": "x", "subPathExpr": "$(A)"},
+            {"name": "v", "mountPath": "/b", "subPathExpr": "/abs/$(A)"},
+            {"name": "v", "mountPath": "/c", "subPathExpr": "$(A)/../x"},
+            {"name": "v", "mountPath": "/d", "mountPropagation": "Bidirectional"}
+        ]),
+        false,
+    );
+    let errs = bad.validate();
+    assert_eq!(
+        fields(errs.clone()),
+        vec![
+            "spec.containers[0].volumeMounts[0].subPathExpr",
+            "spec.containers[0].volumeMounts[1].subPathExpr",
+            "spec.containers[0].volumeMounts[2].subPathExpr",
+            "spec.containers[0].volumeMounts[3].mountPropagation",
+        ]
+    );
+    let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+    assert!(text[0].contains("mutually exclusive"), "{text:?}");
+    assert!(
+        text[3].contains("only to privileged containers"),
+        "{text:?}"
+    );
+    // An unknown value is refused when decoding, naming the choices.
+    let e = serde_json::from_value::<crate::pod::VolumeMount>(serde_json::json!(
+        {"name": "v", "mountPath": "/a", "mountPropagation": "Sideways"}
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("HostToContainer"), "{e}");
 }

@@ -48,6 +48,9 @@ pub struct BindMount {
     pub source: PathBuf,
     pub destination: String,
     pub read_only: bool,
+    /// Kubernetes' `mountPropagation` (`rprivate`, `rslave`, `rshared`).
+    #[serde(default)]
+    pub propagation: keel_api::pod::MountPropagation,
 }
 
 /// CPU and memory as the cgroup sees them.

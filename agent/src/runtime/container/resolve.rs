@@ -470,9 +470,10 @@ pub fn resolve(
     let seccomp = seccomp_profile(&field, &sc, psc, node)?;
 
     volumes::validate(&pod.spec.volumes, &node.host_path_roots)?;
+    let expanded = volumes::expand_sub_paths(&field, c, &resolved.vars)?;
     let mounts = volumes::mounts(
         &field,
-        c,
+        &expanded,
         &pod.spec.volumes,
         pod_dir,
         &node.host_path_roots,

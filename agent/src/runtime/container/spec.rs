@@ -7,6 +7,8 @@
 
 use serde_json::{Value, json};
 
+use keel_api::pod::MountPropagation;
+
 use super::{ContainerRequest, seccomp};
 
 /// Paths masked from containers (containerd's `defaultUnixMaskedPaths`).
@@ -59,7 +61,13 @@ pub fn build(req: &ContainerRequest, rootfs: &str) -> Value {
                "options": ["nosuid", "noexec", "nodev", "ro"]}),
     ];
     for m in &req.mounts {
-        let mut opts = vec!["rbind", "rprivate"];
+        // Kubernetes' mountPropagation as the CRI runtimes map it.
+        let propagation = match m.propagation {
+            MountPropagation::None => "rprivate",
+            MountPropagation::HostToContainer => "rslave",
+            MountPropagation::Bidirectional => "rshared",
+        };
+        let mut opts = vec!["rbind", propagation];
         if m.read_only {
             opts.push("ro");
         }
@@ -113,6 +121,18 @@ pub fn build(req: &ContainerRequest, rootfs: &str) -> Value {
         "cgroupsPath": req.cgroup_path,
         "resources": resources,
     });
+    // A propagating mount needs the container's root to pass events on
+    // (containerd's CRI plugin: rslave for HostToContainer, rshared for
+    // Bidirectional); otherwise the runtime's default.
+    let props = req.mounts.iter().map(|m| m.propagation);
+    if props.clone().any(|p| p == MountPropagation::Bidirectional) {
+        linux["rootfsPropagation"] = json!("rshared");
+    } else if props
+        .clone()
+        .any(|p| p == MountPropagation::HostToContainer)
+    {
+        linux["rootfsPropagation"] = json!("rslave");
+    }
     if !req.privileged {
         linux["maskedPaths"] = json!(MASKED_PATHS);
         linux["readonlyPaths"] = json!(READONLY_PATHS);

@@ -872,7 +872,7 @@ pub struct HostPathVolumeSource {
     pub type_: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VolumeMount {
     pub name: String,
@@ -881,6 +881,27 @@ pub struct VolumeMount {
     pub read_only: bool,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub sub_path: String,
+    /// Like `subPath`, with `$(VAR)` expanded from the container's
+    /// environment (the kubelet's `subPathExpr`); exclusive with `subPath`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sub_path_expr: String,
+    /// How mounts made under the volume travel between the node and the
+    /// container (`None` when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mount_propagation: Option<MountPropagation>,
+}
+
+/// Kubernetes' `mountPropagation`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MountPropagation {
+    /// Private both ways (`rprivate`).
+    #[default]
+    None,
+    /// Mounts the node makes under the volume show in the container, not
+    /// the other way (`rslave`).
+    HostToContainer,
+    /// Both ways (`rshared`); privileged containers only.
+    Bidirectional,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -1454,6 +1475,34 @@ pub fn validate_spec(spec: &PodSpec, at: &str, errs: &mut Errors) {
                 errs.add(
                     format!("{path}.volumeMounts[{j}].subPath"),
                     format!("{:?} must be a relative path without '..'", m.sub_path),
+                );
+            }
+            // Kubernetes' validateVolumeMounts: one or the other; the
+            // expression is a relative path without '..' before expansion
+            // too (after it, the kubelet checks again).
+            let expr = &m.sub_path_expr;
+            if !m.sub_path.is_empty() && !expr.is_empty() {
+                errs.add(
+                    format!("{path}.volumeMounts[{j}].subPathExpr"),
+                    "subPathExpr and subPath are mutually exclusive",
+                );
+            } else if expr.starts_with('/') || expr.split('/').any(|p| p == "..") {
+                errs.add(
+                    format!("{path}.volumeMounts[{j}].subPathExpr"),
+                    format!("{expr:?} must be a relative path without '..'"),
+                );
+            }
+            // validateMountPropagation: the node's mounts are the node's,
+            // changed from a container only when it is privileged.
+            let privileged = c
+                .security_context
+                .as_ref()
+                .and_then(|s| s.privileged)
+                .unwrap_or(false);
+            if m.mount_propagation == Some(MountPropagation::Bidirectional) && !privileged {
+                errs.add(
+                    format!("{path}.volumeMounts[{j}].mountPropagation"),
+                    "Bidirectional mount propagation is available only to privileged containers",
                 );
             }
         }

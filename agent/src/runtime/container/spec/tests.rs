@@ -22,6 +22,7 @@ pub(crate) fn request() -> ContainerRequest {
             source: "/var/lib/x".into(),
             destination: "/data".into(),
             read_only: true,
+            propagation: Default::default(),
         }],
         resources: Resources {
             cpu_shares: Some(256),
@@ -145,4 +146,37 @@ fn host_pid_and_host_ipc_join_the_nodes_namespaces_and_shm() {
     assert_eq!(shm(&v)["source"], "/dev/shm");
     // The hostname is still the pod's (only the UTS namespace decides).
     assert_eq!(v["hostname"], "web");
+}
+
+#[test]
+fn mount_propagation_sets_the_mount_and_root_propagation() {
+    use keel_api::pod::MountPropagation as P;
+    let opts_of = |v: &Value| v["mounts"][6]["options"].clone();
+    let mut r = request();
+    let v = build(&r, "rootfs");
+    assert_eq!(opts_of(&v), serde_json::json!(["rbind", "rprivate", "ro"]));
+    assert!(v["linux"].get("rootfsPropagation").is_none());
+    for (p, mount, root) in [
+        (P::HostToContainer, "rslave", "rslave"),
+        (P::Bidirectional, "rshared", "rshared"),
+    ] {
+        r.mounts[0].propagation = p;
+        let v = build(&r, "rootfs");
+        assert_eq!(
+            opts_of(&v),
+            serde_json::json!(["rbind", mount, "ro"]),
+            "{p:?}"
+        );
+        assert_eq!(v["linux"]["rootfsPropagation"], root, "{p:?}");
+        // What the runtimes parse.
+        let spec: oci_spec::runtime::Spec = serde_json::from_value(v).unwrap();
+        assert_eq!(
+            spec.linux()
+                .as_ref()
+                .unwrap()
+                .rootfs_propagation()
+                .as_deref(),
+            Some(root)
+        );
+    }
 }
