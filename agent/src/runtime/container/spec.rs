@@ -178,5 +178,17 @@ pub fn build(req: &ContainerRequest, rootfs: &str) -> Value {
     spec
 }
 
+/// What libcontainer (the direct runtime) takes for the root's
+/// propagation: `shared`/`slave` (it always adds MS_REC, so they mean what
+/// runc's `rshared`/`rslave` do; it refuses the `r` forms).
+pub fn for_libcontainer(config: &mut Value) {
+    if let Some(p) = config["linux"].get_mut("rootfsPropagation")
+        && let Some(s) = p.as_str()
+        && let Some(plain) = s.strip_prefix('r')
+    {
+        *p = json!(plain);
+    }
+}
+
 #[cfg(test)]
 mod tests;
