@@ -809,3 +809,54 @@ fn sub_path_expr_and_mount_propagation_validate_like_kubernetes() {
     .to_string();
     assert!(e.contains("HostToContainer"), "{e}");
 }
+
+#[test]
+fn grpc_probes_decode_and_validate_like_kubernetes() {
+    let pod = |probe: serde_json::Value| -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "a", "namespace": "default"},
+            "spec": {"containers": [{"name": "c", "image": "busybox", "livenessProbe": probe}]}
+        }))
+        .unwrap()
+    };
+    let p = pod(serde_json::json!({"grpc": {"port": 9090, "service": "db"}, "periodSeconds": 2}));
+    assert_eq!(p.validate(), vec![]);
+    let g = p.spec.containers[0]
+        .liveness_probe
+        .as_ref()
+        .unwrap()
+        .grpc
+        .clone()
+        .unwrap();
+    assert_eq!((g.port, g.service.as_deref()), (9090, Some("db")));
+    let v = serde_json::to_value(&p).unwrap();
+    assert_eq!(
+        v["spec"]["containers"][0]["livenessProbe"]["grpc"],
+        serde_json::json!({"port": 9090, "service": "db"})
+    );
+    assert!(crate::resource::preserved::preserved_paths(&p).is_empty());
+    assert_eq!(
+        pod(serde_json::json!({"grpc": {"port": 9090}})).validate(),
+        vec![]
+    );
+    // Out of range; two handlers.
+    assert_eq!(
+        fields(pod(serde_json::json!({"grpc": {"port": 0}})).validate()),
+        vec!["spec.containers[0].livenessProbe.grpc.port"]
+    );
+    assert_eq!(
+        fields(pod(serde_json::json!({"grpc": {"port": 1}, "tcpSocket": {"port": 1}})).validate()),
+        vec!["spec.containers[0].livenessProbe"]
+    );
+    // The port is a number in Kubernetes' schema, and required.
+    for bad in [
+        serde_json::json!({"grpc": {"port": "grpc"}}),
+        serde_json::json!({"grpc": {"service": "x"}}),
+    ] {
+        assert!(
+            serde_json::from_value::<crate::pod::Probe>(bad.clone()).is_err(),
+            "{bad}"
+        );
+    }
+}

@@ -587,6 +587,8 @@ pub struct Probe {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tcp_socket: Option<TcpSocketAction>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<GrpcAction>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initial_delay_seconds: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub period_seconds: Option<i64>,
@@ -647,6 +649,18 @@ pub struct HttpGetAction {
 pub struct HttpHeader {
     pub name: String,
     pub value: String,
+}
+
+/// A gRPC health check (`grpc.health.v1.Health/Check`) on the pod's IP:
+/// SERVING is success.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GrpcAction {
+    /// A port number (not a name, as in Kubernetes).
+    pub port: i64,
+    /// The service asked about (`""`, the server as a whole, when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -1789,9 +1803,13 @@ fn validate_probe(p: &Probe, at: &str, errs: &mut Errors) {
         p.exec.is_some(),
         p.http_get.is_some(),
         p.tcp_socket.is_some(),
+        p.grpc.is_some(),
     ];
     match handlers.iter().filter(|h| **h).count() {
-        0 => errs.add(at, "must specify a handler: exec, httpGet or tcpSocket"),
+        0 => errs.add(
+            at,
+            "must specify a handler: exec, httpGet, tcpSocket or grpc",
+        ),
         1 => {}
         _ => errs.add(at, "may not specify more than one handler"),
     }
@@ -1821,6 +1839,9 @@ fn validate_probe(p: &Probe, at: &str, errs: &mut Errors) {
     }
     if let Some(t) = &p.tcp_socket {
         check_port(&t.port, format!("{at}.tcpSocket.port"), errs);
+    }
+    if let Some(g) = &p.grpc {
+        errs.check(format!("{at}.grpc.port"), validate::port(g.port));
     }
     let fields = [
         ("initialDelaySeconds", p.initial_delay_seconds, 0),
