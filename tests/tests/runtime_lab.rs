@@ -3,7 +3,8 @@
 //! own for the whole lab, each agent in its own containerd namespace) pull
 //! the test HTTP server image from a docker-registry on their
 //! node namespace's loopback and run a Deployment's pods; readiness reaches
-//! the Endpoints (an unready pod leaves them); a deleted pod is replaced;
+//! the Endpoints (an unready pod leaves them); a gRPC readiness probe makes
+//! a pod Ready while its server answers SERVING and unready after; a deleted pod is replaced;
 //! a stopped agent leaves its containers serving and its restart adopts them
 //! (same container, no restart); `keelctl logs` and `keelctl exec` reach the
 //! containers through the agent; a hostNetwork pod sees its node's
@@ -367,6 +368,39 @@ fn deployment_runs_ready_replaced_and_survives_its_agent_on(runtime: &str) {
         (!ready.contains(&flaky_ip) && not_ready.contains(&flaky_ip)).then_some(())
     });
     block_on(c.delete::<Pod>("default", "flaky")).unwrap();
+
+    // A gRPC readiness probe (grpc.health.v1.Health/Check on the pod IP):
+    // Ready while the server answers SERVING, unready once NOT_SERVING.
+    let grpc: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "grpc", "namespace": "default"},
+        "spec": {
+            "nodeName": nodes[1].0,
+            "terminationGracePeriodSeconds": 1,
+            "containers": [{
+                "name": "health", "image": image, "imagePullPolicy": "IfNotPresent",
+                "args": ["grpc-health-serve", "--port", "50051", "--serving-for", "8"],
+                "readinessProbe": {"grpc": {"port": 50051}, "periodSeconds": 1, "failureThreshold": 1}
+            }]
+        }
+    }))
+    .unwrap();
+    block_on(c.create(&grpc)).unwrap();
+    wait(&guard.0, "the gRPC-probed pod Ready", 60, || {
+        block_on(c.get::<Pod>("default", "grpc"))
+            .ok()
+            .filter(Pod::is_ready)
+    });
+    wait(
+        &guard.0,
+        "the gRPC-probed pod unready (NOT_SERVING)",
+        30,
+        || {
+            block_on(c.get::<Pod>("default", "grpc"))
+                .ok()
+                .filter(|p| !p.is_ready() && p.status.container_statuses[0].state.running.is_some())
+        },
+    );
+    block_on(c.delete::<Pod>("default", "grpc")).unwrap();
 
     // Graceful termination keeps the pod's network: a server that lingers
     // 3 s after SIGTERM still answers by pod IP while it stops.
