@@ -860,3 +860,47 @@ fn grpc_probes_decode_and_validate_like_kubernetes() {
         );
     }
 }
+
+#[test]
+fn sidecars_are_init_containers_with_restart_policy_always() {
+    let pod = |spec: serde_json::Value| -> Result<Pod, serde_json::Error> {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "a", "namespace": "default"},
+            "spec": spec
+        }))
+    };
+    let probe = serde_json::json!({"tcpSocket": {"port": 80}});
+    let p = pod(serde_json::json!({
+        "initContainers": [
+            {"name": "proxy", "image": "busybox", "restartPolicy": "Always",
+             "startupProbe": probe, "readinessProbe": probe},
+            {"name": "setup", "image": "busybox"}],
+        "containers": [{"name": "c", "image": "busybox"}]
+    }))
+    .unwrap();
+    assert_eq!(p.validate(), vec![]);
+    assert!(p.spec.init_containers[0].is_sidecar() && !p.spec.init_containers[1].is_sidecar());
+    let v = serde_json::to_value(&p).unwrap();
+    assert_eq!(v["spec"]["initContainers"][0]["restartPolicy"], "Always");
+    assert!(crate::resource::preserved::preserved_paths(&p).is_empty());
+    // Only Always; only on init containers; other init containers still
+    // have no probes.
+    assert!(
+        pod(serde_json::json!({"initContainers": [{"name": "i", "image": "b", "restartPolicy": "Never"}],
+                               "containers": [{"name": "c", "image": "b"}]}))
+        .is_err()
+    );
+    let bad = pod(serde_json::json!({
+        "initContainers": [{"name": "i", "image": "b", "readinessProbe": probe}],
+        "containers": [{"name": "c", "image": "b", "restartPolicy": "Always"}]
+    }))
+    .unwrap();
+    assert_eq!(
+        fields(bad.validate()),
+        vec![
+            "spec.initContainers[0].readinessProbe",
+            "spec.containers[0].restartPolicy"
+        ]
+    );
+}

@@ -396,12 +396,29 @@ pub struct Container {
     pub volume_mounts: Vec<VolumeMount>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_context: Option<SecurityContext>,
+    /// `Always` on an init container makes it a sidecar (Kubernetes 1.29+):
+    /// started in order with the init containers, kept running (restarted
+    /// whenever it exits), stopped after the main containers. Not allowed
+    /// on other containers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_policy: Option<ContainerRestartPolicy>,
     /// Kubernetes' fields keel keeps without acting on them.
     #[serde(flatten)]
     pub preserved: ContainerFields,
 }
 
+/// A container's own `restartPolicy` (only `Always`, for sidecars).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ContainerRestartPolicy {
+    Always,
+}
+
 impl Container {
+    /// A sidecar: an init container with `restartPolicy: Always`.
+    pub fn is_sidecar(&self) -> bool {
+        self.restart_policy == Some(ContainerRestartPolicy::Always)
+    }
+
     /// The pull policy Kubernetes defaults to: Always for `:latest` or an
     /// untagged image, IfNotPresent otherwise.
     pub fn effective_pull_policy(&self) -> PullPolicy {
@@ -1368,6 +1385,12 @@ pub fn validate_spec(spec: &PodSpec, at: &str, errs: &mut Errors) {
                 format!("{:?} must not contain whitespace", c.image),
             );
         }
+        if !init && c.restart_policy.is_some() {
+            errs.add(
+                format!("{path}.restartPolicy"),
+                "may not be set for non-init containers",
+            );
+        }
         for (j, e) in c.env.iter().enumerate() {
             errs.check(
                 format!("{path}.env[{j}].name"),
@@ -1458,7 +1481,8 @@ pub fn validate_spec(spec: &PodSpec, at: &str, errs: &mut Errors) {
         for (name, probe) in probes {
             let Some(p) = probe else { continue };
             let ppath = format!("{path}.{name}");
-            if init {
+            // Sidecars have probes; run-to-completion init containers not.
+            if init && !c.is_sidecar() {
                 errs.add(&ppath, "init containers may not have probes");
             }
             validate_probe(p, &ppath, errs);
