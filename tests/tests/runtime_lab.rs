@@ -4,7 +4,9 @@
 //! the test HTTP server image from a docker-registry on their
 //! node namespace's loopback and run a Deployment's pods; readiness reaches
 //! the Endpoints (an unready pod leaves them); a gRPC readiness probe makes
-//! a pod Ready while its server answers SERVING and unready after; a deleted pod is replaced;
+//! a pod Ready while its server answers SERVING and unready after; a
+//! sidecar starts before the next init container, counts for readiness and
+//! is stopped once the main container completes (the pod Succeeds); a deleted pod is replaced;
 //! a stopped agent leaves its containers serving and its restart adopts them
 //! (same container, no restart); `keelctl logs` and `keelctl exec` reach the
 //! containers through the agent; a hostNetwork pod sees its node's
@@ -401,6 +403,68 @@ fn deployment_runs_ready_replaced_and_survives_its_agent_on(runtime: &str) {
         },
     );
     block_on(c.delete::<Pod>("default", "grpc")).unwrap();
+
+    // A sidecar (an init container with restartPolicy Always): started
+    // first, the next init container starts only once its startup probe has
+    // passed (it dials it over the pod's loopback, and would fail the
+    // pod otherwise); it counts for readiness, does not hold the pod's
+    // completion, and is stopped once the main container has exited.
+    let sidecar: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "sidecar", "namespace": "default"},
+        "spec": {
+            "nodeName": nodes[1].0,
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 2,
+            "initContainers": [
+                {"name": "proxy", "image": image, "imagePullPolicy": "IfNotPresent",
+                 "restartPolicy": "Always",
+                 "args": ["http-serve", "--port", "8081"],
+                 "startupProbe": {"tcpSocket": {"port": 8081}, "periodSeconds": 1},
+                 "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8081}, "periodSeconds": 1}},
+                {"name": "setup", "image": image, "imagePullPolicy": "IfNotPresent",
+                 "args": ["connect", "127.0.0.1:8081"]}
+            ],
+            "containers": [{
+                "name": "job", "image": image, "imagePullPolicy": "IfNotPresent",
+                "command": ["sh", "-c", "sleep 5"]
+            }]
+        }
+    }))
+    .unwrap();
+    block_on(c.create(&sidecar)).unwrap();
+    let running = wait(&guard.0, "the pod with a sidecar Ready", 60, || {
+        block_on(c.get::<Pod>("default", "sidecar"))
+            .ok()
+            .filter(Pod::is_ready)
+    });
+    let init = &running.status.init_container_statuses;
+    assert!(
+        init[0].ready && init[0].state.running.is_some(),
+        "the sidecar runs and is ready: {init:?}"
+    );
+    assert_eq!(
+        init[1].state.terminated.as_ref().map(|t| t.exit_code),
+        Some(0),
+        "setup reached the sidecar: {init:?}"
+    );
+    let done = wait(&guard.0, "the pod with a sidecar Succeeded", 60, || {
+        block_on(c.get::<Pod>("default", "sidecar"))
+            .ok()
+            .filter(|p| {
+                p.status.phase == Some(keel_api::pod::PodPhase::Succeeded)
+                    && p.status.init_container_statuses[0].state.running.is_none()
+            })
+    });
+    assert_eq!(
+        done.status.container_statuses[0]
+            .state
+            .terminated
+            .as_ref()
+            .map(|t| t.exit_code),
+        Some(0)
+    );
+    assert_eq!(done.status.init_container_statuses[0].restart_count, 0);
+    block_on(c.delete::<Pod>("default", "sidecar")).unwrap();
 
     // Graceful termination keeps the pod's network: a server that lingers
     // 3 s after SIGTERM still answers by pod IP while it stops.

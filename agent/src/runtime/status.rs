@@ -156,9 +156,14 @@ pub fn phase(
             waiting += 1;
         }
     }
+    // Sidecars still stopping after the main containers keep the pod
+    // Running: it is done once they have exited too.
+    let sidecar_up = init
+        .iter()
+        .any(|v| v.sidecar && v.running_since_ms.is_some());
     if waiting > 0 {
         PodPhase::Pending
-    } else if running > 0 {
+    } else if running > 0 || sidecar_up {
         PodPhase::Running
     } else if stopped == app.len() && stopped > 0 {
         if succeeded == stopped || policy == RestartPolicy::Always {

@@ -174,7 +174,22 @@ fn sidecars_do_not_complete_and_their_readiness_counts() {
         false,
     );
     assert!(pod.is_ready());
-    // The main container done: Succeeded, whatever the sidecar does.
-    apply(&mut pod, &[proxy, setup], &[exited("job", 0, false)], false);
+    // The main container done: Running while the sidecar is being
+    // stopped, then Succeeded whatever the sidecar's exit.
+    apply(
+        &mut pod,
+        &[proxy, setup.clone()],
+        &[exited("job", 0, false)],
+        false,
+    );
+    assert_eq!(pod.status.phase, Some(PodPhase::Running));
+    let mut stopped = exited("proxy", 143, false);
+    stopped.sidecar = true;
+    apply(
+        &mut pod,
+        &[stopped, setup],
+        &[exited("job", 0, false)],
+        false,
+    );
     assert_eq!(pod.status.phase, Some(PodPhase::Succeeded));
 }
