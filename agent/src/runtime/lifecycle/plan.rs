@@ -219,10 +219,10 @@ pub fn plan(
             // they all have, a restarting sidecar holds nothing up.
             let later_pending = inits[i + 1..].iter().any(|l| {
                 !l.is_sidecar()
-                    && !latest(observed, true, &l.name)
+                    && latest(observed, true, &l.name)
                         .0
                         .and_then(|o| o.exit.as_ref())
-                        .is_some_and(|e| e.code == 0)
+                        .is_none_or(|e| e.code != 0)
             });
             let main_waiting = pod
                 .spec
