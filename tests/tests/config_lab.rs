@@ -11,7 +11,11 @@
 //! registry that needs basic auth (a second docker-registry with htpasswd
 //! auth over the lab registry's storage) is refused without a pull Secret
 //! and pulled with one. No log of keel-control or the agent holds the
-//! Secret's value.
+//! Secret's value. A `subPathExpr` mount lands in the directory its
+//! expansion names; a HostToContainer mount of a hostPath shows a mount the
+//! node makes after the container started (a plain one does not); a
+//! hostPID pod on this node (no `--allow-privileged`) waits with
+//! `CreateContainerConfigError` naming `spec.hostPID`.
 
 use std::{
     collections::BTreeMap,
@@ -93,6 +97,39 @@ fn auth_registry(lab: &Lab, netns: &str, host: &str) -> Proc {
     p
 }
 
+/// A directory bound on itself and made a shared mount; unmounted (with
+/// whatever was mounted under it) on drop.
+struct SharedMount(std::path::PathBuf);
+
+impl SharedMount {
+    fn new(dir: &std::path::Path) -> Self {
+        let run = |args: &[&str]| {
+            let ok = Command::new("mount")
+                .args(args)
+                .arg(dir)
+                .arg(dir)
+                .status()
+                .is_ok_and(|s| s.success());
+            assert!(ok, "mount {args:?} {}", dir.display());
+        };
+        run(&["--bind"]);
+        let me = SharedMount(dir.to_path_buf());
+        let ok = Command::new("mount")
+            .arg("--make-shared")
+            .arg(dir)
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "mount --make-shared {}", dir.display());
+        me
+    }
+}
+
+impl Drop for SharedMount {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-R").arg(&self.0).status();
+    }
+}
+
 fn keelctl(lab: &str, args: &[&str]) -> (bool, String) {
     let out = Command::new(bin("keelctl"))
         .args(["--lab", lab])
@@ -157,6 +194,12 @@ fn config_maps_and_secrets_reach_env_and_volumes() {
         .unwrap();
     // The node's credentials file: absent at first (no credentials).
     let node_creds = dir.path().join("registry-credentials.json");
+    // A host path the agent allows, a shared mount of its own (a bind of
+    // the test's directory on itself, removed on drop after the lab), so
+    // HostToContainer propagation has something to propagate from.
+    let host_dir = dir.path().join("host");
+    std::fs::create_dir(&host_dir).unwrap();
+    let _shared = SharedMount::new(&host_dir);
     let opts = Options {
         runtime: true,
         agent_args: vec![
@@ -164,6 +207,8 @@ fn config_maps_and_secrets_reach_env_and_volumes() {
             auth_host.clone(),
             "--registry-credentials".into(),
             node_creds.display().to_string(),
+            "--allow-host-path".into(),
+            host_dir.display().to_string(),
         ],
         ..Default::default()
     };
@@ -398,6 +443,83 @@ fn config_maps_and_secrets_reach_env_and_volumes() {
         env_of(&name, "waiter").get("X").map(String::as_str),
         Some("here")
     );
+
+    // The pod fields keel used to refuse. subPathExpr: a directory named
+    // by the pod's name (from the env) in a hostPath; mountPropagation
+    // HostToContainer: a mount the node makes under the hostPath after the
+    // container started is visible inside, not through a mount of the same
+    // volume without propagation.
+    let prop: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "prop", "namespace": "default"},
+        "spec": {"terminationGracePeriodSeconds": 1,
+                 "containers": [{"name": "c", "image": IMAGE, "command": ["sleep", "1000000"],
+                    "env": [{"name": "POD_NAME", "valueFrom": {"fieldRef": {"fieldPath": "metadata.name"}}}],
+                    "volumeMounts": [
+                        {"name": "host", "mountPath": "/mine", "subPathExpr": "by-pod/$(POD_NAME)"},
+                        {"name": "host", "mountPath": "/live", "mountPropagation": "HostToContainer"},
+                        {"name": "host", "mountPath": "/still"}]}],
+                 "volumes": [{"name": "host", "hostPath": {"path": host_dir, "type": "Directory"}}]}
+    }))
+    .unwrap();
+    block_on(c.create(&prop)).expect("prop pod");
+    wait_for("the prop pod Ready", Duration::from_secs(60), || {
+        block_on(c.get::<Pod>("default", "prop"))
+            .ok()
+            .filter(Pod::is_ready)
+    });
+    let (ok, out) = exec(&name, "prop", &["sh", "-c", "echo here > /mine/f"]);
+    assert!(ok, "{out}");
+    assert_eq!(
+        std::fs::read_to_string(host_dir.join("by-pod/prop/f")).unwrap(),
+        "here\n"
+    );
+    let late = host_dir.join("late");
+    std::fs::create_dir(&late).unwrap();
+    let mounted = Command::new("mount")
+        .args(["-t", "tmpfs", "-o", "size=1m", "keel-t-late"])
+        .arg(&late)
+        .status()
+        .unwrap();
+    assert!(mounted.success(), "mount a tmpfs under the host path");
+    std::fs::write(late.join("f"), "late").unwrap();
+    wait_for(
+        "the node's later mount inside the container",
+        Duration::from_secs(10),
+        || {
+            let (ok, out) = exec(&name, "prop", &["cat", "/live/late/f"]);
+            (ok && out == "late").then_some(())
+        },
+    );
+    let (ok, out) = exec(&name, "prop", &["ls", "/still/late"]);
+    assert!(
+        ok && out.trim().is_empty(),
+        "no propagation without it: {out}"
+    );
+    block_on(c.delete::<Pod>("default", "prop")).unwrap();
+    // hostPID on a node without --allow-privileged: the kubelet's
+    // CreateContainerConfigError naming the field.
+    let hostpid: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "hostpid", "namespace": "default"},
+        "spec": {"terminationGracePeriodSeconds": 1, "hostPID": true,
+                 "containers": [{"name": "c", "image": IMAGE, "command": ["sleep", "1000000"]}]}
+    }))
+    .unwrap();
+    block_on(c.create(&hostpid)).expect("hostpid pod");
+    let refused = wait_for(
+        "the hostPID pod refused by the node",
+        Duration::from_secs(60),
+        || {
+            let p = block_on(c.get::<Pod>("default", "hostpid")).ok()?;
+            let w = p.status.container_statuses.first()?.state.waiting.clone()?;
+            (w.reason == "CreateContainerConfigError").then_some(w)
+        },
+    );
+    assert!(
+        refused.message.contains("spec.hostPID") && refused.message.contains("--allow-privileged"),
+        "{}",
+        refused.message
+    );
+    block_on(c.delete::<Pod>("default", "hostpid")).unwrap();
 
     // A private registry: refused without credentials, pulled with them.
     let _registry = auth_registry(lab, &control.netns, &auth_host);

@@ -257,12 +257,14 @@ fn pulled_image_runs_in_the_pod_netns_serves_execs_and_logs<R: TestRuntime>(e: E
             mount_path: "/scratch".into(),
             read_only: false,
             sub_path: String::new(),
+            ..Default::default()
         },
         VolumeMount {
             name: "mem".into(),
             mount_path: "/mem".into(),
             read_only: false,
             sub_path: String::new(),
+            ..Default::default()
         },
     ];
     let mut p = pod("web", vec![c]);
@@ -638,6 +640,7 @@ fn bad_input_gets_a_clear_reason_and_disturbs_nothing_else<R: TestRuntime>(e: En
                     mount_path: "/v".into(),
                     read_only: false,
                     sub_path: "../../../etc".into(),
+                    ..Default::default()
                 }];
                 c
             },
@@ -679,6 +682,7 @@ fn bad_input_gets_a_clear_reason_and_disturbs_nothing_else<R: TestRuntime>(e: En
         mount_path: "/h".into(),
         read_only: false,
         sub_path: String::new(),
+        ..Default::default()
     }];
     let mut p = pod("hostpath", vec![c]);
     p.spec.volumes = vec![Volume {
@@ -964,6 +968,7 @@ fn runtime_state_is_roots_alone<R: TestRuntime>(e: Env) {
         mount_path: "/mem".into(),
         read_only: false,
         sub_path: String::new(),
+        ..Default::default()
     }];
     let mut p = pod("modes", vec![c]);
     p.spec.volumes = vec![Volume {

@@ -3,12 +3,16 @@
 //! own for the whole lab, each agent in its own containerd namespace) pull
 //! the test HTTP server image from a docker-registry on their
 //! node namespace's loopback and run a Deployment's pods; readiness reaches
-//! the Endpoints (an unready pod leaves them); a deleted pod is replaced;
+//! the Endpoints (an unready pod leaves them); a gRPC readiness probe makes
+//! a pod Ready while its server answers SERVING and unready after; a
+//! sidecar starts before the next init container, counts for readiness and
+//! is stopped once the main container completes (the pod Succeeds); a deleted pod is replaced;
 //! a stopped agent leaves its containers serving and its restart adopts them
 //! (same container, no restart); `keelctl logs` and `keelctl exec` reach the
 //! containers through the agent; a hostNetwork pod sees its node's
 //! interfaces, hostname and IP, serves on the node's address and is adopted
-//! across the restart.
+//! across the restart; with hostPID and hostIPC it is in the agent's PID and
+//! IPC namespaces and sees the agent's process (a pod of its own does not).
 
 use std::{
     collections::BTreeMap,
@@ -367,6 +371,101 @@ fn deployment_runs_ready_replaced_and_survives_its_agent_on(runtime: &str) {
     });
     block_on(c.delete::<Pod>("default", "flaky")).unwrap();
 
+    // A gRPC readiness probe (grpc.health.v1.Health/Check on the pod IP):
+    // Ready while the server answers SERVING, unready once NOT_SERVING.
+    let grpc: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "grpc", "namespace": "default"},
+        "spec": {
+            "nodeName": nodes[1].0,
+            "terminationGracePeriodSeconds": 1,
+            "containers": [{
+                "name": "health", "image": image, "imagePullPolicy": "IfNotPresent",
+                "args": ["grpc-health-serve", "--port", "50051", "--serving-for", "8"],
+                "readinessProbe": {"grpc": {"port": 50051}, "periodSeconds": 1, "failureThreshold": 1}
+            }]
+        }
+    }))
+    .unwrap();
+    block_on(c.create(&grpc)).unwrap();
+    wait(&guard.0, "the gRPC-probed pod Ready", 60, || {
+        block_on(c.get::<Pod>("default", "grpc"))
+            .ok()
+            .filter(Pod::is_ready)
+    });
+    wait(
+        &guard.0,
+        "the gRPC-probed pod unready (NOT_SERVING)",
+        30,
+        || {
+            block_on(c.get::<Pod>("default", "grpc"))
+                .ok()
+                .filter(|p| !p.is_ready() && p.status.container_statuses[0].state.running.is_some())
+        },
+    );
+    block_on(c.delete::<Pod>("default", "grpc")).unwrap();
+
+    // A sidecar (an init container with restartPolicy Always): started
+    // first, the next init container starts only once its startup probe has
+    // passed (it dials it over the pod's loopback, and would fail the
+    // pod otherwise); it counts for readiness, does not hold the pod's
+    // completion, and is stopped once the main container has exited.
+    let sidecar: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "sidecar", "namespace": "default"},
+        "spec": {
+            "nodeName": nodes[1].0,
+            "restartPolicy": "Never",
+            "terminationGracePeriodSeconds": 2,
+            "initContainers": [
+                {"name": "proxy", "image": image, "imagePullPolicy": "IfNotPresent",
+                 "restartPolicy": "Always",
+                 "args": ["http-serve", "--port", "8081"],
+                 "startupProbe": {"tcpSocket": {"port": 8081}, "periodSeconds": 1},
+                 "readinessProbe": {"httpGet": {"path": "/healthz", "port": 8081}, "periodSeconds": 1}},
+                {"name": "setup", "image": image, "imagePullPolicy": "IfNotPresent",
+                 "args": ["connect", "127.0.0.1:8081"]}
+            ],
+            "containers": [{
+                "name": "job", "image": image, "imagePullPolicy": "IfNotPresent",
+                "command": ["sh", "-c", "sleep 5"]
+            }]
+        }
+    }))
+    .unwrap();
+    block_on(c.create(&sidecar)).unwrap();
+    let running = wait(&guard.0, "the pod with a sidecar Ready", 60, || {
+        block_on(c.get::<Pod>("default", "sidecar"))
+            .ok()
+            .filter(Pod::is_ready)
+    });
+    let init = &running.status.init_container_statuses;
+    assert!(
+        init[0].ready && init[0].state.running.is_some(),
+        "the sidecar runs and is ready: {init:?}"
+    );
+    assert_eq!(
+        init[1].state.terminated.as_ref().map(|t| t.exit_code),
+        Some(0),
+        "setup reached the sidecar: {init:?}"
+    );
+    let done = wait(&guard.0, "the pod with a sidecar Succeeded", 60, || {
+        block_on(c.get::<Pod>("default", "sidecar"))
+            .ok()
+            .filter(|p| {
+                p.status.phase == Some(keel_api::pod::PodPhase::Succeeded)
+                    && p.status.init_container_statuses[0].state.running.is_none()
+            })
+    });
+    assert_eq!(
+        done.status.container_statuses[0]
+            .state
+            .terminated
+            .as_ref()
+            .map(|t| t.exit_code),
+        Some(0)
+    );
+    assert_eq!(done.status.init_container_statuses[0].restart_count, 0);
+    block_on(c.delete::<Pod>("default", "sidecar")).unwrap();
+
     // Graceful termination keeps the pod's network: a server that lingers
     // 3 s after SIGTERM still answers by pod IP while it stops.
     let linger: Pod = serde_json::from_value(json!({
@@ -590,6 +689,8 @@ fn host_network(lab: &Lab, c: &keel_api::client::Client, image: &str, node: &str
         "spec": {
             "nodeName": node,
             "hostNetwork": true,
+            "hostPID": true,
+            "hostIPC": true,
             "terminationGracePeriodSeconds": 2,
             "containers": [{
                 "name": "web", "image": image, "imagePullPolicy": "IfNotPresent",
@@ -641,6 +742,40 @@ fn host_network(lab: &Lab, c: &keel_api::client::Client, image: &str, node: &str
     assert_eq!(code, 0, "{err}");
     let node_hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
     assert_eq!(out.trim(), node_hostname.trim());
+    // hostPID and hostIPC: the agent's own PID and IPC namespaces. The
+    // container sees the agent's process; a pod of its own does not.
+    let agent = lab
+        .state
+        .processes
+        .iter()
+        .find(|p| p.role == node)
+        .expect("the node's agent")
+        .pid;
+    let lab_name = lab.topology().spec.name.clone();
+    let exec = |pod: &str, cmd: &[&str]| {
+        let (code, out, err) = keelctl(&lab_name, &[&["exec", pod, "--"][..], cmd].concat());
+        assert_eq!(code, 0, "{pod}: {cmd:?}: {err}");
+        out.trim().to_string()
+    };
+    let agent_proc = format!("/proc/{agent}");
+    for ns in ["pid", "ipc"] {
+        let node_ns = std::fs::read_link(format!("{agent_proc}/ns/{ns}")).unwrap();
+        let node_ns = node_ns.display().to_string();
+        let cmd = format!("readlink /proc/self/ns/{ns}");
+        assert_eq!(exec("hostnet", &["sh", "-c", &cmd]), node_ns, "{ns}");
+        let own = ready_pods(lab, "app=web")[0].metadata.name.clone();
+        assert_ne!(exec(&own, &["sh", "-c", &cmd]), node_ns, "{own}: {ns}");
+    }
+    let see_agent = format!("cat {agent_proc}/cmdline 2>/dev/null; true");
+    assert!(
+        exec("hostnet", &["sh", "-c", &see_agent]).contains("keel-agent"),
+        "a hostPID container sees the agent's process"
+    );
+    let own = ready_pods(lab, "app=web")[0].metadata.name.clone();
+    assert!(
+        !exec(&own, &["sh", "-c", &see_agent]).contains("keel-agent"),
+        "a pod of its own does not"
+    );
     // A Service selecting it has the node's IP as its endpoint.
     let svc: keel_api::Service = serde_json::from_value(json!({
         "metadata": {"name": "hostnet", "namespace": "default"},

@@ -115,11 +115,13 @@ pub fn write_pod_files_with(
             source: hosts,
             destination: "/etc/hosts".into(),
             read_only: false,
+            propagation: Default::default(),
         },
         BindMount {
             source: hn,
             destination: "/etc/hostname".into(),
             read_only: false,
+            propagation: Default::default(),
         },
     ];
     let resolv = etc.join("resolv.conf");
@@ -133,6 +135,7 @@ pub fn write_pod_files_with(
             source: resolv,
             destination: "/etc/resolv.conf".into(),
             read_only: false,
+            propagation: Default::default(),
         });
     }
     Ok(m)

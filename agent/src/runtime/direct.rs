@@ -148,6 +148,7 @@ impl PodRuntime for DirectRuntime {
             mut config,
         } = bundle::prepare(&dir, req, image, "rootfs").await?;
         crate::runtime::container::seccomp::for_libcontainer(&mut config);
+        crate::runtime::container::spec::for_libcontainer(&mut config);
         let cleanup = |e: RuntimeError| {
             let _ = rootfs::remove_bundle(&bundle);
             e

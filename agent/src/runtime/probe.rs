@@ -25,7 +25,8 @@
 //! keep their period (their failures kill).
 //!
 //! [`check`] performs one probe: exec (exit 0), httpGet (status 200–399) or
-//! tcpSocket (connect), each bounded by `timeoutSeconds`.
+//! tcpSocket (connect) or grpc (`grpc.health.v1.Health/Check` answering
+//! SERVING, [`grpc`]), each bounded by `timeoutSeconds`.
 
 use std::{
     io::{Read, Write},
@@ -257,7 +258,7 @@ pub struct Outcome {
     pub detail: String,
 }
 
-/// Runs an httpGet or tcpSocket probe from the calling thread (which must
+/// Runs an httpGet, tcpSocket or grpc probe from the calling thread (which must
 /// be in the pod's network namespace). `default_host` is the pod IP, or
 /// loopback when none is known. Exec probes go through the runtime.
 pub fn check_network(c: &Container, probe: &Probe, default_host: IpAddr) -> Option<Outcome> {
@@ -302,6 +303,21 @@ pub fn check_network(c: &Container, probe: &Probe, default_host: IpAddr) -> Opti
                 },
             },
         );
+    }
+    if let Some(g) = &probe.grpc {
+        // No host field: always the pod's IP, as the kubelet dials it.
+        let Some(port) = u16::try_from(g.port).ok().filter(|p| *p != 0) else {
+            return Some(Outcome {
+                ok: false,
+                detail: format!("port {} out of range", g.port),
+            });
+        };
+        let service = g.service.as_deref().unwrap_or_default();
+        return Some(grpc::check(
+            SocketAddr::new(default_host, port),
+            service,
+            timeout,
+        ));
     }
     if let Some(t) = &probe.tcp_socket {
         let host = if t.host.is_empty() {
@@ -365,6 +381,8 @@ fn http_get(
         .and_then(|c| c.parse().ok())
         .ok_or_else(|| std::io::Error::other(format!("malformed HTTP response {line:?}")))
 }
+
+pub mod grpc;
 
 #[cfg(test)]
 mod tests;

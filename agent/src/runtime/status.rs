@@ -36,6 +36,9 @@ pub struct ContainerView {
     pub ready: bool,
     pub started: bool,
     pub restart_count: u32,
+    /// An init container with `restartPolicy: Always`: it does not
+    /// complete; its readiness counts for the pod's.
+    pub sidecar: bool,
 }
 
 fn time(ms: u64) -> Time {
@@ -130,6 +133,7 @@ pub fn phase(
     }
     let init_done = init
         .iter()
+        .filter(|v| !v.sidecar)
         .all(|v| v.exit.as_ref().is_some_and(|(_, e)| e.code == 0) && v.waiting.is_none());
     if !init_done {
         return PodPhase::Pending;
@@ -152,9 +156,14 @@ pub fn phase(
             waiting += 1;
         }
     }
+    // Sidecars still stopping after the main containers keep the pod
+    // Running: it is done once they have exited too.
+    let sidecar_up = init
+        .iter()
+        .any(|v| v.sidecar && v.running_since_ms.is_some());
     if waiting > 0 {
         PodPhase::Pending
-    } else if running > 0 {
+    } else if running > 0 || sidecar_up {
         PodPhase::Running
     } else if stopped == app.len() && stopped > 0 {
         if succeeded == stopped || policy == RestartPolicy::Always {
@@ -183,10 +192,16 @@ pub fn apply(pod: &mut Pod, init: &[ContainerView], app: &[ContainerView], init_
     }
     let initialized = init
         .iter()
+        .filter(|v| !v.sidecar)
         .all(|v| v.exit.as_ref().is_some_and(|(_, e)| e.code == 0));
-    let not_ready: Vec<&str> = st
-        .container_statuses
+    // Sidecars' readiness counts, as in Kubernetes.
+    let sidecar_statuses = init
         .iter()
+        .zip(&st.init_container_statuses)
+        .filter(|(v, _)| v.sidecar)
+        .map(|(_, s)| s);
+    let not_ready: Vec<&str> = sidecar_statuses
+        .chain(&st.container_statuses)
         .filter(|c| !c.ready)
         .map(|c| c.name.as_str())
         .collect();
@@ -209,7 +224,7 @@ pub fn apply(pod: &mut Pod, init: &[ContainerView], app: &[ContainerView], init_
     } else {
         let pending: Vec<&str> = init
             .iter()
-            .filter(|v| v.exit.as_ref().is_none_or(|(_, e)| e.code != 0))
+            .filter(|v| !v.sidecar && v.exit.as_ref().is_none_or(|(_, e)| e.code != 0))
             .map(|v| v.name.as_str())
             .collect();
         pod.set_condition(

@@ -140,6 +140,7 @@ fn pod_validation_names_fields() {
             mount_path: "data".into(),
             read_only: false,
             sub_path: "../x".into(),
+            ..Default::default()
         });
     let f = fields(p.validate());
     for want in [
@@ -702,4 +703,204 @@ fn host_network_and_host_ports_decode_and_validate_like_kubernetes() {
     assert!(!hp(Protocol::Tcp, "10.0.0.5", 80).conflicts(&hp(Protocol::Tcp, "10.0.0.6", 80)));
     assert!(!all.conflicts(&hp(Protocol::Udp, "", 80)));
     assert!(!all.conflicts(&hp(Protocol::Tcp, "", 81)));
+}
+
+#[test]
+fn host_pid_and_host_ipc_round_trip_and_exclude_share_process_namespace() {
+    let pod = |spec: &str| -> Pod {
+        serde_yaml_ng::from_str(&format!(
+            "apiVersion: v1\nkind: Pod\nmetadata: {{name: a, namespace: default}}\nspec:\n{spec}"
+        ))
+        .unwrap()
+    };
+    let p = pod("  hostPID: true\n  hostIPC: true\n  containers:\n  - {name: c, image: busybox}\n");
+    assert!(p.spec.host_pid && p.spec.host_ipc);
+    assert_eq!(p.validate(), vec![]);
+    let v = serde_json::to_value(&p).unwrap();
+    assert_eq!(
+        (&v["spec"]["hostPID"], &v["spec"]["hostIPC"]),
+        (&true.into(), &true.into())
+    );
+    // Nothing to warn about: keel acts on both.
+    assert!(crate::resource::preserved::preserved_paths(&p).is_empty());
+    // Unset: left out.
+    let p = pod("  containers:\n  - {name: c, image: busybox}\n");
+    let v = serde_json::to_value(&p).unwrap();
+    assert!(v["spec"].get("hostPID").is_none() && v["spec"].get("hostIPC").is_none());
+    // One PID namespace or the other, as Kubernetes validates it.
+    let p = pod(
+        "  hostPID: true\n  shareProcessNamespace: true\n  containers:\n  - {name: c, image: busybox}\n",
+    );
+    let errs = p.validate();
+    assert_eq!(fields(errs.clone()), vec!["spec.shareProcessNamespace"]);
+    assert!(
+        errs[0]
+            .to_string()
+            .contains("ShareProcessNamespace and HostPID cannot both be enabled")
+    );
+    assert_eq!(
+        pod("  hostIPC: true\n  shareProcessNamespace: true\n  containers:\n  - {name: c, image: busybox}\n")
+            .validate(),
+        vec![]
+    );
+}
+
+#[test]
+fn sub_path_expr_and_mount_propagation_validate_like_kubernetes() {
+    let pod = |mounts: serde_json::Value, privileged: bool| -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "a", "namespace": "default"},
+            "spec": {
+                "containers": [{"name": "c", "image": "busybox", "volumeMounts": mounts,
+                                "securityContext": {"privileged": privileged}}],
+                "volumes": [{"name": "v", "emptyDir": {}}]
+            }
+        }))
+        .unwrap()
+    };
+    let good = pod(
+        serde_json::json!([
+            {"name": "v", "mountPath": "/a", "subPathExpr": "$(POD_NAME)/logs"},
+            {"name": "v", "mountPath": "/b", "mountPropagation": "HostToContainer"},
+            {"name": "v", "mountPath": "/c", "mountPropagation": "None"},
+            {"name": "v", "mountPath": "/d", "mountPropagation": "Bidirectional"}
+        ]),
+        true,
+    );
+    assert_eq!(good.validate(), vec![]);
+    // Kept as sent; nothing to warn about (keel acts on both).
+    let v = serde_json::to_value(&good).unwrap();
+    let m = &v["spec"]["containers"][0]["volumeMounts"];
+    assert_eq!(m[0]["subPathExpr"], "$(POD_NAME)/logs");
+    assert_eq!(m[1]["mountPropagation"], "HostToContainer");
+    assert!(crate::resource::preserved::preserved_paths(&good).is_empty());
+
+    let bad = pod(
+        serde_json::json!([
+            {"name": "v", "mountPath": "/a", "subPath": "x", "subPathExpr": "$(A)"},
+            {"name": "v", "mountPath": "/b", "subPathExpr": "/abs/$(A)"},
+            {"name": "v", "mountPath": "/c", "subPathExpr": "$(A)/../x"},
+            {"name": "v", "mountPath": "/d", "mountPropagation": "Bidirectional"}
+        ]),
+        false,
+    );
+    let errs = bad.validate();
+    assert_eq!(
+        fields(errs.clone()),
+        vec![
+            "spec.containers[0].volumeMounts[0].subPathExpr",
+            "spec.containers[0].volumeMounts[1].subPathExpr",
+            "spec.containers[0].volumeMounts[2].subPathExpr",
+            "spec.containers[0].volumeMounts[3].mountPropagation",
+        ]
+    );
+    let text: Vec<String> = errs.iter().map(|e| e.to_string()).collect();
+    assert!(text[0].contains("mutually exclusive"), "{text:?}");
+    assert!(
+        text[3].contains("only to privileged containers"),
+        "{text:?}"
+    );
+    // An unknown value is refused when decoding, naming the choices.
+    let e = serde_json::from_value::<crate::pod::VolumeMount>(serde_json::json!(
+        {"name": "v", "mountPath": "/a", "mountPropagation": "Sideways"}
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("HostToContainer"), "{e}");
+}
+
+#[test]
+fn grpc_probes_decode_and_validate_like_kubernetes() {
+    let pod = |probe: serde_json::Value| -> Pod {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "a", "namespace": "default"},
+            "spec": {"containers": [{"name": "c", "image": "busybox", "livenessProbe": probe}]}
+        }))
+        .unwrap()
+    };
+    let p = pod(serde_json::json!({"grpc": {"port": 9090, "service": "db"}, "periodSeconds": 2}));
+    assert_eq!(p.validate(), vec![]);
+    let g = p.spec.containers[0]
+        .liveness_probe
+        .as_ref()
+        .unwrap()
+        .grpc
+        .clone()
+        .unwrap();
+    assert_eq!((g.port, g.service.as_deref()), (9090, Some("db")));
+    let v = serde_json::to_value(&p).unwrap();
+    assert_eq!(
+        v["spec"]["containers"][0]["livenessProbe"]["grpc"],
+        serde_json::json!({"port": 9090, "service": "db"})
+    );
+    assert!(crate::resource::preserved::preserved_paths(&p).is_empty());
+    assert_eq!(
+        pod(serde_json::json!({"grpc": {"port": 9090}})).validate(),
+        vec![]
+    );
+    // Out of range; two handlers.
+    assert_eq!(
+        fields(pod(serde_json::json!({"grpc": {"port": 0}})).validate()),
+        vec!["spec.containers[0].livenessProbe.grpc.port"]
+    );
+    assert_eq!(
+        fields(pod(serde_json::json!({"grpc": {"port": 1}, "tcpSocket": {"port": 1}})).validate()),
+        vec!["spec.containers[0].livenessProbe"]
+    );
+    // The port is a number in Kubernetes' schema, and required.
+    for bad in [
+        serde_json::json!({"grpc": {"port": "grpc"}}),
+        serde_json::json!({"grpc": {"service": "x"}}),
+    ] {
+        assert!(
+            serde_json::from_value::<crate::pod::Probe>(bad.clone()).is_err(),
+            "{bad}"
+        );
+    }
+}
+
+#[test]
+fn sidecars_are_init_containers_with_restart_policy_always() {
+    let pod = |spec: serde_json::Value| -> Result<Pod, serde_json::Error> {
+        serde_json::from_value(serde_json::json!({
+            "apiVersion": "v1", "kind": "Pod",
+            "metadata": {"name": "a", "namespace": "default"},
+            "spec": spec
+        }))
+    };
+    let probe = serde_json::json!({"tcpSocket": {"port": 80}});
+    let p = pod(serde_json::json!({
+        "initContainers": [
+            {"name": "proxy", "image": "busybox", "restartPolicy": "Always",
+             "startupProbe": probe, "readinessProbe": probe},
+            {"name": "setup", "image": "busybox"}],
+        "containers": [{"name": "c", "image": "busybox"}]
+    }))
+    .unwrap();
+    assert_eq!(p.validate(), vec![]);
+    assert!(p.spec.init_containers[0].is_sidecar() && !p.spec.init_containers[1].is_sidecar());
+    let v = serde_json::to_value(&p).unwrap();
+    assert_eq!(v["spec"]["initContainers"][0]["restartPolicy"], "Always");
+    assert!(crate::resource::preserved::preserved_paths(&p).is_empty());
+    // Only Always; only on init containers; other init containers still
+    // have no probes.
+    assert!(
+        pod(serde_json::json!({"initContainers": [{"name": "i", "image": "b", "restartPolicy": "Never"}],
+                               "containers": [{"name": "c", "image": "b"}]}))
+        .is_err()
+    );
+    let bad = pod(serde_json::json!({
+        "initContainers": [{"name": "i", "image": "b", "readinessProbe": probe}],
+        "containers": [{"name": "c", "image": "b", "restartPolicy": "Always"}]
+    }))
+    .unwrap();
+    assert_eq!(
+        fields(bad.validate()),
+        vec![
+            "spec.initContainers[0].readinessProbe",
+            "spec.containers[0].restartPolicy"
+        ]
+    );
 }

@@ -81,6 +81,8 @@ fn write_bundle(dir: &Path, rootfs: &Path, netns: &Path, cgroup: &str) -> anyhow
         cgroup_path: cgroup.into(),
         netns: Some(netns.to_path_buf()),
         uts_ns: None,
+        pid_ns: None,
+        ipc_ns: None,
     };
     let config = spec::build(&req, &rootfs.display().to_string());
     std::fs::write(dir.join("config.json"), serde_json::to_vec_pretty(&config)?)?;

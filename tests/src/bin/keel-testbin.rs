@@ -8,6 +8,11 @@
 //!                                        once SECS have passed), `/` the hostname;
 //!                                        prints "listening"; on SIGTERM serves on
 //!                                        for the --linger time, then exits 0
+//!   keel-testbin grpc-health-serve --port N [--serving-for SECS]
+//!                                        gRPC health server (grpc.health.v1.Health/Check):
+//!                                        service "" SERVING (NOT_SERVING once SECS
+//!                                        have passed), any other NOT_FOUND;
+//!                                        prints "listening"
 //!   keel-testbin alloc MIB               allocates and touches MIB MiB, then sleeps
 //!   keel-testbin id-serve ADDR...        TCP and UDP on each IP:PORT: a TCP client
 //!                                        first reads "IP:PORT client=IP:PORT\n" (the
@@ -41,6 +46,7 @@ fn main() {
             join_cgroup(&args[1], &args[3..])
         }
         Some("http-serve") => http_serve(&args[1..]),
+        Some("grpc-health-serve") => grpc_health_serve(&args[1..]),
         Some("alloc") if args.len() == 2 => alloc(&args[1]),
         Some("id-serve") if args.len() >= 2 => id_serve(&args[1..]),
         Some("lb-dial") if (3..=4).contains(&args.len()) => {
@@ -51,7 +57,7 @@ fn main() {
         Some("sys-clone") if args.len() == 2 => sys_clone(&args[1]),
         _ => {
             eprintln!(
-                "usage: keel-testbin connect ADDR | join-cgroup DIR -- CMD... | http-serve --port N [--healthy-for SECS] | alloc MIB | id-serve ADDR... | lb-dial tcp|udp|udp-connected ADDR [N] | lb-hold ADDR | lb-bench N ADDR... | sys-clone plain|newuser|newnet"
+                "usage: keel-testbin connect ADDR | join-cgroup DIR -- CMD... | http-serve --port N [--healthy-for SECS] | grpc-health-serve --port N [--serving-for SECS] | alloc MIB | id-serve ADDR... | lb-dial tcp|udp|udp-connected ADDR [N] | lb-hold ADDR | lb-bench N ADDR... | sys-clone plain|newuser|newnet"
             );
             2
         }
@@ -84,6 +90,123 @@ fn join_cgroup(dir: &str, cmd: &[String]) -> i32 {
     let err = Command::new(&cmd[0]).args(&cmd[1..]).exec();
     eprintln!("exec {}: {err}", cmd[0]);
     127
+}
+
+/// `grpc-health-serve`: the standard health service, written out as
+/// tonic's codegen would (the messages are the agent's probe's own).
+fn grpc_health_serve(args: &[String]) -> i32 {
+    use keel_agent::runtime::probe::grpc::{
+        CHECK, HealthCheckRequest, HealthCheckResponse, NOT_SERVING, SERVING,
+    };
+    use std::{
+        convert::Infallible,
+        future::Future,
+        pin::Pin,
+        task::{Context, Poll},
+        time::Instant,
+    };
+    use tonic::codegen::http;
+
+    type Reply = Pin<
+        Box<
+            dyn Future<Output = Result<tonic::Response<HealthCheckResponse>, tonic::Status>> + Send,
+        >,
+    >;
+
+    #[derive(Clone)]
+    struct Health {
+        until: Option<Instant>,
+    }
+    struct Check(Health);
+    impl tonic::server::UnaryService<HealthCheckRequest> for Check {
+        type Response = HealthCheckResponse;
+        type Future = Reply;
+        fn call(&mut self, req: tonic::Request<HealthCheckRequest>) -> Reply {
+            let service = req.into_inner().service;
+            let serving = self.0.until.is_none_or(|u| Instant::now() < u);
+            Box::pin(async move {
+                if !service.is_empty() {
+                    return Err(tonic::Status::not_found("unknown service"));
+                }
+                let status = if serving { SERVING } else { NOT_SERVING };
+                Ok(tonic::Response::new(HealthCheckResponse { status }))
+            })
+        }
+    }
+    impl tonic::codegen::Service<http::Request<tonic::body::Body>> for Health {
+        type Response = http::Response<tonic::body::Body>;
+        type Error = Infallible;
+        type Future = Pin<Box<dyn Future<Output = Result<Self::Response, Infallible>> + Send>>;
+        fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+            Poll::Ready(Ok(()))
+        }
+        fn call(&mut self, req: http::Request<tonic::body::Body>) -> Self::Future {
+            let me = self.clone();
+            Box::pin(async move {
+                if req.uri().path() != CHECK {
+                    return Ok(tonic::Status::unimplemented("").into_http());
+                }
+                let codec =
+                    tonic_prost::ProstCodec::<HealthCheckResponse, HealthCheckRequest>::default();
+                Ok(tonic::server::Grpc::new(codec).unary(Check(me), req).await)
+            })
+        }
+    }
+    impl tonic::server::NamedService for Health {
+        const NAME: &'static str = "grpc.health.v1.Health";
+    }
+
+    let mut port = None;
+    let mut serving_for = None;
+    let mut it = args.iter();
+    while let Some(a) = it.next() {
+        match a.as_str() {
+            "--port" => port = it.next().and_then(|p| p.parse::<u16>().ok()),
+            "--serving-for" => serving_for = it.next().and_then(|s| s.parse::<u64>().ok()),
+            _ => {
+                eprintln!("grpc-health-serve: unknown argument {a:?}");
+                return 2;
+            }
+        }
+    }
+    let Some(port) = port else {
+        eprintln!("grpc-health-serve: --port N is required");
+        return 2;
+    };
+    let health = Health {
+        until: serving_for.map(|s| Instant::now() + Duration::from_secs(s)),
+    };
+    let rt = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("grpc-health-serve: {e}");
+            return 1;
+        }
+    };
+    rt.block_on(async move {
+        let listener = match tokio::net::TcpListener::bind(("0.0.0.0", port)).await {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("grpc-health-serve: bind :{port}: {e}");
+                return 1;
+            }
+        };
+        println!("listening on :{port}");
+        match tonic::transport::Server::builder()
+            .add_service(health)
+            .serve_with_incoming(tokio_stream::wrappers::TcpListenerStream::new(listener))
+            .await
+        {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("grpc-health-serve: {e}");
+                1
+            }
+        }
+    })
 }
 
 static TERM: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);

@@ -48,6 +48,9 @@ pub struct BindMount {
     pub source: PathBuf,
     pub destination: String,
     pub read_only: bool,
+    /// Kubernetes' `mountPropagation` (`rprivate`, `rslave`, `rshared`).
+    #[serde(default)]
+    pub propagation: keel_api::pod::MountPropagation,
 }
 
 /// CPU and memory as the cgroup sees them.
@@ -113,4 +116,12 @@ pub struct ContainerRequest {
     /// the node's); then no hostname is set.
     #[serde(default)]
     pub uts_ns: Option<PathBuf>,
+    /// A PID namespace to join instead of a new one (a hostPID pod's: the
+    /// node's).
+    #[serde(default)]
+    pub pid_ns: Option<PathBuf>,
+    /// An IPC namespace to join instead of a new one (a hostIPC pod's: the
+    /// node's); then `/dev/shm` is the node's too.
+    #[serde(default)]
+    pub ipc_ns: Option<PathBuf>,
 }

@@ -278,6 +278,19 @@ pub fn resolve(
             "hostNetwork pods run only on nodes started with --allow-privileged",
         ));
     }
+    // So are the node's PID and IPC namespaces (Pod Security "baseline"
+    // forbids hostPID and hostIPC alike).
+    for (on, name) in [
+        (pod.spec.host_pid, "hostPID"),
+        (pod.spec.host_ipc, "hostIPC"),
+    ] {
+        if on && !node.allow_privileged {
+            return Err(ConfigError::new(
+                format!("spec.{name}"),
+                format!("{name} pods run only on nodes started with --allow-privileged"),
+            ));
+        }
+    }
     let run = image.run();
     let facts = env::NodeFacts {
         host_ip: String::new(),
@@ -457,9 +470,10 @@ pub fn resolve(
     let seccomp = seccomp_profile(&field, &sc, psc, node)?;
 
     volumes::validate(&pod.spec.volumes, &node.host_path_roots)?;
+    let expanded = volumes::expand_sub_paths(&field, c, &resolved.vars)?;
     let mounts = volumes::mounts(
         &field,
-        c,
+        &expanded,
         &pod.spec.volumes,
         pod_dir,
         &node.host_path_roots,
@@ -517,10 +531,13 @@ pub fn resolve(
             netns.map(Path::to_path_buf)
         },
         uts_ns: pod.spec.host_network.then(|| host_ns("uts")),
+        pid_ns: pod.spec.host_pid.then(|| host_ns("pid")),
+        ipc_ns: pod.spec.host_ipc.then(|| host_ns("ipc")),
     })
 }
 
-/// The agent's own namespace of `kind` (`net`, `uts`): the node's.
+/// The agent's own namespace of `kind` (`net`, `uts`, `pid`, `ipc`): the
+/// node's.
 fn host_ns(kind: &str) -> PathBuf {
     PathBuf::from(format!("/proc/{}/ns/{kind}", std::process::id()))
 }

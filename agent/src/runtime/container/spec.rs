@@ -1,10 +1,13 @@
 //! [`ContainerRequest`] → OCI runtime spec (`config.json`), shaped like
-//! containerd's CRI default spec: own pid/ipc/uts/mount namespaces, the
-//! pod's network namespace joined by path, the usual /proc, /dev, /sys
+//! containerd's CRI default spec: own pid/ipc/uts/mount namespaces (or the
+//! node's pid/ipc/uts for hostPID/hostIPC/hostNetwork pods), the pod's
+//! network namespace joined by path, the usual /proc, /dev, /sys
 //! mounts, masked and read-only paths, the default seccomp profile, cgroup
 //! limits. Pure; the same bundle runs under keel's shim, runc and crun.
 
 use serde_json::{Value, json};
+
+use keel_api::pod::MountPropagation;
 
 use super::{ContainerRequest, seccomp};
 
@@ -44,13 +47,27 @@ pub fn build(req: &ContainerRequest, rootfs: &str) -> Value {
                "options": ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]}),
         json!({"destination": "/dev/mqueue", "type": "mqueue", "source": "mqueue",
                "options": ["nosuid", "noexec", "nodev"]}),
-        json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
-               "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]}),
+        // The node's IPC namespace goes with the node's /dev/shm (POSIX
+        // shared memory lives there), as containerd's CRI plugin mounts it
+        // for hostIPC.
+        if req.ipc_ns.is_some() {
+            json!({"destination": "/dev/shm", "type": "bind", "source": "/dev/shm",
+                   "options": ["rbind", "rprivate", "nosuid", "noexec", "nodev"]})
+        } else {
+            json!({"destination": "/dev/shm", "type": "tmpfs", "source": "shm",
+                   "options": ["nosuid", "noexec", "nodev", "mode=1777", "size=65536k"]})
+        },
         json!({"destination": "/sys", "type": "sysfs", "source": "sysfs",
                "options": ["nosuid", "noexec", "nodev", "ro"]}),
     ];
     for m in &req.mounts {
-        let mut opts = vec!["rbind", "rprivate"];
+        // Kubernetes' mountPropagation as the CRI runtimes map it.
+        let propagation = match m.propagation {
+            MountPropagation::None => "rprivate",
+            MountPropagation::HostToContainer => "rslave",
+            MountPropagation::Bidirectional => "rshared",
+        };
+        let mut opts = vec!["rbind", propagation];
         if m.read_only {
             opts.push("ro");
         }
@@ -62,9 +79,13 @@ pub fn build(req: &ContainerRequest, rootfs: &str) -> Value {
         }));
     }
 
+    let join = |kind: &str, path: &Option<std::path::PathBuf>| match path {
+        Some(p) => json!({"type": kind, "path": p}),
+        None => json!({"type": kind}),
+    };
     let mut namespaces = vec![
-        json!({"type": "pid"}),
-        json!({"type": "ipc"}),
+        join("pid", &req.pid_ns),
+        join("ipc", &req.ipc_ns),
         json!({"type": "mount"}),
     ];
     match &req.uts_ns {
@@ -100,6 +121,18 @@ pub fn build(req: &ContainerRequest, rootfs: &str) -> Value {
         "cgroupsPath": req.cgroup_path,
         "resources": resources,
     });
+    // A propagating mount needs the container's root to pass events on
+    // (containerd's CRI plugin: rslave for HostToContainer, rshared for
+    // Bidirectional); otherwise the runtime's default.
+    let props = req.mounts.iter().map(|m| m.propagation);
+    if props.clone().any(|p| p == MountPropagation::Bidirectional) {
+        linux["rootfsPropagation"] = json!("rshared");
+    } else if props
+        .clone()
+        .any(|p| p == MountPropagation::HostToContainer)
+    {
+        linux["rootfsPropagation"] = json!("rslave");
+    }
     if !req.privileged {
         linux["maskedPaths"] = json!(MASKED_PATHS);
         linux["readonlyPaths"] = json!(READONLY_PATHS);
@@ -143,6 +176,18 @@ pub fn build(req: &ContainerRequest, rootfs: &str) -> Value {
         spec.as_object_mut().expect("an object").remove("hostname");
     }
     spec
+}
+
+/// What libcontainer (the direct runtime) takes for the root's
+/// propagation: `shared`/`slave` (it always adds MS_REC, so they mean what
+/// runc's `rshared`/`rslave` do; it refuses the `r` forms).
+pub fn for_libcontainer(config: &mut Value) {
+    if let Some(p) = config["linux"].get_mut("rootfsPropagation")
+        && let Some(s) = p.as_str()
+        && let Some(plain) = s.strip_prefix('r')
+    {
+        *p = json!(plain);
+    }
 }
 
 #[cfg(test)]

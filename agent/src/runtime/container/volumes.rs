@@ -18,7 +18,7 @@ use nix::fcntl::OFlag;
 
 use keel_api::{
     Pod,
-    pod::{Container, Volume},
+    pod::{Container, MountPropagation, Volume},
 };
 
 use super::{
@@ -203,12 +203,19 @@ pub fn mounts(
             }
             real
         };
+        // `subPathExpr`, expanded by [`expand_sub_paths`], arrives here
+        // as `subPath`; errors name the field the user wrote.
+        let sub_field = if m.sub_path_expr.is_empty() {
+            format!("{mf}.subPath")
+        } else {
+            format!("{mf}.subPathExpr")
+        };
         let source = if m.sub_path.is_empty() {
             base
         } else {
             if m.sub_path.starts_with('/') || has_parent(&m.sub_path) {
                 return Err(ConfigError::new(
-                    format!("{mf}.subPath"),
+                    &sub_field,
                     format!("{:?} must be a relative path without '..'", m.sub_path),
                 ));
             }
@@ -217,7 +224,7 @@ pub fn mounts(
             // that is not one of them is an error, never a new directory.
             if projection::is_projected(v) && fs::metadata(&p).is_err() {
                 return Err(ConfigError::new(
-                    format!("{mf}.subPath"),
+                    &sub_field,
                     format!("{:?} is not a file of volume {:?}", m.sub_path, m.name),
                 ));
             }
@@ -238,7 +245,7 @@ pub fn mounts(
                 Ok(()) => {}
                 Err(e) if inroot::is_escape(&e) => {
                     return Err(ConfigError::new(
-                        format!("{mf}.subPath"),
+                        &sub_field,
                         format!("{:?} resolves outside volume {:?}", m.sub_path, m.name),
                     ));
                 }
@@ -250,7 +257,7 @@ pub fn mounts(
                 .map_err(|e| ConfigError::new(&mf, format!("volume: {e}")))?;
             if !real.starts_with(&base_real) {
                 return Err(ConfigError::new(
-                    format!("{mf}.subPath"),
+                    &sub_field,
                     format!(
                         "{:?} resolves to {}, outside volume {:?}",
                         m.sub_path,
@@ -261,13 +268,155 @@ pub fn mounts(
             }
             real
         };
+        let propagation = m.mount_propagation.unwrap_or_default();
+        if propagation != MountPropagation::None {
+            let info = fs::read_to_string("/proc/self/mountinfo")
+                .map_err(|e| ConfigError::new(&mf, format!("reading mountinfo: {e}")))?;
+            check_propagation(&info, &source, propagation)
+                .map_err(|e| ConfigError::new(format!("{mf}.mountPropagation"), e))?;
+        }
         out.push(BindMount {
             source,
             destination: m.mount_path.clone(),
             read_only: m.read_only,
+            propagation,
         });
     }
     Ok(out)
+}
+
+/// `c` with every `subPathExpr` expanded into `subPath` from the
+/// container's variables `vars`, as the kubelet's
+/// `ExpandContainerVolumeMounts` does: a `$(VAR)` that is not set (or is
+/// empty) is an error, and so is an expansion that is absolute or
+/// contains `..`. `field` is the container's path. Pure.
+pub fn expand_sub_paths(
+    field: &str,
+    c: &Container,
+    vars: &[(String, String)],
+) -> Result<Container, ConfigError> {
+    let mut out = c.clone();
+    for (i, m) in out.volume_mounts.iter_mut().enumerate() {
+        if m.sub_path_expr.is_empty() {
+            continue;
+        }
+        let f = format!("{field}.volumeMounts[{i}].subPathExpr");
+        if !m.sub_path.is_empty() {
+            return Err(ConfigError::new(
+                f,
+                "subPathExpr and subPath are mutually exclusive",
+            ));
+        }
+        let missing = std::cell::RefCell::new(std::collections::BTreeSet::new());
+        let expanded = super::env::expand(&m.sub_path_expr, |name| {
+            let v = vars
+                .iter()
+                .rev()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .filter(|v| !v.is_empty());
+            if v.is_none() {
+                missing.borrow_mut().insert(name.to_string());
+            }
+            Some(v.unwrap_or_default())
+        });
+        let missing = missing.into_inner();
+        if !missing.is_empty() {
+            let names: Vec<String> = missing.into_iter().collect();
+            return Err(ConfigError::new(
+                f,
+                format!(
+                    "{:?}: missing value for {}",
+                    m.sub_path_expr,
+                    names.join(", ")
+                ),
+            ));
+        }
+        if expanded.starts_with('/') {
+            return Err(ConfigError::new(
+                f,
+                format!(
+                    "{:?} expands to {expanded:?}, which must not be an absolute path",
+                    m.sub_path_expr
+                ),
+            ));
+        }
+        if has_parent(&expanded) {
+            return Err(ConfigError::new(
+                f,
+                format!(
+                    "{:?} expands to {expanded:?}, which must not contain '..'",
+                    m.sub_path_expr
+                ),
+            ));
+        }
+        m.sub_path = expanded;
+    }
+    Ok(out)
+}
+
+/// Whether the mount holding `path` (the longest mount point above it in
+/// `/proc/self/mountinfo`'s text `info`, the last one of equal length: it
+/// is on top) lets mounts travel as `want` asks: HostToContainer needs it
+/// shared or a slave, Bidirectional shared (containerd's CRI plugin refuses
+/// the same; a private source would give the container nothing). Pure.
+pub fn check_propagation(info: &str, path: &Path, want: MountPropagation) -> Result<(), String> {
+    let mut best: Option<(usize, &str, bool, bool)> = None;
+    for line in info.lines() {
+        let fields: Vec<&str> = line.split(' ').collect();
+        let Some(sep) = fields.iter().position(|f| *f == "-") else {
+            continue;
+        };
+        let Some(point) = fields.get(4) else { continue };
+        let point = unescape_mountinfo(point);
+        if !path.starts_with(&point) {
+            continue;
+        }
+        let optional = &fields[6.min(sep)..sep];
+        let shared = optional.iter().any(|o| o.starts_with("shared:"));
+        let slave = optional.iter().any(|o| o.starts_with("master:"));
+        let len = Path::new(&point).components().count();
+        if best.is_none_or(|(l, ..)| len >= l) {
+            best = Some((len, fields[4], shared, slave));
+        }
+    }
+    let Some((_, point, shared, slave)) = best else {
+        return Err(format!("no mount holds {}", path.display()));
+    };
+    match want {
+        MountPropagation::None => Ok(()),
+        MountPropagation::HostToContainer if shared || slave => Ok(()),
+        MountPropagation::Bidirectional if shared => Ok(()),
+        MountPropagation::HostToContainer => Err(format!(
+            "HostToContainer needs {} mounted on {point}, a shared or slave mount; it is private",
+            path.display()
+        )),
+        MountPropagation::Bidirectional => Err(format!(
+            "Bidirectional needs {} mounted on {point}, a shared mount; it is {}",
+            path.display(),
+            if slave { "a slave" } else { "private" }
+        )),
+    }
+}
+
+/// A mountinfo path with its octal escapes (`\040` for a space) undone.
+fn unescape_mountinfo(s: &str) -> String {
+    let b = s.as_bytes();
+    let mut out = Vec::with_capacity(b.len());
+    let mut i = 0;
+    while i < b.len() {
+        if b[i] == b'\\'
+            && i + 3 < b.len()
+            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
+        {
+            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
+            i += 4;
+        } else {
+            out.push(b[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Writes (or brings up to date) the files of a configMap, secret or

@@ -236,11 +236,32 @@ impl<R: PodRuntime + Clone> PodLifecycle<R> {
         }
         self.escalate(&observed, now).await;
         let base = self.cfg.clone();
+        // Running sidecars whose startup probe (if any) has succeeded.
+        let started: std::collections::BTreeSet<String> = observed
+            .iter()
+            .filter(|o| o.kind_init && o.exit.is_none())
+            .filter(|o| {
+                self.pod
+                    .spec
+                    .init_containers
+                    .iter()
+                    .find(|c| c.name == o.name)
+                    .is_some_and(|c| {
+                        c.is_sidecar()
+                            && self
+                                .probers
+                                .get(&o.id)
+                                .map_or_else(|| Prober::new(c).started(), Prober::started)
+                    })
+            })
+            .map(|o| o.id.clone())
+            .collect();
         let p = plan::plan(
             &self.pod,
             &observed,
             now,
             &self.kills,
+            &started,
             &mut self.restarts,
             || Backoff::new(base.backoff_base, base.backoff_max),
         );
@@ -573,19 +594,25 @@ impl<R: PodRuntime + Clone> PodLifecycle<R> {
             )
             .collect();
         for o in observed {
-            if o.exit.is_some() || o.kind_init {
+            if o.exit.is_some() {
                 continue;
             }
-            let Some(c) = specs.get(&(false, o.name.clone())) else {
+            // App containers and sidecars are probed.
+            let Some(c) = specs
+                .get(&(o.kind_init, o.name.clone()))
+                .filter(|c| !o.kind_init || c.is_sidecar())
+            else {
                 continue;
             };
             if !self.probers.contains_key(&o.id) {
                 // Not started by this worker: adopted from before an agent
                 // restart. Keep what the last posted status said.
-                let posted = self
-                    .pod
-                    .status
-                    .container_statuses
+                let posted = if o.kind_init {
+                    &self.pod.status.init_container_statuses
+                } else {
+                    &self.pod.status.container_statuses
+                };
+                let posted = posted
                     .iter()
                     .find(|s| s.name == o.name && s.container_id == format!("keel://{}", o.id));
                 let prober = match posted {
@@ -613,7 +640,7 @@ impl<R: PodRuntime + Clone> PodLifecycle<R> {
                         ProbeKind::Readiness => "Readiness",
                     };
                     self.event(
-                        false,
+                        o.kind_init,
                         &o.name,
                         true,
                         "Unhealthy",
@@ -645,7 +672,11 @@ impl<R: PodRuntime + Clone> PodLifecycle<R> {
         let (last, _) = plan::latest(observed, init, &c.name);
         let key = (init, c.name.clone());
         let prober = last.and_then(|o| self.probers.get(&o.id));
+        let sidecar = init && c.is_sidecar();
         let will_restart = last.and_then(|o| o.exit.as_ref()).is_some_and(|e| {
+            if sidecar {
+                return !plan::main_done(&self.pod, observed);
+            }
             super::restart::should_restart(self.pod.spec.restart_policy, e.code)
                 && (!init || e.code != 0)
         });
@@ -669,7 +700,8 @@ impl<R: PodRuntime + Clone> PodLifecycle<R> {
             last_exit: self.last_exit.get(&key).cloned(),
             waiting,
             will_restart,
-            ready: prober.is_none_or(Prober::ready) && !init,
+            ready: prober.is_none_or(Prober::ready) && (!init || sidecar),
+            sidecar,
             started: prober.is_none_or(Prober::started),
             restart_count: last.map(|o| o.attempt).unwrap_or(0),
         }
@@ -711,7 +743,22 @@ impl<R: PodRuntime + Clone> PodLifecycle<R> {
             Ok(o) => o,
             Err(_) => return self.runtime.remove_pod(&self.pod_ref).await,
         };
-        for o in observed.iter().filter(|o| o.exit.is_none()) {
+        // Main containers first; sidecars once those have exited (as the
+        // kubelet stops them: after the containers they serve).
+        let sidecars: std::collections::BTreeSet<String> = self
+            .pod
+            .spec
+            .init_containers
+            .iter()
+            .filter(|c| c.is_sidecar())
+            .map(|c| c.name.clone())
+            .collect();
+        let is_sidecar = |o: &Observed| o.kind_init && sidecars.contains(&o.name);
+        let mut sidecars_stopped = false;
+        for o in observed
+            .iter()
+            .filter(|o| o.exit.is_none() && !is_sidecar(o))
+        {
             self.event(
                 o.kind_init,
                 &o.name,
@@ -725,6 +772,20 @@ impl<R: PodRuntime + Clone> PodLifecycle<R> {
             let observed = self.runtime.list(&self.pod_ref).await?;
             if observed.iter().all(|o| o.exit.is_some()) {
                 break;
+            }
+            if !sidecars_stopped && observed.iter().all(|o| o.exit.is_some() || is_sidecar(o)) {
+                sidecars_stopped = true;
+                let now = now_ms();
+                for o in observed.iter().filter(|o| o.exit.is_none()) {
+                    self.event(
+                        true,
+                        &o.name,
+                        false,
+                        "Killing",
+                        format!("Stopping container {}", o.name),
+                    );
+                    self.stop(&o.id, now).await;
+                }
             }
             if tokio::time::Instant::now() > deadline {
                 return Err(RuntimeError::Timeout {

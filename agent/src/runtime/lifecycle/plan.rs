@@ -6,6 +6,12 @@
 //!   which fails the pod;
 //! - then every app container is started; an exited one is restarted if
 //!   the policy says so, once its back-off has passed;
+//! - a sidecar (an init container with `restartPolicy: Always`) is started
+//!   in its place among the init containers; the next one waits until it
+//!   runs and its startup probe (if any) has succeeded; it is restarted
+//!   (with back-off) whenever it exits, whatever the pod's policy, until
+//!   every main container has exited for good: then it is stopped, never
+//!   started again, and does not hold the pod's completion;
 //! - a container whose startup or liveness probe gave up is killed;
 //! - older exited attempts are removed (the latest stays for status/logs).
 
@@ -83,13 +89,27 @@ pub fn latest<'a>(
     (last, mine)
 }
 
+/// Whether every main container has exited and will not be started again
+/// (what ends a pod's sidecars).
+pub fn main_done(pod: &Pod, observed: &[Observed]) -> bool {
+    pod.spec.containers.iter().all(|c| {
+        latest(observed, false, &c.name)
+            .0
+            .and_then(|o| o.exit.as_ref())
+            .is_some_and(|e| !should_restart(pod.spec.restart_policy, e.code))
+    })
+}
+
 /// Decides the next actions. `kills` holds the container IDs whose probes
-/// gave up (with the message); `restarts` is updated with exits it counts.
+/// gave up (with the message); `started` the running sidecars whose
+/// startup probe (if any) has succeeded; `restarts` is updated with exits
+/// it counts.
 pub fn plan(
     pod: &Pod,
     observed: &[Observed],
     now_ms: u64,
     kills: &BTreeMap<String, String>,
+    started: &std::collections::BTreeSet<String>,
     restarts: &mut BTreeMap<String, RestartState>,
     new_backoff: impl Fn() -> Backoff,
 ) -> Plan {
@@ -116,6 +136,7 @@ pub fn plan(
                                 name: &str,
                                 last: Option<&Observed>,
                                 restart_on_success: bool,
+                                always: bool,
                                 out: &mut Plan|
      -> bool {
         // Returns true when the container is done (exited for good).
@@ -144,7 +165,9 @@ pub fn plan(
             }
             return false;
         };
-        let again = if restart_on_success {
+        let again = if always {
+            true
+        } else if restart_on_success {
             should_restart(policy, exit.code)
         } else {
             // Init containers: a success is final; failures follow the policy.
@@ -175,9 +198,43 @@ pub fn plan(
         false
     };
 
-    for (i, c) in pod.spec.init_containers.iter().enumerate() {
+    let finished = main_done(pod, observed);
+    let inits = &pod.spec.init_containers;
+    for (i, c) in inits.iter().enumerate() {
         let (last, _) = latest(observed, true, &c.name);
-        let done = start_or_restart(Kind::Init, i, &c.name, last, false, &mut out);
+        if c.is_sidecar() {
+            if finished {
+                // The main containers are done: the sidecar goes, last.
+                if let Some(o) = last.filter(|o| o.exit.is_none()) {
+                    out.actions.push(Action::Kill {
+                        id: o.id.clone(),
+                        reason: "the pod's main containers have completed".into(),
+                    });
+                }
+                continue;
+            }
+            start_or_restart(Kind::Init, i, &c.name, last, true, true, &mut out);
+            let up = last.is_some_and(|o| o.exit.is_none() && started.contains(&o.id));
+            // Only init containers still to complete wait for it; once
+            // they all have, a restarting sidecar holds nothing up.
+            let later_pending = inits[i + 1..].iter().any(|l| {
+                !l.is_sidecar()
+                    && latest(observed, true, &l.name)
+                        .0
+                        .and_then(|o| o.exit.as_ref())
+                        .is_none_or(|e| e.code != 0)
+            });
+            let main_waiting = pod
+                .spec
+                .containers
+                .iter()
+                .any(|m| latest(observed, false, &m.name).0.is_none());
+            if !up && (later_pending || main_waiting) {
+                return out;
+            }
+            continue;
+        }
+        let done = start_or_restart(Kind::Init, i, &c.name, last, false, false, &mut out);
         if done {
             if last
                 .and_then(|o| o.exit.as_ref())
@@ -193,7 +250,7 @@ pub fn plan(
     out.initialized = true;
     for (i, c) in pod.spec.containers.iter().enumerate() {
         let (last, _) = latest(observed, false, &c.name);
-        start_or_restart(Kind::App, i, &c.name, last, true, &mut out);
+        start_or_restart(Kind::App, i, &c.name, last, true, false, &mut out);
     }
     out
 }

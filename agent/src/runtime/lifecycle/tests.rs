@@ -372,3 +372,35 @@ fn a_missing_image_records_failed_then_back_off() {
         assert!(has("BackOff", "Back-off pulling image \"img\""), "{got:?}");
     });
 }
+
+#[test]
+fn a_sidecar_runs_beside_the_app_and_is_stopped_after_it() {
+    let fake = FakeRuntime::new();
+    let mut p = pod(&["proxy", "setup"], &["app"]);
+    p.spec.init_containers[0].restart_policy = Some(keel_api::pod::ContainerRestartPolicy::Always);
+    fake.state.lock().unwrap().honoured.push(15);
+    let mut w = worker(&fake, p);
+    rt().block_on(async {
+        w.sync().await.unwrap();
+        assert_eq!(fake.running("proxy"), 1);
+        // No startup probe: started as soon as it runs; setup goes next.
+        w.sync().await.unwrap();
+        assert_eq!(fake.running("setup"), 1);
+        fake.exit("setup", 0);
+        let p = w.sync().await.unwrap().clone();
+        assert_eq!((fake.running("app"), fake.running("proxy")), (1, 1));
+        assert_eq!(p.status.phase, Some(PodPhase::Running));
+        assert!(p.is_ready(), "{:?}", p.status);
+        // Deleted: the app first, the sidecar once the app has exited.
+        w.terminate().await.unwrap();
+        let s = fake.state.lock().unwrap();
+        assert_eq!(
+            s.signals,
+            vec![
+                ("uid-app-0".to_string(), 15),
+                ("uid-proxy-0".to_string(), 15)
+            ]
+        );
+        assert_eq!(s.removed_pods, vec!["uid".to_string()]);
+    });
+}

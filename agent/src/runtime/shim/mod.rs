@@ -13,6 +13,7 @@
 pub mod client;
 pub mod exec;
 pub mod oneshot;
+pub mod propagation;
 pub mod proto;
 pub mod server;
 

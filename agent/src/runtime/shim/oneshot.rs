@@ -33,6 +33,7 @@ pub fn run_bundle(root: &Path, id: &str, bundle: &Path) -> anyhow::Result<i32> {
         .build()
         .map_err(|e| anyhow::anyhow!("create {id}: {e}"))?;
     let result = (|| {
+        super::server::set_propagation(&c, bundle)?;
         c.start().map_err(|e| anyhow::anyhow!("start {id}: {e}"))?;
         let pid = c
             .pid()

@@ -441,6 +441,10 @@ impl Shim {
             .with_detach(true)
             .build()
             .map_err(|e| anyhow::anyhow!("creating container: {e}"))?;
+        if let Err(e) = set_propagation(&container, bundle) {
+            let _ = container.delete(true);
+            anyhow::bail!("creating container: {e:#}");
+        }
         if let Err(e) = container.start() {
             let _ = container.delete(true);
             anyhow::bail!("starting container: {e}");
@@ -482,6 +486,20 @@ impl Shim {
         let _ = &self.dir;
         Ok(pid)
     }
+}
+
+/// The spec's mount propagation on the created container's bind mounts
+/// ([`super::propagation`]).
+pub(crate) fn set_propagation(container: &Container, bundle: &Path) -> anyhow::Result<()> {
+    let config: serde_json::Value = serde_json::from_slice(&fs::read(bundle.join("config.json"))?)?;
+    let plan = super::propagation::plan(&config);
+    if plan.is_empty() {
+        return Ok(());
+    }
+    let pid = container
+        .pid()
+        .ok_or_else(|| anyhow::anyhow!("the created container has no pid"))?;
+    super::propagation::apply(pid.as_raw(), &plan)
 }
 
 /// Reads what has arrived of a request without blocking. `Err(Some)`: the

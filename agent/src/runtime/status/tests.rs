@@ -146,3 +146,50 @@ fn conditions_follow_readiness() {
     assert_eq!(p2.condition("Initialized").unwrap().status, "False");
     assert_eq!(p2.status.phase, Some(PodPhase::Pending));
 }
+
+#[test]
+fn sidecars_do_not_complete_and_their_readiness_counts() {
+    let mut pod = Pod::default();
+    pod.spec.restart_policy = RestartPolicy::Never;
+    let mut proxy = running("proxy", false);
+    proxy.sidecar = true;
+    let setup = exited("setup", 0, false);
+    // A running (unready) sidecar does not hold initialization; its
+    // readiness holds the pod's.
+    apply(
+        &mut pod,
+        &[proxy.clone(), setup.clone()],
+        &[running("job", true)],
+        false,
+    );
+    assert_eq!(pod.status.phase, Some(PodPhase::Running));
+    assert_eq!(pod.condition("Initialized").unwrap().status, "True");
+    assert!(!pod.is_ready());
+    assert!(pod.condition("Ready").unwrap().message.contains("proxy"));
+    proxy.ready = true;
+    apply(
+        &mut pod,
+        &[proxy.clone(), setup.clone()],
+        &[running("job", true)],
+        false,
+    );
+    assert!(pod.is_ready());
+    // The main container done: Running while the sidecar is being
+    // stopped, then Succeeded whatever the sidecar's exit.
+    apply(
+        &mut pod,
+        &[proxy, setup.clone()],
+        &[exited("job", 0, false)],
+        false,
+    );
+    assert_eq!(pod.status.phase, Some(PodPhase::Running));
+    let mut stopped = exited("proxy", 143, false);
+    stopped.sidecar = true;
+    apply(
+        &mut pod,
+        &[stopped, setup],
+        &[exited("job", 0, false)],
+        false,
+    );
+    assert_eq!(pod.status.phase, Some(PodPhase::Succeeded));
+}

@@ -28,9 +28,9 @@ pub struct Pod {
 }
 
 crate::preserved_fields!(
-    /// Pod `spec` fields keel keeps without acting on them. `hostPID`,
-    /// `hostIPC` and volume sources keel lacks are not here: a pod that
-    /// asks for them is refused rather than run without them.
+    /// Pod `spec` fields keel keeps without acting on them. Volume sources
+    /// keel lacks are not here: a pod that asks for them is refused rather
+    /// than run without them.
     PodSpecFields,
     "a pod spec",
     [
@@ -159,6 +159,23 @@ pub struct PodSpec {
     /// nodes started with `--allow-privileged` run such pods.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub host_network: bool,
+    /// The pod's containers run in the node's PID namespace (they see
+    /// every process of the node). A node-level privilege, like
+    /// `hostNetwork`: only nodes started with `--allow-privileged` run it.
+    #[serde(
+        default,
+        rename = "hostPID",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub host_pid: bool,
+    /// The pod's containers run in the node's IPC namespace (System V IPC,
+    /// POSIX message queues) and share its `/dev/shm`. Same privilege.
+    #[serde(
+        default,
+        rename = "hostIPC",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
+    pub host_ipc: bool,
     /// Kubernetes' fields keel keeps without acting on them.
     #[serde(flatten)]
     pub preserved: PodSpecFields,
@@ -379,12 +396,29 @@ pub struct Container {
     pub volume_mounts: Vec<VolumeMount>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_context: Option<SecurityContext>,
+    /// `Always` on an init container makes it a sidecar (Kubernetes 1.29+):
+    /// started in order with the init containers, kept running (restarted
+    /// whenever it exits), stopped after the main containers. Not allowed
+    /// on other containers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart_policy: Option<ContainerRestartPolicy>,
     /// Kubernetes' fields keel keeps without acting on them.
     #[serde(flatten)]
     pub preserved: ContainerFields,
 }
 
+/// A container's own `restartPolicy` (only `Always`, for sidecars).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ContainerRestartPolicy {
+    Always,
+}
+
 impl Container {
+    /// A sidecar: an init container with `restartPolicy: Always`.
+    pub fn is_sidecar(&self) -> bool {
+        self.restart_policy == Some(ContainerRestartPolicy::Always)
+    }
+
     /// The pull policy Kubernetes defaults to: Always for `:latest` or an
     /// untagged image, IfNotPresent otherwise.
     pub fn effective_pull_policy(&self) -> PullPolicy {
@@ -570,6 +604,8 @@ pub struct Probe {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tcp_socket: Option<TcpSocketAction>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<GrpcAction>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub initial_delay_seconds: Option<i64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub period_seconds: Option<i64>,
@@ -630,6 +666,18 @@ pub struct HttpGetAction {
 pub struct HttpHeader {
     pub name: String,
     pub value: String,
+}
+
+/// A gRPC health check (`grpc.health.v1.Health/Check`) on the pod's IP:
+/// SERVING is success.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct GrpcAction {
+    /// A port number (not a name, as in Kubernetes).
+    pub port: i64,
+    /// The service asked about (`""`, the server as a whole, when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub service: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -900,7 +948,7 @@ pub struct HostPathVolumeSource {
     pub type_: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VolumeMount {
     pub name: String,
@@ -909,6 +957,27 @@ pub struct VolumeMount {
     pub read_only: bool,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub sub_path: String,
+    /// Like `subPath`, with `$(VAR)` expanded from the container's
+    /// environment (the kubelet's `subPathExpr`); exclusive with `subPath`.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub sub_path_expr: String,
+    /// How mounts made under the volume travel between the node and the
+    /// container (`None` when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mount_propagation: Option<MountPropagation>,
+}
+
+/// Kubernetes' `mountPropagation`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum MountPropagation {
+    /// Private both ways (`rprivate`).
+    #[default]
+    None,
+    /// Mounts the node makes under the volume show in the container, not
+    /// the other way (`rslave`).
+    HostToContainer,
+    /// Both ways (`rshared`); privileged containers only.
+    Bidirectional,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -1361,6 +1430,12 @@ pub fn validate_spec(spec: &PodSpec, at: &str, errs: &mut Errors) {
                 format!("{:?} must not contain whitespace", c.image),
             );
         }
+        if !init && c.restart_policy.is_some() {
+            errs.add(
+                format!("{path}.restartPolicy"),
+                "may not be set for non-init containers",
+            );
+        }
         for (j, e) in c.env.iter().enumerate() {
             errs.check(
                 format!("{path}.env[{j}].name"),
@@ -1451,7 +1526,8 @@ pub fn validate_spec(spec: &PodSpec, at: &str, errs: &mut Errors) {
         for (name, probe) in probes {
             let Some(p) = probe else { continue };
             let ppath = format!("{path}.{name}");
-            if init {
+            // Sidecars have probes; run-to-completion init containers not.
+            if init && !c.is_sidecar() {
                 errs.add(&ppath, "init containers may not have probes");
             }
             validate_probe(p, &ppath, errs);
@@ -1482,6 +1558,34 @@ pub fn validate_spec(spec: &PodSpec, at: &str, errs: &mut Errors) {
                 errs.add(
                     format!("{path}.volumeMounts[{j}].subPath"),
                     format!("{:?} must be a relative path without '..'", m.sub_path),
+                );
+            }
+            // Kubernetes' validateVolumeMounts: one or the other; the
+            // expression is a relative path without '..' before expansion
+            // too (after it, the kubelet checks again).
+            let expr = &m.sub_path_expr;
+            if !m.sub_path.is_empty() && !expr.is_empty() {
+                errs.add(
+                    format!("{path}.volumeMounts[{j}].subPathExpr"),
+                    "subPathExpr and subPath are mutually exclusive",
+                );
+            } else if expr.starts_with('/') || expr.split('/').any(|p| p == "..") {
+                errs.add(
+                    format!("{path}.volumeMounts[{j}].subPathExpr"),
+                    format!("{expr:?} must be a relative path without '..'"),
+                );
+            }
+            // validateMountPropagation: the node's mounts are the node's,
+            // changed from a container only when it is privileged.
+            let privileged = c
+                .security_context
+                .as_ref()
+                .and_then(|s| s.privileged)
+                .unwrap_or(false);
+            if m.mount_propagation == Some(MountPropagation::Bidirectional) && !privileged {
+                errs.add(
+                    format!("{path}.volumeMounts[{j}].mountPropagation"),
+                    "Bidirectional mount propagation is available only to privileged containers",
                 );
             }
         }
@@ -1637,6 +1741,20 @@ pub fn validate_spec(spec: &PodSpec, at: &str, errs: &mut Errors) {
         );
     }
     validate_dns(spec, at, errs);
+    // Kubernetes' validatePodSpecSecurityContext: one PID namespace or
+    // the other.
+    if spec.host_pid
+        && spec
+            .preserved
+            .get("shareProcessNamespace")
+            .and_then(serde_json::Value::as_bool)
+            == Some(true)
+    {
+        errs.add(
+            format!("{at}.shareProcessNamespace"),
+            "ShareProcessNamespace and HostPID cannot both be enabled",
+        );
+    }
     for (i, a) in spec.host_aliases.iter().enumerate() {
         let f = format!("{at}.hostAliases[{i}]");
         if a.ip.parse::<std::net::IpAddr>().is_err() {
@@ -1754,9 +1872,13 @@ fn validate_probe(p: &Probe, at: &str, errs: &mut Errors) {
         p.exec.is_some(),
         p.http_get.is_some(),
         p.tcp_socket.is_some(),
+        p.grpc.is_some(),
     ];
     match handlers.iter().filter(|h| **h).count() {
-        0 => errs.add(at, "must specify a handler: exec, httpGet or tcpSocket"),
+        0 => errs.add(
+            at,
+            "must specify a handler: exec, httpGet, tcpSocket or grpc",
+        ),
         1 => {}
         _ => errs.add(at, "may not specify more than one handler"),
     }
@@ -1786,6 +1908,9 @@ fn validate_probe(p: &Probe, at: &str, errs: &mut Errors) {
     }
     if let Some(t) = &p.tcp_socket {
         check_port(&t.port, format!("{at}.tcpSocket.port"), errs);
+    }
+    if let Some(g) = &p.grpc {
+        errs.check(format!("{at}.grpc.port"), validate::port(g.port));
     }
     let fields = [
         ("initialDelaySeconds", p.initial_delay_seconds, 0),

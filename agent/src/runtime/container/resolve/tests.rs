@@ -475,3 +475,53 @@ fn host_network_needs_allow_privileged_and_joins_the_agents_namespaces() {
     assert_eq!(r.uts_ns, None);
     assert_eq!(r.hostname, "web");
 }
+
+#[test]
+fn host_pid_and_host_ipc_need_allow_privileged_and_join_the_agents_namespaces() {
+    let img = image(&["/bin/sh"], &[]);
+    let dir = tempfile::tempdir().unwrap();
+    let node = NodeRuntimeConfig {
+        allow_privileged: true,
+        ..Default::default()
+    };
+    let me = std::process::id();
+    let sandbox = std::path::Path::new("/run/netns/never-used");
+    let with = |node: &NodeRuntimeConfig, pid: bool, ipc: bool| {
+        let mut p = pod(c(&[], &[]));
+        p.spec.host_pid = pid;
+        p.spec.host_ipc = ipc;
+        resolve(
+            &p,
+            Kind::App,
+            0,
+            &img,
+            node,
+            dir.path(),
+            Some(sandbox),
+            0,
+            &NoSources,
+        )
+    };
+    for (pid, ipc, field) in [
+        (true, false, "spec.hostPID"),
+        (false, true, "spec.hostIPC"),
+        (true, true, "spec.hostPID"),
+    ] {
+        let e = with(&NodeRuntimeConfig::default(), pid, ipc).unwrap_err();
+        assert_eq!(e.field, field);
+        assert!(e.message.contains("--allow-privileged"), "{}", e.message);
+    }
+    let r = with(&node, true, false).unwrap();
+    assert_eq!(r.pid_ns, Some(format!("/proc/{me}/ns/pid").into()));
+    assert_eq!(r.ipc_ns, None);
+    // The pod's own network and hostname all the same.
+    assert_eq!(r.netns.as_deref(), Some(sandbox));
+    assert_eq!((r.uts_ns, r.hostname.as_str()), (None, "web"));
+    let r = with(&node, false, true).unwrap();
+    assert_eq!(
+        (r.pid_ns, r.ipc_ns),
+        (None, Some(format!("/proc/{me}/ns/ipc").into()))
+    );
+    let r = with(&node, false, false).unwrap();
+    assert_eq!((r.pid_ns, r.ipc_ns), (None, None));
+}

@@ -22,6 +22,7 @@ pub(crate) fn request() -> ContainerRequest {
             source: "/var/lib/x".into(),
             destination: "/data".into(),
             read_only: true,
+            propagation: Default::default(),
         }],
         resources: Resources {
             cpu_shares: Some(256),
@@ -36,6 +37,8 @@ pub(crate) fn request() -> ContainerRequest {
         seccomp: Default::default(),
         cgroup_path: "/keel/u1/u1-app-0".into(),
         uts_ns: None,
+        pid_ns: None,
+        ipc_ns: None,
         netns: Some("/run/netns/x".into()),
     }
 }
@@ -97,4 +100,83 @@ fn host_network_joins_the_nodes_namespaces_without_a_hostname() {
     );
     // Setting one would rename the node.
     assert!(v.get("hostname").is_none(), "{v}");
+}
+
+#[test]
+fn host_pid_and_host_ipc_join_the_nodes_namespaces_and_shm() {
+    use oci_spec::runtime::LinuxNamespaceType as T;
+    let ns_of = |v: &Value| {
+        let spec: oci_spec::runtime::Spec = serde_json::from_value(v.clone()).unwrap();
+        spec.linux().as_ref().unwrap().namespaces().clone().unwrap()
+    };
+    let shm = |v: &Value| {
+        v["mounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|m| m["destination"] == "/dev/shm")
+            .cloned()
+            .unwrap()
+    };
+    let mut r = request();
+    let v = build(&r, "rootfs");
+    // Own PID and IPC namespaces, a tmpfs of its own on /dev/shm.
+    for t in [T::Pid, T::Ipc] {
+        let n = ns_of(&v).into_iter().find(|n| n.typ() == t).unwrap();
+        assert_eq!(n.path(), &None, "{t:?}");
+    }
+    assert_eq!(shm(&v)["type"], "tmpfs");
+
+    r.pid_ns = Some("/proc/42/ns/pid".into());
+    r.ipc_ns = Some("/proc/42/ns/ipc".into());
+    let v = build(&r, "rootfs");
+    let ns = ns_of(&v);
+    let path_of = |t: T| {
+        ns.iter()
+            .find(|n| n.typ() == t)
+            .and_then(|n| n.path().clone())
+    };
+    assert_eq!(path_of(T::Pid), Some("/proc/42/ns/pid".into()));
+    assert_eq!(path_of(T::Ipc), Some("/proc/42/ns/ipc".into()));
+    // One entry per kind, and the rest unchanged.
+    assert_eq!(ns.len(), 5);
+    assert_eq!(path_of(T::Uts), None);
+    // The node's IPC namespace with the node's /dev/shm.
+    assert_eq!(shm(&v)["type"], "bind");
+    assert_eq!(shm(&v)["source"], "/dev/shm");
+    // The hostname is still the pod's (only the UTS namespace decides).
+    assert_eq!(v["hostname"], "web");
+}
+
+#[test]
+fn mount_propagation_sets_the_mount_and_root_propagation() {
+    use keel_api::pod::MountPropagation as P;
+    let opts_of = |v: &Value| v["mounts"][6]["options"].clone();
+    let mut r = request();
+    let v = build(&r, "rootfs");
+    assert_eq!(opts_of(&v), serde_json::json!(["rbind", "rprivate", "ro"]));
+    assert!(v["linux"].get("rootfsPropagation").is_none());
+    for (p, mount, root) in [
+        (P::HostToContainer, "rslave", "rslave"),
+        (P::Bidirectional, "rshared", "rshared"),
+    ] {
+        r.mounts[0].propagation = p;
+        let v = build(&r, "rootfs");
+        assert_eq!(
+            opts_of(&v),
+            serde_json::json!(["rbind", mount, "ro"]),
+            "{p:?}"
+        );
+        assert_eq!(v["linux"]["rootfsPropagation"], root, "{p:?}");
+        // What the runtimes parse.
+        let spec: oci_spec::runtime::Spec = serde_json::from_value(v).unwrap();
+        assert_eq!(
+            spec.linux()
+                .as_ref()
+                .unwrap()
+                .rootfs_propagation()
+                .as_deref(),
+            Some(root)
+        );
+    }
 }

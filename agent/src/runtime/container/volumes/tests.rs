@@ -49,6 +49,7 @@ fn sub_paths_cannot_leave_their_volume() {
             mount_path: "/data".into(),
             read_only: false,
             sub_path: "../../etc".into(),
+            ..Default::default()
         }],
         ..Default::default()
     };
@@ -105,6 +106,7 @@ fn mount_of(volume: &str, sub_path: &str) -> Container {
             mount_path: "/data".into(),
             read_only: false,
             sub_path: sub_path.into(),
+            ..Default::default()
         }],
         ..Default::default()
     }
@@ -283,4 +285,138 @@ fn a_volume_keel_has_no_driver_for_refuses_the_containers_naming_it() {
         "{e}"
     );
     assert!(e.message.contains("\"data\""), "{e}");
+}
+
+#[test]
+fn sub_path_exprs_expand_from_the_containers_variables_as_the_kubelet_does() {
+    let with = |expr: &str, sub: &str| Container {
+        name: "app".into(),
+        volume_mounts: vec![
+            VolumeMount {
+                name: "logs".into(),
+                mount_path: "/plain".into(),
+                ..Default::default()
+            },
+            VolumeMount {
+                name: "logs".into(),
+                mount_path: "/logs".into(),
+                sub_path: sub.into(),
+                sub_path_expr: expr.into(),
+                ..Default::default()
+            },
+        ],
+        ..Default::default()
+    };
+    let vars: Vec<(String, String)> = [
+        ("POD", "web-1"),
+        ("NS", "default"),
+        ("EMPTY", ""),
+        ("UP", ".."),
+        ("ROOT", "/etc"),
+        ("POD", "web-2"),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    let f = "spec.containers[0]";
+    // The last definition of a name wins (as in the container's env);
+    // `$$` is a literal `$`; the mount without an expression is untouched.
+    let c = expand_sub_paths(f, &with("$(NS)/$(POD)/x$$y", ""), &vars).unwrap();
+    assert_eq!(c.volume_mounts[1].sub_path, "default/web-2/x$y");
+    assert_eq!(c.volume_mounts[0].sub_path, "");
+    let err = |expr: &str, sub: &str| {
+        let e = expand_sub_paths(f, &with(expr, sub), &vars).unwrap_err();
+        assert_eq!(e.field, "spec.containers[0].volumeMounts[1].subPathExpr");
+        e.message
+    };
+    assert!(err("$(NOPE)/$(EMPTY)", "").contains("missing value for EMPTY, NOPE"));
+    assert!(err("$(UP)/x", "").contains("must not contain '..'"));
+    assert!(err("$(ROOT)", "").contains("must not be an absolute path"));
+    assert!(err("$(POD)", "p").contains("mutually exclusive"));
+}
+
+#[test]
+fn a_sub_path_expr_mounts_its_expansion_and_errors_name_it() {
+    let pod = tempfile::tempdir().unwrap();
+    let vols = vec![Volume {
+        name: "logs".into(),
+        empty_dir: Some(EmptyDirVolumeSource::default()),
+        ..Default::default()
+    }];
+    let c = Container {
+        name: "app".into(),
+        volume_mounts: vec![VolumeMount {
+            name: "logs".into(),
+            mount_path: "/logs".into(),
+            sub_path_expr: "$(POD)".into(),
+            ..Default::default()
+        }],
+        ..Default::default()
+    };
+    let vars = vec![("POD".to_string(), "web-1".to_string())];
+    let c = expand_sub_paths("spec.containers[0]", &c, &vars).unwrap();
+    let facts = NodeFacts::default();
+    let m = mounts(
+        "spec.containers[0]",
+        &c,
+        &vols,
+        pod.path(),
+        &[],
+        &ns_default(),
+        &facts,
+        &NoSources,
+    )
+    .unwrap();
+    let want = fs::canonicalize(volume_dir(pod.path(), "logs"))
+        .unwrap()
+        .join("web-1");
+    assert_eq!(m[0].source, want);
+    assert!(want.is_dir(), "made like a subPath");
+    // A link in the volume that leads out: refused, naming subPathExpr.
+    let d = volume_dir(pod.path(), "logs");
+    std::os::unix::fs::symlink("/etc", d.join("out")).unwrap();
+    let mut c2 = c.clone();
+    c2.volume_mounts[0].sub_path = "out".into();
+    let e = mounts(
+        "spec.containers[0]",
+        &c2,
+        &vols,
+        pod.path(),
+        &[],
+        &ns_default(),
+        &facts,
+        &NoSources,
+    )
+    .unwrap_err();
+    assert_eq!(e.field, "spec.containers[0].volumeMounts[0].subPathExpr");
+}
+
+#[test]
+fn propagation_needs_a_shared_or_slave_source_mount() {
+    // mountinfo lines: id parent major:minor root point options optional… - fstype source super.
+    let info = "\
+22 1 0:21 / / rw,relatime - ext4 /dev/sda1 rw
+30 22 0:30 / /srv rw shared:5 - ext4 /dev/sdb1 rw
+31 30 0:31 / /srv/slave rw master:5 - tmpfs tmpfs rw
+32 30 0:32 / /srv/private rw - tmpfs tmpfs rw
+33 30 0:33 / /srv/with\\040space rw shared:9 master:5 - tmpfs tmpfs rw
+34 32 0:34 / /srv/private rw shared:7 - tmpfs tmpfs rw
+";
+    use MountPropagation::*;
+    let ok = |p: &str, w| check_propagation(info, Path::new(p), w);
+    // Under /srv (shared): both.
+    assert_eq!(ok("/srv/data/x", HostToContainer), Ok(()));
+    assert_eq!(ok("/srv/data/x", Bidirectional), Ok(()));
+    // A slave: host to container only.
+    assert_eq!(ok("/srv/slave/x", HostToContainer), Ok(()));
+    let e = ok("/srv/slave/x", Bidirectional).unwrap_err();
+    assert!(e.contains("a shared mount; it is a slave"), "{e}");
+    // The root (private here): neither. Not fooled by a name prefix.
+    let e = ok("/srvx/data", HostToContainer).unwrap_err();
+    assert!(e.contains("mounted on /,") && e.contains("private"), "{e}");
+    // Escaped names; the mount on top of another at the same point wins.
+    assert_eq!(ok("/srv/with space/a", Bidirectional), Ok(()));
+    assert_eq!(ok("/srv/private/a", Bidirectional), Ok(()));
+    // None asks nothing.
+    assert_eq!(ok("/srvx", None), Ok(()));
 }

@@ -36,7 +36,15 @@ fn obs(name: &str, init: bool, attempt: u32, exit: Option<i32>) -> Observed {
 }
 
 fn run(p: &Pod, o: &[Observed], now: u64, st: &mut BTreeMap<String, RestartState>) -> Plan {
-    plan(p, o, now, &BTreeMap::new(), st, Backoff::kubelet)
+    plan(
+        p,
+        o,
+        now,
+        &BTreeMap::new(),
+        &Default::default(),
+        st,
+        Backoff::kubelet,
+    )
 }
 
 #[test]
@@ -171,6 +179,7 @@ fn probe_failures_kill() {
         &[obs("app", false, 0, None)],
         0,
         &kills,
+        &Default::default(),
         &mut BTreeMap::new(),
         Backoff::kubelet,
     );
@@ -181,4 +190,69 @@ fn probe_failures_kill() {
             reason: "Liveness probe failed".into()
         }]
     );
+}
+
+#[test]
+fn sidecars_start_in_order_stay_up_and_go_when_the_main_containers_are_done() {
+    use keel_api::pod::ContainerRestartPolicy;
+    let mut p = pod(&["proxy", "setup"], &["job"], RestartPolicy::Never);
+    p.spec.init_containers[0].restart_policy = Some(ContainerRestartPolicy::Always);
+    let mut st = BTreeMap::new();
+    let go = |p: &Pod, o: &[Observed], started: &[&str], st: &mut _| {
+        let started = started.iter().map(|s| s.to_string()).collect();
+        plan(p, o, 0, &BTreeMap::new(), &started, st, Backoff::kubelet).actions
+    };
+    let start = |kind, index, attempt| Action::Start {
+        kind,
+        index,
+        attempt,
+    };
+    // The sidecar first; the next init container waits until it has started.
+    assert_eq!(go(&p, &[], &[], &mut st), vec![start(Kind::Init, 0, 0)]);
+    let proxy = obs("proxy", true, 0, None);
+    assert!(go(&p, std::slice::from_ref(&proxy), &[], &mut st).is_empty());
+    assert_eq!(
+        go(&p, std::slice::from_ref(&proxy), &["proxy-0"], &mut st),
+        vec![start(Kind::Init, 1, 0)]
+    );
+    // Set up: the main container starts, the sidecar keeps running.
+    let setup = obs("setup", true, 0, Some(0));
+    let a = go(&p, &[proxy.clone(), setup.clone()], &["proxy-0"], &mut st);
+    assert_eq!(a, vec![start(Kind::App, 0, 0)]);
+    // The sidecar exits: restarted although the pod's policy is Never,
+    // and while it restarts the initialized pod's containers go on.
+    let job = obs("job", false, 0, None);
+    let crashed = obs("proxy", true, 0, Some(3));
+    let mut st = BTreeMap::new();
+    let a = plan(
+        &p,
+        &[crashed.clone(), setup.clone(), job.clone()],
+        100_000,
+        &BTreeMap::new(),
+        &Default::default(),
+        &mut st,
+        Backoff::kubelet,
+    );
+    assert_eq!(a.actions, vec![start(Kind::Init, 0, 1)]);
+    assert!(a.initialized);
+    assert!(!main_done(&p, &[crashed, setup.clone(), job]));
+    // The job completes: the sidecar is stopped, not restarted, and a
+    // stopped sidecar stays stopped.
+    let done = obs("job", false, 0, Some(0));
+    assert!(main_done(&p, std::slice::from_ref(&done)));
+    let a = go(
+        &p,
+        &[proxy.clone(), setup.clone(), done.clone()],
+        &["proxy-0"],
+        &mut st,
+    );
+    assert_eq!(
+        a,
+        vec![Action::Kill {
+            id: "proxy-0".into(),
+            reason: "the pod's main containers have completed".into()
+        }]
+    );
+    let gone = obs("proxy", true, 0, Some(143));
+    assert!(go(&p, &[gone, setup, done], &[], &mut st).is_empty());
 }
