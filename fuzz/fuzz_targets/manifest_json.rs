@@ -11,10 +11,19 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let _ = obj.validate();
-    for path in ["metadata.name", "metadata.namespace", "spec.nodeName", "status.phase"] {
+    for path in [
+        "metadata.name",
+        "metadata.namespace",
+        "spec.nodeName",
+        "status.phase",
+    ] {
         let _ = obj.field(path);
     }
     // What keel serves back must decode to the same object.
     let again = AnyObject::from_json(&obj.to_json()).expect("keel's own JSON decodes");
-    assert_eq!(again.to_json_value(), obj.to_json_value(), "JSON round trip changed the object");
+    assert_eq!(
+        again.to_json_value(),
+        obj.to_json_value(),
+        "JSON round trip changed the object"
+    );
 });

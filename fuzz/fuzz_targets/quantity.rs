@@ -1,5 +1,5 @@
 //! Resource quantities (`500m`, `1.5Gi`, `2e3`) as pods' requests and
-//! limits carry them: parsed, then read as milli-units and whole units.
+//! limits carry them: parsed, read as milli-units and whole units, and written back.
 #![no_main]
 
 use keel_api::Quantity;
@@ -13,8 +13,15 @@ fuzz_target!(|data: &[u8]| {
         let _ = q.milli();
         let _ = q.value();
         let _ = q.as_str();
-        // A quantity that parsed once parses again from its own text.
-        let again = Quantity::parse(q.as_str()).expect("a parsed quantity's text parses");
-        assert_eq!(again.milli(), q.milli());
+        // What keel writes back (`from_milli`) parses to the same value.
+        let written = Quantity::from_milli(q.milli());
+        let again = Quantity::parse(written.as_str()).expect("keel's own quantity text parses");
+        assert_eq!(
+            again.milli(),
+            q.milli(),
+            "{:?} written as {:?}",
+            q.as_str(),
+            written.as_str()
+        );
     }
 });

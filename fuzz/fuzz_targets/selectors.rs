@@ -21,6 +21,13 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(s) = Selector::parse(selector) {
         let _ = s.matches(&labels);
         let _ = s.is_everything();
+        // What keel prints (in `keelctl describe`, in URLs) parses back to
+        // the same selector.
+        let printed = s.to_string();
+        let again = Selector::parse(&printed)
+            .unwrap_or_else(|e| panic!("{selector:?} printed as {printed:?} does not parse: {e}"));
+        assert_eq!(again.to_string(), printed, "{selector:?}");
+        assert_eq!(again.matches(&labels), s.matches(&labels), "{selector:?}");
     }
     if let Ok(f) = FieldSelector::parse(selector) {
         let _ = f.fields().count();

@@ -353,14 +353,24 @@ fn random_packets_get_a_valid_verdict_and_redirects_change_only_the_hop() {
         );
         if got.verdict == TC_ACT_REDIRECT {
             redirected += 1;
-            assert_eq!(got.packet.len(), p.len(), "run {i}: redirect changed the length");
+            assert_eq!(
+                got.packet.len(),
+                p.len(),
+                "run {i}: redirect changed the length"
+            );
             for (at, (a, b)) in p.iter().zip(&got.packet).enumerate() {
                 // MACs 0..12, TTL 22, header checksum 24..26.
                 let hop = at < 12 || at == 22 || at == 24 || at == 25;
-                assert!(hop || a == b, "run {i}: {prog:?} changed byte {at} of {p:02x?}");
+                assert!(
+                    hop || a == b,
+                    "run {i}: {prog:?} changed byte {at} of {p:02x?}"
+                );
             }
             assert_eq!(got.packet[22], p[22].wrapping_sub(1), "run {i}: TTL");
         }
     }
-    assert!(redirected > 0, "no random packet was redirected: the mutations never reached the forwarding path");
+    assert!(
+        redirected > 0,
+        "no random packet was redirected: the mutations never reached the forwarding path"
+    );
 }

@@ -70,7 +70,10 @@ pub fn run(args: &[&str]) -> Result<(), String> {
     for t in &chosen {
         outcomes.push(run_target(&root, t, seconds)?);
     }
-    println!("{:<18} {:>8} {:>12} {:>8}", "TARGET", "SECONDS", "EXECUTIONS", "CRASHES");
+    println!(
+        "{:<18} {:>8} {:>12} {:>8}",
+        "TARGET", "SECONDS", "EXECUTIONS", "CRASHES"
+    );
     for o in &outcomes {
         println!(
             "{:<18} {:>8} {:>12} {:>8}",
