@@ -118,10 +118,11 @@ fn targets(root: &Path) -> Result<Vec<String>, String> {
     for line in text.lines().map(str::trim) {
         if line.starts_with('[') {
             in_bin = line == "[[bin]]";
-        } else if in_bin && let Some(rest) = line.strip_prefix("name") {
-            if let Some(name) = rest.split('"').nth(1) {
-                out.push(name.to_string());
-            }
+        } else if in_bin
+            && let Some(rest) = line.strip_prefix("name")
+            && let Some(name) = rest.split('"').nth(1)
+        {
+            out.push(name.to_string());
         }
     }
     if out.is_empty() {
