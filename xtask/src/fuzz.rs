@@ -29,6 +29,7 @@ struct Outcome {
 pub fn run(args: &[&str]) -> Result<(), String> {
     let mut seconds = DEFAULT_SECONDS;
     let mut only = None;
+    let mut dev = false;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         match *a {
@@ -39,10 +40,13 @@ pub fn run(args: &[&str]) -> Result<(), String> {
                     .filter(|s| *s > 0)
                     .ok_or("--seconds: expected a positive number of seconds")?;
             }
+            // Unoptimized: a third of the cold build, fewer executions a
+            // second (what `cargo xtask test` uses for its short runs).
+            "--dev" => dev = true,
             t if !t.starts_with('-') && only.is_none() => only = Some(t.to_string()),
             other => {
                 return Err(format!(
-                    "fuzz: unexpected argument {other:?} (usage: cargo xtask fuzz [TARGET] [--seconds N])"
+                    "fuzz: unexpected argument {other:?} (usage: cargo xtask fuzz [TARGET] [--seconds N] [--dev])"
                 ));
             }
         }
@@ -61,14 +65,14 @@ pub fn run(args: &[&str]) -> Result<(), String> {
     };
     let toolchain = nightly(&root)?;
     let started = Instant::now();
-    build(&toolchain)?;
+    build(&toolchain, dev)?;
     eprintln!(
         "fuzz: targets built in {:.0} s",
         started.elapsed().as_secs_f64()
     );
     let mut outcomes = Vec::new();
     for t in &chosen {
-        outcomes.push(run_target(&root, t, seconds)?);
+        outcomes.push(run_target(&root, t, seconds, dev)?);
     }
     println!(
         "{:<18} {:>8} {:>12} {:>8}",
@@ -145,20 +149,24 @@ pub fn nightly(root: &Path) -> Result<String, String> {
 /// Release with debug assertions (overflow checks are findings too), no
 /// sanitizer: keel's targets are safe Rust over libc calls, and the
 /// address sanitizer would double the cold build.
-fn build(toolchain: &str) -> Result<(), String> {
+fn build(toolchain: &str, dev: bool) -> Result<(), String> {
     let plus = format!("+{toolchain}");
-    eprintln!("+ cargo {plus} fuzz build --fuzz-dir fuzz -s none --debug-assertions");
+    let mut args = vec![
+        plus.as_str(),
+        "fuzz",
+        "build",
+        "--fuzz-dir",
+        "fuzz",
+        "-s",
+        "none",
+        "--debug-assertions",
+    ];
+    if dev {
+        args.push("--dev");
+    }
+    eprintln!("+ cargo {}", args.join(" "));
     let status = Command::new("cargo")
-        .args([
-            &plus,
-            "fuzz",
-            "build",
-            "--fuzz-dir",
-            "fuzz",
-            "-s",
-            "none",
-            "--debug-assertions",
-        ])
+        .args(&args)
         .current_dir(crate::root())
         .env_remove("RUSTUP_TOOLCHAIN")
         // The parsers need no BPF object; the agent's build script skips it.
@@ -174,11 +182,11 @@ fn build(toolchain: &str) -> Result<(), String> {
     }
 }
 
-fn run_target(root: &Path, target: &str, seconds: u64) -> Result<Outcome, String> {
+fn run_target(root: &Path, target: &str, seconds: u64, dev: bool) -> Result<Outcome, String> {
     let bin = root
         .join("fuzz/target")
         .join(host_triple())
-        .join("release")
+        .join(if dev { "debug" } else { "release" })
         .join(target);
     let work = root.join("target/fuzz");
     let corpus = work.join("corpus").join(target);

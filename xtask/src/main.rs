@@ -106,9 +106,10 @@ fn test(extra: &[&str]) -> Result<(), String> {
             "warnings",
         ],
     )?;
-    // Every fuzz target briefly (10 targets x 8 s): a crash fails CI.
-    // `cargo xtask fuzz` runs them longer.
-    fuzz::run(&["--seconds", "8"])?;
+    // Every fuzz target briefly (10 targets x 8 s), built unoptimized to
+    // keep CI's cold build short: a crash fails CI. `cargo xtask fuzz`
+    // runs optimized builds longer.
+    fuzz::run(&["--seconds", "8", "--dev"])?;
     // Sweep leftovers of an earlier killed run before starting (tests only).
     run(
         "cargo",
