@@ -4,6 +4,7 @@
 //!   test         setup, then fmt check, clippy -D warnings and every test (what CI runs)
 //!   demo         setup, then keel's main job (see README)
 //!   bench SUITE  setup, then run a benchmark suite and print its table
+//!   fuzz [T] [--seconds N]  setup, then build the fuzz targets (fuzz/) and run each (or T) N s (default 60)
 //!   sweep [P]    remove leftovers of tests and labs by name prefix (default "keel")
 //!   dist         the release tarball target/dist/keel-<version>-<arch>-linux.tar.gz (see dist.rs)
 //!   image        the OCI image of keel-agent + keel-cni, target/dist/keel-agent-<version>-oci.tar (image.rs)
@@ -12,6 +13,7 @@
 //! on a machine where nothing else is installed yet, since it installs the rest.
 
 mod dist;
+mod fuzz;
 mod image;
 mod setup;
 
@@ -29,11 +31,12 @@ fn main() -> ExitCode {
         Some("test") => setup::run().and_then(|()| test(&rest())),
         Some("demo") => setup::run().and_then(|()| demo(&rest())),
         Some("bench") => setup::run().and_then(|()| bench(&rest())),
+        Some("fuzz") => setup::run().and_then(|()| fuzz::run(&rest())),
         Some("sweep") => sweep(&rest()),
         Some("dist") => dist::run(&rest()),
         Some("image") => dist::image(&rest()),
         _ => Err(
-            "usage: cargo xtask setup | test | demo | bench SUITE | sweep [PREFIX] | dist|image [--profile P] [--out DIR]"
+            "usage: cargo xtask setup | test | demo | bench SUITE | fuzz [TARGET] [--seconds N] | sweep [PREFIX] | dist|image [--profile P] [--out DIR]"
                 .to_string(),
         ),
     };
@@ -103,6 +106,10 @@ fn test(extra: &[&str]) -> Result<(), String> {
             "warnings",
         ],
     )?;
+    // Every fuzz target briefly (10 targets x 8 s), built unoptimized to
+    // keep CI's cold build short: a crash fails CI. `cargo xtask fuzz`
+    // runs optimized builds longer.
+    fuzz::run(&["--seconds", "8", "--dev"])?;
     // Sweep leftovers of an earlier killed run before starting (tests only).
     run(
         "cargo",

@@ -57,10 +57,14 @@ const APT_PACKAGES: &[&str] = &[
 /// bpf-linker, built against Debian's LLVM 22 (the LLVM of the pinned nightly).
 const BPF_LINKER_VERSION: &str = "0.13.0";
 
+/// cargo-fuzz, which builds the libFuzzer targets in fuzz/ (`cargo xtask fuzz`).
+const CARGO_FUZZ_VERSION: &str = "0.13.2";
+
 pub fn run() -> Result<(), String> {
     apt()?;
     nightly()?;
     bpf_linker()?;
+    cargo_fuzz()?;
     eprintln!("setup: everything is in place");
     Ok(())
 }
@@ -206,5 +210,32 @@ fn bpf_linker() -> Result<(), String> {
         Ok(())
     } else {
         Err("cargo install bpf-linker failed".into())
+    }
+}
+
+fn cargo_fuzz() -> Result<(), String> {
+    let have = Command::new(cargo_home().join("bin/cargo-fuzz"))
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains(CARGO_FUZZ_VERSION));
+    if have {
+        return Ok(());
+    }
+    eprintln!("setup: installing cargo-fuzz {CARGO_FUZZ_VERSION}");
+    // Outside the workspace so its toolchain file does not apply.
+    let status = Command::new("cargo")
+        .args([
+            "install",
+            &format!("cargo-fuzz@{CARGO_FUZZ_VERSION}"),
+            "--locked",
+        ])
+        .current_dir(env::temp_dir())
+        .env("PATH", path_with_cargo_bin())
+        .status()
+        .map_err(|e| format!("cargo install cargo-fuzz: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err("cargo install cargo-fuzz failed".into())
     }
 }

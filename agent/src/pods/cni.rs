@@ -59,6 +59,46 @@ pub struct Attachment {
     pub ip: Option<std::net::Ipv4Addr>,
 }
 
+/// What one plugin run printed, read as libcni reads it: the result (or
+/// nothing) on success; on failure (`failed` is the exit status) the error
+/// object's `msg` and `code`, else the status and stderr.
+pub fn parse_output(
+    plugin: String,
+    command: &'static str,
+    failed: Option<String>,
+    stdout: &[u8],
+    stderr: &[u8],
+) -> Result<Option<Value>, CniError> {
+    let parsed: Option<Value> = serde_json::from_slice(stdout).ok();
+    if let Some(status) = failed {
+        let message = parsed
+            .as_ref()
+            .and_then(|v| {
+                v["msg"]
+                    .as_str()
+                    .map(|m| format!("{m} (code {})", v["code"]))
+            })
+            .unwrap_or_else(|| format!("{status}: {}", String::from_utf8_lossy(stderr).trim()));
+        return Err(CniError::Plugin {
+            plugin,
+            command,
+            message,
+        });
+    }
+    Ok(parsed)
+}
+
+/// The pod's IPv4 address in an ADD result: the first `ips[].address`
+/// that is one.
+pub fn pod_ip(result: &Value) -> Option<std::net::Ipv4Addr> {
+    result["ips"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|i| i["address"].as_str())
+        .find_map(|a| a.split('/').next()?.parse().ok())
+}
+
 impl CniSetup {
     /// The keel configuration list for a node's pod CIDR.
     pub fn keel_conflist(&self, pod_cidr: Ipv4Net, mtu: u32) -> Value {
@@ -190,29 +230,8 @@ impl CniSetup {
             plugin: plugin.clone(),
             source,
         })?;
-        let parsed: Option<Value> = serde_json::from_slice(&out.stdout).ok();
-        if !out.status.success() {
-            let message = parsed
-                .as_ref()
-                .and_then(|v| {
-                    v["msg"]
-                        .as_str()
-                        .map(|m| format!("{m} (code {})", v["code"]))
-                })
-                .unwrap_or_else(|| {
-                    format!(
-                        "{}: {}",
-                        out.status,
-                        String::from_utf8_lossy(&out.stderr).trim()
-                    )
-                });
-            return Err(CniError::Plugin {
-                plugin,
-                command,
-                message,
-            });
-        }
-        Ok(parsed)
+        let status = (!out.status.success()).then(|| out.status.to_string());
+        parse_output(plugin, command, status, &out.stdout, &out.stderr)
     }
 
     /// One plugin's configuration from the list, with name/cniVersion and
@@ -274,12 +293,7 @@ impl CniSetup {
             }
         }
         let result = prev.unwrap_or(Value::Null);
-        let ip = result["ips"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|i| i["address"].as_str())
-            .find_map(|a| a.split('/').next()?.parse().ok());
+        let ip = pod_ip(&result);
         Ok(Attachment { result, ip })
     }
 

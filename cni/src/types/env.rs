@@ -223,13 +223,23 @@ pub const MAX_CONTAINER_ID: usize = 128;
 /// Longest `CNI_NETNS` (PATH_MAX less its NUL).
 pub const MAX_NETNS: usize = 4095;
 
+/// At most `max` bytes of `s`, cut at a character boundary (the value is
+/// anything the runtime passed, not only ASCII).
+fn prefix(s: &str, max: usize) -> &str {
+    let mut end = s.len().min(max);
+    while !s.is_char_boundary(end) {
+        end -= 1;
+    }
+    &s[..end]
+}
+
 /// CNI spec: starts with an alphanumeric, then alphanumerics, `_`, `.`, `-`;
 /// at most [`MAX_CONTAINER_ID`] bytes.
 pub fn validate_container_id(id: &str) -> Result<(), EnvError> {
     if id.len() > MAX_CONTAINER_ID {
         return Err(EnvError::Invalid {
             var: "CNI_CONTAINERID",
-            value: format!("{}…", &id[..id.len().min(32)]),
+            value: format!("{}…", prefix(id, 32)),
             reason: format!(
                 "{} characters is too long: at most {MAX_CONTAINER_ID}",
                 id.len()

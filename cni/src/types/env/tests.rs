@@ -116,3 +116,15 @@ fn oversized_values_are_refused_up_front() {
     vars.push(("CNI_CONTAINERID", &id));
     env(&vars).unwrap();
 }
+
+#[test]
+fn a_long_container_id_with_multibyte_characters_is_refused_not_a_panic() {
+    // Found by the cni_env fuzz target: the echoed prefix was cut inside a
+    // UTF-8 character (byte 32 of a 3-byte one) and the plugin panicked.
+    let id = format!("abc{}", "\u{fffd}".repeat(MAX_CONTAINER_ID));
+    let err = validate_container_id(&id).expect_err("too long");
+    let text = err.to_string();
+    assert!(text.starts_with("CNI_CONTAINERID"), "{text}");
+    assert!(text.contains("too long"), "{text}");
+    assert_eq!(err.code(), 4);
+}

@@ -119,8 +119,10 @@ fn milli(text: &str) -> Result<u64, QuantityError> {
         frac.parse().map_err(|_| err("bad fraction"))?
     };
     let scale = 10u128.pow(frac_digits);
-    let total = (int * scale + frac)
-        .checked_mul(num)
+    let total = int
+        .checked_mul(scale)
+        .and_then(|t| t.checked_add(frac))
+        .and_then(|t| t.checked_mul(num))
         .ok_or_else(|| err("number too large"))?;
     let value = total.div_ceil(scale * den);
     u64::try_from(value).map_err(|_| err("number too large"))

@@ -35,3 +35,14 @@ fn yaml_numbers_are_quantities() {
     let q: Quantity = serde_json::from_str("0.25").unwrap();
     assert_eq!(q.milli(), 250);
 }
+
+#[test]
+fn a_huge_number_with_a_fraction_is_too_large_not_wrapped() {
+    // Found by the quantity fuzz target: the integer part times 10^digits
+    // of the fraction overflowed u128 (a panic in debug builds, a wrapped
+    // and wrong value in release ones).
+    let err = Quantity::parse("37777777712222227012222228443578.10777777Mi").unwrap_err();
+    assert_eq!(err.reason, "number too large");
+    let err = Quantity::parse(&format!("{}.123456789", "9".repeat(38))).unwrap_err();
+    assert_eq!(err.reason, "number too large");
+}
