@@ -469,6 +469,12 @@ pub fn resolve(
 
     let seccomp = seccomp_profile(&field, &sc, psc, node)?;
 
+    if let Some(f) = pod.spec.resource_claims_field() {
+        return Err(ConfigError::new(
+            f,
+            "keel allocates no devices (dynamic resource allocation): the pod's containers are not started without what they claim",
+        ));
+    }
     volumes::validate(&pod.spec.volumes, &node.host_path_roots)?;
     let expanded = volumes::expand_sub_paths(&field, c, &resolved.vars)?;
     let mounts = volumes::mounts(

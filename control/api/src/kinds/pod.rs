@@ -28,9 +28,10 @@ pub struct Pod {
 }
 
 crate::preserved_fields!(
-    /// Pod `spec` fields keel keeps without acting on them. Volume sources
-    /// keel lacks are not here: a pod that asks for them is refused rather
-    /// than run without them.
+    /// Pod `spec` fields keel keeps without acting on them. A pod whose
+    /// `resourceClaims` claim devices is kept too, and its agent refuses to
+    /// start its containers without them (as for volume sources keel
+    /// lacks, [`VolumeSourceFields`]).
     PodSpecFields,
     "a pod spec",
     [
@@ -51,6 +52,12 @@ crate::preserved_fields!(
         "setHostnameAsFQDN",
         "os",
         "hostUsers",
+        // Pod-level resources (alpha in Kubernetes 1.32, off by default).
+        "resources",
+        // Dynamic resource allocation: keel allocates no devices, so its
+        // agent does not start a pod that claims some (see
+        // `PodSpec::resource_claims_field`).
+        "resourceClaims",
     ]
 );
 
@@ -67,6 +74,9 @@ crate::preserved_fields!(
         "tty",
         "lifecycle",
         "resizePolicy",
+        // Block devices from a persistentVolumeClaim, whose volume keel's
+        // agent refuses.
+        "volumeDevices",
     ]
 );
 
@@ -182,6 +192,15 @@ pub struct PodSpec {
 }
 
 impl PodSpec {
+    /// `spec.resourceClaims` when the pod claims devices through dynamic
+    /// resource allocation, which keel does not allocate.
+    pub fn resource_claims_field(&self) -> Option<&'static str> {
+        self.preserved
+            .get("resourceClaims")
+            .filter(|v| v.as_array().is_some_and(|a| !a.is_empty()))
+            .map(|_| "spec.resourceClaims")
+    }
+
     /// The ports the pod holds on its node: every container port with a
     /// `hostPort`, and on a hostNetwork pod every container port (the
     /// container binds it on the node itself; Kubernetes defaults
@@ -571,18 +590,29 @@ impl HostPort {
     }
 }
 
+crate::preserved_fields!(
+    /// A container's `resources` fields keel keeps: `claims` name the pod's
+    /// `resourceClaims` (dynamic resource allocation), which keel's agent
+    /// refuses.
+    ResourceRequirementsFields,
+    "a container's resources",
+    ["claims"]
+);
+
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[serde(rename_all = "camelCase")]
 pub struct ResourceRequirements {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub requests: BTreeMap<String, Quantity>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub limits: BTreeMap<String, Quantity>,
+    #[serde(flatten)]
+    pub preserved: ResourceRequirementsFields,
 }
 
 impl ResourceRequirements {
     pub fn is_empty(&self) -> bool {
-        self.requests.is_empty() && self.limits.is_empty()
+        self.requests.is_empty() && self.limits.is_empty() && self.preserved.is_empty()
     }
 
     /// The request for a resource; as in Kubernetes, a limit without a request

@@ -525,3 +525,19 @@ fn host_pid_and_host_ipc_need_allow_privileged_and_join_the_agents_namespaces() 
     let r = with(&node, false, false).unwrap();
     assert_eq!((r.pid_ns, r.ipc_ns), (None, None));
 }
+
+#[test]
+fn a_pod_claiming_devices_is_refused_naming_its_resource_claims() {
+    let img = image(&["/bin/app"], &[]);
+    let mut p = pod(c(&[], &[]));
+    p.spec.preserved = serde_json::from_value(serde_json::json!({
+        "resourceClaims": [{"name": "gpu", "resourceClaimName": "gpu-claim"}]
+    }))
+    .unwrap();
+    let e = run(&p, &img).unwrap_err();
+    assert_eq!(e.field, "spec.resourceClaims");
+    assert!(e.message.contains("allocates no devices"), "{e}");
+    // An empty list claims nothing.
+    p.spec.preserved = serde_json::from_value(serde_json::json!({"resourceClaims": []})).unwrap();
+    assert!(run(&p, &img).is_ok());
+}

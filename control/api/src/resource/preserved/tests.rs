@@ -239,3 +239,46 @@ fn volume_sources_keel_lacks_are_kept_warned_and_count_as_the_source() {
         "{message}"
     );
 }
+
+#[test]
+fn device_claims_pod_level_resources_and_volume_devices_are_kept() {
+    let pod = json!({
+        "apiVersion": "v1", "kind": "Pod",
+        "metadata": {"name": "p", "namespace": "d"},
+        "spec": {
+            "resources": {"limits": {"cpu": "1"}},
+            "resourceClaims": [{"name": "gpu", "resourceClaimName": "gpu-claim"}],
+            "containers": [{"name": "c", "image": "i",
+                "resources": {"limits": {"memory": "64Mi"}, "claims": [{"name": "gpu"}]},
+                "volumeDevices": [{"name": "raw", "devicePath": "/dev/xvda"}]}],
+        },
+    });
+    let p: Pod = serde_json::from_value(pod.clone()).unwrap();
+    use crate::Resource;
+    assert!(p.validate().is_empty(), "{:?}", p.validate());
+    assert_eq!(p.spec.resource_claims_field(), Some("spec.resourceClaims"));
+    assert_eq!(
+        p.spec.containers[0].resources.limits["memory"].to_string(),
+        "64Mi",
+        "what keel models is still read"
+    );
+    let back = serde_json::to_value(&p).unwrap();
+    for path in [
+        "/spec/resources/limits/cpu",
+        "/spec/resourceClaims/0/name",
+        "/spec/containers/0/resources/claims/0/name",
+        "/spec/containers/0/volumeDevices/0/devicePath",
+    ] {
+        assert_eq!(back.pointer(path), pod.pointer(path), "{path}");
+    }
+    let paths: Vec<String> = preserved_paths(&p).into_iter().map(|(p, _)| p).collect();
+    assert_eq!(
+        paths,
+        [
+            "spec.containers[0].resources.claims",
+            "spec.containers[0].volumeDevices",
+            "spec.resourceClaims",
+            "spec.resources",
+        ]
+    );
+}
