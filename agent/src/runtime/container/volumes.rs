@@ -368,7 +368,7 @@ pub fn check_propagation(info: &str, path: &Path, want: MountPropagation) -> Res
             continue;
         };
         let Some(point) = fields.get(4) else { continue };
-        let point = unescape_mountinfo(point);
+        let point = crate::host::mountinfo::unescape(point);
         if !path.starts_with(&point) {
             continue;
         }
@@ -397,26 +397,6 @@ pub fn check_propagation(info: &str, path: &Path, want: MountPropagation) -> Res
             if slave { "a slave" } else { "private" }
         )),
     }
-}
-
-/// A mountinfo path with its octal escapes (`\040` for a space) undone.
-fn unescape_mountinfo(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\'
-            && i + 3 < b.len()
-            && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c))
-        {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Writes (or brings up to date) the files of a configMap, secret or
