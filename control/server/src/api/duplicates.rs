@@ -1,7 +1,9 @@
 //! Duplicate keys in a JSON body. serde_json keeps the last of a repeated
 //! key without a word; Kubernetes' strict decoding (sigs.k8s.io/json)
 //! names each, by path (`duplicate field "spec.replicas"`), and refuses the
-//! body under `fieldValidation=Strict`, warns under `Warn`.
+//! body under `fieldValidation=Strict`, warns under `Warn`. The same holds
+//! for patch bodies (merge and strategic merge patches) and for
+//! server-side apply's YAML.
 
 use std::{collections::HashSet, fmt};
 
@@ -19,6 +21,19 @@ pub(super) fn duplicate_fields(body: &[u8]) -> Result<Vec<String>, serde_json::E
     }
     .deserialize(&mut de)?;
     de.end()?;
+    Ok(found)
+}
+
+/// The same for a YAML document (server-side apply's body); keys that are
+/// not strings (`80:`) are named as written.
+pub(super) fn duplicate_fields_yaml(body: &[u8]) -> Result<Vec<String>, serde_yaml_ng::Error> {
+    let mut found = Vec::new();
+    let de = serde_yaml_ng::Deserializer::from_slice(body);
+    Walk {
+        path: String::new(),
+        found: &mut found,
+    }
+    .deserialize(de)?;
     Ok(found)
 }
 
@@ -59,6 +74,12 @@ impl<'de> Visitor<'de> for Walk<'_> {
     fn visit_unit<E>(self) -> Result<(), E> {
         Ok(())
     }
+    fn visit_none<E>(self) -> Result<(), E> {
+        Ok(())
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
 
     fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
         let mut i = 0usize;
@@ -76,7 +97,7 @@ impl<'de> Visitor<'de> for Walk<'_> {
 
     fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<(), A::Error> {
         let mut seen = HashSet::new();
-        while let Some(key) = map.next_key::<String>()? {
+        while let Some(Key(key)) = map.next_key::<Key>()? {
             let path = if self.path.is_empty() {
                 key.clone()
             } else {
@@ -94,9 +115,43 @@ impl<'de> Visitor<'de> for Walk<'_> {
     }
 }
 
+/// A mapping key: a string, or a number or boolean as YAML allows.
+struct Key(String);
+
+impl<'de> serde::Deserialize<'de> for Key {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Key;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a mapping key")
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Key, E> {
+                Ok(Key(s.to_owned()))
+            }
+            fn visit_i64<E>(self, n: i64) -> Result<Key, E> {
+                Ok(Key(n.to_string()))
+            }
+            fn visit_u64<E>(self, n: u64) -> Result<Key, E> {
+                Ok(Key(n.to_string()))
+            }
+            fn visit_f64<E>(self, n: f64) -> Result<Key, E> {
+                Ok(Key(n.to_string()))
+            }
+            fn visit_bool<E>(self, b: bool) -> Result<Key, E> {
+                Ok(Key(b.to_string()))
+            }
+            fn visit_unit<E>(self) -> Result<Key, E> {
+                Ok(Key("null".into()))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::duplicate_fields;
+    use super::{duplicate_fields, duplicate_fields_yaml};
 
     #[test]
     fn repeated_keys_are_named_by_path_once_each() {
@@ -112,5 +167,20 @@ mod tests {
                 .is_empty()
         );
         assert!(duplicate_fields(b"{\"a\":").is_err());
+    }
+
+    #[test]
+    fn repeated_yaml_keys_are_named_by_path() {
+        let body = b"kind: Service\nmetadata:\n  name: a\n  name: b\nspec:\n  ports:\n  - port: 80\n    port: 81\n  selector: {app: web, 80: x, 80: y}\n";
+        assert_eq!(
+            duplicate_fields_yaml(body).unwrap(),
+            ["metadata.name", "spec.ports[0].port", "spec.selector.80"]
+        );
+        assert!(
+            duplicate_fields_yaml(b"a: {b: 1}\nc: {b: ~}\nd: [{b: 1}, {b: 2}]\n")
+                .unwrap()
+                .is_empty()
+        );
+        assert!(duplicate_fields_yaml(b"a: [").is_err());
     }
 }

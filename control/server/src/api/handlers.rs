@@ -190,27 +190,58 @@ fn json_body(w: &Write, validation: Validation) -> Result<(Value, Vec<String>)> 
     }
     let v = serde_json::from_slice(&w.body)
         .map_err(|e| ApiError::bad_request(format!("request body is not JSON: {e}")))?;
-    let mut warnings = Vec::new();
-    if validation != Validation::Ignore {
-        let dups: Vec<String> = super::duplicates::duplicate_fields(&w.body)
-            .map_err(|e| ApiError::bad_request(format!("request body is not JSON: {e}")))?
-            .into_iter()
-            .map(|path| format!("duplicate field {path:?}"))
-            .collect();
-        if validation == Validation::Strict && !dups.is_empty() {
-            return Err(ApiError::bad_request(format!(
-                "strict decoding error: {}",
-                dups.join(", ")
-            )));
-        }
-        warnings = dups;
-    }
+    let warnings = if validation == Validation::Ignore {
+        Vec::new()
+    } else {
+        let found = super::duplicates::duplicate_fields(&w.body)
+            .map_err(|e| ApiError::bad_request(format!("request body is not JSON: {e}")))?;
+        duplicates_verdict(found, validation)?
+    };
     Ok((v, warnings))
 }
 
+/// Keys repeated in a body: refused under `Strict`, warnings under `Warn`
+/// (Kubernetes' strict decoding).
+fn duplicates_verdict(found: Vec<String>, validation: Validation) -> Result<Vec<String>> {
+    if validation == Validation::Ignore {
+        return Ok(Vec::new());
+    }
+    let dups: Vec<String> = found
+        .into_iter()
+        .map(|path| format!("duplicate field {path:?}"))
+        .collect();
+    if validation == Validation::Strict && !dups.is_empty() {
+        return Err(ApiError::bad_request(format!(
+            "strict decoding error: {}",
+            dups.join(", ")
+        )));
+    }
+    Ok(dups)
+}
+
+/// Keys repeated in a patch body: in a merge or strategic merge patch (a
+/// JSON object) and in server-side apply's YAML, as Kubernetes checks
+/// them. A JSON patch is a list of operations and is not checked.
+fn patch_duplicates(media: &str, body: &[u8], validation: Validation) -> Result<Vec<String>> {
+    if validation == Validation::Ignore {
+        return Ok(Vec::new());
+    }
+    let found = match media {
+        "application/merge-patch+json" | "application/strategic-merge-patch+json" => {
+            super::duplicates::duplicate_fields(body)
+                .map_err(|e| ApiError::bad_request(format!("the patch is not JSON: {e}")))?
+        }
+        APPLY => super::duplicates::duplicate_fields_yaml(body).map_err(|e| {
+            ApiError::bad_request(format!("the apply configuration is not YAML: {e}"))
+        })?,
+        _ => Vec::new(),
+    };
+    duplicates_verdict(found, validation)
+}
+
 /// Fills apiVersion, kind, namespace and name of `v` from the path,
-/// refusing contradictions.
-fn complete(kind: &KindInfo, at: &Target, v: &mut Value) -> Result<()> {
+/// refusing contradictions; returns warnings about what it dropped.
+fn complete(kind: &KindInfo, at: &Target, v: &mut Value) -> Result<Vec<String>> {
     let Some(map) = v.as_object_mut() else {
         return Err(ApiError::bad_request("request body must be a JSON object"));
     };
@@ -255,12 +286,22 @@ fn complete(kind: &KindInfo, at: &Target, v: &mut Value) -> Result<()> {
             }
         }
     }
-    // Fields Kubernetes' clients send that keel keeps no record of.
-    meta.remove("managedFields");
+    // Fields Kubernetes' clients send that keel keeps no record of (the
+    // decoder drops them); managed fields a client set are worth a word.
+    let mut warnings = Vec::new();
+    if meta
+        .remove("managedFields")
+        .is_some_and(|m| m.as_array().is_some_and(|a| !a.is_empty()))
+    {
+        warnings.push(
+            "metadata.managedFields: keel-control keeps no managed fields; the ones sent are ignored"
+                .to_string(),
+        );
+    }
     if meta.get("creationTimestamp") == Some(&Value::Null) {
         meta.remove("creationTimestamp");
     }
-    Ok(())
+    Ok(warnings)
 }
 
 /// Reads `v` as an object of `kind` (see [`complete`]). Fields of
@@ -275,8 +316,7 @@ fn decode_value(
     mut v: Value,
     validation: Validation,
 ) -> Result<(AnyObject, Vec<String>)> {
-    complete(kind, at, &mut v)?;
-    let mut warnings = Vec::new();
+    let mut warnings = complete(kind, at, &mut v)?;
     // Each round drops one unknown field; a body has few, this bounds it.
     for _ in 0..256 {
         match AnyObject::from_value(v.clone()) {
@@ -704,6 +744,7 @@ pub(super) async fn patch(
     }
     let opts = WriteOptions::parse(&w.q)?;
     let media = media_type(&w.headers);
+    let dups = patch_duplicates(&media, &w.body, opts.validation)?;
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -726,14 +767,15 @@ pub(super) async fn patch(
             let applied = apply::parse(&w.body).map_err(ApiError::bad_request)?;
             let Some(existing) = existing else {
                 let v = apply::first(&applied, manager).map_err(ApiError::bad_request)?;
-                let (obj, warnings) = decode_value(kind, &at, v, opts.validation)?;
+                let (obj, mut warnings) = decode_value(kind, &at, v, opts.validation)?;
+                warnings.splice(0..0, dups);
                 let stored = write(&app, WriteOp::Create(obj), opts.dry_run).await?;
                 return Ok(respond(StatusCode::CREATED, stored.to_json(), &warnings));
             };
             let mut doc = existing.to_value();
             apply::apply(&mut doc, &applied, manager)
                 .map_err(|e| ApiError::new(422, "Invalid", e))?;
-            match finish_patch(&app, kind, &at, doc, &existing, part, &opts).await {
+            match finish_patch(&app, kind, &at, doc, &existing, part, &opts, &dups).await {
                 Err(e) if is_conflict(&e) && attempt < 5 => continue,
                 other => return other,
             }
@@ -747,7 +789,7 @@ pub(super) async fn patch(
         if part == Part::Scale {
             return write_scale(&app, kind, &at, &doc, &opts).await;
         }
-        match finish_patch(&app, kind, &at, doc, &existing, part, &opts).await {
+        match finish_patch(&app, kind, &at, doc, &existing, part, &opts, &dups).await {
             Err(e) if is_conflict(&e) && attempt < 5 => continue,
             other => return other,
         }
@@ -758,7 +800,12 @@ fn is_conflict(e: &ApiError) -> bool {
     e.0.code == 409 && e.0.reason == "Conflict"
 }
 
-/// Writes a patched document over `existing`.
+/// Writes a patched document over `existing`; `dups` are the patch body's
+/// own warnings.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one call site per patch kind, each with all of these at hand"
+)]
 async fn finish_patch(
     app: &AppState,
     kind: &KindInfo,
@@ -767,6 +814,7 @@ async fn finish_patch(
     existing: &Obj,
     part: Part,
     opts: &WriteOptions,
+    dups: &[String],
 ) -> Result<Response> {
     // A patch that leaves resourceVersion alone writes over the version it
     // was applied to; one that sets it asks for that version.
@@ -777,7 +825,8 @@ async fn finish_patch(
     ) {
         doc["metadata"]["resourceVersion"] = json!(existing.meta().resource_version);
     }
-    let (obj, warnings) = decode_value(kind, at, doc, opts.validation)?;
+    let (obj, mut warnings) = decode_value(kind, at, doc, opts.validation)?;
+    warnings.splice(0..0, dups.iter().cloned());
     let op = WriteOp::Update {
         obj,
         status: part == Part::Status,

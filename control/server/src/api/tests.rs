@@ -1456,6 +1456,141 @@ async fn duplicate_keys_are_refused_strict_named_warn_and_last_wins() {
 }
 
 #[tokio::test]
+async fn duplicate_keys_in_patches_and_apply_bodies_are_checked_too() {
+    let mut app = app();
+    let pods = "/api/v1/namespaces/default/pods";
+    let pod = r#"{"metadata":{"name":"p"},"spec":{"containers":[{"name":"c","image":"one"}]}}"#;
+    let (code, _, _) = send_raw(&mut app, Method::POST, pods, "application/json", pod).await;
+    assert_eq!(code, StatusCode::CREATED);
+    let at = format!("{pods}/p");
+    let patch = r#"{"metadata":{"labels":{"a":"1","a":"2"}}}"#;
+    for media in [
+        "application/merge-patch+json",
+        "application/strategic-merge-patch+json",
+    ] {
+        let (code, _, s) = send_raw(&mut app, Method::PATCH, &at, media, patch).await;
+        assert_eq!(code, StatusCode::BAD_REQUEST, "{media}: {s}");
+        assert_eq!(
+            s["message"], r#"strict decoding error: duplicate field "metadata.labels.a""#,
+            "{media}"
+        );
+    }
+    // Nothing was written by the refused patches.
+    let (_, _, stored) = send_raw(&mut app, Method::GET, &at, "application/json", "").await;
+    assert!(stored["metadata"].get("labels").is_none(), "{stored}");
+    let (code, headers, stored) = send_raw(
+        &mut app,
+        Method::PATCH,
+        &format!("{at}?fieldValidation=Warn"),
+        "application/merge-patch+json",
+        patch,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
+    assert_eq!(stored["metadata"]["labels"]["a"], "2");
+    assert_eq!(
+        warnings(&headers),
+        [r#"299 - "duplicate field \"metadata.labels.a\"""#]
+    );
+    let (code, headers, _) = send_raw(
+        &mut app,
+        Method::PATCH,
+        &format!("{at}?fieldValidation=Ignore"),
+        "application/merge-patch+json",
+        patch,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
+    assert!(warnings(&headers).is_empty());
+    // Server-side apply's YAML, on create and on update.
+    let applied = "apiVersion: v1\nkind: Pod\nmetadata:\n  name: q\nspec:\n  containers:\n  - name: c\n    image: one\n    image: two\n";
+    let q = format!("{pods}/q?fieldManager=me");
+    let (code, _, s) = send_raw(
+        &mut app,
+        Method::PATCH,
+        &q,
+        "application/apply-patch+yaml",
+        applied,
+    )
+    .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST, "{s}");
+    assert_eq!(
+        s["message"],
+        r#"strict decoding error: duplicate field "spec.containers[0].image""#
+    );
+    let (code, headers, stored) = send_raw(
+        &mut app,
+        Method::PATCH,
+        &format!("{q}&fieldValidation=Warn"),
+        "application/apply-patch+yaml",
+        applied,
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED, "{stored}");
+    assert_eq!(stored["spec"]["containers"][0]["image"], "two");
+    assert_eq!(
+        warnings(&headers),
+        [r#"299 - "duplicate field \"spec.containers[0].image\"""#]
+    );
+    let (code, _, _) = send_raw(
+        &mut app,
+        Method::PATCH,
+        &q,
+        "application/apply-patch+yaml",
+        applied,
+    )
+    .await;
+    assert_eq!(code, StatusCode::BAD_REQUEST);
+}
+
+/// `kubectl get -o yaml` from a real cluster carries `selfLink` and
+/// `managedFields`: the object is created (Strict validation), the managed
+/// fields with a warning that keel keeps none, and neither is stored.
+#[tokio::test]
+async fn exported_metadata_self_link_and_managed_fields_are_accepted() {
+    let mut app = app();
+    let cms = "/api/v1/namespaces/default/configmaps";
+    let exported = json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": "cfg", "namespace": "default",
+            "selfLink": "/api/v1/namespaces/default/configmaps/cfg",
+            "managedFields": [{"manager": "kubectl-client-side-apply", "operation": "Update",
+                "apiVersion": "v1", "time": "2026-01-01T00:00:00Z", "fieldsType": "FieldsV1",
+                "fieldsV1": {"f:data": {".": {}, "f:a": {}}}}]},
+        "data": {"a": "1"}});
+    let (code, headers, body) = send_raw(
+        &mut app,
+        Method::POST,
+        &format!("{cms}?fieldValidation=Strict"),
+        "application/json",
+        &exported.to_string(),
+    )
+    .await;
+    assert_eq!(code, StatusCode::CREATED, "{body}");
+    assert_eq!(
+        warnings(&headers),
+        [
+            r#"299 - "metadata.managedFields: keel-control keeps no managed fields; the ones sent are ignored""#
+        ]
+    );
+    assert!(body["metadata"].get("selfLink").is_none(), "{body}");
+    assert!(body["metadata"].get("managedFields").is_none(), "{body}");
+    // Empty managed fields (what a client clearing them sends) say nothing.
+    let mut update = body.clone();
+    update["metadata"]["managedFields"] = json!([]);
+    update["metadata"]["selfLink"] = json!("/api/v1/namespaces/default/configmaps/cfg");
+    let (code, headers, body) = send_raw(
+        &mut app,
+        Method::PUT,
+        &format!("{cms}/cfg"),
+        "application/json",
+        &update.to_string(),
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK, "{body}");
+    assert!(warnings(&headers).is_empty());
+}
+
+#[tokio::test]
 async fn bodies_past_3_mib_and_annotations_past_256_kib_are_refused() {
     let mut app = app();
     let cms = "/api/v1/namespaces/default/configmaps";
