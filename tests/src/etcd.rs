@@ -41,6 +41,8 @@ pub struct ServerTls {
 pub struct EtcdCluster {
     members: Vec<Option<Child>>,
     tls: Option<ServerTls>,
+    /// More flags for every member (`--quota-backend-bytes` …).
+    extra: Vec<String>,
     dir: tempfile::TempDir,
     // Fields drop in order after `Drop::drop` ended the members: the
     // namespace goes last.
@@ -63,7 +65,16 @@ impl EtcdCluster {
         Self::start_with(n, Some(tls))
     }
 
+    /// `n` members started with more flags.
+    pub fn start_args(n: usize, extra: &[&str]) -> Self {
+        Self::start_full(n, None, extra.iter().map(|s| s.to_string()).collect())
+    }
+
     fn start_with(n: usize, tls: Option<ServerTls>) -> Self {
+        Self::start_full(n, tls, Vec::new())
+    }
+
+    fn start_full(n: usize, tls: Option<ServerTls>, extra: Vec<String>) -> Self {
         crate::require_root();
         assert!(
             std::path::Path::new(ETCD).is_file(),
@@ -77,6 +88,7 @@ impl EtcdCluster {
         let mut c = Self {
             members: (0..n).map(|_| None).collect(),
             tls,
+            extra,
             dir,
             netns,
         };
@@ -149,6 +161,7 @@ impl EtcdCluster {
             // Short raft timing: a lost member is noticed fast in fault tests.
             .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
             .args(["--log-outputs", "stderr", "--logger", "zap"])
+            .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()

@@ -786,3 +786,121 @@ fn a_replica_with_another_key_refuses_to_start() {
         assert!(b.snapshot().get(Kind::Secret, "default/db").is_some());
     });
 }
+
+/// etcd's space quota reached (its NOSPACE alarm) is keel-control's full
+/// disk: writes get 507 naming it, `/readyz` fails while `/healthz` stays
+/// ok, deletes are still taken, and once the operator has compacted,
+/// defragmented and disarmed etcd, writes work again with no restart.
+#[test]
+fn etcd_nospace_alarm_refuses_writes_fails_readyz_and_recovers_when_disarmed() {
+    use etcd_client::{AlarmAction, AlarmOptions, AlarmType, CompactionOptions};
+    use keel_api::client::{ClientError, HttpMethod};
+    let etcd = EtcdCluster::start_args(1, &["--quota-backend-bytes", &(8u64 << 20).to_string()]);
+    let endpoints = etcd.endpoints();
+    etcd.block_on(|| async {
+        let key = etcd.encryption_key_file();
+        let control = ControlProcess::start(&[
+            "--store",
+            "etcd",
+            "--etcd-endpoints",
+            endpoints.as_str(),
+            "--encryption-key-file",
+            key.as_str(),
+        ]);
+        let c = control.client();
+        let cm = |i: usize| -> keel_api::ConfigMap {
+            serde_json::from_value(serde_json::json!({
+                "metadata": {"name": format!("cm-{i}"), "namespace": "default"},
+                "data": {"blob": "z".repeat(256 << 10)}
+            }))
+            .unwrap()
+        };
+        let mut created = 0;
+        let refusal = loop {
+            assert!(created < 100, "an 8 MiB etcd quota never filled");
+            match c.create(&cm(created)).await {
+                Ok(_) => created += 1,
+                Err(ClientError::Api(s)) => break *s,
+                Err(e) => panic!("expected an API error, got {e}"),
+            }
+        };
+        println!("etcd's quota reached after {created} ConfigMaps of 256 KiB: {refusal:?}");
+        assert_eq!(refusal.code, 507, "{refusal:?}");
+        assert_eq!(refusal.reason, "InsufficientStorage");
+        assert!(
+            refusal.message.contains("database space exceeded"),
+            "{}",
+            refusal.message
+        );
+        let readyz = c.request_raw(HttpMethod::GET, "/readyz", None).await;
+        let Err(ClientError::Api(s)) = readyz else {
+            panic!("/readyz did not fail while etcd's quota is reached: {readyz:?}");
+        };
+        assert!(s.message.contains("NOSPACE"), "{}", s.message);
+        c.request_raw(HttpMethod::GET, "/healthz", None)
+            .await
+            .unwrap();
+        // Another write: the same clear answer.
+        assert_eq!(
+            c.create(&cm(1000)).await.map(drop).map_err(|e| match e {
+                ClientError::Api(s) => s.code,
+                other => panic!("{other}"),
+            }),
+            Err(507)
+        );
+        // Deletes are taken while the alarm is raised.
+        for i in 0..created {
+            c.delete::<keel_api::ConfigMap>("default", &format!("cm-{i}"))
+                .await
+                .unwrap();
+        }
+        // The operator's recovery, as etcd's maintenance guide has it.
+        let mut etcd_client = etcd_client::Client::connect([endpoints.as_str()], None)
+            .await
+            .unwrap();
+        let revision = etcd_client
+            .get("x", None)
+            .await
+            .unwrap()
+            .header()
+            .unwrap()
+            .revision();
+        etcd_client
+            .compact(revision, Some(CompactionOptions::new().with_physical()))
+            .await
+            .unwrap();
+        etcd_client.defragment().await.unwrap();
+        let raised = etcd_client
+            .alarm(AlarmAction::Get, AlarmType::None, None)
+            .await
+            .unwrap();
+        assert!(
+            raised
+                .alarms()
+                .iter()
+                .any(|a| a.alarm() == AlarmType::Nospace),
+            "no NOSPACE alarm raised"
+        );
+        for a in raised.alarms() {
+            let mut member = AlarmOptions::new();
+            member.with_member(a.member_id());
+            etcd_client
+                .alarm(AlarmAction::Deactivate, a.alarm(), Some(member))
+                .await
+                .unwrap();
+        }
+        // Ready again without a restart, and writes are taken.
+        let ready = wait_until("/readyz ok again", Duration::from_secs(15), || {
+            let c = c.clone();
+            async move { c.request_raw(HttpMethod::GET, "/readyz", None).await.ok() }
+        })
+        .await;
+        assert!(String::from_utf8_lossy(&ready).contains("[+]store ok"));
+        c.create(&cm(2000)).await.unwrap();
+        assert!(
+            control.log().contains("NOSPACE alarm cleared"),
+            "{}",
+            control.log()
+        );
+    });
+}

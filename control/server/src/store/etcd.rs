@@ -31,19 +31,25 @@
 //!   etcd's compaction.
 //! - One task compacts etcd's history periodically (to the revision seen one
 //!   interval earlier, as kube-apiserver does).
+//! - etcd's NOSPACE alarm (its `--quota-backend-bytes` reached) is the
+//!   store's full disk: writes get 507, deletes are still taken (etcd takes
+//!   them), and `/readyz` fails until the alarm is disarmed. A refused
+//!   write says so at once; a task looks at the alarms every
+//!   [`ALARM_POLL`] to see them raised by another replica's writes, and
+//!   cleared.
 
 use std::{path::PathBuf, sync::Arc, time::Duration};
 
 use etcd_client::{
-    Client, Compare, CompareOp, ConnectOptions, EventType as EtcdEventType, GetOptions, KvClient,
-    TxnOp, WatchOptions, WatchResponse, WatchStream,
+    AlarmAction, AlarmType, Client, Compare, CompareOp, ConnectOptions, EventType as EtcdEventType,
+    GetOptions, KvClient, TxnOp, WatchOptions, WatchResponse, WatchStream,
 };
 use keel_api::{AnyObject, EventType, Kind};
 
 use super::leader::Fence;
 use super::{
-    Event, Obj, Request, Shared, State, StoreConfig, StoreError, WriteOp, admit::Ctx, apply,
-    backend::Batch, history::History,
+    Event, Obj, Request, Shared, State, StoreConfig, StoreError, WriteOp, WriterHealth, admit::Ctx,
+    apply, backend::Batch, history::History,
 };
 use crate::alloc::Cursors;
 
@@ -54,6 +60,8 @@ const MAX_ATTEMPTS: usize = 32;
 const MAX_IN_FLIGHT: usize = 256;
 /// How long a write waits for the replica's watch to reach its revision.
 const WATCH_WAIT: Duration = Duration::from_secs(10);
+/// How often etcd's alarms are read.
+const ALARM_POLL: Duration = Duration::from_secs(2);
 
 /// Client certificate authentication to etcd (kube-apiserver's
 /// `--etcd-cafile`, `--etcd-certfile`, `--etcd-keyfile`).
@@ -541,6 +549,7 @@ impl super::Store {
         if !cfg.compact_interval.is_zero() {
             tokio::spawn(compactor(kv.clone(), cfg.compact_interval, shared.clone()));
         }
+        tokio::spawn(alarms(client.clone(), shared.clone()));
         let (tx, rx) = tokio::sync::mpsc::channel::<Request>(4096);
         tokio::spawn(
             EtcdWriter {
@@ -702,6 +711,53 @@ async fn compactor(mut kv: KvClient, every: Duration, shared: Arc<Shared>) {
     }
 }
 
+/// What etcd's NOSPACE alarm means for the store's health.
+fn nospace(detail: &str) -> WriterHealth {
+    WriterHealth::DiskFull(format!(
+        "etcd's NOSPACE alarm: {detail}; compact and defragment etcd, then `etcdctl alarm disarm`"
+    ))
+}
+
+/// Keeps the store's health in step with etcd's NOSPACE alarm, whichever
+/// replica's write raised it, and notices when it is disarmed.
+async fn alarms(client: Client, shared: Arc<Shared>) {
+    let mut maintenance = client.maintenance_client();
+    let mut tick = tokio::time::interval(ALARM_POLL);
+    loop {
+        tick.tick().await;
+        let raised = match maintenance
+            .alarm(AlarmAction::Get, AlarmType::None, None)
+            .await
+        {
+            Ok(r) => r
+                .alarms()
+                .iter()
+                .filter(|a| a.alarm() == AlarmType::Nospace)
+                .map(|a| format!("{:x}", a.member_id()))
+                .collect::<Vec<_>>(),
+            Err(e) => {
+                tracing::debug!(error = %e, "etcd: reading alarms");
+                continue;
+            }
+        };
+        let mut health = shared.health.write().expect("health lock");
+        match (raised.is_empty(), &*health) {
+            (false, WriterHealth::Ok) => {
+                tracing::warn!(members = ?raised, "etcd: NOSPACE alarm raised; only deletes are taken");
+                *health = nospace(&format!(
+                    "raised on member(s) {}, its space quota is reached",
+                    raised.join(", ")
+                ));
+            }
+            (true, WriterHealth::DiskFull(_)) => {
+                tracing::info!("etcd: NOSPACE alarm cleared; writes are taken again");
+                *health = WriterHealth::Ok;
+            }
+            _ => {}
+        }
+    }
+}
+
 /// Writes `<prefix>/sync/<id>` and returns its revision: once the watch
 /// (which covers the prefix) has delivered it, it has delivered everything
 /// before it.
@@ -795,6 +851,10 @@ impl EtcdWriter {
                 }
                 // etcd's NOSPACE alarm: its quota is reached.
                 Err(e) if e.to_string().contains("database space exceeded") => {
+                    let mut health = self.shared.health.write().expect("health lock");
+                    if *health == WriterHealth::Ok {
+                        *health = nospace("database space exceeded");
+                    }
                     return Err(StoreError::NoSpace(format!("etcd: {e}")));
                 }
                 Err(e) => return Err(StoreError::Backend(format!("etcd: {e}"))),
