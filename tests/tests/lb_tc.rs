@@ -558,3 +558,139 @@ fn icmp_errors_about_a_dnat_snat_flow_go_back_to_the_client() {
     let got = node.run(TC_INGRESS_PROG, &stray);
     assert_packet(&got, TC_ACT_OK, &stray);
 }
+
+/// The other leg: a router on the client's side answers the frontend's
+/// reply with "fragmentation needed"; the backend gets it about the reply
+/// it sent (its own address and port to where it sent it: the SNAT port
+/// for a remote backend, the client for a local one), with every checksum
+/// right, so its path MTU drops too. From the client itself, it seems to
+/// come from where the backend's replies went.
+#[test]
+fn icmp_errors_about_a_reply_to_the_client_go_to_the_backend() {
+    let mut node = Node::new("tc-icmp-rev");
+    node.lb.set(
+        "test/web",
+        vec![
+            (
+                addr("10.0.0.1:30080/TCP"),
+                spec(NP, 0, &["10.244.2.5:8080/TCP"]),
+            ),
+            (
+                addr("10.0.0.1:30081/TCP"),
+                spec(NP, 0, &["10.244.1.5:8080/TCP*"]),
+            ),
+        ],
+    );
+    let mtu = [0, 0, 0x05, 0x00];
+
+    // A remote backend (DNAT + SNAT).
+    let syn = Pkt::tcp("10.0.0.9", 40000, "10.0.0.1", 30080, SYN);
+    let sp = snat_port(&syn);
+    assert_eq!(node.ingress(&syn).verdict, TC_ACT_REDIRECT);
+    let reply = Pkt {
+        src_mac: PEER_MAC,
+        dst_mac: NODE_MAC,
+        ..Pkt::tcp("10.244.2.5", 8080, "10.0.0.1", sp, SYN | ACK)
+    };
+    let got = node.ingress(&reply);
+    assert_eq!(got.verdict, TC_ACT_REDIRECT);
+    let to_client = got.packet.clone();
+    // The reply as the backend sent it, as it left this node (TTL 63).
+    let backend_view = Pkt { ttl: 63, ..reply }.bytes();
+    let frag = icmp_error(
+        (NODE_MAC, CLIENT_MAC),
+        "10.0.0.3",
+        "10.0.0.1",
+        64,
+        3,
+        4,
+        mtu,
+        &to_client[14..42],
+    );
+    let got = node.run(TC_INGRESS_PROG, &frag);
+    let want = icmp_error(
+        (PEER_MAC, NODE_MAC),
+        "10.0.0.3",
+        "10.244.2.5",
+        63,
+        3,
+        4,
+        mtu,
+        &backend_view[14..42],
+    );
+    assert_packet(&got, TC_ACT_REDIRECT, &want);
+    // From the client itself: it seems to come from the SNAT address.
+    let unreach = icmp_error(
+        (NODE_MAC, CLIENT_MAC),
+        "10.0.0.9",
+        "10.0.0.1",
+        64,
+        3,
+        3,
+        [0; 4],
+        &to_client[14..42],
+    );
+    let got = node.run(TC_INGRESS_PROG, &unreach);
+    let want = icmp_error(
+        (PEER_MAC, NODE_MAC),
+        "10.0.0.1",
+        "10.244.2.5",
+        63,
+        3,
+        3,
+        [0; 4],
+        &backend_view[14..42],
+    );
+    assert_packet(&got, TC_ACT_REDIRECT, &want);
+
+    // A local backend (DNAT only; egress put the NodePort back on its
+    // reply): the error reaches the pod about the reply it sent to the
+    // client.
+    let syn = Pkt::tcp("10.0.0.9", 40001, "10.0.0.1", 30081, SYN);
+    assert_eq!(node.ingress(&syn).verdict, TC_ACT_REDIRECT);
+    let reply = Pkt {
+        src_mac: NODE_MAC,
+        dst_mac: CLIENT_MAC,
+        ttl: 63,
+        ..Pkt::tcp("10.244.1.5", 8080, "10.0.0.9", 40001, SYN | ACK)
+    };
+    let got = node.run(TC_EGRESS_PROG, &reply.bytes());
+    assert_eq!(got.verdict, TC_ACT_OK);
+    let frag = icmp_error(
+        (NODE_MAC, CLIENT_MAC),
+        "10.0.0.3",
+        "10.0.0.1",
+        64,
+        3,
+        4,
+        mtu,
+        &got.packet[14..42],
+    );
+    let got = node.run(TC_INGRESS_PROG, &frag);
+    let want = icmp_error(
+        (POD_MAC, POD0_MAC),
+        "10.0.0.3",
+        "10.244.1.5",
+        63,
+        3,
+        4,
+        mtu,
+        &reply.bytes()[14..42],
+    );
+    assert_packet(&got, TC_ACT_REDIRECT, &want);
+
+    // About a reply the node does not know: passes untouched.
+    let other = Pkt::tcp("10.0.0.1", 30080, "10.0.0.9", 40999, SYN | ACK).bytes();
+    let stray = icmp_error(
+        (NODE_MAC, CLIENT_MAC),
+        "10.0.0.3",
+        "10.0.0.1",
+        64,
+        3,
+        4,
+        mtu,
+        &other[14..42],
+    );
+    let got = node.run(TC_INGRESS_PROG, &stray);
+    assert_packet(&got, TC_ACT_OK, &stray);
+}

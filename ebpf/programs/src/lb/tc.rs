@@ -8,7 +8,8 @@
 //! through the uplink and egress translates it), DNAT + SNAT to the node IP
 //! for a backend elsewhere (so its reply comes back here); an ICMP error
 //! about a packet sent to such a backend is translated back and sent to
-//! the client. Anything else passes untouched.
+//! the client, and one about a reply sent to a client is translated and
+//! sent to the backend. Anything else passes untouched.
 
 use aya_ebpf::{
     bindings::{BPF_NOEXIST, TC_ACT_OK},
@@ -60,17 +61,62 @@ fn icmp_error(ctx: &TcContext, e: &IcmpError) -> i32 {
         dir: CT_REPLY,
         _pad: 0,
     };
+    // Only a packet this node sent (from one of its addresses): an error
+    // about a local backend's packet is the stack's.
+    if e.outer.daddr != e.inner.saddr {
+        return PASS;
+    }
+    // SAFETY: LRU map; copied out at once.
+    let Some(v) = (unsafe { CT.get(key) }).copied() else {
+        return client_leg_icmp_error(ctx, e);
+    };
+    // The reply entry maps backend → SNAT onto frontend → client; the
+    // quoted packet (SNAT → backend) becomes client → frontend.
+    let quoted = Tuple {
+        saddr: v.daddr,
+        daddr: v.saddr,
+        sport: v.dport,
+        dport: v.sport,
+    };
+    let outer = Tuple {
+        saddr: if e.outer.saddr == e.inner.daddr {
+            v.saddr
+        } else {
+            e.outer.saddr
+        },
+        daddr: v.daddr,
+        sport: 0,
+        dport: 0,
+    };
+    bump(Stat::TcTracked);
+    translate_icmp_error(ctx, e, &quoted, &outer)
+}
+
+/// An ICMP error about a reply this node sent to a client (a router on
+/// the client's side says "fragmentation needed" for the frontend's
+/// answer): the quoted packet is looked up as the client's packets are,
+/// and the error goes to the backend about the reply it sent — so the
+/// backend lowers its path MTU too. From the client itself, it appears to
+/// come from where the backend's replies went (the SNAT address, or the
+/// client for a local backend). Anything else passes.
+#[inline(always)]
+fn client_leg_icmp_error(ctx: &TcContext, e: &IcmpError) -> i32 {
+    let key = CtKey {
+        saddr: e.inner.daddr,
+        daddr: e.inner.saddr,
+        sport: e.dport,
+        dport: e.sport,
+        proto: e.inner.proto,
+        dir: CT_ORIGINAL,
+        _pad: 0,
+    };
     // SAFETY: LRU map; copied out at once.
     let Some(v) = (unsafe { CT.get(key) }).copied() else {
         return PASS;
     };
-    // Only a packet this node sent (SNAT to one of its addresses): an
-    // error about a local backend's packet is the stack's.
-    if e.outer.daddr != e.inner.saddr {
-        return PASS;
-    }
-    // The reply entry maps backend → SNAT onto frontend → client; the
-    // quoted packet (SNAT → backend) becomes client → frontend.
+    // The original entry maps client → frontend onto (SNAT or client) →
+    // backend; the quoted reply (frontend → client) becomes backend →
+    // (SNAT or client).
     let quoted = Tuple {
         saddr: v.daddr,
         daddr: v.saddr,
