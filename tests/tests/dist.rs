@@ -271,6 +271,27 @@ fn installed_binaries_run(root: &Path) {
     ] {
         assert!(shown.contains(&want), "missing {want:?} in:\n{shown}");
     }
+    // The node's hostPath allow-list from its environment variable,
+    // ':'-separated as on the command line.
+    let host_paths = text(&run(Command::new(&agent)
+        .args(["config", "show"])
+        .env("KEEL_AGENT_CONFIG", &agent_yaml)
+        .env("KEEL_ALLOW_HOST_PATH", "/srv/keel-a:/srv/keel-b")));
+    assert!(
+        host_paths.contains(
+            "allow-host-path:  # env KEEL_ALLOW_HOST_PATH\n- /srv/keel-a\n- /srv/keel-b\n"
+        ),
+        "{host_paths}"
+    );
+    let out = Command::new(&agent)
+        .args(["config", "show"])
+        .env("KEEL_AGENT_CONFIG", &agent_yaml)
+        .env("KEEL_ALLOW_HOST_PATH", "relative/dir")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("absolute path without '..'"), "{err}");
     // The same through KEEL_AGENT_CONFIG.
     let via_env = text(&run(Command::new(&agent)
         .args(["config", "show"])
