@@ -172,8 +172,9 @@ fn unsupported_media(media: &str, supported: &str) -> ApiError {
     )
 }
 
-/// Parses a create or update body: JSON, or the protobuf kubectl's typed
-/// clients send for the fields `protobuf` reads (415 otherwise). A key
+/// Parses a create or update body: JSON, or the protobuf Kubernetes'
+/// typed clients send, read into JSON by `protobuf` (415 for a kind or a
+/// field number it does not have). A key
 /// repeated within one JSON object is refused under `Strict` and named in
 /// the returned warnings under `Warn`, the last one winning under `Warn`
 /// and `Ignore` (Kubernetes' strict decoding).

@@ -20,7 +20,7 @@ use crate::store::{MemoryBackend, Store, StoreConfig};
 
 const TOKEN: &str = "test-token";
 
-fn app() -> Router {
+pub(super) fn app() -> Router {
     let store = Store::open(Box::new(MemoryBackend::new()), StoreConfig::default()).unwrap();
     router(Arc::new(AppState {
         store,
@@ -34,7 +34,7 @@ fn app() -> Router {
 
 /// Sends one request with the token (unless `token` is false) and returns
 /// the status and the JSON body (`Null` when there is none).
-async fn send(
+pub(super) async fn send(
     app: &mut Router,
     method: Method,
     path: &str,
@@ -270,19 +270,19 @@ async fn everything_but_healthz_needs_the_token() {
 
 /// Sends one request with the token, a body of `content_type` and extra
 /// headers; returns the status, the headers and the JSON body.
-async fn send_raw(
+pub(super) async fn send_raw(
     app: &mut Router,
     method: Method,
     path: &str,
     content_type: &str,
-    body: &str,
+    body: impl AsRef<[u8]>,
 ) -> (StatusCode, axum::http::HeaderMap, Value) {
     let req = Request::builder()
         .method(method)
         .uri(path)
         .header(header::AUTHORIZATION, format!("Bearer {TOKEN}"))
         .header(header::CONTENT_TYPE, content_type)
-        .body(Body::from(body.to_string()))
+        .body(Body::from(body.as_ref().to_vec()))
         .unwrap();
     let resp = app.call(req).await.unwrap();
     let code = resp.status();
