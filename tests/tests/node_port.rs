@@ -26,32 +26,48 @@ use keel_tests::process::ControlProcess;
 /// The stand-in of the agent's exec stream: echoes each stdin message as
 /// `got:…` and each resize as `resize WxH` (query `tty=true` only), and on
 /// the v5 close of stdin exits with the command's last word as its code.
-async fn exec_stream(ws: axum::extract::ws::WebSocketUpgrade, RawQuery(q): RawQuery) -> axum::response::Response {
+async fn exec_stream(
+    ws: axum::extract::ws::WebSocketUpgrade,
+    RawQuery(q): RawQuery,
+) -> axum::response::Response {
     use axum::extract::ws::Message;
     use keel_api::exec as proto;
     let p = proto::parse(q.as_deref().unwrap_or_default()).unwrap();
-    let code = p.command.last().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
-    ws.protocols(proto::PROTOCOLS).on_upgrade(move |mut s| async move {
-        while let Some(Ok(m)) = s.recv().await {
-            let Message::Binary(b) = m else { continue };
-            let out = match b[0] {
-                proto::STDIN => format!("got:{}", String::from_utf8_lossy(&b[1..])),
-                proto::RESIZE if p.tty => {
-                    let size = proto::parse_resize(&b[1..]).unwrap();
-                    format!("resize {}x{}\n", size.width, size.height)
-                }
-                proto::CLOSE => break,
-                _ => continue,
-            };
-            let _ = s.send(Message::Binary(proto::frame(proto::STDOUT, out.as_bytes()).into())).await;
-        }
-        let status = serde_json::to_vec(&proto::status(code)).unwrap();
-        let _ = s.send(Message::Binary(proto::frame(proto::ERROR, &status).into())).await;
-        let _ = s.send(Message::Close(Some(axum::extract::ws::CloseFrame {
-            code: axum::extract::ws::close_code::NORMAL,
-            reason: "".into(),
-        }))).await;
-    })
+    let code = p
+        .command
+        .last()
+        .and_then(|c| c.parse::<i32>().ok())
+        .unwrap_or(0);
+    ws.protocols(proto::PROTOCOLS)
+        .on_upgrade(move |mut s| async move {
+            while let Some(Ok(m)) = s.recv().await {
+                let Message::Binary(b) = m else { continue };
+                let out = match b[0] {
+                    proto::STDIN => format!("got:{}", String::from_utf8_lossy(&b[1..])),
+                    proto::RESIZE if p.tty => {
+                        let size = proto::parse_resize(&b[1..]).unwrap();
+                        format!("resize {}x{}\n", size.width, size.height)
+                    }
+                    proto::CLOSE => break,
+                    _ => continue,
+                };
+                let _ = s
+                    .send(Message::Binary(
+                        proto::frame(proto::STDOUT, out.as_bytes()).into(),
+                    ))
+                    .await;
+            }
+            let status = serde_json::to_vec(&proto::status(code)).unwrap();
+            let _ = s
+                .send(Message::Binary(proto::frame(proto::ERROR, &status).into()))
+                .await;
+            let _ = s
+                .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                    code: axum::extract::ws::close_code::NORMAL,
+                    reason: "".into(),
+                })))
+                .await;
+        })
 }
 
 /// The stand-in agent: echoes the pod and query; `follow` sends a second

@@ -24,9 +24,9 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     backend::{ExecOutput, Observed, PodRef, PodRuntime, RuntimeError},
-    exec_session::{self, ExecAttach, ExecSession},
     bundle::{self, Prepared},
     container::{ContainerRequest, NodeRuntimeConfig, rootfs},
+    exec_session::{self, ExecAttach, ExecSession},
     images::{ImageInfo, ImageStore, PullOptions},
     shim::{self, ShimClient, server::state_root},
 };
@@ -300,11 +300,11 @@ impl PodRuntime for DirectRuntime {
             let spec: serde_json::Value = fs::read(&config)
                 .map_err(io("reading", &config))
                 .and_then(|b| {
-                    serde_json::from_slice(&b).map_err(|e| {
-                        RuntimeError::io("parsing", &config, std::io::Error::other(e))
-                    })
+                    serde_json::from_slice(&b)
+                        .map_err(|e| RuntimeError::io("parsing", &config, std::io::Error::other(e)))
                 })?;
-            let process = exec_session::exec_process(&spec, cmd, true).map_err(fail)?;
+            let process =
+                exec_session::exec_process(&spec, cmd, true, attach.size).map_err(fail)?;
             let file = bundle.join(format!(
                 "exec-{}-{}.json",
                 std::process::id(),
@@ -321,7 +321,8 @@ impl PodRuntime for DirectRuntime {
                 c.pre_exec(move || {
                     if fd == 3 {
                         let flags = libc::fcntl(3, libc::F_GETFD);
-                        if flags < 0 || libc::fcntl(3, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0 {
+                        if flags < 0 || libc::fcntl(3, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0
+                        {
                             return Err(std::io::Error::last_os_error());
                         }
                     } else if libc::dup2(fd, 3) < 0 {
@@ -335,6 +336,9 @@ impl PodRuntime for DirectRuntime {
                 .arg("--console-fd")
                 .arg("3")
                 .stdin(std::process::Stdio::null());
+            if let Some(s) = attach.size {
+                c.arg("--size").arg(format!("{}x{}", s.width, s.height));
+            }
             console = Some((ours, theirs));
             process_file = Some(file);
         } else {
@@ -382,6 +386,9 @@ impl PodRuntime for DirectRuntime {
                         return Err(fail(format!("{said} {why}").trim().to_string()));
                     }
                 };
+                if let Some(s) = attach.size {
+                    let _ = exec_session::set_size(&master, s);
+                }
                 // What shim-exec itself says (errors) shows on the terminal.
                 if let Some(e) = child.stderr.take() {
                     exec_session::read_async(e, out.clone());

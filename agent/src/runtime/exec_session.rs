@@ -24,6 +24,9 @@ pub struct ExecAttach {
     /// It gets a pseudo-terminal as its controlling terminal and
     /// stdin/stdout/stderr; output comes on `stdout` only.
     pub tty: bool,
+    /// The terminal's size before the command starts (kubectl sends it
+    /// first), so the command's first look at it is right.
+    pub size: Option<TermSize>,
 }
 
 /// A started exec. Output channels close at the process's end.
@@ -44,10 +47,7 @@ pub const CHUNKS: usize = 16;
 const CHUNK: usize = 32 * 1024;
 
 /// Reads `r` to its end into a channel (closed at EOF or on an error).
-pub fn read_async(
-    mut r: impl AsyncRead + Unpin + Send + 'static,
-    tx: mpsc::Sender<Vec<u8>>,
-) {
+pub fn read_async(mut r: impl AsyncRead + Unpin + Send + 'static, tx: mpsc::Sender<Vec<u8>>) {
     tokio::spawn(async move {
         let mut buf = vec![0u8; CHUNK];
         loop {
@@ -219,6 +219,7 @@ pub fn exec_process(
     spec: &serde_json::Value,
     cmd: &[String],
     terminal: bool,
+    size: Option<TermSize>,
 ) -> Result<serde_json::Value, String> {
     if cmd.is_empty() {
         return Err("command: must not be empty".into());
@@ -230,15 +231,20 @@ pub fn exec_process(
         .ok_or("the container's spec has no process")?;
     p["args"] = serde_json::json!(cmd);
     p["terminal"] = serde_json::json!(terminal);
-    if !terminal && let Some(o) = p.as_object_mut() {
-        o.remove("consoleSize");
+    match size.filter(|_| terminal) {
+        Some(s) => p["consoleSize"] = serde_json::json!({"height": s.height, "width": s.width}),
+        None => {
+            if let Some(o) = p.as_object_mut() {
+                o.remove("consoleSize");
+            }
+        }
     }
     Ok(p)
 }
 
 #[cfg(test)]
 mod process_tests {
-    use super::exec_process;
+    use super::{TermSize, exec_process};
 
     #[test]
     fn the_exec_process_is_the_container_s_with_the_command() {
@@ -246,14 +252,28 @@ mod process_tests {
             "args": ["/server"], "env": ["A=1"], "cwd": "/app", "user": {"uid": 1000, "gid": 1000},
             "terminal": false
         }});
-        let p = exec_process(&spec, &["sh".into()], true).unwrap();
+        let size = TermSize {
+            width: 80,
+            height: 24,
+        };
+        let p = exec_process(&spec, &["sh".into()], true, Some(size)).unwrap();
+        assert_eq!(
+            p["consoleSize"],
+            serde_json::json!({"height": 24, "width": 80})
+        );
+        let q = exec_process(&spec, &["sh".into()], false, Some(size)).unwrap();
+        assert!(q.get("consoleSize").is_none());
         assert_eq!(p["args"], serde_json::json!(["sh"]));
         assert_eq!(p["terminal"], true);
         assert_eq!(p["user"]["uid"], 1000);
         assert_eq!(p["env"][0], "A=1");
-        assert!(exec_process(&spec, &[], true).unwrap_err().contains("command"));
         assert!(
-            exec_process(&serde_json::json!({}), &["sh".into()], false)
+            exec_process(&spec, &[], true, None)
+                .unwrap_err()
+                .contains("command")
+        );
+        assert!(
+            exec_process(&serde_json::json!({}), &["sh".into()], false, None)
                 .unwrap_err()
                 .contains("no process")
         );

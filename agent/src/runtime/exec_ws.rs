@@ -32,6 +32,10 @@ use super::{
 /// How long output may still come after the process exited.
 const DRAIN: Duration = Duration::from_secs(2);
 
+/// How long a terminal's first size is waited for before the command
+/// starts anyway.
+const FIRST_SIZE: Duration = Duration::from_secs(1);
+
 pub(super) async fn handler<R: PodRuntime + Clone>(
     State(api): State<Api<R>>,
     Path((ns, name)): Path<(String, String)>,
@@ -58,14 +62,36 @@ pub(super) async fn handler<R: PodRuntime + Clone>(
             format!("container {:?} is not running", o.name),
         );
     }
-    let attach = ExecAttach {
+    let mut attach = ExecAttach {
         stdin: p.stdin,
         tty: p.tty,
+        size: None,
     };
     ws.protocols(proto::PROTOCOLS)
         .on_upgrade(move |mut socket| async move {
-            let status = match api.runtime.exec_stream(&pr, &o.id, &p.command, attach).await {
-                Ok(session) => match serve(&mut socket, session, &p).await {
+            // With a terminal, kubectl sends its size first: wait a moment
+            // for it, so the command starts on a terminal of that size.
+            let mut early = Vec::new();
+            if attach.tty {
+                let deadline = tokio::time::Instant::now() + FIRST_SIZE;
+                while attach.size.is_none() {
+                    match tokio::time::timeout_at(deadline, socket.recv()).await {
+                        Ok(Some(Ok(Message::Binary(b)))) => match incoming(&b) {
+                            In::Resize(size) => attach.size = Some(size),
+                            other => early.push(other),
+                        },
+                        Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => return,
+                        Ok(Some(Ok(_))) => {}
+                        Err(_) => break,
+                    }
+                }
+            }
+            let status = match api
+                .runtime
+                .exec_stream(&pr, &o.id, &p.command, attach)
+                .await
+            {
+                Ok(session) => match serve(&mut socket, session, &p, early).await {
                     Some(s) => s,
                     // The client went away.
                     None => return,
@@ -94,6 +120,7 @@ async fn serve(
     socket: &mut WebSocket,
     s: ExecSession,
     p: &ExecParams,
+    early: Vec<In>,
 ) -> Option<serde_json::Value> {
     let ExecSession {
         mut stdin,
@@ -109,6 +136,16 @@ async fn serve(
     let mut pending: VecDeque<Vec<u8>> = VecDeque::new();
     let mut pending_bytes = 0usize;
     let mut close_stdin = false;
+    for m in early {
+        match m {
+            In::Stdin(d) if stdin.is_some() && !d.is_empty() => {
+                pending_bytes += d.len();
+                pending.push_back(d);
+            }
+            In::CloseStdin => close_stdin = true,
+            _ => {}
+        }
+    }
     loop {
         if close_stdin && pending.is_empty() {
             stdin = None;

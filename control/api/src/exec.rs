@@ -265,7 +265,11 @@ mod tests {
     #[test]
     fn the_query_reads_back() {
         let p = ExecParams {
-            command: vec!["sh".into(), "-c".into(), "read x; echo \"$x\" & 100%".into()],
+            command: vec![
+                "sh".into(),
+                "-c".into(),
+                "read x; echo \"$x\" & 100%".into(),
+            ],
             container: Some("web".into()),
             stdin: true,
             stdout: true,
@@ -289,7 +293,11 @@ mod tests {
                 height: 30
             }
         );
-        assert!(parse_resize(b"{\"Width\":1}").unwrap_err().contains("Height"));
+        assert!(
+            parse_resize(b"{\"Width\":1}")
+                .unwrap_err()
+                .contains("Height")
+        );
         assert!(
             parse_resize(b"{\"Width\":70000,\"Height\":1}")
                 .unwrap_err()

@@ -240,7 +240,8 @@ impl PodRuntime for FakeRuntime {
         })
     }
 
-    /// Echoes stdin to stdout (and each resize as `resize WxH`), then
+    /// Echoes stdin to stdout (and the first size and each resize as
+    /// `resize WxH`), then
     /// exits with the container's exec code once stdin closes.
     async fn exec_stream(
         &self,
@@ -263,9 +264,16 @@ impl PodRuntime for FakeRuntime {
         };
         let (out, stdout) = mpsc::channel(CHUNKS);
         let (stdin, mut input) = mpsc::channel::<Vec<u8>>(CHUNKS);
-        let (resize, mut sizes) = mpsc::unbounded_channel::<crate::runtime::exec_session::TermSize>();
+        let (resize, mut sizes) =
+            mpsc::unbounded_channel::<crate::runtime::exec_session::TermSize>();
         let (done, exit) = oneshot::channel();
+        let first = attach.size;
         tokio::spawn(async move {
+            if let Some(s) = first {
+                let _ = out
+                    .send(format!("resize {}x{}\n", s.width, s.height).into_bytes())
+                    .await;
+            }
             loop {
                 tokio::select! {
                     b = input.recv() => match b {

@@ -140,7 +140,7 @@ pub(super) async fn stream(
     let raw = fs::read(&path).map_err(|e| RuntimeError::io("reading", &path, e))?;
     let spec: serde_json::Value = serde_json::from_slice(&raw)
         .map_err(|e| RuntimeError::io("parsing", &path, std::io::Error::other(e)))?;
-    let process = exec_session::exec_process(&spec, cmd, attach.tty).map_err(fail)?;
+    let process = exec_session::exec_process(&spec, cmd, attach.tty, attach.size).map_err(fail)?;
 
     let exec_id = format!(
         "exec-{}-{}",

@@ -108,7 +108,10 @@ async fn stdin_and_resizes_reach_the_process_and_the_exit_code_comes_last() {
     // Stdin and resizes are separate streams (as in Kubernetes): both
     // arrive, in either order.
     assert_eq!(out.len(), "hi\nresize 80x24\n".len(), "{out:?}");
-    assert!(out.contains("hi\n") && out.contains("resize 80x24\n"), "{out:?}");
+    assert!(
+        out.contains("hi\n") && out.contains("resize 80x24\n"),
+        "{out:?}"
+    );
     assert_eq!(status, Some(Ok(3)));
     assert!(closed_normally);
 }

@@ -18,6 +18,10 @@ use std::{
         unix::net::{UnixListener, UnixStream},
     },
     path::{Path, PathBuf},
+    sync::{
+        Arc,
+        atomic::{AtomicBool, Ordering},
+    },
     time::Duration,
 };
 
@@ -28,6 +32,7 @@ use nix::{
 };
 
 use super::console;
+use crate::runtime::exec_session::{self, TermSize};
 
 #[derive(Debug)]
 struct Args {
@@ -35,6 +40,7 @@ struct Args {
     id: String,
     process: Option<PathBuf>,
     console_fd: Option<RawFd>,
+    size: Option<TermSize>,
     cmd: Vec<String>,
 }
 
@@ -43,6 +49,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
     let mut id = None;
     let mut process = None;
     let mut console_fd = None;
+    let mut size = None;
     let mut it = args.iter();
     let mut cmd = Vec::new();
     while let Some(a) = it.next() {
@@ -55,6 +62,19 @@ fn parse(args: &[String]) -> Result<Args, String> {
                 console_fd = Some(
                     v.parse::<RawFd>()
                         .map_err(|_| format!("--console-fd: {v:?} is not a descriptor"))?,
+                );
+            }
+            "--size" => {
+                let v = it.next().map(String::as_str).unwrap_or_default();
+                size = Some(
+                    v.split_once('x')
+                        .and_then(|(w, h)| {
+                            Some(TermSize {
+                                width: w.parse().ok()?,
+                                height: h.parse().ok()?,
+                            })
+                        })
+                        .ok_or_else(|| format!("--size: {v:?} is not WIDTHxHEIGHT"))?,
                 );
             }
             "--" => {
@@ -80,6 +100,7 @@ fn parse(args: &[String]) -> Result<Args, String> {
         id,
         process,
         console_fd,
+        size,
         cmd,
     })
 }
@@ -94,7 +115,7 @@ pub fn main(args: &[String]) -> i32 {
     };
     let id = a.id.clone();
     let console = match a.console_fd {
-        Some(fd) => match Console::listen(&a.root, fd) {
+        Some(fd) => match Console::listen(&a.root, fd, a.size) {
             Ok(c) => Some(c),
             Err(e) => {
                 eprintln!("exec in {id}: the console socket: {e}");
@@ -119,6 +140,9 @@ pub fn main(args: &[String]) -> i32 {
     let pid = match built {
         Ok(pid) => pid,
         Err(e) => {
+            if let Some(c) = console {
+                c.give_up();
+            }
             eprintln!("exec in {id}: {e}");
             // 126/127 as a shell reports a command it cannot run.
             return if e.to_string().contains("not found") || e.to_string().contains("No such file")
@@ -130,7 +154,7 @@ pub fn main(args: &[String]) -> i32 {
         }
     };
     if let Some(c) = console
-        && let Err(e) = c.hand_over()
+        && let Err(e) = c.finish()
     {
         eprintln!("exec in {id}: passing the terminal on: {e}");
         let _ = nix::sys::signal::kill(
@@ -152,17 +176,20 @@ pub fn main(args: &[String]) -> i32 {
     }
 }
 
-/// The console socket libcontainer connects to, and the inherited socket
-/// the master goes on to.
+/// The console socket libcontainer connects to, served on a thread while
+/// the container process is built: the master arrives before the process
+/// is let go, and the thread sets its size at once, so the command starts
+/// on a terminal of the client's size; then the master goes on to the
+/// inherited socket.
 struct Console {
     dir: PathBuf,
     path: PathBuf,
-    listener: UnixListener,
-    to: UnixStream,
+    stop: Arc<AtomicBool>,
+    thread: std::thread::JoinHandle<std::io::Result<()>>,
 }
 
 impl Console {
-    fn listen(root: &Path, fd: RawFd) -> std::io::Result<Self> {
+    fn listen(root: &Path, fd: RawFd, size: Option<TermSize>) -> std::io::Result<Self> {
         // SAFETY: the agent passes this descriptor to us for this purpose;
         // nothing else in this process uses it.
         let to = unsafe { UnixStream::from_raw_fd(fd) };
@@ -175,44 +202,66 @@ impl Console {
         std::env::set_current_dir(&dir)?;
         let listener = UnixListener::bind("console.sock");
         std::env::set_current_dir(here)?;
+        let listener = listener?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopped = stop.clone();
+        let thread = std::thread::spawn(move || hand_over(listener, to, size, &stopped));
         Ok(Self {
             path: dir.join("console.sock"),
             dir,
-            listener: listener?,
-            to,
+            stop,
+            thread,
         })
     }
 
-    /// Takes the master from libcontainer's connection and sends it on.
-    fn hand_over(self) -> std::io::Result<()> {
-        self.listener.set_nonblocking(true)?;
-        let deadline = std::time::Instant::now() + Duration::from_secs(10);
-        let conn = loop {
-            match self.listener.accept() {
-                Ok((c, _)) => break c,
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                    if std::time::Instant::now() > deadline {
-                        return Err(std::io::Error::other(
-                            "the container never connected to the console socket",
-                        ));
-                    }
-                    std::thread::sleep(Duration::from_millis(10));
-                }
-                Err(e) => return Err(e),
-            }
-        };
-        conn.set_nonblocking(false)?;
-        conn.set_read_timeout(Some(Duration::from_secs(10)))?;
-        let master = console::recv_fd(&conn)?
-            .ok_or_else(|| std::io::Error::other("the console socket closed without a terminal"))?;
-        console::send_fd(&self.to, master.as_raw_fd())
+    fn finish(self) -> std::io::Result<()> {
+        let r = self
+            .thread
+            .join()
+            .unwrap_or_else(|_| Err(std::io::Error::other("the console thread panicked")));
+        let _ = std::fs::remove_dir_all(&self.dir);
+        r
+    }
+
+    fn give_up(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        let _ = self.thread.join();
+        let _ = std::fs::remove_dir_all(&self.dir);
     }
 }
 
-impl Drop for Console {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
+/// Takes the master from libcontainer's connection, sizes it and sends it
+/// on.
+fn hand_over(
+    listener: UnixListener,
+    to: UnixStream,
+    size: Option<TermSize>,
+    stop: &AtomicBool,
+) -> std::io::Result<()> {
+    listener.set_nonblocking(true)?;
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let conn = loop {
+        match listener.accept() {
+            Ok((c, _)) => break c,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if stop.load(Ordering::Relaxed) || std::time::Instant::now() > deadline {
+                    return Err(std::io::Error::other(
+                        "the container never connected to the console socket",
+                    ));
+                }
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            Err(e) => return Err(e),
+        }
+    };
+    conn.set_nonblocking(false)?;
+    conn.set_read_timeout(Some(Duration::from_secs(10)))?;
+    let master = console::recv_fd(&conn)?
+        .ok_or_else(|| std::io::Error::other("the console socket closed without a terminal"))?;
+    if let Some(s) = size {
+        exec_session::set_size(&master, s)?;
     }
+    console::send_fd(&to, master.as_raw_fd())
 }
 
 #[cfg(test)]
@@ -240,15 +289,60 @@ mod tests {
         .unwrap();
         assert_eq!(a.console_fd, Some(3));
         assert!(parse(&s(&["--id", "c", "--", "ls"])).is_err());
-        assert!(
-            parse(&s(&["--root", "/r", "--id", "c", "--console-fd", "x", "--", "ls"]))
-                .unwrap_err()
-                .contains("--console-fd")
+        let a = parse(&s(&[
+            "--root",
+            "/r",
+            "--id",
+            "c",
+            "--process",
+            "/p",
+            "--console-fd",
+            "3",
+            "--size",
+            "80x24",
+        ]))
+        .unwrap();
+        assert_eq!(
+            a.size,
+            Some(TermSize {
+                width: 80,
+                height: 24
+            })
         );
         assert!(
-            parse(&s(&["--root", "/r", "--id", "c", "--console-fd", "3", "--", "ls"]))
-                .unwrap_err()
-                .contains("together")
+            parse(&s(&[
+                "--root", "/r", "--id", "c", "--size", "80", "--", "ls"
+            ]))
+            .unwrap_err()
+            .contains("--size")
+        );
+        assert!(
+            parse(&s(&[
+                "--root",
+                "/r",
+                "--id",
+                "c",
+                "--console-fd",
+                "x",
+                "--",
+                "ls"
+            ]))
+            .unwrap_err()
+            .contains("--console-fd")
+        );
+        assert!(
+            parse(&s(&[
+                "--root",
+                "/r",
+                "--id",
+                "c",
+                "--console-fd",
+                "3",
+                "--",
+                "ls"
+            ]))
+            .unwrap_err()
+            .contains("together")
         );
         assert!(
             parse(&s(&["--root", "/r", "--id", "c"]))

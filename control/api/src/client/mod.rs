@@ -22,8 +22,10 @@ pub use discovery::cluster_info_unverified;
 pub use error::ClientError;
 pub use hyper::Method as HttpMethod;
 pub use identity::Identity;
+pub use tokio_tungstenite::tungstenite::{
+    Message as WsMessage, protocol::CloseFrame as WsCloseFrame,
+};
 pub use watch::WatchStream;
-pub use tokio_tungstenite::tungstenite::{Message as WsMessage, protocol::CloseFrame as WsCloseFrame};
 pub use websocket::Socket;
 
 use crate::{
