@@ -769,11 +769,13 @@ fn interactive_exec(lab: &Lab, name: &str, pod: &str) {
     let (code, text) = under_terminal(
         std::process::Command::new("script"),
         &format!(
-            "{} --lab {name} exec -it {pod} -- sh -c '{inner}'",
+            "{} --lab {name} exec -it {pod} -- sh -c '{inner}'; rc=$?; stty -a | grep -q -- -icanon && echo RAW-LEFT; exit $rc",
             bin("keelctl").display()
         ),
     );
     check("keelctl", code, &text);
+    // keelctl gave the terminal back as it found it.
+    assert!(!text.contains("RAW-LEFT"), "{text}");
 }
 
 fn interfaces(dev: &str) -> std::collections::BTreeSet<String> {

@@ -41,6 +41,9 @@ pub struct ExecSession {
     pub exit: oneshot::Receiver<Result<i32, String>>,
 }
 
+/// Where a process's stdin is fed (dropping it closes stdin).
+pub type Input = mpsc::Sender<Vec<u8>>;
+
 /// How many chunks may wait in a channel before the reader stops reading
 /// (back-pressure to the process).
 pub const CHUNKS: usize = 16;
@@ -144,10 +147,7 @@ pub fn on_terminal(
     master: OwnedFd,
     stdin: bool,
     out: mpsc::Sender<Vec<u8>>,
-) -> std::io::Result<(
-    Option<mpsc::Sender<Vec<u8>>>,
-    mpsc::UnboundedSender<TermSize>,
-)> {
+) -> std::io::Result<(Option<Input>, mpsc::UnboundedSender<TermSize>)> {
     let master = std::fs::File::from(master);
     read_blocking(master.try_clone()?, out);
     let input = if stdin {
