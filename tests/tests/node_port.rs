@@ -4,7 +4,8 @@
 //! runtime's logs route with `keel_agent::nodeport` on loopback; its Node
 //! advertises the port. Then `GET …/pods/NAME/log` through keel-control
 //! reaches it over mTLS with Kubernetes' parameters (and `follow` streams),
-//! a node's credential gets 403, and the port itself refuses any client
+//! `kubectl exec` and `exec -i` (and `keelctl exec -i`) are relayed to a
+//! stand-in of the agent's exec stream, a node's credential gets 403, and the port itself refuses any client
 //! certificate that is not keel-control's.
 
 use std::time::{Duration, SystemTime};
@@ -22,13 +23,60 @@ use keel_api::{
 use keel_control::pki::ClusterCa;
 use keel_tests::process::ControlProcess;
 
+/// The stand-in of the agent's exec stream: echoes each stdin message as
+/// `got:…` and each resize as `resize WxH` (query `tty=true` only), and on
+/// the v5 close of stdin exits with the command's last word as its code.
+async fn exec_stream(
+    ws: axum::extract::ws::WebSocketUpgrade,
+    RawQuery(q): RawQuery,
+) -> axum::response::Response {
+    use axum::extract::ws::Message;
+    use keel_api::exec as proto;
+    let p = proto::parse(q.as_deref().unwrap_or_default()).unwrap();
+    let code = p
+        .command
+        .last()
+        .and_then(|c| c.parse::<i32>().ok())
+        .unwrap_or(0);
+    ws.protocols(proto::PROTOCOLS)
+        .on_upgrade(move |mut s| async move {
+            while let Some(Ok(m)) = s.recv().await {
+                let Message::Binary(b) = m else { continue };
+                let out = match b[0] {
+                    proto::STDIN => format!("got:{}", String::from_utf8_lossy(&b[1..])),
+                    proto::RESIZE if p.tty => {
+                        let size = proto::parse_resize(&b[1..]).unwrap();
+                        format!("resize {}x{}\n", size.width, size.height)
+                    }
+                    proto::CLOSE => break,
+                    _ => continue,
+                };
+                let _ = s
+                    .send(Message::Binary(
+                        proto::frame(proto::STDOUT, out.as_bytes()).into(),
+                    ))
+                    .await;
+            }
+            let status = serde_json::to_vec(&proto::status(code)).unwrap();
+            let _ = s
+                .send(Message::Binary(proto::frame(proto::ERROR, &status).into()))
+                .await;
+            let _ = s
+                .send(Message::Close(Some(axum::extract::ws::CloseFrame {
+                    code: axum::extract::ws::close_code::NORMAL,
+                    reason: "".into(),
+                })))
+                .await;
+        })
+}
+
 /// The stand-in agent: echoes the pod and query; `follow` sends a second
 /// line later.
 fn agent_routes() -> axum::Router {
     axum::Router::new()
         .route(
             "/pods/{ns}/{name}/exec",
-            axum::routing::post(|body: String| async move {
+            axum::routing::get(exec_stream).post(|body: String| async move {
                 let req: serde_json::Value = serde_json::from_str(&body).unwrap();
                 let cmd: Vec<String> = serde_json::from_value(req["command"].clone()).unwrap();
                 let code = cmd.last().and_then(|c| c.parse::<i32>().ok()).unwrap_or(0);
@@ -222,10 +270,52 @@ async fn logs_are_proxied_to_the_node_port_over_mtls_and_only_keel_control_gets_
     assert!(err.contains("to stderr"), "{err}");
     let (code, out, err) = kubectl(&["exec", "web", "-c", "c", "--", "true"]);
     assert_eq!((code, out.as_str()), (0, "ran true\n"), "{err}");
-    // Not yet: stdin or a terminal, said so.
-    let (code, _, err) = kubectl(&["exec", "-i", "web", "--", "cat"]);
+    // With stdin: relayed both ways to the agent's exec stream; kubectl's
+    // end of stdin reaches it (v5), and the exit code comes back.
+    let mut child = std::process::Command::new("kubectl")
+        .arg("--kubeconfig")
+        .arg(&kubeconfig)
+        .arg("--cache-dir")
+        .arg(control.data_dir().join("kube-cache"))
+        .args(["exec", "-i", "web", "--", "sh", "-c", "3"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("kubectl on PATH");
+    {
+        use std::io::Write;
+        let mut i = child.stdin.take().unwrap();
+        i.write_all(b"hello\n").unwrap();
+    }
+    let out = tokio::task::spawn_blocking(move || child.wait_with_output())
+        .await
+        .unwrap()
+        .unwrap();
+    let (o, e) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(3), "{o}{e}");
+    assert_eq!(o, "got:hello\n", "{e}");
+    // keelctl's -i goes the same way.
+    let out = std::process::Command::new(keel_tests::process::bin("keelctl"))
+        .arg("--config")
+        .arg(control.client_config_path())
+        .args(["exec", "-i", "web", "--", "cat", "5"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(5),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // A missing pod is kubectl's NotFound before any stream opens.
+    let (code, _, err) = kubectl(&["exec", "-i", "nope", "--", "cat"]);
     assert_ne!(code, 0);
-    assert!(err.contains("not proxied"), "{err}");
+    assert!(err.contains("not found"), "{err}");
     // A node may not exec either.
     let e = node
         .request_raw(

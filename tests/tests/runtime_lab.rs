@@ -320,6 +320,10 @@ fn deployment_runs_ready_replaced_and_survives_its_agent_on(runtime: &str) {
         "{err}"
     );
 
+    // Interactive exec through keel-control to the agent's exec stream:
+    // kubectl -i and -it, keelctl -it.
+    interactive_exec(&guard.0, &name, &pods[1].metadata.name);
+
     // logs -f prints what is there and keeps the stream open.
     let mut follow = std::process::Command::new(bin("keelctl"))
         .args(["--lab", &name, "logs", "-f", &pods[1].metadata.name])
@@ -662,6 +666,118 @@ fn deployment_runs_ready_replaced_and_survives_its_agent_on(runtime: &str) {
 const HOST_NET_PORT: u16 = 18081;
 
 /// Interface names in a `/proc/net/dev` listing.
+/// Runs `program args` under `script` (a real pseudo-terminal, sized
+/// 77x22 before it starts and resized to 100x40 two seconds in), types
+/// `hello` after four, and returns (exit code, everything the terminal
+/// showed). `script` runs in the lab's control namespace (for kubectl) or
+/// here (keelctl, which enters the lab itself).
+fn under_terminal(cmd: std::process::Command, program_line: &str) -> (i32, String) {
+    let mut cmd = cmd;
+    let line = format!(
+        "stty cols 77 rows 22; (sleep 2; stty -F /dev/tty cols 100 rows 40) & {program_line}"
+    );
+    let mut child = cmd
+        .args(["-qec", &line, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("script (util-linux) on PATH");
+    let mut out = child.stdout.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut text = Vec::new();
+        let _ = out.read_to_end(&mut text);
+        String::from_utf8_lossy(&text).into_owned()
+    });
+    std::thread::sleep(Duration::from_secs(4));
+    let mut input = child.stdin.take().unwrap();
+    input.write_all(b"hello\n").unwrap();
+    input.flush().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    let code = loop {
+        if let Some(s) = child.try_wait().unwrap() {
+            break s.code().unwrap_or(-1);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break -1;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    drop(input);
+    let mut err = String::new();
+    let _ = child.stderr.take().unwrap().read_to_string(&mut err);
+    let text = reader.join().unwrap();
+    (code, format!("{text}{err}"))
+}
+
+/// `kubectl exec -i` with stdin piped, `kubectl exec -it` and `keelctl
+/// exec -it` under a real terminal, against a running pod.
+fn interactive_exec(lab: &Lab, name: &str, pod: &str) {
+    let kubeconfig = lab.state.dir.join("exec.kubeconfig");
+    let (code, _, err) = keelctl(name, &["kubeconfig", "-o", kubeconfig.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let kubectl_line = format!(
+        "kubectl --kubeconfig {} --cache-dir {} --request-timeout=30s",
+        kubeconfig.display(),
+        lab.state.dir.join("kube-cache").display()
+    );
+
+    // -i: stdin piped, its end delivered as EOF (the second read fails).
+    let mut child = lab
+        .command("control", "sh")
+        .unwrap()
+        .args([
+            "-c",
+            &format!(
+                "printf 'hello\\n' | {kubectl_line} exec -i {pod} -- sh -c 'read x; echo got:$x; read y || echo eof; exit 3'"
+            ),
+        ])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(60);
+    while child.try_wait().unwrap().is_none() && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let _ = child.kill();
+    let out = child.wait_with_output().unwrap();
+    let (o, e) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(3), "{o}{e}");
+    assert_eq!(o, "got:hello\neof\n", "{e}");
+
+    // -it under a terminal: the container's own pts, the size kubectl
+    // sent first, then the resize, what was typed, the exit code.
+    let inner = "tty; stty size; read x; stty size; echo got:$x; exit 4";
+    let check = |who: &str, code: i32, text: &str| {
+        assert_eq!(code, 4, "{who}: {text}");
+        assert!(text.contains("/dev/pts/"), "{who}: {text}");
+        assert!(text.contains("22 77"), "{who}: {text}");
+        assert!(text.contains("40 100"), "{who}: {text}");
+        assert!(text.contains("got:hello"), "{who}: {text}");
+    };
+    let (code, text) = under_terminal(
+        lab.command("control", "script").unwrap(),
+        &format!("{kubectl_line} exec -it {pod} -- sh -c '{inner}'"),
+    );
+    check("kubectl", code, &text);
+    let (code, text) = under_terminal(
+        std::process::Command::new("script"),
+        &format!(
+            "{} --lab {name} exec -it {pod} -- sh -c '{inner}'; rc=$?; stty -a | grep -q -- -icanon && echo RAW-LEFT; exit $rc",
+            bin("keelctl").display()
+        ),
+    );
+    check("keelctl", code, &text);
+    // keelctl gave the terminal back as it found it.
+    assert!(!text.contains("RAW-LEFT"), "{text}");
+}
+
 fn interfaces(dev: &str) -> std::collections::BTreeSet<String> {
     dev.lines()
         .filter_map(|l| l.split_once(':'))

@@ -9,6 +9,8 @@
 //! - `POST /pods/{namespace}/{name}/exec` with `{"container": C,
 //!   "command": [...], "timeoutSeconds": N}`: runs the command in the
 //!   container and answers `{"exitCode", "stdout", "stderr"}`.
+//! - `GET /pods/{namespace}/{name}/exec?command=…&stdin=…&tty=…` upgraded
+//!   to a WebSocket: interactive exec ([`super::exec_ws`]).
 
 use std::{path::PathBuf, time::Duration};
 
@@ -33,15 +35,18 @@ use super::{
 pub type Registry = std::sync::Arc<tokio::sync::Mutex<std::collections::BTreeMap<String, PodRef>>>;
 
 #[derive(Clone)]
-struct Api<R: PodRuntime + Clone> {
-    runtime: R,
-    pods: Registry,
+pub(super) struct Api<R: PodRuntime + Clone> {
+    pub(super) runtime: R,
+    pub(super) pods: Registry,
 }
 
 pub fn router<R: PodRuntime + Clone>(runtime: R, pods: Registry) -> Router {
     Router::new()
         .route("/pods/{namespace}/{name}/logs", get(logs_handler::<R>))
-        .route("/pods/{namespace}/{name}/exec", post(exec_handler::<R>))
+        .route(
+            "/pods/{namespace}/{name}/exec",
+            post(exec_handler::<R>).get(super::exec_ws::handler::<R>),
+        )
         .with_state(Api { runtime, pods })
 }
 
@@ -82,12 +87,12 @@ pub struct ExecResponse {
     pub stderr: String,
 }
 
-fn err(code: StatusCode, msg: impl Into<String>) -> Response {
+pub(super) fn err(code: StatusCode, msg: impl Into<String>) -> Response {
     (code, format!("{}\n", msg.into())).into_response()
 }
 
 /// The pod's containers and the chosen one's latest (or previous) attempt.
-async fn pick<R: PodRuntime + Clone>(
+pub(super) async fn pick<R: PodRuntime + Clone>(
     api: &Api<R>,
     ns: &str,
     name: &str,

@@ -203,6 +203,19 @@ pub trait PodRuntime: Send + Sync + 'static {
         timeout: std::time::Duration,
     ) -> impl Future<Output = Result<ExecOutput, RuntimeError>> + Send;
 
+    /// Starts a command in a running container with its streams attached
+    /// (stdin when asked; a pseudo-terminal with `attach.tty`), for
+    /// interactive exec. It runs until it ends by itself; dropping the
+    /// session closes its stdin (and, with a terminal, hangs the terminal
+    /// up).
+    fn exec_stream(
+        &self,
+        pod: &PodRef,
+        id: &str,
+        cmd: &[String],
+        attach: super::exec_session::ExecAttach,
+    ) -> impl Future<Output = Result<super::exec_session::ExecSession, RuntimeError>> + Send;
+
     /// Removes everything of the pod (containers must have exited).
     fn remove_pod(&self, pod: &PodRef) -> impl Future<Output = Result<(), RuntimeError>> + Send;
 

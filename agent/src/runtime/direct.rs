@@ -26,9 +26,12 @@ use super::{
     backend::{ExecOutput, Observed, PodRef, PodRuntime, RuntimeError},
     bundle::{self, Prepared},
     container::{ContainerRequest, NodeRuntimeConfig, rootfs},
+    exec_session::{self, ExecAttach, ExecSession},
     images::{ImageInfo, ImageStore, PullOptions},
-    shim::{ShimClient, server::state_root},
+    shim::{self, ShimClient, server::state_root},
 };
+
+static EXEC_SEQ: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 /// Settings of the direct runtime.
 #[derive(Debug, Clone)]
@@ -264,6 +267,165 @@ impl PodRuntime for DirectRuntime {
             exit_code: out.status.code().unwrap_or(128),
             stdout: out.stdout,
             stderr: out.stderr,
+        })
+    }
+
+    async fn exec_stream(
+        &self,
+        pod: &PodRef,
+        id: &str,
+        cmd: &[String],
+        attach: ExecAttach,
+    ) -> Result<ExecSession, RuntimeError> {
+        let fail = |message: String| RuntimeError::Exec {
+            id: id.to_string(),
+            message,
+        };
+        let mut c = tokio::process::Command::new(&self.cfg.exe);
+        c.arg("shim-exec")
+            .arg("--root")
+            .arg(self.state_root(pod))
+            .arg("--id")
+            .arg(id)
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(false);
+        // With a terminal: the container's process with `terminal: true`
+        // (written beside its bundle) and a socket on fd 3 for the master.
+        let mut console = None;
+        let mut process_file = None;
+        if attach.tty {
+            let bundle = PodRuntime::pod_dir(self, pod).join("containers").join(id);
+            let config = bundle.join("config.json");
+            let spec: serde_json::Value = fs::read(&config)
+                .map_err(io("reading", &config))
+                .and_then(|b| {
+                    serde_json::from_slice(&b)
+                        .map_err(|e| RuntimeError::io("parsing", &config, std::io::Error::other(e)))
+                })?;
+            let process =
+                exec_session::exec_process(&spec, cmd, true, attach.size).map_err(fail)?;
+            let file = bundle.join(format!(
+                "exec-{}-{}.json",
+                std::process::id(),
+                EXEC_SEQ.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+            ));
+            fs::write(&file, serde_json::to_vec(&process).expect("serialise"))
+                .map_err(io("writing", &file))?;
+            let (ours, theirs) = std::os::unix::net::UnixStream::pair()
+                .map_err(|e| fail(format!("a socket for the terminal: {e}")))?;
+            let fd = std::os::fd::AsRawFd::as_raw_fd(&theirs);
+            // SAFETY: between fork and exec only dup2/fcntl (async-signal-
+            // safe) run; `theirs` stays open in the parent until spawn returns.
+            unsafe {
+                c.pre_exec(move || {
+                    if fd == 3 {
+                        let flags = libc::fcntl(3, libc::F_GETFD);
+                        if flags < 0 || libc::fcntl(3, libc::F_SETFD, flags & !libc::FD_CLOEXEC) < 0
+                        {
+                            return Err(std::io::Error::last_os_error());
+                        }
+                    } else if libc::dup2(fd, 3) < 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                    Ok(())
+                });
+            }
+            c.arg("--process")
+                .arg(&file)
+                .arg("--console-fd")
+                .arg("3")
+                .stdin(std::process::Stdio::null());
+            if let Some(s) = attach.size {
+                c.arg("--size").arg(format!("{}x{}", s.width, s.height));
+            }
+            console = Some((ours, theirs));
+            process_file = Some(file);
+        } else {
+            c.arg("--").args(cmd).stdin(if attach.stdin {
+                std::process::Stdio::piped()
+            } else {
+                std::process::Stdio::null()
+            });
+        }
+        let spawned = c.spawn();
+        // The child has its copy of the terminal's socket now.
+        let console = console.map(|(ours, _)| ours);
+        let mut child = spawned.map_err(|e| {
+            if let Some(f) = &process_file {
+                let _ = fs::remove_file(f);
+            }
+            fail(e.to_string())
+        })?;
+        let (out, stdout) = tokio::sync::mpsc::channel(exec_session::CHUNKS);
+        let (err_tx, stderr) = tokio::sync::mpsc::channel(exec_session::CHUNKS);
+        let (stdin, resize, stderr) = match console {
+            Some(sock) => {
+                let master = tokio::task::spawn_blocking(move || {
+                    sock.set_read_timeout(Some(Duration::from_secs(15)))?;
+                    shim::console::recv_fd(&sock)
+                })
+                .await
+                .map_err(|e| fail(e.to_string()))?;
+                if let Some(f) = &process_file {
+                    let _ = fs::remove_file(f);
+                }
+                let master = match master {
+                    Ok(Some(m)) => m,
+                    other => {
+                        // shim-exec said why on stderr before it exited.
+                        let why = match other {
+                            Err(e) => format!("no terminal from the container: {e}"),
+                            _ => String::new(),
+                        };
+                        let _ = child.start_kill();
+                        let out = child.wait_with_output().await;
+                        let said = out
+                            .map(|o| String::from_utf8_lossy(&o.stderr).trim().to_string())
+                            .unwrap_or_default();
+                        return Err(fail(format!("{said} {why}").trim().to_string()));
+                    }
+                };
+                if let Some(s) = attach.size {
+                    let _ = exec_session::set_size(&master, s);
+                }
+                // What shim-exec itself says (errors) shows on the terminal.
+                if let Some(e) = child.stderr.take() {
+                    exec_session::read_async(e, out.clone());
+                }
+                let (stdin, resize) = exec_session::on_terminal(master, attach.stdin, out)
+                    .map_err(|e| fail(format!("the terminal: {e}")))?;
+                (stdin, Some(resize), None)
+            }
+            None => {
+                if let Some(o) = child.stdout.take() {
+                    exec_session::read_async(o, out);
+                }
+                if let Some(e) = child.stderr.take() {
+                    exec_session::read_async(e, err_tx);
+                }
+                let stdin = child.stdin.take().map(exec_session::write_async);
+                (stdin, None, Some(stderr))
+            }
+        };
+        let (done, exit) = tokio::sync::oneshot::channel();
+        tokio::spawn(async move {
+            let r = child
+                .wait()
+                .await
+                .map(|s| {
+                    use std::os::unix::process::ExitStatusExt;
+                    s.code().or(s.signal().map(|n| 128 + n)).unwrap_or(128)
+                })
+                .map_err(|e| format!("waiting for the exec: {e}"));
+            let _ = done.send(r);
+        });
+        Ok(ExecSession {
+            stdin,
+            stdout,
+            stderr,
+            resize,
+            exit,
         })
     }
 

@@ -10,7 +10,8 @@
 //! - [`bundle`]: a request to an OCI bundle (both runtimes).
 //! - [`direct`], [`containerd`]: the two runtimes; [`shim`]: keel's per-pod shim.
 //! - [`lifecycle`]: a pod's containers over time; [`probe`], [`restart`], [`status`].
-//! - [`images`], [`logs`]; [`api`]: logs and exec on the agent's socket.
+//! - [`images`], [`logs`]; [`api`]: logs and exec on the agent's socket;
+//!   [`exec_ws`]: interactive exec as a WebSocket, over [`exec_session`]'s streams.
 //! - [`inroot`]: paths resolved inside a root before anything is created.
 
 pub mod api;
@@ -19,6 +20,8 @@ pub mod bundle;
 pub mod container;
 pub mod containerd;
 pub mod direct;
+pub mod exec_session;
+pub mod exec_ws;
 pub mod images;
 pub mod inroot;
 pub mod lifecycle;

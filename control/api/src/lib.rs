@@ -17,6 +17,7 @@
 //!    blocking), through the client or any other [`recorder::Sink`].
 
 pub mod client;
+pub mod exec;
 pub mod kinds;
 pub mod pki;
 pub mod primitives;

@@ -2,7 +2,8 @@
 //! [--timestamps]`: like kubectl, through keel-control's
 //! `pods/NAME/log` (which asks the agent of the pod's node over its HTTPS
 //! port), or with `--local` straight to the agent's local socket (root
-//! only). `keelctl exec POD [-c C] -- CMD…`: through the agent's local
+//! only). `keelctl exec POD [-c C] -- CMD…` (without -i/-t, see
+//! [`crate::attach`]): through the agent's local
 //! socket: the agent's data dir on this machine, or a lab node's with
 //! `--lab NAME`.
 

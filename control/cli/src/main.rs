@@ -1,6 +1,7 @@
 //! keelctl: the command-line client for keel-control, shaped like kubectl.
 
 mod apply;
+mod attach;
 mod connect;
 mod describe;
 mod get;
@@ -125,10 +126,17 @@ enum Command {
         #[arg(long)]
         local: bool,
     },
-    /// Run a command in a container (through the agent of the pod's node).
+    /// Run a command in a container (through the agent of the pod's node);
+    /// with -i/-t interactively, through keel-control.
     Exec {
         #[command(flatten)]
         target: logs::Target,
+        /// Pass stdin to the command.
+        #[arg(short = 'i', long)]
+        stdin: bool,
+        /// Give the command a terminal (when stdin is one).
+        #[arg(short = 't', long)]
+        tty: bool,
         /// The command and its arguments, after `--`.
         #[arg(last = true, required = true)]
         command: Vec<String>,
@@ -187,8 +195,17 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             )
             .await
         }
-        Command::Exec { target, command } => {
-            logs::exec(&cli.conn.client()?, cli.conn.lab(), &ns, &target, command).await
+        Command::Exec {
+            target,
+            command,
+            stdin,
+            tty,
+        } => {
+            if stdin || tty {
+                attach::run(&cli.conn.client()?, &ns, &target, command, stdin, tty).await
+            } else {
+                logs::exec(&cli.conn.client()?, cli.conn.lab(), &ns, &target, command).await
+            }
         }
 
         Command::Apply { files } => apply::run(&cli.conn.client()?, &ns, &files).await,

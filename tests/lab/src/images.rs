@@ -18,7 +18,7 @@ use sha2::{Digest, Sha256};
 /// busybox applets linked into the images.
 const APPLETS: &[&str] = &[
     "sh", "ls", "cat", "echo", "sleep", "touch", "true", "false", "id", "env", "ps", "kill",
-    "hostname", "wget", "mkdir", "rm", "test", "pwd", "head", "nslookup",
+    "hostname", "wget", "mkdir", "rm", "test", "pwd", "head", "nslookup", "tty", "stty",
 ];
 
 /// What goes into an image.

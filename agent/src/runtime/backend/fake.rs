@@ -240,6 +240,68 @@ impl PodRuntime for FakeRuntime {
         })
     }
 
+    /// Echoes stdin to stdout (and the first size and each resize as
+    /// `resize WxH`), then
+    /// exits with the container's exec code once stdin closes.
+    async fn exec_stream(
+        &self,
+        _pod: &PodRef,
+        id: &str,
+        _cmd: &[String],
+        attach: crate::runtime::exec_session::ExecAttach,
+    ) -> Result<crate::runtime::exec_session::ExecSession, RuntimeError> {
+        use crate::runtime::exec_session::{CHUNKS, ExecSession};
+        use tokio::sync::{mpsc, oneshot};
+        let code = {
+            let s = self.call("exec_stream");
+            let name = s
+                .containers
+                .iter()
+                .find(|c| c.id == id)
+                .map(|c| c.name.clone())
+                .unwrap_or_default();
+            s.exec_codes.get(&name).copied().unwrap_or(0)
+        };
+        let (out, stdout) = mpsc::channel(CHUNKS);
+        let (stdin, mut input) = mpsc::channel::<Vec<u8>>(CHUNKS);
+        let (resize, mut sizes) =
+            mpsc::unbounded_channel::<crate::runtime::exec_session::TermSize>();
+        let (done, exit) = oneshot::channel();
+        let first = attach.size;
+        tokio::spawn(async move {
+            if let Some(s) = first {
+                let _ = out
+                    .send(format!("resize {}x{}\n", s.width, s.height).into_bytes())
+                    .await;
+            }
+            loop {
+                tokio::select! {
+                    b = input.recv() => match b {
+                        Some(b) => { let _ = out.send(b).await; }
+                        None => {
+                            while let Ok(s) = sizes.try_recv() {
+                                let _ = out.send(format!("resize {}x{}\n", s.width, s.height).into_bytes()).await;
+                            }
+                            break;
+                        }
+                    },
+                    Some(s) = sizes.recv() => {
+                        let _ = out.send(format!("resize {}x{}\n", s.width, s.height).into_bytes()).await;
+                    }
+                }
+            }
+            drop(out);
+            let _ = done.send(Ok(code));
+        });
+        Ok(ExecSession {
+            stdin: attach.stdin.then_some(stdin),
+            stdout,
+            stderr: None,
+            resize: attach.tty.then_some(resize),
+            exit,
+        })
+    }
+
     async fn remove_pod(&self, pod: &PodRef) -> Result<(), RuntimeError> {
         let mut s = self.call("remove_pod");
         if let Some(c) = s.containers.iter().find(|c| c.exit.is_none()) {

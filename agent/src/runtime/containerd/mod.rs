@@ -656,6 +656,17 @@ impl PodRuntime for ContainerdRuntime {
         exec::run(self, &ch, pod, id, cmd, timeout).await
     }
 
+    async fn exec_stream(
+        &self,
+        pod: &PodRef,
+        id: &str,
+        cmd: &[String],
+        attach: crate::runtime::exec_session::ExecAttach,
+    ) -> Result<crate::runtime::exec_session::ExecSession, RuntimeError> {
+        let ch = self.channel().await?;
+        exec::stream(self, &ch, pod, id, cmd, attach).await
+    }
+
     async fn remove_pod(&self, pod: &PodRef) -> Result<(), RuntimeError> {
         let dir = PodRuntime::pod_dir(self, pod);
         let ch = self.channel().await?;

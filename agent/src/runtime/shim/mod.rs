@@ -11,6 +11,7 @@
 //! short-lived process, so the agent's threads never fork.
 
 pub mod client;
+pub mod console;
 pub mod exec;
 pub mod oneshot;
 pub mod propagation;

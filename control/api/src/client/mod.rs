@@ -7,6 +7,7 @@ mod discovery;
 mod error;
 mod identity;
 mod watch;
+mod websocket;
 
 use std::{sync::Arc, time::Duration};
 
@@ -21,7 +22,11 @@ pub use discovery::cluster_info_unverified;
 pub use error::ClientError;
 pub use hyper::Method as HttpMethod;
 pub use identity::Identity;
+pub use tokio_tungstenite::tungstenite::{
+    Message as WsMessage, protocol::CloseFrame as WsCloseFrame,
+};
 pub use watch::WatchStream;
+pub use websocket::Socket;
 
 use crate::{
     resource::{List, Resource, Status},

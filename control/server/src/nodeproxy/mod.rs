@@ -7,13 +7,15 @@
 //! admin; nodes may not).
 //!
 //! `…/pods/NAME/exec` is a WebSocket in Kubernetes' channel protocol
-//! ([`exec`]).
+//! ([`exec`]); with stdin or a terminal it is relayed to the agent's own
+//! exec WebSocket ([`relay`]).
 //!
 //! - [`params`]: Kubernetes' log parameters, validated, turned into the
 //!   agent's query (pure).
 
 pub mod exec;
 pub mod params;
+mod relay;
 
 use std::{
     collections::HashMap,
@@ -72,7 +74,7 @@ impl NodeDialer {
         Ok(current.identity.clone())
     }
 
-    fn client(&self, endpoint: &str) -> Result<Client, ApiError> {
+    pub(super) fn client(&self, endpoint: &str) -> Result<Client, ApiError> {
         let internal = |e: String| ApiError::new(500, "InternalError", e);
         let identity = self
             .identity_at(SystemTime::now())
@@ -95,7 +97,7 @@ fn issue(ca: &ClusterCa, lifetime: Duration, now: SystemTime) -> anyhow::Result<
     })
 }
 
-fn encode(s: &str) -> String {
+pub(super) fn encode(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
             b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
@@ -107,7 +109,7 @@ fn encode(s: &str) -> String {
 }
 
 /// The agent endpoint of the node running `ns/name`.
-fn endpoint(app: &AppState, ns: &str, name: &str) -> Result<String, ApiError> {
+pub(super) fn endpoint(app: &AppState, ns: &str, name: &str) -> Result<String, ApiError> {
     let state = app.store.snapshot();
     let pod = state
         .pods
@@ -133,7 +135,7 @@ fn endpoint(app: &AppState, ns: &str, name: &str) -> Result<String, ApiError> {
     })
 }
 
-fn dialer<'a>(app: &'a AppState, sub: &str) -> Result<&'a NodeDialer, ApiError> {
+pub(super) fn dialer<'a>(app: &'a AppState, sub: &str) -> Result<&'a NodeDialer, ApiError> {
     app.join
         .as_ref()
         .and_then(|j| j.dialer.as_ref())
@@ -252,16 +254,14 @@ pub async fn pod_exec(
 ) -> Result<Response, ApiError> {
     let p = exec::parse(q.as_deref().unwrap_or(""))
         .map_err(|e| ApiError::bad_request(format!("pods/exec: {e}")))?;
-    if p.stdin || p.tty {
-        return Err(ApiError::bad_request(format!(
-            "pod {ns}/{name}: exec with stdin or a terminal (-i, -t) is not proxied by keel-control yet; run the command without them"
-        )));
-    }
     let Ok(ws) = ws else {
         return Err(ApiError::bad_request(
             "pods/exec: keel-control streams exec over a WebSocket (v5.channel.k8s.io or v4.channel.k8s.io); SPDY is not supported",
         ));
     };
+    if p.stdin || p.tty {
+        return relay::exec(&app, &ns, &name, &p, ws).await;
+    }
     let endpoint = endpoint(&app, &ns, &name)?;
     let client = dialer(&app, "pods/exec")?.client(&endpoint)?;
     let path = format!("/pods/{}/{}/exec", encode(&ns), encode(&name));
