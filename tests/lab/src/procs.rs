@@ -97,6 +97,18 @@ pub fn stop(p: &Proc, grace: Duration) {
     let _ = kill(pid, Signal::SIGKILL);
 }
 
+/// SIGKILL at once (a crash, `kill -9`); only if the PID is still ours.
+pub fn kill_now(p: &Proc) {
+    if is_ours(p) {
+        let _ = nix::sys::signal::kill(Pid::from_raw(p.pid), Signal::SIGKILL);
+    }
+}
+
+/// Whether `pid` has exited and waits to be reaped.
+pub fn is_zombie(pid: i32) -> bool {
+    zombie(pid)
+}
+
 fn zombie(pid: i32) -> bool {
     fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| {
         s.rsplit_once(')')
