@@ -322,9 +322,14 @@ impl Lab {
                 data.display().to_string(),
             ];
             args.extend(common.iter().cloned());
+            // The first as before ("keel-control at URL"), the others named.
+            let who = if host.role == "control" {
+                String::new()
+            } else {
+                format!("{}: ", host.role)
+            };
             say(format!(
-                "{}: keel-control at https://{}:{} (its cluster CA, TLS, {})",
-                host.role,
+                "{who}keel-control at https://{}:{} (its cluster CA, TLS, {})",
                 host.ip,
                 topology::CONTROL_PORT,
                 match t.control_plane.store {
