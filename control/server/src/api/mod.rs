@@ -91,9 +91,20 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// Ready when the store answers (a snapshot at its current revision).
 /// Ready while the store takes writes: not while its disk is full or its
 /// writer has failed (Kubernetes' `[-]check failed` lines, 500).
+/// On etcd, also not while etcd does not answer this replica (as
+/// kube-apiserver's `[-]etcd failed`): its reads would be stale and its
+/// writes are refused, so a load balancer should send clients elsewhere.
 async fn readyz(State(app): State<Arc<AppState>>) -> (axum::http::StatusCode, String) {
     use crate::store::WriterHealth;
     let snap = app.store.snapshot();
+    if let Some(why) = app.store.backend_unreachable() {
+        return (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "[-]etcd failed: etcd does not answer this replica ({why})\nreadyz check failed\n"
+            ),
+        );
+    }
     match app.store.health() {
         WriterHealth::Ok => (
             axum::http::StatusCode::OK,

@@ -1609,3 +1609,14 @@ async fn a_body_that_trickles_is_cut() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::REQUEST_TIMEOUT);
 }
+
+#[test]
+fn writes_the_store_could_not_commit_are_503_or_504() {
+    use crate::{api::error::ApiError, store::StoreError};
+    let ApiError(s) = StoreError::Unavailable("etcd is unreachable".into()).into();
+    assert_eq!((s.code, s.reason.as_str()), (503, "ServiceUnavailable"));
+    assert!(s.message.contains("etcd is unreachable"));
+    let ApiError(s) = StoreError::Timeout("etcd did not confirm the write".into()).into();
+    assert_eq!((s.code, s.reason.as_str()), (504, "Timeout"));
+    assert!(s.message.contains("etcd did not confirm"));
+}
