@@ -865,10 +865,10 @@ impl Lab {
             if !procs::is_ours(p) {
                 return None;
             }
-            let log = std::fs::read_to_string(&p.log).ok()?;
-            // The log is appended across restarts: only the running
-            // process's lines (after its "serving" line) count.
-            let since_start = &log[log.rfind("keel-control serving")?..];
+            // The log is appended to across restarts: only the running
+            // process's lines count, from its "serving" line on.
+            let log = p.own_log()?;
+            let since_start = &log[log.find("keel-control serving")?..];
             since_start
                 .lines()
                 .rev()

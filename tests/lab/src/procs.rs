@@ -39,6 +39,7 @@ pub fn spawn(
         .append(true)
         .open(log)
         .with_context(|| format!("opening {}", log.display()))?;
+    let log_from = out.metadata().map(|m| m.len()).unwrap_or(0);
     let mut cmd = enter.command(program);
     cmd.args(args)
         .stdin(Stdio::null())
@@ -66,6 +67,7 @@ pub fn spawn(
         cgroup: cgroup.map(Path::to_path_buf),
         command,
         log: log.to_path_buf(),
+        log_from,
     };
     Ok((proc, child))
 }
