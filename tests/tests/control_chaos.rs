@@ -13,8 +13,9 @@
 //! every node stays Ready; the in-pod client counts no failure; the
 //! rolling update completes. While cut off from etcd, a replica answers a
 //! write within its etcd deadline (504: it may or may not have committed),
-//! reports itself not ready, and from then on refuses writes at once with
-//! a 503 naming etcd, which clients take to another replica.
+//! reports itself not ready, and from then on refuses writes and reads of
+//! the current state at once with a 503 naming etcd, which clients take to
+//! another replica.
 //!
 //! The controllers resume on another replica within the lease TTL plus
 //! [`FAILOVER_SLACK`]. Strictly within the TTL cannot be: a killed leader's
@@ -533,6 +534,15 @@ fn the_control_plane_survives_replica_etcd_and_network_faults() {
         "503 took {:?}",
         refused.1
     );
+    // Nor does it answer for the current state, which it may not have
+    // (a read at a resourceVersion it serves from its own).
+    match rt.block_on(cut_client.list::<Service>("default", &ListParams::default())) {
+        Err(e) if e.code() == Some(503) && e.to_string().contains("etcd") => {}
+        r => panic!(
+            "a list from the replica cut off from etcd: {:?} (want 503 naming etcd)",
+            r.map(|l| l.items.len())
+        ),
+    }
     eprintln!(
         "{cut_leader} cut off from etcd: not ready after {not_ready_after:?}, a write refused (503) in {:?}",
         refused.1

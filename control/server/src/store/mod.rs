@@ -356,6 +356,11 @@ impl Store {
         self.shared.unreachable.read().expect("probe lock").clone()
     }
 
+    #[cfg(test)]
+    pub fn set_backend_unreachable(&self, why: Option<String>) {
+        *self.shared.unreachable.write().expect("probe lock") = why;
+    }
+
     /// Group-commit counters (the local writer's; etcd commits are etcd's).
     pub fn commit_stats(&self) -> &CommitStats {
         &self.shared.stats
