@@ -65,8 +65,11 @@ const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
 const PROBE_EVERY: Duration = Duration::from_secs(1);
 const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
 /// How long a starting replica keeps trying while etcd does not answer
-/// (members restarting, an election) before it gives up.
-const START_PATIENCE: Duration = Duration::from_secs(60);
+/// (a member restarting, an election) before it gives up and exits (its
+/// supervisor starts it again). Short: a refused client certificate looks
+/// the same as a member going away (the handshake ends), and should not
+/// keep a misconfigured replica waiting long.
+const START_PATIENCE: Duration = Duration::from_secs(10);
 
 /// Client certificate authentication to etcd (kube-apiserver's
 /// `--etcd-cafile`, `--etcd-certfile`, `--etcd-keyfile`).
