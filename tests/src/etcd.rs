@@ -20,7 +20,7 @@ use crate::{
 };
 
 /// The etcd binary the tests run (`cargo xtask setup` installs it).
-pub const ETCD: &str = "/usr/bin/etcd";
+pub const ETCD: &str = keel_lab::etcd::ETCD;
 
 /// First client port; member `i` listens on `CLIENT_PORT + i` and peers on
 /// `PEER_PORT + i`. The namespace is the test's own, so fixed ports cannot
@@ -136,31 +136,26 @@ impl EtcdCluster {
             .expect("etcd log file");
         let client = self.endpoint(i);
         let peer = format!("http://127.0.0.1:{}", PEER_PORT + i as u16);
-        let mut cmd = self.netns.command(ETCD);
-        if let Some(tls) = &self.tls {
-            cmd.arg("--cert-file")
-                .arg(&tls.cert)
-                .arg("--key-file")
-                .arg(&tls.key)
-                .arg("--trusted-ca-file")
-                .arg(&tls.client_ca)
-                .arg("--client-cert-auth");
-        }
-        let child = cmd
-            .arg("--name")
-            .arg(Self::name(i))
-            .arg("--data-dir")
-            .arg(self.data_dir(i))
-            .args(["--listen-client-urls", &client])
-            .args(["--advertise-client-urls", &client])
-            .args(["--listen-peer-urls", &peer])
-            .args(["--initial-advertise-peer-urls", &peer])
-            .args(["--initial-cluster", &self.initial_cluster()])
-            .args(["--initial-cluster-state", "new"])
-            .args(["--initial-cluster-token", self.netns.name()])
-            // Short raft timing: a lost member is noticed fast in fault tests.
-            .args(["--heartbeat-interval", "50", "--election-timeout", "500"])
-            .args(["--log-outputs", "stderr", "--logger", "zap"])
+        let tls = self.tls.as_ref().map(|t| keel_lab::etcd::MemberTls {
+            cert: t.cert.clone(),
+            key: t.key.clone(),
+            ca: t.client_ca.clone(),
+            peers: false,
+        });
+        // The lab's etcd members are started with the same arguments.
+        let args = keel_lab::etcd::member_args(&keel_lab::etcd::Member {
+            name: &Self::name(i),
+            data_dir: &self.data_dir(i),
+            client_url: &client,
+            peer_url: &peer,
+            initial_cluster: &self.initial_cluster(),
+            cluster_token: self.netns.name(),
+            tls: tls.as_ref(),
+        });
+        let child = self
+            .netns
+            .command(ETCD)
+            .args(&args)
             .args(&self.extra)
             .stdout(Stdio::null())
             .stderr(log)

@@ -570,7 +570,13 @@ fn writes_continue_when_an_etcd_member_dies() {
                     {
                         Ok(_) => break,
                         Err(StoreError::AlreadyExists { .. }) if retried => break,
-                        Err(StoreError::Backend(e)) if Instant::now() < deadline => {
+                        // 504/503: etcd did not confirm it, or it was
+                        // not sent.
+                        Err(
+                            e @ (StoreError::Backend(_)
+                            | StoreError::Timeout(_)
+                            | StoreError::Unavailable(_)),
+                        ) if Instant::now() < deadline => {
                             refused += 1;
                             retried = true;
                             eprintln!("write {i} refused, retrying: {e}");

@@ -8,8 +8,23 @@ use std::path::Path;
 use keel_api::client::ClientConfig;
 
 /// The kubeconfig document (YAML) for `config`.
+///
+/// kubectl takes one server per cluster: with several replicas the first is
+/// the server and the others are named in a comment (put a load balancer in
+/// front of them to fail over with kubectl).
 pub fn render(config: &ClientConfig, name: &str, namespace: &str) -> String {
-    let mut cluster = format!("    server: {}\n", quote(&config.server));
+    let servers: Vec<&str> = config.servers().collect();
+    let mut cluster = String::new();
+    if servers.len() > 1 {
+        cluster.push_str(&format!(
+            "    # other keel-control replicas (kubectl takes one server): {}\n",
+            servers[1..].join(", ")
+        ));
+    }
+    cluster.push_str(&format!(
+        "    server: {}\n",
+        quote(servers.first().copied().unwrap_or(&config.server))
+    ));
     if let Some(ca) = &config.ca_pem {
         cluster.push_str(&format!("    certificate-authority-data: {}\n", base64(ca)));
     }
@@ -113,5 +128,27 @@ mod tests {
         assert_eq!(doc["users"][0]["user"]["token"], "t0k");
         assert_eq!(doc["contexts"][0]["context"]["namespace"], "web");
         assert_eq!(doc["current-context"], "keel");
+    }
+
+    #[test]
+    fn several_replicas_give_kubectl_the_first_as_its_server() {
+        let config = ClientConfig {
+            server: "https://10.0.0.1:6443,https://10.0.0.4:6443".into(),
+            token: "t".into(),
+            ca_pem: None,
+            identity: None,
+        };
+        let text = render(&config, "keel", "default");
+        let doc: serde_yaml_ng::Value = serde_yaml_ng::from_str(&text).unwrap();
+        assert_eq!(
+            doc["clusters"][0]["cluster"]["server"],
+            "https://10.0.0.1:6443"
+        );
+        assert!(
+            text.contains(
+                "# other keel-control replicas (kubectl takes one server): https://10.0.0.4:6443"
+            ),
+            "{text}"
+        );
     }
 }

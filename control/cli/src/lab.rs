@@ -4,7 +4,7 @@
 use std::{os::unix::process::CommandExt, process::ExitCode};
 
 use clap::Subcommand;
-use keel_lab::{Bins, Lab, Mode, Options, Spec, State};
+use keel_lab::{Bins, ControlPlane, Lab, Mode, Options, Spec, State, Store};
 
 #[derive(Subcommand, Debug)]
 pub enum LabCommand {
@@ -28,6 +28,19 @@ pub enum LabCommand {
         /// Leave Service load balancing off.
         #[arg(long)]
         no_lb: bool,
+        /// keel-control replicas, each in its own namespace (more than one
+        /// needs --store etcd); agents and keelctl fail over between them.
+        #[arg(long, default_value_t = 1)]
+        control_replicas: usize,
+        /// keel-control's store: `redb` (one embedded file) or `etcd` (an
+        /// etcd cluster of one member per replica, TLS with client
+        /// certificates).
+        #[arg(long, default_value = "redb")]
+        store: Store,
+        /// keel-control's leader lease on etcd: the controllers move to
+        /// another replica within it (default: keel-control's own).
+        #[arg(long, value_parser = humantime::parse_duration)]
+        leader_lease_ttl: Option<std::time::Duration>,
     },
     /// Describe a lab: namespaces, addresses, processes, pods.
     Status {
@@ -75,6 +88,9 @@ pub fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
             segments,
             runtime,
             no_lb,
+            control_replicas,
+            store,
+            leader_lease_ttl,
         } => {
             let spec = Spec {
                 name: name.clone(),
@@ -83,8 +99,15 @@ pub fn run(cmd: LabCommand) -> anyhow::Result<ExitCode> {
                 segments,
             };
             let bins = Bins::beside_current_exe()?;
-            eprintln!("building lab {name}: {nodes} nodes, {mode} mode, {segments} segment(s)…");
+            eprintln!(
+                "building lab {name}: {nodes} nodes, {mode} mode, {segments} segment(s), {control_replicas} keel-control replica(s) on {store}…"
+            );
             let opts = Options {
+                control_plane: ControlPlane {
+                    replicas: control_replicas,
+                    store,
+                },
+                leader_lease_ttl,
                 runtime: runtime == "direct",
                 lb: !no_lb,
                 progress: Some(|step| eprintln!("  {step}")),
@@ -158,7 +181,13 @@ fn s(v: &serde_json::Value) -> String {
 /// The human view of `Lab::status`.
 fn table(st: &serde_json::Value) -> String {
     let mut rows = Vec::new();
-    let mut hosts: Vec<&serde_json::Value> = vec![&st["control"], &st["ext"]];
+    // Every keel-control replica and etcd member (older state: `control`).
+    let mut hosts: Vec<&serde_json::Value> = match st["controls"].as_array() {
+        Some(c) if !c.is_empty() => c.iter().collect(),
+        _ => vec![&st["control"]],
+    };
+    hosts.extend(st["etcd"].as_array().into_iter().flatten());
+    hosts.push(&st["ext"]);
     hosts.extend(st["nodes"].as_array().into_iter().flatten());
     for h in hosts {
         rows.push(vec![
@@ -194,6 +223,16 @@ fn table(st: &serde_json::Value) -> String {
         s(&st["mode"]),
         s(&st["controlURL"])
     );
+    if st["store"] == "etcd" {
+        out.push_str(&format!(
+            "keel-control replicas on etcd: {}; the controllers run on {}\n",
+            s(&st["controlURLs"]),
+            match &st["leader"] {
+                serde_json::Value::Null => "no replica (an election is under way)".into(),
+                l => s(l),
+            }
+        ));
+    }
     out.push_str(&crate::get::render(
         &["HOST", "NETNS", "IP", "SEGMENT", "POD-CIDR", "READY"],
         &rows,

@@ -122,9 +122,13 @@ pub async fn run(
     if let StoreBackend::Etcd(etcd) = &config.store {
         // Every replica accepts the same token: the first to start stores
         // its own in etcd, the others take that one.
-        let shared = crate::store::etcd::shared_token(etcd, &token)
-            .await
-            .context("sharing the API token through etcd")?;
+        let shared = crate::store::etcd::patiently(
+            "sharing the API token",
+            crate::store::etcd::EtcdError::is_transient,
+            || crate::store::etcd::shared_token(etcd, &token),
+        )
+        .await
+        .context("sharing the API token through etcd")?;
         if shared != token {
             tracing::info!(path = %config.token_path().display(), "taking the replicas' shared token from etcd");
             auth::write_private(&config.token_path(), shared.as_bytes())?;
@@ -140,9 +144,16 @@ pub async fn run(
             ClusterCa::load_or_create(&pki_dir, SystemTime::now()).context("the cluster CA")?;
         if let StoreBackend::Etcd(etcd) = &config.store {
             let mine = ca.cert_pem.clone();
-            ca = crate::pki::shared_ca(etcd, ca)
-                .await
-                .context("sharing the cluster CA through etcd")?;
+            ca = crate::store::etcd::patiently(
+                "sharing the cluster CA",
+                crate::store::etcd::is_transient_any,
+                || async {
+                    crate::pki::shared_ca(etcd, ClusterCa::from_pem(&ca.cert_pem, &ca.key_pem)?)
+                        .await
+                },
+            )
+            .await
+            .context("sharing the cluster CA through etcd")?;
             if ca.cert_pem != mine {
                 tracing::info!("taking the replicas' shared cluster CA from etcd");
                 ca.store(&pki_dir)?;
@@ -162,9 +173,13 @@ pub async fn run(
         Some(Arc::new(Join {
             dialer: Some(dialer),
             ca,
-            store: BootstrapStore::open(persist)
-                .await
-                .context("opening the bootstrap tokens")?,
+            store: crate::store::etcd::patiently(
+                "opening the bootstrap tokens",
+                |e| matches!(e, crate::bootstrap::store::BootstrapStoreError::Etcd(_)),
+                || BootstrapStore::open(persist.clone()),
+            )
+            .await
+            .context("opening the bootstrap tokens")?,
             node_cert_lifetime: config.node_cert_lifetime,
         }))
     };
@@ -244,7 +259,12 @@ pub async fn run(
     match &config.store {
         StoreBackend::Redb => drop(controllers::spawn_all(&store, &config.controllers, vpc)),
         StoreBackend::Etcd(etcd) => {
-            let client = crate::store::etcd::connect(etcd).await?;
+            let client = crate::store::etcd::patiently(
+                "connecting to etcd for the leader election",
+                crate::store::etcd::EtcdError::is_transient,
+                || crate::store::etcd::connect(etcd),
+            )
+            .await?;
             let id = format!("{}/{}", config.url(), uuid::Uuid::new_v4());
             let elector = Elector::new(client, etcd, id, config.leader_lease_ttl);
             tokio::spawn(lead(

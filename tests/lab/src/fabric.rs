@@ -15,11 +15,12 @@ use keel_sys::{
         Handle,
         addr::AddrAdd,
         link::{LinkAdd, LinkGet, LinkKind, LinkSet, VethPeer},
-        route::{Route, RouteAdd},
+        route::{Route, RouteAdd, RouteDel},
     },
     ns::NetNs,
     sysctl,
 };
+use netlink_packet_route::route::{RouteScope, RouteType};
 
 use crate::topology::{Host, Topology};
 
@@ -75,7 +76,9 @@ pub fn create(t: &Topology) -> anyhow::Result<()> {
     }
     router.run(|| sysctl::set("net.ipv4.ip_forward", "1"))??;
     outside(t, &router)?;
-    let mut hosts: Vec<&Host> = vec![&t.control, &t.ext];
+    let mut hosts: Vec<&Host> = t.controls();
+    hosts.extend(&t.etcd);
+    hosts.push(&t.ext);
     hosts.extend(&t.nodes);
     for host in hosts {
         let ns = NetNs::open(NetNs::named_path(&host.netns))?;
@@ -129,6 +132,41 @@ fn outside(t: &Topology, router: &NetNs) -> anyhow::Result<()> {
         .execute(h)?;
     }
     Ok(())
+}
+
+/// Cuts `host` off from `peers` by a blackhole route to each in its
+/// namespace (an unreachable network: packets vanish, connections time
+/// out); [`heal`] removes them. Only this host's own namespace changes.
+pub fn partition(host: &Host, peers: &[&Host]) -> anyhow::Result<()> {
+    let ns = NetNs::open(NetNs::named_path(&host.netns))?;
+    let h = &mut Handle::in_netns(&ns)?;
+    for p in peers {
+        RouteAdd(blackhole(p.ip))
+            .execute(h)
+            .with_context(|| format!("cutting {} off from {}", host.role, p.role))?;
+    }
+    Ok(())
+}
+
+/// Removes the routes [`partition`] added.
+pub fn heal(host: &Host, peers: &[&Host]) -> anyhow::Result<()> {
+    let ns = NetNs::open(NetNs::named_path(&host.netns))?;
+    let h = &mut Handle::in_netns(&ns)?;
+    for p in peers {
+        RouteDel(blackhole(p.ip))
+            .execute(h)
+            .with_context(|| format!("reconnecting {} to {}", host.role, p.role))?;
+    }
+    Ok(())
+}
+
+fn blackhole(ip: std::net::Ipv4Addr) -> Route {
+    Route {
+        kind: RouteType::BlackHole,
+        scope: RouteScope::Universe,
+        oif: None,
+        ..Route::direct(IpNet::V4(Ipv4Net::from(ip)), 0)
+    }
 }
 
 /// Connects `ns` to segment `s` with a veth: `port` on the segment's bridge,

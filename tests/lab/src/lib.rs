@@ -11,6 +11,7 @@
 //! ([`vpc_router`], behind its exec provider).
 
 pub mod connect;
+pub mod etcd;
 pub mod fabric;
 pub mod images;
 pub mod procs;
@@ -35,7 +36,7 @@ use keel_sys::{command::InNetns, ns::NetNs};
 
 pub use self::{
     state::{LABS_DIR, State},
-    topology::{Mode, Spec, Topology},
+    topology::{ControlPlane, Mode, Spec, Store, Topology},
 };
 
 /// The keel binaries a lab runs.
@@ -93,6 +94,10 @@ pub struct Options {
     /// cgroup v2 subtree (so pods' containers do too) with BPF pinned under
     /// `/sys/fs/bpf/keel-lab-<name>-bpf/<node>` (swept with the lab).
     pub lb: bool,
+    /// keel-control replicas and their store (default: one on redb).
+    pub control_plane: ControlPlane,
+    /// keel-control's `--leader-lease-ttl` on etcd (None: its default).
+    pub leader_lease_ttl: Option<Duration>,
     /// Told each step of `up` as it happens (`keelctl lab up` prints them);
     /// None says nothing.
     pub progress: Option<fn(&str)>,
@@ -106,6 +111,8 @@ impl Default for Options {
             agent_args: Vec::new(),
             runtime: false,
             lb: false,
+            control_plane: ControlPlane::default(),
+            leader_lease_ttl: None,
             progress: None,
         }
     }
@@ -140,7 +147,8 @@ where
 impl Lab {
     /// Builds the lab and waits until every node is Ready.
     pub fn up(spec: &Spec, bins: &Bins, opts: &Options) -> anyhow::Result<Lab> {
-        let topology = Topology::plan(spec).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let topology =
+            Topology::plan_with(spec, &opts.control_plane).map_err(|e| anyhow::anyhow!("{e}"))?;
         let dir = state::lab_dir(&spec.name);
         let prefix = topology::netns_prefix(&spec.name);
         let taken = std::fs::read_dir(keel_sys::ns::NETNS_RUN_DIR)
@@ -271,12 +279,7 @@ impl Lab {
         let _ = std::fs::remove_file(cni_bin.join("keel"));
         std::os::unix::fs::symlink(bins.path("keel-cni")?, cni_bin.join("keel"))?;
 
-        let control_dir = self.state.dir.join("control");
-        let mut args: Vec<String> = vec![
-            "--listen".into(),
-            format!("{}:{}", t.control.ip, topology::CONTROL_PORT),
-            "--data-dir".into(),
-            control_dir.display().to_string(),
+        let mut common: Vec<String> = vec![
             "--cluster-cidr".into(),
             t.cluster_cidr.to_string(),
             "--service-cidr".into(),
@@ -287,7 +290,7 @@ impl Lab {
         if t.spec.mode == Mode::Vpc {
             // The router's table is the VPC: keel-control programs it
             // through its exec provider, as it would a cloud's.
-            args.extend([
+            common.extend([
                 "--vpc-provider".into(),
                 format!(
                     "exec:{} lab vpc-router --netns {}",
@@ -296,37 +299,75 @@ impl Lab {
                 ),
             ]);
         }
-        say(format!(
-            "keel-control at {} (its cluster CA, TLS, the embedded store)",
-            t.control_url()
-        ));
-        let (p, child) = procs::spawn(
-            "control",
-            &t.control.netns,
-            None,
-            &bins.path("keel-control")?,
-            &args,
-            &self.state.dir.join("control.log"),
-        )?;
-        self.state.processes.push(p);
-        self.children.push(child);
-        self.state.save()?;
-        // The server is only reachable inside the control namespace:
-        // [`Lab::client`] connects from there.
+        if t.control_plane.store == Store::Etcd {
+            say(format!(
+                "etcd: {} member(s) ({}), TLS with client certificates",
+                t.etcd.len(),
+                t.etcd_endpoints()
+            ));
+            common.extend(self.start_etcd()?);
+            if let Some(ttl) = opts.leader_lease_ttl {
+                common.extend([
+                    "--leader-lease-ttl".into(),
+                    format!("{}ms", ttl.as_millis()),
+                ]);
+            }
+        }
+        for host in t.controls() {
+            let data = self.state.dir.join(&host.role);
+            let mut args: Vec<String> = vec![
+                "--listen".into(),
+                format!("{}:{}", host.ip, topology::CONTROL_PORT),
+                "--data-dir".into(),
+                data.display().to_string(),
+            ];
+            args.extend(common.iter().cloned());
+            // The first as before ("keel-control at URL"), the others named.
+            let who = if host.role == "control" {
+                String::new()
+            } else {
+                format!("{}: ", host.role)
+            };
+            say(format!(
+                "{who}keel-control at https://{}:{} (its cluster CA, TLS, {})",
+                host.ip,
+                topology::CONTROL_PORT,
+                match t.control_plane.store {
+                    Store::Redb => "the embedded store",
+                    Store::Etcd => "on etcd",
+                }
+            ));
+            let (p, child) = procs::spawn(
+                &host.role,
+                &host.netns,
+                None,
+                &bins.path("keel-control")?,
+                &args,
+                &self.state.dir.join(format!("{}.log", host.role)),
+            )?;
+            self.state.processes.push(p);
+            self.children.push(child);
+            self.state.save()?;
+            // One at a time: the first stores the cluster CA and token in
+            // etcd, the next ones take them from there.
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !data.join("client.json").exists() {
+                anyhow::ensure!(Instant::now() < deadline, "{} did not start", host.role);
+                self.check_alive()?;
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        // The server is only reachable inside the lab: [`Lab::client`]
+        // connects from the control namespace. Every replica's URL: the
+        // client fails over between them.
         let client_file = ClientConfigFile {
-            server: t.control_url(),
+            server: t.control_urls(),
             token_file: "control/token".into(),
             ca_file: Some("control/pki/ca.crt".into()),
             cert_file: None,
             key_file: None,
         };
         let client_json = self.state.dir.join("client.json");
-        let deadline = Instant::now() + Duration::from_secs(30);
-        while !control_dir.join("client.json").exists() {
-            anyhow::ensure!(Instant::now() < deadline, "keel-control did not start");
-            self.check_alive()?;
-            std::thread::sleep(Duration::from_millis(50));
-        }
         std::fs::write(&client_json, serde_json::to_vec_pretty(&client_file)?)?;
         let registry = if opts.runtime {
             say("registry: building the lab's image and pushing it".into());
@@ -337,7 +378,11 @@ impl Lab {
 
         // Nodes join as real machines do: a bootstrap token from keelctl,
         // the CA pinned by hash, a per-node credential over TLS.
-        let join = self.create_join_token(bins)?;
+        let mut join = self.create_join_token(bins)?;
+        // Agents get every replica and fail over between them.
+        if let Some(at) = join.iter().position(|f| f == "--server") {
+            join[at + 1] = t.control_urls();
+        }
         for n in &t.nodes {
             say(format!(
                 "{}: keel-agent joins with a bootstrap token ({})",
@@ -450,6 +495,86 @@ impl Lab {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
+    }
+
+    /// The lab's etcd members (PKI, a shared Secrets key, one member per
+    /// etcd host, each serving before the next step): keel-control's etcd
+    /// flags.
+    fn start_etcd(&mut self) -> anyhow::Result<Vec<String>> {
+        let t = self.state.topology.clone();
+        anyhow::ensure!(
+            Path::new(etcd::ETCD).is_file(),
+            "{} is missing: --store etcd needs Debian's etcd-server (cargo xtask setup)",
+            etcd::ETCD
+        );
+        let members: Vec<(String, std::net::Ipv4Addr)> =
+            t.etcd.iter().map(|h| (h.role.clone(), h.ip)).collect();
+        let pki = etcd::Pki::create(&self.state.dir.join("etcd-pki"), &members)?;
+        let key = self.state.dir.join("encryption.key");
+        etcd::create_shared_key(&key)?;
+        let initial = t.etcd_initial_cluster();
+        let token = topology::netns_prefix(&t.spec.name);
+        for h in &t.etcd {
+            let data = self.state.dir.join(&h.role);
+            let tls = pki.member(&h.role);
+            let client_url = format!("https://{}:{}", h.ip, topology::ETCD_CLIENT_PORT);
+            let peer_url = format!("https://{}:{}", h.ip, topology::ETCD_PEER_PORT);
+            let args = etcd::member_args(&etcd::Member {
+                name: &h.role,
+                data_dir: &data,
+                client_url: &client_url,
+                peer_url: &peer_url,
+                initial_cluster: &initial,
+                cluster_token: &token,
+                tls: Some(&tls),
+            });
+            let (p, child) = procs::spawn(
+                &h.role,
+                &h.netns,
+                None,
+                Path::new(etcd::ETCD),
+                &args,
+                &self.state.dir.join(format!("{}.log", h.role)),
+            )?;
+            self.state.processes.push(p);
+            self.children.push(child);
+            self.state.save()?;
+        }
+        for h in &t.etcd {
+            self.wait_listening(&h.netns, (h.ip, topology::ETCD_CLIENT_PORT).into(), &h.role)?;
+        }
+        let mut flags = vec![
+            "--store".into(),
+            "etcd".into(),
+            "--etcd-endpoints".into(),
+            t.etcd_endpoints(),
+            "--encryption-key-file".into(),
+            key.display().to_string(),
+        ];
+        flags.extend(pki.control_flags());
+        Ok(flags)
+    }
+
+    fn wait_listening(
+        &mut self,
+        netns: &str,
+        addr: std::net::SocketAddr,
+        what: &str,
+    ) -> anyhow::Result<()> {
+        let ns = NetNs::open(NetNs::named_path(netns))?;
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while ns
+            .run(|| std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)).is_err())
+            .unwrap_or(true)
+        {
+            anyhow::ensure!(
+                Instant::now() < deadline,
+                "{what} did not listen on {addr} within 30 s"
+            );
+            self.check_alive()?;
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        Ok(())
     }
 
     /// `keelctl --lab NAME token create`: the `--server`, `--token` and
@@ -696,6 +821,87 @@ impl Lab {
         self.state.save()
     }
 
+    /// The process of `role` (`control`, `control-2`, `etcd-1`, `node-1` …).
+    pub fn process(&self, role: &str) -> anyhow::Result<&state::Proc> {
+        self.state
+            .processes
+            .iter()
+            .find(|p| p.role == role)
+            .with_context(|| format!("lab {} has no process {role:?}", self.name()))
+    }
+
+    /// SIGKILLs the process of `role` by its recorded PID (only if that PID
+    /// is still the process the lab started), as a crash would.
+    pub fn kill(&mut self, role: &str) -> anyhow::Result<()> {
+        let p = self.process(role)?.clone();
+        anyhow::ensure!(procs::is_ours(&p), "{role} is not running");
+        procs::kill_now(&p);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while procs::is_ours(&p) && !procs::is_zombie(p.pid) {
+            anyhow::ensure!(Instant::now() < deadline, "{role} outlived SIGKILL");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.reap();
+        Ok(())
+    }
+
+    /// Starts the process of `role` again with the command it had (an etcd
+    /// member on its data, a replica on its data directory).
+    pub fn start_again(&mut self, role: &str) -> anyhow::Result<()> {
+        self.start_agent_with(role, &[])
+    }
+
+    /// The keel-control replica whose controllers run now, from the
+    /// replicas' logs: a running replica whose last word on leadership is
+    /// "leading the controllers". None on redb (the one replica always
+    /// runs them) or while nobody leads.
+    pub fn control_leader(&self) -> Option<String> {
+        let t = &self.state.topology;
+        if t.control_plane.store != Store::Etcd {
+            return None;
+        }
+        t.controls().into_iter().find_map(|h| {
+            let p = self.process(&h.role).ok()?;
+            if !procs::is_ours(p) {
+                return None;
+            }
+            // The log is appended to across restarts: only the running
+            // process's lines count, from its "serving" line on.
+            let log = p.own_log()?;
+            let since_start = &log[log.find("keel-control serving")?..];
+            since_start
+                .lines()
+                .rev()
+                .find(|l| l.contains("leading the controllers") || l.contains("no longer leads"))?
+                .contains("leading the controllers")
+                .then(|| h.role.clone())
+        })
+    }
+
+    /// Cuts keel-control replica `role` off from every etcd member (a
+    /// blackhole route to each in its namespace); clients and agents still
+    /// reach it. [`Lab::heal_from_etcd`] undoes it.
+    pub fn partition_from_etcd(&self, role: &str) -> anyhow::Result<()> {
+        let t = &self.state.topology;
+        let host = t
+            .controls()
+            .into_iter()
+            .find(|h| h.role == role)
+            .with_context(|| format!("{role:?} is not a keel-control replica"))?;
+        anyhow::ensure!(!t.etcd.is_empty(), "lab {} runs no etcd", self.name());
+        fabric::partition(host, &t.etcd.iter().collect::<Vec<_>>())
+    }
+
+    pub fn heal_from_etcd(&self, role: &str) -> anyhow::Result<()> {
+        let t = &self.state.topology;
+        let host = t
+            .controls()
+            .into_iter()
+            .find(|h| h.role == role)
+            .with_context(|| format!("{role:?} is not a keel-control replica"))?;
+        fabric::heal(host, &t.etcd.iter().collect::<Vec<_>>())
+    }
+
     fn reap(&mut self) {
         self.children
             .retain_mut(|c| c.try_wait().ok().flatten().is_none());
@@ -783,6 +989,11 @@ impl Lab {
             "segments": t.segments,
             "router": t.router,
             "control": host(&t.control),
+            "store": t.control_plane.store,
+            "controlURLs": t.control_urls(),
+            "controls": t.controls().into_iter().map(host).collect::<Vec<_>>(),
+            "etcd": t.etcd.iter().map(host).collect::<Vec<_>>(),
+            "leader": self.control_leader(),
             "ext": host(&t.ext),
             "outside": t.outside,
             "nodes": t.nodes.iter().map(host).collect::<Vec<_>>(),

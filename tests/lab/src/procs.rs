@@ -39,6 +39,7 @@ pub fn spawn(
         .append(true)
         .open(log)
         .with_context(|| format!("opening {}", log.display()))?;
+    let log_from = out.metadata().map(|m| m.len()).unwrap_or(0);
     let mut cmd = enter.command(program);
     cmd.args(args)
         .stdin(Stdio::null())
@@ -66,6 +67,7 @@ pub fn spawn(
         cgroup: cgroup.map(Path::to_path_buf),
         command,
         log: log.to_path_buf(),
+        log_from,
     };
     Ok((proc, child))
 }
@@ -95,6 +97,18 @@ pub fn stop(p: &Proc, grace: Duration) {
         std::thread::sleep(Duration::from_millis(20));
     }
     let _ = kill(pid, Signal::SIGKILL);
+}
+
+/// SIGKILL at once (a crash, `kill -9`); only if the PID is still ours.
+pub fn kill_now(p: &Proc) {
+    if is_ours(p) {
+        let _ = nix::sys::signal::kill(Pid::from_raw(p.pid), Signal::SIGKILL);
+    }
+}
+
+/// Whether `pid` has exited and waits to be reaped.
+pub fn is_zombie(pid: i32) -> bool {
+    zombie(pid)
 }
 
 fn zombie(pid: i32) -> bool {

@@ -29,6 +29,24 @@ pub struct Proc {
     pub cgroup: Option<PathBuf>,
     pub command: Vec<String>,
     pub log: PathBuf,
+    /// The log's length when this process was started: what it wrote
+    /// begins there (the log is appended to across restarts).
+    #[serde(default)]
+    pub log_from: u64,
+}
+
+impl Proc {
+    /// What this process wrote to its log (lossily decoded), without what
+    /// earlier processes of the same role wrote before it; None if the log
+    /// cannot be read.
+    pub fn own_log(&self) -> Option<String> {
+        use std::io::{Read, Seek, SeekFrom};
+        let mut f = std::fs::File::open(&self.log).ok()?;
+        f.seek(SeekFrom::Start(self.log_from)).ok()?;
+        let mut bytes = Vec::new();
+        f.read_to_end(&mut bytes).ok()?;
+        Some(String::from_utf8_lossy(&bytes).into_owned())
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]

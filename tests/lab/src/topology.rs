@@ -4,6 +4,8 @@
 //! ```text
 //!   segment 0: 172.30.0.0/24 (bridge in keel-lab-N-seg0)     segment 1: 172.30.1.0/24 …
 //!     .1 router   .2 control   .3 ext   .10+i nodes            .1 router   .10+i nodes
+//!     with `--control-replicas N --store etcd`: .2 and .4+i more keel-control
+//!     replicas (control, control-2 …), .100+i etcd members (etcd-1 …)
 //!   router (keel-lab-N-router): one leg per segment, forwards between them,
 //!   and one to the outside; it has no other link, so nothing can leave the
 //!   machine.
@@ -115,6 +117,87 @@ impl Spec {
     }
 }
 
+/// Where the lab's keel-control keeps its state.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Store {
+    /// One redb file in the (single) replica's data directory.
+    #[default]
+    Redb,
+    /// An etcd cluster of as many members as there are replicas.
+    Etcd,
+}
+
+impl Store {
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Store::Redb => "redb",
+            Store::Etcd => "etcd",
+        }
+    }
+}
+
+impl fmt::Display for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl FromStr for Store {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "redb" => Ok(Store::Redb),
+            "etcd" => Ok(Store::Etcd),
+            _ => Err(format!("store {s:?} is not redb or etcd")),
+        }
+    }
+}
+
+/// The lab's control plane: how many keel-control replicas, on which store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ControlPlane {
+    pub replicas: usize,
+    pub store: Store,
+}
+
+impl Default for ControlPlane {
+    fn default() -> Self {
+        Self {
+            replicas: 1,
+            store: Store::Redb,
+        }
+    }
+}
+
+/// The most keel-control replicas (and etcd members) a lab runs.
+pub const MAX_CONTROL_REPLICAS: usize = 5;
+
+impl ControlPlane {
+    pub fn validate(&self) -> Result<(), SpecError> {
+        let err = |field, message: String| Err(SpecError { field, message });
+        if !(1..=MAX_CONTROL_REPLICAS).contains(&self.replicas) {
+            return err(
+                "--control-replicas",
+                format!(
+                    "{} is not between 1 and {MAX_CONTROL_REPLICAS}",
+                    self.replicas
+                ),
+            );
+        }
+        if self.replicas > 1 && self.store != Store::Etcd {
+            return err(
+                "--control-replicas",
+                format!(
+                    "{} replicas need --store etcd (redb is one file of one replica)",
+                    self.replicas
+                ),
+            );
+        }
+        Ok(())
+    }
+}
+
 /// One namespace of the lab with its address on the fabric.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Host {
@@ -138,6 +221,15 @@ pub struct Topology {
     pub nodes: Vec<Host>,
     pub cluster_cidr: Ipv4Net,
     pub service_cidr: Ipv4Net,
+    /// Replicas and store (older state files: one replica on redb).
+    #[serde(default)]
+    pub control_plane: ControlPlane,
+    /// keel-control replicas beyond [`Topology::control`] (`control-2` …).
+    #[serde(default)]
+    pub more_controls: Vec<Host>,
+    /// etcd members (`etcd-1` …), with `--store etcd`.
+    #[serde(default)]
+    pub etcd: Vec<Host>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -168,14 +260,23 @@ impl Outside {
 
 /// Port keel-control listens on in the lab.
 pub const CONTROL_PORT: u16 = 6443;
+/// etcd's client and peer ports on each member's address.
+pub const ETCD_CLIENT_PORT: u16 = 2379;
+pub const ETCD_PEER_PORT: u16 = 2380;
 
 pub fn netns_prefix(lab: &str) -> String {
     format!("{PREFIX}-{lab}")
 }
 
 impl Topology {
+    /// The default control plane: one replica on redb.
     pub fn plan(spec: &Spec) -> Result<Self, SpecError> {
+        Self::plan_with(spec, &ControlPlane::default())
+    }
+
+    pub fn plan_with(spec: &Spec, control_plane: &ControlPlane) -> Result<Self, SpecError> {
         spec.validate()?;
+        control_plane.validate()?;
         let p = netns_prefix(&spec.name);
         let segments: Vec<Segment> = (0..spec.segments)
             .map(|s| Segment {
@@ -194,6 +295,16 @@ impl Topology {
         let nodes = (1..=spec.nodes)
             .map(|i| host(format!("node-{i}"), (i - 1) % spec.segments, 10 + i as u8))
             .collect();
+        // .3 is ext and .11-.60 the nodes: replicas take .4-.7, etcd .101-.105.
+        let more_controls = (2..=control_plane.replicas)
+            .map(|i| host(format!("control-{i}"), 0, 2 + i as u8))
+            .collect();
+        let etcd = match control_plane.store {
+            Store::Redb => Vec::new(),
+            Store::Etcd => (1..=control_plane.replicas)
+                .map(|i| host(format!("etcd-{i}"), 0, 100 + i as u8))
+                .collect(),
+        };
         Ok(Self {
             spec: spec.clone(),
             router: format!("{p}-router"),
@@ -212,6 +323,9 @@ impl Topology {
             segments,
             cluster_cidr: "10.244.0.0/16".parse().expect("valid"),
             service_cidr: "10.96.0.0/16".parse().expect("valid"),
+            control_plane: *control_plane,
+            more_controls,
+            etcd,
         })
     }
 
@@ -220,14 +334,52 @@ impl Topology {
         let mut v: Vec<String> = self.segments.iter().map(|s| s.netns.clone()).collect();
         v.push(self.router.clone());
         v.push(self.control.netns.clone());
+        v.extend(self.more_controls.iter().map(|h| h.netns.clone()));
+        v.extend(self.etcd.iter().map(|h| h.netns.clone()));
         v.push(self.ext.netns.clone());
         v.push(self.outside.netns.clone());
         v.extend(self.nodes.iter().map(|n| n.netns.clone()));
         v
     }
 
+    /// The first replica's URL.
     pub fn control_url(&self) -> String {
         format!("https://{}:{CONTROL_PORT}", self.control.ip)
+    }
+
+    /// Every keel-control replica, the first being [`Topology::control`].
+    pub fn controls(&self) -> Vec<&Host> {
+        std::iter::once(&self.control)
+            .chain(&self.more_controls)
+            .collect()
+    }
+
+    /// Every replica's URL, comma-separated: what clients and agents are
+    /// given, so they fail over between replicas.
+    pub fn control_urls(&self) -> String {
+        self.controls()
+            .iter()
+            .map(|h| format!("https://{}:{CONTROL_PORT}", h.ip))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// Every etcd member's client URL, comma-separated (empty on redb).
+    pub fn etcd_endpoints(&self) -> String {
+        self.etcd
+            .iter()
+            .map(|h| format!("https://{}:{ETCD_CLIENT_PORT}", h.ip))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// etcd's `--initial-cluster`: `etcd-1=https://IP:2380,…`.
+    pub fn etcd_initial_cluster(&self) -> String {
+        self.etcd
+            .iter()
+            .map(|h| format!("{}=https://{}:{ETCD_PEER_PORT}", h.role, h.ip))
+            .collect::<Vec<_>>()
+            .join(",")
     }
 
     pub fn node(&self, name: &str) -> Option<&Host> {

@@ -37,6 +37,40 @@ type Connector = hyper_rustls::HttpsConnector<connect::Connector>;
 
 /// How long a non-watch request may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+/// With several replicas: how long a read waits for one replica's answer
+/// before it asks the next.
+const READ_ATTEMPT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What became of a request at one replica.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Attempt {
+    /// The connection could not be made: the replica never saw it.
+    NotConnected,
+    /// Sent, and the connection failed before an answer.
+    Failed,
+    /// Sent, and no answer within [`READ_ATTEMPT_TIMEOUT`].
+    TimedOut,
+    /// Answered with this HTTP status.
+    Answered(u16),
+}
+
+/// Whether a request goes on to the next replica after `attempt` (when
+/// there is one). Anything the replica surely did not carry out moves on:
+/// a connection never made, and 503, which keel-control answers when its
+/// store (etcd) cannot be reached and nothing was written. A read moves on
+/// after any failure or timeout, since reading twice changes nothing. A
+/// write that was sent and got no answer, or 504 (etcd did not confirm
+/// it: it may or may not have been committed), is returned to the caller,
+/// whose to retry after reading the object again, as with Kubernetes'
+/// clients: sending it again blindly could apply it twice.
+fn try_next(method: &Method, attempt: Attempt) -> bool {
+    let read = *method == Method::GET;
+    match attempt {
+        Attempt::NotConnected | Attempt::Answered(503) => true,
+        Attempt::Failed | Attempt::TimedOut | Attempt::Answered(504) => read,
+        Attempt::Answered(_) => false,
+    }
+}
 
 /// Options for list and watch.
 #[derive(Debug, Clone, Default)]
@@ -169,10 +203,8 @@ impl Client {
         body: Option<Vec<u8>>,
     ) -> Result<hyper::Response<hyper::body::Incoming>, ClientError> {
         let body = Bytes::from(body.unwrap_or_default());
-        // With several replicas: on to the next when one cannot be reached.
-        // A request that may have reached a server is sent again only when
-        // it is a read: a write is retried elsewhere only when its
-        // connection was never made.
+        // With several replicas: on to the next as [`try_next`] says.
+        let several = self.servers.len() > 1;
         let first = self.current.load(std::sync::atomic::Ordering::Relaxed);
         let mut attempt = 0;
         loop {
@@ -191,7 +223,34 @@ impl Client {
                     path: path.into(),
                     message: e.to_string(),
                 })?;
-            match self.http.request(req).await {
+            let sent = self.http.request(req);
+            let answer = if several && method == Method::GET {
+                match tokio::time::timeout(READ_ATTEMPT_TIMEOUT, sent).await {
+                    Ok(a) => a,
+                    Err(_) => {
+                        attempt += 1;
+                        if try_next(&method, Attempt::TimedOut) && attempt < self.servers.len() {
+                            continue;
+                        }
+                        return Err(ClientError::Unreachable {
+                            server: server.to_string(),
+                            message: format!(
+                                "no answer within {} s",
+                                READ_ATTEMPT_TIMEOUT.as_secs()
+                            ),
+                        });
+                    }
+                }
+            } else {
+                sent.await
+            };
+            match answer {
+                Ok(resp)
+                    if attempt + 1 < self.servers.len()
+                        && try_next(&method, Attempt::Answered(resp.status().as_u16())) =>
+                {
+                    attempt += 1;
+                }
                 Ok(resp) => {
                     if attempt > 0 {
                         self.current.store(
@@ -203,8 +262,12 @@ impl Client {
                 }
                 Err(e) => {
                     attempt += 1;
-                    let retry = e.is_connect() || method == Method::GET;
-                    if retry && attempt < self.servers.len() {
+                    let what = if e.is_connect() {
+                        Attempt::NotConnected
+                    } else {
+                        Attempt::Failed
+                    };
+                    if try_next(&method, what) && attempt < self.servers.len() {
                         continue;
                     }
                     let mut message = e.to_string();

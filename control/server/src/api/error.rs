@@ -92,7 +92,10 @@ impl From<StoreError> for ApiError {
             StoreError::Forbidden { kind, key, .. } => (403, "Forbidden", Some(kind), key, vec![]),
             StoreError::Backend(_) => (500, "InternalError", None, String::new(), vec![]),
             StoreError::NoSpace(_) => (507, "InsufficientStorage", None, String::new(), vec![]),
-            StoreError::Closed => (503, "ServiceUnavailable", None, String::new(), vec![]),
+            StoreError::Closed | StoreError::Unavailable(_) => {
+                (503, "ServiceUnavailable", None, String::new(), vec![])
+            }
+            StoreError::Timeout(_) => (504, "Timeout", None, String::new(), vec![]),
         };
         let mut status = Status::failure(code, reason, message);
         if kind.is_some() || !causes.is_empty() {

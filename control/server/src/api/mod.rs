@@ -68,6 +68,10 @@ pub fn router(state: Arc<AppState>) -> Router {
             }),
         )
         .fallback(routes::no_such_resource)
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            consistent_reads_need_etcd,
+        ))
         .layer(middleware::from_fn_with_state(state.clone(), authenticate));
     Router::new()
         // Kubernetes serves these to everyone (system:public-info-viewer).
@@ -91,9 +95,20 @@ pub fn router(state: Arc<AppState>) -> Router {
 /// Ready when the store answers (a snapshot at its current revision).
 /// Ready while the store takes writes: not while its disk is full or its
 /// writer has failed (Kubernetes' `[-]check failed` lines, 500).
+/// On etcd, also not while etcd does not answer this replica (as
+/// kube-apiserver's `[-]etcd failed`): its reads would be stale and its
+/// writes are refused, so a load balancer should send clients elsewhere.
 async fn readyz(State(app): State<Arc<AppState>>) -> (axum::http::StatusCode, String) {
     use crate::store::WriterHealth;
     let snap = app.store.snapshot();
+    if let Some(why) = app.store.backend_unreachable() {
+        return (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!(
+                "[-]etcd failed: etcd does not answer this replica ({why})\nreadyz check failed\n"
+            ),
+        );
+    }
     match app.store.health() {
         WriterHealth::Ok => (
             axum::http::StatusCode::OK,
@@ -173,6 +188,53 @@ fn store_metrics(store: &crate::store::Store) -> String {
         watch::BUFFERED.load(std::sync::atomic::Ordering::Relaxed),
     );
     out
+}
+
+/// Whether a request asks for the current state: a read of resources
+/// (`/api/v1/…`, `/apis/GROUP/VERSION/…`, not discovery) without a
+/// `resourceVersion`, which Kubernetes answers with a quorum read of etcd.
+/// With `resourceVersion` (`0`: any; a number: at least that) the
+/// replica's own state may answer.
+fn is_consistent_read(method: &axum::http::Method, path: &str, query: &str) -> bool {
+    if method != axum::http::Method::GET {
+        return false;
+    }
+    let segments = path.trim_matches('/').split('/').count();
+    let resource = (path.starts_with("/api/") && segments >= 3)
+        || (path.starts_with("/apis/") && segments >= 4);
+    resource
+        && !query.split('&').any(|kv| {
+            kv.strip_prefix("resourceVersion=")
+                .is_some_and(|v| !v.is_empty())
+        })
+}
+
+/// While this replica cannot reach etcd, its state may be behind what
+/// the other replicas have acknowledged: a read that asks for the current
+/// state gets 503 (the client asks another replica), as kube-apiserver's
+/// quorum reads fail without etcd. Reads at a resourceVersion are served.
+async fn consistent_reads_need_etcd(
+    State(app): State<Arc<AppState>>,
+    req: Request,
+    next: Next,
+) -> Response {
+    if let Some(why) = app.store.backend_unreachable()
+        && is_consistent_read(
+            req.method(),
+            req.uri().path(),
+            req.uri().query().unwrap_or(""),
+        )
+    {
+        return ApiError::new(
+            503,
+            "ServiceUnavailable",
+            format!(
+                "etcd is unreachable from this keel-control replica ({why}): it cannot serve the current state; try another replica"
+            ),
+        )
+        .into_response();
+    }
+    next.run(req).await
 }
 
 /// Logs every request (method, path, user, code, latency) at info, counts

@@ -1744,3 +1744,96 @@ async fn a_body_that_trickles_is_cut() {
         .unwrap();
     assert_eq!(resp.status(), StatusCode::REQUEST_TIMEOUT);
 }
+
+#[test]
+fn writes_the_store_could_not_commit_are_503_or_504() {
+    use crate::{api::error::ApiError, store::StoreError};
+    let ApiError(s) = StoreError::Unavailable("etcd is unreachable".into()).into();
+    assert_eq!((s.code, s.reason.as_str()), (503, "ServiceUnavailable"));
+    assert!(s.message.contains("etcd is unreachable"));
+    let ApiError(s) = StoreError::Timeout("etcd did not confirm the write".into()).into();
+    assert_eq!((s.code, s.reason.as_str()), (504, "Timeout"));
+    assert!(s.message.contains("etcd did not confirm"));
+}
+
+#[test]
+fn reads_of_the_current_state_are_told_apart_from_reads_at_a_version() {
+    use super::is_consistent_read;
+    let get = Method::GET;
+    let cases = [
+        (&get, "/api/v1/namespaces/default/pods", "", true),
+        (&get, "/api/v1/nodes/n1", "", true),
+        (&get, "/apis/apps/v1/deployments", "watch=true", true),
+        (&get, "/api/v1/pods", "resourceVersion=", true),
+        (&get, "/api/v1/pods", "resourceVersion=0", false),
+        (&get, "/api/v1/pods", "watch=1&resourceVersion=120", false),
+        // Discovery is no state.
+        (&get, "/api", "", false),
+        (&get, "/api/v1", "", false),
+        (&get, "/apis/apps/v1", "", false),
+        (&get, "/version", "", false),
+        (
+            &Method::POST,
+            "/api/v1/namespaces/default/services",
+            "",
+            false,
+        ),
+    ];
+    for (method, path, query, want) in cases {
+        assert_eq!(
+            is_consistent_read(method, path, query),
+            want,
+            "{method} {path}?{query}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn without_etcd_a_replica_refuses_current_reads_and_writes_but_serves_versioned_reads() {
+    let store = Store::open(Box::new(MemoryBackend::new()), StoreConfig::default()).unwrap();
+    let mut app = router(Arc::new(AppState {
+        store: store.clone(),
+        token: TOKEN.into(),
+        bookmark_interval: Duration::from_secs(60),
+        body_timeout: Duration::from_millis(500),
+        requests: Default::default(),
+        join: None,
+    }));
+    store.set_backend_unreachable(Some("no answer within 2s".into()));
+    let (code, body) = send(
+        &mut app,
+        Method::GET,
+        "/api/v1/namespaces/default/pods",
+        None,
+        true,
+    )
+    .await;
+    assert_eq!(code, StatusCode::SERVICE_UNAVAILABLE);
+    assert!(message(body).contains("etcd is unreachable"));
+    let (code, _) = send(
+        &mut app,
+        Method::GET,
+        "/api/v1/namespaces/default/pods?resourceVersion=0",
+        None,
+        true,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
+    let (code, _) = send(&mut app, Method::GET, "/readyz", None, false).await;
+    assert_eq!(code, StatusCode::INTERNAL_SERVER_ERROR);
+    // Unauthenticated clients learn nothing more than before.
+    let (code, _) = send(&mut app, Method::GET, "/api/v1/pods", None, false).await;
+    assert_eq!(code, StatusCode::UNAUTHORIZED);
+    store.set_backend_unreachable(None);
+    let (code, _) = send(
+        &mut app,
+        Method::GET,
+        "/api/v1/namespaces/default/pods",
+        None,
+        true,
+    )
+    .await;
+    assert_eq!(code, StatusCode::OK);
+    let (code, _) = send(&mut app, Method::GET, "/readyz", None, false).await;
+    assert_eq!(code, StatusCode::OK);
+}

@@ -59,7 +59,23 @@ const MAX_ATTEMPTS: usize = 32;
 /// Writes one replica sends to etcd at once.
 const MAX_IN_FLIGHT: usize = 256;
 /// How long a write waits for the replica's watch to reach its revision.
-const WATCH_WAIT: Duration = Duration::from_secs(10);
+const WATCH_WAIT: Duration = Duration::from_secs(5);
+/// How long a write may spend on etcd's round trips (transactions, the
+/// fence check, barriers) before it is answered 503 (nothing was sent) or
+/// 504 (a transaction was sent and not answered). A replica that lost etcd
+/// thus answers within seconds instead of holding its clients, as
+/// kube-apiserver bounds its storage calls.
+const REQUEST_DEADLINE: Duration = Duration::from_secs(5);
+/// How often a replica asks etcd whether it answers (a linearizable read,
+/// which needs the members' quorum), and how long it waits for the answer.
+const PROBE_EVERY: Duration = Duration::from_secs(1);
+const PROBE_TIMEOUT: Duration = Duration::from_secs(2);
+/// How long a starting replica keeps trying while etcd does not answer
+/// (a member restarting, an election) before it gives up and exits (its
+/// supervisor starts it again). Short: a refused client certificate looks
+/// the same as a member going away (the handshake ends), and should not
+/// keep a misconfigured replica waiting long.
+const START_PATIENCE: Duration = Duration::from_secs(10);
 /// How often etcd's alarms are read.
 const ALARM_POLL: Duration = Duration::from_secs(2);
 
@@ -138,6 +154,105 @@ pub enum EtcdError {
     Watch(String),
     #[error("{0}; start again")]
     Compacted(String),
+}
+
+impl EtcdError {
+    /// Whether this is etcd not answering for now (worth trying again), as
+    /// opposed to a configuration or data problem.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self,
+            EtcdError::Connect { .. } | EtcdError::Call(_) | EtcdError::Watch(_)
+        )
+    }
+}
+
+/// Whether an error (of any layer) comes from etcd not answering for now.
+pub fn is_transient_any(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<etcd_client::Error>().is_some()
+            || c.downcast_ref::<EtcdError>()
+                .is_some_and(EtcdError::is_transient)
+    })
+}
+
+/// Runs `f` until it succeeds or fails for a reason `transient` does not
+/// accept, for up to [`START_PATIENCE`] (a replica starting while a member
+/// restarts or etcd elects a leader waits instead of exiting at the first
+/// refused connection).
+pub async fn patiently<T, E, F, Fut>(
+    what: &str,
+    transient: impl Fn(&E) -> bool,
+    mut f: F,
+) -> Result<T, E>
+where
+    E: std::fmt::Display,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+{
+    let deadline = tokio::time::Instant::now() + START_PATIENCE;
+    let mut backoff = Duration::from_millis(200);
+    loop {
+        match f().await {
+            Err(e) if transient(&e) && tokio::time::Instant::now() + backoff < deadline => {
+                tracing::warn!(error = %e, "{what}: etcd does not answer; trying again");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(Duration::from_secs(2));
+            }
+            r => return r,
+        }
+    }
+}
+
+/// How a failed call to etcd bears on a write.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Failure {
+    /// The connection to the member could not be made: etcd never saw
+    /// the request (another member may take it).
+    NeverSent,
+    /// etcd's quota is reached (its NOSPACE alarm).
+    NoSpace,
+    /// Sent, and no definite answer (connection lost, etcd's own timeout,
+    /// a leader change): it may or may not have been committed.
+    Unknown,
+}
+
+/// Classifies a failed etcd call from its full text (the error and its
+/// sources), the only form in which tonic's transport errors can be told
+/// apart.
+fn failure_of(text: &str) -> Failure {
+    if text.contains("database space exceeded") {
+        Failure::NoSpace
+    } else if text.contains("tcp connect error") || text.contains("ConnectionRefused") {
+        Failure::NeverSent
+    } else {
+        Failure::Unknown
+    }
+}
+
+fn full_text(e: &etcd_client::Error) -> String {
+    let mut text = e.to_string();
+    let mut src = std::error::Error::source(e);
+    while let Some(s) = src {
+        text.push_str(": ");
+        text.push_str(&s.to_string());
+        src = s.source();
+    }
+    text
+}
+
+/// The answer to a write that etcd did not take: 503 when nothing was
+/// sent, 504 when it may have been committed.
+fn unavailable(why: &str) -> StoreError {
+    StoreError::Unavailable(format!(
+        "etcd is unreachable from this keel-control replica ({why}); the write was not committed, try another replica"
+    ))
+}
+
+fn timed_out(why: &str) -> StoreError {
+    StoreError::Timeout(format!(
+        "etcd did not confirm the write ({why}); it may or may not have been committed: read the object before retrying"
+    ))
 }
 
 impl From<EtcdError> for StoreError {
@@ -253,15 +368,19 @@ async fn same_key_as_the_others(
 ) -> Result<(), StoreError> {
     const AAD: &str = "encryption-check";
     let key = format!("{}/{AAD}", cfg.prefix);
-    let resp = kv
-        .txn(
-            etcd_client::Txn::new()
-                .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
-                .and_then([TxnOp::put(key.clone(), ring.seal(AAD, b"keel"), None)])
-                .or_else([TxnOp::get(key.clone(), None)]),
-        )
-        .await
-        .map_err(EtcdError::from)?;
+    let txn = etcd_client::Txn::new()
+        .when([Compare::create_revision(key.clone(), CompareOp::Equal, 0)])
+        .and_then([TxnOp::put(key.clone(), ring.seal(AAD, b"keel"), None)])
+        .or_else([TxnOp::get(key.clone(), None)]);
+    let resp = patiently(
+        "checking the encryption key",
+        EtcdError::is_transient,
+        || {
+            let (mut kv, txn) = (kv.clone(), txn.clone());
+            async move { Ok(kv.txn(txn).await?) }
+        },
+    )
+    .await?;
     if resp.succeeded() {
         return Ok(());
     }
@@ -514,7 +633,10 @@ impl super::Store {
     pub async fn open_etcd(mut cfg: EtcdConfig, config: StoreConfig) -> Result<Self, StoreError> {
         cfg.encryption = config.encryption.clone();
         config.ranges.validate().map_err(StoreError::Backend)?;
-        let client = connect(&cfg).await?;
+        let client = patiently("connecting to etcd", EtcdError::is_transient, || {
+            connect(&cfg)
+        })
+        .await?;
         let mut kv = client.kv_client();
         if let Some(ring) = cfg.encryption.clone() {
             same_key_as_the_others(&mut kv, &cfg, &ring).await?;
@@ -523,7 +645,16 @@ impl super::Store {
         // A compaction racing the start cancels the watch: read again.
         let mut attempt = 0;
         let (state, history, stream) = loop {
-            match start(&client, &mut kv, &cfg, &config, &id).await {
+            let started = patiently(
+                "reading the store from etcd",
+                EtcdError::is_transient,
+                || {
+                    let (client, mut kv, cfg, config, id) =
+                        (&client, kv.clone(), &cfg, &config, &id);
+                    async move { start(client, &mut kv, cfg, config, id).await }
+                },
+            );
+            match started.await {
                 Err(EtcdError::Compacted(e)) if attempt < 5 => {
                     attempt += 1;
                     tracing::info!(error = %e, "etcd: starting again");
@@ -534,6 +665,7 @@ impl super::Store {
         let (revision, _) = tokio::sync::watch::channel(state.revision);
         let shared = Arc::new(Shared {
             health: Default::default(),
+            unreachable: Default::default(),
             state: std::sync::RwLock::new(Arc::new(state)),
             history: std::sync::RwLock::new(history),
             revision,
@@ -546,6 +678,7 @@ impl super::Store {
             shared.clone(),
             stream,
         ));
+        tokio::spawn(probe(kv.clone(), cfg.clone(), shared.clone()));
         if !cfg.compact_interval.is_zero() {
             tokio::spawn(compactor(kv.clone(), cfg.compact_interval, shared.clone()));
         }
@@ -692,6 +825,46 @@ async fn relist(
     Ok(stream)
 }
 
+/// Asks etcd every [`PROBE_EVERY`] whether it answers this replica and
+/// records the verdict (`/readyz`, and writes refused at once while it
+/// does not), as kube-apiserver's etcd readiness check does.
+async fn probe(mut kv: KvClient, cfg: EtcdConfig, shared: Arc<Shared>) {
+    let key = format!("{}/health", cfg.prefix);
+    loop {
+        let verdict = probe_once(&mut kv, &key).await.err();
+        {
+            let mut now = shared.unreachable.write().expect("probe lock");
+            match (&*now, &verdict) {
+                (None, Some(why)) => {
+                    tracing::warn!(error = %why, "etcd does not answer this replica: not ready, writes refused (503)")
+                }
+                (Some(_), None) => tracing::info!("etcd answers again: ready"),
+                _ => {}
+            }
+            *now = verdict;
+        }
+        tokio::time::sleep(PROBE_EVERY).await;
+    }
+}
+
+/// One linearizable read (etcd answers it only with its quorum), within
+/// [`PROBE_TIMEOUT`]; a member that cannot be connected to is passed over
+/// for another.
+async fn probe_once(kv: &mut KvClient, key: &str) -> Result<(), String> {
+    let deadline = tokio::time::Instant::now() + PROBE_TIMEOUT;
+    loop {
+        let get = kv.get(key, Some(GetOptions::new().with_count_only()));
+        match tokio::time::timeout_at(deadline, get).await {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) if never_sent(&e) && tokio::time::Instant::now() < deadline => {
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            Ok(Err(e)) => return Err(full_text(&e)),
+            Err(_) => return Err(format!("no answer within {PROBE_TIMEOUT:?}")),
+        }
+    }
+}
+
 /// Compacts etcd's history to the revision seen one interval earlier.
 async fn compactor(mut kv: KvClient, every: Duration, shared: Arc<Shared>) {
     let mut tick = tokio::time::interval(every);
@@ -771,13 +944,7 @@ async fn barrier(kv: &mut KvClient, cfg: &EtcdConfig, id: &str) -> Result<u64, E
 /// Whether a failed call surely never reached etcd (the connection to the
 /// member could not be made).
 fn never_sent(e: &etcd_client::Error) -> bool {
-    let mut text = e.to_string();
-    let mut src = std::error::Error::source(e);
-    while let Some(s) = src {
-        text.push_str(&s.to_string());
-        src = s.source();
-    }
-    text.contains("tcp connect error") || text.contains("ConnectionRefused")
+    failure_of(&full_text(e)) == Failure::NeverSent
 }
 
 /// Whether a write may allocate (a pod CIDR, a cluster IP, node ports).
@@ -835,41 +1002,87 @@ impl EtcdWriter {
         }
     }
 
-    /// Sends a transaction; a member that cannot be connected to (killed,
-    /// restarting) never saw it, so it goes to another one, for up to
-    /// [`WATCH_WAIT`]. Any other failure may or may not have committed and
-    /// is the client's to retry, as with kube-apiserver.
-    async fn txn(&self, txn: etcd_client::Txn) -> Result<etcd_client::TxnResponse, StoreError> {
-        let deadline = tokio::time::Instant::now() + WATCH_WAIT;
+    /// Sends a transaction that changes objects, until `deadline`; a
+    /// member that cannot be connected to (killed, restarting) never saw
+    /// it, so it goes to another one. A transaction sent and not answered
+    /// may or may not have committed: 504, the client's to resolve, as with
+    /// kube-apiserver.
+    async fn txn(
+        &self,
+        txn: etcd_client::Txn,
+        deadline: tokio::time::Instant,
+    ) -> Result<etcd_client::TxnResponse, StoreError> {
         let mut kv = self.kv.clone();
         loop {
-            match kv.txn(txn.clone()).await {
-                Ok(r) => return Ok(r),
-                Err(e) if never_sent(&e) && tokio::time::Instant::now() < deadline => {
-                    tracing::debug!(error = %e, "etcd: a member is unreachable; trying another");
+            let e = match tokio::time::timeout_at(deadline, kv.txn(txn.clone())).await {
+                Ok(Ok(r)) => return Ok(r),
+                Ok(Err(e)) => e,
+                Err(_) => {
+                    return Err(timed_out(&format!("no answer within {REQUEST_DEADLINE:?}")));
+                }
+            };
+            let text = full_text(&e);
+            match failure_of(&text) {
+                Failure::NeverSent if tokio::time::Instant::now() < deadline => {
+                    tracing::debug!(error = %text, "etcd: a member is unreachable; trying another");
                     tokio::time::sleep(Duration::from_millis(50)).await;
                 }
+                Failure::NeverSent => return Err(unavailable(&text)),
                 // etcd's NOSPACE alarm: its quota is reached.
-                Err(e) if e.to_string().contains("database space exceeded") => {
+                Failure::NoSpace => {
                     let mut health = self.shared.health.write().expect("health lock");
                     if *health == WriterHealth::Ok {
                         *health = nospace("database space exceeded");
                     }
                     return Err(StoreError::NoSpace(format!("etcd: {e}")));
                 }
-                Err(e) => return Err(StoreError::Backend(format!("etcd: {e}"))),
+                Failure::Unknown => return Err(timed_out(&text)),
             }
         }
     }
 
-    /// Waits until the replica's state has reached `revision`.
+    /// A call that changes no object (the fence check, a barrier), bounded
+    /// by `deadline`; a failure is answered as etcd being unreachable
+    /// (the write itself was not committed by it).
+    async fn call<T>(
+        &self,
+        deadline: tokio::time::Instant,
+        f: impl std::future::Future<Output = Result<T, EtcdError>>,
+    ) -> Result<T, StoreError> {
+        match tokio::time::timeout_at(deadline, f).await {
+            Ok(Ok(t)) => Ok(t),
+            Ok(Err(e)) => Err(unavailable(&e.to_string())),
+            Err(_) => Err(unavailable(&format!(
+                "no answer within {REQUEST_DEADLINE:?}"
+            ))),
+        }
+    }
+
+    /// Waits until the replica's state has reached `revision`, which etcd
+    /// committed: if the watch does not get there, the write happened but
+    /// this replica cannot show it (504).
     async fn caught_up(&self, revision: u64) -> Result<(), StoreError> {
         let mut rx = self.shared.revision.subscribe();
         match tokio::time::timeout(WATCH_WAIT, rx.wait_for(|r| *r >= revision)).await {
             Ok(Ok(_)) => Ok(()),
-            _ => Err(StoreError::Backend(format!(
-                "etcd committed revision {revision} but this replica's watch has not seen it within {WATCH_WAIT:?}"
+            _ => Err(StoreError::Timeout(format!(
+                "etcd committed revision {revision} but this replica's watch of etcd has not seen it within {WATCH_WAIT:?}"
             ))),
+        }
+    }
+
+    /// Refuses a write at once while the probe finds etcd unreachable:
+    /// nothing is sent, so the client may take it to another replica.
+    fn reachable(&self) -> Result<(), StoreError> {
+        match self
+            .shared
+            .unreachable
+            .read()
+            .expect("probe lock")
+            .as_deref()
+        {
+            Some(why) => Err(unavailable(why)),
+            None => Ok(()),
         }
     }
 
@@ -894,11 +1107,24 @@ impl EtcdWriter {
     }
 
     async fn write(&self, op: WriteOp, fence: Option<&Fence>) -> Result<Obj, StoreError> {
+        self.reachable()?;
+        // From before waiting for the cursors: a write queued behind one
+        // that hangs on etcd is bounded too.
+        let deadline = tokio::time::Instant::now() + REQUEST_DEADLINE;
         let allocates = may_allocate(&op);
         // Held for the whole write when it may allocate; other writes never
         // touch the cursors.
         let mut shared_cursors = if allocates {
-            Some(self.cursors.clone().lock_owned().await)
+            let cursors = self.cursors.clone().lock_owned();
+            Some(
+                tokio::time::timeout_at(deadline, cursors)
+                    .await
+                    .map_err(|_| {
+                        unavailable(&format!(
+                            "earlier writes held this one for {REQUEST_DEADLINE:?}"
+                        ))
+                    })?,
+            )
         } else {
             None
         };
@@ -963,19 +1189,17 @@ impl EtcdWriter {
                 ));
             }
             let txn = etcd_client::Txn::new().when(compares).and_then(ops);
-            let resp = self.txn(txn).await?;
+            let resp = self.txn(txn, deadline).await?;
             let revision = resp.header().map(|h| h.revision()).unwrap_or(0).max(0) as u64;
             if resp.succeeded() {
                 self.caught_up(revision).await?;
                 return Ok(obj.with_resource_version(&revision.to_string()));
             }
             if let Some(f) = fence {
+                let mut kv = self.kv.clone();
                 let now = self
-                    .kv
-                    .clone()
-                    .get(f.key.clone(), None)
-                    .await
-                    .map_err(|e| StoreError::Backend(format!("etcd: {e}")))?;
+                    .call(deadline, async { Ok(kv.get(f.key.clone(), None).await?) })
+                    .await?;
                 let holder = now.kvs().first().map(|kv| kv.create_revision());
                 if holder != Some(f.revision) {
                     let e = &events[0].obj;
@@ -992,8 +1216,13 @@ impl EtcdWriter {
             // state has everything up to a barrier written after the failed
             // transaction, then decide again.
             let _ = revision;
-            let barrier = barrier(&mut self.kv.clone(), &self.cfg, &self.id).await?;
-            self.caught_up(barrier).await?;
+            let mut kv = self.kv.clone();
+            let barrier = self
+                .call(deadline, barrier(&mut kv, &self.cfg, &self.id))
+                .await?;
+            self.caught_up(barrier)
+                .await
+                .map_err(|_| unavailable("this replica's watch of etcd lags behind"))?;
         }
         let (kind, key) = match &op {
             WriteOp::Create(o) | WriteOp::Update { obj: o, .. } => {

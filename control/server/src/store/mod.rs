@@ -103,6 +103,15 @@ pub enum StoreError {
     NoSpace(String),
     #[error("the store is shut down")]
     Closed,
+    /// The store's backend (etcd) cannot be reached from this replica; the
+    /// write was not sent, so nothing changed (503: try another replica).
+    #[error("{0}")]
+    Unavailable(String),
+    /// The backend (etcd) did not confirm the write in time: it may or may
+    /// not have been committed (504, kube-apiserver's `Timeout`); whoever
+    /// wrote reads the object again before retrying.
+    #[error("{0}")]
+    Timeout(String),
 }
 
 /// Only-if conditions for update and delete.
@@ -151,6 +160,10 @@ struct Request {
 struct Shared {
     /// How the writer is doing (`/readyz`, `/healthz`).
     health: RwLock<WriterHealth>,
+    /// On etcd: why etcd does not answer this replica now (None: it does),
+    /// from a periodic probe; `/readyz` fails and writes are refused at
+    /// once (503) while it is set.
+    unreachable: RwLock<Option<String>>,
     state: RwLock<Arc<State>>,
     history: RwLock<History>,
     revision: tokio::sync::watch::Sender<u64>,
@@ -269,6 +282,7 @@ impl Store {
         let (revision, _) = tokio::sync::watch::channel(state.revision);
         let shared = Arc::new(Shared {
             health: RwLock::new(WriterHealth::Ok),
+            unreachable: RwLock::new(None),
             state: RwLock::new(Arc::new(state)),
             history: RwLock::new(history),
             revision,
@@ -334,6 +348,17 @@ impl Store {
     /// How the writer is doing.
     pub fn health(&self) -> WriterHealth {
         self.shared.health.read().expect("health lock").clone()
+    }
+
+    /// On etcd: why etcd does not answer this replica now (its probe's last
+    /// word); None when it does, and always on redb.
+    pub fn backend_unreachable(&self) -> Option<String> {
+        self.shared.unreachable.read().expect("probe lock").clone()
+    }
+
+    #[cfg(test)]
+    pub fn set_backend_unreachable(&self, why: Option<String>) {
+        *self.shared.unreachable.write().expect("probe lock") = why;
     }
 
     /// Group-commit counters (the local writer's; etcd commits are etcd's).

@@ -78,3 +78,90 @@ fn folding_applies_only_newer_events_and_advances_the_revision() {
     fold(&mut state, &[], 10);
     assert_eq!(state.revision, 12);
 }
+
+#[test]
+fn failed_etcd_calls_are_told_apart_by_whether_they_may_have_committed() {
+    let cases = [
+        // Texts as etcd-client and tonic print them (from the lab's logs).
+        (
+            "grpc request error: code: 'The service is currently unavailable', message: \"tcp connect error\": transport error: tcp connect error: Connection refused (os error 111)",
+            Failure::NeverSent,
+        ),
+        (
+            "tcp connect error: 172.30.0.102:2379: Os { code: 111, kind: ConnectionRefused }",
+            Failure::NeverSent,
+        ),
+        (
+            "grpc request error: code: 'Unknown error', message: \"transport error\": hyper::Error(Io, Kind(ConnectionReset))",
+            Failure::Unknown,
+        ),
+        (
+            "grpc request error: code: 'The service is currently unavailable', message: \"etcdserver: request timed out\"",
+            Failure::Unknown,
+        ),
+        (
+            "grpc request error: code: 'The service is currently unavailable', message: \"etcdserver: leader changed\"",
+            Failure::Unknown,
+        ),
+        (
+            "grpc request error: code: 'Resource has been exhausted', message: \"etcdserver: mvcc: database space exceeded\"",
+            Failure::NoSpace,
+        ),
+    ];
+    for (text, want) in cases {
+        assert_eq!(failure_of(text), want, "{text}");
+    }
+}
+
+#[test]
+fn writes_etcd_did_not_take_answer_503_or_504_naming_etcd() {
+    let e = unavailable("tcp connect error");
+    assert!(matches!(&e, StoreError::Unavailable(m) if m.contains("etcd is unreachable")));
+    let e = timed_out("no answer within 5s");
+    assert!(matches!(&e, StoreError::Timeout(m)
+        if m.contains("etcd did not confirm") && m.contains("may or may not have been committed")));
+}
+
+#[test]
+fn only_etcd_not_answering_is_worth_waiting_for_at_start() {
+    assert!(EtcdError::Watch("closed".into()).is_transient());
+    assert!(EtcdError::Call(etcd_client::Error::InvalidArgs("x".into())).is_transient());
+    assert!(!EtcdError::NoEndpoints.is_transient());
+    assert!(!EtcdError::HalfIdentity.is_transient());
+    assert!(
+        !EtcdError::Decode {
+            key: "k".into(),
+            message: "bad".into()
+        }
+        .is_transient()
+    );
+    let wrapped = anyhow::Error::new(EtcdError::Watch("closed".into())).context("sharing the CA");
+    assert!(is_transient_any(&wrapped));
+    assert!(!is_transient_any(&anyhow::anyhow!("a bad certificate")));
+}
+
+#[tokio::test]
+async fn a_start_step_is_tried_again_while_etcd_does_not_answer_and_not_otherwise() {
+    let mut calls = 0;
+    let r = patiently("test", EtcdError::is_transient, || {
+        calls += 1;
+        let n = calls;
+        async move {
+            if n < 3 {
+                Err(EtcdError::Watch("closed".into()))
+            } else {
+                Ok(n)
+            }
+        }
+    })
+    .await;
+    assert_eq!(r.unwrap(), 3);
+    let mut calls = 0;
+    let r: Result<(), _> = patiently("test", EtcdError::is_transient, || {
+        calls += 1;
+        async { Err(EtcdError::HalfIdentity) }
+    })
+    .await;
+    assert!(matches!(r, Err(EtcdError::HalfIdentity)));
+    assert_eq!(calls, 1);
+}
