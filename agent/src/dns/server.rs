@@ -6,7 +6,6 @@
 //! resolvers that do not chase CNAMEs (musl's, busybox's) get addresses.
 
 use std::{
-    future::Future,
     sync::{
         Arc,
         atomic::{AtomicU64, Ordering},
@@ -185,31 +184,11 @@ async fn serve_udp(resolver: Arc<Resolver>, sock: Arc<UdpSocket>) -> std::io::Re
         };
         let req = buf[..n].to_vec();
         let (r, s) = (resolver.clone(), sock.clone());
-        let mut reply = Box::pin(async move {
+        tokio::spawn(async move {
             if let Some(out) = r.handle(&req, true).await {
-                send(&s, &out, peer).await;
+                let _ = s.send_to(&out, peer).await;
             }
         });
-        // Most questions (cluster names, cached forwards) are answered
-        // without waiting on anything: answer them here, in one poll,
-        // and give a task only to those that wait for an upstream. A
-        // pending future registered only this no-op waker; the task's first
-        // poll registers its own.
-        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
-        if reply.as_mut().poll(&mut cx).is_pending() {
-            tokio::spawn(reply);
-        }
-    }
-}
-
-/// Sends a datagram, without a wait when the socket has room (almost
-/// always).
-async fn send(sock: &UdpSocket, out: &[u8], peer: std::net::SocketAddr) {
-    match sock.try_send_to(out, peer) {
-        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-            let _ = sock.send_to(out, peer).await;
-        }
-        _ => {}
     }
 }
 
