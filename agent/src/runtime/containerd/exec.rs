@@ -122,24 +122,8 @@ pub(super) async fn stream(
         id: id.to_string(),
         message,
     };
-    let container = rt
-        .containers(ch, Some(&pod.uid))
-        .await?
-        .into_iter()
-        .find(|c| c.id == id)
-        .ok_or_else(|| RuntimeError::NoContainer {
-            pod: pod.key(),
-            id: id.to_string(),
-        })?;
-    let bundle = container
-        .labels
-        .get(label::BUNDLE)
-        .map(PathBuf::from)
-        .ok_or_else(|| fail("the container has no bundle label".into()))?;
-    let path = bundle.join("config.json");
-    let raw = fs::read(&path).map_err(|e| RuntimeError::io("reading", &path, e))?;
-    let spec: serde_json::Value = serde_json::from_slice(&raw)
-        .map_err(|e| RuntimeError::io("parsing", &path, std::io::Error::other(e)))?;
+    let bundle = bundle_of(rt, ch, pod, id).await?;
+    let (_, spec) = read_spec(&bundle)?;
     let process = exec_session::exec_process(&spec, cmd, attach.tty, attach.size).map_err(fail)?;
 
     let exec_id = format!(
@@ -315,20 +299,7 @@ pub(super) async fn run(
     if cmd.is_empty() {
         return Err(fail("empty command".into()));
     }
-    let container = rt
-        .containers(ch, Some(&pod.uid))
-        .await?
-        .into_iter()
-        .find(|c| c.id == id)
-        .ok_or_else(|| RuntimeError::NoContainer {
-            pod: pod.key(),
-            id: id.to_string(),
-        })?;
-    let bundle = container
-        .labels
-        .get(label::BUNDLE)
-        .map(PathBuf::from)
-        .ok_or_else(|| fail("the container has no bundle label".into()))?;
+    let bundle = bundle_of(rt, ch, pod, id).await?;
     let mut process = process_spec(&bundle)?;
     process["args"] = serde_json::json!(cmd);
     process["terminal"] = serde_json::json!(false);
@@ -438,11 +409,43 @@ pub(super) async fn run(
 }
 
 /// The container's process spec from the bundle's config.json.
-fn process_spec(bundle: &Path) -> Result<serde_json::Value, RuntimeError> {
+/// The bundle directory of container `id` of `pod` (its label).
+async fn bundle_of(
+    rt: &ContainerdRuntime,
+    ch: &Channel,
+    pod: &PodRef,
+    id: &str,
+) -> Result<PathBuf, RuntimeError> {
+    let container = rt
+        .containers(ch, Some(&pod.uid))
+        .await?
+        .into_iter()
+        .find(|c| c.id == id)
+        .ok_or_else(|| RuntimeError::NoContainer {
+            pod: pod.key(),
+            id: id.to_string(),
+        })?;
+    container
+        .labels
+        .get(label::BUNDLE)
+        .map(PathBuf::from)
+        .ok_or_else(|| RuntimeError::Exec {
+            id: id.to_string(),
+            message: "the container has no bundle label".into(),
+        })
+}
+
+/// A bundle's OCI spec, with the path it was read from.
+fn read_spec(bundle: &Path) -> Result<(PathBuf, serde_json::Value), RuntimeError> {
     let path = bundle.join("config.json");
     let raw = fs::read(&path).map_err(|e| RuntimeError::io("reading", &path, e))?;
-    let spec: serde_json::Value = serde_json::from_slice(&raw)
+    let spec = serde_json::from_slice(&raw)
         .map_err(|e| RuntimeError::io("parsing", &path, std::io::Error::other(e)))?;
+    Ok((path, spec))
+}
+
+fn process_spec(bundle: &Path) -> Result<serde_json::Value, RuntimeError> {
+    let (path, spec) = read_spec(bundle)?;
     spec.get("process").cloned().ok_or_else(|| {
         RuntimeError::io(
             "reading the process of",
