@@ -72,6 +72,16 @@ fn icmp_error(ctx: &TcContext, e: &IcmpError) -> i32 {
     };
     // The reply entry maps backend → SNAT onto frontend → client; the
     // quoted packet (SNAT → backend) becomes client → frontend.
+    to_other_side(ctx, e, &v)
+}
+
+/// Sends an ICMP error about a tracked packet to the flow's other side:
+/// `v` is what that side's packets are translated into, so the quoted
+/// packet becomes the one that side sent (`v` reversed) and the error goes
+/// to `v`'s destination. From the quoted packet's destination itself, it
+/// appears to come from `v`'s source, as that side's packets do.
+#[inline(always)]
+fn to_other_side(ctx: &TcContext, e: &IcmpError, v: &CtValue) -> i32 {
     let quoted = Tuple {
         saddr: v.daddr,
         daddr: v.saddr,
@@ -117,24 +127,7 @@ fn client_leg_icmp_error(ctx: &TcContext, e: &IcmpError) -> i32 {
     // The original entry maps client → frontend onto (SNAT or client) →
     // backend; the quoted reply (frontend → client) becomes backend →
     // (SNAT or client).
-    let quoted = Tuple {
-        saddr: v.daddr,
-        daddr: v.saddr,
-        sport: v.dport,
-        dport: v.sport,
-    };
-    let outer = Tuple {
-        saddr: if e.outer.saddr == e.inner.daddr {
-            v.saddr
-        } else {
-            e.outer.saddr
-        },
-        daddr: v.daddr,
-        sport: 0,
-        dport: 0,
-    };
-    bump(Stat::TcTracked);
-    translate_icmp_error(ctx, e, &quoted, &outer)
+    to_other_side(ctx, e, &v)
 }
 
 #[classifier]
