@@ -613,6 +613,94 @@ fn writes_continue_when_an_etcd_member_dies() {
     rt.shutdown_timeout(Duration::from_secs(2));
 }
 
+/// A replica that starts while an etcd member is down (killed, not yet
+/// back) opens its store and takes every write at once. etcd-client's
+/// balancer picks members at random and keeps sending calls to a dead one
+/// (about a third of them, each failing), so keel-control's clients pass
+/// over a member that refuses connections and use it again once it takes
+/// them: not one call fails, with the member down, back, and then the only
+/// one left.
+#[test]
+fn a_replica_starts_and_writes_while_an_etcd_member_is_down() {
+    let mut etcd = EtcdCluster::start(3);
+    let endpoints = etcd.endpoints();
+    let wait_healthy = |etcd: &EtcdCluster, m: usize| {
+        let ep = etcd.endpoint(m);
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !etcd.run(|| healthy(&ep)) {
+            assert!(
+                Instant::now() < deadline,
+                "etcd member {m} without a leader"
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    };
+    etcd.kill(1);
+    wait_healthy(&etcd, 0);
+    wait_healthy(&etcd, 2);
+    let rt = etcd.runtime();
+    let cfg = EtcdConfig::new(endpoints.split(',').map(String::from).collect());
+    let client = rt
+        .block_on(rt.spawn(async move { keel_control::store::etcd::connect_steered(&cfg).await }))
+        .unwrap()
+        .expect("a client on etcd");
+    // Serializable reads: each member answers them alone, leader or not.
+    let reads = |n: usize| {
+        let mut kv = client.kv_client();
+        rt.block_on(rt.spawn(async move {
+            let opts = etcd_client::GetOptions::new().with_serializable();
+            let mut failed = 0;
+            for _ in 0..n {
+                if kv.get("/keel/health", Some(opts.clone())).await.is_err() {
+                    failed += 1;
+                }
+            }
+            failed
+        }))
+        .unwrap()
+    };
+    assert_eq!(reads(200), 0, "calls went to the dead member 1");
+
+    let ep = endpoints.clone();
+    let store = rt
+        .block_on(rt.spawn(async move { replica(&ep).await }))
+        .unwrap();
+    let write = |from: usize, to: usize| {
+        let store = store.clone();
+        rt.block_on(rt.spawn(async move {
+            for i in from..to {
+                if let Err(e) = store.create(node(&format!("n{i}"))).await {
+                    panic!("write {i} refused: {e}");
+                }
+            }
+        }))
+        .unwrap()
+    };
+    write(0, 60);
+    etcd.restart(1);
+    write(60, 120);
+    let ep = endpoints.clone();
+    let other = rt
+        .block_on(rt.spawn(async move { replica(&ep).await }))
+        .unwrap();
+    assert_eq!(other.snapshot().nodes.len(), 120);
+    assert_eq!(store.snapshot().nodes.len(), 120);
+    drop((store, other));
+
+    // Member 1 is back in use: with the other two gone it answers alone.
+    std::thread::sleep(Duration::from_secs(1));
+    etcd.kill(0);
+    etcd.kill(2);
+    std::thread::sleep(Duration::from_millis(1500));
+    assert_eq!(
+        reads(200),
+        0,
+        "calls went to dead members 0 and 2, or member 1 was not used again"
+    );
+    drop(client);
+    rt.shutdown_timeout(Duration::from_secs(2));
+}
+
 /// Failover of the controllers, measured: three keel-control replicas
 /// (lease TTL 2 s); 20 times the leading one is SIGKILLed, and the time until
 /// the controllers act again (an Endpoints object derived for a Service

@@ -262,7 +262,7 @@ pub async fn run(
             let client = crate::store::etcd::patiently(
                 "connecting to etcd for the leader election",
                 crate::store::etcd::EtcdError::is_transient,
-                || crate::store::etcd::connect(etcd),
+                || crate::store::etcd::connect_steered(etcd),
             )
             .await?;
             let id = format!("{}/{}", config.url(), uuid::Uuid::new_v4());

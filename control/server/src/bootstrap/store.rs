@@ -20,7 +20,7 @@ use etcd_client::{DeleteOptions, GetOptions};
 use serde::{Deserialize, Serialize};
 
 use super::tokens::TokenRecord;
-use crate::store::etcd::{EtcdConfig, connect};
+use crate::store::etcd::{EtcdConfig, connect_steered};
 
 /// How often revocations are re-read from etcd.
 pub const REFRESH: Duration = Duration::from_secs(2);
@@ -115,7 +115,7 @@ impl BootstrapStore {
     async fn kv(&self, cfg: &EtcdConfig) -> Result<etcd_client::KvClient, BootstrapStoreError> {
         let client = self
             .etcd
-            .get_or_try_init(|| connect(cfg))
+            .get_or_try_init(|| connect_steered(cfg))
             .await
             .map_err(|e| BootstrapStoreError::Etcd(e.to_string()))?;
         Ok(client.kv_client())

@@ -261,11 +261,121 @@ impl From<EtcdError> for StoreError {
     }
 }
 
-/// Connects to the cluster (any member that answers).
+/// How long a member gets to take a TCP connection before a client passes
+/// it over.
+const MEMBER_DIAL: Duration = Duration::from_millis(500);
+/// How often a long-lived client's members are dialled (see [`connect_steered`]).
+const STEER_EVERY: Duration = Duration::from_millis(500);
+
+/// An endpoint as etcd-client keys its balancer: with its scheme (`https://`
+/// when TLS is configured, as etcd-client adds it).
+fn with_scheme(cfg: &EtcdConfig, endpoint: &str) -> String {
+    if endpoint.contains("://") {
+        endpoint.to_string()
+    } else if cfg.tls.is_some() {
+        format!("https://{endpoint}")
+    } else {
+        format!("http://{endpoint}")
+    }
+}
+
+/// The `host:port` an endpoint URL names (etcd's client port 2379 when it
+/// has none).
+fn member_addr(endpoint: &str) -> Option<String> {
+    let rest = endpoint.split_once("://").map_or(endpoint, |(_, r)| r);
+    let authority = rest.split('/').next().filter(|a| !a.is_empty())?;
+    let has_port = match authority.rfind(']') {
+        Some(i) => authority[i..].contains(':'),
+        None => authority.contains(':'),
+    };
+    Some(if has_port {
+        authority.to_string()
+    } else {
+        format!("{authority}:2379")
+    })
+}
+
+/// Which members take a TCP connection within [`MEMBER_DIAL`]; when none
+/// does, all of them (calls then fail with etcd's own error).
+async fn reachable(endpoints: &[String]) -> Vec<bool> {
+    let up = futures_util::future::join_all(endpoints.iter().map(|e| async move {
+        let Some(addr) = member_addr(e) else {
+            return true;
+        };
+        matches!(
+            tokio::time::timeout(MEMBER_DIAL, tokio::net::TcpStream::connect(addr)).await,
+            Ok(Ok(_))
+        )
+    }))
+    .await;
+    if up.iter().any(|u| *u) {
+        up
+    } else {
+        vec![true; endpoints.len()]
+    }
+}
+
+/// Connects to the cluster through the members that take connections now
+/// (all of them when none does). etcd-client's balancer keeps sending
+/// calls to a member whose connection is refused, so a member that is down
+/// is left out from the start.
 pub async fn connect(cfg: &EtcdConfig) -> Result<Client, EtcdError> {
+    Ok(connect_to_reachable(cfg).await?.0)
+}
+
+/// [`connect`], for a client that lives as long as the process: a task
+/// dials every member each [`STEER_EVERY`] and takes one out of the
+/// client's balancer while it refuses connections (killed, restarting,
+/// cut off), and puts it back once it takes them, as etcd's own clients
+/// steer by member health. Calls that still reach a dead member in
+/// between are retried where they are known not to have been sent.
+pub async fn connect_steered(cfg: &EtcdConfig) -> Result<Client, EtcdError> {
+    let (client, endpoints, in_use) = connect_to_reachable(cfg).await?;
+    if endpoints.len() > 1 {
+        tokio::spawn(steer(client.clone(), endpoints, in_use));
+    }
+    Ok(client)
+}
+
+async fn steer(client: Client, endpoints: Vec<String>, mut in_use: Vec<bool>) {
+    loop {
+        tokio::time::sleep(STEER_EVERY).await;
+        let want = reachable(&endpoints).await;
+        for (i, e) in endpoints.iter().enumerate() {
+            let changed = match (want[i], in_use[i]) {
+                (true, false) => client.add_endpoint(e).await.map(|()| {
+                    tracing::info!(member = %e, "etcd member takes connections again: in use");
+                }),
+                (false, true) => client.remove_endpoint(e).await.map(|()| {
+                    tracing::warn!(member = %e, "etcd member refuses connections: passed over until it takes them");
+                }),
+                _ => continue,
+            };
+            match changed {
+                Ok(()) => in_use[i] = want[i],
+                // The balancer is gone: so is every user of the client.
+                Err(err) => {
+                    tracing::debug!(error = %err, "etcd: steering the client stops");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+async fn connect_to_reachable(
+    cfg: &EtcdConfig,
+) -> Result<(Client, Vec<String>, Vec<bool>), EtcdError> {
     if cfg.endpoints.is_empty() {
         return Err(EtcdError::NoEndpoints);
     }
+    let endpoints: Vec<String> = cfg.endpoints.iter().map(|e| with_scheme(cfg, e)).collect();
+    let in_use = reachable(&endpoints).await;
+    let chosen: Vec<&String> = endpoints
+        .iter()
+        .zip(&in_use)
+        .filter_map(|(e, up)| up.then_some(e))
+        .collect();
     let mut opts = ConnectOptions::new()
         .with_connect_timeout(cfg.dial_timeout)
         .with_keep_alive(Duration::from_secs(5), Duration::from_secs(5))
@@ -288,12 +398,13 @@ pub async fn connect(cfg: &EtcdConfig) -> Result<Client, EtcdError> {
         }
         opts = opts.with_tls(t);
     }
-    Client::connect(&cfg.endpoints, Some(opts))
+    let client = Client::connect(&chosen, Some(opts))
         .await
         .map_err(|source| EtcdError::Connect {
             endpoints: cfg.endpoints.join(","),
             source,
-        })
+        })?;
+    Ok((client, endpoints, in_use))
 }
 
 /// The API token every replica accepts: `<prefix>/token`, set to
@@ -634,7 +745,7 @@ impl super::Store {
         cfg.encryption = config.encryption.clone();
         config.ranges.validate().map_err(StoreError::Backend)?;
         let client = patiently("connecting to etcd", EtcdError::is_transient, || {
-            connect(&cfg)
+            connect_steered(&cfg)
         })
         .await?;
         let mut kv = client.kv_client();
@@ -934,7 +1045,7 @@ async fn alarms(client: Client, shared: Arc<Shared>) {
 /// Writes `<prefix>/sync/<id>` and returns its revision: once the watch
 /// (which covers the prefix) has delivered it, it has delivered everything
 /// before it.
-async fn barrier(kv: &mut KvClient, cfg: &EtcdConfig, id: &str) -> Result<u64, EtcdError> {
+async fn barrier(kv: &mut KvClient, cfg: &EtcdConfig, id: &str) -> Result<u64, etcd_client::Error> {
     let resp = kv
         .put(format!("{}/sync/{id}", cfg.prefix), Vec::<u8>::new(), None)
         .await?;
@@ -1042,19 +1153,30 @@ impl EtcdWriter {
     }
 
     /// A call that changes no object (the fence check, a barrier), bounded
-    /// by `deadline`; a failure is answered as etcd being unreachable
-    /// (the write itself was not committed by it).
-    async fn call<T>(
+    /// by `deadline`; one that never reached a member goes to another, and
+    /// a failure is answered as etcd being unreachable (the write itself
+    /// was not committed by it).
+    async fn call<T, Fut>(
         &self,
         deadline: tokio::time::Instant,
-        f: impl std::future::Future<Output = Result<T, EtcdError>>,
-    ) -> Result<T, StoreError> {
-        match tokio::time::timeout_at(deadline, f).await {
-            Ok(Ok(t)) => Ok(t),
-            Ok(Err(e)) => Err(unavailable(&e.to_string())),
-            Err(_) => Err(unavailable(&format!(
-                "no answer within {REQUEST_DEADLINE:?}"
-            ))),
+        mut f: impl FnMut() -> Fut,
+    ) -> Result<T, StoreError>
+    where
+        Fut: std::future::Future<Output = Result<T, etcd_client::Error>>,
+    {
+        loop {
+            match tokio::time::timeout_at(deadline, f()).await {
+                Ok(Ok(t)) => return Ok(t),
+                Ok(Err(e)) if never_sent(&e) && tokio::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                }
+                Ok(Err(e)) => return Err(unavailable(&full_text(&e))),
+                Err(_) => {
+                    return Err(unavailable(&format!(
+                        "no answer within {REQUEST_DEADLINE:?}"
+                    )));
+                }
+            }
         }
     }
 
@@ -1196,9 +1318,11 @@ impl EtcdWriter {
                 return Ok(obj.with_resource_version(&revision.to_string()));
             }
             if let Some(f) = fence {
-                let mut kv = self.kv.clone();
                 let now = self
-                    .call(deadline, async { Ok(kv.get(f.key.clone(), None).await?) })
+                    .call(deadline, || {
+                        let (mut kv, key) = (self.kv.clone(), f.key.clone());
+                        async move { kv.get(key, None).await }
+                    })
                     .await?;
                 let holder = now.kvs().first().map(|kv| kv.create_revision());
                 if holder != Some(f.revision) {
@@ -1216,9 +1340,11 @@ impl EtcdWriter {
             // state has everything up to a barrier written after the failed
             // transaction, then decide again.
             let _ = revision;
-            let mut kv = self.kv.clone();
             let barrier = self
-                .call(deadline, barrier(&mut kv, &self.cfg, &self.id))
+                .call(deadline, || {
+                    let mut kv = self.kv.clone();
+                    async move { barrier(&mut kv, &self.cfg, &self.id).await }
+                })
                 .await?;
             self.caught_up(barrier)
                 .await

@@ -165,3 +165,34 @@ async fn a_start_step_is_tried_again_while_etcd_does_not_answer_and_not_otherwis
     assert!(matches!(r, Err(EtcdError::HalfIdentity)));
     assert_eq!(calls, 1);
 }
+
+#[test]
+fn a_member_is_dialled_at_the_host_and_port_its_endpoint_names() {
+    assert_eq!(
+        member_addr("https://10.0.0.1:2379").as_deref(),
+        Some("10.0.0.1:2379")
+    );
+    assert_eq!(
+        member_addr("http://etcd-0.example:12379/").as_deref(),
+        Some("etcd-0.example:12379")
+    );
+    assert_eq!(member_addr("10.0.0.2").as_deref(), Some("10.0.0.2:2379"));
+    assert_eq!(
+        member_addr("https://[fd00::1]:2379").as_deref(),
+        Some("[fd00::1]:2379")
+    );
+    assert_eq!(
+        member_addr("https://[fd00::1]").as_deref(),
+        Some("[fd00::1]:2379")
+    );
+    assert_eq!(member_addr("https://"), None);
+    let mut cfg = EtcdConfig::new(vec![]);
+    assert_eq!(with_scheme(&cfg, "10.0.0.1:2379"), "http://10.0.0.1:2379");
+    cfg.tls = Some(EtcdTls {
+        ca: "/ca.pem".into(),
+        cert: None,
+        key: None,
+    });
+    assert_eq!(with_scheme(&cfg, "10.0.0.1:2379"), "https://10.0.0.1:2379");
+    assert_eq!(with_scheme(&cfg, "http://h:1"), "http://h:1");
+}
