@@ -199,6 +199,14 @@ impl Reply {
         self.aged(self.msg.name_servers())
     }
 
+    /// How much longer the forwarder's cache keeps this answer, in seconds;
+    /// None when it does not keep it.
+    pub fn life(&self) -> Option<u32> {
+        cache_ttl(&self.msg)
+            .map(|t| t.saturating_sub(self.age))
+            .filter(|t| *t > 0)
+    }
+
     /// The additional records, without the upstream's EDNS OPT.
     pub fn additionals(&self) -> impl Iterator<Item = Record> + '_ {
         self.aged(self.msg.additionals())

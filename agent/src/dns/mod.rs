@@ -9,11 +9,13 @@
 //! - [`zone`]: the cluster's names, answered from a view (pure).
 //! - [`forward`]: everything else, asked of the node's upstreams, cached.
 //! - [`server`]: UDP and TCP.
+//! - [`wire`]: whole answers kept by request, served without parsing.
 //! - [`podfiles`]: pods' `/etc/resolv.conf` and `/etc/hosts` (pure).
 
 pub mod forward;
 pub mod podfiles;
 pub mod server;
+pub mod wire;
 pub mod zone;
 
 use std::{
@@ -37,6 +39,8 @@ pub const DNS_DEVICE: &str = "keel.dns";
 pub const DEFAULT_CLUSTER_DNS: Ipv4Addr = Ipv4Addr::new(169, 254, 20, 10);
 /// Upstream answers kept at most.
 pub const CACHE_ENTRIES: usize = 10_000;
+/// Whole answers kept at most (cluster and upstream ones, by request).
+pub const WIRE_ENTRIES: usize = 10_000;
 
 #[derive(Debug, thiserror::Error)]
 pub enum DnsError {
@@ -102,6 +106,7 @@ impl Running {
                     "upstreams": r.forwarder.upstreams().iter().map(|u| u.to_string()).collect::<Vec<_>>(),
                     "queries": r.stats.snapshot(),
                     "cached": r.forwarder.cached(),
+                    "answersKept": r.wire.len(),
                 }))
             }),
         )
@@ -121,12 +126,11 @@ pub async fn start(opts: DnsOptions, views: &Views) -> Result<Running, DnsError>
     if upstreams.is_empty() {
         tracing::warn!("cluster DNS: no upstream in the node's resolv.conf; other names fail");
     }
-    let resolver = Arc::new(server::Resolver {
+    let resolver = Arc::new(server::Resolver::new(
         zone,
-        views: views.clone(),
-        forwarder: forward::Forwarder::new(upstreams, CACHE_ENTRIES),
-        stats: Default::default(),
-    });
+        views,
+        forward::Forwarder::new(upstreams, CACHE_ENTRIES),
+    ));
     let sa = SocketAddr::new(IpAddr::V4(addr), 53);
     // Bind here, so a failure is the caller's; then serve in the background.
     let udp = tokio::net::UdpSocket::bind(sa)

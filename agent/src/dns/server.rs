@@ -25,6 +25,7 @@ use tokio::{
 
 use super::{
     forward::Forwarder,
+    wire::{Cacheable, WireCache},
     zone::{Answer, Zone},
 };
 use crate::sync::view::Views;
@@ -44,6 +45,8 @@ pub struct Stats {
     pub nxdomain: AtomicU64,
     pub forwarded: AtomicU64,
     pub failed: AtomicU64,
+    /// Answered from the wire cache (not counted above again).
+    pub kept: AtomicU64,
 }
 
 impl Stats {
@@ -54,6 +57,7 @@ impl Stats {
             "nxdomain": l(&self.nxdomain),
             "forwarded": l(&self.forwarded),
             "failed": l(&self.failed),
+            "kept": l(&self.kept),
         })
     }
 }
@@ -64,18 +68,62 @@ pub struct Resolver {
     pub views: Views,
     pub forwarder: Forwarder,
     pub stats: Stats,
+    /// Whole answers by request, served without parsing (UDP).
+    pub wire: WireCache,
 }
 
 impl Resolver {
+    pub fn new(zone: Zone, views: &Views, forwarder: Forwarder) -> Self {
+        Self {
+            zone,
+            views: views.clone(),
+            forwarder,
+            stats: Stats::default(),
+            wire: WireCache::new(super::WIRE_ENTRIES),
+        }
+    }
+
+    /// Writes the kept answer to `req` into `out`, if there is one.
+    pub fn cached(&self, req: &[u8], out: &mut Vec<u8>) -> bool {
+        let hit = self
+            .wire
+            .answer(req, std::time::Instant::now(), self.views.generation(), out);
+        if hit {
+            self.stats.kept.fetch_add(1, Ordering::Relaxed);
+        }
+        hit
+    }
+
     /// The response to the wire-format request `req`; None for garbage too
     /// short to carry an id. `udp`: the answer must fit a datagram.
     pub async fn handle(&self, req: &[u8], udp: bool) -> Option<Vec<u8>> {
+        Some(self.respond(req, udp).await?.0)
+    }
+
+    /// A UDP question: from the wire cache when it holds the answer
+    /// (written to `out`), else answered, and the answer kept as it allows.
+    pub async fn handle_udp(&self, req: &[u8], out: &mut Vec<u8>) -> bool {
+        if self.cached(req, out) {
+            return true;
+        }
+        let generation = self.views.generation();
+        let Some((answer, how)) = self.respond(req, true).await else {
+            return false;
+        };
+        self.wire
+            .store(req, &answer, how, generation, std::time::Instant::now());
+        *out = answer;
+        true
+    }
+
+    /// [`Self::handle`], and how long its answer may be kept.
+    async fn respond(&self, req: &[u8], udp: bool) -> Option<(Vec<u8>, Cacheable)> {
         let request = match Message::from_vec(req) {
             Ok(m) => m,
             Err(_) => {
                 let id = u16::from_be_bytes([*req.first()?, *req.get(1)?]);
                 let m = Message::error_msg(id, OpCode::Query, ResponseCode::FormErr);
-                return m.to_vec().ok();
+                return Some((m.to_vec().ok()?, Cacheable::No));
             }
         };
         let mut resp = Message::new();
@@ -94,24 +142,27 @@ impl Resolver {
             }
             None => PLAIN_UDP,
         };
-        if request.message_type() != MessageType::Query || request.op_code() != OpCode::Query {
-            resp.set_response_code(ResponseCode::NotImp);
-        } else if request.queries().len() != 1 {
-            resp.set_response_code(ResponseCode::FormErr);
-        } else {
-            self.answer(&request.queries()[0], &mut resp).await;
-        }
+        let how =
+            if request.message_type() != MessageType::Query || request.op_code() != OpCode::Query {
+                resp.set_response_code(ResponseCode::NotImp);
+                Cacheable::No
+            } else if request.queries().len() != 1 {
+                resp.set_response_code(ResponseCode::FormErr);
+                Cacheable::No
+            } else {
+                self.answer(&request.queries()[0], &mut resp).await
+            };
         let bytes = resp.to_vec().ok()?;
         if udp && bytes.len() > limit {
             // The client asks again over TCP.
             let mut t = resp.truncate();
             t.set_truncated(true);
-            return t.to_vec().ok();
+            return Some((t.to_vec().ok()?, Cacheable::No));
         }
-        Some(bytes)
+        Some((bytes, how))
     }
 
-    async fn answer(&self, q: &Query, resp: &mut Message) {
+    async fn answer(&self, q: &Query, resp: &mut Message) -> Cacheable {
         let view = self.views.current();
         match self.zone.answer(&view, q.name(), q.query_type()) {
             Answer::Records {
@@ -132,12 +183,16 @@ impl Resolver {
                 }
                 resp.add_answers(answers);
                 resp.add_additionals(additionals);
-                if let Some(target) = chase {
-                    let mut tq = q.clone();
-                    tq.set_name(target);
-                    if let Ok(m) = self.forwarder.resolve(&tq).await {
-                        resp.add_answers(m.answers());
+                match chase {
+                    Some(target) => {
+                        let mut tq = q.clone();
+                        tq.set_name(target);
+                        if let Ok(m) = self.forwarder.resolve(&tq).await {
+                            resp.add_answers(m.answers());
+                        }
+                        Cacheable::No
                     }
+                    None => Cacheable::View,
                 }
             }
             Answer::NxDomain => {
@@ -145,6 +200,7 @@ impl Resolver {
                 resp.set_authoritative(true)
                     .set_response_code(ResponseCode::NXDomain)
                     .add_name_server(self.zone.soa());
+                Cacheable::View
             }
             Answer::Forward => match self.forwarder.resolve(q).await {
                 Ok(m) => {
@@ -153,11 +209,16 @@ impl Resolver {
                     resp.add_answers(m.answers());
                     resp.add_name_servers(m.name_servers());
                     resp.add_additionals(m.additionals());
+                    match m.life() {
+                        Some(life) => Cacheable::Upstream { life },
+                        None => Cacheable::No,
+                    }
                 }
                 Err(e) => {
                     self.stats.failed.fetch_add(1, Ordering::Relaxed);
                     tracing::debug!(name = %q.name(), error = %e, "dns: forwarding failed");
                     resp.set_response_code(ResponseCode::ServFail);
+                    Cacheable::No
                 }
             },
         }
@@ -175,6 +236,7 @@ pub async fn serve_on(resolver: Arc<Resolver>, udp: UdpSocket, tcp: TcpListener)
 
 async fn serve_udp(resolver: Arc<Resolver>, sock: Arc<UdpSocket>) -> std::io::Result<()> {
     let mut buf = vec![0u8; 65_535];
+    let mut out = Vec::with_capacity(usize::from(EDNS_UDP));
     loop {
         let (n, peer) = match sock.recv_from(&mut buf).await {
             Ok(x) => x,
@@ -182,10 +244,16 @@ async fn serve_udp(resolver: Arc<Resolver>, sock: Arc<UdpSocket>) -> std::io::Re
             Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => continue,
             Err(e) => return Err(e),
         };
+        // A question answered before is answered here, without a task.
+        if resolver.cached(&buf[..n], &mut out) {
+            let _ = sock.send_to(&out, peer).await;
+            continue;
+        }
         let req = buf[..n].to_vec();
         let (r, s) = (resolver.clone(), sock.clone());
         tokio::spawn(async move {
-            if let Some(out) = r.handle(&req, true).await {
+            let mut out = Vec::new();
+            if r.handle_udp(&req, &mut out).await {
                 let _ = s.send_to(&out, peer).await;
             }
         });

@@ -11,7 +11,10 @@
 
 use std::{
     collections::BTreeSet,
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicU64, Ordering},
+    },
 };
 
 use imbl::OrdMap;
@@ -163,6 +166,10 @@ type Subscriber = Box<dyn Fn(&View, &Changes) + Send + Sync>;
 
 struct Hub {
     current: watch::Sender<View>,
+    /// Views published so far, counted after each is in place: an answer
+    /// computed from the view read after this count is from that view or a
+    /// later one.
+    published: AtomicU64,
     /// Held while publishing, so a subscriber added meanwhile hears of the
     /// view exactly once: first as [`Changes::everything`], then the changes.
     subscribers: Mutex<Vec<Subscriber>>,
@@ -185,6 +192,7 @@ impl Views {
         Self {
             hub: Arc::new(Hub {
                 current: watch::channel(view).0,
+                published: AtomicU64::new(0),
                 subscribers: Mutex::new(Vec::new()),
             }),
         }
@@ -193,6 +201,12 @@ impl Views {
     /// The latest view (a cheap clone).
     pub fn current(&self) -> View {
         self.hub.current.borrow().clone()
+    }
+
+    /// How many views were published: read it *before* [`Self::current`],
+    /// and whatever is derived from that view is out of date once it moves.
+    pub fn generation(&self) -> u64 {
+        self.hub.published.load(Ordering::Acquire)
     }
 
     /// Calls `f` with the current view and [`Changes::everything`] at once,
@@ -223,6 +237,7 @@ impl Views {
             .lock()
             .unwrap_or_else(|e| e.into_inner());
         self.hub.current.send_replace(view.clone());
+        self.hub.published.fetch_add(1, Ordering::AcqRel);
         if changes.is_empty() {
             return;
         }

@@ -68,13 +68,12 @@ fn headless(ips: &[Ipv4Addr]) -> View {
 }
 
 fn resolver(view: View) -> Resolver {
-    Resolver {
-        zone: Zone::new("cluster.local").unwrap(),
-        views: Views::new(view),
+    Resolver::new(
+        Zone::new("cluster.local").unwrap(),
+        &Views::new(view),
         // No upstream: forwarded names fail at once (no socket is opened).
-        forwarder: Forwarder::new(vec![], 10),
-        stats: Stats::default(),
-    }
+        Forwarder::new(vec![], 10),
+    )
 }
 
 fn query(name: &str, t: RecordType, edns: bool) -> Vec<u8> {
@@ -255,4 +254,42 @@ async fn bad_requests_and_failed_upstreams() {
     assert_eq!(m.response_code(), ResponseCode::NoError);
     assert_eq!(m.answers().len(), 1);
     assert_eq!(m.answers()[0].record_type(), RecordType::CNAME);
+}
+
+/// The UDP path keeps whole answers: asked again with another id, the
+/// answer comes from the wire cache; once the next view is published
+/// (whatever it changed), the question is answered from it.
+#[tokio::test]
+async fn udp_answers_are_kept_until_the_next_view() {
+    let r = resolver(headless(&ips(3)));
+    let name = "db.default.svc.cluster.local.";
+    let udp = |id: u16| {
+        let mut q = query(name, RecordType::A, true);
+        q[..2].copy_from_slice(&id.to_be_bytes());
+        q
+    };
+    let mut out = Vec::new();
+    assert!(r.handle_udp(&udp(1), &mut out).await);
+    let first = Message::from_vec(&out).unwrap();
+    assert!(r.handle_udp(&udp(2), &mut out).await);
+    let second = Message::from_vec(&out).unwrap();
+    assert_eq!(second.id(), 2);
+    assert_eq!(second.answers(), first.answers());
+    let n = |a: &AtomicU64| a.load(Ordering::Relaxed);
+    assert_eq!((n(&r.stats.cluster), n(&r.stats.kept)), (1, 1));
+
+    r.views.publish(headless(&ips(1)), &Changes::default());
+    assert!(r.handle_udp(&udp(3), &mut out).await);
+    let m = Message::from_vec(&out).unwrap();
+    assert_eq!((m.id(), m.answers().len()), (3, 1), "the new view answers");
+    assert_eq!((n(&r.stats.cluster), n(&r.stats.kept)), (2, 1));
+    // Failures are not kept: a forwarded name with no upstream fails each time.
+    for id in [4, 5] {
+        let mut q = query("example.com.", RecordType::A, false);
+        q[..2].copy_from_slice(&u16::to_be_bytes(id));
+        assert!(r.handle_udp(&q, &mut out).await);
+        let m = Message::from_vec(&out).unwrap();
+        assert_eq!((m.id(), m.response_code()), (id, ResponseCode::ServFail));
+    }
+    assert_eq!(n(&r.stats.failed), 2);
 }
