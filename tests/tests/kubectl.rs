@@ -72,6 +72,125 @@ impl Kubectl {
     }
 }
 
+/// Text with every run of whitespace made one space: kubectl wraps
+/// descriptions at its own width.
+fn squash(text: &str) -> String {
+    text.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// `kubectl explain` reads the kinds' schemas from keel-control's OpenAPI v3
+/// documents: the KIND/VERSION/FIELD lines, field types and `-required-`
+/// from the schemas, descriptions from keel_api's doc comments.
+fn explain(k: &Kubectl) {
+    let pods = k.ok(&["explain", "pods"]);
+    let lines: Vec<&str> = pods.lines().collect();
+    assert_eq!(lines[..2], ["KIND:       Pod", "VERSION:    v1"], "{pods}");
+    assert!(!pods.contains("GROUP:"), "{pods}");
+    assert!(
+        squash(&pods)
+            .contains("DESCRIPTION: A Pod: one or more containers that share a network namespace"),
+        "{pods}"
+    );
+    for field in [
+        "apiVersion\t<string>",
+        "kind\t<string>",
+        "metadata\t<ObjectMeta>",
+        "spec\t<PodSpec>",
+        "status\t<PodStatus>",
+    ] {
+        assert!(
+            lines.contains(&format!("  {field}").as_str()),
+            "{field} in\n{pods}"
+        );
+    }
+    assert!(
+        squash(&pods).contains("spec <PodSpec> What the pod should run"),
+        "{pods}"
+    );
+
+    let image = k.ok(&["explain", "pod.spec.containers.image"]);
+    let lines: Vec<&str> = image.lines().collect();
+    assert_eq!(
+        lines[..4],
+        [
+            "KIND:       Pod",
+            "VERSION:    v1",
+            "",
+            "FIELD: image <string>"
+        ],
+        "{image}"
+    );
+    assert!(
+        squash(&image).contains("DESCRIPTION: The container's image reference (`nginx:1.27`"),
+        "{image}"
+    );
+
+    let replicas = k.ok(&["explain", "deployment.spec.replicas"]);
+    let lines: Vec<&str> = replicas.lines().collect();
+    assert_eq!(
+        lines[..5],
+        [
+            "GROUP:      apps",
+            "KIND:       Deployment",
+            "VERSION:    v1",
+            "",
+            "FIELD: replicas <integer>"
+        ],
+        "{replicas}"
+    );
+    assert!(
+        squash(&replicas)
+            .contains("DESCRIPTION: How many pods of the template to run. Defaults to 1."),
+        "{replicas}"
+    );
+
+    let ports = k.ok(&["explain", "svc.spec.ports", "--recursive"]);
+    let lines: Vec<&str> = ports.lines().collect();
+    assert_eq!(
+        lines[..4],
+        [
+            "KIND:       Service",
+            "VERSION:    v1",
+            "",
+            "FIELD: ports <[]ServicePort>"
+        ],
+        "{ports}"
+    );
+    assert!(
+        squash(&ports).contains("DESCRIPTION: The ports the Service exposes"),
+        "{ports}"
+    );
+    // Recursive: every field of a port, one line each, no descriptions.
+    let fields: Vec<&str> = lines
+        .iter()
+        .skip_while(|l| **l != "FIELDS:")
+        .skip(1)
+        .take_while(|l| !l.is_empty())
+        .copied()
+        .collect();
+    assert_eq!(
+        fields,
+        [
+            "  name\t<string>",
+            "  nodePort\t<integer>",
+            "  port\t<integer> -required-",
+            "  protocol\t<string>",
+            "  enum: TCP, UDP",
+            "  targetPort\t<IntOrString>",
+        ],
+        "{ports}"
+    );
+
+    // A field the schema does not have, as Kubernetes answers it.
+    let r = k.run(&["explain", "pod.spec.nope"]);
+    assert_ne!(r.code, 0);
+    assert!(
+        r.err.contains(r#"field "nope" does not exist"#),
+        "{}",
+        r.err
+    );
+}
+
 /// The first line of a table, its columns split on runs of spaces.
 fn header(table: &str) -> Vec<String> {
     table
@@ -201,6 +320,8 @@ async fn kubectl_drives_keel_control() {
             "{row:?} in\n{resources}"
         );
     }
+    explain(&k);
+
     // The API server's own Service.
     assert_eq!(
         k.jsonpath(

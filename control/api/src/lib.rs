@@ -13,12 +13,15 @@
 //! 4. [`served`]: the closed set of kinds ([`Kind`], [`AnyObject`],
 //!    [`with_object!`]) and the table of how each is served.
 //! 5. [`client`]: the HTTP client.
-//! 6. [`recorder`]: recording Events (aggregated, rate-limited, never
+//! 6. [`openapi`]: the OpenAPI v3 schemas of the served kinds, derived
+//!    from their types.
+//! 7. [`recorder`]: recording Events (aggregated, rate-limited, never
 //!    blocking), through the client or any other [`recorder::Sink`].
 
 pub mod client;
 pub mod exec;
 pub mod kinds;
+pub mod openapi;
 pub mod pki;
 pub mod primitives;
 pub mod recorder;
@@ -43,6 +46,10 @@ pub use resource::{
     WatchEvent,
 };
 pub use served::{AnyObject, DecodeError, KINDS, Kind, KindInfo, Subresource};
+
+// For `preserved_fields!`, which implements `JsonSchema` wherever it is used.
+#[doc(hidden)]
+pub use schemars;
 
 #[cfg(test)]
 mod tests;

@@ -44,6 +44,15 @@ macro_rules! served_kinds {
         impl Kind {
             /// Every kind, in the table's order.
             pub const ALL: [Kind; COUNT] = [$(Kind::$ty),+];
+
+            /// Adds the schema of this kind's type (and of every type it
+            /// refers to) to `generator`'s definitions and returns a
+            /// reference to it: see [`crate::openapi`].
+            pub fn json_schema(self, generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+                match self {
+                    $(Kind::$ty => generator.subschema_for::<$ty>()),+
+                }
+            }
         }
 
         /// The table: one row per kind, in [`Kind`]'s order.

@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 
 use base64::Engine as _;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -17,7 +18,9 @@ use crate::{
 /// `MaxConfigMapSize`: 1 MiB).
 pub const MAX_DATA_BYTES: usize = 1024 * 1024;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// A ConfigMap: named pieces of configuration that pods consume as environment
+/// variables or as files in a volume.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ConfigMap {
     #[serde(default)]
@@ -26,6 +29,7 @@ pub struct ConfigMap {
     pub kind: String,
     #[serde(default)]
     pub metadata: ObjectMeta,
+    /// Key → text value.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub data: BTreeMap<String, String>,
     /// Values base64-encoded in JSON, as Kubernetes sends `[]byte`.

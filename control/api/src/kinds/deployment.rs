@@ -1,6 +1,7 @@
 //! `Deployment`: keeps `replicas` pods from a template running, replacing
 //! deleted or lost ones and rolling to a new template.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::pod::{self, PodSpec, RestartPolicy};
@@ -13,7 +14,10 @@ use crate::{
     resource::{ObjectMeta, Resource, Time},
 };
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// A Deployment: keeps `replicas` pods of one template running and rolls them
+/// to a changed template step by step, keeping earlier templates for `kubectl
+/// rollout undo`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Deployment {
     #[serde(default)]
@@ -22,8 +26,11 @@ pub struct Deployment {
     pub kind: String,
     #[serde(default)]
     pub metadata: ObjectMeta,
+    /// The pods the Deployment should run and how it replaces them.
     #[serde(default)]
     pub spec: DeploymentSpec,
+    /// What the Deployment controller last observed: replica counts and
+    /// conditions.
     #[serde(default)]
     pub status: DeploymentStatus,
 }
@@ -35,16 +42,20 @@ crate::preserved_fields!(
     ["progressDeadlineSeconds", "minReadySeconds"]
 );
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct DeploymentSpec {
-    /// Defaults to 1.
+    /// How many pods of the template to run. Defaults to 1.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub replicas: Option<i64>,
+    /// The labels of the Deployment's pods; must match the template's labels.
     #[serde(default)]
     pub selector: LabelSelector,
+    /// The pods to run: metadata and spec each pod is made from.
     #[serde(default)]
     pub template: PodTemplateSpec,
+    /// How pods of an old template are replaced: `RollingUpdate` (the default)
+    /// or `Recreate`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strategy: Option<DeploymentStrategy>,
     /// Old templates kept for `kubectl rollout undo` (Kubernetes' default:
@@ -60,16 +71,19 @@ pub struct DeploymentSpec {
     pub preserved: DeploymentSpecFields,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// A pod to make: its metadata (labels the selector matches) and spec.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PodTemplateSpec {
+    /// Labels and annotations each pod gets.
     #[serde(default)]
     pub metadata: ObjectMeta,
+    /// The spec each pod gets.
     #[serde(default)]
     pub spec: PodSpec,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DeploymentStrategy {
     /// RollingUpdate (default) or Recreate.
@@ -79,7 +93,7 @@ pub struct DeploymentStrategy {
     pub rolling_update: Option<RollingUpdate>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct RollingUpdate {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -88,7 +102,7 @@ pub struct RollingUpdate {
     pub max_unavailable: Option<IntOrString>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DeploymentStatus {
     #[serde(default)]
@@ -107,7 +121,7 @@ pub struct DeploymentStatus {
     pub conditions: Vec<DeploymentCondition>,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DeploymentCondition {
     #[serde(rename = "type")]

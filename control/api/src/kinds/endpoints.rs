@@ -1,6 +1,7 @@
 //! `Endpoints`: the ready (and not-ready) pod addresses behind a Service,
 //! derived by keel-control's endpoints controller; never written by users.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -11,7 +12,10 @@ use crate::{
     resource::{ObjectMeta, Resource},
 };
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// Endpoints: the addresses and ports that serve a Service, written by keel-
+/// control's endpoints controller from the pods the Service selects (read-only
+/// for users).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Endpoints {
     #[serde(default)]
@@ -20,12 +24,13 @@ pub struct Endpoints {
     pub kind: String,
     #[serde(default)]
     pub metadata: ObjectMeta,
+    /// Groups of addresses that share one set of ports.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub subsets: Vec<EndpointSubset>,
 }
 
 /// Addresses that all expose the same ports.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EndpointSubset {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -36,7 +41,7 @@ pub struct EndpointSubset {
     pub ports: Vec<EndpointPort>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EndpointAddress {
     pub ip: String,
@@ -52,7 +57,9 @@ pub struct EndpointAddress {
 
 /// Kubernetes' `ObjectReference`: an Endpoints address's pod, an Event's
 /// involved object.
-#[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ObjectReference {
     #[serde(default)]
@@ -73,7 +80,7 @@ pub struct ObjectReference {
     pub field_path: String,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EndpointPort {
     #[serde(default, skip_serializing_if = "String::is_empty")]

@@ -5,6 +5,7 @@
 //! same event are folded into one object by the recorder
 //! ([`crate::client::events`]), which raises `count` and `lastTimestamp`.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -27,7 +28,10 @@ pub const MAX_MESSAGE_BYTES: usize = 1024;
 /// The longest `reason` (Kubernetes' events.k8s.io validation).
 pub const MAX_REASON_BYTES: usize = 128;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// An Event: a report of something that happened to an object (`Scheduled`,
+/// `Pulled`, `BackOff` …), written by keel-control and the agents; repeats are
+/// aggregated into one event with a count.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Event {
     #[serde(default)]
@@ -42,8 +46,10 @@ pub struct Event {
     /// A short CamelCase word for what happened (`Scheduled`, `Pulled`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reason: String,
+    /// What happened, for a human.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub message: String,
+    /// The component (and node) that reported it.
     #[serde(default)]
     pub source: EventSource,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -76,7 +82,9 @@ fn is_zero(n: &i32) -> bool {
 
 /// Who reported the event: a component (`default-scheduler`, `kubelet`)
 /// and the node it runs on.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Default, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EventSource {
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -85,7 +93,7 @@ pub struct EventSource {
     pub host: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EventSeries {
     #[serde(default)]

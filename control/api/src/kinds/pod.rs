@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -12,7 +13,10 @@ use crate::{
     resource::{ObjectMeta, Resource, Time},
 };
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// A Pod: one or more containers that share a network namespace (one IP
+/// address), volumes and a life, scheduled together onto one node, where keel-
+/// agent runs them.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Pod {
     #[serde(default)]
@@ -21,8 +25,13 @@ pub struct Pod {
     pub kind: String,
     #[serde(default)]
     pub metadata: ObjectMeta,
+    /// What the pod should run: its containers, volumes and how it is scheduled
+    /// and restarted.
     #[serde(default)]
     pub spec: PodSpec,
+    /// What the pod's node last reported: phase, conditions, IP addresses and
+    /// each container's state. Written by keel-agent; a user's write of it is
+    /// ignored outside the status subresource.
     #[serde(default)]
     pub status: PodStatus,
 }
@@ -111,26 +120,39 @@ crate::preserved_fields!(
     ["seLinuxOptions", "windowsOptions", "procMount", "appArmorProfile"]
 );
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PodSpec {
+    /// Containers run one after another, each to completion, before the main
+    /// containers start (or kept running beside them, for those with
+    /// `restartPolicy: Always`: sidecars).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub init_containers: Vec<Container>,
+    /// The pod's main containers, started together once the init containers are
+    /// done. At least one; their names are unique within the pod.
     #[serde(default)]
     pub containers: Vec<Container>,
+    /// When the node restarts a container that exited: `Always` (the default),
+    /// `OnFailure` (only after a non-zero exit) or `Never`.
     #[serde(default)]
     pub restart_policy: RestartPolicy,
     /// The node the pod runs on: set by the user, or by the scheduler.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub node_name: String,
+    /// Labels a node must have for the scheduler to put the pod there.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub node_selector: BTreeMap<String, String>,
+    /// Seconds between the stop signal and the kill when the pod is deleted.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub termination_grace_period_seconds: Option<i64>,
+    /// Volumes the pod's containers can mount, by name.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volumes: Vec<Volume>,
+    /// Security settings for every container of the pod (a container's own
+    /// `securityContext` wins).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_context: Option<PodSecurityContext>,
+    /// The pod's hostname (the pod's name when unset).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub hostname: String,
     /// With `hostname`, the pod's FQDN is
@@ -141,6 +163,8 @@ pub struct PodSpec {
     /// How the pod's `/etc/resolv.conf` is made (ClusterFirst when unset).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns_policy: Option<DnsPolicy>,
+    /// Nameservers, search domains and resolver options added to what
+    /// `dnsPolicy` gives.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dns_config: Option<PodDnsConfig>,
     /// Extra `/etc/hosts` entries.
@@ -316,7 +340,7 @@ impl RefKind {
 }
 
 /// A reference to an object of a known kind in the pod's namespace.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct LocalObjectReference {
     #[serde(default)]
@@ -324,7 +348,7 @@ pub struct LocalObjectReference {
 }
 
 /// Kubernetes' `dnsPolicy`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum DnsPolicy {
     /// The cluster DNS first, then the node's search domains.
     #[default]
@@ -339,7 +363,7 @@ pub enum DnsPolicy {
 }
 
 /// Kubernetes' `dnsConfig`: merged into what the policy gives.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PodDnsConfig {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -350,7 +374,7 @@ pub struct PodDnsConfig {
     pub options: Vec<PodDnsConfigOption>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PodDnsConfigOption {
     #[serde(default)]
@@ -360,7 +384,7 @@ pub struct PodDnsConfigOption {
 }
 
 /// One `/etc/hosts` line: `ip hostnames…`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HostAlias {
     #[serde(default)]
@@ -375,7 +399,7 @@ pub const MAX_DNS_NAMESERVERS: usize = 3;
 pub const MAX_DNS_SEARCHES: usize = 32;
 pub const MAX_DNS_SEARCH_CHARS: usize = 2048;
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum RestartPolicy {
     #[default]
     Always,
@@ -383,36 +407,63 @@ pub enum RestartPolicy {
     Never,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// One container of a pod: an image and how to run it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Container {
+    /// The container's name, a DNS label unique within the pod.
     pub name: String,
+    /// The container's image reference (`nginx:1.27`,
+    /// `registry.example/app@sha256:…`), pulled by the pod's node as
+    /// `imagePullPolicy` says.
     #[serde(default)]
     pub image: String,
+    /// When the node pulls the image: `Always`, `IfNotPresent` or `Never`.
+    /// Unset: `Always` for an untagged or `:latest` image, `IfNotPresent`
+    /// otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_pull_policy: Option<PullPolicy>,
+    /// The entrypoint, replacing the image's `ENTRYPOINT`; `$(NAME)` expands to
+    /// the container's environment variable NAME.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub command: Vec<String>,
+    /// Arguments to the entrypoint, replacing the image's `CMD`; `$(NAME)`
+    /// expands as in `command`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub args: Vec<String>,
+    /// The working directory (the image's when unset).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub working_dir: String,
+    /// Sources of environment variables taken whole (every key of a ConfigMap
+    /// or Secret).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env_from: Vec<EnvFromSource>,
+    /// Environment variables set in the container; these win over `envFrom`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub env: Vec<EnvVar>,
+    /// Ports the container listens on. Informational unless they carry a
+    /// `hostPort` or are named for a Service's `targetPort` or a probe.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ports: Vec<ContainerPort>,
+    /// CPU and memory the container asks for (`requests`, used by the
+    /// scheduler) and may use at most (`limits`, enforced through cgroups).
     #[serde(default, skip_serializing_if = "ResourceRequirements::is_empty")]
     pub resources: ResourceRequirements,
+    /// Restarts the container when it fails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub liveness_probe: Option<Probe>,
+    /// Takes the pod out of its Services' endpoints while it fails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub readiness_probe: Option<Probe>,
+    /// Holds the other probes back until it succeeds once; the container is
+    /// restarted if it never does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub startup_probe: Option<Probe>,
+    /// Where the pod's volumes appear in this container's filesystem.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub volume_mounts: Vec<VolumeMount>,
+    /// Security settings of this container (user, capabilities, privileges);
+    /// they win over the pod's.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub security_context: Option<SecurityContext>,
     /// `Always` on an init container makes it a sidecar (Kubernetes 1.29+):
@@ -427,7 +478,7 @@ pub struct Container {
 }
 
 /// A container's own `restartPolicy` (only `Always`, for sidecars).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum ContainerRestartPolicy {
     Always,
 }
@@ -452,14 +503,14 @@ impl Container {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum PullPolicy {
     Always,
     IfNotPresent,
     Never,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EnvVar {
     pub name: String,
@@ -471,7 +522,7 @@ pub struct EnvVar {
 }
 
 /// Where an environment variable's value comes from (exactly one source).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EnvVarSource {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -498,7 +549,7 @@ pub const ENV_FIELD_PATHS: &[&str] = &[
     "status.podIPs",
 ];
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ObjectFieldSelector {
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -506,7 +557,7 @@ pub struct ObjectFieldSelector {
     pub field_path: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ResourceFieldSelector {
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -517,7 +568,7 @@ pub struct ResourceFieldSelector {
 }
 
 /// A key of a ConfigMap or Secret in the pod's namespace.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KeySelector {
     #[serde(default)]
@@ -528,7 +579,7 @@ pub struct KeySelector {
 }
 
 /// Every key of a ConfigMap or Secret as a variable, with an optional prefix.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EnvFromSource {
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -540,7 +591,7 @@ pub struct EnvFromSource {
 }
 
 /// A ConfigMap or Secret by name, which may be allowed to be missing.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct OptionalReference {
     #[serde(default)]
@@ -549,7 +600,7 @@ pub struct OptionalReference {
     pub optional: Option<bool>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ContainerPort {
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -599,7 +650,7 @@ crate::preserved_fields!(
     ["claims"]
 );
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ResourceRequirements {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
@@ -624,7 +675,7 @@ impl ResourceRequirements {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Probe {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -670,14 +721,14 @@ impl Probe {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ExecAction {
     #[serde(default)]
     pub command: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpGetAction {
     #[serde(default)]
@@ -691,7 +742,7 @@ pub struct HttpGetAction {
     pub http_headers: Vec<HttpHeader>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HttpHeader {
     pub name: String,
@@ -700,7 +751,7 @@ pub struct HttpHeader {
 
 /// A gRPC health check (`grpc.health.v1.Health/Check`) on the pod's IP:
 /// SERVING is success.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct GrpcAction {
     /// A port number (not a name, as in Kubernetes).
@@ -710,7 +761,7 @@ pub struct GrpcAction {
     pub service: Option<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct TcpSocketAction {
     pub port: IntOrString,
@@ -754,7 +805,7 @@ crate::preserved_fields!(
     ]
 );
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct Volume {
     pub name: String,
@@ -780,7 +831,7 @@ pub struct Volume {
 }
 
 /// Files holding the pod's own fields (`downwardAPI` volume).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DownwardApiVolumeSource {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -791,7 +842,7 @@ pub struct DownwardApiVolumeSource {
 }
 
 /// The `downwardAPI` source of a projected volume.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DownwardApiProjection {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -799,7 +850,7 @@ pub struct DownwardApiProjection {
 }
 
 /// One file of the downward API: a pod field or a container's resource.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct DownwardApiVolumeFile {
     pub path: String,
@@ -841,7 +892,7 @@ impl Volume {
 }
 
 /// The files of a ConfigMap: every key, or only `items`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ConfigMapVolumeSource {
     #[serde(default)]
@@ -856,7 +907,7 @@ pub struct ConfigMapVolumeSource {
 }
 
 /// The files of a Secret: every key, or only `items`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SecretVolumeSource {
     #[serde(default)]
@@ -870,7 +921,7 @@ pub struct SecretVolumeSource {
 }
 
 /// One key written to a relative path, with its own mode.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KeyToPath {
     pub key: String,
@@ -880,7 +931,7 @@ pub struct KeyToPath {
 }
 
 /// Several ConfigMaps and Secrets in one directory.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProjectedVolumeSource {
     #[serde(default)]
@@ -889,7 +940,7 @@ pub struct ProjectedVolumeSource {
     pub default_mode: Option<i32>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VolumeProjection {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -905,7 +956,7 @@ pub struct VolumeProjection {
 }
 
 /// A ConfigMap or Secret projected into a projected volume.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ProjectionSource {
     #[serde(default)]
@@ -959,7 +1010,7 @@ fn validate_items(items: &[KeyToPath], at: &str, errs: &mut Errors) {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct EmptyDirVolumeSource {
     /// "" (node disk) or "Memory" (tmpfs).
@@ -969,7 +1020,7 @@ pub struct EmptyDirVolumeSource {
     pub size_limit: Option<Quantity>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct HostPathVolumeSource {
     pub path: String,
@@ -978,7 +1029,7 @@ pub struct HostPathVolumeSource {
     pub type_: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct VolumeMount {
     pub name: String,
@@ -998,7 +1049,7 @@ pub struct VolumeMount {
 }
 
 /// Kubernetes' `mountPropagation`.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum MountPropagation {
     /// Private both ways (`rprivate`).
     #[default]
@@ -1010,7 +1061,7 @@ pub enum MountPropagation {
     Bidirectional,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PodSecurityContext {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1026,7 +1077,7 @@ pub struct PodSecurityContext {
     pub preserved: PodSecurityContextFields,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct SecurityContext {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1053,7 +1104,7 @@ pub struct SecurityContext {
 /// `securityContext.seccompProfile`: `RuntimeDefault`, `Unconfined` or
 /// `Localhost` (with `localhostProfile`, a path relative to the node's
 /// profile directory).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SeccompProfile {
     #[serde(rename = "type")]
@@ -1062,7 +1113,7 @@ pub struct SeccompProfile {
     pub localhost_profile: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Capabilities {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -1071,7 +1122,7 @@ pub struct Capabilities {
     pub drop: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PodStatus {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1094,7 +1145,7 @@ pub struct PodStatus {
     pub container_statuses: Vec<ContainerStatus>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum PodPhase {
     Pending,
     Running,
@@ -1116,7 +1167,7 @@ impl PodPhase {
 }
 
 /// PodScheduled, Initialized, ContainersReady, Ready.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct PodCondition {
     #[serde(rename = "type")]
@@ -1131,7 +1182,7 @@ pub struct PodCondition {
     pub last_transition_time: Option<Time>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ContainerStatus {
     pub name: String,
@@ -1158,7 +1209,7 @@ pub struct ContainerStatus {
 }
 
 /// Exactly one of waiting, running, terminated is set.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ContainerState {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -1175,7 +1226,7 @@ impl ContainerState {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ContainerStateWaiting {
     #[serde(default, skip_serializing_if = "String::is_empty")]
@@ -1184,14 +1235,14 @@ pub struct ContainerStateWaiting {
     pub message: String,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ContainerStateRunning {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub started_at: Option<Time>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ContainerStateTerminated {
     pub exit_code: i32,

@@ -6,6 +6,7 @@
 
 use std::{collections::BTreeMap, fmt};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::config_map::{
@@ -30,7 +31,10 @@ pub const DOCKER_CONFIG_JSON_KEY: &str = ".dockerconfigjson";
 /// The key a `kubernetes.io/dockercfg` Secret holds.
 pub const DOCKERCFG_KEY: &str = ".dockercfg";
 
-#[derive(Clone, Default, PartialEq, Serialize, Deserialize)]
+/// A Secret: sensitive data (passwords, tokens, keys, registry credentials)
+/// that pods consume as environment variables or files, kept encrypted at rest
+/// by keel-control.
+#[derive(Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Secret {
     #[serde(default)]

@@ -3,6 +3,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use crate::{
@@ -16,7 +17,9 @@ use crate::{
 /// The default NodePort range, as Kubernetes has it.
 pub const NODE_PORT_RANGE: std::ops::RangeInclusive<u16> = 30000..=32767;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+/// A Service: a stable virtual IP (and node ports) in front of the pods its
+/// selector picks, balanced by keel-agent's eBPF programs on every node.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct Service {
     #[serde(default)]
@@ -25,19 +28,29 @@ pub struct Service {
     pub kind: String,
     #[serde(default)]
     pub metadata: ObjectMeta,
+    /// How the Service is addressed and which pods serve it.
     #[serde(default)]
     pub spec: ServiceSpec,
+    /// The Service's status (keel writes nothing here yet).
     #[serde(default)]
     pub status: ServiceStatus,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceSpec {
+    /// How the Service is exposed: `ClusterIP` (a virtual IP inside the
+    /// cluster, the default), `NodePort` (also a port on every node) or
+    /// `ExternalName` (a DNS alias).
     #[serde(default, rename = "type")]
     pub type_: ServiceType,
+    /// The labels of the pods that serve it; their addresses become the
+    /// Service's endpoints. Without a selector, the endpoints are the user's
+    /// own.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub selector: BTreeMap<String, String>,
+    /// The ports the Service exposes, each forwarded to a port of the selected
+    /// pods.
     #[serde(default)]
     pub ports: Vec<ServicePort>,
     /// Allocated from the service CIDR when empty.
@@ -47,12 +60,20 @@ pub struct ServiceSpec {
         skip_serializing_if = "String::is_empty"
     )]
     pub cluster_ip: String,
+    /// Addresses routed to the nodes that also accept the Service's ports,
+    /// balanced like the cluster IP.
     #[serde(default, rename = "externalIPs", skip_serializing_if = "Vec::is_empty")]
     pub external_ips: Vec<String>,
+    /// `ClientIP` sends every connection from one client address to the same
+    /// backend (for `sessionAffinityConfig.clientIP.timeoutSeconds`); `None`
+    /// (the default) balances each connection.
     #[serde(default)]
     pub session_affinity: SessionAffinity,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session_affinity_config: Option<SessionAffinityConfig>,
+    /// For node ports and external IPs: `Cluster` (the default) forwards to any
+    /// backend, `Local` only to backends on the receiving node, keeping the
+    /// client's address.
     #[serde(default)]
     pub external_traffic_policy: TrafficPolicy,
     /// `Local`: a ClusterIP connection from a node goes only to that node's
@@ -71,7 +92,7 @@ pub struct ServiceSpec {
     pub preserved: ServiceSpecFields,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum ServiceType {
     #[default]
     ClusterIP,
@@ -85,7 +106,7 @@ pub enum ServiceType {
 /// answers with the ready pods' addresses.
 pub const CLUSTER_IP_NONE: &str = "None";
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum SessionAffinity {
     #[default]
     None,
@@ -93,7 +114,7 @@ pub enum SessionAffinity {
     ClientIp,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub enum TrafficPolicy {
     /// Any node forwards to any backend (SNAT so replies come back).
     #[default]
@@ -102,14 +123,14 @@ pub enum TrafficPolicy {
     Local,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct SessionAffinityConfig {
     #[serde(default, rename = "clientIP", skip_serializing_if = "Option::is_none")]
     pub client_ip: Option<ClientIpConfig>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct ClientIpConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -119,13 +140,18 @@ pub struct ClientIpConfig {
 /// Kubernetes' default ClientIP affinity timeout: 3 hours.
 pub const DEFAULT_AFFINITY_TIMEOUT: i64 = 10_800;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+/// One port a Service exposes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ServicePort {
+    /// The port's name, required when the Service has several ports; Endpoints
+    /// carry it.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub name: String,
+    /// `TCP` (the default) or `UDP`.
     #[serde(default)]
     pub protocol: Protocol,
+    /// The port the Service listens on, on its cluster IP and external IPs.
     pub port: i64,
     /// Defaults to `port`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -146,7 +172,7 @@ impl ServicePort {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct ServiceStatus {
     /// Kubernetes' fields keel keeps without acting on them

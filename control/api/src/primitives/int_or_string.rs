@@ -12,6 +12,22 @@ pub enum IntOrString {
     String(String),
 }
 
+/// As Kubernetes' schema has it (kubectl shows the type as
+/// `<IntOrString>`), not as the untagged enum would derive it.
+impl schemars::JsonSchema for IntOrString {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "IntOrString".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A number, or a string the field gives a meaning to (a port name, a percentage such as `25%`).",
+            "x-kubernetes-int-or-string": true,
+            "anyOf": [{"type": "integer"}, {"type": "string"}],
+        })
+    }
+}
+
 impl std::fmt::Display for IntOrString {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {

@@ -1,11 +1,23 @@
 //! `Protocol`: the transport protocol of a port, shared by container ports,
 //! Service ports and Endpoints ports.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Transport protocol of a port.
 #[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    JsonSchema,
 )]
 pub enum Protocol {
     #[default]

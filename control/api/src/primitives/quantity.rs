@@ -165,5 +165,21 @@ impl<'de> Deserialize<'de> for Quantity {
     }
 }
 
+/// A number or a string, as Kubernetes' schema has it (kubectl shows the
+/// type as `<Quantity>`).
+impl schemars::JsonSchema for Quantity {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Quantity".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "description": "A quantity: a number with an optional suffix, a binary one (`Ki`, `Mi`, `Gi`, `Ti`, `Pi`, `Ei`), a decimal one (`m` for thousandths, `k`, `M`, `G`, `T`, `P`, `E`) or an exponent (`1e3`): `250m` CPU, `64Mi` memory.",
+            "x-kubernetes-int-or-string": true,
+            "anyOf": [{"type": "integer"}, {"type": "string"}],
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests;

@@ -2,17 +2,39 @@
 //! `/api/v1`, `/apis`, `/apis/GROUP` and `/apis/GROUP/VERSION` (the legacy,
 //! unaggregated documents: kubectl 1.32 asks for the aggregated ones first
 //! and reads these when the answer's Content-Type is plain JSON), made from
-//! the table of kinds; and a minimal OpenAPI v3 (`/openapi/v3` and one
-//! document per group-version) listing each kind's object path with its
-//! PATCH operation and the `fieldValidation` parameter, which is what
-//! kubectl looks up to leave field validation to the server. The OpenAPI
-//! documents carry no schemas: `kubectl explain` has nothing to show.
+//! the table of kinds; and OpenAPI v3 (`/openapi/v3` and one document per
+//! group-version) with two parts:
+//! - each kind's object path with its PATCH operation and the
+//!   `fieldValidation` parameter, which is what kubectl looks up to leave
+//!   field validation to the server. The operation declares no request
+//!   body, so kubectl's client-side `apply` does not take its strategic
+//!   merge patch metadata from these documents but from its own built-in
+//!   types, as it did before they had schemas;
+//! - `components.schemas`: every kind's schema with its
+//!   `x-kubernetes-group-version-kind`, and the schemas they refer to,
+//!   derived from keel_api's types ([`keel_api::openapi`]), which is what
+//!   `kubectl explain` reads.
+//!
+//! The documents are built once, on first use; the root lists each under
+//! `?hash=` of its content (kubectl caches a document by that URL), and a
+//! request naming the current hash is told the answer never changes.
 
-use std::{collections::BTreeMap, sync::Arc};
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, LazyLock},
+};
 
-use axum::{Json, Router, extract::Path, routing::get};
-use keel_api::{KINDS, Subresource};
+use axum::{
+    Json, Router,
+    extract::{Path, Query},
+    http::header,
+    response::{IntoResponse, Response},
+    routing::get,
+};
+use bytes::Bytes;
+use keel_api::{KINDS, Subresource, openapi};
 use serde_json::{Value, json};
+use sha2::{Digest, Sha512};
 
 use super::{error::ApiError, state::AppState};
 
@@ -179,36 +201,69 @@ fn resource_lists() -> Router<Arc<AppState>> {
     router
 }
 
+/// One served OpenAPI document: its JSON and the hash of its content.
+struct OpenApiDocument {
+    body: Bytes,
+    hash: String,
+}
+
+/// The OpenAPI v3 documents by group-version, built once.
+fn openapi_documents() -> &'static BTreeMap<&'static str, OpenApiDocument> {
+    static DOCS: LazyLock<BTreeMap<&'static str, OpenApiDocument>> = LazyLock::new(|| {
+        let mut docs = BTreeMap::new();
+        for k in &KINDS {
+            if docs.contains_key(k.api_version) {
+                continue;
+            }
+            let doc = openapi_gv(k.api_version).expect("a served group-version has a document");
+            let body = Bytes::from(serde_json::to_vec(&doc).expect("JSON serializes"));
+            // As kube-apiserver: SHA-512 of the document, upper-case hex.
+            let hash = hex::encode_upper(Sha512::digest(&body));
+            docs.insert(k.api_version, OpenApiDocument { body, hash });
+        }
+        docs
+    });
+    &DOCS
+}
+
 fn openapi_root() -> Value {
     let mut paths = serde_json::Map::new();
-    let mut seen: Vec<&str> = Vec::new();
-    for k in &KINDS {
-        if seen.contains(&k.api_version) {
-            continue;
-        }
-        seen.push(k.api_version);
-        let path = k.group_version_path();
-        let rel = path.trim_start_matches('/').to_string();
+    for (gv, doc) in openapi_documents() {
+        let info = KINDS
+            .iter()
+            .find(|k| k.api_version == *gv)
+            .expect("a document per served group-version");
+        let path = info.group_version_path();
         paths.insert(
-            rel,
-            json!({"serverRelativeURL": format!("/openapi/v3{path}?hash=keel-{}", env!("CARGO_PKG_VERSION"))}),
+            path.trim_start_matches('/').to_string(),
+            json!({"serverRelativeURL": format!("/openapi/v3{path}?hash={}", doc.hash)}),
         );
     }
     json!({"paths": paths})
 }
 
-async fn openapi_core(Path(version): Path<String>) -> Result<Json<Value>, ApiError> {
-    openapi_document(&version)
+#[derive(serde::Deserialize)]
+struct HashQuery {
+    hash: Option<String>,
+}
+
+async fn openapi_core(
+    Path(version): Path<String>,
+    Query(q): Query<HashQuery>,
+) -> Result<Response, ApiError> {
+    openapi_document(&version, q.hash)
 }
 
 async fn openapi_group(
     Path((group, version)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
-    openapi_document(&format!("{group}/{version}"))
+    Query(q): Query<HashQuery>,
+) -> Result<Response, ApiError> {
+    openapi_document(&format!("{group}/{version}"), q.hash)
 }
 
 /// The OpenAPI v3 document of one group-version: each kind's object path
-/// with a PATCH operation that takes `fieldValidation` and `dryRun`.
+/// with a PATCH operation that takes `fieldValidation` and `dryRun`, and
+/// the kinds' schemas.
 pub fn openapi_gv(group_version: &str) -> Option<Value> {
     let mut paths = serde_json::Map::new();
     for k in KINDS.iter().filter(|k| k.api_version == group_version) {
@@ -240,14 +295,29 @@ pub fn openapi_gv(group_version: &str) -> Option<Value> {
         "openapi": "3.0.0",
         "info": {"title": "keel", "version": format!("v1.{KUBERNETES_MINOR}")},
         "paths": paths,
-        "components": {"schemas": {}},
+        "components": {"schemas": openapi::component_schemas(group_version)},
     }))
 }
 
-fn openapi_document(group_version: &str) -> Result<Json<Value>, ApiError> {
-    openapi_gv(group_version).map(Json).ok_or_else(|| {
+fn openapi_document(group_version: &str, hash: Option<String>) -> Result<Response, ApiError> {
+    let doc = openapi_documents().get(group_version).ok_or_else(|| {
         ApiError::not_found(format!(
             "the server has no OpenAPI document for {group_version:?}"
         ))
-    })
+    })?;
+    // The URL names the content: under the current hash it never changes
+    // (kube-apiserver answers the same way).
+    let cache = if hash.as_deref() == Some(doc.hash.as_str()) {
+        "public, immutable, max-age=31536000"
+    } else {
+        "no-cache, private"
+    };
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CACHE_CONTROL, cache),
+        ],
+        doc.body.clone(),
+    )
+        .into_response())
 }

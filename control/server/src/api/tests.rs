@@ -558,9 +558,30 @@ async fn discovery_lists_every_kind_with_its_verbs_and_short_names() {
         .as_str()
         .unwrap()
         .to_string();
+    // Listed under the hash of its content, as kube-apiserver does.
+    let hash = url.rsplit_once("?hash=").unwrap().1;
+    assert!(
+        hash.len() == 128
+            && hash
+                .chars()
+                .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_lowercase()),
+        "{url}"
+    );
     let (code, doc) = send(&mut app, Method::GET, &url, None, true).await;
     assert_eq!(code, StatusCode::OK);
+    // The schemas kubectl explain reads, the kind found by its GVK.
+    let schemas = doc["components"]["schemas"].as_object().unwrap();
+    assert_eq!(
+        schemas["Deployment"]["x-kubernetes-group-version-kind"],
+        json!([{"group": "apps", "version": "v1", "kind": "Deployment"}])
+    );
+    assert!(schemas.contains_key("PodSpec"), "{:?}", schemas.keys());
+    let (_, core) = send(&mut app, Method::GET, "/openapi/v3/api/v1", None, true).await;
+    assert!(core["components"]["schemas"]["Pod"]["properties"]["spec"].is_object());
     let patch = &doc["paths"]["/apis/apps/v1/namespaces/{namespace}/deployments/{name}"]["patch"];
+    // No request body: kubectl's client-side apply keeps taking its
+    // strategic merge patch metadata from its built-in types.
+    assert!(patch.get("requestBody").is_none());
     assert_eq!(
         patch["x-kubernetes-group-version-kind"]["kind"],
         "Deployment"
