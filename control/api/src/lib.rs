@@ -20,6 +20,7 @@ pub mod client;
 pub mod exec;
 pub mod kinds;
 pub mod pki;
+pub mod portforward;
 pub mod primitives;
 pub mod recorder;
 pub mod resource;
