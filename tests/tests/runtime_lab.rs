@@ -929,11 +929,17 @@ struct Forward {
 
 impl Forward {
     /// `kubectl port-forward pod/POD PORTS…` in the lab's control
-    /// namespace, its output collected as it comes.
-    fn start(lab: &Lab, kubeconfig: &Path, pod: &str, ports: &[&str]) -> Self {
+    /// namespace, its output collected as it comes; without `websockets`,
+    /// kubectl's own switch makes it upgrade to SPDY/3.1 directly (what
+    /// it falls back to when the WebSocket fails).
+    fn start(lab: &Lab, kubeconfig: &Path, pod: &str, ports: &[&str], websockets: bool) -> Self {
         let mut child = lab
             .command("control", "kubectl")
             .unwrap()
+            .env(
+                "KUBECTL_PORT_FORWARD_WEBSOCKETS",
+                if websockets { "true" } else { "false" },
+            )
             .args(["--kubeconfig", kubeconfig.to_str().unwrap()])
             .args([
                 "--cache-dir",
@@ -1049,8 +1055,9 @@ fn converse(local: u16, remote: &str, lines: &[String]) -> Result<(), String> {
 /// `kubectl port-forward` to a pod whose server listens only on its
 /// 127.0.0.1 (`keel-testbin id-serve` on 9000 and 9001): one kubectl
 /// forwards both ports; connections one after another, a 256 KiB line,
-/// connections on both ports at once, each checked both ways; then a
-/// port nobody listens on, whose error the node words and kubectl prints.
+/// connections on both ports at once, each checked both ways; the same
+/// over kubectl's SPDY fallback; then a port nobody listens on, whose
+/// error the node words and kubectl prints.
 fn port_forward(lab: &Lab, name: &str, image: &str, node: &str) {
     let c = lab.client().unwrap();
     let pod: Pod = serde_json::from_value(json!({
@@ -1079,7 +1086,7 @@ fn port_forward(lab: &Lab, name: &str, image: &str, node: &str) {
     assert_eq!(code, 0, "{err}");
     let control = NetNs::open(NetNs::named_path(&lab.topology().control.netns)).unwrap();
 
-    let mut fwd = Forward::start(lab, &kubeconfig, "pf", &["19000:9000", "19001:9001"]);
+    let mut fwd = Forward::start(lab, &kubeconfig, "pf", &["19000:9000", "19001:9001"], true);
     fwd.wait_listening(lab, &[19000, 19001]);
     let big = "x".repeat(256 * 1024);
     let result = control
@@ -1124,10 +1131,24 @@ fn port_forward(lab: &Lab, name: &str, image: &str, node: &str) {
     );
     drop(fwd);
 
+    // kubectl's fallback: a plain `Upgrade: SPDY/3.1`.
+    let mut spdy = Forward::start(lab, &kubeconfig, "pf", &["19003:9000"], false);
+    spdy.wait_listening(lab, &[19003]);
+    let result = control
+        .run(|| {
+            converse(19003, "127.0.0.1:9000", &["over spdy".into()])?;
+            converse(19003, "127.0.0.1:9000", std::slice::from_ref(&big))
+        })
+        .unwrap();
+    if let Err(e) = result {
+        panic!("{e}\nkubectl: {}", spdy.output());
+    }
+    drop(spdy);
+
     // Nothing listens on 9002: the connection ends without a byte and
     // kubectl prints the node's error (then, as kubectl does since 1.23,
     // gives up the session).
-    let mut refused = Forward::start(lab, &kubeconfig, "pf", &["19002:9002"]);
+    let mut refused = Forward::start(lab, &kubeconfig, "pf", &["19002:9002"], true);
     refused.wait_listening(lab, &[19002]);
     let got = control
         .run(|| {

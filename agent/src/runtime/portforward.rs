@@ -114,7 +114,8 @@ async fn relay(socket: WebSocket, conn: TcpStream) {
                     let _ = wr.shutdown().await;
                 }
                 Message::Binary(b) => {
-                    if wr.write_all(&b).await.is_err() {
+                    let written = wr.write_all(&b).await;
+                    if written.is_err() {
                         // The pod's side is gone: what it sent still
                         // flows down; keel-control ends the socket.
                         std::future::pending::<()>().await;
