@@ -933,25 +933,29 @@ impl Forward {
     /// kubectl's own switch makes it upgrade to SPDY/3.1 directly (what
     /// it falls back to when the WebSocket fails).
     fn start(lab: &Lab, kubeconfig: &Path, pod: &str, ports: &[&str], websockets: bool) -> Self {
-        let mut child = lab
-            .command("control", "kubectl")
-            .unwrap()
-            .env(
-                "KUBECTL_PORT_FORWARD_WEBSOCKETS",
-                if websockets { "true" } else { "false" },
-            )
-            .args(["--kubeconfig", kubeconfig.to_str().unwrap()])
-            .args([
-                "--cache-dir",
-                lab.state.dir.join("kube-cache").to_str().unwrap(),
-            ])
-            .args(["port-forward", &format!("pod/{pod}")])
-            .args(ports)
+        let mut cmd = lab.command("control", "kubectl").unwrap();
+        cmd.env(
+            "KUBECTL_PORT_FORWARD_WEBSOCKETS",
+            if websockets { "true" } else { "false" },
+        )
+        .args(["--kubeconfig", kubeconfig.to_str().unwrap()])
+        .args([
+            "--cache-dir",
+            lab.state.dir.join("kube-cache").to_str().unwrap(),
+        ])
+        .args(["port-forward", &format!("pod/{pod}")])
+        .args(ports);
+        Self::spawn(cmd)
+    }
+
+    /// Runs `cmd` (output piped and collected).
+    fn spawn(mut cmd: std::process::Command) -> Self {
+        let mut child = cmd
             .stdin(std::process::Stdio::null())
             .stdout(std::process::Stdio::piped())
             .stderr(std::process::Stdio::piped())
             .spawn()
-            .expect("kubectl on PATH");
+            .expect("the forwarder starts");
         let collect = |mut r: Box<dyn Read + Send>| {
             let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
             let t = text.clone();
@@ -1056,8 +1060,8 @@ fn converse(local: u16, remote: &str, lines: &[String]) -> Result<(), String> {
 /// 127.0.0.1 (`keel-testbin id-serve` on 9000 and 9001): one kubectl
 /// forwards both ports; connections one after another, a 256 KiB line,
 /// connections on both ports at once, each checked both ways; the same
-/// over kubectl's SPDY fallback; then a port nobody listens on, whose
-/// error the node words and kubectl prints.
+/// over kubectl's SPDY fallback and through `keelctl port-forward`; then a
+/// port nobody listens on, whose error the node words and kubectl prints.
 fn port_forward(lab: &Lab, name: &str, image: &str, node: &str) {
     let c = lab.client().unwrap();
     let pod: Pod = serde_json::from_value(json!({
@@ -1144,6 +1148,33 @@ fn port_forward(lab: &Lab, name: &str, image: &str, node: &str) {
         panic!("{e}\nkubectl: {}", spdy.output());
     }
     drop(spdy);
+
+    // keelctl port-forward, through keel's own protocol: a fixed and a
+    // chosen local port.
+    let mut cmd = lab
+        .command("control", bin("keelctl").to_str().unwrap())
+        .unwrap();
+    cmd.args(["--lab", name, "port-forward", "pf", "19004:9000", ":9001"]);
+    let mut keel = Forward::spawn(cmd);
+    keel.wait_listening(lab, &[19004]);
+    let chosen: u16 = wait(lab, "keelctl's chosen port", 10, || {
+        let out = keel.stdout.lock().unwrap().clone();
+        out.lines()
+            .find(|l| l.ends_with(" -> 9001"))
+            .and_then(|l| l.strip_prefix("Forwarding from 127.0.0.1:"))
+            .and_then(|l| l.split_once(' '))
+            .and_then(|(p, _)| p.parse().ok())
+    });
+    let result = control
+        .run(|| {
+            converse(19004, "127.0.0.1:9000", &["keelctl".into()])?;
+            converse(chosen, "127.0.0.1:9001", std::slice::from_ref(&big))
+        })
+        .unwrap();
+    if let Err(e) = result {
+        panic!("{e}\nkeelctl: {}", keel.output());
+    }
+    drop(keel);
 
     // Nothing listens on 9002: the connection ends without a byte and
     // kubectl prints the node's error (then, as kubectl does since 1.23,

@@ -331,6 +331,7 @@ pub async fn pod_portforward(
 ) -> Result<Response, ApiError> {
     use axum::extract::FromRequestParts;
     let headers = req.headers().clone();
+    let query = req.uri().query().unwrap_or("").to_string();
     let websocket = headers
         .get(axum::http::header::UPGRADE)
         .and_then(|v| v.to_str().ok())
@@ -340,10 +341,10 @@ pub async fn pod_portforward(
         let ws = WebSocketUpgrade::from_request_parts(&mut parts, &())
             .await
             .map_err(|e| ApiError::bad_request(format!("pods/portforward: {}", e.body_text())))?;
-        portforward::handle(&app, &ns, &name, &headers, Some(ws), None).await
+        portforward::handle(&app, &ns, &name, &query, &headers, Some(ws), None).await
     } else {
         let upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
-        portforward::handle(&app, &ns, &name, &headers, None, upgrade).await
+        portforward::handle(&app, &ns, &name, &query, &headers, None, upgrade).await
     }
 }
 

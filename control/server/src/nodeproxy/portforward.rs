@@ -19,6 +19,10 @@
 //! the error stream's end before closing its local connection).
 //! kubectl's RST_STREAM of a data stream ends that forward; PING is
 //! echoed; GOAWAY or the end of the socket ends every forward.
+//!
+//! A WebSocket offering keel's own protocol instead
+//! ([`keel_api::portforward`], `?port=P`: one connection per socket, what
+//! `keelctl port-forward` opens) is relayed to the agent unchanged.
 
 use std::{collections::HashMap, sync::Arc};
 
@@ -58,6 +62,7 @@ pub(super) async fn handle(
     app: &Arc<AppState>,
     ns: &str,
     name: &str,
+    query: &str,
     headers: &HeaderMap,
     ws: Option<WebSocketUpgrade>,
     spdy_upgrade: Option<hyper::upgrade::OnUpgrade>,
@@ -99,12 +104,18 @@ pub(super) async fn handle(
         })
     };
     if let Some(ws) = ws {
-        if !offered(header::SEC_WEBSOCKET_PROTOCOL)
+        let protocols = offered(header::SEC_WEBSOCKET_PROTOCOL);
+        if protocols
             .iter()
-            .any(|p| p == TUNNEL_PROTOCOL)
+            .any(|p| p == keel_api::portforward::PROTOCOL)
+            && !protocols.iter().any(|p| p == TUNNEL_PROTOCOL)
         {
+            return keel_socket(&target, query, ws).await;
+        }
+        if !protocols.iter().any(|p| p == TUNNEL_PROTOCOL) {
             return Err(ApiError::bad_request(format!(
-                "pods/portforward: the WebSocket must offer subprotocol {TUNNEL_PROTOCOL} (SPDY/3.1 tunnelled)"
+                "pods/portforward: the WebSocket must offer subprotocol {TUNNEL_PROTOCOL} (SPDY/3.1 tunnelled, as kubectl does) or {} (one connection, as keelctl does)",
+                keel_api::portforward::PROTOCOL
             )));
         }
         return Ok(ws
@@ -148,6 +159,53 @@ pub(super) async fn handle(
         HeaderValue::from_static(PROTOCOL),
     );
     Ok(resp)
+}
+
+/// keel's own protocol ([`keel_api::portforward`], `?port=P`, what
+/// `keelctl port-forward` opens per connection): the agent's socket is
+/// opened first (its refusal is this request's error), then messages are
+/// relayed unchanged both ways.
+async fn keel_socket(t: &Target, query: &str, ws: WebSocketUpgrade) -> Result<Response, ApiError> {
+    let port = keel_api::portforward::port(query)
+        .map_err(|e| ApiError::bad_request(format!("pods/portforward: {e}")))?;
+    let path = format!(
+        "/pods/{}/{}/portforward?port={port}",
+        encode(&t.ns),
+        encode(&t.name)
+    );
+    let (agent, _) = t
+        .client
+        .websocket(&path, &[keel_api::portforward::PROTOCOL])
+        .await
+        .map_err(|e| match e {
+            ClientError::Api(s) => ApiError::new(
+                s.code,
+                match s.code {
+                    404 => "NotFound",
+                    502 => "ServiceUnavailable",
+                    _ => "BadRequest",
+                },
+                format!(
+                    "error forwarding port {port} to pod {}/{}, uid {}: {}",
+                    t.ns,
+                    t.name,
+                    t.uid,
+                    s.message.trim()
+                ),
+            ),
+            other => ApiError::new(
+                502,
+                "InternalError",
+                format!(
+                    "pod {}/{}: reaching its node's agent: {other}",
+                    t.ns, t.name
+                ),
+            ),
+        })?;
+    Ok(ws
+        .protocols([keel_api::portforward::PROTOCOL])
+        .on_upgrade(move |socket| super::relay::pipe(socket, agent))
+        .into_response())
 }
 
 /// Byte streams over a raw upgraded connection.
@@ -309,6 +367,8 @@ where
                     if pair.error.is_some() && pair.data.is_some() {
                         let pair = pending.remove(&opened.request).expect("just seen");
                         let (data_id, up) = pair.data.expect("checked");
+                        // Reap the forwards that have ended.
+                        while forwards.try_join_next().is_some() {}
                         forwards.spawn(forward(
                             target.clone(),
                             pair.port,
