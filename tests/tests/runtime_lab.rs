@@ -9,7 +9,9 @@
 //! is stopped once the main container completes (the pod Succeeds); a deleted pod is replaced;
 //! a stopped agent leaves its containers serving and its restart adopts them
 //! (same container, no restart); `keelctl logs` and `keelctl exec` reach the
-//! containers through the agent; a hostNetwork pod sees its node's
+//! containers through the agent; `kubectl port-forward` reaches a server
+//! on a pod's loopback (two ports, several connections, a refused port's
+//! error printed by kubectl); a hostNetwork pod sees its node's
 //! interfaces, hostname and IP, serves on the node's address and is adopted
 //! across the restart; with hostPID and hostIPC it is in the agent's PID and
 //! IPC namespaces and sees the agent's process (a pod of its own does not).
@@ -323,6 +325,10 @@ fn deployment_runs_ready_replaced_and_survives_its_agent_on(runtime: &str) {
     // Interactive exec through keel-control to the agent's exec stream:
     // kubectl -i and -it, keelctl -it.
     interactive_exec(&guard.0, &name, &pods[1].metadata.name);
+
+    // kubectl port-forward through keel-control to the pod's port on its
+    // node, to a server only on the pod's loopback.
+    port_forward(&guard.0, &name, &image, &nodes[1].0);
 
     // logs -f prints what is there and keeps the stream open.
     let mut follow = std::process::Command::new(bin("keelctl"))
@@ -912,4 +918,287 @@ fn host_network(lab: &Lab, c: &keel_api::client::Client, image: &str, node: &str
     assert!(body.starts_with("HTTP/1.1 200"), "{body}");
 
     hostnet
+}
+
+/// kubectl's port-forward, ended by PID when dropped.
+struct Forward {
+    child: std::process::Child,
+    stdout: std::sync::Arc<std::sync::Mutex<String>>,
+    stderr: std::sync::Arc<std::sync::Mutex<String>>,
+}
+
+impl Forward {
+    /// `kubectl port-forward pod/POD PORTS…` in the lab's control
+    /// namespace, its output collected as it comes; without `websockets`,
+    /// kubectl's own switch makes it upgrade to SPDY/3.1 directly (what
+    /// it falls back to when the WebSocket fails).
+    fn start(lab: &Lab, kubeconfig: &Path, pod: &str, ports: &[&str], websockets: bool) -> Self {
+        let mut cmd = lab.command("control", "kubectl").unwrap();
+        cmd.env(
+            "KUBECTL_PORT_FORWARD_WEBSOCKETS",
+            if websockets { "true" } else { "false" },
+        )
+        .args(["--kubeconfig", kubeconfig.to_str().unwrap()])
+        .args([
+            "--cache-dir",
+            lab.state.dir.join("kube-cache").to_str().unwrap(),
+        ])
+        .args(["port-forward", &format!("pod/{pod}")])
+        .args(ports);
+        Self::spawn(cmd)
+    }
+
+    /// Runs `cmd` (output piped and collected).
+    fn spawn(mut cmd: std::process::Command) -> Self {
+        let mut child = cmd
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .expect("the forwarder starts");
+        let collect = |mut r: Box<dyn Read + Send>| {
+            let text = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
+            let t = text.clone();
+            std::thread::spawn(move || {
+                let mut buf = [0u8; 4096];
+                while let Ok(n) = r.read(&mut buf) {
+                    if n == 0 {
+                        break;
+                    }
+                    t.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            });
+            text
+        };
+        let stdout = collect(Box::new(child.stdout.take().unwrap()));
+        let stderr = collect(Box::new(child.stderr.take().unwrap()));
+        Self {
+            child,
+            stdout,
+            stderr,
+        }
+    }
+
+    fn output(&self) -> String {
+        format!(
+            "stdout: {}\nstderr: {}",
+            self.stdout.lock().unwrap(),
+            self.stderr.lock().unwrap()
+        )
+    }
+
+    /// Waits until kubectl says it forwards each local port.
+    fn wait_listening(&mut self, lab: &Lab, locals: &[u16]) {
+        wait(lab, "kubectl port-forward listening", 30, || {
+            if let Some(s) = self.child.try_wait().unwrap() {
+                panic!("kubectl port-forward exited ({s}): {}", self.output());
+            }
+            let out = self.stdout.lock().unwrap().clone();
+            locals
+                .iter()
+                .all(|p| out.contains(&format!("Forwarding from 127.0.0.1:{p} ->")))
+                .then_some(())
+        });
+    }
+}
+
+impl Drop for Forward {
+    fn drop(&mut self) {
+        keel_tests::process::stop_child(&mut self.child, Duration::from_secs(2));
+    }
+}
+
+/// One connection to `127.0.0.1:local` (in the calling thread's
+/// namespace): the server's greeting (what it was reached at, which must
+/// be `remote`, and from where), then each line echoed, then the
+/// client's half-close answered by the server's close.
+fn converse(local: u16, remote: &str, lines: &[String]) -> Result<(), String> {
+    use std::io::{BufRead, BufReader};
+    let conn = std::net::TcpStream::connect(("127.0.0.1", local))
+        .map_err(|e| format!("connect 127.0.0.1:{local}: {e}"))?;
+    conn.set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut w = conn.try_clone().unwrap();
+    let mut r = BufReader::new(conn);
+    let mut greeting = String::new();
+    r.read_line(&mut greeting)
+        .map_err(|e| format!("{local}: greeting: {e}"))?;
+    // The server saw the connection on its loopback, from its loopback.
+    if !greeting.starts_with(&format!("{remote} client=127.0.0.1:")) {
+        return Err(format!("{local}: greeting {greeting:?}"));
+    }
+    for l in lines {
+        w.write_all(format!("{l}\n").as_bytes())
+            .map_err(|e| format!("{local}: write: {e}"))?;
+        let mut echo = String::new();
+        r.read_line(&mut echo)
+            .map_err(|e| format!("{local}: echo: {e}"))?;
+        if echo != format!("{l}\n") {
+            return Err(format!(
+                "{local}: echo of {} bytes came back as {} bytes",
+                l.len() + 1,
+                echo.len()
+            ));
+        }
+    }
+    w.shutdown(std::net::Shutdown::Write).unwrap();
+    let mut rest = Vec::new();
+    r.read_to_end(&mut rest)
+        .map_err(|e| format!("{local}: after the half-close: {e}"))?;
+    if !rest.is_empty() {
+        return Err(format!(
+            "{local}: {} bytes after the half-close",
+            rest.len()
+        ));
+    }
+    Ok(())
+}
+
+/// `kubectl port-forward` to a pod whose server listens only on its
+/// 127.0.0.1 (`keel-testbin id-serve` on 9000 and 9001): one kubectl
+/// forwards both ports; connections one after another, a 256 KiB line,
+/// connections on both ports at once, each checked both ways; the same
+/// over kubectl's SPDY fallback and through `keelctl port-forward`; then a
+/// port nobody listens on, whose error the node words and kubectl prints.
+fn port_forward(lab: &Lab, name: &str, image: &str, node: &str) {
+    let c = lab.client().unwrap();
+    let pod: Pod = serde_json::from_value(json!({
+        "metadata": {"name": "pf", "namespace": "default"},
+        "spec": {
+            "nodeName": node,
+            "terminationGracePeriodSeconds": 1,
+            "containers": [{
+                "name": "id", "image": image, "imagePullPolicy": "IfNotPresent",
+                "args": ["id-serve", "127.0.0.1:9000", "127.0.0.1:9001"]
+            }]
+        }
+    }))
+    .unwrap();
+    block_on(c.create(&pod)).unwrap();
+    wait(lab, "pod pf running", 60, || {
+        block_on(c.get::<Pod>("default", "pf")).ok().filter(|p| {
+            p.status
+                .container_statuses
+                .first()
+                .is_some_and(|s| s.state.running.is_some())
+        })
+    });
+    let kubeconfig = lab.state.dir.join("pf.kubeconfig");
+    let (code, _, err) = keelctl(name, &["kubeconfig", "-o", kubeconfig.to_str().unwrap()]);
+    assert_eq!(code, 0, "{err}");
+    let control = NetNs::open(NetNs::named_path(&lab.topology().control.netns)).unwrap();
+
+    let mut fwd = Forward::start(lab, &kubeconfig, "pf", &["19000:9000", "19001:9001"], true);
+    fwd.wait_listening(lab, &[19000, 19001]);
+    let big = "x".repeat(256 * 1024);
+    let result = control
+        .run(|| -> Result<(), String> {
+            for i in 0..3 {
+                converse(
+                    19000,
+                    "127.0.0.1:9000",
+                    &[format!("hello {i}"), "again".into()],
+                )?;
+            }
+            converse(19001, "127.0.0.1:9001", &[big.clone(), "after".into()])?;
+            // Four at once, on both ports.
+            std::thread::scope(|s| {
+                let handles: Vec<_> = (0..4)
+                    .map(|i| {
+                        s.spawn(move || {
+                            let (local, remote) = if i % 2 == 0 {
+                                (19000, "127.0.0.1:9000")
+                            } else {
+                                (19001, "127.0.0.1:9001")
+                            };
+                            let lines: Vec<String> =
+                                (0..20).map(|k| format!("conn {i} line {k}")).collect();
+                            converse(local, remote, &lines)
+                        })
+                    })
+                    .collect();
+                handles
+                    .into_iter()
+                    .try_for_each(|h| h.join().expect("no panic"))
+            })
+        })
+        .unwrap();
+    if let Err(e) = result {
+        panic!("{e}\nkubectl: {}", fwd.output());
+    }
+    assert!(
+        fwd.child.try_wait().unwrap().is_none(),
+        "kubectl still forwarding: {}",
+        fwd.output()
+    );
+    drop(fwd);
+
+    // kubectl's fallback: a plain `Upgrade: SPDY/3.1`.
+    let mut spdy = Forward::start(lab, &kubeconfig, "pf", &["19003:9000"], false);
+    spdy.wait_listening(lab, &[19003]);
+    let result = control
+        .run(|| {
+            converse(19003, "127.0.0.1:9000", &["over spdy".into()])?;
+            converse(19003, "127.0.0.1:9000", std::slice::from_ref(&big))
+        })
+        .unwrap();
+    if let Err(e) = result {
+        panic!("{e}\nkubectl: {}", spdy.output());
+    }
+    drop(spdy);
+
+    // keelctl port-forward, through keel's own protocol: a fixed and a
+    // chosen local port.
+    let mut cmd = lab
+        .command("control", bin("keelctl").to_str().unwrap())
+        .unwrap();
+    cmd.args(["--lab", name, "port-forward", "pf", "19004:9000", ":9001"]);
+    let mut keel = Forward::spawn(cmd);
+    keel.wait_listening(lab, &[19004]);
+    let chosen: u16 = wait(lab, "keelctl's chosen port", 10, || {
+        let out = keel.stdout.lock().unwrap().clone();
+        out.lines()
+            .find(|l| l.ends_with(" -> 9001"))
+            .and_then(|l| l.strip_prefix("Forwarding from 127.0.0.1:"))
+            .and_then(|l| l.split_once(' '))
+            .and_then(|(p, _)| p.parse().ok())
+    });
+    let result = control
+        .run(|| {
+            converse(19004, "127.0.0.1:9000", &["keelctl".into()])?;
+            converse(chosen, "127.0.0.1:9001", std::slice::from_ref(&big))
+        })
+        .unwrap();
+    if let Err(e) = result {
+        panic!("{e}\nkeelctl: {}", keel.output());
+    }
+    drop(keel);
+
+    // Nothing listens on 9002: the connection ends without a byte and
+    // kubectl prints the node's error (then, as kubectl does since 1.23,
+    // gives up the session).
+    let mut refused = Forward::start(lab, &kubeconfig, "pf", &["19002:9002"], true);
+    refused.wait_listening(lab, &[19002]);
+    let got = control
+        .run(|| {
+            let mut conn = std::net::TcpStream::connect(("127.0.0.1", 19002))?;
+            conn.set_read_timeout(Some(Duration::from_secs(20)))?;
+            let mut got = Vec::new();
+            conn.read_to_end(&mut got).map(|_| got)
+        })
+        .unwrap()
+        // kubectl may close its side with a reset.
+        .unwrap_or_default();
+    assert_eq!(got.len(), 0, "{}", refused.output());
+    wait(lab, "kubectl to print the refused port's error", 20, || {
+        let err = refused.stderr.lock().unwrap().clone();
+        (err.contains("error forwarding port 9002 to pod default/pf")
+            && err.contains("localhost:9002")
+            && err.to_lowercase().contains("refused"))
+        .then_some(())
+    });
+    drop(refused);
+    block_on(c.delete::<Pod>("default", "pf")).unwrap();
 }

@@ -11,6 +11,9 @@
 //!   container and answers `{"exitCode", "stdout", "stderr"}`.
 //! - `GET /pods/{namespace}/{name}/exec?command=…&stdin=…&tty=…` upgraded
 //!   to a WebSocket: interactive exec ([`super::exec_ws`]).
+//! - `GET /pods/{namespace}/{name}/portforward?port=P` upgraded to a
+//!   WebSocket: a TCP connection to the pod's `localhost:P`
+//!   ([`super::portforward`]).
 
 use std::{path::PathBuf, time::Duration};
 
@@ -46,6 +49,10 @@ pub fn router<R: PodRuntime + Clone>(runtime: R, pods: Registry) -> Router {
         .route(
             "/pods/{namespace}/{name}/exec",
             post(exec_handler::<R>).get(super::exec_ws::handler::<R>),
+        )
+        .route(
+            "/pods/{namespace}/{name}/portforward",
+            get(super::portforward::handler::<R>),
         )
         .with_state(Api { runtime, pods })
 }

@@ -26,6 +26,7 @@ pub mod images;
 pub mod inroot;
 pub mod lifecycle;
 pub mod logs;
+pub mod portforward;
 pub mod probe;
 pub mod restart;
 pub mod shim;

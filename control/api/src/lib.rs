@@ -23,6 +23,7 @@ pub mod exec;
 pub mod kinds;
 pub mod openapi;
 pub mod pki;
+pub mod portforward;
 pub mod primitives;
 pub mod recorder;
 pub mod resource;

@@ -11,6 +11,7 @@ mod lab;
 mod lb;
 mod logs;
 mod net;
+mod portforward;
 mod token;
 
 use std::{path::PathBuf, process::ExitCode};
@@ -126,6 +127,16 @@ enum Command {
         #[arg(long)]
         local: bool,
     },
+    /// Forward local ports to a pod's ports through keel-control, as
+    /// `kubectl port-forward` (LOCAL:REMOTE, REMOTE, or :REMOTE for any
+    /// free local port); listens on 127.0.0.1 until interrupted.
+    PortForward {
+        /// The pod.
+        pod: String,
+        /// LOCAL:REMOTE, REMOTE or :REMOTE.
+        #[arg(required = true)]
+        ports: Vec<String>,
+    },
     /// Run a command in a container (through the agent of the pod's node);
     /// with -i/-t interactively, through keel-control.
     Exec {
@@ -206,6 +217,10 @@ async fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             } else {
                 logs::exec(&cli.conn.client()?, cli.conn.lab(), &ns, &target, command).await
             }
+        }
+
+        Command::PortForward { pod, ports } => {
+            portforward::run(&cli.conn.client()?, &ns, &pod, &ports).await
         }
 
         Command::Apply { files } => apply::run(&cli.conn.client()?, &ns, &files).await,

@@ -60,11 +60,11 @@ pub(super) fn add(router: Routes, kind: &'static KindInfo) -> Routes {
     }
 }
 
-/// A pod's streaming subresources: `log` and `exec` proxied to the pod's
-/// node (`crate::nodeproxy`); the others, which keel-control does not serve
-/// yet, a 404 saying what to use.
+/// A pod's streaming subresources: `log`, `exec` and `portforward`
+/// proxied to the pod's node (`crate::nodeproxy`); `attach`, which
+/// keel-control does not serve yet, a 404 saying what to use.
 pub(super) fn not_proxied(router: Routes) -> Routes {
-    let router = router
+    router
         .route(
             "/api/v1/namespaces/{ns}/pods/{name}/log",
             get(crate::nodeproxy::pod_log),
@@ -76,19 +76,19 @@ pub(super) fn not_proxied(router: Routes) -> Routes {
         .route(
             "/api/v1/nodes/{name}/proxy/{*path}",
             get(crate::nodeproxy::node_proxy),
-        );
-    ["attach", "portforward"]
-        .into_iter()
-        .fold(router, |r, sub| {
-            r.route(
-                &format!("/api/v1/namespaces/{{ns}}/pods/{{name}}/{sub}"),
-                any(move || {
-                    std::future::ready(ApiError::not_found(format!(
-                        "pods/{sub}: keel-control does not proxy attach or port-forward to nodes yet"
-                    )))
-                }),
-            )
-        })
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/pods/{name}/portforward",
+            get(crate::nodeproxy::pod_portforward).post(crate::nodeproxy::pod_portforward),
+        )
+        .route(
+            "/api/v1/namespaces/{ns}/pods/{name}/attach",
+            any(|| {
+                std::future::ready(ApiError::not_found(
+                    "pods/attach: keel-control does not proxy attach to nodes yet; use exec",
+                ))
+            }),
+        )
 }
 
 /// What a path the table has no route for answers.

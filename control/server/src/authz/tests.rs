@@ -226,6 +226,26 @@ fn the_node_rule_table() {
             false,
         ),
         ("PUT", "/api/v1/namespaces/default/pods/mine", None, false),
+        // Streaming into pods, even its own: the admin's (through
+        // keel-control), never a node's.
+        (
+            "GET",
+            "/api/v1/namespaces/default/pods/mine/portforward",
+            None,
+            false,
+        ),
+        (
+            "POST",
+            "/api/v1/namespaces/default/pods/mine/portforward",
+            None,
+            false,
+        ),
+        (
+            "GET",
+            "/api/v1/namespaces/default/pods/mine/exec",
+            None,
+            false,
+        ),
         (
             "DELETE",
             "/api/v1/namespaces/default/pods/mine",

@@ -10,12 +10,18 @@
 //! ([`exec`]); with stdin or a terminal it is relayed to the agent's own
 //! exec WebSocket ([`relay`]).
 //!
+//! `…/pods/NAME/portforward` is SPDY/3.1 tunnelled in a WebSocket (or
+//! after `Upgrade: SPDY/3.1`), each forwarded connection relayed to the
+//! agent's port-forward socket ([`portforward`], framing in [`spdy`]).
+//!
 //! - [`params`]: Kubernetes' log parameters, validated, turned into the
 //!   agent's query (pure).
 
 pub mod exec;
 pub mod params;
+mod portforward;
 mod relay;
+pub mod spdy;
 
 use std::{
     collections::HashMap,
@@ -314,6 +320,32 @@ pub async fn pod_exec(
                 .await;
         })
         .into_response())
+}
+
+/// `GET|POST /api/v1/namespaces/NS/pods/NAME/portforward`: a WebSocket
+/// upgrade (kubectl's default) or `Upgrade: SPDY/3.1` (its fallback).
+pub async fn pod_portforward(
+    State(app): State<Arc<AppState>>,
+    Path((ns, name)): Path<(String, String)>,
+    req: axum::extract::Request,
+) -> Result<Response, ApiError> {
+    use axum::extract::FromRequestParts;
+    let headers = req.headers().clone();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let websocket = headers
+        .get(axum::http::header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+    let (mut parts, _) = req.into_parts();
+    if websocket {
+        let ws = WebSocketUpgrade::from_request_parts(&mut parts, &())
+            .await
+            .map_err(|e| ApiError::bad_request(format!("pods/portforward: {}", e.body_text())))?;
+        portforward::handle(&app, &ns, &name, &query, &headers, Some(ws), None).await
+    } else {
+        let upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
+        portforward::handle(&app, &ns, &name, &query, &headers, None, upgrade).await
+    }
 }
 
 #[cfg(test)]

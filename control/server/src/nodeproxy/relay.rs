@@ -62,8 +62,9 @@ pub(super) async fn exec(
         .into_response())
 }
 
-/// Copies messages both ways until one side ends.
-async fn pipe(kubectl: WebSocket, agent: Socket) {
+/// Copies messages both ways until one side ends (also port-forward's
+/// keel protocol, whose messages pass unchanged).
+pub(super) async fn pipe(kubectl: WebSocket, agent: Socket) {
     let (mut to_kubectl, mut from_kubectl) = kubectl.split();
     let (mut to_agent, mut from_agent) = agent.split();
     let up = async {

@@ -36,3 +36,53 @@ fn the_client_certificate_is_renewed_two_thirds_into_its_life() {
         renewed
     );
 }
+
+#[test]
+fn port_forward_streams_pair_by_request_id_or_as_the_kubelet_does() {
+    use super::portforward::{Opened, opened};
+    let h = |pairs: &[(&str, &str)]| -> super::spdy::Headers {
+        pairs
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect()
+    };
+    assert_eq!(
+        opened(
+            1,
+            &h(&[
+                ("streamtype", "error"),
+                ("port", "9000"),
+                ("requestid", "7")
+            ])
+        ),
+        Ok(Opened {
+            error: true,
+            port: 9000,
+            request: "7".into()
+        })
+    );
+    // Without a request id: the data stream goes with the error stream
+    // two ids before it.
+    assert_eq!(
+        opened(5, &h(&[("streamtype", "error"), ("port", "80")]))
+            .unwrap()
+            .request,
+        "5"
+    );
+    assert_eq!(
+        opened(7, &h(&[("streamtype", "data"), ("port", "80")]))
+            .unwrap()
+            .request,
+        "5"
+    );
+    for (bad, field) in [
+        (h(&[("port", "80")]), "streamtype"),
+        (h(&[("streamtype", "stdin"), ("port", "80")]), "streamtype"),
+        (h(&[("streamtype", "data")]), "port"),
+        (h(&[("streamtype", "data"), ("port", "0")]), "port"),
+        (h(&[("streamtype", "data"), ("port", "70000")]), "port"),
+    ] {
+        let e = opened(1, &bad).unwrap_err();
+        assert!(e.starts_with(field), "{bad:?}: {e}");
+    }
+}
