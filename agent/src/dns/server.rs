@@ -8,7 +8,7 @@
 use std::{
     sync::{
         Arc,
-        atomic::{AtomicU64, Ordering},
+        atomic::{AtomicBool, AtomicU64, Ordering},
     },
     time::Duration,
 };
@@ -228,36 +228,86 @@ impl Resolver {
 /// Serves `resolver` on the bound sockets until the task is dropped.
 pub async fn serve_on(resolver: Arc<Resolver>, udp: UdpSocket, tcp: TcpListener) {
     let t = tokio::spawn(serve_tcp(resolver.clone(), tcp));
-    if let Err(e) = serve_udp(resolver, Arc::new(udp)).await {
+    let stop = Stop::default();
+    let (done_tx, done) = tokio::sync::oneshot::channel();
+    let spawned = udp.into_std().and_then(|sock| {
+        let (r, flag, rt) = (resolver, stop.0.clone(), tokio::runtime::Handle::current());
+        std::thread::Builder::new()
+            .name("keel-dns-udp".into())
+            .spawn(move || {
+                let _ = done_tx.send(serve_udp(r, sock, rt, flag));
+            })
+    });
+    let failed = match spawned {
+        Ok(_) => done.await.unwrap_or(Ok(())),
+        Err(e) => Err(e),
+    };
+    if let Err(e) = failed {
         tracing::error!(error = %e, "cluster DNS: UDP socket failed");
     }
     t.abort();
 }
 
-async fn serve_udp(resolver: Arc<Resolver>, sock: Arc<UdpSocket>) -> std::io::Result<()> {
+/// Tells the UDP thread to end when the serving task is dropped.
+#[derive(Default)]
+struct Stop(Arc<AtomicBool>);
+
+impl Drop for Stop {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::Relaxed);
+    }
+}
+
+/// How often the UDP thread looks at its stop flag while no query comes.
+const UDP_STOP_POLL: Duration = Duration::from_millis(200);
+
+/// The UDP loop, on its own thread with a blocking socket as dnsmasq's
+/// is: a kept answer costs one `recvfrom` and one `sendto`, with no task,
+/// wake-up or hand-off between runtime workers; a question not kept is
+/// answered on the runtime and its answer sent from there.
+fn serve_udp(
+    resolver: Arc<Resolver>,
+    sock: std::net::UdpSocket,
+    rt: tokio::runtime::Handle,
+    stop: Arc<AtomicBool>,
+) -> std::io::Result<()> {
+    sock.set_nonblocking(false)?;
+    sock.set_read_timeout(Some(UDP_STOP_POLL))?;
+    let sock = Arc::new(sock);
     let mut buf = vec![0u8; 65_535];
     let mut out = Vec::with_capacity(usize::from(EDNS_UDP));
-    loop {
-        let (n, peer) = match sock.recv_from(&mut buf).await {
+    while !stop.load(Ordering::Relaxed) {
+        let (n, peer) = match sock.recv_from(&mut buf) {
             Ok(x) => x,
-            // ICMP errors of earlier replies surface here; not fatal.
-            Err(e) if e.kind() == std::io::ErrorKind::ConnectionRefused => continue,
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock
+                        | std::io::ErrorKind::TimedOut
+                        | std::io::ErrorKind::Interrupted
+                        // ICMP errors of earlier replies surface here.
+                        | std::io::ErrorKind::ConnectionRefused
+                ) =>
+            {
+                continue;
+            }
             Err(e) => return Err(e),
         };
-        // A question answered before is answered here, without a task.
         if resolver.cached(&buf[..n], &mut out) {
-            let _ = sock.send_to(&out, peer).await;
+            let _ = sock.send_to(&out, peer);
             continue;
         }
         let req = buf[..n].to_vec();
         let (r, s) = (resolver.clone(), sock.clone());
-        tokio::spawn(async move {
+        rt.spawn(async move {
             let mut out = Vec::new();
             if r.handle_udp(&req, &mut out).await {
-                let _ = s.send_to(&out, peer).await;
+                // A datagram socket's send does not wait for the peer.
+                let _ = s.send_to(&out, peer);
             }
         });
     }
+    Ok(())
 }
 
 async fn serve_tcp(resolver: Arc<Resolver>, listener: TcpListener) {

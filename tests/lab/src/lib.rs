@@ -59,7 +59,8 @@ impl Bins {
         Ok(Self { dir })
     }
 
-    fn path(&self, name: &str) -> anyhow::Result<PathBuf> {
+    /// One of keel's binaries in [`Self::dir`]; an error naming it when missing.
+    pub fn path(&self, name: &str) -> anyhow::Result<PathBuf> {
         let p = self.dir.join(name);
         anyhow::ensure!(
             p.is_file(),

@@ -8,8 +8,11 @@
 //! lab's `ext` namespace. Both servers are pinned to one core (CPU 1),
 //! `dnsperf` to the other (CPU 0). Two query sets: the Services' names
 //! (answered from the agent's view / dnsmasq's records) and outside names
-//! (forwarded once, then cached by both). Per round and set, both servers
-//! are measured back to back, the order swapped every round:
+//! (forwarded once, then cached by both). A third server on the same core,
+//! `keel-testbin dns-reflect`, sends every query straight back as an empty
+//! NOERROR response: the floor, what the machine gives a server that does
+//! nothing but `recvfrom` and `sendto`. Per round and set, the servers are
+//! measured back to back, the order rotated every round:
 //!
 //! - throughput: dnsperf unthrottled for `--seconds`, queries/s and loss;
 //! - latency: dnsperf at a fixed `--rate` queries/s, each answer's latency
@@ -33,6 +36,7 @@ use super::{Samples, Table, stats::fmt_duration};
 
 const AGENT_DNS: &str = "169.254.20.10";
 const DNSMASQ: &str = "169.254.20.11";
+const REFLECTOR: &str = "169.254.20.12";
 /// Outside names the upstream answers (every name under it).
 const OUTSIDE_ZONE: &str = "outside.bench.test";
 const OUTSIDE_ADDR: &str = "192.0.2.9";
@@ -213,7 +217,8 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         ..Default::default()
     };
     eprintln!("dns bench: lab {} up…", spec.name);
-    let guard = LabGuard(Lab::up(&spec, &Bins::beside_current_exe()?, &opts)?);
+    let bins = Bins::beside_current_exe()?;
+    let guard = LabGuard(Lab::up(&spec, &bins, &opts)?);
     let lab = &guard.0;
 
     // The upstream both servers forward to.
@@ -246,12 +251,21 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         ));
     }
 
-    // dnsmasq with the same records, beside the agent.
-    let st = lab
-        .command("node-1", "ip")?
-        .args(["addr", "add", &format!("{DNSMASQ}/32"), "dev", "lo"])
-        .status()?;
-    anyhow::ensure!(st.success(), "adding {DNSMASQ} in node-1");
+    // dnsmasq with the same records, beside the agent, and the floor.
+    for addr in [DNSMASQ, REFLECTOR] {
+        let st = lab
+            .command("node-1", "ip")?
+            .args(["addr", "add", &format!("{addr}/32"), "dev", "lo"])
+            .status()?;
+        anyhow::ensure!(st.success(), "adding {addr} in node-1");
+    }
+    let mut cmd = lab.command("node-1", "taskset")?;
+    cmd.args(["-c", SERVER_CPU])
+        .arg(bins.path("keel-testbin")?)
+        .args(["dns-reflect", &format!("{REFLECTOR}:53")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let _reflector = Owned(cmd.spawn().context("keel-testbin dns-reflect")?);
     let hosts = dir.path().join("cluster.hosts");
     write_lines(
         &hosts,
@@ -301,6 +315,7 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         (DNSMASQ, &cluster),
         (AGENT_DNS, &outside),
         (DNSMASQ, &outside),
+        (REFLECTOR, &cluster),
     ] {
         loop {
             let r = dnsperf(lab, server, set, &["-n".into(), "1".into()])?;
@@ -318,22 +333,27 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         }
     }
 
-    let servers = [("keel-agent", AGENT_DNS), ("dnsmasq", DNSMASQ)];
+    let servers = [
+        ("keel-agent", AGENT_DNS),
+        ("dnsmasq", DNSMASQ),
+        ("floor: reflector", REFLECTOR),
+    ];
     let sets = [
         ("cluster names", &cluster),
         ("outside names, cached", &outside),
     ];
     // [set][server]: per-round qps, losses, latency samples.
-    let mut qps = vec![vec![Vec::<f64>::new(); 2]; 2];
-    let mut lost = vec![vec![0u64; 2]; 2];
-    let mut sent = vec![vec![0u64; 2]; 2];
-    let mut lat = vec![vec![Samples::new(); 2]; 2];
+    let n = servers.len();
+    let mut qps = vec![vec![Vec::<f64>::new(); n]; 2];
+    let mut lost = vec![vec![0u64; n]; 2];
+    let mut sent = vec![vec![0u64; n]; 2];
+    let mut lat = vec![vec![Samples::new(); n]; 2];
     let secs = a.seconds.to_string();
     for round in 0..a.rounds {
         eprintln!("dns bench: round {}/{}", round + 1, a.rounds);
         for (si, (_, set)) in sets.iter().enumerate() {
-            let order: [usize; 2] = if round % 2 == 0 { [0, 1] } else { [1, 0] };
-            for vi in order {
+            for k in 0..n {
+                let vi = (round + k) % n;
                 let server = servers[vi].1;
                 let t = dnsperf(
                     lab,
@@ -411,11 +431,11 @@ pub fn run(args: &[String]) -> anyhow::Result<()> {
         }
     }
     table.note(format!(
-        "{} Services, {} outside names; {} rounds, order swapped each round; throughput: dnsperf -c 8 -q 500 for {} s; latency: dnsperf -Q {} for {} s, every answer",
+        "{} Services, {} outside names; {} rounds, order rotated each round; throughput: dnsperf -c 8 -q 500 for {} s; latency: dnsperf -Q {} for {} s, every answer",
         a.services, a.names, a.rounds, a.seconds, a.rate, a.seconds
     ));
     table.note(format!(
-        "servers pinned to CPU {SERVER_CPU} (keel-agent: all its threads), dnsperf to CPU {CLIENT_CPU}; dnsmasq holds the Services as addn-hosts, answers cluster.local locally, --cache-size=10000"
+        "servers pinned to CPU {SERVER_CPU} (keel-agent: all its threads), dnsperf to CPU {CLIENT_CPU}; dnsmasq holds the Services as addn-hosts, answers cluster.local locally, --cache-size=10000; the reflector answers every query with itself (no records): the floor"
     ));
     table.emit("dns")?;
     Ok(())

@@ -31,6 +31,11 @@
 //!   keel-testbin lb-hold ADDR            one TCP connection; prints its first line,
 //!                                        then each stdin line is sent and the echo
 //!                                        printed; exits when stdin closes
+//!   keel-testbin dns-reflect ADDR         UDP on IP:PORT: every datagram of 12 bytes
+//!                                        or more is sent back as a DNS response
+//!                                        (QR and RA set, NOERROR, nothing added): the
+//!                                        least any DNS server does, a floor for
+//!                                        benchmarks; runs until killed
 //!   keel-testbin sys-clone plain|newuser|newnet
 //!                                        one raw clone(2) with those flags (the
 //!                                        child exits at once); prints "ok" and
@@ -55,14 +60,38 @@ fn main() {
         Some("lb-hold") if args.len() == 2 => lb_hold(&args[1]),
         Some("lb-bench") if args.len() >= 3 => lb_bench(&args[1], &args[2..]),
         Some("sys-clone") if args.len() == 2 => sys_clone(&args[1]),
+        Some("dns-reflect") if args.len() == 2 => dns_reflect(&args[1]),
         _ => {
             eprintln!(
-                "usage: keel-testbin connect ADDR | join-cgroup DIR -- CMD... | http-serve --port N [--healthy-for SECS] | grpc-health-serve --port N [--serving-for SECS] | alloc MIB | id-serve ADDR... | lb-dial tcp|udp|udp-connected ADDR [N] | lb-hold ADDR | lb-bench N ADDR... | sys-clone plain|newuser|newnet"
+                "usage: keel-testbin connect ADDR | join-cgroup DIR -- CMD... | http-serve --port N [--healthy-for SECS] | grpc-health-serve --port N [--serving-for SECS] | alloc MIB | id-serve ADDR... | lb-dial tcp|udp|udp-connected ADDR [N] | lb-hold ADDR | lb-bench N ADDR... | sys-clone plain|newuser|newnet | dns-reflect ADDR"
             );
             2
         }
     };
     std::process::exit(code);
+}
+
+fn dns_reflect(addr: &str) -> i32 {
+    let sock = match std::net::UdpSocket::bind(addr) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("dns-reflect: binding {addr}: {e}");
+            return 1;
+        }
+    };
+    let mut buf = [0u8; 65_535];
+    loop {
+        let Ok((n, peer)) = sock.recv_from(&mut buf) else {
+            continue;
+        };
+        if n < 12 {
+            continue;
+        }
+        // QR (response) and RA; the opcode, id and RD stay; RCODE 0.
+        buf[2] |= 0x80;
+        buf[3] = 0x80;
+        let _ = sock.send_to(&buf[..n], peer);
+    }
 }
 
 fn connect(addr: &str) -> i32 {
