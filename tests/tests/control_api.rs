@@ -840,7 +840,7 @@ async fn a_full_disk_refuses_writes_with_507_takes_deletes_and_recovers() {
         refusal
             .1
             .message
-            .contains("disk holding keel-control's store is full"),
+            .contains("keel-control's store has no space left (the disk holding its file is full"),
         "{}",
         refusal.1.message
     );

@@ -922,7 +922,9 @@ fn etcd_nospace_alarm_refuses_writes_fails_readyz_and_recovers_when_disarmed() {
         assert_eq!(refusal.code, 507, "{refusal:?}");
         assert_eq!(refusal.reason, "InsufficientStorage");
         assert!(
-            refusal.message.contains("database space exceeded"),
+            refusal.message.contains("database space exceeded")
+                && refusal.message.contains("etcd's space quota is reached")
+                && !refusal.message.contains("disk"),
             "{}",
             refusal.message
         );

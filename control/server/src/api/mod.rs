@@ -120,7 +120,7 @@ async fn readyz(State(app): State<Arc<AppState>>) -> (axum::http::StatusCode, St
         WriterHealth::DiskFull(why) => (
             axum::http::StatusCode::INTERNAL_SERVER_ERROR,
             format!(
-                "[-]store failed: disk full, only deletes are taken ({why})\nreadyz check failed\n"
+                "[-]store failed: no space left, only deletes are taken ({why})\nreadyz check failed\n"
             ),
         ),
         WriterHealth::Failed(why) => (

@@ -1145,7 +1145,9 @@ impl EtcdWriter {
                     if *health == WriterHealth::Ok {
                         *health = nospace("database space exceeded");
                     }
-                    return Err(StoreError::NoSpace(format!("etcd: {e}")));
+                    return Err(StoreError::NoSpace(format!(
+                        "etcd's space quota is reached, its NOSPACE alarm: {e}; compact and defragment etcd, then `etcdctl alarm disarm`"
+                    )));
                 }
                 Failure::Unknown => return Err(timed_out(&text)),
             }

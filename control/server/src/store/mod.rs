@@ -96,9 +96,10 @@ pub enum StoreError {
     },
     #[error("storage failed: {0}")]
     Backend(String),
-    /// The disk holding the store is full: only deletes are taken.
+    /// The store has no space left (the disk holding redb's file, or
+    /// etcd's quota): only deletes are taken.
     #[error(
-        "the disk holding keel-control's store is full ({0}): writes are refused until space is freed; deletes are still taken"
+        "keel-control's store has no space left ({0}): writes are refused until space is freed; deletes are still taken"
     )]
     NoSpace(String),
     #[error("the store is shut down")]
@@ -500,7 +501,9 @@ impl Writer {
         } in requests
         {
             if full && !dry_run && !matches!(op, WriteOp::Delete { .. }) {
-                let _ = reply.send(Err(StoreError::NoSpace("no space left on device".into())));
+                let _ = reply.send(Err(StoreError::NoSpace(
+                    "the disk holding its file is full: no space left on device".into(),
+                )));
                 continue;
             }
             if dry_run {
@@ -562,7 +565,10 @@ impl Writer {
                 let refusal = match e.fault {
                     backend::Fault::NoSpace => {
                         self.set_health(WriterHealth::DiskFull(e.message.clone()));
-                        StoreError::NoSpace(e.message.clone())
+                        StoreError::NoSpace(format!(
+                            "the disk holding its file is full: {}",
+                            e.message
+                        ))
                     }
                     backend::Fault::Fatal => {
                         self.set_health(WriterHealth::Failed(e.message.clone()));
