@@ -279,3 +279,30 @@ async fn exec_handler<R: PodRuntime + Clone>(
         Err(e) => err(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()),
     }
 }
+
+/// The router on loopback with `runtime` and pod default/p (uid `u`, no
+/// network namespace of its own, as a hostNetwork pod), and a client for
+/// it: what the exec and port-forward tests talk to.
+#[cfg(test)]
+pub async fn serve_pod_p<R: PodRuntime + Clone>(runtime: R) -> keel_api::client::Client {
+    let pods: Registry = Default::default();
+    pods.lock().await.insert(
+        "default/p".into(),
+        super::backend::PodRef {
+            uid: "u".into(),
+            namespace: "default".into(),
+            name: "p".into(),
+            netns: None,
+        },
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, router(runtime, pods)).await });
+    keel_api::client::Client::new(&keel_api::client::ClientConfig {
+        server: format!("http://{addr}"),
+        token: String::new(),
+        ca_pem: None,
+        identity: None,
+    })
+    .unwrap()
+}

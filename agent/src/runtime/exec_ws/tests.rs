@@ -1,10 +1,10 @@
 use futures_util::{SinkExt, StreamExt};
-use keel_api::client::{Client, ClientConfig, WsMessage};
+use keel_api::client::{Client, WsMessage};
 
 use super::*;
 use crate::runtime::{
-    api::{Registry, router},
-    backend::{Observed, PodRef, fake::FakeRuntime},
+    api::serve_pod_p,
+    backend::{Observed, fake::FakeRuntime},
 };
 
 #[test]
@@ -43,26 +43,7 @@ async fn serve(exec_code: i32) -> Client {
         });
         s.exec_codes.insert("c".into(), exec_code);
     }
-    let pods: Registry = Default::default();
-    pods.lock().await.insert(
-        "default/p".into(),
-        PodRef {
-            uid: "u".into(),
-            namespace: "default".into(),
-            name: "p".into(),
-            netns: None,
-        },
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router(rt, pods)).await });
-    Client::new(&ClientConfig {
-        server: format!("http://{addr}"),
-        token: String::new(),
-        ca_pem: None,
-        identity: None,
-    })
-    .unwrap()
+    serve_pod_p(rt).await
 }
 
 #[tokio::test]

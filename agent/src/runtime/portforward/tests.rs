@@ -1,39 +1,17 @@
 use futures_util::{SinkExt, StreamExt};
 use keel_api::{
-    client::{Client, ClientConfig, ClientError, WsMessage},
+    client::{Client, ClientError, WsMessage},
     portforward::PROTOCOL,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::runtime::{
-    api::{Registry, router},
-    backend::{PodRef, fake::FakeRuntime},
-};
+use crate::runtime::{api::serve_pod_p, backend::fake::FakeRuntime};
 
 /// The agent's router on loopback with pod default/p registered without a
 /// network namespace of its own (as a hostNetwork pod is), so its
 /// `localhost` is this test's.
 async fn serve() -> Client {
-    let pods: Registry = Default::default();
-    pods.lock().await.insert(
-        "default/p".into(),
-        PodRef {
-            uid: "u".into(),
-            namespace: "default".into(),
-            name: "p".into(),
-            netns: None,
-        },
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router(FakeRuntime::new(), pods)).await });
-    Client::new(&ClientConfig {
-        server: format!("http://{addr}"),
-        token: String::new(),
-        ca_pem: None,
-        identity: None,
-    })
-    .unwrap()
+    serve_pod_p(FakeRuntime::new()).await
 }
 
 async fn next_binary(ws: &mut keel_api::client::Socket) -> Vec<u8> {
